@@ -1,0 +1,127 @@
+import path from "node:path";
+
+/** Everything the server reads from the environment, validated once at start. */
+export interface Config {
+  port: number;
+  bind: string;
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string;
+  adminEmail: string | null;
+  adminPassword: string | null;
+  logLevel: string;
+  smtpUrl: string | null;
+  mailFrom: string;
+  maxFileBytes: number;
+  maxFilesPerPackage: number;
+  maxPackageBytes: number;
+  maxTtlDays: number;
+  trustProxy: string | false;
+  loginMaxFailuresPerIp: number;
+  loginMaxFailuresPerAccount: number;
+  loginWindowSeconds: number;
+}
+
+export class ConfigError extends Error {}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const GiB = 1024 ** 3;
+
+/**
+ * Reads `SF_*` variables. Collects every problem and throws one ConfigError listing them all,
+ * so an operator fixes the whole environment in one go.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const problems: string[] = [];
+
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return def;
+    if (!/^\d+$/.test(raw.trim())) {
+      problems.push(`${name} must be a whole number (got "${raw}")`);
+      return def;
+    }
+    const n = Number(raw.trim());
+    if (n < min || n > max) problems.push(`${name} must be between ${min} and ${max} (got ${n})`);
+    return n;
+  };
+  const str = (name: string): string | null => {
+    const raw = env[name];
+    return raw === undefined || raw.trim() === "" ? null : raw.trim();
+  };
+
+  const port = int("SF_PORT", 8080, 0, 65535);
+  const bind = str("SF_BIND") ?? "127.0.0.1";
+
+  let publicUrl = str("SF_PUBLIC_URL") ?? `http://localhost:${port}`;
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+    publicUrl = publicUrl.replace(/\/+$/, "");
+  } catch {
+    problems.push(`SF_PUBLIC_URL must be an http(s) URL (got "${publicUrl}")`);
+  }
+
+  const dataDir = path.resolve(str("SF_DATA_DIR") ?? "./data");
+  const databaseUrl = str("SF_DATABASE_URL") ?? `sqlite://${path.join(dataDir, "speedyfiles.db")}`;
+  if (!/^(sqlite|postgres|postgresql):\/\//.test(databaseUrl)) {
+    problems.push(`SF_DATABASE_URL must start with sqlite:// or postgres:// (got "${redactUrl(databaseUrl)}")`);
+  }
+
+  const adminEmail = str("SF_ADMIN_EMAIL");
+  const adminPassword = str("SF_ADMIN_PASSWORD");
+  if ((adminEmail === null) !== (adminPassword === null)) {
+    problems.push("SF_ADMIN_EMAIL and SF_ADMIN_PASSWORD must be set together");
+  }
+  if (adminEmail !== null && !/^[^\s@]+@[^\s@]+$/.test(adminEmail)) {
+    problems.push(`SF_ADMIN_EMAIL is not an email address (got "${adminEmail}")`);
+  }
+  if (adminPassword !== null && adminPassword.length < 8) {
+    problems.push("SF_ADMIN_PASSWORD must be at least 8 characters");
+  }
+
+  const logLevel = (str("SF_LOG_LEVEL") ?? "info").toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`SF_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got "${logLevel}")`);
+  }
+
+  const smtpUrl = str("SF_SMTP_URL");
+  if (smtpUrl !== null && !/^smtps?:\/\//.test(smtpUrl)) {
+    problems.push(`SF_SMTP_URL must start with smtp:// or smtps:// (got "${redactUrl(smtpUrl)}")`);
+  }
+  const mailFrom = str("SF_MAIL_FROM") ?? "SpeedyFiles <no-reply@localhost>";
+
+  const trustRaw = str("SF_TRUST_PROXY");
+  const trustProxy: string | false = trustRaw === null || trustRaw === "false" ? false : trustRaw;
+
+  const config: Config = {
+    port,
+    bind,
+    publicUrl,
+    dataDir,
+    databaseUrl,
+    adminEmail: adminEmail?.toLowerCase() ?? null,
+    adminPassword,
+    logLevel,
+    smtpUrl,
+    mailFrom,
+    maxFileBytes: int("SF_MAX_FILE_BYTES", 10 * GiB, 1, Number.MAX_SAFE_INTEGER),
+    maxFilesPerPackage: int("SF_MAX_FILES_PER_PACKAGE", 10_000, 1, 1_000_000),
+    maxPackageBytes: int("SF_MAX_PACKAGE_BYTES", 50 * GiB, 1, Number.MAX_SAFE_INTEGER),
+    maxTtlDays: int("SF_MAX_TTL_DAYS", 365, 1, 365),
+    trustProxy,
+    loginMaxFailuresPerIp: int("SF_LOGIN_MAX_FAILURES_PER_IP", 20, 1, 1_000_000),
+    loginMaxFailuresPerAccount: int("SF_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1_000_000),
+    loginWindowSeconds: int("SF_LOGIN_WINDOW_SECONDS", 900, 1, 86_400),
+  };
+
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+  }
+  return Object.freeze(config);
+}
+
+/** Hides the password part of a URL before it goes into a message or a log. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, "//$1:***@");
+}

@@ -1,0 +1,60 @@
+import fs from "node:fs";
+import path from "node:path";
+import knexFactory, { type Knex } from "knex";
+import pg from "pg";
+import { migrationSource } from "./migrations.js";
+
+// PostgreSQL returns BIGINT (sizes, counts) as strings by default; every such value we store fits
+// in a double (sizes are capped far below 2^53), so parse them as numbers.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export type Db = Knex;
+
+/** Opens the database named by an `sqlite://` or `postgres://` URL. */
+export function openDatabase(databaseUrl: string): Db {
+  if (databaseUrl.startsWith("sqlite://")) {
+    const file = databaseUrl.slice("sqlite://".length);
+    if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    return knexFactory({
+      client: "better-sqlite3",
+      connection: { filename: file },
+      useNullAsDefault: true,
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          // WAL lets readers proceed during a write; foreign keys make ON DELETE CASCADE work.
+          conn.pragma("journal_mode = WAL");
+          conn.pragma("foreign_keys = ON");
+          conn.pragma("busy_timeout = 5000");
+          conn.pragma("synchronous = NORMAL");
+          done(null, conn);
+        },
+      },
+    });
+  }
+  return knexFactory({
+    client: "pg",
+    connection: { connectionString: databaseUrl, connectionTimeoutMillis: 5000 },
+    pool: { min: 0, max: 10 },
+  });
+}
+
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource });
+}
+
+export function isPostgres(db: Db): boolean {
+  return db.client.config.client === "pg";
+}
+
+/** Whether an error is a unique-constraint violation on either database. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === "23505" || e?.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint failed/.test(e?.message ?? "");
+}
+
+/** SQLite gives 0/1 for booleans; PostgreSQL gives true/false. */
+export function bool(v: unknown): boolean {
+  return v === true || v === 1 || v === "1";
+}

@@ -1,0 +1,96 @@
+import type { Knex } from "knex";
+
+// Migrations live in code (not loaded from a folder) so the compiled server and the tests run
+// the same list without a file-system lookup. Timestamps are ISO-8601 UTC strings of fixed width
+// in both databases, which keeps ordering and comparisons identical on SQLite and PostgreSQL.
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const ts = (t: Knex.CreateTableBuilder, name: string) => t.string(name, 24);
+
+const migrations: Record<string, Migration> = {
+  "20261127000000_users_and_tokens": {
+    async up(knex) {
+      await knex.schema.createTable("users", (t) => {
+        t.uuid("id").primary();
+        t.string("email", 254).notNullable().unique(); // stored lower-cased
+        t.string("name", 200).notNullable();
+        t.string("role", 16).notNullable().defaultTo("user");
+        t.string("password_hash", 255).notNullable();
+        t.boolean("disabled").notNullable().defaultTo(false);
+        ts(t, "created_at").notNullable();
+        ts(t, "updated_at").notNullable();
+      });
+      await knex.schema.createTable("api_tokens", (t) => {
+        t.uuid("id").primary();
+        t.uuid("user_id").notNullable().references("id").inTable("users").onDelete("CASCADE");
+        t.string("name", 100).notNullable();
+        t.string("prefix", 11).notNullable();
+        t.string("token_hash", 64).notNullable().unique(); // hex SHA-256 of the raw token
+        ts(t, "created_at").notNullable();
+        ts(t, "expires_at");
+        ts(t, "last_used_at");
+        ts(t, "revoked_at");
+        t.index(["user_id"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("api_tokens");
+      await knex.schema.dropTable("users");
+    },
+  },
+  "20261127000100_packages_and_files": {
+    async up(knex) {
+      await knex.schema.createTable("packages", (t) => {
+        t.uuid("id").primary();
+        t.uuid("owner_id").notNullable().references("id").inTable("users").onDelete("CASCADE");
+        t.string("title", 200).notNullable();
+        t.string("recipient_email", 254).notNullable();
+        t.string("recipient_name", 200);
+        t.string("direction", 16).notNullable();
+        t.string("status", 16).notNullable();
+        t.integer("ttl_days").notNullable();
+        t.text("message");
+        t.string("link_hash", 64).unique(); // hex SHA-256 of the magic-link secret
+        ts(t, "created_at").notNullable();
+        ts(t, "finalized_at");
+        ts(t, "expires_at");
+        ts(t, "revoked_at");
+        t.index(["owner_id", "created_at"]);
+        t.index(["status", "expires_at"]);
+      });
+      await knex.schema.createTable("files", (t) => {
+        t.uuid("id").primary();
+        t.uuid("package_id").notNullable().references("id").inTable("packages").onDelete("CASCADE");
+        t.string("name", 1024).notNullable();
+        t.bigInteger("size").notNullable();
+        t.string("sha256", 64).notNullable();
+        t.string("content_type", 255).notNullable();
+        t.string("storage_key", 100).notNullable();
+        ts(t, "created_at").notNullable();
+        t.index(["package_id", "created_at"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("files");
+      await knex.schema.dropTable("packages");
+    },
+  },
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return Object.keys(migrations).sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const m = migrations[name];
+    if (!m) throw new Error(`unknown migration ${name}`);
+    return m;
+  },
+};

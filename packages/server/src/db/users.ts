@@ -1,0 +1,76 @@
+import type { Db } from "./knex.js";
+import { bool } from "./knex.js";
+
+export type Role = "user" | "admin";
+
+export interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  password_hash: string;
+  disabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The public shape of a user (no password hash). */
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  disabled: boolean;
+  created_at: string;
+}
+
+export function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    disabled: bool(row.disabled),
+    created_at: row.created_at,
+  };
+}
+
+export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+  return db<UserRow>("users").where({ id }).first();
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+  return db<UserRow>("users").where({ email: email.toLowerCase() }).first();
+}
+
+export async function insertUser(db: Db, row: UserRow): Promise<void> {
+  await db("users").insert(row);
+}
+
+export async function updateUserRow(db: Db, id: string, patch: Partial<UserRow>): Promise<void> {
+  await db("users").where({ id }).update(patch);
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const row = await db("users").count<{ n: number | string }[]>({ n: "*" }).first();
+  return Number(row?.n ?? 0);
+}
+
+export async function listUserRows(
+  db: Db,
+  opts: { q?: string; limit: number; offset: number },
+): Promise<{ rows: UserRow[]; total: number }> {
+  const base = db<UserRow>("users");
+  if (opts.q) {
+    const like = `%${escapeLike(opts.q.toLowerCase())}%`;
+    base.where((w) => w.whereRaw("lower(email) like ? escape '\\'", [like]).orWhereRaw("lower(name) like ? escape '\\'", [like]));
+  }
+  const [countRow] = await base.clone().clearSelect().count<{ n: number | string }[]>({ n: "*" });
+  const rows = await base.clone().orderBy([{ column: "created_at" }, { column: "id" }]).limit(opts.limit).offset(opts.offset);
+  return { rows, total: Number(countRow?.n ?? 0) };
+}
+
+/** Escapes LIKE wildcards so a search for `50%` matches the text, not everything. */
+export function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

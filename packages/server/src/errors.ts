@@ -1,0 +1,63 @@
+/** An error that becomes an HTTP answer `{"detail": message}` with its status. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly errors?: { path: string; message: string }[];
+
+  constructor(
+    status: number,
+    detail: string,
+    opts: { headers?: Record<string, string>; errors?: { path: string; message: string }[] } = {},
+  ) {
+    super(detail);
+    this.status = status;
+    this.headers = opts.headers ?? {};
+    if (opts.errors) this.errors = opts.errors;
+  }
+}
+
+export class Unauthorized extends ApiError {
+  constructor(detail = "Missing or invalid token") {
+    super(401, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
+  }
+}
+export class Forbidden extends ApiError {
+  constructor(detail = "You do not have permission for this") {
+    super(403, detail);
+  }
+}
+export class NotFound extends ApiError {
+  constructor(detail = "Not found") {
+    super(404, detail);
+  }
+}
+export class Conflict extends ApiError {
+  constructor(detail: string) {
+    super(409, detail);
+  }
+}
+export class Gone extends ApiError {
+  constructor(detail = "This link has expired or was revoked") {
+    super(410, detail);
+  }
+}
+export class PayloadTooLarge extends ApiError {
+  constructor(detail: string) {
+    super(413, detail);
+  }
+}
+export class RangeNotSatisfiable extends ApiError {
+  constructor(size: number) {
+    super(416, "Range not satisfiable", { headers: { "Content-Range": `bytes */${size}` } });
+  }
+}
+export class ValidationFailed extends ApiError {
+  constructor(detail: string, path = "/body") {
+    super(422, detail, { errors: [{ path, message: detail }] });
+  }
+}
+export class TooManyRequests extends ApiError {
+  constructor(detail: string, retryAfterSeconds: number) {
+    super(429, detail, { headers: { "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
+  }
+}

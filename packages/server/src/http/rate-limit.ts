@@ -1,0 +1,33 @@
+import type { Request, Response } from "express";
+import { rateLimit } from "express-rate-limit";
+
+interface FailureLimitOptions {
+  /** Failures allowed per key within the window. */
+  limit: number;
+  windowSeconds: number;
+  /** Keys the counter; defaults to the client address (IPv6 grouped by /56). */
+  key?: (req: Request) => string;
+  /** Which answers count as failures. */
+  isFailure: (res: Response) => boolean;
+  detail: string;
+}
+
+/**
+ * Counts failed requests per key and answers 429 with `Retry-After` once a key has failed `limit`
+ * times within the window. Successful requests are not counted. In memory: with several instances
+ * each counts on its own (documented in the README).
+ */
+export function failureRateLimit(opts: FailureLimitOptions) {
+  return rateLimit({
+    windowMs: opts.windowSeconds * 1000,
+    limit: opts.limit,
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => !opts.isFailure(res),
+    ...(opts.key ? { keyGenerator: (req: Request) => opts.key!(req) } : {}),
+    handler: (_req, res) => {
+      res.status(429).json({ detail: opts.detail });
+    },
+  });
+}

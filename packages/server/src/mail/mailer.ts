@@ -1,0 +1,72 @@
+import crypto from "node:crypto";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import nodemailer, { type Transporter, type TransportOptions } from "nodemailer";
+import type { Logger } from "pino";
+import { redactUrl } from "../config.js";
+
+export interface MailMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/** Sends mail. `send` rejects when the message could not be handed over. */
+export interface Mailer {
+  send(message: MailMessage): Promise<void>;
+  close(): void;
+}
+
+/** SMTP through nodemailer (`SF_SMTP_URL`, e.g. `smtp://user:pass@mail.example.com:587`). */
+export class SmtpMailer implements Mailer {
+  private readonly transport: Transporter;
+
+  constructor(
+    smtpUrl: string,
+    private readonly from: string,
+  ) {
+    this.transport = nodemailer.createTransport(smtpUrl, {
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+    } as TransportOptions);
+    this.describe = `SMTP ${redactUrl(smtpUrl)}`;
+  }
+
+  readonly describe: string;
+
+  async send(m: MailMessage): Promise<void> {
+    await this.transport.sendMail({ from: this.from, to: m.to, subject: m.subject, text: m.text, html: m.html });
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}
+
+/**
+ * With no SMTP configured (the quickstart) each message becomes an `.eml` file in
+ * `<dataDir>/outbox/`, and the log says where, so a self-hoster can open it in a mail client.
+ */
+export class OutboxMailer implements Mailer {
+  private readonly transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: "unix" });
+
+  constructor(
+    private readonly dir: string,
+    private readonly from: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async send(m: MailMessage): Promise<void> {
+    const info = (await this.transport.sendMail({ from: this.from, to: m.to, subject: m.subject, text: m.text, html: m.html })) as {
+      message: Buffer;
+    };
+    await fsp.mkdir(this.dir, { recursive: true });
+    const file = path.join(this.dir, `${new Date().toISOString().replace(/[:.]/g, "-")}-${crypto.randomUUID().slice(0, 8)}.eml`);
+    await fsp.writeFile(file, info.message, { mode: 0o600 });
+    this.logger.info({ file }, "email written to the outbox folder (no SF_SMTP_URL configured)");
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from "./config.js";
+import { createLogger, startServer } from "./server.js";
+import { migrate, openDatabase } from "./db/knex.js";
+import { createUser, ensureFirstAdmin } from "./services/users.js";
+import type { Services } from "./services/context.js";
+
+const USAGE = `usage: speedyfiles-server [command]
+
+commands:
+  serve                     start the server (the default)
+  migrate                   run database migrations and exit
+  create-admin --email E    create an admin; the password is read from stdin
+  help                      this text
+
+Configuration comes from SF_* environment variables; see the README.`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config);
+  const running = await startServer(config, { logger });
+  const first = await ensureFirstAdmin(running.services);
+  logger.info({ url: running.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "SpeedyFiles is listening");
+
+  const base = config.publicUrl;
+  const lines = [`SpeedyFiles ${running.url}  (public URL ${base})`, `  API docs: ${base}/api/v1/docs`];
+  if (first?.generatedPassword) {
+    lines.push(
+      "",
+      "  First start: created the admin account (this password is shown only once):",
+      `    email:    ${first.email}`,
+      `    password: ${first.generatedPassword}`,
+      "",
+      "  Get an API token:",
+      `    curl -s -X POST ${base}/api/v1/auth/token -H 'Content-Type: application/json' \\`,
+      `      -d '{"email":"${first.email}","password":"<password above>","name":"my laptop"}'`,
+    );
+  } else if (first) {
+    lines.push("", `  Created the admin account ${first.email} from SF_ADMIN_EMAIL / SF_ADMIN_PASSWORD.`);
+  }
+  process.stderr.write(`${lines.join("\n")}\n`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    running.close(10_000).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "error during shutdown");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  // One bad request must never take the server down: log and keep serving.
+  process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
+}
+
+async function migrateOnly(): Promise<void> {
+  const config = loadConfig();
+  const db = openDatabase(config.databaseUrl);
+  try {
+    await migrate(db);
+    process.stderr.write("migrations are up to date\n");
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function createAdmin(args: string[]): Promise<void> {
+  const i = args.indexOf("--email");
+  const email = i >= 0 ? args[i + 1] : undefined;
+  if (!email) throw new UsageError("create-admin needs --email E (the password is read from stdin)");
+  const password = await readStdin();
+  if (password.length < 8) throw new UsageError("the password (from stdin) must be at least 8 characters");
+  const config = loadConfig();
+  const db = openDatabase(config.databaseUrl);
+  try {
+    await migrate(db);
+    const s = { config, db, logger: createLogger(config), clock: () => new Date() } as Services;
+    const user = await createUser(s, { email, name: "Administrator", password, role: "admin" });
+    process.stdout.write(`created admin ${user.email} (${user.id})\n`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = "serve", ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve();
+    case "migrate":
+      return migrateOnly();
+    case "create-admin":
+      return createAdmin(rest);
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof UsageError) {
+    process.stderr.write(`speedyfiles-server: ${err.message}\n`);
+    process.exit(2);
+  }
+  const e = err as { message?: string; status?: number };
+  process.stderr.write(`speedyfiles-server: ${e.message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,52 @@
+import { createRequire } from "node:module";
+import path from "node:path";
+import { Router } from "express";
+import swaggerUi from "swagger-ui-express";
+import { loadSpec } from "../spec.js";
+
+const require = createRequire(import.meta.url);
+// redoc has no `exports` map, so its bundle path resolves directly; served by us so the page
+// works on a box without internet (redoc-express would load it from a CDN).
+const REDOC_BUNDLE = path.join(path.dirname(require.resolve("redoc/package.json")), "bundles", "redoc.standalone.js");
+
+const REDOC_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>SpeedyFiles API reference</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{margin:0}</style>
+</head>
+<body>
+<redoc spec-url="/api/v1/openapi.json"></redoc>
+<script src="/api/v1/redoc/redoc.standalone.js"></script>
+</body>
+</html>`;
+
+/** Swagger UI at /api/v1/docs, ReDoc at /api/v1/redoc, the spec at /api/v1/openapi.json. */
+export function docsRoutes(): Router {
+  const r = Router();
+  const spec = loadSpec();
+
+  r.get("/openapi.json", (_req, res) => {
+    res.json(spec);
+  });
+
+  r.get("/redoc", (_req, res) => {
+    res.type("html").send(REDOC_PAGE);
+  });
+  r.get("/redoc/redoc.standalone.js", (_req, res) => {
+    // pnpm keeps packages under node_modules/.pnpm, which sendFile treats as a dotfile path.
+    res.sendFile(REDOC_BUNDLE, { dotfiles: "allow", maxAge: "1d" });
+  });
+
+  r.use(
+    "/docs",
+    swaggerUi.serve,
+    swaggerUi.setup(undefined, {
+      customSiteTitle: "SpeedyFiles API",
+      swaggerOptions: { url: "/api/v1/openapi.json", persistAuthorization: true },
+    }),
+  );
+  return r;
+}

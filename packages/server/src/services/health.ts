@@ -1,0 +1,27 @@
+import type { Services } from "./context.js";
+import { VERSION } from "../version.js";
+
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);
+
+export async function checkHealth(s: Services) {
+  const [database, storage] = await Promise.all([
+    withTimeout(s.db.raw("select 1"), 3000).then(
+      () => "ok" as const,
+      (err: unknown) => {
+        s.logger.warn({ err: String(err) }, "health: database unreachable");
+        return "unreachable" as const;
+      },
+    ),
+    withTimeout(s.storage.check(), 3000).then(
+      () => "ok" as const,
+      () => "unreachable" as const,
+    ),
+  ]);
+  return {
+    status: database === "ok" && storage === "ok" ? ("ok" as const) : ("unavailable" as const),
+    database,
+    storage,
+    version: VERSION,
+  };
+}

@@ -1,0 +1,110 @@
+import crypto from "node:crypto";
+import { Conflict, NotFound, Unauthorized, ValidationFailed } from "../errors.js";
+import { isUniqueViolation } from "../db/knex.js";
+import {
+  countUsers,
+  findUserByEmail,
+  findUserById,
+  insertUser,
+  listUserRows,
+  toUser,
+  updateUserRow,
+  type Role,
+  type User,
+  type UserRow,
+} from "../db/users.js";
+import { dummyPasswordHash, hashPassword, verifyPassword } from "../security/passwords.js";
+import { nowIso, type Services } from "./context.js";
+
+export interface CreateUserInput {
+  email: string;
+  name: string;
+  password: string;
+  role?: Role;
+}
+
+export async function createUser(s: Services, input: CreateUserInput): Promise<User> {
+  const now = nowIso(s.clock);
+  const row: UserRow = {
+    id: crypto.randomUUID(),
+    email: input.email.trim().toLowerCase(),
+    name: input.name.trim() || input.email,
+    role: input.role ?? "user",
+    password_hash: await hashPassword(input.password),
+    disabled: false,
+    created_at: now,
+    updated_at: now,
+  };
+  if (await findUserByEmail(s.db, row.email)) throw new Conflict("A user with this email already exists");
+  try {
+    await insertUser(s.db, row);
+  } catch (err) {
+    // Two concurrent creates can both pass the check above; the unique index decides.
+    if (isUniqueViolation(err)) throw new Conflict("A user with this email already exists");
+    throw err;
+  }
+  return toUser(row);
+}
+
+export interface UpdateUserInput {
+  name?: string;
+  role?: Role;
+  disabled?: boolean;
+  password?: string;
+}
+
+export async function updateUser(s: Services, actorId: string, id: string, input: UpdateUserInput): Promise<User> {
+  const existing = await findUserById(s.db, id);
+  if (!existing) throw new NotFound("User not found");
+  if (id === actorId && (input.disabled === true || input.role === "user")) {
+    throw new ValidationFailed("You cannot disable or demote yourself", input.disabled ? "/body/disabled" : "/body/role");
+  }
+  const patch: Partial<UserRow> = { updated_at: nowIso(s.clock) };
+  if (input.name !== undefined) patch.name = input.name.trim();
+  if (input.role !== undefined) patch.role = input.role;
+  if (input.disabled !== undefined) patch.disabled = input.disabled;
+  if (input.password !== undefined) patch.password_hash = await hashPassword(input.password);
+  await updateUserRow(s.db, id, patch);
+  return toUser({ ...existing, ...patch } as UserRow);
+}
+
+export async function listUsers(s: Services, opts: { page: number; perPage: number; q?: string }) {
+  const { rows, total } = await listUserRows(s.db, {
+    ...(opts.q ? { q: opts.q } : {}),
+    limit: opts.perPage,
+    offset: (opts.page - 1) * opts.perPage,
+  });
+  return { items: rows.map(toUser), total, page: opts.page, per_page: opts.perPage };
+}
+
+/**
+ * Checks an email and password. Unknown email, wrong password and disabled account all end in the
+ * same 401 after one scrypt computation, so neither the answer nor its timing says which it was.
+ */
+export async function authenticatePassword(s: Services, email: string, password: string): Promise<UserRow> {
+  const user = await findUserByEmail(s.db, email.trim());
+  const ok = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
+  if (!user || !ok || user.disabled === true || (user.disabled as unknown) === 1) {
+    throw new Unauthorized("Wrong email or password");
+  }
+  return user;
+}
+
+/**
+ * On an empty database, creates the first admin: from SF_ADMIN_EMAIL/SF_ADMIN_PASSWORD when set,
+ * otherwise `admin@localhost` with a random password that is returned (to be printed once).
+ */
+export async function ensureFirstAdmin(
+  s: Services,
+): Promise<{ email: string; generatedPassword: string | null } | null> {
+  if ((await countUsers(s.db)) > 0) return null;
+  const email = s.config.adminEmail ?? "admin@localhost";
+  const generatedPassword = s.config.adminPassword ? null : crypto.randomBytes(18).toString("base64url");
+  await createUser(s, {
+    email,
+    name: "Administrator",
+    password: s.config.adminPassword ?? generatedPassword!,
+    role: "admin",
+  });
+  return { email, generatedPassword };
+}

@@ -1,0 +1,14 @@
+import fs from "node:fs";
+import { fileURLToPath } from "node:url";
+import YAML from "yaml";
+
+/** The contract: `openapi.yaml` at the workspace root (same depth from src/ and dist/). */
+export const SPEC_PATH = fileURLToPath(new URL("../../../openapi.yaml", import.meta.url));
+
+let cached: Record<string, unknown> | undefined;
+
+/** The parsed spec. Callers that hand it to a library that mutates must clone it. */
+export function loadSpec(): Record<string, unknown> {
+  cached ??= YAML.parse(fs.readFileSync(SPEC_PATH, "utf8")) as Record<string, unknown>;
+  return cached;
+}

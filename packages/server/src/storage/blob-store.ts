@@ -1,0 +1,23 @@
+import type { Readable } from "node:stream";
+
+export interface StoredBlob {
+  key: string;
+  size: number;
+}
+
+/**
+ * Where file bytes live. Keys are generated ids, never derived from a client's file name.
+ * Implementations stream: nothing is ever held whole in memory.
+ */
+export interface BlobStore {
+  /**
+   * Writes `source` to a new blob. Resolves once the bytes are durable. If `source` errors (the
+   * client went away, a limit was hit, a checksum failed), rejects and leaves nothing behind.
+   */
+  put(source: Readable): Promise<StoredBlob>;
+  /** A stream of the blob's bytes, `start`..`end` inclusive when given. */
+  read(key: string, range?: { start: number; end: number }): Readable;
+  delete(key: string): Promise<void>;
+  /** Throws if the store cannot be written. Used by /health. */
+  check(): Promise<void>;
+}

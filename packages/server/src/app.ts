@@ -9,6 +9,8 @@ import { healthRoutes } from "./routes/health.js";
 import { authRoutes } from "./routes/auth.js";
 import { meRoutes } from "./routes/me.js";
 import { adminRoutes } from "./routes/admin.js";
+import { packageRoutes } from "./routes/packages.js";
+import { fileRoutes, multipartPlaceholder } from "./routes/files.js";
 
 export interface AppOptions {
   /** Validate every response against openapi.yaml (tests turn this on). */
@@ -34,6 +36,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
 
   // JSON bodies only where the content type says JSON; upload routes get the raw stream.
   app.use("/api", express.json({ limit: "1mb", type: ["application/json", "application/*+json"] }));
+  app.use(multipartPlaceholder);
   app.use(openApiValidator({ validateResponses: opts.validateResponses ?? false }));
 
   const api = express.Router();
@@ -42,6 +45,8 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   api.use(requireAuth(s));
   api.use(meRoutes(s));
   api.use(adminRoutes(s));
+  api.use(packageRoutes(s));
+  api.use(fileRoutes(s));
   app.use("/api/v1", api);
 
   app.use(notFoundHandler);

@@ -72,6 +72,8 @@ const migrations: Record<string, Migration> = {
         t.string("storage_key", 100).notNullable();
         ts(t, "created_at").notNullable();
         t.index(["package_id", "created_at"]);
+        // One name once per package: a recipient's zip or download folder can hold every file.
+        t.unique(["package_id", "name"]);
       });
     },
     async down(knex) {

@@ -1,0 +1,144 @@
+import crypto from "node:crypto";
+import { Transform } from "node:stream";
+import type { Request } from "express";
+import busboy from "busboy";
+import { ApiError, PayloadTooLarge, ValidationFailed } from "../errors.js";
+import type { BlobStore } from "../storage/blob-store.js";
+import { checkFileName, normaliseContentType } from "../services/file-names.js";
+
+export interface ReceivedFile {
+  name: string;
+  contentType: string;
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+/** The client went away before the body was complete; nobody will read the answer. */
+export class ClientAborted extends ApiError {
+  constructor() {
+    super(400, "The upload was interrupted");
+  }
+}
+
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
+/**
+ * Streams the one `file` part of a multipart request into the blob store while hashing it:
+ * request → busboy → SHA-256 → storage, with backpressure all the way, never buffered whole.
+ * An optional `sha256` field before the file is checked against the bytes received.
+ *
+ * Any failure — over `maxBytes`, a bad name, a checksum mismatch, a malformed body, the client
+ * disconnecting — rejects after the partial blob has been removed: nothing is left behind.
+ */
+export function receiveFile(
+  req: Request,
+  store: BlobStore,
+  opts: { maxBytes: number; tooLargeDetail: string },
+): Promise<ReceivedFile> {
+  return new Promise<ReceivedFile>((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({
+        headers: req.headers,
+        // keep `sub/dir/a.txt`; checkFileName decides whether a path is acceptable
+        preservePath: true,
+        limits: { fileSize: opts.maxBytes, files: 1, fields: 4, parts: 5, fieldSize: 1024, fieldNameSize: 100, headerPairs: 20 },
+      });
+    } catch {
+      reject(new ApiError(415, "Expected a multipart/form-data body with a `file` part"));
+      return;
+    }
+
+    let expectedSha: string | undefined;
+    let sawFile = false;
+    let failure: Error | undefined;
+    let hasher: Transform | undefined;
+    let put: Promise<ReceivedFile> | undefined;
+    let settled = false;
+
+    const fail = (err: Error) => {
+      failure ??= err;
+      hasher?.destroy(failure);
+      void finish();
+    };
+
+    const finish = async () => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(bb);
+      let result: ReceivedFile | undefined;
+      if (put) {
+        try {
+          result = await put;
+        } catch (err) {
+          failure ??= err as Error;
+        }
+      }
+      if (!failure && !result) failure = new ValidationFailed("The request has no `file` part", "/body/file");
+      if (!failure && result && expectedSha !== undefined && expectedSha !== result.sha256) {
+        failure = new ValidationFailed(`SHA-256 mismatch: the bytes received hash to ${result.sha256}`, "/body/sha256");
+      }
+      if (failure) {
+        if (result) await store.delete(result.key).catch(() => undefined);
+        // Whatever is still arriving is read and discarded, so the answer can reach the client.
+        if (!req.complete) req.resume();
+        reject(failure);
+      } else {
+        resolve(result!);
+      }
+    };
+
+    bb.on("field", (name, value) => {
+      if (name !== "sha256") return;
+      if (sawFile) return fail(new ValidationFailed("The sha256 field must come before the file part", "/body/sha256"));
+      if (!SHA256_HEX.test(value)) return fail(new ValidationFailed("sha256 must be 64 hexadecimal characters", "/body/sha256"));
+      expectedSha = value.toLowerCase();
+    });
+
+    bb.on("file", (field, stream, info) => {
+      if (field !== "file" || sawFile) {
+        stream.resume();
+        return fail(new ValidationFailed(`Unexpected file field "${field}"; send one file in the field "file"`, `/body/${field}`));
+      }
+      sawFile = true;
+      const checked = checkFileName(info.filename);
+      if (!checked.ok) {
+        stream.resume();
+        return fail(new ValidationFailed(checked.reason, "/body/file"));
+      }
+      const hash = crypto.createHash("sha256");
+      hasher = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          cb(null, chunk);
+        },
+      });
+      stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
+      stream.on("error", (err: Error) => fail(err));
+      stream.pipe(hasher);
+      const h = hasher;
+      put = store.put(h).then((blob) => ({
+        name: checked.name,
+        contentType: normaliseContentType(info.mimeType),
+        key: blob.key,
+        size: blob.size,
+        sha256: hash.digest("hex"),
+      }));
+      put.catch(() => undefined); // awaited in finish()
+    });
+
+    const tooMany = () => fail(new ValidationFailed("Send exactly one file per request, in the field `file`", "/body"));
+    bb.on("filesLimit", tooMany);
+    bb.on("partsLimit", tooMany);
+    bb.on("fieldsLimit", tooMany);
+    bb.on("error", (err: Error) => fail(new ValidationFailed(`Malformed multipart body: ${err.message}`, "/body")));
+    bb.on("close", () => void finish());
+
+    req.on("close", () => {
+      if (!req.complete) fail(new ClientAborted());
+    });
+    req.on("error", () => fail(new ClientAborted()));
+    req.pipe(bb);
+  });
+}

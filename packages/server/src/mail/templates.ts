@@ -1,0 +1,59 @@
+import type { MailMessage } from "./mailer.js";
+import { escapeHtml, humanSize } from "../web/html.js";
+
+export interface PackageEmailInput {
+  direction: "outbound" | "inbound";
+  senderName: string;
+  senderEmail: string;
+  recipientEmail: string;
+  recipientName: string | null;
+  title: string;
+  message: string | null;
+  files: { name: string; size: number }[];
+  link: string;
+  expiresAt: string;
+}
+
+/** Header values must be one line: a title with a newline must not add a header. */
+const oneLine = (s: string) => s.replace(/[\r\n\t]+/g, " ").trim();
+
+const formatDate = (iso: string) => `${new Date(iso).toUTCString().replace(/:\d\d GMT$/, " UTC")}`;
+
+/** The recipient's email: files sent to you (outbound) or files requested from you (inbound). */
+export function packageEmail(i: PackageEmailInput): MailMessage {
+  const from = i.senderEmail ? `${i.senderName} (${i.senderEmail})` : i.senderName;
+  const outbound = i.direction === "outbound";
+  const subject = oneLine(outbound ? `${i.senderName} sent you files: ${i.title}` : `${i.senderName} asks you to upload files: ${i.title}`);
+  const expires = formatDate(i.expiresAt);
+  const greeting = i.recipientName ? `Hello ${i.recipientName},` : "Hello,";
+  const total = i.files.reduce((n, f) => n + f.size, 0);
+
+  const text = [
+    greeting,
+    "",
+    outbound ? `${from} sent you files with SpeedyFiles: "${i.title}".` : `${from} asks you to upload files with SpeedyFiles: "${i.title}".`,
+    ...(i.message ? ["", "Message:", ...i.message.split(/\r?\n/).map((l) => `  ${l}`)] : []),
+    ...(outbound
+      ? ["", `Files (${i.files.length}, ${humanSize(total)}):`, ...i.files.map((f) => `  - ${f.name} (${humanSize(f.size)})`)]
+      : []),
+    "",
+    outbound ? `Download: ${i.link}` : `Upload: ${i.link}`,
+    `The link works until ${expires}.`,
+    "",
+    "Anyone with this link can " + (outbound ? "download these files" : "upload files to the sender") + "; do not forward it.",
+  ].join("\n");
+
+  const fileRows = i.files
+    .map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(humanSize(f.size))})</span></li>`)
+    .join("");
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
+<p>${escapeHtml(greeting)}</p>
+<p>${escapeHtml(from)} ${outbound ? "sent you files" : "asks you to upload files"} with SpeedyFiles: <strong>${escapeHtml(i.title)}</strong></p>
+${i.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:12px;white-space:pre-wrap">${escapeHtml(i.message)}</blockquote>` : ""}
+${outbound ? `<p>Files (${i.files.length}, ${escapeHtml(humanSize(total))}):</p><ul>${fileRows}</ul>` : ""}
+<p><a href="${escapeHtml(i.link)}" style="display:inline-block;padding:10px 16px;background:#2557d6;color:#fff;text-decoration:none;border-radius:6px">${outbound ? "Download files" : "Upload files"}</a></p>
+<p style="font-size:90%;color:#555">Or open: ${escapeHtml(i.link)}<br>The link works until ${escapeHtml(expires)}. Anyone with it can ${outbound ? "download these files" : "upload files to the sender"}; do not forward it.</p>
+</body></html>`;
+
+  return { to: i.recipientName ? `"${oneLine(i.recipientName).replace(/["\\]/g, "")}" <${i.recipientEmail}>` : i.recipientEmail, subject, text, html };
+}

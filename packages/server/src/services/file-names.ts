@@ -1,0 +1,53 @@
+/**
+ * File names are metadata, never a file-system path. A name may be a relative path
+ * (`sub/dir/a.txt`, as `sf send ./dir` produces) but it is rejected, not silently changed, when it
+ * could mean something else on a recipient's disk: absolute paths, `.`/`..` segments, empty
+ * segments, backslashes, drive letters, NUL and control characters. Checked after busboy has
+ * decoded RFC 2231 / percent-encoded names, so encoded traversal is caught too.
+ */
+export const MAX_NAME_BYTES = 1024;
+const MAX_SEGMENT_BYTES = 255;
+
+export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };
+
+// C0 and C1 controls, DEL, and the Unicode bidi overrides used to disguise extensions.
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+export function checkFileName(raw: string | undefined): NameCheck {
+  if (raw === undefined || raw === "") return { ok: false, reason: "The file part needs a file name" };
+  const name = raw.normalize("NFC");
+  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES) return { ok: false, reason: `File name is longer than ${MAX_NAME_BYTES} bytes` };
+  if (FORBIDDEN.test(name)) return { ok: false, reason: "File name contains control characters" };
+  if (name.includes("\\")) return { ok: false, reason: "File name contains a backslash; use / between folders" };
+  if (name.startsWith("/")) return { ok: false, reason: "File name must be a relative path" };
+  if (/^[A-Za-z]:/.test(name)) return { ok: false, reason: "File name must not start with a drive letter" };
+  for (const seg of name.split("/")) {
+    if (seg === "" ) return { ok: false, reason: "File name has an empty path segment" };
+    if (seg === "." || seg === "..") return { ok: false, reason: "File name must not contain . or .. segments" };
+    if (Buffer.byteLength(seg, "utf8") > MAX_SEGMENT_BYTES) return { ok: false, reason: `A path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
+    if (seg.trim() === "") return { ok: false, reason: "File name has a blank path segment" };
+  }
+  return { ok: true, name };
+}
+
+/** The last segment: what a browser saves the file as. */
+export function baseName(name: string): string {
+  return name.slice(name.lastIndexOf("/") + 1);
+}
+
+const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
+
+/** The client's declared type when it is a well-formed `type/subtype`, else octet-stream. */
+export function normaliseContentType(raw: string | undefined): string {
+  const t = (raw ?? "").split(";")[0]!.trim().toLowerCase();
+  return MIME.test(t) ? t : "application/octet-stream";
+}
+
+/** RFC 6266 / 5987 `Content-Disposition: attachment` with an ASCII fallback and `filename*`. */
+export function attachmentDisposition(name: string): string {
+  const base = baseName(name);
+  const fallback = base.replace(/[^\x20-\x7e]|["\\%;]/g, "_") || "download";
+  const encoded = encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}

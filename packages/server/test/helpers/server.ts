@@ -1,0 +1,132 @@
+import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import pino from "pino";
+import { loadConfig } from "../../src/config.js";
+import { startServer, type RunningServer } from "../../src/server.js";
+import { createUser } from "../../src/services/users.js";
+import { createToken } from "../../src/services/tokens.js";
+import type { Role, User } from "../../src/db/users.js";
+
+export type DbKind = "sqlite" | "postgres";
+
+/**
+ * Both databases, always. A developer may narrow it with SF_TEST_DATABASES=sqlite; CI never does,
+ * and an unreachable PostgreSQL then fails the run instead of skipping it.
+ */
+export const DATABASES: DbKind[] = (process.env.SF_TEST_DATABASES ?? "sqlite,postgres")
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s): s is DbKind => s === "sqlite" || s === "postgres");
+
+const PG_ADMIN_URL = process.env.SF_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** A clock the test moves by hand (for expiry), starting now. */
+export class TestClock {
+  private t = Date.now();
+  now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  advanceDays(days: number): void {
+    this.advance(days * 86_400_000);
+  }
+}
+
+export interface TestServer {
+  url: string;
+  api: string;
+  kind: DbKind;
+  dataDir: string;
+  running: RunningServer;
+  clock: TestClock;
+  /** fetch against `${api}${path}` with an optional bearer token. */
+  fetch(pathname: string, init?: RequestInit & { token?: string; json?: unknown }): Promise<Response>;
+  /** A user straight through the service layer, with a fresh API token. */
+  createUser(opts?: { role?: Role; email?: string; password?: string }): Promise<{ user: User; token: string; password: string }>;
+  close(): Promise<void>;
+}
+
+async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `sf_test_${crypto.randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL is required for the test suite and is unreachable at ${PG_ADMIN_URL} (${(err as Error).message}). ` +
+        "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    );
+  }
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** Starts the real server on an ephemeral loopback port with a fresh database and data dir. */
+export async function startTestServer(
+  kind: DbKind,
+  opts: { env?: Record<string, string>; clock?: TestClock } = {},
+): Promise<TestServer> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-test-"));
+  const pgDb = kind === "postgres" ? await createPgDatabase() : undefined;
+  const clock = opts.clock ?? new TestClock();
+  const config = loadConfig({
+    SF_PORT: "0",
+    SF_BIND: "127.0.0.1",
+    SF_DATA_DIR: dataDir,
+    SF_LOG_LEVEL: "silent",
+    ...(pgDb ? { SF_DATABASE_URL: pgDb.url } : {}),
+    ...opts.env,
+  });
+  const running = await startServer(config, {
+    logger: pino({ level: process.env.SF_TEST_LOG_LEVEL ?? "silent" }),
+    clock: clock.now,
+    validateResponses: true,
+  });
+  const api = `${running.url}/api/v1`;
+
+  const ts: TestServer = {
+    url: running.url,
+    api,
+    kind,
+    dataDir,
+    running,
+    clock,
+    fetch(pathname, init = {}) {
+      const { token, json, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (token) headers.set("Authorization", `Bearer ${token}`);
+      if (json !== undefined) {
+        headers.set("Content-Type", "application/json");
+        rest.body = JSON.stringify(json);
+      }
+      return fetch(`${api}${pathname}`, { ...rest, headers });
+    },
+    async createUser(o = {}) {
+      const password = o.password ?? `pw-${crypto.randomBytes(8).toString("hex")}`;
+      const email = o.email ?? `user-${crypto.randomBytes(5).toString("hex")}@example.com`;
+      const user = await createUser(running.services, { email, name: email.split("@")[0]!, password, role: o.role ?? "user" });
+      const { token } = await createToken(running.services, user.id, { name: "test" });
+      return { user, token, password };
+    },
+    async close() {
+      await running.close(1000);
+      await pgDb?.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return ts;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// The two README commands run through here so they work on a fresh machine with only Node 20+
+// and npm: it finds (or fetches) pnpm, installs the workspace, builds it, then starts the server
+// (`npm start`) or runs every test (`npm test`).
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PNPM_VERSION = "12.4.2";
+const env = { ...process.env };
+
+// better-sqlite3 compiles from source; point node-gyp at the headers Node ships with when they
+// exist locally, so it does not try to download them (impossible on an offline build box).
+if (!env.npm_config_nodedir) {
+  const prefix = path.resolve(path.dirname(process.execPath), "..");
+  if (fs.existsSync(path.join(prefix, "include", "node", "node.h"))) env.npm_config_nodedir = prefix;
+}
+
+function pnpmCommand() {
+  const probe = spawnSync("pnpm", ["--version"], { encoding: "utf8", env });
+  if (probe.status === 0 && probe.stdout.trim().startsWith("12.")) return ["pnpm", []];
+  return ["npx", ["-y", `pnpm@${PNPM_VERSION}`]];
+}
+
+const [pnpmBin, pnpmPre] = pnpmCommand();
+function pnpm(args, opts = {}) {
+  const r = spawnSync(pnpmBin, [...pnpmPre, ...args], { cwd: root, stdio: "inherit", env, ...opts });
+  if (r.status !== 0) {
+    process.stderr.write(`\nbootstrap: 'pnpm ${args.join(" ")}' failed (exit ${r.status ?? r.signal})\n`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+const mode = process.argv[2];
+const lockfile = fs.existsSync(path.join(root, "pnpm-lock.yaml"));
+pnpm(["install", ...(lockfile && env.CI ? ["--frozen-lockfile"] : [])]);
+pnpm(["-r", "build"]);
+
+if (mode === "start") {
+  const child = spawn(process.execPath, [path.join(root, "packages/server/dist/main.js"), ...process.argv.slice(3)], {
+    cwd: root,
+    stdio: "inherit",
+    env,
+  });
+  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 130 : 1)));
+} else if (mode === "test") {
+  if (fs.existsSync(path.join(root, "packages/sdk/package.json"))) pnpm(["gen:check"]);
+  pnpm(["-r", "typecheck"]);
+  pnpm(["-r", "--workspace-concurrency=1", "test"]);
+} else {
+  process.stderr.write("usage: node scripts/bootstrap.mjs start|test\n");
+  process.exit(2);
+}

@@ -4,6 +4,7 @@
 // (`npm start`) or runs every test (`npm test`).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -49,7 +50,22 @@ if (mode === "start") {
 } else if (mode === "test") {
   if (fs.existsSync(path.join(root, "packages/sdk/package.json"))) pnpm(["gen:check"]);
   pnpm(["-r", "typecheck"]);
-  pnpm(["-r", "--workspace-concurrency=1", "test"]);
+  const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-test-report-"));
+  env.SF_TEST_REPORT = reportDir;
+  const r = spawnSync(pnpmBin, [...pnpmPre, "-r", "--workspace-concurrency=1", "--no-bail", "test"], { cwd: root, stdio: "inherit", env });
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const f of fs.readdirSync(reportDir)) {
+    const j = JSON.parse(fs.readFileSync(path.join(reportDir, f), "utf8"));
+    passed += j.numPassedTests ?? 0;
+    failed += j.numFailedTests ?? 0;
+    skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+  }
+  fs.rmSync(reportDir, { recursive: true, force: true });
+  // One plain closing line for CI, summed over every package.
+  process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+  process.exit(r.status === 0 && failed === 0 && passed > 0 ? 0 : 1);
 } else {
   process.stderr.write("usage: node scripts/bootstrap.mjs start|test\n");
   process.exit(2);

@@ -43,6 +43,8 @@ export function receiveFile(
         headers: req.headers,
         // keep `sub/dir/a.txt`; checkFileName decides whether a path is acceptable
         preservePath: true,
+        // curl, browsers and our SDK send UTF-8 file names; busboy would read them as latin1
+        defParamCharset: "utf8",
         limits: { fileSize: opts.maxBytes, files: 1, fields: 4, parts: 5, fieldSize: 1024, fieldNameSize: 100, headerPairs: 20 },
       });
     } catch {

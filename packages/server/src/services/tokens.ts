@@ -14,6 +14,7 @@ import {
 import type { Role } from "../db/users.js";
 import { generateApiToken, sha256Hex, TOKEN_PATTERN } from "../security/secrets.js";
 import { addDays, nowIso, type Services } from "./context.js";
+import { canonicalId, cleanName } from "./users.js";
 
 /** `last_used_at` is written at most this often per token, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -34,7 +35,7 @@ export async function createToken(
   const row: TokenRow = {
     id: crypto.randomUUID(),
     user_id: userId,
-    name: input.name.trim() || "token",
+    name: cleanName(input.name, "/body/name") || "token",
     prefix: raw.slice(0, 11),
     token_hash: sha256Hex(raw),
     created_at: now.toISOString(),
@@ -51,7 +52,7 @@ export async function listTokens(s: Services, userId: string): Promise<Token[]> 
 }
 
 export async function revokeToken(s: Services, userId: string, id: string): Promise<void> {
-  if (!(await revokeTokenRow(s.db, userId, id, nowIso(s.clock)))) throw new NotFound("Token not found");
+  if (!(await revokeTokenRow(s.db, userId, canonicalId(id), nowIso(s.clock)))) throw new NotFound("Token not found");
 }
 
 /**

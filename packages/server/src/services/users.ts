@@ -23,12 +23,32 @@ export interface CreateUserInput {
   role?: Role;
 }
 
+// PostgreSQL cannot store NUL in text (the insert fails with a 500) while SQLite can, and no
+// control character belongs in a display name, so both databases reject them the same way.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** Trims a display name and rejects control characters (422 at `path`). */
+export function cleanName(value: string, path: string): string {
+  if (CONTROL_CHARS.test(value)) throw new ValidationFailed("Names must not contain control characters", path);
+  return value.trim();
+}
+
+/**
+ * UUIDs are case-insensitive, but SQLite compares the stored lower-case text while PostgreSQL's
+ * uuid type ignores case; comparing ids in one canonical form keeps both databases (and checks
+ * such as "is this the caller?") in agreement.
+ */
+export function canonicalId(id: string): string {
+  return id.toLowerCase();
+}
+
 export async function createUser(s: Services, input: CreateUserInput): Promise<User> {
   const now = nowIso(s.clock);
+  const email = input.email.trim().toLowerCase();
   const row: UserRow = {
     id: crypto.randomUUID(),
-    email: input.email.trim().toLowerCase(),
-    name: input.name.trim() || input.email,
+    email,
+    name: cleanName(input.name, "/body/name") || email,
     role: input.role ?? "user",
     password_hash: await hashPassword(input.password),
     disabled: false,
@@ -53,14 +73,18 @@ export interface UpdateUserInput {
   password?: string;
 }
 
-export async function updateUser(s: Services, actorId: string, id: string, input: UpdateUserInput): Promise<User> {
+export async function updateUser(s: Services, actorId: string, rawId: string, input: UpdateUserInput): Promise<User> {
+  const id = canonicalId(rawId);
   const existing = await findUserById(s.db, id);
   if (!existing) throw new NotFound("User not found");
   if (id === actorId && (input.disabled === true || input.role === "user")) {
     throw new ValidationFailed("You cannot disable or demote yourself", input.disabled ? "/body/disabled" : "/body/role");
   }
   const patch: Partial<UserRow> = { updated_at: nowIso(s.clock) };
-  if (input.name !== undefined) patch.name = input.name.trim();
+  if (input.name !== undefined) {
+    patch.name = cleanName(input.name, "/body/name");
+    if (patch.name === "") throw new ValidationFailed("Name must not be blank", "/body/name");
+  }
   if (input.role !== undefined) patch.role = input.role;
   if (input.disabled !== undefined) patch.disabled = input.disabled;
   if (input.password !== undefined) patch.password_hash = await hashPassword(input.password);
@@ -69,6 +93,9 @@ export async function updateUser(s: Services, actorId: string, id: string, input
 }
 
 export async function listUsers(s: Services, opts: { page: number; perPage: number; q?: string }) {
+  if (opts.q !== undefined && CONTROL_CHARS.test(opts.q)) {
+    throw new ValidationFailed("The search must not contain control characters", "/query/q");
+  }
   const { rows, total } = await listUserRows(s.db, {
     ...(opts.q ? { q: opts.q } : {}),
     limit: opts.perPage,

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import pino from "pino";
+import pino, { type DestinationStream } from "pino";
 import { loadConfig } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { createUser } from "../../src/services/users.js";
@@ -78,7 +78,12 @@ async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<vo
 /** Starts the real server on an ephemeral loopback port with a fresh database and data dir. */
 export async function startTestServer(
   kind: DbKind,
-  opts: { env?: Record<string, string>; clock?: TestClock } = {},
+  opts: {
+    env?: Record<string, string>;
+    clock?: TestClock;
+    /** Capture the server's log: an info-level pino logger writing into this stream. */
+    logStream?: DestinationStream;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-test-"));
   const pgDb = kind === "postgres" ? await createPgDatabase() : undefined;
@@ -92,7 +97,9 @@ export async function startTestServer(
     ...opts.env,
   });
   const running = await startServer(config, {
-    logger: pino({ level: process.env.SF_TEST_LOG_LEVEL ?? "silent" }),
+    logger: opts.logStream
+      ? pino({ level: "info" }, opts.logStream)
+      : pino({ level: process.env.SF_TEST_LOG_LEVEL ?? "silent" }),
     clock: clock.now,
     validateResponses: true,
   });

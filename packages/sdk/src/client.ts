@@ -1,0 +1,327 @@
+import createClient, { type Client } from "openapi-fetch";
+import * as undici from "undici";
+import type { components, paths } from "./generated/api.js";
+import { AbortError, apiErrorFrom, SpeedyFilesError } from "./errors.js";
+import { DEFAULT_TRANSPORT, makeFetch, type TransportOptions } from "./http.js";
+import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
+import { expandPaths, type LocalFile } from "./files.js";
+import { downloadToPath, uploadStream, type DownloadOptions, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+
+type Schemas = components["schemas"];
+export type User = Schemas["User"];
+export type Token = Schemas["Token"];
+export type TokenCreated = Schemas["TokenCreated"];
+export type Package = Schemas["Package"];
+export type PackageDetail = Schemas["PackageDetail"];
+export type FinalizedPackage = Schemas["FinalizedPackage"];
+export type PackageList = Schemas["PackageList"];
+export type PackageFile = Schemas["File"];
+export type PackageCreateRequest = Schemas["PackageCreateRequest"];
+export type PackageStatus = Schemas["PackageStatus"];
+export type Direction = Schemas["Direction"];
+export type UserCreateRequest = Schemas["UserCreateRequest"];
+export type UserUpdateRequest = Schemas["UserUpdateRequest"];
+export type UserList = Schemas["UserList"];
+export type Health = Schemas["Health"];
+export type { UploadSource, UploadOptions, UploadedFile, DownloadOptions };
+
+/** The low-level client: one typed method per path and verb of openapi.yaml. */
+export type ApiClient = Client<paths>;
+
+export interface SpeedyFilesOptions {
+  /** Server URL, e.g. `https://files.example.com` (with or without `/api/v1`). Default: `SF_URL`. */
+  baseUrl?: string;
+  /** API token `sf_…`. Default: `SF_TOKEN`. */
+  token?: string;
+  /** Header timeout per request in ms (default 60 000). Uploads and downloads have none. */
+  timeoutMs?: number;
+  retry?: Partial<RetryOptions>;
+}
+
+/** Creates the low-level openapi-fetch client with auth, timeouts and retries. */
+export function createApiClient(opts: { baseUrl: string; token?: string | undefined } & Partial<TransportOptions>): ApiClient {
+  const transport: TransportOptions = { retry: opts.retry ?? DEFAULT_RETRY, timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs };
+  const client = createClient<paths>({
+    baseUrl: `${normaliseBaseUrl(opts.baseUrl)}/api/v1`,
+    fetch: makeFetch(transport),
+    Request: undici.Request as unknown as typeof Request,
+    headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
+  });
+  // Remember each response's method so errors can say `DELETE /api/v1/...`.
+  client.use({
+    onResponse({ request, response }) {
+      requestMethods.set(response, request.method);
+      return undefined;
+    },
+  });
+  return client;
+}
+
+const requestMethods = new WeakMap<Response, string>();
+
+export function normaliseBaseUrl(url: string): string {
+  return url.trim().replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+}
+
+type Result<T> = { data?: T; error?: unknown; response: Response };
+
+/** Progress of `send()`: the file in flight and the whole transfer. */
+export interface SendProgress {
+  file: string;
+  fileBytes: number;
+  fileSize: number;
+  /** Bytes of all files sent so far, and their sum. */
+  bytes: number;
+  totalBytes: number;
+  /** `upload` while bytes flow, `done` when the server has stored the file. */
+  phase: "upload" | "done";
+  uploaded?: UploadedFile;
+}
+
+export interface SendOptions {
+  /** Files and directories (recursed, relative paths kept). */
+  files: string[];
+  /** Recipient email. */
+  to: string;
+  recipientName?: string;
+  /** Defaults to the file's name, or `N files`. */
+  title?: string;
+  message?: string;
+  ttlDays?: number;
+  /** Files uploaded at once (default 4). */
+  concurrency?: number;
+  onProgress?: (p: SendProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SendResult {
+  package: FinalizedPackage;
+  magic_link: string;
+  expires_at: string;
+}
+
+/**
+ * The SpeedyFiles client.
+ *
+ * ```ts
+ * const sf = new SpeedyFiles({ baseUrl: "https://files.example.com", token: process.env.SF_TOKEN });
+ * const { magic_link } = await sf.send({ files: ["./dist"], to: "qa@acme.com", ttlDays: 3 });
+ * ```
+ */
+export class SpeedyFiles {
+  /** The typed openapi-fetch client underneath, for anything the helpers do not cover. */
+  readonly api: ApiClient;
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+
+  constructor(opts: SpeedyFilesOptions = {}) {
+    const baseUrl = opts.baseUrl ?? process.env.SF_URL;
+    if (!baseUrl) throw new SpeedyFilesError("no server URL: pass { baseUrl } or set SF_URL");
+    this.baseUrl = normaliseBaseUrl(baseUrl);
+    this.token = opts.token ?? process.env.SF_TOKEN ?? undefined;
+    this.api = createApiClient({
+      baseUrl: this.baseUrl,
+      token: this.token,
+      retry: { ...DEFAULT_RETRY, ...opts.retry },
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs,
+    });
+  }
+
+  private requireToken(): string {
+    if (!this.token) throw new SpeedyFilesError("no API token: pass { token } or set SF_TOKEN");
+    return this.token;
+  }
+
+  /** Returns `data` or throws the typed ApiError for the response. */
+  private async call<T>(p: Promise<Result<T>>): Promise<T> {
+    const { data, error, response } = await p;
+    if (!response.ok) {
+      throw apiErrorFrom(response.status, error, { method: methodOf(response), url: response.url, headers: response.headers });
+    }
+    return data as T;
+  }
+
+  health(): Promise<Health> {
+    return this.call(this.api.GET("/health"));
+  }
+
+  me(): Promise<User> {
+    return this.call(this.api.GET("/me"));
+  }
+
+  readonly auth = {
+    /** Exchanges email and password for a new token (`POST /auth/token`). */
+    login: (email: string, password: string, name: string, opts: { expiresInDays?: number } = {}): Promise<TokenCreated> =>
+      this.call(
+        this.api.POST("/auth/token", {
+          body: { email, password, name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) },
+        }),
+      ),
+  };
+
+  readonly tokens = {
+    list: (): Promise<Token[]> => this.call(this.api.GET("/me/tokens")),
+    create: (name: string, opts: { expiresInDays?: number } = {}): Promise<TokenCreated> =>
+      this.call(this.api.POST("/me/tokens", { body: { name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) } })),
+    revoke: async (id: string): Promise<void> => {
+      await this.call(this.api.DELETE("/me/tokens/{id}", { params: { path: { id } } }));
+    },
+  };
+
+  readonly packages = {
+    create: (body: PackageCreateRequest): Promise<PackageDetail> => this.call(this.api.POST("/packages", { body })),
+    list: (query: { page?: number; per_page?: number; status?: PackageStatus; direction?: Direction; q?: string } = {}): Promise<PackageList> =>
+      this.call(this.api.GET("/packages", { params: { query } })),
+    /** Every package matching the filters, page by page. */
+    iterate: (filters: { status?: PackageStatus; direction?: Direction; q?: string; per_page?: number } = {}): AsyncIterable<Package> => {
+      const list = this.packages.list;
+      return {
+        async *[Symbol.asyncIterator]() {
+          const per_page = filters.per_page ?? 100;
+          for (let page = 1; ; page++) {
+            const res = await list({ ...filters, page, per_page });
+            yield* res.items;
+            if (page * per_page >= res.total || res.items.length === 0) return;
+          }
+        },
+      };
+    },
+    get: (id: string): Promise<PackageDetail> => this.call(this.api.GET("/packages/{id}", { params: { path: { id } } })),
+    finalize: (id: string): Promise<FinalizedPackage> => this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } } })),
+    revoke: (id: string): Promise<PackageDetail> => this.call(this.api.POST("/packages/{id}/revoke", { params: { path: { id } } })),
+    delete: async (id: string): Promise<void> => {
+      await this.call(this.api.DELETE("/packages/{id}", { params: { path: { id } } }));
+    },
+  };
+
+  readonly files = {
+    upload: (packageId: string, source: UploadSource, opts: UploadOptions = {}) => this.uploadFile(packageId, source, opts),
+    download: (packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}) => this.downloadFile(packageId, fileId, dest, opts),
+    delete: async (packageId: string, fileId: string): Promise<void> => {
+      await this.call(this.api.DELETE("/packages/{id}/files/{file_id}", { params: { path: { id: packageId, file_id: fileId } } }));
+    },
+  };
+
+  readonly admin = {
+    users: {
+      list: (query: { page?: number; per_page?: number; q?: string } = {}): Promise<UserList> =>
+        this.call(this.api.GET("/admin/users", { params: { query } })),
+      create: (body: UserCreateRequest): Promise<User> => this.call(this.api.POST("/admin/users", { body })),
+      update: (id: string, body: UserUpdateRequest): Promise<User> =>
+        this.call(this.api.PATCH("/admin/users/{id}", { params: { path: { id } }, body })),
+    },
+  };
+
+  /**
+   * Streams one file into a draft package. `source` is a path, a Readable, a Blob or a Buffer.
+   * The SHA-256 computed while sending must match the server's, else the file is removed and a
+   * ChecksumError thrown.
+   */
+  uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
+    const url = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/files`;
+    return uploadStream(url, this.requireToken(), source, opts, (fileId) => this.files.delete(packageId, fileId));
+  }
+
+  /** Downloads a file of your package to `dest`, resumable and checksum-verified. */
+  async downloadFile(packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}): Promise<{ size: number; sha256: string }> {
+    let sha256 = opts.sha256;
+    if (!sha256) {
+      const pkg = await this.packages.get(packageId);
+      sha256 = pkg.files.find((f) => f.id === fileId)?.sha256;
+    }
+    const url = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/files/${encodeURIComponent(fileId)}`;
+    return downloadToPath(url, this.requireToken(), dest, { ...opts, ...(sha256 ? { sha256 } : {}) });
+  }
+
+  /**
+   * create → upload every file (bounded concurrency) → finalize. On any failure or abort the
+   * draft it created is deleted, so nothing half-sent stays behind.
+   */
+  async send(opts: SendOptions): Promise<SendResult> {
+    const files = await expandPaths(opts.files);
+    if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");
+    const pkg = await this.packages.create({
+      title: opts.title ?? (files.length === 1 ? files[0]!.name : `${files.length} files`),
+      recipient_email: opts.to,
+      ...(opts.recipientName ? { recipient_name: opts.recipientName } : {}),
+      direction: "outbound",
+      ttl_days: opts.ttlDays ?? 7,
+      ...(opts.message ? { message: opts.message } : {}),
+    });
+    try {
+      await this.uploadAll(pkg.id, files, opts);
+      const fin = await this.packages.finalize(pkg.id);
+      return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
+    } catch (err) {
+      await this.packages.delete(pkg.id).catch(() => undefined);
+      if (opts.signal?.aborted && !(err instanceof AbortError)) throw new AbortError("send aborted", { cause: err });
+      throw err;
+    }
+  }
+
+  /** An inbound package: the link lets `from` upload files to you. Finalized, ready to share. */
+  async request(opts: { from: string; name?: string; title?: string; message?: string; ttlDays?: number }): Promise<SendResult> {
+    const pkg = await this.packages.create({
+      title: opts.title ?? `Files for ${this.baseUrl.replace(/^https?:\/\//, "")}`,
+      recipient_email: opts.from,
+      ...(opts.name ? { recipient_name: opts.name } : {}),
+      direction: "inbound",
+      ttl_days: opts.ttlDays ?? 7,
+      ...(opts.message ? { message: opts.message } : {}),
+    });
+    try {
+      const fin = await this.packages.finalize(pkg.id);
+      return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
+    } catch (err) {
+      await this.packages.delete(pkg.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async uploadAll(packageId: string, files: LocalFile[], opts: SendOptions): Promise<void> {
+    const totalBytes = files.reduce((n, f) => n + f.size, 0);
+    const inFlight = new Map<string, number>();
+    let doneBytes = 0;
+    const stop = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+    const queue = [...files];
+    let failure: unknown;
+
+    const report = (file: LocalFile, fileBytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) => {
+      if (!opts.onProgress) return;
+      let bytes = doneBytes;
+      for (const v of inFlight.values()) bytes += v;
+      opts.onProgress({ file: file.name, fileBytes, fileSize: file.size, bytes, totalBytes, phase, ...(uploaded ? { uploaded } : {}) });
+    };
+
+    const worker = async () => {
+      while (queue.length > 0 && failure === undefined) {
+        const f = queue.shift()!;
+        inFlight.set(f.name, 0);
+        try {
+          const uploaded = await this.uploadFile(packageId, f.path, {
+            name: f.name,
+            signal,
+            onProgress: (p) => {
+              inFlight.set(f.name, p.bytes);
+              report(f, p.bytes, "upload");
+            },
+          });
+          inFlight.delete(f.name);
+          doneBytes += f.size;
+          report(f, f.size, "done", uploaded);
+        } catch (err) {
+          failure ??= err;
+          stop.abort(err);
+        }
+      }
+    };
+    const n = Math.max(1, Math.min(opts.concurrency ?? 4, files.length));
+    await Promise.all(Array.from({ length: n }, worker));
+    if (failure !== undefined) throw failure;
+  }
+}
+
+function methodOf(response: Response): string {
+  return requestMethods.get(response) ?? "HTTP";
+}

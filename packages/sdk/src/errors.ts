@@ -1,0 +1,152 @@
+/** Base class of every error the SDK throws. */
+export class SpeedyFilesError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export type ErrorCode =
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "gone"
+  | "payload_too_large"
+  | "range_not_satisfiable"
+  | "validation"
+  | "rate_limited"
+  | "server"
+  | "http";
+
+const CODES: Record<number, ErrorCode> = {
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  409: "conflict",
+  410: "gone",
+  413: "payload_too_large",
+  416: "range_not_satisfiable",
+  422: "validation",
+  429: "rate_limited",
+};
+
+export interface ApiErrorInit {
+  status: number;
+  detail: string;
+  errors?: { path: string; message: string }[] | undefined;
+  method: string;
+  url: string;
+  requestId?: string | undefined;
+  retryAfter?: number | undefined;
+}
+
+/**
+ * The server answered with an error status. Carries the server's `detail` and `errors[]`, the
+ * method and URL (never the token) and the request id to quote in a bug report.
+ */
+export class ApiError extends SpeedyFilesError {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly detail: string;
+  readonly errors: { path: string; message: string }[];
+  readonly method: string;
+  readonly url: string;
+  readonly requestId: string | undefined;
+
+  constructor(init: ApiErrorInit) {
+    super(`${init.method} ${init.url} → ${init.status}: ${init.detail}`);
+    this.status = init.status;
+    this.code = CODES[init.status] ?? (init.status >= 500 ? "server" : "http");
+    this.detail = init.detail;
+    this.errors = init.errors ?? [];
+    this.method = init.method;
+    this.url = init.url;
+    this.requestId = init.requestId;
+  }
+}
+
+export class AuthenticationError extends ApiError {}
+export class PermissionError extends ApiError {}
+export class NotFoundError extends ApiError {}
+export class ConflictError extends ApiError {}
+export class GoneError extends ApiError {}
+export class PayloadTooLargeError extends ApiError {}
+export class ValidationError extends ApiError {}
+export class RateLimitError extends ApiError {
+  /** Seconds the server asked to wait (`Retry-After`), when it said. */
+  readonly retryAfter: number | undefined;
+  constructor(init: ApiErrorInit) {
+    super(init);
+    this.retryAfter = init.retryAfter;
+  }
+}
+
+/** The request never got an answer (connection refused, reset, DNS). */
+export class NetworkError extends SpeedyFilesError {}
+/** No answer within the timeout. */
+export class TimeoutError extends SpeedyFilesError {}
+/** The bytes received or stored do not hash to what was expected. */
+export class ChecksumError extends SpeedyFilesError {
+  constructor(
+    message: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(message);
+  }
+}
+/** The caller aborted through its AbortSignal. */
+export class AbortError extends SpeedyFilesError {}
+
+const CLASSES: Record<number, new (init: ApiErrorInit) => ApiError> = {
+  401: AuthenticationError,
+  403: PermissionError,
+  404: NotFoundError,
+  409: ConflictError,
+  410: GoneError,
+  413: PayloadTooLargeError,
+  422: ValidationError,
+  429: RateLimitError,
+};
+
+/** Strips query strings that could carry secrets and magic-link secrets from a URL for messages. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.search = "";
+    u.username = "";
+    u.password = "";
+    return u.toString().replace(/\/(l|links)\/[^/]+/, "/$1/[redacted]");
+  } catch {
+    return url;
+  }
+}
+
+export function parseRetryAfter(value: string | null | undefined): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : Math.max(0, Math.ceil((t - Date.now()) / 1000));
+}
+
+/** Builds the typed error for an error response whose JSON body (if any) was already read. */
+export function apiErrorFrom(
+  status: number,
+  body: unknown,
+  meta: { method: string; url: string; headers: { get(name: string): string | null } },
+): ApiError {
+  const b = (body ?? {}) as { detail?: unknown; errors?: unknown };
+  const detail = typeof b.detail === "string" ? b.detail : `HTTP ${status}`;
+  const init: ApiErrorInit = {
+    status,
+    detail,
+    errors: Array.isArray(b.errors) ? (b.errors as { path: string; message: string }[]) : undefined,
+    method: meta.method.toUpperCase(),
+    url: safeUrl(meta.url),
+    requestId: meta.headers.get("x-request-id") ?? undefined,
+    retryAfter: parseRetryAfter(meta.headers.get("retry-after")),
+  };
+  const Cls = CLASSES[status] ?? ApiError;
+  return new Cls(init);
+}

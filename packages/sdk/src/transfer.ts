@@ -1,0 +1,226 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as undici from "undici";
+import { apiErrorFrom, ChecksumError, SpeedyFilesError } from "./errors.js";
+import { wrapTransportError } from "./http.js";
+
+export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
+
+export interface Progress {
+  /** Bytes of this file sent or received so far. */
+  bytes: number;
+  /** Its size, when known. */
+  total: number | undefined;
+}
+
+export interface UploadOptions {
+  /** The name in the package; defaults to the file's base name for a path, else required. */
+  name?: string;
+  contentType?: string;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+const CHUNK = 1024 * 1024;
+
+async function openSource(source: UploadSource, name: string | undefined): Promise<{ stream: Readable; size: number | undefined; name: string }> {
+  if (typeof source === "string") {
+    const st = await fsp.stat(source).catch((err: NodeJS.ErrnoException) => {
+      throw new SpeedyFilesError(`cannot read ${source}: ${err.code ?? err.message}`, { cause: err });
+    });
+    if (!st.isFile()) throw new SpeedyFilesError(`${source} is not a file`);
+    return { stream: fs.createReadStream(source, { highWaterMark: CHUNK }), size: st.size, name: name ?? path.basename(source) };
+  }
+  if (!name) throw new SpeedyFilesError("uploadFile needs { name } when the source is not a file path");
+  if (source instanceof Readable) return { stream: source, size: undefined, name };
+  if (typeof Blob !== "undefined" && source instanceof Blob) {
+    return { stream: Readable.fromWeb(source.stream() as import("node:stream/web").ReadableStream), size: source.size, name };
+  }
+  const u8 = source as Uint8Array;
+  const buf = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+  // Slices share memory with the caller's buffer: no copy.
+  const pieces = function* () {
+    for (let i = 0; i < buf.length; i += CHUNK) yield buf.subarray(i, i + CHUNK);
+  };
+  return { stream: Readable.from(pieces()), size: buf.length, name };
+}
+
+/** `filename="…"` with `"` and `\` escaped; the server reads parameters as UTF-8. */
+function dispositionName(name: string): string {
+  if (/[\r\n\0]/.test(name)) throw new SpeedyFilesError(`file name ${JSON.stringify(name)} contains a line break or NUL`);
+  return name.replace(/[\\"]/g, (c) => `\\${c}`);
+}
+
+export interface UploadedFile {
+  id: string;
+  name: string;
+  size: number;
+  sha256: string;
+  content_type: string;
+  created_at: string;
+}
+
+/**
+ * Streams one file as `multipart/form-data` with undici: never buffered whole, backpressure from
+ * the socket, SHA-256 computed on the way and compared with the server's answer. The multipart
+ * framing is written here because FormData can only stream Blobs, not a Readable of unknown size.
+ */
+export async function uploadStream(
+  url: string,
+  token: string,
+  source: UploadSource,
+  opts: UploadOptions,
+  onMismatch: (fileId: string) => Promise<void>,
+): Promise<UploadedFile> {
+  const { stream, size, name } = await openSource(source, opts.name);
+  const boundary = `----speedyfiles-${crypto.randomBytes(12).toString("hex")}`;
+  const contentType = opts.contentType ?? "application/octet-stream";
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${dispositionName(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`,
+    "utf8",
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, "utf8");
+  const hash = crypto.createHash("sha256");
+  let sent = 0;
+  opts.onProgress?.({ bytes: 0, total: size });
+
+  async function* body() {
+    yield head;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      sent += chunk.length;
+      yield chunk;
+      opts.onProgress?.({ bytes: sent, total: size });
+    }
+    yield tail;
+  }
+
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${token}`,
+    "content-type": `multipart/form-data; boundary=${boundary}`,
+  };
+  if (size !== undefined) headers["content-length"] = String(head.length + size + tail.length);
+
+  let res: undici.Dispatcher.ResponseData;
+  try {
+    res = await undici.request(url, {
+      method: "POST",
+      headers,
+      body: Readable.from(body(), { objectMode: false }),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  } catch (err) {
+    stream.destroy();
+    throw wrapTransportError(err, `upload ${name}`, opts.signal);
+  }
+  const json = (await res.body.json().catch(() => undefined)) as UploadedFile | undefined;
+  if (res.statusCode >= 400) {
+    throw apiErrorFrom(res.statusCode, json, { method: "POST", url, headers: headerGetter(res.headers) });
+  }
+  const uploaded = json!;
+  const local = hash.digest("hex");
+  if (uploaded.sha256 !== local) {
+    await onMismatch(uploaded.id).catch(() => undefined);
+    throw new ChecksumError(`upload of ${name} was corrupted: server has ${uploaded.sha256}, sent ${local}`, local, uploaded.sha256);
+  }
+  return uploaded;
+}
+
+export function headerGetter(h: Record<string, string | string[] | undefined>): { get(name: string): string | null } {
+  return {
+    get(name: string) {
+      const v = h[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+    },
+  };
+}
+
+export interface DownloadOptions {
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Expected SHA-256 (hex); checked when the download completes. */
+  sha256?: string;
+}
+
+/**
+ * Downloads to a path, resuming from `<path>.part` when one is there (Range + If-Range on the
+ * file's ETag), verifying SHA-256 over the whole file before renaming it into place.
+ */
+export async function downloadToPath(url: string, token: string | undefined, dest: string, opts: DownloadOptions): Promise<{ size: number; sha256: string }> {
+  const part = `${dest}.part`;
+  await fsp.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
+  const hash = crypto.createHash("sha256");
+  let have = 0;
+  if (opts.sha256) {
+    const st = await fsp.stat(part).catch(() => undefined);
+    if (st && st.size > 0) {
+      await pipeline(fs.createReadStream(part, { highWaterMark: CHUNK }), new Writable({ write: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
+      have = st.size;
+    }
+  }
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (have > 0 && opts.sha256) {
+    headers.range = `bytes=${have}-`;
+    headers["if-range"] = `"${opts.sha256}"`;
+  }
+  let res: undici.Dispatcher.ResponseData;
+  try {
+    res = await undici.request(url, { method: "GET", headers, ...(opts.signal ? { signal: opts.signal } : {}), bodyTimeout: 120_000 });
+  } catch (err) {
+    throw wrapTransportError(err, `download ${path.basename(dest)}`, opts.signal);
+  }
+  if (res.statusCode === 416 && have > 0) {
+    // The partial copy is already complete (or longer than the file): start over.
+    await res.body.dump();
+    await fsp.rm(part, { force: true });
+    return downloadToPath(url, token, dest, opts);
+  }
+  if (res.statusCode >= 400) {
+    const json = await res.body.json().catch(() => undefined);
+    throw apiErrorFrom(res.statusCode, json, { method: "GET", url, headers: headerGetter(res.headers) });
+  }
+  const resumed = res.statusCode === 206;
+  let hasher = hash;
+  if (!resumed) {
+    hasher = crypto.createHash("sha256");
+    have = 0;
+  }
+  const total = resumed
+    ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined
+    : Number(res.headers["content-length"] ?? NaN) || undefined;
+  let got = have;
+  const out = fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK });
+  const meter = new Writable({
+    highWaterMark: CHUNK,
+    write(chunk: Buffer, _enc, cb) {
+      hasher.update(chunk);
+      got += chunk.length;
+      opts.onProgress?.({ bytes: got, total });
+      if (!out.write(chunk)) out.once("drain", () => cb());
+      else cb();
+    },
+    final(cb) {
+      out.end(cb);
+    },
+  });
+  try {
+    await pipeline(res.body, meter);
+  } catch (err) {
+    out.destroy();
+    throw wrapTransportError(err, `download ${path.basename(dest)}`, opts.signal);
+  }
+  const actual = hasher.digest("hex");
+  if (opts.sha256 && actual !== opts.sha256) {
+    await fsp.rm(part, { force: true });
+    throw new ChecksumError(`download of ${path.basename(dest)} is corrupted: expected ${opts.sha256}, got ${actual}`, opts.sha256, actual);
+  }
+  await fsp.rename(part, dest);
+  return { size: got, sha256: actual };
+}

@@ -1,0 +1,127 @@
+import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import type { TestServer } from "./server.js";
+
+export const sha256 = (b: Buffer | Uint8Array | string) => crypto.createHash("sha256").update(b).digest("hex");
+
+export interface PackageBody {
+  title?: string;
+  recipient_email?: string;
+  recipient_name?: string;
+  direction?: "outbound" | "inbound";
+  ttl_days?: number;
+  message?: string;
+}
+
+/** POST /packages; asserts nothing, returns the response. */
+export function postPackage(t: TestServer, token: string, body: Record<string, unknown>): Promise<Response> {
+  return t.fetch("/packages", { method: "POST", token, json: body });
+}
+
+/** Creates a draft package and returns its JSON (throws unless 201). */
+export async function createPackage(t: TestServer, token: string, body: PackageBody = {}) {
+  const res = await postPackage(t, token, {
+    title: "Q4 financials",
+    recipient_email: "cfo@acme.test",
+    direction: "outbound",
+    ttl_days: 14,
+    ...body,
+  });
+  if (res.status !== 201) throw new Error(`create package: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; [k: string]: unknown };
+}
+
+/** Uploads through fetch's FormData (what the seed's Node example does). */
+export function uploadFile(
+  t: TestServer,
+  token: string,
+  packageId: string,
+  name: string,
+  bytes: Buffer | string,
+  opts: { sha256?: string; type?: string } = {},
+): Promise<Response> {
+  const form = new FormData();
+  if (opts.sha256 !== undefined) form.append("sha256", opts.sha256);
+  const buf = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
+  form.append("file", new Blob([new Uint8Array(buf)], opts.type ? { type: opts.type } : {}), name);
+  return t.fetch(`/packages/${packageId}/files`, { method: "POST", token, body: form });
+}
+
+/** Uploads a file and returns its JSON (throws unless 201). */
+export async function addFile(t: TestServer, token: string, packageId: string, name: string, bytes: Buffer | string) {
+  const res = await uploadFile(t, token, packageId, name, bytes);
+  if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; name: string; size: number; sha256: string; content_type: string };
+}
+
+/**
+ * A multipart body written by hand, so the exact `Content-Disposition` bytes are under the
+ * test's control (fetch's FormData escapes some characters itself).
+ */
+export function rawMultipart(disposition: string, content: Buffer | string, extraParts: string[] = []) {
+  const boundary = `----sftest${crypto.randomBytes(8).toString("hex")}`;
+  const pre = extraParts.map((p) => `--${boundary}\r\n${p}\r\n`).join("");
+  const head = Buffer.from(
+    `${pre}--${boundary}\r\nContent-Disposition: form-data; name="file"; ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    "utf8",
+  );
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  return {
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    body: Buffer.concat([head, typeof content === "string" ? Buffer.from(content) : content, tail]),
+  };
+}
+
+export function uploadRaw(t: TestServer, token: string, packageId: string, disposition: string, content: Buffer | string = "hello") {
+  const m = rawMultipart(disposition, content);
+  return t.fetch(`/packages/${packageId}/files`, {
+    method: "POST",
+    token,
+    headers: { "Content-Type": m.contentType },
+    body: new Uint8Array(m.body),
+  });
+}
+
+/** Every regular file under `dir`, relative paths, sorted; [] if `dir` does not exist. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    let entries;
+    try {
+      entries = await fs.readdir(d, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else out.push(path.relative(dir, p));
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+/** Where the local blob store keeps a key's bytes. */
+export function blobPath(t: TestServer, storageKey: string): string {
+  return path.join(t.dataDir, "blobs", storageKey.slice(0, 2), storageKey);
+}
+
+export async function exists(p: string): Promise<boolean> {
+  return fs.access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Polls `check` until it returns true (or throws after `timeoutMs`). */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -88,6 +88,11 @@ export interface SendOptions {
   title?: string;
   message?: string;
   ttlDays?: number;
+  /**
+   * Extra files that are not paths, e.g. a Readable of stdin: uploaded with `files`, named `name`.
+   * `size` is only for progress totals (0 when unknown).
+   */
+  sources?: { name: string; source: Exclude<UploadSource, string>; size?: number }[];
   /** Files uploaded at once (default 4). */
   concurrency?: number;
   onProgress?: (p: SendProgress) => void;
@@ -238,7 +243,10 @@ export class SpeedyFiles {
    * draft it created is deleted, so nothing half-sent stays behind.
    */
   async send(opts: SendOptions): Promise<SendResult> {
-    const files = await expandPaths(opts.files);
+    const files: SendItem[] = [
+      ...(await expandPaths(opts.files)),
+      ...(opts.sources ?? []).map((s) => ({ path: "", name: s.name, size: s.size ?? 0, source: s.source })),
+    ];
     if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");
     const pkg = await this.packages.create({
       title: opts.title ?? (files.length === 1 ? files[0]!.name : `${files.length} files`),
@@ -278,7 +286,7 @@ export class SpeedyFiles {
     }
   }
 
-  private async uploadAll(packageId: string, files: LocalFile[], opts: SendOptions): Promise<void> {
+  private async uploadAll(packageId: string, files: SendItem[], opts: SendOptions): Promise<void> {
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
     const inFlight = new Map<string, number>();
     let doneBytes = 0;
@@ -287,7 +295,7 @@ export class SpeedyFiles {
     const queue = [...files];
     let failure: unknown;
 
-    const report = (file: LocalFile, fileBytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) => {
+    const report = (file: SendItem, fileBytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) => {
       if (!opts.onProgress) return;
       let bytes = doneBytes;
       for (const v of inFlight.values()) bytes += v;
@@ -299,7 +307,7 @@ export class SpeedyFiles {
         const f = queue.shift()!;
         inFlight.set(f.name, 0);
         try {
-          const uploaded = await this.uploadFile(packageId, f.path, {
+          const uploaded = await this.uploadFile(packageId, f.source ?? f.path, {
             name: f.name,
             signal,
             onProgress: (p) => {
@@ -308,7 +316,7 @@ export class SpeedyFiles {
             },
           });
           inFlight.delete(f.name);
-          doneBytes += f.size;
+          doneBytes += f.source ? uploaded.size : f.size;
           report(f, f.size, "done", uploaded);
         } catch (err) {
           failure ??= err;
@@ -321,6 +329,9 @@ export class SpeedyFiles {
     if (failure !== undefined) throw failure;
   }
 }
+
+/** A file for send(): a path from expandPaths, or a stream/buffer given in `sources`. */
+type SendItem = LocalFile & { source?: Exclude<UploadSource, string> };
 
 function methodOf(response: Response): string {
   return requestMethods.get(response) ?? "HTTP";

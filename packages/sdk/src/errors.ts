@@ -126,6 +126,9 @@ export function safeUrl(url: string): string {
 export function parseRetryAfter(value: string | null | undefined): number | undefined {
   if (!value) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  // Otherwise only an HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT" and its two legacy forms, all
+  // starting with a day name): Date.parse alone reads junk such as "-5" or "1.5" as a date.
+  if (!/^[A-Za-z]{3}/.test(value.trim())) return undefined;
   const t = Date.parse(value);
   return Number.isNaN(t) ? undefined : Math.max(0, Math.ceil((t - Date.now()) / 1000));
 }

@@ -41,17 +41,26 @@ export function makeFetch(opts: TransportOptions): (input: Request) => Promise<R
       } catch (err) {
         const wrapped = wrapTransportError(err, what, input.signal);
         if (attempt < retries && !(wrapped instanceof AbortError)) {
-          await sleep(retryDelay(attempt, opts.retry), input.signal ?? undefined);
+          await pause(retryDelay(attempt, opts.retry), input.signal, what);
           continue;
         }
         throw wrapped;
       }
       if (attempt < retries && shouldRetryStatus(res.status)) {
         await res.body?.cancel().catch(() => undefined);
-        await sleep(retryDelay(attempt, opts.retry, res.headers.get("retry-after")), input.signal ?? undefined);
+        await pause(retryDelay(attempt, opts.retry, res.headers.get("retry-after")), input.signal, what);
         continue;
       }
       return res;
     }
   };
+}
+
+/** The wait between attempts; the caller's abort during it is an AbortError like any other. */
+async function pause(ms: number, signal: AbortSignal | null | undefined, what: string): Promise<void> {
+  try {
+    await sleep(ms, signal ?? undefined);
+  } catch (err) {
+    throw new AbortError(`${what}: aborted`, { cause: err });
+  }
 }

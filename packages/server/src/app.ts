@@ -11,6 +11,8 @@ import { meRoutes } from "./routes/me.js";
 import { adminRoutes } from "./routes/admin.js";
 import { packageRoutes } from "./routes/packages.js";
 import { fileRoutes, multipartPlaceholder } from "./routes/files.js";
+import { linkLookupLimiter, linkRoutes } from "./routes/links.js";
+import { webRoutes } from "./routes/web.js";
 
 export interface AppOptions {
   /** Validate every response against openapi.yaml (tests turn this on). */
@@ -32,6 +34,9 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
     next();
   });
 
+  // One counter of failed link lookups for the pages and the JSON API together.
+  const linkLimiter = linkLookupLimiter(s);
+  app.use(webRoutes(s, linkLimiter));
   app.use("/api/v1", docsRoutes());
 
   // JSON bodies only where the content type says JSON; upload routes get the raw stream.
@@ -42,6 +47,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   const api = express.Router();
   api.use(healthRoutes(s));
   api.use(authRoutes(s));
+  api.use(linkRoutes(s, linkLimiter));
   api.use(requireAuth(s));
   api.use(meRoutes(s));
   api.use(adminRoutes(s));

@@ -20,6 +20,10 @@ export interface Config {
   loginMaxFailuresPerIp: number;
   loginMaxFailuresPerAccount: number;
   loginWindowSeconds: number;
+  linkMaxFailuresPerIp: number;
+  linkWindowSeconds: number;
+  sweepIntervalSeconds: number;
+  retentionDays: number;
 }
 
 export class ConfigError extends Error {}
@@ -53,13 +57,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const port = int("SF_PORT", 8080, 0, 65535);
   const bind = str("SF_BIND") ?? "127.0.0.1";
 
+  // Only a value the operator set is checked: the default is derived from SF_PORT, and a bad
+  // SF_PORT must be reported once, as itself, not again as an SF_PUBLIC_URL that was never set.
   let publicUrl = str("SF_PUBLIC_URL") ?? `http://localhost:${port}`;
-  try {
-    const u = new URL(publicUrl);
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
-    publicUrl = publicUrl.replace(/\/+$/, "");
-  } catch {
-    problems.push(`SF_PUBLIC_URL must be an http(s) URL (got "${publicUrl}")`);
+  if (str("SF_PUBLIC_URL") !== null) {
+    try {
+      const u = new URL(publicUrl);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+      publicUrl = publicUrl.replace(/\/+$/, "");
+    } catch {
+      problems.push(`SF_PUBLIC_URL must be an http(s) URL (got "${publicUrl}")`);
+    }
   }
 
   const dataDir = path.resolve(str("SF_DATA_DIR") ?? "./data");
@@ -113,6 +121,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     loginMaxFailuresPerIp: int("SF_LOGIN_MAX_FAILURES_PER_IP", 20, 1, 1_000_000),
     loginMaxFailuresPerAccount: int("SF_LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1_000_000),
     loginWindowSeconds: int("SF_LOGIN_WINDOW_SECONDS", 900, 1, 86_400),
+    linkMaxFailuresPerIp: int("SF_LINK_MAX_FAILURES_PER_IP", 30, 1, 1_000_000),
+    linkWindowSeconds: int("SF_LINK_WINDOW_SECONDS", 600, 1, 86_400),
+    sweepIntervalSeconds: int("SF_SWEEP_INTERVAL_SECONDS", 60, 0, 86_400),
+    retentionDays: int("SF_RETENTION_DAYS", 0, 0, 3650),
   };
 
   if (problems.length > 0) {

@@ -8,6 +8,7 @@ import { migrate, openDatabase } from "./db/knex.js";
 import { LocalBlobStore } from "./storage/local.js";
 import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
+import { startSweeper } from "./services/sweeper.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -15,6 +16,8 @@ export interface StartOptions {
   validateResponses?: boolean;
   /** Override the mailer (never needed in production; SF_SMTP_URL decides). */
   mailer?: Mailer;
+  /** Run the expiry sweeper on its interval (default true; tests call sweepOnce themselves). */
+  sweeper?: boolean;
 }
 
 export interface RunningServer {
@@ -75,6 +78,8 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
+  const stopSweeper = opts.sweeper === false ? async () => undefined : startSweeper(services);
+
   let closing: Promise<void> | undefined;
   const close = (graceMs = 10_000) =>
     (closing ??= (async () => {
@@ -83,6 +88,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await done;
       clearTimeout(timer);
+      await stopSweeper();
       services.mailer.close();
       await services.db.destroy();
     })());

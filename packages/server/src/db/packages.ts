@@ -20,11 +20,14 @@ export interface PackageRow {
   finalized_at: string | null;
   expires_at: string | null;
   revoked_at: string | null;
+  completed_at: string | null;
+  purged_at: string | null;
 }
 
 export interface PackageWithCounts extends PackageRow {
   file_count: number;
   total_size: number;
+  download_count: number;
 }
 
 export interface FileRow {
@@ -44,11 +47,14 @@ function withCounts(db: Db, q: Knex.QueryBuilder): Knex.QueryBuilder {
     "p.*",
     db.raw("(select count(*) from files f where f.package_id = p.id) as file_count"),
     db.raw("(select coalesce(sum(f.size), 0) from files f where f.package_id = p.id) as total_size"),
+    db.raw(
+      "(select count(*) from package_events e where e.package_id = p.id and e.type in ('file_download', 'archive_download')) as download_count",
+    ),
   );
 }
 
 function normaliseCounts(row: PackageWithCounts): PackageWithCounts {
-  return { ...row, file_count: Number(row.file_count), total_size: Number(row.total_size) };
+  return { ...row, file_count: Number(row.file_count), total_size: Number(row.total_size), download_count: Number(row.download_count) };
 }
 
 export async function insertPackage(db: Db, row: PackageRow): Promise<void> {
@@ -120,4 +126,30 @@ export async function listFiles(db: Db | Knex.Transaction, packageId: string): P
 export async function findFile(db: Db, packageId: string, fileId: string): Promise<FileRow | undefined> {
   const row = await db<FileRow>("files").where({ package_id: packageId, id: fileId }).first();
   return row ? { ...row, size: Number(row.size) } : undefined;
+}
+
+export type EventType = "file_download" | "archive_download" | "upload" | "complete";
+
+export interface EventRow {
+  id: string;
+  package_id: string;
+  type: EventType;
+  file_id: string | null;
+  file_name: string | null;
+  client_address: string | null;
+  user_agent: string | null;
+  created_at: string;
+}
+
+export async function insertEvent(db: Db, row: EventRow): Promise<void> {
+  await db("package_events").insert(row);
+}
+
+export async function listEvents(db: Db, packageId: string): Promise<EventRow[]> {
+  return db<EventRow>("package_events")
+    .where({ package_id: packageId })
+    .orderBy([
+      { column: "created_at", order: "desc" },
+      { column: "id", order: "desc" },
+    ]);
 }

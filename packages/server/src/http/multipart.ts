@@ -45,7 +45,9 @@ export function receiveFile(
         preservePath: true,
         // curl, browsers and our SDK send UTF-8 file names; busboy would read them as latin1
         defParamCharset: "utf8",
-        limits: { fileSize: opts.maxBytes, files: 1, fields: 4, parts: 5, fieldSize: 1024, fieldNameSize: 100, headerPairs: 20 },
+        // busboy reports `limit` once a file *reaches* fileSize, so a file of exactly maxBytes
+        // would be refused: allow one byte more, and only that extra byte trips the limit.
+        limits: { fileSize: opts.maxBytes + 1, files: 1, fields: 4, parts: 5, fieldSize: 1024, fieldNameSize: 100, headerPairs: 20 },
       });
     } catch {
       reject(new ApiError(415, "Expected a multipart/form-data body with a `file` part"));
@@ -99,6 +101,12 @@ export function receiveFile(
     });
 
     bb.on("file", (field, stream, info) => {
+      // Already failed (e.g. a bad sha256 field before the file): busboy may still parse parts
+      // from data it had buffered; never start storing one nobody will clean up.
+      if (failure || settled) {
+        stream.resume();
+        return;
+      }
       if (field !== "file" || sawFile) {
         stream.resume();
         return fail(new ValidationFailed(`Unexpected file field "${field}"; send one file in the field "file"`, `/body/${field}`));
@@ -117,7 +125,9 @@ export function receiveFile(
         },
       });
       stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
-      stream.on("error", (err: Error) => fail(err));
+      // busboy destroys the part's stream with its own parse error (e.g. a truncated body)
+      // before it emits that error itself: it is the client's malformed body, not a server fault.
+      stream.on("error", (err: Error) => fail(new ValidationFailed(`Malformed multipart body: ${err.message}`, "/body")));
       stream.pipe(hasher);
       const h = hasher;
       put = store.put(h).then((blob) => ({

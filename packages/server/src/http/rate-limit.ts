@@ -10,6 +10,8 @@ interface FailureLimitOptions {
   /** Which answers count as failures. */
   isFailure: (res: Response) => boolean;
   detail: string;
+  /** Answers a limited request some other way (an HTML page); default `{"detail"}` JSON. */
+  respond?: (req: Request, res: Response) => void;
 }
 
 /**
@@ -26,8 +28,10 @@ export function failureRateLimit(opts: FailureLimitOptions) {
     skipSuccessfulRequests: true,
     requestWasSuccessful: (_req, res) => !opts.isFailure(res),
     ...(opts.key ? { keyGenerator: (req: Request) => opts.key!(req) } : {}),
-    handler: (_req, res) => {
-      res.status(429).json({ detail: opts.detail });
+    handler: (req, res) => {
+      res.status(429);
+      if (opts.respond) opts.respond(req, res);
+      else res.json({ detail: opts.detail });
     },
   });
 }

@@ -57,3 +57,36 @@ ${outbound ? `<p>Files (${i.files.length}, ${escapeHtml(humanSize(total))}):</p>
 
   return { to: i.recipientName ? `"${oneLine(i.recipientName).replace(/["\\]/g, "")}" <${i.recipientEmail}>` : i.recipientEmail, subject, text, html };
 }
+
+/** To the owner of an inbound package: the recipient uploaded files and said they are done. */
+export function ownerUploadNotice(i: {
+  ownerEmail: string;
+  ownerName: string;
+  uploaderEmail: string;
+  uploaderName: string | null;
+  title: string;
+  files: { name: string; size: number }[];
+  packageUrl: string;
+}): MailMessage {
+  const who = i.uploaderName ? `${i.uploaderName} (${i.uploaderEmail})` : i.uploaderEmail;
+  const total = i.files.reduce((n, f) => n + f.size, 0);
+  const subject = oneLine(`${i.uploaderName ?? i.uploaderEmail} uploaded ${i.files.length} file${i.files.length === 1 ? "" : "s"}: ${i.title}`);
+  const text = [
+    `Hello ${i.ownerName},`,
+    "",
+    `${who} uploaded files to your request "${i.title}".`,
+    "",
+    `Files (${i.files.length}, ${humanSize(total)}):`,
+    ...i.files.map((f) => `  - ${f.name} (${humanSize(f.size)})`),
+    "",
+    `Fetch them with: sf download <package id>   (package: ${i.packageUrl})`,
+  ].join("\n");
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
+<p>Hello ${escapeHtml(i.ownerName)},</p>
+<p>${escapeHtml(who)} uploaded files to your request <strong>${escapeHtml(i.title)}</strong>.</p>
+<p>Files (${i.files.length}, ${escapeHtml(humanSize(total))}):</p>
+<ul>${i.files.map((f) => `<li>${escapeHtml(f.name)} (${escapeHtml(humanSize(f.size))})</li>`).join("")}</ul>
+<p style="font-size:90%;color:#555">Package: ${escapeHtml(i.packageUrl)}</p>
+</body></html>`;
+  return { to: i.ownerEmail, subject, text, html };
+}

@@ -5,7 +5,7 @@ import { receiveFile } from "../http/multipart.js";
 import { sendStoredFile } from "../http/send-file.js";
 import { addFile, deleteFile, ownedDraftForUpload, ownedFile } from "../services/files.js";
 
-const UPLOAD_PATH = /^\/api\/v1\/packages\/[^/]+\/files\/?$/;
+const UPLOAD_PATH = /^\/api\/v1\/(packages|links)\/[^/]+\/files\/?$/;
 
 /**
  * Runs before the OpenAPI validator: with `fileUploader: false` it would see an empty body and

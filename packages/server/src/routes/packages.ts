@@ -13,6 +13,7 @@ import {
   type CreatePackageInput,
 } from "../services/packages.js";
 import type { Direction, PackageStatus } from "../db/packages.js";
+import { packageEvents } from "../services/links.js";
 
 export function packageRoutes(s: Services): Router {
   const r = Router();
@@ -46,6 +47,10 @@ export function packageRoutes(s: Services): Router {
 
   r.post("/packages/:id/finalize", async (req, res) => {
     res.json(await finalizePackage(s, principal(req).userId, req.params.id));
+  });
+
+  r.get("/packages/:id/events", async (req, res) => {
+    res.json(await packageEvents(s, principal(req).userId, req.params.id));
   });
 
   r.post("/packages/:id/revoke", async (req, res) => {

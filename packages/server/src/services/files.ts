@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import { Conflict, NotFound, PayloadTooLarge } from "../errors.js";
+import { Conflict, Gone, NotFound, PayloadTooLarge } from "../errors.js";
 import { findFile, type FileRow, type PackageWithCounts } from "../db/packages.js";
 import { isPostgres, isUniqueViolation } from "../db/knex.js";
 import type { ReceivedFile } from "../http/multipart.js";
@@ -35,7 +35,12 @@ export async function ownedDraftForUpload(s: Services, ownerId: string, packageI
  * writer, because a finalize or another upload may have happened while the bytes were arriving.
  * If the row cannot be written, the bytes are removed.
  */
-export async function addFile(s: Services, packageId: string, received: ReceivedFile): Promise<FileView> {
+export async function addFile(
+  s: Services,
+  packageId: string,
+  received: ReceivedFile,
+  opts: { allowActiveInbound?: boolean } = {},
+): Promise<FileView> {
   const row: FileRow = {
     id: crypto.randomUUID(),
     package_id: packageId,
@@ -51,7 +56,10 @@ export async function addFile(s: Services, packageId: string, received: Received
       const q = trx("packages").where({ id: packageId });
       const pkg = await (isPostgres(s.db) ? q.forUpdate() : q).first();
       if (!pkg) throw new NotFound("Package not found");
-      if (pkg.status !== "draft") throw new Conflict("Package was finalized while the file was uploading");
+      const open =
+        pkg.status === "draft" ||
+        (opts.allowActiveInbound === true && pkg.status === "active" && pkg.direction === "inbound" && pkg.expires_at > nowIso(s.clock));
+      if (!open) throw new Conflict("Package stopped taking files while the file was uploading");
       const agg = await trx("files")
         .where({ package_id: packageId })
         .first(trx.raw("count(*) as n"), trx.raw("coalesce(sum(size), 0) as total"));
@@ -75,7 +83,8 @@ export async function addFile(s: Services, packageId: string, received: Received
 }
 
 export async function ownedFile(s: Services, ownerId: string, packageId: string, fileId: string): Promise<FileRow> {
-  await ownedPackage(s, ownerId, packageId);
+  const p = await ownedPackage(s, ownerId, packageId);
+  if (p.purged_at !== null) throw new Gone("The stored bytes of this package were deleted after it expired");
   const f = await findFile(s.db, packageId, fileId);
   if (!f) throw new NotFound("File not found");
   return f;

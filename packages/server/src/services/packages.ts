@@ -54,8 +54,10 @@ export function toPackageView(p: PackageWithCounts, now: Date) {
     finalized_at: p.finalized_at,
     expires_at: p.expires_at,
     revoked_at: p.revoked_at,
+    completed_at: p.completed_at,
     file_count: p.file_count,
     total_size: p.total_size,
+    download_count: p.download_count,
     magic_link_state,
   };
 }
@@ -94,9 +96,11 @@ export async function createPackage(s: Services, ownerId: string, input: CreateP
     finalized_at: null,
     expires_at: null,
     revoked_at: null,
+    completed_at: null,
+    purged_at: null,
   };
   await insertPackage(s.db, row);
-  return { ...toPackageView({ ...row, file_count: 0, total_size: 0 }, s.clock()), files: [] };
+  return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [] };
 }
 
 /**

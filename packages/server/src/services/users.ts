@@ -45,17 +45,19 @@ export function canonicalId(id: string): string {
 export async function createUser(s: Services, input: CreateUserInput): Promise<User> {
   const now = nowIso(s.clock);
   const email = input.email.trim().toLowerCase();
+  const name = cleanName(input.name, "/body/name") || email;
+  // Checked before hashing, so a duplicate costs no scrypt run.
+  if (await findUserByEmail(s.db, email)) throw new Conflict("A user with this email already exists");
   const row: UserRow = {
     id: crypto.randomUUID(),
     email,
-    name: cleanName(input.name, "/body/name") || email,
+    name,
     role: input.role ?? "user",
     password_hash: await hashPassword(input.password),
     disabled: false,
     created_at: now,
     updated_at: now,
   };
-  if (await findUserByEmail(s.db, row.email)) throw new Conflict("A user with this email already exists");
   try {
     await insertUser(s.db, row);
   } catch (err) {

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { ExitCode } from "./exit-codes.js";
+import { reportError, run } from "./run.js";
+
+// The only place that ends the process or sets its exit code (STYLE: commands throw).
+const interrupt = new AbortController();
+let interrupted = false;
+process.on("SIGINT", () => {
+  // First Ctrl-C: abort transfers and let them clean up (delete the draft). Second: leave now.
+  if (interrupted) process.exit(ExitCode.INTERRUPTED);
+  interrupted = true;
+  interrupt.abort(new Error("interrupted"));
+});
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  // `sf packages list | head`: the reader left; not an error of ours.
+  if (err.code === "EPIPE") process.exit(interrupted ? ExitCode.INTERRUPTED : ExitCode.OK);
+  throw err;
+});
+
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, signal: interrupt.signal };
+try {
+  await run(process.argv.slice(2), io);
+  process.exitCode = interrupted ? ExitCode.INTERRUPTED : ExitCode.OK;
+} catch (err) {
+  const code = reportError(err, io);
+  process.exitCode = interrupted ? ExitCode.INTERRUPTED : code;
+}

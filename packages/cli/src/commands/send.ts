@@ -1,0 +1,151 @@
+import fs from "node:fs/promises";
+import type { Command } from "commander";
+import { AbortError, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
+import { InterruptedError, UsageError } from "../exit-codes.js";
+import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, printJson, useColor } from "../output.js";
+import { createView, viewMode, type TransferView } from "../progress.js";
+import type { Context } from "../run.js";
+import { parsePositiveInt } from "./shared.js";
+
+interface SendOpts {
+  to: string;
+  name?: string;
+  title?: string;
+  message?: string;
+  ttl?: number;
+  concurrency: number;
+  filename?: string;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function registerSend(program: Command, ctx: Context): void {
+  program
+    .command("send <paths...>")
+    .description("send files and directories to someone: uploads them and prints the download link")
+    .requiredOption("--to <email>", "recipient's email (they get the link by mail)")
+    .option("--name <name>", "recipient's name")
+    .option("--title <title>", "package title (default: the file name, or “N files”)")
+    .option("--message <text>", "message for the recipient")
+    .option("--ttl <days>", "days the link works (default 7)", parsePositiveInt)
+    .option("--concurrency <n>", "files uploaded at once", parsePositiveInt, 4)
+    .option("--filename <name>", "name for the data read from stdin (path `-`)")
+    .option("--json", "print only the final JSON on stdout (no progress)")
+    .option("--no-progress", "no progress display")
+    .addHelpText(
+      "after",
+      `
+Directories are sent recursively and keep their relative paths under the directory's own name
+(\`sf send ./reports\` → reports/q1.pdf, reports/2024/q4.pdf). Hidden files (.env, .git/…) ARE
+included: they are part of what you named, so check before sending a whole project. Symbolic
+links to files are followed (their target's bytes are sent under the link's name); links to
+directories are skipped, so a link cycle cannot loop. \`-\` reads stdin (needs --filename).
+
+On a terminal a live display shows each file in flight and the total; otherwise one line per
+finished file goes to stderr. The link is printed last, on stdout. Ctrl-C stops the uploads,
+deletes the unfinished package and exits 130.
+
+Examples:
+  sf send ./report.pdf --to cfo@acme.com --ttl 3
+  tar cz dist | sf send - --filename dist.tar.gz --to qa@acme.com --json`,
+    )
+    .action((paths: string[], opts: SendOpts) => send(ctx, paths, opts));
+}
+
+async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void> {
+  const { io } = ctx;
+  const useStdin = paths.includes("-");
+  const files = paths.filter((p) => p !== "-");
+  if (paths.filter((p) => p === "-").length > 1) throw new UsageError("`-` (stdin) can be given only once");
+  if (useStdin) {
+    if (!opts.filename) throw new UsageError("reading stdin (`-`) needs --filename NAME");
+    if (!io.stdin || isTty(io.stdin)) throw new UsageError("`-` reads stdin, but stdin is a terminal: pipe the data in");
+  } else if (opts.filename) {
+    throw new UsageError("--filename only names data read from stdin (`-`)");
+  }
+  // Missing paths are a usage error (exit 2), found before anything is created on the server.
+  for (const p of files) {
+    await fs.stat(p).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${p}: ${err.code === "ENOENT" ? "no such file or directory" : (err.code ?? err.message)}`);
+    });
+  }
+  const local = await expandPaths(files).catch((err: Error) => {
+    throw new UsageError(err.message);
+  });
+  if (useStdin && local.some((f) => f.name === opts.filename)) throw new UsageError(`two files would both be named "${opts.filename}"`);
+  const count = local.length + (useStdin ? 1 : 0);
+  if (count === 0) throw new UsageError("nothing to send: the directories are empty");
+
+  const sf = await ctx.client();
+  const totalBytes = local.reduce((n, f) => n + f.size, 0);
+  const mode = viewMode(io, opts);
+  const what = count === 1 ? "1 file" : `${count} files`;
+  const view = createView(io, mode, {
+    title: `Sending ${what}${useStdin ? "" : ` (${formatBytes(totalBytes)})`} to ${opts.to}`,
+    verb: "sent",
+    totalFiles: count,
+    totalBytes,
+  });
+
+  const started = performance.now();
+  let result: FinalizedPackage;
+  let sentBytes = 0;
+  try {
+    const r = await sf.send({
+      files,
+      ...(useStdin ? { sources: [{ name: opts.filename!, source: io.stdin! }] } : {}),
+      to: opts.to,
+      ...(opts.name ? { recipientName: opts.name } : {}),
+      ...(opts.title ? { title: opts.title } : {}),
+      ...(opts.message ? { message: opts.message } : {}),
+      ...(opts.ttl ? { ttlDays: opts.ttl } : {}),
+      concurrency: opts.concurrency,
+      ...(io.signal ? { signal: io.signal } : {}),
+      onProgress: progressAdapter(view, (b) => (sentBytes = b)),
+    });
+    result = r.package;
+  } catch (err) {
+    view.fail();
+    if (err instanceof AbortError || io.signal?.aborted) {
+      throw new InterruptedError("interrupted: uploads stopped, the unfinished package was deleted");
+    }
+    throw err;
+  }
+  const ms = performance.now() - started;
+  const bytes = result.files.reduce((n, f) => n + f.size, 0) || sentBytes;
+  view.finish(
+    opts.json ? undefined : `Sent ${what} (${formatBytes(bytes)}) in ${formatDuration(ms)}, ${formatRate(bytes / Math.max(ms / 1000, 0.001))}`,
+  );
+
+  if (opts.json) {
+    return printJson(io, {
+      id: result.id,
+      title: result.title,
+      recipient_email: result.recipient_email,
+      status: result.status,
+      magic_link: result.magic_link,
+      expires_at: result.expires_at,
+      email_sent: result.email_sent,
+      email_error: result.email_error,
+      files: result.files.map((f) => ({ id: f.id, name: f.name, size: f.size, sha256: f.sha256 })),
+    });
+  }
+  const p = paint(useColor(io));
+  info(io, `Package ${result.id} for ${clean(result.recipient_email)}, link valid until ${formatDate(result.expires_at)}.`);
+  if (!result.email_sent) info(io, p.yellow(`The email was not sent${result.email_error ? ` (${clean(result.email_error)})` : ""}: share the link yourself.`));
+  out(io, result.magic_link);
+}
+
+/** SDK progress events → view calls: the first event of a file starts it. */
+function progressAdapter(view: TransferView, onTotal: (bytes: number) => void): (p: SendProgress) => void {
+  const started = new Set<string>();
+  return (p) => {
+    onTotal(p.bytes);
+    if (!started.has(p.file)) {
+      started.add(p.file);
+      view.start(p.file, p.fileSize || undefined);
+    }
+    if (p.phase === "done") view.done(p.file, p.uploaded?.size ?? p.fileSize);
+    else view.progress(p.file, p.fileBytes);
+  };
+}

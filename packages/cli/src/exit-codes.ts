@@ -1,0 +1,126 @@
+import { CommanderError } from "commander";
+import {
+  AbortError,
+  ApiError,
+  AuthenticationError,
+  ChecksumError,
+  ConflictError,
+  GoneError,
+  NetworkError,
+  NotFoundError,
+  PayloadTooLargeError,
+  PermissionError,
+  RateLimitError,
+  TimeoutError,
+  ValidationError,
+} from "@speedyfiles/sdk";
+
+/**
+ * Exit codes, one per failure class (GitHub CLI's `gh help exit-codes` idea). Scripts branch on
+ * these, so they never change meaning; new classes get new numbers.
+ */
+export const ExitCode = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  AUTH: 3,
+  NOT_FOUND: 4,
+  CONFLICT: 5,
+  INTERRUPTED: 130,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** The text `sf help` and the README show. */
+export const EXIT_CODES_HELP = `Exit codes:
+  0    success
+  1    failure (network, server error, checksum mismatch, anything else)
+  2    usage: unknown command or flag, missing argument, unreadable local path
+  3    not authenticated (401: no, invalid, expired or revoked token) or forbidden (403)
+  4    not found (404, or 410 for an expired or revoked link)
+  5    conflict (409) or rejected input (422 validation, 413 too large)
+  130  interrupted (Ctrl-C); a half-sent package is deleted`;
+
+/** A failure a person caused and can fix; its message is shown as is (wrangler's UserError). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.FAILURE,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "CliError";
+  }
+}
+
+/** Bad flags or arguments: exit 2. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, ExitCode.USAGE);
+    this.name = "UsageError";
+  }
+}
+
+/** The user pressed Ctrl-C (or answered no to a confirmation that guards an action). */
+export class InterruptedError extends CliError {
+  constructor(message = "interrupted") {
+    super(message, ExitCode.INTERRUPTED);
+    this.name = "InterruptedError";
+  }
+}
+
+/** Commander reports help/version as a "thrown" exit 0 with exitOverride(). */
+export function isCleanExit(err: unknown): boolean {
+  return err instanceof CommanderError && err.exitCode === 0;
+}
+
+export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  if (err instanceof AbortError) return ExitCode.INTERRUPTED;
+  if (err instanceof AuthenticationError || err instanceof PermissionError) return ExitCode.AUTH;
+  if (err instanceof NotFoundError || err instanceof GoneError) return ExitCode.NOT_FOUND;
+  if (err instanceof ConflictError || err instanceof ValidationError || err instanceof PayloadTooLargeError) return ExitCode.CONFLICT;
+  return ExitCode.FAILURE;
+}
+
+export interface ErrorContext {
+  /** Where the token came from, to say how to fix a 401. */
+  tokenSource?: "env" | "config" | "none" | undefined;
+  url?: string | undefined;
+  debug?: boolean;
+}
+
+/**
+ * The one line shown for an error (without the `error: ` prefix): the server's `detail`, plus a
+ * hint for the failures a person can fix (log in again, check the URL).
+ */
+export function describeError(err: unknown, ctx: ErrorContext = {}): string {
+  if (err instanceof AuthenticationError) {
+    const hint = ctx.tokenSource === "env" ? "check SF_TOKEN, or unset it and run `sf login`" : "run `sf login`";
+    return `${err.detail} (401) — ${hint}`;
+  }
+  if (err instanceof PermissionError) return `${err.detail} (403)`;
+  if (err instanceof RateLimitError) {
+    return `${err.detail} (429)${err.retryAfter !== undefined ? ` — try again in ${err.retryAfter} s` : ""}`;
+  }
+  if (err instanceof ValidationError) {
+    const fields = err.errors.map((e) => `${e.path.replace(/^\/body\//, "")}: ${e.message}`).join("; ");
+    return `${err.detail}${fields && !err.detail.includes(fields) ? ` (${fields})` : ""}`;
+  }
+  if (err instanceof ApiError) {
+    const rid = err.status >= 500 && err.requestId ? `, request id ${err.requestId}` : "";
+    return `${err.detail} (${err.status}${rid})`;
+  }
+  if (err instanceof NetworkError || err instanceof TimeoutError) {
+    const where = ctx.url ? ` at ${ctx.url}` : "";
+    return `${oneLine(err.message)} — cannot reach the SpeedyFiles server${where}; check the URL (--url, SF_URL or \`sf login\`) and your network`;
+  }
+  if (err instanceof ChecksumError) return oneLine(err.message);
+  if (err instanceof AbortError) return "interrupted";
+  if (err instanceof Error) return oneLine(err.message) || err.name;
+  return oneLine(String(err));
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, " ").trim();
+}

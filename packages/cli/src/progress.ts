@@ -1,0 +1,191 @@
+import ora, { type Ora } from "ora";
+import { clean, formatBytes, formatRate, info, isTty, paint, truncate, useColor, type Io } from "./output.js";
+
+/** What a transfer reports; the view decides how (or whether) to show it. */
+export interface TransferView {
+  /** A file started (size undefined when unknown, e.g. stdin). */
+  start(name: string, size: number | undefined): void;
+  progress(name: string, bytes: number): void;
+  done(name: string, size: number): void;
+  /** Clears the live display and leaves `summary` (if any) on stderr. */
+  finish(summary?: string): void;
+  /** Clears the live display after a failure (the error is printed by bin.ts). */
+  fail(): void;
+}
+
+export type ViewMode = "tty" | "plain" | "none";
+
+/**
+ * `tty`: a live frame on a terminal stderr. `plain`: one line per finished file (logs, CI).
+ * `none`: `--json` or `--no-progress`.
+ */
+export function viewMode(io: Io, opts: { json?: boolean; progress?: boolean }): ViewMode {
+  if (opts.json || opts.progress === false) return "none";
+  return isTty(io.stderr) && io.env.TERM !== "dumb" ? "tty" : "plain";
+}
+
+export interface ViewOptions {
+  /** Heading of the live frame, e.g. `Sending 12 files to cfo@acme.com`. */
+  title: string;
+  /** Past tense for plain lines: `sent`, `downloaded`. */
+  verb: string;
+  totalFiles: number;
+  /** Sum of the known sizes. */
+  totalBytes: number;
+  /** For tests: a clock in ms. */
+  now?: () => number;
+}
+
+export function createView(io: Io, mode: ViewMode, opts: ViewOptions): TransferView {
+  if (mode === "tty") return new TtyView(io, opts);
+  if (mode === "plain") return new PlainView(io, opts);
+  return { start() {}, progress() {}, done() {}, finish() {}, fail() {} };
+}
+
+/** One line per finished file on stderr, for logs: `sent 3/12 reports/q1.pdf (27.1 MiB)`. */
+class PlainView implements TransferView {
+  private finished = 0;
+  constructor(
+    private readonly io: Io,
+    private readonly opts: ViewOptions,
+  ) {}
+  start(): void {}
+  progress(): void {}
+  done(name: string, size: number): void {
+    this.finished++;
+    info(this.io, `${this.opts.verb} ${this.finished}/${this.opts.totalFiles} ${clean(name)} (${formatBytes(size)})`);
+  }
+  finish(summary?: string): void {
+    if (summary) info(this.io, summary);
+  }
+  fail(): void {}
+}
+
+const FPS_MS = 100;
+const MAX_FILE_LINES = 8;
+const RATE_WINDOW_MS = 3000;
+
+/**
+ * The live display on a terminal: ora's spinner on a heading, a line per file in flight and a
+ * total line with bytes, percent and throughput. Frames are rebuilt at most every 100 ms (ora
+ * redraws at the same pace), lines are cut to the terminal width so nothing wraps, and finish()
+ * / fail() erase the whole frame.
+ */
+class TtyView implements TransferView {
+  private readonly spinner: Ora;
+  private readonly active = new Map<string, { bytes: number; size: number | undefined }>();
+  private finishedFiles = 0;
+  private finishedBytes = 0;
+  private readonly samples: { t: number; bytes: number }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private dirty = true;
+  private readonly now: () => number;
+  private readonly p;
+
+  constructor(
+    private readonly io: Io,
+    private readonly opts: ViewOptions,
+  ) {
+    this.now = opts.now ?? (() => performance.now());
+    const color = useColor(io);
+    this.p = paint(color);
+    this.spinner = ora({
+      stream: io.stderr as NodeJS.WritableStream,
+      isEnabled: true,
+      discardStdin: false, // stdin may be the data being sent (`sf send -`)
+      hideCursor: true,
+      color: color ? "cyan" : false,
+      spinner: "dots",
+      interval: FPS_MS,
+      text: clean(opts.title),
+    });
+    this.spinner.start();
+    this.timer = setInterval(() => this.refresh(), FPS_MS);
+    this.timer.unref();
+  }
+
+  start(name: string, size: number | undefined): void {
+    this.active.set(name, { bytes: 0, size });
+    this.dirty = true;
+  }
+
+  progress(name: string, bytes: number): void {
+    const f = this.active.get(name);
+    if (f) f.bytes = bytes;
+    this.dirty = true;
+  }
+
+  done(name: string, size: number): void {
+    this.active.delete(name);
+    this.finishedFiles++;
+    this.finishedBytes += size;
+    this.dirty = true;
+  }
+
+  finish(summary?: string): void {
+    this.stopTimer();
+    if (summary) this.spinner.stopAndPersist({ symbol: this.p.green("✔"), text: summary });
+    else this.spinner.stop();
+  }
+
+  fail(): void {
+    this.stopTimer();
+    this.spinner.stop();
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private bytesSoFar(): number {
+    let b = this.finishedBytes;
+    for (const f of this.active.values()) b += f.bytes;
+    return b;
+  }
+
+  /** Throughput over the last few seconds (the average since start until then). */
+  private rate(bytes: number): number {
+    const t = this.now();
+    this.samples.push({ t, bytes });
+    while (this.samples.length > 2 && t - this.samples[0]!.t > RATE_WINDOW_MS) this.samples.shift();
+    const first = this.samples[0]!;
+    const dt = (t - first.t) / 1000;
+    return dt > 0 ? (bytes - first.bytes) / dt : 0;
+  }
+
+  private refresh(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.spinner.text = this.frame();
+  }
+
+  /** The frame below the spinner's heading; public for tests. */
+  frame(): string {
+    const width = Math.max(20, (this.io.stderr.columns ?? 80) - 1);
+    const { p, opts } = this;
+    const lines = [truncate(clean(opts.title), width - 2)];
+    const files = [...this.active.entries()];
+    const nameWidth = Math.min(40, Math.max(8, ...files.map(([n]) => n.length)));
+    for (const [name, f] of files.slice(0, MAX_FILE_LINES)) {
+      const pct = f.size ? Math.min(100, Math.floor((f.bytes / f.size) * 100)) : undefined;
+      const bar = pct === undefined ? "" : `${bar10(pct)} ${String(pct).padStart(3)}%  `;
+      const sizes = f.size !== undefined ? `${formatBytes(f.bytes)} / ${formatBytes(f.size)}` : formatBytes(f.bytes);
+      const n = truncate(clean(name), nameWidth).padEnd(nameWidth);
+      lines.push(truncate(`  ${n}  ${bar}${sizes}`, width));
+    }
+    if (files.length > MAX_FILE_LINES) lines.push(p.dim(`  … and ${files.length - MAX_FILE_LINES} more in flight`));
+    const bytes = this.bytesSoFar();
+    const total = Math.max(opts.totalBytes, bytes);
+    const pct = total > 0 ? Math.min(100, Math.floor((bytes / total) * 100)) : 100;
+    const totalLine = `  total  ${this.finishedFiles}/${opts.totalFiles} files  ${formatBytes(bytes)} / ${formatBytes(total)}  ${pct}%  ${formatRate(this.rate(bytes))}`;
+    lines.push(p.bold(truncate(totalLine, width)));
+    return lines.join("\n");
+  }
+}
+
+function bar10(pct: number): string {
+  const n = Math.round(pct / 10);
+  return `${"█".repeat(n)}${"░".repeat(10 - n)}`;
+}
+

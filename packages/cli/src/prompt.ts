@@ -1,0 +1,92 @@
+import readline from "node:readline";
+import { InterruptedError, UsageError } from "./exit-codes.js";
+import { isTty, type InStream, type Io } from "./output.js";
+
+/** True when we may ask questions: stdin and stderr (where prompts go) are terminals. */
+export function canPrompt(io: Io): boolean {
+  return isTty(io.stdin) && isTty(io.stderr);
+}
+
+/** Asks one line on the terminal (the answer is echoed). */
+export async function ask(io: Io, question: string, def?: string): Promise<string> {
+  const stdin = requireStdin(io);
+  const rl = readline.createInterface({ input: stdin, output: io.stderr as NodeJS.WritableStream, terminal: true });
+  try {
+    const answer = await new Promise<string>((resolve, reject) => {
+      rl.once("SIGINT", () => reject(new InterruptedError()));
+      rl.once("close", () => reject(new InterruptedError()));
+      rl.question(def ? `${question} (${def}): ` : `${question}: `, resolve);
+    });
+    return answer.trim() || def || "";
+  } finally {
+    rl.removeAllListeners("close");
+    rl.close();
+  }
+}
+
+/** Asks for a secret on the terminal without echoing it. Ctrl-C interrupts, Ctrl-D ends. */
+export async function askHidden(io: Io, question: string): Promise<string> {
+  const stdin = requireStdin(io);
+  io.stderr.write(`${question}: `);
+  const wasRaw = (stdin as { isRaw?: boolean }).isRaw === true;
+  stdin.setRawMode?.(true);
+  stdin.resume();
+  stdin.setEncoding("utf8");
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      let value = "";
+      const onData = (chunk: string) => {
+        for (const ch of chunk) {
+          if (ch === "\r" || ch === "\n" || ch === "\u0004") {
+            done();
+            return resolve(value);
+          }
+          if (ch === "\u0003") {
+            done();
+            return reject(new InterruptedError());
+          }
+          if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
+          else if (ch === "\u0015") value = ""; // Ctrl-U
+          else if (ch >= " ") value += ch;
+        }
+      };
+      const onEnd = () => {
+        done();
+        resolve(value);
+      };
+      const done = () => {
+        stdin.off("data", onData);
+        stdin.off("end", onEnd);
+      };
+      stdin.on("data", onData);
+      stdin.on("end", onEnd);
+    });
+  } finally {
+    stdin.setRawMode?.(wasRaw);
+    stdin.pause();
+    io.stderr.write("\n");
+  }
+}
+
+/** y/N on the terminal; anything but y/yes is no. */
+export async function confirm(io: Io, question: string): Promise<boolean> {
+  const a = await ask(io, `${question} [y/N]`);
+  return /^y(es)?$/i.test(a);
+}
+
+/** All of stdin as text (for --password-stdin / --with-token), without its trailing newline. */
+export async function readStdinText(io: Io, what: string, limit = 64 * 1024): Promise<string> {
+  const stdin = requireStdin(io);
+  if (isTty(stdin)) throw new UsageError(`${what}: stdin is a terminal; pipe the value in, e.g. \`cat file | sf …\``);
+  let text = "";
+  for await (const chunk of stdin as AsyncIterable<Buffer | string>) {
+    text += typeof chunk === "string" ? chunk : chunk.toString("utf8");
+    if (text.length > limit) throw new UsageError(`${what}: stdin is longer than ${limit} bytes`);
+  }
+  return text.replace(/\r?\n$/, "");
+}
+
+function requireStdin(io: Io): InStream {
+  if (!io.stdin) throw new UsageError("this command needs stdin");
+  return io.stdin;
+}

@@ -1,0 +1,139 @@
+import fs from "node:fs";
+import { Command, CommanderError } from "commander";
+import { SpeedyFiles } from "@speedyfiles/sdk";
+import { resolveConfig, type GlobalFlags, type Resolved } from "./config.js";
+import { CliError, describeError, EXIT_CODES_HELP, ExitCode, exitCodeFor, isCleanExit, type ErrorContext } from "./exit-codes.js";
+import { paint, useColor, type Io } from "./output.js";
+import { registerAuth } from "./commands/auth.js";
+import { registerTokens } from "./commands/tokens.js";
+import { registerSend } from "./commands/send.js";
+import { registerRequest } from "./commands/request.js";
+import { registerPackages } from "./commands/packages.js";
+import { registerDownload } from "./commands/download.js";
+import { registerCompletion } from "./commands/completion.js";
+
+export type { Io } from "./output.js";
+export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
+
+/** What every command gets: the io and lazy access to config and an SDK client. */
+export interface Context {
+  io: Io;
+  /** `--url` / `--profile` wherever they were given. */
+  globals(): GlobalFlags;
+  /** Flags → SF_URL/SF_TOKEN → config file (read once). */
+  resolve(): Promise<Resolved>;
+  /** A client for the resolved server; with `auth` (the default) it must have a token, else exit 3. */
+  client(opts?: { auth?: boolean }): Promise<SpeedyFiles>;
+  /** Filled in as the command learns where it talks to, for error hints. */
+  errorContext: ErrorContext;
+}
+
+export const VERSION: string = (() => {
+  // ../package.json from both src/ (tests) and dist/ (the built bin).
+  const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+})();
+
+const ENV_HELP = `Environment:
+  SF_URL           server URL (overrides the profile's)
+  SF_TOKEN         API token (overrides the profile's; with SF_URL set the config file is not read)
+  SF_PROFILE       profile name (default "default")
+  XDG_CONFIG_HOME  config directory (default ~/.config); the file is speedyfiles/config.json, mode 0600
+  NO_COLOR         no colours`;
+
+/** Builds the `sf` program for one run (commander keeps state, so never share one). */
+export function buildProgram(ctx: Context): Command {
+  const program = new Command("sf");
+  program
+    .description("SpeedyFiles: send files securely from the command line")
+    .version(VERSION, "-V, --version", "print the version")
+    .option("--url <url>", "server URL (default: SF_URL, then the profile's)")
+    .option("--profile <name>", 'config profile (default: SF_PROFILE or "default")')
+    .helpOption("-h, --help", "show help")
+    .helpCommand("help [command]", "show help for a command")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => void ctx.io.stdout.write(s),
+      writeErr: (s) => void ctx.io.stderr.write(s),
+      outputError: (s, write) => write(paint(useColor(ctx.io)).red(s)),
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText("after", `\n${EXIT_CODES_HELP}\n\n${ENV_HELP}\n`);
+  registerAuth(program, ctx);
+  registerTokens(program, ctx);
+  registerSend(program, ctx);
+  registerRequest(program, ctx);
+  registerPackages(program, ctx);
+  registerDownload(program, ctx);
+  registerCompletion(program, ctx);
+  return program;
+}
+
+/** Errors carry the context they happened in (which token, which server) to bin.ts's report. */
+const contexts = new WeakMap<object, ErrorContext>();
+
+/**
+ * Runs `sf` with `argv` (the arguments after `sf`). Resolves when the command succeeded; throws
+ * otherwise — never exits the process: bin.ts turns the error into a message and an exit code.
+ */
+export async function run(argv: string[], io: Io): Promise<void> {
+  let program: Command | undefined;
+  let resolved: Promise<Resolved> | undefined;
+  const ctx: Context = {
+    io,
+    errorContext: {},
+    globals: () => (program?.opts() ?? {}) as GlobalFlags,
+    resolve: () => (resolved ??= resolveConfig(ctx.globals(), io.env)),
+    async client(opts = {}) {
+      const r = await ctx.resolve();
+      ctx.errorContext.url = r.url;
+      ctx.errorContext.tokenSource = r.tokenSource;
+      if (!r.url) throw new CliError("not logged in: run `sf login` (or set SF_URL and SF_TOKEN)", ExitCode.AUTH);
+      if (opts.auth !== false && !r.token) {
+        const why = r.profile && r.urlSource !== "config" ? ` (the saved token is for ${r.profile.url}, not ${r.url})` : "";
+        throw new CliError(`not logged in to ${r.url}${why}: run \`sf login\` (or set SF_TOKEN)`, ExitCode.AUTH);
+      }
+      // "" rather than undefined: the SDK would otherwise fall back to process.env.
+      return new SpeedyFiles({ baseUrl: r.url, token: opts.auth === false ? "" : (r.token ?? "") });
+    },
+  };
+  program = buildProgram(ctx);
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true });
+      throw new CliError("no command given", ExitCode.USAGE);
+    }
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (isCleanExit(err)) return;
+    if (err && typeof err === "object") contexts.set(err, { ...ctx.errorContext, debug: !!io.env.SF_DEBUG });
+    throw err;
+  }
+}
+
+/**
+ * Prints the one-line error for a failed run on stderr and returns its exit code. Usage errors
+ * were already printed by commander.
+ */
+export function reportError(err: unknown, io: Io): number {
+  const code = exitCodeFor(err);
+  if (err instanceof CommanderError) {
+    if (code !== ExitCode.OK) io.stderr.write("Run `sf help` for usage.\n");
+    return code;
+  }
+  const ctx = (err && typeof err === "object" && contexts.get(err)) || {};
+  const p = paint(useColor(io));
+  io.stderr.write(`${p.red("error:")} ${describeError(err, ctx)}\n`);
+  if (ctx.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  return code;
+}
+
+/** run() + reportError(): the exit code a run ends with (what bin.ts does, for tests). */
+export async function main(argv: string[], io: Io): Promise<number> {
+  try {
+    await run(argv, io);
+    return ExitCode.OK;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}

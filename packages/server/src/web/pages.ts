@@ -1,0 +1,111 @@
+import { escapeHtml as e, humanSize } from "./html.js";
+
+/** No inline script or style anywhere: everything comes from our own /assets. */
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+function layout(title: string, body: string, opts: { script?: string } = {}): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>${e(title)} · SpeedyFiles</title>
+<link rel="stylesheet" href="/assets/app.css">
+${opts.script ? `<script src="${e(opts.script)}" defer></script>` : ""}
+</head>
+<body>
+<main class="card">
+${body}
+</main>
+<footer>Sent with SpeedyFiles · links are private: do not forward them</footer>
+</body>
+</html>`;
+}
+
+const formatDate = (iso: string) => new Date(iso).toUTCString().replace(/:\d\d GMT$/, " UTC");
+
+interface PageFile {
+  id: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface LinkPageData {
+  secret: string;
+  title: string;
+  message: string | null;
+  direction: "outbound" | "inbound";
+  senderName: string;
+  senderEmail: string;
+  expiresAt: string;
+  files: PageFile[];
+  totalSize: number;
+  completedAt: string | null;
+}
+
+/** The recipient's page: a download list (outbound) or an upload form (inbound). */
+export function linkPage(d: LinkPageData): string {
+  const api = `/api/v1/links/${encodeURIComponent(d.secret)}`;
+  const from = `${e(d.senderName)} <span class="muted">&lt;${e(d.senderEmail)}&gt;</span>`;
+  const message = d.message ? `<blockquote class="message">${e(d.message)}</blockquote>` : "";
+  const expiry = `<p class="muted">This link works until <time datetime="${e(d.expiresAt)}">${e(formatDate(d.expiresAt))}</time>.</p>`;
+
+  if (d.direction === "outbound") {
+    const rows = d.files
+      .map(
+        (f) => `<li class="file">
+  <span class="name">${e(f.name)}</span>
+  <span class="size">${e(humanSize(f.size))}</span>
+  <a class="button" href="${e(`${api}/files/${f.id}`)}" download data-file-id="${e(f.id)}">Download</a>
+</li>`,
+      )
+      .join("\n");
+    const body = `<h1>${e(d.title)}</h1>
+<p>${from} sent you ${d.files.length} file${d.files.length === 1 ? "" : "s"} (${e(humanSize(d.totalSize))}).</p>
+${message}
+${expiry}
+<ul class="files">
+${rows}
+</ul>
+${d.files.length > 1 ? `<p><a class="button primary" id="download-all" href="${e(`${api}/archive`)}" download>Download all as .zip</a></p>` : ""}
+<details><summary>Checksums (SHA-256)</summary><ul class="sums">${d.files
+      .map((f) => `<li><code>${e(f.sha256)}</code> ${e(f.name)}</li>`)
+      .join("")}</ul></details>`;
+    return layout(d.title, body);
+  }
+
+  const uploaded = d.files.map((f) => `<li class="file"><span class="name">${e(f.name)}</span><span class="size">${e(humanSize(f.size))}</span></li>`).join("\n");
+  const body = `<h1>${e(d.title)}</h1>
+<p>${from} asks you to upload files.</p>
+${message}
+${expiry}
+<section id="uploader" data-api="${e(api)}">
+  <label class="drop" id="drop">
+    <input type="file" id="file-input" name="file" multiple>
+    <span>Drop files here or <u>choose files</u></span>
+  </label>
+  <ul class="files" id="queue"></ul>
+  <p><button type="button" class="button primary" id="done" disabled>I'm done — notify ${e(d.senderName)}</button></p>
+  <p id="status" class="muted" role="status" aria-live="polite">${d.completedAt ? "You already sent files; you can add more." : ""}</p>
+  <noscript><p class="warn">Uploading needs JavaScript. Downloads never do.</p></noscript>
+</section>
+<h2>Already received</h2>
+<ul class="files" id="received">${uploaded || '<li class="muted" id="none-yet">Nothing yet.</li>'}</ul>`;
+  return layout(d.title, body, { script: "/assets/upload.js" });
+}
+
+/** 404 / 410 / 429: a page a person understands, with nothing of the package in it. */
+export function deadLinkPage(status: number, detail: string): string {
+  const heading = status === 410 ? "This link is no longer active" : status === 429 ? "Slow down" : "Link not found";
+  const hint =
+    status === 410
+      ? "It expired or its sender revoked it. Ask the sender for a new link."
+      : status === 429
+        ? "Too many attempts from your address. Try again in a few minutes."
+        : "Check that you copied the whole link from the email.";
+  return layout(heading, `<h1>${e(heading)}</h1><p>${e(detail)}</p><p class="muted">${e(hint)}</p>`);
+}

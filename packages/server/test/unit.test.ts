@@ -1,0 +1,252 @@
+import crypto from "node:crypto";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+import { generateApiToken, generateLinkSecret, sha256Hex } from "../src/security/secrets.js";
+import { hashPassword, verifyPassword } from "../src/security/passwords.js";
+import { redactPath } from "../src/http/logging.js";
+
+/** The ConfigError loadConfig throws for this environment (failing the test if it does not). */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+const namedVariables = (message: string) => [...new Set(message.match(/SF_[A-Z_]+/g) ?? [])].sort();
+
+describe("loadConfig", () => {
+  it("has working defaults for an empty environment", () => {
+    const c = loadConfig({});
+    const dataDir = path.resolve("./data");
+    expect(c).toMatchObject({
+      port: 8080,
+      bind: "127.0.0.1",
+      publicUrl: "http://localhost:8080",
+      dataDir,
+      databaseUrl: `sqlite://${path.join(dataDir, "speedyfiles.db")}`,
+      adminEmail: null,
+      adminPassword: null,
+      logLevel: "info",
+      smtpUrl: null,
+      mailFrom: "SpeedyFiles <no-reply@localhost>",
+      maxFileBytes: 10 * 1024 ** 3,
+      maxFilesPerPackage: 10_000,
+      maxPackageBytes: 50 * 1024 ** 3,
+      maxTtlDays: 365,
+      trustProxy: false,
+      loginMaxFailuresPerIp: 20,
+      loginMaxFailuresPerAccount: 10,
+      loginWindowSeconds: 900,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("reads and normalises valid values", () => {
+    const c = loadConfig({
+      SF_PORT: " 9000 ",
+      SF_PUBLIC_URL: "https://files.example.com///",
+      SF_DATABASE_URL: "postgres://sf:pw@db:5432/sf",
+      SF_ADMIN_EMAIL: "Admin@Example.com",
+      SF_ADMIN_PASSWORD: "long enough",
+      SF_LOG_LEVEL: "DEBUG",
+      SF_SMTP_URL: "smtps://mail.example.com:465",
+      SF_MAX_TTL_DAYS: "30",
+      SF_TRUST_PROXY: "1",
+      SF_LOGIN_MAX_FAILURES_PER_ACCOUNT: "5",
+      SF_LOGIN_WINDOW_SECONDS: "60",
+    });
+    expect(c).toMatchObject({
+      port: 9000,
+      publicUrl: "https://files.example.com",
+      databaseUrl: "postgres://sf:pw@db:5432/sf",
+      adminEmail: "admin@example.com",
+      adminPassword: "long enough",
+      logLevel: "debug",
+      smtpUrl: "smtps://mail.example.com:465",
+      maxTtlDays: 30,
+      trustProxy: "1",
+      loginMaxFailuresPerAccount: 5,
+      loginWindowSeconds: 60,
+    });
+  });
+
+  it("treats empty and blank variables as unset", () => {
+    expect(loadConfig({ SF_PORT: "", SF_LOG_LEVEL: "  ", SF_SMTP_URL: "" })).toMatchObject({ port: 8080, logLevel: "info", smtpUrl: null });
+  });
+
+  it.each<[string, string]>([
+    ["SF_PORT", "http"],
+    ["SF_PORT", "70000"],
+    ["SF_PORT", "-1"],
+    ["SF_PUBLIC_URL", "ftp://files.example.com"],
+    ["SF_PUBLIC_URL", "files.example.com"],
+    ["SF_DATABASE_URL", "mysql://localhost/sf"],
+    ["SF_LOG_LEVEL", "loud"],
+    ["SF_SMTP_URL", "http://mail.example.com"],
+    ["SF_MAX_FILE_BYTES", "0"],
+    ["SF_MAX_FILE_BYTES", "10GB"],
+    ["SF_MAX_FILES_PER_PACKAGE", "1.5"],
+    ["SF_MAX_PACKAGE_BYTES", "99999999999999999999"],
+    ["SF_MAX_TTL_DAYS", "366"],
+    ["SF_LOGIN_MAX_FAILURES_PER_IP", "0"],
+    ["SF_LOGIN_MAX_FAILURES_PER_ACCOUNT", "ten"],
+    ["SF_LOGIN_WINDOW_SECONDS", "86401"],
+  ])("rejects %s=%j with one ConfigError naming it", (name, value) => {
+    const err = configError({ [name]: value });
+    expect(namedVariables(err.message)).toEqual([name]);
+    expect(err.message.split("; ")).toHaveLength(1);
+  });
+
+  it("rejects an admin email that is not an email", () => {
+    const err = configError({ SF_ADMIN_EMAIL: "admin", SF_ADMIN_PASSWORD: "long enough" });
+    expect(namedVariables(err.message)).toEqual(["SF_ADMIN_EMAIL"]);
+  });
+
+  it("rejects a short admin password without repeating it", () => {
+    const err = configError({ SF_ADMIN_EMAIL: "admin@example.com", SF_ADMIN_PASSWORD: "s3cr3t" });
+    expect(namedVariables(err.message)).toEqual(["SF_ADMIN_PASSWORD"]);
+    expect(err.message).not.toContain("s3cr3t");
+  });
+
+  it("needs SF_ADMIN_EMAIL and SF_ADMIN_PASSWORD together", () => {
+    const envs: Record<string, string>[] = [{ SF_ADMIN_EMAIL: "admin@example.com" }, { SF_ADMIN_PASSWORD: "long enough" }];
+    for (const env of envs) {
+      const err = configError(env);
+      expect(namedVariables(err.message)).toEqual(["SF_ADMIN_EMAIL", "SF_ADMIN_PASSWORD"]);
+      expect(err.message).not.toContain("long enough");
+    }
+  });
+
+  it("lists every problem in one error", () => {
+    const err = configError({
+      SF_PORT: "http",
+      SF_LOG_LEVEL: "loud",
+      SF_SMTP_URL: "mail.example.com",
+      SF_MAX_TTL_DAYS: "0",
+      SF_ADMIN_EMAIL: "admin@example.com",
+    });
+    expect(namedVariables(err.message)).toEqual([
+      "SF_ADMIN_EMAIL",
+      "SF_ADMIN_PASSWORD",
+      "SF_LOG_LEVEL",
+      "SF_MAX_TTL_DAYS",
+      "SF_PORT",
+      "SF_SMTP_URL",
+    ]);
+    expect(err.message.split("; ")).toHaveLength(5);
+  });
+
+  it("keeps passwords in bad database and SMTP URLs out of the message", () => {
+    const err = configError({ SF_DATABASE_URL: "mysql://sf:hunter2@db/sf", SF_SMTP_URL: "http://mailer:letmein@mail" });
+    expect(namedVariables(err.message)).toEqual(["SF_DATABASE_URL", "SF_SMTP_URL"]);
+    expect(err.message).not.toContain("hunter2");
+    expect(err.message).not.toContain("letmein");
+  });
+});
+
+describe("token generator", () => {
+  it("makes sf_ + base64url of 32 random bytes", () => {
+    for (let i = 0; i < 100; i++) {
+      const token = generateApiToken();
+      expect(token).toMatch(/^sf_[A-Za-z0-9_-]{43}$/);
+      const bytes = Buffer.from(token.slice(3), "base64url");
+      expect(bytes).toHaveLength(32);
+      expect(`sf_${bytes.toString("base64url")}`).toBe(token);
+    }
+  });
+
+  it("does not repeat itself, even in the 8 characters after sf_ shown as the prefix", () => {
+    const tokens = Array.from({ length: 2000 }, generateApiToken);
+    expect(new Set(tokens).size).toBe(tokens.length);
+    expect(new Set(tokens.map((x) => x.slice(0, 11))).size).toBe(tokens.length);
+    // Every base64url character turns up somewhere: the bytes are not from a narrow range.
+    expect(new Set(tokens.join("")).size).toBeGreaterThanOrEqual(64);
+  });
+
+  it("makes link secrets of 32 random bytes", () => {
+    const secrets = Array.from({ length: 200 }, generateLinkSecret);
+    for (const s of secrets) expect(Buffer.from(s, "base64url").toString("base64url")).toBe(s);
+    expect(secrets.every((s) => s.length === 43)).toBe(true);
+    expect(new Set(secrets).size).toBe(200);
+  });
+
+  it("hashes with SHA-256 in hex", () => {
+    expect(sha256Hex("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const token = generateApiToken();
+    expect(sha256Hex(token)).toBe(crypto.createHash("sha256").update(token).digest("hex"));
+  });
+});
+
+describe("password hashing", () => {
+  it("verifies the right password and refuses others", async () => {
+    const stored = await hashPassword("correct horse battery staple");
+    expect(await verifyPassword("correct horse battery staple", stored)).toBe(true);
+    for (const wrong of ["correct horse battery stapl", "Correct horse battery staple", "correct horse battery staple ", ""]) {
+      expect(await verifyPassword(wrong, stored)).toBe(false);
+    }
+  });
+
+  it("stores scrypt$N$r$p$salt$hash with a fresh salt each time", async () => {
+    const [a, b] = await Promise.all([hashPassword("same password"), hashPassword("same password")]);
+    expect(a).not.toBe(b);
+    for (const stored of [a, b]) {
+      const parts = stored.split("$");
+      expect(parts).toHaveLength(6);
+      const [scheme, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
+      expect(scheme).toBe("scrypt");
+      expect(Number(n)).toBeGreaterThanOrEqual(2 ** 15);
+      expect(Math.log2(Number(n)) % 1).toBe(0);
+      expect(Number(r)).toBeGreaterThanOrEqual(8);
+      expect(Number(p)).toBeGreaterThanOrEqual(1);
+      expect(Buffer.from(salt, "base64url").length).toBeGreaterThanOrEqual(16);
+      expect(Buffer.from(hash, "base64url").length).toBeGreaterThanOrEqual(32);
+      expect(stored).not.toContain("same password");
+    }
+    expect(a.split("$")[4]).not.toBe(b.split("$")[4]);
+  });
+
+  it("verifies hashes made with other parameters, so the cost can be raised later", async () => {
+    const salt = crypto.randomBytes(16);
+    const key = crypto.scryptSync("older password", salt, 32, { N: 1024, r: 8, p: 1 });
+    const stored = `scrypt$1024$8$1$${salt.toString("base64url")}$${key.toString("base64url")}`;
+    expect(await verifyPassword("older password", stored)).toBe(true);
+    expect(await verifyPassword("other password", stored)).toBe(false);
+  });
+
+  it("treats composed and decomposed accents as the same password", async () => {
+    const stored = await hashPassword("caf\u00e9 au lait"); // é as one code point
+    expect(await verifyPassword("cafe\u0301 au lait", stored)).toBe(true); // e + combining accent
+  });
+
+  it("refuses anything that is not one of its hashes", async () => {
+    for (const stored of ["", "plain text", "bcrypt$2b$10$abc", "scrypt$1024$8$1$salt"]) {
+      expect(await verifyPassword("anything", stored)).toBe(false);
+    }
+  });
+});
+
+describe("redactPath", () => {
+  it.each([
+    ["/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb", "/l/[redacted]"],
+    ["/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb/download?file=1", "/l/[redacted]/download?file=1"],
+    ["/api/v1/links/q3Yx0f9V2m1LkQp8/files/abc", "/api/v1/links/[redacted]/files/abc"],
+    ["/api/v1/me?token=sf_abc&page=2", "/api/v1/me?token=[redacted]&page=2"],
+    ["/api/v1/me?page=2&access_token=sf_abc", "/api/v1/me?page=2&access_token=[redacted]"],
+    ["/x?TOKEN=sf_abc#top", "/x?TOKEN=[redacted]#top"],
+    ["/download?link=q3Yx0f9V", "/download?link=[redacted]"],
+  ])("redacts %s", (input, expected) => {
+    expect(redactPath(input)).toBe(expected);
+  });
+
+  it.each(["/api/v1/me/tokens/3f0c1c36-8a55-4a7b-9a39-0b6f5c1e2a11", "/api/v1/admin/users?q=links&page=2", "/api/v1/health"])(
+    "leaves %s as it is",
+    (input) => {
+      expect(redactPath(input)).toBe(input);
+    },
+  );
+});

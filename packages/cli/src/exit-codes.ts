@@ -104,8 +104,9 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
     return `${err.detail} (429)${err.retryAfter !== undefined ? ` — try again in ${err.retryAfter} s` : ""}`;
   }
   if (err instanceof ValidationError) {
-    const fields = err.errors.map((e) => `${e.path.replace(/^\/body\//, "")}: ${e.message}`).join("; ");
-    return `${err.detail}${fields && !err.detail.includes(fields) ? ` (${fields})` : ""}`;
+    const extra = err.errors.filter((e) => !err.detail.includes(e.message));
+    const fields = extra.map((e) => `${e.path.replace(/^\/body\//, "")}: ${e.message}`).join("; ");
+    return `${err.detail.replace(/^\/body\//, "")}${fields ? ` (${fields})` : ""}`;
   }
   if (err instanceof ApiError) {
     const rid = err.status >= 500 && err.requestId ? `, request id ${err.requestId}` : "";
@@ -113,12 +114,22 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   }
   if (err instanceof NetworkError || err instanceof TimeoutError) {
     const where = ctx.url ? ` at ${ctx.url}` : "";
-    return `${oneLine(err.message)} — cannot reach the SpeedyFiles server${where}; check the URL (--url, SF_URL or \`sf login\`) and your network`;
+    const code = causeCode(err);
+    const why = err instanceof TimeoutError ? "no answer in time" : (code ?? oneLine(err.message));
+    return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login\`) and your network`;
   }
   if (err instanceof ChecksumError) return oneLine(err.message);
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;
   return oneLine(String(err));
+}
+
+/** The first `code` (ECONNREFUSED, ENOTFOUND, …) down the `cause` chain. */
+function causeCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 8; e = e.cause as typeof e, i++) {
+    if (typeof e.code === "string" && !e.code.startsWith("UND_ERR")) return e.code;
+  }
+  return undefined;
 }
 
 function oneLine(s: string): string {

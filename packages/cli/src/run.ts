@@ -121,7 +121,7 @@ export function reportError(err: unknown, io: Io): number {
     if (code !== ExitCode.OK) io.stderr.write("Run `sf help` for usage.\n");
     return code;
   }
-  const ctx = (err && typeof err === "object" && contexts.get(err)) || {};
+  const ctx: ErrorContext = (err && typeof err === "object" && contexts.get(err)) || {};
   const p = paint(useColor(io));
   io.stderr.write(`${p.red("error:")} ${describeError(err, ctx)}\n`);
   if (ctx.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);

@@ -5,6 +5,7 @@ import { AbortError, apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { DEFAULT_TRANSPORT, makeFetch, type TransportOptions } from "./http.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
+import { completeLink, downloadAll, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
 import { downloadToPath, uploadStream, type DownloadOptions, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 type Schemas = components["schemas"];
@@ -23,6 +24,7 @@ export type UserCreateRequest = Schemas["UserCreateRequest"];
 export type UserUpdateRequest = Schemas["UserUpdateRequest"];
 export type UserList = Schemas["UserList"];
 export type Health = Schemas["Health"];
+export type PackageEvent = Schemas["PackageEvent"];
 export type { UploadSource, UploadOptions, UploadedFile, DownloadOptions };
 
 /** The low-level client: one typed method per path and verb of openapi.yaml. */
@@ -207,6 +209,24 @@ export class SpeedyFiles {
     },
   };
 
+  /** The recipient's side: everything a magic link allows, no token needed. */
+  readonly links = {
+    get: (link: string) => getLink(link, this.baseUrl),
+    downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...opts, baseUrl: this.baseUrl }),
+    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...opts, baseUrl: this.baseUrl }),
+    complete: (link: string) => completeLink(link, this.baseUrl),
+  };
+
+  /** Downloads every file of a magic link into `dir` (see `links.downloadAll`). */
+  downloadAll(link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) {
+    return this.links.downloadAll(link, dir, opts);
+  }
+
+  /** Audit trail of one of your packages: link downloads and recipient uploads. */
+  events(packageId: string): Promise<PackageEvent[]> {
+    return this.call(this.api.GET("/packages/{id}/events", { params: { path: { id: packageId } } }));
+  }
+
   readonly admin = {
     users: {
       list: (query: { page?: number; per_page?: number; q?: string } = {}): Promise<UserList> =>
@@ -248,6 +268,7 @@ export class SpeedyFiles {
       ...(opts.sources ?? []).map((s) => ({ path: "", name: s.name, size: s.size ?? 0, source: s.source })),
     ];
     if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");
+    if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: opts.signal.reason });
     const pkg = await this.packages.create({
       title: opts.title ?? (files.length === 1 ? files[0]!.name : `${files.length} files`),
       recipient_email: opts.to,
@@ -258,6 +279,8 @@ export class SpeedyFiles {
     });
     try {
       await this.uploadAll(pkg.id, files, opts);
+      // An abort that lands after the last upload still means "do not send".
+      opts.signal?.throwIfAborted();
       const fin = await this.packages.finalize(pkg.id);
       return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
     } catch (err) {

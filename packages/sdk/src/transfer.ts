@@ -71,7 +71,7 @@ export interface UploadedFile {
  */
 export async function uploadStream(
   url: string,
-  token: string,
+  token: string | undefined,
   source: UploadSource,
   opts: UploadOptions,
   onMismatch: (fileId: string) => Promise<void>,
@@ -100,9 +100,9 @@ export async function uploadStream(
   }
 
   const headers: Record<string, string> = {
-    authorization: `Bearer ${token}`,
     "content-type": `multipart/form-data; boundary=${boundary}`,
   };
+  if (token) headers.authorization = `Bearer ${token}`;
   if (size !== undefined) headers["content-length"] = String(head.length + size + tail.length);
 
   let res: undici.Dispatcher.ResponseData;
@@ -196,6 +196,8 @@ export async function downloadToPath(url: string, token: string | undefined, des
     ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined
     : Number(res.headers["content-length"] ?? NaN) || undefined;
   let got = have;
+  // First event says where the transfer starts: 0, or the size of the partial copy it resumes.
+  opts.onProgress?.({ bytes: got, total });
   const out = fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK });
   const meter = new Writable({
     highWaterMark: CHUNK,

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { Direction, Package, PackageStatus } from "@speedyfiles/sdk";
 import { CliError, ExitCode, UsageError } from "../exit-codes.js";
-import { clean, formatBytes, formatDate, info, isTty, out, printJson, printTable } from "../output.js";
+import { clean, formatBytes, formatDate, info, out, printJson, printTable } from "../output.js";
 import { canPrompt, confirm } from "../prompt.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
@@ -128,6 +128,5 @@ async function list(ctx: Context, opts: ListOpts): Promise<void> {
     ["ID", "STATUS", "DIR", "TITLE", "RECIPIENT", "FILES", "SIZE", "EXPIRES"],
     items.map((p) => [p.id, p.status, p.direction === "outbound" ? "out" : "in", p.title, p.recipient_email, String(p.file_count), formatBytes(p.total_size), formatDate(p.expires_at)]),
   );
-  if (items.length < total && isTty(ctx.io.stderr)) info(ctx.io, `Showing ${items.length} of ${total}; --all for every page.`);
-  else if (items.length < total) info(ctx.io, `showing ${items.length} of ${total} (use --all)`);
+  if (items.length < total) info(ctx.io, `Showing ${items.length} of ${total}; --all for every page.`);
 }

@@ -294,6 +294,141 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/packages/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Audit trail of a package (downloads and recipient uploads)
+         * @description Every download through the link (one file or the zip), every recipient upload and "done", newest first.
+         */
+        get: operations["listPackageEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{link}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        /** What a magic link gives access to */
+        get: operations["getLink"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{link}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload a file through an inbound link
+         * @description Same streaming, limits and checks as the owner's upload. Only inbound links take files (409 otherwise).
+         */
+        post: operations["uploadLinkFile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{link}/files/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                file_id: components["parameters"]["FileId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Download one file through an outbound link
+         * @description Streamed with `Range`, `If-Range` and `ETag`; always an attachment. Files of an inbound link are not downloadable through it (403).
+         */
+        get: operations["downloadLinkFile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{link}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        /**
+         * All files of an outbound link as one zip
+         * @description A streaming zip (stored, not compressed; zip64 when needed) with each file under its package name.
+         */
+        get: operations["downloadLinkArchive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{link}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The recipient of an inbound link is done uploading
+         * @description Emails the owner the list of received files. May be called again after more uploads. Outbound links answer 409.
+         */
+        post: operations["completeLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -336,11 +471,13 @@ export interface components {
         UserCreateRequest: {
             /** Format: email */
             email: string;
+            /** @description Trimmed; blank falls back to the email. Control characters answer 422. */
             name: string;
             password: components["schemas"]["Password"];
             role?: components["schemas"]["Role"];
         };
         UserUpdateRequest: {
+            /** @description Trimmed; blank or control characters answer 422. */
             name?: string;
             role?: components["schemas"]["Role"];
             disabled?: boolean;
@@ -350,10 +487,12 @@ export interface components {
             /** Format: email */
             email: string;
             password: string;
+            /** @description The token's name. Trimmed; control characters answer 422. */
             name: string;
             expires_in_days?: number;
         };
         TokenCreateRequest: {
+            /** @description The token's name. Trimmed; control characters answer 422. */
             name: string;
             expires_in_days?: number;
         };
@@ -417,8 +556,15 @@ export interface components {
             expires_at: string | null;
             /** Format: date-time */
             revoked_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the recipient of an inbound link last said they were done uploading
+             */
+            completed_at: string | null;
             file_count: number;
             total_size: number;
+            /** @description Downloads through the magic link (each file download and each zip counts once) */
+            download_count: number;
             /**
              * @description Whether a magic link exists and works; the raw link is only in the finalize answer
              * @enum {string}
@@ -433,6 +579,34 @@ export interface components {
             magic_link: string;
             email_sent: boolean;
             email_error: string | null;
+        };
+        LinkView: {
+            title: string;
+            message: string | null;
+            direction: components["schemas"]["Direction"];
+            sender_name: string;
+            sender_email: string;
+            recipient_name: string | null;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            completed_at: string | null;
+            file_count: number;
+            total_size: number;
+            files: components["schemas"]["File"][];
+        };
+        PackageEvent: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            type: "file_download" | "archive_download" | "upload" | "complete";
+            /** Format: uuid */
+            file_id: string | null;
+            file_name: string | null;
+            client_address: string | null;
+            user_agent: string | null;
+            /** Format: date-time */
+            created_at: string;
         };
         PackageList: {
             items: components["schemas"]["Package"][];
@@ -540,6 +714,20 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description The link expired, was revoked or its package deleted */
+        Gone: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "This link has expired"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Validation error — body shape or field constraint violated */
         ValidationError: {
             headers: {
@@ -580,6 +768,8 @@ export interface components {
         Id: string;
         FileId: string;
         Page: number;
+        /** @description The secret part of the magic link (its last path segment) */
+        Link: string;
         PerPage: number;
     };
     requestBodies: never;
@@ -675,6 +865,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -783,6 +974,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
         };
     };
@@ -814,7 +1006,7 @@ export interface operations {
             query?: {
                 page?: components["parameters"]["Page"];
                 per_page?: components["parameters"]["PerPage"];
-                /** @description Case-insensitive match on email or name */
+                /** @description Case-insensitive match on email or name; control characters answer 422 */
                 q?: string;
             };
             header?: never;
@@ -897,6 +1089,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
         };
     };
@@ -942,6 +1135,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
         };
     };
@@ -983,8 +1177,10 @@ export interface operations {
                      *           "finalized_at": null,
                      *           "expires_at": null,
                      *           "revoked_at": null,
+                     *           "completed_at": null,
                      *           "file_count": 0,
                      *           "total_size": 0,
+                     *           "download_count": 0,
                      *           "magic_link_state": "none"
                      *         }
                      *       ],
@@ -1042,8 +1238,10 @@ export interface operations {
                      *       "finalized_at": null,
                      *       "expires_at": null,
                      *       "revoked_at": null,
+                     *       "completed_at": null,
                      *       "file_count": 0,
                      *       "total_size": 0,
+                     *       "download_count": 0,
                      *       "magic_link_state": "none",
                      *       "files": []
                      *     }
@@ -1086,8 +1284,10 @@ export interface operations {
                      *       "finalized_at": "2026-11-27T10:05:00.000Z",
                      *       "expires_at": "2026-12-11T10:05:00.000Z",
                      *       "revoked_at": null,
+                     *       "completed_at": null,
                      *       "file_count": 1,
                      *       "total_size": 5,
+                     *       "download_count": 0,
                      *       "magic_link_state": "active",
                      *       "files": [
                      *         {
@@ -1228,6 +1428,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
             416: components["responses"]["RangeNotSatisfiable"];
             422: components["responses"]["ValidationError"];
         };
@@ -1289,8 +1490,10 @@ export interface operations {
                      *       "finalized_at": "2026-11-27T10:05:00.000Z",
                      *       "expires_at": "2026-12-11T10:05:00.000Z",
                      *       "revoked_at": null,
+                     *       "completed_at": null,
                      *       "file_count": 1,
                      *       "total_size": 5,
+                     *       "download_count": 0,
                      *       "magic_link_state": "active",
                      *       "files": [],
                      *       "magic_link": "https://files.example.com/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
@@ -1333,6 +1536,238 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["ValidationError"];
+        };
+    };
+    listPackageEvents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The package's events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "5d1f6c2e-3b22-4b8c-8b4a-1c7f4d2f3b22",
+                     *         "type": "file_download",
+                     *         "file_id": "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22",
+                     *         "file_name": "Q4-report.pdf",
+                     *         "client_address": "203.0.113.7",
+                     *         "user_agent": "Mozilla/5.0",
+                     *         "created_at": "2026-11-28T09:00:00.000Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["PackageEvent"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    getLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The package as its recipient sees it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "title": "Q4 financials",
+                     *       "message": "Numbers for the board",
+                     *       "direction": "outbound",
+                     *       "sender_name": "Alice",
+                     *       "sender_email": "alice@example.com",
+                     *       "recipient_name": "Acme CFO",
+                     *       "expires_at": "2026-12-11T10:05:00.000Z",
+                     *       "completed_at": null,
+                     *       "file_count": 1,
+                     *       "total_size": 5,
+                     *       "files": [
+                     *         {
+                     *           "id": "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22",
+                     *           "name": "Q4-report.pdf",
+                     *           "size": 5,
+                     *           "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+                     *           "content_type": "application/pdf",
+                     *           "created_at": "2026-11-27T10:01:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LinkView"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    uploadLinkFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    sha256?: string;
+                    /** Format: binary */
+                    file: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Stored */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    downloadLinkFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                Range?: string;
+                "If-Range"?: string;
+            };
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                file_id: components["parameters"]["FileId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            416: components["responses"]["RangeNotSatisfiable"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    downloadLinkArchive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zip */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    completeLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The owner was notified (or `email_sent` is false with the reason) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkView"] & {
+                        email_sent: boolean;
+                    };
+                };
+            };
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
 }

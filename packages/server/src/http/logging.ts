@@ -8,8 +8,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
 /** Cuts magic-link secrets out of URLs before they reach a log line. */
 export function redactPath(url: string): string {
   return url
-    .replace(/\/l\/[^/?#]+/g, "/l/[redacted]")
-    .replace(/\/links\/[^/?#]+/g, "/links/[redacted]")
+    .replace(/\/l\/[^/?#]+/gi, "/l/[redacted]")
+    .replace(/\/links\/[^/?#]+/gi, "/links/[redacted]")
     .replace(/([?&](?:token|access_token|link)=)[^&#]*/gi, "$1[redacted]");
 }
 

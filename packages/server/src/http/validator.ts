@@ -9,7 +9,8 @@ import { loadSpec } from "../spec.js";
 export function openApiValidator(opts: { validateResponses: boolean }) {
   return OpenApiValidator.middleware({
     apiSpec: structuredClone(loadSpec()) as never,
-    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+    // Bodies are never coerced ({"ttl_days": "14"} is a 422); the library still coerces query and path parameters.
+    validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
     validateResponses: opts.validateResponses ? { removeAdditional: false } : false,
     validateSecurity: false,
     validateFormats: true,

@@ -102,6 +102,8 @@ export async function startTestServer(
       : pino({ level: process.env.SF_TEST_LOG_LEVEL ?? "silent" }),
     clock: clock.now,
     validateResponses: true,
+    // Tests run the sweeper themselves (sweepOnce) with their own clock.
+    sweeper: false,
   });
   const api = `${running.url}/api/v1`;
 

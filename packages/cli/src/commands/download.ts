@@ -1,0 +1,193 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import type { Command } from "commander";
+import { AbortError, type SpeedyFiles } from "@speedyfiles/sdk";
+import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
+import { clean, formatBytes, formatDuration, formatRate, info, printJson } from "../output.js";
+import { createView, viewMode } from "../progress.js";
+import type { Context } from "../run.js";
+import { isUuid, parsePositiveInt } from "./shared.js";
+
+/** A file offered for download, with the checksum it must have. */
+export interface RemoteFile {
+  id: string;
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Where files come from. Today: a package of your own (by id, with your token). A magic link
+ * (the recipient API) becomes a second implementation; nothing else in this file changes.
+ */
+export interface DownloadSource {
+  describe(): Promise<{ id: string; title: string; files: RemoteFile[] }>;
+  download(file: RemoteFile, dest: string, opts: { onProgress: (bytes: number) => void; signal?: AbortSignal | undefined }): Promise<{ size: number; sha256: string }>;
+}
+
+function ownPackage(sf: SpeedyFiles, id: string): DownloadSource {
+  return {
+    async describe() {
+      const pkg = await sf.packages.get(id);
+      return { id: pkg.id, title: pkg.title, files: pkg.files };
+    },
+    download(file, dest, opts) {
+      return sf.downloadFile(id, file.id, dest, {
+        sha256: file.sha256,
+        onProgress: (p) => opts.onProgress(p.bytes),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    },
+  };
+}
+
+/** `https://host/l/<secret>` or the bare 43-character secret. */
+export function parseMagicLink(arg: string): { secret: string; base?: string } | undefined {
+  if (/^[A-Za-z0-9_-]{43}$/.test(arg)) return { secret: arg };
+  try {
+    const u = new URL(arg);
+    const m = /^(.*)\/l\/([A-Za-z0-9_-]{16,})\/?$/.exec(u.pathname);
+    if ((u.protocol === "http:" || u.protocol === "https:") && m) return { secret: m[2]!, base: `${u.origin}${m[1]}` };
+  } catch {
+    /* not a URL */
+  }
+  return undefined;
+}
+
+function magicLink(_link: { secret: string; base?: string }): DownloadSource {
+  // Slot for the recipient API (GET /links/{link}, GET /links/{link}/files/{file_id}).
+  throw new CliError("downloading by link needs a server with the recipient API; for your own packages use the package id (sf packages list)", ExitCode.FAILURE);
+}
+
+interface DownloadOpts {
+  output: string;
+  concurrency: number;
+  force?: boolean;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function registerDownload(program: Command, ctx: Context): void {
+  program
+    .command("download <link-or-id>")
+    .description("download every file of a package: resumable, SHA-256 verified")
+    .option("-o, --output <dir>", "directory to write into (created if missing)", ".")
+    .option("--concurrency <n>", "files downloaded at once", parsePositiveInt, 4)
+    .option("--force", "overwrite local files that differ")
+    .option("--json", "print only the result as JSON on stdout")
+    .option("--no-progress", "no progress display")
+    .addHelpText(
+      "after",
+      `
+Files keep their relative paths under the output directory. An interrupted download leaves
+<file>.part behind and continues from there next time; each file is checked against its
+SHA-256 before it is renamed into place. A file already there with the right checksum is
+skipped; one with different content is an error unless --force.
+Today only ids of your own packages work; magic links need the server's recipient API.`,
+    )
+    .action((arg: string, opts: DownloadOpts) => download(ctx, arg, opts));
+}
+
+async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<void> {
+  const { io } = ctx;
+  const link = parseMagicLink(arg);
+  let source: DownloadSource;
+  if (link) source = magicLink(link);
+  else if (isUuid(arg)) source = ownPackage(await ctx.client(), arg);
+  else throw new UsageError(`"${arg}" is neither a package id nor a magic link`);
+
+  const pkg = await source.describe();
+  const outDir = path.resolve(opts.output);
+  const plan = pkg.files.map((f) => ({ file: f, dest: safeDestination(outDir, f.name) }));
+
+  // Decide what to skip before transferring anything, so a conflict fails fast.
+  const todo: typeof plan = [];
+  const skipped: typeof plan = [];
+  for (const item of plan) {
+    const st = await fsp.stat(item.dest).catch(() => undefined);
+    if (!st) todo.push(item);
+    else if (st.isFile() && st.size === item.file.size && (await sha256File(item.dest)) === item.file.sha256) skipped.push(item);
+    else if (opts.force && st.isFile()) todo.push(item);
+    else throw new CliError(`${item.dest} already exists with different content (use --force to overwrite)`, ExitCode.CONFLICT);
+  }
+
+  const totalBytes = todo.reduce((n, x) => n + x.file.size, 0);
+  const view = createView(io, viewMode(io, opts), {
+    title: `Downloading ${todo.length} of ${plan.length} files (${formatBytes(totalBytes)}) to ${outDir}`,
+    verb: "downloaded",
+    totalFiles: todo.length,
+    totalBytes,
+  });
+  const started = performance.now();
+  const stop = new AbortController();
+  const signal = io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal;
+  const queue = [...todo];
+  const results: { name: string; path: string; size: number; sha256: string }[] = [];
+  let failure: unknown;
+  const worker = async () => {
+    while (queue.length > 0 && failure === undefined) {
+      const { file, dest } = queue.shift()!;
+      view.start(file.name, file.size);
+      try {
+        const r = await source.download(file, dest, { onProgress: (b) => view.progress(file.name, b), signal });
+        view.done(file.name, r.size);
+        results.push({ name: file.name, path: dest, size: r.size, sha256: r.sha256 });
+      } catch (err) {
+        failure ??= err;
+        stop.abort(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, todo.length)) }, worker));
+  if (failure !== undefined) {
+    view.fail();
+    if (failure instanceof AbortError || io.signal?.aborted) throw new InterruptedError("interrupted: run the same command again to resume");
+    throw failure;
+  }
+  const ms = performance.now() - started;
+  const skippedNote = skipped.length ? `, ${skipped.length} already there` : "";
+  view.finish(
+    opts.json || todo.length === 0 ? undefined : `Downloaded ${results.length} files (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}${skippedNote}; checksums verified`,
+  );
+  if (opts.json) {
+    printJson(io, {
+      id: pkg.id,
+      title: pkg.title,
+      output: outDir,
+      files: [
+        ...results.map((r) => ({ ...r, skipped: false })),
+        ...skipped.map((s) => ({ name: s.file.name, path: s.dest, size: s.file.size, sha256: s.file.sha256, skipped: true })),
+      ],
+    });
+  } else if (todo.length === 0) {
+    info(io, `All ${plan.length} files of "${clean(pkg.title)}" are already in ${outDir}.`);
+  }
+}
+
+/**
+ * The local path for a file name that came from the server. A name is metadata, never trusted as
+ * a path: absolute names, `..`, empty or dot segments, backslashes and control characters are
+ * refused, and the result must stay inside `outDir`.
+ */
+export function safeDestination(outDir: string, name: string): string {
+  const segments = name.split("/");
+  const bad =
+    name.length === 0 ||
+    /[\x00-\x1f\x7f\\]/.test(name) ||
+    /^[A-Za-z]:/.test(name) ||
+    segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
+  const dest = path.resolve(outDir, ...segments);
+  const rel = path.relative(outDir, dest);
+  if (bad || rel.startsWith("..") || path.isAbsolute(rel)) {
+    throw new CliError(`refusing to write a file named ${JSON.stringify(name)}: not a safe relative path`);
+  }
+  return dest;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash("sha256");
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}

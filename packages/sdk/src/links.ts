@@ -1,0 +1,140 @@
+import path from "node:path";
+import type { components } from "./generated/api.js";
+import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
+import { createApiClient, normaliseBaseUrl } from "./client.js";
+import { downloadToPath, uploadStream, type Progress, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+
+export type LinkView = components["schemas"]["LinkView"];
+
+/** A magic link split into its server and its secret. */
+export interface ParsedLink {
+  baseUrl: string;
+  secret: string;
+}
+
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Accepts a whole magic link (`https://files.example.com/l/<secret>`), an API link URL
+ * (`…/api/v1/links/<secret>`), or a bare secret together with `baseUrl`.
+ */
+export function parseLink(link: string, baseUrl?: string): ParsedLink {
+  const trimmed = link.trim();
+  if (SECRET.test(trimmed)) {
+    if (!baseUrl) throw new SpeedyFilesError("a bare link secret needs the server URL (baseUrl or SF_URL)");
+    return { baseUrl: normaliseBaseUrl(baseUrl), secret: trimmed };
+  }
+  let u: URL;
+  try {
+    u = new URL(trimmed);
+  } catch {
+    throw new SpeedyFilesError("not a SpeedyFiles link: expected https://…/l/<secret>");
+  }
+  const m = /^(.*?)\/(?:l|api\/v1\/links)\/([A-Za-z0-9_-]{43})\/?$/.exec(u.pathname);
+  if (!m) throw new SpeedyFilesError("not a SpeedyFiles link: expected https://…/l/<secret>");
+  return { baseUrl: `${u.origin}${m[1]}`, secret: m[2]! };
+}
+
+function linkApi(p: ParsedLink) {
+  return `${p.baseUrl}/api/v1/links/${p.secret}`;
+}
+
+/** What the link gives access to (title, sender, files). Dead links throw GoneError (410). */
+export async function getLink(link: string, baseUrl?: string): Promise<LinkView> {
+  const p = parseLink(link, baseUrl);
+  const api = createApiClient({ baseUrl: p.baseUrl });
+  const { data, error, response } = await api.GET("/links/{link}", { params: { path: { link: p.secret } } });
+  if (!response.ok) throw apiErrorFrom(response.status, error, { method: "GET", url: response.url, headers: response.headers });
+  return data!;
+}
+
+/**
+ * A file name from the server made safe as a path under `dir`: the server already refuses `..`
+ * and absolute names, and this refuses them again so a hostile server cannot write outside `dir`.
+ */
+export function safeJoin(dir: string, name: string): string {
+  const parts = name.split("/");
+  if (name.startsWith("/") || name.includes("\\") || parts.some((s) => s === "" || s === "." || s === "..")) {
+    throw new SpeedyFilesError(`refusing unsafe file name from server: ${JSON.stringify(name)}`);
+  }
+  const root = path.resolve(dir);
+  const full = path.resolve(root, ...parts);
+  if (!full.startsWith(root + path.sep)) throw new SpeedyFilesError(`refusing unsafe file name from server: ${JSON.stringify(name)}`);
+  return full;
+}
+
+export interface DownloadAllOptions {
+  baseUrl?: string;
+  /** Files fetched at once (default 4). */
+  concurrency?: number;
+  onProgress?: (p: { file: string; fileBytes: number; fileSize: number; bytes: number; totalBytes: number; phase: "download" | "done" }) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Downloads every file of an outbound link into `dir`, keeping relative paths. Each file is
+ * resumable (an interrupted run continues from `<file>.part`) and checked against its SHA-256.
+ */
+export async function downloadAll(link: string, dir: string, opts: DownloadAllOptions = {}): Promise<{ view: LinkView; files: { name: string; path: string; size: number; sha256: string }[] }> {
+  const p = parseLink(link, opts.baseUrl);
+  const view = await getLink(link, opts.baseUrl);
+  if (view.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");
+  const totalBytes = view.files.reduce((n, f) => n + f.size, 0);
+  const targets = view.files.map((f) => ({ f, dest: safeJoin(dir, f.name) }));
+  const inFlight = new Map<string, number>();
+  let doneBytes = 0;
+  const queue = [...targets];
+  const results: { name: string; path: string; size: number; sha256: string }[] = [];
+  let failure: unknown;
+  const stop = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+
+  const report = (name: string, fileBytes: number, fileSize: number, phase: "download" | "done") => {
+    if (!opts.onProgress) return;
+    let bytes = doneBytes;
+    for (const v of inFlight.values()) bytes += v;
+    opts.onProgress({ file: name, fileBytes, fileSize, bytes, totalBytes, phase });
+  };
+
+  const worker = async () => {
+    while (queue.length > 0 && failure === undefined) {
+      const { f, dest } = queue.shift()!;
+      inFlight.set(f.name, 0);
+      try {
+        const r = await downloadToPath(`${linkApi(p)}/files/${f.id}`, undefined, dest, {
+          sha256: f.sha256,
+          signal,
+          onProgress: (pr: Progress) => {
+            inFlight.set(f.name, pr.bytes);
+            report(f.name, pr.bytes, f.size, "download");
+          },
+        });
+        inFlight.delete(f.name);
+        doneBytes += f.size;
+        results.push({ name: f.name, path: dest, size: r.size, sha256: r.sha256 });
+        report(f.name, f.size, f.size, "done");
+      } catch (err) {
+        failure ??= err;
+        stop.abort(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, targets.length)) }, worker));
+  if (failure !== undefined) throw failure;
+  return { view, files: results };
+}
+
+/** Uploads one file through an inbound link (no token needed). */
+export async function uploadToLink(link: string, source: UploadSource, opts: UploadOptions & { baseUrl?: string } = {}): Promise<UploadedFile> {
+  const p = parseLink(link, opts.baseUrl);
+  return uploadStream(`${linkApi(p)}/files`, undefined, source, opts, async () => undefined);
+}
+
+/** Tells the owner of an inbound link that the upload is complete. */
+export async function completeLink(link: string, baseUrl?: string): Promise<LinkView & { email_sent: boolean }> {
+  const p = parseLink(link, baseUrl);
+  const api = createApiClient({ baseUrl: p.baseUrl });
+  const { data, error, response } = await api.POST("/links/{link}/complete", { params: { path: { link: p.secret } } });
+  if (!response.ok) throw apiErrorFrom(response.status, error, { method: "POST", url: response.url, headers: response.headers });
+  return data!;
+}

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
+import { setMaxListeners } from "node:events";
 import { ExitCode } from "./exit-codes.js";
 import { reportError, run } from "./run.js";
+
+// Every upload in flight listens on the same abort signal; 16 at once is expected, not a leak.
+setMaxListeners(64);
 
 // The only place that ends the process or sets its exit code (STYLE: commands throw).
 const interrupt = new AbortController();

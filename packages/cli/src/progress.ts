@@ -1,4 +1,4 @@
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import { clean, formatBytes, formatRate, info, isTty, paint, truncate, useColor, type Io } from "./output.js";
 
 /** What a transfer reports; the view decides how (or whether) to show it. */
@@ -21,7 +21,9 @@ export type ViewMode = "tty" | "plain" | "none";
  */
 export function viewMode(io: Io, opts: { json?: boolean; progress?: boolean }): ViewMode {
   if (opts.json || opts.progress === false) return "none";
-  return isTty(io.stderr) && io.env.TERM !== "dumb" ? "tty" : "plain";
+  // A terminal of unknown width (columns 0, as under `script` without a size) cannot be redrawn
+  // in place reliably: plain lines instead.
+  return isTty(io.stderr) && (io.stderr.columns ?? 0) > 0 && io.env.TERM !== "dumb" ? "tty" : "plain";
 }
 
 export interface ViewOptions {
@@ -36,8 +38,9 @@ export interface ViewOptions {
   now?: () => number;
 }
 
-export function createView(io: Io, mode: ViewMode, opts: ViewOptions): TransferView {
-  if (mode === "tty") return new TtyView(io, opts);
+export async function createView(io: Io, mode: ViewMode, opts: ViewOptions): Promise<TransferView> {
+  // ora (and its dependencies) cost a noticeable part of start-up: loaded only for a terminal.
+  if (mode === "tty") return new TtyView(io, opts, (await import("ora")).default);
   if (mode === "plain") return new PlainView(io, opts);
   return { start() {}, progress() {}, done() {}, finish() {}, fail() {} };
 }
@@ -85,6 +88,7 @@ class TtyView implements TransferView {
   constructor(
     private readonly io: Io,
     private readonly opts: ViewOptions,
+    ora: typeof import("ora").default,
   ) {
     this.now = opts.now ?? (() => performance.now());
     const color = useColor(io);

@@ -34,11 +34,16 @@ export function makeFetch(opts: TransportOptions): (input: Request) => Promise<R
     const what = `${method} ${new URL(input.url).pathname}`;
     for (let attempt = 0; ; attempt++) {
       const req = attempt < retries ? input.clone() : input;
-      const signals = [AbortSignal.timeout(opts.timeoutMs), ...(input.signal ? [input.signal] : [])];
+      // A timer cleared once headers arrive, not AbortSignal.timeout: that one would also cut off
+      // a slow but flowing response body, and the timeout is meant for "no answer".
+      const timer = new AbortController();
+      const timeout = setTimeout(() => timer.abort(new DOMException(`no response within ${opts.timeoutMs} ms`, "TimeoutError")), opts.timeoutMs);
+      const signals = [timer.signal, ...(input.signal ? [input.signal] : [])];
       let res: Response;
       try {
         res = (await undici.fetch(req as unknown as undici.Request, { signal: AbortSignal.any(signals) })) as unknown as Response;
       } catch (err) {
+        clearTimeout(timeout);
         const wrapped = wrapTransportError(err, what, input.signal);
         if (attempt < retries && !(wrapped instanceof AbortError)) {
           await pause(retryDelay(attempt, opts.retry), input.signal, what);
@@ -46,6 +51,7 @@ export function makeFetch(opts: TransportOptions): (input: Request) => Promise<R
         }
         throw wrapped;
       }
+      clearTimeout(timeout);
       if (attempt < retries && shouldRetryStatus(res.status)) {
         await res.body?.cancel().catch(() => undefined);
         await pause(retryDelay(attempt, opts.retry, res.headers.get("retry-after")), input.signal, what);

@@ -149,6 +149,19 @@ describe("retries", () => {
     expect(performance.now() - t0).toBeLessThan(5000);
   });
 
+  it("timeoutMs is for the headers: a slow but flowing body is not cut off", async () => {
+    const { sf } = await serve(
+      (_req, res) => {
+        const text = JSON.stringify(FAKE_USER);
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+        res.write(text.slice(0, 10));
+        setTimeout(() => res.end(text.slice(10)), 400);
+      },
+      { timeoutMs: 150, retry: { retries: 0 } },
+    );
+    expect((await sf.me()).email).toBe("alice@example.com");
+  });
+
   it("a caller's abort while waiting to retry stops at once", async () => {
     const { sf, f } = await serve((_req, res) => json(res, 503, { detail: "x" }, { "retry-after": "5" }), { retry: { maxDelayMs: 10_000 } });
     const ac = new AbortController();

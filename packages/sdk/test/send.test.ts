@@ -156,15 +156,28 @@ describe.each(DATABASES)("send() failure cleans up (%s)", (kind) => {
     const src = await tmpDir();
     await fs.mkdir(path.join(src, "batch"));
     for (let i = 0; i < 5; i++) await fs.writeFile(path.join(src, "batch", `small-${i}.txt`), `small ${i}`);
-    await fs.writeFile(path.join(src, "batch", "big.bin"), Buffer.alloc(2_000_000, 3));
+    await fs.writeFile(path.join(src, "batch", "big.bin"), Buffer.alloc(120_000, 3));
     const err = await sf.send({ files: [path.join(src, "batch")], to: "a@b.co", concurrency: 3 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect(err, String(err)).toBeInstanceOf(PayloadTooLargeError);
     expect(err).toMatchObject({ status: 413, code: "payload_too_large", method: "POST" });
     expect((err as PayloadTooLargeError).detail).toMatch(/\S/);
     expect(await allPackages(sf)).toEqual([]);
     // Files under the limit still go.
     const ok = await sf.send({ files: [path.join(src, "batch", "small-0.txt")], to: "a@b.co" });
     expect(ok.package.file_count).toBe(1);
+  });
+
+  it("a file announced far over the limit: typed error, draft deleted", async () => {
+    const sf = await fresh(t);
+    const src = await tmpDir();
+    await fs.mkdir(path.join(src, "batch"));
+    await fs.writeFile(path.join(src, "batch", "ok.txt"), "fine");
+    await fs.writeFile(path.join(src, "batch", "huge.bin"), Buffer.alloc(4_000_000, 3));
+    const err = await sf.send({ files: [path.join(src, "batch")], to: "a@b.co" }).catch((e: unknown) => e);
+    // The server answers 413 on Content-Length alone and reads and discards the rest of the body
+    // (up to 64 MiB), so the client always gets to read the answer instead of an EPIPE.
+    expect(err, String(err)).toBeInstanceOf(PayloadTooLargeError);
+    expect(await allPackages(sf)).toEqual([]);
   });
 
   it("a streamed file over the limit (size unknown up front) is a 413 too", async () => {

@@ -469,7 +469,7 @@ async function main(): Promise<void> {
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.once(sig, () => {
     process.stderr.write(`\nupload bench: ${sig}, cleaning up\n`);
-    void cleanup().then(() => process.exit(130));
+    void cleanup().then(() => process.exit(sig === "SIGINT" ? 130 : 143));
   });
 }
 

@@ -114,7 +114,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   }
 
   const totalBytes = todo.reduce((n, x) => n + x.file.size, 0);
-  const view = createView(io, viewMode(io, opts), {
+  const view = await createView(io, viewMode(io, opts), {
     title: `Downloading ${todo.length} of ${plan.length} files (${formatBytes(totalBytes)}) to ${outDir}`,
     verb: "downloaded",
     totalFiles: todo.length,

@@ -13,7 +13,7 @@ interface SendOpts {
   title?: string;
   message?: string;
   ttl?: number;
-  concurrency: number;
+  concurrency?: number;
   filename?: string;
   json?: boolean;
   progress: boolean;
@@ -28,7 +28,7 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--title <title>", "package title (default: the file name, or “N files”)")
     .option("--message <text>", "message for the recipient")
     .option("--ttl <days>", "days the link works (default 7)", parsePositiveInt)
-    .option("--concurrency <n>", "files uploaded at once", parsePositiveInt, 4)
+    .option("--concurrency <n>", "files uploaded at once (default 4, or 16 when the files average under 1 MiB)", parsePositiveInt)
     .option("--filename <name>", "name for the data read from stdin (path `-`)")
     .option("--json", "print only the final JSON on stdout (no progress)")
     .option("--no-progress", "no progress display")
@@ -80,7 +80,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const totalBytes = local.reduce((n, f) => n + f.size, 0);
   const mode = viewMode(io, opts);
   const what = count === 1 ? "1 file" : `${count} files`;
-  const view = createView(io, mode, {
+  const view = await createView(io, mode, {
     title: `Sending ${what}${useStdin ? "" : ` (${formatBytes(totalBytes)})`} to ${opts.to}`,
     verb: "sent",
     totalFiles: count,
@@ -99,7 +99,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       ...(opts.title ? { title: opts.title } : {}),
       ...(opts.message ? { message: opts.message } : {}),
       ...(opts.ttl ? { ttlDays: opts.ttl } : {}),
-      concurrency: opts.concurrency,
+      concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
       ...(io.signal ? { signal: io.signal } : {}),
       onProgress: progressAdapter(view, (b) => (sentBytes = b)),
     });
@@ -134,6 +134,14 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   info(io, `Package ${result.id} for ${clean(result.recipient_email)}, link valid until ${formatDate(result.expires_at)}.`);
   if (!result.email_sent) info(io, p.yellow(`The email was not sent${result.email_error ? ` (${clean(result.email_error)})` : ""}: share the link yourself.`));
   out(io, result.magic_link);
+}
+
+/**
+ * Small files are bound by per-request latency (the server fsyncs each one), big ones by
+ * bandwidth: many small files go 16 at a time, anything else 4 (more only adds disk seeks).
+ */
+export function defaultConcurrency(files: number, bytes: number): number {
+  return files > 4 && bytes / files < 1024 * 1024 ? 16 : 4;
 }
 
 /** SDK progress events → view calls: the first event of a file starts it. */

@@ -23,6 +23,25 @@ export class ClientAborted extends ApiError {
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
+/** How much of a refused upload is read and thrown away so the client can read our answer. */
+const DISCARD_CAP = 64 * 1024 * 1024;
+
+/**
+ * After refusing an upload, reads and discards what the client is still sending (up to 64 MiB,
+ * then the connection is cut). Closing at once instead makes the client's next write fail with
+ * EPIPE/ECONNRESET, and it often never sees the 413 that explains why.
+ */
+export function discardBody(req: Request): void {
+  if (req.complete || req.destroyed) return;
+  req.unpipe();
+  let seen = 0;
+  req.on("data", (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > DISCARD_CAP) req.socket?.destroy();
+  });
+  req.resume();
+}
+
 /**
  * Streams the one `file` part of a multipart request into the blob store while hashing it:
  * request → busboy → SHA-256 → storage, with backpressure all the way, never buffered whole.
@@ -86,7 +105,7 @@ export function receiveFile(
       if (failure) {
         if (result) await store.delete(result.key).catch(() => undefined);
         // Whatever is still arriving is read and discarded, so the answer can reach the client.
-        if (!req.complete) req.resume();
+        discardBody(req);
         reject(failure);
       } else {
         resolve(result!);

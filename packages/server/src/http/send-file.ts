@@ -3,15 +3,10 @@ import type { Request, Response } from "express";
 import { RangeNotSatisfiable } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { attachmentDisposition } from "../services/file-names.js";
+import type { FileRow } from "../db/packages.js";
 
-export interface Servable {
-  name: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  storage_key: string;
-  created_at: string;
-}
+/** What serving a stored file needs from its row. */
+export type Servable = Pick<FileRow, "name" | "size" | "sha256" | "content_type" | "storage_key" | "created_at">;
 
 /** `bytes=a-b`, `bytes=a-`, `bytes=-n` → an inclusive range; undefined for a multi-range or junk (served whole). */
 export function parseRange(header: string, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
@@ -37,7 +32,17 @@ export function parseRange(header: string, size: number): { start: number; end: 
  * Streams a stored file as an attachment with ETag (its SHA-256), Range / If-Range and
  * If-None-Match. Never inline: `nosniff` plus a sandbox CSP, so nothing uploaded runs on our origin.
  */
-export async function sendStoredFile(req: Request, res: Response, store: BlobStore, file: Servable): Promise<void> {
+export interface SendFileOptions {
+  /** Default `private, no-cache`; a magic link's downloads are `no-store` (the URL is a secret). */
+  cacheControl?: string;
+  /**
+   * Called once the answer is known to carry bytes of the file (not for a 304, a 416 or a HEAD),
+   * with the range served (undefined: the whole file), before anything is sent.
+   */
+  beforeBody?: (range: { start: number; end: number } | undefined) => Promise<void>;
+}
+
+export async function sendStoredFile(req: Request, res: Response, store: BlobStore, file: Servable, opts: SendFileOptions = {}): Promise<void> {
   const etag = `"${file.sha256}"`;
   res.setHeader("ETag", etag);
   res.setHeader("Accept-Ranges", "bytes");
@@ -45,7 +50,7 @@ export async function sendStoredFile(req: Request, res: Response, store: BlobSto
   res.setHeader("Content-Disposition", attachmentDisposition(file.name));
   res.setHeader("X-Content-Type-Options", "nosniff");
   res.setHeader("Content-Security-Policy", "sandbox; default-src 'none'");
-  res.setHeader("Cache-Control", "private, no-cache");
+  res.setHeader("Cache-Control", opts.cacheControl ?? "private, no-cache");
 
   const inm = req.headers["if-none-match"];
   if (typeof inm === "string" && inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)) {
@@ -73,6 +78,7 @@ export async function sendStoredFile(req: Request, res: Response, store: BlobSto
     res.status(200);
     res.setHeader("Content-Length", String(file.size));
   }
+  if (req.method !== "HEAD") await opts.beforeBody?.(range);
   if (req.method === "HEAD" || file.size === 0) {
     res.end();
     return;

@@ -1,7 +1,8 @@
 import { Router, type NextFunction, type Request, type Response } from "express";
 import type { Services } from "../services/context.js";
 import { principal } from "../http/auth.js";
-import { receiveFile } from "../http/multipart.js";
+import { discardBody, receiveFile } from "../http/multipart.js";
+import { PayloadTooLarge } from "../errors.js";
 import { sendStoredFile } from "../http/send-file.js";
 import { addFile, deleteFile, ownedDraftForUpload, ownedFile } from "../services/files.js";
 
@@ -27,15 +28,14 @@ export function fileRoutes(s: Services): Router {
     // upload announced far over the limit is refused before any of it is read.
     const announced = Number(req.headers["content-length"] ?? NaN);
     if (Number.isFinite(announced) && announced > plan.maxBytes + 64 * 1024) {
-      res.setHeader("Connection", "close");
-      res.status(413).json({ detail: plan.tooLargeDetail });
-      return;
+      discardBody(req);
+      throw new PayloadTooLarge(plan.tooLargeDetail);
     }
     try {
       const received = await receiveFile(req, s.storage, plan);
       res.status(201).json(await addFile(s, pkg.id, received));
     } catch (err) {
-      if (!req.complete) res.setHeader("Connection", "close");
+      discardBody(req);
       throw err;
     }
   });

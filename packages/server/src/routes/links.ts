@@ -1,7 +1,7 @@
-import { Router, type Request } from "express";
+import { Router, type NextFunction, type Request, type Response } from "express";
+import { MemoryStore, rateLimit } from "express-rate-limit";
 import type { Services } from "../services/context.js";
-import { failureRateLimit } from "../http/rate-limit.js";
-import { receiveFile } from "../http/multipart.js";
+import { discardBody, receiveFile } from "../http/multipart.js";
 import { sendStoredFile } from "../http/send-file.js";
 import { archiveName, sendArchive } from "../http/archive.js";
 import { attachmentDisposition } from "../services/file-names.js";
@@ -20,16 +20,33 @@ export function clientOf(req: Request): Client {
  * not counted, so a recipient with a valid link is never slowed down by this.
  */
 export function linkLookupLimiter(s: Services) {
-  return failureRateLimit({
+  const isFailure = (res: Response) => res.statusCode === 404 || res.statusCode === 410;
+  const store = new MemoryStore();
+  // As failureRateLimit (http/rate-limit.ts), with a store of our own to un-count cancelled answers.
+  const limiter = rateLimit({
+    windowMs: s.config.linkWindowSeconds * 1000,
     limit: s.config.linkMaxFailuresPerIp,
-    windowSeconds: s.config.linkWindowSeconds,
-    isFailure: (res) => res.statusCode === 404 || res.statusCode === 410,
-    detail: "Too many failed link lookups from this address; try again later",
-    respond: (req, res) => {
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    store,
+    skipSuccessfulRequests: true,
+    requestWasSuccessful: (_req, res) => !isFailure(res),
+    handler: (req, res) => {
+      res.status(429);
       if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res);
       else res.json({ detail: "Too many failed link lookups from this address; try again later" });
     },
   });
+  return (req: Request, res: Response, next: NextFunction) => {
+    // Every request is counted when it arrives and un-counted when its answer *finishes* without
+    // being a failure. A download the recipient cancels never finishes: un-count it here, or a
+    // recipient who stops a few downloads would be locked out of a valid link.
+    res.once("close", () => {
+      const key = (req as Request & { rateLimit?: { key?: string } }).rateLimit?.key;
+      if (!res.writableFinished && key !== undefined && !isFailure(res)) void store.decrement(key);
+    });
+    return limiter(req, res, next);
+  };
 }
 
 /** `/api/v1/links/{link}…`: the recipient's JSON API, authorized by the link alone. */
@@ -50,9 +67,14 @@ export function linkRoutes(s: Services, limiter: ReturnType<typeof linkLookupLim
   r.get("/links/:link/files/:file_id", async (req, res) => {
     const p = await liveLink(s, req.params.link);
     const f = await linkFile(s, p, req.params.file_id);
-    // A resumed range of a file the client already has is not a new download.
-    if (!req.headers.range) await recordEvent(s, p.id, "file_download", clientOf(req), { id: f.id, name: f.name });
-    await sendStoredFile(req, res, s.storage, f);
+    await sendStoredFile(req, res, s.storage, f, {
+      cacheControl: "no-store",
+      // A download is an answer that carries the file from its first byte: a resumed range of a
+      // file the client already has is not a new download, nor are a HEAD, a 304 or a 416.
+      beforeBody: async (range) => {
+        if (!range || range.start === 0) await recordEvent(s, p.id, "file_download", clientOf(req), { id: f.id, name: f.name });
+      },
+    });
   });
 
   r.get("/links/:link/archive", async (req, res) => {
@@ -72,7 +94,7 @@ export function linkRoutes(s: Services, limiter: ReturnType<typeof linkLookupLim
       await recordEvent(s, p.id, "upload", clientOf(req), { id: file.id, name: file.name });
       res.status(201).json(file);
     } catch (err) {
-      if (!req.complete) res.setHeader("Connection", "close");
+      discardBody(req);
       throw err;
     }
   });

@@ -1,0 +1,265 @@
+/**
+ * `sf send` benchmark (NOT a test; `pnpm bench` from the repository root runs it after the
+ * server's). In one run, against one real server (a child process, SQLite, temp data dir):
+ *
+ *   big:   one file of SF_BENCH_BYTES (default 1 GiB): `sf send FILE --json` vs `curl -F file=@FILE`
+ *          to POST /api/v1/packages/{id}/files of a draft. Target: sf ≥ 0.9× curl's throughput.
+ *   small: SF_BENCH_SMALL_FILES files (default 1,000) of SF_BENCH_SMALL_BYTES (default 10 KiB):
+ *          `sf send DIR --json` vs a sequential shell loop of `curl -F`, one per file, into one
+ *          draft. Target: sf ≥ 3× faster.
+ *
+ * sf's time is the whole process (start-up, create, uploads, finalize, exit); curl's is the
+ * uploads only (the draft is made beforehand), so the comparison leans towards curl.
+ * Rounds alternate the order. Environment: SF_BENCH_BYTES, SF_BENCH_SMALL_FILES,
+ * SF_BENCH_SMALL_BYTES, SF_BENCH_ROUNDS (default 3), SF_BENCH_TMP (parent of the temp dir).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import crypto from "node:crypto";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { SpeedyFiles } from "@speedyfiles/sdk";
+
+const MiB = 1024 * 1024;
+const CLI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const SERVER_DIR = path.resolve(CLI_DIR, "../server");
+const SDK_DIR = path.resolve(CLI_DIR, "../sdk");
+const BIN = path.join(CLI_DIR, "dist/bin.js");
+const BYTES = envInt("SF_BENCH_BYTES", 1024 * MiB);
+const SMALL_FILES = envInt("SF_BENCH_SMALL_FILES", 1000);
+const SMALL_BYTES = envInt("SF_BENCH_SMALL_BYTES", 10 * 1024);
+const ROUNDS = envInt("SF_BENCH_ROUNDS", 3);
+const BIG_TARGET = 0.9;
+const SMALL_TARGET = 3;
+const ADMIN_EMAIL = "bench@example.com";
+const ADMIN_PASSWORD = `bench-${crypto.randomBytes(12).toString("hex")}`;
+
+function envInt(name: string, def: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return def;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
+  return Number(raw);
+}
+
+let server: ChildProcess | undefined;
+let tmpRoot: string | undefined;
+
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SF_") && k !== "NODE_OPTIONS") env[k] = v;
+  return { ...env, ...extra };
+}
+
+/** tsc for the SDK and the CLI, so the binary measured is the current source. */
+function build(): void {
+  const tsc = path.join(CLI_DIR, "node_modules/typescript/bin/tsc");
+  for (const dir of [SDK_DIR, CLI_DIR]) {
+    const r = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`build of ${dir} failed:\n${r.stdout}${r.stderr}`);
+  }
+}
+
+/** The real server in a child process; resolves with its URL from the "SpeedyFiles http://…" line. */
+function startServer(dataDir: string): Promise<string> {
+  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: SERVER_DIR,
+    env: childEnv({
+      SF_PORT: "0",
+      SF_BIND: "127.0.0.1",
+      SF_DATA_DIR: dataDir,
+      SF_LOG_LEVEL: "warn",
+      SF_ADMIN_EMAIL: ADMIN_EMAIL,
+      SF_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      SF_MAX_FILE_BYTES: String(Number.MAX_SAFE_INTEGER),
+      SF_MAX_PACKAGE_BYTES: String(Number.MAX_SAFE_INTEGER),
+      SF_MAX_FILES_PER_PACKAGE: String(Math.max(10_000, SMALL_FILES)),
+    }),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  server = proc;
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${out}`)), 60_000);
+    const onData = (b: Buffer) => {
+      out = (out + b.toString("utf8")).slice(-8192);
+      const m = /SpeedyFiles (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    proc.stdout!.on("data", onData);
+    proc.stderr!.on("data", onData);
+    proc.once("exit", (code) => reject(new Error(`server exited (${code}):\n${out}`)));
+  });
+}
+
+/** Runs a command, returns wall time in ms; fails on a non-zero exit. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (c: Buffer) => (stdout += c));
+    p.stderr.on("data", (c: Buffer) => (stderr = (stderr + c).slice(-4000)));
+    p.on("error", reject);
+    p.on("close", (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0) reject(new Error(`${cmd} ${args.slice(0, 3).join(" ")}… exited ${code}: ${stderr}`));
+      else resolve({ ms, stdout });
+    });
+  });
+}
+
+async function makeFile(file: string, bytes: number): Promise<void> {
+  const block = crypto.randomBytes(Math.min(bytes, 16 * MiB));
+  const fh = await fsp.open(file, "w");
+  try {
+    for (let off = 0; off < bytes; off += block.length) await fh.write(block, 0, Math.min(block.length, bytes - off), off);
+  } finally {
+    await fh.close();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const f1 = (x: number) => x.toFixed(1);
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+async function main(): Promise<void> {
+  tmpRoot = await fsp.mkdtemp(path.join(process.env.SF_BENCH_TMP ?? os.tmpdir(), "sf-cli-bench-"));
+  const dataDir = path.join(tmpRoot, "data");
+  const smallDir = path.join(tmpRoot, "small");
+  const bigFile = path.join(tmpRoot, "big.bin");
+  await fsp.mkdir(dataDir);
+  await fsp.mkdir(smallDir);
+  process.stderr.write(`sf send bench: big ${f1(BYTES / MiB)} MiB, small ${SMALL_FILES} × ${SMALL_BYTES} B, ${ROUNDS} rounds, temp ${tmpRoot}\n`);
+
+  let t = Date.now();
+  build();
+  process.stderr.write(`  built sdk + cli in ${Date.now() - t} ms\n`);
+  t = Date.now();
+  await makeFile(bigFile, BYTES);
+  for (let i = 0; i < SMALL_FILES; i++) await fsp.writeFile(path.join(smallDir, `f${String(i).padStart(5, "0")}.bin`), crypto.randomBytes(SMALL_BYTES));
+  process.stderr.write(`  generated the files in ${Date.now() - t} ms\n`);
+
+  const url = await startServer(dataDir);
+  const anon = new SpeedyFiles({ baseUrl: url, token: "" });
+  const { token } = await anon.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD, "cli bench");
+  const sdk = new SpeedyFiles({ baseUrl: url, token });
+  process.stderr.write(`  server ${url} (pid ${server!.pid})\n`);
+  const env = childEnv({ SF_URL: url, SF_TOKEN: token, HOME: tmpRoot, NO_COLOR: "1" });
+
+  const draft = () => sdk.packages.create({ title: "curl bench", recipient_email: "r@example.com", direction: "outbound", ttl_days: 1 });
+  const curlArgs = (id: string, file: string) => [
+    "-sS", "--fail", "-o", "/dev/null", "-H", `Authorization: Bearer ${token}`, "-F", `file=@${file}`, `${url}/api/v1/packages/${id}/files`,
+  ];
+
+  const sfBig = async () => {
+    const r = await timed(process.execPath, [BIN, "send", bigFile, "--to", "r@example.com", "--json"], env);
+    await sdk.packages.delete((JSON.parse(r.stdout) as { id: string }).id);
+    return r.ms;
+  };
+  const curlBig = async () => {
+    const pkg = await draft();
+    const r = await timed("curl", curlArgs(pkg.id, bigFile), env);
+    await sdk.packages.delete(pkg.id);
+    return r.ms;
+  };
+  const sfSmall = async () => {
+    const r = await timed(process.execPath, [BIN, "send", smallDir, "--to", "r@example.com", "--json"], env);
+    const out = JSON.parse(r.stdout) as { id: string; files: unknown[] };
+    if (out.files.length !== SMALL_FILES) throw new Error(`sf sent ${out.files.length} files`);
+    await sdk.packages.delete(out.id);
+    return r.ms;
+  };
+  const curlSmall = async () => {
+    const pkg = await draft();
+    // The loop a person would write: one curl per file, one after the other.
+    const loop = `for f in "$1"/*; do curl -sS --fail -o /dev/null -H "Authorization: Bearer $SF_TOKEN" -F "file=@$f" "$2" || exit 1; done`;
+    const r = await timed("bash", ["-c", loop, "bench", smallDir, `${url}/api/v1/packages/${pkg.id}/files`], env);
+    const n = (await sdk.packages.get(pkg.id)).file_count;
+    if (n !== SMALL_FILES) throw new Error(`curl loop stored ${n} files`);
+    await sdk.packages.delete(pkg.id);
+    return r.ms;
+  };
+
+  // Warm-up (not counted): server routes, the page cache for the files.
+  const warm = path.join(tmpRoot, "warm.bin");
+  await makeFile(warm, Math.min(BYTES, 16 * MiB));
+  await timed(process.execPath, [BIN, "send", warm, "--to", "r@example.com", "--json"], env).then((r) => sdk.packages.delete(JSON.parse(r.stdout).id));
+  await curlBig().catch(() => undefined);
+
+  const res = { sfBig: [] as number[], curlBig: [] as number[], sfSmall: [] as number[], curlSmall: [] as number[] };
+  for (let round = 1; round <= ROUNDS; round++) {
+    const big = round % 2 ? ([["sfBig", sfBig], ["curlBig", curlBig]] as const) : ([["curlBig", curlBig], ["sfBig", sfBig]] as const);
+    const small = round % 2 ? ([["sfSmall", sfSmall], ["curlSmall", curlSmall]] as const) : ([["curlSmall", curlSmall], ["sfSmall", sfSmall]] as const);
+    for (const [name, fn] of [...big, ...small]) {
+      const ms = await fn();
+      res[name].push(ms);
+      const isBig = name.endsWith("Big");
+      const rate = isBig ? `${f1(mbps(BYTES, ms)).padStart(7)} MB/s` : `${f1((SMALL_FILES / ms) * 1000).padStart(7)} files/s`;
+      process.stderr.write(`  round ${round} ${name.padEnd(10)} ${f1(ms / 1000).padStart(6)} s  ${rate}\n`);
+    }
+  }
+
+  const bigRatio = median(res.curlBig) / median(res.sfBig);
+  const smallRatio = median(res.curlSmall) / median(res.sfSmall);
+  const bigOk = bigRatio >= BIG_TARGET;
+  const smallOk = smallRatio >= SMALL_TARGET;
+  const lines = [
+    "",
+    `sf send vs curl, loopback, ${ROUNDS} rounds, medians (MB = 10^6 bytes)`,
+    "",
+    `| case | sf | curl | sf speed / curl speed | target |`,
+    `|---|---|---|---|---|`,
+    `| 1 file of ${f1(BYTES / MiB)} MiB | ${f1(median(res.sfBig) / 1000)} s (${f1(mbps(BYTES, median(res.sfBig)))} MB/s) | ${f1(median(res.curlBig) / 1000)} s (${f1(mbps(BYTES, median(res.curlBig)))} MB/s) | ${bigRatio.toFixed(2)}× | ≥ ${BIG_TARGET}× ${bigOk ? "OK" : "BELOW TARGET"} |`,
+    `| ${SMALL_FILES} files of ${SMALL_BYTES} B | ${f1(median(res.sfSmall) / 1000)} s | ${f1(median(res.curlSmall) / 1000)} s (sequential loop) | ${smallRatio.toFixed(2)}× | ≥ ${SMALL_TARGET}× ${smallOk ? "OK" : "BELOW TARGET"} |`,
+    "",
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+  process.stdout.write(
+    JSON.stringify({
+      bench: "sf-send",
+      big_bytes: BYTES,
+      small_files: SMALL_FILES,
+      small_bytes: SMALL_BYTES,
+      rounds: ROUNDS,
+      sf_big_ms: res.sfBig.map(Math.round),
+      curl_big_ms: res.curlBig.map(Math.round),
+      big_ratio: +bigRatio.toFixed(3),
+      big_target: BIG_TARGET,
+      sf_small_ms: res.sfSmall.map(Math.round),
+      curl_small_ms: res.curlSmall.map(Math.round),
+      small_ratio: +smallRatio.toFixed(3),
+      small_target: SMALL_TARGET,
+      pass: bigOk && smallOk,
+    }) + "\n",
+  );
+}
+
+async function cleanup(): Promise<void> {
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server!.once("exit", r));
+    server.kill("SIGTERM");
+    const timer = setTimeout(() => server?.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (tmpRoot) await fsp.rm(tmpRoot, { recursive: true, force: true }).catch(() => undefined);
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => void cleanup().then(() => process.exit(130)));
+}
+
+main().then(cleanup, async (err: unknown) => {
+  process.stderr.write(`sf send bench failed: ${(err as Error)?.stack ?? String(err)}\n`);
+  await cleanup();
+  process.exitCode = 1;
+});

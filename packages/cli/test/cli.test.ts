@@ -327,11 +327,34 @@ describe.each(DATABASES)("sf against the real server (%s)", (kind) => {
       await expect(fs.stat(path.join(dest, "resume.bin.part"))).rejects.toThrow();
     });
 
-    it("a magic link gives a clear error for now; garbage is a usage error", async () => {
+    it("downloads by magic link with no login; a dead link is 4; an upload link is 5; garbage is a usage error", async () => {
       const { env } = await loggedIn();
-      const r = await sf(["download", `${t.url}/l/${"A".repeat(43)}`], { env });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain("downloading by link needs a server with the recipient API");
+      const sent = JSON.parse((await sf(["send", tree, "--to", "x@acme.com", "--json"], { env })).stdout) as { id: string; magic_link: string };
+      const link = sent.magic_link.replace(/^https?:\/\/[^/]+/, t.url);
+      const dest = await tempDir("sf-dl-link-");
+      // The recipient has no account: an empty HOME and no SF_* variables.
+      const r = await sf(["download", link, "-o", dest, "--json"], { env: {} });
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { id: string | null; files: { name: string; sha256: string }[] };
+      expect(out.id).toBeNull();
+      for (const f of ["a.txt", ".hidden", "sub/b.bin", "sub/deeper/c.json"]) {
+        expect((await fs.readFile(path.join(dest, "out", f))).equals(await fs.readFile(path.join(tree, f)))).toBe(true);
+      }
+      // The owner sees the downloads in the audit trail.
+      const show = JSON.parse((await sf(["packages", "show", sent.id, "--json"], { env })).stdout) as { download_count: number };
+      expect(show.download_count).toBe(4);
+
+      expect((await sf(["packages", "revoke", sent.id], { env })).code).toBe(0);
+      const dead = await sf(["download", link, "-o", await tempDir("sf-dl-dead-")], { env: {} });
+      expect(dead.code).toBe(4);
+      expect(dead.stderr).toMatch(/^error: .*revoked/m);
+
+      const req = JSON.parse((await sf(["request", "--from", "y@acme.com", "--json"], { env })).stdout) as { magic_link: string };
+      const up = await sf(["download", req.magic_link.replace(/^https?:\/\/[^/]+/, t.url), "-o", dest], { env: {} });
+      expect(up.code).toBe(5);
+      expect(up.stderr).toContain("upload link");
+
+      expect((await sf(["download", `${t.url}/l/${"A".repeat(43)}`], { env: {} })).code).toBe(4);
       expect((await sf(["download", "not-an-id"], { env })).code).toBe(2);
     });
   });

@@ -46,7 +46,7 @@ export {
   type ErrorCode,
 } from "./errors.js";
 export { expandPaths, type LocalFile } from "./files.js";
-export { parseLink, getLink, downloadAll, uploadToLink, completeLink, safeJoin, type LinkView, type ParsedLink, type DownloadAllOptions } from "./links.js";
+export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, safeJoin, type LinkView, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
 export type { RetryOptions } from "./retry.js";
 export type { paths, components, operations } from "./generated/api.js";

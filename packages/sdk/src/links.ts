@@ -101,8 +101,7 @@ export async function downloadAll(link: string, dir: string, opts: DownloadAllOp
       const { f, dest } = queue.shift()!;
       inFlight.set(f.name, 0);
       try {
-        const r = await downloadToPath(`${linkApi(p)}/files/${f.id}`, undefined, dest, {
-          sha256: f.sha256,
+        const r = await downloadLinkFile(`${linkApi(p)}`, f, dest, {
           signal,
           onProgress: (pr: Progress) => {
             inFlight.set(f.name, pr.bytes);
@@ -122,6 +121,21 @@ export async function downloadAll(link: string, dir: string, opts: DownloadAllOp
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, targets.length)) }, worker));
   if (failure !== undefined) throw failure;
   return { view, files: results };
+}
+
+/** Downloads one file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
+export async function downloadLinkFile(
+  link: string,
+  file: { id: string; sha256?: string },
+  dest: string,
+  opts: { baseUrl?: string; onProgress?: (p: Progress) => void; signal?: AbortSignal } = {},
+): Promise<{ size: number; sha256: string }> {
+  const p = parseLink(link, opts.baseUrl);
+  return downloadToPath(`${linkApi(p)}/files/${encodeURIComponent(file.id)}`, undefined, dest, {
+    ...(file.sha256 ? { sha256: file.sha256 } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
 }
 
 /** Uploads one file through an inbound link (no token needed). */

@@ -776,6 +776,59 @@ describe.each(DATABASES)("expiry and the sweeper, on a clock the test controls (
   });
 });
 
+describe.each(DATABASES)("upload limits through an inbound link (%s)", (kind) => {
+  let t: TestServer;
+  let alice: User;
+  beforeAll(async () => {
+    t = await startTestServer(kind, {
+      env: { SF_MAX_FILE_BYTES: "1024", SF_MAX_PACKAGE_BYTES: "2500", SF_MAX_FILES_PER_PACKAGE: "3", SF_LINK_MAX_FAILURES_PER_IP: "100000" },
+    });
+    alice = await t.createUser();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const stored = () => filesUnder(path.join(t.dataDir, "blobs"));
+  const leftovers = () => filesUnder(path.join(t.dataDir, "tmp"));
+  const count = async (id: string) => (await (await t.fetch(`/packages/${id}`, { token: alice.token })).json()).file_count as number;
+
+  it("SF_MAX_FILE_BYTES: exactly the limit is stored, one byte more is 413 and nothing is kept", async () => {
+    const s = await requestFiles(t, alice.token);
+    const exact = crypto.randomBytes(1024);
+    const ok = await uploadToLink(s.api, "exact.bin", exact);
+    expect(ok.status).toBe(201);
+    expect((await ok.json()).sha256).toBe(sha256(exact));
+    const before = await stored();
+
+    for (const size of [1025, 5 * MiB]) {
+      const res = await uploadToLink(s.api, `too-big-${size}.bin`, crypto.randomBytes(size));
+      const body = await expectError(res, 413);
+      expect(body.detail).toMatch(/1024/);
+    }
+    expect(await stored()).toEqual(before);
+    await until(async () => (await leftovers()).length === 0, 5000, "no partial upload left in tmp/");
+    expect(await count(s.id)).toBe(1);
+    const view = await (await fetch(s.api)).json();
+    expect(view.files.map((f: { name: string }) => f.name)).toEqual(["exact.bin"]);
+    // The recipient can go on after a refusal.
+    expect((await uploadToLink(s.api, "next.bin", crypto.randomBytes(10))).status).toBe(201);
+  });
+
+  it("the package's byte and file limits apply to the recipient too", async () => {
+    const s = await requestFiles(t, alice.token);
+    for (const n of ["a", "b"]) expect((await uploadToLink(s.api, `${n}.bin`, crypto.randomBytes(1000))).status).toBe(201);
+    const before = await stored();
+    // 500 bytes left in the package: 600 is refused.
+    await expectError(await uploadToLink(s.api, "c.bin", crypto.randomBytes(600)), 413);
+    expect(await stored()).toEqual(before);
+    expect((await uploadToLink(s.api, "c.bin", crypto.randomBytes(500))).status).toBe(201);
+    // Three files is the maximum.
+    await expectError(await uploadToLink(s.api, "d.bin", "d"), 413);
+    expect(await count(s.id)).toBe(3);
+  });
+});
+
 describe.each(DATABASES)("link lookup rate limit (%s)", (kind) => {
   describe("SF_LINK_MAX_FAILURES_PER_IP=5", () => {
     let t: TestServer;

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { AbortError, type SpeedyFiles } from "@speedyfiles/sdk";
+import { AbortError, downloadLinkFile, getLink, type SpeedyFiles } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { clean, formatBytes, formatDuration, formatRate, info, printJson } from "../output.js";
 import { createView, viewMode } from "../progress.js";
@@ -23,7 +23,8 @@ export interface RemoteFile {
  * (the recipient API) becomes a second implementation; nothing else in this file changes.
  */
 export interface DownloadSource {
-  describe(): Promise<{ id: string; title: string; files: RemoteFile[] }>;
+  /** `id` is the package id for your own package; a link does not reveal it. */
+  describe(): Promise<{ id: string | null; title: string; files: RemoteFile[] }>;
   download(file: RemoteFile, dest: string, opts: { onProgress: (bytes: number) => void; signal?: AbortSignal | undefined }): Promise<{ size: number; sha256: string }>;
 }
 
@@ -56,9 +57,24 @@ export function parseMagicLink(arg: string): { secret: string; base?: string } |
   return undefined;
 }
 
-function magicLink(_link: { secret: string; base?: string }): DownloadSource {
-  // Slot for the recipient API (GET /links/{link}, GET /links/{link}/files/{file_id}).
-  throw new CliError("downloading by link needs a server with the recipient API; for your own packages use the package id (sf packages list)", ExitCode.FAILURE);
+/** A magic link: the recipient API, no token needed (a bare secret uses the configured server). */
+function magicLink(link: { secret: string; base: string }): DownloadSource {
+  const url = `${link.base}/l/${link.secret}`;
+  return {
+    async describe() {
+      const view = await getLink(url);
+      if (view.direction !== "outbound") {
+        throw new CliError("this is an upload link: it asks you for files and has none to download", ExitCode.CONFLICT);
+      }
+      return { id: null, title: view.title, files: view.files };
+    },
+    download(file, dest, opts) {
+      return downloadLinkFile(url, file, dest, {
+        onProgress: (p) => opts.onProgress(p.bytes),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    },
+  };
 }
 
 interface DownloadOpts {
@@ -85,7 +101,8 @@ Files keep their relative paths under the output directory. An interrupted downl
 <file>.part behind and continues from there next time; each file is checked against its
 SHA-256 before it is renamed into place. A file already there with the right checksum is
 skipped; one with different content is an error unless --force.
-Today only ids of your own packages work; magic links need the server's recipient API.`,
+A magic link (or its bare secret, with the server from --url / SF_URL / your profile) needs no
+login; a package id downloads one of your own packages with your token.`,
     )
     .action((arg: string, opts: DownloadOpts) => download(ctx, arg, opts));
 }
@@ -94,7 +111,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   const { io } = ctx;
   const link = parseMagicLink(arg);
   let source: DownloadSource;
-  if (link) source = magicLink(link);
+  if (link) source = magicLink({ secret: link.secret, base: link.base ?? (await ctx.client({ auth: false })).baseUrl });
   else if (isUuid(arg)) source = ownPackage(await ctx.client(), arg);
   else throw new UsageError(`"${arg}" is neither a package id nor a magic link`);
 

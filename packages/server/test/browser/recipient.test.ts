@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
 import { startTestSmtp, type TestSmtp } from "../helpers/smtp.js";
 import { sha256 } from "../helpers/uploads.js";
 import { requestFiles, shareFiles } from "../helpers/links.js";
@@ -51,7 +51,10 @@ describe("the recipient in a real browser (sqlite)", () => {
 
   beforeAll(async () => {
     smtp = await startTestSmtp();
-    t = await startTestServer("sqlite", { env: { SF_SMTP_URL: smtp.url } });
+    // A fixed "now", so the expiry shown on the pages (and so the screenshots) is the same every run.
+    const clock = new TestClock();
+    clock.advance(Date.parse("2026-11-27T09:00:00.000Z") - clock.now().getTime());
+    t = await startTestServer("sqlite", { clock, env: { SF_SMTP_URL: smtp.url } });
     alice = await t.createUser({ email: "alice@speedyfiles.test" });
     await t.running.services.db("users").where({ id: alice.user.id }).update({ name: "Alice Example" });
     browser = await launchChromium();
@@ -195,7 +198,8 @@ describe("the recipient in a real browser (sqlite)", () => {
     ]);
     await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 2, undefined, { timeout: 15_000 });
     expect(await page.locator('#queue li[data-state="failed"]').count()).toBe(0);
-    expect(await page.locator("#received .file .name").allTextContents()).toEqual(["W-2 2026.pdf", "engagement-letter-signed.pdf"]);
+    // Uploads run in parallel: each joins "Already received" when it completes, in either order.
+    expect((await page.locator("#received .file .name").allTextContents()).sort()).toEqual(["W-2 2026.pdf", "engagement-letter-signed.pdf"]);
     expect(await page.locator("#none-yet").count()).toBe(0);
     await expect(page.locator("#done").isEnabled()).resolves.toBe(true);
 

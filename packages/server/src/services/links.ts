@@ -6,6 +6,7 @@ import { ownerUploadNotice } from "../mail/templates.js";
 import { effectiveStatus, ownedPackage, packageByLinkSecret, toFileView } from "./packages.js";
 import { planUpload } from "./files.js";
 import { nowIso, type Services } from "./context.js";
+import { sha256Hex } from "../security/secrets.js";
 
 /** Who is on the other end of a link request, for the owner's audit trail. */
 export interface Client {
@@ -20,7 +21,11 @@ export interface Client {
  */
 export async function liveLink(s: Services, secret: string): Promise<PackageWithCounts> {
   const p = await packageByLinkSecret(s, secret);
-  if (!p) throw new NotFound("This link does not exist");
+  if (!p) {
+    const dead = /^[A-Za-z0-9_-]{43}$/.test(secret) && (await s.db("dead_links").where({ link_hash: sha256Hex(secret) }).first());
+    if (dead) throw new Gone("The sender deleted these files");
+    throw new NotFound("This link does not exist");
+  }
   const status = effectiveStatus(p, s.clock());
   if (status === "expired" || p.purged_at !== null) throw new Gone("This link has expired");
   if (status === "revoked") throw new Gone("This link was revoked by its sender");

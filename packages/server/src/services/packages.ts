@@ -203,8 +203,9 @@ export async function revokePackage(s: Services, ownerId: string, id: string) {
 
 /** Deletes the rows, then the stored bytes. */
 export async function deletePackage(s: Services, ownerId: string, id: string): Promise<void> {
-  await ownedPackage(s, ownerId, id);
+  const p = await ownedPackage(s, ownerId, id);
   const keys = await s.db.transaction(async (trx) => {
+    if (p.link_hash) await trx("dead_links").insert({ link_hash: p.link_hash, died_at: nowIso(s.clock) });
     const files = await trx("files").where({ package_id: id }).select<{ storage_key: string }[]>("storage_key");
     await trx("files").where({ package_id: id }).delete();
     await trx("packages").where({ id }).delete();

@@ -1,10 +1,9 @@
-import crypto from "node:crypto";
-import { Transform } from "node:stream";
 import type { Request } from "express";
 import busboy from "busboy";
 import { ApiError, PayloadTooLarge, ValidationFailed } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { checkFileName, normaliseContentType } from "../services/file-names.js";
+import { Sha256Stream } from "../util/sha256.js";
 
 export interface ReceivedFile {
   name: string;
@@ -76,7 +75,7 @@ export function receiveFile(
     let expectedSha: string | undefined;
     let sawFile = false;
     let failure: Error | undefined;
-    let hasher: Transform | undefined;
+    let hasher: Sha256Stream | undefined;
     let put: Promise<ReceivedFile> | undefined;
     let settled = false;
 
@@ -136,27 +135,23 @@ export function receiveFile(
         stream.resume();
         return fail(new ValidationFailed(checked.reason, "/body/file"));
       }
-      const hash = crypto.createHash("sha256");
-      hasher = new Transform({
-        // Same 1 MiB as the file write buffer: fewer, larger hand-offs (−15 % CPU per GiB measured).
-        highWaterMark: 1024 * 1024,
-        transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
-          cb(null, chunk);
-        },
-      });
+      const sha = new Sha256Stream();
+      hasher = sha;
       stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
       // busboy destroys the part's stream with its own parse error (e.g. a truncated body)
       // before it emits that error itself: it is the client's malformed body, not a server fault.
       stream.on("error", (err: Error) => fail(new ValidationFailed(`Malformed multipart body: ${err.message}`, "/body")));
       stream.pipe(hasher);
       const h = hasher;
-      put = store.put(h).then((blob) => ({
+      put = store.put(h).then(async (blob) => ({
         name: checked.name,
         contentType: normaliseContentType(info.mimeType),
         key: blob.key,
         size: blob.size,
-        sha256: hash.digest("hex"),
+        sha256: await sha.digest().catch(async (err: unknown) => {
+          await store.delete(blob.key).catch(() => undefined);
+          throw err;
+        }),
       }));
       put.catch(() => undefined); // awaited in finish()
     });

@@ -5,6 +5,7 @@ import { AbortError, apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { DEFAULT_TRANSPORT, makeFetch, type TransportOptions } from "./http.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
+import { ProgressTotal, runPool } from "./pool.js";
 import { completeLink, downloadAll, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
 import { downloadToPath, uploadStream, type DownloadOptions, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
@@ -269,87 +270,74 @@ export class SpeedyFiles {
     ];
     if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");
     if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: opts.signal.reason });
-    const pkg = await this.packages.create({
-      title: opts.title ?? (files.length === 1 ? files[0]!.name : `${files.length} files`),
-      recipient_email: opts.to,
-      ...(opts.recipientName ? { recipient_name: opts.recipientName } : {}),
-      direction: "outbound",
-      ttl_days: opts.ttlDays ?? 7,
-      ...(opts.message ? { message: opts.message } : {}),
-    });
-    try {
-      await this.uploadAll(pkg.id, files, opts);
-      // An abort that lands after the last upload still means "do not send".
-      opts.signal?.throwIfAborted();
-      const fin = await this.packages.finalize(pkg.id);
-      return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
-    } catch (err) {
-      await this.packages.delete(pkg.id).catch(() => undefined);
-      if (opts.signal?.aborted && !(err instanceof AbortError)) throw new AbortError("send aborted", { cause: err });
-      throw err;
-    }
+    return this.createAndFinalize(
+      {
+        title: opts.title ?? (files.length === 1 ? files[0]!.name : `${files.length} files`),
+        recipient_email: opts.to,
+        ...(opts.recipientName ? { recipient_name: opts.recipientName } : {}),
+        direction: "outbound",
+        ttl_days: opts.ttlDays ?? 7,
+        ...(opts.message ? { message: opts.message } : {}),
+      },
+      (id) => this.uploadAll(id, files, opts),
+      opts.signal,
+    );
   }
 
   /** An inbound package: the link lets `from` upload files to you. Finalized, ready to share. */
   async request(opts: { from: string; name?: string; title?: string; message?: string; ttlDays?: number }): Promise<SendResult> {
-    const pkg = await this.packages.create({
-      title: opts.title ?? `Files for ${this.baseUrl.replace(/^https?:\/\//, "")}`,
-      recipient_email: opts.from,
-      ...(opts.name ? { recipient_name: opts.name } : {}),
-      direction: "inbound",
-      ttl_days: opts.ttlDays ?? 7,
-      ...(opts.message ? { message: opts.message } : {}),
-    });
+    return this.createAndFinalize(
+      {
+        title: opts.title ?? `Files for ${this.baseUrl.replace(/^https?:\/\//, "")}`,
+        recipient_email: opts.from,
+        ...(opts.name ? { recipient_name: opts.name } : {}),
+        direction: "inbound",
+        ttl_days: opts.ttlDays ?? 7,
+        ...(opts.message ? { message: opts.message } : {}),
+      },
+      async () => undefined,
+    );
+  }
+
+  /**
+   * create → `fill` → finalize. On any failure or abort the draft is deleted, so nothing
+   * half-made stays behind.
+   */
+  private async createAndFinalize(body: PackageCreateRequest, fill: (packageId: string) => Promise<void>, signal?: AbortSignal): Promise<SendResult> {
+    const pkg = await this.packages.create(body);
     try {
+      await fill(pkg.id);
+      // An abort that lands after the last upload still means "do not send".
+      signal?.throwIfAborted();
       const fin = await this.packages.finalize(pkg.id);
       return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
     } catch (err) {
       await this.packages.delete(pkg.id).catch(() => undefined);
+      if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError("send aborted", { cause: err });
       throw err;
     }
   }
 
   private async uploadAll(packageId: string, files: SendItem[], opts: SendOptions): Promise<void> {
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
-    const inFlight = new Map<string, number>();
-    let doneBytes = 0;
-    const stop = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-    const queue = [...files];
-    let failure: unknown;
+    const progress = new ProgressTotal();
+    const report = (f: SendItem, fileBytes: number, bytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) =>
+      opts.onProgress?.({ file: f.name, fileBytes, fileSize: f.size, bytes, totalBytes, phase, ...(uploaded ? { uploaded } : {}) });
 
-    const report = (file: SendItem, fileBytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) => {
-      if (!opts.onProgress) return;
-      let bytes = doneBytes;
-      for (const v of inFlight.values()) bytes += v;
-      opts.onProgress({ file: file.name, fileBytes, fileSize: file.size, bytes, totalBytes, phase, ...(uploaded ? { uploaded } : {}) });
-    };
-
-    const worker = async () => {
-      while (queue.length > 0 && failure === undefined) {
-        const f = queue.shift()!;
-        inFlight.set(f.name, 0);
-        try {
-          const uploaded = await this.uploadFile(packageId, f.source ?? f.path, {
-            name: f.name,
-            signal,
-            onProgress: (p) => {
-              inFlight.set(f.name, p.bytes);
-              report(f, p.bytes, "upload");
-            },
-          });
-          inFlight.delete(f.name);
-          doneBytes += f.source ? uploaded.size : f.size;
-          report(f, f.size, "done", uploaded);
-        } catch (err) {
-          failure ??= err;
-          stop.abort(err);
-        }
-      }
-    };
-    const n = Math.max(1, Math.min(opts.concurrency ?? 4, files.length));
-    await Promise.all(Array.from({ length: n }, worker));
-    if (failure !== undefined) throw failure;
+    await runPool(
+      files,
+      opts.concurrency ?? 4,
+      async (f, signal) => {
+        progress.set(f.name, 0);
+        const uploaded = await this.uploadFile(packageId, f.source ?? f.path, {
+          name: f.name,
+          signal,
+          onProgress: (p) => report(f, p.bytes, progress.set(f.name, p.bytes), "upload"),
+        });
+        report(f, f.size, progress.finish(f.name, f.source ? uploaded.size : f.size), "done", uploaded);
+      },
+      opts.signal,
+    );
   }
 }
 

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { components } from "./generated/api.js";
 import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { createApiClient, normaliseBaseUrl } from "./client.js";
+import { ProgressTotal, runPool } from "./pool.js";
 import { downloadToPath, uploadStream, type Progress, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 export type LinkView = components["schemas"]["LinkView"];
@@ -81,45 +82,25 @@ export async function downloadAll(link: string, dir: string, opts: DownloadAllOp
   if (view.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");
   const totalBytes = view.files.reduce((n, f) => n + f.size, 0);
   const targets = view.files.map((f) => ({ f, dest: safeJoin(dir, f.name) }));
-  const inFlight = new Map<string, number>();
-  let doneBytes = 0;
-  const queue = [...targets];
+  const progress = new ProgressTotal();
   const results: { name: string; path: string; size: number; sha256: string }[] = [];
-  let failure: unknown;
-  const stop = new AbortController();
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
+  const report = (name: string, fileBytes: number, fileSize: number, bytes: number, phase: "download" | "done") =>
+    opts.onProgress?.({ file: name, fileBytes, fileSize, bytes, totalBytes, phase });
 
-  const report = (name: string, fileBytes: number, fileSize: number, phase: "download" | "done") => {
-    if (!opts.onProgress) return;
-    let bytes = doneBytes;
-    for (const v of inFlight.values()) bytes += v;
-    opts.onProgress({ file: name, fileBytes, fileSize, bytes, totalBytes, phase });
-  };
-
-  const worker = async () => {
-    while (queue.length > 0 && failure === undefined) {
-      const { f, dest } = queue.shift()!;
-      inFlight.set(f.name, 0);
-      try {
-        const r = await downloadLinkFile(`${linkApi(p)}`, f, dest, {
-          signal,
-          onProgress: (pr: Progress) => {
-            inFlight.set(f.name, pr.bytes);
-            report(f.name, pr.bytes, f.size, "download");
-          },
-        });
-        inFlight.delete(f.name);
-        doneBytes += f.size;
-        results.push({ name: f.name, path: dest, size: r.size, sha256: r.sha256 });
-        report(f.name, f.size, f.size, "done");
-      } catch (err) {
-        failure ??= err;
-        stop.abort(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, targets.length)) }, worker));
-  if (failure !== undefined) throw failure;
+  await runPool(
+    targets,
+    opts.concurrency ?? 4,
+    async ({ f, dest }, signal) => {
+      progress.set(f.name, 0);
+      const r = await downloadLinkFile(linkApi(p), f, dest, {
+        signal,
+        onProgress: (pr: Progress) => report(f.name, pr.bytes, f.size, progress.set(f.name, pr.bytes), "download"),
+      });
+      results.push({ name: f.name, path: dest, size: r.size, sha256: r.sha256 });
+      report(f.name, f.size, f.size, progress.finish(f.name, f.size), "done");
+    },
+    opts.signal,
+  );
   return { view, files: results };
 }
 

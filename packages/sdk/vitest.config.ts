@@ -1,15 +1,4 @@
 import { defineConfig } from "vitest/config";
+import { vitestOptions } from "../../vitest.shared.js";
 
-// `npm test` (scripts/bootstrap.mjs) sets SF_TEST_REPORT to collect counts across packages.
-const report = process.env.SF_TEST_REPORT;
-
-export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
-    pool: "forks",
-    reporters: report ? ["default", "json"] : ["default"],
-    ...(report ? { outputFile: { json: `${report}/sdk.json` } } : {}),
-  },
-});
+export default defineConfig(vitestOptions("sdk"));

@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
 import { apiErrorFrom, ChecksumError, SpeedyFilesError } from "./errors.js";
 import { wrapTransportError } from "./http.js";
+import type { components } from "./generated/api.js";
 
 export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
 
@@ -55,14 +56,8 @@ function dispositionName(name: string): string {
   return name.replace(/[\\"]/g, (c) => `\\${c}`);
 }
 
-export interface UploadedFile {
-  id: string;
-  name: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  created_at: string;
-}
+/** The server's record of a stored file (the spec's `File`). */
+export type UploadedFile = components["schemas"]["File"];
 
 /**
  * Streams one file as `multipart/form-data` with undici: never buffered whole, backpressure from

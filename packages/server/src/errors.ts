@@ -56,8 +56,3 @@ export class ValidationFailed extends ApiError {
     super(422, detail, { errors: [{ path, message: detail }] });
   }
 }
-export class TooManyRequests extends ApiError {
-  constructor(detail: string, retryAfterSeconds: number) {
-    super(429, detail, { headers: { "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
-  }
-}

@@ -1,4 +1,3 @@
-import crypto from "node:crypto";
 import os from "node:os";
 import { Transform, type TransformCallback } from "node:stream";
 import { Worker } from "node:worker_threads";
@@ -172,9 +171,4 @@ export class Sha256Stream extends Transform {
     if (this.failed) return Promise.reject(this.failed);
     return this.result;
   }
-}
-
-/** The same digest computed in-thread, for small inputs and tests. */
-export function sha256OfBuffer(buf: Buffer): string {
-  return crypto.createHash("sha256").update(buf).digest("hex");
 }

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
+import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +14,11 @@ import { sha256 } from "../helpers/uploads.js";
 import { requestFiles, shareFiles } from "../helpers/links.js";
 
 const run = promisify(execFile);
-const SCREENSHOTS = fileURLToPath(new URL("../../../../docs/screenshots/", import.meta.url));
+// Screenshots refresh docs/screenshots/ only when asked (SF_SCREENSHOTS=1), so a test run never
+// rewrites tracked files; otherwise they go to a temp folder (still taken: rendering must work).
+const SCREENSHOTS = process.env.SF_SCREENSHOTS
+  ? fileURLToPath(new URL("../../../../docs/screenshots/", import.meta.url))
+  : fs.mkdtempSync(path.join(os.tmpdir(), "sf-screenshots-"));
 const HOSTILE = "<img src=x onerror=alert(1)>.txt";
 const UNZIP_ENV = { ...process.env, LANG: "C.UTF-8", LC_ALL: "C.UTF-8" };
 

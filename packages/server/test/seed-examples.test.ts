@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
@@ -13,7 +14,7 @@ import { sha256 } from "./helpers/uploads.js";
 const run = promisify(execFile);
 
 /** The original API doc the examples come from (checked for drift when it is present). */
-const SEED = "/work/shared/seeds/000_e4042cff710a8ceb.txt";
+const SEED = fileURLToPath(new URL("../../../../shared/seeds/000_e4042cff710a8ceb.txt", import.meta.url));
 
 // ---- The seed's "curl — full send flow", verbatim. ----
 const CURL_FLOW = String.raw`TOKEN="sf_your_token_here"
@@ -76,6 +77,35 @@ const NODE_FLOW = [
   'console.log("Magic link:", result.magic_link);',
 ].join("\n");
 
+// ---- The seed's "Python" example, verbatim. ----
+const PYTHON_FLOW = `import requests
+
+API = "https://files.example.com/api/v1"
+auth = {"Authorization": "Bearer sf_your_token_here"}
+
+# Create package
+pkg = requests.post(f"{API}/packages", headers=auth, json={
+    "title": "Q4 financials",
+    "recipient_email": "cfo@acme.com",
+    "recipient_name": "Acme CFO",
+    "direction": "outbound",
+    "ttl_days": 14,
+}).json()
+pkg_id = pkg["id"]
+
+# Upload files
+for path in ["Q4-report.pdf", "Q4-spreadsheet.xlsx"]:
+    with open(path, "rb") as f:
+        requests.post(
+            f"{API}/packages/{pkg_id}/files",
+            headers=auth,
+            files={"file": f},
+        ).raise_for_status()
+
+# Finalize
+result = requests.post(f"{API}/packages/{pkg_id}/finalize", headers=auth).json()
+print("Magic link:", result["magic_link"])`;
+
 /** Replaces exactly one occurrence, so a substitution can never silently miss. */
 function replaceOnce(text: string, from: string, to: string): string {
   const i = text.indexOf(from);
@@ -135,6 +165,29 @@ describe.each(DATABASES)("the seed's code examples (%s)", (kind) => {
     const seed = readFileSync(SEED, "utf8");
     expect(seed).toContain(CURL_FLOW);
     expect(seed).toContain(NODE_FLOW);
+    expect(seed).toContain(PYTHON_FLOW);
+  });
+
+  it("runs the Python (requests) flow: both files uploaded, the magic link printed and emailed", async () => {
+    const { token } = await t.createUser();
+    const script = replaceOnce(
+      replaceOnce(PYTHON_FLOW, 'API = "https://files.example.com/api/v1"', `API = "${t.api}"`),
+      '"Bearer sf_your_token_here"',
+      `"Bearer ${token}"`,
+    );
+    const scriptPath = path.join(cwd, "send.py");
+    await fs.writeFile(scriptPath, script);
+    const { stdout } = await run("python3", [scriptPath], { cwd, timeout: 60_000 });
+    const m = /^Magic link: (http\S*\/l\/[A-Za-z0-9_-]{43})\n$/.exec(stdout);
+    expect(m, stdout).not.toBeNull();
+    const list = await (await t.fetch("/packages", { token })).json();
+    const pkg = await (await t.fetch(`/packages/${list.items[0].id}`, { token })).json();
+    expect(pkg).toMatchObject({ status: "active", file_count: 2 });
+    // requests sends the file object's path as the part's file name: the name is kept as given.
+    const byName = Object.fromEntries(pkg.files.map((f: { name: string; sha256: string }) => [f.name, f.sha256]));
+    expect(byName).toEqual({ "Q4-report.pdf": sha256(report), "Q4-spreadsheet.xlsx": sha256(sheet) });
+    const mail = await smtp.waitForMail((x) => (x.parsed.text ?? "").includes(m![1]!));
+    expect(mail.envelope.to).toEqual(["cfo@acme.com"]);
   });
 
   it("runs the curl flow: two files uploaded, finalized, magic link returned and emailed", async () => {

@@ -1,3 +1,4 @@
+import path from "node:path";
 import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
@@ -87,7 +88,7 @@ export interface SendOptions {
   /** Recipient email. */
   to: string;
   recipientName?: string;
-  /** Defaults to the file's name, or `N files`. */
+  /** Defaults to the name of the one file or directory given, else `N files`. */
   title?: string;
   message?: string;
   ttlDays?: number;
@@ -272,7 +273,7 @@ export class SpeedyFiles {
     if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: opts.signal.reason });
     return this.createAndFinalize(
       {
-        title: opts.title ?? (files.length === 1 ? files[0]!.name : `${files.length} files`),
+        title: opts.title ?? defaultTitle(opts.files, files),
         recipient_email: opts.to,
         ...(opts.recipientName ? { recipient_name: opts.recipientName } : {}),
         direction: "outbound",
@@ -339,6 +340,13 @@ export class SpeedyFiles {
       opts.signal,
     );
   }
+}
+
+/** `sf send ./reports` is titled "reports", `sf send q4.pdf` "q4.pdf"; several inputs "N files". */
+function defaultTitle(inputs: string[], files: SendItem[]): string {
+  if (files.length === 1) return files[0]!.name;
+  if (inputs.length === 1 && files.every((f) => !f.source)) return path.basename(path.resolve(inputs[0]!));
+  return `${files.length} files`;
 }
 
 /** A file for send(): a path from expandPaths, or a stream/buffer given in `sources`. */

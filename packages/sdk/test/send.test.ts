@@ -55,7 +55,7 @@ describe.each(DATABASES)("send() and request() (%s)", (kind) => {
     expect(names).toEqual(["release/.hidden", "release/README.md", "release/bin/x64/app", "release/link-to-file.txt"]);
     expect(r.magic_link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
     expect(r.expires_at).toBe(r.package.expires_at);
-    expect(r.package).toMatchObject({ status: "active", direction: "outbound", title: "4 files", recipient_email: "qa@acme.com", recipient_name: "QA", message: "Build 42", ttl_days: 3, file_count: 4 });
+    expect(r.package).toMatchObject({ status: "active", direction: "outbound", title: "release", recipient_email: "qa@acme.com", recipient_name: "QA", message: "Build 42", ttl_days: 3, file_count: 4 });
     const days = (Date.parse(r.expires_at) - Date.parse(r.package.finalized_at!)) / 86_400_000;
     expect(days).toBeCloseTo(3, 3);
     expect(r.package.files.find((f) => f.name === "release/link-to-file.txt")!.sha256).toBe(sha256("linked content"));
@@ -82,6 +82,10 @@ describe.each(DATABASES)("send() and request() (%s)", (kind) => {
     expect(r.package.files.map((f) => f.name)).toEqual(["Q4-report.pdf"]);
     const r2 = await sf.send({ files: [a], to: "cfo@acme.com", title: "Custom", concurrency: 1 });
     expect(r2.package.title).toBe("Custom");
+    const b = path.join(dir, "Q4-sheet.xlsx");
+    await fs.writeFile(b, "cells");
+    const r3 = await sf.send({ files: [a, b], to: "cfo@acme.com" });
+    expect(r3.package.title).toBe("2 files");
   });
 
   it("nothing to send → SpeedyFilesError, and no draft is created", async () => {

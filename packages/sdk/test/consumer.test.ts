@@ -46,7 +46,8 @@ describe("the built SDK from a plain ESM project", () => {
   let app: string;
   beforeAll(() => {
     const tsc = path.join(sdkDir, "node_modules/.bin/tsc");
-    const r = spawnSync(tsc, ["-p", "tsconfig.build.json"], { cwd: sdkDir, encoding: "utf8" });
+    // The package's own build: ESM + declarations, then the CommonJS copy.
+    const r = spawnSync("pnpm", ["run", "build"], { cwd: sdkDir, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
   }, 120_000);
 
@@ -78,6 +79,21 @@ describe("the built SDK from a plain ESM project", () => {
     });
     afterAll(async () => {
       await t?.close();
+    });
+
+    it("works from CommonJS too: require() gives the same API, typed errors included", async () => {
+      const { token } = await t.createUser();
+      const cjs = `
+const { SpeedyFiles, AuthenticationError } = require("@speedyfiles/sdk");
+(async () => {
+  const me = await new SpeedyFiles({ baseUrl: process.env.SF_URL, token: process.env.SF_TOKEN }).me();
+  const err = await new SpeedyFiles({ baseUrl: process.env.SF_URL, token: "sf_nope" }).me().catch((e) => e);
+  console.log(JSON.stringify({ email: me.email, typed: err instanceof AuthenticationError, status: err.status }));
+})();`;
+      await fs.writeFile(path.join(app, "me.cjs"), cjs);
+      const r = await run(process.execPath, ["me.cjs"], { cwd: app, env: { ...process.env, SF_URL: t.url, SF_TOKEN: token } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ email: expect.stringMatching(/@example\.com$/), typed: true, status: 401 });
     });
 
     it("logs in, sends a folder and prints a working magic link", async () => {

@@ -18,6 +18,8 @@ export interface StartOptions {
   mailer?: Mailer;
   /** Run the expiry sweeper on its interval (default true; tests call sweepOnce themselves). */
   sweeper?: boolean;
+  /** HTTP timeouts in ms (tests shorten them to see them work). */
+  timeouts?: { headersMs?: number; checkIntervalMs?: number };
 }
 
 export interface RunningServer {
@@ -59,7 +61,8 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       // link takes longer, so the whole-request limit is off. Slow-loris protection stays through
       // headersTimeout, and an idle socket is cut after `server.timeout`.
       requestTimeout: 0,
-      headersTimeout: 30_000,
+      headersTimeout: opts.timeouts?.headersMs ?? 30_000,
+      connectionsCheckingInterval: opts.timeouts?.checkIntervalMs ?? 30_000,
       keepAliveTimeout: 5_000,
     },
     app,

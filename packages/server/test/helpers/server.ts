@@ -83,6 +83,8 @@ export async function startTestServer(
     clock?: TestClock;
     /** Capture the server's log: an info-level pino logger writing into this stream. */
     logStream?: DestinationStream;
+    /** Shorter HTTP timeouts, to watch them work. */
+    timeouts?: { headersMs?: number; checkIntervalMs?: number };
   } = {},
 ): Promise<TestServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-test-"));
@@ -104,6 +106,7 @@ export async function startTestServer(
     validateResponses: true,
     // Tests run the sweeper themselves (sweepOnce) with their own clock.
     sweeper: false,
+    ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
   });
   const api = `${running.url}/api/v1`;
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AuthenticationError, NotFoundError, ConflictError, ValidationError, AbortError, NetworkError } from "@speedyfiles/sdk";
 import { describeError, exitCodeFor, CliError, UsageError } from "../src/exit-codes.js";
-import { safeDestination, parseMagicLink } from "../src/commands/download.js";
+import { safeJoin } from "@speedyfiles/sdk";
+import { parseMagicLink } from "../src/commands/download.js";
 import { tokenName } from "../src/commands/auth.js";
 import { configPath } from "../src/config.js";
 import { formatBytes } from "../src/output.js";
@@ -49,9 +50,9 @@ describe("exit codes", () => {
 
 describe("download paths", () => {
   it("keeps relative paths and refuses anything that could escape the directory", () => {
-    expect(safeDestination("/tmp/o", "a/b.txt")).toBe("/tmp/o/a/b.txt");
+    expect(safeJoin("/tmp/o", "a/b.txt")).toBe("/tmp/o/a/b.txt");
     for (const bad of ["../x", "a/../../x", "/etc/passwd", "a//b", "a\\..\\b", "./a", "", "a\nb", "C:/x"]) {
-      expect(() => safeDestination("/tmp/o", bad), bad).toThrow(/not a safe relative path/);
+      expect(() => safeJoin("/tmp/o", bad), bad).toThrow(/not a safe relative path/);
     }
   });
   it("recognises magic links", () => {

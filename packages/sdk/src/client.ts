@@ -85,6 +85,8 @@ export interface SendProgress {
 export interface SendOptions {
   /** Files and directories (recursed, relative paths kept). */
   files: string[];
+  /** `expandPaths(files)`, when the caller already has it: the directories are not walked again. */
+  expanded?: LocalFile[];
   /** Recipient email. */
   to: string;
   recipientName?: string;
@@ -266,7 +268,7 @@ export class SpeedyFiles {
    */
   async send(opts: SendOptions): Promise<SendResult> {
     const files: SendItem[] = [
-      ...(await expandPaths(opts.files)),
+      ...(opts.expanded ?? (await expandPaths(opts.files))),
       ...(opts.sources ?? []).map((s) => ({ path: "", name: s.name, size: s.size ?? 0, source: s.source })),
     ];
     if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");

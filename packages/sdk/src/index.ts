@@ -48,5 +48,6 @@ export {
 export { expandPaths, type LocalFile } from "./files.js";
 export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, safeJoin, type LinkView, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
+export { runPool } from "./pool.js";
 export type { RetryOptions } from "./retry.js";
 export type { paths, components, operations } from "./generated/api.js";

@@ -50,17 +50,23 @@ export async function getLink(link: string, baseUrl?: string): Promise<LinkView>
 }
 
 /**
- * A file name from the server made safe as a path under `dir`: the server already refuses `..`
- * and absolute names, and this refuses them again so a hostile server cannot write outside `dir`.
+ * A file name from the server made safe as a path under `dir`. The server already refuses such
+ * names; this refuses them again so a hostile server cannot write outside `dir`: absolute names,
+ * drive letters, `..`, `.` or empty segments, backslashes, control characters, over-long segments.
  */
 export function safeJoin(dir: string, name: string): string {
-  const parts = name.split("/");
-  if (name.startsWith("/") || name.includes("\\") || parts.some((s) => s === "" || s === "." || s === "..")) {
-    throw new SpeedyFilesError(`refusing unsafe file name from server: ${JSON.stringify(name)}`);
-  }
+  const segments = name.split("/");
+  const bad =
+    name.length === 0 ||
+    /[\x00-\x1f\x7f\\]/.test(name) ||
+    /^[A-Za-z]:/.test(name) ||
+    segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
   const root = path.resolve(dir);
-  const full = path.resolve(root, ...parts);
-  if (!full.startsWith(root + path.sep)) throw new SpeedyFilesError(`refusing unsafe file name from server: ${JSON.stringify(name)}`);
+  const full = path.resolve(root, ...segments);
+  const rel = path.relative(root, full);
+  if (bad || rel.startsWith("..") || path.isAbsolute(rel)) {
+    throw new SpeedyFilesError(`refusing to write a file named ${JSON.stringify(name)}: not a safe relative path`);
+  }
   return full;
 }
 

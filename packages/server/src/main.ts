@@ -3,7 +3,6 @@ import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, startServer } from "./server.js";
 import { migrate, openDatabase } from "./db/knex.js";
 import { createUser, ensureFirstAdmin } from "./services/users.js";
-import type { Services } from "./services/context.js";
 
 const USAGE = `usage: speedyfiles-server [command]
 
@@ -86,8 +85,7 @@ async function createAdmin(args: string[]): Promise<void> {
   const db = openDatabase(config.databaseUrl);
   try {
     await migrate(db);
-    const s = { config, db, logger: createLogger(config), clock: () => new Date() } as Services;
-    const user = await createUser(s, { email, name: "Administrator", password, role: "admin" });
+    const user = await createUser({ db, clock: () => new Date() }, { email, name: "Administrator", password, role: "admin" });
     process.stdout.write(`created admin ${user.email} (${user.id})\n`);
   } finally {
     await db.destroy();

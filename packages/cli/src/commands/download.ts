@@ -3,7 +3,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { AbortError, downloadLinkFile, getLink, type SpeedyFiles } from "@speedyfiles/sdk";
+import { AbortError, downloadLinkFile, getLink, parseLink, runPool, safeJoin, type SpeedyFiles } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { clean, formatBytes, formatDuration, formatRate, info, printJson } from "../output.js";
 import { createView, viewMode } from "../progress.js";
@@ -44,17 +44,15 @@ function ownPackage(sf: SpeedyFiles, id: string): DownloadSource {
   };
 }
 
-/** `https://host/l/<secret>` or the bare 43-character secret. */
+/** `https://host/l/<secret>` (parsed by the SDK's parseLink) or the bare 43-character secret. */
 export function parseMagicLink(arg: string): { secret: string; base?: string } | undefined {
   if (/^[A-Za-z0-9_-]{43}$/.test(arg)) return { secret: arg };
   try {
-    const u = new URL(arg);
-    const m = /^(.*)\/l\/([A-Za-z0-9_-]{16,})\/?$/.exec(u.pathname);
-    if ((u.protocol === "http:" || u.protocol === "https:") && m) return { secret: m[2]!, base: `${u.origin}${m[1]}` };
+    const { baseUrl, secret } = parseLink(arg);
+    return { secret, base: baseUrl };
   } catch {
-    /* not a URL */
+    return undefined;
   }
-  return undefined;
 }
 
 /** A magic link: the recipient API, no token needed (a bare secret uses the configured server). */
@@ -117,7 +115,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
 
   const pkg = await source.describe();
   const outDir = path.resolve(opts.output);
-  const plan = pkg.files.map((f) => ({ file: f, dest: safeDestination(outDir, f.name) }));
+  const plan = pkg.files.map((f) => ({ file: f, dest: safeJoin(outDir, f.name) }));
 
   // Decide what to skip before transferring anything, so a conflict fails fast.
   const todo: typeof plan = [];
@@ -138,27 +136,20 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
     totalBytes,
   });
   const started = performance.now();
-  const stop = new AbortController();
-  const signal = io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal;
-  const queue = [...todo];
   const results: { name: string; path: string; size: number; sha256: string }[] = [];
-  let failure: unknown;
-  const worker = async () => {
-    while (queue.length > 0 && failure === undefined) {
-      const { file, dest } = queue.shift()!;
-      view.start(file.name, file.size);
-      try {
+  try {
+    await runPool(
+      todo,
+      opts.concurrency,
+      async ({ file, dest }, signal) => {
+        view.start(file.name, file.size);
         const r = await source.download(file, dest, { onProgress: (b) => view.progress(file.name, b), signal });
         view.done(file.name, r.size);
         results.push({ name: file.name, path: dest, size: r.size, sha256: r.sha256 });
-      } catch (err) {
-        failure ??= err;
-        stop.abort(err);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, todo.length)) }, worker));
-  if (failure !== undefined) {
+      },
+      io.signal,
+    );
+  } catch (failure) {
     view.fail();
     if (failure instanceof AbortError || io.signal?.aborted) throw new InterruptedError("interrupted: run the same command again to resume");
     throw failure;
@@ -181,26 +172,6 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   } else if (todo.length === 0) {
     info(io, `All ${plan.length} files of "${clean(pkg.title)}" are already in ${outDir}.`);
   }
-}
-
-/**
- * The local path for a file name that came from the server. A name is metadata, never trusted as
- * a path: absolute names, `..`, empty or dot segments, backslashes and control characters are
- * refused, and the result must stay inside `outDir`.
- */
-export function safeDestination(outDir: string, name: string): string {
-  const segments = name.split("/");
-  const bad =
-    name.length === 0 ||
-    /[\x00-\x1f\x7f\\]/.test(name) ||
-    /^[A-Za-z]:/.test(name) ||
-    segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
-  const dest = path.resolve(outDir, ...segments);
-  const rel = path.relative(outDir, dest);
-  if (bad || rel.startsWith("..") || path.isAbsolute(rel)) {
-    throw new CliError(`refusing to write a file named ${JSON.stringify(name)}: not a safe relative path`);
-  }
-  return dest;
 }
 
 async function sha256File(file: string): Promise<string> {

@@ -93,6 +93,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   try {
     const r = await sf.send({
       files,
+      expanded: local,
       ...(useStdin ? { sources: [{ name: opts.filename!, source: io.stdin! }] } : {}),
       to: opts.to,
       ...(opts.name ? { recipientName: opts.name } : {}),

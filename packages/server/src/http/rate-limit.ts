@@ -1,5 +1,5 @@
-import type { Request, Response } from "express";
-import { rateLimit } from "express-rate-limit";
+import type { NextFunction, Request, Response } from "express";
+import { MemoryStore, rateLimit } from "express-rate-limit";
 
 interface FailureLimitOptions {
   /** Failures allowed per key within the window. */
@@ -20,11 +20,13 @@ interface FailureLimitOptions {
  * each counts on its own (documented in the README).
  */
 export function failureRateLimit(opts: FailureLimitOptions) {
-  return rateLimit({
+  const store = new MemoryStore();
+  const limiter = rateLimit({
     windowMs: opts.windowSeconds * 1000,
     limit: opts.limit,
     standardHeaders: "draft-7",
     legacyHeaders: false,
+    store,
     skipSuccessfulRequests: true,
     requestWasSuccessful: (_req, res) => !opts.isFailure(res),
     ...(opts.key ? { keyGenerator: (req: Request) => opts.key!(req) } : {}),
@@ -34,4 +36,15 @@ export function failureRateLimit(opts: FailureLimitOptions) {
       else res.json({ detail: opts.detail });
     },
   });
+  return (req: Request, res: Response, next: NextFunction) => {
+    // express-rate-limit counts every request on arrival and un-counts a success only when its
+    // answer *finishes*. An answer the client cancels (a download stopped halfway) never
+    // finishes: un-count it here unless it was a failure, or a recipient who stops a few
+    // downloads of a valid link would be locked out.
+    res.once("close", () => {
+      const key = (req as Request & { rateLimit?: { key?: string } }).rateLimit?.key;
+      if (!res.writableFinished && key !== undefined && !opts.isFailure(res)) void store.decrement(key);
+    });
+    return limiter(req, res, next);
+  };
 }

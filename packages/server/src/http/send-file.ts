@@ -47,9 +47,6 @@ export async function sendStoredFile(req: Request, res: Response, store: BlobSto
   res.setHeader("ETag", etag);
   res.setHeader("Accept-Ranges", "bytes");
   res.setHeader("Last-Modified", new Date(file.created_at).toUTCString());
-  res.setHeader("Content-Disposition", attachmentDisposition(file.name));
-  res.setHeader("X-Content-Type-Options", "nosniff");
-  res.setHeader("Content-Security-Policy", "sandbox; default-src 'none'");
   res.setHeader("Cache-Control", opts.cacheControl ?? "private, no-cache");
 
   const inm = req.headers["if-none-match"];
@@ -69,6 +66,10 @@ export async function sendStoredFile(req: Request, res: Response, store: BlobSto
     range = r;
   }
 
+  // Only an answer that carries the file is an attachment (a 416 stays a JSON error body).
+  res.setHeader("Content-Disposition", attachmentDisposition(file.name));
+  res.setHeader("X-Content-Type-Options", "nosniff");
+  res.setHeader("Content-Security-Policy", "sandbox; default-src 'none'");
   res.setHeader("Content-Type", file.content_type);
   if (range) {
     res.status(206);

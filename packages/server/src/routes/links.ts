@@ -1,5 +1,5 @@
-import { Router, type NextFunction, type Request, type Response } from "express";
-import { MemoryStore, rateLimit } from "express-rate-limit";
+import { Router, type Request } from "express";
+import { failureRateLimit } from "../http/rate-limit.js";
 import type { Services } from "../services/context.js";
 import { discardBody, receiveFile } from "../http/multipart.js";
 import { sendStoredFile } from "../http/send-file.js";
@@ -20,33 +20,17 @@ export function clientOf(req: Request): Client {
  * not counted, so a recipient with a valid link is never slowed down by this.
  */
 export function linkLookupLimiter(s: Services) {
-  const isFailure = (res: Response) => res.statusCode === 404 || res.statusCode === 410;
-  const store = new MemoryStore();
-  // As failureRateLimit (http/rate-limit.ts), with a store of our own to un-count cancelled answers.
-  const limiter = rateLimit({
-    windowMs: s.config.linkWindowSeconds * 1000,
+  return failureRateLimit({
     limit: s.config.linkMaxFailuresPerIp,
-    standardHeaders: "draft-7",
-    legacyHeaders: false,
-    store,
-    skipSuccessfulRequests: true,
-    requestWasSuccessful: (_req, res) => !isFailure(res),
-    handler: (req, res) => {
-      res.status(429);
+    windowSeconds: s.config.linkWindowSeconds,
+    isFailure: (res) => res.statusCode === 404 || res.statusCode === 410,
+    detail: "Too many failed link lookups from this address; try again later",
+    // The link page answers a person, in HTML; the JSON API keeps `{"detail"}`.
+    respond: (req, res) => {
       if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res);
       else res.json({ detail: "Too many failed link lookups from this address; try again later" });
     },
   });
-  return (req: Request, res: Response, next: NextFunction) => {
-    // Every request is counted when it arrives and un-counted when its answer *finishes* without
-    // being a failure. A download the recipient cancels never finishes: un-count it here, or a
-    // recipient who stops a few downloads would be locked out of a valid link.
-    res.once("close", () => {
-      const key = (req as Request & { rateLimit?: { key?: string } }).rateLimit?.key;
-      if (!res.writableFinished && key !== undefined && !isFailure(res)) void store.decrement(key);
-    });
-    return limiter(req, res, next);
-  };
 }
 
 /** `/api/v1/links/{link}…`: the recipient's JSON API, authorized by the link alone. */

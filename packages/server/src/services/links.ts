@@ -3,7 +3,7 @@ import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
 import { findFile, insertEvent, listEvents, listFiles, type EventType, type FileRow, type PackageWithCounts } from "../db/packages.js";
 import { findUserById } from "../db/users.js";
 import { ownerUploadNotice } from "../mail/templates.js";
-import { effectiveStatus, ownedPackage, packageByLinkSecret, toFileView } from "./packages.js";
+import { effectiveStatus, isLinkSecret, ownedPackage, packageByLinkSecret, toFileView } from "./packages.js";
 import { planUpload } from "./files.js";
 import { nowIso, type Services } from "./context.js";
 import { sha256Hex } from "../security/secrets.js";
@@ -22,7 +22,7 @@ export interface Client {
 export async function liveLink(s: Services, secret: string): Promise<PackageWithCounts> {
   const p = await packageByLinkSecret(s, secret);
   if (!p) {
-    const dead = /^[A-Za-z0-9_-]{43}$/.test(secret) && (await s.db("dead_links").where({ link_hash: sha256Hex(secret) }).first());
+    const dead = isLinkSecret(secret) && (await s.db("dead_links").where({ link_hash: sha256Hex(secret) }).first());
     if (dead) throw new Gone("The sender deleted these files");
     throw new NotFound("This link does not exist");
   }

@@ -224,8 +224,13 @@ export async function removeBlobs(s: Services, keys: string[]): Promise<void> {
   }
 }
 
+/** The shape of a magic-link secret: base64url of 32 bytes. */
+export function isLinkSecret(secret: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(secret);
+}
+
 /** Resolves a magic-link secret to its package (any state; callers decide what a dead link gets). */
 export async function packageByLinkSecret(s: Services, secret: string): Promise<PackageWithCounts | undefined> {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(secret)) return undefined;
+  if (!isLinkSecret(secret)) return undefined;
   return findPackageByLinkHash(s.db, sha256Hex(secret));
 }

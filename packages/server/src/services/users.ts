@@ -42,7 +42,8 @@ export function canonicalId(id: string): string {
   return id.toLowerCase();
 }
 
-export async function createUser(s: Services, input: CreateUserInput): Promise<User> {
+/** Needs only the database and the clock, so `create-admin` can call it without a running server. */
+export async function createUser(s: Pick<Services, "db" | "clock">, input: CreateUserInput): Promise<User> {
   const now = nowIso(s.clock);
   const email = input.email.trim().toLowerCase();
   const name = cleanName(input.name, "/body/name") || email;

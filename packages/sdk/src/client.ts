@@ -1,7 +1,7 @@
 import path from "node:path";
 import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
-import type { components, paths } from "./generated/api.js";
+import type { components, paths } from "@speedyfiles/api-types";
 import { AbortError, apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { DEFAULT_TRANSPORT, makeFetch, type TransportOptions } from "./http.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";

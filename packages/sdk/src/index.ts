@@ -50,4 +50,4 @@ export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, comple
 export type { Progress } from "./transfer.js";
 export { runPool } from "./pool.js";
 export type { RetryOptions } from "./retry.js";
-export type { paths, components, operations } from "./generated/api.js";
+export type { paths, components, operations } from "@speedyfiles/api-types";

@@ -1,5 +1,5 @@
 import path from "node:path";
-import type { components } from "./generated/api.js";
+import type { components } from "@speedyfiles/api-types";
 import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { createApiClient, normaliseBaseUrl } from "./client.js";
 import { ProgressTotal, runPool } from "./pool.js";

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
 import { apiErrorFrom, ChecksumError, SpeedyFilesError } from "./errors.js";
 import { wrapTransportError } from "./http.js";
-import type { components } from "./generated/api.js";
+import type { components } from "@speedyfiles/api-types";
 
 export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
 

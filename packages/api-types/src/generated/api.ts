@@ -243,7 +243,11 @@ export interface paths {
         /** Remove a file from a draft package */
         delete: operations["deleteFile"];
         options?: never;
-        head?: never;
+        /**
+         * Headers of a file download, without the bytes
+         * @description What `GET` would answer (status, `Content-Length`, `ETag`, `Content-Range`), with no body.
+         */
+        head: operations["headFile"];
         patch?: never;
         trace?: never;
     };
@@ -379,7 +383,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers of a link file download, without the bytes
+         * @description What `GET` would answer, with no body. Never counts as a download and is not audited.
+         */
+        head: operations["headLinkFile"];
         patch?: never;
         trace?: never;
     };
@@ -402,7 +410,11 @@ export interface paths {
         post?: never;
         delete?: never;
         options?: never;
-        head?: never;
+        /**
+         * Headers of the zip, without the bytes
+         * @description What `GET` would answer (`Content-Length` of the whole zip), with no body. Never counts as a download.
+         */
+        head: operations["headLinkArchive"];
         patch?: never;
         trace?: never;
     };
@@ -420,7 +432,9 @@ export interface paths {
         put?: never;
         /**
          * The recipient of an inbound link is done uploading
-         * @description Emails the owner the list of received files. May be called again after more uploads. Outbound links answer 409.
+         * @description Emails the owner the list of received files, when files arrived since the last completion
+         *     (`new_files` > 0); calling it again with nothing new changes and sends nothing. Limited to
+         *     10 calls per link in 10 minutes (429). Outbound links answer 409.
          */
         post: operations["completeLink"];
         delete?: never;
@@ -434,12 +448,29 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         Error: {
+            /** @description A sentence for people */
             detail: string;
+            code: components["schemas"]["ErrorCode"];
             errors?: {
                 path: string;
                 message: string;
             }[];
         };
+        /**
+         * @description Stable identifier of an error, for programs (the `detail` sentence may change).
+         *     401: `token_missing`, `token_invalid`, `token_expired`, `credentials_invalid`.
+         *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`.
+         *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`.
+         *     405: `method_not_allowed`.
+         *     409: `email_taken`, `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`.
+         *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `package_purged`.
+         *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
+         *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
+         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `package_empty`.
+         *     429: `rate_limited`. 500: `internal_error`. 507: `insufficient_storage`.
+         * @enum {string}
+         */
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "upload_interrupted" | "rate_limited" | "internal_error" | "insufficient_storage";
         Health: {
             /** @enum {string} */
             status: "ok" | "unavailable";
@@ -595,6 +626,12 @@ export interface components {
             total_size: number;
             files: components["schemas"]["File"][];
         };
+        LinkCompletion: components["schemas"]["LinkView"] & {
+            /** @description Files received since the previous completion; the owner is emailed only when this is above 0 */
+            new_files: number;
+            email_sent: boolean;
+            email_error: string | null;
+        };
         PackageEvent: {
             /** Format: uuid */
             id: string;
@@ -616,6 +653,38 @@ export interface components {
         };
     };
     responses: {
+        /** @description The whole file, as an attachment */
+        FileContent: {
+            headers: {
+                /** @description The file's SHA-256 in quotes */
+                ETag?: string;
+                "Content-Length"?: number;
+                "Content-Disposition"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        /** @description The requested range */
+        FilePartialContent: {
+            headers: {
+                "Content-Range"?: string;
+                "Content-Length"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        /** @description The headers `GET` would send (`Content-Length`, `ETag`, `Content-Disposition`, `Content-Range`), no body */
+        FileHead: {
+            headers: {
+                "Content-Length"?: number;
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description Missing, invalid, expired or revoked token (or wrong email or password) */
         Unauthorized: {
             headers: {
@@ -624,7 +693,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "Missing or invalid token"
+                 *       "detail": "Missing or invalid token",
+                 *       "code": "token_invalid"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -638,7 +708,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "You do not have access to this package"
+                 *       "detail": "You do not have access to this package",
+                 *       "code": "package_forbidden"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -652,7 +723,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "Package not found"
+                 *       "detail": "Package not found",
+                 *       "code": "package_not_found"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -666,7 +738,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "A user with this email already exists"
+                 *       "detail": "A user with this email already exists",
+                 *       "code": "email_taken"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -680,7 +753,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "File is larger than the limit of 10737418240 bytes"
+                 *       "detail": "File is larger than the limit of 10737418240 bytes",
+                 *       "code": "limit_exceeded"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -694,7 +768,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "Unsupported Content-Type"
+                 *       "detail": "Unsupported Content-Type",
+                 *       "code": "unsupported_media_type"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -708,7 +783,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "Range not satisfiable"
+                 *       "detail": "Range not satisfiable",
+                 *       "code": "range_not_satisfiable"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -722,7 +798,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "This link has expired"
+                 *       "detail": "This link has expired",
+                 *       "code": "link_expired"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -737,6 +814,7 @@ export interface components {
                 /**
                  * @example {
                  *       "detail": "request/body must have required property 'title'",
+                 *       "code": "validation_failed",
                  *       "errors": [
                  *         {
                  *           "path": "/body/title",
@@ -757,7 +835,8 @@ export interface components {
             content: {
                 /**
                  * @example {
-                 *       "detail": "Too many failed attempts; try again later"
+                 *       "detail": "Too many failed attempts; try again later",
+                 *       "code": "rate_limited"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -770,6 +849,13 @@ export interface components {
         Page: number;
         /** @description The secret part of the magic link (its last path segment) */
         Link: string;
+        /**
+         * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+         * @example bytes=0-1023
+         */
+        Range: string;
+        /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+        IfRange: string;
         PerPage: number;
     };
     requestBodies: never;
@@ -1386,9 +1472,13 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @example bytes=0-1023 */
-                Range?: string;
-                "If-Range"?: string;
+                /**
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @example bytes=0-1023
+                 */
+                Range?: components["parameters"]["Range"];
+                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                "If-Range"?: components["parameters"]["IfRange"];
             };
             path: {
                 id: components["parameters"]["Id"];
@@ -1398,26 +1488,8 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The whole file */
-            200: {
-                headers: {
-                    ETag?: string;
-                    "Content-Disposition"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": string;
-                };
-            };
-            /** @description The requested range */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": string;
-                };
-            };
+            200: components["responses"]["FileContent"];
+            206: components["responses"]["FilePartialContent"];
             /** @description Not modified (If-None-Match matched the ETag) */
             304: {
                 headers: {
@@ -1456,6 +1528,43 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    headFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @example bytes=0-1023
+                 */
+                Range?: components["parameters"]["Range"];
+                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                "If-Range"?: components["parameters"]["IfRange"];
+            };
+            path: {
+                id: components["parameters"]["Id"];
+                file_id: components["parameters"]["FileId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["FileHead"];
+            206: components["responses"]["FileHead"];
+            /** @description Not modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            416: components["responses"]["RangeNotSatisfiable"];
             422: components["responses"]["ValidationError"];
         };
     };
@@ -1669,8 +1778,13 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                Range?: string;
-                "If-Range"?: string;
+                /**
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @example bytes=0-1023
+                 */
+                Range?: components["parameters"]["Range"];
+                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                "If-Range"?: components["parameters"]["IfRange"];
             };
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
@@ -1681,24 +1795,46 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The whole file */
-            200: {
+            200: components["responses"]["FileContent"];
+            206: components["responses"]["FilePartialContent"];
+            /** @description Not modified */
+            304: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "application/octet-stream": string;
-                };
+                content?: never;
             };
-            /** @description The requested range */
-            206: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/octet-stream": string;
-                };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            416: components["responses"]["RangeNotSatisfiable"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    headLinkFile: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @example bytes=0-1023
+                 */
+                Range?: components["parameters"]["Range"];
+                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                "If-Range"?: components["parameters"]["IfRange"];
             };
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                file_id: components["parameters"]["FileId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["FileHead"];
+            206: components["responses"]["FileHead"];
             /** @description Not modified */
             304: {
                 headers: {
@@ -1729,12 +1865,33 @@ export interface operations {
             /** @description The zip */
             200: {
                 headers: {
+                    "Content-Length"?: number;
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/zip": string;
                 };
             };
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    headLinkArchive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["FileHead"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["Gone"];
@@ -1753,15 +1910,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The owner was notified (or `email_sent` is false with the reason) */
+            /** @description Done; the owner was notified of the new files (or `email_sent` is false with the reason) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LinkView"] & {
-                        email_sent: boolean;
-                    };
+                    "application/json": components["schemas"]["LinkCompletion"];
                 };
             };
             404: components["responses"]["NotFound"];

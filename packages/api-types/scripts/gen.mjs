@@ -16,10 +16,10 @@ const contents = HEADER + astToString(await openapiTS(spec));
 if (process.argv.includes("--check")) {
   const current = fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "";
   if (current !== contents) {
-    console.error("packages/sdk/src/generated/api.ts is stale: run `pnpm gen` and commit the result.");
+    console.error("packages/api-types/src/generated/api.ts is stale: run `pnpm gen` and commit the result.");
     process.exit(1);
   }
-  console.log("generated SDK types match openapi.yaml");
+  console.log("generated API types match openapi.yaml");
 } else {
   fs.writeFileSync(out, contents);
   console.log(`wrote ${out}`);

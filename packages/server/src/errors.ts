@@ -1,58 +1,78 @@
-/** An error that becomes an HTTP answer `{"detail": message}` with its status. */
+import type { components } from "@speedyfiles/api-types";
+
+/** The stable identifiers of errors, as listed by `ErrorCode` in openapi.yaml. */
+export type ErrorCode = components["schemas"]["ErrorCode"];
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/**
+ * An error that becomes the HTTP answer `{"detail": message, "code": code}` with its status. The
+ * detail is a sentence for people; the code is for programs and never changes meaning.
+ */
 export class ApiError extends Error {
   readonly status: number;
+  readonly code: ErrorCode;
   readonly headers: Record<string, string>;
-  readonly errors?: { path: string; message: string }[];
+  readonly errors?: FieldError[];
 
-  constructor(
-    status: number,
-    detail: string,
-    opts: { headers?: Record<string, string>; errors?: { path: string; message: string }[] } = {},
-  ) {
+  constructor(status: number, code: ErrorCode, detail: string, opts: { headers?: Record<string, string>; errors?: FieldError[] } = {}) {
     super(detail);
     this.status = status;
+    this.code = code;
     this.headers = opts.headers ?? {};
     if (opts.errors) this.errors = opts.errors;
   }
 }
 
 export class Unauthorized extends ApiError {
-  constructor(detail = "Missing or invalid token") {
-    super(401, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
+  constructor(code: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid", detail: string) {
+    super(401, code, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
   }
 }
 export class Forbidden extends ApiError {
-  constructor(detail = "You do not have permission for this") {
-    super(403, detail);
+  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden", detail: string) {
+    super(403, code, detail);
   }
 }
 export class NotFound extends ApiError {
-  constructor(detail = "Not found") {
-    super(404, detail);
+  constructor(code: "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found", detail: string) {
+    super(404, code, detail);
   }
 }
 export class Conflict extends ApiError {
-  constructor(detail: string) {
-    super(409, detail);
+  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound", detail: string) {
+    super(409, code, detail);
   }
 }
 export class Gone extends ApiError {
-  constructor(detail = "This link has expired or was revoked") {
-    super(410, detail);
+  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged", detail: string) {
+    super(410, code, detail);
   }
 }
 export class PayloadTooLarge extends ApiError {
-  constructor(detail: string) {
-    super(413, detail);
+  constructor(detail: string, code: "limit_exceeded" | "body_too_large" = "limit_exceeded") {
+    super(413, code, detail);
   }
 }
 export class RangeNotSatisfiable extends ApiError {
   constructor(size: number) {
-    super(416, "Range not satisfiable", { headers: { "Content-Range": `bytes */${size}` } });
+    super(416, "range_not_satisfiable", "Range not satisfiable", { headers: { "Content-Range": `bytes */${size}` } });
   }
 }
 export class ValidationFailed extends ApiError {
-  constructor(detail: string, path = "/body") {
-    super(422, detail, { errors: [{ path, message: detail }] });
+  constructor(
+    detail: string,
+    path = "/body",
+    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" = "validation_failed",
+  ) {
+    super(422, code, detail, { errors: [{ path, message: detail }] });
+  }
+}
+export class TooManyRequests extends ApiError {
+  constructor(detail: string, retryAfterSeconds: number) {
+    super(429, "rate_limited", detail, { headers: { "Retry-After": String(Math.max(1, Math.ceil(retryAfterSeconds))) } });
   }
 }

@@ -51,6 +51,6 @@ describe.each(DATABASES)("health and docs (%s)", (kind) => {
   it("answers unknown routes with a JSON 404", async () => {
     const res = await t.fetch("/no-such-thing");
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ detail: "Not found" });
+    expect(await res.json()).toEqual({ detail: "Not found", code: "not_found" });
   });
 });

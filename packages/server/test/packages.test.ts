@@ -7,7 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "./helpers/smtp.js";
 import { addFile, blobPath, createPackage, exists, postPackage, sha256, until, uploadFile } from "./helpers/uploads.js";
-import { packageByLinkSecret } from "../src/services/packages.js";
+import { findPackageByLinkHash } from "../src/db/packages.js";
+import { sha256Hex } from "../src/security/secrets.js";
+import type { Services } from "../src/services/context.js";
+
+/** The package a magic-link secret resolves to, whatever its state (only the hash is stored). */
+const packageByLinkSecret = (s: Services, secret: string) => findPackageByLinkHash(s.db, sha256Hex(secret));
 
 const PUBLIC_URL = "https://files.example.test";
 const LINK = new RegExp(`^${PUBLIC_URL.replace(/[.]/g, "\\.")}/l/([A-Za-z0-9_-]{43})$`);

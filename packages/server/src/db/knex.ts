@@ -44,8 +44,27 @@ export async function migrate(db: Db): Promise<void> {
   await db.migrate.latest({ migrationSource });
 }
 
-export function isPostgres(db: Db): boolean {
+/** One round trip to the database (for /health). */
+export async function pingDatabase(db: Knex): Promise<void> {
+  await db.raw("select 1");
+}
+
+export function isPostgres(db: Knex): boolean {
   return db.client.config.client === "pg";
+}
+
+/**
+ * Locks the selected rows until the transaction ends. PostgreSQL takes a row lock
+ * (`FOR UPDATE`); SQLite needs none: its one connection runs one transaction at a time, so a
+ * transaction already excludes every other writer and reader of our pool.
+ */
+export function lockForUpdate<Q extends Knex.QueryBuilder>(db: Knex, q: Q): Q {
+  return (isPostgres(db) ? q.forUpdate() : q) as Q;
+}
+
+/** As lockForUpdate, skipping rows another transaction holds (work queues: the sweeper). */
+export function lockSkipLocked<Q extends Knex.QueryBuilder>(db: Knex, q: Q): Q {
+  return (isPostgres(db) ? q.forUpdate().skipLocked() : q) as Q;
 }
 
 /** Whether an error is a unique-constraint violation on either database. */

@@ -120,6 +120,39 @@ const migrations: Record<string, Migration> = {
       await knex.schema.dropTable("dead_links");
     },
   },
+  "20261128000000_file_name_keys": {
+    async up(knex) {
+      // How a name compares on a recipient's disk (see nameKey in db/files.ts): two files whose
+      // keys are equal, or where one key is a folder of the other, cannot both be extracted.
+      await knex.schema.alterTable("files", (t) => {
+        t.string("name_key", 1024);
+      });
+      const rows = (await knex("files").select("id", "name")) as { id: string; name: string }[];
+      for (const r of rows) await knex("files").where({ id: r.id }).update({ name_key: r.name.normalize("NFC").toLowerCase() });
+      await knex.schema.alterTable("files", (t) => {
+        t.index(["package_id", "name_key"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("files", (t) => {
+        t.dropIndex(["package_id", "name_key"]);
+        t.dropColumn("name_key");
+      });
+    },
+  },
+  "20261128000100_completion_file_count": {
+    async up(knex) {
+      // The owner is told of an inbound link's "done" only when files arrived since the last one.
+      await knex.schema.alterTable("packages", (t) => {
+        t.integer("completed_file_count").notNullable().defaultTo(0);
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("packages", (t) => {
+        t.dropColumn("completed_file_count");
+      });
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

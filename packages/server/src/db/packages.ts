@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import type { Db } from "./knex.js";
+import { bool, lockForUpdate, lockSkipLocked } from "./knex.js";
 import { escapeLike } from "./users.js";
 
 export type Direction = "outbound" | "inbound";
@@ -21,6 +21,8 @@ export interface PackageRow {
   expires_at: string | null;
   revoked_at: string | null;
   completed_at: string | null;
+  /** How many files the package held when the recipient last said "done" (inbound). */
+  completed_file_count: number;
   purged_at: string | null;
 }
 
@@ -30,19 +32,13 @@ export interface PackageWithCounts extends PackageRow {
   download_count: number;
 }
 
-export interface FileRow {
-  id: string;
-  package_id: string;
-  name: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  storage_key: string;
-  created_at: string;
+/** A package found by its link, with what the link's checks need to know about its owner. */
+export interface LinkedPackage extends PackageWithCounts {
+  owner_disabled: boolean;
 }
 
-/** Adds `file_count` and `total_size` to a packages query. */
-function withCounts(db: Db, q: Knex.QueryBuilder): Knex.QueryBuilder {
+/** Adds `file_count`, `total_size` and `download_count` to a packages query. */
+function withCounts(db: Knex, q: Knex.QueryBuilder): Knex.QueryBuilder {
   return q.select(
     "p.*",
     db.raw("(select count(*) from files f where f.package_id = p.id) as file_count"),
@@ -53,22 +49,29 @@ function withCounts(db: Db, q: Knex.QueryBuilder): Knex.QueryBuilder {
   );
 }
 
-function normaliseCounts(row: PackageWithCounts): PackageWithCounts {
+function normaliseCounts<T extends PackageWithCounts>(row: T): T {
   return { ...row, file_count: Number(row.file_count), total_size: Number(row.total_size), download_count: Number(row.download_count) };
 }
 
-export async function insertPackage(db: Db, row: PackageRow): Promise<void> {
+export async function insertPackage(db: Knex, row: PackageRow): Promise<void> {
   await db("packages").insert(row);
 }
 
-export async function findPackage(db: Db | Knex.Transaction, id: string): Promise<PackageWithCounts | undefined> {
-  const row = await withCounts(db as Db, db("packages as p").where("p.id", id)).first();
+export async function findPackage(db: Knex, id: string): Promise<PackageWithCounts | undefined> {
+  const row = await withCounts(db, db("packages as p").where("p.id", id)).first();
   return row ? normaliseCounts(row as PackageWithCounts) : undefined;
 }
 
-export async function findPackageByLinkHash(db: Db, linkHash: string): Promise<PackageWithCounts | undefined> {
-  const row = await withCounts(db, db("packages as p").where("p.link_hash", linkHash)).first();
-  return row ? normaliseCounts(row as PackageWithCounts) : undefined;
+export async function findPackageByLinkHash(db: Knex, linkHash: string): Promise<LinkedPackage | undefined> {
+  const row = await withCounts(db, db("packages as p").join("users as u", "u.id", "p.owner_id").where("p.link_hash", linkHash))
+    .select("u.disabled as owner_disabled")
+    .first();
+  return row ? { ...normaliseCounts(row as LinkedPackage), owner_disabled: bool((row as { owner_disabled: unknown }).owner_disabled) } : undefined;
+}
+
+/** The package row, locked until the transaction `trx` ends (see lockForUpdate). */
+export async function lockPackage(trx: Knex, id: string): Promise<PackageRow | undefined> {
+  return lockForUpdate(trx, trx<PackageRow>("packages").where({ id })).first();
 }
 
 export interface PackageFilter {
@@ -103,7 +106,7 @@ function applyFilter(q: Knex.QueryBuilder, f: PackageFilter): Knex.QueryBuilder 
 }
 
 export async function listPackageRows(
-  db: Db,
+  db: Knex,
   f: PackageFilter,
   page: { limit: number; offset: number },
 ): Promise<{ rows: PackageWithCounts[]; total: number }> {
@@ -115,41 +118,56 @@ export async function listPackageRows(
     ])
     .limit(page.limit)
     .offset(page.offset);
-  return { rows: (rows as PackageWithCounts[]).map(normaliseCounts), total: Number(countRow?.n ?? 0) };
+  return { rows: (rows as PackageWithCounts[]).map((r) => normaliseCounts(r)), total: Number(countRow?.n ?? 0) };
 }
 
-export async function listFiles(db: Db | Knex.Transaction, packageId: string): Promise<FileRow[]> {
-  const rows = await db<FileRow>("files").where({ package_id: packageId }).orderBy([{ column: "created_at" }, { column: "name" }]);
-  return rows.map((r) => ({ ...r, size: Number(r.size) }));
+/** draft → active, with the link's hash and the expiry. */
+export async function activatePackage(db: Knex, id: string, v: { finalized_at: string; expires_at: string; link_hash: string }): Promise<void> {
+  await db("packages")
+    .where({ id })
+    .update({ status: "active", ...v });
 }
 
-export async function findFile(db: Db, packageId: string, fileId: string): Promise<FileRow | undefined> {
-  const row = await db<FileRow>("files").where({ package_id: packageId, id: fileId }).first();
-  return row ? { ...row, size: Number(row.size) } : undefined;
+/** active → revoked; false if the package was not active (any more). */
+export async function revokePackageRow(db: Knex, id: string, now: string): Promise<boolean> {
+  return (await db("packages").where({ id, status: "active" }).update({ status: "revoked", revoked_at: now })) > 0;
 }
 
-export type EventType = "file_download" | "archive_download" | "upload" | "complete";
-
-export interface EventRow {
-  id: string;
-  package_id: string;
-  type: EventType;
-  file_id: string | null;
-  file_name: string | null;
-  client_address: string | null;
-  user_agent: string | null;
-  created_at: string;
+export async function markCompleted(db: Knex, id: string, now: string, fileCount: number): Promise<void> {
+  await db("packages").where({ id }).update({ completed_at: now, completed_file_count: fileCount });
 }
 
-export async function insertEvent(db: Db, row: EventRow): Promise<void> {
-  await db("package_events").insert(row);
+export async function deletePackageRow(db: Knex, id: string): Promise<void> {
+  await db("packages").where({ id }).delete();
 }
 
-export async function listEvents(db: Db, packageId: string): Promise<EventRow[]> {
-  return db<EventRow>("package_events")
-    .where({ package_id: packageId })
-    .orderBy([
-      { column: "created_at", order: "desc" },
-      { column: "id", order: "desc" },
-    ]);
+/** Marks active packages past their expiry as expired; returns how many. */
+export async function expireDue(db: Knex, now: string): Promise<number> {
+  return db("packages").where("status", "active").where("expires_at", "<=", now).update({ status: "expired" });
+}
+
+/**
+ * Up to `limit` outbound packages whose bytes are due for deletion (expired or revoked before
+ * `cutoff`), claimed for the transaction `trx`: with several server processes each package is
+ * claimed by one (`SKIP LOCKED`). Inbound packages are never purged: what a recipient uploaded
+ * is the owner's data, deleted only when the owner deletes the package.
+ */
+export async function claimPurgeable(trx: Knex, cutoff: string, limit: number): Promise<string[]> {
+  const q = trx("packages")
+    .select("id")
+    .whereNull("purged_at")
+    .where("direction", "outbound")
+    .where((w) =>
+      w
+        .where((a) => a.where("status", "expired").where("expires_at", "<=", cutoff))
+        .orWhere((a) => a.where("status", "revoked").where("revoked_at", "<=", cutoff)),
+    )
+    .orderBy("id")
+    .limit(limit);
+  const rows = (await lockSkipLocked(trx, q)) as { id: string }[];
+  return rows.map((r) => r.id);
+}
+
+export async function markPurged(db: Knex, id: string, now: string): Promise<void> {
+  await db("packages").where({ id }).update({ purged_at: now });
 }

@@ -1,4 +1,4 @@
-import type { Db } from "./knex.js";
+import type { Knex } from "knex";
 
 export interface TokenRow {
   id: string;
@@ -12,33 +12,13 @@ export interface TokenRow {
   revoked_at: string | null;
 }
 
-export interface Token {
-  id: string;
-  name: string;
-  prefix: string;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-}
-
-export function toToken(row: TokenRow): Token {
-  return {
-    id: row.id,
-    name: row.name,
-    prefix: row.prefix,
-    created_at: row.created_at,
-    expires_at: row.expires_at,
-    last_used_at: row.last_used_at,
-  };
-}
-
-export async function insertToken(db: Db, row: TokenRow): Promise<void> {
+export async function insertToken(db: Knex, row: TokenRow): Promise<void> {
   await db("api_tokens").insert(row);
 }
 
 /** The token with this hash together with its user, in one indexed query. */
 export async function findTokenWithUser(
-  db: Db,
+  db: Knex,
   tokenHash: string,
 ): Promise<(TokenRow & { u_disabled: unknown; u_role: string }) | undefined> {
   return db("api_tokens as t")
@@ -47,7 +27,7 @@ export async function findTokenWithUser(
     .first("t.*", "u.disabled as u_disabled", "u.role as u_role");
 }
 
-export async function listActiveTokens(db: Db, userId: string): Promise<TokenRow[]> {
+export async function listActiveTokens(db: Knex, userId: string): Promise<TokenRow[]> {
   return db<TokenRow>("api_tokens")
     .where({ user_id: userId })
     .whereNull("revoked_at")
@@ -55,11 +35,11 @@ export async function listActiveTokens(db: Db, userId: string): Promise<TokenRow
 }
 
 /** Marks a token of this user revoked; returns false if there is no such live token. */
-export async function revokeTokenRow(db: Db, userId: string, id: string, now: string): Promise<boolean> {
+export async function revokeTokenRow(db: Knex, userId: string, id: string, now: string): Promise<boolean> {
   const n = await db("api_tokens").where({ id, user_id: userId }).whereNull("revoked_at").update({ revoked_at: now });
   return n > 0;
 }
 
-export async function touchToken(db: Db, id: string, now: string): Promise<void> {
+export async function touchToken(db: Knex, id: string, now: string): Promise<void> {
   await db("api_tokens").where({ id }).update({ last_used_at: now });
 }

@@ -1,5 +1,4 @@
-import type { Db } from "./knex.js";
-import { bool } from "./knex.js";
+import type { Knex } from "knex";
 
 export type Role = "user" | "admin";
 
@@ -14,50 +13,29 @@ export interface UserRow {
   updated_at: string;
 }
 
-/** The public shape of a user (no password hash). */
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-  disabled: boolean;
-  created_at: string;
-}
-
-export function toUser(row: UserRow): User {
-  return {
-    id: row.id,
-    email: row.email,
-    name: row.name,
-    role: row.role,
-    disabled: bool(row.disabled),
-    created_at: row.created_at,
-  };
-}
-
-export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+export async function findUserById(db: Knex, id: string): Promise<UserRow | undefined> {
   return db<UserRow>("users").where({ id }).first();
 }
 
-export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+export async function findUserByEmail(db: Knex, email: string): Promise<UserRow | undefined> {
   return db<UserRow>("users").where({ email: email.toLowerCase() }).first();
 }
 
-export async function insertUser(db: Db, row: UserRow): Promise<void> {
+export async function insertUser(db: Knex, row: UserRow): Promise<void> {
   await db("users").insert(row);
 }
 
-export async function updateUserRow(db: Db, id: string, patch: Partial<UserRow>): Promise<void> {
+export async function updateUserRow(db: Knex, id: string, patch: Partial<UserRow>): Promise<void> {
   await db("users").where({ id }).update(patch);
 }
 
-export async function countUsers(db: Db): Promise<number> {
+export async function countUsers(db: Knex): Promise<number> {
   const row = await db("users").count<{ n: number | string }[]>({ n: "*" }).first();
   return Number(row?.n ?? 0);
 }
 
 export async function listUserRows(
-  db: Db,
+  db: Knex,
   opts: { q?: string; limit: number; offset: number },
 ): Promise<{ rows: UserRow[]; total: number }> {
   const base = db<UserRow>("users");

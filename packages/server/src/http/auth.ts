@@ -1,7 +1,7 @@
-import type { NextFunction, Request, Response } from "express";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { Forbidden, Unauthorized } from "../errors.js";
-import type { Services } from "../services/context.js";
-import { resolveToken, type Principal } from "../services/tokens.js";
+import type { Principal, Role, Services } from "../services/context.js";
+import { resolveToken } from "../services/tokens.js";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -12,24 +12,21 @@ declare global {
   }
 }
 
-/** Resolves `Authorization: Bearer …` to a principal. Tokens are never read from the query string. */
-export function requireAuth(s: Services) {
+const BEARER = /^Bearer[ ]+(\S+)\s*$/i;
+
+/**
+ * Resolves `Authorization: Bearer …` to the caller, before anything else about the request is
+ * looked at (the spec router puts it first for every operation whose `security` needs a token).
+ * With `role`, the caller must also have it (403). Tokens are never read from the query string.
+ */
+export function authenticate(s: Services, role?: Role): RequestHandler {
   return async (req: Request, _res: Response, next: NextFunction) => {
     const header = req.headers.authorization;
-    const match = typeof header === "string" ? /^Bearer[ ]+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw new Unauthorized("Missing or invalid token");
+    if (header === undefined) throw new Unauthorized("token_missing", "Missing token: send Authorization: Bearer sf_…");
+    const match = typeof header === "string" ? BEARER.exec(header) : null;
+    if (!match) throw new Unauthorized("token_invalid", "Missing or invalid token");
     req.principal = await resolveToken(s, match[1]!);
+    if (role === "admin" && req.principal.role !== "admin") throw new Forbidden("admin_required", "This endpoint needs an admin account");
     next();
   };
-}
-
-export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
-  if (req.principal?.role !== "admin") throw new Forbidden("This endpoint needs an admin account");
-  next();
-}
-
-/** The authenticated principal; only for handlers behind requireAuth. */
-export function principal(req: Request): Principal {
-  if (!req.principal) throw new Unauthorized();
-  return req.principal;
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { ApiError } from "../errors.js";
+import { ApiError, type ErrorCode, type FieldError } from "../errors.js";
 
 interface ValidatorError {
   status?: number;
@@ -10,10 +10,22 @@ interface ValidatorError {
   headers?: Record<string, string>;
 }
 
+/** The one error body: `{"detail", "code"}` and, for 422, `errors[]`. */
+function errorBody(detail: string, code: ErrorCode, errors?: FieldError[]): Record<string, unknown> {
+  return errors ? { detail, code, errors } : { detail, code };
+}
+
+const STATUS_CODES: Partial<Record<number, [ErrorCode, string]>> = {
+  404: ["not_found", "Not found"],
+  405: ["method_not_allowed", "Method not allowed"],
+  413: ["body_too_large", "Request body is too large"],
+  415: ["unsupported_media_type", "Unsupported Content-Type"],
+};
+
 /**
- * The one place errors become HTTP answers. ApiErrors carry their status; the OpenAPI validator's
- * 400s become 422 with `errors[]`; body-parser's malformed JSON becomes 422 and its size limit
- * 413; anything else is logged and answered 500 without detail.
+ * The one place errors become HTTP answers. ApiErrors carry their status and code; the OpenAPI
+ * validator's 400s become 422 with `errors[]`; body-parser's malformed JSON becomes 422 and its
+ * size limit 413; anything else is logged and answered 500 without detail.
  */
 export function errorHandler(err: unknown, req: Request, res: Response, _next: NextFunction): void {
   const send = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => {
@@ -26,7 +38,7 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
   };
 
   if (err instanceof ApiError) {
-    send(err.status, err.errors ? { detail: err.message, errors: err.errors } : { detail: err.message }, err.headers);
+    send(err.status, errorBody(err.message, err.code, err.errors), err.headers);
     return;
   }
 
@@ -34,15 +46,15 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
   const status = e.status ?? e.statusCode;
 
   if (e.type === "entity.parse.failed") {
-    send(422, { detail: "Malformed JSON body", errors: [{ path: "/body", message: "Malformed JSON body" }] });
+    send(422, errorBody("Malformed JSON body", "body_malformed", [{ path: "/body", message: "Malformed JSON body" }]));
     return;
   }
   if (e.type === "entity.too.large") {
-    send(413, { detail: "Request body is too large" });
+    send(413, errorBody("Request body is too large", "body_too_large"));
     return;
   }
   if (e.type === "encoding.unsupported" || e.type === "charset.unsupported") {
-    send(415, { detail: "Unsupported body encoding" });
+    send(415, errorBody("Unsupported body encoding", "unsupported_media_type"));
     return;
   }
 
@@ -52,26 +64,21 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
         path: (x.path ?? "").startsWith("/") ? (x.path as string) : `/${(x.path ?? "").replace(/^\./, "").replace(/\./g, "/")}`,
         message: x.message ?? "invalid",
       }));
-      const detail = errors.length > 0 ? errors.map((x) => `${x.path} ${x.message}`).join("; ") : e.message ?? "Invalid request";
-      send(422, { detail, errors });
+      const detail = errors.length > 0 ? errors.map((x) => `${x.path} ${x.message}`).join("; ") : (e.message ?? "Invalid request");
+      send(422, errorBody(detail, "validation_failed", errors));
       return;
     }
-    const messages: Record<number, string> = {
-      404: "Not found",
-      405: "Method not allowed",
-      413: "Request body is too large",
-      415: "Unsupported Content-Type",
-    };
+    const [code, detail] = STATUS_CODES[status] ?? ["validation_failed", e.message ?? "Bad request"];
     const headers: Record<string, string> = {};
     if (status === 405 && e.headers?.Allow) headers.Allow = e.headers.Allow;
-    send(status, { detail: messages[status] ?? e.message ?? "Bad request" }, headers);
+    send(status, errorBody(detail, code), headers);
     return;
   }
 
   req.log?.error({ err }, "unhandled error");
-  send(500, { detail: "Internal server error" });
+  send(500, errorBody("Internal server error", "internal_error"));
 }
 
 export function notFoundHandler(_req: Request, res: Response): void {
-  res.status(404).json({ detail: "Not found" });
+  res.status(404).json(errorBody("Not found", "not_found"));
 }

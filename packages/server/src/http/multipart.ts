@@ -3,20 +3,13 @@ import busboy from "busboy";
 import { ApiError, PayloadTooLarge, ValidationFailed } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { checkFileName, normaliseContentType } from "../services/file-names.js";
+import type { ReceivedFile } from "../services/files.js";
 import { Sha256Stream } from "../util/sha256.js";
-
-export interface ReceivedFile {
-  name: string;
-  contentType: string;
-  key: string;
-  size: number;
-  sha256: string;
-}
 
 /** The client went away before the body was complete; nobody will read the answer. */
 export class ClientAborted extends ApiError {
   constructor() {
-    super(400, "The upload was interrupted");
+    super(400, "upload_interrupted", "The upload was interrupted");
   }
 }
 
@@ -49,11 +42,7 @@ export function discardBody(req: Request): void {
  * Any failure — over `maxBytes`, a bad name, a checksum mismatch, a malformed body, the client
  * disconnecting — rejects after the partial blob has been removed: nothing is left behind.
  */
-export function receiveFile(
-  req: Request,
-  store: BlobStore,
-  opts: { maxBytes: number; tooLargeDetail: string },
-): Promise<ReceivedFile> {
+export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: number; tooLargeDetail: string }): Promise<ReceivedFile> {
   return new Promise<ReceivedFile>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -68,7 +57,7 @@ export function receiveFile(
         limits: { fileSize: opts.maxBytes + 1, files: 1, fields: 4, parts: 5, fieldSize: 1024, fieldNameSize: 100, headerPairs: 20 },
       });
     } catch {
-      reject(new ApiError(415, "Expected a multipart/form-data body with a `file` part"));
+      reject(new ApiError(415, "unsupported_media_type", "Expected a multipart/form-data body with a `file` part"));
       return;
     }
 
@@ -99,7 +88,7 @@ export function receiveFile(
       }
       if (!failure && !result) failure = new ValidationFailed("The request has no `file` part", "/body/file");
       if (!failure && result && expectedSha !== undefined && expectedSha !== result.sha256) {
-        failure = new ValidationFailed(`SHA-256 mismatch: the bytes received hash to ${result.sha256}`, "/body/sha256");
+        failure = new ValidationFailed(`SHA-256 mismatch: the bytes received hash to ${result.sha256}`, "/body/sha256", "checksum_mismatch");
       }
       if (failure) {
         if (result) await store.delete(result.key).catch(() => undefined);
@@ -133,7 +122,7 @@ export function receiveFile(
       const checked = checkFileName(info.filename);
       if (!checked.ok) {
         stream.resume();
-        return fail(new ValidationFailed(checked.reason, "/body/file"));
+        return fail(new ValidationFailed(checked.reason, "/body/file", "file_name_invalid"));
       }
       const sha = new Sha256Stream();
       hasher = sha;

@@ -33,7 +33,7 @@ export function failureRateLimit(opts: FailureLimitOptions) {
     handler: (req, res) => {
       res.status(429);
       if (opts.respond) opts.respond(req, res);
-      else res.json({ detail: opts.detail });
+      else res.json({ detail: opts.detail, code: "rate_limited" });
     },
   });
   return (req: Request, res: Response, next: NextFunction) => {
@@ -47,4 +47,21 @@ export function failureRateLimit(opts: FailureLimitOptions) {
     });
     return limiter(req, res, next);
   };
+}
+
+/**
+ * At most `limit` requests per key within the window, successful or not (429 with `Retry-After`
+ * after that): for operations whose every call has a cost, such as an inbound link's "done".
+ */
+export function callRateLimit(opts: { limit: number; windowSeconds: number; key: (req: Request) => string; detail: string }) {
+  return rateLimit({
+    windowMs: opts.windowSeconds * 1000,
+    limit: opts.limit,
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    keyGenerator: (req: Request) => opts.key(req),
+    handler: (_req, res) => {
+      res.status(429).json({ detail: opts.detail, code: "rate_limited" });
+    },
+  });
 }

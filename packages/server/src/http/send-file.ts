@@ -1,15 +1,17 @@
 import { pipeline } from "node:stream/promises";
 import type { Request, Response } from "express";
+import type { Logger } from "pino";
+import yazl from "yazl";
 import { RangeNotSatisfiable } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { attachmentDisposition } from "../services/file-names.js";
-import type { FileRow } from "../db/packages.js";
+import type { ArchiveDownload, ByteRange, Download, FileDownload } from "../services/downloads.js";
+import { DOWNLOAD_CSP } from "./security-headers.js";
 
-/** What serving a stored file needs from its row. */
-export type Servable = Pick<FileRow, "name" | "size" | "sha256" | "content_type" | "storage_key" | "created_at">;
+export type { Download };
 
 /** `bytes=a-b`, `bytes=a-`, `bytes=-n` → an inclusive range; undefined for a multi-range or junk (served whole). */
-export function parseRange(header: string, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+export function parseRange(header: string, size: number): ByteRange | "unsatisfiable" | undefined {
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) return undefined;
   let start: number;
@@ -29,33 +31,55 @@ export function parseRange(header: string, size: number): { start: number; end: 
 }
 
 /**
- * Streams a stored file as an attachment with ETag (its SHA-256), Range / If-Range and
- * If-None-Match. Never inline: `nosniff` plus a sandbox CSP, so nothing uploaded runs on our origin.
+ * The one download path: sends what a service described. Every answer that carries bytes is an
+ * attachment with `nosniff` and a sandbox CSP, so nothing uploaded ever runs on our origin. A
+ * HEAD gets the same status and headers and no body. `onSent` runs only when the body went out to
+ * its end; its failure is logged (the bytes are already delivered).
  */
-export interface SendFileOptions {
-  /** Default `private, no-cache`; a magic link's downloads are `no-store` (the URL is a secret). */
-  cacheControl?: string;
-  /**
-   * Called once the answer is known to carry bytes of the file (not for a 304, a 416 or a HEAD),
-   * with the range served (undefined: the whole file), before anything is sent.
-   */
-  beforeBody?: (range: { start: number; end: number } | undefined) => Promise<void>;
+export async function sendDownload(req: Request, res: Response, store: BlobStore, d: Download, log: Logger): Promise<void> {
+  const sent = d.kind === "file" ? await sendFile(req, res, store, d) : await sendArchive(req, res, store, d);
+  if (!sent) return;
+  try {
+    await (d.kind === "file" ? d.onSent?.(sent.range) : d.onSent?.());
+  } catch (err) {
+    log.error({ err }, "could not record a download");
+  }
 }
 
-export async function sendStoredFile(req: Request, res: Response, store: BlobStore, file: Servable, opts: SendFileOptions = {}): Promise<void> {
+function attachmentHeaders(res: Response, name: string, contentType: string): void {
+  res.setHeader("Content-Disposition", attachmentDisposition(name));
+  res.setHeader("Content-Security-Policy", DOWNLOAD_CSP);
+  res.setHeader("Content-Type", contentType);
+}
+
+/** Streams `source` into the answer; false when the client went away or the bytes could not be read. */
+async function stream(res: Response, source: NodeJS.ReadableStream): Promise<boolean> {
+  try {
+    await pipeline(source, res);
+    return true;
+  } catch {
+    // The status line is gone: all that is left is to cut the connection.
+    res.destroy();
+    return false;
+  }
+}
+
+/** A stored file with ETag (its SHA-256), Range / If-Range and If-None-Match. */
+async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDownload): Promise<{ range: ByteRange | undefined } | undefined> {
+  const { file } = d;
   const etag = `"${file.sha256}"`;
   res.setHeader("ETag", etag);
   res.setHeader("Accept-Ranges", "bytes");
   res.setHeader("Last-Modified", new Date(file.created_at).toUTCString());
-  res.setHeader("Cache-Control", opts.cacheControl ?? "private, no-cache");
+  res.setHeader("Cache-Control", d.cacheControl);
 
   const inm = req.headers["if-none-match"];
   if (typeof inm === "string" && inm.split(",").some((t) => t.trim().replace(/^W\//, "") === etag)) {
     res.status(304).end();
-    return;
+    return undefined;
   }
 
-  let range: { start: number; end: number } | undefined;
+  let range: ByteRange | undefined;
   const rangeHeader = req.headers.range;
   const ifRange = req.headers["if-range"];
   // If-Range with a stale validator means "send it all": the client's partial copy is outdated.
@@ -66,11 +90,7 @@ export async function sendStoredFile(req: Request, res: Response, store: BlobSto
     range = r;
   }
 
-  // Only an answer that carries the file is an attachment (a 416 stays a JSON error body).
-  res.setHeader("Content-Disposition", attachmentDisposition(file.name));
-  res.setHeader("X-Content-Type-Options", "nosniff");
-  res.setHeader("Content-Security-Policy", "sandbox; default-src 'none'");
-  res.setHeader("Content-Type", file.content_type);
+  attachmentHeaders(res, file.name, file.content_type);
   if (range) {
     res.status(206);
     res.setHeader("Content-Range", `bytes ${range.start}-${range.end}/${file.size}`);
@@ -79,15 +99,38 @@ export async function sendStoredFile(req: Request, res: Response, store: BlobSto
     res.status(200);
     res.setHeader("Content-Length", String(file.size));
   }
-  if (req.method !== "HEAD") await opts.beforeBody?.(range);
-  if (req.method === "HEAD" || file.size === 0) {
+  if (req.method === "HEAD") {
     res.end();
-    return;
+    return undefined;
   }
-  try {
-    await pipeline(store.read(file.storage_key, range), res);
-  } catch {
-    // The client went away or the blob could not be read mid-stream; the status line is gone.
-    res.destroy();
+  if (file.size === 0) {
+    res.end();
+    return { range };
   }
+  return (await stream(res, store.read(file.storage_key, range))) ? { range } : undefined;
+}
+
+/**
+ * Every file as one zip: stored, not compressed (fast; most transfers are already compressed
+ * formats), zip64 when an entry or the archive passes 4 GiB (yazl decides), each file opened only
+ * when its turn comes, so memory stays flat whatever the count or size. With every size known up
+ * front yazl computes the final length, so the client gets a Content-Length and a real progress bar.
+ */
+async function sendArchive(req: Request, res: Response, store: BlobStore, d: ArchiveDownload): Promise<{ range: undefined } | undefined> {
+  const zip = new yazl.ZipFile();
+  for (const f of d.files) {
+    zip.addReadStreamLazy(f.name, { size: f.size, compress: false, mtime: new Date(f.created_at) }, (cb) => {
+      cb(null, store.read(f.storage_key));
+    });
+  }
+  const finalSize = await new Promise<number>((resolve) => zip.end({ forceZip64Format: false, comment: "" }, ((n: number) => resolve(n)) as () => void));
+  res.status(200);
+  attachmentHeaders(res, d.name, "application/zip");
+  res.setHeader("Cache-Control", "private, no-store");
+  if (finalSize >= 0) res.setHeader("Content-Length", String(finalSize));
+  if (req.method === "HEAD") {
+    res.end();
+    return undefined;
+  }
+  return (await stream(res, zip.outputStream)) ? { range: undefined } : undefined;
 }

@@ -3,6 +3,7 @@ import path from "node:path";
 import { Router } from "express";
 import swaggerUi from "swagger-ui-express";
 import { loadSpec } from "../spec.js";
+import { docsSecurityHeaders } from "../http/security-headers.js";
 
 const require = createRequire(import.meta.url);
 // redoc has no `exports` map, so its bundle path resolves directly; served by us so the page
@@ -23,9 +24,14 @@ const REDOC_PAGE = `<!doctype html>
 </body>
 </html>`;
 
-/** Swagger UI at /api/v1/docs, ReDoc at /api/v1/redoc, the spec at /api/v1/openapi.json. */
+/**
+ * Swagger UI at /api/v1/docs, ReDoc at /api/v1/redoc, the spec at /api/v1/openapi.json. Swagger
+ * UI keeps a token typed into "Authorize" in memory only (`persistAuthorization: false`), never in
+ * the browser's storage where any later script on the origin could read it.
+ */
 export function docsRoutes(): Router {
   const r = Router();
+  r.use(["/docs", "/redoc"], docsSecurityHeaders);
   const spec = loadSpec();
 
   r.get("/openapi.json", (_req, res) => {
@@ -45,7 +51,7 @@ export function docsRoutes(): Router {
     swaggerUi.serve,
     swaggerUi.setup(undefined, {
       customSiteTitle: "SpeedyFiles API",
-      swaggerOptions: { url: "/api/v1/openapi.json", persistAuthorization: true },
+      swaggerOptions: { url: "/api/v1/openapi.json", persistAuthorization: false },
     }),
   );
   return r;

@@ -1,36 +1,40 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import express, { Router, type Request, type Response } from "express";
+import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
-import { linkView, liveLink } from "../services/links.js";
-import { deadLinkPage, linkPage, PAGE_CSP } from "../web/pages.js";
-import type { linkLookupLimiter } from "./links.js";
+import { getLink } from "../services/links.js";
+import { pageSecurityHeaders } from "../http/security-headers.js";
+import { deadLinkPage, linkPage } from "../web/pages.js";
 
 const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
 
-function pageHeaders(res: Response): void {
-  res.setHeader("Content-Security-Policy", PAGE_CSP);
-  // The URL holds the link's secret: never send it on as a Referer, never cache or index it.
-  res.setHeader("Referrer-Policy", "no-referrer");
+/**
+ * A magic link's URL is a secret: never cached or indexed (the JSON API and the page alike).
+ * Helmet already sends `Referrer-Policy: no-referrer` everywhere, so it never leaks as a Referer.
+ */
+export function linkHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader("Cache-Control", "no-store");
   res.setHeader("X-Robots-Tag", "noindex, nofollow");
-  res.setHeader("X-Frame-Options", "DENY");
+  next();
 }
 
 /** The magic-link page `/l/<secret>` and its static assets. */
-export function webRoutes(s: Services, limiter: ReturnType<typeof linkLookupLimiter>): Router {
+export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
   const r = Router();
   r.use("/assets", express.static(path.resolve(ASSETS), { index: false, maxAge: "1h", dotfiles: "deny" }));
+  // Browsers ask for /favicon.ico on every origin, the API docs included.
+  r.get("/favicon.ico", (_req, res) => {
+    res.sendFile(path.join(ASSETS, "favicon.svg"), { maxAge: "1d", headers: { "Content-Type": "image/svg+xml" } });
+  });
 
-  r.get("/l/:secret", limiter, async (req: Request, res: Response) => {
-    pageHeaders(res);
+  r.get("/l/:secret", pageSecurityHeaders, linkHeaders, linkLimiter, async (req: Request, res: Response) => {
+    const secret = req.params.secret as string;
     try {
-      const p = await liveLink(s, req.params.secret as string);
-      const v = await linkView(s, p);
+      const v = await getLink(s, secret);
       res.type("html").send(
         linkPage({
-          secret: req.params.secret as string,
+          secret,
           title: v.title,
           message: v.message,
           direction: v.direction,
@@ -54,8 +58,7 @@ export function webRoutes(s: Services, limiter: ReturnType<typeof linkLookupLimi
   return r;
 }
 
-/** A rate-limited link page answers HTML, not JSON. */
+/** A rate-limited link page answers HTML, not JSON (the limiter's headers are already set). */
 export function sendTooManyPage(res: Response): void {
-  pageHeaders(res);
   res.type("html").send(deadLinkPage(429, "Too many failed link lookups from this address."));
 }

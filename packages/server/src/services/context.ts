@@ -1,8 +1,10 @@
+import type { Knex } from "knex";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
-import type { Db } from "../db/knex.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import type { Mailer } from "../mail/mailer.js";
+export type { Role };
+import type { Role } from "../db/users.js";
 
 /** A source of the current time; tests pass a controllable one. */
 export type Clock = () => Date;
@@ -10,11 +12,24 @@ export type Clock = () => Date;
 /** What services need; built once in main.ts (or by a test) and handed to createApp. */
 export interface Services {
   config: Readonly<Config>;
-  db: Db;
+  db: Knex;
   storage: BlobStore;
   mailer: Mailer;
   logger: Logger;
   clock: Clock;
+}
+
+/** The authenticated caller of an operation: a user, through one of their API tokens. */
+export interface Principal {
+  userId: string;
+  role: Role;
+  tokenId: string;
+}
+
+/** Who is on the other end of a request, for audit trails. */
+export interface Client {
+  address: string | undefined;
+  userAgent: string | undefined;
 }
 
 export function nowIso(clock: Clock): string {

@@ -51,3 +51,14 @@ export function attachmentDisposition(name: string): string {
   const encoded = encodeURIComponent(base).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;
 }
+
+/** A safe, readable zip file name from a package title. */
+export function archiveName(title: string): string {
+  const slug = title
+    .normalize("NFKD")
+    .replace(/[^\w\s.-]/g, "")
+    .trim()
+    .replace(/\s+/g, "-")
+    .slice(0, 80);
+  return `${slug || "speedyfiles"}.zip`;
+}

@@ -1,46 +1,61 @@
 import crypto from "node:crypto";
 import { Conflict, Gone, NotFound, PayloadTooLarge } from "../errors.js";
-import { findFile, type FileRow, type PackageWithCounts } from "../db/packages.js";
-import { isPostgres, isUniqueViolation } from "../db/knex.js";
-import type { ReceivedFile } from "../http/multipart.js";
-import { effectiveStatus, ownedPackage, removeBlobs, toFileView, type FileView } from "./packages.js";
-import { nowIso, type Services } from "./context.js";
+import { isUniqueViolation } from "../db/knex.js";
+import { deleteFileRow, findFile, findNameClash, insertFile, nameKey, packageUsage, type FileRow } from "../db/files.js";
+import { lockPackage, type PackageRow } from "../db/packages.js";
+import { effectiveStatus, lockOwnedPackage, ownedPackage, removeBlobs, toFileView, type FileView } from "./packages.js";
+import type { FileDownload } from "./downloads.js";
+import { nowIso, type Principal, type Services } from "./context.js";
 
-export interface UploadPlan {
-  /** The most bytes this one file may have: the per-file limit or what the package has left. */
-  maxBytes: number;
-  tooLargeDetail: string;
+/** A file whose bytes are stored and hashed, not yet recorded in a package. */
+export interface ReceivedFile {
+  name: string;
+  contentType: string;
+  key: string;
+  size: number;
+  sha256: string;
 }
 
-/** Checks that a package can take one more file, before a byte of it is read. */
-export function planUpload(s: Services, p: PackageWithCounts): UploadPlan {
-  if (p.status !== "draft") throw new Conflict(`Package is ${effectiveStatus(p, s.clock())}; only a draft takes files`);
-  if (p.file_count >= s.config.maxFilesPerPackage) {
+/**
+ * Where an upload goes, decided before a byte of it is read: the most bytes it may have, and how
+ * to record it once stored. The one upload path (`receiveUpload`) streams the body and calls
+ * `commit`; owner and inbound-link uploads differ only in their target.
+ */
+export interface UploadTarget {
+  maxBytes: number;
+  tooLargeDetail: string;
+  commit(received: ReceivedFile): Promise<FileView>;
+}
+
+/** How much one more file may hold, given what the package holds; 413 if nothing. */
+export function uploadLimits(s: Services, usage: { count: number; bytes: number }): Pick<UploadTarget, "maxBytes" | "tooLargeDetail"> {
+  if (usage.count >= s.config.maxFilesPerPackage) {
     throw new PayloadTooLarge(`Package already holds the maximum of ${s.config.maxFilesPerPackage} files`);
   }
-  const left = s.config.maxPackageBytes - p.total_size;
+  const left = s.config.maxPackageBytes - usage.bytes;
   if (left <= 0) throw new PayloadTooLarge(`Package already holds the maximum of ${s.config.maxPackageBytes} bytes`);
   return left < s.config.maxFileBytes
     ? { maxBytes: left, tooLargeDetail: `File is larger than the ${left} bytes left in this package (limit ${s.config.maxPackageBytes} bytes)` }
     : { maxBytes: s.config.maxFileBytes, tooLargeDetail: `File is larger than the limit of ${s.config.maxFileBytes} bytes` };
 }
 
-export async function ownedDraftForUpload(s: Services, ownerId: string, packageId: string) {
-  const p = await ownedPackage(s, ownerId, packageId);
-  return { pkg: p, plan: planUpload(s, p) };
+/** `POST /packages/{id}/files`: the owner adds a file to a draft. */
+export async function uploadFile(s: Services, user: Principal, packageId: string): Promise<UploadTarget> {
+  const p = await ownedPackage(s, user, packageId);
+  if (p.status !== "draft") throw new Conflict("package_not_draft", `Package is ${effectiveStatus(p, s.clock())}; only a draft takes files`);
+  return {
+    ...uploadLimits(s, { count: p.file_count, bytes: p.total_size }),
+    commit: (received) => addFile(s, p.id, received, (locked) => locked.status === "draft"),
+  };
 }
 
 /**
- * Records a received file. Re-checks the package under a row lock (PostgreSQL) or SQLite's single
- * writer, because a finalize or another upload may have happened while the bytes were arriving.
- * If the row cannot be written, the bytes are removed.
+ * Records a stored file in its package. Everything that may have changed while the bytes were
+ * arriving (a finalize, another upload, a deletion) is checked again under the package's lock:
+ * whether it still `accepts` files, its limits, and that the name can sit beside the others on a
+ * recipient's disk. If the row cannot be written, the bytes are removed.
  */
-export async function addFile(
-  s: Services,
-  packageId: string,
-  received: ReceivedFile,
-  opts: { allowActiveInbound?: boolean } = {},
-): Promise<FileView> {
+export async function addFile(s: Services, packageId: string, received: ReceivedFile, accepts: (p: PackageRow) => boolean): Promise<FileView> {
   const row: FileRow = {
     id: crypto.randomUUID(),
     package_id: packageId,
@@ -53,48 +68,59 @@ export async function addFile(
   };
   try {
     await s.db.transaction(async (trx) => {
-      const q = trx("packages").where({ id: packageId });
-      const pkg = await (isPostgres(s.db) ? q.forUpdate() : q).first();
-      if (!pkg) throw new NotFound("Package not found");
-      const open =
-        pkg.status === "draft" ||
-        (opts.allowActiveInbound === true && pkg.status === "active" && pkg.direction === "inbound" && pkg.expires_at > nowIso(s.clock));
-      if (!open) throw new Conflict("Package stopped taking files while the file was uploading");
-      const agg = await trx("files")
-        .where({ package_id: packageId })
-        .first(trx.raw("count(*) as n"), trx.raw("coalesce(sum(size), 0) as total"));
-      if (Number(agg?.n ?? 0) >= s.config.maxFilesPerPackage) {
-        throw new PayloadTooLarge(`Package already holds the maximum of ${s.config.maxFilesPerPackage} files`);
-      }
-      if (Number(agg?.total ?? 0) + row.size > s.config.maxPackageBytes) {
+      const pkg = await lockPackage(trx, packageId);
+      if (!pkg) throw new NotFound("package_not_found", "Package not found");
+      if (!accepts(pkg)) throw new Conflict("package_closed", "Package stopped taking files while the file was uploading");
+      const usage = await packageUsage(trx, packageId);
+      uploadLimits(s, usage);
+      if (usage.bytes + row.size > s.config.maxPackageBytes) {
         throw new PayloadTooLarge(`Package would exceed its limit of ${s.config.maxPackageBytes} bytes`);
       }
-      if (await trx("files").where({ package_id: packageId, name: row.name }).first("id")) {
-        throw new Conflict(`A file named "${row.name}" is already in this package`);
-      }
-      await trx("files").insert(row);
+      const clash = await findNameClash(trx, packageId, row.name);
+      if (clash) throw nameClash(row.name, clash.name);
+      await insertFile(trx, row);
     });
   } catch (err) {
     await removeBlobs(s, [received.key]);
-    if (isUniqueViolation(err)) throw new Conflict(`A file named "${row.name}" is already in this package`);
+    if (isUniqueViolation(err)) throw new Conflict("file_name_taken", `A file named "${row.name}" is already in this package`);
     throw err;
   }
   return toFileView(row);
 }
 
-export async function ownedFile(s: Services, ownerId: string, packageId: string, fileId: string): Promise<FileRow> {
-  const p = await ownedPackage(s, ownerId, packageId);
-  if (p.purged_at !== null) throw new Gone("The stored bytes of this package were deleted after it expired");
-  const f = await findFile(s.db, packageId, fileId);
-  if (!f) throw new NotFound("File not found");
-  return f;
+/** The 409 for a name that cannot sit beside one already in the package. */
+function nameClash(name: string, existing: string): Conflict {
+  if (existing === name) return new Conflict("file_name_taken", `A file named "${name}" is already in this package`);
+  if (nameKey(existing) === nameKey(name)) {
+    return new Conflict(
+      "file_name_taken",
+      `"${name}" differs only in case from "${existing}", already in this package; most recipients' disks cannot hold both`,
+    );
+  }
+  const [folder, file] = existing.length < name.length ? [existing, name] : [name, existing];
+  return new Conflict(
+    "file_name_taken",
+    `"${folder}" would be both a file and the folder of "${file}"; a recipient's disk cannot hold both`,
+  );
 }
 
-export async function deleteFile(s: Services, ownerId: string, packageId: string, fileId: string): Promise<void> {
-  const p = await ownedPackage(s, ownerId, packageId);
+/** `GET /packages/{id}/files/{file_id}`: the owner's copy of a file. */
+export async function downloadFile(s: Services, user: Principal, packageId: string, fileId: string): Promise<FileDownload> {
+  const p = await ownedPackage(s, user, packageId);
+  if (p.purged_at !== null) throw new Gone("package_purged", "The stored bytes of this package were deleted after it expired");
   const f = await findFile(s.db, packageId, fileId);
-  if (!f) throw new NotFound("File not found");
-  if (p.status !== "draft") throw new Conflict("Files can only be removed from a draft package");
-  const n = await s.db("files").where({ id: fileId, package_id: packageId }).delete();
-  if (n > 0) await removeBlobs(s, [f.storage_key]);
+  if (!f) throw new NotFound("file_not_found", "File not found");
+  return { kind: "file", file: f, cacheControl: "private, no-cache" };
+}
+
+/** `DELETE /packages/{id}/files/{file_id}`: only from a draft, under the package's lock (a finalize cannot slip in between). */
+export async function deleteFile(s: Services, user: Principal, packageId: string, fileId: string): Promise<void> {
+  const key = await s.db.transaction(async (trx) => {
+    const p = await lockOwnedPackage(trx, user, packageId);
+    const f = await findFile(trx, packageId, fileId);
+    if (!f) throw new NotFound("file_not_found", "File not found");
+    if (p.status !== "draft") throw new Conflict("package_not_draft", "Files can only be removed from a draft package");
+    return (await deleteFileRow(trx, packageId, fileId)) ? f.storage_key : undefined;
+  });
+  if (key) await removeBlobs(s, [key]);
 }

@@ -1,12 +1,14 @@
 import type { Services } from "./context.js";
+import { pingDatabase } from "../db/knex.js";
 import { VERSION } from "../version.js";
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);
 
-export async function checkHealth(s: Services) {
+/** `GET /health`: database and storage reachability. */
+export async function getHealth(s: Services) {
   const [database, storage] = await Promise.all([
-    withTimeout(s.db.raw("select 1"), 3000).then(
+    withTimeout(pingDatabase(s.db), 3000).then(
       () => "ok" as const,
       (err: unknown) => {
         s.logger.warn({ err: String(err) }, "health: database unreachable");

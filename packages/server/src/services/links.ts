@@ -1,39 +1,49 @@
 import crypto from "node:crypto";
+import type { components } from "@speedyfiles/api-types";
 import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
-import { findFile, insertEvent, listEvents, listFiles, type EventType, type FileRow, type PackageWithCounts } from "../db/packages.js";
+import { findPackageByLinkHash, lockPackage, markCompleted, type LinkedPackage } from "../db/packages.js";
+import { findFile, listFiles, packageUsage } from "../db/files.js";
+import { insertEvent, type EventType } from "../db/events.js";
+import { isDeadLink } from "../db/dead-links.js";
 import { findUserById } from "../db/users.js";
 import { ownerUploadNotice } from "../mail/templates.js";
-import { effectiveStatus, isLinkSecret, ownedPackage, packageByLinkSecret, toFileView } from "./packages.js";
-import { planUpload } from "./files.js";
-import { nowIso, type Services } from "./context.js";
 import { sha256Hex } from "../security/secrets.js";
+import { effectiveStatus, mailErrorSummary, toFileView } from "./packages.js";
+import { addFile, uploadLimits, type UploadTarget } from "./files.js";
+import { archiveName } from "./file-names.js";
+import type { ArchiveDownload, ByteRange, FileDownload } from "./downloads.js";
+import { nowIso, type Client, type Services } from "./context.js";
 
-/** Who is on the other end of a link request, for the owner's audit trail. */
-export interface Client {
-  address: string | undefined;
-  userAgent: string | undefined;
+type Schemas = components["schemas"];
+export type LinkView = Schemas["LinkView"];
+
+/** The shape of a magic-link secret: base64url of 32 bytes. */
+export function isLinkSecret(secret: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(secret);
 }
 
 /**
- * The package behind a live link. Unknown → 404; expired, revoked, purged or deleted → 410. The
- * expiry is checked against the clock on every request, so no byte leaves after `expires_at` even
- * when the sweeper has not run yet.
+ * The package behind a live link. Unknown → 404; expired, revoked, purged, deleted, or its
+ * owner's account disabled → 410. The expiry is checked against the clock on every request, so
+ * no byte leaves after `expires_at` even when the sweeper has not run yet.
  */
-export async function liveLink(s: Services, secret: string): Promise<PackageWithCounts> {
-  const p = await packageByLinkSecret(s, secret);
+export async function liveLink(s: Services, secret: string): Promise<LinkedPackage> {
+  const hash = isLinkSecret(secret) ? sha256Hex(secret) : undefined;
+  const p = hash ? await findPackageByLinkHash(s.db, hash) : undefined;
   if (!p) {
-    const dead = isLinkSecret(secret) && (await s.db("dead_links").where({ link_hash: sha256Hex(secret) }).first());
-    if (dead) throw new Gone("The sender deleted these files");
-    throw new NotFound("This link does not exist");
+    if (hash && (await isDeadLink(s.db, hash))) throw new Gone("link_deleted", "The sender deleted these files");
+    throw new NotFound("link_not_found", "This link does not exist");
   }
   const status = effectiveStatus(p, s.clock());
-  if (status === "expired" || p.purged_at !== null) throw new Gone("This link has expired");
-  if (status === "revoked") throw new Gone("This link was revoked by its sender");
-  if (status !== "active") throw new Gone("This link is not active");
+  if (status === "expired" || p.purged_at !== null) throw new Gone("link_expired", "This link has expired");
+  if (status === "revoked") throw new Gone("link_revoked", "This link was revoked by its sender");
+  if (status !== "active") throw new Gone("link_unavailable", "This link is not active");
+  // A disabled account shares nothing; re-enabling it brings its links back.
+  if (p.owner_disabled) throw new Gone("link_unavailable", "This link is not available");
   return p;
 }
 
-export async function linkView(s: Services, p: PackageWithCounts) {
+async function linkView(s: Services, p: LinkedPackage): Promise<LinkView> {
   const owner = await findUserById(s.db, p.owner_id);
   return {
     title: p.title,
@@ -50,13 +60,12 @@ export async function linkView(s: Services, p: PackageWithCounts) {
   };
 }
 
-export async function recordEvent(
-  s: Services,
-  packageId: string,
-  type: EventType,
-  client: Client,
-  file?: { id: string; name: string },
-): Promise<void> {
+/** `GET /links/{link}`: what the link gives access to (also the recipient's HTML page). */
+export async function getLink(s: Services, secret: string): Promise<LinkView> {
+  return linkView(s, await liveLink(s, secret));
+}
+
+async function recordEvent(s: Services, packageId: string, type: EventType, client: Client, file?: { id: string; name: string }): Promise<void> {
   await insertEvent(s.db, {
     id: crypto.randomUUID(),
     package_id: packageId,
@@ -69,65 +78,104 @@ export async function recordEvent(
   });
 }
 
-/** A file that the link's recipient may download: outbound links only. */
-export async function linkFile(s: Services, p: PackageWithCounts, fileId: string): Promise<FileRow> {
-  if (p.direction !== "outbound") throw new Forbidden("Files sent through an upload link cannot be downloaded with it");
+function checkOutbound(p: LinkedPackage): void {
+  if (p.direction !== "outbound") throw new Forbidden("link_download_forbidden", "Files sent through an upload link cannot be downloaded with it");
+}
+
+/**
+ * What counts as a download of a file through a link: an answer that was sent to its end and
+ * carried the file's last byte. A page view, the JSON view, a HEAD, a 304 or a download the
+ * client stopped never counts; a download resumed to the end counts once, when it ends.
+ */
+export function countsAsDownload(range: ByteRange | undefined, size: number): boolean {
+  return range === undefined || range.end === size - 1;
+}
+
+/** `GET /links/{link}/files/{file_id}`. */
+export async function downloadLinkFile(s: Services, secret: string, fileId: string, client: Client): Promise<FileDownload> {
+  const p = await liveLink(s, secret);
+  checkOutbound(p);
   const f = await findFile(s.db, p.id, fileId);
-  if (!f) throw new NotFound("File not found");
-  return f;
+  if (!f) throw new NotFound("file_not_found", "File not found");
+  return {
+    kind: "file",
+    file: f,
+    cacheControl: "no-store",
+    onSent: async (range) => {
+      if (countsAsDownload(range, f.size)) await recordEvent(s, p.id, "file_download", client, { id: f.id, name: f.name });
+    },
+  };
 }
 
-export async function linkArchiveFiles(s: Services, p: PackageWithCounts): Promise<FileRow[]> {
-  if (p.direction !== "outbound") throw new Forbidden("Files sent through an upload link cannot be downloaded with it");
-  return listFiles(s.db, p.id);
+/** `GET /links/{link}/archive`: every file as one zip; counts once the whole zip was sent. */
+export async function downloadLinkArchive(s: Services, secret: string, client: Client): Promise<ArchiveDownload> {
+  const p = await liveLink(s, secret);
+  checkOutbound(p);
+  return {
+    kind: "archive",
+    name: archiveName(p.title),
+    files: await listFiles(s.db, p.id),
+    onSent: () => recordEvent(s, p.id, "archive_download", client),
+  };
 }
 
-/** Limits for one recipient upload into an inbound package. */
-export function planLinkUpload(s: Services, p: PackageWithCounts) {
-  if (p.direction !== "inbound") throw new Conflict("This link is for downloading; it does not take uploads");
-  // planUpload wants a draft; an active inbound package is the recipient's "draft".
-  return planUpload(s, { ...p, status: "draft" });
+const acceptsRecipientFiles = (clock: () => Date) => (p: { status: string; direction: string; expires_at: string | null }) =>
+  p.status === "active" && p.direction === "inbound" && p.expires_at !== null && p.expires_at > clock().toISOString();
+
+/** `POST /links/{link}/files`: the recipient of an inbound link adds a file. */
+export async function uploadLinkFile(s: Services, secret: string, client: Client): Promise<UploadTarget> {
+  const p = await liveLink(s, secret);
+  if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
+  return {
+    ...uploadLimits(s, { count: p.file_count, bytes: p.total_size }),
+    commit: async (received) => {
+      const file = await addFile(s, p.id, received, acceptsRecipientFiles(s.clock));
+      await recordEvent(s, p.id, "upload", client, { id: file.id, name: file.name });
+      return file;
+    },
+  };
 }
 
-/** The recipient says they are done: the owner gets an email listing what arrived. */
-export async function completeLink(s: Services, p: PackageWithCounts, client: Client) {
-  if (p.direction !== "inbound") throw new Conflict("Only an upload link can be completed");
+/**
+ * `POST /links/{link}/complete`: the recipient says they are done. The owner is emailed the list
+ * of files only when some arrived since the last completion, so pressing "done" again (or a
+ * script calling it in a loop) sends nothing more.
+ */
+export async function completeLink(s: Services, secret: string, client: Client): Promise<Schemas["LinkCompletion"]> {
+  const p = await liveLink(s, secret);
+  if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "Only an upload link can be completed");
   const now = nowIso(s.clock);
-  await s.db("packages").where({ id: p.id }).update({ completed_at: now });
-  await recordEvent(s, p.id, "complete", client);
-  const owner = await findUserById(s.db, p.owner_id);
-  const files = await listFiles(s.db, p.id);
+  const newFiles = await s.db.transaction(async (trx) => {
+    const locked = await lockPackage(trx, p.id);
+    const { count } = await packageUsage(trx, p.id);
+    const fresh = count - (locked?.completed_file_count ?? 0);
+    if (fresh > 0) await markCompleted(trx, p.id, now, count);
+    return fresh;
+  });
   let email_sent = false;
-  if (owner) {
-    try {
-      await s.mailer.send(
-        ownerUploadNotice({
-          ownerEmail: owner.email,
-          ownerName: owner.name,
-          uploaderEmail: p.recipient_email,
-          uploaderName: p.recipient_name,
-          title: p.title,
-          files,
-          packageUrl: `${s.config.publicUrl}/api/v1/packages/${p.id}`,
-        }),
-      );
-      email_sent = true;
-    } catch (err) {
-      s.logger.warn({ packageId: p.id, reason: (err as Error).message }, "could not notify the owner of an upload");
+  let email_error: string | null = null;
+  if (newFiles > 0) {
+    await recordEvent(s, p.id, "complete", client);
+    const owner = await findUserById(s.db, p.owner_id);
+    if (owner) {
+      try {
+        await s.mailer.send(
+          ownerUploadNotice({
+            ownerEmail: owner.email,
+            ownerName: owner.name,
+            uploaderEmail: p.recipient_email,
+            uploaderName: p.recipient_name,
+            title: p.title,
+            files: await listFiles(s.db, p.id),
+            packageUrl: `${s.config.publicUrl}/api/v1/packages/${p.id}`,
+          }),
+        );
+        email_sent = true;
+      } catch (err) {
+        email_error = mailErrorSummary(err);
+        s.logger.warn({ packageId: p.id, reason: email_error }, "could not notify the owner of an upload");
+      }
     }
   }
-  return { ...(await linkView(s, { ...p, completed_at: now })), email_sent };
-}
-
-export async function packageEvents(s: Services, ownerId: string, packageId: string) {
-  await ownedPackage(s, ownerId, packageId);
-  return (await listEvents(s.db, packageId)).map((e) => ({
-    id: e.id,
-    type: e.type,
-    file_id: e.file_id,
-    file_name: e.file_name,
-    client_address: e.client_address,
-    user_agent: e.user_agent,
-    created_at: e.created_at,
-  }));
+  return { ...(await linkView(s, { ...p, completed_at: newFiles > 0 ? now : p.completed_at })), new_files: newFiles, email_sent, email_error };
 }

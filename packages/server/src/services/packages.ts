@@ -1,31 +1,32 @@
 import crypto from "node:crypto";
+import type { components } from "@speedyfiles/api-types";
 import { Conflict, Forbidden, NotFound, ValidationFailed } from "../errors.js";
 import {
+  activatePackage,
+  deletePackageRow,
   findPackage,
-  findPackageByLinkHash,
   insertPackage,
-  listFiles,
   listPackageRows,
+  lockPackage,
+  revokePackageRow,
   type Direction,
-  type FileRow,
   type PackageRow,
   type PackageStatus,
   type PackageWithCounts,
 } from "../db/packages.js";
+import { deleteFilesOf, listFiles, packageUsage, storageKeysOf, type FileRow } from "../db/files.js";
+import { listEvents } from "../db/events.js";
+import { insertDeadLink } from "../db/dead-links.js";
 import { findUserById } from "../db/users.js";
-import { isPostgres } from "../db/knex.js";
 import { generateLinkSecret, sha256Hex } from "../security/secrets.js";
 import { packageEmail } from "../mail/templates.js";
-import { addDays, nowIso, type Services } from "./context.js";
+import { cleanOptionalText, cleanText } from "./text.js";
+import { addDays, nowIso, type Principal, type Services } from "./context.js";
 
-export interface FileView {
-  id: string;
-  name: string;
-  size: number;
-  sha256: string;
-  content_type: string;
-  created_at: string;
-}
+type Schemas = components["schemas"];
+export type FileView = Schemas["File"];
+export type PackageView = Schemas["Package"];
+export type PackageDetail = Schemas["PackageDetail"];
 
 export function toFileView(f: FileRow): FileView {
   return { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type, created_at: f.created_at };
@@ -37,10 +38,9 @@ export function effectiveStatus(p: PackageRow, now: Date): PackageStatus {
   return p.status;
 }
 
-export function toPackageView(p: PackageWithCounts, now: Date) {
+export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
   const status = effectiveStatus(p, now);
-  const magic_link_state =
-    p.link_hash === null ? "none" : status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active";
+  const magic_link_state = p.link_hash === null ? "none" : status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active";
   return {
     id: p.id,
     title: p.title,
@@ -62,104 +62,114 @@ export function toPackageView(p: PackageWithCounts, now: Date) {
   };
 }
 
-export async function packageDetail(s: Services, p: PackageWithCounts) {
+export async function packageDetail(s: Services, p: PackageWithCounts): Promise<PackageDetail> {
   return { ...toPackageView(p, s.clock()), files: (await listFiles(s.db, p.id)).map(toFileView) };
 }
 
-export interface CreatePackageInput {
-  title: string;
-  recipient_email: string;
-  recipient_name?: string;
-  direction: Direction;
-  ttl_days: number;
-  message?: string;
-}
-
-export async function createPackage(s: Services, ownerId: string, input: CreatePackageInput) {
+/** `POST /packages`: a draft. */
+export async function createPackage(s: Services, user: Principal, input: Schemas["PackageCreateRequest"]): Promise<PackageDetail> {
   if (input.ttl_days > s.config.maxTtlDays) {
     throw new ValidationFailed(`ttl_days must be at most ${s.config.maxTtlDays} on this server`, "/body/ttl_days");
   }
-  const title = input.title.trim();
+  const title = cleanText(input.title, "/body/title");
   if (title === "") throw new ValidationFailed("title must not be blank", "/body/title");
   const row: PackageRow = {
     id: crypto.randomUUID(),
-    owner_id: ownerId,
+    owner_id: user.userId,
     title,
     recipient_email: input.recipient_email.trim(),
-    recipient_name: input.recipient_name?.trim() || null,
+    recipient_name: cleanOptionalText(input.recipient_name, "/body/recipient_name"),
     direction: input.direction,
     status: "draft",
     ttl_days: input.ttl_days,
-    message: input.message?.trim() || null,
+    message: cleanOptionalText(input.message, "/body/message", { multiline: true }),
     link_hash: null,
     created_at: nowIso(s.clock),
     finalized_at: null,
     expires_at: null,
     revoked_at: null,
     completed_at: null,
+    completed_file_count: 0,
     purged_at: null,
   };
   await insertPackage(s.db, row);
   return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [] };
 }
 
-/**
- * The package if it exists and belongs to the caller. Another user's package is 403 (the seed's
- * rule), an unknown id 404.
- */
-export async function ownedPackage(s: Services, ownerId: string, id: string): Promise<PackageWithCounts> {
+/** The caller may act on this package (the seed's rule: another user's package is 403). */
+function checkOwner(p: PackageRow, user: Principal): void {
+  if (p.owner_id !== user.userId) throw new Forbidden("package_forbidden", "You do not have access to this package");
+}
+
+/** The package if it exists and belongs to the caller; an unknown id is 404. */
+export async function ownedPackage(s: Services, user: Principal, id: string): Promise<PackageWithCounts> {
   const p = await findPackage(s.db, id);
-  if (!p) throw new NotFound("Package not found");
-  if (p.owner_id !== ownerId) throw new Forbidden("You do not have access to this package");
+  if (!p) throw new NotFound("package_not_found", "Package not found");
+  checkOwner(p, user);
   return p;
 }
 
+/**
+ * Locks the caller's package for the transaction `trx` (see lockForUpdate): every status check
+ * that leads to a change happens under this lock, so a finalize, an upload and a file deletion
+ * of one package never interleave.
+ */
+export async function lockOwnedPackage(trx: Services["db"], user: Principal, id: string): Promise<PackageRow> {
+  const p = await lockPackage(trx, id);
+  if (!p) throw new NotFound("package_not_found", "Package not found");
+  checkOwner(p, user);
+  return p;
+}
+
+/** `GET /packages/{id}`. */
+export async function getPackage(s: Services, user: Principal, id: string): Promise<PackageDetail> {
+  return packageDetail(s, await ownedPackage(s, user, id));
+}
+
+/** `GET /packages`. */
 export async function listPackages(
   s: Services,
-  ownerId: string,
-  opts: { page: number; perPage: number; status?: PackageStatus; direction?: Direction; q?: string },
-) {
+  user: Principal,
+  opts: { page: number; perPage: number; status?: PackageStatus | undefined; direction?: Direction | undefined; q?: string | undefined },
+): Promise<Schemas["PackageList"]> {
   const now = s.clock();
+  const q = opts.q === undefined ? undefined : cleanText(opts.q, "/query/q");
   const { rows, total } = await listPackageRows(
     s.db,
-    { ownerId, status: opts.status, direction: opts.direction, q: opts.q, now: now.toISOString() },
+    { ownerId: user.userId, status: opts.status, direction: opts.direction, q: q || undefined, now: now.toISOString() },
     { limit: opts.perPage, offset: (opts.page - 1) * opts.perPage },
   );
   return { items: rows.map((r) => toPackageView(r, now)), total, page: opts.page, per_page: opts.perPage };
 }
 
 /**
- * draft → active: mints the magic link (only its hash is stored), sets the expiry, then emails the
- * recipient. The state change commits before the email is attempted, so an SMTP failure never
- * loses the package: the answer says `email_sent: false` and why.
+ * `POST /packages/{id}/finalize`: draft → active. Mints the magic link (only its hash is stored)
+ * and sets the expiry under the package's lock, then emails the recipient. The state change
+ * commits before the email is attempted, so an SMTP failure never loses the package: the answer
+ * says `email_sent: false` and why.
  */
-export async function finalizePackage(s: Services, ownerId: string, id: string) {
+export async function finalizePackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
   const secret = generateLinkSecret();
   const now = s.clock();
   await s.db.transaction(async (trx) => {
-    const q = trx("packages").where({ id });
-    const locked = (await (isPostgres(s.db) ? q.forUpdate() : q).first()) as PackageRow | undefined;
-    if (!locked) throw new NotFound("Package not found");
-    if (locked.owner_id !== ownerId) throw new Forbidden("You do not have access to this package");
-    if (locked.status !== "draft") throw new Conflict(`Package is already ${effectiveStatus(locked, now)}; only a draft can be finalized`);
-    if (locked.direction === "outbound") {
-      const row = await trx("files").where({ package_id: id }).count<{ n: number | string }[]>({ n: "*" }).first();
-      if (Number(row?.n ?? 0) === 0) throw new ValidationFailed("An outbound package needs at least one file before it is finalized", "/files");
+    const locked = await lockOwnedPackage(trx, user, id);
+    if (locked.status !== "draft") {
+      throw new Conflict("package_not_draft", `Package is already ${effectiveStatus(locked, now)}; only a draft can be finalized`);
     }
-    await trx("packages")
-      .where({ id })
-      .update({
-        status: "active",
-        finalized_at: now.toISOString(),
-        expires_at: addDays(now, locked.ttl_days).toISOString(),
-        link_hash: sha256Hex(secret),
-      });
+    if (locked.direction === "outbound" && (await packageUsage(trx, id)).count === 0) {
+      throw new ValidationFailed("An outbound package needs at least one file before it is finalized", "/files", "package_empty");
+    }
+    await activatePackage(trx, id, {
+      finalized_at: now.toISOString(),
+      expires_at: addDays(now, locked.ttl_days).toISOString(),
+      link_hash: sha256Hex(secret),
+    });
   });
 
   const p = (await findPackage(s.db, id))!;
   const detail = await packageDetail(s, p);
   const magicLink = `${s.config.publicUrl}/l/${secret}`;
-  const owner = await findUserById(s.db, ownerId);
+  const owner = await findUserById(s.db, user.userId);
   let email_error: string | null = null;
   try {
     await s.mailer.send(
@@ -184,36 +194,51 @@ export async function finalizePackage(s: Services, ownerId: string, id: string) 
 }
 
 /** A short reason for a failed send, without credentials or message content. */
-function mailErrorSummary(err: unknown): string {
+export function mailErrorSummary(err: unknown): string {
   const e = err as { code?: string; responseCode?: number; message?: string };
   const parts = [e.code, e.responseCode ? `SMTP ${e.responseCode}` : undefined].filter(Boolean);
   const msg = (e.message ?? "unknown error").replace(/\/\/[^@\s/]*@/g, "//***@").slice(0, 200);
   return parts.length > 0 ? `${parts.join(" ")}: ${msg}` : msg;
 }
 
-export async function revokePackage(s: Services, ownerId: string, id: string) {
-  const p = await ownedPackage(s, ownerId, id);
+/** `POST /packages/{id}/revoke`: active → revoked. */
+export async function revokePackage(s: Services, user: Principal, id: string): Promise<PackageDetail> {
+  const p = await ownedPackage(s, user, id);
   const now = s.clock();
   const status = effectiveStatus(p, now);
-  if (status !== "active") throw new Conflict(`Package is ${status}; only an active package can be revoked`);
-  const n = await s.db("packages").where({ id, status: "active" }).update({ status: "revoked", revoked_at: now.toISOString() });
-  if (n === 0) throw new Conflict("Package changed meanwhile; it is no longer active");
+  if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package can be revoked`);
+  if (!(await revokePackageRow(s.db, id, now.toISOString()))) throw new Conflict("package_not_active", "Package changed meanwhile; it is no longer active");
   return packageDetail(s, (await findPackage(s.db, id))!);
 }
 
-/** Deletes the rows, then the stored bytes. */
-export async function deletePackage(s: Services, ownerId: string, id: string): Promise<void> {
-  const p = await ownedPackage(s, ownerId, id);
+/** `DELETE /packages/{id}`: the rows, then the stored bytes. Its link answers 410 from then on. */
+export async function deletePackage(s: Services, user: Principal, id: string): Promise<void> {
   const keys = await s.db.transaction(async (trx) => {
-    if (p.link_hash) await trx("dead_links").insert({ link_hash: p.link_hash, died_at: nowIso(s.clock) });
-    const files = await trx("files").where({ package_id: id }).select<{ storage_key: string }[]>("storage_key");
-    await trx("files").where({ package_id: id }).delete();
-    await trx("packages").where({ id }).delete();
-    return files.map((f) => f.storage_key);
+    const p = await lockOwnedPackage(trx, user, id);
+    if (p.link_hash) await insertDeadLink(trx, p.link_hash, nowIso(s.clock));
+    const storageKeys = await storageKeysOf(trx, id);
+    await deleteFilesOf(trx, id);
+    await deletePackageRow(trx, id);
+    return storageKeys;
   });
   await removeBlobs(s, keys);
 }
 
+/** `GET /packages/{id}/events`. */
+export async function listPackageEvents(s: Services, user: Principal, id: string): Promise<Schemas["PackageEvent"][]> {
+  await ownedPackage(s, user, id);
+  return (await listEvents(s.db, id)).map((e) => ({
+    id: e.id,
+    type: e.type,
+    file_id: e.file_id,
+    file_name: e.file_name,
+    client_address: e.client_address,
+    user_agent: e.user_agent,
+    created_at: e.created_at,
+  }));
+}
+
+/** Deletes stored bytes; a failure is logged, never thrown (the rows are already gone). */
 export async function removeBlobs(s: Services, keys: string[]): Promise<void> {
   for (const key of keys) {
     try {
@@ -222,15 +247,4 @@ export async function removeBlobs(s: Services, keys: string[]): Promise<void> {
       s.logger.error({ err, key }, "could not delete stored bytes");
     }
   }
-}
-
-/** The shape of a magic-link secret: base64url of 32 bytes. */
-export function isLinkSecret(secret: string): boolean {
-  return /^[A-Za-z0-9_-]{43}$/.test(secret);
-}
-
-/** Resolves a magic-link secret to its package (any state; callers decide what a dead link gets). */
-export async function packageByLinkSecret(s: Services, secret: string): Promise<PackageWithCounts | undefined> {
-  if (!isLinkSecret(secret)) return undefined;
-  return findPackageByLinkHash(s.db, sha256Hex(secret));
 }

@@ -1,41 +1,32 @@
 import crypto from "node:crypto";
+import type { components } from "@speedyfiles/api-types";
 import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
-import {
-  findTokenWithUser,
-  insertToken,
-  listActiveTokens,
-  revokeTokenRow,
-  toToken,
-  touchToken,
-  type Token,
-  type TokenRow,
-} from "../db/tokens.js";
+import { findTokenWithUser, insertToken, listActiveTokens, revokeTokenRow, touchToken, type TokenRow } from "../db/tokens.js";
 import type { Role } from "../db/users.js";
 import { generateApiToken, sha256Hex, TOKEN_PATTERN } from "../security/secrets.js";
-import { addDays, nowIso, type Services } from "./context.js";
-import { canonicalId, cleanName } from "./users.js";
+import { addDays, nowIso, type Principal, type Services } from "./context.js";
+import { authenticatePassword, canonicalId } from "./users.js";
+import { cleanText } from "./text.js";
+
+type Schemas = components["schemas"];
+export type Token = Schemas["Token"];
+export type TokenCreated = Schemas["TokenCreated"];
 
 /** `last_used_at` is written at most this often per token, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
-export interface Principal {
-  userId: string;
-  role: Role;
-  tokenId: string;
+function toToken(row: TokenRow): Token {
+  return { id: row.id, name: row.name, prefix: row.prefix, created_at: row.created_at, expires_at: row.expires_at, last_used_at: row.last_used_at };
 }
 
-export async function createToken(
-  s: Services,
-  userId: string,
-  input: { name: string; expires_in_days?: number | undefined },
-): Promise<Token & { token: string }> {
+async function issueToken(s: Services, userId: string, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
   const raw = generateApiToken();
   const now = s.clock();
   const row: TokenRow = {
     id: crypto.randomUUID(),
     user_id: userId,
-    name: cleanName(input.name, "/body/name") || "token",
+    name: cleanText(input.name, "/body/name") || "token",
     prefix: raw.slice(0, 11),
     token_hash: sha256Hex(raw),
     created_at: now.toISOString(),
@@ -47,12 +38,25 @@ export async function createToken(
   return { ...toToken(row), token: raw };
 }
 
-export async function listTokens(s: Services, userId: string): Promise<Token[]> {
-  return (await listActiveTokens(s.db, userId)).map(toToken);
+/** `POST /me/tokens`: a new token for the caller, shown raw only in this answer. */
+export function createToken(s: Services, user: Pick<Principal, "userId">, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
+  return issueToken(s, user.userId, input);
 }
 
-export async function revokeToken(s: Services, userId: string, id: string): Promise<void> {
-  if (!(await revokeTokenRow(s.db, userId, canonicalId(id), nowIso(s.clock)))) throw new NotFound("Token not found");
+/** `POST /auth/token`: email and password for a new token (how `sf login` gets one). */
+export async function createSessionToken(s: Services, input: Schemas["LoginRequest"]): Promise<TokenCreated> {
+  const user = await authenticatePassword(s, input.email, input.password);
+  return issueToken(s, user.id, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) });
+}
+
+/** `GET /me/tokens`. */
+export async function listTokens(s: Services, user: Principal): Promise<Token[]> {
+  return (await listActiveTokens(s.db, user.userId)).map(toToken);
+}
+
+/** `DELETE /me/tokens/{id}`. */
+export async function revokeToken(s: Services, user: Principal, id: string): Promise<void> {
+  if (!(await revokeTokenRow(s.db, user.userId, canonicalId(id), nowIso(s.clock)))) throw new NotFound("token_not_found", "Token not found");
 }
 
 /**
@@ -63,10 +67,10 @@ export async function resolveToken(s: Services, raw: string): Promise<Principal>
   const hash = sha256Hex(raw);
   const row = TOKEN_PATTERN.test(raw) ? await findTokenWithUser(s.db, hash) : undefined;
   const now = s.clock();
-  if (!row || row.revoked_at !== null || bool(row.u_disabled)) throw new Unauthorized("Missing or invalid token");
-  if (row.expires_at !== null && row.expires_at <= now.toISOString()) throw new Unauthorized("Token has expired");
+  if (!row || row.revoked_at !== null || bool(row.u_disabled)) throw new Unauthorized("token_invalid", "Missing or invalid token");
+  if (row.expires_at !== null && row.expires_at <= now.toISOString()) throw new Unauthorized("token_expired", "Token has expired");
   if (row.last_used_at === null || now.getTime() - Date.parse(row.last_used_at) > TOUCH_INTERVAL_MS) {
-    // Not awaited on the request path would risk an unhandled rejection; it is one indexed update.
+    // Awaited: a write left floating could end in an unhandled rejection. It is one indexed update.
     await touchToken(s.db, row.id, now.toISOString());
   }
   return { userId: row.user_id, role: row.u_role as Role, tokenId: row.id };

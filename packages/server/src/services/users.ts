@@ -1,36 +1,19 @@
 import crypto from "node:crypto";
+import type { components } from "@speedyfiles/api-types";
 import { Conflict, NotFound, Unauthorized, ValidationFailed } from "../errors.js";
-import { isUniqueViolation } from "../db/knex.js";
-import {
-  countUsers,
-  findUserByEmail,
-  findUserById,
-  insertUser,
-  listUserRows,
-  toUser,
-  updateUserRow,
-  type Role,
-  type User,
-  type UserRow,
-} from "../db/users.js";
+import { bool, isUniqueViolation } from "../db/knex.js";
+import { countUsers, findUserByEmail, findUserById, insertUser, listUserRows, updateUserRow, type UserRow } from "../db/users.js";
 import { dummyPasswordHash, hashPassword, verifyPassword } from "../security/passwords.js";
-import { nowIso, type Services } from "./context.js";
+import { cleanText } from "./text.js";
+import { nowIso, type Principal, type Services } from "./context.js";
 
-export interface CreateUserInput {
-  email: string;
-  name: string;
-  password: string;
-  role?: Role;
-}
+type Schemas = components["schemas"];
+export type User = Schemas["User"];
+export type UserCreateRequest = Schemas["UserCreateRequest"];
+export type UserUpdateRequest = Schemas["UserUpdateRequest"];
 
-// PostgreSQL cannot store NUL in text (the insert fails with a 500) while SQLite can, and no
-// control character belongs in a display name, so both databases reject them the same way.
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-
-/** Trims a display name and rejects control characters (422 at `path`). */
-export function cleanName(value: string, path: string): string {
-  if (CONTROL_CHARS.test(value)) throw new ValidationFailed("Names must not contain control characters", path);
-  return value.trim();
+export function toUser(row: UserRow): User {
+  return { id: row.id, email: row.email, name: row.name, role: row.role, disabled: bool(row.disabled), created_at: row.created_at };
 }
 
 /**
@@ -42,13 +25,20 @@ export function canonicalId(id: string): string {
   return id.toLowerCase();
 }
 
-/** Needs only the database and the clock, so `create-admin` can call it without a running server. */
-export async function createUser(s: Pick<Services, "db" | "clock">, input: CreateUserInput): Promise<User> {
+/** `GET /me`. */
+export async function getMe(s: Services, user: Principal): Promise<User> {
+  const row = await findUserById(s.db, user.userId);
+  if (!row) throw new NotFound("user_not_found", "User not found");
+  return toUser(row);
+}
+
+/** `POST /admin/users`. Needs only the database and the clock, so `create-admin` can call it without a running server. */
+export async function createUser(s: Pick<Services, "db" | "clock">, input: UserCreateRequest): Promise<User> {
   const now = nowIso(s.clock);
   const email = input.email.trim().toLowerCase();
-  const name = cleanName(input.name, "/body/name") || email;
+  const name = cleanText(input.name, "/body/name") || email;
   // Checked before hashing, so a duplicate costs no scrypt run.
-  if (await findUserByEmail(s.db, email)) throw new Conflict("A user with this email already exists");
+  if (await findUserByEmail(s.db, email)) throw new Conflict("email_taken", "A user with this email already exists");
   const row: UserRow = {
     id: crypto.randomUUID(),
     email,
@@ -63,47 +53,36 @@ export async function createUser(s: Pick<Services, "db" | "clock">, input: Creat
     await insertUser(s.db, row);
   } catch (err) {
     // Two concurrent creates can both pass the check above; the unique index decides.
-    if (isUniqueViolation(err)) throw new Conflict("A user with this email already exists");
+    if (isUniqueViolation(err)) throw new Conflict("email_taken", "A user with this email already exists");
     throw err;
   }
   return toUser(row);
 }
 
-export interface UpdateUserInput {
-  name?: string;
-  role?: Role;
-  disabled?: boolean;
-  password?: string;
-}
-
-export async function updateUser(s: Services, actorId: string, rawId: string, input: UpdateUserInput): Promise<User> {
+/** `PATCH /admin/users/{id}`. */
+export async function updateUser(s: Services, actor: Principal, rawId: string, input: UserUpdateRequest): Promise<User> {
   const id = canonicalId(rawId);
   const existing = await findUserById(s.db, id);
-  if (!existing) throw new NotFound("User not found");
-  if (id === actorId && (input.disabled === true || input.role === "user")) {
+  if (!existing) throw new NotFound("user_not_found", "User not found");
+  if (id === actor.userId && (input.disabled === true || input.role === "user")) {
     throw new ValidationFailed("You cannot disable or demote yourself", input.disabled ? "/body/disabled" : "/body/role");
   }
   const patch: Partial<UserRow> = { updated_at: nowIso(s.clock) };
   if (input.name !== undefined) {
-    patch.name = cleanName(input.name, "/body/name");
+    patch.name = cleanText(input.name, "/body/name");
     if (patch.name === "") throw new ValidationFailed("Name must not be blank", "/body/name");
   }
   if (input.role !== undefined) patch.role = input.role;
   if (input.disabled !== undefined) patch.disabled = input.disabled;
   if (input.password !== undefined) patch.password_hash = await hashPassword(input.password);
   await updateUserRow(s.db, id, patch);
-  return toUser({ ...existing, ...patch } as UserRow);
+  return toUser({ ...existing, ...patch });
 }
 
-export async function listUsers(s: Services, opts: { page: number; perPage: number; q?: string }) {
-  if (opts.q !== undefined && CONTROL_CHARS.test(opts.q)) {
-    throw new ValidationFailed("The search must not contain control characters", "/query/q");
-  }
-  const { rows, total } = await listUserRows(s.db, {
-    ...(opts.q ? { q: opts.q } : {}),
-    limit: opts.perPage,
-    offset: (opts.page - 1) * opts.perPage,
-  });
+/** `GET /admin/users`. */
+export async function listUsers(s: Services, opts: { page: number; perPage: number; q?: string | undefined }): Promise<Schemas["UserList"]> {
+  const q = opts.q === undefined ? undefined : cleanText(opts.q, "/query/q");
+  const { rows, total } = await listUserRows(s.db, { ...(q ? { q } : {}), limit: opts.perPage, offset: (opts.page - 1) * opts.perPage });
   return { items: rows.map(toUser), total, page: opts.page, per_page: opts.perPage };
 }
 
@@ -114,9 +93,7 @@ export async function listUsers(s: Services, opts: { page: number; perPage: numb
 export async function authenticatePassword(s: Services, email: string, password: string): Promise<UserRow> {
   const user = await findUserByEmail(s.db, email.trim());
   const ok = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
-  if (!user || !ok || user.disabled === true || (user.disabled as unknown) === 1) {
-    throw new Unauthorized("Wrong email or password");
-  }
+  if (!user || !ok || bool(user.disabled)) throw new Unauthorized("credentials_invalid", "Wrong email or password");
   return user;
 }
 
@@ -124,17 +101,10 @@ export async function authenticatePassword(s: Services, email: string, password:
  * On an empty database, creates the first admin: from SF_ADMIN_EMAIL/SF_ADMIN_PASSWORD when set,
  * otherwise `admin@localhost` with a random password that is returned (to be printed once).
  */
-export async function ensureFirstAdmin(
-  s: Services,
-): Promise<{ email: string; generatedPassword: string | null } | null> {
+export async function ensureFirstAdmin(s: Services): Promise<{ email: string; generatedPassword: string | null } | null> {
   if ((await countUsers(s.db)) > 0) return null;
   const email = s.config.adminEmail ?? "admin@localhost";
   const generatedPassword = s.config.adminPassword ? null : crypto.randomBytes(18).toString("base64url");
-  await createUser(s, {
-    email,
-    name: "Administrator",
-    password: s.config.adminPassword ?? generatedPassword!,
-    role: "admin",
-  });
+  await createUser(s, { email, name: "Administrator", password: s.config.adminPassword ?? generatedPassword!, role: "admin" });
   return { email, generatedPassword };
 }

@@ -6,12 +6,13 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
 import { startTestSmtp, type TestSmtp } from "../helpers/smtp.js";
-import { sha256 } from "../helpers/uploads.js";
+import { sha256, until } from "../helpers/uploads.js";
 import { requestFiles, shareFiles } from "../helpers/links.js";
+import { launchChromium, watchProblems } from "../helpers/browser.js";
 
 const run = promisify(execFile);
 // Screenshots refresh docs/screenshots/ only when asked (SF_SCREENSHOTS=1), so a test run never
@@ -21,24 +22,6 @@ const SCREENSHOTS = process.env.SF_SCREENSHOTS
   : fs.mkdtempSync(path.join(os.tmpdir(), "sf-screenshots-"));
 const HOSTILE = "<img src=x onerror=alert(1)>.txt";
 const UNZIP_ENV = { ...process.env, LANG: "C.UTF-8", LC_ALL: "C.UTF-8" };
-
-/** Debian's chromium, never a downloaded browser. */
-async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 
@@ -74,22 +57,10 @@ describe("the recipient in a real browser (sqlite)", () => {
   });
 
   beforeEach(async () => {
-    problems = [];
     context = await browser.newContext({ viewport: { width: 1000, height: 800 }, acceptDownloads: true, colorScheme: "light" });
     page = await context.newPage();
-    page.on("dialog", (d) => {
-      problems.push(`dialog: ${d.type()} ${d.message()}`);
-      void d.dismiss();
-    });
-    page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-    page.on("console", (m) => {
-      const text = m.text();
-      // A dead link's page is a 410/404 document: Chromium reports that status as a console error.
-      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of (404|410|429)/.test(text)) {
-        problems.push(`console ${m.type()}: ${text}`);
-      }
-      if (/Content Security Policy|Refused to (execute|load|apply|connect)/i.test(text)) problems.push(`CSP: ${text}`);
-    });
+    // A dead link's page is a 410/404 document: Chromium reports that status as a console error.
+    problems = watchProblems(page, [404, 410, 429]);
   });
   afterEach(async () => {
     await context?.close();
@@ -157,7 +128,9 @@ describe("the recipient in a real browser (sqlite)", () => {
     expect(sha256(p.stdout)).toBe(sha256(budget));
 
     // The owner's audit trail saw the three downloads from the browser.
-    const events = await (await t.fetch(`/packages/${s.id}/events`, { token: alice.token })).json();
+    const eventsNow = async () => (await (await t.fetch(`/packages/${s.id}/events`, { token: alice.token })).json()) as unknown[];
+    await until(async () => (await eventsNow()).length === 3, 5000, "three downloads recorded");
+    const events = (await eventsNow()) as { type: string; user_agent: string | null }[];
     expect(events.map((e: { type: string }) => e.type).sort()).toEqual(["archive_download", "file_download", "file_download"]);
     expect(events.every((e: { user_agent: string | null }) => /Chrome/.test(e.user_agent ?? ""))).toBe(true);
     expect(problems).toEqual([]);

@@ -2,6 +2,7 @@ import { expect } from "vitest";
 
 export interface ErrorBody {
   detail: string;
+  code: string;
   errors?: { path: string; message: string }[];
 }
 
@@ -11,10 +12,11 @@ export const RAW_TOKEN = /^sf_[A-Za-z0-9_-]{43}$/;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * Asserts an error answer: the status and a JSON `{"detail": "<sentence>"}` body, the one error
- * shape the API promises. The status and body are compared together so a failure shows both.
+ * Asserts an error answer: the status and a JSON `{"detail": "<sentence>", "code": "<snake_case>"}`
+ * body, the one error shape the API promises (and, with `code`, that stable code). The status and
+ * body are compared together so a failure shows both.
  */
-export async function expectError(res: Response, status: number): Promise<ErrorBody> {
+export async function expectError(res: Response, status: number, code?: string): Promise<ErrorBody> {
   const text = await res.text();
   let body: unknown;
   try {
@@ -22,7 +24,10 @@ export async function expectError(res: Response, status: number): Promise<ErrorB
   } catch {
     body = text;
   }
-  expect({ status: res.status, body }).toMatchObject({ status, body: { detail: expect.any(String) } });
+  expect({ status: res.status, body }).toMatchObject({
+    status,
+    body: { detail: expect.any(String), code: code ?? expect.stringMatching(/^[a-z][a-z_]*[a-z]$/) },
+  });
   expect(res.headers.get("content-type")).toMatch(/^application\/json/);
   const b = body as ErrorBody;
   expect(b.detail.trim().length).toBeGreaterThan(0);
@@ -30,8 +35,8 @@ export async function expectError(res: Response, status: number): Promise<ErrorB
 }
 
 /** A 401 also tells the client how to authenticate. */
-export async function expectUnauthorized(res: Response): Promise<ErrorBody> {
-  const body = await expectError(res, 401);
+export async function expectUnauthorized(res: Response, code?: string): Promise<ErrorBody> {
+  const body = await expectError(res, 401, code);
   expect(res.headers.get("www-authenticate")).toMatch(/^Bearer\b/);
   return body;
 }
@@ -40,8 +45,8 @@ export async function expectUnauthorized(res: Response): Promise<ErrorBody> {
  * A 422 with `errors[]` of `{path, message}`. When `field` is given, some error's path must point
  * at it (e.g. `/body/email`), so the client can tell which input was wrong.
  */
-export async function expectValidationError(res: Response, field?: string): Promise<ErrorBody> {
-  const body = await expectError(res, 422);
+export async function expectValidationError(res: Response, field?: string, code?: string): Promise<ErrorBody> {
+  const body = await expectError(res, 422, code);
   expect(body.errors).toBeInstanceOf(Array);
   expect(body.errors!.length).toBeGreaterThan(0);
   for (const e of body.errors!) {

@@ -8,7 +8,8 @@ import { loadConfig } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { createUser } from "../../src/services/users.js";
 import { createToken } from "../../src/services/tokens.js";
-import type { Role, User } from "../../src/db/users.js";
+import type { Role } from "../../src/db/users.js";
+import type { User } from "../../src/services/users.js";
 
 export type DbKind = "sqlite" | "postgres";
 
@@ -131,7 +132,7 @@ export async function startTestServer(
       const password = o.password ?? `pw-${crypto.randomBytes(8).toString("hex")}`;
       const email = o.email ?? `user-${crypto.randomBytes(5).toString("hex")}@example.com`;
       const user = await createUser(running.services, { email, name: email.split("@")[0]!, password, role: o.role ?? "user" });
-      const { token } = await createToken(running.services, user.id, { name: "test" });
+      const { token } = await createToken(running.services, { userId: user.id }, { name: "test" });
       return { user, token, password };
     },
     async close() {

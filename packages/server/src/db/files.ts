@@ -1,0 +1,91 @@
+import type { Knex } from "knex";
+import { escapeLike } from "./users.js";
+
+export interface FileRow {
+  id: string;
+  package_id: string;
+  name: string;
+  size: number;
+  sha256: string;
+  content_type: string;
+  storage_key: string;
+  created_at: string;
+}
+
+/**
+ * The form in which two names collide on a recipient's disk: Windows and macOS compare names
+ * without regard to case or Unicode normalization, so `Report.txt` and `REPORT.txt` (or a
+ * composed and a decomposed `é`) are one file there. Stored as `files.name_key`.
+ */
+export function nameKey(name: string): string {
+  return name.normalize("NFC").toLowerCase();
+}
+
+const toFile = (r: FileRow): FileRow => ({ ...r, size: Number(r.size) });
+const FILE_COLUMNS = ["id", "package_id", "name", "size", "sha256", "content_type", "storage_key", "created_at"];
+
+export async function insertFile(db: Knex, row: FileRow): Promise<void> {
+  await db("files").insert({ ...row, name_key: nameKey(row.name) });
+}
+
+export async function listFiles(db: Knex, packageId: string): Promise<FileRow[]> {
+  const rows = await db<FileRow>("files")
+    .where({ package_id: packageId })
+    .orderBy([{ column: "created_at" }, { column: "name" }])
+    .select<FileRow[]>(FILE_COLUMNS);
+  return rows.map(toFile);
+}
+
+export async function findFile(db: Knex, packageId: string, fileId: string): Promise<FileRow | undefined> {
+  const row = await db<FileRow>("files").where({ package_id: packageId, id: fileId }).first<FileRow | undefined>(FILE_COLUMNS);
+  return row ? toFile(row) : undefined;
+}
+
+/** Removes one file's row; false when it was not there (any more). */
+export async function deleteFileRow(db: Knex, packageId: string, fileId: string): Promise<boolean> {
+  return (await db("files").where({ id: fileId, package_id: packageId }).delete()) > 0;
+}
+
+/** The storage keys of a package's files (for deleting their bytes). */
+export async function storageKeysOf(db: Knex, packageId: string): Promise<string[]> {
+  const rows = await db("files").where({ package_id: packageId }).select<{ storage_key: string }[]>("storage_key");
+  return rows.map((r) => r.storage_key);
+}
+
+export async function deleteFilesOf(db: Knex, packageId: string): Promise<void> {
+  await db("files").where({ package_id: packageId }).delete();
+}
+
+/** How many files a package holds and their total size. */
+export async function packageUsage(db: Knex, packageId: string): Promise<{ count: number; bytes: number }> {
+  const row = await db("files")
+    .where({ package_id: packageId })
+    .first(db.raw("count(*) as n"), db.raw("coalesce(sum(size), 0) as total"));
+  return { count: Number(row?.n ?? 0), bytes: Number(row?.total ?? 0) };
+}
+
+/**
+ * A file already in the package that `name` cannot sit beside on a recipient's disk: the same
+ * name in another case, a file where `name` needs a folder (`dir` for `dir/inner.txt`), or a
+ * folder where `name` would be a file (`dir/inner.txt` for `dir`). Undefined when there is none.
+ */
+export async function findNameClash(db: Knex, packageId: string, name: string): Promise<{ name: string } | undefined> {
+  const key = nameKey(name);
+  const segments = key.split("/");
+  const ancestors = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join("/"));
+  return db("files")
+    .where({ package_id: packageId })
+    .where((w) => {
+      w.where("name_key", key).orWhereRaw("name_key like ? escape '\\'", [`${escapeLike(key)}/%`]);
+      if (ancestors.length > 0) w.orWhereIn("name_key", ancestors);
+    })
+    .first<{ name: string } | undefined>("name");
+}
+
+/** Files of a package received after `since` (ISO time; all of them when null). */
+export async function countFilesSince(db: Knex, packageId: string, since: string | null): Promise<number> {
+  const q = db("files").where({ package_id: packageId });
+  if (since !== null) q.where("created_at", ">", since);
+  const row = await q.count<{ n: number | string }[]>({ n: "*" }).first();
+  return Number(row?.n ?? 0);
+}

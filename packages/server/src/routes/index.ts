@@ -1,0 +1,43 @@
+import type { HandlerTable } from "../http/operations.js";
+import { getHealth } from "./health.js";
+import { createSessionToken, createToken, getMe, listTokens, revokeToken } from "./me.js";
+import { createUser, listUsers, updateUser } from "./admin.js";
+import { createPackage, deletePackage, finalizePackage, getPackage, listPackageEvents, listPackages, revokePackage } from "./packages.js";
+import { deleteFile, downloadFile, uploadFile } from "./files.js";
+import { completeLink, downloadLinkArchive, downloadLinkFile, getLink, uploadLinkFile } from "./links.js";
+
+/**
+ * Every operationId of openapi.yaml and its handler: the one table to start from. A handler of
+ * the same name lives in `routes/<tag>.ts` and calls the service function of the same name in
+ * `services/<noun>.ts`, which calls the repositories in `db/`. A missing, extra or misspelled
+ * entry fails `pnpm typecheck`.
+ */
+export const handlers: HandlerTable = {
+  getHealth,
+  createSessionToken,
+  getMe,
+  listTokens,
+  createToken,
+  revokeToken,
+  listUsers,
+  createUser,
+  updateUser,
+  listPackages,
+  createPackage,
+  getPackage,
+  deletePackage,
+  uploadFile,
+  downloadFile,
+  headFile: downloadFile,
+  deleteFile,
+  finalizePackage,
+  revokePackage,
+  listPackageEvents,
+  getLink,
+  uploadLinkFile,
+  downloadLinkFile,
+  headLinkFile: downloadLinkFile,
+  downloadLinkArchive,
+  headLinkArchive: downloadLinkArchive,
+  completeLink,
+};

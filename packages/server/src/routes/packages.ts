@@ -1,0 +1,38 @@
+import type { Handler } from "../http/operations.js";
+import * as packages from "../services/packages.js";
+import { pageOf } from "./pagination.js";
+
+export const listPackages: Handler<"listPackages"> = async ({ s, user, query }) => ({
+  status: 200,
+  body: await packages.listPackages(s, user, { ...pageOf(query), status: query.status, direction: query.direction, q: query.q }),
+});
+
+export const createPackage: Handler<"createPackage"> = async ({ s, user, body }) => ({
+  status: 201,
+  body: await packages.createPackage(s, user, body),
+});
+
+export const getPackage: Handler<"getPackage"> = async ({ s, user, params }) => ({
+  status: 200,
+  body: await packages.getPackage(s, user, params.id),
+});
+
+export const deletePackage: Handler<"deletePackage"> = async ({ s, user, params }) => {
+  await packages.deletePackage(s, user, params.id);
+  return { status: 204 };
+};
+
+export const finalizePackage: Handler<"finalizePackage"> = async ({ s, user, params }) => ({
+  status: 200,
+  body: await packages.finalizePackage(s, user, params.id),
+});
+
+export const revokePackage: Handler<"revokePackage"> = async ({ s, user, params }) => ({
+  status: 200,
+  body: await packages.revokePackage(s, user, params.id),
+});
+
+export const listPackageEvents: Handler<"listPackageEvents"> = async ({ s, user, params }) => ({
+  status: 200,
+  body: await packages.listPackageEvents(s, user, params.id),
+});

@@ -1,0 +1,37 @@
+import type { FileRow } from "../db/files.js";
+
+/** What serving a stored file needs from its row. */
+export type StoredFile = Pick<FileRow, "name" | "size" | "sha256" | "content_type" | "storage_key" | "created_at">;
+
+/** An inclusive byte range of a file. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * What a download operation answers, decided by a service and sent by the one HTTP helper
+ * (`sendDownload`): one stored file (with Range, ETag, HEAD) or a zip of several.
+ */
+export type Download = FileDownload | ArchiveDownload;
+
+export interface FileDownload {
+  kind: "file";
+  file: StoredFile;
+  /** `private, no-cache` for the owner; a magic link's downloads are `no-store` (its URL is a secret). */
+  cacheControl: string;
+  /**
+   * Called once the answer carrying the file's bytes was sent to its end (never for a HEAD, a
+   * 304, a 416 or an answer the client cut short), with the range sent (undefined: all of it).
+   */
+  onSent?: (range: ByteRange | undefined) => Promise<void>;
+}
+
+export interface ArchiveDownload {
+  kind: "archive";
+  /** The zip's file name. */
+  name: string;
+  files: (StoredFile & { name: string })[];
+  /** Called once the whole zip was sent (never for a HEAD or a cut-short answer). */
+  onSent?: () => Promise<void>;
+}

@@ -66,7 +66,7 @@ export class ValidationFailed extends ApiError {
   constructor(
     detail: string,
     path = "/body",
-    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" = "validation_failed",
+    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

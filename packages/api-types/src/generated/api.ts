@@ -162,7 +162,11 @@ export interface paths {
          */
         get: operations["listPackages"];
         put?: never;
-        /** Create a new package (draft) */
+        /**
+         * Create a new package (draft)
+         * @description Safe to retry with an `Idempotency-Key`: the same key and body within 24 hours answer the
+         *     first package again instead of creating another.
+         */
         post: operations["createPackage"];
         delete?: never;
         options?: never;
@@ -268,6 +272,9 @@ export interface paths {
          *     Sets `expires_at = now + ttl_days` and status `active`, emails the recipient and returns the
          *     magic link, shown only in this answer. If the email cannot be sent the package is still
          *     active: `email_sent` is false and `email_error` says why.
+         *
+         *     Safe to retry with an `Idempotency-Key`: the same key within 24 hours answers the first
+         *     finalize again (the same magic link; no second email).
          */
         post: operations["finalizePackage"];
         delete?: never;
@@ -462,15 +469,15 @@ export interface components {
          *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`.
+         *     409: `email_taken`, `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`.
          *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `package_purged`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
-         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `package_empty`.
+         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `package_empty`, `idempotency_key_reused`.
          *     429: `rate_limited`. 500: `internal_error`. 507: `insufficient_storage`.
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "upload_interrupted" | "rate_limited" | "internal_error" | "insufficient_storage";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "upload_interrupted" | "rate_limited" | "internal_error" | "insufficient_storage";
         Health: {
             /** @enum {string} */
             status: "ok" | "unavailable";
@@ -648,8 +655,11 @@ export interface components {
         PackageList: {
             items: components["schemas"]["Package"][];
             total: number;
+            /** @description The page number (1 when walking by cursor) */
             page: number;
             per_page: number;
+            /** @description Pass as `cursor` for the next page of this walk; null on the last page */
+            next_cursor: string | null;
         };
     };
     responses: {
@@ -856,6 +866,15 @@ export interface components {
         Range: string;
         /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
         IfRange: string;
+        /**
+         * @description A unique value per logical request (a random UUID), the same on every retry of it. A
+         *     successful answer is kept for 24 hours, per user, encrypted with a key derived from this
+         *     value (so a stored magic link is readable only by whoever holds the key): a retry with the
+         *     same key and body gets it again. The same key with another body answers 422
+         *     `idempotency_key_reused`; while the first request is still running, 409
+         *     `idempotency_key_in_use` (retry after `Retry-After`).
+         */
+        IdempotencyKey: string;
         PerPage: number;
     };
     requestBodies: never;
@@ -1234,6 +1253,14 @@ export interface operations {
                 direction?: components["schemas"]["Direction"];
                 /** @description Case-insensitive match on title, recipient email or recipient name */
                 q?: string;
+                /** @description Only packages whose id starts with this (case-insensitive), as `git` takes a short commit id */
+                id_prefix?: string;
+                /**
+                 * @description Continue a walk where the previous page's `next_cursor` left it. A walk by cursor never
+                 *     skips or repeats a package, whatever is created or deleted meanwhile (newer packages
+                 *     than the walk's start are not included). `page` must not be given with it.
+                 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -1285,7 +1312,17 @@ export interface operations {
     createPackage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique value per logical request (a random UUID), the same on every retry of it. A
+                 *     successful answer is kept for 24 hours, per user, encrypted with a key derived from this
+                 *     value (so a stored magic link is readable only by whoever holds the key): a retry with the
+                 *     same key and body gets it again. The same key with another body answers 422
+                 *     `idempotency_key_reused`; while the first request is still running, 409
+                 *     `idempotency_key_in_use` (retry after `Retry-After`).
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1336,6 +1373,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["ValidationError"];
         };
     };
@@ -1571,7 +1609,17 @@ export interface operations {
     finalizePackage: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A unique value per logical request (a random UUID), the same on every retry of it. A
+                 *     successful answer is kept for 24 hours, per user, encrypted with a key derived from this
+                 *     value (so a stored magic link is readable only by whoever holds the key): a retry with the
+                 *     same key and body gets it again. The same key with another body answers 422
+                 *     `idempotency_key_reused`; while the first request is still running, 409
+                 *     `idempotency_key_in_use` (retry after `Retry-After`).
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: components["parameters"]["Id"];
             };

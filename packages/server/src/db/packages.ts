@@ -79,8 +79,16 @@ export interface PackageFilter {
   status?: PackageStatus | undefined;
   direction?: Direction | undefined;
   q?: string | undefined;
+  /** Lower-case start of the id. */
+  idPrefix?: string | undefined;
   /** "now" as an ISO string: a package past its expiry counts as expired even before the sweeper. */
   now: string;
+}
+
+/** Where a walk by cursor stands: the last package it returned (the list's order is created_at, id, newest first). */
+export interface PackageCursor {
+  created_at: string;
+  id: string;
 }
 
 function applyFilter(q: Knex.QueryBuilder, f: PackageFilter): Knex.QueryBuilder {
@@ -93,6 +101,7 @@ function applyFilter(q: Knex.QueryBuilder, f: PackageFilter): Knex.QueryBuilder 
   } else if (f.status) {
     q.where("p.status", f.status);
   }
+  if (f.idPrefix) q.whereRaw("cast(p.id as text) like ?", [`${f.idPrefix}%`]);
   if (f.q) {
     const like = `%${escapeLike(f.q.toLowerCase())}%`;
     q.where((w) =>
@@ -105,19 +114,28 @@ function applyFilter(q: Knex.QueryBuilder, f: PackageFilter): Knex.QueryBuilder 
   return q;
 }
 
+/**
+ * One page of the filtered packages, newest first, after `page.after` (a cursor) or from
+ * `page.offset`, and the total the filter matches.
+ */
 export async function listPackageRows(
   db: Knex,
   f: PackageFilter,
-  page: { limit: number; offset: number },
+  page: { limit: number; offset: number; after?: PackageCursor | undefined },
 ): Promise<{ rows: PackageWithCounts[]; total: number }> {
   const [countRow] = await applyFilter(db("packages as p"), f).count<{ n: number | string }[]>({ n: "*" });
-  const rows = await withCounts(db, applyFilter(db("packages as p"), f))
+  const q = withCounts(db, applyFilter(db("packages as p"), f));
+  const after = page.after;
+  if (after) {
+    q.where((w) => w.where("p.created_at", "<", after.created_at).orWhere((a) => a.where("p.created_at", after.created_at).where("p.id", "<", after.id)));
+  }
+  const rows = await q
     .orderBy([
       { column: "p.created_at", order: "desc" },
       { column: "p.id", order: "desc" },
     ])
     .limit(page.limit)
-    .offset(page.offset);
+    .offset(after ? 0 : page.offset);
   return { rows: (rows as PackageWithCounts[]).map((r) => normaliseCounts(r)), total: Number(countRow?.n ?? 0) };
 }
 

@@ -33,8 +33,17 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
       res.destroy();
       return;
     }
-    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-    res.status(status).json(body);
+    try {
+      for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      res.status(status).json(body);
+    } catch (failure) {
+      // Never let Express's own handler answer: it prints a stack trace into an HTML page. (In
+      // tests this is where a response that breaks openapi.yaml ends up.)
+      req.log?.error({ err: failure }, "could not send an error answer");
+      if (res.headersSent) return void res.destroy();
+      res.removeHeader("Content-Length");
+      res.status(500).type("application/json").end(JSON.stringify(errorBody("Internal server error", "internal_error")));
+    }
   };
 
   if (err instanceof ApiError) {

@@ -7,6 +7,7 @@ import { authenticate } from "./auth.js";
 import type { Ctx, HandlerTable, OperationId, Reply } from "./operations.js";
 import { sendDownload, type Download } from "./send-file.js";
 import { openApiValidator } from "./validator.js";
+import { replayOrRun, requestFingerprint, type JsonAnswer } from "../services/idempotency.js";
 
 /**
  * Builds the API's routes from openapi.yaml: one route per operation, whose chain is
@@ -32,6 +33,7 @@ interface SpecOperation {
   operationId: string;
   security?: Record<string, unknown>[];
   "x-speedyfiles-role"?: Role;
+  "x-speedyfiles-idempotent"?: boolean;
   parameters?: SpecParameter[];
   requestBody?: { content?: Record<string, unknown> };
 }
@@ -78,7 +80,7 @@ export function specRouter(s: Services, handlers: HandlerTable, opts: SpecRouter
       if (bodyTypes.includes("application/json")) chain.push(jsonBody);
       if (bodyTypes.includes("multipart/form-data")) chain.push(multipartPlaceholder);
       chain.push(...validator, ...(opts.before?.[id] ?? []));
-      chain.push(dispatch(s, handler, queryParameters(spec, item, op)));
+      chain.push(dispatch(s, handler, { id, query: queryParameters(spec, item, op), idempotent: op["x-speedyfiles-idempotent"] === true }));
       router[method](expressPath, ...chain);
     }
     const allow = allowed.join(", ");
@@ -147,14 +149,21 @@ function clientOf(req: Request): Client {
   return { address: req.ip, userAgent: typeof ua === "string" ? ua : undefined };
 }
 
-function dispatch(s: Services, handler: (ctx: Ctx<OperationId>) => Promise<Reply<OperationId>>, query: QueryParameter[]): RequestHandler {
+interface DispatchOptions {
+  id: OperationId;
+  query: QueryParameter[];
+  /** `x-speedyfiles-idempotent`: an `Idempotency-Key` makes retries safe (services/idempotency.ts). */
+  idempotent: boolean;
+}
+
+function dispatch(s: Services, handler: (ctx: Ctx<OperationId>) => Promise<Reply<OperationId>>, op: DispatchOptions): RequestHandler {
   return async (req: Request, res: Response) => {
     const ctx = {
       s,
       req,
       res,
       params: req.params,
-      query: parseQuery(req, query),
+      query: parseQuery(req, op.query),
       body: req.body as unknown,
       client: clientOf(req),
       get user() {
@@ -162,7 +171,11 @@ function dispatch(s: Services, handler: (ctx: Ctx<OperationId>) => Promise<Reply
         return req.principal;
       },
     } as unknown as Ctx<OperationId>;
-    const reply = (await handler(ctx)) as Download | { status: number; body?: unknown };
+    const key = req.headers["idempotency-key"];
+    const reply =
+      op.idempotent && typeof key === "string"
+        ? await replayOrRun(s, ctx.user, op.id, key, requestFingerprint(req.baseUrl + req.path, req.body), async () => (await handler(ctx)) as JsonAnswer)
+        : ((await handler(ctx)) as Download | { status: number; body?: unknown });
     if ("kind" in reply) {
       await sendDownload(req, res, s.storage, reply, req.log ?? s.logger);
     } else if (reply.status === 204) {

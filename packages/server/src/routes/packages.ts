@@ -4,7 +4,15 @@ import { pageOf } from "./pagination.js";
 
 export const listPackages: Handler<"listPackages"> = async ({ s, user, query }) => ({
   status: 200,
-  body: await packages.listPackages(s, user, { ...pageOf(query), status: query.status, direction: query.direction, q: query.q }),
+  body: await packages.listPackages(s, user, {
+    page: query.page,
+    perPage: pageOf(query).perPage,
+    cursor: query.cursor,
+    status: query.status,
+    direction: query.direction,
+    q: query.q,
+    idPrefix: query.id_prefix,
+  }),
 });
 
 export const createPackage: Handler<"createPackage"> = async ({ s, user, body }) => ({

@@ -1,6 +1,7 @@
 import { claimPurgeable, expireDue, markPurged } from "../db/packages.js";
 import { storageKeysOf } from "../db/files.js";
 import { addDays, type Services } from "./context.js";
+import { expireIdempotencyKeys } from "./idempotency.js";
 
 const BATCH = 50;
 
@@ -31,6 +32,7 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     purged += n;
     if (n < BATCH) break;
   }
+  await expireIdempotencyKeys(s);
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");
   return { expired, purged };
 }

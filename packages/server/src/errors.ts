@@ -46,6 +46,13 @@ export class PayloadTooLarge extends ApiError {
     super(413, detail);
   }
 }
+/** The storage has no room left (ENOSPC, EDQUOT, EFBIG): the server's problem, not the file's. */
+export class InsufficientStorage extends ApiError {
+  readonly code = "insufficient_storage";
+  constructor(detail = "The server has run out of storage space for this file; nothing was kept. Try again later or ask the administrator to free space") {
+    super(507, detail);
+  }
+}
 export class RangeNotSatisfiable extends ApiError {
   constructor(size: number) {
     super(416, "Range not satisfiable", { headers: { "Content-Range": `bytes */${size}` } });

@@ -26,7 +26,12 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
   };
 
   if (err instanceof ApiError) {
-    send(err.status, err.errors ? { detail: err.message, errors: err.errors } : { detail: err.message }, err.headers);
+    const code = (err as { code?: unknown }).code;
+    send(
+      err.status,
+      { detail: err.message, ...(typeof code === "string" ? { code } : {}), ...(err.errors ? { errors: err.errors } : {}) },
+      err.headers,
+    );
     return;
   }
 

@@ -212,7 +212,9 @@ export interface paths {
          * @description One file per request in the multipart field `file`, streamed to storage (never buffered
          *     whole). The part's file name is kept as metadata; a relative path such as `sub/dir/a.txt`
          *     is kept, while `..` segments, absolute paths, backslashes, NUL and control characters are
-         *     rejected with 422. An optional `sha256` field sent before the file part is checked against
+         *     rejected with 422, as are names Windows cannot store: reserved device names as any segment
+         *     (`CON`, `nul.txt`, `sub/Com1.tar.gz`, `LPT1`…), the characters `< > : " | ? *`, and a
+         *     segment ending in a dot or a space. An optional `sha256` field sent before the file part is checked against
          *     the received bytes (mismatch → 422, nothing stored). Only a draft takes files (409).
          *     Over `SF_MAX_FILE_BYTES` (or the package's limits) → 413 and nothing is kept. When the
          *     server's storage is full → 507 (`code: insufficient_storage`), answered at once, nothing kept.

@@ -1,0 +1,94 @@
+import crypto from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { closedPort, serverProcess } from "./helpers/process.js";
+
+// Known when the cases are listed: a folder holding a regular file, and a port nothing listens on.
+const dataDir = mkdtempSync(path.join(os.tmpdir(), "sf-nodb-"));
+const aFile = path.join(dataDir, "not-a-directory");
+writeFileSync(aFile, "x");
+const port = await closedPort();
+
+describe("speedyfiles-server with a database it cannot use", () => {
+  afterAll(async () => {
+    await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  const PASSWORD = "Hunter2-Very-Secret";
+  const cases: [label: string, url: string, names: RegExp, reason: RegExp, secrets: string[]][] = [
+    [
+      "PostgreSQL on a closed port (password in the URL)",
+      `postgres://sf_user:${PASSWORD}@127.0.0.1:${port}/speedyfiles`,
+      new RegExp(`postgres://sf_user(:\\*+)?@127\\.0\\.0\\.1:${port}/speedyfiles`),
+      /refused/i,
+      [PASSWORD],
+    ],
+    [
+      "PostgreSQL on a host that does not exist",
+      `postgresql://ops:${PASSWORD}-2@db.no-such-host.invalid:5432/sf`,
+      /postgresql:\/\/ops(:\*+)?@db\.no-such-host\.invalid:5432\/sf/,
+      /not found|ENOTFOUND|EAI_AGAIN/i,
+      [`${PASSWORD}-2`],
+    ],
+    [
+      "a PostgreSQL database that does not exist",
+      `postgres://postgres:${PASSWORD}-3@127.0.0.1:5432/sf_missing_${crypto.randomBytes(4).toString("hex")}`,
+      /postgres:\/\/postgres(:\*+)?@127\.0\.0\.1:5432\/sf_missing_[0-9a-f]{8}/,
+      /does not exist/i,
+      [`${PASSWORD}-3`],
+    ],
+    [
+      "a password given as a query parameter, with characters that need encoding",
+      `postgres://sf@127.0.0.1:${port}/sf?sslmode=disable&password=${encodeURIComponent("Qu3ry/Secret@#1")}`,
+      new RegExp(`postgres://sf@127\\.0\\.0\\.1:${port}/sf`),
+      /refused/i,
+      ["Qu3ry/Secret@#1", encodeURIComponent("Qu3ry/Secret@#1")],
+    ],
+    [
+      "a password with a raw / and # that a URL parser splits (the driver would take part of it for the host)",
+      `postgres://sf:Sl4sh/Hash#Pw@127.0.0.1:${port}/sf`,
+      new RegExp(`postgres://sf(:\\*+)?@127\\.0\\.0\\.1:${port}/sf`),
+      /percent-encode/i,
+      ["Sl4sh", "Hash"],
+    ],
+    [
+      "an SQLite file under a regular file",
+      `sqlite://${aFile}/sub/sf.db`,
+      new RegExp(`sqlite://${aFile.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/sub/sf\\.db`),
+      /not a directory|ENOTDIR/i,
+      [],
+    ],
+    [
+      "an SQLite path that is a directory",
+      `sqlite://${dataDir}`,
+      new RegExp(`sqlite://${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
+      /unable to open|directory/i,
+      [],
+    ],
+  ];
+
+  describe.each(["serve", "migrate"])("%s", (command) => {
+    it.each(cases)("%s: one line naming the database and the reason, exit 1, never the password", async (label, url, names, reason, secrets) => {
+      const started = Date.now();
+      const p = serverProcess([command], { SF_DATA_DIR: dataDir, SF_PORT: "0", SF_LOG_LEVEL: "info", SF_DATABASE_URL: url });
+      const code = await p.code;
+      const all = p.stdout() + p.stderr();
+      const context = `${label}\n--- stdout:\n${p.stdout()}\n--- stderr:\n${p.stderr()}`;
+      expect(code, context).toBe(1);
+      expect(Date.now() - started, context).toBeLessThan(20_000);
+      for (const s of secrets) expect(all.includes(s), `${label}: the password is printed`).toBe(false);
+      // No stack trace, no knex noise: exactly one line, on stderr.
+      expect(p.stdout(), context).toBe("");
+      const lines = p.stderr().trimEnd().split("\n");
+      expect(lines, context).toHaveLength(1);
+      expect(lines[0], context).toMatch(/^speedyfiles-server: /);
+      expect(lines[0], context).toMatch(/database/i);
+      expect(lines[0], context).toMatch(names);
+      expect(lines[0], context).toMatch(reason);
+      expect(all, context).not.toMatch(/^\s+at /m);
+    });
+  });
+});

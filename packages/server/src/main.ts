@@ -27,8 +27,16 @@ async function readStdin(): Promise<string> {
 async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
-  const running = await startServer(config, { logger });
-  const first = await ensureFirstAdmin(running.services);
+  // (`as`: assigned in the callback below, which TypeScript's narrowing does not see)
+  let first = null as Awaited<ReturnType<typeof ensureFirstAdmin>>;
+  // The first admin exists before the port opens: a script that waits for /health and then logs
+  // in as SF_ADMIN_EMAIL must not find the account missing.
+  const running = await startServer(config, {
+    logger,
+    beforeListen: async (services) => {
+      first = await ensureFirstAdmin(services);
+    },
+  });
   logger.info({ url: running.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "SpeedyFiles is listening");
 
   const base = config.publicUrl;

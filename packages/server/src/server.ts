@@ -21,6 +21,11 @@ export interface StartOptions {
   sweeper?: boolean;
   /** HTTP timeouts in ms (tests shorten them to see them work). */
   timeouts?: { headersMs?: number; checkIntervalMs?: number };
+  /**
+   * Start-up work that must be done before the port opens (main creates the first admin here):
+   * once /health answers, a client may rely on everything being in place.
+   */
+  beforeListen?: (services: Services) => Promise<void>;
 }
 
 export interface RunningServer {
@@ -219,9 +224,24 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
   return { config, db, storage, mailer, logger, clock: opts.clock ?? (() => new Date()) };
 }
 
-/** Starts the HTTP server on SF_BIND:SF_PORT (port 0 picks a free one). */
+/**
+ * Starts the HTTP server on SF_BIND:SF_PORT (port 0 picks a free one). The port opens last, when
+ * the server is ready: database migrated, `beforeListen` done, sweeper started. A health check
+ * that gets an answer can therefore rely on all of it (a script waiting for /health and then
+ * logging in as SF_ADMIN_EMAIL used to race the creation of that account).
+ */
 export async function startServer(config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningServer> {
   const services = await buildServices(config, opts);
+  let stopSweeper: () => Promise<void> = async () => undefined;
+  try {
+    await opts.beforeListen?.(services);
+    if (opts.sweeper !== false) stopSweeper = startSweeper(services);
+  } catch (err) {
+    await stopSweeper();
+    services.mailer.close();
+    await services.db.destroy();
+    throw err;
+  }
   const app = createApp(services, { validateResponses: opts.validateResponses ?? false });
   const server = http.createServer(
     {
@@ -238,18 +258,23 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
   server.timeout = 120_000;
   server.maxHeadersCount = 100;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.bind, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.port, config.bind, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await stopSweeper();
+    services.mailer.close();
+    await services.db.destroy();
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
-
-  const stopSweeper = opts.sweeper === false ? async () => undefined : startSweeper(services);
 
   let closing: Promise<void> | undefined;
   const close = (graceMs = 10_000) =>

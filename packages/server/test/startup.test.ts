@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { closedPort, serverProcess } from "./helpers/process.js";
+import { createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
 
 // Known when the cases are listed: a folder holding a regular file, and a port nothing listens on.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "sf-nodb-"));
@@ -90,5 +91,51 @@ describe("speedyfiles-server with a database it cannot use", () => {
       expect(lines[0], context).toMatch(reason);
       expect(all, context).not.toMatch(/^\s+at /m);
     });
+  });
+});
+
+describe.each(DATABASES)("speedyfiles-server is healthy only when ready (%s)", (kind: DbKind) => {
+  // A script that waits for /health and then logs in must never see the 200 before the first
+  // admin exists. Each start is a fresh database and data dir, so the admin is created each time.
+  it.each([1, 2, 3])("start %i: the first 200 from /health is followed by a successful login", async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-ready-"));
+    const pg = kind === "postgres" ? await createPgDatabase() : undefined;
+    // A fixed port, so /health can be polled before the server says where it listens.
+    const port = await closedPort();
+    const email = "ops@example.com";
+    const password = "ready-before-healthy";
+    const p = serverProcess([], {
+      SF_DATA_DIR: dataDir,
+      SF_PORT: String(port),
+      SF_LOG_LEVEL: "warn",
+      SF_ADMIN_EMAIL: email,
+      SF_ADMIN_PASSWORD: password,
+      ...(pg ? { SF_DATABASE_URL: pg.url } : {}),
+    });
+    const base = `http://127.0.0.1:${port}/api/v1`;
+    try {
+      let exited = false;
+      void p.code.then(() => (exited = true));
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        if (exited) throw new Error(`the server exited before it was healthy:\n${p.stderr()}`);
+        if (Date.now() > deadline) throw new Error(`never healthy:\n${p.stderr()}`);
+        const res = await fetch(`${base}/health`).catch(() => undefined);
+        if (res?.status === 200) break;
+        await res?.body?.cancel();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      const login = await fetch(`${base}/auth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ email, password, name: "script" }),
+      });
+      expect(login.status, await login.clone().text()).toBe(201);
+    } finally {
+      p.kill("SIGTERM");
+      await p.code;
+      await pg?.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

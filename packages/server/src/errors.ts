@@ -57,6 +57,12 @@ export class PayloadTooLarge extends ApiError {
     super(413, code, detail);
   }
 }
+/** The storage has no room left (ENOSPC, EDQUOT, EFBIG): the server's problem, not the file's. */
+export class InsufficientStorage extends ApiError {
+  constructor(detail = "The server has run out of storage space for this file; nothing was kept. Try again later or ask the administrator to free space") {
+    super(507, "insufficient_storage", detail);
+  }
+}
 export class RangeNotSatisfiable extends ApiError {
   constructor(size: number) {
     super(416, "range_not_satisfiable", "Range not satisfiable", { headers: { "Content-Range": `bytes */${size}` } });

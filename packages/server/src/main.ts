@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from "./config.js";
-import { createLogger, startServer } from "./server.js";
-import { migrate, openDatabase } from "./db/knex.js";
+import { createLogger, DatabaseUnavailable, openMigratedDatabase, startServer } from "./server.js";
 import { createUser, ensureFirstAdmin } from "./services/users.js";
 
 const USAGE = `usage: speedyfiles-server [command]
@@ -12,7 +11,12 @@ commands:
   create-admin --email E    create an admin; the password is read from stdin
   help                      this text
 
-Configuration comes from SF_* environment variables; see the README.`;
+Configuration comes from SF_* environment variables; see the README.
+
+exit codes:
+  0  done (serve: stopped by SIGTERM or SIGINT)
+  1  could not start or run: e.g. the database cannot be reached or opened
+  2  invalid configuration or usage`;
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -23,8 +27,16 @@ async function readStdin(): Promise<string> {
 async function serve(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
-  const running = await startServer(config, { logger });
-  const first = await ensureFirstAdmin(running.services);
+  // (`as`: assigned in the callback below, which TypeScript's narrowing does not see)
+  let first = null as Awaited<ReturnType<typeof ensureFirstAdmin>>;
+  // The first admin exists before the port opens: a script that waits for /health and then logs
+  // in as SF_ADMIN_EMAIL must not find the account missing.
+  const running = await startServer(config, {
+    logger,
+    beforeListen: async (services) => {
+      first = await ensureFirstAdmin(services);
+    },
+  });
   logger.info({ url: running.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "SpeedyFiles is listening");
 
   const base = config.publicUrl;
@@ -66,9 +78,8 @@ async function serve(): Promise<void> {
 
 async function migrateOnly(): Promise<void> {
   const config = loadConfig();
-  const db = openDatabase(config.databaseUrl);
+  const db = await openMigratedDatabase(config.databaseUrl);
   try {
-    await migrate(db);
     process.stderr.write("migrations are up to date\n");
   } finally {
     await db.destroy();
@@ -82,9 +93,8 @@ async function createAdmin(args: string[]): Promise<void> {
   const password = await readStdin();
   if (password.length < 8) throw new UsageError("the password (from stdin) must be at least 8 characters");
   const config = loadConfig();
-  const db = openDatabase(config.databaseUrl);
+  const db = await openMigratedDatabase(config.databaseUrl);
   try {
-    await migrate(db);
     const user = await createUser({ db, clock: () => new Date() }, { email, name: "Administrator", password, role: "admin" });
     process.stdout.write(`created admin ${user.email} (${user.id})\n`);
   } finally {
@@ -117,6 +127,11 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof UsageError) {
     process.stderr.write(`speedyfiles-server: ${err.message}\n`);
     process.exit(2);
+  }
+  if (err instanceof DatabaseUnavailable) {
+    // One line naming the database (password hidden) and the reason; never a stack trace.
+    process.stderr.write(`speedyfiles-server: ${err.message}\n`);
+    process.exit(1);
   }
   const e = err as { message?: string; status?: number };
   process.stderr.write(`speedyfiles-server: ${e.message ?? String(err)}\n`);

@@ -11,6 +11,7 @@ import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
 import { expectError } from "./helpers/expect.js";
 import { addFile, blobPath, createPackage, exists, filesUnder, sha256, until, uploadRaw } from "./helpers/uploads.js";
 import { finalize, requestFiles, shareFiles, unknownSecret, uploadToLink, type Shared } from "./helpers/links.js";
+import { addFileWithLegacyName } from "./helpers/legacy-names.js";
 import { sweepOnce } from "../src/services/sweeper.js";
 
 const run = promisify(execFile);
@@ -240,7 +241,13 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
       const files = [];
       for (const [i, name] of names.entries()) {
         t.clock.advance(1000);
-        // filename* by hand: fetch's FormData would send `"` as %22.
+        // Uploads refuse `<`, `>` and `"` now (Windows cannot store them); rows from before that
+        // rule can still hold them, and must still be escaped.
+        if (/[<>"]/.test(name)) {
+          files.push(await addFileWithLegacyName(t, alice.token, pkg.id, name, `content ${i}`));
+          continue;
+        }
+        // filename* by hand: fetch's FormData would send some characters percent-encoded.
         const star = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
         const res = await uploadRaw(t, alice.token, pkg.id, `filename*=UTF-8''${star}`, `content ${i}`);
         expect(res.status).toBe(201);

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import crypto from "node:crypto";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { expectUnauthorized, expectValidationError, UUID } from "./helpers/expect.js";
+import { redactPath } from "../src/http/logging.js";
 
 /** Everything the server logs, as text and as parsed JSON lines. */
 class LogCapture {
@@ -98,6 +100,54 @@ describe.each(DATABASES)("what the server logs (%s)", (kind) => {
     expect(text).not.toMatch(/authorization|bearer/i);
   });
 
+  it("never logs a token or link secret put in the URL: any query parameter, any path segment, any encoding", async () => {
+    const token = alice.token;
+    const linkSecret = crypto.randomBytes(32).toString("base64url");
+    const encodeAll = (v: string) => [...Buffer.from(v)].map((b) => `%${b.toString(16).padStart(2, "0").toUpperCase()}`).join("");
+    // Values that are not shaped like a secret, but named like one.
+    const named = {
+      password: "hunter2-plain",
+      apiKey: "k-9f8e7d",
+      client_secret: "cs-1234",
+      sig: "a1b2c3",
+      code: "4711-0815",
+      "X-Amz-Signature": "deadbeef42",
+      auth: "basic-ish",
+      session_id: "sess-77",
+      refreshToken: "rt-short",
+    };
+    const urls = [
+      `/me?bearer=${token}`,
+      `/me?api_key=${token}`,
+      `/me?anything=${token}`,
+      `/me?page=2&x=${encodeURIComponent(`Bearer ${token}`)}`,
+      `/me?x=${encodeAll(token)}`,
+      `/me?${token}`,
+      `/me?next=${encodeURIComponent(`/l/${linkSecret}`)}`,
+      `/me?s=${linkSecret}`,
+      `/packages/${token}`,
+      `/packages/${encodeAll(linkSecret)}/files`,
+      `/no/such/route/${linkSecret}/x`,
+      `/l/${linkSecret}`,
+      ...Object.entries(named).map(([k, v]) => `/me?${encodeURIComponent(k)}=${encodeURIComponent(v)}&page=2`),
+    ];
+    for (const [i, url] of urls.entries()) {
+      const id = `redact-${kind}-${i}`;
+      await t.fetch(url, { headers: { "X-Request-Id": id } });
+      const line = await log.lineFor(id);
+      const logged = (line.req as { url: string }).url;
+      expect(logged, url).toContain("[redacted]");
+    }
+    const text = log.text;
+    const secrets = [token, token.slice(3), linkSecret, encodeAll(token), encodeAll(linkSecret), ...Object.values(named)];
+    for (const secret of secrets) {
+      expect(text.includes(secret), `the log contains ${secret.slice(0, 8)}…`).toBe(false);
+    }
+    // Ordinary parameters stay readable: an operator still sees what was asked.
+    await t.fetch("/admin/users?q=links&page=2", { token, headers: { "X-Request-Id": `plain-${kind}` } });
+    expect(((await log.lineFor(`plain-${kind}`)).req as { url: string }).url).toBe("/api/v1/admin/users?q=links&page=2");
+  });
+
   it("keeps a sane incoming X-Request-Id and replaces one that is not", async () => {
     const mine = await t.fetch("/me", { token: alice.token, headers: { "X-Request-Id": "lb-trace.42_abc-DEF" } });
     expect(mine.headers.get("x-request-id")).toBe("lb-trace.42_abc-DEF");
@@ -109,5 +159,32 @@ describe.each(DATABASES)("what the server logs (%s)", (kind) => {
     expect(id).toMatch(UUID);
     expect(await log.lineFor(id)).toMatchObject({ res: { statusCode: 200 } });
     expect(log.text).not.toContain("forged");
+  });
+});
+
+describe("redactPath", () => {
+  const token = `sf_${"A".repeat(20)}_${"b".repeat(22)}`;
+  const secret = `${"x".repeat(21)}-${"Y".repeat(21)}`;
+  it.each([
+    [`/api/v1/me?bearer=${token}`, "/api/v1/me?bearer=[redacted]"],
+    [`/api/v1/me?api_key=${token}&page=2`, "/api/v1/me?api_key=[redacted]&page=2"],
+    [`/api/v1/me?whatever=${token}`, "/api/v1/me?whatever=[redacted]"],
+    [`/api/v1/me?q=${secret}`, "/api/v1/me?q=[redacted]"],
+    [`/api/v1/me?${token}`, "/api/v1/me?[redacted]"],
+    [`/api/v1/packages/${token}/files`, "/api/v1/packages/[redacted]/files"],
+    [`/anything/${secret}`, "/anything/[redacted]"],
+    ["/api/v1/me?password=hunter2&page=2", "/api/v1/me?password=[redacted]&page=2"],
+    ["/x?clientSecret=1&apiKey=2&sig=3&code=4&X-Amz-Signature=5&auth=6&pass=7", "/x?clientSecret=[redacted]&apiKey=[redacted]&sig=[redacted]&code=[redacted]&X-Amz-Signature=[redacted]&auth=[redacted]&pass=[redacted]"],
+    ["/x?access_token=a&id_token=b&refresh-token=c&authorization=d&session=e", "/x?access_token=[redacted]&id_token=[redacted]&refresh-token=[redacted]&authorization=[redacted]&session=[redacted]"],
+  ])("redacts %s", (input, expected) => {
+    expect(redactPath(input)).toBe(expected);
+  });
+
+  it.each([
+    "/api/v1/packages/3f0c1c36-8a55-4a7b-9a39-0b6f5c1e2a11/files/0b6f5c1e-2a11-4a7b-9a39-3f0c1c368a55",
+    "/api/v1/admin/users?q=links&page=2&per_page=50",
+    "/api/v1/packages?status=active&keyword=design&author=me&monkey=1",
+  ])("leaves %s as it is", (input) => {
+    expect(redactPath(input)).toBe(input);
   });
 });

@@ -6,6 +6,7 @@ import { simpleParser } from "mailparser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "./helpers/smtp.js";
+import { addFileWithLegacyName } from "./helpers/legacy-names.js";
 import { addFile, blobPath, createPackage, exists, postPackage, sha256, until, uploadFile } from "./helpers/uploads.js";
 import { findPackageByLinkHash } from "../src/db/packages.js";
 import { sha256Hex } from "../src/security/secrets.js";
@@ -254,7 +255,7 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
 
     it("never lists another user's packages", async () => {
       const dave = await t.createUser();
-      expect(await list("", dave.token)).toEqual({ items: [], total: 0, page: 1, per_page: 20 });
+      expect(await list("", dave.token)).toEqual({ items: [], total: 0, page: 1, per_page: 20, next_cursor: null });
       expect((await list("?q=Alpha", dave.token)).total).toBe(0);
       const own = await createPackage(t, dave.token, { title: "Dave's" });
       expect((await list("", dave.token)).items.map((p) => p.id)).toEqual([own.id]);
@@ -419,7 +420,8 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
         recipient_name: "<i>Eve</i> & co",
         message: 'Look: <img src=x onerror="alert(2)"> & \'quotes\'',
       });
-      await addFile(t, alice.token, pkg.id, "<b onmouseover=alert(3)>.txt", "x");
+      // Uploads refuse `<` and `>` now; a row from before that rule can still hold them.
+      await addFileWithLegacyName(t, alice.token, pkg.id, "<b onmouseover=alert(3)>.txt", "x");
       expect((await finalize(pkg.id)).status).toBe(200);
       const mail = await smtp.waitForMail(mailTo(to));
       const html = typeof mail.parsed.html === "string" ? mail.parsed.html : "";

@@ -216,9 +216,12 @@ export interface paths {
          * @description One file per request in the multipart field `file`, streamed to storage (never buffered
          *     whole). The part's file name is kept as metadata; a relative path such as `sub/dir/a.txt`
          *     is kept, while `..` segments, absolute paths, backslashes, NUL and control characters are
-         *     rejected with 422. An optional `sha256` field sent before the file part is checked against
+         *     rejected with 422, as are names Windows cannot store: reserved device names as any segment
+         *     (`CON`, `nul.txt`, `sub/Com1.tar.gz`, `LPT1`…), the characters `< > : " | ? *`, and a
+         *     segment ending in a dot or a space. An optional `sha256` field sent before the file part is checked against
          *     the received bytes (mismatch → 422, nothing stored). Only a draft takes files (409).
-         *     Over `SF_MAX_FILE_BYTES` (or the package's limits) → 413 and nothing is kept.
+         *     Over `SF_MAX_FILE_BYTES` (or the package's limits) → 413 and nothing is kept. When the
+         *     server's storage is full → 507 (`code: insufficient_storage`), answered at once, nothing kept.
          */
         post: operations["uploadFile"];
         delete?: never;
@@ -831,6 +834,21 @@ export interface components {
                  *           "message": "must have required property 'title'"
                  *         }
                  *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The server's storage is full (or over quota); nothing was stored. Retrying later may work. */
+        InsufficientStorage: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "The server has run out of storage space for this file; nothing was kept. Try again later or ask the administrator to free space",
+                 *       "code": "insufficient_storage"
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -1504,6 +1522,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     downloadFile: {
@@ -1820,6 +1839,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     downloadLinkFile: {

@@ -40,7 +40,8 @@ export function discardBody(req: Request): void {
  * An optional `sha256` field before the file is checked against the bytes received.
  *
  * Any failure — over `maxBytes`, a bad name, a checksum mismatch, a malformed body, the client
- * disconnecting — rejects after the partial blob has been removed: nothing is left behind.
+ * disconnecting, the storage running out of space (InsufficientStorage, 507) — rejects after the
+ * partial blob has been removed: nothing is left behind.
  */
 export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: number; tooLargeDetail: string }): Promise<ReceivedFile> {
   return new Promise<ReceivedFile>((resolve, reject) => {
@@ -142,7 +143,10 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
           throw err;
         }),
       }));
-      put.catch(() => undefined); // awaited in finish()
+      // A storage failure (a full disk: InsufficientStorage) ends the request at once. Waiting for
+      // busboy instead would wait forever: the failed write stream no longer drains the part, so
+      // busboy stays paused, the request body stops, and the client hangs until the idle timeout.
+      put.catch((err: Error) => fail(err));
     });
 
     const tooMany = () => fail(new ValidationFailed("Send exactly one file per request, in the field `file`", "/body"));

@@ -4,6 +4,14 @@
  * could mean something else on a recipient's disk: absolute paths, `.`/`..` segments, empty
  * segments, backslashes, drive letters, NUL and control characters. Checked after busboy has
  * decoded RFC 2231 / percent-encoded names, so encoded traversal is caught too.
+ *
+ * A name must also be extractable on the recipient's machine, whatever it runs: Windows refuses
+ * (or silently turns into a device) reserved device names (`CON`, `nul.txt`, `Com1.tar.gz`), the
+ * characters `< > : " | ? *`, and segments ending in a dot or a space (Explorer strips them, so
+ * `report.` and `report` would collide). Such names are refused too, never renamed: the sender
+ * learns at once and chooses the new name. Rules that compare names with each other (a file
+ * beside a folder of the same name, names equal but for case) belong where the package's other
+ * names are known, not here.
  */
 export const MAX_NAME_BYTES = 1024;
 const MAX_SEGMENT_BYTES = 255;
@@ -13,6 +21,12 @@ export type NameCheck = { ok: true; name: string } | { ok: false; reason: string
 // C0 and C1 controls, DEL, and the Unicode bidi overrides used to disguise extensions.
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+// Device names per Microsoft's "Naming Files, Paths, and Namespaces", including the superscript
+// digits it lists and the console pseudo-files; reserved with any extension (`NUL.tar.gz` is NUL)
+// and with spaces before it (`NUL .txt`).
+const WINDOWS_RESERVED = /^(CON|PRN|AUX|NUL|COM[1-9\u00b9\u00b2\u00b3]|LPT[1-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$) *$/i;
+const WINDOWS_FORBIDDEN_CHARS = /[<>:"|?*]/;
 
 export function checkFileName(raw: string | undefined): NameCheck {
   if (raw === undefined || raw === "") return { ok: false, reason: "The file part needs a file name" };
@@ -27,6 +41,22 @@ export function checkFileName(raw: string | undefined): NameCheck {
     if (seg === "." || seg === "..") return { ok: false, reason: "File name must not contain . or .. segments" };
     if (Buffer.byteLength(seg, "utf8") > MAX_SEGMENT_BYTES) return { ok: false, reason: `A path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
     if (seg.trim() === "") return { ok: false, reason: "File name has a blank path segment" };
+    const forbidden = WINDOWS_FORBIDDEN_CHARS.exec(seg);
+    if (forbidden) {
+      return {
+        ok: false,
+        reason: `File name contains "${forbidden[0]}", a character Windows does not allow in file names (< > : " | ? *)`,
+      };
+    }
+    if (WINDOWS_RESERVED.test(seg.split(".")[0]!)) {
+      return {
+        ok: false,
+        reason: `"${seg}" is a device name Windows reserves (CON, PRN, AUX, NUL, COM1–COM9, LPT1–LPT9, with any extension); it could not be saved on Windows`,
+      };
+    }
+    if (/[. ]$/.test(seg)) {
+      return { ok: false, reason: `"${seg}" ends in a dot or a space, which Windows drops from file names; remove it` };
+    }
   }
   return { ok: true, name };
 }

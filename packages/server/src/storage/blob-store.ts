@@ -13,6 +13,8 @@ export interface BlobStore {
   /**
    * Writes `source` to a new blob. Resolves once the bytes are durable. If `source` errors (the
    * client went away, a limit was hit, a checksum failed), rejects and leaves nothing behind.
+   * When the store has no room left it rejects with `InsufficientStorage` (507), also leaving
+   * nothing behind.
    */
   put(source: Readable): Promise<StoredBlob>;
   /** A stream of the blob's bytes, `start`..`end` inclusive when given. */

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 
 /** Everything the server reads from the environment, validated once at start. */
 export interface Config {
@@ -24,6 +25,12 @@ export interface Config {
   linkWindowSeconds: number;
   sweepIntervalSeconds: number;
   retentionDays: number;
+  webhookAllowPrivate: boolean;
+  /** Seconds before each retry of a failed delivery; after the last, the delivery has failed. */
+  webhookRetrySchedule: number[];
+  webhookTimeoutSeconds: number;
+  webhookDisableAfterHours: number;
+  webhookPollMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -102,6 +109,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const trustRaw = str("SF_TRUST_PROXY");
   const trustProxy: string | false = trustRaw === null || trustRaw === "false" ? false : trustRaw;
 
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name);
+    if (raw === null) return def;
+    if (/^(true|1|yes)$/i.test(raw)) return true;
+    if (/^(false|0|no)$/i.test(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}")`);
+    return def;
+  };
+
+  let webhookRetrySchedule = DEFAULT_RETRY_SCHEDULE;
+  const scheduleRaw = str("SF_WEBHOOK_RETRY_SCHEDULE");
+  if (scheduleRaw !== null) {
+    const parts = scheduleRaw.split(",").map((p) => p.trim());
+    if (parts.length === 0 || parts.length > 50 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p) || Number(p) > 7 * 86_400)) {
+      problems.push(`SF_WEBHOOK_RETRY_SCHEDULE must be up to 50 comma-separated delays in seconds, each at most a week (got "${scheduleRaw}")`);
+    } else {
+      webhookRetrySchedule = parts.map(Number);
+    }
+  }
+
   const config: Config = {
     port,
     bind,
@@ -125,6 +152,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     linkWindowSeconds: int("SF_LINK_WINDOW_SECONDS", 600, 1, 86_400),
     sweepIntervalSeconds: int("SF_SWEEP_INTERVAL_SECONDS", 60, 0, 86_400),
     retentionDays: int("SF_RETENTION_DAYS", 0, 0, 3650),
+    webhookAllowPrivate: bool("SF_WEBHOOK_ALLOW_PRIVATE", false),
+    webhookRetrySchedule,
+    webhookTimeoutSeconds: int("SF_WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
+    webhookDisableAfterHours: int("SF_WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760),
+    webhookPollMs: int("SF_WEBHOOK_POLL_MS", 500, 10, 60_000),
   };
 
   if (problems.length > 0) {

@@ -33,12 +33,21 @@ export class Unauthorized extends ApiError {
   }
 }
 export class Forbidden extends ApiError {
-  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden", detail: string) {
+  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden", detail: string) {
     super(403, code, detail);
   }
 }
+type NotFoundCode =
+  | "not_found"
+  | "user_not_found"
+  | "token_not_found"
+  | "package_not_found"
+  | "file_not_found"
+  | "link_not_found"
+  | "webhook_not_found"
+  | "delivery_not_found";
 export class NotFound extends ApiError {
-  constructor(code: "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found", detail: string) {
+  constructor(code: NotFoundCode, detail: string) {
     super(404, code, detail);
   }
 }
@@ -72,7 +81,7 @@ export class ValidationFailed extends ApiError {
   constructor(
     detail: string,
     path = "/body",
-    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" = "validation_failed",
+    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

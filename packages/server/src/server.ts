@@ -4,12 +4,14 @@ import type { AddressInfo } from "node:net";
 import knexFactory from "knex";
 import pino, { type Logger } from "pino";
 import { createApp } from "./app.js";
+import { checkSpec } from "./http/validator.js";
 import type { Config } from "./config.js";
 import { migrate, openDatabase, type Db } from "./db/knex.js";
 import { LocalBlobStore } from "./storage/local.js";
 import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
 import { startSweeper } from "./services/sweeper.js";
+import { startWebhookWorker } from "./webhooks/worker.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -19,6 +21,8 @@ export interface StartOptions {
   mailer?: Mailer;
   /** Run the expiry sweeper on its interval (default true; tests call sweepOnce themselves). */
   sweeper?: boolean;
+  /** Run the webhook delivery worker (default true; tests that drive it call deliverDue). */
+  webhookWorker?: boolean;
   /** HTTP timeouts in ms (tests shorten them to see them work). */
   timeouts?: { headersMs?: number; checkIntervalMs?: number };
   /**
@@ -226,18 +230,24 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
 
 /**
  * Starts the HTTP server on SF_BIND:SF_PORT (port 0 picks a free one). The port opens last, when
- * the server is ready: database migrated, `beforeListen` done, sweeper started. A health check
+ * the server is ready: database migrated, `beforeListen` done, sweeper and webhook worker started. A health check
  * that gets an answer can therefore rely on all of it (a script waiting for /health and then
  * logging in as SF_ADMIN_EMAIL used to race the creation of that account).
  */
 export async function startServer(config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningServer> {
+  await checkSpec();
   const services = await buildServices(config, opts);
-  let stopSweeper: () => Promise<void> = async () => undefined;
+  // Background jobs: the expiry sweeper and the webhook delivery worker.
+  const stops: (() => Promise<void>)[] = [];
+  const stopBackground = async () => {
+    await Promise.all(stops.splice(0).map((stop) => stop()));
+  };
   try {
     await opts.beforeListen?.(services);
-    if (opts.sweeper !== false) stopSweeper = startSweeper(services);
+    if (opts.sweeper !== false) stops.push(startSweeper(services));
+    if (opts.webhookWorker !== false) stops.push(startWebhookWorker(services));
   } catch (err) {
-    await stopSweeper();
+    await stopBackground();
     services.mailer.close();
     await services.db.destroy();
     throw err;
@@ -267,7 +277,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       });
     });
   } catch (err) {
-    await stopSweeper();
+    await stopBackground();
     services.mailer.close();
     await services.db.destroy();
     throw err;
@@ -284,7 +294,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       const timer = setTimeout(() => server.closeAllConnections(), graceMs);
       await done;
       clearTimeout(timer);
-      await stopSweeper();
+      await stopBackground();
       services.mailer.close();
       await services.db.destroy();
     })());

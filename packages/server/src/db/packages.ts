@@ -159,9 +159,17 @@ export async function deletePackageRow(db: Knex, id: string): Promise<void> {
   await db("packages").where({ id }).delete();
 }
 
-/** Marks active packages past their expiry as expired; returns how many. */
-export async function expireDue(db: Knex, now: string): Promise<number> {
-  return db("packages").where("status", "active").where("expires_at", "<=", now).update({ status: "expired" });
+/**
+ * Up to `limit` active packages past their expiry, claimed for the transaction `trx` (SKIP LOCKED:
+ * with several server processes each is expired, and reported, by one).
+ */
+export async function claimExpiring(trx: Knex, now: string, limit: number): Promise<{ id: string; owner_id: string }[]> {
+  const q = trx("packages").select("id", "owner_id").where("status", "active").where("expires_at", "<=", now).orderBy("id").limit(limit);
+  return (await lockSkipLocked(trx, q)) as { id: string; owner_id: string }[];
+}
+
+export async function markExpired(db: Knex, id: string): Promise<void> {
+  await db("packages").where({ id, status: "active" }).update({ status: "expired" });
 }
 
 /**

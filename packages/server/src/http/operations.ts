@@ -32,7 +32,7 @@ export type JsonBody<K extends OperationId> = [Op<K>["requestBody"]] extends [ne
 
 type Responses<K extends OperationId> = Op<K>["responses"];
 type JsonOf<R> = R extends { content: { "application/json": infer B } } ? B : never;
-type JsonStatus = 200 | 201;
+type JsonStatus = 200 | 201 | 202;
 
 /** A JSON answer the spec declares for this operation. */
 export type JsonReply<K extends OperationId> = {

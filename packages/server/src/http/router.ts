@@ -108,7 +108,7 @@ function multipartPlaceholder(req: Request, _res: Response, next: NextFunction):
 
 interface QueryParameter {
   name: string;
-  integer: boolean;
+  type: "integer" | "boolean" | "string";
 }
 
 function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): QueryParameter[] {
@@ -117,7 +117,7 @@ function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): Que
   return [...(item.parameters ?? []), ...(op.parameters ?? [])]
     .map(resolve)
     .filter((p) => p.in === "query")
-    .map((p) => ({ name: p.name, integer: p.schema?.type === "integer" }));
+    .map((p) => ({ name: p.name, type: p.schema?.type === "integer" ? "integer" : p.schema?.type === "boolean" ? "boolean" : "string" }));
 }
 
 /**
@@ -125,17 +125,22 @@ function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): Que
  * enums; it also accepts what JavaScript can read as a number (`1e999`, `0x10`, `Infinity`), which
  * a query integer never is: only decimal digits pass.
  */
-function parseQuery(req: Request, params: QueryParameter[]): Record<string, string | number> {
+function parseQuery(req: Request, params: QueryParameter[]): Record<string, string | number | boolean> {
   // From the URL itself: the validator replaces `req.query` with its coerced values (`1e3` → 1000).
   const raw = new URLSearchParams(req.originalUrl.slice(req.originalUrl.indexOf("?") + 1 || req.originalUrl.length));
-  const out: Record<string, string | number> = {};
+  const out: Record<string, string | number | boolean> = {};
   for (const p of params) {
     const values = raw.getAll(p.name);
     if (values.length === 0) continue;
     if (values.length > 1) throw new ValidationFailed(`${p.name} must be given once`, `/query/${p.name}`);
     const text = values[0]!;
-    if (!p.integer) {
+    if (p.type === "string") {
       out[p.name] = text;
+      continue;
+    }
+    if (p.type === "boolean") {
+      if (text !== "true" && text !== "false") throw new ValidationFailed(`${p.name} must be true or false`, `/query/${p.name}`);
+      out[p.name] = text === "true";
       continue;
     }
     if (!/^\d{1,15}$/.test(text)) throw new ValidationFailed(`${p.name} must be a whole number`, `/query/${p.name}`);

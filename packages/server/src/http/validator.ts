@@ -1,3 +1,4 @@
+import express, { type Request, type Response } from "express";
 import * as OpenApiValidator from "express-openapi-validator";
 import { loadSpec } from "../spec.js";
 
@@ -16,5 +17,17 @@ export function openApiValidator(opts: { validateResponses: boolean }) {
     validateFormats: true,
     fileUploader: false,
     ignoreUndocumented: false,
+  });
+}
+
+/**
+ * Loads openapi.yaml through the validator once, so a spec the validator cannot use stops the
+ * server at start (the validator itself only finds out at the first request, and would answer
+ * every request 500).
+ */
+export async function checkSpec(): Promise<void> {
+  const [load] = openApiValidator({ validateResponses: false }) as unknown as ((req: Request, res: Response, next: (err?: unknown) => void) => void)[];
+  await new Promise<void>((resolve, reject) => {
+    load!({ app: express() } as unknown as Request, {} as Response, (err?: unknown) => (err ? reject(new Error(`openapi.yaml is not a spec the validator can use: ${(err as Error).message}`)) : resolve()));
   });
 }

@@ -90,3 +90,33 @@ export function ownerUploadNotice(i: {
 </body></html>`;
   return { to: i.ownerEmail, subject, text, html };
 }
+
+/** To a webhook's owner: it kept failing, so the server stopped sending to it. */
+export function webhookDisabledNotice(i: {
+  ownerEmail: string;
+  ownerName: string;
+  url: string;
+  failingSince: string;
+  webhookId: string;
+  publicUrl: string;
+}): MailMessage {
+  const since = new Date(i.failingSince).toUTCString().replace(/:\d\d GMT$/, " UTC");
+  const subject = oneLine(`Webhook disabled: ${i.url}`);
+  const text = [
+    `Hello ${i.ownerName},`,
+    "",
+    `Every delivery to your webhook ${i.url} has failed since ${since}, so SpeedyFiles stopped sending to it.`,
+    "Events that happen meanwhile are not queued for it; deliveries already waiting are kept and go out once you re-enable it.",
+    "",
+    "See what went wrong:   sf webhooks deliveries " + i.webhookId,
+    "Re-enable it:          sf webhooks enable " + i.webhookId,
+    `(or PATCH ${i.publicUrl}/api/v1/webhooks/${i.webhookId} with {"enabled": true})`,
+  ].join("\n");
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
+<p>Hello ${escapeHtml(i.ownerName)},</p>
+<p>Every delivery to your webhook <strong>${escapeHtml(i.url)}</strong> has failed since ${escapeHtml(since)}, so SpeedyFiles stopped sending to it.</p>
+<p>Events that happen meanwhile are not queued for it; deliveries already waiting are kept and go out once you re-enable it.</p>
+<p style="font-size:90%;color:#555">See what went wrong: <code>sf webhooks deliveries ${escapeHtml(i.webhookId)}</code><br>Re-enable it: <code>sf webhooks enable ${escapeHtml(i.webhookId)}</code></p>
+</body></html>`;
+  return { to: i.ownerEmail, subject, text, html };
+}

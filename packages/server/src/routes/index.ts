@@ -5,6 +5,16 @@ import { createUser, listUsers, updateUser } from "./admin.js";
 import { createPackage, deletePackage, finalizePackage, getPackage, listPackageEvents, listPackages, revokePackage } from "./packages.js";
 import { deleteFile, downloadFile, uploadFile } from "./files.js";
 import { completeLink, downloadLinkArchive, downloadLinkFile, getLink, uploadLinkFile } from "./links.js";
+import {
+  createWebhook,
+  deleteWebhook,
+  getWebhook,
+  listWebhookDeliveries,
+  listWebhooks,
+  redeliverWebhookDelivery,
+  testWebhook,
+  updateWebhook,
+} from "./webhooks.js";
 
 /**
  * Every operationId of openapi.yaml and its handler: the one table to start from. A handler of
@@ -40,4 +50,12 @@ export const handlers: HandlerTable = {
   downloadLinkArchive,
   headLinkArchive: downloadLinkArchive,
   completeLink,
+  listWebhooks,
+  createWebhook,
+  getWebhook,
+  updateWebhook,
+  deleteWebhook,
+  testWebhook,
+  listWebhookDeliveries,
+  redeliverWebhookDelivery,
 };

@@ -1,4 +1,5 @@
 import crypto from "node:crypto";
+import type { Knex } from "knex";
 import { Conflict, Gone, NotFound, PayloadTooLarge } from "../errors.js";
 import { isUniqueViolation } from "../db/knex.js";
 import { deleteFileRow, findFile, findNameClash, insertFile, nameKey, packageUsage, type FileRow } from "../db/files.js";
@@ -55,7 +56,14 @@ export async function uploadFile(s: Services, user: Principal, packageId: string
  * whether it still `accepts` files, its limits, and that the name can sit beside the others on a
  * recipient's disk. If the row cannot be written, the bytes are removed.
  */
-export async function addFile(s: Services, packageId: string, received: ReceivedFile, accepts: (p: PackageRow) => boolean): Promise<FileView> {
+export async function addFile(
+  s: Services,
+  packageId: string,
+  received: ReceivedFile,
+  accepts: (p: PackageRow) => boolean,
+  /** More to write in the same transaction once the file is in (audit, webhook events). */
+  added?: (trx: Knex, pkg: PackageRow, file: FileView) => Promise<void>,
+): Promise<FileView> {
   const row: FileRow = {
     id: crypto.randomUUID(),
     package_id: packageId,
@@ -79,6 +87,7 @@ export async function addFile(s: Services, packageId: string, received: Received
       const clash = await findNameClash(trx, packageId, row.name);
       if (clash) throw nameClash(row.name, clash.name);
       await insertFile(trx, row);
+      await added?.(trx, pkg, toFileView(row));
     });
   } catch (err) {
     await removeBlobs(s, [received.key]);

@@ -1,4 +1,5 @@
 import crypto from "node:crypto";
+import type { Knex } from "knex";
 import type { components } from "@speedyfiles/api-types";
 import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
 import { findPackageByLinkHash, lockPackage, markCompleted, type LinkedPackage } from "../db/packages.js";
@@ -13,6 +14,7 @@ import { addFile, uploadLimits, type UploadTarget } from "./files.js";
 import { archiveName } from "./file-names.js";
 import type { ArchiveDownload, ByteRange, FileDownload } from "./downloads.js";
 import { nowIso, type Client, type Services } from "./context.js";
+import { emitPackageEvent } from "./package-events.js";
 
 type Schemas = components["schemas"];
 export type LinkView = Schemas["LinkView"];
@@ -65,8 +67,9 @@ export async function getLink(s: Services, secret: string): Promise<LinkView> {
   return linkView(s, await liveLink(s, secret));
 }
 
-async function recordEvent(s: Services, packageId: string, type: EventType, client: Client, file?: { id: string; name: string }): Promise<void> {
-  await insertEvent(s.db, {
+/** A line of the owner's audit trail (`GET /packages/{id}/events`). */
+async function recordEvent(db: Knex, s: Services, packageId: string, type: EventType, client: Client, file?: { id: string; name: string }): Promise<void> {
+  await insertEvent(db, {
     id: crypto.randomUUID(),
     package_id: packageId,
     type,
@@ -102,7 +105,11 @@ export async function downloadLinkFile(s: Services, secret: string, fileId: stri
     file: f,
     cacheControl: "no-store",
     onSent: async (range) => {
-      if (countsAsDownload(range, f.size)) await recordEvent(s, p.id, "file_download", client, { id: f.id, name: f.name });
+      if (!countsAsDownload(range, f.size)) return;
+      await s.db.transaction(async (trx) => {
+        await recordEvent(trx, s, p.id, "file_download", client, { id: f.id, name: f.name });
+        await emitPackageEvent(trx, s, "package.downloaded", p, toFileView(f));
+      });
     },
   };
 }
@@ -115,7 +122,11 @@ export async function downloadLinkArchive(s: Services, secret: string, client: C
     kind: "archive",
     name: archiveName(p.title),
     files: await listFiles(s.db, p.id),
-    onSent: () => recordEvent(s, p.id, "archive_download", client),
+    onSent: () =>
+      s.db.transaction(async (trx) => {
+        await recordEvent(trx, s, p.id, "archive_download", client);
+        await emitPackageEvent(trx, s, "package.downloaded", p);
+      }),
   };
 }
 
@@ -128,11 +139,11 @@ export async function uploadLinkFile(s: Services, secret: string, client: Client
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
     ...uploadLimits(s, { count: p.file_count, bytes: p.total_size }),
-    commit: async (received) => {
-      const file = await addFile(s, p.id, received, acceptsRecipientFiles(s.clock));
-      await recordEvent(s, p.id, "upload", client, { id: file.id, name: file.name });
-      return file;
-    },
+    commit: (received) =>
+      addFile(s, p.id, received, acceptsRecipientFiles(s.clock), async (trx, pkg, file) => {
+        await recordEvent(trx, s, p.id, "upload", client, { id: file.id, name: file.name });
+        await emitPackageEvent(trx, s, "package.uploaded", pkg, file);
+      }),
   };
 }
 
@@ -149,13 +160,16 @@ export async function completeLink(s: Services, secret: string, client: Client):
     const locked = await lockPackage(trx, p.id);
     const { count } = await packageUsage(trx, p.id);
     const fresh = count - (locked?.completed_file_count ?? 0);
-    if (fresh > 0) await markCompleted(trx, p.id, now, count);
+    if (fresh > 0) {
+      await markCompleted(trx, p.id, now, count);
+      await recordEvent(trx, s, p.id, "complete", client);
+      await emitPackageEvent(trx, s, "package.completed", p);
+    }
     return fresh;
   });
   let email_sent = false;
   let email_error: string | null = null;
   if (newFiles > 0) {
-    await recordEvent(s, p.id, "complete", client);
     const owner = await findUserById(s.db, p.owner_id);
     if (owner) {
       try {

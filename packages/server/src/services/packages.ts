@@ -22,46 +22,13 @@ import { findUserById } from "../db/users.js";
 import { generateLinkSecret, sha256Hex } from "../security/secrets.js";
 import { packageEmail } from "../mail/templates.js";
 import { cleanOptionalText, cleanText } from "./text.js";
+import { effectiveStatus, toFileView, toPackageView } from "./views.js";
+import { emitPackageEvent } from "./package-events.js";
+export { effectiveStatus, toFileView, toPackageView, type FileView, type PackageView } from "./views.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
 
 type Schemas = components["schemas"];
-export type FileView = Schemas["File"];
-export type PackageView = Schemas["Package"];
 export type PackageDetail = Schemas["PackageDetail"];
-
-export function toFileView(f: FileRow): FileView {
-  return { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type, created_at: f.created_at };
-}
-
-/** The status a package has at `now`: an active package past its expiry is expired, sweeper or not. */
-export function effectiveStatus(p: PackageRow, now: Date): PackageStatus {
-  if (p.status === "active" && p.expires_at !== null && p.expires_at <= now.toISOString()) return "expired";
-  return p.status;
-}
-
-export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
-  const status = effectiveStatus(p, now);
-  const magic_link_state = p.link_hash === null ? "none" : status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active";
-  return {
-    id: p.id,
-    title: p.title,
-    recipient_email: p.recipient_email,
-    recipient_name: p.recipient_name,
-    direction: p.direction,
-    status,
-    ttl_days: p.ttl_days,
-    message: p.message,
-    created_at: p.created_at,
-    finalized_at: p.finalized_at,
-    expires_at: p.expires_at,
-    revoked_at: p.revoked_at,
-    completed_at: p.completed_at,
-    file_count: p.file_count,
-    total_size: p.total_size,
-    download_count: p.download_count,
-    magic_link_state,
-  };
-}
 
 export async function packageDetail(s: Services, p: PackageWithCounts): Promise<PackageDetail> {
   return { ...toPackageView(p, s.clock()), files: (await listFiles(s.db, p.id)).map(toFileView) };
@@ -93,7 +60,10 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
     completed_file_count: 0,
     purged_at: null,
   };
-  await insertPackage(s.db, row);
+  await s.db.transaction(async (trx) => {
+    await insertPackage(trx, row);
+    await emitPackageEvent(trx, s, "package.created", row);
+  });
   return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [] };
 }
 
@@ -198,6 +168,7 @@ export async function finalizePackage(s: Services, user: Principal, id: string):
       expires_at: addDays(now, locked.ttl_days).toISOString(),
       link_hash: sha256Hex(secret),
     });
+    await emitPackageEvent(trx, s, "package.finalized", locked);
   });
 
   const p = (await findPackage(s.db, id))!;
@@ -241,7 +212,10 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
   const now = s.clock();
   const status = effectiveStatus(p, now);
   if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package can be revoked`);
-  if (!(await revokePackageRow(s.db, id, now.toISOString()))) throw new Conflict("package_not_active", "Package changed meanwhile; it is no longer active");
+  await s.db.transaction(async (trx) => {
+    if (!(await revokePackageRow(trx, id, now.toISOString()))) throw new Conflict("package_not_active", "Package changed meanwhile; it is no longer active");
+    await emitPackageEvent(trx, s, "package.revoked", p);
+  });
   return packageDetail(s, (await findPackage(s.db, id))!);
 }
 
@@ -249,6 +223,8 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
 export async function deletePackage(s: Services, user: Principal, id: string): Promise<void> {
   const keys = await s.db.transaction(async (trx) => {
     const p = await lockOwnedPackage(trx, user, id);
+    // Reported as it was just before it went.
+    await emitPackageEvent(trx, s, "package.deleted", p);
     if (p.link_hash) await insertDeadLink(trx, p.link_hash, nowIso(s.clock));
     const storageKeys = await storageKeysOf(trx, id);
     await deleteFilesOf(trx, id);

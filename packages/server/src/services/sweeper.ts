@@ -1,4 +1,5 @@
-import { claimPurgeable, expireDue, markPurged } from "../db/packages.js";
+import { claimExpiring, claimPurgeable, markExpired, markPurged } from "../db/packages.js";
+import { emitPackageEvent } from "./package-events.js";
 import { storageKeysOf } from "../db/files.js";
 import { addDays, type Services } from "./context.js";
 import { expireIdempotencyKeys } from "./idempotency.js";
@@ -16,7 +17,19 @@ const BATCH = 50;
 export async function sweepOnce(s: Services): Promise<{ expired: number; purged: number }> {
   const now = s.clock();
   const nowIsoStr = now.toISOString();
-  const expired = await expireDue(s.db, nowIsoStr);
+  let expired = 0;
+  for (;;) {
+    const n = await s.db.transaction(async (trx) => {
+      const due = await claimExpiring(trx, nowIsoStr, BATCH);
+      for (const p of due) {
+        await markExpired(trx, p.id);
+        await emitPackageEvent(trx, s, "package.expired", p);
+      }
+      return due.length;
+    });
+    expired += n;
+    if (n < BATCH) break;
+  }
   const cutoff = addDays(now, -s.config.retentionDays).toISOString();
 
   let purged = 0;

@@ -63,6 +63,9 @@ export class LocalBlobStore implements BlobStore {
       return { key, size };
     } catch (err) {
       out.destroy();
+      // A write stream destroyed before its file was opened still opens (and so creates) it, then
+      // closes it: remove the temp file only after that, or an empty .part is left behind.
+      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
       await fsp.rm(tmp, { force: true });
       if (OUT_OF_SPACE.has((err as NodeJS.ErrnoException).code ?? "")) throw new InsufficientStorage();
       throw err;

@@ -24,10 +24,15 @@ export const DATABASES: DbKind[] = (process.env.SF_TEST_DATABASES ?? "sqlite,pos
 
 const PG_ADMIN_URL = process.env.SF_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-/** A clock the test moves by hand (for expiry), starting now. */
+/**
+ * A clock the test moves by hand (for expiry), starting now. A `ticking` clock also runs with
+ * real time (for background work such as webhook retries), still movable by hand.
+ */
 export class TestClock {
   private t = Date.now();
-  now = (): Date => new Date(this.t);
+  private readonly started = Date.now();
+  constructor(private readonly opts: { ticking?: boolean } = {}) {}
+  now = (): Date => new Date(this.t + (this.opts.ticking ? Date.now() - this.started : 0));
   advance(ms: number): void {
     this.t += ms;
   }
@@ -86,10 +91,16 @@ export async function startTestServer(
     logStream?: DestinationStream;
     /** Shorter HTTP timeouts, to watch them work. */
     timeouts?: { headersMs?: number; checkIntervalMs?: number };
+    /** Run the webhook delivery worker in the background (default off: tests call deliverDue). */
+    webhooks?: boolean;
+    /** Use this PostgreSQL database (shared with another test server) instead of a fresh one. */
+    databaseUrl?: string;
+    /** Use this data dir (and its SQLite database), kept on close: a restart of an earlier server. */
+    dataDir?: string;
   } = {},
 ): Promise<TestServer> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-test-"));
-  const pgDb = kind === "postgres" ? await createPgDatabase() : undefined;
+  const dataDir = opts.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), "sf-test-")));
+  const pgDb = kind === "postgres" && !opts.databaseUrl ? await createPgDatabase() : undefined;
   const clock = opts.clock ?? new TestClock();
   const config = loadConfig({
     SF_PORT: "0",
@@ -97,6 +108,7 @@ export async function startTestServer(
     SF_DATA_DIR: dataDir,
     SF_LOG_LEVEL: "silent",
     ...(pgDb ? { SF_DATABASE_URL: pgDb.url } : {}),
+    ...(opts.databaseUrl ? { SF_DATABASE_URL: opts.databaseUrl } : {}),
     ...opts.env,
   });
   const running = await startServer(config, {
@@ -107,6 +119,7 @@ export async function startTestServer(
     validateResponses: true,
     // Tests run the sweeper themselves (sweepOnce) with their own clock.
     sweeper: false,
+    webhookWorker: opts.webhooks ?? false,
     ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
   });
   const api = `${running.url}/api/v1`;
@@ -138,7 +151,7 @@ export async function startTestServer(
     async close() {
       await running.close(1000);
       await pgDb?.drop();
-      await fs.rm(dataDir, { recursive: true, force: true });
+      if (!opts.dataDir) await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
   return ts;

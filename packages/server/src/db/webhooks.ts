@@ -1,0 +1,181 @@
+import type { Knex } from "knex";
+import { bool, isPostgres, lockSkipLocked } from "./knex.js";
+
+export interface WebhookRow {
+  id: string;
+  owner_id: string;
+  url: string;
+  /** JSON array of event types. */
+  events: string;
+  description: string | null;
+  /** The signing secret `whsec_…`; kept as it is, since every delivery is signed with it. */
+  secret: string;
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhookEventRow {
+  seq?: number;
+  id: string;
+  owner_id: string;
+  package_id: string | null;
+  type: string;
+  /** The JSON body sent, exactly. */
+  payload: string;
+  created_at: string;
+}
+
+export type DeliveryState = "pending" | "succeeded" | "failed";
+
+export interface DeliveryRow {
+  id: string;
+  webhook_id: string;
+  event_seq: number;
+  package_id: string | null;
+  state: DeliveryState;
+  attempts: number;
+  next_attempt_at: string | null;
+  lease_until: string | null;
+  last_status_code: number | null;
+  last_duration_ms: number | null;
+  last_error: string | null;
+  response_excerpt: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  redelivery_of: string | null;
+}
+
+const toWebhook = (r: WebhookRow): WebhookRow => ({ ...r, enabled: bool(r.enabled) });
+
+export async function insertWebhook(db: Knex, row: WebhookRow): Promise<void> {
+  await db("webhooks").insert(row);
+}
+
+export async function findWebhook(db: Knex, id: string): Promise<WebhookRow | undefined> {
+  const r = await db<WebhookRow>("webhooks").where({ id }).first();
+  return r ? toWebhook(r) : undefined;
+}
+
+export async function listWebhookRows(db: Knex, ownerId: string | undefined): Promise<WebhookRow[]> {
+  const q = db<WebhookRow>("webhooks").orderBy([
+    { column: "created_at", order: "desc" },
+    { column: "id", order: "desc" },
+  ]);
+  if (ownerId !== undefined) q.where({ owner_id: ownerId });
+  return (await q).map(toWebhook);
+}
+
+export async function updateWebhookRow(db: Knex, id: string, patch: Partial<WebhookRow>): Promise<void> {
+  await db("webhooks").where({ id }).update(patch);
+}
+
+/** Disables an enabled webhook; false when it was not enabled (any more). */
+export async function disableWebhook(db: Knex, id: string, reason: string, now: string): Promise<boolean> {
+  return (await db("webhooks").where({ id, enabled: true }).update({ enabled: false, disabled_reason: reason, updated_at: now })) > 0;
+}
+
+export async function deleteWebhookRow(db: Knex, id: string): Promise<void> {
+  await db("webhooks").where({ id }).delete();
+}
+
+/** The owner's enabled webhooks (to fan an event out to those subscribed to its type). */
+export async function enabledWebhooksOf(db: Knex, ownerId: string): Promise<WebhookRow[]> {
+  return (await db<WebhookRow>("webhooks").where({ owner_id: ownerId }).where("enabled", true)).map(toWebhook);
+}
+
+/** Inserts an event and returns its sequence number (the order of events, per package causal). */
+export async function insertWebhookEvent(db: Knex, row: WebhookEventRow): Promise<number> {
+  const [r] = (await db("webhook_events").insert(row).returning("seq")) as ({ seq: number } | number)[];
+  return Number(typeof r === "object" ? r.seq : r);
+}
+
+export async function findWebhookEvent(db: Knex, seq: number): Promise<WebhookEventRow | undefined> {
+  return db<WebhookEventRow>("webhook_events").where({ seq }).first();
+}
+
+export async function insertDelivery(db: Knex, row: DeliveryRow): Promise<void> {
+  await db("webhook_deliveries").insert(row);
+}
+
+export async function findDelivery(db: Knex, webhookId: string, id: string): Promise<(DeliveryRow & { event_id: string; event_type: string }) | undefined> {
+  return db("webhook_deliveries as d")
+    .join("webhook_events as e", "e.seq", "d.event_seq")
+    .where({ "d.webhook_id": webhookId, "d.id": id })
+    .first("d.*", "e.id as event_id", "e.type as event_type");
+}
+
+export async function listDeliveryRows(
+  db: Knex,
+  webhookId: string,
+  page: { limit: number; offset: number },
+): Promise<{ rows: (DeliveryRow & { event_id: string; event_type: string })[]; total: number }> {
+  const [c] = await db("webhook_deliveries").where({ webhook_id: webhookId }).count<{ n: number | string }[]>({ n: "*" });
+  const rows = await db("webhook_deliveries as d")
+    .join("webhook_events as e", "e.seq", "d.event_seq")
+    .where("d.webhook_id", webhookId)
+    .orderBy([
+      { column: "d.created_at", order: "desc" },
+      { column: "d.event_seq", order: "desc" },
+      { column: "d.id", order: "desc" },
+    ])
+    .limit(page.limit)
+    .offset(page.offset)
+    .select("d.*", "e.id as event_id", "e.type as event_type");
+  return { rows, total: Number(c?.n ?? 0) };
+}
+
+/** A delivery claimed for one attempt, with what the attempt needs. */
+export interface ClaimedDelivery extends DeliveryRow {
+  url: string;
+  secret: string;
+  owner_id: string;
+  event_id: string;
+  event_type: string;
+  payload: string;
+}
+
+/**
+ * Claims up to `limit` deliveries that are due, for `leaseMs`: pending, their time come, their
+ * webhook enabled, no earlier event of the same package still pending for the same webhook (so a
+ * receiver gets a package's events in the order they happened), and not leased by another worker.
+ * On PostgreSQL the rows are locked with SKIP LOCKED while the lease is written, so two server
+ * processes never claim the same delivery; each attempt is made by one process.
+ */
+export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]> {
+  const q = trx("webhook_deliveries as d")
+    .select("d.id")
+    .join("webhooks as w", "w.id", "d.webhook_id")
+    .where("d.state", "pending")
+    .where("w.enabled", true)
+    .where("d.next_attempt_at", "<=", now)
+    .where((w) => w.whereNull("d.lease_until").orWhere("d.lease_until", "<=", now))
+    .whereNotExists(function earlier(this: Knex.QueryBuilder) {
+      this.select(trx.raw("1"))
+        .from("webhook_deliveries as e")
+        .whereRaw("e.webhook_id = d.webhook_id")
+        .whereRaw("e.package_id = d.package_id")
+        .where("e.state", "pending")
+        .whereRaw("e.event_seq < d.event_seq");
+    })
+    .orderBy([{ column: "d.next_attempt_at" }, { column: "d.event_seq" }])
+    .limit(limit);
+  // PostgreSQL: lock only the delivery rows (the join would otherwise lock the webhook too).
+  const locked = isPostgres(trx) ? q.forUpdate("d").skipLocked() : lockSkipLocked(trx, q);
+  const ids = ((await locked) as { id: string }[]).map((r) => r.id);
+  if (ids.length === 0) return [];
+  await trx("webhook_deliveries").whereIn("id", ids).update({ lease_until: leaseUntil });
+  return trx("webhook_deliveries as d")
+    .join("webhooks as w", "w.id", "d.webhook_id")
+    .join("webhook_events as e", "e.seq", "d.event_seq")
+    .whereIn("d.id", ids)
+    .orderBy("d.event_seq")
+    .select("d.*", "w.url", "w.secret", "w.owner_id", "e.id as event_id", "e.type as event_type", "e.payload");
+}
+
+/** Records one attempt's outcome (only while this worker's lease is still the one on the row). */
+export async function recordAttempt(db: Knex, id: string, leaseUntil: string, patch: Partial<DeliveryRow>): Promise<boolean> {
+  return (await db("webhook_deliveries").where({ id, lease_until: leaseUntil }).update({ ...patch, lease_until: null })) > 0;
+}

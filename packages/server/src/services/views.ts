@@ -1,0 +1,44 @@
+import type { components } from "@speedyfiles/api-types";
+import type { FileRow } from "../db/files.js";
+import type { PackageRow, PackageStatus, PackageWithCounts } from "../db/packages.js";
+
+type Schemas = components["schemas"];
+export type FileView = Schemas["File"];
+export type PackageView = Schemas["Package"];
+
+/** Rows as the API shows them (the same shapes in answers and in webhook events). */
+
+export function toFileView(f: FileRow): FileView {
+  return { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type, created_at: f.created_at };
+}
+
+/** The status a package has at `now`: an active package past its expiry is expired, sweeper or not. */
+export function effectiveStatus(p: PackageRow, now: Date): PackageStatus {
+  if (p.status === "active" && p.expires_at !== null && p.expires_at <= now.toISOString()) return "expired";
+  return p.status;
+}
+
+export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
+  const status = effectiveStatus(p, now);
+  const magic_link_state = p.link_hash === null ? "none" : status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active";
+  return {
+    id: p.id,
+    title: p.title,
+    recipient_email: p.recipient_email,
+    recipient_name: p.recipient_name,
+    direction: p.direction,
+    status,
+    ttl_days: p.ttl_days,
+    message: p.message,
+    created_at: p.created_at,
+    finalized_at: p.finalized_at,
+    expires_at: p.expires_at,
+    revoked_at: p.revoked_at,
+    completed_at: p.completed_at,
+    file_count: p.file_count,
+    total_size: p.total_size,
+    download_count: p.download_count,
+    magic_link_state,
+  };
+}
+

@@ -1,0 +1,178 @@
+import crypto from "node:crypto";
+import type { components } from "@speedyfiles/api-types";
+import { ApiError, Forbidden, NotFound, ValidationFailed } from "../errors.js";
+import {
+  deleteWebhookRow,
+  findDelivery,
+  findWebhook,
+  findWebhookEvent,
+  insertDelivery,
+  insertWebhook,
+  listDeliveryRows,
+  listWebhookRows,
+  updateWebhookRow,
+  type DeliveryRow,
+  type WebhookRow,
+} from "../db/webhooks.js";
+import { generateWebhookSecret } from "../webhooks/signing.js";
+import { checkWebhookUrl } from "../webhooks/sender.js";
+import { emitEvent, subscribedTo } from "../webhooks/outbox.js";
+import { cleanOptionalText } from "./text.js";
+import { canonicalId } from "./users.js";
+import type { Principal, Services } from "./context.js";
+
+type Schemas = components["schemas"];
+export type Webhook = Schemas["Webhook"];
+export type WebhookDelivery = Schemas["WebhookDelivery"];
+
+function toWebhook(r: WebhookRow): Webhook {
+  return {
+    id: r.id,
+    url: r.url,
+    events: subscribedTo(r),
+    description: r.description,
+    enabled: r.enabled,
+    disabled_reason: r.disabled_reason,
+    failing_since: r.failing_since,
+    owner_id: r.owner_id,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}
+
+function toDelivery(d: DeliveryRow & { event_id: string; event_type: string }): WebhookDelivery {
+  return {
+    id: d.id,
+    webhook_id: d.webhook_id,
+    event_id: d.event_id,
+    event_type: d.event_type as WebhookDelivery["event_type"],
+    state: d.state,
+    attempts: d.attempts,
+    last_status_code: d.last_status_code,
+    last_duration_ms: d.last_duration_ms,
+    last_error: d.last_error,
+    response_excerpt: d.response_excerpt,
+    next_attempt_at: d.state === "pending" ? d.next_attempt_at : null,
+    created_at: d.created_at,
+    delivered_at: d.delivered_at,
+    redelivery_of: d.redelivery_of,
+  };
+}
+
+/** A URL a webhook may use: http(s), and (unless SF_WEBHOOK_ALLOW_PRIVATE) not a private address, literally or by DNS. */
+async function checkUrl(s: Services, raw: string): Promise<string> {
+  const checked = checkWebhookUrl(raw.trim(), s.config.webhookAllowPrivate);
+  if (!checked.ok) throw new ValidationFailed(checked.reason, "/body/url", "webhook_url_forbidden");
+  return checked.url.toString();
+}
+
+/** The webhook, if the caller may manage it: its owner, or an admin. */
+async function manageable(s: Services, user: Principal, rawId: string): Promise<WebhookRow> {
+  const hook = await findWebhook(s.db, canonicalId(rawId));
+  if (!hook) throw new NotFound("webhook_not_found", "Webhook not found");
+  if (hook.owner_id !== user.userId && user.role !== "admin") throw new Forbidden("webhook_forbidden", "You do not have access to this webhook");
+  return hook;
+}
+
+/** `POST /webhooks`: registers a URL; the signing secret is in this answer only. */
+export async function createWebhook(s: Services, user: Principal, input: Schemas["WebhookCreateRequest"]): Promise<Schemas["WebhookCreated"]> {
+  const now = s.clock().toISOString();
+  const row: WebhookRow = {
+    id: crypto.randomUUID(),
+    owner_id: user.userId,
+    url: await checkUrl(s, input.url),
+    events: JSON.stringify([...new Set(input.events)]),
+    description: cleanOptionalText(input.description, "/body/description"),
+    secret: generateWebhookSecret(),
+    enabled: true,
+    disabled_reason: null,
+    failing_since: null,
+    created_at: now,
+    updated_at: now,
+  };
+  await insertWebhook(s.db, row);
+  return { ...toWebhook(row), secret: row.secret };
+}
+
+/** `GET /webhooks`: the caller's, or with `all` (admins only) everyone's. */
+export async function listWebhooks(s: Services, user: Principal, opts: { all?: boolean | undefined }): Promise<Webhook[]> {
+  if (opts.all && user.role !== "admin") throw new Forbidden("admin_required", "Listing every user's webhooks needs an admin account");
+  return (await listWebhookRows(s.db, opts.all ? undefined : user.userId)).map(toWebhook);
+}
+
+/** `GET /webhooks/{id}`. */
+export async function getWebhook(s: Services, user: Principal, id: string): Promise<Webhook> {
+  return toWebhook(await manageable(s, user, id));
+}
+
+/** `PATCH /webhooks/{id}`. Enabling a webhook that was disabled for failing clears its record. */
+export async function updateWebhook(s: Services, user: Principal, id: string, input: Schemas["WebhookUpdateRequest"]): Promise<Webhook> {
+  const hook = await manageable(s, user, id);
+  const patch: Partial<WebhookRow> = { updated_at: s.clock().toISOString() };
+  if (input.url !== undefined) patch.url = await checkUrl(s, input.url);
+  if (input.events !== undefined) patch.events = JSON.stringify([...new Set(input.events)]);
+  if (input.description !== undefined) patch.description = input.description === null ? null : cleanOptionalText(input.description, "/body/description");
+  if (input.enabled !== undefined) {
+    patch.enabled = input.enabled;
+    if (input.enabled) {
+      patch.disabled_reason = null;
+      patch.failing_since = null;
+    }
+  }
+  await updateWebhookRow(s.db, hook.id, patch);
+  return toWebhook({ ...hook, ...patch });
+}
+
+/** `DELETE /webhooks/{id}`: with its deliveries. */
+export async function deleteWebhook(s: Services, user: Principal, id: string): Promise<void> {
+  await deleteWebhookRow(s.db, (await manageable(s, user, id)).id);
+}
+
+/** `POST /webhooks/{id}/test`: a `ping`, delivered like any event (even to a disabled webhook's log; it waits until enabled). */
+export async function testWebhook(s: Services, user: Principal, id: string): Promise<WebhookDelivery> {
+  const hook = await manageable(s, user, id);
+  const { deliveryIds } = await s.db.transaction((trx) =>
+    emitEvent(trx, s.clock(), { ownerId: hook.owner_id, packageId: null, type: "ping", data: { webhook: { id: hook.id, url: hook.url } }, only: hook }),
+  );
+  return toDelivery((await findDelivery(s.db, hook.id, deliveryIds[0]!))!);
+}
+
+/** `GET /webhooks/{id}/deliveries`. */
+export async function listWebhookDeliveries(
+  s: Services,
+  user: Principal,
+  id: string,
+  page: { page: number; perPage: number },
+): Promise<Schemas["WebhookDeliveryList"]> {
+  const hook = await manageable(s, user, id);
+  const { rows, total } = await listDeliveryRows(s.db, hook.id, { limit: page.perPage, offset: (page.page - 1) * page.perPage });
+  return { items: rows.map(toDelivery), total, page: page.page, per_page: page.perPage };
+}
+
+/** `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`: the same event (and body), as a new delivery sent now. */
+export async function redeliverWebhookDelivery(s: Services, user: Principal, id: string, deliveryId: string): Promise<WebhookDelivery> {
+  const hook = await manageable(s, user, id);
+  const old = await findDelivery(s.db, hook.id, canonicalId(deliveryId));
+  if (!old) throw new NotFound("delivery_not_found", "Delivery not found");
+  if (!(await findWebhookEvent(s.db, old.event_seq))) throw new ApiError(404, "delivery_not_found", "The delivery's event is gone");
+  const now = s.clock().toISOString();
+  const row: DeliveryRow = {
+    id: crypto.randomUUID(),
+    webhook_id: hook.id,
+    event_seq: old.event_seq,
+    package_id: old.package_id,
+    state: "pending",
+    attempts: 0,
+    next_attempt_at: now,
+    lease_until: null,
+    last_status_code: null,
+    last_duration_ms: null,
+    last_error: null,
+    response_excerpt: null,
+    created_at: now,
+    delivered_at: null,
+    redelivery_of: old.id,
+  };
+  await insertDelivery(s.db, row);
+  return toDelivery({ ...row, event_id: old.event_id, event_type: old.event_type });
+}

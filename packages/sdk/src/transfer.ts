@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
 import { apiErrorFrom, ChecksumError, SpeedyFilesError } from "./errors.js";
@@ -193,24 +193,22 @@ export async function downloadToPath(url: string, token: string | undefined, des
   let got = have;
   // First event says where the transfer starts: 0, or the size of the partial copy it resumes.
   opts.onProgress?.({ bytes: got, total });
-  const out = fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK });
-  const meter = new Writable({
+  // One pipeline from the socket through the hash to the file: it attaches an error listener to
+  // every stage and destroys them all on the first failure or abort. (Writing to a file stream by
+  // hand from another stream's callback let a late write hit the destroyed file stream, and that
+  // ERR_STREAM_DESTROYED went uncaught: issue 2.2, defect 2.)
+  const meter = new Transform({
     highWaterMark: CHUNK,
-    write(chunk: Buffer, _enc, cb) {
+    transform(chunk: Buffer, _enc, cb) {
       hasher.update(chunk);
       got += chunk.length;
       opts.onProgress?.({ bytes: got, total });
-      if (!out.write(chunk)) out.once("drain", () => cb());
-      else cb();
-    },
-    final(cb) {
-      out.end(cb);
+      cb(null, chunk);
     },
   });
   try {
-    await pipeline(res.body, meter);
+    await pipeline(res.body, meter, fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK }), opts.signal ? { signal: opts.signal } : {});
   } catch (err) {
-    out.destroy();
     throw wrapTransportError(err, `download ${path.basename(dest)}`, opts.signal);
   }
   const actual = hasher.digest("hex");

@@ -11,15 +11,23 @@ export function canPrompt(io: Io): boolean {
 export async function ask(io: Io, question: string, def?: string): Promise<string> {
   const stdin = requireStdin(io);
   const rl = readline.createInterface({ input: stdin, output: io.stderr as NodeJS.WritableStream, terminal: true });
+  let answered = false;
   try {
     const answer = await new Promise<string>((resolve, reject) => {
       rl.once("SIGINT", () => reject(new InterruptedError()));
-      rl.once("close", () => reject(new InterruptedError()));
-      rl.question(def ? `${question} (${def}): ` : `${question}: `, resolve);
+      // Ctrl-D (or stdin ending) closes the interface before an answer: that is a "no answer".
+      rl.once("close", () => answered || reject(new InterruptedError()));
+      rl.question(def ? `${question} (${def}): ` : `${question}: `, (a) => {
+        answered = true;
+        resolve(a);
+      });
     });
     return answer.trim() || def || "";
   } finally {
-    rl.removeAllListeners("close");
+    // Never remove readline's own "close" listeners: one of them detaches its keypress handler
+    // from stdin. Without it every later prompt echoed each key once more, the hidden password
+    // included (issue 2.2, defect 1).
+    answered = true;
     rl.close();
   }
 }

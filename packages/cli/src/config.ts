@@ -64,6 +64,20 @@ export async function writeConfig(file: string, config: ConfigFile): Promise<voi
 export interface GlobalFlags {
   url?: string | undefined;
   profile?: string | undefined;
+  timeout?: string | undefined;
+}
+
+/**
+ * `--timeout <seconds>` (else `SF_TIMEOUT`) in ms, or undefined for the SDK's defaults: how long
+ * an API call may wait for an answer, and how long a transfer may go without moving a byte.
+ */
+export function resolveTimeout(flags: GlobalFlags, env: Record<string, string | undefined>): number | undefined {
+  const [raw, from] = flags.timeout !== undefined ? [flags.timeout, "--timeout"] : [env.SF_TIMEOUT, "SF_TIMEOUT"];
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || Number(raw) <= 0) {
+    throw new CliError(`${from} must be a number of seconds greater than 0 (got "${raw}")`, ExitCode.USAGE);
+  }
+  return Math.round(Number(raw) * 1000);
 }
 
 /** Where the CLI talks to and as whom, after flags → SF_URL/SF_TOKEN → the config file. */

@@ -88,6 +88,8 @@ export interface ErrorContext {
   tokenSource?: "env" | "config" | "none" | undefined;
   url?: string | undefined;
   debug?: boolean;
+  /** --timeout or SF_TIMEOUT was given (else the hint suggests them). */
+  timeoutFlag?: boolean;
 }
 
 /**
@@ -112,16 +114,33 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
     const rid = err.status >= 500 && err.requestId ? `, request id ${err.requestId}` : "";
     return `${err.detail} (${err.status}${rid})`;
   }
-  if (err instanceof NetworkError || err instanceof TimeoutError) {
-    const where = ctx.url ? ` at ${ctx.url}` : "";
+  if (err instanceof TimeoutError) {
+    const url = err.url ?? ctx.url;
+    const limit = err.timeoutMs !== undefined ? `${Number((err.timeoutMs / 1000).toFixed(1))} s` : "the time limit";
+    const raise = ctx.timeoutFlag ? "" : "; to wait longer, use --timeout SECONDS or SF_TIMEOUT";
+    // "upload of a.bin to <url> stalled: no progress for 30 s"
+    if (err.kind === "stall") return `${oneLine(err.message)}${raise}`;
+    return `no answer from ${url ?? "the server"} within ${limit} — check the URL (--url, SF_URL or \`sf login\`) and your network${raise}`;
+  }
+  if (err instanceof NetworkError) {
+    const where = ctx.url || err.url ? ` at ${ctx.url ?? originOf(err.url!)}` : "";
     const code = causeCode(err);
-    const why = err instanceof TimeoutError ? "no answer in time" : (code ?? oneLine(err.message));
+    const why = code ?? oneLine(err.message);
     return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login\`) and your network`;
   }
   if (err instanceof ChecksumError) return oneLine(err.message);
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;
   return oneLine(String(err));
+}
+
+/** `http://host:port` of a URL (the base the person configured, without the API path). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
 }
 
 /** The first `code` (ECONNREFUSED, ENOTFOUND, …) down the `cause` chain. */

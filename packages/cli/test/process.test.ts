@@ -1,5 +1,7 @@
 // The built `sf` as a real process: signals, dead servers, timeouts (issue 2.2 defects 2–4).
 import fs from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,4 +64,110 @@ describe.each(DATABASES)("sf as a process (%s)", (kind) => {
       expect(r.stderr).not.toContain("ERR_STREAM_DESTROYED");
     }
   }, 120_000);
+});
+
+/** A TCP server that accepts connections and never says a word. */
+async function silentServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("data", () => undefined);
+    s.on("error", () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((r) => (sockets.forEach((s) => s.destroy()), server.close(() => r()))),
+  };
+}
+
+const DRAFT = {
+  id: "0b6f5c1e-2a11-4a7b-9a39-3f0c1c368a55",
+  title: "x",
+  recipient_email: "a@b.co",
+  recipient_name: null,
+  direction: "outbound",
+  status: "draft",
+  ttl_days: 7,
+  message: null,
+  created_at: "2026-11-27T10:00:00.000Z",
+  finalized_at: null,
+  expires_at: null,
+  revoked_at: null,
+  completed_at: null,
+  file_count: 0,
+  total_size: 0,
+  download_count: 0,
+  magic_link_state: "none",
+  files: [],
+};
+
+describe("time limits (issue 2.2 defect 3)", () => {
+  const TOKEN = `sf_${"T".repeat(43)}`;
+  let home: string;
+  beforeAll(async () => {
+    home = await tempDir("sf-timeout-");
+  });
+  afterAll(async () => {
+    await fs.rm(home, { recursive: true, force: true });
+  });
+
+  it("sf whoami against a server that never answers: --timeout ends it, naming the URL", async () => {
+    const silent = await silentServer();
+    try {
+      const t0 = Date.now();
+      const p = startSf(["whoami", "--timeout", "1"], { ...baseEnv(home), SF_URL: silent.url, SF_TOKEN: TOKEN });
+      p.child.stdin.end();
+      const r = await p.done;
+      expect(r.code).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(8000);
+      expect(r.stderr).toBe(`error: no answer from ${silent.url}/api/v1/me within 1 s — check the URL (--url, SF_URL or \`sf login\`) and your network\n`);
+    } finally {
+      await silent.close();
+    }
+  }, 30_000);
+
+  it("sf send whose upload is never answered ends after SF_TIMEOUT seconds without progress, and deletes the draft", async () => {
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.method === "POST" && req.url === "/api/v1/packages") {
+        req.resume();
+        req.on("end", () => res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify(DRAFT)));
+      } else if (req.method === "DELETE") {
+        res.writeHead(204).end();
+      }
+      // The upload: read nothing, answer nothing.
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const file = path.join(home, "payload.bin");
+      await fs.writeFile(file, blob(32 * 1024 * 1024, 3));
+      const t0 = Date.now();
+      const p = startSf(["send", file, "--to", "a@b.co"], { ...baseEnv(home), SF_URL: url, SF_TOKEN: TOKEN, SF_TIMEOUT: "1" });
+      p.child.stdin.end();
+      const r = await p.done;
+      expect(r.code).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(r.stderr).toMatch(new RegExp(`^error: upload of payload\\.bin to ${url}/api/v1/packages/${DRAFT.id}/files stalled: no progress for 1 s\\n$`));
+      expect(seen).toContain(`DELETE /api/v1/packages/${DRAFT.id}`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }, 30_000);
+
+  it("a bad --timeout or SF_TIMEOUT is a usage error", async () => {
+    const env = { ...baseEnv(home), SF_URL: "http://127.0.0.1:9", SF_TOKEN: TOKEN };
+    const a = startSf(["whoami", "--timeout", "soon"], env);
+    a.child.stdin.end();
+    expect((await a.done).stderr).toContain('--timeout must be a number of seconds greater than 0 (got "soon")');
+    const b = startSf(["whoami"], { ...env, SF_TIMEOUT: "0" });
+    b.child.stdin.end();
+    const rb = await b.done;
+    expect(rb.code).toBe(2);
+    expect(rb.stderr).toContain("SF_TIMEOUT must be a number of seconds");
+  });
 });

@@ -3,12 +3,12 @@ import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
 import { AbortError, apiErrorFrom, SpeedyFilesError } from "./errors.js";
-import { DEFAULT_TRANSPORT, makeFetch, type TransportOptions } from "./http.js";
+import { DEFAULT_TRANSPORT, makeFetch, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import { completeLink, downloadAll, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
-import { downloadToPath, uploadStream, type DownloadOptions, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+import { downloadToPath, uploadStream, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 type Schemas = components["schemas"];
 export type User = Schemas["User"];
@@ -27,7 +27,7 @@ export type UserUpdateRequest = Schemas["UserUpdateRequest"];
 export type UserList = Schemas["UserList"];
 export type Health = Schemas["Health"];
 export type PackageEvent = Schemas["PackageEvent"];
-export type { UploadSource, UploadOptions, UploadedFile, DownloadOptions };
+export type { UploadSource, UploadOptions, UploadedFile, DownloadOptions, RequestOptions };
 
 /** The low-level client: one typed method per path and verb of openapi.yaml. */
 export type ApiClient = Client<paths>;
@@ -37,31 +37,40 @@ export interface SpeedyFilesOptions {
   baseUrl?: string;
   /** API token `sf_…`. Default: `SF_TOKEN`. */
   token?: string;
-  /** Header timeout per request in ms (default 60 000). Uploads and downloads have none. */
+  /**
+   * Deadline of one API call in ms, until its answer starts, retries and waits between them
+   * included (default 30 000). Per call: `{ timeoutMs }` as the last argument.
+   */
   timeoutMs?: number;
+  /**
+   * Uploads and downloads have no deadline; they fail when no byte moves for this long, in ms
+   * (default 60 000), waiting for the server's answer included. Answer bodies of API calls too.
+   */
+  stallTimeoutMs?: number;
   retry?: Partial<RetryOptions>;
 }
 
 /** Creates the low-level openapi-fetch client with auth, timeouts and retries. */
-export function createApiClient(opts: { baseUrl: string; token?: string | undefined } & Partial<TransportOptions>): ApiClient {
-  const transport: TransportOptions = { retry: opts.retry ?? DEFAULT_RETRY, timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs };
+export function createApiClient(
+  opts: { baseUrl: string; token?: string | undefined; timeoutMs?: number; stallTimeoutMs?: number; retry?: Partial<RetryOptions> },
+): ApiClient {
+  const transport = transportFrom(opts);
   const client = createClient<paths>({
     baseUrl: `${normaliseBaseUrl(opts.baseUrl)}/api/v1`,
     fetch: makeFetch(transport),
     Request: undici.Request as unknown as typeof Request,
     headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
   });
-  // Remember each response's method so errors can say `DELETE /api/v1/...`.
-  client.use({
-    onResponse({ request, response }) {
-      requestMethods.set(response, request.method);
-      return undefined;
-    },
-  });
   return client;
 }
 
-const requestMethods = new WeakMap<Response, string>();
+function transportFrom(opts: { timeoutMs?: number | undefined; stallTimeoutMs?: number | undefined; retry?: Partial<RetryOptions> | undefined }): TransportOptions {
+  return {
+    retry: { ...DEFAULT_RETRY, ...opts.retry },
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs,
+    stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_TRANSPORT.stallTimeoutMs,
+  };
+}
 
 export function normaliseBaseUrl(url: string): string {
   return url.trim().replace(/\/+$/, "").replace(/\/api\/v1$/, "");
@@ -124,18 +133,20 @@ export class SpeedyFiles {
   readonly api: ApiClient;
   readonly baseUrl: string;
   private readonly token: string | undefined;
+  readonly #transport: TransportOptions;
 
   constructor(opts: SpeedyFilesOptions = {}) {
     const baseUrl = opts.baseUrl ?? process.env.SF_URL;
     if (!baseUrl) throw new SpeedyFilesError("no server URL: pass { baseUrl } or set SF_URL");
     this.baseUrl = normaliseBaseUrl(baseUrl);
     this.token = opts.token ?? process.env.SF_TOKEN ?? undefined;
-    this.api = createApiClient({
-      baseUrl: this.baseUrl,
-      token: this.token,
-      retry: { ...DEFAULT_RETRY, ...opts.retry },
-      timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs,
-    });
+    this.#transport = transportFrom(opts);
+    this.api = createApiClient({ baseUrl: this.baseUrl, token: this.token, ...this.#transport });
+  }
+
+  /** The time limits in use (ms): `timeoutMs` per API call, `stallTimeoutMs` for transfers. */
+  get timeouts(): { timeoutMs: number; stallTimeoutMs: number } {
+    return { timeoutMs: this.#transport.timeoutMs, stallTimeoutMs: this.#transport.stallTimeoutMs };
   }
 
   private requireToken(): string {
@@ -143,82 +154,101 @@ export class SpeedyFiles {
     return this.token;
   }
 
+  /** openapi-fetch options for one call: its signal, and a fetch with its own deadline. */
+  private init(o: RequestOptions = {}): { signal?: AbortSignal; fetch?: (input: Request) => Promise<Response> } {
+    return {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.timeoutMs !== undefined ? { fetch: makeFetch(this.#transport, o) } : {}),
+    };
+  }
+
+  private transfer(): TransferContext {
+    return { token: this.requireToken(), stallTimeoutMs: this.#transport.stallTimeoutMs };
+  }
+
+  /** The settings link functions need to reach the server the way this client does. */
+  private linkOptions() {
+    return { baseUrl: this.baseUrl, timeoutMs: this.#transport.timeoutMs, stallTimeoutMs: this.#transport.stallTimeoutMs, retry: this.#transport.retry };
+  }
+
   /** Returns `data` or throws the typed ApiError for the response. */
   private async call<T>(p: Promise<Result<T>>): Promise<T> {
     const { data, error, response } = await p;
     if (!response.ok) {
-      throw apiErrorFrom(response.status, error, { method: methodOf(response), url: response.url, headers: response.headers });
+      throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
     }
     return data as T;
   }
 
-  health(): Promise<Health> {
-    return this.call(this.api.GET("/health"));
+  health(o?: RequestOptions): Promise<Health> {
+    return this.call(this.api.GET("/health", this.init(o)));
   }
 
-  me(): Promise<User> {
-    return this.call(this.api.GET("/me"));
+  me(o?: RequestOptions): Promise<User> {
+    return this.call(this.api.GET("/me", this.init(o)));
   }
 
   readonly auth = {
     /** Exchanges email and password for a new token (`POST /auth/token`). */
-    login: (email: string, password: string, name: string, opts: { expiresInDays?: number } = {}): Promise<TokenCreated> =>
+    login: (email: string, password: string, name: string, opts: { expiresInDays?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
       this.call(
         this.api.POST("/auth/token", {
           body: { email, password, name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) },
+          ...this.init(o),
         }),
       ),
   };
 
   readonly tokens = {
-    list: (): Promise<Token[]> => this.call(this.api.GET("/me/tokens")),
-    create: (name: string, opts: { expiresInDays?: number } = {}): Promise<TokenCreated> =>
-      this.call(this.api.POST("/me/tokens", { body: { name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) } })),
-    revoke: async (id: string): Promise<void> => {
-      await this.call(this.api.DELETE("/me/tokens/{id}", { params: { path: { id } } }));
+    list: (o?: RequestOptions): Promise<Token[]> => this.call(this.api.GET("/me/tokens", this.init(o))),
+    create: (name: string, opts: { expiresInDays?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+      this.call(this.api.POST("/me/tokens", { body: { name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) }, ...this.init(o) })),
+    revoke: async (id: string, o?: RequestOptions): Promise<void> => {
+      await this.call(this.api.DELETE("/me/tokens/{id}", { params: { path: { id } }, ...this.init(o) }));
     },
   };
 
   readonly packages = {
-    create: (body: PackageCreateRequest): Promise<PackageDetail> => this.call(this.api.POST("/packages", { body })),
-    list: (query: { page?: number; per_page?: number; status?: PackageStatus; direction?: Direction; q?: string } = {}): Promise<PackageList> =>
-      this.call(this.api.GET("/packages", { params: { query } })),
+    create: (body: PackageCreateRequest, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.POST("/packages", { body, ...this.init(o) })),
+    list: (query: { page?: number; per_page?: number; status?: PackageStatus; direction?: Direction; q?: string } = {}, o?: RequestOptions): Promise<PackageList> =>
+      this.call(this.api.GET("/packages", { params: { query }, ...this.init(o) })),
     /** Every package matching the filters, page by page. */
-    iterate: (filters: { status?: PackageStatus; direction?: Direction; q?: string; per_page?: number } = {}): AsyncIterable<Package> => {
+    iterate: (filters: { status?: PackageStatus; direction?: Direction; q?: string; per_page?: number } = {}, o?: RequestOptions): AsyncIterable<Package> => {
       const list = this.packages.list;
       return {
         async *[Symbol.asyncIterator]() {
           const per_page = filters.per_page ?? 100;
           for (let page = 1; ; page++) {
-            const res = await list({ ...filters, page, per_page });
+            const res = await list({ ...filters, page, per_page }, o);
             yield* res.items;
             if (page * per_page >= res.total || res.items.length === 0) return;
           }
         },
       };
     },
-    get: (id: string): Promise<PackageDetail> => this.call(this.api.GET("/packages/{id}", { params: { path: { id } } })),
-    finalize: (id: string): Promise<FinalizedPackage> => this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } } })),
-    revoke: (id: string): Promise<PackageDetail> => this.call(this.api.POST("/packages/{id}/revoke", { params: { path: { id } } })),
-    delete: async (id: string): Promise<void> => {
-      await this.call(this.api.DELETE("/packages/{id}", { params: { path: { id } } }));
+    get: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.GET("/packages/{id}", { params: { path: { id } }, ...this.init(o) })),
+    finalize: (id: string, o?: RequestOptions): Promise<FinalizedPackage> =>
+      this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...this.init(o) })),
+    revoke: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.POST("/packages/{id}/revoke", { params: { path: { id } }, ...this.init(o) })),
+    delete: async (id: string, o?: RequestOptions): Promise<void> => {
+      await this.call(this.api.DELETE("/packages/{id}", { params: { path: { id } }, ...this.init(o) }));
     },
   };
 
   readonly files = {
     upload: (packageId: string, source: UploadSource, opts: UploadOptions = {}) => this.uploadFile(packageId, source, opts),
     download: (packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}) => this.downloadFile(packageId, fileId, dest, opts),
-    delete: async (packageId: string, fileId: string): Promise<void> => {
-      await this.call(this.api.DELETE("/packages/{id}/files/{file_id}", { params: { path: { id: packageId, file_id: fileId } } }));
+    delete: async (packageId: string, fileId: string, o?: RequestOptions): Promise<void> => {
+      await this.call(this.api.DELETE("/packages/{id}/files/{file_id}", { params: { path: { id: packageId, file_id: fileId } }, ...this.init(o) }));
     },
   };
 
   /** The recipient's side: everything a magic link allows, no token needed. */
   readonly links = {
-    get: (link: string) => getLink(link, this.baseUrl),
-    downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...opts, baseUrl: this.baseUrl }),
-    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...opts, baseUrl: this.baseUrl }),
-    complete: (link: string) => completeLink(link, this.baseUrl),
+    get: (link: string, o?: RequestOptions) => getLink(link, { ...this.linkOptions(), ...o }),
+    downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...this.linkOptions(), ...opts }),
+    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...opts }),
+    complete: (link: string, o?: RequestOptions) => completeLink(link, { ...this.linkOptions(), ...o }),
   };
 
   /** Downloads every file of a magic link into `dir` (see `links.downloadAll`). */
@@ -227,17 +257,17 @@ export class SpeedyFiles {
   }
 
   /** Audit trail of one of your packages: link downloads and recipient uploads. */
-  events(packageId: string): Promise<PackageEvent[]> {
-    return this.call(this.api.GET("/packages/{id}/events", { params: { path: { id: packageId } } }));
+  events(packageId: string, o?: RequestOptions): Promise<PackageEvent[]> {
+    return this.call(this.api.GET("/packages/{id}/events", { params: { path: { id: packageId } }, ...this.init(o) }));
   }
 
   readonly admin = {
     users: {
-      list: (query: { page?: number; per_page?: number; q?: string } = {}): Promise<UserList> =>
-        this.call(this.api.GET("/admin/users", { params: { query } })),
-      create: (body: UserCreateRequest): Promise<User> => this.call(this.api.POST("/admin/users", { body })),
-      update: (id: string, body: UserUpdateRequest): Promise<User> =>
-        this.call(this.api.PATCH("/admin/users/{id}", { params: { path: { id } }, body })),
+      list: (query: { page?: number; per_page?: number; q?: string } = {}, o?: RequestOptions): Promise<UserList> =>
+        this.call(this.api.GET("/admin/users", { params: { query }, ...this.init(o) })),
+      create: (body: UserCreateRequest, o?: RequestOptions): Promise<User> => this.call(this.api.POST("/admin/users", { body, ...this.init(o) })),
+      update: (id: string, body: UserUpdateRequest, o?: RequestOptions): Promise<User> =>
+        this.call(this.api.PATCH("/admin/users/{id}", { params: { path: { id } }, body, ...this.init(o) })),
     },
   };
 
@@ -248,18 +278,19 @@ export class SpeedyFiles {
    */
   uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
     const url = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/files`;
-    return uploadStream(url, this.requireToken(), source, opts, (fileId) => this.files.delete(packageId, fileId));
+    return uploadStream(url, source, opts, this.transfer(), (fileId) => this.files.delete(packageId, fileId));
   }
 
   /** Downloads a file of your package to `dest`, resumable and checksum-verified. */
   async downloadFile(packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}): Promise<{ size: number; sha256: string }> {
+    const ctx = this.transfer();
     let sha256 = opts.sha256;
     if (!sha256) {
-      const pkg = await this.packages.get(packageId);
+      const pkg = await this.packages.get(packageId, opts.signal ? { signal: opts.signal } : {});
       sha256 = pkg.files.find((f) => f.id === fileId)?.sha256;
     }
     const url = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/files/${encodeURIComponent(fileId)}`;
-    return downloadToPath(url, this.requireToken(), dest, { ...opts, ...(sha256 ? { sha256 } : {}) });
+    return downloadToPath(url, dest, { ...opts, ...(sha256 ? { sha256 } : {}) }, ctx);
   }
 
   /**
@@ -288,7 +319,7 @@ export class SpeedyFiles {
   }
 
   /** An inbound package: the link lets `from` upload files to you. Finalized, ready to share. */
-  async request(opts: { from: string; name?: string; title?: string; message?: string; ttlDays?: number }): Promise<SendResult> {
+  async request(opts: { from: string; name?: string; title?: string; message?: string; ttlDays?: number; signal?: AbortSignal }): Promise<SendResult> {
     return this.createAndFinalize(
       {
         title: opts.title ?? `Files for ${this.baseUrl.replace(/^https?:\/\//, "")}`,
@@ -299,6 +330,7 @@ export class SpeedyFiles {
         ...(opts.message ? { message: opts.message } : {}),
       },
       async () => undefined,
+      opts.signal,
     );
   }
 
@@ -307,12 +339,12 @@ export class SpeedyFiles {
    * half-made stays behind.
    */
   private async createAndFinalize(body: PackageCreateRequest, fill: (packageId: string) => Promise<void>, signal?: AbortSignal): Promise<SendResult> {
-    const pkg = await this.packages.create(body);
+    const pkg = await this.packages.create(body, signal ? { signal } : {});
     try {
       await fill(pkg.id);
       // An abort that lands after the last upload still means "do not send".
       signal?.throwIfAborted();
-      const fin = await this.packages.finalize(pkg.id);
+      const fin = await this.packages.finalize(pkg.id, signal ? { signal } : {});
       return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
     } catch (err) {
       await this.packages.delete(pkg.id).catch(() => undefined);
@@ -354,6 +386,3 @@ function defaultTitle(inputs: string[], files: SendItem[]): string {
 /** A file for send(): a path from expandPaths, or a stream/buffer given in `sources`. */
 type SendItem = LocalFile & { source?: Exclude<UploadSource, string> };
 
-function methodOf(response: Response): string {
-  return requestMethods.get(response) ?? "HTTP";
-}

@@ -82,10 +82,41 @@ export class RateLimitError extends ApiError {
   }
 }
 
+/** Where a transport error happened: the request's method and URL (query string and secrets cut). */
+export interface TransportErrorInit {
+  cause?: unknown;
+  method?: string | undefined;
+  url?: string | undefined;
+}
+
 /** The request never got an answer (connection refused, reset, DNS). */
-export class NetworkError extends SpeedyFilesError {}
-/** No answer within the timeout. */
-export class TimeoutError extends SpeedyFilesError {}
+export class NetworkError extends SpeedyFilesError {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  constructor(message: string, init: TransportErrorInit = {}) {
+    super(message, { cause: init.cause });
+    this.method = init.method;
+    this.url = init.url;
+  }
+}
+
+/**
+ * Gave up waiting. `kind` says which limit: `deadline` (an API call had no answer within
+ * `timeoutMs`, retries included) or `stall` (an upload or download moved no byte for `timeoutMs`).
+ */
+export class TimeoutError extends SpeedyFilesError {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly kind: "deadline" | "stall";
+  constructor(message: string, init: TransportErrorInit & { timeoutMs?: number; kind?: "deadline" | "stall" } = {}) {
+    super(message, { cause: init.cause });
+    this.method = init.method;
+    this.url = init.url;
+    this.timeoutMs = init.timeoutMs;
+    this.kind = init.kind ?? "deadline";
+  }
+}
 /** The bytes received or stored do not hash to what was expected. */
 export class ChecksumError extends SpeedyFilesError {
   constructor(

@@ -1,6 +1,6 @@
 import os from "node:os";
 import type { Command } from "commander";
-import { AuthenticationError, SpeedyFiles, type User } from "@speedyfiles/sdk";
+import { AuthenticationError, type User } from "@speedyfiles/sdk";
 import { checkUrl, readConfig, sameServer, writeConfig, type Profile } from "../config.js";
 import { CliError, ExitCode, UsageError } from "../exit-codes.js";
 import { clean, info, out, printJson } from "../output.js";
@@ -65,7 +65,7 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
   if (!url) throw new UsageError("--url is required (or SF_URL): which server to log in to");
   url = checkUrl(url);
   ctx.errorContext.url = url;
-  const anon = new SpeedyFiles({ baseUrl: url, token: "" });
+  const anon = ctx.connect(url);
 
   let token: string;
   let tokenId: string | undefined;
@@ -95,7 +95,7 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
   }
 
   // Verify before saving: a token that does not work is never written.
-  const sf = new SpeedyFiles({ baseUrl: url, token });
+  const sf = ctx.connect(url, token);
   let me: User;
   try {
     me = await sf.me();
@@ -116,7 +116,7 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
 
   // The token this profile had before would otherwise stay valid forever, unseen.
   if (previous && previous.token !== token && previous.token_id && sameServer(previous.url, url)) {
-    await new SpeedyFiles({ baseUrl: previous.url, token: previous.token }).tokens.revoke(previous.token_id).catch(() => undefined);
+    await ctx.connect(previous.url, previous.token).tokens.revoke(previous.token_id).catch(() => undefined);
   }
   const where = r.profileName === "default" ? "" : ` (profile ${r.profileName})`;
   info(io, `Logged in to ${url} as ${clean(me.email)}${where}. Token saved in ${r.configFile}.`);
@@ -139,7 +139,7 @@ async function logout(ctx: Context): Promise<void> {
     throw new CliError(`not logged in (no profile "${r.profileName}" in ${r.configFile})`, ExitCode.AUTH);
   }
   ctx.errorContext.url = profile.url;
-  const sf = new SpeedyFiles({ baseUrl: profile.url, token: profile.token });
+  const sf = ctx.connect(profile.url, profile.token);
   let revokeError: unknown;
   try {
     const id = profile.token_id ?? (await sf.tokens.list()).find((t) => t.prefix === profile.token.slice(0, 11))?.id;

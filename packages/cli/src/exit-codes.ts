@@ -90,6 +90,8 @@ export interface ErrorContext {
   debug?: boolean;
   /** --timeout or SF_TIMEOUT was given (else the hint suggests them). */
   timeoutFlag?: boolean;
+  /** Lines printed after the error line: what was left behind and how to clean it up. */
+  notes?: string[];
 }
 
 /**

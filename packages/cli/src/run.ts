@@ -133,6 +133,7 @@ export function reportError(err: unknown, io: Io): number {
   const ctx: ErrorContext = (err && typeof err === "object" && contexts.get(err)) || {};
   const p = paint(useColor(io));
   io.stderr.write(`${p.red("error:")} ${describeError(err, ctx)}\n`);
+  for (const note of ctx.notes ?? []) io.stderr.write(`${note}\n`);
   if (ctx.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return code;
 }

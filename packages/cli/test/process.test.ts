@@ -7,6 +7,7 @@ import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
 import { tempDir } from "./helpers.js";
+import { spawn } from "node:child_process";
 import { baseEnv, startSf, waitUntil } from "./proc.js";
 
 /** Pseudo-random bytes, cheap to make (a repeating pattern would compress in no test, but be safe). */
@@ -50,6 +51,55 @@ describe.each(DATABASES)("sf as a process (%s)", (kind) => {
     await t?.close();
     await fs.rm(home, { recursive: true, force: true });
   });
+
+  it("a server killed mid-send: sf names the draft it could not delete and the command that removes it (issue 2.2 defect 4)", async () => {
+    // The "server" sf talks to is a TCP proxy in its own process, killed with SIGKILL mid-send;
+    // the real server behind it keeps the draft, as a crashed server's database would.
+    const proxyJs = path.join(home, "proxy.mjs");
+    await fs.writeFile(
+      proxyJs,
+      `import net from "node:net";
+const [host, port] = process.argv[2].split(":");
+const server = net.createServer((c) => {
+  const u = net.connect(Number(port), host);
+  c.pipe(u).pipe(c);
+  c.on("error", () => u.destroy());
+  u.on("error", () => c.destroy());
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));`,
+    );
+    const proxy = spawn(process.execPath, [proxyJs, new URL(t.url).host], { stdio: ["ignore", "pipe", "inherit"] });
+    const port = await new Promise<string>((resolve) => proxy.stdout.once("data", (c: Buffer) => resolve(c.toString().trim())));
+    const viaProxy = `http://127.0.0.1:${port}`;
+
+    const src = path.join(home, "sixteen");
+    await fs.mkdir(src, { recursive: true });
+    for (let i = 0; i < 16; i++) await fs.writeFile(path.join(src, `f${String(i).padStart(2, "0")}.bin`), blob(4 * 1024 * 1024, 100 + i));
+    const { token } = await t.createUser();
+    const mine = new SpeedyFiles({ baseUrl: t.url, token });
+    const p = startSf(["send", src, "--to", "cfo@acme.com", "--concurrency", "2"], { ...baseEnv(home), SF_URL: viaProxy, SF_TOKEN: token });
+    p.child.stdin.end();
+    await p.waitForStderr(/^sent 2\/16 /m);
+    proxy.kill("SIGKILL");
+    const r = await p.done;
+
+    expect(r.code).toBe(1);
+    const drafts = (await mine.packages.list({ status: "draft" })).items;
+    expect(drafts).toHaveLength(1);
+    const id = drafts[0]!.id;
+    expect(drafts[0]!.file_count).toBeGreaterThanOrEqual(2);
+    const lines = r.stderr.trim().split("\n").filter((l) => !/^sent \d+\/16 /.test(l));
+    expect(lines[0]).toMatch(/^error: cannot reach the SpeedyFiles server at http:\/\/127\.0\.0\.1:\d+ \(ECONN\w+\)/);
+    expect(lines.slice(1).join("\n")).toMatch(new RegExp(`The unfinished package ${id} \\(\\d+ of 16 files, [\\d.]+ MiB uploaded\\) could not be deleted`));
+    expect(lines.at(-1)).toBe(`  sf packages delete ${id} --yes`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+
+    // The command it printed removes the draft (once the server is back: here, directly).
+    const rm = startSf(["packages", "delete", id, "--yes"], { ...baseEnv(home), SF_URL: t.url, SF_TOKEN: token });
+    rm.child.stdin.end();
+    expect((await rm.done).code).toBe(0);
+    expect((await mine.packages.list()).total).toBe(0);
+  }, 120_000);
 
   it("Ctrl-C during sf download exits 130 with one line, never a stack trace (6 runs)", async () => {
     for (let run = 0; run < 6; run++) {

@@ -2,7 +2,7 @@ import path from "node:path";
 import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
-import { AbortError, apiErrorFrom, SpeedyFilesError } from "./errors.js";
+import { AbortError, apiErrorFrom, NotFoundError, SpeedyFilesError } from "./errors.js";
 import { DEFAULT_TRANSPORT, makeFetch, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
@@ -347,9 +347,19 @@ export class SpeedyFiles {
       const fin = await this.packages.finalize(pkg.id, signal ? { signal } : {});
       return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
     } catch (err) {
-      await this.packages.delete(pkg.id).catch(() => undefined);
-      if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError("send aborted", { cause: err });
-      throw err;
+      let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      if (signal?.aborted && !(out instanceof AbortError)) out = new AbortError("send aborted", { cause: err });
+      // Not under the caller's signal (it may be what fired), and briefly: this runs on the way out.
+      const cleanup = await this.packages.delete(pkg.id, { timeoutMs: Math.min(this.#transport.timeoutMs, 10_000) }).then(
+        () => undefined,
+        (e: unknown) => (e instanceof NotFoundError ? undefined : e ?? new Error("delete failed")),
+      );
+      if (cleanup !== undefined) {
+        // Say so: a silent leftover draft is what issue 2.2 (defect 4) was about.
+        out.orphanedPackageId = pkg.id;
+        out.cleanupError = cleanup;
+      }
+      throw out;
     }
   }
 

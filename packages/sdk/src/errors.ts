@@ -1,5 +1,14 @@
 /** Base class of every error the SDK throws. */
 export class SpeedyFilesError extends Error {
+  /**
+   * Set by `send()` and `request()` when they failed and could not delete the draft they had
+   * created (the server went away, say): that package is still on the server, unfinished and never
+   * sent. Delete it with `packages.delete(id)` once the server answers again.
+   */
+  orphanedPackageId?: string;
+  /** Why deleting that draft failed. */
+  cleanupError?: unknown;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;

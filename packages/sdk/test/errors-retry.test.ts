@@ -219,3 +219,31 @@ describe("upload checksum", () => {
     await expect(sf.uploadFile(PKG, bytes(1000), { name: "a", signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
   });
 });
+
+describe("send() that cannot clean up (issue 2.2 defect 4)", () => {
+  const DRAFT = { id: PKG, title: "x", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 7, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
+
+  it("an upload fails and so does deleting the draft: the error names the orphaned package", async () => {
+    const { sf, f } = await serve((req, res) => {
+      if (req.method === "POST" && req.url === "/api/v1/packages") return json(res, 201, DRAFT);
+      // The server "dies": every later request is cut off.
+      req.socket.destroy();
+    });
+    const err = await sf.send({ files: [], sources: [{ name: "a.bin", source: bytes(100_000) }], to: "a@b.co" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as SpeedyFilesError).orphanedPackageId).toBe(PKG);
+    expect((err as SpeedyFilesError).cleanupError).toBeInstanceOf(NetworkError);
+    expect(f.requests.filter((r) => r.method === "DELETE").length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("when the draft is deleted, no orphan is reported", async () => {
+    const { sf } = await serve((req, res) => {
+      if (req.method === "POST" && req.url === "/api/v1/packages") return json(res, 201, DRAFT);
+      if (req.method === "DELETE") return void res.writeHead(204).end();
+      req.socket.destroy();
+    });
+    const err = await sf.send({ files: [], sources: [{ name: "a.bin", source: bytes(100_000) }], to: "a@b.co" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as SpeedyFilesError).orphanedPackageId).toBeUndefined();
+  });
+});

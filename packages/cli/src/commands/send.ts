@@ -90,6 +90,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const started = performance.now();
   let result: FinalizedPackage;
   let sentBytes = 0;
+  const stored = { files: 0, bytes: 0 };
   try {
     const r = await sf.send({
       files,
@@ -102,13 +103,23 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       ...(opts.ttl ? { ttlDays: opts.ttl } : {}),
       concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
       ...(io.signal ? { signal: io.signal } : {}),
-      onProgress: progressAdapter(view, (b) => (sentBytes = b)),
+      onProgress: progressAdapter(view, (b) => (sentBytes = b), (size) => ((stored.files += 1), (stored.bytes += size))),
     });
     result = r.package;
   } catch (err) {
     view.fail();
+    const orphan = (err as { orphanedPackageId?: string }).orphanedPackageId;
+    if (orphan) {
+      // The send failed and so did deleting its draft (the server went away): say what is left
+      // and how to remove it, instead of leaving it there silently (issue 2.2, defect 4).
+      const url = ctx.globals().url ? ` --url ${ctx.globals().url}` : "";
+      (ctx.errorContext.notes ??= []).push(
+        `The unfinished package ${orphan} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) could not be deleted: it stays on the server as a draft (never sent). Remove it once the server answers again:`,
+        `  sf packages delete ${orphan} --yes${url}`,
+      );
+    }
     if (err instanceof AbortError || io.signal?.aborted) {
-      throw new InterruptedError("interrupted: uploads stopped, the unfinished package was deleted");
+      throw new InterruptedError(orphan ? "interrupted: uploads stopped" : "interrupted: uploads stopped, the unfinished package was deleted");
     }
     throw err;
   }
@@ -146,7 +157,7 @@ export function defaultConcurrency(files: number, bytes: number): number {
 }
 
 /** SDK progress events → view calls: the first event of a file starts it. */
-function progressAdapter(view: TransferView, onTotal: (bytes: number) => void): (p: SendProgress) => void {
+function progressAdapter(view: TransferView, onTotal: (bytes: number) => void, onStored: (size: number) => void): (p: SendProgress) => void {
   const started = new Set<string>();
   return (p) => {
     onTotal(p.bytes);
@@ -154,7 +165,10 @@ function progressAdapter(view: TransferView, onTotal: (bytes: number) => void): 
       started.add(p.file);
       view.start(p.file, p.fileSize || undefined);
     }
-    if (p.phase === "done") view.done(p.file, p.uploaded?.size ?? p.fileSize);
+    if (p.phase === "done") {
+      onStored(p.uploaded?.size ?? p.fileSize);
+      view.done(p.file, p.uploaded?.size ?? p.fileSize);
+    }
     else view.progress(p.file, p.fileBytes);
   };
 }

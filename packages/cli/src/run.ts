@@ -102,8 +102,8 @@ export async function run(argv: string[], io: Io): Promise<void> {
     connect(url, token) {
       const ms = resolveTimeout(ctx.globals(), io.env);
       ctx.errorContext.timeoutFlag = ms !== undefined;
-      // "" rather than undefined: the SDK would otherwise fall back to process.env.
-      return new SpeedyFiles({ baseUrl: url, token: token ?? "", ...(ms !== undefined ? { timeoutMs: ms, stallTimeoutMs: ms } : {}) });
+      // With an explicit baseUrl the SDK never falls back to SF_TOKEN: the token is only ever ours.
+      return new SpeedyFiles({ baseUrl: url, ...(token ? { token } : {}), ...(ms !== undefined ? { timeoutMs: ms, stallTimeoutMs: ms } : {}) });
     },
   };
   program = buildProgram(ctx);

@@ -3,7 +3,8 @@ import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
 import { AbortError, apiErrorFrom, NotFoundError, SpeedyFilesError } from "./errors.js";
-import { DEFAULT_TRANSPORT, makeFetch, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
+import { DEFAULT_TRANSPORT, makeFetch, proxyFromEnv, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
+import { USER_AGENT } from "./version.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
 import { ProgressTotal, runPool } from "./pool.js";
@@ -35,7 +36,10 @@ export type ApiClient = Client<paths>;
 export interface SpeedyFilesOptions {
   /** Server URL, e.g. `https://files.example.com` (with or without `/api/v1`). Default: `SF_URL`. */
   baseUrl?: string;
-  /** API token `sf_…`. Default: `SF_TOKEN`. */
+  /**
+   * API token `sf_…`. Default: `SF_TOKEN`, but only together with `SF_URL`: with an explicit
+   * `baseUrl` the environment's token is never used (a token goes only to the server it came with).
+   */
   token?: string;
   /**
    * Deadline of one API call in ms, until its answer starts, retries and waits between them
@@ -48,27 +52,37 @@ export interface SpeedyFilesOptions {
    */
   stallTimeoutMs?: number;
   retry?: Partial<RetryOptions>;
+  /**
+   * The undici dispatcher for every request (an `Agent` with your TLS or pool settings, a
+   * `ProxyAgent`, …). Default: undici's `EnvHttpProxyAgent` when HTTP_PROXY / HTTPS_PROXY is set
+   * (NO_PROXY honoured), else direct connections.
+   */
+  dispatcher?: undici.Dispatcher;
 }
+
+type ClientSettings = Pick<SpeedyFilesOptions, "timeoutMs" | "stallTimeoutMs" | "retry" | "dispatcher">;
 
 /** Creates the low-level openapi-fetch client with auth, timeouts and retries. */
-export function createApiClient(
-  opts: { baseUrl: string; token?: string | undefined; timeoutMs?: number; stallTimeoutMs?: number; retry?: Partial<RetryOptions> },
-): ApiClient {
-  const transport = transportFrom(opts);
-  const client = createClient<paths>({
-    baseUrl: `${normaliseBaseUrl(opts.baseUrl)}/api/v1`,
-    fetch: makeFetch(transport),
-    Request: undici.Request as unknown as typeof Request,
-    headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {},
-  });
-  return client;
+export function createApiClient(opts: { baseUrl: string; token?: string | undefined } & ClientSettings): ApiClient {
+  return clientFor(opts.baseUrl, opts.token, transportFrom(opts));
 }
 
-function transportFrom(opts: { timeoutMs?: number | undefined; stallTimeoutMs?: number | undefined; retry?: Partial<RetryOptions> | undefined }): TransportOptions {
+function clientFor(baseUrl: string, token: string | undefined, transport: TransportOptions): ApiClient {
+  return createClient<paths>({
+    baseUrl: `${normaliseBaseUrl(baseUrl)}/api/v1`,
+    fetch: makeFetch(transport),
+    Request: undici.Request as unknown as typeof Request,
+    headers: { "User-Agent": transport.userAgent, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+  });
+}
+
+function transportFrom(opts: ClientSettings): TransportOptions {
   return {
     retry: { ...DEFAULT_RETRY, ...opts.retry },
     timeoutMs: opts.timeoutMs ?? DEFAULT_TRANSPORT.timeoutMs,
     stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_TRANSPORT.stallTimeoutMs,
+    dispatcher: opts.dispatcher ?? proxyFromEnv(),
+    userAgent: USER_AGENT,
   };
 }
 
@@ -132,16 +146,23 @@ export class SpeedyFiles {
   /** The typed openapi-fetch client underneath, for anything the helpers do not cover. */
   readonly api: ApiClient;
   readonly baseUrl: string;
-  private readonly token: string | undefined;
+  // A private field: console.log(sf), util.inspect and JSON.stringify(sf) never show it.
+  readonly #token: string | undefined;
   readonly #transport: TransportOptions;
 
   constructor(opts: SpeedyFilesOptions = {}) {
     const baseUrl = opts.baseUrl ?? process.env.SF_URL;
     if (!baseUrl) throw new SpeedyFilesError("no server URL: pass { baseUrl } or set SF_URL");
     this.baseUrl = normaliseBaseUrl(baseUrl);
-    this.token = opts.token ?? process.env.SF_TOKEN ?? undefined;
+    // SF_TOKEN belongs to SF_URL: a client pointed elsewhere must not carry it there.
+    this.#token = (opts.token ?? (opts.baseUrl === undefined ? process.env.SF_TOKEN : undefined)) || undefined;
     this.#transport = transportFrom(opts);
-    this.api = createApiClient({ baseUrl: this.baseUrl, token: this.token, ...this.#transport });
+    this.api = clientFor(this.baseUrl, this.#token, this.#transport);
+  }
+
+  /** Whether this client has a token (the token itself is never readable from the object). */
+  get hasToken(): boolean {
+    return this.#token !== undefined;
   }
 
   /** The time limits in use (ms): `timeoutMs` per API call, `stallTimeoutMs` for transfers. */
@@ -150,8 +171,8 @@ export class SpeedyFiles {
   }
 
   private requireToken(): string {
-    if (!this.token) throw new SpeedyFilesError("no API token: pass { token } or set SF_TOKEN");
-    return this.token;
+    if (!this.#token) throw new SpeedyFilesError("no API token: pass { token } (or set SF_URL and SF_TOKEN)");
+    return this.#token;
   }
 
   /** openapi-fetch options for one call: its signal, and a fetch with its own deadline. */
@@ -163,12 +184,14 @@ export class SpeedyFiles {
   }
 
   private transfer(): TransferContext {
-    return { token: this.requireToken(), stallTimeoutMs: this.#transport.stallTimeoutMs };
+    const t = this.#transport;
+    return { token: this.requireToken(), stallTimeoutMs: t.stallTimeoutMs, dispatcher: t.dispatcher, userAgent: t.userAgent };
   }
 
   /** The settings link functions need to reach the server the way this client does. */
   private linkOptions() {
-    return { baseUrl: this.baseUrl, timeoutMs: this.#transport.timeoutMs, stallTimeoutMs: this.#transport.stallTimeoutMs, retry: this.#transport.retry };
+    const t = this.#transport;
+    return { baseUrl: this.baseUrl, timeoutMs: t.timeoutMs, stallTimeoutMs: t.stallTimeoutMs, retry: t.retry, dispatcher: t.dispatcher };
   }
 
   /** Returns `data` or throws the typed ApiError for the response. */

@@ -1,19 +1,43 @@
 import * as undici from "undici";
 import { AbortError, NetworkError, safeUrl, TimeoutError } from "./errors.js";
 import { DEFAULT_RETRY, isIdempotent, retryDelay, shouldRetryStatus, sleep, type RetryOptions } from "./retry.js";
+import { USER_AGENT } from "./version.js";
 
-/** How the SDK talks HTTP: retries and the two time limits. */
+/** How the SDK talks HTTP: retries, the two time limits, the connection pool and the User-Agent. */
 export interface TransportOptions {
   retry: RetryOptions;
   /** An API call's deadline in ms: until its answer starts, across all its retries. */
   timeoutMs: number;
   /** Uploads, downloads and answer bodies fail when no byte moves for this long (ms). */
   stallTimeoutMs: number;
+  /** undici dispatcher (Agent, ProxyAgent, …); undefined: undici's global one. */
+  dispatcher?: undici.Dispatcher | undefined;
+  userAgent: string;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
-export const DEFAULT_TRANSPORT: TransportOptions = { retry: DEFAULT_RETRY, timeoutMs: DEFAULT_TIMEOUT_MS, stallTimeoutMs: DEFAULT_STALL_TIMEOUT_MS };
+export const DEFAULT_TRANSPORT: TransportOptions = {
+  retry: DEFAULT_RETRY,
+  timeoutMs: DEFAULT_TIMEOUT_MS,
+  stallTimeoutMs: DEFAULT_STALL_TIMEOUT_MS,
+  userAgent: USER_AGENT,
+};
+
+const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
+let envProxy: { key: string; agent: undici.Dispatcher } | undefined;
+
+/**
+ * The dispatcher for the standard proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, in either
+ * case), when one is set: undici's EnvHttpProxyAgent, shared while the variables stay the same.
+ * Undefined otherwise (undici's global dispatcher: direct connections).
+ */
+export function proxyFromEnv(env: Record<string, string | undefined> = process.env): undici.Dispatcher | undefined {
+  if (!PROXY_VARIABLES.some((k) => env[k])) return undefined;
+  const key = [...PROXY_VARIABLES, "NO_PROXY", "no_proxy"].map((k) => env[k] ?? "").join("\n");
+  if (envProxy?.key !== key) envProxy = { key, agent: new undici.EnvHttpProxyAgent() };
+  return envProxy.agent;
+}
 
 /** Options every API method takes as its last argument. */
 export interface RequestOptions {
@@ -126,7 +150,10 @@ export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (i
         const req = attempt < retries ? input.clone() : input;
         let res: Response;
         try {
-          res = (await undici.fetch(req as unknown as undici.Request, { signal: deadline.signal })) as unknown as Response;
+          res = (await undici.fetch(req as unknown as undici.Request, {
+            signal: deadline.signal,
+            ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+          })) as unknown as Response;
         } catch (err) {
           const wrapped = wrapTransportError(err, what, input.signal, where);
           if (attempt < retries && !(wrapped instanceof AbortError) && !(wrapped instanceof TimeoutError && deadline.fired)) {

@@ -2,7 +2,9 @@ import path from "node:path";
 import type { components } from "./generated/api.js";
 import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { createApiClient, normaliseBaseUrl } from "./client.js";
-import { DEFAULT_STALL_TIMEOUT_MS, requestOf, type RequestOptions } from "./http.js";
+import type { Dispatcher } from "undici";
+import { DEFAULT_STALL_TIMEOUT_MS, proxyFromEnv, requestOf, type RequestOptions } from "./http.js";
+import { USER_AGENT } from "./version.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import type { RetryOptions } from "./retry.js";
 import { downloadToPath, uploadStream, type Progress, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
@@ -50,6 +52,8 @@ export interface LinkOptions extends RequestOptions {
   baseUrl?: string | undefined;
   stallTimeoutMs?: number | undefined;
   retry?: Partial<RetryOptions> | undefined;
+  /** undici dispatcher; default: a proxy from HTTP(S)_PROXY / NO_PROXY when set, else direct. */
+  dispatcher?: Dispatcher | undefined;
 }
 
 function apiFor(p: ParsedLink, opts: LinkOptions) {
@@ -58,11 +62,12 @@ function apiFor(p: ParsedLink, opts: LinkOptions) {
     ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
     ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
   });
 }
 
 function transferContext(opts: LinkOptions): TransferContext {
-  return { stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS };
+  return { stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, dispatcher: opts.dispatcher ?? proxyFromEnv(), userAgent: USER_AGENT };
 }
 
 function callInit(opts: LinkOptions) {

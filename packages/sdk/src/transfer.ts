@@ -33,6 +33,8 @@ export interface TransferContext {
   token?: string | undefined;
   /** The client's stall timeout (ms); the call's own option wins. */
   stallTimeoutMs: number;
+  dispatcher?: undici.Dispatcher | undefined;
+  userAgent: string;
 }
 
 const CHUNK = 1024 * 1024;
@@ -110,6 +112,7 @@ export async function uploadStream(
 
   const headers: Record<string, string> = {
     "content-type": `multipart/form-data; boundary=${boundary}`,
+    "user-agent": ctx.userAgent,
   };
   if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
   if (size !== undefined) headers["content-length"] = String(head.length + size + tail.length);
@@ -127,6 +130,7 @@ export async function uploadStream(
       signal: stall.signal,
       headersTimeout: 0,
       bodyTimeout: 0,
+      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
     });
     stall.touch();
     status = res.statusCode;
@@ -197,7 +201,7 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
       have = st.size;
     }
   }
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { "user-agent": ctx.userAgent };
   if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
   if (have > 0 && opts.sha256) {
     headers.range = `bytes=${have}-`;
@@ -211,7 +215,14 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
 
   let res: undici.Dispatcher.ResponseData;
   try {
-    res = await undici.request(url, { method: "GET", headers, signal: stall.signal, headersTimeout: 0, bodyTimeout: 0 });
+    res = await undici.request(url, {
+      method: "GET",
+      headers,
+      signal: stall.signal,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
+    });
     stall.touch();
   } catch (err) {
     stall.stop();

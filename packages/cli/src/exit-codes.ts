@@ -12,6 +12,7 @@ import {
   PermissionError,
   RateLimitError,
   TimeoutError,
+  UnexpectedResponseError,
   ValidationError,
 } from "@speedyfiles/sdk";
 
@@ -130,6 +131,7 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
     const why = code ?? oneLine(err.message);
     return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login\`) and your network`;
   }
+  if (err instanceof UnexpectedResponseError) return `${err.message} — check the URL (--url, SF_URL or \`sf login\`)`;
   if (err instanceof ChecksumError) return oneLine(err.message);
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;

@@ -73,3 +73,12 @@ describe("small helpers", () => {
     expect(formatBytes(1536)).toBe("1.5 KiB");
   });
 });
+
+describe("a page that is not a SpeedyFiles answer", () => {
+  it("is named, with the URL, and points at the URL setting", async () => {
+    const { UnexpectedResponseError } = await import("@speedyfiles/sdk");
+    const err = new UnexpectedResponseError({ status: 200, contentType: "text/html; charset=utf-8", method: "GET", url: "https://portal.example/api/v1/me?x=1" });
+    expect(describeError(err)).toBe("not a SpeedyFiles server? got text/html from https://portal.example/api/v1/me (HTTP 200) — check the URL (--url, SF_URL or `sf login`)");
+    expect(exitCodeFor(err)).toBe(1);
+  });
+});

@@ -43,6 +43,8 @@ const CODES: Record<number, ErrorCode> = {
 export interface ApiErrorInit {
   status: number;
   detail: string;
+  /** The body's `code`, when the server sent one. */
+  code?: string | undefined;
   errors?: { path: string; message: string }[] | undefined;
   method: string;
   url: string;
@@ -56,7 +58,11 @@ export interface ApiErrorInit {
  */
 export class ApiError extends SpeedyFilesError {
   readonly status: number;
-  readonly code: ErrorCode;
+  /**
+   * For programs: the `code` of the server's error body when it sends one (stable snake_case),
+   * else derived from the status (the ErrorCode values).
+   */
+  readonly code: ErrorCode | (string & {});
   readonly detail: string;
   readonly errors: { path: string; message: string }[];
   readonly method: string;
@@ -66,7 +72,7 @@ export class ApiError extends SpeedyFilesError {
   constructor(init: ApiErrorInit) {
     super(`${init.method} ${init.url} → ${init.status}: ${init.detail}`);
     this.status = init.status;
-    this.code = CODES[init.status] ?? (init.status >= 500 ? "server" : "http");
+    this.code = init.code ?? CODES[init.status] ?? (init.status >= 500 ? "server" : "http");
     this.detail = init.detail;
     this.errors = init.errors ?? [];
     this.method = init.method;
@@ -139,6 +145,27 @@ export class ChecksumError extends SpeedyFilesError {
 /** The caller aborted through its AbortSignal. */
 export class AbortError extends SpeedyFilesError {}
 
+/**
+ * The answer is not what a SpeedyFiles server sends: HTML, plain text or broken JSON where JSON
+ * was due. Usually a wrong URL, or a proxy, captive portal or login page in between.
+ */
+export class UnexpectedResponseError extends SpeedyFilesError {
+  readonly status: number;
+  /** The answer's Content-Type (`""` when it had none). */
+  readonly contentType: string;
+  readonly method: string;
+  readonly url: string;
+  constructor(init: { status: number; contentType: string; method: string; url: string; reason?: string; cause?: unknown }) {
+    const type = init.contentType.split(";")[0]!.trim() || "an answer without a content type";
+    const what = init.reason ?? `got ${type}`;
+    super(`not a SpeedyFiles server? ${what} from ${safeUrl(init.url)} (HTTP ${init.status})`, { cause: init.cause });
+    this.status = init.status;
+    this.contentType = init.contentType;
+    this.method = init.method;
+    this.url = safeUrl(init.url);
+  }
+}
+
 const CLASSES: Record<number, new (init: ApiErrorInit) => ApiError> = {
   401: AuthenticationError,
   403: PermissionError,
@@ -179,11 +206,12 @@ export function apiErrorFrom(
   body: unknown,
   meta: { method: string; url: string; headers: { get(name: string): string | null } },
 ): ApiError {
-  const b = (body ?? {}) as { detail?: unknown; errors?: unknown };
+  const b = (body !== null && typeof body === "object" ? body : {}) as { detail?: unknown; errors?: unknown; code?: unknown };
   const detail = typeof b.detail === "string" ? b.detail : `HTTP ${status}`;
   const init: ApiErrorInit = {
     status,
     detail,
+    code: typeof b.code === "string" && /^[a-z][a-z0-9_]*$/.test(b.code) ? b.code : undefined,
     errors: Array.isArray(b.errors) ? (b.errors as { path: string; message: string }[]) : undefined,
     method: meta.method.toUpperCase(),
     url: safeUrl(meta.url),

@@ -1,5 +1,5 @@
 import * as undici from "undici";
-import { AbortError, NetworkError, safeUrl, TimeoutError } from "./errors.js";
+import { AbortError, NetworkError, safeUrl, TimeoutError, UnexpectedResponseError } from "./errors.js";
 import { DEFAULT_RETRY, isIdempotent, retryDelay, shouldRetryStatus, sleep, type RetryOptions } from "./retry.js";
 import { USER_AGENT } from "./version.js";
 
@@ -175,7 +175,7 @@ export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (i
           }
         }
         deadline.stop();
-        const out = await settleBody(res, opts.stallTimeoutMs, input.signal, what, input.url);
+        const out = await settleBody(res, opts.stallTimeoutMs, input.signal, method, what, input.url);
         responseMeta.set(out, { method, url: input.url });
         return out;
       }
@@ -196,13 +196,31 @@ async function pause(ms: number, signal: AbortSignal, onAbort: (err: unknown) =>
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
 
+/** A file being downloaded (through the low-level client): passed on as a stream, unread. */
+function isAttachment(res: Response): boolean {
+  return /^\s*attachment/i.test(res.headers.get("content-disposition") ?? "");
+}
+
 /**
- * A JSON answer is read here, whole, with the stall watchdog: API answers are small, and a body
- * that stops flowing must fail instead of hanging. Anything else is handed on as it is.
+ * Every answer of the API is JSON (or empty). A JSON answer is read here, whole, under the stall
+ * watchdog (API answers are small; a body that stops flowing must fail, not hang) and checked to
+ * parse. An HTML or text page, or broken JSON, means a wrong URL or something in between: an
+ * UnexpectedResponseError naming what came back, never a raw SyntaxError later.
  */
-async function settleBody(res: Response, stallMs: number, user: AbortSignal, what: string, url: string): Promise<Response> {
-  if (!res.body || !JSON_TYPE.test(res.headers.get("content-type") ?? "")) return res;
+async function settleBody(res: Response, stallMs: number, user: AbortSignal, method: string, what: string, url: string): Promise<Response> {
+  const type = res.headers.get("content-type") ?? "";
+  if (!res.body || res.status === 204 || res.status === 304 || method === "HEAD" || res.headers.get("content-length") === "0") return res;
+  if (isAttachment(res)) return res;
   const text = await readText(res, stallMs, user, what, url);
+  if (JSON_TYPE.test(type)) {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      throw new UnexpectedResponseError({ status: res.status, contentType: type, method, url, reason: `got JSON that does not parse (${(err as Error).message})`, cause: err });
+    }
+  } else if (text.trim() !== "") {
+    throw new UnexpectedResponseError({ status: res.status, contentType: type, method, url });
+  }
   return new undici.Response(text, { status: res.status, statusText: res.statusText, headers: res.headers as unknown as undici.Headers }) as unknown as Response;
 }
 

@@ -43,6 +43,7 @@ export {
   TimeoutError,
   ChecksumError,
   AbortError,
+  UnexpectedResponseError,
   type ErrorCode,
 } from "./errors.js";
 export { expandPaths, type LocalFile } from "./files.js";

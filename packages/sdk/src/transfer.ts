@@ -5,7 +5,7 @@ import path from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
-import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError } from "./errors.js";
+import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "./errors.js";
 import { seconds, Watchdog, wrapTransportError } from "./http.js";
 import type { components } from "./generated/api.js";
 
@@ -146,11 +146,14 @@ export async function uploadStream(
   } finally {
     stall.stop();
   }
-  const json = parseJson(text) as UploadedFile | undefined;
+  const json = jsonAnswer(status, headerGetter(resHeaders), text, "POST", url) as UploadedFile | undefined;
   if (status >= 400) {
     throw apiErrorFrom(status, json, { method: "POST", url, headers: headerGetter(resHeaders) });
   }
-  const uploaded = json!;
+  if (typeof json?.sha256 !== "string" || typeof json.id !== "string") {
+    throw new UnexpectedResponseError({ status, contentType: headerGetter(resHeaders).get("content-type") ?? "", method: "POST", url, reason: "got JSON that is not a stored file" });
+  }
+  const uploaded = json;
   const local = hash.digest("hex");
   if (uploaded.sha256 !== local) {
     await onMismatch(uploaded.id).catch(() => undefined);
@@ -159,11 +162,15 @@ export async function uploadStream(
   return uploaded;
 }
 
-function parseJson(text: string): unknown {
+/** The parsed JSON of an answer; anything else (an HTML page, broken JSON) is an UnexpectedResponseError. */
+function jsonAnswer(status: number, headers: { get(name: string): string | null }, text: string, method: string, url: string): unknown {
+  const type = headers.get("content-type") ?? "";
+  if (text.trim() === "" && status >= 400) return undefined;
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) throw new UnexpectedResponseError({ status, contentType: type, method, url });
   try {
     return JSON.parse(text);
-  } catch {
-    return undefined;
+  } catch (err) {
+    throw new UnexpectedResponseError({ status, contentType: type, method, url, reason: `got JSON that does not parse (${(err as Error).message})`, cause: err });
   }
 }
 
@@ -237,8 +244,14 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
       return downloadToPath(url, dest, opts, ctx);
     }
     if (res.statusCode >= 400) {
-      const json = parseJson(await res.body.text());
+      const json = jsonAnswer(res.statusCode, headerGetter(res.headers), await res.body.text(), "GET", url);
       throw apiErrorFrom(res.statusCode, json, { method: "GET", url, headers: headerGetter(res.headers) });
+    }
+    // Our server sends every file as an attachment; an inline HTML page is someone else's (a
+    // portal, a proxy's login page): never save it as the file.
+    const type = String(res.headers["content-type"] ?? "");
+    if (/^text\/html\b/i.test(type) && !/^\s*attachment/i.test(String(res.headers["content-disposition"] ?? ""))) {
+      throw new UnexpectedResponseError({ status: res.statusCode, contentType: type, method: "GET", url });
     }
     const resumed = res.statusCode === 206;
     let hasher = hash;
@@ -276,6 +289,8 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
     await fsp.rename(part, dest);
     return { size: got, sha256: actual };
   } catch (err) {
+    // Destroying an unread undici body emits an error: listen for it, or it would go uncaught.
+    res.body.on("error", () => undefined);
     res.body.destroy();
     if (err instanceof SpeedyFilesError) throw err;
     throw wrapTransportError(err, what, opts.signal, where);

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiError, ChecksumError, NetworkError, RateLimitError, SpeedyFiles, SpeedyFilesError, TimeoutError, AbortError } from "../src/index.js";
+import { ApiError, ChecksumError, NetworkError, RateLimitError, SpeedyFiles, SpeedyFilesError, TimeoutError, AbortError, UnexpectedResponseError } from "../src/index.js";
 import { FAKE_USER, json, readBody, startFaultServer, type FaultServer, type FaultHandler } from "./helpers/fault-server.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
 
@@ -245,5 +245,57 @@ describe("send() that cannot clean up (issue 2.2 defect 4)", () => {
     const err = await sf.send({ files: [], sources: [{ name: "a.bin", source: bytes(100_000) }], to: "a@b.co" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect((err as SpeedyFilesError).orphanedPackageId).toBeUndefined();
+  });
+});
+
+describe("answers that are not from a SpeedyFiles server (issue 2.2)", () => {
+  const html = (status: number) => (_req: unknown, res: Parameters<FaultHandler>[1]) => {
+    res.writeHead(status, { "content-type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>Sign in to the Wi-Fi</title>");
+  };
+
+  it("an HTML page where JSON was due: UnexpectedResponseError naming the type and URL, never a SyntaxError", async () => {
+    const { sf, f } = await serve(html(200));
+    const err = await sf.me().catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(SyntaxError);
+    expect(err).toBeInstanceOf(UnexpectedResponseError);
+    expect(err).toBeInstanceOf(SpeedyFilesError);
+    expect((err as Error).message).toBe(`not a SpeedyFiles server? got text/html from ${f.url}/api/v1/me (HTTP 200)`);
+    expect(err).toMatchObject({ status: 200, contentType: "text/html; charset=utf-8", method: "GET", url: `${f.url}/api/v1/me` });
+  });
+
+  it("an HTML 404 (a wrong URL) too, and the low-level client throws it instead of a SyntaxError", async () => {
+    const { sf } = await serve(html(404));
+    await expect(sf.packages.get(PKG)).rejects.toBeInstanceOf(UnexpectedResponseError);
+    await expect(sf.api.GET("/me")).rejects.toBeInstanceOf(UnexpectedResponseError);
+  });
+
+  it("JSON that does not parse", async () => {
+    const { sf } = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"id": ');
+    });
+    const err = await sf.me().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnexpectedResponseError);
+    expect((err as Error).message).toMatch(/^not a SpeedyFiles server\? got JSON that does not parse/);
+  });
+
+  it("an upload or a download answered with a page: UnexpectedResponseError, and nothing saved", async () => {
+    const { sf } = await serve(async (req, res) => {
+      await readBody(req);
+      html(200)(req, res);
+    });
+    await expect(sf.uploadFile(PKG, Buffer.from("x"), { name: "x" })).rejects.toBeInstanceOf(UnexpectedResponseError);
+    const dir = await tmpDir();
+    await expect(sf.downloadFile(PKG, FILE, path.join(dir, "x.bin"), { sha256: "a".repeat(64) })).rejects.toBeInstanceOf(UnexpectedResponseError);
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
+  it("an error body's `code` becomes err.code; without one the code comes from the status", async () => {
+    const { sf } = await serve((req, res) =>
+      req.url === "/api/v1/me" ? json(res, 409, { detail: "Package is not a draft", code: "package_not_draft" }) : json(res, 409, { detail: "x" }),
+    );
+    await expect(sf.me()).rejects.toMatchObject({ status: 409, code: "package_not_draft", detail: "Package is not a draft" });
+    await expect(sf.packages.get(PKG)).rejects.toMatchObject({ status: 409, code: "conflict" });
   });
 });

@@ -110,13 +110,14 @@ export interface SendOptions {
   files: string[];
   /** `expandPaths(files)`, when the caller already has it: the directories are not walked again. */
   expanded?: LocalFile[];
-  /** Recipient email. */
+  /** Recipient email (the package's `recipient_email`). */
   to: string;
-  recipientName?: string;
+  recipient_name?: string;
   /** Defaults to the name of the one file or directory given, else `N files`. */
   title?: string;
   message?: string;
-  ttlDays?: number;
+  /** Days the link works after finalize (default 7). */
+  ttl_days?: number;
   /**
    * Extra files that are not paths, e.g. a Readable of stdin: uploaded with `files`, named `name`.
    * `size` is only for progress totals (0 when unknown).
@@ -125,6 +126,18 @@ export interface SendOptions {
   /** Files uploaded at once (default 4). */
   concurrency?: number;
   onProgress?: (p: SendProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** `request()`: ask `from` to upload files to you. */
+export interface RequestFilesOptions {
+  /** Who should upload (the package's `recipient_email`); they get the link by mail. */
+  from: string;
+  recipient_name?: string;
+  title?: string;
+  message?: string;
+  /** Days the link works (default 7). */
+  ttl_days?: number;
   signal?: AbortSignal;
 }
 
@@ -139,7 +152,7 @@ export interface SendResult {
  *
  * ```ts
  * const sf = new SpeedyFiles({ baseUrl: "https://files.example.com", token: process.env.SF_TOKEN });
- * const { magic_link } = await sf.send({ files: ["./dist"], to: "qa@acme.com", ttlDays: 3 });
+ * const { magic_link } = await sf.send({ files: ["./dist"], to: "qa@acme.com", ttl_days: 3 });
  * ```
  */
 export class SpeedyFiles {
@@ -213,10 +226,10 @@ export class SpeedyFiles {
 
   readonly auth = {
     /** Exchanges email and password for a new token (`POST /auth/token`). */
-    login: (email: string, password: string, name: string, opts: { expiresInDays?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+    login: (email: string, password: string, name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
       this.call(
         this.api.POST("/auth/token", {
-          body: { email, password, name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) },
+          body: { email, password, name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) },
           ...this.init(o),
         }),
       ),
@@ -224,8 +237,8 @@ export class SpeedyFiles {
 
   readonly tokens = {
     list: (o?: RequestOptions): Promise<Token[]> => this.call(this.api.GET("/me/tokens", this.init(o))),
-    create: (name: string, opts: { expiresInDays?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
-      this.call(this.api.POST("/me/tokens", { body: { name, ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}) }, ...this.init(o) })),
+    create: (name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+      this.call(this.api.POST("/me/tokens", { body: { name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) }, ...this.init(o) })),
     revoke: async (id: string, o?: RequestOptions): Promise<void> => {
       await this.call(this.api.DELETE("/me/tokens/{id}", { params: { path: { id } }, ...this.init(o) }));
     },
@@ -331,9 +344,9 @@ export class SpeedyFiles {
       {
         title: opts.title ?? defaultTitle(opts.files, files),
         recipient_email: opts.to,
-        ...(opts.recipientName ? { recipient_name: opts.recipientName } : {}),
+        ...(opts.recipient_name ? { recipient_name: opts.recipient_name } : {}),
         direction: "outbound",
-        ttl_days: opts.ttlDays ?? 7,
+        ttl_days: opts.ttl_days ?? 7,
         ...(opts.message ? { message: opts.message } : {}),
       },
       (id) => this.uploadAll(id, files, opts),
@@ -342,14 +355,14 @@ export class SpeedyFiles {
   }
 
   /** An inbound package: the link lets `from` upload files to you. Finalized, ready to share. */
-  async request(opts: { from: string; name?: string; title?: string; message?: string; ttlDays?: number; signal?: AbortSignal }): Promise<SendResult> {
+  async request(opts: RequestFilesOptions): Promise<SendResult> {
     return this.createAndFinalize(
       {
         title: opts.title ?? `Files for ${this.baseUrl.replace(/^https?:\/\//, "")}`,
         recipient_email: opts.from,
-        ...(opts.name ? { recipient_name: opts.name } : {}),
+        ...(opts.recipient_name ? { recipient_name: opts.recipient_name } : {}),
         direction: "inbound",
-        ttl_days: opts.ttlDays ?? 7,
+        ttl_days: opts.ttl_days ?? 7,
         ...(opts.message ? { message: opts.message } : {}),
       },
       async () => undefined,

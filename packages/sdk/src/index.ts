@@ -7,6 +7,8 @@ export {
   type SendOptions,
   type SendProgress,
   type SendResult,
+  type RequestFilesOptions,
+  type RequestOptions,
   type User,
   type Token,
   type TokenCreated,
@@ -47,8 +49,7 @@ export {
   type ErrorCode,
 } from "./errors.js";
 export { expandPaths, type LocalFile } from "./files.js";
-export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, safeJoin, type LinkView, type ParsedLink, type DownloadAllOptions } from "./links.js";
+export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
-export { runPool } from "./pool.js";
 export type { RetryOptions } from "./retry.js";
 export type { paths, components, operations } from "./generated/api.js";

@@ -67,7 +67,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
   it("auth.login(email, password, name) returns a working token; a wrong password is an AuthenticationError", async () => {
     const { user, password } = await t.createUser();
     const anon = new SpeedyFiles({ baseUrl: t.url });
-    const created = await anon.auth.login(user.email, password, "sdk test", { expiresInDays: 3 });
+    const created = await anon.auth.login(user.email, password, "sdk test", { expires_in_days: 3 });
     expect(created.token).toMatch(/^sf_[A-Za-z0-9_-]{43}$/);
     expect(created.name).toBe("sdk test");
     expect(created.expires_at).not.toBeNull();
@@ -82,7 +82,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
   it("tokens: list, create, revoke (the revoked token answers 401)", async () => {
     const { token: tk } = await t.createUser();
     const mine = new SpeedyFiles({ baseUrl: t.url, token: tk });
-    const created = await mine.tokens.create("ci", { expiresInDays: 30 });
+    const created = await mine.tokens.create("ci", { expires_in_days: 30 });
     expect(created.token).toMatch(/^sf_/);
     expect(created.prefix).toBe(created.token.slice(0, 11));
     const list = await mine.tokens.list();

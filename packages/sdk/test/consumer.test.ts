@@ -66,9 +66,11 @@ describe("the built SDK from a plain ESM project", () => {
     const r = await run(process.execPath, ["--input-type=module", "-e", 'import * as sdk from "@speedyfiles/sdk"; console.log(Object.keys(sdk).sort().join(","))'], { cwd: app });
     expect(r.stderr).toBe("");
     const names = r.stdout.trim().split(",");
-    for (const n of ["SpeedyFiles", "createApiClient", "ApiError", "AuthenticationError", "NetworkError", "TimeoutError", "ChecksumError", "AbortError", "SpeedyFilesError", "expandPaths"]) {
+    for (const n of ["SpeedyFiles", "createApiClient", "ApiError", "AuthenticationError", "NetworkError", "TimeoutError", "ChecksumError", "AbortError", "UnexpectedResponseError", "SpeedyFilesError", "expandPaths"]) {
       expect(names).toContain(n);
     }
+    // Internals stay internal (issue 2.2): helpers the SDK uses itself are not part of its API.
+    for (const n of ["runPool", "safeJoin", "ProgressTotal", "makeFetch", "uploadStream", "downloadToPath"]) expect(names).not.toContain(n);
     await expect(fs.stat(path.join(sdkDir, "dist/index.d.ts"))).resolves.toBeTruthy();
   });
 

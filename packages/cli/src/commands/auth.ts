@@ -88,7 +88,7 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
     if (!email) throw new UsageError("an email is required");
     if (!password) throw new UsageError("an empty password");
     const created = await anon.auth.login(email, password, tokenName(io.hostname ?? os.hostname()), {
-      ...(opts.expiresInDays ? { expiresInDays: opts.expiresInDays } : {}),
+      ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}),
     });
     token = created.token;
     tokenId = created.id;

@@ -17,10 +17,10 @@ export function registerRequest(program: Command, ctx: Context): void {
       const sf = await ctx.client();
       const r = await sf.request({
         from: opts.from,
-        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.name ? { recipient_name: opts.name } : {}),
         ...(opts.title ? { title: opts.title } : {}),
         ...(opts.message ? { message: opts.message } : {}),
-        ...(opts.ttl ? { ttlDays: opts.ttl } : {}),
+        ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
       });
       const pkg = r.package;
       if (opts.json) {

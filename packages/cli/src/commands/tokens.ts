@@ -29,7 +29,7 @@ export function registerTokens(program: Command, ctx: Context): void {
     .option("--json", "print the created token as JSON (includes the raw token)")
     .action(async (name: string, opts: { expiresInDays?: number; json?: boolean }) => {
       const sf = await ctx.client();
-      const t = await sf.tokens.create(name, opts.expiresInDays ? { expiresInDays: opts.expiresInDays } : {});
+      const t = await sf.tokens.create(name, opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {});
       if (opts.json) return printJson(ctx.io, t);
       out(ctx.io, t.token);
       info(ctx.io, `Created token "${t.name}" (id ${t.id}${t.expires_at ? `, expires ${formatDate(t.expires_at)}` : ""}). It is shown only this once: store it now.`);

@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import path from "node:path";
 import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
@@ -7,6 +8,7 @@ import { DEFAULT_TRANSPORT, makeFetch, proxyFromEnv, requestOf, type RequestOpti
 import { USER_AGENT } from "./version.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
+import { walkPackages, type ListIterator } from "./paginate.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import { completeLink, downloadAll, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
 import { downloadToPath, uploadStream, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
@@ -245,26 +247,24 @@ export class SpeedyFiles {
   };
 
   readonly packages = {
-    create: (body: PackageCreateRequest, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.POST("/packages", { body, ...this.init(o) })),
+    /** Creates a draft. Retried like a GET on network errors and 429/502–504 (Idempotency-Key). */
+    create: (body: PackageCreateRequest, o?: RequestOptions): Promise<PackageDetail> =>
+      this.call(this.api.POST("/packages", { body, ...this.init(o), headers: idempotent(o) })),
     list: (query: { page?: number; per_page?: number; status?: PackageStatus; direction?: Direction; q?: string } = {}, o?: RequestOptions): Promise<PackageList> =>
       this.call(this.api.GET("/packages", { params: { query }, ...this.init(o) })),
-    /** Every package matching the filters, page by page. */
-    iterate: (filters: { status?: PackageStatus; direction?: Direction; q?: string; per_page?: number } = {}, o?: RequestOptions): AsyncIterable<Package> => {
-      const list = this.packages.list;
-      return {
-        async *[Symbol.asyncIterator]() {
-          const per_page = filters.per_page ?? 100;
-          for (let page = 1; ; page++) {
-            const res = await list({ ...filters, page, per_page }, o);
-            yield* res.items;
-            if (page * per_page >= res.total || res.items.length === 0) return;
-          }
-        },
-      };
+    /**
+     * Every package matching the filters, newest first, page by page (`per_page`, default 100):
+     * `for await (const p of sf.packages.iterate())`, or `.toArray({ limit })`. Packages created
+     * while it walks are neither repeated nor included.
+     */
+    iterate: (filters: { status?: PackageStatus; direction?: Direction; q?: string; per_page?: number } = {}, o?: RequestOptions): ListIterator<Package> => {
+      const { per_page, ...rest } = filters;
+      return walkPackages((page, perPage) => this.packages.list({ ...rest, page, per_page: perPage }, o), per_page ?? 100);
     },
     get: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.GET("/packages/{id}", { params: { path: { id } }, ...this.init(o) })),
+    /** Mints the magic link and mails it. Retried like create (Idempotency-Key). */
     finalize: (id: string, o?: RequestOptions): Promise<FinalizedPackage> =>
-      this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...this.init(o) })),
+      this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...this.init(o), headers: idempotent(o) })),
     revoke: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.POST("/packages/{id}/revoke", { params: { path: { id } }, ...this.init(o) })),
     delete: async (id: string, o?: RequestOptions): Promise<void> => {
       await this.call(this.api.DELETE("/packages/{id}", { params: { path: { id } }, ...this.init(o) }));
@@ -420,6 +420,15 @@ export class SpeedyFiles {
       opts.signal,
     );
   }
+}
+
+/**
+ * The Idempotency-Key of one logical POST: the caller's, or a random UUID, the same on every retry
+ * of that call (the fetch retries POSTs that carry one). The server will answer a repeated key
+ * with the first answer instead of acting twice; until it does, the header is ignored.
+ */
+function idempotent(o: RequestOptions | undefined): { "Idempotency-Key": string } {
+  return { "Idempotency-Key": o?.idempotencyKey ?? crypto.randomUUID() };
 }
 
 /** `sf send ./reports` is titled "reports", `sf send q4.pdf` "q4.pdf"; several inputs "N files". */

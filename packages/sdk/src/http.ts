@@ -45,6 +45,11 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** This call's deadline in ms, instead of the client's `timeoutMs`. */
   timeoutMs?: number | undefined;
+  /**
+   * For `packages.create` and `packages.finalize`: the Idempotency-Key to send (default: a new
+   * random UUID per call). Reuse one to make a repeated call safe across process restarts.
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /** `400` → `0.4 s`, `30000` → `30 s`. */
@@ -130,15 +135,16 @@ export function requestOf(response: Response): { method: string; url: string } {
  * The fetch that openapi-fetch uses: undici's, with
  * - one deadline per call (`timeoutMs`): it covers every attempt and every wait between them, and
  *   ends when an answer's headers arrive; a retry that could not finish in time is not started;
- * - bounded retries with jittered backoff for idempotent requests (network errors, 429 honouring
- *   Retry-After, 502–504);
+ * - bounded retries with jittered backoff for idempotent requests and POSTs with an
+ *   Idempotency-Key (network errors, 429 honouring Retry-After, 502–504);
  * - JSON answers read whole under the stall watchdog (a body that stops flowing fails);
  * - transport failures turned into typed errors.
  */
 export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (input: Request) => Promise<Response> {
   return async (input: Request): Promise<Response> => {
     const method = input.method.toUpperCase();
-    const retries = isIdempotent(method) ? opts.retry.retries : 0;
+    // POSTs are retried only when they carry an Idempotency-Key (the same on every attempt).
+    const retries = isIdempotent(method) || input.headers.has("idempotency-key") ? opts.retry.retries : 0;
     const path = new URL(input.url).pathname;
     const what = `${method} ${path}`;
     const timeoutMs = call.timeoutMs ?? opts.timeoutMs;

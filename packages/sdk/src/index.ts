@@ -51,5 +51,6 @@ export {
 export { expandPaths, type LocalFile } from "./files.js";
 export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
+export type { ListIterator } from "./paginate.js";
 export type { RetryOptions } from "./retry.js";
 export type { paths, components, operations } from "./generated/api.js";

@@ -168,6 +168,36 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
     }
   });
 
+  it("packages.iterate neither repeats nor includes packages created during the walk; toArray({ limit }) (issue 2.2)", async () => {
+    const { token: tk } = await t.createUser();
+    const mine = new SpeedyFiles({ baseUrl: t.url, token: tk });
+    const before: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      t.clock.advance(1000);
+      before.push((await mine.packages.create(draft(`walk ${i}`))).id);
+    }
+    const seen: string[] = [];
+    for await (const p of mine.packages.iterate({ per_page: 2 })) {
+      seen.push(p.id);
+      // New packages arrive while the walk is on page 1 and again on page 3: each pushes every
+      // older package one place down the offset pages.
+      if (seen.length === 1 || seen.length === 5) {
+        for (let j = 0; j < 3; j++) {
+          t.clock.advance(1000);
+          await mine.packages.create(draft(`new ${seen.length}-${j}`));
+        }
+      }
+    }
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+    expect([...seen].sort()).toEqual([...before].sort());
+
+    const firstThree = await mine.packages.iterate({ per_page: 2 }).toArray({ limit: 3 });
+    expect(firstThree).toHaveLength(3);
+    expect((await mine.packages.iterate({ per_page: 5 }).toArray()).length).toBe(13);
+    expect(await mine.packages.iterate({ q: "no such title" }).toArray()).toEqual([]);
+  });
+
   it("admin.users: list, create, update; a user gets PermissionError; duplicates ConflictError", async () => {
     const { token: adminToken, user: admin } = await t.createUser({ role: "admin" });
     const root = new SpeedyFiles({ baseUrl: t.url, token: adminToken });

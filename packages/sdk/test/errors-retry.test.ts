@@ -53,22 +53,46 @@ describe("retries", () => {
     expect(f.requests.map((r) => r.method)).toEqual(["DELETE", "DELETE"]);
   });
 
-  it("never retries a POST, on 503 or on a reset", async () => {
+  it("never retries a POST without an Idempotency-Key, on 503 or on a reset", async () => {
     const { sf, f } = await serve((req, res) => {
-      if (req.url === "/api/v1/packages") return package503(res);
+      if (req.url === "/api/v1/me/tokens") return package503(res);
       req.socket.destroy();
     });
-    const err = await sf.packages
-      .create({ title: "t", recipient_email: "a@b.co", direction: "outbound", ttl_days: 1 })
-      .catch((e: unknown) => e);
+    const err = await sf.tokens.create("ci").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(503);
     expect((err as ApiError).method).toBe("POST");
     expect(f.requests).toHaveLength(1);
+    expect(f.requests[0]!.headers["idempotency-key"]).toBeUndefined();
 
-    const err2 = await sf.packages.finalize(PKG).catch((e: unknown) => e);
+    const err2 = await sf.auth.login("a@b.co", "pw", "x").catch((e: unknown) => e);
     expect(err2).toBeInstanceOf(NetworkError);
     expect(f.requests).toHaveLength(2);
+  });
+
+  it("POST /packages and /finalize carry an Idempotency-Key, the same on each retry, and are retried (issue 2.2)", async () => {
+    const DRAFT = { id: PKG, title: "t", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 1, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
+    const { sf, f } = await serve((req, res, _s, n) => {
+      if (n % 2 === 0) return n === 0 ? package503(res) : void req.socket.destroy(); // first attempt of each call fails
+      if (req.url === "/api/v1/packages") return json(res, 201, DRAFT);
+      return json(res, 200, { ...DRAFT, status: "active", magic_link: `http://x/l/${"a".repeat(43)}`, expires_at: "2026-11-28T10:00:00.000Z", email_sent: true, email_error: null });
+    });
+    await sf.packages.create({ title: "t", recipient_email: "a@b.co", direction: "outbound", ttl_days: 1 });
+    await sf.packages.finalize(PKG);
+    expect(f.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      "POST /api/v1/packages",
+      "POST /api/v1/packages",
+      `POST /api/v1/packages/${PKG}/finalize`,
+      `POST /api/v1/packages/${PKG}/finalize`,
+    ]);
+    const keys = f.requests.map((r) => r.headers["idempotency-key"]);
+    for (const k of keys) expect(k).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(keys[0]).toBe(keys[1]);
+    expect(keys[2]).toBe(keys[3]);
+    expect(keys[0]).not.toBe(keys[2]);
+    // A caller's own key is used as is.
+    await sf.packages.finalize(PKG, { idempotencyKey: "my-key-1" });
+    expect(f.requests.at(-1)!.headers["idempotency-key"]).toBe("my-key-1");
   });
 
   it("does not retry other errors (500, 404)", async () => {

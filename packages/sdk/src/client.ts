@@ -10,7 +10,7 @@ import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
 import { walkPackages, type ListIterator } from "./paginate.js";
 import { ProgressTotal, runPool } from "./pool.js";
-import { completeLink, downloadAll, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
+import { completeLink, downloadAll, downloadLinkFile, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
 import { downloadToPath, uploadStream, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 type Schemas = components["schemas"];
@@ -283,6 +283,9 @@ export class SpeedyFiles {
   readonly links = {
     get: (link: string, o?: RequestOptions) => getLink(link, { ...this.linkOptions(), ...o }),
     downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...this.linkOptions(), ...opts }),
+    /** One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
+    downloadFile: (link: string, file: { id: string; sha256?: string }, dest: string, opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> = {}) =>
+      downloadLinkFile(link, file, dest, { ...this.linkOptions(), ...opts }),
     upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...opts }),
     complete: (link: string, o?: RequestOptions) => completeLink(link, { ...this.linkOptions(), ...o }),
   };

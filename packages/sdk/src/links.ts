@@ -157,6 +157,7 @@ export async function downloadLinkFile(
       ...(file.sha256 ? { sha256: file.sha256 } : {}),
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
     },
     transferContext(opts),
   );

@@ -54,7 +54,9 @@ export function walkPackages(fetchPage: (page: number, perPage: number) => Promi
       const res = await fetchPage(page, perPage);
       anchor ??= res.items[0];
       for (const p of res.items) {
-        if (seen.has(p.id) || (anchor && newerThan(p, anchor))) continue;
+        // The first page is the walk's starting point; later pages can only bring in newer
+        // packages by pushing old ones down.
+        if (seen.has(p.id) || (page > 1 && anchor && newerThan(p, anchor))) continue;
         seen.add(p.id);
         yield p;
       }

@@ -114,10 +114,15 @@ export async function resolveConfig(flags: GlobalFlags, env: Record<string, stri
   return { url, token, profileName, profile, tokenSource, urlSource, configFile };
 }
 
+/**
+ * A server URL, normalised. `files.example.com` or `host:8443` without a scheme is taken as
+ * https (`sf login` tries http too when https does not answer).
+ */
 export function checkUrl(raw: string): string {
   let u: URL;
+  const trimmed = raw.trim();
   try {
-    u = new URL(raw.trim());
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`);
   } catch {
     throw new CliError(`"${raw}" is not a URL (expected something like https://files.example.com)`, ExitCode.USAGE);
   }

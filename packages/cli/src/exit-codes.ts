@@ -1,4 +1,6 @@
 import { CommanderError } from "commander";
+import { describeFieldErrors, type FieldFlags } from "./flags.js";
+import { formatSeconds } from "./output.js";
 import {
   AbortError,
   ApiError,
@@ -93,6 +95,8 @@ export interface ErrorContext {
   timeoutFlag?: boolean;
   /** Lines printed after the error line: what was left behind and how to clean it up. */
   notes?: string[];
+  /** API field → the flag it came from, for validation errors in the person's words. */
+  fieldFlags?: FieldFlags;
 }
 
 /**
@@ -106,12 +110,13 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   }
   if (err instanceof PermissionError) return `${err.detail} (403)`;
   if (err instanceof RateLimitError) {
-    return `${err.detail} (429)${err.retryAfter !== undefined ? ` — try again in ${err.retryAfter} s` : ""}`;
+    // Say when to retry once: the server's "try again later" gives way to the actual wait.
+    if (err.retryAfter === undefined) return `${err.detail} (429)`;
+    const base = err.detail.replace(/[\s;,.—-]*(please\s+)?try again\b.*$/i, "").trim() || "too many requests";
+    return `${base}; try again in ${formatSeconds(err.retryAfter)} (429)`;
   }
   if (err instanceof ValidationError) {
-    const extra = err.errors.filter((e) => !err.detail.includes(e.message));
-    const fields = extra.map((e) => `${e.path.replace(/^\/body\//, "")}: ${e.message}`).join("; ");
-    return `${err.detail.replace(/^\/body\//, "")}${fields ? ` (${fields})` : ""}`;
+    return describeFieldErrors(err.errors, ctx.fieldFlags ?? {}) ?? err.detail.replace(/^\/body\//, "");
   }
   if (err instanceof ApiError) {
     const rid = err.status >= 500 && err.requestId ? `, request id ${err.requestId}` : "";

@@ -2,9 +2,18 @@ import readline from "node:readline";
 import { InterruptedError, UsageError } from "./exit-codes.js";
 import { isTty, type InStream, type Io } from "./output.js";
 
-/** True when we may ask questions: stdin and stderr (where prompts go) are terminals. */
+/** `CI` set (and not `false`/`0`): a pipeline, where nobody can answer a question. */
+export function inCi(io: Io): boolean {
+  const ci = io.env.CI;
+  return ci !== undefined && ci !== "" && !["false", "0"].includes(ci.toLowerCase());
+}
+
+/**
+ * True when we may ask questions: stdin and stderr (where prompts go) are terminals, and this is
+ * not CI (a CI runner may hand a job a pseudo-terminal that nobody types into).
+ */
 export function canPrompt(io: Io): boolean {
-  return isTty(io.stdin) && isTty(io.stderr);
+  return isTty(io.stdin) && isTty(io.stderr) && !inCi(io);
 }
 
 /** Asks one line on the terminal (the answer is echoed). */

@@ -10,6 +10,7 @@ import { registerSend } from "./commands/send.js";
 import { registerRequest } from "./commands/request.js";
 import { registerPackages } from "./commands/packages.js";
 import { registerDownload } from "./commands/download.js";
+import { registerUpload } from "./commands/upload.js";
 import { registerCompletion } from "./commands/completion.js";
 
 export type { Io } from "./output.js";
@@ -42,7 +43,9 @@ const ENV_HELP = `Environment:
   SF_PROFILE       profile name (default "default")
   SF_TIMEOUT       seconds, as --timeout
   XDG_CONFIG_HOME  config directory (default ~/.config); the file is speedyfiles/config.json, mode 0600
-  NO_COLOR         no colours`;
+  NO_COLOR         no colours
+  FORCE_COLOR      colours even when piped (0 or false: never)
+  CI               set: never prompt (use the flags instead)`;
 
 /** Builds the `sf` program for one run (commander keeps state, so never share one). */
 export function buildProgram(ctx: Context): Command {
@@ -69,6 +72,7 @@ export function buildProgram(ctx: Context): Command {
   registerRequest(program, ctx);
   registerPackages(program, ctx);
   registerDownload(program, ctx);
+  registerUpload(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

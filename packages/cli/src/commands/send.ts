@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import type { Command } from "commander";
 import { AbortError, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
 import { InterruptedError, UsageError } from "../exit-codes.js";
+import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, printJson, useColor } from "../output.js";
 import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
@@ -52,8 +53,18 @@ Examples:
     .action((paths: string[], opts: SendOpts) => send(ctx, paths, opts));
 }
 
+/** API fields of a send and the flags that set them. */
+const SEND_FLAGS = { recipient_email: "--to", recipient_name: "--name", title: "--title", message: "--message", ttl_days: "--ttl" };
+
 async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void> {
   const { io } = ctx;
+  // Flags first, in their own names, before any directory is walked or anything created.
+  ctx.errorContext.fieldFlags = SEND_FLAGS;
+  check.email("--to", opts.to);
+  check.length("--name", opts.name, 1, 200);
+  check.length("--title", opts.title, 1, 200);
+  check.length("--message", opts.message, 0, 5000);
+  check.range("--ttl", opts.ttl, 1, 365);
   const useStdin = paths.includes("-");
   const files = paths.filter((p) => p !== "-");
   if (paths.filter((p) => p === "-").length > 1) throw new UsageError("`-` (stdin) can be given only once");

@@ -37,11 +37,12 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 export const EXIT_CODES_HELP = `Exit codes:
   0    success
   1    failure (network, server error, checksum mismatch, anything else)
-  2    usage: unknown command or flag, missing argument, unreadable local path
+  2    usage: unknown command or flag, missing argument, a flag value sf checks itself
+       (--to must be an email address), an ambiguous id prefix, unreadable local path
   3    not authenticated (401: no, invalid, expired or revoked token) or forbidden (403)
   4    not found (404, or 410 for an expired or revoked link)
   5    conflict (409) or rejected input (422 validation, 413 too large)
-  130  interrupted (Ctrl-C); a half-sent package is deleted`;
+  130  interrupted (Ctrl-C); a half-sent package is deleted (or sf prints how to delete it)`;
 
 /** A failure a person caused and can fix; its message is shown as is (wrangler's UserError). */
 export class CliError extends Error {

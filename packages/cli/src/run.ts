@@ -45,7 +45,8 @@ const ENV_HELP = `Environment:
   XDG_CONFIG_HOME  config directory (default ~/.config); the file is speedyfiles/config.json, mode 0600
   NO_COLOR         no colours
   FORCE_COLOR      colours even when piped (0 or false: never)
-  CI               set: never prompt (use the flags instead)`;
+  CI               set: never prompt (use the flags instead)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY   proxies, as curl reads them`;
 
 /** Builds the `sf` program for one run (commander keeps state, so never share one). */
 export function buildProgram(ctx: Context): Command {

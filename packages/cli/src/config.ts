@@ -64,6 +64,20 @@ export async function writeConfig(file: string, config: ConfigFile): Promise<voi
 export interface GlobalFlags {
   url?: string | undefined;
   profile?: string | undefined;
+  timeout?: string | undefined;
+}
+
+/**
+ * `--timeout <seconds>` (else `SF_TIMEOUT`) in ms, or undefined for the SDK's defaults: how long
+ * an API call may wait for an answer, and how long a transfer may go without moving a byte.
+ */
+export function resolveTimeout(flags: GlobalFlags, env: Record<string, string | undefined>): number | undefined {
+  const [raw, from] = flags.timeout !== undefined ? [flags.timeout, "--timeout"] : [env.SF_TIMEOUT, "SF_TIMEOUT"];
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || Number(raw) <= 0) {
+    throw new CliError(`${from} must be a number of seconds greater than 0 (got "${raw}")`, ExitCode.USAGE);
+  }
+  return Math.round(Number(raw) * 1000);
 }
 
 /** Where the CLI talks to and as whom, after flags → SF_URL/SF_TOKEN → the config file. */
@@ -100,10 +114,15 @@ export async function resolveConfig(flags: GlobalFlags, env: Record<string, stri
   return { url, token, profileName, profile, tokenSource, urlSource, configFile };
 }
 
+/**
+ * A server URL, normalised. `files.example.com` or `host:8443` without a scheme is taken as
+ * https (`sf login` tries http too when https does not answer).
+ */
 export function checkUrl(raw: string): string {
   let u: URL;
+  const trimmed = raw.trim();
   try {
-    u = new URL(raw.trim());
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`);
   } catch {
     throw new CliError(`"${raw}" is not a URL (expected something like https://files.example.com)`, ExitCode.USAGE);
   }

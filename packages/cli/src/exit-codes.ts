@@ -1,4 +1,6 @@
 import { CommanderError } from "commander";
+import { describeFieldErrors, type FieldFlags } from "./flags.js";
+import { formatSeconds } from "./output.js";
 import {
   AbortError,
   ApiError,
@@ -12,6 +14,7 @@ import {
   PermissionError,
   RateLimitError,
   TimeoutError,
+  UnexpectedResponseError,
   ValidationError,
 } from "@speedyfiles/sdk";
 
@@ -34,11 +37,12 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 export const EXIT_CODES_HELP = `Exit codes:
   0    success
   1    failure (network, server error, checksum mismatch, anything else)
-  2    usage: unknown command or flag, missing argument, unreadable local path
+  2    usage: unknown command or flag, missing argument, a flag value sf checks itself
+       (--to must be an email address), an ambiguous id prefix, unreadable local path
   3    not authenticated (401: no, invalid, expired or revoked token) or forbidden (403)
   4    not found (404, or 410 for an expired or revoked link)
   5    conflict (409) or rejected input (422 validation, 413 too large)
-  130  interrupted (Ctrl-C); a half-sent package is deleted`;
+  130  interrupted (Ctrl-C); a half-sent package is deleted (or sf prints how to delete it)`;
 
 /** A failure a person caused and can fix; its message is shown as is (wrangler's UserError). */
 export class CliError extends Error {
@@ -88,6 +92,12 @@ export interface ErrorContext {
   tokenSource?: "env" | "config" | "none" | undefined;
   url?: string | undefined;
   debug?: boolean;
+  /** --timeout or SF_TIMEOUT was given (else the hint suggests them). */
+  timeoutFlag?: boolean;
+  /** Lines printed after the error line: what was left behind and how to clean it up. */
+  notes?: string[];
+  /** API field → the flag it came from, for validation errors in the person's words. */
+  fieldFlags?: FieldFlags;
 }
 
 /**
@@ -101,27 +111,46 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   }
   if (err instanceof PermissionError) return `${err.detail} (403)`;
   if (err instanceof RateLimitError) {
-    return `${err.detail} (429)${err.retryAfter !== undefined ? ` — try again in ${err.retryAfter} s` : ""}`;
+    // Say when to retry once: the server's "try again later" gives way to the actual wait.
+    if (err.retryAfter === undefined) return `${err.detail} (429)`;
+    const base = err.detail.replace(/[\s;,.—-]*(please\s+)?try again\b.*$/i, "").trim() || "too many requests";
+    return `${base}; try again in ${formatSeconds(err.retryAfter)} (429)`;
   }
   if (err instanceof ValidationError) {
-    const extra = err.errors.filter((e) => !err.detail.includes(e.message));
-    const fields = extra.map((e) => `${e.path.replace(/^\/body\//, "")}: ${e.message}`).join("; ");
-    return `${err.detail.replace(/^\/body\//, "")}${fields ? ` (${fields})` : ""}`;
+    return describeFieldErrors(err.errors, ctx.fieldFlags ?? {}) ?? err.detail.replace(/^\/body\//, "");
   }
   if (err instanceof ApiError) {
     const rid = err.status >= 500 && err.requestId ? `, request id ${err.requestId}` : "";
     return `${err.detail} (${err.status}${rid})`;
   }
-  if (err instanceof NetworkError || err instanceof TimeoutError) {
-    const where = ctx.url ? ` at ${ctx.url}` : "";
+  if (err instanceof TimeoutError) {
+    const url = err.url ?? ctx.url;
+    const limit = err.timeoutMs !== undefined ? `${Number((err.timeoutMs / 1000).toFixed(1))} s` : "the time limit";
+    const raise = ctx.timeoutFlag ? "" : "; to wait longer, use --timeout SECONDS or SF_TIMEOUT";
+    // "upload of a.bin to <url> stalled: no progress for 30 s"
+    if (err.kind === "stall") return `${oneLine(err.message)}${raise}`;
+    return `no answer from ${url ?? "the server"} within ${limit} — check the URL (--url, SF_URL or \`sf login\`) and your network${raise}`;
+  }
+  if (err instanceof NetworkError) {
+    const where = ctx.url || err.url ? ` at ${ctx.url ?? originOf(err.url!)}` : "";
     const code = causeCode(err);
-    const why = err instanceof TimeoutError ? "no answer in time" : (code ?? oneLine(err.message));
+    const why = code ?? oneLine(err.message);
     return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login\`) and your network`;
   }
+  if (err instanceof UnexpectedResponseError) return `${err.message} — check the URL (--url, SF_URL or \`sf login\`)`;
   if (err instanceof ChecksumError) return oneLine(err.message);
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;
   return oneLine(String(err));
+}
+
+/** `http://host:port` of a URL (the base the person configured, without the API path). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
 }
 
 /** The first `code` (ECONNREFUSED, ENOTFOUND, …) down the `cause` chain. */

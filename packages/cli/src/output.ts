@@ -22,8 +22,14 @@ export interface Io {
 
 export const isTty = (s: { isTTY?: boolean } | undefined): boolean => s?.isTTY === true;
 
-/** Colour only on a terminal, never with NO_COLOR (https://no-color.org) or TERM=dumb. */
+/**
+ * Colour on a terminal, unless NO_COLOR (https://no-color.org) or TERM=dumb. FORCE_COLOR decides
+ * first when set: `0` or `false` never, anything else always, even when piped (CI logs that
+ * render ANSI). It never turns on the live display: that needs a terminal.
+ */
 export function useColor(io: Io, stream: OutStream = io.stderr): boolean {
+  const force = io.env.FORCE_COLOR;
+  if (force !== undefined) return !["0", "false"].includes(force.trim().toLowerCase());
   return isTty(stream) && !("NO_COLOR" in io.env && io.env.NO_COLOR !== "") && io.env.TERM !== "dumb";
 }
 
@@ -79,13 +85,36 @@ export function formatDuration(ms: number): string {
   return `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
 }
 
-/** `2025-01-02 13:04` in local time; `-` for null. */
+/**
+ * `2025-01-02 13:04 +01:00`: local time with its UTC offset, so a date read in another time zone
+ * (or pasted into a ticket) is never off by hours; `-` for null.
+ */
 export function formatDate(iso: string | null | undefined): string {
   if (!iso) return "-";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  const off = -d.getTimezoneOffset();
+  const zone = `${off < 0 ? "-" : "+"}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())} ${zone}`;
+}
+
+/** How far away a date is, for people: `in 6 days`, `in 3 h`, `2 min ago`. */
+export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return "";
+  const ms = new Date(iso).getTime() - now;
+  if (Number.isNaN(ms)) return "";
+  const a = Math.abs(ms);
+  const [n, unit] = a < 90_000 ? [Math.round(a / 1000), "s"] : a < 90 * 60_000 ? [Math.round(a / 60_000), "min"] : a < 36 * 3_600_000 ? [Math.round(a / 3_600_000), "h"] : [Math.round(a / 86_400_000), "days"];
+  const amount = unit === "days" && n === 1 ? "1 day" : `${n} ${unit}`;
+  return ms >= 0 ? `in ${amount}` : `${amount} ago`;
+}
+
+/** A number of seconds for people: `45 s`, `15 min`, `2 h`. */
+export function formatSeconds(s: number): string {
+  if (s < 90) return `${s} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 3600)} h`;
 }
 
 /** Cuts a string to `width` columns, with `…` when cut. */
@@ -94,29 +123,73 @@ export function truncate(s: string, width: number): string {
   return s.length <= width ? s : width === 1 ? "…" : `${s.slice(0, width - 1)}…`;
 }
 
+/**
+ * Cuts a string to `width` columns in the middle, `reports/2024…/q4-final.pdf`: the start and the
+ * end of a file name (its folder and its extension) say more than either alone.
+ */
+export function truncateMiddle(s: string, width: number): string {
+  if (s.length <= width) return s;
+  if (width <= 1) return width === 1 ? "…" : "";
+  const tail = Math.floor((width - 1) / 2);
+  const head = width - 1 - tail;
+  return `${s.slice(0, head)}…${s.slice(s.length - tail)}`;
+}
+
 /** Strips ANSI escapes and control characters from text that came from a server or a file name. */
 export function clean(s: string): string {
   // eslint-disable-next-line no-control-regex
   return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, "?");
 }
 
+/** A table column: how it is titled, and how it gives way when the terminal is too narrow. */
+export interface Column {
+  header: string;
+  /** May be cut to fit the terminal (default: never cut). */
+  shrink?: "middle" | "end";
+  /** Narrowest it is cut to (default 8). */
+  min?: number;
+  align?: "right";
+}
+
 /**
- * A table on a terminal (aligned columns, a header), tab-separated lines without a header when
- * piped — what `gh` does, so `sf packages list | cut -f1` works.
+ * A table on a terminal (aligned columns, a header, fitted to the terminal's width by cutting the
+ * shrinkable columns, widest first), tab-separated lines without a header when piped — what `gh`
+ * does, so `sf packages list | cut -f1` works and scripts always get whole values.
  */
-export function printTable(io: Io, headers: string[], rows: string[][]): void {
+export function printTable(io: Io, columns: (string | Column)[], rows: string[][]): void {
+  const cols: Column[] = columns.map((c) => (typeof c === "string" ? { header: c } : c));
   const cells = rows.map((r) => r.map((c) => clean(c)));
   if (!isTty(io.stdout)) {
     for (const r of cells) out(io, r.join("\t"));
     return;
   }
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const widths = cols.map((c, i) => Math.max(c.header.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const available = (io.stdout.columns ?? 0) > 0 ? io.stdout.columns! - 1 : Infinity;
+  const total = () => widths.reduce((n, w) => n + w, 0) + 2 * (widths.length - 1);
+  const floor = (i: number) => Math.max(cols[i]!.min ?? 8, cols[i]!.header.length);
+  // Water-filling: narrow the widest column that may give way, down to the next widest, until
+  // the row fits (or every such column is at its minimum).
+  while (total() > available) {
+    const shrinkable = cols.map((c, i) => i).filter((i) => cols[i]!.shrink && widths[i]! > floor(i));
+    if (shrinkable.length === 0) break;
+    shrinkable.sort((a, b) => widths[b]! - widths[a]!);
+    const top = shrinkable[0]!;
+    const next = shrinkable[1] !== undefined ? widths[shrinkable[1]]! : 0;
+    const cut = Math.max(1, Math.min(total() - available, widths[top]! - Math.max(next, floor(top))));
+    widths[top] = Math.max(floor(top), widths[top]! - cut);
+  }
+  const fit = (s: string, i: number) => {
+    const c = cols[i]!;
+    const w = widths[i]!;
+    const v = s.length <= w ? s : c.shrink === "middle" ? truncateMiddle(s, w) : truncate(s, w);
+    return c.align === "right" ? v.padStart(w) : v.padEnd(w);
+  };
   const p = paint(useColor(io, io.stdout));
   const line = (r: string[]) =>
     r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .map((c, i) => fit(c, i))
       .join("  ")
       .trimEnd();
-  out(io, p.bold(line(headers)));
+  out(io, p.bold(line(cols.map((c) => c.header))));
   for (const r of cells) out(io, line(r));
 }

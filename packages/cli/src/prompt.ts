@@ -2,24 +2,41 @@ import readline from "node:readline";
 import { InterruptedError, UsageError } from "./exit-codes.js";
 import { isTty, type InStream, type Io } from "./output.js";
 
-/** True when we may ask questions: stdin and stderr (where prompts go) are terminals. */
+/** `CI` set (and not `false`/`0`): a pipeline, where nobody can answer a question. */
+export function inCi(io: Io): boolean {
+  const ci = io.env.CI;
+  return ci !== undefined && ci !== "" && !["false", "0"].includes(ci.toLowerCase());
+}
+
+/**
+ * True when we may ask questions: stdin and stderr (where prompts go) are terminals, and this is
+ * not CI (a CI runner may hand a job a pseudo-terminal that nobody types into).
+ */
 export function canPrompt(io: Io): boolean {
-  return isTty(io.stdin) && isTty(io.stderr);
+  return isTty(io.stdin) && isTty(io.stderr) && !inCi(io);
 }
 
 /** Asks one line on the terminal (the answer is echoed). */
 export async function ask(io: Io, question: string, def?: string): Promise<string> {
   const stdin = requireStdin(io);
   const rl = readline.createInterface({ input: stdin, output: io.stderr as NodeJS.WritableStream, terminal: true });
+  let answered = false;
   try {
     const answer = await new Promise<string>((resolve, reject) => {
       rl.once("SIGINT", () => reject(new InterruptedError()));
-      rl.once("close", () => reject(new InterruptedError()));
-      rl.question(def ? `${question} (${def}): ` : `${question}: `, resolve);
+      // Ctrl-D (or stdin ending) closes the interface before an answer: that is a "no answer".
+      rl.once("close", () => answered || reject(new InterruptedError()));
+      rl.question(def ? `${question} (${def}): ` : `${question}: `, (a) => {
+        answered = true;
+        resolve(a);
+      });
     });
     return answer.trim() || def || "";
   } finally {
-    rl.removeAllListeners("close");
+    // Never remove readline's own "close" listeners: one of them detaches its keypress handler
+    // from stdin. Without it every later prompt echoed each key once more, the hidden password
+    // included (issue 2.2, defect 1).
+    answered = true;
     rl.close();
   }
 }

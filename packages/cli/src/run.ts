@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { SpeedyFiles } from "@speedyfiles/sdk";
-import { resolveConfig, type GlobalFlags, type Resolved } from "./config.js";
+import { resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
 import { CliError, describeError, EXIT_CODES_HELP, ExitCode, exitCodeFor, isCleanExit, type ErrorContext } from "./exit-codes.js";
 import { paint, useColor, type Io } from "./output.js";
 import { registerAuth } from "./commands/auth.js";
@@ -10,7 +10,9 @@ import { registerSend } from "./commands/send.js";
 import { registerRequest } from "./commands/request.js";
 import { registerPackages } from "./commands/packages.js";
 import { registerDownload } from "./commands/download.js";
+import { registerUpload } from "./commands/upload.js";
 import { registerCompletion } from "./commands/completion.js";
+import { registerWebhooks } from "./commands/webhooks.js";
 
 export type { Io } from "./output.js";
 export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -24,6 +26,8 @@ export interface Context {
   resolve(): Promise<Resolved>;
   /** A client for the resolved server; with `auth` (the default) it must have a token, else exit 3. */
   client(opts?: { auth?: boolean }): Promise<SpeedyFiles>;
+  /** A client for a given server and token, with the run's settings (--timeout). */
+  connect(url: string, token?: string): SpeedyFiles;
   /** Filled in as the command learns where it talks to, for error hints. */
   errorContext: ErrorContext;
 }
@@ -38,8 +42,12 @@ const ENV_HELP = `Environment:
   SF_URL           server URL (overrides the profile's)
   SF_TOKEN         API token (overrides the profile's; with SF_URL set the config file is not read)
   SF_PROFILE       profile name (default "default")
+  SF_TIMEOUT       seconds, as --timeout
   XDG_CONFIG_HOME  config directory (default ~/.config); the file is speedyfiles/config.json, mode 0600
-  NO_COLOR         no colours`;
+  NO_COLOR         no colours
+  FORCE_COLOR      colours even when piped (0 or false: never)
+  CI               set: never prompt (use the flags instead)
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY   proxies, as curl reads them`;
 
 /** Builds the `sf` program for one run (commander keeps state, so never share one). */
 export function buildProgram(ctx: Context): Command {
@@ -49,6 +57,7 @@ export function buildProgram(ctx: Context): Command {
     .version(VERSION, "-V, --version", "print the version")
     .option("--url <url>", "server URL (default: SF_URL, then the profile's)")
     .option("--profile <name>", 'config profile (default: SF_PROFILE or "default")')
+    .option("--timeout <seconds>", "give up when the server does not answer, or a transfer moves no byte, for this long (default: SF_TIMEOUT, else 30 for answers and 60 for transfers)")
     .helpOption("-h, --help", "show help")
     .helpCommand("help [command]", "show help for a command")
     .exitOverride()
@@ -65,6 +74,8 @@ export function buildProgram(ctx: Context): Command {
   registerRequest(program, ctx);
   registerPackages(program, ctx);
   registerDownload(program, ctx);
+  registerUpload(program, ctx);
+  registerWebhooks(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }
@@ -93,8 +104,13 @@ export async function run(argv: string[], io: Io): Promise<void> {
         const why = r.profile && r.urlSource !== "config" ? ` (the saved token is for ${r.profile.url}, not ${r.url})` : "";
         throw new CliError(`not logged in to ${r.url}${why}: run \`sf login\` (or set SF_TOKEN)`, ExitCode.AUTH);
       }
-      // "" rather than undefined: the SDK would otherwise fall back to process.env.
-      return new SpeedyFiles({ baseUrl: r.url, token: opts.auth === false ? "" : (r.token ?? "") });
+      return ctx.connect(r.url, opts.auth === false ? undefined : r.token);
+    },
+    connect(url, token) {
+      const ms = resolveTimeout(ctx.globals(), io.env);
+      ctx.errorContext.timeoutFlag = ms !== undefined;
+      // With an explicit baseUrl the SDK never falls back to SF_TOKEN: the token is only ever ours.
+      return new SpeedyFiles({ baseUrl: url, ...(token ? { token } : {}), ...(ms !== undefined ? { timeoutMs: ms, stallTimeoutMs: ms } : {}) });
     },
   };
   program = buildProgram(ctx);
@@ -124,6 +140,7 @@ export function reportError(err: unknown, io: Io): number {
   const ctx: ErrorContext = (err && typeof err === "object" && contexts.get(err)) || {};
   const p = paint(useColor(io));
   io.stderr.write(`${p.red("error:")} ${describeError(err, ctx)}\n`);
+  for (const note of ctx.notes ?? []) io.stderr.write(`${note}\n`);
   if (ctx.debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return code;
 }

@@ -2,22 +2,11 @@ import { spawn, spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../server/test/helpers/server.js";
 import { makeTree, tempDir } from "./helpers.js";
-
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = path.join(CLI, "dist", "bin.js");
-
-/** Builds the SDK and the CLI so the binary under test is the current source. */
-function build(): void {
-  for (const dir of [path.join(CLI, "../sdk"), CLI]) {
-    const r = spawnSync(process.execPath, [path.join(CLI, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: dir, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`build of ${dir} failed:\n${r.stdout}${r.stderr}`);
-  }
-}
+import { baseEnv, BIN, runSf, screen } from "./proc.js";
 
 /** `script` in a pty, asynchronously: the test server lives in this process and must keep answering. */
 function inPty(cmd: string, log: string, env: Record<string, string>): Promise<number | null> {
@@ -32,67 +21,6 @@ function inPty(cmd: string, log: string, env: Record<string, string>): Promise<n
   });
 }
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built `sf` in its own process: HOME is a temp dir, nothing inherited from SF_*. */
-function runSf(args: string[], opts: { env: Record<string, string>; input?: string | Buffer }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: opts.env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (c: Buffer) => (stdout += c));
-    p.stderr.on("data", (c: Buffer) => (stderr += c));
-    p.on("error", reject);
-    p.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-    p.stdin.end(opts.input);
-  });
-}
-
-function baseEnv(home: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("SF_") && k !== "XDG_CONFIG_HOME") env[k] = v;
-  return { ...env, HOME: home };
-}
-
-/**
- * Replays what a terminal would show from a `script` log: enough of VT100 for ora (cursor up,
- * column, erase line). What is left on the screen at the end is what the person sees.
- */
-function screen(log: string): string[] {
-  const rows: string[][] = [[]];
-  let r = 0;
-  let c = 0;
-  for (let i = 0; i < log.length; i++) {
-    const ch = log[i]!;
-    if (ch === "\x1b" && log[i + 1] === "[") {
-      const m = /^\x1b\[(\??)([0-9;]*)([A-Za-z])/.exec(log.slice(i));
-      if (!m) continue;
-      i += m[0].length - 1;
-      const n = Number(m[2] || "1");
-      if (m[1]) continue; // private modes: cursor visibility, synchronized output
-      if (m[3] === "A") r = Math.max(0, r - n);
-      else if (m[3] === "G") c = n - 1;
-      else if (m[3] === "K") rows[r] = (rows[r] ?? []).slice(0, m[2] === "2" ? 0 : c);
-      continue;
-    }
-    if (ch === "\r") c = 0;
-    else if (ch === "\n") {
-      r++;
-      rows[r] ??= [];
-    } else {
-      const row = (rows[r] ??= []);
-      while (row.length < c) row.push(" ");
-      row[c++] = ch;
-    }
-  }
-  return rows.map((x) => x.join("").trimEnd()).filter((x) => x.length > 0);
-}
-
 describe("the built sf binary, end to end", () => {
   let t: TestServer;
   let home: string;
@@ -100,7 +28,6 @@ describe("the built sf binary, end to end", () => {
   let user: { email: string; password: string; token: string };
 
   beforeAll(async () => {
-    build();
     t = await startTestServer("sqlite");
     const u = await t.createUser();
     user = { email: u.user.email, password: u.password, token: u.token };

@@ -22,10 +22,18 @@ export function sink(): PassThrough & { text(): string } {
 /** Runs `sf argv…` in-process, as bin.ts would, and returns its exit code and output. */
 export async function sf(
   argv: string[],
-  opts: { env?: Record<string, string | undefined>; stdin?: string | Buffer | Readable; signal?: AbortSignal; onStderr?: (text: string) => void } = {},
+  opts: {
+    env?: Record<string, string | undefined>;
+    stdin?: string | Buffer | Readable;
+    signal?: AbortSignal;
+    onStderr?: (text: string) => void;
+    /** stdout claims to be a terminal this many columns wide (tables are drawn for people). */
+    ttyColumns?: number;
+  } = {},
 ): Promise<SfResult> {
   const stdout = sink();
   const stderr = sink();
+  if (opts.ttyColumns) Object.assign(stdout, { isTTY: true, columns: opts.ttyColumns });
   if (opts.onStderr) stderr.on("data", () => opts.onStderr!(stderr.text()));
   const stdin = opts.stdin instanceof Readable ? opts.stdin : Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]);
   const io: Io = { stdout, stderr, stdin, env: { ...opts.env }, signal: opts.signal, hostname: "testhost" };

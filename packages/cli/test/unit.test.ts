@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AuthenticationError, NotFoundError, ConflictError, ValidationError, AbortError, NetworkError } from "@speedyfiles/sdk";
 import { describeError, exitCodeFor, CliError, UsageError } from "../src/exit-codes.js";
-import { safeJoin } from "@speedyfiles/sdk";
+import { safeJoin } from "../src/paths.js";
 import { parseMagicLink } from "../src/commands/download.js";
 import { tokenName } from "../src/commands/auth.js";
 import { configPath } from "../src/config.js";
@@ -71,5 +71,14 @@ describe("small helpers", () => {
     expect(configPath({ HOME: "/h" })).toBe("/h/.config/speedyfiles/config.json");
     expect(configPath({ XDG_CONFIG_HOME: "relative", HOME: "/h" })).toBe("/h/.config/speedyfiles/config.json");
     expect(formatBytes(1536)).toBe("1.5 KiB");
+  });
+});
+
+describe("a page that is not a SpeedyFiles answer", () => {
+  it("is named, with the URL, and points at the URL setting", async () => {
+    const { UnexpectedResponseError } = await import("@speedyfiles/sdk");
+    const err = new UnexpectedResponseError({ status: 200, contentType: "text/html; charset=utf-8", method: "GET", url: "https://portal.example/api/v1/me?x=1" });
+    expect(describeError(err)).toBe("not a SpeedyFiles server? got text/html from https://portal.example/api/v1/me (HTTP 200) — check the URL (--url, SF_URL or `sf login`)");
+    expect(exitCodeFor(err)).toBe(1);
   });
 });

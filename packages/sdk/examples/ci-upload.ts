@@ -14,7 +14,7 @@ try {
     to: process.env.QA_EMAIL ?? "qa@example.com",
     title: `Build ${commit}`,
     message: `Artifacts of ${commit}`,
-    ttlDays: 3,
+    ttl_days: 3,
     concurrency: 4,
     signal: AbortSignal.timeout(30 * 60_000),
     onProgress: ({ bytes, totalBytes }) => {

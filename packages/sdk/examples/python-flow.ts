@@ -7,9 +7,9 @@ const sf = new SpeedyFiles({ baseUrl: "https://files.example.com", token: proces
 const { magic_link } = await sf.send({
   files: ["Q4-report.pdf", "Q4-spreadsheet.xlsx"],
   to: "cfo@acme.com",
-  recipientName: "Acme CFO",
+  recipient_name: "Acme CFO",
   title: "Q4 financials",
-  ttlDays: 14,
+  ttl_days: 14,
 });
 console.log("Magic link:", magic_link);
 

@@ -28,6 +28,12 @@ export async function wrongFieldNames(): Promise<void> {
   sf.packages.iterate({ direction: "sideways" });
   // @ts-expect-error send() takes `to`, not `recipient`
   await sf.send({ files: ["a"], recipient: "a@b.co" });
+  // @ts-expect-error one casing: API words are the spec's snake_case (`ttl_days`), not `ttlDays`
+  await sf.send({ files: ["a"], to: "a@b.co", ttlDays: 3 });
+  // @ts-expect-error `recipient_name`, as in the API, not `recipientName`
+  await sf.send({ files: ["a"], to: "a@b.co", recipientName: "A" });
+  // @ts-expect-error `expires_in_days`, as in the API
+  await sf.tokens.create("ci", { expiresInDays: 30 });
   // @ts-expect-error `files` is a list
   await sf.send({ files: "a", to: "a@b.co" });
   // @ts-expect-error request() takes `from`

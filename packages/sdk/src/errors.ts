@@ -1,11 +1,25 @@
+import type { components } from "@speedyfiles/api-types";
 /** Base class of every error the SDK throws. */
 export class SpeedyFilesError extends Error {
+  /**
+   * Set by `send()` and `request()` when they failed and could not delete the draft they had
+   * created (the server went away, say): that package is still on the server, unfinished and never
+   * sent. Delete it with `packages.delete(id)` once the server answers again.
+   */
+  orphanedPackageId?: string;
+  /** Why deleting that draft failed. */
+  cleanupError?: unknown;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
 }
 
+/** The stable codes the server puts in error bodies (`ErrorCode` in openapi.yaml). */
+export type ServerErrorCode = components["schemas"]["ErrorCode"];
+
+/** What `code` falls back to when an error body has none (derived from the status). */
 export type ErrorCode =
   | "unauthorized"
   | "forbidden"
@@ -34,6 +48,8 @@ const CODES: Record<number, ErrorCode> = {
 export interface ApiErrorInit {
   status: number;
   detail: string;
+  /** The body's `code`, when the server sent one. */
+  code?: string | undefined;
   errors?: { path: string; message: string }[] | undefined;
   method: string;
   url: string;
@@ -47,7 +63,11 @@ export interface ApiErrorInit {
  */
 export class ApiError extends SpeedyFilesError {
   readonly status: number;
-  readonly code: ErrorCode;
+  /**
+   * For programs: the `code` of the server's error body when it sends one (stable snake_case),
+   * else derived from the status (the ErrorCode values).
+   */
+  readonly code: ServerErrorCode | ErrorCode | (string & {});
   readonly detail: string;
   readonly errors: { path: string; message: string }[];
   readonly method: string;
@@ -57,7 +77,7 @@ export class ApiError extends SpeedyFilesError {
   constructor(init: ApiErrorInit) {
     super(`${init.method} ${init.url} → ${init.status}: ${init.detail}`);
     this.status = init.status;
-    this.code = CODES[init.status] ?? (init.status >= 500 ? "server" : "http");
+    this.code = init.code ?? CODES[init.status] ?? (init.status >= 500 ? "server" : "http");
     this.detail = init.detail;
     this.errors = init.errors ?? [];
     this.method = init.method;
@@ -82,10 +102,41 @@ export class RateLimitError extends ApiError {
   }
 }
 
+/** Where a transport error happened: the request's method and URL (query string and secrets cut). */
+export interface TransportErrorInit {
+  cause?: unknown;
+  method?: string | undefined;
+  url?: string | undefined;
+}
+
 /** The request never got an answer (connection refused, reset, DNS). */
-export class NetworkError extends SpeedyFilesError {}
-/** No answer within the timeout. */
-export class TimeoutError extends SpeedyFilesError {}
+export class NetworkError extends SpeedyFilesError {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  constructor(message: string, init: TransportErrorInit = {}) {
+    super(message, { cause: init.cause });
+    this.method = init.method;
+    this.url = init.url;
+  }
+}
+
+/**
+ * Gave up waiting. `kind` says which limit: `deadline` (an API call had no answer within
+ * `timeoutMs`, retries included) or `stall` (an upload or download moved no byte for `timeoutMs`).
+ */
+export class TimeoutError extends SpeedyFilesError {
+  readonly method: string | undefined;
+  readonly url: string | undefined;
+  readonly timeoutMs: number | undefined;
+  readonly kind: "deadline" | "stall";
+  constructor(message: string, init: TransportErrorInit & { timeoutMs?: number; kind?: "deadline" | "stall" } = {}) {
+    super(message, { cause: init.cause });
+    this.method = init.method;
+    this.url = init.url;
+    this.timeoutMs = init.timeoutMs;
+    this.kind = init.kind ?? "deadline";
+  }
+}
 /** The bytes received or stored do not hash to what was expected. */
 export class ChecksumError extends SpeedyFilesError {
   constructor(
@@ -98,6 +149,27 @@ export class ChecksumError extends SpeedyFilesError {
 }
 /** The caller aborted through its AbortSignal. */
 export class AbortError extends SpeedyFilesError {}
+
+/**
+ * The answer is not what a SpeedyFiles server sends: HTML, plain text or broken JSON where JSON
+ * was due. Usually a wrong URL, or a proxy, captive portal or login page in between.
+ */
+export class UnexpectedResponseError extends SpeedyFilesError {
+  readonly status: number;
+  /** The answer's Content-Type (`""` when it had none). */
+  readonly contentType: string;
+  readonly method: string;
+  readonly url: string;
+  constructor(init: { status: number; contentType: string; method: string; url: string; reason?: string; cause?: unknown }) {
+    const type = init.contentType.split(";")[0]!.trim() || "an answer without a content type";
+    const what = init.reason ?? `got ${type}`;
+    super(`not a SpeedyFiles server? ${what} from ${safeUrl(init.url)} (HTTP ${init.status})`, { cause: init.cause });
+    this.status = init.status;
+    this.contentType = init.contentType;
+    this.method = init.method;
+    this.url = safeUrl(init.url);
+  }
+}
 
 const CLASSES: Record<number, new (init: ApiErrorInit) => ApiError> = {
   401: AuthenticationError,
@@ -139,11 +211,12 @@ export function apiErrorFrom(
   body: unknown,
   meta: { method: string; url: string; headers: { get(name: string): string | null } },
 ): ApiError {
-  const b = (body ?? {}) as { detail?: unknown; errors?: unknown };
+  const b = (body !== null && typeof body === "object" ? body : {}) as { detail?: unknown; errors?: unknown; code?: unknown };
   const detail = typeof b.detail === "string" ? b.detail : `HTTP ${status}`;
   const init: ApiErrorInit = {
     status,
     detail,
+    code: typeof b.code === "string" && /^[a-z][a-z0-9_]*$/.test(b.code) ? b.code : undefined,
     errors: Array.isArray(b.errors) ? (b.errors as { path: string; message: string }[]) : undefined,
     method: meta.method.toUpperCase(),
     url: safeUrl(meta.url),

@@ -7,6 +7,8 @@ export {
   type SendOptions,
   type SendProgress,
   type SendResult,
+  type RequestFilesOptions,
+  type RequestOptions,
   type User,
   type Token,
   type TokenCreated,
@@ -23,6 +25,12 @@ export {
   type UserList,
   type Health,
   type PackageEvent,
+  type Webhook,
+  type WebhookCreated,
+  type WebhookCreateRequest,
+  type WebhookUpdateRequest,
+  type WebhookDelivery,
+  type WebhookDeliveryList,
   type UploadSource,
   type UploadOptions,
   type UploadedFile,
@@ -43,11 +51,22 @@ export {
   TimeoutError,
   ChecksumError,
   AbortError,
+  UnexpectedResponseError,
   type ErrorCode,
+  type ServerErrorCode,
 } from "./errors.js";
 export { expandPaths, type LocalFile } from "./files.js";
-export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, safeJoin, type LinkView, type ParsedLink, type DownloadAllOptions } from "./links.js";
+export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
-export { runPool } from "./pool.js";
+export {
+  verifyWebhookSignature,
+  parseWebhookEvent,
+  generateTestHeader,
+  WebhookSignatureError,
+  type WebhookEvent,
+  type WebhookEventType,
+  type VerifyOptions,
+} from "./webhooks.js";
+export type { ListIterator } from "./paginate.js";
 export type { RetryOptions } from "./retry.js";
 export type { paths, components, operations } from "@speedyfiles/api-types";

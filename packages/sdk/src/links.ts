@@ -2,8 +2,12 @@ import path from "node:path";
 import type { components } from "@speedyfiles/api-types";
 import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { createApiClient, normaliseBaseUrl } from "./client.js";
+import type { Dispatcher } from "undici";
+import { DEFAULT_STALL_TIMEOUT_MS, proxyFromEnv, requestOf, type RequestOptions } from "./http.js";
+import { USER_AGENT } from "./version.js";
 import { ProgressTotal, runPool } from "./pool.js";
-import { downloadToPath, uploadStream, type Progress, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+import type { RetryOptions } from "./retry.js";
+import { downloadToPath, uploadStream, type Progress, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 export type LinkView = components["schemas"]["LinkView"];
 
@@ -40,12 +44,41 @@ function linkApi(p: ParsedLink) {
   return `${p.baseUrl}/api/v1/links/${p.secret}`;
 }
 
+/**
+ * How the link functions reach the server: `baseUrl` for a bare secret, and the client settings
+ * (`new SpeedyFiles()` passes its own to `sf.links.*`).
+ */
+export interface LinkOptions extends RequestOptions {
+  baseUrl?: string | undefined;
+  stallTimeoutMs?: number | undefined;
+  retry?: Partial<RetryOptions> | undefined;
+  /** undici dispatcher; default: a proxy from HTTP(S)_PROXY / NO_PROXY when set, else direct. */
+  dispatcher?: Dispatcher | undefined;
+}
+
+function apiFor(p: ParsedLink, opts: LinkOptions) {
+  return createApiClient({
+    baseUrl: p.baseUrl,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
+  });
+}
+
+function transferContext(opts: LinkOptions): TransferContext {
+  return { stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, dispatcher: opts.dispatcher ?? proxyFromEnv(), userAgent: USER_AGENT };
+}
+
+function callInit(opts: LinkOptions) {
+  return opts.signal ? { signal: opts.signal } : {};
+}
+
 /** What the link gives access to (title, sender, files). Dead links throw GoneError (410). */
-export async function getLink(link: string, baseUrl?: string): Promise<LinkView> {
-  const p = parseLink(link, baseUrl);
-  const api = createApiClient({ baseUrl: p.baseUrl });
-  const { data, error, response } = await api.GET("/links/{link}", { params: { path: { link: p.secret } } });
-  if (!response.ok) throw apiErrorFrom(response.status, error, { method: "GET", url: response.url, headers: response.headers });
+export async function getLink(link: string, opts: LinkOptions = {}): Promise<LinkView> {
+  const p = parseLink(link, opts.baseUrl);
+  const { data, error, response } = await apiFor(p, opts).GET("/links/{link}", { params: { path: { link: p.secret } }, ...callInit(opts) });
+  if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
   return data!;
 }
 
@@ -70,12 +103,10 @@ export function safeJoin(dir: string, name: string): string {
   return full;
 }
 
-export interface DownloadAllOptions {
-  baseUrl?: string;
+export interface DownloadAllOptions extends LinkOptions {
   /** Files fetched at once (default 4). */
   concurrency?: number;
   onProgress?: (p: { file: string; fileBytes: number; fileSize: number; bytes: number; totalBytes: number; phase: "download" | "done" }) => void;
-  signal?: AbortSignal;
 }
 
 /**
@@ -84,7 +115,7 @@ export interface DownloadAllOptions {
  */
 export async function downloadAll(link: string, dir: string, opts: DownloadAllOptions = {}): Promise<{ view: LinkView; files: { name: string; path: string; size: number; sha256: string }[] }> {
   const p = parseLink(link, opts.baseUrl);
-  const view = await getLink(link, opts.baseUrl);
+  const view = await getLink(link, opts);
   if (view.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");
   const totalBytes = view.files.reduce((n, f) => n + f.size, 0);
   const targets = view.files.map((f) => ({ f, dest: safeJoin(dir, f.name) }));
@@ -99,6 +130,7 @@ export async function downloadAll(link: string, dir: string, opts: DownloadAllOp
     async ({ f, dest }, signal) => {
       progress.set(f.name, 0);
       const r = await downloadLinkFile(linkApi(p), f, dest, {
+        ...opts,
         signal,
         onProgress: (pr: Progress) => report(f.name, pr.bytes, f.size, progress.set(f.name, pr.bytes), "download"),
       });
@@ -115,27 +147,32 @@ export async function downloadLinkFile(
   link: string,
   file: { id: string; sha256?: string },
   dest: string,
-  opts: { baseUrl?: string; onProgress?: (p: Progress) => void; signal?: AbortSignal } = {},
+  opts: LinkOptions & { onProgress?: (p: Progress) => void } = {},
 ): Promise<{ size: number; sha256: string }> {
   const p = parseLink(link, opts.baseUrl);
-  return downloadToPath(`${linkApi(p)}/files/${encodeURIComponent(file.id)}`, undefined, dest, {
-    ...(file.sha256 ? { sha256: file.sha256 } : {}),
-    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  return downloadToPath(
+    `${linkApi(p)}/files/${encodeURIComponent(file.id)}`,
+    dest,
+    {
+      ...(file.sha256 ? { sha256: file.sha256 } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
+    },
+    transferContext(opts),
+  );
 }
 
 /** Uploads one file through an inbound link (no token needed). */
-export async function uploadToLink(link: string, source: UploadSource, opts: UploadOptions & { baseUrl?: string } = {}): Promise<UploadedFile> {
+export async function uploadToLink(link: string, source: UploadSource, opts: UploadOptions & Omit<LinkOptions, "signal"> = {}): Promise<UploadedFile> {
   const p = parseLink(link, opts.baseUrl);
-  return uploadStream(`${linkApi(p)}/files`, undefined, source, opts, async () => undefined);
+  return uploadStream(`${linkApi(p)}/files`, source, opts, transferContext(opts), async () => undefined);
 }
 
 /** Tells the owner of an inbound link that the upload is complete. */
-export async function completeLink(link: string, baseUrl?: string): Promise<LinkView & { email_sent: boolean }> {
-  const p = parseLink(link, baseUrl);
-  const api = createApiClient({ baseUrl: p.baseUrl });
-  const { data, error, response } = await api.POST("/links/{link}/complete", { params: { path: { link: p.secret } } });
-  if (!response.ok) throw apiErrorFrom(response.status, error, { method: "POST", url: response.url, headers: response.headers });
+export async function completeLink(link: string, opts: LinkOptions = {}): Promise<LinkView & { email_sent: boolean }> {
+  const p = parseLink(link, opts.baseUrl);
+  const { data, error, response } = await apiFor(p, opts).POST("/links/{link}/complete", { params: { path: { link: p.secret } }, ...callInit(opts) });
+  if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
   return data!;
 }

@@ -2,11 +2,11 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { Readable, Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
-import { apiErrorFrom, ChecksumError, SpeedyFilesError } from "./errors.js";
-import { wrapTransportError } from "./http.js";
+import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "./errors.js";
+import { seconds, Watchdog, wrapTransportError } from "./http.js";
 import type { components } from "@speedyfiles/api-types";
 
 export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
@@ -24,6 +24,17 @@ export interface UploadOptions {
   contentType?: string;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /** Fail when no byte moves for this long, in ms (default: the client's `stallTimeoutMs`). */
+  stallTimeoutMs?: number;
+}
+
+/** What a transfer needs from the client it runs for. */
+export interface TransferContext {
+  token?: string | undefined;
+  /** The client's stall timeout (ms); the call's own option wins. */
+  stallTimeoutMs: number;
+  dispatcher?: undici.Dispatcher | undefined;
+  userAgent: string;
 }
 
 const CHUNK = 1024 * 1024;
@@ -66,9 +77,9 @@ export type UploadedFile = components["schemas"]["File"];
  */
 export async function uploadStream(
   url: string,
-  token: string | undefined,
   source: UploadSource,
   opts: UploadOptions,
+  ctx: TransferContext,
   onMismatch: (fileId: string) => Promise<void>,
 ): Promise<UploadedFile> {
   const { stream, size, name } = await openSource(source, opts.name);
@@ -82,6 +93,10 @@ export async function uploadStream(
   const hash = crypto.createHash("sha256");
   let sent = 0;
   opts.onProgress?.({ bytes: 0, total: size });
+  // No deadline for the whole upload (it may take hours); instead it fails when no byte has
+  // moved for stallTimeoutMs, waiting for the answer after the last byte included.
+  const stallMs = opts.stallTimeoutMs ?? ctx.stallTimeoutMs;
+  const stall = new Watchdog(stallMs, opts.signal);
 
   async function* body() {
     yield head;
@@ -89,6 +104,7 @@ export async function uploadStream(
       hash.update(chunk);
       sent += chunk.length;
       yield chunk;
+      stall.touch();
       opts.onProgress?.({ bytes: sent, total: size });
     }
     yield tail;
@@ -96,35 +112,66 @@ export async function uploadStream(
 
   const headers: Record<string, string> = {
     "content-type": `multipart/form-data; boundary=${boundary}`,
+    "user-agent": ctx.userAgent,
   };
-  if (token) headers.authorization = `Bearer ${token}`;
+  if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
   if (size !== undefined) headers["content-length"] = String(head.length + size + tail.length);
 
-  let res: undici.Dispatcher.ResponseData;
+  const what = `upload of ${name}`;
+  const where = { method: "POST", url, timeout: { watchdog: stall, kind: "stall" as const, message: `${what} to ${safeUrl(url)} stalled: no progress for ${seconds(stallMs)}` } };
+  let status: number;
+  let resHeaders: Record<string, string | string[] | undefined>;
+  let text: string;
   try {
-    res = await undici.request(url, {
+    const res = await undici.request(url, {
       method: "POST",
       headers,
       body: Readable.from(body(), { objectMode: false }),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      signal: stall.signal,
       headersTimeout: 0,
       bodyTimeout: 0,
+      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
     });
+    stall.touch();
+    status = res.statusCode;
+    resHeaders = res.headers;
+    text = "";
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      stall.touch();
+      text += c.toString("utf8");
+    }
   } catch (err) {
     stream.destroy();
-    throw wrapTransportError(err, `upload ${name}`, opts.signal);
+    throw wrapTransportError(err, what, opts.signal, where);
+  } finally {
+    stall.stop();
   }
-  const json = (await res.body.json().catch(() => undefined)) as UploadedFile | undefined;
-  if (res.statusCode >= 400) {
-    throw apiErrorFrom(res.statusCode, json, { method: "POST", url, headers: headerGetter(res.headers) });
+  const json = jsonAnswer(status, headerGetter(resHeaders), text, "POST", url) as UploadedFile | undefined;
+  if (status >= 400) {
+    throw apiErrorFrom(status, json, { method: "POST", url, headers: headerGetter(resHeaders) });
   }
-  const uploaded = json!;
+  if (typeof json?.sha256 !== "string" || typeof json.id !== "string") {
+    throw new UnexpectedResponseError({ status, contentType: headerGetter(resHeaders).get("content-type") ?? "", method: "POST", url, reason: "got JSON that is not a stored file" });
+  }
+  const uploaded = json;
   const local = hash.digest("hex");
   if (uploaded.sha256 !== local) {
     await onMismatch(uploaded.id).catch(() => undefined);
     throw new ChecksumError(`upload of ${name} was corrupted: server has ${uploaded.sha256}, sent ${local}`, local, uploaded.sha256);
   }
   return uploaded;
+}
+
+/** The parsed JSON of an answer; anything else (an HTML page, broken JSON) is an UnexpectedResponseError. */
+function jsonAnswer(status: number, headers: { get(name: string): string | null }, text: string, method: string, url: string): unknown {
+  const type = headers.get("content-type") ?? "";
+  if (text.trim() === "" && status >= 400) return undefined;
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) throw new UnexpectedResponseError({ status, contentType: type, method, url });
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UnexpectedResponseError({ status, contentType: type, method, url, reason: `got JSON that does not parse (${(err as Error).message})`, cause: err });
+  }
 }
 
 export function headerGetter(h: Record<string, string | string[] | undefined>): { get(name: string): string | null } {
@@ -141,13 +188,15 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Expected SHA-256 (hex); checked when the download completes. */
   sha256?: string;
+  /** Fail when no byte arrives for this long, in ms (default: the client's `stallTimeoutMs`). */
+  stallTimeoutMs?: number;
 }
 
 /**
  * Downloads to a path, resuming from `<path>.part` when one is there (Range + If-Range on the
  * file's ETag), verifying SHA-256 over the whole file before renaming it into place.
  */
-export async function downloadToPath(url: string, token: string | undefined, dest: string, opts: DownloadOptions): Promise<{ size: number; sha256: string }> {
+export async function downloadToPath(url: string, dest: string, opts: DownloadOptions, ctx: TransferContext): Promise<{ size: number; sha256: string }> {
   const part = `${dest}.part`;
   await fsp.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
   const hash = crypto.createHash("sha256");
@@ -159,65 +208,93 @@ export async function downloadToPath(url: string, token: string | undefined, des
       have = st.size;
     }
   }
-  const headers: Record<string, string> = {};
-  if (token) headers.authorization = `Bearer ${token}`;
+  const headers: Record<string, string> = { "user-agent": ctx.userAgent };
+  if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
   if (have > 0 && opts.sha256) {
     headers.range = `bytes=${have}-`;
     headers["if-range"] = `"${opts.sha256}"`;
   }
+  // Like uploads: no deadline, but no byte for stallTimeoutMs (the headers included) fails it.
+  const stallMs = opts.stallTimeoutMs ?? ctx.stallTimeoutMs;
+  const stall = new Watchdog(stallMs, opts.signal);
+  const what = `download of ${path.basename(dest)}`;
+  const where = { method: "GET", url, timeout: { watchdog: stall, kind: "stall" as const, message: `${what} from ${safeUrl(url)} stalled: no progress for ${seconds(stallMs)}` } };
+
   let res: undici.Dispatcher.ResponseData;
   try {
-    res = await undici.request(url, { method: "GET", headers, ...(opts.signal ? { signal: opts.signal } : {}), bodyTimeout: 120_000 });
+    res = await undici.request(url, {
+      method: "GET",
+      headers,
+      signal: stall.signal,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
+    });
+    stall.touch();
   } catch (err) {
-    throw wrapTransportError(err, `download ${path.basename(dest)}`, opts.signal);
+    stall.stop();
+    throw wrapTransportError(err, what, opts.signal, where);
   }
-  if (res.statusCode === 416 && have > 0) {
-    // The partial copy is already complete (or longer than the file): start over.
-    await res.body.dump();
-    await fsp.rm(part, { force: true });
-    return downloadToPath(url, token, dest, opts);
-  }
-  if (res.statusCode >= 400) {
-    const json = await res.body.json().catch(() => undefined);
-    throw apiErrorFrom(res.statusCode, json, { method: "GET", url, headers: headerGetter(res.headers) });
-  }
-  const resumed = res.statusCode === 206;
-  let hasher = hash;
-  if (!resumed) {
-    hasher = crypto.createHash("sha256");
-    have = 0;
-  }
-  const total = resumed
-    ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined
-    : Number(res.headers["content-length"] ?? NaN) || undefined;
-  let got = have;
-  // First event says where the transfer starts: 0, or the size of the partial copy it resumes.
-  opts.onProgress?.({ bytes: got, total });
-  const out = fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK });
-  const meter = new Writable({
-    highWaterMark: CHUNK,
-    write(chunk: Buffer, _enc, cb) {
-      hasher.update(chunk);
-      got += chunk.length;
-      opts.onProgress?.({ bytes: got, total });
-      if (!out.write(chunk)) out.once("drain", () => cb());
-      else cb();
-    },
-    final(cb) {
-      out.end(cb);
-    },
-  });
   try {
-    await pipeline(res.body, meter);
+    if (res.statusCode === 416 && have > 0) {
+      // The partial copy is already complete (or longer than the file): start over.
+      await res.body.dump();
+      await fsp.rm(part, { force: true });
+      stall.stop();
+      return downloadToPath(url, dest, opts, ctx);
+    }
+    if (res.statusCode >= 400) {
+      const json = jsonAnswer(res.statusCode, headerGetter(res.headers), await res.body.text(), "GET", url);
+      throw apiErrorFrom(res.statusCode, json, { method: "GET", url, headers: headerGetter(res.headers) });
+    }
+    // Our server sends every file as an attachment; an inline HTML page is someone else's (a
+    // portal, a proxy's login page): never save it as the file.
+    const type = String(res.headers["content-type"] ?? "");
+    if (/^text\/html\b/i.test(type) && !/^\s*attachment/i.test(String(res.headers["content-disposition"] ?? ""))) {
+      throw new UnexpectedResponseError({ status: res.statusCode, contentType: type, method: "GET", url });
+    }
+    const resumed = res.statusCode === 206;
+    let hasher = hash;
+    if (!resumed) {
+      hasher = crypto.createHash("sha256");
+      have = 0;
+    }
+    const total = resumed
+      ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined
+      : Number(res.headers["content-length"] ?? NaN) || undefined;
+    let got = have;
+    // First event says where the transfer starts: 0, or the size of the partial copy it resumes.
+    opts.onProgress?.({ bytes: got, total });
+    // One pipeline from the socket through the hash to the file: it attaches an error listener to
+    // every stage and destroys them all on the first failure or abort. (Writing to a file stream by
+    // hand from another stream's callback let a late write hit the destroyed file stream, and that
+    // ERR_STREAM_DESTROYED went uncaught: issue 2.2, defect 2.)
+    const meter = new Transform({
+      highWaterMark: CHUNK,
+      transform(chunk: Buffer, _enc, cb) {
+        stall.touch();
+        hasher.update(chunk);
+        got += chunk.length;
+        opts.onProgress?.({ bytes: got, total });
+        cb(null, chunk);
+      },
+    });
+    await pipeline(res.body, meter, fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK }), { signal: stall.signal });
+    stall.stop();
+    const actual = hasher.digest("hex");
+    if (opts.sha256 && actual !== opts.sha256) {
+      await fsp.rm(part, { force: true });
+      throw new ChecksumError(`download of ${path.basename(dest)} is corrupted: expected ${opts.sha256}, got ${actual}`, opts.sha256, actual);
+    }
+    await fsp.rename(part, dest);
+    return { size: got, sha256: actual };
   } catch (err) {
-    out.destroy();
-    throw wrapTransportError(err, `download ${path.basename(dest)}`, opts.signal);
+    // Destroying an unread undici body emits an error: listen for it, or it would go uncaught.
+    res.body.on("error", () => undefined);
+    res.body.destroy();
+    if (err instanceof SpeedyFilesError) throw err;
+    throw wrapTransportError(err, what, opts.signal, where);
+  } finally {
+    stall.stop();
   }
-  const actual = hasher.digest("hex");
-  if (opts.sha256 && actual !== opts.sha256) {
-    await fsp.rm(part, { force: true });
-    throw new ChecksumError(`download of ${path.basename(dest)} is corrupted: expected ${opts.sha256}, got ${actual}`, opts.sha256, actual);
-  }
-  await fsp.rename(part, dest);
-  return { size: got, sha256: actual };
 }

@@ -67,7 +67,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
   it("auth.login(email, password, name) returns a working token; a wrong password is an AuthenticationError", async () => {
     const { user, password } = await t.createUser();
     const anon = new SpeedyFiles({ baseUrl: t.url });
-    const created = await anon.auth.login(user.email, password, "sdk test", { expiresInDays: 3 });
+    const created = await anon.auth.login(user.email, password, "sdk test", { expires_in_days: 3 });
     expect(created.token).toMatch(/^sf_[A-Za-z0-9_-]{43}$/);
     expect(created.name).toBe("sdk test");
     expect(created.expires_at).not.toBeNull();
@@ -75,14 +75,14 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
 
     const err = await anon.auth.login(user.email, "wrong password", "x").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AuthenticationError);
-    expect(err).toMatchObject({ status: 401, code: "unauthorized", method: "POST" });
+    expect(err).toMatchObject({ status: 401, code: "credentials_invalid", method: "POST" });
     expect(JSON.stringify(err)).not.toContain("wrong password");
   });
 
   it("tokens: list, create, revoke (the revoked token answers 401)", async () => {
     const { token: tk } = await t.createUser();
     const mine = new SpeedyFiles({ baseUrl: t.url, token: tk });
-    const created = await mine.tokens.create("ci", { expiresInDays: 30 });
+    const created = await mine.tokens.create("ci", { expires_in_days: 30 });
     expect(created.token).toMatch(/^sf_/);
     expect(created.prefix).toBe(created.token.slice(0, 11));
     const list = await mine.tokens.list();
@@ -122,7 +122,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
 
     const revoked = await mine.packages.revoke(pkg.id);
     expect(revoked).toMatchObject({ status: "revoked", magic_link_state: "revoked" });
-    await expect(mine.packages.revoke(pkg.id)).rejects.toMatchObject({ status: 409, code: "conflict" });
+    await expect(mine.packages.revoke(pkg.id)).rejects.toMatchObject({ status: 409, code: "package_not_active" });
 
     await mine.packages.delete(pkg.id);
     await expect(mine.packages.get(pkg.id)).rejects.toBeInstanceOf(NotFoundError);
@@ -168,6 +168,36 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
     }
   });
 
+  it("packages.iterate neither repeats nor includes packages created during the walk; toArray({ limit }) (issue 2.2)", async () => {
+    const { token: tk } = await t.createUser();
+    const mine = new SpeedyFiles({ baseUrl: t.url, token: tk });
+    const before: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      t.clock.advance(1000);
+      before.push((await mine.packages.create(draft(`walk ${i}`))).id);
+    }
+    const seen: string[] = [];
+    for await (const p of mine.packages.iterate({ per_page: 2 })) {
+      seen.push(p.id);
+      // New packages arrive while the walk is on page 1 and again on page 3: each pushes every
+      // older package one place down the offset pages.
+      if (seen.length === 1 || seen.length === 5) {
+        for (let j = 0; j < 3; j++) {
+          t.clock.advance(1000);
+          await mine.packages.create(draft(`new ${seen.length}-${j}`));
+        }
+      }
+    }
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+    expect([...seen].sort()).toEqual([...before].sort());
+
+    const firstThree = await mine.packages.iterate({ per_page: 2 }).toArray({ limit: 3 });
+    expect(firstThree).toHaveLength(3);
+    expect((await mine.packages.iterate({ per_page: 5 }).toArray()).length).toBe(13);
+    expect(await mine.packages.iterate({ q: "no such title" }).toArray()).toEqual([]);
+  });
+
   it("admin.users: list, create, update; a user gets PermissionError; duplicates ConflictError", async () => {
     const { token: adminToken, user: admin } = await t.createUser({ role: "admin" });
     const root = new SpeedyFiles({ baseUrl: t.url, token: adminToken });
@@ -182,14 +212,14 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
 
     const dup = await root.admin.users.create({ email, name: "Bob 2", password: "a long passphrase" }).catch((e: unknown) => e);
     expect(dup).toBeInstanceOf(ConflictError);
-    expect((dup as ConflictError).code).toBe("conflict");
+    expect((dup as ConflictError).code).toBe("email_taken");
 
     const self = await root.admin.users.update(admin.id, { role: "user" }).catch((e: unknown) => e);
     expect(self).toBeInstanceOf(ValidationError);
 
     const err = await sf.admin.users.list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermissionError);
-    expect(err).toMatchObject({ status: 403, code: "forbidden", method: "GET" });
+    expect(err).toMatchObject({ status: 403, code: "admin_required", method: "GET" });
   });
 
   it("another user's package is 403/404, a random id 404", async () => {
@@ -212,7 +242,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
     expect(err).toBeInstanceOf(SpeedyFilesError);
     const e = err as ValidationError;
     expect(e.status).toBe(422);
-    expect(e.code).toBe("validation");
+    expect(e.code).toBe("validation_failed");
     expect(e.detail).toBeTruthy();
     expect(e.errors.length).toBeGreaterThan(0);
     expect(e.errors.map((x) => x.path).join(" ")).toMatch(/recipient_email|title|ttl_days|direction/);
@@ -224,7 +254,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
     expect(e.message).toContain("422");
     for (const s of [e.message, JSON.stringify(e), String(e.stack), JSON.stringify(Object.entries(e))]) expect(s).not.toContain(token);
     const parsed = JSON.parse(JSON.stringify(e)) as Record<string, unknown>;
-    expect(parsed).toMatchObject({ status: 422, code: "validation", method: "POST", requestId: e.requestId });
+    expect(parsed).toMatchObject({ status: 422, code: "validation_failed", method: "POST", requestId: e.requestId });
 
     const bad = new SpeedyFiles({ baseUrl: t.url, token: "sf_" + "x".repeat(43) });
     const authErr = await bad.me().catch((x: unknown) => x);

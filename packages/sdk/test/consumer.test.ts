@@ -66,9 +66,11 @@ describe("the built SDK from a plain ESM project", () => {
     const r = await run(process.execPath, ["--input-type=module", "-e", 'import * as sdk from "@speedyfiles/sdk"; console.log(Object.keys(sdk).sort().join(","))'], { cwd: app });
     expect(r.stderr).toBe("");
     const names = r.stdout.trim().split(",");
-    for (const n of ["SpeedyFiles", "createApiClient", "ApiError", "AuthenticationError", "NetworkError", "TimeoutError", "ChecksumError", "AbortError", "SpeedyFilesError", "expandPaths"]) {
+    for (const n of ["SpeedyFiles", "createApiClient", "ApiError", "AuthenticationError", "NetworkError", "TimeoutError", "ChecksumError", "AbortError", "UnexpectedResponseError", "SpeedyFilesError", "expandPaths"]) {
       expect(names).toContain(n);
     }
+    // Internals stay internal (issue 2.2): helpers the SDK uses itself are not part of its API.
+    for (const n of ["runPool", "safeJoin", "ProgressTotal", "makeFetch", "uploadStream", "downloadToPath"]) expect(names).not.toContain(n);
     await expect(fs.stat(path.join(sdkDir, "dist/index.d.ts"))).resolves.toBeTruthy();
   });
 
@@ -100,7 +102,7 @@ const { SpeedyFiles, AuthenticationError } = require("@speedyfiles/sdk");
       const { user, password, token } = await t.createUser();
       const r = await run(process.execPath, ["send.mjs", user.email, password, "report"], { cwd: app, env: { ...process.env, SF_URL: t.url, SF_TOKEN: "" } });
       expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stderr.trim().split("\n")[0]!)).toEqual({ typed: true, api: true, code: "unauthorized", status: 401 });
+      expect(JSON.parse(r.stderr.trim().split("\n")[0]!)).toEqual({ typed: true, api: true, code: "credentials_invalid", status: 401 });
       const link = r.stdout.trim();
       expect(link).toMatch(/^https?:\/\/[^/]+\/l\/[A-Za-z0-9_-]{43}$/);
 

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ApiError, ChecksumError, NetworkError, RateLimitError, SpeedyFiles, SpeedyFilesError, TimeoutError, AbortError } from "../src/index.js";
+import { ApiError, ChecksumError, NetworkError, RateLimitError, SpeedyFiles, SpeedyFilesError, TimeoutError, AbortError, UnexpectedResponseError } from "../src/index.js";
 import { FAKE_USER, json, readBody, startFaultServer, type FaultServer, type FaultHandler } from "./helpers/fault-server.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
 
@@ -53,22 +53,46 @@ describe("retries", () => {
     expect(f.requests.map((r) => r.method)).toEqual(["DELETE", "DELETE"]);
   });
 
-  it("never retries a POST, on 503 or on a reset", async () => {
+  it("never retries a POST without an Idempotency-Key, on 503 or on a reset", async () => {
     const { sf, f } = await serve((req, res) => {
-      if (req.url === "/api/v1/packages") return package503(res);
+      if (req.url === "/api/v1/me/tokens") return package503(res);
       req.socket.destroy();
     });
-    const err = await sf.packages
-      .create({ title: "t", recipient_email: "a@b.co", direction: "outbound", ttl_days: 1 })
-      .catch((e: unknown) => e);
+    const err = await sf.tokens.create("ci").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).status).toBe(503);
     expect((err as ApiError).method).toBe("POST");
     expect(f.requests).toHaveLength(1);
+    expect(f.requests[0]!.headers["idempotency-key"]).toBeUndefined();
 
-    const err2 = await sf.packages.finalize(PKG).catch((e: unknown) => e);
+    const err2 = await sf.auth.login("a@b.co", "pw", "x").catch((e: unknown) => e);
     expect(err2).toBeInstanceOf(NetworkError);
     expect(f.requests).toHaveLength(2);
+  });
+
+  it("POST /packages and /finalize carry an Idempotency-Key, the same on each retry, and are retried (issue 2.2)", async () => {
+    const DRAFT = { id: PKG, title: "t", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 1, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
+    const { sf, f } = await serve((req, res, _s, n) => {
+      if (n % 2 === 0) return n === 0 ? package503(res) : void req.socket.destroy(); // first attempt of each call fails
+      if (req.url === "/api/v1/packages") return json(res, 201, DRAFT);
+      return json(res, 200, { ...DRAFT, status: "active", magic_link: `http://x/l/${"a".repeat(43)}`, expires_at: "2026-11-28T10:00:00.000Z", email_sent: true, email_error: null });
+    });
+    await sf.packages.create({ title: "t", recipient_email: "a@b.co", direction: "outbound", ttl_days: 1 });
+    await sf.packages.finalize(PKG);
+    expect(f.requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      "POST /api/v1/packages",
+      "POST /api/v1/packages",
+      `POST /api/v1/packages/${PKG}/finalize`,
+      `POST /api/v1/packages/${PKG}/finalize`,
+    ]);
+    const keys = f.requests.map((r) => r.headers["idempotency-key"]);
+    for (const k of keys) expect(k).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(keys[0]).toBe(keys[1]);
+    expect(keys[2]).toBe(keys[3]);
+    expect(keys[0]).not.toBe(keys[2]);
+    // A caller's own key is used as is.
+    await sf.packages.finalize(PKG, { idempotencyKey: "my-key-1" });
+    expect(f.requests.at(-1)!.headers["idempotency-key"]).toBe("my-key-1");
   });
 
   it("does not retry other errors (500, 404)", async () => {
@@ -138,14 +162,15 @@ describe("retries", () => {
     expect(JSON.stringify((err as Error).cause ?? {}) + String((err as Error).message)).toMatch(/ECONNREFUSED/);
   });
 
-  it("no answer in timeoutMs → TimeoutError with the cause (retried, bounded)", async () => {
+  it("no answer in timeoutMs → TimeoutError with the cause; the deadline covers the retries too", async () => {
     const { sf, f } = await serve(() => undefined, { timeoutMs: 150, retry: { retries: 1, baseDelayMs: 1, maxDelayMs: 1 } });
     const t0 = performance.now();
     const err = await sf.me().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as Error).cause).toBeDefined();
-    expect(f.requests).toHaveLength(2);
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    // The one deadline was spent on the first attempt: no second one (issue 2.2, defect 3).
+    expect(f.requests).toHaveLength(1);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
     expect(performance.now() - t0).toBeLessThan(5000);
   });
 
@@ -216,5 +241,85 @@ describe("upload checksum", () => {
     const ac = new AbortController();
     ac.abort();
     await expect(sf.uploadFile(PKG, bytes(1000), { name: "a", signal: ac.signal })).rejects.toBeInstanceOf(AbortError);
+  });
+});
+
+describe("send() that cannot clean up (issue 2.2 defect 4)", () => {
+  const DRAFT = { id: PKG, title: "x", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 7, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
+
+  it("an upload fails and so does deleting the draft: the error names the orphaned package", async () => {
+    const { sf, f } = await serve((req, res) => {
+      if (req.method === "POST" && req.url === "/api/v1/packages") return json(res, 201, DRAFT);
+      // The server "dies": every later request is cut off.
+      req.socket.destroy();
+    });
+    const err = await sf.send({ files: [], sources: [{ name: "a.bin", source: bytes(100_000) }], to: "a@b.co" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as SpeedyFilesError).orphanedPackageId).toBe(PKG);
+    expect((err as SpeedyFilesError).cleanupError).toBeInstanceOf(NetworkError);
+    expect(f.requests.filter((r) => r.method === "DELETE").length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("when the draft is deleted, no orphan is reported", async () => {
+    const { sf } = await serve((req, res) => {
+      if (req.method === "POST" && req.url === "/api/v1/packages") return json(res, 201, DRAFT);
+      if (req.method === "DELETE") return void res.writeHead(204).end();
+      req.socket.destroy();
+    });
+    const err = await sf.send({ files: [], sources: [{ name: "a.bin", source: bytes(100_000) }], to: "a@b.co" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect((err as SpeedyFilesError).orphanedPackageId).toBeUndefined();
+  });
+});
+
+describe("answers that are not from a SpeedyFiles server (issue 2.2)", () => {
+  const html = (status: number) => (_req: unknown, res: Parameters<FaultHandler>[1]) => {
+    res.writeHead(status, { "content-type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>Sign in to the Wi-Fi</title>");
+  };
+
+  it("an HTML page where JSON was due: UnexpectedResponseError naming the type and URL, never a SyntaxError", async () => {
+    const { sf, f } = await serve(html(200));
+    const err = await sf.me().catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(SyntaxError);
+    expect(err).toBeInstanceOf(UnexpectedResponseError);
+    expect(err).toBeInstanceOf(SpeedyFilesError);
+    expect((err as Error).message).toBe(`not a SpeedyFiles server? got text/html from ${f.url}/api/v1/me (HTTP 200)`);
+    expect(err).toMatchObject({ status: 200, contentType: "text/html; charset=utf-8", method: "GET", url: `${f.url}/api/v1/me` });
+  });
+
+  it("an HTML 404 (a wrong URL) too, and the low-level client throws it instead of a SyntaxError", async () => {
+    const { sf } = await serve(html(404));
+    await expect(sf.packages.get(PKG)).rejects.toBeInstanceOf(UnexpectedResponseError);
+    await expect(sf.api.GET("/me")).rejects.toBeInstanceOf(UnexpectedResponseError);
+  });
+
+  it("JSON that does not parse", async () => {
+    const { sf } = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"id": ');
+    });
+    const err = await sf.me().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnexpectedResponseError);
+    expect((err as Error).message).toMatch(/^not a SpeedyFiles server\? got JSON that does not parse/);
+  });
+
+  it("an upload or a download answered with a page: UnexpectedResponseError, and nothing saved", async () => {
+    const { sf } = await serve(async (req, res) => {
+      await readBody(req);
+      html(200)(req, res);
+    });
+    await expect(sf.uploadFile(PKG, Buffer.from("x"), { name: "x" })).rejects.toBeInstanceOf(UnexpectedResponseError);
+    const dir = await tmpDir();
+    await expect(sf.downloadFile(PKG, FILE, path.join(dir, "x.bin"), { sha256: "a".repeat(64) })).rejects.toBeInstanceOf(UnexpectedResponseError);
+    expect(await fs.readdir(dir)).toEqual([]);
+  });
+
+  it("an error body's `code` becomes err.code; without one the code comes from the status", async () => {
+    const { sf } = await serve((req, res) =>
+      req.url === "/api/v1/me" ? json(res, 409, { detail: "Package is not a draft", code: "package_not_draft" }) : json(res, 409, { detail: "x" }),
+    );
+    await expect(sf.me()).rejects.toMatchObject({ status: 409, code: "package_not_draft", detail: "Package is not a draft" });
+    await expect(sf.packages.get(PKG)).rejects.toMatchObject({ status: 409, code: "conflict" });
   });
 });

@@ -45,9 +45,9 @@ describe.each(DATABASES)("send() and request() (%s)", (kind) => {
     const r = await sf.send({
       files: [root],
       to: "qa@acme.com",
-      recipientName: "QA",
+      recipient_name: "QA",
       message: "Build 42",
-      ttlDays: 3,
+      ttl_days: 3,
       concurrency: 2,
       onProgress: (p) => events.push(p),
     });
@@ -127,7 +127,7 @@ describe.each(DATABASES)("send() and request() (%s)", (kind) => {
 
   it("request() makes an active inbound package with a link", async () => {
     const sf = await fresh(t);
-    const r = await sf.request({ from: "supplier@vendor.com", name: "Supplier", title: "Invoices please", message: "PDFs only", ttlDays: 5 });
+    const r = await sf.request({ from: "supplier@vendor.com", recipient_name: "Supplier", title: "Invoices please", message: "PDFs only", ttl_days: 5 });
     expect(r.magic_link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
     expect(r.package).toMatchObject({ direction: "inbound", status: "active", title: "Invoices please", recipient_email: "supplier@vendor.com", recipient_name: "Supplier", message: "PDFs only", ttl_days: 5, files: [] });
     const list = await sf.packages.list({ direction: "inbound", status: "active" });
@@ -163,7 +163,7 @@ describe.each(DATABASES)("send() failure cleans up (%s)", (kind) => {
     await fs.writeFile(path.join(src, "batch", "big.bin"), Buffer.alloc(120_000, 3));
     const err = await sf.send({ files: [path.join(src, "batch")], to: "a@b.co", concurrency: 3 }).catch((e: unknown) => e);
     expect(err, String(err)).toBeInstanceOf(PayloadTooLargeError);
-    expect(err).toMatchObject({ status: 413, code: "payload_too_large", method: "POST" });
+    expect(err).toMatchObject({ status: 413, code: "limit_exceeded", method: "POST" });
     expect((err as PayloadTooLargeError).detail).toMatch(/\S/);
     expect(await allPackages(sf)).toEqual([]);
     // Files under the limit still go.

@@ -198,3 +198,12 @@ describe("expandPaths", () => {
     expect(await expandPaths([d])).toEqual([]);
   });
 });
+
+describe("version", () => {
+  it("VERSION (sent in the User-Agent) is package.json's version", async () => {
+    const { VERSION, USER_AGENT } = await import("../src/version.js");
+    const pkg = JSON.parse(await fs.readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(VERSION).toBe(pkg.version);
+    expect(USER_AGENT).toBe(`speedyfiles-sdk/${pkg.version} node/${process.versions.node}`);
+  });
+});

@@ -1,10 +1,11 @@
 import os from "node:os";
 import type { Command } from "commander";
-import { AuthenticationError, SpeedyFiles, type User } from "@speedyfiles/sdk";
+import { ApiError, AuthenticationError, NetworkError, TimeoutError, UnexpectedResponseError, type User } from "@speedyfiles/sdk";
 import { checkUrl, readConfig, sameServer, writeConfig, type Profile } from "../config.js";
-import { CliError, ExitCode, UsageError } from "../exit-codes.js";
-import { clean, info, out, printJson } from "../output.js";
-import { ask, askHidden, canPrompt, readStdinText } from "../prompt.js";
+import { CliError, describeError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
+import { check } from "../flags.js";
+import { clean, info, out, paint, printJson, useColor } from "../output.js";
+import { ask, askHidden, canPrompt, inCi, readStdinText } from "../prompt.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
 
@@ -55,17 +56,25 @@ The new token is named "sf on <hostname>"; \`sf logout\` revokes it. CI needs no
 
 async function login(ctx: Context, opts: LoginOptions): Promise<void> {
   const { io } = ctx;
+  ctx.errorContext.fieldFlags = { email: "--email", expires_in_days: "--expires-in-days" };
+  if (opts.withToken && opts.passwordStdin) throw new UsageError("--with-token and --password-stdin cannot be used together");
+  check.email("--email", opts.email);
+  check.range("--expires-in-days", opts.expiresInDays, 1, 3650);
   const r = await ctx.resolve();
   const tty = canPrompt(io);
-  if (opts.withToken && opts.passwordStdin) throw new UsageError("--with-token and --password-stdin cannot be used together");
 
-  let url = ctx.globals().url ?? io.env.SF_URL;
-  if (!url && tty) url = await ask(io, "Server URL", r.profile?.url);
-  else url ??= r.profile?.url;
-  if (!url) throw new UsageError("--url is required (or SF_URL): which server to log in to");
-  url = checkUrl(url);
+  // The server is checked (GET /api/v1/health) right after its URL, before any secret is asked
+  // for: a typo or a proxy page is named at once, and a terminal asks again.
+  const given = ctx.globals().url ?? io.env.SF_URL;
+  let url: string;
+  if (!given && tty) url = await askServer(ctx, r.profile?.url);
+  else {
+    const input = given ?? r.profile?.url;
+    if (!input) throw new UsageError(`--url is required (or SF_URL): which server to log in to${inCi(io) ? " (CI is set: sf asks nothing)" : ""}`);
+    url = await findServer(ctx, input);
+  }
   ctx.errorContext.url = url;
-  const anon = new SpeedyFiles({ baseUrl: url, token: "" });
+  const anon = ctx.connect(url);
 
   let token: string;
   let tokenId: string | undefined;
@@ -83,19 +92,28 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
       email ||= await ask(io, "Email", r.profile?.email);
       password = await askHidden(io, "Password");
     } else {
-      throw new UsageError("stdin is not a terminal: use --email EMAIL --password-stdin (password on stdin), or --with-token (token on stdin)");
+      const why = inCi(io) ? "CI is set, so sf asks nothing" : "stdin is not a terminal";
+      throw new UsageError(`${why}: use --email EMAIL --password-stdin (password on stdin), or --with-token (token on stdin)`);
     }
     if (!email) throw new UsageError("an email is required");
+    check.email(opts.email ? "--email" : "the email", email);
     if (!password) throw new UsageError("an empty password");
-    const created = await anon.auth.login(email, password, tokenName(io.hostname ?? os.hostname()), {
-      ...(opts.expiresInDays ? { expiresInDays: opts.expiresInDays } : {}),
-    });
+    let created;
+    try {
+      created = await anon.auth.login(email, password, tokenName(io.hostname ?? os.hostname()), {
+        ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}),
+      });
+    } catch (err) {
+      // Not "run sf login": this is sf login.
+      if (err instanceof AuthenticationError) throw new CliError(`wrong email or password for ${url} (401)`, ExitCode.AUTH, { cause: err });
+      throw err;
+    }
     token = created.token;
     tokenId = created.id;
   }
 
   // Verify before saving: a token that does not work is never written.
-  const sf = new SpeedyFiles({ baseUrl: url, token });
+  const sf = ctx.connect(url, token);
   let me: User;
   try {
     me = await sf.me();
@@ -116,7 +134,7 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
 
   // The token this profile had before would otherwise stay valid forever, unseen.
   if (previous && previous.token !== token && previous.token_id && sameServer(previous.url, url)) {
-    await new SpeedyFiles({ baseUrl: previous.url, token: previous.token }).tokens.revoke(previous.token_id).catch(() => undefined);
+    await ctx.connect(previous.url, previous.token).tokens.revoke(previous.token_id).catch(() => undefined);
   }
   const where = r.profileName === "default" ? "" : ` (profile ${r.profileName})`;
   info(io, `Logged in to ${url} as ${clean(me.email)}${where}. Token saved in ${r.configFile}.`);
@@ -139,7 +157,7 @@ async function logout(ctx: Context): Promise<void> {
     throw new CliError(`not logged in (no profile "${r.profileName}" in ${r.configFile})`, ExitCode.AUTH);
   }
   ctx.errorContext.url = profile.url;
-  const sf = new SpeedyFiles({ baseUrl: profile.url, token: profile.token });
+  const sf = ctx.connect(profile.url, profile.token);
   let revokeError: unknown;
   try {
     const id = profile.token_id ?? (await sf.tokens.list()).find((t) => t.prefix === profile.token.slice(0, 11))?.id;
@@ -159,4 +177,64 @@ async function logout(ctx: Context): Promise<void> {
     );
   }
   info(io, `Logged out of ${profile.url}${profile.email ? ` (${clean(profile.email)})` : ""}; the token is revoked and removed.`);
+}
+
+/**
+ * The server a person means: `https://files.example.com`, or just `files.example.com:8443` /
+ * `localhost:8080` (tried as https, then http). It must answer GET /api/v1/health as a SpeedyFiles
+ * server does; otherwise the error says what answered instead.
+ */
+export async function findServer(ctx: Context, input: string): Promise<string> {
+  const raw = input.trim();
+  if (!raw) throw new UsageError("a server URL is needed, e.g. https://files.example.com");
+  const schemeGiven = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
+  const candidates = schemeGiven ? [checkUrl(raw)] : [checkUrl(`https://${raw}`), checkUrl(`http://${raw}`)];
+  const failures: [string, unknown][] = [];
+  for (const url of candidates) {
+    const sf = ctx.connect(url);
+    try {
+      const h = await sf.health({ timeoutMs: Math.min(sf.timeouts.timeoutMs, 15_000) });
+      if (typeof h?.status !== "string" || typeof h.version !== "string") {
+        throw new UnexpectedResponseError({ status: 200, contentType: "application/json", method: "GET", url: `${url}/api/v1/health`, reason: "got JSON that is not a health report" });
+      }
+      if (!schemeGiven && url.startsWith("http:")) {
+        info(ctx.io, `Using ${url}: it has no TLS, so the password travels unencrypted${/^http:\/\/(localhost|127\.|\[::1\])/.test(url) ? " (fine on this machine)" : ""}.`);
+      }
+      return url;
+    } catch (err) {
+      // A server that answers but says it is unwell is still the right server: say so.
+      if (err instanceof ApiError && err.status === 503) throw new CliError(`the SpeedyFiles server at ${url} is up but unavailable (its database or storage is unreachable)`, ExitCode.FAILURE, { cause: err });
+      if (!(err instanceof NetworkError || err instanceof TimeoutError || err instanceof UnexpectedResponseError || err instanceof ApiError)) throw err;
+      failures.push([url, err]);
+    }
+  }
+  if (failures.length === 1) throw failures[0]![1];
+  const why = failures.map(([url, err]) => `${url}: ${briefly(err)}`).join("; ");
+  throw new CliError(`no SpeedyFiles server at ${raw} (${why}) — check the host and port`, ExitCode.FAILURE, { cause: failures[0]![1] });
+}
+
+/** Why a server candidate did not do, in a few words. */
+function briefly(err: unknown): string {
+  if (err instanceof UnexpectedResponseError) return `got ${err.contentType.split(";")[0] || "no content type"} (HTTP ${err.status})`;
+  if (err instanceof TimeoutError) return "no answer in time";
+  if (err instanceof ApiError) return `HTTP ${err.status}`;
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 8; e = e.cause as typeof e, i++) {
+    if (typeof e.code === "string" && !e.code.startsWith("UND_ERR")) return `cannot connect (${e.code})`;
+  }
+  return "cannot connect";
+}
+
+/** Asks for the server until one answers as SpeedyFiles (Ctrl-C or Ctrl-D stops). */
+async function askServer(ctx: Context, def: string | undefined): Promise<string> {
+  const p = paint(useColor(ctx.io));
+  for (;;) {
+    const input = await ask(ctx.io, "Server URL", def);
+    try {
+      return await findServer(ctx, input);
+    } catch (err) {
+      if (!(err instanceof Error) || err instanceof InterruptedError) throw err;
+      info(ctx.io, `${p.red("error:")} ${describeError(err, { url: input.trim() })}`);
+      info(ctx.io, "Try again (Ctrl-C to stop).");
+    }
+  }
 }

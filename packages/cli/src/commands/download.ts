@@ -3,12 +3,15 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { AbortError, downloadLinkFile, getLink, parseLink, runPool, safeJoin, type SpeedyFiles } from "@speedyfiles/sdk";
+import { AbortError, parseLink, type SpeedyFiles } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
-import { clean, formatBytes, formatDuration, formatRate, info, printJson } from "../output.js";
+import { resolveId } from "../ids.js";
+import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, printJson, printTable, truncateMiddle, type Io } from "../output.js";
+import { safeJoin } from "../paths.js";
+import { runPool } from "../pool.js";
 import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
-import { isUuid, parsePositiveInt } from "./shared.js";
+import { parsePositiveInt } from "./shared.js";
 
 /** A file offered for download, with the checksum it must have. */
 export interface RemoteFile {
@@ -18,13 +21,24 @@ export interface RemoteFile {
   sha256: string;
 }
 
+/** What is about to be downloaded, shown before anything is fetched. */
+export interface Offer {
+  /** The package id for your own package; a link does not reveal it. */
+  id: string | null;
+  title: string;
+  /** Who sent it (`Alice <alice@example.com>`), or null for your own package. */
+  sender: string | null;
+  message: string | null;
+  expires_at: string | null;
+  files: RemoteFile[];
+}
+
 /**
- * Where files come from. Today: a package of your own (by id, with your token). A magic link
- * (the recipient API) becomes a second implementation; nothing else in this file changes.
+ * Where files come from: a package of your own (by id, with your token) or a magic link (the
+ * recipient API, no token). Nothing else in this file tells them apart.
  */
 export interface DownloadSource {
-  /** `id` is the package id for your own package; a link does not reveal it. */
-  describe(): Promise<{ id: string | null; title: string; files: RemoteFile[] }>;
+  describe(): Promise<Offer>;
   download(file: RemoteFile, dest: string, opts: { onProgress: (bytes: number) => void; signal?: AbortSignal | undefined }): Promise<{ size: number; sha256: string }>;
 }
 
@@ -32,7 +46,7 @@ function ownPackage(sf: SpeedyFiles, id: string): DownloadSource {
   return {
     async describe() {
       const pkg = await sf.packages.get(id);
-      return { id: pkg.id, title: pkg.title, files: pkg.files };
+      return { id: pkg.id, title: pkg.title, sender: null, message: pkg.message, expires_at: pkg.expires_at, files: pkg.files };
     },
     download(file, dest, opts) {
       return sf.downloadFile(id, file.id, dest, {
@@ -56,18 +70,19 @@ export function parseMagicLink(arg: string): { secret: string; base?: string } |
 }
 
 /** A magic link: the recipient API, no token needed (a bare secret uses the configured server). */
-function magicLink(link: { secret: string; base: string }): DownloadSource {
+function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }): DownloadSource {
   const url = `${link.base}/l/${link.secret}`;
   return {
     async describe() {
-      const view = await getLink(url);
+      const view = await sf.links.get(url);
       if (view.direction !== "outbound") {
-        throw new CliError("this is an upload link: it asks you for files and has none to download", ExitCode.CONFLICT);
+        throw new CliError("this is an upload link: it asks you for files and has none to download (use `sf upload <link> <files…>`)", ExitCode.CONFLICT);
       }
-      return { id: null, title: view.title, files: view.files };
+      const sender = view.sender_name && view.sender_name !== view.sender_email ? `${view.sender_name} <${view.sender_email}>` : view.sender_email;
+      return { id: null, title: view.title, sender, message: view.message, expires_at: view.expires_at, files: view.files };
     },
     download(file, dest, opts) {
-      return downloadLinkFile(url, file, dest, {
+      return sf.links.downloadFile(url, file, dest, {
         onProgress: (p) => opts.onProgress(p.bytes),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
@@ -79,6 +94,7 @@ interface DownloadOpts {
   output: string;
   concurrency: number;
   force?: boolean;
+  list?: boolean;
   json?: boolean;
   progress: boolean;
 }
@@ -90,7 +106,8 @@ export function registerDownload(program: Command, ctx: Context): void {
     .option("-o, --output <dir>", "directory to write into (created if missing)", ".")
     .option("--concurrency <n>", "files downloaded at once", parsePositiveInt, 4)
     .option("--force", "overwrite local files that differ")
-    .option("--json", "print only the result as JSON on stdout")
+    .option("--list", "only show what the package holds (files on stdout); download nothing")
+    .option("--json", "print only the result as JSON on stdout (with --list: the package and its files)")
     .option("--no-progress", "no progress display")
     .addHelpText(
       "after",
@@ -99,8 +116,10 @@ Files keep their relative paths under the output directory. An interrupted downl
 <file>.part behind and continues from there next time; each file is checked against its
 SHA-256 before it is renamed into place. A file already there with the right checksum is
 skipped; one with different content is an error unless --force.
+Before it starts, sf shows who sent the package, its title, message, expiry and files.
 A magic link (or its bare secret, with the server from --url / SF_URL / your profile) needs no
-login; a package id downloads one of your own packages with your token.`,
+login; a package id (or any unique start of one, at least 4 characters) downloads one of your
+own packages with your token.`,
     )
     .action((arg: string, opts: DownloadOpts) => download(ctx, arg, opts));
 }
@@ -109,13 +128,28 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   const { io } = ctx;
   const link = parseMagicLink(arg);
   let source: DownloadSource;
-  if (link) source = magicLink({ secret: link.secret, base: link.base ?? (await ctx.client({ auth: false })).baseUrl });
-  else if (isUuid(arg)) source = ownPackage(await ctx.client(), arg);
-  else throw new UsageError(`"${arg}" is neither a package id nor a magic link`);
+  if (link) {
+    // A whole link names its server; a bare secret uses the configured one. No token either way.
+    const anon = link.base ? ctx.connect(link.base) : await ctx.client({ auth: false });
+    source = magicLink(anon, { secret: link.secret, base: anon.baseUrl });
+  } else if (/^[0-9a-f][0-9a-f-]*$/i.test(arg)) {
+    const sf = await ctx.client();
+    source = ownPackage(sf, await resolveId(ctx, sf, "package", arg));
+  } else {
+    throw new UsageError(`"${arg}" is neither a magic link nor a package id`);
+  }
 
   const pkg = await source.describe();
+  const files = [...pkg.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (opts.list) {
+    if (opts.json) return printJson(io, { id: pkg.id, title: pkg.title, sender: pkg.sender, message: pkg.message, expires_at: pkg.expires_at, files });
+    showOffer(io, pkg, { files: false });
+    printTable(io, [{ header: "NAME", shrink: "middle", min: 12 }, { header: "SIZE", align: "right" }], files.map((f) => [f.name, formatBytes(f.size)]));
+    return;
+  }
+  if (!opts.json) showOffer(io, pkg, { files: true });
   const outDir = path.resolve(opts.output);
-  const plan = pkg.files.map((f) => ({ file: f, dest: safeJoin(outDir, f.name) }));
+  const plan = files.map((f) => ({ file: f, dest: safeJoin(outDir, f.name) }));
 
   // Decide what to skip before transferring anything, so a conflict fails fast.
   const todo: typeof plan = [];
@@ -178,4 +212,23 @@ async function sha256File(file: string): Promise<string> {
   const hash = crypto.createHash("sha256");
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
   return hash.digest("hex");
+}
+
+const OFFER_FILES = 10;
+
+/**
+ * The header on stderr before a download: who sent what, the message, until when, and the files
+ * (the first 10; `--list` shows them all).
+ */
+function showOffer(io: Io, pkg: Offer, opts: { files: boolean }): void {
+  const total = pkg.files.reduce((n, f) => n + f.size, 0);
+  info(io, `"${clean(pkg.title)}"${pkg.sender ? ` from ${clean(pkg.sender)}` : ""}`);
+  if (pkg.message) for (const line of pkg.message.split(/\r?\n/)) info(io, `  ${clean(line)}`);
+  if (pkg.expires_at) info(io, `Expires ${formatDate(pkg.expires_at)} (${formatRelative(pkg.expires_at)})`);
+  info(io, `${pkg.files.length} ${pkg.files.length === 1 ? "file" : "files"}, ${formatBytes(total)}${opts.files && pkg.files.length > 0 ? ":" : ""}`);
+  if (!opts.files) return;
+  const names = [...pkg.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const width = Math.max(20, (io.stderr.columns ?? 80) - 14);
+  for (const f of names.slice(0, OFFER_FILES)) info(io, `  ${truncateMiddle(clean(f.name), width).padEnd(Math.min(width, 40))}  ${formatBytes(f.size).padStart(9)}`);
+  if (names.length > OFFER_FILES) info(io, `  … and ${names.length - OFFER_FILES} more (--list shows them all)`);
 }

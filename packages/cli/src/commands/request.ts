@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { check } from "../flags.js";
 import { clean, formatDate, info, out, paint, printJson, useColor } from "../output.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
@@ -14,13 +15,19 @@ export function registerRequest(program: Command, ctx: Context): void {
     .option("--ttl <days>", "days the link works (default 7)", parsePositiveInt)
     .option("--json", "print the package as JSON")
     .action(async (opts: { from: string; name?: string; title?: string; message?: string; ttl?: number; json?: boolean }) => {
+      ctx.errorContext.fieldFlags = { recipient_email: "--from", recipient_name: "--name", title: "--title", message: "--message", ttl_days: "--ttl" };
+      check.email("--from", opts.from);
+      check.length("--name", opts.name, 1, 200);
+      check.length("--title", opts.title, 1, 200);
+      check.length("--message", opts.message, 0, 5000);
+      check.range("--ttl", opts.ttl, 1, 365);
       const sf = await ctx.client();
       const r = await sf.request({
         from: opts.from,
-        ...(opts.name ? { name: opts.name } : {}),
+        ...(opts.name ? { recipient_name: opts.name } : {}),
         ...(opts.title ? { title: opts.title } : {}),
         ...(opts.message ? { message: opts.message } : {}),
-        ...(opts.ttl ? { ttlDays: opts.ttl } : {}),
+        ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
       });
       const pkg = r.package;
       if (opts.json) {

@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import type { Command } from "commander";
 import { AbortError, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
 import { InterruptedError, UsageError } from "../exit-codes.js";
+import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, printJson, useColor } from "../output.js";
 import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
@@ -52,8 +53,18 @@ Examples:
     .action((paths: string[], opts: SendOpts) => send(ctx, paths, opts));
 }
 
+/** API fields of a send and the flags that set them. */
+const SEND_FLAGS = { recipient_email: "--to", recipient_name: "--name", title: "--title", message: "--message", ttl_days: "--ttl" };
+
 async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void> {
   const { io } = ctx;
+  // Flags first, in their own names, before any directory is walked or anything created.
+  ctx.errorContext.fieldFlags = SEND_FLAGS;
+  check.email("--to", opts.to);
+  check.length("--name", opts.name, 1, 200);
+  check.length("--title", opts.title, 1, 200);
+  check.length("--message", opts.message, 0, 5000);
+  check.range("--ttl", opts.ttl, 1, 365);
   const useStdin = paths.includes("-");
   const files = paths.filter((p) => p !== "-");
   if (paths.filter((p) => p === "-").length > 1) throw new UsageError("`-` (stdin) can be given only once");
@@ -90,25 +101,36 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const started = performance.now();
   let result: FinalizedPackage;
   let sentBytes = 0;
+  const stored = { files: 0, bytes: 0 };
   try {
     const r = await sf.send({
       files,
       expanded: local,
       ...(useStdin ? { sources: [{ name: opts.filename!, source: io.stdin! }] } : {}),
       to: opts.to,
-      ...(opts.name ? { recipientName: opts.name } : {}),
+      ...(opts.name ? { recipient_name: opts.name } : {}),
       ...(opts.title ? { title: opts.title } : {}),
       ...(opts.message ? { message: opts.message } : {}),
-      ...(opts.ttl ? { ttlDays: opts.ttl } : {}),
+      ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
       concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
       ...(io.signal ? { signal: io.signal } : {}),
-      onProgress: progressAdapter(view, (b) => (sentBytes = b)),
+      onProgress: progressAdapter(view, (b) => (sentBytes = b), (size) => ((stored.files += 1), (stored.bytes += size))),
     });
     result = r.package;
   } catch (err) {
     view.fail();
+    const orphan = (err as { orphanedPackageId?: string }).orphanedPackageId;
+    if (orphan) {
+      // The send failed and so did deleting its draft (the server went away): say what is left
+      // and how to remove it, instead of leaving it there silently (issue 2.2, defect 4).
+      const url = ctx.globals().url ? ` --url ${ctx.globals().url}` : "";
+      (ctx.errorContext.notes ??= []).push(
+        `The unfinished package ${orphan} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) could not be deleted: it stays on the server as a draft (never sent). Remove it once the server answers again:`,
+        `  sf packages delete ${orphan} --yes${url}`,
+      );
+    }
     if (err instanceof AbortError || io.signal?.aborted) {
-      throw new InterruptedError("interrupted: uploads stopped, the unfinished package was deleted");
+      throw new InterruptedError(orphan ? "interrupted: uploads stopped" : "interrupted: uploads stopped, the unfinished package was deleted");
     }
     throw err;
   }
@@ -146,7 +168,7 @@ export function defaultConcurrency(files: number, bytes: number): number {
 }
 
 /** SDK progress events → view calls: the first event of a file starts it. */
-function progressAdapter(view: TransferView, onTotal: (bytes: number) => void): (p: SendProgress) => void {
+function progressAdapter(view: TransferView, onTotal: (bytes: number) => void, onStored: (size: number) => void): (p: SendProgress) => void {
   const started = new Set<string>();
   return (p) => {
     onTotal(p.bytes);
@@ -154,7 +176,10 @@ function progressAdapter(view: TransferView, onTotal: (bytes: number) => void): 
       started.add(p.file);
       view.start(p.file, p.fileSize || undefined);
     }
-    if (p.phase === "done") view.done(p.file, p.uploaded?.size ?? p.fileSize);
+    if (p.phase === "done") {
+      onStored(p.uploaded?.size ?? p.fileSize);
+      view.done(p.file, p.uploaded?.size ?? p.fileSize);
+    }
     else view.progress(p.file, p.fileBytes);
   };
 }

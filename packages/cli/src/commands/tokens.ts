@@ -1,5 +1,7 @@
 import type { Command } from "commander";
-import { formatDate, info, out, printJson, printTable } from "../output.js";
+import { check } from "../flags.js";
+import { resolveId, SHORT_ID } from "../ids.js";
+import { formatDate, info, isTty, out, printJson, printTable } from "../output.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
 
@@ -15,10 +17,18 @@ export function registerTokens(program: Command, ctx: Context): void {
       const list = await sf.tokens.list();
       if (opts.json) return printJson(ctx.io, list);
       const mine = (await ctx.resolve()).token?.slice(0, 11);
+      const short = isTty(ctx.io.stdout);
       printTable(
         ctx.io,
-        ["ID", "NAME", "PREFIX", "CREATED", "EXPIRES", "LAST USED"],
-        list.map((t) => [t.id, t.prefix === mine ? `${t.name} (this one)` : t.name, `${t.prefix}…`, formatDate(t.created_at), formatDate(t.expires_at), formatDate(t.last_used_at)]),
+        ["ID", { header: "NAME", shrink: "end", min: 10 }, "PREFIX", "CREATED", "EXPIRES", "LAST USED"],
+        list.map((t) => [
+          short ? t.id.slice(0, SHORT_ID) : t.id,
+          t.prefix === mine ? `${t.name} (this one)` : t.name,
+          `${t.prefix}…`,
+          formatDate(t.created_at),
+          formatDate(t.expires_at),
+          formatDate(t.last_used_at),
+        ]),
       );
     });
 
@@ -28,8 +38,11 @@ export function registerTokens(program: Command, ctx: Context): void {
     .option("--expires-in-days <n>", "expires after N days (default: never)", parsePositiveInt)
     .option("--json", "print the created token as JSON (includes the raw token)")
     .action(async (name: string, opts: { expiresInDays?: number; json?: boolean }) => {
+      ctx.errorContext.fieldFlags = { name: "<name>", expires_in_days: "--expires-in-days" };
+      check.length("<name>", name, 1, 100);
+      check.range("--expires-in-days", opts.expiresInDays, 1, 3650);
       const sf = await ctx.client();
-      const t = await sf.tokens.create(name, opts.expiresInDays ? { expiresInDays: opts.expiresInDays } : {});
+      const t = await sf.tokens.create(name, opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {});
       if (opts.json) return printJson(ctx.io, t);
       out(ctx.io, t.token);
       info(ctx.io, `Created token "${t.name}" (id ${t.id}${t.expires_at ? `, expires ${formatDate(t.expires_at)}` : ""}). It is shown only this once: store it now.`);
@@ -38,8 +51,10 @@ export function registerTokens(program: Command, ctx: Context): void {
   tokens
     .command("revoke <id>")
     .description("revoke a token by id (see `sf tokens list`); it stops working at once")
-    .action(async (id: string) => {
+    .addHelpText("after", "\n<id> is a token id or any unique start of one (at least 4 characters).")
+    .action(async (arg: string) => {
       const sf = await ctx.client();
+      const id = await resolveId(ctx, sf, "token", arg);
       await sf.tokens.revoke(id);
       info(ctx.io, `Revoked token ${id}.`);
     });

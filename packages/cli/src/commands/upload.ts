@@ -1,0 +1,146 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import type { Command } from "commander";
+import { AbortError, expandPaths, type LinkView, type LocalFile } from "@speedyfiles/sdk";
+import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
+import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, printJson } from "../output.js";
+import { runPool } from "../pool.js";
+import { createView, viewMode } from "../progress.js";
+import type { Context } from "../run.js";
+import { parseMagicLink } from "./download.js";
+import { parsePositiveInt } from "./shared.js";
+
+interface UploadOpts {
+  done?: boolean;
+  concurrency: number;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function registerUpload(program: Command, ctx: Context): void {
+  program
+    .command("upload <link> [paths...]")
+    .description("upload files through an upload link someone sent you (the other half of `sf request`)")
+    .option("--done", "then tell the person who asked that you are finished (they get an email)")
+    .option("--concurrency <n>", "files uploaded at once", parsePositiveInt, 4)
+    .option("--json", "print only the result as JSON on stdout")
+    .option("--no-progress", "no progress display")
+    .addHelpText(
+      "after",
+      `
+No account needed: the link is the permission. Directories are sent recursively and keep their
+relative paths, as with \`sf send\`. Files already uploaded through the link (same name and
+content) are skipped, so after an interruption the same command uploads the rest.
+
+Examples:
+  sf upload https://files.example.com/l/<secret> invoice-1.pdf invoice-2.pdf
+  sf upload https://files.example.com/l/<secret> ./scans --done
+  sf upload https://files.example.com/l/<secret> --done        # only say you are finished`,
+    )
+    .action((link: string, paths: string[], opts: UploadOpts) => upload(ctx, link, paths, opts));
+}
+
+async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOpts): Promise<void> {
+  const { io } = ctx;
+  const link = parseMagicLink(arg);
+  if (!link) throw new UsageError(`"${arg}" is not a SpeedyFiles link (https://…/l/<secret>)`);
+  if (paths.length === 0 && !opts.done) throw new UsageError("name the files to upload (or give --done to say you are finished)");
+  // Local paths are checked before anything goes over the network.
+  for (const p of paths) {
+    await fsp.stat(p).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${p}: ${err.code === "ENOENT" ? "no such file or directory" : (err.code ?? err.message)}`);
+    });
+  }
+  const local = await expandPaths(paths).catch((err: Error) => {
+    throw new UsageError(err.message);
+  });
+  if (paths.length > 0 && local.length === 0) throw new UsageError("nothing to upload: the directories are empty");
+
+  const sf = link.base ? ctx.connect(link.base) : await ctx.client({ auth: false });
+  const url = `${sf.baseUrl}/l/${link.secret}`;
+  const view = await sf.links.get(url);
+  if (view.direction !== "inbound") {
+    throw new CliError("this is a download link: it has files for you and takes none (use `sf download <link>`)", ExitCode.CONFLICT);
+  }
+  if (!opts.json) showRequest(ctx, view);
+
+  // Already there (a run that was interrupted): same name, size and SHA-256.
+  const there = new Map(view.files.map((f) => [f.name, f]));
+  const todo: LocalFile[] = [];
+  const skipped: LocalFile[] = [];
+  for (const f of local) {
+    const have = there.get(f.name);
+    if (have && have.size === f.size && have.sha256 === (await sha256File(f.path))) skipped.push(f);
+    else todo.push(f);
+  }
+
+  const totalBytes = todo.reduce((n, f) => n + f.size, 0);
+  const uploaded: { name: string; size: number; sha256: string }[] = [];
+  if (todo.length > 0) {
+    const display = await createView(io, viewMode(io, opts), {
+      title: `Uploading ${todo.length} ${todo.length === 1 ? "file" : "files"} (${formatBytes(totalBytes)}) for ${clean(view.sender_email)}`,
+      verb: "uploaded",
+      totalFiles: todo.length,
+      totalBytes,
+    });
+    const started = performance.now();
+    try {
+      await runPool(
+        todo,
+        opts.concurrency,
+        async (f, signal) => {
+          display.start(f.name, f.size);
+          const r = await sf.links.upload(url, f.path, { name: f.name, signal, onProgress: (p) => display.progress(f.name, p.bytes) });
+          display.done(f.name, r.size);
+          uploaded.push({ name: r.name, size: r.size, sha256: r.sha256 });
+        },
+        io.signal,
+      );
+    } catch (err) {
+      display.fail();
+      if (err instanceof AbortError || io.signal?.aborted) {
+        throw new InterruptedError(`interrupted: ${uploaded.length} of ${todo.length} files uploaded; the same command uploads the rest`);
+      }
+      if (uploaded.length > 0) (ctx.errorContext.notes ??= []).push(`${uploaded.length} of ${todo.length} files were uploaded; the same command uploads the rest.`);
+      throw err;
+    }
+    const ms = performance.now() - started;
+    display.finish(opts.json ? undefined : `Uploaded ${uploaded.length} files (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified`);
+  }
+  if (skipped.length > 0 && !opts.json) info(io, `${skipped.length} ${skipped.length === 1 ? "file was" : "files were"} already uploaded.`);
+
+  let completed = false;
+  let emailSent: boolean | undefined;
+  if (opts.done) {
+    const r = await sf.links.complete(url);
+    completed = true;
+    emailSent = r.email_sent;
+    if (!opts.json) info(io, `Told ${clean(view.sender_name || view.sender_email)} you are done${r.email_sent ? " (by email)" : " (their email could not be sent; the upload is marked done)"}.`);
+  } else if (!opts.json && local.length > 0) {
+    info(io, "When you have sent everything: sf upload <link> --done");
+  }
+  if (opts.json) {
+    printJson(io, {
+      title: view.title,
+      files: [...uploaded.map((u) => ({ ...u, skipped: false })), ...skipped.map((s) => ({ name: s.name, size: s.size, skipped: true }))],
+      completed,
+      ...(emailSent !== undefined ? { email_sent: emailSent } : {}),
+    });
+  }
+}
+
+/** Who asked, for what, until when: on stderr before anything is sent. */
+function showRequest(ctx: Context, view: LinkView): void {
+  const from = view.sender_name && view.sender_name !== view.sender_email ? `${view.sender_name} <${view.sender_email}>` : view.sender_email;
+  info(ctx.io, `"${clean(view.title)}": ${clean(from)} asks you for files`);
+  if (view.message) for (const line of view.message.split(/\r?\n/)) info(ctx.io, `  ${clean(line)}`);
+  if (view.expires_at) info(ctx.io, `Open until ${formatDate(view.expires_at)} (${formatRelative(view.expires_at)})`);
+  if (view.completed_at) info(ctx.io, `Already marked done ${formatDate(view.completed_at)}; more files can still be added.`);
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash("sha256");
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}

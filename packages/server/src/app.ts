@@ -24,6 +24,8 @@ export interface AppOptions {
 export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  // JSON answers are not cached by ETag (downloads set their own, the SHA-256): no hash of every body.
+  app.set("etag", false);
   app.set("trust proxy", s.config.trustProxy === false ? false : parseTrustProxy(s.config.trustProxy));
   app.set("query parser", "simple");
 

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, DatabaseUnavailable, openMigratedDatabase, startServer } from "./server.js";
 import { createUser, ensureFirstAdmin } from "./services/users.js";
+import { closeDatabase } from "./db/knex.js";
 
 const USAGE = `usage: speedyfiles-server [command]
 
@@ -82,7 +83,7 @@ async function migrateOnly(): Promise<void> {
   try {
     process.stderr.write("migrations are up to date\n");
   } finally {
-    await db.destroy();
+    await closeDatabase(db);
   }
 }
 
@@ -98,7 +99,7 @@ async function createAdmin(args: string[]): Promise<void> {
     const user = await createUser({ db, clock: () => new Date() }, { email, name: "Administrator", password, role: "admin" });
     process.stdout.write(`created admin ${user.email} (${user.id})\n`);
   } finally {
-    await db.destroy();
+    await closeDatabase(db);
   }
 }
 

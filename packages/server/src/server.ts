@@ -6,7 +6,7 @@ import pino, { type Logger } from "pino";
 import { createApp } from "./app.js";
 import { checkSpec } from "./http/validator.js";
 import type { Config } from "./config.js";
-import { migrate, openDatabase, type Db } from "./db/knex.js";
+import { closeDatabase, migrate, openDatabase, type Db } from "./db/knex.js";
 import { LocalBlobStore } from "./storage/local.js";
 import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
@@ -249,7 +249,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
   } catch (err) {
     await stopBackground();
     services.mailer.close();
-    await services.db.destroy();
+    await closeDatabase(services.db);
     throw err;
   }
   const app = createApp(services, { validateResponses: opts.validateResponses ?? false });
@@ -279,7 +279,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
   } catch (err) {
     await stopBackground();
     services.mailer.close();
-    await services.db.destroy();
+    await closeDatabase(services.db);
     throw err;
   }
   const addr = server.address() as AddressInfo;
@@ -296,7 +296,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       clearTimeout(timer);
       await stopBackground();
       services.mailer.close();
-      await services.db.destroy();
+      await closeDatabase(services.db);
     })());
 
   return { url, server, services, close };

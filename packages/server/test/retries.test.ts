@@ -164,6 +164,26 @@ describe.each(DATABASES)("safe retries and stable walks (%s)", (kind) => {
       expect(seen).toEqual([...made].reverse().filter((id) => id !== made[1]));
     });
 
+    it("every page by number holds the right packages, the later pages too (read from the far end)", async () => {
+      const u = await t.createUser();
+      const made: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        clock.advance(1000);
+        made.push((await createPackage(t, u.token, { title: `paged ${i}` })).id);
+      }
+      const newestFirst = [...made].reverse();
+      for (const perPage of [1, 2, 3, 5, 7, 10]) {
+        const seen: string[] = [];
+        for (let page = 1; page <= Math.ceil(7 / perPage) + 1; page++) {
+          const res = (await (await t.fetch(`/packages?page=${page}&per_page=${perPage}`, { token: u.token })).json()) as { items: { id: string }[]; total: number };
+          expect(res.total).toBe(7);
+          expect({ perPage, page, ids: res.items.map((i) => i.id) }).toEqual({ perPage, page, ids: newestFirst.slice((page - 1) * perPage, page * perPage) });
+          seen.push(...res.items.map((i) => i.id));
+        }
+        expect(seen).toEqual(newestFirst);
+      }
+    });
+
     it("a cursor that was not given out, or a cursor with a page, is 422", async () => {
       await expectValidationError(await t.fetch("/packages?cursor=not-a-cursor", { token: alice.token }), "/query/cursor");
       const forged = Buffer.from(JSON.stringify(["2026-01-01T00:00:00.000Z", "' or 1=1 --"])).toString("base64url");

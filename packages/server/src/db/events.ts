@@ -15,6 +15,9 @@ export interface EventRow {
 
 export async function insertEvent(db: Knex, row: EventRow): Promise<void> {
   await db("package_events").insert(row);
+  if (row.type === "file_download" || row.type === "archive_download") {
+    await db("packages").where({ id: row.package_id }).increment("download_count", 1);
+  }
 }
 
 /** A package's audit trail, newest first. */

@@ -26,14 +26,41 @@ const FILE_COLUMNS = ["id", "package_id", "name", "size", "sha256", "content_typ
 
 export async function insertFile(db: Knex, row: FileRow): Promise<void> {
   await db("files").insert({ ...row, name_key: nameKey(row.name) });
+  await db("packages").where({ id: row.package_id }).increment({ file_count: 1, total_size: row.size });
 }
 
 export async function listFiles(db: Knex, packageId: string): Promise<FileRow[]> {
   const rows = await db<FileRow>("files")
     .where({ package_id: packageId })
-    .orderBy([{ column: "created_at" }, { column: "name" }])
+    .orderBy([{ column: "created_at" }, { column: "name" }, { column: "id" }])
     .select<FileRow[]>(FILE_COLUMNS);
   return rows.map(toFile);
+}
+
+/** A page of a package's files in listFiles' order, after `after` (keyset: never a repeat or a gap). */
+export async function listFilesPage(db: Knex, packageId: string, after: FileRow | undefined, limit: number): Promise<FileRow[]> {
+  const q = db<FileRow>("files").where({ package_id: packageId });
+  if (after) {
+    q.where((w) =>
+      w
+        .where("created_at", ">", after.created_at)
+        .orWhere((a) => a.where("created_at", after.created_at).where("name", ">", after.name))
+        .orWhere((a) => a.where("created_at", after.created_at).where("name", after.name).where("id", ">", after.id)),
+    );
+  }
+  const rows = await q.orderBy([{ column: "created_at" }, { column: "name" }, { column: "id" }]).limit(limit).select<FileRow[]>(FILE_COLUMNS);
+  return rows.map(toFile);
+}
+
+/** Every file of a package, a page at a time (for a zip that starts before every row is read). */
+export async function* pagesOfFiles(db: Knex, packageId: string, pageSize: number): AsyncGenerator<FileRow[]> {
+  let after: FileRow | undefined;
+  for (;;) {
+    const page = await listFilesPage(db, packageId, after, pageSize);
+    if (page.length > 0) yield page;
+    if (page.length < pageSize) return;
+    after = page.at(-1);
+  }
 }
 
 export async function findFile(db: Knex, packageId: string, fileId: string): Promise<FileRow | undefined> {
@@ -43,7 +70,11 @@ export async function findFile(db: Knex, packageId: string, fileId: string): Pro
 
 /** Removes one file's row; false when it was not there (any more). */
 export async function deleteFileRow(db: Knex, packageId: string, fileId: string): Promise<boolean> {
-  return (await db("files").where({ id: fileId, package_id: packageId }).delete()) > 0;
+  const row = await db("files").where({ id: fileId, package_id: packageId }).first<{ size: number } | undefined>("size");
+  if (!row) return false;
+  await db("files").where({ id: fileId, package_id: packageId }).delete();
+  await db("packages").where({ id: packageId }).decrement({ file_count: 1, total_size: Number(row.size) });
+  return true;
 }
 
 /** The storage keys of a package's files (for deleting their bytes). */
@@ -56,12 +87,10 @@ export async function deleteFilesOf(db: Knex, packageId: string): Promise<void> 
   await db("files").where({ package_id: packageId }).delete();
 }
 
-/** How many files a package holds and their total size. */
+/** How many files a package holds and their total size (its counters; exact under the package's lock). */
 export async function packageUsage(db: Knex, packageId: string): Promise<{ count: number; bytes: number }> {
-  const row = await db("files")
-    .where({ package_id: packageId })
-    .first(db.raw("count(*) as n"), db.raw("coalesce(sum(size), 0) as total"));
-  return { count: Number(row?.n ?? 0), bytes: Number(row?.total ?? 0) };
+  const row = await db("packages").where({ id: packageId }).first<{ file_count: number; total_size: number } | undefined>("file_count", "total_size");
+  return { count: Number(row?.file_count ?? 0), bytes: Number(row?.total_size ?? 0) };
 }
 
 /**

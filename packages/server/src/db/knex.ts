@@ -3,12 +3,22 @@ import path from "node:path";
 import knexFactory, { type Knex } from "knex";
 import pg from "pg";
 import { migrationSource } from "./migrations.js";
+import { closeHot } from "./hot.js";
 
 // PostgreSQL returns BIGINT (sizes, counts) as strings by default; every such value we store fits
 // in a double (sizes are capped far below 2^53), so parse them as numbers.
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
 export type Db = Knex;
+
+/**
+ * SQLite reads through a page cache of its own (default 2 MiB) and, for the rest, through read()
+ * calls: at 100,000 packages the indexes of one user's list no longer fit, and every list re-read
+ * them from the kernel. A larger cache and memory-mapped reads keep large databases as quick as
+ * small ones (both are upper bounds: memory is used as the database grows).
+ */
+export const SQLITE_CACHE_KIB = 64 * 1024;
+export const SQLITE_MMAP_BYTES = 1024 * 1024 * 1024;
 
 /** Opens the database named by an `sqlite://` or `postgres://` URL. */
 export function openDatabase(databaseUrl: string): Db {
@@ -28,6 +38,8 @@ export function openDatabase(databaseUrl: string): Db {
           conn.pragma("foreign_keys = ON");
           conn.pragma("busy_timeout = 5000");
           conn.pragma("synchronous = NORMAL");
+          conn.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
+          conn.pragma(`mmap_size = ${SQLITE_MMAP_BYTES}`);
           done(null, conn);
         },
       },
@@ -38,6 +50,12 @@ export function openDatabase(databaseUrl: string): Db {
     connection: { connectionString: databaseUrl, connectionTimeoutMillis: 5000 },
     pool: { min: 0, max: 10 },
   });
+}
+
+/** Closes the database, with the connection of its hot statements (db/hot.ts). */
+export async function closeDatabase(db: Db): Promise<void> {
+  closeHot(db);
+  await db.destroy();
 }
 
 export async function migrate(db: Db): Promise<void> {

@@ -37,16 +37,9 @@ export interface LinkedPackage extends PackageWithCounts {
   owner_disabled: boolean;
 }
 
-/** Adds `file_count`, `total_size` and `download_count` to a packages query. */
-function withCounts(db: Knex, q: Knex.QueryBuilder): Knex.QueryBuilder {
-  return q.select(
-    "p.*",
-    db.raw("(select count(*) from files f where f.package_id = p.id) as file_count"),
-    db.raw("(select coalesce(sum(f.size), 0) from files f where f.package_id = p.id) as total_size"),
-    db.raw(
-      "(select count(*) from package_events e where e.package_id = p.id and e.type in ('file_download', 'archive_download')) as download_count",
-    ),
-  );
+/** A packages query's rows with their counts (`file_count`, `total_size`, `download_count`: columns kept up to date). */
+function withCounts(_db: Knex, q: Knex.QueryBuilder): Knex.QueryBuilder {
+  return q.select("p.*");
 }
 
 function normaliseCounts<T extends PackageWithCounts>(row: T): T {
@@ -55,6 +48,7 @@ function normaliseCounts<T extends PackageWithCounts>(row: T): T {
 
 export async function insertPackage(db: Knex, row: PackageRow): Promise<void> {
   await db("packages").insert(row);
+  await db("users").where({ id: row.owner_id }).increment("package_count", 1);
 }
 
 export async function findPackage(db: Knex, id: string): Promise<PackageWithCounts | undefined> {
@@ -123,20 +117,37 @@ export async function listPackageRows(
   f: PackageFilter,
   page: { limit: number; offset: number; after?: PackageCursor | undefined },
 ): Promise<{ rows: PackageWithCounts[]; total: number }> {
-  const [countRow] = await applyFilter(db("packages as p"), f).count<{ n: number | string }[]>({ n: "*" });
-  const q = withCounts(db, applyFilter(db("packages as p"), f));
+  // Unfiltered, the length of a user's list is kept on the user; filtered, it is counted.
+  const filtered = f.status !== undefined || f.direction !== undefined || f.q !== undefined || f.idPrefix !== undefined;
+  const [countRow] = filtered
+    ? await applyFilter(db("packages as p"), f).count<{ n: number | string }[]>({ n: "*" })
+    : [await db("users").where({ id: f.ownerId }).first<{ n: number | string } | undefined>("package_count as n")];
+  // The page's ids first, from the (owner_id, created_at, id) index alone: rows skipped by the
+  // offset are never read and their counts never computed. Then the page itself, with its counts.
+  const ids = applyFilter(db("packages as p"), f).select("p.id");
   const after = page.after;
   if (after) {
-    q.where((w) => w.where("p.created_at", "<", after.created_at).orWhere((a) => a.where("p.created_at", after.created_at).where("p.id", "<", after.id)));
+    ids.where((w) => w.where("p.created_at", "<", after.created_at).orWhere((a) => a.where("p.created_at", after.created_at).where("p.id", "<", after.id)));
   }
-  const rows = await q
-    .orderBy([
-      { column: "p.created_at", order: "desc" },
-      { column: "p.id", order: "desc" },
-    ])
-    .limit(page.limit)
-    .offset(after ? 0 : page.offset);
-  return { rows: (rows as PackageWithCounts[]).map((r) => normaliseCounts(r)), total: Number(countRow?.n ?? 0) };
+  const total = Number(countRow?.n ?? 0);
+  const order = [
+    { column: "p.created_at", order: "desc" },
+    { column: "p.id", order: "desc" },
+  ];
+  // A page in the second half of the list is read from its far end: an offset costs a walk over
+  // the rows it skips, so the last pages (as cheap as the first) are not the slowest ones.
+  const fromEnd = !after && page.offset > total / 2 && page.offset < total;
+  const pageIds = fromEnd
+    ? (
+        (await ids
+          .orderBy(order.map((o) => ({ ...o, order: "asc" })))
+          .limit(Math.min(page.limit, total - page.offset))
+          .offset(Math.max(0, total - page.offset - page.limit))) as { id: string }[]
+      ).map((r) => r.id)
+    : ((await ids.orderBy(order).limit(page.limit).offset(after ? 0 : page.offset)) as { id: string }[]).map((r) => r.id);
+  if (pageIds.length === 0) return { rows: [], total };
+  const rows = await withCounts(db, db("packages as p").whereIn("p.id", pageIds)).orderBy(order);
+  return { rows: (rows as PackageWithCounts[]).map((r) => normaliseCounts(r)), total };
 }
 
 /** draft → active, with the link's hash and the expiry. */
@@ -156,7 +167,10 @@ export async function markCompleted(db: Knex, id: string, now: string, fileCount
 }
 
 export async function deletePackageRow(db: Knex, id: string): Promise<void> {
+  const row = await db("packages").where({ id }).first("owner_id");
+  if (!row) return;
   await db("packages").where({ id }).delete();
+  await db("users").where({ id: row.owner_id }).decrement("package_count", 1);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { hotGet } from "./hot.js";
 
 export interface TokenRow {
   id: string;
@@ -16,15 +17,24 @@ export async function insertToken(db: Knex, row: TokenRow): Promise<void> {
   await db("api_tokens").insert(row);
 }
 
-/** The token with this hash together with its user, in one indexed query. */
-export async function findTokenWithUser(
-  db: Knex,
-  tokenHash: string,
-): Promise<(TokenRow & { u_disabled: unknown; u_role: string }) | undefined> {
-  return db("api_tokens as t")
-    .join("users as u", "u.id", "t.user_id")
-    .where("t.token_hash", tokenHash)
-    .first("t.*", "u.disabled as u_disabled", "u.role as u_role");
+/** A token with what a request needs of its user. */
+export interface TokenWithUser extends TokenRow {
+  u_email: string;
+  u_name: string;
+  u_role: string;
+  u_disabled: unknown;
+  u_created_at: string;
+}
+
+/** The token with this hash together with its user, in one indexed query (a hot statement: every authenticated request). */
+export async function findTokenWithUser(db: Knex, tokenHash: string): Promise<TokenWithUser | undefined> {
+  return hotGet<TokenWithUser>(
+    db,
+    "token_with_user",
+    "select t.*, u.email as u_email, u.name as u_name, u.role as u_role, u.disabled as u_disabled, u.created_at as u_created_at " +
+      "from api_tokens t join users u on u.id = t.user_id where t.token_hash = ?",
+    [tokenHash],
+  );
 }
 
 export async function listActiveTokens(db: Knex, userId: string): Promise<TokenRow[]> {

@@ -1,6 +1,5 @@
 import crypto from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { pinoHttp } from "pino-http";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
@@ -83,30 +82,37 @@ export function redactPath(url: string): string {
 }
 
 /**
- * Request id + child logger on `req.log`. An incoming `X-Request-Id` is kept when it looks sane
- * (a load balancer's), otherwise a UUID is made; either way it is echoed in the response.
+ * Request id + child logger on `req.log`, and one line per request when it ends (`request
+ * completed`, or `request aborted` when the client went away first; error level for 5xx). An
+ * incoming `X-Request-Id` is kept when it looks sane (a load balancer's), otherwise a UUID is
+ * made; either way it is echoed in the response. The child logger (whose bindings serialise the
+ * request) is only made when something logs: most requests never need it.
  */
-export function requestLogger(logger: Logger) {
-  return pinoHttp({
-    logger,
-    genReqId(req: IncomingMessage, res: ServerResponse) {
-      const incoming = req.headers["x-request-id"];
-      const id = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
-      res.setHeader("X-Request-Id", id);
-      return id;
-    },
-    serializers: {
-      req(req: { id: unknown; method: string; url: string; remoteAddress?: string }) {
-        // Only what an operator needs: never headers (Authorization, Cookie) and never link secrets.
-        return { id: req.id, method: req.method, url: redactPath(req.url), remoteAddress: req.remoteAddress };
-      },
-      res(res: { statusCode: number }) {
-        return { statusCode: res.statusCode };
-      },
-    },
-    customLogLevel(_req, res, err) {
-      if (err || res.statusCode >= 500) return "error";
-      return "info";
-    },
-  });
+export function requestLogger(logger: Logger): RequestHandler {
+  const completed = logger.isLevelEnabled("info") || logger.isLevelEnabled("error");
+  return (req: Request, res: Response, next: NextFunction) => {
+    const incoming = req.headers["x-request-id"];
+    const id = typeof incoming === "string" && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    res.setHeader("X-Request-Id", id);
+    const started = performance.now();
+    const bindings = () => ({ req: { id, method: req.method, url: redactPath(req.originalUrl), remoteAddress: req.socket.remoteAddress } });
+    let child: Logger | undefined;
+    Object.defineProperty(req, "log", { configurable: true, get: () => (child ??= logger.child(bindings())) });
+    if (completed) {
+      res.once("close", () => {
+        const line = { ...bindings(), res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - started) };
+        if (!res.writableFinished) logger.info(line, "request aborted");
+        else if (res.statusCode >= 500) logger.error(line, "request errored");
+        else logger.info(line, "request completed");
+      });
+    }
+    next();
+  };
+}
+
+declare module "http" {
+  interface IncomingMessage {
+    /** This request's logger (with its id, method and redacted URL). */
+    log: Logger;
+  }
 }

@@ -4,7 +4,8 @@ import { ApiError, PayloadTooLarge, ValidationFailed } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { checkFileName, normaliseContentType } from "../services/file-names.js";
 import type { ReceivedFile } from "../services/files.js";
-import { Sha256Stream } from "../util/sha256.js";
+import crypto from "node:crypto";
+import type { Readable } from "node:stream";
 
 /** The client went away before the body was complete; nobody will read the answer. */
 export class ClientAborted extends ApiError {
@@ -65,13 +66,13 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
     let expectedSha: string | undefined;
     let sawFile = false;
     let failure: Error | undefined;
-    let hasher: Sha256Stream | undefined;
+    let part: Readable | undefined;
     let put: Promise<ReceivedFile> | undefined;
     let settled = false;
 
     const fail = (err: Error) => {
       failure ??= err;
-      hasher?.destroy(failure);
+      part?.destroy(failure);
       void finish();
     };
 
@@ -125,23 +126,20 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
         stream.resume();
         return fail(new ValidationFailed(checked.reason, "/body/file", "file_name_invalid"));
       }
-      const sha = new Sha256Stream();
-      hasher = sha;
+      // SHA-256 on the way, as the bytes go to storage (~1 CPU-s per GiB on this thread).
+      const sha = crypto.createHash("sha256");
+      stream.on("data", (chunk: Buffer) => sha.update(chunk));
+      part = stream;
       stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
       // busboy destroys the part's stream with its own parse error (e.g. a truncated body)
       // before it emits that error itself: it is the client's malformed body, not a server fault.
       stream.on("error", (err: Error) => fail(new ValidationFailed(`Malformed multipart body: ${err.message}`, "/body")));
-      stream.pipe(hasher);
-      const h = hasher;
-      put = store.put(h).then(async (blob) => ({
+      put = store.put(stream).then((blob) => ({
         name: checked.name,
         contentType: normaliseContentType(info.mimeType),
         key: blob.key,
         size: blob.size,
-        sha256: await sha.digest().catch(async (err: unknown) => {
-          await store.delete(blob.key).catch(() => undefined);
-          throw err;
-        }),
+        sha256: sha.digest("hex"),
       }));
       // A storage failure (a full disk: InsufficientStorage) ends the request at once. Waiting for
       // busboy instead would wait forever: the failed write stream no longer drains the part, so

@@ -1,4 +1,4 @@
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
 import yazl from "yazl";
@@ -64,6 +64,21 @@ async function stream(res: Response, source: NodeJS.ReadableStream): Promise<boo
   }
 }
 
+/** Sends a stored blob (or a range of it) as the answer's body, by the store's fastest way. */
+async function streamBlob(res: Response, store: BlobStore, key: string, range: ByteRange | undefined): Promise<boolean> {
+  if (!store.sendTo) return stream(res, store.read(key, range));
+  try {
+    await store.sendTo(key, range, res);
+    res.end();
+    // Resolves once the last byte is out; rejects if the client went away first.
+    await finished(res);
+    return true;
+  } catch {
+    res.destroy();
+    return false;
+  }
+}
+
 /** A stored file with ETag (its SHA-256), Range / If-Range and If-None-Match. */
 async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDownload): Promise<{ range: ByteRange | undefined } | undefined> {
   const { file } = d;
@@ -107,7 +122,7 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
     res.end();
     return { range };
   }
-  return (await stream(res, store.read(file.storage_key, range))) ? { range } : undefined;
+  return (await streamBlob(res, store, file.storage_key, range)) ? { range } : undefined;
 }
 
 /**
@@ -118,19 +133,38 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
  */
 async function sendArchive(req: Request, res: Response, store: BlobStore, d: ArchiveDownload): Promise<{ range: undefined } | undefined> {
   const zip = new yazl.ZipFile();
-  for (const f of d.files) {
-    zip.addReadStreamLazy(f.name, { size: f.size, compress: false, mtime: new Date(f.created_at) }, (cb) => {
-      cb(null, store.read(f.storage_key));
-    });
-  }
-  const finalSize = await new Promise<number>((resolve) => zip.end({ forceZip64Format: false, comment: "" }, ((n: number) => resolve(n)) as () => void));
+  const add = (files: Iterable<ArchiveFile>) => {
+    for (const f of files) {
+      zip.addReadStreamLazy(f.name, { size: f.size, compress: false, mtime: new Date(f.created_at) }, (cb) => {
+        cb(null, store.read(f.storage_key));
+      });
+    }
+  };
+  // The zip64 end record always: yazl's length calculation counts it for a central directory of
+  // 64 KiB or more, but writes it only past 4 GiB, so without it the Content-Length of a zip of a
+  // thousand files promised 76 bytes more than were sent.
+  const end = () => new Promise<number>((resolve) => zip.end({ forceZip64Format: true, comment: "" }, ((n: number) => resolve(n)) as () => void));
   res.status(200);
   attachmentHeaders(res, d.name, "application/zip");
   res.setHeader("Cache-Control", "private, no-store");
-  if (finalSize >= 0) res.setHeader("Content-Length", String(finalSize));
+  if (Array.isArray(d.files)) {
+    add(d.files);
+    const finalSize = await end();
+    if (finalSize >= 0) res.setHeader("Content-Length", String(finalSize));
+  }
   if (req.method === "HEAD") {
     res.end();
     return undefined;
   }
+  if (!Array.isArray(d.files)) {
+    // Pages of rows are added while the zip already streams; the entries wait their turn lazily.
+    const pages = d.files;
+    void (async () => {
+      for await (const page of pages) add(page);
+      await end();
+    })().catch((err: unknown) => (zip.outputStream as NodeJS.ReadableStream & { destroy(e: Error): void }).destroy(err as Error));
+  }
   return (await stream(res, zip.outputStream)) ? { range: undefined } : undefined;
 }
+
+type ArchiveFile = Extract<ArchiveDownload["files"], unknown[]>[number];

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import type { components } from "@speedyfiles/api-types";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { BlobStore } from "../storage/blob-store.js";
@@ -24,6 +25,8 @@ export interface Principal {
   userId: string;
   role: Role;
   tokenId: string;
+  /** The user as the API shows it, when the authentication already read it (saves a query). */
+  profile?: components["schemas"]["User"];
 }
 
 /** Who is on the other end of a request, for audit trails. */

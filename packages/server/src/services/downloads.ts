@@ -31,7 +31,11 @@ export interface ArchiveDownload {
   kind: "archive";
   /** The zip's file name. */
   name: string;
-  files: (StoredFile & { name: string })[];
+  /**
+   * The files in their zip order: all of them (then the zip's length is known before it is sent:
+   * Content-Length), or page by page (the zip starts at once and is sent chunked).
+   */
+  files: StoredFile[] | AsyncIterable<StoredFile[]>;
   /** Called once the whole zip was sent (never for a HEAD or a cut-short answer). */
   onSent?: () => Promise<void>;
 }

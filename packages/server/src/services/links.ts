@@ -3,7 +3,7 @@ import type { Knex } from "knex";
 import type { components } from "@speedyfiles/api-types";
 import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
 import { findPackageByLinkHash, lockPackage, markCompleted, type LinkedPackage } from "../db/packages.js";
-import { findFile, listFiles, packageUsage } from "../db/files.js";
+import { findFile, listFiles, packageUsage, pagesOfFiles } from "../db/files.js";
 import { insertEvent, type EventType } from "../db/events.js";
 import { isDeadLink } from "../db/dead-links.js";
 import { findUserById } from "../db/users.js";
@@ -114,14 +114,21 @@ export async function downloadLinkFile(s: Services, secret: string, fileId: stri
   };
 }
 
-/** `GET /links/{link}/archive`: every file as one zip; counts once the whole zip was sent. */
+/** Up to this many files, a zip's length is computed before it is sent (all rows are read first). */
+const ARCHIVE_SIZED_UP_TO = 1000;
+
+/**
+ * `GET /links/{link}/archive`: every file as one zip; counts once the whole zip was sent. Up to
+ * 1,000 files the answer has a Content-Length (a progress bar for the recipient); above, the zip
+ * starts at once and the files' rows are read a page at a time while it streams.
+ */
 export async function downloadLinkArchive(s: Services, secret: string, client: Client): Promise<ArchiveDownload> {
   const p = await liveLink(s, secret);
   checkOutbound(p);
   return {
     kind: "archive",
     name: archiveName(p.title),
-    files: await listFiles(s.db, p.id),
+    files: p.file_count <= ARCHIVE_SIZED_UP_TO ? await listFiles(s.db, p.id) : pagesOfFiles(s.db, p.id, 500),
     onSent: () =>
       s.db.transaction(async (trx) => {
         await recordEvent(trx, s, p.id, "archive_download", client);

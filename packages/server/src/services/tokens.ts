@@ -73,5 +73,10 @@ export async function resolveToken(s: Services, raw: string): Promise<Principal>
     // Awaited: a write left floating could end in an unhandled rejection. It is one indexed update.
     await touchToken(s.db, row.id, now.toISOString());
   }
-  return { userId: row.user_id, role: row.u_role as Role, tokenId: row.id };
+  return {
+    userId: row.user_id,
+    role: row.u_role as Role,
+    tokenId: row.id,
+    profile: { id: row.user_id, email: row.u_email, name: row.u_name, role: row.u_role as Role, disabled: false, created_at: row.u_created_at },
+  };
 }

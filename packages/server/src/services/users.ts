@@ -27,6 +27,7 @@ export function canonicalId(id: string): string {
 
 /** `GET /me`. */
 export async function getMe(s: Services, user: Principal): Promise<User> {
+  if (user.profile) return user.profile;
   const row = await findUserById(s.db, user.userId);
   if (!row) throw new NotFound("user_not_found", "User not found");
   return toUser(row);

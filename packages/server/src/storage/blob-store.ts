@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 
 export interface StoredBlob {
   key: string;
@@ -19,6 +19,12 @@ export interface BlobStore {
   put(source: Readable): Promise<StoredBlob>;
   /** A stream of the blob's bytes, `start`..`end` inclusive when given. */
   read(key: string, range?: { start: number; end: number }): Readable;
+  /**
+   * Optional, faster than piping `read()`: writes the blob's bytes (`start`..`end` inclusive when
+   * given) into `out`, without ending it. Resolves when every byte was handed to `out` and
+   * written; rejects if `out` fails or closes first.
+   */
+  sendTo?(key: string, range: { start: number; end: number } | undefined, out: Writable): Promise<void>;
   delete(key: string): Promise<void>;
   /** Throws if the store cannot be written. Used by /health. */
   check(): Promise<void>;

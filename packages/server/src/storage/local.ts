@@ -2,15 +2,17 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InsufficientStorage } from "../errors.js";
 import type { BlobStore, StoredBlob } from "./blob-store.js";
 
 /** 1 MiB write buffer: ~580 MB/s vs ~370 MB/s with the 16 KiB default (measured on these machines). */
 const WRITE_HWM = 1024 * 1024;
-/** 1 MiB read chunks: as fast as nginx's sendfile on loopback; 64 KiB is several times slower. */
+/** 1 MiB read chunks for streams (64 KiB is several times slower on loopback). */
 const READ_HWM = 1024 * 1024;
+/** The two buffers of sendTo. */
+const SEND_CHUNK = 2 * 1024 * 1024;
 /** errno codes meaning "no room": full disk, quota exceeded, file larger than the file system allows. */
 const OUT_OF_SPACE = new Set(["ENOSPC", "EDQUOT", "EFBIG"]);
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -69,6 +71,44 @@ export class LocalBlobStore implements BlobStore {
       await fsp.rm(tmp, { force: true });
       if (OUT_OF_SPACE.has((err as NodeJS.ErrnoException).code ?? "")) throw new InsufficientStorage();
       throw err;
+    }
+  }
+
+  /**
+   * A download without garbage: two fixed buffers take turns, one being read from the file while
+   * the other is written to the socket, and a buffer is filled again only when its write has
+   * completed. Piping a read stream instead allocates a fresh buffer for every chunk, and the
+   * garbage collection of that external memory held a download to about the speed of a bare Node
+   * read stream, 0.8× nginx's sendfile.
+   */
+  async sendTo(key: string, range: { start: number; end: number } | undefined, out: Writable): Promise<void> {
+    const fh = await fsp.open(this.pathOf(key), "r");
+    try {
+      const start = range?.start ?? 0;
+      const end = range?.end ?? (await fh.stat()).size - 1;
+      const buffers = [Buffer.allocUnsafeSlow(SEND_CHUNK), Buffer.allocUnsafeSlow(SEND_CHUNK)];
+      const writes: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+      let closed = false;
+      const onClose = () => (closed = true);
+      out.once("close", onClose);
+      try {
+        for (let pos = start, turn = 0; pos <= end; turn ^= 1) {
+          await writes[turn];
+          if (closed || out.destroyed) throw new Error("the client went away");
+          const buf = buffers[turn]!;
+          const { bytesRead } = await fh.read(buf, 0, Math.min(SEND_CHUNK, end - pos + 1), pos);
+          if (bytesRead === 0) throw new Error("the stored file is shorter than its record");
+          pos += bytesRead;
+          writes[turn] = new Promise<void>((resolve, reject) => {
+            out.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve()));
+          });
+        }
+        await Promise.all(writes);
+      } finally {
+        out.off("close", onClose);
+      }
+    } finally {
+      await fh.close();
     }
   }
 

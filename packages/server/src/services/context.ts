@@ -19,11 +19,15 @@ export interface Services {
   clock: Clock;
 }
 
-/** The authenticated caller of an operation: a user, through one of their API tokens. */
+/**
+ * The authenticated caller of an operation: a user, through one of their API tokens (`tokenId`)
+ * or a signed-in browser session of the web interface (`sessionId`).
+ */
 export interface Principal {
   userId: string;
   role: Role;
-  tokenId: string;
+  tokenId?: string;
+  sessionId?: string;
 }
 
 /** Who is on the other end of a request, for audit trails. */

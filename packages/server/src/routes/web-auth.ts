@@ -8,9 +8,10 @@ import { secretsEqual } from "../security/secrets.js";
 import { layout } from "../web/layout.js";
 import { signInBody } from "../web/sign-in-page.js";
 import type { LoginLimiters } from "./middleware.js";
+import { noticeOf } from "./web-render.js";
 import { formBody, safeNext, secureCookies, signedInForm } from "./web-session.js";
 
-const NOTICES = { signed_out: "You are signed out." } as const;
+const NOTICES: Record<string, string> = { signed_out: "You are signed out.", session_ended: "Your session ended. Sign in again." };
 
 /**
  * The sign-in form's CSRF token. No session exists yet, so it is double-submitted: a random value
@@ -63,7 +64,7 @@ export function authPages(s: Services, login: LoginLimiters): Router {
   r.get("/login", (req, res) => {
     const next = safeNext(req.query.next);
     if (req.webSession) return res.redirect(303, next ?? "/packages");
-    const notice = req.query.notice === "signed_out" ? NOTICES.signed_out : req.sessionEnded ? "Your session ended. Sign in again." : null;
+    const notice = noticeOf(req, NOTICES) ?? (req.sessionEnded ? NOTICES.session_ended! : null);
     sendSignIn(req, res, 200, { secure, next, notice });
   });
 

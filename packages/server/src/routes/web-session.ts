@@ -79,17 +79,21 @@ export function safeNext(raw: unknown): string | null {
   return `${u.pathname}${u.search}${u.hash}`;
 }
 
-/** The sign-in page's URL that comes back to `next`. */
-export function signInUrl(next?: string | null): string {
+/** The sign-in page's URL that comes back to `next` (and says the session ended, when it did). */
+export function signInUrl(next?: string | null, ended = false): string {
   const back = next ? safeNext(next) : null;
-  return back && back !== "/" ? `/login?next=${encodeURIComponent(back)}` : "/login";
+  const q = new URLSearchParams();
+  if (back && back !== "/") q.set("next", back);
+  if (ended) q.set("notice", "session_ended");
+  const qs = q.toString();
+  return qs ? `/login?${qs}` : "/login";
 }
 
 /** Pages for signed-in users: anyone else goes to the sign-in page, which brings them back here. */
 export const requireSession: RequestHandler = (req, res, next) => {
   if (req.webSession) return next();
   const method = req.method.toUpperCase();
-  res.redirect(303, signInUrl(method === "GET" || method === "HEAD" ? req.originalUrl : null));
+  res.redirect(303, signInUrl(method === "GET" || method === "HEAD" ? req.originalUrl : null, req.sessionEnded === true));
 };
 
 /** Admin pages: a user who is not an admin gets the 403 page. */

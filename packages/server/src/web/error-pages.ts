@@ -13,7 +13,7 @@ const HEADINGS: Record<number, [string, string]> = {
 export function errorBody(status: number, detail: string, code?: string): { title: string; body: SafeHtml } {
   const [title, hint] =
     code === "csrf_failed"
-      ? ["This form cannot be sent", "Forms are only accepted from the page that showed them: go back, reload the page and try again."]
+      ? ["This form cannot be sent", "Forms are accepted only from the page of this server that showed them, while you are signed in."]
       : (HEADINGS[status] ?? ["That did not work", ""]);
   return {
     title,

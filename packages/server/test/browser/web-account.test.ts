@@ -53,7 +53,7 @@ describe("the web interface in a real browser: signing in, account, API tokens (
     await userMenu(page, "Account");
     await page.waitForURL(/\/account$/);
     await expect(page.locator("h1").textContent()).resolves.toBe("Account");
-    await snap(page, "account");
+    await snap(page, "account", { fullPage: true });
 
     await page.getByRole("link", { name: "API tokens" }).click();
     await page.waitForURL(/\/account\/tokens$/);

@@ -74,7 +74,7 @@ describe("the web interface in a real browser: packages, webhooks, admin (sqlite
     ]);
     expect(await page.locator("#queue li .name").allTextContents()).toEqual(["Q4-report.pdf", "budget-2027.xlsx"]);
     expect(await page.locator("#queue li progress").count()).toBe(2);
-    await snap(page, "new-package");
+    await snap(page, "new-package", { fullPage: true });
 
     // Every state each file's row goes through, as the page shows it.
     await page.evaluate(() => {
@@ -125,6 +125,14 @@ describe("the web interface in a real browser: packages, webhooks, admin (sqlite
     await expect(page.locator("main").textContent()).resolves.toContain("cannot be shown again");
     expect(await page.content()).not.toContain(secret);
     expect(await page.locator("#files tbody tr .name").allTextContents()).toEqual(["Q4-report.pdf", "budget-2027.xlsx"]);
+    // The owner's own copy, through the API with the session cookie.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.locator("#files tbody tr", { hasText: "budget-2027.xlsx" }).getByRole("link", { name: "Download" }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe("budget-2027.xlsx");
+    const { readFile } = await import("node:fs/promises");
+    expect(sha256(await readFile(await download.path()))).toBe(sha256(budget));
     expect(problems).toEqual([]);
   });
 
@@ -160,7 +168,7 @@ describe("the web interface in a real browser: packages, webhooks, admin (sqlite
     await page.waitForURL(new RegExp(`/packages/${shared.id}$`));
     expect(await page.locator("#events tbody tr").count()).toBe(1);
     await expect(page.locator("#events tbody tr").textContent()).resolves.toMatch(/Downloaded\s+minutes\.txt[\s\S]*curl\/8\.5\.0/);
-    await snap(page, "package");
+    await snap(page, "package", { fullPage: true });
 
     // Revoke, confirmed: the recipient's link is dead.
     await page.getByText("Revoke link", { exact: true }).first().click();

@@ -12,10 +12,10 @@ export const SCREENSHOTS = process.env.SF_SCREENSHOTS
 fs.mkdirSync(SCREENSHOTS, { recursive: true });
 
 /** The page as it looks in light and in dark (`web-<name>-light.png`, `web-<name>-dark.png`). */
-export async function snap(page: Page, name: string): Promise<void> {
+export async function snap(page: Page, name: string, opts: { fullPage?: boolean } = {}): Promise<void> {
   for (const scheme of ["light", "dark"] as const) {
     await page.emulateMedia({ colorScheme: scheme });
-    await page.screenshot({ path: path.join(SCREENSHOTS, `web-${name}-${scheme}.png`) });
+    await page.screenshot({ path: path.join(SCREENSHOTS, `web-${name}-${scheme}.png`), fullPage: opts.fullPage ?? false });
   }
   await page.emulateMedia({ colorScheme: "light" });
 }

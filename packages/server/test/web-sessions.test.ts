@@ -82,7 +82,10 @@ describe.each(DATABASES)("web sessions, CSRF and the API with a session (%s)", (
       expect(first.headers.get("location")).toBe(`/login?next=${encodeURIComponent(target)}`);
       expect((await new WebClient(t).signIn(alice.user.email, alice.password, target)).headers.get("location")).toBe(target);
 
-      for (const evil of ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/login", " /packages", "/%0d%0aX: y"]) {
+      const evils = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)", "/login", " /packages", "/%0d%0aX: y"];
+      // Dot segments that collapse into `//host` once the path is normalised.
+      evils.push("/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/%2e%2e//evil.example/x");
+      for (const evil of evils) {
         const res = await new WebClient(t).signIn(alice.user.email, alice.password, evil);
         expect({ evil, status: res.status, location: res.headers.get("location") }).toMatchObject({ evil, status: 303 });
         const location = res.headers.get("location")!;

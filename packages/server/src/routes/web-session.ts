@@ -76,7 +76,9 @@ export function safeNext(raw: unknown): string | null {
     return null;
   }
   if (u.origin !== "http://speedyfiles.invalid" || u.pathname === "/login" || u.pathname === "/logout") return null;
-  return `${u.pathname}${u.search}${u.hash}`;
+  const back = `${u.pathname}${u.search}${u.hash}`;
+  // Dot segments collapse: `/.//evil.example` becomes `//evil.example`, another site again.
+  return back.startsWith("//") ? null : back;
 }
 
 /** The sign-in page's URL that comes back to `next` (and says the session ended, when it did). */

@@ -72,7 +72,7 @@ export function loginLimiters(s: Services): LoginLimiters {
 }
 
 /** What runs for one operation after authentication and validation, before its handler: rate limits and link headers. */
-export function operationMiddleware(s: Services, linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
+export function operationMiddleware(linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
   const { perIp, perAccount } = login;
   // Each "done" of an inbound link may email its owner: a few per link and 10 minutes at most.
   const completions = callRateLimit({

@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from "express";
 import { ValidationFailed } from "../errors.js";
 import type { Services } from "../services/context.js";
 import * as users from "../services/users.js";
-import { usersBody, type UsersPageData } from "../web/admin-pages.js";
+import { usersBody, type UsersPageData } from "../web/admin-users-page.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { choice, email, formFields, text, uuidParam } from "./web-forms.js";
 import { checkFormCsrf, formBody, requireAdmin, requireSession, sessionOf } from "./web-session.js";

@@ -5,9 +5,10 @@ import { errorHandler, notFoundHandler } from "./http/errors.js";
 import { securityHeaders } from "./http/security-headers.js";
 import { specRouter } from "./http/router.js";
 import { handlers } from "./routes/index.js";
-import { linkLookupLimiter, operationMiddleware } from "./routes/middleware.js";
+import { linkLookupLimiter, loginLimiters, operationMiddleware } from "./routes/middleware.js";
 import { docsRoutes } from "./routes/docs.js";
 import { webRoutes } from "./routes/web.js";
+import { webApp } from "./routes/web-app.js";
 
 export interface AppOptions {
   /** Validate every response against openapi.yaml (tests turn this on). */
@@ -17,9 +18,11 @@ export interface AppOptions {
 /**
  * Builds the Express app. Never listens and never reads the environment.
  *
- * A request meets: the request id and logger, the security headers, then either an HTML page
- * (`/l/<link>`, `/assets`), the API docs, or an operation of openapi.yaml routed by specRouter
- * (auth → body → validation → the handler named by its operationId); errors end in errorHandler.
+ * A request meets: the request id and logger, the security headers, then either a recipient's
+ * page (`/l/<link>`, `/assets`), a page of the web interface (`/login`, `/packages`, `/account`,
+ * …; routes/web-app.ts), the API docs, or an operation of openapi.yaml routed by specRouter
+ * (auth → body → validation → the handler named by its operationId); errors end in errorHandler
+ * (the pages have their own, which answers pages).
  */
 export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   const app = express();
@@ -32,13 +35,16 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   app.use(requestLogger(s.logger));
   app.use(securityHeaders({ https: s.config.publicUrl.startsWith("https:") }));
 
-  // One counter of failed link lookups for the pages and the JSON API together.
+  // One counter of failed link lookups for the pages and the JSON API together, and one set of
+  // failed-login counters for the sign-in page and POST /auth/token together.
   const linkLimiter = linkLookupLimiter(s);
+  const login = loginLimiters(s);
   app.use(webRoutes(s, linkLimiter));
+  app.use(webApp(s, login));
   app.use("/api/v1", docsRoutes());
   app.use(
     "/api/v1",
-    specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter) }),
+    specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(linkLimiter, login) }),
   );
 
   app.use(notFoundHandler);

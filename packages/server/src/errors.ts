@@ -28,12 +28,12 @@ export class ApiError extends Error {
 }
 
 export class Unauthorized extends ApiError {
-  constructor(code: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid", detail: string) {
+  constructor(code: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid", detail: string) {
     super(401, code, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
   }
 }
 export class Forbidden extends ApiError {
-  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden", detail: string) {
+  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed", detail: string) {
     super(403, code, detail);
   }
 }

@@ -41,7 +41,7 @@ async function serve(): Promise<void> {
   logger.info({ url: running.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "SpeedyFiles is listening");
 
   const base = config.publicUrl;
-  const lines = [`SpeedyFiles ${running.url}  (public URL ${base})`, `  API docs: ${base}/api/v1/docs`];
+  const lines = [`SpeedyFiles ${running.url}  (public URL ${base})`, `  Sign in:  ${base}/login`, `  API docs: ${base}/api/v1/docs`];
   if (first?.generatedPassword) {
     lines.push(
       "",

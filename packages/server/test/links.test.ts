@@ -460,8 +460,9 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
       expect(html).toContain("Link not found");
       for (const bad of ["short", "x".repeat(44), "%2e%2e", "a".repeat(42) + "!"]) {
         await expectError(await fetch(`${t.api}/links/${bad}`), 404);
-        const page = await fetch(`${t.url}/l/${bad}`);
-        expect(page.status).toBe(404);
+        const page = await fetch(`${t.url}/l/${bad}`, { redirect: "manual" });
+        // A client normalizes `/l/%2e%2e` to `/`, which sends a visitor to the sign-in page.
+        expect({ bad, status: page.status }).toEqual({ bad, status: bad === "%2e%2e" ? 303 : 404 });
         await page.arrayBuffer();
       }
     });

@@ -574,8 +574,8 @@ export interface components {
         };
         /**
          * @description Stable identifier of an error, for programs (the `detail` sentence may change).
-         *     401: `token_missing`, `token_invalid`, `token_expired`, `credentials_invalid`.
-         *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`.
+         *     401: `token_missing`, `token_invalid`, `token_expired`, `credentials_invalid`, `session_invalid` (a signed-out or expired browser session).
+         *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`).
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`.
          *     405: `method_not_allowed`.
          *     409: `email_taken`, `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`.
@@ -586,7 +586,7 @@ export interface components {
          *     429: `rate_limited`. 500: `internal_error`. 507: `insufficient_storage`.
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "rate_limited" | "internal_error" | "insufficient_storage";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "rate_limited" | "internal_error" | "insufficient_storage";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -918,7 +918,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description Token valid but lacks permission (admin endpoint, or another user's package) */
+        /** @description Token valid but lacks permission (admin endpoint, or another user's package), or a session's change without its CSRF token */
         Forbidden: {
             headers: {
                 [name: string]: unknown;

@@ -133,7 +133,12 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
       stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
       // busboy destroys the part's stream with its own parse error (e.g. a truncated body)
       // before it emits that error itself: it is the client's malformed body, not a server fault.
-      stream.on("error", (err: Error) => fail(new ValidationFailed(`Malformed multipart body: ${err.message}`, "/body")));
+      stream.on("error", (err: NodeJS.ErrnoException) => {
+        // The store's pipeline destroys the part with its own error when writing fails (a full
+        // disk): that is the store's failure, and `put` rejects with it (507), not a bad body.
+        if (err.code) return;
+        fail(new ValidationFailed(`Malformed multipart body: ${err.message}`, "/body"));
+      });
       put = store.put(stream).then((blob) => ({
         name: checked.name,
         contentType: normaliseContentType(info.mimeType),

@@ -1,9 +1,11 @@
-import type { Request, RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
 import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { sha256Hex } from "../security/secrets.js";
 import { linkHeaders, sendTooManyPage } from "./web.js";
+import { sendSignInLimited } from "./web-auth.js";
+import { secureCookies } from "./web-session.js";
 
 const LINK_OPERATIONS: OperationId[] = [
   "getLink",
@@ -36,20 +38,42 @@ export function linkLookupLimiter(s: Services): RequestHandler {
   });
 }
 
+/** The login rate limits: failed password checks per client address and per account. */
+export interface LoginLimiters {
+  perIp: RequestHandler;
+  perAccount: RequestHandler;
+}
+
+/**
+ * Built once per app and used by both ways of signing in with a password, `POST /auth/token` and
+ * the sign-in page, so their failures count toward the same limits: an attacker cannot get twice
+ * the guesses by alternating. A failure is an answer 401; both read `email` from the body. A
+ * limited sign-in page answers a page, the API `{"detail", "code"}`.
+ */
+export function loginLimiters(s: Services): LoginLimiters {
+  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string }) =>
+    failureRateLimit({
+      ...opts,
+      isFailure: (res) => res.statusCode === 401,
+      windowSeconds: s.config.loginWindowSeconds,
+      respond: (req: Request, res: Response) => {
+        if (req.originalUrl.startsWith("/api/")) res.json({ detail: opts.detail, code: "rate_limited" });
+        else sendSignInLimited(req, res, opts.detail, secureCookies(s));
+      },
+    });
+  return {
+    perIp: limit({ limit: s.config.loginMaxFailuresPerIp, detail: "Too many failed login attempts from this address; try again later" }),
+    perAccount: limit({
+      limit: s.config.loginMaxFailuresPerAccount,
+      key: (req) => `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "").trim().toLowerCase()}`,
+      detail: "Too many failed login attempts for this account; try again later",
+    }),
+  };
+}
+
 /** What runs for one operation after authentication and validation, before its handler: rate limits and link headers. */
-export function operationMiddleware(s: Services, linkLimiter: RequestHandler): Partial<Record<OperationId, RequestHandler[]>> {
-  const failedLogin = { isFailure: (res: { statusCode: number }) => res.statusCode === 401, windowSeconds: s.config.loginWindowSeconds };
-  const perIp = failureRateLimit({
-    ...failedLogin,
-    limit: s.config.loginMaxFailuresPerIp,
-    detail: "Too many failed login attempts from this address; try again later",
-  });
-  const perAccount = failureRateLimit({
-    ...failedLogin,
-    limit: s.config.loginMaxFailuresPerAccount,
-    key: (req) => `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "").trim().toLowerCase()}`,
-    detail: "Too many failed login attempts for this account; try again later",
-  });
+export function operationMiddleware(linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
+  const { perIp, perAccount } = login;
   // Each "done" of an inbound link may email its owner: a few per link and 10 minutes at most.
   const completions = callRateLimit({
     limit: 10,

@@ -20,11 +20,17 @@ export interface Services {
   clock: Clock;
 }
 
-/** The authenticated caller of an operation: a user, through one of their API tokens. */
+/**
+ * The authenticated caller of an operation: a user, through one of their API tokens (`tokenId`)
+ * or a signed-in browser session of the web interface (`sessionId`).
+ */
 export interface Principal {
   userId: string;
   role: Role;
-  tokenId: string;
+  /** The API token the caller used (absent for a browser session). */
+  tokenId?: string;
+  /** The web session the caller used (absent for an API token). */
+  sessionId?: string;
   /** The user as the API shows it, when the authentication already read it (saves a query). */
   profile?: components["schemas"]["User"];
 }

@@ -3,6 +3,7 @@ import { emitPackageEvent } from "./package-events.js";
 import { storageKeysOf } from "../db/files.js";
 import { addDays, type Services } from "./context.js";
 import { expireIdempotencyKeys } from "./idempotency.js";
+import { purgeEndedSessions } from "./sessions.js";
 
 const BATCH = 50;
 
@@ -46,6 +47,7 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     if (n < BATCH) break;
   }
   await expireIdempotencyKeys(s);
+  await purgeEndedSessions(s);
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");
   return { expired, purged };
 }

@@ -3,6 +3,7 @@ import type { components } from "@speedyfiles/api-types";
 import { Conflict, NotFound, Unauthorized, ValidationFailed } from "../errors.js";
 import { bool, isUniqueViolation } from "../db/knex.js";
 import { countUsers, findUserByEmail, findUserById, insertUser, listUserRows, updateUserRow, type UserRow } from "../db/users.js";
+import { revokeUserSessions } from "../db/sessions.js";
 import { dummyPasswordHash, hashPassword, verifyPassword } from "../security/passwords.js";
 import { cleanText } from "./text.js";
 import { nowIso, type Principal, type Services } from "./context.js";
@@ -76,8 +77,36 @@ export async function updateUser(s: Services, actor: Principal, rawId: string, i
   if (input.role !== undefined) patch.role = input.role;
   if (input.disabled !== undefined) patch.disabled = input.disabled;
   if (input.password !== undefined) patch.password_hash = await hashPassword(input.password);
-  await updateUserRow(s.db, id, patch);
+  await s.db.transaction(async (trx) => {
+    await updateUserRow(trx, id, patch);
+    // A password set by an admin (a reset) ends the user's browser sessions; so does disabling,
+    // which would stop them anyway, so re-enabling does not bring old sessions back.
+    if (input.password !== undefined || input.disabled === true) await revokeUserSessions(trx, id, patch.updated_at!);
+  });
   return toUser({ ...existing, ...patch });
+}
+
+/** The shortest and longest password accepted (the `Password` schema of openapi.yaml). */
+export const PASSWORD_LENGTH = { min: 8, max: 1024 } as const;
+
+/**
+ * A user changes their own password (the Account page): the current one first, then the new
+ * one is stored and every other browser session of theirs ends. API tokens stay: they are
+ * separate credentials with their own revocation.
+ */
+export async function changePassword(s: Services, user: Principal, current: string, next: string): Promise<void> {
+  const row = await findUserById(s.db, user.userId);
+  if (!row) throw new NotFound("user_not_found", "User not found");
+  if (!(await verifyPassword(current, row.password_hash))) throw new Unauthorized("credentials_invalid", "The current password is wrong");
+  if (next.length < PASSWORD_LENGTH.min || next.length > PASSWORD_LENGTH.max) {
+    throw new ValidationFailed(`The new password must be ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters long`, "/body/new_password");
+  }
+  const hash = await hashPassword(next);
+  const now = nowIso(s.clock);
+  await s.db.transaction(async (trx) => {
+    await updateUserRow(trx, user.userId, { password_hash: hash, updated_at: now });
+    await revokeUserSessions(trx, user.userId, now, user.sessionId);
+  });
 }
 
 /** `GET /admin/users`. */

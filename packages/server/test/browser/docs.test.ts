@@ -28,9 +28,11 @@ describe("the API docs in a real browser (sqlite)", () => {
 
     // Authorize with a token, then try GET /me from the page.
     await page.getByRole("button", { name: /Authorize/ }).first().click();
-    await page.locator(".modal-ux input[type=text]").fill(token);
-    await page.locator(".modal-ux button.authorize").click();
-    await page.locator(".modal-ux button.btn-done").click();
+    // The dialog offers both schemes of the spec (bearerAuth, and the web interface's sessionCookie).
+    const bearer = page.locator(".modal-ux .auth-container").filter({ hasText: "bearerAuth" });
+    await bearer.locator("input[type=text]").fill(token);
+    await bearer.locator("button.authorize").click();
+    await bearer.locator("button.btn-done").click();
     await page.locator("#operations-me-getMe").click();
     await page.locator("#operations-me-getMe").getByRole("button", { name: "Try it out" }).click();
     await page.locator("#operations-me-getMe").getByRole("button", { name: "Execute" }).click();

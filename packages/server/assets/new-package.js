@@ -1,0 +1,122 @@
+// New package: creates the package through the API, uploads each file with its own progress bar,
+// finalizes, and shows the magic link once with a copy button. Without this script the form
+// saves a draft through the page instead.
+import { acceptFiles, api, queueRow, uploadAll } from "./upload-queue.js";
+
+const form = document.getElementById("new-package");
+const queue = document.getElementById("queue");
+const status = document.getElementById("status");
+const submit = document.getElementById("submit");
+const filesField = document.getElementById("files-field");
+const result = document.getElementById("result");
+const maxFileBytes = Number(form.getAttribute("data-max-file-bytes"));
+let items = [];
+
+function direction() {
+  return form.querySelector('input[name="direction"]:checked').value;
+}
+
+function showDirection() {
+  const inbound = direction() === "inbound";
+  filesField.hidden = inbound;
+  submit.textContent = inbound ? "Send the request" : "Send";
+}
+
+function add(files) {
+  for (const file of files) {
+    const item = queueRow(queue, file);
+    if (file.size > maxFileBytes) {
+      item.row.setAttribute("data-state", "failed");
+      item.state.textContent = "too large for this server";
+      continue;
+    }
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "button small";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", "Remove " + file.name);
+    remove.addEventListener("click", () => {
+      items = items.filter((x) => x !== item);
+      item.row.remove();
+    });
+    item.row.appendChild(remove);
+    item.remove = remove;
+    items.push(item);
+  }
+  status.textContent = "";
+}
+
+function lock(locked) {
+  for (const e of form.elements) e.disabled = locked;
+}
+
+function fail(message) {
+  status.textContent = message;
+  status.classList.add("warn");
+}
+
+acceptFiles(document.getElementById("drop"), document.getElementById("file-input"), add);
+for (const radio of form.querySelectorAll('input[name="direction"]')) radio.addEventListener("change", showDirection);
+showDirection();
+
+form.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  status.classList.remove("warn");
+  if (!form.reportValidity()) return;
+  const outbound = direction() === "outbound";
+  if (outbound && items.length === 0) return fail("Add at least one file to send.");
+  const value = (name) => form.elements[name].value;
+  const body = {
+    title: value("title"),
+    recipient_email: value("recipient_email").trim(),
+    direction: direction(),
+    ttl_days: Number(value("ttl_days")),
+  };
+  if (value("recipient_name").trim()) body.recipient_name = value("recipient_name");
+  if (value("message").trim()) body.message = value("message");
+
+  lock(true);
+  for (const item of items) item.remove?.remove();
+  status.textContent = "Creating the package…";
+  const created = await api("POST", "/api/v1/packages", body);
+  if (!created.ok) {
+    lock(false);
+    return fail("Could not create the package: " + (created.body?.detail ?? "HTTP " + created.status));
+  }
+  const id = created.body.id;
+  const draftLink = () => {
+    const a = document.createElement("a");
+    a.href = "/packages/" + id;
+    a.textContent = "Open the draft";
+    status.append(" ", a);
+  };
+
+  if (outbound) {
+    status.textContent = "Uploading " + items.length + (items.length === 1 ? " file…" : " files…");
+    const failed = await uploadAll("/api/v1/packages/" + id + "/files", items);
+    if (failed > 0) {
+      fail(failed + " of " + items.length + " files could not be uploaded; the package is saved as a draft.");
+      return draftLink();
+    }
+  }
+
+  status.textContent = "Creating the link…";
+  const fin = await api("POST", "/api/v1/packages/" + id + "/finalize");
+  if (!fin.ok) {
+    fail("Could not finalize: " + (fin.body?.detail ?? "HTTP " + fin.status) + ".");
+    return draftLink();
+  }
+  document.getElementById("magic-link").value = fin.body.magic_link;
+  document.getElementById("open-package").href = "/packages/" + id;
+  const emailStatus = document.getElementById("email-status");
+  if (fin.body.email_sent) {
+    emailStatus.textContent = "Emailed to " + body.recipient_email + ".";
+  } else {
+    emailStatus.className = "warn";
+    emailStatus.textContent = "The email to " + body.recipient_email + " could not be sent (" + (fin.body.email_error ?? "unknown error") + "): send them the link yourself.";
+  }
+  status.textContent = "";
+  form.hidden = true;
+  result.hidden = false;
+  document.getElementById("magic-link").focus();
+});

@@ -1,0 +1,140 @@
+// Uploads a list of files to one API endpoint with a progress bar per file: the page's own
+// streaming upload, the same `POST …/files` (multipart, field `file`) the SDK uses, authenticated
+// by the session cookie plus the page's CSRF token. XMLHttpRequest, because fetch reports no
+// upload progress.
+
+/** The session's CSRF token, which the API wants in X-CSRF-Token for a cookie-authenticated change. */
+export function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
+}
+
+/** A JSON call to the API with the session; resolves {ok, status, body}. */
+export async function api(method, url, body) {
+  const headers = { "X-CSRF-Token": csrfToken(), Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  try {
+    const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    return { ok: res.ok, status: res.status, body: json };
+  } catch {
+    return { ok: false, status: 0, body: { detail: "The server could not be reached" } };
+  }
+}
+
+/** `1.5 MB`, as the server's pages write sizes. */
+export function human(n) {
+  if (n < 1000) return n + " B";
+  const u = ["kB", "MB", "GB", "TB"];
+  let i = -1;
+  do {
+    n /= 1000;
+    i++;
+  } while (n >= 1000 && i < u.length - 1);
+  return (n >= 100 ? n.toFixed(0) : n.toFixed(1)) + " " + u[i];
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text; // never parsed as HTML: file names are anyone's text
+  return e;
+}
+
+/** A row in `list` for one file: name, size, progress bar, state. */
+export function queueRow(list, file) {
+  const row = el("li", "file");
+  row.setAttribute("data-state", "queued");
+  row.appendChild(el("span", "name", file.name));
+  row.appendChild(el("span", "size", human(file.size)));
+  const bar = el("progress");
+  bar.max = 1;
+  bar.value = 0;
+  bar.setAttribute("aria-label", "Upload of " + file.name);
+  row.appendChild(bar);
+  const state = el("span", "state muted", "waiting");
+  row.appendChild(state);
+  list.appendChild(row);
+  return { file, row, bar, state };
+}
+
+function set(item, state, text) {
+  item.row.setAttribute("data-state", state);
+  item.state.textContent = text;
+}
+
+/** Uploads one queued file; resolves true when the server stored it (201). */
+function uploadOne(url, item) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    const form = new FormData();
+    form.append("file", item.file, item.file.name);
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    xhr.responseType = "json";
+    set(item, "uploading", "0%");
+    xhr.upload.onprogress = (ev) => {
+      if (!ev.lengthComputable) return;
+      item.bar.value = ev.loaded / ev.total;
+      item.state.textContent = Math.floor((100 * ev.loaded) / ev.total) + "%";
+    };
+    xhr.onload = () => {
+      if (xhr.status === 201) {
+        item.bar.value = 1;
+        set(item, "uploaded", "uploaded");
+        resolve(true);
+      } else {
+        const detail = xhr.response && xhr.response.detail ? xhr.response.detail : "HTTP " + xhr.status;
+        set(item, "failed", "failed: " + detail);
+        resolve(false);
+      }
+    };
+    xhr.onerror = () => {
+      set(item, "failed", "failed: network error");
+      resolve(false);
+    };
+    xhr.send(form);
+  });
+}
+
+/** Uploads every item, a few at a time; resolves with how many failed. */
+export async function uploadAll(url, items, parallel = 3) {
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      if (!(await uploadOne(url, item))) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
+  return failed;
+}
+
+/** Wires a drop zone and a file input to `add(files)`. */
+export function acceptFiles(drop, input, add) {
+  input.addEventListener("change", () => {
+    add(input.files);
+    input.value = "";
+  });
+  for (const t of ["dragenter", "dragover"]) {
+    drop.addEventListener(t, (ev) => {
+      ev.preventDefault();
+      drop.classList.add("over");
+    });
+  }
+  for (const t of ["dragleave", "drop"]) {
+    drop.addEventListener(t, (ev) => {
+      ev.preventDefault();
+      drop.classList.remove("over");
+    });
+  }
+  drop.addEventListener("drop", (ev) => {
+    if (ev.dataTransfer?.files) add(ev.dataTransfer.files);
+  });
+}

@@ -1,0 +1,74 @@
+import type { Request, Response } from "express";
+import { Forbidden } from "../errors.js";
+import { secretsEqual } from "../security/secrets.js";
+
+/**
+ * The browser session's cookie and the CSRF rules around it, in one place for the pages and the
+ * API. The cookie is HttpOnly (no script reads it), SameSite=Lax (other sites' subrequests and
+ * form posts go without it) and Secure when SF_PUBLIC_URL is https. Its value is the session's
+ * secret; the database holds only its SHA-256.
+ */
+export const SESSION_COOKIE = "sf_session";
+
+/** The sign-in form's double-submit cookie: a login form posted from another site lacks it. */
+export const LOGIN_CSRF_COOKIE = "sf_login_csrf";
+
+/** Where page scripts put the session's CSRF token for the API. */
+export const CSRF_HEADER = "X-CSRF-Token";
+
+/** The value of one cookie of the request, if sent (the first, when a name repeats). */
+export function readCookie(req: Request, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+export function setSessionCookie(res: Response, secret: string, expires: Date, secure: boolean): void {
+  res.cookie(SESSION_COOKIE, secret, { httpOnly: true, sameSite: "lax", secure, path: "/", expires });
+}
+
+export function clearSessionCookie(res: Response, secure: boolean): void {
+  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: "lax", secure, path: "/" });
+}
+
+/** Methods that change something: these need the CSRF token when a cookie authenticates them. */
+export function isUnsafeMethod(method: string): boolean {
+  return !["GET", "HEAD", "OPTIONS"].includes(method.toUpperCase());
+}
+
+/** 403 `csrf_failed` unless `given` is the session's CSRF token. */
+export function checkCsrfToken(given: unknown, expected: string): void {
+  if (typeof given !== "string" || !secretsEqual(given, expected)) {
+    throw new Forbidden("csrf_failed", "This request did not carry the page's security token (CSRF); reload the page and try again");
+  }
+}
+
+/**
+ * An unsafe request that the browser says came from another site is refused whatever it carries:
+ * a second line behind the CSRF token. Browsers send `Sec-Fetch-Site` (`same-origin` for our own
+ * pages); older ones only `Origin`, which must then be ours. Our pages send
+ * `Referrer-Policy: no-referrer`, under which a browser's `Origin` on a form post is `null`, so
+ * `null` (like no header at all: programs) is judged by the token alone.
+ */
+export function checkOrigin(req: Request, publicUrl: string): void {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) {
+    if (site === "same-origin" || site === "none") return;
+    throw new Forbidden("csrf_failed", "This request came from another site; it was refused");
+  }
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === "null") return;
+  const own = [new URL(publicUrl).origin, `${req.protocol}://${req.headers.host ?? ""}`];
+  if (!own.includes(origin)) throw new Forbidden("csrf_failed", "This request came from another site; it was refused");
+}

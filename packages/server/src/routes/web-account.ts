@@ -1,0 +1,106 @@
+import { Router, type Request, type Response } from "express";
+import { ApiError, ValidationFailed } from "../errors.js";
+import type { Services } from "../services/context.js";
+import * as tokens from "../services/tokens.js";
+import * as users from "../services/users.js";
+import * as sessions from "../services/sessions.js";
+import { accountBody } from "../web/account-page.js";
+import { tokensBody, type TokensPageData } from "../web/tokens-page.js";
+import { isFormError, noticeOf, renderPage } from "./web-render.js";
+import { formFields, text, uuidParam } from "./web-forms.js";
+import { requireSession, sessionOf, signedInForm } from "./web-session.js";
+
+const NOTICES = {
+  password_changed: "Your password was changed. Every other browser of yours is signed out.",
+  session_revoked: "That browser is signed out.",
+  token_revoked: "The token was revoked. Programs using it get 401 from now on.",
+};
+
+async function sendAccount(s: Services, req: Request, res: Response, o: { error?: string; status?: number } = {}): Promise<void> {
+  const session = sessionOf(req);
+  const [me, list] = await Promise.all([users.getMe(s, session.principal), sessions.listSessions(s, session.principal)]);
+  renderPage(
+    req,
+    res,
+    { title: "Account", section: "account", notice: noticeOf(req, NOTICES), error: o.error, body: accountBody({ me, sessions: list, csrfToken: session.csrfToken }) },
+    o.status,
+  );
+}
+
+async function sendTokens(
+  s: Services,
+  req: Request,
+  res: Response,
+  o: Pick<TokensPageData, "created" | "form"> & { error?: string; status?: number } = {},
+): Promise<void> {
+  const session = sessionOf(req);
+  const list = await tokens.listTokens(s, session.principal);
+  renderPage(
+    req,
+    res,
+    {
+      title: "API tokens",
+      section: "account",
+      notice: noticeOf(req, NOTICES),
+      error: o.error,
+      body: tokensBody({ tokens: list, csrfToken: session.csrfToken, role: session.user.role, now: s.clock().toISOString(), created: o.created, form: o.form }),
+    },
+    o.status,
+  );
+}
+
+/** Account (profile, password, sessions) and Account → API tokens. */
+export function accountPages(s: Services): Router {
+  const r = Router();
+
+  r.get("/account", requireSession, (req, res) => sendAccount(s, req, res));
+
+  r.post("/account/password", ...signedInForm(s), async (req, res) => {
+    const f = formFields(req);
+    try {
+      if (f("new_password") !== f("confirm_password")) throw new ValidationFailed("The two new passwords differ.", "/body/confirm_password");
+      await users.changePassword(s, sessionOf(req).principal, f("current_password"), f("new_password"));
+      res.redirect(303, "/account?notice=password_changed");
+    } catch (err) {
+      // A wrong current password is the form's error here: the session itself is valid.
+      const wrongPassword = err instanceof ApiError && err.code === "credentials_invalid";
+      if (wrongPassword || isFormError(err)) {
+        const message = (err as ApiError).message;
+        return sendAccount(s, req, res, { error: message.endsWith(".") ? message : `${message}.`, status: 422 });
+      }
+      throw err;
+    }
+  });
+
+  r.post("/account/sessions/:id/revoke", ...signedInForm(s), async (req, res) => {
+    await sessions.revokeSession(s, sessionOf(req).principal, uuidParam(req, "id"));
+    res.redirect(303, "/account?notice=session_revoked");
+  });
+
+  r.get("/account/tokens", requireSession, (req, res) => sendTokens(s, req, res));
+
+  r.post("/account/tokens", ...signedInForm(s), async (req, res) => {
+    const f = formFields(req);
+    const form = { name: f("name"), expires: f("expires_in_days") };
+    try {
+      const name = text(form.name, "Name", 100);
+      const days = form.expires === "" ? undefined : Number(form.expires);
+      if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 3650)) {
+        throw new ValidationFailed("Choose when the token expires.", "/body/expires_in_days");
+      }
+      const created = await tokens.createToken(s, sessionOf(req).principal, { name, ...(days ? { expires_in_days: days } : {}) });
+      // The raw token is in this answer only (no-store): never in a redirect, a URL or a log.
+      await sendTokens(s, req, res, { created });
+    } catch (err) {
+      if (isFormError(err)) return sendTokens(s, req, res, { form, error: err.message, status: err.status });
+      throw err;
+    }
+  });
+
+  r.post("/account/tokens/:id/revoke", ...signedInForm(s), async (req, res) => {
+    await tokens.revokeToken(s, sessionOf(req).principal, uuidParam(req, "id"));
+    res.redirect(303, "/account/tokens?notice=token_revoked");
+  });
+
+  return r;
+}

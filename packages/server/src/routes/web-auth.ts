@@ -1,0 +1,113 @@
+import crypto from "node:crypto";
+import { Router, type Request, type Response } from "express";
+import { ApiError, Forbidden } from "../errors.js";
+import type { Services } from "../services/context.js";
+import { signIn, signOut } from "../services/sessions.js";
+import { checkOrigin, clearSessionCookie, LOGIN_CSRF_COOKIE, readCookie, setSessionCookie } from "../http/session-cookie.js";
+import { secretsEqual } from "../security/secrets.js";
+import { layout } from "../web/layout.js";
+import { signInBody } from "../web/sign-in-page.js";
+import type { LoginLimiters } from "./middleware.js";
+import { noticeOf } from "./web-render.js";
+import { formBody, safeNext, secureCookies, signedInForm } from "./web-session.js";
+
+const NOTICES: Record<string, string> = { signed_out: "You are signed out.", session_ended: "Your session ended. Sign in again." };
+
+/**
+ * The sign-in form's CSRF token. No session exists yet, so it is double-submitted: a random value
+ * in a cookie scoped to /login and the same value in the form; another site can set neither.
+ */
+function loginCsrf(req: Request, res: Response, secure: boolean): string {
+  const existing = readCookie(req, LOGIN_CSRF_COOKIE);
+  if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
+  const token = crypto.randomBytes(32).toString("base64url");
+  res.cookie(LOGIN_CSRF_COOKIE, token, { httpOnly: true, sameSite: "lax", secure, path: "/login" });
+  return token;
+}
+
+interface SignInOptions {
+  secure: boolean;
+  next: string | null;
+  email?: string | undefined;
+  error?: string | undefined;
+  notice?: string | null | undefined;
+}
+
+function sendSignIn(req: Request, res: Response, status: number, o: SignInOptions): void {
+  const csrfToken = loginCsrf(req, res, o.secure);
+  res
+    .status(status)
+    .type("html")
+    .send(layout({ title: "Sign in", body: signInBody({ csrfToken, next: o.next, email: o.email }), error: o.error, notice: o.notice }));
+}
+
+/** The sign-in page again, saying it is rate-limited (429; the limiter set Retry-After). */
+export function sendSignInLimited(req: Request, res: Response, detail: string, secure: boolean): void {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  sendSignIn(req, res, 429, {
+    secure,
+    error: `${detail}.`,
+    email: typeof body.email === "string" ? body.email : undefined,
+    next: safeNext(body.next),
+  });
+}
+
+/**
+ * `/login` and `/logout`. Signing in checks the password with the same service as
+ * `POST /auth/token`, behind the same rate limiters (`login`), and creates a database session
+ * whose secret goes into the `sf_session` cookie; then the browser returns to where it was going.
+ */
+export function authPages(s: Services, login: LoginLimiters): Router {
+  const r = Router();
+  const secure = secureCookies(s);
+
+  r.get("/login", (req, res) => {
+    const next = safeNext(req.query.next);
+    if (req.webSession) return res.redirect(303, next ?? "/packages");
+    const notice = noticeOf(req, NOTICES) ?? (req.sessionEnded ? NOTICES.session_ended! : null);
+    sendSignIn(req, res, 200, { secure, next, notice });
+  });
+
+  r.post(
+    "/login",
+    formBody,
+    (req, _res, next) => {
+      checkOrigin(req, s.config.publicUrl);
+      const expected = readCookie(req, LOGIN_CSRF_COOKIE);
+      const given = (req.body as Record<string, unknown> | undefined)?._csrf;
+      if (!expected || typeof given !== "string" || !secretsEqual(given, expected)) {
+        throw new Forbidden("csrf_failed", "The sign-in form expired or came from another site. Reload the page and sign in again.");
+      }
+      next();
+    },
+    login.perIp,
+    login.perAccount,
+    async (req, res) => {
+      const body = req.body as Record<string, unknown>;
+      const email = typeof body.email === "string" ? body.email : "";
+      const password = typeof body.password === "string" ? body.password : "";
+      const next = safeNext(body.next);
+      if (email.trim() === "" || password === "") {
+        return sendSignIn(req, res, 422, { secure, email, next, error: "Enter your email and password." });
+      }
+      try {
+        const { secret, expiresAt } = await signIn(s, email.slice(0, 254), password.slice(0, 1024), {
+          address: req.ip,
+          userAgent: req.get("user-agent"),
+        });
+        setSessionCookie(res, secret, expiresAt, secure);
+        res.redirect(303, next ?? "/packages");
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 401) return sendSignIn(req, res, 401, { secure, email, next, error: "Wrong email or password." });
+        throw err;
+      }
+    },
+  );
+
+  r.post("/logout", ...signedInForm(s), async (req, res) => {
+    await signOut(s, req.principal!);
+    clearSessionCookie(res, secure);
+    res.redirect(303, "/login?notice=signed_out");
+  });
+  return r;
+}

@@ -1,0 +1,168 @@
+import { Router, type Request, type Response } from "express";
+import type { Services } from "../services/context.js";
+import * as packages from "../services/packages.js";
+import * as files from "../services/files.js";
+import { packageListBody } from "../web/package-list-page.js";
+import { newPackageBody } from "../web/new-package-page.js";
+import { packageDetailBody, type PackageDetailData } from "../web/package-page.js";
+import { STATUSES } from "../web/package-parts.js";
+import { isFormError, noticeOf, renderPage } from "./web-render.js";
+import { choice, email, formFields, text, uuidParam, wholeNumber } from "./web-forms.js";
+import { requireSession, sessionOf, signedInForm } from "./web-session.js";
+
+const NOTICES = {
+  created: "Draft saved. Add files, then finalize it to send the link.",
+  revoked: "The link was revoked.",
+  deleted: "The package was deleted.",
+  file_removed: "The file was removed.",
+};
+
+const PER_PAGE = 20;
+
+function queryString(req: Request, name: string): string {
+  const v = req.query[name];
+  return typeof v === "string" ? v : "";
+}
+
+async function sendDetail(
+  s: Services,
+  req: Request,
+  res: Response,
+  id: string,
+  o: { error?: string; status?: number; finalized?: PackageDetailData["finalized"] } = {},
+): Promise<void> {
+  const session = sessionOf(req);
+  const [pkg, events] = await Promise.all([packages.getPackage(s, session.principal, id), packages.listPackageEvents(s, session.principal, id)]);
+  renderPage(
+    req,
+    res,
+    {
+      title: pkg.title,
+      section: "packages",
+      scripts: pkg.status === "draft" && pkg.direction === "outbound" ? ["/assets/draft-upload.js"] : [],
+      notice: noticeOf(req, NOTICES),
+      error: o.error,
+      body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized: o.finalized }),
+    },
+    o.status,
+  );
+}
+
+/** Runs a package action; a refusal of the service (409, 422, …) shows on the package's page. */
+async function act(s: Services, req: Request, res: Response, id: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (isFormError(err)) return sendDetail(s, req, res, id, { error: err.message, status: err.status });
+    throw err;
+  }
+}
+
+/** Packages: the list, New package, one package and what can be done to it. */
+export function packagePages(s: Services): Router {
+  const r = Router();
+
+  r.get("/packages", requireSession, async (req, res) => {
+    const statusQ = queryString(req, "status");
+    const directionQ = queryString(req, "direction");
+    const status = (STATUSES as readonly string[]).includes(statusQ) ? (statusQ as (typeof STATUSES)[number]) : undefined;
+    const direction = directionQ === "outbound" || directionQ === "inbound" ? directionQ : undefined;
+    const q = queryString(req, "q").slice(0, 200);
+    const pageRaw = queryString(req, "page");
+    const page = /^\d{1,6}$/.test(pageRaw) && Number(pageRaw) >= 1 ? Number(pageRaw) : 1;
+    const list = await packages.listPackages(s, sessionOf(req).principal, { page, perPage: PER_PAGE, status, direction, q: q.trim() || undefined });
+    renderPage(req, res, {
+      title: "Packages",
+      section: "packages",
+      notice: noticeOf(req, NOTICES),
+      body: packageListBody({ list, status, direction, q }),
+    });
+  });
+
+  r.get("/packages/new", requireSession, (req, res) => {
+    renderPage(req, res, {
+      title: "New package",
+      section: "packages",
+      scripts: ["/assets/new-package.js"],
+      body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, maxTtlDays: s.config.maxTtlDays, maxFileBytes: s.config.maxFileBytes }),
+    });
+  });
+
+  // Without JavaScript the form lands here and saves a draft; with it, new-package.js uses the API.
+  r.post("/packages/new", ...signedInForm(s), async (req, res) => {
+    const f = formFields(req);
+    const form = {
+      title: f("title"),
+      recipient_email: f("recipient_email"),
+      recipient_name: f("recipient_name"),
+      message: f("message"),
+      ttl_days: f("ttl_days"),
+      direction: f("direction"),
+    };
+    try {
+      const recipientName = text(form.recipient_name, "Recipient name", 200, { optional: true });
+      const message = text(form.message, "Message", 5000, { optional: true });
+      const created = await packages.createPackage(s, sessionOf(req).principal, {
+        title: text(form.title, "Title", 200),
+        recipient_email: email(form.recipient_email, "Recipient email"),
+        direction: choice(form.direction, "Direction", ["outbound", "inbound"] as const),
+        ttl_days: wholeNumber(form.ttl_days, "Days", 1, s.config.maxTtlDays)!,
+        ...(recipientName ? { recipient_name: recipientName } : {}),
+        ...(message ? { message } : {}),
+      });
+      res.redirect(303, `/packages/${created.id}?notice=created`);
+    } catch (err) {
+      if (!isFormError(err)) throw err;
+      renderPage(
+        req,
+        res,
+        {
+          title: "New package",
+          section: "packages",
+          scripts: ["/assets/new-package.js"],
+          error: err.message,
+          body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, maxTtlDays: s.config.maxTtlDays, maxFileBytes: s.config.maxFileBytes, form }),
+        },
+        err.status,
+      );
+    }
+  });
+
+  r.get("/packages/:id", requireSession, (req, res) => sendDetail(s, req, res, uuidParam(req, "id")));
+
+  r.post("/packages/:id/finalize", ...signedInForm(s), async (req, res) => {
+    const id = uuidParam(req, "id");
+    await act(s, req, res, id, async () => {
+      const fin = await packages.finalizePackage(s, sessionOf(req).principal, id);
+      // The link is in this answer only (no-store), never in a redirect or a URL.
+      await sendDetail(s, req, res, id, { finalized: fin });
+    });
+  });
+
+  r.post("/packages/:id/revoke", ...signedInForm(s), async (req, res) => {
+    const id = uuidParam(req, "id");
+    await act(s, req, res, id, async () => {
+      await packages.revokePackage(s, sessionOf(req).principal, id);
+      res.redirect(303, `/packages/${id}?notice=revoked`);
+    });
+  });
+
+  r.post("/packages/:id/delete", ...signedInForm(s), async (req, res) => {
+    const id = uuidParam(req, "id");
+    await act(s, req, res, id, async () => {
+      await packages.deletePackage(s, sessionOf(req).principal, id);
+      res.redirect(303, "/packages?notice=deleted");
+    });
+  });
+
+  r.post("/packages/:id/files/:fileId/delete", ...signedInForm(s), async (req, res) => {
+    const id = uuidParam(req, "id");
+    const fileId = uuidParam(req, "fileId");
+    await act(s, req, res, id, async () => {
+      await files.deleteFile(s, sessionOf(req).principal, id, fileId);
+      res.redirect(303, `/packages/${id}?notice=file_removed`);
+    });
+  });
+
+  return r;
+}

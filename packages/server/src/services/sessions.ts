@@ -1,0 +1,126 @@
+import crypto from "node:crypto";
+import { NotFound, Unauthorized } from "../errors.js";
+import { bool } from "../db/knex.js";
+import {
+  deleteEndedSessions,
+  findSessionWithUser,
+  insertSession,
+  listLiveSessions,
+  revokeSessionRow,
+  touchSession,
+  type SessionRow,
+} from "../db/sessions.js";
+import type { Role } from "../db/users.js";
+import { csrfTokenFor, generateSessionSecret, sha256Hex } from "../security/secrets.js";
+import { authenticatePassword, canonicalId } from "./users.js";
+import type { Client, Principal, Services } from "./context.js";
+
+/** `last_seen_at` is written at most this often per session (idle expiry is that coarse). */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/** A session secret is 43 base64url characters; anything else is not looked up. */
+const SESSION_SECRET = /^[A-Za-z0-9_-]{43}$/;
+
+/** Who a valid session belongs to, as a page shows them. */
+export interface SessionUser {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+}
+
+/** A session resolved from its cookie: the caller, their user, and the CSRF token its forms carry. */
+export interface ActiveSession {
+  principal: Principal & { sessionId: string };
+  user: SessionUser;
+  csrfToken: string;
+}
+
+/** A session as the Account page lists it. */
+export interface SessionView {
+  id: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  client_address: string | null;
+  user_agent: string | null;
+  current: boolean;
+}
+
+/**
+ * Email and password for a new browser session. Failures are the same 401 `credentials_invalid`
+ * as `POST /auth/token` (and counted by the same rate limits in the route). Returns the raw
+ * secret for the cookie: only its SHA-256 is stored.
+ */
+export async function signIn(s: Services, email: string, password: string, client: Client): Promise<{ secret: string; expiresAt: Date }> {
+  const user = await authenticatePassword(s, email, password);
+  const secret = generateSessionSecret();
+  const now = s.clock();
+  const expiresAt = new Date(now.getTime() + s.config.sessionMaxHours * 3_600_000);
+  const row: SessionRow = {
+    id: crypto.randomUUID(),
+    user_id: user.id,
+    secret_hash: sha256Hex(secret),
+    created_at: now.toISOString(),
+    last_seen_at: now.toISOString(),
+    expires_at: expiresAt.toISOString(),
+    revoked_at: null,
+    client_address: client.address?.slice(0, 64) ?? null,
+    user_agent: client.userAgent?.slice(0, 300) ?? null,
+  };
+  await insertSession(s.db, row);
+  return { secret, expiresAt };
+}
+
+/**
+ * Resolves a session cookie's secret. One SHA-256 and one indexed lookup; the session must be
+ * unrevoked, within its absolute expiry and its idle time, and its user enabled (a disabled user's
+ * sessions stop at once, as their tokens do). The role is read on every request, so a change of
+ * role applies immediately.
+ */
+export async function resolveSession(s: Services, secret: string): Promise<ActiveSession> {
+  const row = SESSION_SECRET.test(secret) ? await findSessionWithUser(s.db, sha256Hex(secret)) : undefined;
+  const now = s.clock();
+  if (!row || row.revoked_at !== null || bool(row.u_disabled)) throw new Unauthorized("session_invalid", "Not signed in, or signed out");
+  const idleEnd = Date.parse(row.last_seen_at) + s.config.sessionIdleMinutes * 60_000;
+  if (row.expires_at <= now.toISOString() || idleEnd <= now.getTime()) throw new Unauthorized("session_invalid", "The session has expired; sign in again");
+  if (now.getTime() - Date.parse(row.last_seen_at) > TOUCH_INTERVAL_MS) await touchSession(s.db, row.id, now.toISOString());
+  const role = row.u_role as Role;
+  return {
+    principal: { userId: row.user_id, role, sessionId: row.id },
+    user: { id: row.user_id, email: row.u_email, name: row.u_name, role },
+    csrfToken: csrfTokenFor(secret),
+  };
+}
+
+/** Signs the caller's session out: revoked in the database, so the cookie is worthless everywhere. */
+export async function signOut(s: Services, user: Principal): Promise<void> {
+  if (user.sessionId) await revokeSessionRow(s.db, user.userId, user.sessionId, s.clock().toISOString());
+}
+
+/** The caller's live sessions, newest first, the current one marked. */
+export async function listSessions(s: Services, user: Principal): Promise<SessionView[]> {
+  const now = s.clock();
+  const idleMs = s.config.sessionIdleMinutes * 60_000;
+  return (await listLiveSessions(s.db, user.userId, now.toISOString()))
+    .filter((r) => Date.parse(r.last_seen_at) + idleMs > now.getTime())
+    .map((r) => ({
+      id: r.id,
+      created_at: r.created_at,
+      last_seen_at: r.last_seen_at,
+      expires_at: r.expires_at,
+      client_address: r.client_address,
+      user_agent: r.user_agent,
+      current: r.id === user.sessionId,
+    }));
+}
+
+/** Signs out one of the caller's sessions (another browser, say). */
+export async function revokeSession(s: Services, user: Principal, id: string): Promise<void> {
+  if (!(await revokeSessionRow(s.db, user.userId, canonicalId(id), s.clock().toISOString()))) throw new NotFound("not_found", "Session not found");
+}
+
+/** Deletes the rows of sessions that ended more than a day ago (the sweeper calls this). */
+export async function purgeEndedSessions(s: Services): Promise<number> {
+  return deleteEndedSessions(s.db, new Date(s.clock().getTime() - 86_400_000).toISOString());
+}

@@ -1,0 +1,62 @@
+import { html, humanSize, type SafeHtml } from "./html.js";
+import { csrfField } from "./layout.js";
+
+export interface NewPackageData {
+  csrfToken: string;
+  maxTtlDays: number;
+  maxFileBytes: number;
+  form?: { title: string; recipient_email: string; recipient_name: string; message: string; ttl_days: string; direction: string } | undefined;
+}
+
+/** New package: the form; new-package.js creates, uploads (progress per file), finalizes and shows the link. */
+export function newPackageBody(d: NewPackageData): SafeHtml {
+  const f = d.form ?? { title: "", recipient_email: "", recipient_name: "", message: "", ttl_days: "7", direction: "outbound" };
+  const checked = (v: string) => (f.direction === v ? html` checked` : "");
+  return html`<h1>New package</h1>
+<form id="new-package" method="post" action="/packages/new" class="form panel" data-max-file-bytes="${d.maxFileBytes}">
+  ${csrfField(d.csrfToken)}
+  <fieldset class="direction">
+    <legend>What do you want to do?</legend>
+    <label class="radio-card"><input type="radio" name="direction" value="outbound"${checked("outbound")}> <span><strong>Send files</strong><br><span class="muted small">They get a link to download</span></span></label>
+    <label class="radio-card"><input type="radio" name="direction" value="inbound"${checked("inbound")}> <span><strong>Request files</strong><br><span class="muted small">They get a link to upload to you</span></span></label>
+  </fieldset>
+  <label for="title">Title</label>
+  <input id="title" name="title" type="text" required maxlength="200" placeholder="Q4 financials" value="${f.title}">
+  <div class="two">
+    <div>
+      <label for="recipient_email">Recipient email</label>
+      <input id="recipient_email" name="recipient_email" type="email" required maxlength="254" placeholder="cfo@example.com" value="${f.recipient_email}">
+    </div>
+    <div>
+      <label for="recipient_name">Recipient name <span class="muted">(optional)</span></label>
+      <input id="recipient_name" name="recipient_name" type="text" maxlength="200" value="${f.recipient_name}">
+    </div>
+  </div>
+  <label for="message">Message <span class="muted">(optional, in the email and on their page)</span></label>
+  <textarea id="message" name="message" rows="3" maxlength="5000">${f.message}</textarea>
+  <label for="ttl_days">Link works for (days)</label>
+  <input id="ttl_days" name="ttl_days" type="number" required min="1" max="${d.maxTtlDays}" value="${f.ttl_days}" class="short">
+  <div id="files-field">
+    <label for="file-input">Files</label>
+    <label class="drop" id="drop">
+      <input type="file" id="file-input" multiple>
+      <span>Drop files here or <u>choose files</u> <span class="muted">(up to ${humanSize(d.maxFileBytes)} each)</span></span>
+    </label>
+    <ul class="files" id="queue" aria-label="Files to send"></ul>
+  </div>
+  <noscript><p class="warn">Without JavaScript this saves a draft; files are added on its page, which needs JavaScript.</p></noscript>
+  <p class="actions-row"><button type="submit" class="button primary" id="submit">Send</button></p>
+  <p id="status" class="muted" role="status" aria-live="polite"></p>
+</form>
+<section id="result" class="panel secret-once" hidden aria-labelledby="result-heading">
+  <h2 id="result-heading">Link created</h2>
+  <p class="warn"><strong>Copy the link now.</strong> It is shown only this once: SpeedyFiles keeps only a hash of it.</p>
+  <div class="copy-row">
+    <input id="magic-link" class="mono" type="text" readonly value="" aria-label="Magic link" data-autoselect>
+    <button type="button" class="button primary" data-copy="magic-link">Copy</button>
+  </div>
+  <p class="muted small copy-status" role="status" aria-live="polite"></p>
+  <p id="email-status"></p>
+  <p><a class="button" id="open-package" href="/packages">Open the package</a> <a class="button" href="/packages/new">New package</a></p>
+</section>`;
+}

@@ -1,0 +1,169 @@
+import type { components } from "@speedyfiles/api-types";
+import { html, humanSize, type SafeHtml } from "./html.js";
+import { csrfField } from "./layout.js";
+import { plural, timeTag } from "./format.js";
+import { recipientOf, statusBadge } from "./package-parts.js";
+
+type Schemas = components["schemas"];
+
+const EVENT_LABELS: Record<Schemas["PackageEvent"]["type"], string> = {
+  file_download: "Downloaded",
+  archive_download: "Downloaded everything as a zip",
+  upload: "Uploaded",
+  complete: "Said they are done",
+};
+
+function browserName(ua: string | null): string {
+  if (!ua) return "—";
+  const m = /(Edg|Firefox|Chrome|Chromium|Safari|curl|Wget|node|undici|speedyfiles[\w-]*)\/[\d.]+/i.exec(ua);
+  return m ? m[0] : ua.slice(0, 40);
+}
+
+export interface PackageDetailData {
+  pkg: Schemas["PackageDetail"];
+  events: Schemas["PackageEvent"][];
+  csrfToken: string;
+  maxFileBytes: number;
+  /** Right after finalizing: the link, shown this once. */
+  finalized?: Pick<Schemas["FinalizedPackage"], "magic_link" | "email_sent" | "email_error"> | undefined;
+}
+
+function linkSection(d: PackageDetailData): SafeHtml {
+  const p = d.pkg;
+  const never = html`<p class="muted small">SpeedyFiles stores only a hash of a magic link, never the link itself: it is shown once, right after finalizing, and cannot be shown again. It was emailed to ${p.recipient_email}.</p>`;
+  if (p.status === "draft") {
+    const empty = p.direction === "outbound" && p.files.length === 0;
+    return html`<p>No link yet. Finalizing creates the link, emails it to ${recipientOf(p)} and shows it to you once.</p>
+<form method="post" action="/packages/${p.id}/finalize">${csrfField(d.csrfToken)}
+  <button type="submit" class="button primary" id="finalize"${empty ? html` disabled` : ""}>Finalize and send the link</button>
+  ${empty ? html`<span class="muted small">Add a file first.</span>` : ""}
+</form>`;
+  }
+  if (p.status === "active") {
+    return html`<p>${statusBadge("active")} The link works until ${timeTag(p.expires_at)}.</p>
+${never}
+<details class="confirm">
+  <summary class="button danger">Revoke link</summary>
+  <form method="post" action="/packages/${p.id}/revoke" class="confirm-box">${csrfField(d.csrfToken)}
+    <p>Revoke the link? ${recipientOf(p)} can no longer ${p.direction === "inbound" ? "upload" : "download"} through it. This cannot be undone.</p>
+    <button type="submit" class="button danger">Revoke link</button>
+  </form>
+</details>`;
+  }
+  if (p.status === "revoked") return html`<p>${statusBadge("revoked")} The link was revoked ${timeTag(p.revoked_at)}; it now says it is no longer active.</p>${never}`;
+  return html`<p>${statusBadge("expired")} The link expired ${timeTag(p.expires_at)}.</p>${never}`;
+}
+
+function filesSection(d: PackageDetailData): SafeHtml {
+  const p = d.pkg;
+  const draft = p.status === "draft";
+  const rows = p.files.map(
+    (f) => html`<tr>
+  <td class="name">${f.name}</td>
+  <td class="num">${humanSize(f.size)}</td>
+  <td><code class="small" title="${f.sha256}">${f.sha256.slice(0, 12)}…</code></td>
+  <td>${timeTag(f.created_at)}</td>
+  <td class="actions">
+    <a class="button small" href="/api/v1/packages/${p.id}/files/${f.id}" download>Download</a>
+    ${
+      draft
+        ? html`<form method="post" action="/packages/${p.id}/files/${f.id}/delete">${csrfField(d.csrfToken)}<button type="submit" class="button small">Remove</button></form>`
+        : ""
+    }
+  </td>
+</tr>`,
+  );
+  const uploader =
+    draft && p.direction === "outbound"
+      ? html`<div id="uploader" data-package-id="${p.id}" data-max-file-bytes="${d.maxFileBytes}">
+  <label class="drop" id="drop"><input type="file" id="file-input" multiple aria-label="Add files"><span>Drop files here or <u>choose files</u> to add them</span></label>
+  <ul class="files" id="queue" aria-label="Uploads"></ul>
+  <p id="status" class="muted" role="status" aria-live="polite"></p>
+</div>`
+      : "";
+  const empty = p.direction === "inbound" ? "Nothing uploaded yet." : "No files yet.";
+  return html`<section class="panel">
+  <h2>${p.direction === "inbound" ? "Files received" : "Files"} <span class="muted small">${plural(p.files.length, "file")}, ${humanSize(p.total_size)}</span></h2>
+  ${
+    p.files.length === 0
+      ? html`<p class="empty">${empty}</p>`
+      : html`<table class="table" id="files">
+    <thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th><th scope="col">SHA-256</th><th scope="col">Added</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+    <tbody>${rows}</tbody>
+  </table>`
+  }
+  ${uploader}
+</section>`;
+}
+
+function eventsSection(d: PackageDetailData): SafeHtml {
+  const rows = d.events.map(
+    (e) => html`<tr>
+  <td>${timeTag(e.created_at)}</td>
+  <td>${EVENT_LABELS[e.type]}${e.file_name ? html` <span class="name">${e.file_name}</span>` : ""}</td>
+  <td>${e.client_address ?? "—"}</td>
+  <td class="small" title="${e.user_agent ?? ""}">${browserName(e.user_agent)}</td>
+</tr>`,
+  );
+  return html`<section class="panel">
+  <h2>Activity <span class="muted small">${plural(d.pkg.download_count, "download")}</span></h2>
+  ${
+    d.events.length === 0
+      ? html`<p class="empty">Nothing yet: downloads and uploads through the link appear here.</p>`
+      : html`<table class="table" id="events">
+    <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">From</th><th scope="col">Program</th></tr></thead>
+    <tbody>${rows}</tbody>
+  </table>`
+  }
+</section>`;
+}
+
+/** One package: facts, the link's state (and the link itself once, right after finalizing), files, activity, delete. */
+export function packageDetailBody(d: PackageDetailData): SafeHtml {
+  const p = d.pkg;
+  const fin = d.finalized;
+  const finalized = fin
+    ? html`<section class="panel secret-once" aria-labelledby="link-heading">
+  <h2 id="link-heading">Link created</h2>
+  <p class="warn"><strong>Copy the link now.</strong> It is shown only this once: SpeedyFiles keeps only a hash of it.</p>
+  <div class="copy-row">
+    <input id="magic-link" class="mono" type="text" readonly value="${fin.magic_link}" aria-label="Magic link" data-autoselect>
+    <button type="button" class="button primary" data-copy="magic-link">Copy</button>
+  </div>
+  <p class="muted small copy-status" role="status" aria-live="polite"></p>
+  <p>${fin.email_sent ? html`Emailed to ${p.recipient_email}.` : html`<span class="warn">The email to ${p.recipient_email} could not be sent (${fin.email_error ?? "unknown error"}): send them the link yourself.</span>`}</p>
+</section>`
+    : "";
+  return html`<p class="crumbs"><a href="/packages">Packages</a> /</p>
+<div class="page-head">
+  <h1>${p.title}</h1>
+  ${statusBadge(p.status)}
+</div>
+${finalized}
+<section class="panel">
+  <dl class="facts">
+    <dt>${p.direction === "inbound" ? "Requested from" : "Sent to"}</dt><dd>${recipientOf(p)}</dd>
+    ${p.message ? html`<dt>Message</dt><dd class="message">${p.message}</dd>` : ""}
+    <dt>Created</dt><dd>${timeTag(p.created_at)}</dd>
+    <dt>Link lifetime</dt><dd>${plural(p.ttl_days, "day")} after finalizing</dd>
+    ${p.finalized_at ? html`<dt>Finalized</dt><dd>${timeTag(p.finalized_at)}</dd>` : ""}
+    ${p.direction === "inbound" && p.completed_at ? html`<dt>Recipient said done</dt><dd>${timeTag(p.completed_at)}</dd>` : ""}
+  </dl>
+</section>
+<section class="panel">
+  <h2>Magic link</h2>
+  ${linkSection(d)}
+</section>
+${filesSection(d)}
+${eventsSection(d)}
+<section class="panel danger-zone">
+  <h2>Delete</h2>
+  <details class="confirm">
+    <summary class="button danger">Delete package</summary>
+    <form method="post" action="/packages/${p.id}/delete" class="confirm-box">${csrfField(d.csrfToken)}
+      <p>Delete “${p.title}” with its ${plural(p.files.length, "file")}? The link stops working and this cannot be undone.</p>
+      <button type="submit" class="button danger">Delete for good</button>
+    </form>
+  </details>
+</section>`;
+}

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { LocalBlobStore } from "../src/storage/local.js";
 
@@ -24,6 +24,36 @@ describe("the local-disk blob store", () => {
       expect(await fs.readdir(path.join(dir, "tmp"))).toEqual([]);
       expect(await fs.readdir(path.join(dir, "blobs"))).toEqual([]);
     } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a download whose client goes away rejects once and leaves no unhandled rejection behind", async () => {
+    // Seen in CI: a client that reset the connection mid-download made both pending socket writes
+    // fail, sendTo gave up on the first, and the second failure was an unhandled rejection.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-store-"));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const store = new LocalBlobStore(dir);
+      await store.init();
+      const { key } = await store.put(Readable.from([Buffer.alloc(8 * 1024 * 1024, 7)]));
+      for (let i = 0; i < 20; i++) {
+        // A socket that resets while a write is in flight: that write fails, and so does the one
+        // queued behind it.
+        const out = new Writable({
+          write(_chunk, _enc, cb) {
+            setTimeout(() => cb(new Error("ECONNRESET")), 5);
+          },
+        });
+        out.on("error", () => {});
+        await expect(store.sendTo!(key, undefined, out)).rejects.toThrow();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
       await fs.rm(dir, { recursive: true, force: true });
     }
   });

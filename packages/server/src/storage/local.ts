@@ -99,9 +99,13 @@ export class LocalBlobStore implements BlobStore {
           const { bytesRead } = await fh.read(buf, 0, Math.min(SEND_CHUNK, end - pos + 1), pos);
           if (bytesRead === 0) throw new Error("the stored file is shorter than its record");
           pos += bytesRead;
-          writes[turn] = new Promise<void>((resolve, reject) => {
+          const write = new Promise<void>((resolve, reject) => {
             out.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), (err) => (err ? reject(err) : resolve()));
           });
+          // When the client goes away both writes in flight fail, and the loop stops at the first:
+          // the other's failure is expected, not an unhandled rejection.
+          write.catch(() => {});
+          writes[turn] = write;
         }
         await Promise.all(writes);
       } finally {

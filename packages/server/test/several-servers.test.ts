@@ -9,7 +9,7 @@ import { DbRateLimitStore } from "../src/http/rate-limit-store.js";
 import { openMigratedDatabase } from "../src/server.js";
 import { serverProcess, type Proc } from "./helpers/process.js";
 import { startReceiver, type Receiver } from "./helpers/receiver.js";
-import { createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
+import { apiFetch, createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
 import { until } from "./helpers/uploads.js";
 import { WebClient } from "./helpers/web.js";
 import type { Options } from "express-rate-limit";
@@ -84,16 +84,7 @@ async function startProcess(env: Record<string, string>): Promise<Server> {
     proc,
     url: url!,
     api,
-    fetch(pathname, init = {}) {
-      const { token, json, ...rest } = init;
-      const headers = new Headers(rest.headers);
-      if (token) headers.set("Authorization", `Bearer ${token}`);
-      if (json !== undefined) {
-        headers.set("Content-Type", "application/json");
-        rest.body = JSON.stringify(json);
-      }
-      return fetch(`${api}${pathname}`, { ...rest, headers });
-    },
+    fetch: (pathname, init) => apiFetch(api, pathname, init),
   };
 }
 

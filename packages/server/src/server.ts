@@ -237,13 +237,15 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
  */
 export async function startServer(config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningServer> {
   await checkSpec();
-  // Before anything touches the data dir: a second process on one SQLite database stops here.
-  const releaseLock = holdInstanceLock(config.databaseUrl);
-  let services: Services;
+  const services = await buildServices(config, opts);
+  // A second process on one SQLite database stops here, before it serves or sweeps anything (the
+  // database check comes first, so a database that cannot be opened is reported as such).
+  let releaseLock: () => void;
   try {
-    services = await buildServices(config, opts);
+    releaseLock = holdInstanceLock(config.databaseUrl);
   } catch (err) {
-    releaseLock();
+    services.mailer.close();
+    await closeDatabase(services.db);
     throw err;
   }
   // Background jobs: the expiry sweeper and the webhook delivery worker.

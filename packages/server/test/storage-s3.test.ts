@@ -1,12 +1,15 @@
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
+import fs from "node:fs/promises";
 import http from "node:http";
+import os from "node:os";
+import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { startS3rver, type S3Server } from "./helpers/s3.js";
 import { addFile, createPackage, rawMultipart, sha256, until, uploadFile } from "./helpers/uploads.js";
-import { shareFiles } from "./helpers/links.js";
+import { finalize, shareFiles } from "./helpers/links.js";
 import { expectError } from "./helpers/expect.js";
 import { sweepOnce } from "../src/services/sweeper.js";
 
@@ -178,5 +181,124 @@ describe.each(DATABASES)("S3 storage (s3rver) (%s)", (kind) => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
+  const PRESIGN_SECONDS = 3;
+  let s3: S3Server;
+  let t: TestServer;
+  let alice: User;
+
+  beforeAll(async () => {
+    s3 = await startS3rver();
+    t = await startTestServer(kind, { s3: { server: s3, presign: true, presignSeconds: PRESIGN_SECONDS } });
+    alice = await t.createUser();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await s3?.stop();
+  });
+
+  /** One curl of a URL: status, headers (lower-case names) and body. */
+  async function curl(url: string, extra: string[] = []) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-curl-"));
+    try {
+      await run("curl", ["-sS", "-D", path.join(dir, "h"), "-o", path.join(dir, "b"), ...extra, url]);
+      const head = await fs.readFile(path.join(dir, "h"), "latin1");
+      const status = Number(/^HTTP\/[\d.]+ (\d{3})/.exec(head)![1]);
+      const headers = Object.fromEntries(
+        head
+          .split("\r\n")
+          .slice(1)
+          .filter((l) => l.includes(":"))
+          .map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
+      );
+      return { status, headers, body: await fs.readFile(path.join(dir, "b")) };
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  const events = async (id: string) => ((await (await t.fetch(`/packages/${id}/events`, { token: alice.token })).json()) as { type: string }[]).map((e) => e.type);
+
+  it("owner and link downloads answer 302 to a presigned URL that curl downloads, by Range too, after the same checks; HEAD answers directly", async () => {
+    const name = "Résumé «final».txt";
+    const text = Buffer.from(`${"hello S3 ".repeat(1000)}end`);
+    const pkg = await createPackage(t, alice.token);
+    const up = await uploadFile(t, alice.token, pkg.id, name, text, { type: "text/plain" });
+    expect(up.status).toBe(201);
+    const small = (await up.json()) as { id: string; content_type: string };
+    expect(small.content_type).toMatch(/^text\/plain/);
+    const large = await addFile(t, alice.token, pkg.id, "big.bin", big);
+    const secret = await finalize(t, alice.token, pkg.id);
+    const s = { id: pkg.id, api: `${t.api}/links/${secret}` };
+
+    // the owner
+    const owner = await t.fetch(`/packages/${s.id}/files/${large.id}`, { token: alice.token, redirect: "manual" });
+    expect(owner.status).toBe(302);
+    expect(owner.headers.get("cache-control")).toBe("no-store");
+    const location = owner.headers.get("location")!;
+    expect(location.startsWith(`${s3.endpoint}/${s3.bucket}/${t.s3!.prefix}`)).toBe(true);
+    expect(location).toContain(`X-Amz-Expires=${PRESIGN_SECONDS}`);
+    const got = await curl(location);
+    expect(got.status).toBe(200);
+    expect(sha256(got.body)).toBe(sha256(big));
+    expect(got.headers["content-disposition"]).toBe(`attachment; filename="big.bin"; filename*=UTF-8''big.bin`);
+    const ranged = await curl(location, ["-r", `${8 * MiB - 5}-${8 * MiB + 4}`]);
+    expect(ranged.status).toBe(206);
+    expect(ranged.body).toEqual(big.subarray(8 * MiB - 5, 8 * MiB + 5));
+
+    // no token: no redirect
+    await expectError(await t.fetch(`/packages/${s.id}/files/${large.id}`, { redirect: "manual" }), 401);
+
+    // the recipient, with the name and type set through the presigned response headers
+    const link = await fetch(`${s.api}/files/${small.id}`, { redirect: "manual" });
+    expect(link.status).toBe(302);
+    const viaLink = await curl(link.headers.get("location")!);
+    expect(viaLink.body).toEqual(text);
+    expect(viaLink.headers["content-disposition"]).toBe(
+      `attachment; filename="R_sum_ _final_.txt"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%C2%ABfinal%C2%BB.txt`,
+    );
+    expect(viaLink.headers["content-type"]).toBe(small.content_type);
+    // fetch follows the redirect like a browser does
+    const followed = await fetch(`${s.api}/files/${small.id}`);
+    expect(Buffer.from(await followed.arrayBuffer())).toEqual(text);
+
+    // Counted when the redirect is handed out for a request reaching the last byte: 2 so far,
+    // a range short of the end adds none, a resumed tail adds one.
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(2);
+    expect((await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: "bytes=0-9" } })).status).toBe(302);
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(2);
+    expect((await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: "bytes=10-" } })).status).toBe(302);
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(3);
+    // a range past the end is still our 416, not a redirect
+    await expectError(await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: `bytes=${text.length + 10}-` } }), 416);
+
+    // HEAD answers the headers itself
+    const head = await fetch(`${s.api}/files/${large.id}`, { method: "HEAD", redirect: "manual" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(big.length));
+    expect(head.headers.get("location")).toBeNull();
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(3);
+
+    // the zip still streams through the server
+    const zip = await fetch(`${s.api}/archive`, { redirect: "manual" });
+    expect(zip.status).toBe(200);
+    expect(zip.headers.get("content-type")).toBe("application/zip");
+    const zipBytes = Buffer.from(await zip.arrayBuffer());
+    expect(zipBytes.subarray(0, 2).toString()).toBe("PK");
+    expect(zipBytes.includes(big.subarray(0, 4096))).toBe(true);
+  });
+
+  it("a presigned URL stops working after SF_S3_PRESIGN_SECONDS", async () => {
+    const s = await shareFiles(t, alice.token, [["short.txt", "short-lived"]]);
+    const res = await fetch(`${s.api}/files/${s.files[0]!.id}`, { redirect: "manual" });
+    const location = res.headers.get("location")!;
+    expect((await curl(location)).body.toString()).toBe("short-lived");
+    await new Promise((r) => setTimeout(r, (PRESIGN_SECONDS + 1.5) * 1000));
+    const late = await curl(location);
+    expect(late.status).toBe(403);
+    expect(late.body.toString()).toContain("expired");
   });
 });

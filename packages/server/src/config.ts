@@ -169,7 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     if (!/^\/([A-Za-z0-9._~-]+\/)+$/.test(accelRedirect)) {
       problems.push(`SF_ACCEL_REDIRECT must be a URI path that starts and ends with "/", such as /_sf_blobs/ (got "${accelRedirect}")`);
     }
-    if (storage === "s3") problems.push("SF_ACCEL_REDIRECT is for local storage behind nginx; with SF_STORAGE=s3 use SF_S3_PRESIGN_DOWNLOADS");
+    if (storage === "s3") problems.push("SF_ACCEL_REDIRECT is for local storage behind nginx (with SF_STORAGE=s3, use SF_S3_PRESIGN_DOWNLOADS)");
   }
 
   function s3Config(): S3Config {

@@ -250,3 +250,46 @@ describe("redactPath", () => {
     },
   );
 });
+
+describe("loadConfig: storage", () => {
+  const S3 = { SF_STORAGE: "s3", SF_S3_BUCKET: "speedyfiles" };
+
+  it("is local disk by default, S3 with a bucket and the AWS default credential chain when no keys are given", () => {
+    expect(loadConfig({})).toMatchObject({ storage: "local", s3: null, accelRedirect: null });
+    expect(loadConfig(S3)).toMatchObject({
+      storage: "s3",
+      s3: { bucket: "speedyfiles", region: "us-east-1", endpoint: null, forcePathStyle: false, accessKeyId: null, secretAccessKey: null, prefix: "", presignDownloads: false, presignSeconds: 300 },
+    });
+    expect(
+      loadConfig({
+        ...S3,
+        SF_S3_ENDPOINT: "http://minio:9000/",
+        SF_S3_FORCE_PATH_STYLE: "true",
+        SF_S3_ACCESS_KEY_ID: "AKIA",
+        SF_S3_SECRET_ACCESS_KEY: "secret",
+        SF_S3_PREFIX: "sf/blobs/",
+        SF_S3_PRESIGN_DOWNLOADS: "yes",
+        SF_S3_PRESIGN_SECONDS: "60",
+      }).s3,
+    ).toMatchObject({ endpoint: "http://minio:9000", forcePathStyle: true, accessKeyId: "AKIA", prefix: "sf/blobs/", presignDownloads: true, presignSeconds: 60 });
+    expect(loadConfig({ SF_ACCEL_REDIRECT: "/_sf_blobs/" }).accelRedirect).toBe("/_sf_blobs/");
+  });
+
+  it.each([
+    [{ SF_STORAGE: "nfs" }, ["SF_STORAGE"]],
+    [{ SF_STORAGE: "s3" }, ["SF_S3_BUCKET", "SF_STORAGE"]],
+    [{ ...S3, SF_S3_BUCKET: "Not_A_Bucket" }, ["SF_S3_BUCKET"]],
+    [{ ...S3, SF_S3_ENDPOINT: "minio:9000" }, ["SF_S3_ENDPOINT"]],
+    [{ ...S3, SF_S3_SECRET_ACCESS_KEY: "hush-hush" }, ["SF_S3_ACCESS_KEY_ID", "SF_S3_SECRET_ACCESS_KEY"]],
+    [{ ...S3, SF_S3_PREFIX: "/abs//path" }, ["SF_S3_PREFIX"]],
+    [{ ...S3, SF_S3_PRESIGN_SECONDS: "604801" }, ["SF_S3_PRESIGN_SECONDS"]],
+    [{ ...S3, SF_S3_FORCE_PATH_STYLE: "maybe" }, ["SF_S3_FORCE_PATH_STYLE"]],
+    [{ SF_ACCEL_REDIRECT: "_sf_blobs" }, ["SF_ACCEL_REDIRECT"]],
+    [{ ...S3, SF_ACCEL_REDIRECT: "/_sf_blobs/" }, ["SF_ACCEL_REDIRECT", "SF_S3_PRESIGN_DOWNLOADS", "SF_STORAGE"]],
+  ] as [Record<string, string>, string[]][])("rejects %j, naming %j in one line", (env, names) => {
+    const err = configError(env);
+    expect([...new Set(err.message.match(/SF_[A-Z0-9_]+/g))].sort()).toEqual(names);
+    expect(err.message.split("; ")).toHaveLength(1);
+    expect(err.message).not.toContain("hush-hush");
+  });
+});

@@ -155,10 +155,13 @@ function originOf(url: string): string {
 
 /** The first `code` (ECONNREFUSED, ENOTFOUND, …) down the `cause` chain. */
 function causeCode(err: unknown): string | undefined {
+  let closed = false;
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 8; e = e.cause as typeof e, i++) {
     if (typeof e.code === "string" && !e.code.startsWith("UND_ERR")) return e.code;
+    if (e.code === "UND_ERR_SOCKET") closed = true;
   }
-  return undefined;
+  // undici's word for a connection the other side closed (no errno behind it): say it in words.
+  return closed ? "connection closed" : undefined;
 }
 
 function oneLine(s: string): string {

@@ -89,7 +89,7 @@ server.listen(0, "127.0.0.1", () => console.log(server.address().port));`,
     const id = drafts[0]!.id;
     expect(drafts[0]!.file_count).toBeGreaterThanOrEqual(2);
     const lines = r.stderr.trim().split("\n").filter((l) => !/^sent \d+\/16 /.test(l));
-    expect(lines[0]).toMatch(/^error: cannot reach the SpeedyFiles server at http:\/\/127\.0\.0\.1:\d+ \(ECONN\w+\)/);
+    expect(lines[0]).toMatch(/^error: cannot reach the SpeedyFiles server at http:\/\/127\.0\.0\.1:\d+ \((ECONN\w+|connection closed)\)/);
     expect(lines.slice(1).join("\n")).toMatch(new RegExp(`The unfinished package ${id} \\(\\d+ of 16 files, [\\d.]+ MiB uploaded\\) could not be deleted`));
     expect(lines.at(-1)).toBe(`  sf packages delete ${id} --yes`);
     expect(r.stderr).not.toMatch(/\n\s+at /);

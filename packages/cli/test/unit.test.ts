@@ -26,6 +26,15 @@ describe("exit codes", () => {
     expect(describeError(api(AuthenticationError, 401))).toBe("nope (401) — run `sf login`");
     expect(describeError(api(AuthenticationError, 401), { tokenSource: "env" })).toContain("SF_TOKEN");
   });
+  it("a connection the server closed reads as words, not undici's code (seen when the server was killed mid-send)", () => {
+    const closed = Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" });
+    const err = new NetworkError("upload of a.bin: UND_ERR_SOCKET", { cause: closed, url: "http://127.0.0.1:8080/api/v1/packages/x/files" });
+    expect(describeError(err)).toBe(
+      "cannot reach the SpeedyFiles server at http://127.0.0.1:8080 (connection closed) — check the URL (--url, SF_URL or `sf login`) and your network",
+    );
+    const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+    expect(describeError(new NetworkError("x", { cause: refused, url: "http://127.0.0.1:8080/api/v1/me" }))).toContain("(ECONNREFUSED)");
+  });
   it("help lists the exit codes; --version prints the version; no command is a usage error", async () => {
     const help = await sf(["help"]);
     expect(help.code).toBe(0);

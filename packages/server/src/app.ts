@@ -44,7 +44,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   app.use("/api/v1", docsRoutes());
   app.use(
     "/api/v1",
-    specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(linkLimiter, login) }),
+    specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter, login) }),
   );
 
   app.use(notFoundHandler);

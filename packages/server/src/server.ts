@@ -7,6 +7,7 @@ import { createApp } from "./app.js";
 import { checkSpec } from "./http/validator.js";
 import type { Config } from "./config.js";
 import { closeDatabase, migrate, openDatabase, type Db } from "./db/knex.js";
+import { holdInstanceLock } from "./db/instance-lock.js";
 import { LocalBlobStore } from "./storage/local.js";
 import { S3BlobStore } from "./storage/s3.js";
 import type { BlobStore } from "./storage/blob-store.js";
@@ -252,7 +253,15 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
  */
 export async function startServer(config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningServer> {
   await checkSpec();
-  const services = await buildServices(config, opts);
+  // Before anything touches the data dir: a second process on one SQLite database stops here.
+  const releaseLock = holdInstanceLock(config.databaseUrl);
+  let services: Services;
+  try {
+    services = await buildServices(config, opts);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
   // Background jobs: the expiry sweeper and the webhook delivery worker.
   const stops: (() => Promise<void>)[] = [];
   const stopBackground = async () => {
@@ -266,6 +275,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
     await stopBackground();
     services.mailer.close();
     await closeDatabase(services.db);
+    releaseLock();
     throw err;
   }
   const app = createApp(services, { validateResponses: opts.validateResponses ?? false });
@@ -296,6 +306,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
     await stopBackground();
     services.mailer.close();
     await closeDatabase(services.db);
+    releaseLock();
     throw err;
   }
   const addr = server.address() as AddressInfo;
@@ -314,6 +325,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       services.mailer.close();
       services.storage.close?.();
       await closeDatabase(services.db);
+      releaseLock();
     })());
 
   return { url, server, services, close };

@@ -1,50 +1,11 @@
-import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serverProcess } from "./helpers/process.js";
 import { createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
 
-const SERVER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-
-interface Proc {
-  code: Promise<number | null>;
-  stdout: () => string;
-  stderr: () => string;
-  kill: (sig: NodeJS.Signals) => void;
-  waitFor: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
-}
-
-/** Runs the real `speedyfiles-server` entry point (src/main.ts through tsx) as a child process. */
-function server(args: string[], env: Record<string, string>, stdin?: string): Proc {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
-    cwd: SERVER_DIR,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-  child.stdin.end(stdin ?? "");
-  const code = new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
-  return {
-    code,
-    stdout: () => out,
-    stderr: () => err,
-    kill: (sig) => child.kill(sig),
-    async waitFor(re, ms = 20_000) {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const m = re.exec(err);
-        if (m) return m;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${re} in:\n${err}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-  };
-}
+const server = serverProcess;
 
 describe("speedyfiles-server: invalid configuration", () => {
   it("refuses to start with one line naming every bad variable, exit code 2", async () => {

@@ -57,4 +57,23 @@ describe("the local-disk blob store", () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("start-up removes only temp files nobody is writing: another process's upload in progress survives", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-store-"));
+    try {
+      await new LocalBlobStore(dir).init();
+      const tmp = path.join(dir, "tmp");
+      const live = path.join(tmp, "11111111-1111-4111-8111-111111111111.part");
+      const crashed = path.join(tmp, "22222222-2222-4222-8222-222222222222.part");
+      await fs.writeFile(live, "being written right now");
+      await fs.writeFile(crashed, "left by a crash");
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      await fs.utimes(crashed, twoHoursAgo, twoHoursAgo);
+      // A second process starting on the same data dir.
+      await new LocalBlobStore(dir).init();
+      expect(await fs.readdir(tmp)).toEqual([path.basename(live)]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -58,8 +58,31 @@ export async function closeDatabase(db: Db): Promise<void> {
   await db.destroy();
 }
 
+/** Any fixed number: the PostgreSQL advisory lock that one migrating process holds. */
+const MIGRATION_LOCK = 7_305_119_402;
+
+/**
+ * Brings the schema up to date. On PostgreSQL several server processes may start at once: the
+ * first takes an advisory lock and migrates, the others wait for it and then find nothing to do
+ * (knex's own lock table makes a latecomer fail with "Migration table is already locked", and two
+ * first starts race to create that table).
+ */
 export async function migrate(db: Db): Promise<void> {
-  await db.migrate.latest({ migrationSource });
+  if (!isPostgres(db)) {
+    await db.migrate.latest({ migrationSource });
+    return;
+  }
+  const conn = (await db.client.acquireConnection()) as pg.Client;
+  try {
+    await conn.query("select pg_advisory_lock($1)", [MIGRATION_LOCK]);
+    try {
+      await db.migrate.latest({ migrationSource });
+    } finally {
+      await conn.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK]);
+    }
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
 }
 
 /** One round trip to the database (for /health). */

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { MemoryStore, rateLimit } from "express-rate-limit";
+import { rateLimit, type Store } from "express-rate-limit";
 
 interface FailureLimitOptions {
   /** Failures allowed per key within the window. */
@@ -12,15 +12,16 @@ interface FailureLimitOptions {
   detail: string;
   /** Answers a limited request some other way (an HTML page); default `{"detail"}` JSON. */
   respond?: (req: Request, res: Response) => void;
+  /** Where the counters live (http/rate-limit-store.ts): shared by every process on PostgreSQL. */
+  store: Store;
 }
 
 /**
  * Counts failed requests per key and answers 429 with `Retry-After` once a key has failed `limit`
- * times within the window. Successful requests are not counted. In memory: with several instances
- * each counts on its own (documented in the README).
+ * times within the window. Successful requests are not counted.
  */
 export function failureRateLimit(opts: FailureLimitOptions) {
-  const store = new MemoryStore();
+  const { store } = opts;
   const limiter = rateLimit({
     windowMs: opts.windowSeconds * 1000,
     limit: opts.limit,
@@ -43,7 +44,10 @@ export function failureRateLimit(opts: FailureLimitOptions) {
     // downloads of a valid link would be locked out.
     res.once("close", () => {
       const key = (req as Request & { rateLimit?: { key?: string } }).rateLimit?.key;
-      if (!res.writableFinished && key !== undefined && !opts.isFailure(res)) void store.decrement(key);
+      if (!res.writableFinished && key !== undefined && !opts.isFailure(res)) {
+        // A failed un-count (the database away for a moment) leaves the limit one stricter: no more.
+        Promise.resolve(store.decrement(key)).catch(() => {});
+      }
     });
     return limiter(req, res, next);
   };
@@ -53,8 +57,9 @@ export function failureRateLimit(opts: FailureLimitOptions) {
  * At most `limit` requests per key within the window, successful or not (429 with `Retry-After`
  * after that): for operations whose every call has a cost, such as an inbound link's "done".
  */
-export function callRateLimit(opts: { limit: number; windowSeconds: number; key: (req: Request) => string; detail: string }) {
+export function callRateLimit(opts: { limit: number; windowSeconds: number; key: (req: Request) => string; detail: string; store: Store }) {
   return rateLimit({
+    store: opts.store,
     windowMs: opts.windowSeconds * 1000,
     limit: opts.limit,
     standardHeaders: "draft-7",

@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from "express";
 import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
 import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
+import { rateLimitStore } from "../http/rate-limit-store.js";
 import { sha256Hex } from "../security/secrets.js";
 import { linkHeaders, sendTooManyPage } from "./web.js";
 import { sendSignInLimited } from "./web-auth.js";
@@ -30,6 +31,7 @@ export function linkLookupLimiter(s: Services): RequestHandler {
     windowSeconds: s.config.linkWindowSeconds,
     isFailure: (res) => res.statusCode === 404 || res.statusCode === 410,
     detail,
+    store: rateLimitStore(s.db, "link-lookup"),
     // The link page answers a person, in HTML; the JSON API keeps `{"detail", "code"}`.
     respond: (req, res) => {
       if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res);
@@ -51,9 +53,10 @@ export interface LoginLimiters {
  * limited sign-in page answers a page, the API `{"detail", "code"}`.
  */
 export function loginLimiters(s: Services): LoginLimiters {
-  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string }) =>
+  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string; prefix: string }) =>
     failureRateLimit({
       ...opts,
+      store: rateLimitStore(s.db, opts.prefix),
       isFailure: (res) => res.statusCode === 401,
       windowSeconds: s.config.loginWindowSeconds,
       respond: (req: Request, res: Response) => {
@@ -62,8 +65,9 @@ export function loginLimiters(s: Services): LoginLimiters {
       },
     });
   return {
-    perIp: limit({ limit: s.config.loginMaxFailuresPerIp, detail: "Too many failed login attempts from this address; try again later" }),
+    perIp: limit({ prefix: "login-ip", limit: s.config.loginMaxFailuresPerIp, detail: "Too many failed login attempts from this address; try again later" }),
     perAccount: limit({
+      prefix: "login-account",
       limit: s.config.loginMaxFailuresPerAccount,
       key: (req) => `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "").trim().toLowerCase()}`,
       detail: "Too many failed login attempts for this account; try again later",
@@ -72,7 +76,7 @@ export function loginLimiters(s: Services): LoginLimiters {
 }
 
 /** What runs for one operation after authentication and validation, before its handler: rate limits and link headers. */
-export function operationMiddleware(linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
+export function operationMiddleware(s: Services, linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
   const { perIp, perAccount } = login;
   // Each "done" of an inbound link may email its owner: a few per link and 10 minutes at most.
   const completions = callRateLimit({
@@ -80,6 +84,7 @@ export function operationMiddleware(linkLimiter: RequestHandler, login: LoginLim
     windowSeconds: 600,
     key: (req: Request) => `complete:${sha256Hex(String(req.params.link))}`,
     detail: "This link was marked done too often; try again in a few minutes",
+    store: rateLimitStore(s.db, "link-complete"),
   });
 
   const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount] };

@@ -46,6 +46,7 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     purged += n;
     if (n < BATCH) break;
   }
+  await s.storage.removeStaleTemp?.();
   await expireIdempotencyKeys(s);
   await purgeEndedSessions(s);
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");

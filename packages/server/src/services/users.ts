@@ -135,6 +135,12 @@ export async function ensureFirstAdmin(s: Services): Promise<{ email: string; ge
   if ((await countUsers(s.db)) > 0) return null;
   const email = s.config.adminEmail ?? "admin@localhost";
   const generatedPassword = s.config.adminPassword ? null : crypto.randomBytes(18).toString("base64url");
-  await createUser(s, { email, name: "Administrator", password: s.config.adminPassword ?? generatedPassword!, role: "admin" });
+  try {
+    await createUser(s, { email, name: "Administrator", password: s.config.adminPassword ?? generatedPassword!, role: "admin" });
+  } catch (err) {
+    // Several processes started together on one database: another one created it first.
+    if (err instanceof Conflict) return null;
+    throw err;
+  }
   return { email, generatedPassword };
 }

@@ -26,6 +26,8 @@ export interface BlobStore {
    */
   sendTo?(key: string, range: { start: number; end: number } | undefined, out: Writable): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Optional: removes what interrupted writes left behind (run at start and by the sweeper). */
+  removeStaleTemp?(): Promise<number>;
   /** Throws if the store cannot be written. Used by /health. */
   check(): Promise<void>;
   /**

@@ -13,6 +13,8 @@ const WRITE_HWM = 1024 * 1024;
 const READ_HWM = 1024 * 1024;
 /** The two buffers of sendTo. */
 const SEND_CHUNK = 2 * 1024 * 1024;
+/** A temp file untouched for this long belongs to no upload in progress. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 /** errno codes meaning "no room": full disk, quota exceeded, file larger than the file system allows. */
 const OUT_OF_SPACE = new Set(["ENOSPC", "EDQUOT", "EFBIG"]);
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -58,8 +60,28 @@ export class LocalBlobStore implements BlobStore {
   /** Creates the folders and removes temp files a previous crash left behind. */
   async init(): Promise<void> {
     await fsp.mkdir(this.blobDir, { recursive: true });
-    await fsp.rm(this.tmpDir, { recursive: true, force: true });
     await fsp.mkdir(this.tmpDir, { recursive: true });
+    await this.removeStaleTemp();
+  }
+
+  /**
+   * Removes temp files nobody has written to for `STALE_TEMP_MS`: what a crash left behind. Never
+   * the whole folder: other server processes sharing this data dir may be receiving uploads into
+   * it right now (an upload in progress touches its file constantly, and an idle one is cut after
+   * two minutes). Run at start and by the sweeper.
+   */
+  async removeStaleTemp(): Promise<number> {
+    const cutoff = Date.now() - STALE_TEMP_MS;
+    let removed = 0;
+    for (const name of await fsp.readdir(this.tmpDir)) {
+      const file = path.join(this.tmpDir, name);
+      const stat = await fsp.stat(file).catch(() => undefined);
+      if (stat && stat.mtimeMs < cutoff) {
+        await fsp.rm(file, { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   private pathOf(key: string): string {

@@ -58,6 +58,18 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** fetch against `${api}${pathname}` with an optional bearer token and JSON body. */
+export function apiFetch(api: string, pathname: string, init: RequestInit & { token?: string; json?: unknown } = {}): Promise<Response> {
+  const { token, json, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  if (json !== undefined) {
+    headers.set("Content-Type", "application/json");
+    rest.body = JSON.stringify(json);
+  }
+  return fetch(`${api}${pathname}`, { ...rest, headers });
+}
+
 export async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `sf_test_${crypto.randomBytes(6).toString("hex")}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
@@ -142,16 +154,7 @@ export async function startTestServer(
     running,
     clock,
     ...(opts.s3 && s3Env ? { s3: { server: opts.s3.server, prefix: s3Env.SF_S3_PREFIX! } } : {}),
-    fetch(pathname, init = {}) {
-      const { token, json, ...rest } = init;
-      const headers = new Headers(rest.headers);
-      if (token) headers.set("Authorization", `Bearer ${token}`);
-      if (json !== undefined) {
-        headers.set("Content-Type", "application/json");
-        rest.body = JSON.stringify(json);
-      }
-      return fetch(`${api}${pathname}`, { ...rest, headers });
-    },
+    fetch: (pathname, init) => apiFetch(api, pathname, init),
     async createUser(o = {}) {
       const password = o.password ?? `pw-${crypto.randomBytes(8).toString("hex")}`;
       const email = o.email ?? `user-${crypto.randomBytes(5).toString("hex")}@example.com`;

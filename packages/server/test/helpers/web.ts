@@ -40,7 +40,7 @@ export function csrfOf(page: string): string {
  */
 export class WebClient {
   readonly jar = new CookieJar();
-  constructor(readonly t: TestServer) {}
+  constructor(readonly t: Pick<TestServer, "url" | "api">) {}
 
   async get(path: string, headers: Record<string, string> = {}): Promise<Response> {
     const res = await fetch(`${this.t.url}${path}`, { redirect: "manual", headers: { Cookie: this.jar.header(), ...headers } });

@@ -1,0 +1,41 @@
+import path from "node:path";
+import Database from "better-sqlite3";
+
+/** Another server process already serves this SQLite database. */
+export class AnotherInstanceRunning extends Error {}
+
+/**
+ * SQLite mode is one server process: its rate-limit counters live in memory, and two processes
+ * writing one database file through a shared data dir would step on each other's temp files and
+ * sweeps. This holds an exclusive SQLite lock on `<database>.instance-lock` for as long as the
+ * server runs, so a second process on the same database refuses to start with one clear line.
+ * The lock is the operating system's (fcntl, as SQLite uses for every database): it goes away
+ * with the process however that ends, `kill -9` included, so a crash never leaves a stale lock
+ * to clean up by hand. Returns the release function; nothing to hold for `:memory:` or PostgreSQL.
+ */
+export function holdInstanceLock(databaseUrl: string): () => void {
+  if (!databaseUrl.startsWith("sqlite://")) return () => {};
+  const file = databaseUrl.slice("sqlite://".length);
+  if (file === ":memory:") return () => {};
+  const lockFile = `${path.resolve(file)}.instance-lock`;
+  const lock = new Database(lockFile, { timeout: 0 });
+  try {
+    lock.pragma("locking_mode = EXCLUSIVE");
+    // The first write takes the exclusive lock, and EXCLUSIVE locking mode keeps it until close.
+    lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)");
+    lock.exec("BEGIN EXCLUSIVE");
+    lock.exec("DELETE FROM holder");
+    lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+    lock.exec("COMMIT");
+  } catch (err) {
+    lock.close();
+    if ((err as { code?: string }).code === "SQLITE_BUSY") {
+      throw new AnotherInstanceRunning(
+        `another SpeedyFiles server is already running on ${path.resolve(file)}: SQLite serves one process. ` +
+          "Stop the other one, give this one its own SF_DATA_DIR, or run several on PostgreSQL (SF_DATABASE_URL=postgres://…).",
+      );
+    }
+    throw err;
+  }
+  return () => lock.close();
+}

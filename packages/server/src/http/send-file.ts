@@ -44,6 +44,9 @@ export async function sendDownload(req: Request, res: Response, store: BlobStore
   } catch (err) {
     log.error({ err }, "could not record a download");
   }
+  // An offloaded answer is ended only now: whoever follows the redirect already finds the
+  // download recorded.
+  if ("offloaded" in sent) res.end();
 }
 
 function attachmentHeaders(res: Response, name: string, contentType: string): void {
@@ -80,7 +83,12 @@ async function streamBlob(res: Response, store: BlobStore, key: string, range: B
 }
 
 /** A stored file with ETag (its SHA-256), Range / If-Range and If-None-Match. */
-async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDownload): Promise<{ range: ByteRange | undefined } | undefined> {
+async function sendFile(
+  req: Request,
+  res: Response,
+  store: BlobStore,
+  d: FileDownload,
+): Promise<{ range: ByteRange | undefined; offloaded?: true } | undefined> {
   const { file } = d;
   const etag = `"${file.sha256}"`;
   res.setHeader("ETag", etag);
@@ -136,23 +144,25 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
  * presigned URL (the client sends its Range there), or an empty answer whose `X-Accel-Redirect`
  * makes nginx send the file from its internal location (nginx honours the client's Range itself
  * and keeps our Content-Disposition and Content-Type). The server never sees the transfer end, so
- * the download counts now: handing out the bytes of the requested range is the last thing it does.
+ * the download counts (`onSent`, with the range asked for) before the answer goes out: handing out
+ * the bytes is the last thing the server does for it.
  */
-function offloaded(res: Response, off: Offload, contentType: string, disposition: string, range: ByteRange | undefined): { range: ByteRange | undefined } {
+function offloaded(res: Response, off: Offload, contentType: string, disposition: string, range: ByteRange | undefined): { range: ByteRange | undefined; offloaded: true } {
   if ("location" in off) {
     for (const h of ["ETag", "Accept-Ranges", "Last-Modified"]) res.removeHeader(h);
     // The URL is a short-lived credential: no cache keeps it.
     res.setHeader("Cache-Control", "no-store");
     res.setHeader("Location", off.location);
-    res.status(302).end();
+    res.status(302);
   } else {
     res.setHeader("Content-Disposition", disposition);
     res.setHeader("Content-Security-Policy", DOWNLOAD_CSP);
     res.setHeader("Content-Type", contentType);
     res.setHeader("X-Accel-Redirect", off.accelRedirect);
-    res.status(200).end();
+    res.status(200);
   }
-  return { range };
+  // Ended by sendDownload once the download is recorded.
+  return { range, offloaded: true };
 }
 
 /**

@@ -1,6 +1,9 @@
 import path from "node:path";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 
+/** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
+export const S3_MAX_FILE_BYTES = 10_000 * 64 * 1024 * 1024;
+
 /** Everything the server reads from the environment, validated once at start. */
 export interface Config {
   port: number;
@@ -244,6 +247,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     s3,
     accelRedirect,
   };
+
+  // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts
+  // (src/storage/s3.ts) allow files up to 640 GiB.
+  if (config.storage === "s3" && config.maxFileBytes > S3_MAX_FILE_BYTES) {
+    problems.push(`SF_MAX_FILE_BYTES can be at most ${S3_MAX_FILE_BYTES} (640 GiB) with SF_STORAGE=s3 (got ${config.maxFileBytes})`);
+  }
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);

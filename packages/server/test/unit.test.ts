@@ -1,7 +1,8 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, loadConfig, S3_MAX_FILE_BYTES } from "../src/config.js";
+import { partPlan } from "../src/storage/s3.js";
 import { generateApiToken, generateLinkSecret, sha256Hex } from "../src/security/secrets.js";
 import { hashPassword, verifyPassword } from "../src/security/passwords.js";
 import { redactPath } from "../src/http/logging.js";
@@ -285,11 +286,25 @@ describe("loadConfig: storage", () => {
     [{ ...S3, SF_S3_PRESIGN_SECONDS: "604801" }, ["SF_S3_PRESIGN_SECONDS"]],
     [{ ...S3, SF_S3_FORCE_PATH_STYLE: "maybe" }, ["SF_S3_FORCE_PATH_STYLE"]],
     [{ SF_ACCEL_REDIRECT: "_sf_blobs" }, ["SF_ACCEL_REDIRECT"]],
+    // 10,000 parts of at most 64 MiB: a larger limit would need parts too big to hold in memory.
+    [{ ...S3, SF_MAX_FILE_BYTES: String(Number.MAX_SAFE_INTEGER) }, ["SF_MAX_FILE_BYTES", "SF_STORAGE"]],
     [{ ...S3, SF_ACCEL_REDIRECT: "/_sf_blobs/" }, ["SF_ACCEL_REDIRECT", "SF_S3_PRESIGN_DOWNLOADS", "SF_STORAGE"]],
   ] as [Record<string, string>, string[]][])("rejects %j, naming %j in one line", (env, names) => {
     const err = configError(env);
     expect([...new Set(err.message.match(/SF_[A-Z0-9_]+/g))].sort()).toEqual(names);
     expect(err.message.split("; ")).toHaveLength(1);
     expect(err.message).not.toContain("hush-hush");
+  });
+});
+
+describe("S3 multipart plan", () => {
+  it("keeps memory per upload bounded whatever the file size limit, and every allowed file within 10,000 parts", () => {
+    const MiB = 1024 * 1024;
+    expect(partPlan(10 * 1024 ** 3)).toEqual({ partSize: 8 * MiB, queueSize: 4 });
+    for (const limit of [1, 10 * 1024 ** 3, 100 * 1024 ** 3, S3_MAX_FILE_BYTES]) {
+      const { partSize, queueSize } = partPlan(limit);
+      expect(partSize * 10_000).toBeGreaterThanOrEqual(limit);
+      expect((queueSize + 1) * partSize).toBeLessThanOrEqual(192 * MiB);
+    }
   });
 });

@@ -17,9 +17,20 @@ import type { BlobStore, Offload, OffloadAs, StoredBlob } from "./blob-store.js"
 
 const MiB = 1024 * 1024;
 /** S3 allows at most 10,000 parts per upload. */
-const MAX_PARTS = 10_000;
-/** Parts uploaded at once per upload. Memory per upload is at most about QUEUE_SIZE × part size. */
-const QUEUE_SIZE = 4;
+export const MAX_PARTS = 10_000;
+/** The smallest part (8 MiB) and the largest we hold in memory (64 MiB). */
+const MIN_PART = 8 * MiB;
+export const MAX_PART = 64 * MiB;
+
+/**
+ * Part size and parts in flight for files up to `maxFileBytes`: 8 MiB parts, 4 at once, up to
+ * 80 GiB; larger parts (at most 64 MiB, 2 at once) for larger limits. Memory per upload is about
+ * (queue size + 1) × part size: 40 MiB by default, 192 MiB at most.
+ */
+export function partPlan(maxFileBytes: number): { partSize: number; queueSize: number } {
+  const partSize = Math.min(MAX_PART, Math.max(MIN_PART, Math.ceil(maxFileBytes / MAX_PARTS / MiB) * MiB));
+  return { partSize, queueSize: partSize > MIN_PART * 2 ? 2 : 4 };
+}
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The client for a configured bucket (also used by `storage migrate`). */
@@ -42,21 +53,20 @@ export function s3Client(c: S3Config): S3Client {
 
 /**
  * Blobs as objects `<SF_S3_PREFIX><uuid>` in an S3-compatible bucket. Uploads stream through
- * `@aws-sdk/lib-storage` (a single PutObject below one part, multipart above) with at most
- * QUEUE_SIZE parts in memory; an upload whose source fails is aborted (no object, no incomplete
+ * `@aws-sdk/lib-storage` (a single PutObject below one part, multipart above) with a bounded
+ * number of parts in memory (partPlan); an upload whose source fails is aborted (no object, no incomplete
  * multipart upload) before `put` rejects.
  */
 export class S3BlobStore implements BlobStore {
   readonly client: S3Client;
-  /** 8 MiB, or more when the largest file allowed would otherwise need over 10,000 parts. */
-  readonly partSize: number;
+  private readonly plan: { partSize: number; queueSize: number };
 
   constructor(
     private readonly config: S3Config,
     opts: { maxFileBytes: number },
   ) {
     this.client = s3Client(config);
-    this.partSize = Math.max(8 * MiB, Math.ceil(opts.maxFileBytes / MAX_PARTS / MiB) * MiB);
+    this.plan = partPlan(opts.maxFileBytes);
   }
 
   /** The object key of a storage key. */
@@ -85,8 +95,8 @@ export class S3BlobStore implements BlobStore {
     });
     const upload = new Upload({
       client: this.client,
-      queueSize: QUEUE_SIZE,
-      partSize: this.partSize,
+      queueSize: this.plan.queueSize,
+      partSize: this.plan.partSize,
       leavePartsOnError: false,
       params: {
         Bucket: this.config.bucket,

@@ -302,3 +302,30 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     expect(late.body.toString()).toContain("expired");
   });
 });
+
+describe.each(DATABASES)("S3 store failing (%s)", (kind) => {
+  it("a store that goes away mid-upload ends the upload with a 500 at once, records nothing, and /health says so", async () => {
+    const s3 = await startS3rver();
+    const t = await startTestServer(kind, { s3: { server: s3 } });
+    try {
+      const alice = await t.createUser();
+      const pkg = await createPackage(t, alice.token);
+      const up = startUpload(t, alice.token, pkg.id, 40 * MiB);
+      await up.write(10 * MiB);
+      await s3.stop();
+      const writing = up.write(30 * MiB).then(() => up.end());
+      const answer = await up.answer;
+      void writing.catch(() => undefined);
+      expect(answer).not.toBe("cut");
+      expect((answer as { status: number }).status).toBe(500);
+      expect(JSON.parse((answer as { body: string }).body).code).toBe("internal_error");
+      expect(await t.running.services.db("files").where({ package_id: pkg.id })).toEqual([]);
+      const health = await t.fetch("/health");
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ storage: "unreachable" });
+    } finally {
+      await t.close();
+      await s3.stop();
+    }
+  });
+});

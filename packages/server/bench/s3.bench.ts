@@ -4,13 +4,17 @@
  *   - with SF_STORAGE=s3 on s3rver (npm, the store the tests use, a child process on loopback),
  *   - downloaded again with SF_S3_PRESIGN_DOWNLOADS=true (`curl -L`: the 302, then s3rver itself),
  *   - against the same server on local disk (the baseline),
+ * and the store's own pace (lib-storage uploading the file straight to s3rver),
  * medians of SF_BENCH_ROUNDS (default 3), plus the server's RSS growth while uploading to S3
  * after a warm-up upload (lib-storage keeps at most 4 parts of 8 MiB in flight per upload). s3rver is a JavaScript fake that
  * writes and MD5s every byte on the same 2 cores: the S3 numbers are a floor, not what a real
  * store would give.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { Upload } from "@aws-sdk/lib-storage";
+import { s3Client } from "../src/storage/s3.js";
 import {
   curlDownload,
   curlUpload,
@@ -107,7 +111,38 @@ runBench("s3 bench", async () => {
     log(`  s3 presigned download round ${round}: ${f1(presigned.at(-1)!)} MB/s`);
   }
 
+  // The store's own pace: the same file straight from disk to s3rver with lib-storage (the same
+  // 8 MiB parts, 4 at once), no server in between.
+  const client = s3Client({ bucket: BUCKET, region: "us-east-1", endpoint: `http://${store.url}`, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", prefix: "", presignDownloads: false, presignSeconds: 60 });
+  const bare: number[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    await syncDisks();
+    const t0 = performance.now();
+    await new Upload({ client, queueSize: 4, partSize: 8 * MiB, params: { Bucket: BUCKET, Key: `bare/${round}`, Body: fs.createReadStream(file, { highWaterMark: MiB }) } }).done();
+    bare.push(BYTES / 1e6 / ((performance.now() - t0) / 1000));
+    log(`  bare lib-storage upload round ${round}: ${f1(bare.at(-1)!)} MB/s`);
+  }
+  client.destroy();
+
   const size = `${f1(BYTES / GiB)} GiB`;
+  report({
+    path: `upload ${size} to S3 (s3rver): through the server vs lib-storage from the file`,
+    ours: `${f1(onS3.up)} MB/s`,
+    baseline: `${f1(median(bare))} MB/s (lib-storage → s3rver, no server)`,
+    ratio: (onS3.up / median(bare)).toFixed(2),
+    mustReach: "≥ 0.7",
+    goal: "≥ 0.9",
+    pass: onS3.up / median(bare) >= 0.7,
+  });
+  report({
+    path: `download ${size} from S3 (s3rver): through the server vs the presigned URL`,
+    ours: `${f1(onS3.down)} MB/s`,
+    baseline: `${f1(median(presigned))} MB/s (curl -L: 302, then s3rver)`,
+    ratio: (onS3.down / median(presigned)).toFixed(2),
+    mustReach: "—",
+    goal: "—",
+    pass: true,
+  });
   const info = { mustReach: "—", goal: "—", pass: true };
   report({ path: `upload ${size} to S3 (s3rver) vs local disk`, ours: `${f1(onS3.up)} MB/s`, baseline: `${f1(onDisk.up)} MB/s (local disk)`, ratio: (onS3.up / onDisk.up).toFixed(2), ...info });
   report({ path: `download ${size} from S3 through the server vs local disk`, ours: `${f1(onS3.down)} MB/s`, baseline: `${f1(onDisk.down)} MB/s (local disk)`, ratio: (onS3.down / onDisk.down).toFixed(2), ...info });

@@ -16,6 +16,7 @@ const BENCHES = [
   ["send", "packages/cli", "bench/send.bench.ts"],
   ["concurrency", "packages/server", "bench/concurrency.bench.ts"],
   ["scale", "packages/server", "bench/scale.bench.ts"],
+  ["s3", "packages/server", "bench/s3.bench.ts"],
 ];
 const only = process.env.SF_BENCH_ONLY?.split(",").map((s) => s.trim());
 

@@ -192,6 +192,9 @@ export interface DownloadOptions {
   stallTimeoutMs?: number;
 }
 
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
 /**
  * Downloads to a path, resuming from `<path>.part` when one is there (Range + If-Range on the
  * file's ETag), verifying SHA-256 over the whole file before renaming it into place.
@@ -222,15 +225,31 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
 
   let res: undici.Dispatcher.ResponseData;
   try {
-    res = await undici.request(url, {
-      method: "GET",
-      headers,
-      signal: stall.signal,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
-    });
-    stall.touch();
+    // A server whose downloads are offloaded (SF_S3_PRESIGN_DOWNLOADS) answers 302 to a presigned
+    // URL of the object store: follow it (a few hops at most). Another origin gets neither our
+    // token nor our If-Range (the store has its own ETags; the SHA-256 check of the whole file
+    // still guards a resumed copy), only the Range.
+    let target = url;
+    for (let hop = 0; ; hop++) {
+      res = await undici.request(target, {
+        method: "GET",
+        headers,
+        signal: stall.signal,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
+      });
+      stall.touch();
+      const location = res.headers.location;
+      if (!REDIRECTS.has(res.statusCode) || typeof location !== "string" || hop >= MAX_REDIRECTS) break;
+      await res.body.dump();
+      const next = new URL(location, target);
+      if (next.origin !== new URL(target).origin) {
+        delete headers.authorization;
+        delete headers["if-range"];
+      }
+      target = next.toString();
+    }
   } catch (err) {
     stall.stop();
     throw wrapTransportError(err, what, opts.signal, where);

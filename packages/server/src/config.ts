@@ -1,6 +1,9 @@
 import path from "node:path";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 
+/** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
+export const S3_MAX_FILE_BYTES = 10_000 * 64 * 1024 * 1024;
+
 /** Everything the server reads from the environment, validated once at start. */
 export interface Config {
   port: number;
@@ -35,6 +38,32 @@ export interface Config {
   webhookTimeoutSeconds: number;
   webhookDisableAfterHours: number;
   webhookPollMs: number;
+  /** Where file bytes live: `local` (under SF_DATA_DIR, the default) or `s3`. */
+  storage: "local" | "s3";
+  /** The S3-compatible bucket: set when `storage` is `s3` (or SF_S3_BUCKET names one, for `storage migrate`). */
+  s3: S3Config | null;
+  /**
+   * Local disk behind nginx: downloads answer `X-Accel-Redirect: <prefix><blob path>` and nginx
+   * sends the bytes from an `internal` location. Null: the server sends them itself.
+   */
+  accelRedirect: string | null;
+}
+
+export interface S3Config {
+  bucket: string;
+  region: string;
+  /** For S3-compatible stores (MinIO, Ceph, R2…); null: AWS itself. */
+  endpoint: string | null;
+  forcePathStyle: boolean;
+  /** Both or neither; neither: the AWS default credential chain (environment, profile, instance role). */
+  accessKeyId: string | null;
+  secretAccessKey: string | null;
+  /** Prepended to every object key (e.g. `speedyfiles/`). */
+  prefix: string;
+  /** File downloads answer 302 to a presigned GET URL of the object. */
+  presignDownloads: boolean;
+  /** How long a presigned URL works. */
+  presignSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -133,6 +162,57 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     }
   }
 
+  const storage = (str("SF_STORAGE") ?? "local").toLowerCase();
+  if (storage !== "local" && storage !== "s3") problems.push(`SF_STORAGE must be local or s3 (got "${storage}")`);
+  // Read with SF_STORAGE=local too when a bucket is named: `storage migrate --to s3` runs on a
+  // local-storage configuration and needs the bucket it copies to.
+  const s3 = storage === "s3" || str("SF_S3_BUCKET") !== null ? s3Config() : null;
+  const accelRedirect = str("SF_ACCEL_REDIRECT");
+  if (accelRedirect !== null) {
+    if (!/^\/([A-Za-z0-9._~-]+\/)+$/.test(accelRedirect)) {
+      problems.push(`SF_ACCEL_REDIRECT must be a URI path that starts and ends with "/", such as /_sf_blobs/ (got "${accelRedirect}")`);
+    }
+    if (storage === "s3") problems.push("SF_ACCEL_REDIRECT is for local storage behind nginx (with SF_STORAGE=s3, use SF_S3_PRESIGN_DOWNLOADS)");
+  }
+
+  function s3Config(): S3Config {
+    const bucket = str("SF_S3_BUCKET");
+    // Bucket naming rules of S3 (3-63 characters, lowercase letters, digits, dots and hyphens).
+    if (bucket === null) problems.push("SF_S3_BUCKET is required with SF_STORAGE=s3");
+    else if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) problems.push(`SF_S3_BUCKET is not a valid bucket name (got "${bucket}")`);
+    const region = str("SF_S3_REGION") ?? env.AWS_REGION ?? "us-east-1";
+    const endpoint = str("SF_S3_ENDPOINT");
+    if (endpoint !== null) {
+      try {
+        const u = new URL(endpoint);
+        if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+      } catch {
+        problems.push(`SF_S3_ENDPOINT must be an http(s) URL (got "${redactUrl(endpoint)}")`);
+      }
+    }
+    const accessKeyId = str("SF_S3_ACCESS_KEY_ID");
+    const secretAccessKey = str("SF_S3_SECRET_ACCESS_KEY");
+    if ((accessKeyId === null) !== (secretAccessKey === null)) {
+      problems.push("SF_S3_ACCESS_KEY_ID and SF_S3_SECRET_ACCESS_KEY must be set together (or neither, for the AWS default credential chain)");
+    }
+    const prefix = str("SF_S3_PREFIX") ?? "";
+    if (prefix !== "" && !/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/?$/.test(prefix)) {
+      problems.push(`SF_S3_PREFIX must be letters, digits, -_.!*'() and "/" between names (got "${prefix}")`);
+    }
+    return {
+      bucket: bucket ?? "",
+      region,
+      endpoint: endpoint?.replace(/\/+$/, "") ?? null,
+      forcePathStyle: bool("SF_S3_FORCE_PATH_STYLE", false),
+      accessKeyId,
+      secretAccessKey,
+      prefix,
+      presignDownloads: bool("SF_S3_PRESIGN_DOWNLOADS", false),
+      // SigV4 presigned URLs work at most 7 days.
+      presignSeconds: int("SF_S3_PRESIGN_SECONDS", 300, 1, 604_800),
+    };
+  }
+
   const config: Config = {
     port,
     bind,
@@ -163,7 +243,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webhookTimeoutSeconds: int("SF_WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
     webhookDisableAfterHours: int("SF_WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760),
     webhookPollMs: int("SF_WEBHOOK_POLL_MS", 500, 10, 60_000),
+    storage: storage === "s3" ? "s3" : "local",
+    s3,
+    accelRedirect,
   };
+
+  // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts
+  // (src/storage/s3.ts) allow files up to 640 GiB.
+  if (config.storage === "s3" && config.maxFileBytes > S3_MAX_FILE_BYTES) {
+    problems.push(`SF_MAX_FILE_BYTES can be at most ${S3_MAX_FILE_BYTES} (640 GiB) with SF_STORAGE=s3 (got ${config.maxFileBytes})`);
+  }
 
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);

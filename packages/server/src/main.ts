@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, DatabaseUnavailable, openMigratedDatabase, startServer } from "./server.js";
 import { createUser, ensureFirstAdmin } from "./services/users.js";
 import { closeDatabase } from "./db/knex.js";
+import { migrateToS3 } from "./storage/migrate.js";
 
 const USAGE = `usage: speedyfiles-server [command]
 
@@ -10,6 +11,8 @@ commands:
   serve                     start the server (the default)
   migrate                   run database migrations and exit
   create-admin --email E    create an admin; the password is read from stdin
+  storage migrate --to s3   copy the files' bytes from SF_DATA_DIR to the SF_S3_* bucket
+                            (resumable, each SHA-256 verified; switches nothing by itself)
   help                      this text
 
 Configuration comes from SF_* environment variables; see the README.
@@ -103,6 +106,38 @@ async function createAdmin(args: string[]): Promise<void> {
   }
 }
 
+/**
+ * `storage migrate --to s3`: copies, verifies, prints a line per file and a summary. Exit 0 when
+ * every file is in the bucket (or was purged on purpose), 1 when some could not be copied.
+ */
+async function storageCommand(args: string[]): Promise<void> {
+  const [sub, flag, target] = args;
+  if (sub !== "migrate" || flag !== "--to" || target !== "s3") throw new UsageError("usage: speedyfiles-server storage migrate --to s3");
+  const config = loadConfig();
+  if (!config.s3) throw new ConfigError("invalid configuration: storage migrate --to s3 needs SF_S3_BUCKET (and the other SF_S3_* settings of the bucket)");
+  const db = await openMigratedDatabase(config.databaseUrl);
+  let failed = 0;
+  try {
+    const t0 = Date.now();
+    const sum = await migrateToS3(db, config, (line) => process.stderr.write(`${line}\n`));
+    const secs = (Date.now() - t0) / 1000;
+    failed = sum.failed.length;
+    process.stdout.write(
+      [
+        `storage migrate: ${sum.total} files: ${sum.copied} copied (${sum.copiedBytes} bytes in ${secs.toFixed(1)} s), ` +
+          `${sum.skipped} already in the bucket, ${sum.purged} of purged packages (nothing to copy), ${failed} failed`,
+        ...sum.failed.map((f) => `  failed: file ${f.fileId}: ${f.reason}`),
+        failed === 0
+          ? `Nothing was switched. To serve from the bucket, restart every server with SF_STORAGE=s3 and the same SF_S3_* settings; the local copies stay in ${config.dataDir}/blobs until you remove them.`
+          : "Nothing was switched. Fix the failed files (or accept their loss) and run it again: files already copied are skipped.",
+      ].join("\n") + "\n",
+    );
+  } finally {
+    await closeDatabase(db);
+  }
+  if (failed > 0) process.exitCode = 1;
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -114,6 +149,8 @@ async function main(argv: string[]): Promise<void> {
       return migrateOnly();
     case "create-admin":
       return createAdmin(rest);
+    case "storage":
+      return storageCommand(rest);
     case "help":
     case "--help":
     case "-h":

@@ -9,6 +9,8 @@ import type { Config } from "./config.js";
 import { closeDatabase, migrate, openDatabase, type Db } from "./db/knex.js";
 import { holdInstanceLock } from "./db/instance-lock.js";
 import { LocalBlobStore } from "./storage/local.js";
+import { S3BlobStore } from "./storage/s3.js";
+import type { BlobStore } from "./storage/blob-store.js";
 import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
 import { startSweeper } from "./services/sweeper.js";
@@ -215,12 +217,26 @@ export async function openMigratedDatabase(databaseUrl: string): Promise<Db> {
   }
 }
 
+/**
+ * The configured blob store. An unreachable bucket does not stop the start (the store may come
+ * back; /health reports it meanwhile), but it is logged.
+ */
+export async function openBlobStore(config: Readonly<Config>, logger: Logger): Promise<BlobStore> {
+  if (config.storage === "s3" && config.s3) {
+    const store = new S3BlobStore(config.s3, { maxFileBytes: config.maxFileBytes });
+    await store.check().catch((err: unknown) => logger.warn({ bucket: config.s3!.bucket, err: String(err) }, "the S3 bucket cannot be reached"));
+    return store;
+  }
+  const store = new LocalBlobStore(config.dataDir, { accelRedirect: config.accelRedirect });
+  await store.init();
+  return store;
+}
+
 /** Opens the database (running migrations), storage and mail; the shared start-up of main and tests. */
 export async function buildServices(config: Readonly<Config>, opts: StartOptions = {}): Promise<Services> {
   const logger = opts.logger ?? createLogger(config);
   const db = await openMigratedDatabase(config.databaseUrl);
-  const storage = new LocalBlobStore(config.dataDir);
-  await storage.init();
+  const storage = await openBlobStore(config, logger);
   const mailer =
     opts.mailer ??
     (config.smtpUrl
@@ -309,6 +325,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       clearTimeout(timer);
       await stopBackground();
       services.mailer.close();
+      services.storage.close?.();
       await closeDatabase(services.db);
       releaseLock();
     })());

@@ -1,7 +1,8 @@
 import crypto from "node:crypto";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, loadConfig, S3_MAX_FILE_BYTES } from "../src/config.js";
+import { partPlan } from "../src/storage/s3.js";
 import { generateApiToken, generateLinkSecret, sha256Hex } from "../src/security/secrets.js";
 import { hashPassword, verifyPassword } from "../src/security/passwords.js";
 import { redactPath } from "../src/http/logging.js";
@@ -249,4 +250,61 @@ describe("redactPath", () => {
       expect(redactPath(input)).toBe(input);
     },
   );
+});
+
+describe("loadConfig: storage", () => {
+  const S3 = { SF_STORAGE: "s3", SF_S3_BUCKET: "speedyfiles" };
+
+  it("is local disk by default, S3 with a bucket and the AWS default credential chain when no keys are given", () => {
+    expect(loadConfig({})).toMatchObject({ storage: "local", s3: null, accelRedirect: null });
+    expect(loadConfig(S3)).toMatchObject({
+      storage: "s3",
+      s3: { bucket: "speedyfiles", region: "us-east-1", endpoint: null, forcePathStyle: false, accessKeyId: null, secretAccessKey: null, prefix: "", presignDownloads: false, presignSeconds: 300 },
+    });
+    expect(
+      loadConfig({
+        ...S3,
+        SF_S3_ENDPOINT: "http://minio:9000/",
+        SF_S3_FORCE_PATH_STYLE: "true",
+        SF_S3_ACCESS_KEY_ID: "AKIA",
+        SF_S3_SECRET_ACCESS_KEY: "secret",
+        SF_S3_PREFIX: "sf/blobs/",
+        SF_S3_PRESIGN_DOWNLOADS: "yes",
+        SF_S3_PRESIGN_SECONDS: "60",
+      }).s3,
+    ).toMatchObject({ endpoint: "http://minio:9000", forcePathStyle: true, accessKeyId: "AKIA", prefix: "sf/blobs/", presignDownloads: true, presignSeconds: 60 });
+    expect(loadConfig({ SF_ACCEL_REDIRECT: "/_sf_blobs/" }).accelRedirect).toBe("/_sf_blobs/");
+  });
+
+  it.each([
+    [{ SF_STORAGE: "nfs" }, ["SF_STORAGE"]],
+    [{ SF_STORAGE: "s3" }, ["SF_S3_BUCKET", "SF_STORAGE"]],
+    [{ ...S3, SF_S3_BUCKET: "Not_A_Bucket" }, ["SF_S3_BUCKET"]],
+    [{ ...S3, SF_S3_ENDPOINT: "minio:9000" }, ["SF_S3_ENDPOINT"]],
+    [{ ...S3, SF_S3_SECRET_ACCESS_KEY: "hush-hush" }, ["SF_S3_ACCESS_KEY_ID", "SF_S3_SECRET_ACCESS_KEY"]],
+    [{ ...S3, SF_S3_PREFIX: "/abs//path" }, ["SF_S3_PREFIX"]],
+    [{ ...S3, SF_S3_PRESIGN_SECONDS: "604801" }, ["SF_S3_PRESIGN_SECONDS"]],
+    [{ ...S3, SF_S3_FORCE_PATH_STYLE: "maybe" }, ["SF_S3_FORCE_PATH_STYLE"]],
+    [{ SF_ACCEL_REDIRECT: "_sf_blobs" }, ["SF_ACCEL_REDIRECT"]],
+    // 10,000 parts of at most 64 MiB: a larger limit would need parts too big to hold in memory.
+    [{ ...S3, SF_MAX_FILE_BYTES: String(Number.MAX_SAFE_INTEGER) }, ["SF_MAX_FILE_BYTES", "SF_STORAGE"]],
+    [{ ...S3, SF_ACCEL_REDIRECT: "/_sf_blobs/" }, ["SF_ACCEL_REDIRECT", "SF_S3_PRESIGN_DOWNLOADS", "SF_STORAGE"]],
+  ] as [Record<string, string>, string[]][])("rejects %j, naming %j in one line", (env, names) => {
+    const err = configError(env);
+    expect([...new Set(err.message.match(/SF_[A-Z0-9_]+/g))].sort()).toEqual(names);
+    expect(err.message.split("; ")).toHaveLength(1);
+    expect(err.message).not.toContain("hush-hush");
+  });
+});
+
+describe("S3 multipart plan", () => {
+  it("keeps memory per upload bounded whatever the file size limit, and every allowed file within 10,000 parts", () => {
+    const MiB = 1024 * 1024;
+    expect(partPlan(10 * 1024 ** 3)).toEqual({ partSize: 8 * MiB, queueSize: 4 });
+    for (const limit of [1, 10 * 1024 ** 3, 100 * 1024 ** 3, S3_MAX_FILE_BYTES]) {
+      const { partSize, queueSize } = partPlan(limit);
+      expect(partSize * 10_000).toBeGreaterThanOrEqual(limit);
+      expect((queueSize + 1) * partSize).toBeLessThanOrEqual(192 * MiB);
+    }
+  });
 });

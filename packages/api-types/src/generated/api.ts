@@ -243,6 +243,10 @@ export interface paths {
         /**
          * Download a file of your package (owner)
          * @description Streamed, with `Range`, `If-Range` and `ETag` (the file's SHA-256). Always an attachment.
+         *
+         *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
+         *     presigned URL of the object (same attachment name and content type); follow it with the
+         *     same `Range` header. See "Running several servers" in the README.
          */
         get: operations["downloadFile"];
         put?: never;
@@ -387,6 +391,11 @@ export interface paths {
         /**
          * Download one file through an outbound link
          * @description Streamed with `Range`, `If-Range` and `ETag`; always an attachment. Files of an inbound link are not downloadable through it (403).
+         *
+         *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
+         *     presigned URL of the object. The download is then counted (audit event, webhook) when the
+         *     redirect is handed out for a request that reaches the file's last byte: the server cannot
+         *     see the transfer from the store end.
          */
         get: operations["downloadLinkFile"];
         put?: never;
@@ -894,6 +903,21 @@ export interface components {
             content: {
                 "application/octet-stream": string;
             };
+        };
+        /**
+         * @description The bytes are served by the object store: `Location` is a presigned GET URL of the file
+         *     that works for `SF_S3_PRESIGN_SECONDS` (default 300) and answers with the same
+         *     `Content-Disposition` (attachment) and `Content-Type`. Range requests work against it.
+         */
+        FileRedirect: {
+            headers: {
+                /** @description The presigned URL */
+                Location?: string;
+                /** @description `no-store`: the URL is a short-lived credential */
+                "Cache-Control"?: string;
+                [name: string]: unknown;
+            };
+            content?: never;
         };
         /** @description The headers `GET` would send (`Content-Length`, `ETag`, `Content-Disposition`, `Content-Range`), no body */
         FileHead: {
@@ -1752,6 +1776,7 @@ export interface operations {
         responses: {
             200: components["responses"]["FileContent"];
             206: components["responses"]["FilePartialContent"];
+            302: components["responses"]["FileRedirect"];
             /** @description Not modified (If-None-Match matched the ETag) */
             304: {
                 headers: {
@@ -2070,6 +2095,7 @@ export interface operations {
         responses: {
             200: components["responses"]["FileContent"];
             206: components["responses"]["FilePartialContent"];
+            302: components["responses"]["FileRedirect"];
             /** @description Not modified */
             304: {
                 headers: {

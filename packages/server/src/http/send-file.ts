@@ -3,7 +3,7 @@ import type { Request, Response } from "express";
 import type { Logger } from "pino";
 import yazl from "yazl";
 import { RangeNotSatisfiable } from "../errors.js";
-import type { BlobStore } from "../storage/blob-store.js";
+import type { BlobStore, Offload } from "../storage/blob-store.js";
 import { attachmentDisposition } from "../services/file-names.js";
 import type { ArchiveDownload, ByteRange, Download, FileDownload } from "../services/downloads.js";
 import { DOWNLOAD_CSP } from "./security-headers.js";
@@ -44,6 +44,9 @@ export async function sendDownload(req: Request, res: Response, store: BlobStore
   } catch (err) {
     log.error({ err }, "could not record a download");
   }
+  // An offloaded answer is ended only now: whoever follows the redirect already finds the
+  // download recorded.
+  if ("offloaded" in sent) res.end();
 }
 
 function attachmentHeaders(res: Response, name: string, contentType: string): void {
@@ -80,7 +83,12 @@ async function streamBlob(res: Response, store: BlobStore, key: string, range: B
 }
 
 /** A stored file with ETag (its SHA-256), Range / If-Range and If-None-Match. */
-async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDownload): Promise<{ range: ByteRange | undefined } | undefined> {
+async function sendFile(
+  req: Request,
+  res: Response,
+  store: BlobStore,
+  d: FileDownload,
+): Promise<{ range: ByteRange | undefined; offloaded?: true } | undefined> {
   const { file } = d;
   const etag = `"${file.sha256}"`;
   res.setHeader("ETag", etag);
@@ -105,6 +113,12 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
     range = r;
   }
 
+  if (req.method === "GET" && file.size > 0 && store.offload) {
+    const disposition = attachmentDisposition(file.name);
+    const off = await store.offload(file.storage_key, { contentDisposition: disposition, contentType: file.content_type });
+    if (off) return offloaded(res, off, file.content_type, disposition, range);
+  }
+
   attachmentHeaders(res, file.name, file.content_type);
   if (range) {
     res.status(206);
@@ -123,6 +137,32 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
     return { range };
   }
   return (await streamBlob(res, store, file.storage_key, range)) ? { range } : undefined;
+}
+
+/**
+ * The bytes are sent by someone else, after every check passed: a `302` to the object store's
+ * presigned URL (the client sends its Range there), or an empty answer whose `X-Accel-Redirect`
+ * makes nginx send the file from its internal location (nginx honours the client's Range itself
+ * and keeps our Content-Disposition and Content-Type). The server never sees the transfer end, so
+ * the download counts (`onSent`, with the range asked for) before the answer goes out: handing out
+ * the bytes is the last thing the server does for it.
+ */
+function offloaded(res: Response, off: Offload, contentType: string, disposition: string, range: ByteRange | undefined): { range: ByteRange | undefined; offloaded: true } {
+  if ("location" in off) {
+    for (const h of ["ETag", "Accept-Ranges", "Last-Modified"]) res.removeHeader(h);
+    // The URL is a short-lived credential: no cache keeps it.
+    res.setHeader("Cache-Control", "no-store");
+    res.setHeader("Location", off.location);
+    res.status(302);
+  } else {
+    res.setHeader("Content-Disposition", disposition);
+    res.setHeader("Content-Security-Policy", DOWNLOAD_CSP);
+    res.setHeader("Content-Type", contentType);
+    res.setHeader("X-Accel-Redirect", off.accelRedirect);
+    res.status(200);
+  }
+  // Ended by sendDownload once the download is recorded.
+  return { range, offloaded: true };
 }
 
 /**

@@ -30,4 +30,20 @@ export interface BlobStore {
   removeStaleTemp?(): Promise<number>;
   /** Throws if the store cannot be written. Used by /health. */
   check(): Promise<void>;
+  /**
+   * Optional: hands the sending of a blob's bytes to something else (an object store's presigned
+   * URL, nginx's X-Accel-Redirect), when so configured; undefined: the server sends them itself.
+   * `as` are the headers the bytes must be sent with.
+   */
+  offload?(key: string, as: OffloadAs): Promise<Offload | undefined>;
+  /** Releases connections (called when the server stops). */
+  close?(): void;
 }
+
+export interface OffloadAs {
+  contentDisposition: string;
+  contentType: string;
+}
+
+/** A redirect (302 to `location`) or an nginx internal redirect (`X-Accel-Redirect: accelRedirect`). */
+export type Offload = { location: string } | { accelRedirect: string };

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InsufficientStorage } from "../errors.js";
-import type { BlobStore, StoredBlob } from "./blob-store.js";
+import type { BlobStore, Offload, StoredBlob } from "./blob-store.js";
 
 /** 1 MiB write buffer: ~580 MB/s vs ~370 MB/s with the 16 KiB default (measured on these machines). */
 const WRITE_HWM = 1024 * 1024;
@@ -28,9 +28,33 @@ export class LocalBlobStore implements BlobStore {
   private readonly blobDir: string;
   private readonly tmpDir: string;
 
-  constructor(dataDir: string) {
+  /**
+   * `accelRedirect` (SF_ACCEL_REDIRECT): the URI prefix of an nginx `internal` location whose
+   * alias is `<dataDir>/blobs/`; downloads are then sent by nginx.
+   */
+  constructor(
+    dataDir: string,
+    private readonly opts: { accelRedirect?: string | null } = {},
+  ) {
     this.blobDir = path.join(dataDir, "blobs");
     this.tmpDir = path.join(dataDir, "tmp");
+  }
+
+  /** The blob's path under `<dataDir>/blobs/`: `<first 2 characters>/<key>`. */
+  relativePath(key: string): string {
+    if (!KEY_PATTERN.test(key)) throw new Error("invalid storage key");
+    return `${key.slice(0, 2)}/${key}`;
+  }
+
+  /** Where a blob's bytes are (for `storage migrate`). */
+  filePath(key: string): string {
+    return this.pathOf(key);
+  }
+
+  /** With SF_ACCEL_REDIRECT: nginx sends the file from its internal location. */
+  async offload(key: string): Promise<Offload | undefined> {
+    if (!this.opts.accelRedirect) return undefined;
+    return { accelRedirect: `${this.opts.accelRedirect}${this.relativePath(key)}` };
   }
 
   /** Creates the folders and removes temp files a previous crash left behind. */

@@ -16,7 +16,7 @@ export interface Shared {
   page: string;
   /** The recipient's API root for this link. */
   api: string;
-  files: { id: string; name: string; size: number; sha256: string }[];
+  files: { id: string; name: string; size: number; sha256: string; content_type: string }[];
 }
 
 /** POST /packages/{id}/finalize as the owner; throws unless 200. */

@@ -10,6 +10,7 @@ import { createUser } from "../../src/services/users.js";
 import { createToken } from "../../src/services/tokens.js";
 import type { Role } from "../../src/db/users.js";
 import type { User } from "../../src/services/users.js";
+import type { S3Server } from "./s3.js";
 
 export type DbKind = "sqlite" | "postgres";
 
@@ -48,6 +49,8 @@ export interface TestServer {
   dataDir: string;
   running: RunningServer;
   clock: TestClock;
+  /** With S3 storage: the bucket's server and this server's key prefix in it. */
+  s3?: { server: S3Server; prefix: string };
   /** fetch against `${api}${path}` with an optional bearer token. */
   fetch(pathname: string, init?: RequestInit & { token?: string; json?: unknown }): Promise<Response>;
   /** A user straight through the service layer, with a fresh API token. */
@@ -109,11 +112,17 @@ export async function startTestServer(
     databaseUrl?: string;
     /** Use this data dir (and its SQLite database), kept on close: a restart of an earlier server. */
     dataDir?: string;
+    /**
+     * Store files in this S3-compatible server (test/helpers/s3.ts) instead of on local disk, under
+     * `prefix` (a fresh one by default), with presigned downloads if asked.
+     */
+    s3?: { server: S3Server; prefix?: string; presign?: boolean; presignSeconds?: number };
   } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), "sf-test-")));
   const pgDb = kind === "postgres" && !opts.databaseUrl ? await createPgDatabase() : undefined;
   const clock = opts.clock ?? new TestClock();
+  const s3Env = opts.s3 ? opts.s3.server.env(opts.s3) : undefined;
   const config = loadConfig({
     SF_PORT: "0",
     SF_BIND: "127.0.0.1",
@@ -121,6 +130,7 @@ export async function startTestServer(
     SF_LOG_LEVEL: "silent",
     ...(pgDb ? { SF_DATABASE_URL: pgDb.url } : {}),
     ...(opts.databaseUrl ? { SF_DATABASE_URL: opts.databaseUrl } : {}),
+    ...s3Env,
     ...opts.env,
   });
   const running = await startServer(config, {
@@ -143,6 +153,7 @@ export async function startTestServer(
     dataDir,
     running,
     clock,
+    ...(opts.s3 && s3Env ? { s3: { server: opts.s3.server, prefix: s3Env.SF_S3_PREFIX! } } : {}),
     fetch: (pathname, init) => apiFetch(api, pathname, init),
     async createUser(o = {}) {
       const password = o.password ?? `pw-${crypto.randomBytes(8).toString("hex")}`;

@@ -1,0 +1,119 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import type { Knex } from "knex";
+import type { Config } from "../config.js";
+import { LocalBlobStore } from "./local.js";
+import { S3BlobStore } from "./s3.js";
+
+export interface MigrationSummary {
+  /** Files whose bytes were copied (and verified) in this run. */
+  copied: number;
+  copiedBytes: number;
+  /** Files already in the bucket with the right size and SHA-256 (an earlier run copied them). */
+  skipped: number;
+  /** Files of purged packages: their bytes were deleted on purpose, nothing to copy. */
+  purged: number;
+  /** Files whose local bytes are missing or do not hash to the recorded SHA-256 (nothing left in the bucket for them). */
+  failed: { fileId: string; reason: string }[];
+  total: number;
+}
+
+const PAGE = 500;
+const MiB = 1024 * 1024;
+
+interface Row {
+  id: string;
+  storage_key: string;
+  size: number | string;
+  sha256: string;
+  purged_at: string | null;
+}
+
+function human(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = -1;
+  do {
+    v /= 1024;
+    u++;
+  } while (v >= 1024 && u < units.length - 1);
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * `speedyfiles-server storage migrate --to s3`: copies every file's bytes from the local store
+ * (`SF_DATA_DIR/blobs`) to the bucket under the same storage key, so the database needs no
+ * change. Resumable: an object already there with the file's size and our `sha256` metadata is
+ * skipped. Each copy is hashed on the way and compared with the SHA-256 the files table
+ * recorded at upload; a mismatch removes the object and is reported. Switches nothing: the
+ * servers keep using what SF_STORAGE says until restarted with SF_STORAGE=s3.
+ */
+export async function migrateToS3(db: Knex, config: Readonly<Config>, print: (line: string) => void): Promise<MigrationSummary> {
+  if (!config.s3) throw new Error("no bucket configured");
+  const local = new LocalBlobStore(config.dataDir);
+  const s3 = new S3BlobStore(config.s3, { maxFileBytes: config.maxFileBytes });
+  try {
+    await s3.check().catch((err: unknown) => {
+      throw new Error(`cannot reach the bucket ${config.s3!.bucket}: ${(err as Error)?.message ?? String(err)}`);
+    });
+    const { n } = (await db("files").count({ n: "*" }).first()) as { n: number | string };
+    const total = Number(n);
+    const summary: MigrationSummary = { copied: 0, copiedBytes: 0, skipped: 0, purged: 0, failed: [], total };
+    print(`copying the bytes of ${total} files from ${config.dataDir}/blobs to s3://${config.s3.bucket}/${config.s3.prefix}`);
+    let done = 0;
+    let after = "";
+    for (;;) {
+      const rows = (await db("files")
+        .join("packages", "packages.id", "files.package_id")
+        .where("files.storage_key", ">", after)
+        .orderBy("files.storage_key")
+        .limit(PAGE)
+        .select("files.id", "files.storage_key", "files.size", "files.sha256", "packages.purged_at")) as Row[];
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        done++;
+        const size = Number(row.size);
+        const at = `[${done}/${total}]`;
+        const outcome = await migrateOne(local, s3, { ...row, size });
+        if (outcome === "skipped") summary.skipped++;
+        else if (outcome === "copied") {
+          summary.copied++;
+          summary.copiedBytes += size;
+        } else if (row.purged_at !== null && outcome.missing) summary.purged++;
+        else summary.failed.push({ fileId: row.id, reason: outcome.reason });
+        const what = typeof outcome === "string" ? outcome : row.purged_at !== null && outcome.missing ? "purged, nothing to copy" : `FAILED: ${outcome.reason}`;
+        print(`${at} ${row.storage_key} ${human(size)} ${what}`);
+      }
+      after = rows[rows.length - 1]!.storage_key;
+    }
+    return summary;
+  } finally {
+    s3.close();
+  }
+}
+
+async function migrateOne(
+  local: LocalBlobStore,
+  s3: S3BlobStore,
+  row: { id: string; storage_key: string; size: number; sha256: string },
+): Promise<"copied" | "skipped" | { reason: string; missing: boolean }> {
+  const there = await s3.head(row.storage_key);
+  if (there && there.size === row.size && there.sha256 === row.sha256) return "skipped";
+  const file = local.filePath(row.storage_key);
+  const stat = await fsp.stat(file).catch(() => undefined);
+  if (!stat) return { reason: `the local file ${file} is missing`, missing: true };
+  if (stat.size !== row.size) return { reason: `the local file has ${stat.size} bytes, the files table says ${row.size}`, missing: false };
+  const hash = crypto.createHash("sha256");
+  const source = fs.createReadStream(file, { highWaterMark: MiB });
+  source.on("data", (c) => hash.update(c as Buffer));
+  const put = await s3.putAs(row.storage_key, source, { sha256: row.sha256 });
+  const got = hash.digest("hex");
+  if (got !== row.sha256 || put.size !== row.size) {
+    // Never leave an object that does not match its record: a later run would skip it.
+    await s3.delete(row.storage_key);
+    return { reason: `the local bytes hash to ${got}, the files table says ${row.sha256}`, missing: false };
+  }
+  return "copied";
+}

@@ -35,6 +35,8 @@ export interface Config {
   webhookTimeoutSeconds: number;
   webhookDisableAfterHours: number;
   webhookPollMs: number;
+  /** An unfinished resumable (tus) upload is removed this many hours after it was started. */
+  uploadExpiryHours: number;
 }
 
 export class ConfigError extends Error {}
@@ -163,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webhookTimeoutSeconds: int("SF_WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
     webhookDisableAfterHours: int("SF_WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760),
     webhookPollMs: int("SF_WEBHOOK_POLL_MS", 500, 10, 60_000),
+    uploadExpiryHours: int("SF_UPLOAD_EXPIRY_HOURS", 24, 1, 8760),
   };
 
   if (problems.length > 0) {

@@ -8,6 +8,7 @@ import { checkSpec } from "./http/validator.js";
 import type { Config } from "./config.js";
 import { closeDatabase, migrate, openDatabase, type Db } from "./db/knex.js";
 import { LocalBlobStore } from "./storage/local.js";
+import { createUploadStore } from "./storage/upload-store.js";
 import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
 import { startSweeper } from "./services/sweeper.js";
@@ -220,12 +221,13 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
   const db = await openMigratedDatabase(config.databaseUrl);
   const storage = new LocalBlobStore(config.dataDir);
   await storage.init();
+  const uploads = await createUploadStore({ dataDir: config.dataDir, expiryHours: config.uploadExpiryHours });
   const mailer =
     opts.mailer ??
     (config.smtpUrl
       ? new SmtpMailer(config.smtpUrl, config.mailFrom)
       : new OutboxMailer(path.join(config.dataDir, "outbox"), config.mailFrom, logger));
-  return { config, db, storage, mailer, logger, clock: opts.clock ?? (() => new Date()) };
+  return { config, db, storage, uploads, mailer, logger, clock: opts.clock ?? (() => new Date()) };
 }
 
 /**

@@ -15,6 +15,10 @@ const LINK_OPERATIONS: OperationId[] = [
   "downloadLinkArchive",
   "headLinkArchive",
   "completeLink",
+  "createLinkUpload",
+  "getLinkUploadOffset",
+  "appendLinkUpload",
+  "terminateLinkUpload",
 ];
 
 /**

@@ -1,0 +1,177 @@
+import crypto from "node:crypto";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
+import { createPackage, filesUnder, sha256 } from "./helpers/uploads.js";
+import { expectError } from "./helpers/expect.js";
+import { sweepOnce } from "../src/services/sweeper.js";
+
+const MiB = 1024 * 1024;
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+const TUS = { "Tus-Resumable": "1.0.0" };
+
+/** `filename <b64>,sha256 <b64>,…` as tus wants its metadata. */
+export function tusMetadata(meta: Record<string, string>): string {
+  return Object.entries(meta)
+    .map(([k, v]) => `${k} ${b64(v)}`)
+    .join(",");
+}
+
+async function create(t: TestServer, token: string | undefined, base: string, size: number, meta: Record<string, string>, body?: Buffer) {
+  return t.fetch(base, {
+    method: "POST",
+    ...(token ? { token } : {}),
+    headers: {
+      ...TUS,
+      "Upload-Length": String(size),
+      "Upload-Metadata": tusMetadata(meta),
+      ...(body ? { "Content-Type": "application/offset+octet-stream" } : {}),
+    },
+    ...(body ? { body } : {}),
+  });
+}
+
+function patch(t: TestServer, token: string | undefined, location: string, offset: number, body: Buffer, contentType = "application/offset+octet-stream") {
+  return fetch(`${t.url}${location}`, {
+    method: "PATCH",
+    headers: { ...TUS, ...(token ? { Authorization: `Bearer ${token}` } : {}), "Upload-Offset": String(offset), "Content-Type": contentType },
+    body,
+  });
+}
+
+function head(t: TestServer, token: string | undefined, location: string) {
+  return fetch(`${t.url}${location}`, { method: "HEAD", headers: { ...TUS, ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+}
+
+describe.each(DATABASES)("tus uploads (%s)", (kind) => {
+  let t: TestServer;
+  let token: string;
+
+  beforeAll(async () => {
+    t = await startTestServer(kind, { env: { SF_MAX_FILE_BYTES: String(64 * MiB) } });
+    token = (await t.createUser()).token;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("OPTIONS advertises tus 1.0 and its extensions", async () => {
+    const pkg = await createPackage(t, token);
+    const res = await t.fetch(`/packages/${pkg.id}/uploads`, { method: "OPTIONS" });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("tus-version")).toBe("1.0.0");
+    expect(res.headers.get("tus-extension")?.split(",").sort()).toEqual(["creation", "creation-with-upload", "expiration", "termination"]);
+    expect(res.headers.get("tus-max-size")).toBe(String(64 * MiB));
+  });
+
+  it("creates, reports the offset, takes chunks, and adds the file with its SHA-256 at the last byte", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(5 * MiB + 123);
+    const res = await create(t, token, `/packages/${pkg.id}/uploads`, bytes.length, { filename: "big.bin", sha256: sha256(bytes), content_type: "application/x-test" });
+    expect(res.status).toBe(201);
+    const location = res.headers.get("location")!;
+    expect(location).toMatch(new RegExp(`^/api/v1/packages/${pkg.id}/uploads/[0-9a-f-]{36}$`));
+    expect(res.headers.get("upload-expires")).toBeTruthy();
+
+    let h = await head(t, token, location);
+    expect(h.status).toBe(200);
+    expect(h.headers.get("upload-offset")).toBe("0");
+    expect(h.headers.get("upload-length")).toBe(String(bytes.length));
+
+    const first = await patch(t, token, location, 0, bytes.subarray(0, 2 * MiB));
+    expect(first.status).toBe(204);
+    expect(first.headers.get("upload-offset")).toBe(String(2 * MiB));
+    h = await head(t, token, location);
+    expect(h.headers.get("upload-offset")).toBe(String(2 * MiB));
+
+    // A PATCH at the wrong offset is 409 and writes nothing.
+    await expectError(await patch(t, token, location, MiB, bytes.subarray(MiB, 2 * MiB)), 409, "upload_offset_mismatch");
+    // The wrong content type is 415.
+    await expectError(await patch(t, token, location, 2 * MiB, bytes.subarray(2 * MiB), "application/octet-stream"), 415);
+    h = await head(t, token, location);
+    expect(h.headers.get("upload-offset")).toBe(String(2 * MiB));
+
+    // The package cannot be finalized while the upload is unfinished.
+    await expectError(await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token }), 409, "uploads_unfinished");
+
+    const last = await patch(t, token, location, 2 * MiB, bytes.subarray(2 * MiB));
+    expect(last.status).toBe(200);
+    const file = (await last.json()) as { id: string; sha256: string; size: number; name: string; content_type: string };
+    expect(file).toMatchObject({ name: "big.bin", size: bytes.length, sha256: sha256(bytes), content_type: "application/x-test" });
+
+    const dl = await t.fetch(`/packages/${pkg.id}/files/${file.id}`, { token });
+    expect(sha256(Buffer.from(await dl.arrayBuffer()))).toBe(sha256(bytes));
+    // Nothing of the upload is left in the tus store.
+    expect(await filesUnder(path.join(t.dataDir, "uploads"))).toEqual([]);
+    // A client that lost the last answer learns it on HEAD.
+    h = await head(t, token, location);
+    expect(h.headers.get("upload-offset")).toBe(String(bytes.length));
+    expect(h.headers.get("speedyfiles-file-id")).toBe(file.id);
+    expect((await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token })).status).toBe(200);
+  });
+
+  it("checks the name, the size and the limits at creation, before any byte (413, 422, 409)", async () => {
+    const pkg = await createPackage(t, token);
+    await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 64 * MiB + 1, { filename: "huge.bin" }), 413, "limit_exceeded");
+    await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "../etc/passwd" }), 422, "file_name_invalid");
+    await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { content_type: "text/plain" }), 422, "file_name_invalid");
+    await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "a.txt", sha256: "xyz" }), 422);
+    expect((await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "a.txt" })).status).toBe(201);
+    await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "A.TXT" }), 409, "file_name_taken");
+    expect(await filesUnder(path.join(t.dataDir, "uploads"))).toHaveLength(2); // a.txt and its .json
+  });
+
+  it("a checksum mismatch at the last byte is 422 and leaves nothing behind", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(1000);
+    const res = await create(t, token, `/packages/${pkg.id}/uploads`, bytes.length, { filename: "x.bin", sha256: "0".repeat(64) });
+    const location = res.headers.get("location")!;
+    await expectError(await patch(t, token, location, 0, bytes), 422, "checksum_mismatch");
+    const detail = (await (await t.fetch(`/packages/${pkg.id}`, { token })).json()) as { files: unknown[] };
+    expect(detail.files).toEqual([]);
+    expect((await head(t, token, location)).status).toBe(404);
+  });
+
+  it("creation-with-upload: the whole file in the POST", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(4096);
+    const res = await create(t, token, `/packages/${pkg.id}/uploads`, bytes.length, { filename: "one.bin" }, bytes);
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+  });
+
+  it("termination removes the bytes; another user's upload is 403; no token is 401", async () => {
+    const pkg = await createPackage(t, token);
+    const res = await create(t, token, `/packages/${pkg.id}/uploads`, 100, { filename: "gone.bin" });
+    const location = res.headers.get("location")!;
+    await patch(t, token, location, 0, Buffer.alloc(50));
+    const other = (await t.createUser()).token;
+    await expectError(await patch(t, other, location, 50, Buffer.alloc(50)), 403, "package_forbidden");
+    await expectError(await patch(t, undefined, location, 50, Buffer.alloc(50)), 401);
+    const del = await fetch(`${t.url}${location}`, { method: "DELETE", headers: { ...TUS, Authorization: `Bearer ${token}` } });
+    expect(del.status).toBe(204);
+    expect((await head(t, token, location)).status).toBe(404);
+    const id = location.split("/").pop()!;
+    expect((await filesUnder(path.join(t.dataDir, "uploads"))).filter((f) => f.includes(id))).toEqual([]);
+  });
+
+  it("an unfinished upload expires: the sweeper removes its bytes, and deleting the package removes them too", async () => {
+    const pkg = await createPackage(t, token);
+    const location = (await create(t, token, `/packages/${pkg.id}/uploads`, 100, { filename: "late.bin" })).headers.get("location")!;
+    await patch(t, token, location, 0, Buffer.alloc(10));
+    const id = location.split("/").pop()!;
+    t.clock.advance(25 * 3_600_000);
+    await expectError(await patch(t, token, location, 10, Buffer.alloc(10)), 410, "upload_expired");
+    await sweepOnce(t.running.services);
+    expect((await filesUnder(path.join(t.dataDir, "uploads"))).filter((f) => f.includes(id))).toEqual([]);
+    // finalize works again once the expired upload is gone
+    await t.fetch(`/packages/${pkg.id}/uploads`, { method: "OPTIONS" });
+
+    const pkg2 = await createPackage(t, token);
+    const loc2 = (await create(t, token, `/packages/${pkg2.id}/uploads`, 100, { filename: "del.bin" })).headers.get("location")!;
+    await patch(t, token, loc2, 0, Buffer.alloc(10));
+    expect((await t.fetch(`/packages/${pkg2.id}`, { method: "DELETE", token })).status).toBe(204);
+    const id2 = loc2.split("/").pop()!;
+    expect((await filesUnder(path.join(t.dataDir, "uploads"))).filter((f) => f.includes(id2))).toEqual([]);
+  });
+});

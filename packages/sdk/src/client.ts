@@ -11,7 +11,8 @@ import { expandPaths, type LocalFile } from "./files.js";
 import { walkPackages, type ListIterator } from "./paginate.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import { completeLink, downloadAll, downloadLinkFile, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
-import { downloadToPath, uploadStream, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+import { DEFAULT_RESUMABLE_THRESHOLD, uploadAuto, type ResumableOptions } from "./resumable.js";
+import { downloadToPath, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 type Schemas = components["schemas"];
 export type User = Schemas["User"];
@@ -66,6 +67,14 @@ export interface SpeedyFilesOptions {
    * (NO_PROXY honoured), else direct connections.
    */
   dispatcher?: undici.Dispatcher;
+  /**
+   * Files of at least this many bytes go through resumable (tus) uploads in chunks, resuming by
+   * themselves after a network error, a 5xx or a server restart (default 64 MiB; `Infinity`:
+   * never). Per call: `{ resumableThreshold }` in the upload's options.
+   */
+  resumableThreshold?: number;
+  /** Defaults of resumable uploads: `chunkSize` (64 MiB), `maxRetries` (10), `retryDelayMs` (500). */
+  resumable?: Pick<ResumableOptions, "chunkSize" | "maxRetries" | "retryDelayMs">;
 }
 
 type ClientSettings = Pick<SpeedyFilesOptions, "timeoutMs" | "stallTimeoutMs" | "retry" | "dispatcher">;
@@ -170,6 +179,7 @@ export class SpeedyFiles {
   // A private field: console.log(sf), util.inspect and JSON.stringify(sf) never show it.
   readonly #token: string | undefined;
   readonly #transport: TransportOptions;
+  readonly #resumable: { resumableThreshold: number; resumable?: ResumableOptions | undefined };
 
   constructor(opts: SpeedyFilesOptions = {}) {
     const baseUrl = opts.baseUrl ?? process.env.SF_URL;
@@ -178,6 +188,7 @@ export class SpeedyFiles {
     // SF_TOKEN belongs to SF_URL: a client pointed elsewhere must not carry it there.
     this.#token = (opts.token ?? (opts.baseUrl === undefined ? process.env.SF_TOKEN : undefined)) || undefined;
     this.#transport = transportFrom(opts);
+    this.#resumable = { resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD, resumable: opts.resumable };
     this.api = clientFor(this.baseUrl, this.#token, this.#transport);
   }
 
@@ -293,7 +304,7 @@ export class SpeedyFiles {
     /** One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
     downloadFile: (link: string, file: { id: string; sha256?: string }, dest: string, opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> = {}) =>
       downloadLinkFile(link, file, dest, { ...this.linkOptions(), ...opts }),
-    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...opts }),
+    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...this.#resumable, ...opts }),
     complete: (link: string, o?: RequestOptions) => completeLink(link, { ...this.linkOptions(), ...o }),
   };
 
@@ -348,8 +359,8 @@ export class SpeedyFiles {
    * ChecksumError thrown.
    */
   uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
-    const url = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/files`;
-    return uploadStream(url, source, opts, this.transfer(), (fileId) => this.files.delete(packageId, fileId));
+    const base = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}`;
+    return uploadAuto(base, source, opts, { ...this.transfer(), ...this.#resumable }, (fileId) => this.files.delete(packageId, fileId));
   }
 
   /** Downloads a file of your package to `dest`, resumable and checksum-verified. */

@@ -157,7 +157,7 @@ export class TusGateway {
 }
 
 /** How long a process's hold on an upload lasts without renewal (a killed process's hold ends by itself). */
-const LEASE_MS = 15_000;
+const LEASE_MS = 10_000;
 
 /**
  * With several server processes (PostgreSQL), two PATCHes of one upload may reach different

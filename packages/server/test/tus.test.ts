@@ -27,7 +27,7 @@ async function create(t: TestServer, token: string | undefined, base: string, si
       "Upload-Metadata": tusMetadata(meta),
       ...(body ? { "Content-Type": "application/offset+octet-stream" } : {}),
     },
-    ...(body ? { body } : {}),
+    ...(body ? { body: new Uint8Array(body) } : {}),
   });
 }
 
@@ -35,7 +35,7 @@ function patch(t: TestServer, token: string | undefined, location: string, offse
   return fetch(`${t.url}${location}`, {
     method: "PATCH",
     headers: { ...TUS, ...(token ? { Authorization: `Bearer ${token}` } : {}), "Upload-Offset": String(offset), "Content-Type": contentType },
-    body,
+    body: new Uint8Array(body),
   });
 }
 

@@ -7,6 +7,7 @@ export {
   type SendOptions,
   type SendProgress,
   type SendResult,
+  type SendResume,
   type RequestFilesOptions,
   type RequestOptions,
   type User,

@@ -323,3 +323,14 @@ export async function uploadAuto(
   }
   return uploadStream(`${base}/files`, source, opts, ctx, onMismatch);
 }
+
+/** The offset of a resumable upload (its bytes on the server), or undefined when it is gone. */
+export async function uploadOffset(url: string, ctx: TransferContext): Promise<number | undefined> {
+  const headers: Record<string, string> = { "tus-resumable": "1.0.0", "user-agent": ctx.userAgent };
+  if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
+  const res = await undici.request(url, { method: "HEAD", headers, ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}) });
+  await res.body.dump();
+  if (res.statusCode !== 200) return undefined;
+  const n = Number(res.headers["upload-offset"]);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}

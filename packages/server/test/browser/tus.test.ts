@@ -9,6 +9,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { requestFiles } from "../helpers/links.js";
 import { until } from "../helpers/uploads.js";
 import { launchChromium, watchProblems } from "../helpers/browser.js";
+import { signInThroughPage } from "../helpers/web-browser.js";
 
 const MiB = 1024 * 1024;
 
@@ -72,6 +73,36 @@ describe("a large browser upload survives a dropped connection (sqlite)", () => 
     // tus-js-client then asks again. Nothing else may be reported.
     const unexpected = problems.filter((p) => !/net::ERR_(CONNECTION_RESET|EMPTY_RESPONSE|CONNECTION_CLOSED)|status of 409/.test(p));
     expect(unexpected).toEqual([]);
+    await context.close();
+  }, 120_000);
+
+  it("New package page: a file over 64 MiB goes through tus with the session (CSRF header), and the package is sent", async () => {
+    const alice = await t.createUser();
+    const file = path.join(work, "render.mov");
+    const hash = crypto.createHash("sha256");
+    const out = fs.openSync(file, "w");
+    for (let i = 0; i < 70; i++) {
+      const b = crypto.randomBytes(MiB);
+      hash.update(b);
+      fs.writeSync(out, b);
+    }
+    fs.closeSync(out);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await signInThroughPage(page, t.url, alice.user.email, alice.password);
+    await page.goto(`${t.url}/packages/new`);
+    await page.getByLabel("Title").fill("Render");
+    await page.getByLabel("Recipient email").fill("carol@client.test");
+    await page.setInputFiles("#file-input", file);
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await page.locator("#result").waitFor({ state: "visible", timeout: 60_000 });
+    const row = await t.running.services.db("uploads").where({ name: "render.mov" }).first("package_id", "file_id");
+    expect(row.file_id).toEqual(expect.any(String));
+    const pkg = (await (await t.fetch(`/packages/${row.package_id}`, { token: alice.token })).json()) as { status: string; files: { sha256: string }[] };
+    expect(pkg.status).toBe("active");
+    expect(pkg.files.map((f) => f.sha256)).toEqual([hash.digest("hex")]);
+    expect(problems).toEqual([]);
     await context.close();
   }, 120_000);
 });

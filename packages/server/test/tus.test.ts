@@ -5,6 +5,7 @@ import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js
 import { createPackage, filesUnder, sha256 } from "./helpers/uploads.js";
 import { expectError } from "./helpers/expect.js";
 import { sweepOnce } from "../src/services/sweeper.js";
+import { requestFiles } from "./helpers/links.js";
 
 const MiB = 1024 * 1024;
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -48,7 +49,7 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
   let token: string;
 
   beforeAll(async () => {
-    t = await startTestServer(kind, { env: { SF_MAX_FILE_BYTES: String(64 * MiB) } });
+    t = await startTestServer(kind, { env: { SF_MAX_FILE_BYTES: String(64 * MiB), SF_WEBHOOK_ALLOW_PRIVATE: "true" } });
     token = (await t.createUser()).token;
   });
   afterAll(async () => {
@@ -173,5 +174,32 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     expect((await t.fetch(`/packages/${pkg2.id}`, { method: "DELETE", token })).status).toBe(204);
     const id2 = loc2.split("/").pop()!;
     expect((await filesUnder(path.join(t.dataDir, "uploads"))).filter((f) => f.includes(id2))).toEqual([]);
+  });
+
+  it("through an inbound link: no token, the file is recorded as a link upload (audit, package.uploaded webhook)", async () => {
+    const owner = await t.createUser();
+    const hook = await t.fetch("/webhooks", { method: "POST", token: owner.token, json: { url: "http://127.0.0.1:9/hook", events: ["package.uploaded"] } });
+    expect(hook.status).toBe(201);
+    const s = await requestFiles(t, owner.token);
+    const base = `/links/${s.secret}/uploads`;
+    expect((await t.fetch(base, { method: "OPTIONS" })).headers.get("tus-version")).toBe("1.0.0");
+    const bytes = crypto.randomBytes(300_000);
+    const res = await create(t, undefined, base, bytes.length, { filename: "scan.pdf", sha256: sha256(bytes) });
+    expect(res.status).toBe(201);
+    const location = res.headers.get("location")!;
+    expect(location).toBe(`/api/v1/links/${s.secret}/uploads/${location.split("/").pop()}`);
+    expect((await patch(t, undefined, location, 0, bytes.subarray(0, 100_000))).status).toBe(204);
+    expect(Number((await head(t, undefined, location)).headers.get("upload-offset"))).toBe(100_000);
+    const last = await patch(t, undefined, location, 100_000, bytes.subarray(100_000));
+    expect(last.status).toBe(200);
+    const file = (await last.json()) as { id: string };
+    const db = t.running.services.db;
+    expect(await db("package_events").where({ package_id: s.id, type: "upload" }).select("file_id", "file_name")).toEqual([{ file_id: file.id, file_name: "scan.pdf" }]);
+    const events = await db("webhook_events").where({ package_id: s.id, type: "package.uploaded" }).select("payload");
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0]!.payload as string).data.file).toMatchObject({ id: file.id, name: "scan.pdf", sha256: sha256(bytes) });
+    // The owner's uploads route does not reach a link's upload through another package id.
+    const other = await createPackage(t, owner.token);
+    expect((await head(t, owner.token, `/api/v1/packages/${other.id}/uploads/${location.split("/").pop()}`)).status).toBe(404);
   });
 });

@@ -202,4 +202,23 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     const other = await createPackage(t, owner.token);
     expect((await head(t, owner.token, `/api/v1/packages/${other.id}/uploads/${location.split("/").pop()}`)).status).toBe(404);
   });
+
+  it("a PATCH without Content-Length (chunked) that brings more than the upload's length is 413, and nothing past the length is kept", async () => {
+    const pkg = await createPackage(t, token);
+    const location = (await create(t, token, `/packages/${pkg.id}/uploads`, 100, { filename: "over.bin" })).headers.get("location")!;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new Uint8Array(150));
+        c.close();
+      },
+    });
+    const res = await fetch(`${t.url}${location}`, {
+      method: "PATCH",
+      headers: { ...TUS, Authorization: `Bearer ${token}`, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    await expectError(res, 413, "limit_exceeded");
+    expect(Number((await head(t, token, location)).headers.get("upload-offset"))).toBeLessThanOrEqual(100);
+  });
 });

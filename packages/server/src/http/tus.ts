@@ -10,6 +10,7 @@ import { isPostgres } from "../db/knex.js";
 import { releaseUploadLease, takeUploadLease } from "../db/uploads.js";
 import type { Services } from "../services/context.js";
 import { beginUpload, finishUpload, type UploadScope } from "../services/uploads.js";
+import { directBody } from "../storage/upload-store.js";
 
 /**
  * The tus 1.0 server (@tus/server) behind our own routes: the spec router has authenticated the
@@ -129,7 +130,16 @@ export class TusGateway {
   async handle(req: Request, res: Response, scope: UploadScope, uploadId: string): Promise<{ status: number; offset: number | undefined }> {
     pending.set(req, { scope, uploadId });
     // Express has cut the mount path from req.url; tus reads the id through getFileIdFromRequest.
-    const answer = await this.server.handleWeb(new NodeRequest({ req, res }));
+    const request = new NodeRequest({ req, res });
+    const bytes = (req.method === "PATCH" || req.method === "POST") && (req.headers["content-type"] ?? "").toLowerCase().startsWith("application/offset+octet-stream");
+    let answer: globalThis.Response;
+    if (bytes) {
+      // The body goes straight from the socket to the store (see directBody): @tus/server gets an empty one.
+      Object.defineProperty(request, "body", { value: null });
+      answer = await directBody.run({ body: req }, () => this.server.handleWeb(request));
+    } else {
+      answer = await this.server.handleWeb(request);
+    }
     let out = answer;
     if (answer.status >= 400) {
       const text = await answer.text();

@@ -150,7 +150,7 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
   };
   /** Worth another try: the network, the server restarting or overloaded, the upload still locked. */
   const transient = (err: unknown) =>
-    !(err instanceof AbortError) && (!(err instanceof ApiError) || err.status >= 500 || err.status === 423 || err.status === 409 || err.status === 429);
+    !(err instanceof AbortError) && !(err instanceof ResumableUploadError) && (!(err instanceof ApiError) || err.status >= 500 || err.status === 423 || err.status === 409 || err.status === 429);
 
   let failures = 0;
   let uploadUrl = opts.uploadUrl;
@@ -161,7 +161,7 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
         return await fn();
       } catch (err) {
         if (!transient(err) || failures >= maxRetries) {
-          if (err instanceof AbortError) throw err;
+          if (err instanceof AbortError || err instanceof ResumableUploadError) throw err;
           throw new ResumableUploadError(`${what} failed${uploadUrl ? ` (resume it from ${uploadUrl})` : ""}: ${(err as Error).message}`, uploadUrl, { cause: err });
         }
         await sleep(retryDelay(failures, backoff, err instanceof ApiError ? undefined : null), u.signal).catch((e: unknown) => {
@@ -227,8 +227,18 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
 
   const url = uploadUrl;
   let file: UploadedFile | undefined;
+  // After a failure the offset is unknown (part of a cut PATCH may have been stored): the server
+  // is asked (HEAD) before any byte is sent again, so no PATCH starts at a stale offset.
+  let stale = false;
   while (!file) {
     file = await retrying(async () => {
+      if (stale) {
+        const known = await offsetOf(url);
+        if (known === undefined) throw new ResumableUploadError(`${what}: the server no longer has this upload (expired or cancelled)`, url);
+        if (known > offset) failures = 0;
+        offset = known;
+        stale = false;
+      }
       try {
         const end = Math.min(size, offset + chunkSize);
         const start = offset;
@@ -255,14 +265,7 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
         show(offset);
         return undefined;
       } catch (err) {
-        // Where does the upload stand now? (A dropped PATCH may have stored part of its bytes.)
-        if (transient(err)) {
-          const known = await offsetOf(url).catch(() => undefined);
-          if (known !== undefined) {
-            if (known > offset) failures = 0;
-            offset = known;
-          }
-        }
+        if (transient(err)) stale = true;
         throw err;
       }
     });

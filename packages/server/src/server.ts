@@ -221,7 +221,12 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
   const db = await openMigratedDatabase(config.databaseUrl);
   const storage = new LocalBlobStore(config.dataDir);
   await storage.init();
-  const uploads = await createUploadStore({ dataDir: config.dataDir, expiryHours: config.uploadExpiryHours });
+  const uploads = await createUploadStore({
+    dataDir: config.dataDir,
+    expiryHours: config.uploadExpiryHours,
+    // What a restart costs a resumable upload: one read of its stored bytes (see upload-store.ts).
+    onRebuilt: (uploadId, bytes, ms) => logger.info({ uploadId, bytes, ms }, "rebuilt an upload's SHA-256 state from its stored bytes"),
+  });
   const mailer =
     opts.mailer ??
     (config.smtpUrl

@@ -1,5 +1,7 @@
 import crypto from "node:crypto";
+import http from "node:http";
 import path from "node:path";
+import { until } from "./helpers/uploads.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { createPackage, filesUnder, sha256 } from "./helpers/uploads.js";
@@ -220,5 +222,33 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     } as RequestInit);
     await expectError(res, 413, "limit_exceeded");
     expect(Number((await head(t, token, location)).headers.get("upload-offset"))).toBeLessThanOrEqual(100);
+  });
+
+  it("a client that goes away mid-PATCH keeps what arrived, and resuming costs no re-read of it", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(6 * MiB);
+    const location = (await create(t, token, `/packages/${pkg.id}/uploads`, bytes.length, { filename: "cut.bin" })).headers.get("location")!;
+    const id = location.split("/").pop()!;
+    const rebuiltBefore = t.running.services.uploads.stats.rebuiltBytes;
+    const req = http.request(`${t.url}${location}`, {
+      method: "PATCH",
+      headers: { ...TUS, Authorization: `Bearer ${token}`, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream", "Content-Length": String(bytes.length) },
+    });
+    req.on("error", () => undefined);
+    req.write(bytes.subarray(0, 3 * MiB));
+    const stored = path.join(t.dataDir, "uploads", id);
+    await until(async () => (await import("node:fs/promises")).stat(stored).then((st) => st.size >= 2 * MiB, () => false), 10_000, "2 MiB on disk");
+    req.destroy();
+    // The cut write ends where it stopped; its offset is what HEAD says once the lock is free.
+    let offset = 0;
+    await until(async () => {
+      const h = await head(t, token, location);
+      offset = Number(h.headers.get("upload-offset"));
+      return h.status === 200 && offset >= 2 * MiB;
+    }, 10_000, "the offset");
+    const last = await patch(t, token, location, offset, bytes.subarray(offset));
+    expect(last.status).toBe(200);
+    expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+    expect(t.running.services.uploads.stats.rebuiltBytes).toBe(rebuiltBefore);
   });
 });

@@ -59,6 +59,8 @@ class HashingStore extends DataStore {
     readonly inner: DataStore,
     /** The stored prefix of an unfinished upload, when the store can read it. */
     private readonly readPrefix: ((id: string, end: number) => Readable) | undefined,
+    /** Told each time a hash state is rebuilt from stored bytes (the log shows the cost). */
+    readonly onRebuilt?: (id: string, bytes: number, ms: number) => void,
   ) {
     super();
     // Deferred lengths are refused (limits are checked at creation): not advertised.
@@ -127,7 +129,10 @@ class HashingStore extends DataStore {
         done(null, chunk);
       },
     });
-    source.on("error", (err) => tap.destroy(err));
+    // A client that goes away ends the write where it stopped: what arrived is stored and hashed,
+    // and the hash state stays good (no re-read of the upload on its next PATCH). Only a body
+    // over the upload's length is an error.
+    source.on("error", (err) => (err === (ERRORS.ERR_SIZE_EXCEEDED as unknown) ? tap.destroy(err) : tap.end()));
     try {
       const next = await this.inner.write(source.pipe(tap), id, offset);
       if (state && next === offset + counted) {
@@ -158,8 +163,10 @@ class HashingStore extends DataStore {
       state = { hash: crypto.createHash("sha256"), bytes: 0 };
     } else if (this.readPrefix) {
       const hash = crypto.createHash("sha256");
+      const started = performance.now();
       for await (const chunk of this.readPrefix(id, offset)) hash.update(chunk as Buffer);
       this.stats.rebuiltBytes += offset;
+      this.onRebuilt?.(id, offset, Math.round(performance.now() - started));
       state = { hash, bytes: offset };
     }
     if (state) {
@@ -195,6 +202,7 @@ class BufferedFileStore extends FileStore {
       if (err === ERRORS.ERR_SIZE_EXCEEDED) throw err;
       throw ERRORS.FILE_WRITE_ERROR;
     }
+    // (The offset is what `received` says: every chunk counted was written before the end.)
     return offset + received;
   }
 }
@@ -210,9 +218,14 @@ class LocalUploadStore implements UploadStore {
   constructor(
     private readonly dir: string,
     expiryMs: number,
+    onRebuilt?: (id: string, bytes: number, ms: number) => void,
   ) {
     this.files = new BufferedFileStore({ directory: dir, expirationPeriodInMilliseconds: expiryMs });
-    this.datastore = new HashingStore(this.files, (id, end) => fs.createReadStream(this.pathOf(id), { start: 0, end: end - 1, highWaterMark: 1024 * 1024 }));
+    this.datastore = new HashingStore(
+      this.files,
+      (id, end) => fs.createReadStream(this.pathOf(id), { start: 0, end: end - 1, highWaterMark: 1024 * 1024 }),
+      onRebuilt,
+    );
     this.stats = this.datastore.stats;
   }
 
@@ -225,8 +238,10 @@ class LocalUploadStore implements UploadStore {
     const ready = this.datastore.takeDigest(id, size);
     if (ready) return ready;
     const hash = crypto.createHash("sha256");
+    const started = performance.now();
     await pipeline(fs.createReadStream(this.pathOf(id), { highWaterMark: 1024 * 1024 }), hash);
     this.stats.rebuiltBytes += size;
+    this.datastore.onRebuilt?.(id, size, Math.round(performance.now() - started));
     return hash.digest("hex");
   }
 
@@ -249,11 +264,12 @@ class LocalUploadStore implements UploadStore {
 export interface UploadStoreOptions {
   dataDir: string;
   expiryHours: number;
+  onRebuilt?: (id: string, bytes: number, ms: number) => void;
 }
 
 /** The one place the tus store is chosen. */
 export async function createUploadStore(opts: UploadStoreOptions): Promise<UploadStore> {
   const dir = path.join(opts.dataDir, "uploads");
   await fsp.mkdir(dir, { recursive: true });
-  return new LocalUploadStore(dir, opts.expiryHours * 3_600_000);
+  return new LocalUploadStore(dir, opts.expiryHours * 3_600_000, opts.onRebuilt);
 }

@@ -160,7 +160,9 @@ export class TusGateway {
       out = new Response(body, { status: out.status, headers });
     }
     out.headers.set("Cache-Control", "no-store");
-    await sendNodeResponse(res, out);
+    // A response to a client that went away never finishes: done when it closes instead.
+    const closed = new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
+    await Promise.race([sendNodeResponse(res, out).catch(() => undefined), closed]);
     const offset = out.headers.get("Upload-Offset");
     return { status: out.status, offset: offset === null ? undefined : Number(offset) };
   }

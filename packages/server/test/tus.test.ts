@@ -251,4 +251,20 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
     expect(t.running.services.uploads.stats.rebuiltBytes).toBe(rebuiltBefore);
   });
+
+  it("an unfinished upload keeps its room: a multipart upload meanwhile cannot take it (413)", async () => {
+    const small = await startTestServer(kind, { env: { SF_MAX_PACKAGE_BYTES: String(1000) } });
+    try {
+      const u = await small.createUser();
+      const pkg = await createPackage(small, u.token);
+      expect((await create(small, u.token, `/packages/${pkg.id}/uploads`, 800, { filename: "big.bin" })).status).toBe(201);
+      const form = new FormData();
+      form.append("file", new Blob([new Uint8Array(300)]), "other.bin");
+      await expectError(await small.fetch(`/packages/${pkg.id}/files`, { method: "POST", token: u.token, body: form }), 413, "limit_exceeded");
+      // The same rule at creation: 800 reserved, 300 more does not fit.
+      await expectError(await create(small, u.token, `/packages/${pkg.id}/uploads`, 300, { filename: "more.bin" }), 413, "limit_exceeded");
+    } finally {
+      await small.close();
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { findUserById } from "../db/users.js";
 import { ownerUploadNotice } from "../mail/templates.js";
 import { sha256Hex } from "../security/secrets.js";
 import { effectiveStatus, mailErrorSummary, toFileView, type FileView } from "./packages.js";
-import { addFile, uploadLimits, type UploadTarget } from "./files.js";
+import { addFile, uploadLimits, usageWithOpenUploads, type UploadTarget } from "./files.js";
 import { archiveName } from "./file-names.js";
 import type { ArchiveDownload, ByteRange, FileDownload } from "./downloads.js";
 import { nowIso, type Client, type Services } from "./context.js";
@@ -145,7 +145,7 @@ export async function uploadLinkFile(s: Services, secret: string, client: Client
   const p = await liveLink(s, secret);
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
-    ...uploadLimits(s, { count: p.file_count, bytes: p.total_size }),
+    ...uploadLimits(s, await usageWithOpenUploads(s, p)),
     commit: (received) =>
       addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, pkg, file, client)),
   };

@@ -65,6 +65,9 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     expect(res.headers.get("tus-version")).toBe("1.0.0");
     expect(res.headers.get("tus-extension")?.split(",").sort()).toEqual(["creation", "creation-with-upload", "expiration", "termination"]);
     expect(res.headers.get("tus-max-size")).toBe(String(64 * MiB));
+    // No CORS for other origins (the API is same-origin).
+    const cross = await t.fetch(`/packages/${pkg.id}/uploads`, { method: "OPTIONS", headers: { Origin: "https://evil.example" } });
+    expect(cross.headers.get("access-control-allow-origin")).toBeNull();
   });
 
   it("creates, reports the offset, takes chunks, and adds the file with its SHA-256 at the last byte", async () => {

@@ -158,9 +158,12 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     view.fail();
     const kept = (err as { resumablePackageId?: string }).resumablePackageId;
     if (kept) {
+      // Kept (issue 2.7): the same command resumes it; it is never sent unless finished.
       await save();
+      const url = ctx.globals().url ? ` --url ${ctx.globals().url}` : "";
       (ctx.errorContext.notes ??= []).push(
-        `The unfinished package ${kept} (${stored.files} of ${count} files uploaded) is kept: run the same command again to resume it, or add --restart to start afresh.`,
+        `The unfinished package ${kept} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) is kept as a draft (never sent): run the same command again to resume it (--restart starts afresh), or remove it:`,
+        `  sf packages delete ${kept} --yes${url}`,
       );
     }
     const orphan = (err as { orphanedPackageId?: string }).orphanedPackageId;

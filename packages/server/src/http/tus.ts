@@ -67,6 +67,9 @@ export class TusGateway {
       locker: this.locker,
       maxSize: s.config.maxFileBytes,
       relativeLocation: true,
+      // Same-origin, like the rest of the API: @tus/server would otherwise answer every origin
+      // with `Access-Control-Allow-Origin: *`.
+      allowedOrigins: [],
       // A tus client resumes by HEAD and PATCH on the Location: our route for the package's (or
       // the link's) uploads, which checks the caller again on every request.
       generateUrl: (req, { id }) => `${pendingOf(req as unknown as TusRequest).scope.basePath}/${id}`,

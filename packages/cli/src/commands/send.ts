@@ -115,7 +115,9 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     state = undefined;
   }
   const saving: SendState = { version: 1, server: sf.baseUrl, uploads: { ...(state?.uploads ?? {}) }, ...(state?.packageId ? { packageId: state.packageId } : {}) };
-  const save = () => (stateFile ? writeSendState(stateFile, saving).catch(() => undefined) : Promise.resolve());
+  // One write at a time, each of the state as it is then: a slow older write never lands last.
+  let saved: Promise<void> = Promise.resolve();
+  const save = () => (saved = saved.then(() => (stateFile ? writeSendState(stateFile, saving).catch(() => undefined) : undefined)));
 
   const started = performance.now();
   let result: FinalizedPackage;

@@ -11,7 +11,7 @@ import { expandPaths, type LocalFile } from "./files.js";
 import { walkPackages, type ListIterator } from "./paginate.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import { completeLink, downloadAll, downloadLinkFile, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
-import { DEFAULT_RESUMABLE_THRESHOLD, uploadAuto, uploadOffset, type ResumableOptions } from "./resumable.js";
+import { DEFAULT_RESUMABLE_THRESHOLD, ResumableUploadError, uploadAuto, uploadOffset, type ResumableOptions } from "./resumable.js";
 import { downloadToPath, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 type Schemas = components["schemas"];
@@ -165,8 +165,9 @@ export interface SendResume {
   /** A file's resumable upload has its URL. */
   onUpload?: (name: string, url: string) => void;
   /**
-   * Keep the draft when the send fails for any reason but an abort (the default deletes it), so
-   * that it can be resumed; the error's `resumablePackageId` names it.
+   * Keep the draft when a resumable upload gave up (`ResumableUploadError`: the server stayed
+   * away longer than the retries), so that it can be resumed; the error's `resumablePackageId`
+   * names it. Any other failure deletes the draft, as without `resume`.
    */
   keepDraft?: boolean;
 }
@@ -472,7 +473,7 @@ export class SpeedyFiles {
     } catch (err) {
       let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       if (signal?.aborted && !(out instanceof AbortError)) out = new AbortError("send aborted", { cause: err });
-      if (resume?.keepDraft && !(out instanceof AbortError)) {
+      if (resume?.keepDraft && !(out instanceof AbortError) && (out instanceof ResumableUploadError || err instanceof ResumableUploadError)) {
         out.resumablePackageId = pkg.id;
         throw out;
       }

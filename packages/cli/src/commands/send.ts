@@ -167,8 +167,9 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
         `The unfinished package ${kept} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) is kept as a draft (never sent): run the same command again to resume it (--restart starts afresh), or remove it:`,
         `  sf packages delete ${kept} --yes${url}`,
       );
-    } else if (stateFile) {
-      // Interrupted (Ctrl-C): the draft is deleted, and nothing is left to resume.
+    } else if (stateFile && !(err as { orphanedPackageId?: string }).orphanedPackageId) {
+      // The draft was deleted (Ctrl-C, a failure): nothing is left to resume. (A draft that could
+      // not be deleted keeps its state: the same command resumes it.)
       await removeSendState(stateFile);
     }
     const orphan = (err as { orphanedPackageId?: string }).orphanedPackageId;

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCHES = [
   ["upload", "packages/server", "bench/upload.bench.ts"],
+  ["tus", "packages/server", "bench/tus.bench.ts"],
   ["download", "packages/server", "bench/download.bench.ts"],
   ["api", "packages/server", "bench/api.bench.ts"],
   ["send", "packages/cli", "bench/send.bench.ts"],

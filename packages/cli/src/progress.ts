@@ -11,6 +11,8 @@ export interface TransferView {
   finish(summary?: string): void;
   /** Clears the live display after a failure (the error is printed by bin.ts). */
   fail(): void;
+  /** A line that stays (e.g. "resumed at 63 %"). */
+  note(text: string): void;
 }
 
 export type ViewMode = "tty" | "plain" | "none";
@@ -42,7 +44,7 @@ export async function createView(io: Io, mode: ViewMode, opts: ViewOptions): Pro
   // ora (and its dependencies) cost a noticeable part of start-up: loaded only for a terminal.
   if (mode === "tty") return new TtyView(io, opts, (await import("ora")).default);
   if (mode === "plain") return new PlainView(io, opts);
-  return { start() {}, progress() {}, done() {}, finish() {}, fail() {} };
+  return { start() {}, progress() {}, done() {}, finish() {}, fail() {}, note() {} };
 }
 
 /** One line per finished file on stderr, for logs: `sent 3/12 reports/q1.pdf (27.1 MiB)`. */
@@ -62,6 +64,9 @@ class PlainView implements TransferView {
     if (summary) info(this.io, summary);
   }
   fail(): void {}
+  note(text: string): void {
+    info(this.io, text);
+  }
 }
 
 const FPS_MS = 100;
@@ -135,6 +140,12 @@ class TtyView implements TransferView {
   fail(): void {
     this.stopTimer();
     this.spinner.stop();
+  }
+
+  note(text: string): void {
+    this.spinner.clear();
+    this.io.stderr.write(`${clean(text)}\n`);
+    this.spinner.render();
   }
 
   private stopTimer(): void {

@@ -11,7 +11,8 @@ import { expandPaths, type LocalFile } from "./files.js";
 import { walkPackages, type ListIterator } from "./paginate.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import { completeLink, downloadAll, downloadLinkFile, getLink, uploadToLink, type DownloadAllOptions } from "./links.js";
-import { downloadToPath, uploadStream, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+import { DEFAULT_RESUMABLE_THRESHOLD, ResumableUploadError, uploadAuto, uploadOffset, type ResumableOptions } from "./resumable.js";
+import { downloadToPath, type DownloadOptions, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 type Schemas = components["schemas"];
 export type User = Schemas["User"];
@@ -66,6 +67,14 @@ export interface SpeedyFilesOptions {
    * (NO_PROXY honoured), else direct connections.
    */
   dispatcher?: undici.Dispatcher;
+  /**
+   * Files of at least this many bytes go through resumable (tus) uploads in chunks, resuming by
+   * themselves after a network error, a 5xx or a server restart (default 64 MiB; `Infinity`:
+   * never). Per call: `{ resumableThreshold }` in the upload's options.
+   */
+  resumableThreshold?: number;
+  /** Defaults of resumable uploads: `chunkSize` (64 MiB), `maxRetries` (10), `retryDelayMs` (500). */
+  resumable?: Pick<ResumableOptions, "chunkSize" | "maxRetries" | "retryDelayMs">;
 }
 
 type ClientSettings = Pick<SpeedyFilesOptions, "timeoutMs" | "stallTimeoutMs" | "retry" | "dispatcher">;
@@ -108,8 +117,11 @@ export interface SendProgress {
   /** Bytes of all files sent so far, and their sum. */
   bytes: number;
   totalBytes: number;
-  /** `upload` while bytes flow, `done` when the server has stored the file. */
-  phase: "upload" | "done";
+  /**
+   * `upload` while bytes flow, `done` when the server has stored the file. `resumed`, once before
+   * any upload of a resumed send: `bytes` is what the server already had (files and partial uploads).
+   */
+  phase: "upload" | "done" | "resumed";
   uploaded?: UploadedFile;
 }
 
@@ -135,6 +147,29 @@ export interface SendOptions {
   concurrency?: number;
   onProgress?: (p: SendProgress) => void;
   signal?: AbortSignal;
+  /** Resuming an interrupted send, and saving what it takes to resume this one. */
+  resume?: SendResume;
+}
+
+/**
+ * What lets a send() that was interrupted (its process killed) go on where it stopped: the draft
+ * it had made, and the URLs of its resumable uploads. Save what the callbacks report; pass it back.
+ */
+export interface SendResume {
+  /** The draft of the interrupted send: filled instead of a new one, if it is still a draft. */
+  packageId?: string | undefined;
+  /** Resumable uploads on their way, by file name. */
+  uploads?: Record<string, string> | undefined;
+  /** The draft this send fills (new or resumed). */
+  onPackage?: (id: string) => void;
+  /** A file's resumable upload has its URL. */
+  onUpload?: (name: string, url: string) => void;
+  /**
+   * Keep the draft when a resumable upload gave up (`ResumableUploadError`: the server stayed
+   * away longer than the retries), so that it can be resumed; the error's `resumablePackageId`
+   * names it. Any other failure deletes the draft, as without `resume`.
+   */
+  keepDraft?: boolean;
 }
 
 /** `request()`: ask `from` to upload files to you. */
@@ -170,6 +205,7 @@ export class SpeedyFiles {
   // A private field: console.log(sf), util.inspect and JSON.stringify(sf) never show it.
   readonly #token: string | undefined;
   readonly #transport: TransportOptions;
+  readonly #resumable: { resumableThreshold: number; resumable?: ResumableOptions | undefined };
 
   constructor(opts: SpeedyFilesOptions = {}) {
     const baseUrl = opts.baseUrl ?? process.env.SF_URL;
@@ -178,6 +214,7 @@ export class SpeedyFiles {
     // SF_TOKEN belongs to SF_URL: a client pointed elsewhere must not carry it there.
     this.#token = (opts.token ?? (opts.baseUrl === undefined ? process.env.SF_TOKEN : undefined)) || undefined;
     this.#transport = transportFrom(opts);
+    this.#resumable = { resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD, resumable: opts.resumable };
     this.api = clientFor(this.baseUrl, this.#token, this.#transport);
   }
 
@@ -293,7 +330,7 @@ export class SpeedyFiles {
     /** One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
     downloadFile: (link: string, file: { id: string; sha256?: string }, dest: string, opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> = {}) =>
       downloadLinkFile(link, file, dest, { ...this.linkOptions(), ...opts }),
-    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...opts }),
+    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...this.#resumable, ...opts }),
     complete: (link: string, o?: RequestOptions) => completeLink(link, { ...this.linkOptions(), ...o }),
   };
 
@@ -348,8 +385,8 @@ export class SpeedyFiles {
    * ChecksumError thrown.
    */
   uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
-    const url = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/files`;
-    return uploadStream(url, source, opts, this.transfer(), (fileId) => this.files.delete(packageId, fileId));
+    const base = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}`;
+    return uploadAuto(base, source, opts, { ...this.transfer(), ...this.#resumable }, (fileId) => this.files.delete(packageId, fileId));
   }
 
   /** Downloads a file of your package to `dest`, resumable and checksum-verified. */
@@ -384,8 +421,9 @@ export class SpeedyFiles {
         ttl_days: opts.ttl_days ?? 7,
         ...(opts.message ? { message: opts.message } : {}),
       },
-      (id) => this.uploadAll(id, files, opts),
+      (id, existing) => this.uploadAll(id, files, opts, existing),
       opts.signal,
+      opts.resume,
     );
   }
 
@@ -409,10 +447,25 @@ export class SpeedyFiles {
    * create → `fill` → finalize. On any failure or abort the draft is deleted, so nothing
    * half-made stays behind.
    */
-  private async createAndFinalize(body: PackageCreateRequest, fill: (packageId: string) => Promise<void>, signal?: AbortSignal): Promise<SendResult> {
-    const pkg = await this.packages.create(body, signal ? { signal } : {});
+  private async createAndFinalize(
+    body: PackageCreateRequest,
+    fill: (packageId: string, existing: PackageFile[]) => Promise<void>,
+    signal?: AbortSignal,
+    resume?: SendResume,
+  ): Promise<SendResult> {
+    let pkg: PackageDetail | undefined;
+    if (resume?.packageId) {
+      // The interrupted send's draft, if it is still one (else a fresh package).
+      pkg = await this.packages.get(resume.packageId, signal ? { signal } : {}).catch((err: unknown) => {
+        if (err instanceof NotFoundError || (err as { status?: number }).status === 403) return undefined;
+        throw err;
+      });
+      if (pkg && pkg.status !== "draft") pkg = undefined;
+    }
+    pkg ??= await this.packages.create(body, signal ? { signal } : {});
+    resume?.onPackage?.(pkg.id);
     try {
-      await fill(pkg.id);
+      await fill(pkg.id, pkg.files);
       // An abort that lands after the last upload still means "do not send".
       signal?.throwIfAborted();
       const fin = await this.packages.finalize(pkg.id, signal ? { signal } : {});
@@ -420,6 +473,10 @@ export class SpeedyFiles {
     } catch (err) {
       let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       if (signal?.aborted && !(out instanceof AbortError)) out = new AbortError("send aborted", { cause: err });
+      if (resume?.keepDraft && !(out instanceof AbortError) && (out instanceof ResumableUploadError || err instanceof ResumableUploadError)) {
+        out.resumablePackageId = pkg.id;
+        throw out;
+      }
       // Not under the caller's signal (it may be what fired), and briefly: this runs on the way out.
       const cleanup = await this.packages.delete(pkg.id, { timeoutMs: Math.min(this.#transport.timeoutMs, 10_000) }).then(
         () => undefined,
@@ -434,20 +491,39 @@ export class SpeedyFiles {
     }
   }
 
-  private async uploadAll(packageId: string, files: SendItem[], opts: SendOptions): Promise<void> {
+  private async uploadAll(packageId: string, files: SendItem[], opts: SendOptions, existing: PackageFile[] = []): Promise<void> {
     const totalBytes = files.reduce((n, f) => n + f.size, 0);
     const progress = new ProgressTotal();
     const report = (f: SendItem, fileBytes: number, bytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) =>
       opts.onProgress?.({ file: f.name, fileBytes, fileSize: f.size, bytes, totalBytes, phase, ...(uploaded ? { uploaded } : {}) });
 
+    // A resumed send: files the draft already holds (same name and size) are not sent again, and
+    // partial uploads go on from where the server has them.
+    const have = new Map(existing.map((f) => [f.name, f]));
+    const todo = files.filter((f) => !(f.source === undefined && have.get(f.name)?.size === f.size));
+    const saved = opts.resume?.uploads ?? {};
+    if (opts.resume?.packageId === packageId && (todo.length < files.length || Object.keys(saved).length > 0)) {
+      for (const f of files) if (!todo.includes(f)) progress.finish(f.name, f.size);
+      for (const f of todo) {
+        const url = saved[f.name];
+        if (url && !f.source) progress.set(f.name, (await uploadOffset(url, this.transfer()).catch(() => undefined)) ?? 0);
+      }
+      opts.onProgress?.({ file: "", fileBytes: 0, fileSize: 0, bytes: progress.total(), totalBytes, phase: "resumed" });
+      for (const f of files) if (!todo.includes(f)) report(f, f.size, progress.total(), "done", have.get(f.name));
+    }
+
     await runPool(
-      files,
+      todo,
       opts.concurrency ?? 4,
       async (f, signal) => {
-        progress.set(f.name, 0);
+        const url = f.source ? undefined : saved[f.name];
         const uploaded = await this.uploadFile(packageId, f.source ?? f.path, {
           name: f.name,
           signal,
+          resumable: {
+            ...(url ? { uploadUrl: url } : {}),
+            onUploadUrl: (u) => opts.resume?.onUpload?.(f.name, u),
+          },
           onProgress: (p) => report(f, p.bytes, progress.set(f.name, p.bytes), "upload"),
         });
         report(f, f.size, progress.finish(f.name, f.source ? uploaded.size : f.size), "done", uploaded);

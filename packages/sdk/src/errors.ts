@@ -9,6 +9,8 @@ export class SpeedyFilesError extends Error {
   orphanedPackageId?: string;
   /** Why deleting that draft failed. */
   cleanupError?: unknown;
+  /** Set by `send()` with `resume.keepDraft`: the draft it kept, to resume. */
+  resumablePackageId?: string;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

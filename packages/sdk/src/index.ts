@@ -7,6 +7,7 @@ export {
   type SendOptions,
   type SendProgress,
   type SendResult,
+  type SendResume,
   type RequestFilesOptions,
   type RequestOptions,
   type User,
@@ -58,6 +59,7 @@ export {
 export { expandPaths, type LocalFile } from "./files.js";
 export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
+export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./resumable.js";
 export {
   verifyWebhookSignature,
   parseWebhookEvent,

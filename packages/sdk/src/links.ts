@@ -1,3 +1,4 @@
+import { DEFAULT_RESUMABLE_THRESHOLD, uploadAuto } from "./resumable.js";
 import path from "node:path";
 import type { components } from "@speedyfiles/api-types";
 import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
@@ -7,7 +8,7 @@ import { DEFAULT_STALL_TIMEOUT_MS, proxyFromEnv, requestOf, type RequestOptions 
 import { USER_AGENT } from "./version.js";
 import { ProgressTotal, runPool } from "./pool.js";
 import type { RetryOptions } from "./retry.js";
-import { downloadToPath, uploadStream, type Progress, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+import { downloadToPath, type Progress, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 export type LinkView = components["schemas"]["LinkView"];
 
@@ -166,7 +167,7 @@ export async function downloadLinkFile(
 /** Uploads one file through an inbound link (no token needed). */
 export async function uploadToLink(link: string, source: UploadSource, opts: UploadOptions & Omit<LinkOptions, "signal"> = {}): Promise<UploadedFile> {
   const p = parseLink(link, opts.baseUrl);
-  return uploadStream(`${linkApi(p)}/files`, source, opts, transferContext(opts), async () => undefined);
+  return uploadAuto(linkApi(p), source, opts, { ...transferContext(opts), resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD }, async () => undefined);
 }
 
 /** Tells the owner of an inbound link that the upload is complete. */

@@ -8,6 +8,7 @@ import * as undici from "undici";
 import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "./errors.js";
 import { seconds, Watchdog, wrapTransportError } from "./http.js";
 import type { components } from "@speedyfiles/api-types";
+import type { ResumableOptions } from "./resumable.js";
 
 export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
 
@@ -16,6 +17,8 @@ export interface Progress {
   bytes: number;
   /** Its size, when known. */
   total: number | undefined;
+  /** On the first event of a resumed upload: the bytes the server already had. */
+  resumedFrom?: number;
 }
 
 export interface UploadOptions {
@@ -26,6 +29,13 @@ export interface UploadOptions {
   signal?: AbortSignal;
   /** Fail when no byte moves for this long, in ms (default: the client's `stallTimeoutMs`). */
   stallTimeoutMs?: number;
+  /**
+   * Files of at least this many bytes (read from a path, a Buffer or a Blob) go through the
+   * resumable tus upload; default: the client's `resumableThreshold` (64 MiB). `Infinity`: never.
+   */
+  resumableThreshold?: number;
+  /** Settings of a resumable upload (chunk size, retries, an upload URL to resume). */
+  resumable?: ResumableOptions;
 }
 
 /** What a transfer needs from the client it runs for. */

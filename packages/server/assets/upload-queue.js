@@ -68,8 +68,54 @@ function set(item, state, text) {
   item.state.textContent = text;
 }
 
+/** Files of at least this size go through tus (resumable), when tus-js-client is on the page. */
+const RESUMABLE_THRESHOLD = 64 * 1024 * 1024;
+
+/**
+ * A large file through tus (tus-js-client, loaded by the page): `…/uploads` beside `…/files`, in
+ * 64 MiB chunks, retried from the server's offset after a dropped connection or a restart, and
+ * resumed after a reload of the page (localStorage remembers the upload's URL until it finishes).
+ */
+function uploadResumable(url, item) {
+  return new Promise((resolve) => {
+    set(item, "uploading", "0%");
+    const upload = new window.tus.Upload(item.file, {
+      endpoint: url.replace(/\/files$/, "/uploads"),
+      chunkSize: 64 * 1024 * 1024,
+      retryDelays: [0, 1000, 2000, 4000, 8000, 15000, 30000, 30000, 60000, 60000],
+      headers: { "X-CSRF-Token": csrfToken() },
+      metadata: { filename: item.file.name, content_type: item.file.type || "application/octet-stream" },
+      removeFingerprintOnSuccess: true,
+      onProgress: (sent, total) => {
+        item.bar.value = total ? sent / total : 0;
+        item.state.textContent = Math.floor((100 * sent) / (total || 1)) + "%";
+      },
+      onSuccess: () => {
+        item.bar.value = 1;
+        set(item, "uploaded", "uploaded");
+        resolve(true);
+      },
+      onError: (err) => {
+        let detail = "network error";
+        try {
+          detail = JSON.parse(err.originalResponse.getBody()).detail || detail;
+        } catch {
+          // not our JSON
+        }
+        set(item, "failed", "failed: " + detail);
+        resolve(false);
+      },
+    });
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length > 0) upload.resumeFromPreviousUpload(previous[0]);
+      upload.start();
+    });
+  });
+}
+
 /** Uploads one queued file; resolves true when the server stored it (201). */
 function uploadOne(url, item) {
+  if (window.tus?.isSupported && item.file.size >= RESUMABLE_THRESHOLD) return uploadResumable(url, item);
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     const form = new FormData();

@@ -15,6 +15,7 @@
   var uploadedCount = 0;
   var pending = [];
   var MAX_PARALLEL = 3;
+  var threshold = Number(root.getAttribute("data-resumable-threshold")) || Infinity;
 
   function human(n) {
     if (n < 1000) return n + " B";
@@ -34,7 +35,61 @@
     done.disabled = active > 0 || pending.length > 0 || uploadedCount === 0;
   }
 
+  function uploaded(item) {
+    item.bar.value = 1;
+    item.state.textContent = "uploaded";
+    item.row.setAttribute("data-state", "uploaded");
+    uploadedCount++;
+    var none = document.getElementById("none-yet");
+    if (none) none.remove();
+    var li = el("li", "file");
+    li.appendChild(el("span", "name", item.file.name));
+    li.appendChild(el("span", "size", human(item.file.size)));
+    received.appendChild(li);
+  }
+
+  function failed(item, detail) {
+    item.state.textContent = "failed: " + detail;
+    item.row.setAttribute("data-state", "failed");
+  }
+
+  // A large file goes through tus (tus-js-client) in resumable chunks: a dropped connection or a
+  // server restart is retried from where the server has it, and a reload of the page picks up the
+  // same upload again (its URL is remembered in localStorage until it finishes).
+  function startTus(item) {
+    active++;
+    var upload = new window.tus.Upload(item.file, {
+      endpoint: api + "/uploads",
+      chunkSize: 64 * 1024 * 1024,
+      retryDelays: [0, 1000, 2000, 4000, 8000, 15000, 30000, 30000, 60000, 60000],
+      metadata: { filename: item.file.name, content_type: item.file.type || "application/octet-stream" },
+      removeFingerprintOnSuccess: true,
+      onProgress: function (sent, total) {
+        item.bar.value = total ? sent / total : 0;
+        item.state.textContent = Math.floor((100 * sent) / (total || 1)) + "%";
+      },
+      onSuccess: function () {
+        active--;
+        uploaded(item);
+        next();
+      },
+      onError: function (err) {
+        active--;
+        var body = err && err.originalResponse ? err.originalResponse.getBody() : "";
+        var detail = "network error";
+        try { detail = JSON.parse(body).detail || detail; } catch (e) { /* not JSON */ }
+        failed(item, detail);
+        next();
+      },
+    });
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length > 0) upload.resumeFromPreviousUpload(previous[0]);
+      upload.start();
+    });
+  }
+
   function start(item) {
+    if (window.tus && window.tus.isSupported && item.file.size >= threshold) return startTus(item);
     active++;
     var xhr = new XMLHttpRequest();
     var form = new FormData();
@@ -47,20 +102,9 @@
     xhr.onload = function () {
       active--;
       if (xhr.status === 201) {
-        item.bar.value = 1;
-        item.state.textContent = "uploaded";
-        item.row.setAttribute("data-state", "uploaded");
-        uploadedCount++;
-        var none = document.getElementById("none-yet");
-        if (none) none.remove();
-        var li = el("li", "file");
-        li.appendChild(el("span", "name", item.file.name));
-        li.appendChild(el("span", "size", human(item.file.size)));
-        received.appendChild(li);
+        uploaded(item);
       } else {
-        var detail = xhr.response && xhr.response.detail ? xhr.response.detail : "HTTP " + xhr.status;
-        item.state.textContent = "failed: " + detail;
-        item.row.setAttribute("data-state", "failed");
+        failed(item, xhr.response && xhr.response.detail ? xhr.response.detail : "HTTP " + xhr.status);
       }
       next();
     };

@@ -47,6 +47,8 @@ export interface Config {
    * sends the bytes from an `internal` location. Null: the server sends them itself.
    */
   accelRedirect: string | null;
+  /** An unfinished resumable (tus) upload is removed this many hours after it was started. */
+  uploadExpiryHours: number;
 }
 
 export interface S3Config {
@@ -246,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     storage: storage === "s3" ? "s3" : "local",
     s3,
     accelRedirect,
+    uploadExpiryHours: int("SF_UPLOAD_EXPIRY_HOURS", 24, 1, 8760),
   };
 
   // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts

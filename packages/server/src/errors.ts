@@ -45,19 +45,20 @@ type NotFoundCode =
   | "file_not_found"
   | "link_not_found"
   | "webhook_not_found"
-  | "delivery_not_found";
+  | "delivery_not_found"
+  | "upload_not_found";
 export class NotFound extends ApiError {
   constructor(code: NotFoundCode, detail: string) {
     super(404, code, detail);
   }
 }
 export class Conflict extends ApiError {
-  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound", detail: string) {
+  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "upload_offset_mismatch" | "uploads_unfinished", detail: string) {
     super(409, code, detail);
   }
 }
 export class Gone extends ApiError {
-  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged", detail: string) {
+  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "upload_expired", detail: string) {
     super(410, code, detail);
   }
 }
@@ -81,7 +82,7 @@ export class ValidationFailed extends ApiError {
   constructor(
     detail: string,
     path = "/body",
-    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" = "validation_failed",
+    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_length_required" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

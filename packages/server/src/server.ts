@@ -11,6 +11,7 @@ import { holdInstanceLock } from "./db/instance-lock.js";
 import { LocalBlobStore } from "./storage/local.js";
 import { S3BlobStore } from "./storage/s3.js";
 import type { BlobStore } from "./storage/blob-store.js";
+import { createUploadStore } from "./storage/upload-store.js";
 import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
 import { startSweeper } from "./services/sweeper.js";
@@ -237,12 +238,18 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
   const logger = opts.logger ?? createLogger(config);
   const db = await openMigratedDatabase(config.databaseUrl);
   const storage = await openBlobStore(config, logger);
+  const uploads = await createUploadStore({
+    dataDir: config.dataDir,
+    expiryHours: config.uploadExpiryHours,
+    // What a restart costs a resumable upload: one read of its stored bytes (see upload-store.ts).
+    onRebuilt: (uploadId, bytes, ms) => logger.info({ uploadId, bytes, ms }, "rebuilt an upload's SHA-256 state from its stored bytes"),
+  });
   const mailer =
     opts.mailer ??
     (config.smtpUrl
       ? new SmtpMailer(config.smtpUrl, config.mailFrom)
       : new OutboxMailer(path.join(config.dataDir, "outbox"), config.mailFrom, logger));
-  return { config, db, storage, mailer, logger, clock: opts.clock ?? (() => new Date()) };
+  return { config, db, storage, uploads, mailer, logger, clock: opts.clock ?? (() => new Date()) };
 }
 
 /**

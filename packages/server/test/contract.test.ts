@@ -16,7 +16,7 @@ interface Operation {
 type Spec = { security: Record<string, unknown>[]; paths: Record<string, Record<string, Operation>> };
 
 const spec = loadSpec() as unknown as Spec;
-const METHODS = ["get", "head", "post", "put", "patch", "delete"];
+const METHODS = ["get", "head", "post", "put", "patch", "delete", "options"];
 const operations = Object.entries(spec.paths).flatMap(([path, item]) =>
   Object.entries(item)
     .filter(([method]) => METHODS.includes(method))

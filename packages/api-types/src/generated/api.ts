@@ -230,6 +230,128 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/packages/{id}/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a resumable upload (tus 1.0 creation)
+         * @description [tus 1.0](https://tus.io/protocols/resumable-upload) creation, for large files: send
+         *     `Upload-Length` and `Upload-Metadata` (`filename`, optional `sha256` in hex and
+         *     `content_type`, each value base64 as tus says). The name, the size and the package's
+         *     limits are checked here, before any byte is sent, with the rules and codes of
+         *     `uploadFile` (422 bad name, 413 over a limit, 409 a name already in the package or in one
+         *     of its unfinished uploads, 409 not a draft). Answers 201 with `Location`, the upload's URL,
+         *     to `HEAD` (its offset) and `PATCH` (more bytes). A body of type
+         *     `application/offset+octet-stream` is the first chunk (creation-with-upload). When the last
+         *     byte has arrived the file is added to the package exactly as `uploadFile` adds it (SHA-256
+         *     of the stored bytes, the `sha256` metadata checked) and that request answers with the file.
+         *     An unfinished upload expires after `SF_UPLOAD_EXPIRY_HOURS` (`Upload-Expires`).
+         */
+        post: operations["createUpload"];
+        delete?: never;
+        /**
+         * What the tus endpoint supports
+         * @description tus discovery. Needs no token (it tells nothing about any package).
+         */
+        options: operations["describeUploads"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/packages/{id}/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Cancel an unfinished upload (tus termination)
+         * @description Its bytes are removed at once.
+         */
+        delete: operations["terminateUpload"];
+        options?: never;
+        /**
+         * How much of an upload has arrived
+         * @description `Upload-Offset` and `Upload-Length`. A finished upload answers its full length and `SpeedyFiles-File-Id`.
+         */
+        head: operations["getUploadOffset"];
+        /**
+         * Send more bytes of an upload
+         * @description The bytes from `Upload-Offset`, which must be the upload's offset (409 `upload_offset_mismatch`
+         *     otherwise, nothing written), as `application/offset+octet-stream` (415 otherwise). 204 with
+         *     the new `Upload-Offset`; the request that brings the last byte answers 200 with the file,
+         *     now in the package (422 `checksum_mismatch` when the `sha256` metadata differs, 409 on a
+         *     name taken meanwhile: the upload is then removed). Only one PATCH of an upload runs at a
+         *     time, across server processes.
+         */
+        patch: operations["appendUpload"];
+        trace?: never;
+    };
+    "/links/{link}/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a resumable upload through an inbound link (tus 1.0)
+         * @description As `createUpload`, authorized by the inbound link; the finished file is recorded as `uploadLinkFile` records it (`package.uploaded` webhook).
+         */
+        post: operations["createLinkUpload"];
+        delete?: never;
+        /** What the tus endpoint supports */
+        options: operations["describeLinkUploads"];
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/links/{link}/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Cancel an unfinished upload through an inbound link */
+        delete: operations["terminateLinkUpload"];
+        options?: never;
+        /** How much of an upload through an inbound link has arrived */
+        head: operations["getLinkUploadOffset"];
+        /**
+         * Send more bytes of an upload through an inbound link
+         * @description As `appendUpload`.
+         */
+        patch: operations["appendLinkUpload"];
+        trace?: never;
+    };
     "/packages/{id}/files/{file_id}": {
         parameters: {
             query?: never;
@@ -275,7 +397,9 @@ export interface paths {
         put?: never;
         /**
          * Mint the magic link and email the recipient
-         * @description Outbound packages need at least one file (422 otherwise); inbound ones may be empty.
+         * @description Outbound packages need at least one file (422 otherwise); inbound ones may be empty. A
+         *     package with an unfinished resumable upload cannot be finalized (409 `uploads_unfinished`):
+         *     finish or cancel the upload first.
          *     Sets `expires_at = now + ttl_days` and status `active`, emails the recipient and returns the
          *     magic link, shown only in this answer. If the email cannot be sent the package is still
          *     active: `email_sent` is false and `email_error` says why.
@@ -585,17 +709,18 @@ export interface components {
          * @description Stable identifier of an error, for programs (the `detail` sentence may change).
          *     401: `token_missing`, `token_invalid`, `token_expired`, `credentials_invalid`, `session_invalid` (a signed-out or expired browser session).
          *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`).
-         *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`.
+         *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`.
-         *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `package_purged`.
+         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`.
+         *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `package_purged`, `upload_expired`.
+         *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
-         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
+         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required`, `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
          *     429: `rate_limited`. 500: `internal_error`. 507: `insufficient_storage`.
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "rate_limited" | "internal_error" | "insufficient_storage";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "internal_error" | "insufficient_storage";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -1002,6 +1127,24 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description `Tus-Resumable` missing or not 1.0.0 */
+        TusVersion: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Another request is writing to this upload; retry shortly */
+        Locked: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Wrong Content-Type */
         UnsupportedMediaType: {
             headers: {
@@ -1101,6 +1244,14 @@ export interface components {
         };
     };
     parameters: {
+        UploadId: string;
+        /** @description The tus version, `1.0.0` (412 when missing or another) */
+        TusResumable: string;
+        /** @description The file's size in bytes (deferred lengths are not supported) */
+        UploadLength: number;
+        UploadOffset: number;
+        /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, comma-separated */
+        UploadMetadata: string;
         Id: string;
         FileId: string;
         Page: number;
@@ -1751,6 +1902,360 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
+            507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    createUpload: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+                /** @description The file's size in bytes (deferred lengths are not supported) */
+                "Upload-Length": components["parameters"]["UploadLength"];
+                /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, comma-separated */
+                "Upload-Metadata": components["parameters"]["UploadMetadata"];
+            };
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Created; `Location` is the upload's URL. When the body held the whole file, the file is in the package and is the answer. */
+            201: {
+                headers: {
+                    /** @description /api/v1/packages/{id}/uploads/{upload_id} */
+                    Location?: string;
+                    /** @description Bytes stored so far (creation-with-upload) */
+                    "Upload-Offset"?: number;
+                    /** @description When the unfinished upload is removed (RFC 7231 date) */
+                    "Upload-Expires"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["TusVersion"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    describeUploads: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `Tus-Version: 1.0.0`, `Tus-Extension: creation,creation-with-upload,termination,expiration`, `Tus-Max-Size` */
+            204: {
+                headers: {
+                    "Tus-Version"?: string;
+                    "Tus-Extension"?: string;
+                    "Tus-Max-Size"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    terminateUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+            };
+            path: {
+                id: components["parameters"]["Id"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            423: components["responses"]["Locked"];
+        };
+    };
+    getUploadOffset: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+            };
+            path: {
+                id: components["parameters"]["Id"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `Upload-Offset`, `Upload-Length`, `Upload-Metadata`, `Cache-Control: no-store` */
+            200: {
+                headers: {
+                    "Upload-Offset"?: number;
+                    "Upload-Length"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+        };
+    };
+    appendUpload: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+                "Upload-Offset": components["parameters"]["UploadOffset"];
+            };
+            path: {
+                id: components["parameters"]["Id"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The last byte arrived; the file as the package now holds it */
+            200: {
+                headers: {
+                    "Upload-Offset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
+            };
+            /** @description Stored; `Upload-Offset` is the new offset */
+            204: {
+                headers: {
+                    "Upload-Offset"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            412: components["responses"]["TusVersion"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            423: components["responses"]["Locked"];
+            507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    createLinkUpload: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+                /** @description The file's size in bytes (deferred lengths are not supported) */
+                "Upload-Length": components["parameters"]["UploadLength"];
+                /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, comma-separated */
+                "Upload-Metadata": components["parameters"]["UploadMetadata"];
+            };
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Created; `Location` is the upload's URL */
+            201: {
+                headers: {
+                    /** @description /api/v1/links/{link}/uploads/{upload_id} */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
+            };
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            412: components["responses"]["TusVersion"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            507: components["responses"]["InsufficientStorage"];
+        };
+    };
+    describeLinkUploads: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `Tus-Version`, `Tus-Extension`, `Tus-Max-Size` */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    terminateLinkUpload: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+            };
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            423: components["responses"]["Locked"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getLinkUploadOffset: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+            };
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `Upload-Offset`, `Upload-Length` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    appendLinkUpload: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The tus version, `1.0.0` (412 when missing or another) */
+                "Tus-Resumable"?: components["parameters"]["TusResumable"];
+                "Upload-Offset": components["parameters"]["UploadOffset"];
+            };
+            path: {
+                /** @description The secret part of the magic link (its last path segment) */
+                link: components["parameters"]["Link"];
+                upload_id: components["parameters"]["UploadId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/offset+octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description The last byte arrived; the file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
+            };
+            /** @description Stored; `Upload-Offset` is the new offset */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            412: components["responses"]["TusVersion"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            423: components["responses"]["Locked"];
+            429: components["responses"]["TooManyRequests"];
             507: components["responses"]["InsufficientStorage"];
         };
     };

@@ -7,6 +7,7 @@ import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty
 import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
+import { readSendState, removeSendState, sendStateFile, writeSendState, type SendState } from "../send-state.js";
 
 interface SendOpts {
   to: string;
@@ -18,6 +19,7 @@ interface SendOpts {
   filename?: string;
   json?: boolean;
   progress: boolean;
+  restart?: boolean;
 }
 
 export function registerSend(program: Command, ctx: Context): void {
@@ -33,6 +35,7 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--filename <name>", "name for the data read from stdin (path `-`)")
     .option("--json", "print only the final JSON on stdout (no progress)")
     .option("--no-progress", "no progress display")
+    .option("--restart", "start afresh instead of resuming an interrupted send of the same files")
     .addHelpText(
       "after",
       `
@@ -45,6 +48,12 @@ directories are skipped, so a link cycle cannot loop. \`-\` reads stdin (needs -
 On a terminal a live display shows each file in flight and the total; otherwise one line per
 finished file goes to stderr. The link is printed last, on stdout. Ctrl-C stops the uploads,
 deletes the unfinished package and exits 130.
+
+Files of 64 MiB or more are sent in resumable chunks (tus): a dropped connection or a server
+restart is resumed by itself. If \`sf send\` itself is killed (or fails), running the same command
+again resumes the unfinished package and its partial uploads instead of starting over (state in
+$XDG_STATE_HOME/speedyfiles/, keyed by the server, the paths and the files' sizes and mtimes);
+\`--restart\` starts afresh.
 
 Examples:
   sf send ./report.pdf --to cfo@acme.com --ttl 3
@@ -98,6 +107,18 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     totalBytes,
   });
 
+  // Resuming: the state an interrupted send of the same files left (not for stdin, which cannot be read again).
+  const stateFile = useStdin ? undefined : await sendStateFile(io.env, sf.baseUrl, files, local);
+  let state: SendState | undefined = stateFile ? await readSendState(stateFile) : undefined;
+  if (state && opts.restart) {
+    if (state.packageId) await sf.packages.delete(state.packageId).catch(() => undefined);
+    state = undefined;
+  }
+  const saving: SendState = { version: 1, server: sf.baseUrl, uploads: { ...(state?.uploads ?? {}) }, ...(state?.packageId ? { packageId: state.packageId } : {}) };
+  // One write at a time, each of the state as it is then: a slow older write never lands last.
+  let saved: Promise<void> = Promise.resolve();
+  const save = () => (saved = saved.then(() => (stateFile ? writeSendState(stateFile, saving).catch(() => undefined) : undefined)));
+
   const started = performance.now();
   let result: FinalizedPackage;
   let sentBytes = 0;
@@ -115,10 +136,42 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
       ...(io.signal ? { signal: io.signal } : {}),
       onProgress: progressAdapter(view, (b) => (sentBytes = b), (size) => ((stored.files += 1), (stored.bytes += size))),
+      ...(stateFile
+        ? {
+            resume: {
+              packageId: state?.packageId,
+              uploads: state?.uploads,
+              keepDraft: true,
+              onPackage: (id: string) => {
+                saving.packageId = id;
+                void save();
+              },
+              onUpload: (name: string, url: string) => {
+                saving.uploads[name] = url;
+                void save();
+              },
+            },
+          }
+        : {}),
     });
     result = r.package;
+    if (stateFile) await removeSendState(stateFile);
   } catch (err) {
     view.fail();
+    const kept = (err as { resumablePackageId?: string }).resumablePackageId;
+    if (kept) {
+      // Kept (issue 2.7): the same command resumes it; it is never sent unless finished.
+      await save();
+      const url = ctx.globals().url ? ` --url ${ctx.globals().url}` : "";
+      (ctx.errorContext.notes ??= []).push(
+        `The unfinished package ${kept} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) is kept as a draft (never sent): run the same command again to resume it (--restart starts afresh), or remove it:`,
+        `  sf packages delete ${kept} --yes${url}`,
+      );
+    } else if (stateFile && !(err as { orphanedPackageId?: string }).orphanedPackageId) {
+      // The draft was deleted (Ctrl-C, a failure): nothing is left to resume. (A draft that could
+      // not be deleted keeps its state: the same command resumes it.)
+      await removeSendState(stateFile);
+    }
     const orphan = (err as { orphanedPackageId?: string }).orphanedPackageId;
     if (orphan) {
       // The send failed and so did deleting its draft (the server went away): say what is left
@@ -172,6 +225,11 @@ function progressAdapter(view: TransferView, onTotal: (bytes: number) => void, o
   const started = new Set<string>();
   return (p) => {
     onTotal(p.bytes);
+    if (p.phase === "resumed") {
+      const pct = p.totalBytes > 0 ? Math.floor((p.bytes / p.totalBytes) * 100) : 0;
+      view.note(`Resuming the interrupted send: resumed at ${pct} % (${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} already on the server)`);
+      return;
+    }
     if (!started.has(p.file)) {
       started.add(p.file);
       view.start(p.file, p.fileSize || undefined);

@@ -51,8 +51,30 @@ type HeadOperation = { [P in keyof paths]: paths[P] extends { head: infer H } ? 
 /** Operations that answer with a file's bytes (GET) or only its headers (HEAD). */
 export type ServesBytes<K extends OperationId> = [HasBinary<K>] extends [never] ? (Op<K> extends HeadOperation ? true : false) : true;
 
+/** The tus operations, whose answers @tus/server writes itself (http/tus.ts). */
+export type TusOperation =
+  | "createUpload"
+  | "describeUploads"
+  | "getUploadOffset"
+  | "appendUpload"
+  | "terminateUpload"
+  | "createLinkUpload"
+  | "describeLinkUploads"
+  | "getLinkUploadOffset"
+  | "appendLinkUpload"
+  | "terminateLinkUpload";
+
+/** The answer has already been sent (by @tus/server). */
+export interface Sent {
+  kind: "sent";
+}
+
 /** What a handler answers: JSON, nothing, or a description of bytes for the one download path. */
-export type Reply<K extends OperationId> = JsonReply<K> | EmptyReply<K> | (ServesBytes<K> extends true ? Download : never);
+export type Reply<K extends OperationId> =
+  | JsonReply<K>
+  | EmptyReply<K>
+  | (ServesBytes<K> extends true ? Download : never)
+  | (K extends TusOperation ? Sent : never);
 
 /** Everything a handler gets: validated input, the caller, the services. */
 export interface Ctx<K extends OperationId> {

@@ -6,6 +6,18 @@ import { createPackage, deletePackage, finalizePackage, getPackage, listPackageE
 import { deleteFile, downloadFile, uploadFile } from "./files.js";
 import { completeLink, downloadLinkArchive, downloadLinkFile, getLink, uploadLinkFile } from "./links.js";
 import {
+  appendLinkUpload,
+  appendUpload,
+  createLinkUpload,
+  createUpload,
+  describeLinkUploads,
+  describeUploads,
+  getLinkUploadOffset,
+  getUploadOffset,
+  terminateLinkUpload,
+  terminateUpload,
+} from "./uploads.js";
+import {
   createWebhook,
   deleteWebhook,
   getWebhook,
@@ -40,6 +52,11 @@ export const handlers: HandlerTable = {
   downloadFile,
   headFile: downloadFile,
   deleteFile,
+  createUpload,
+  describeUploads,
+  getUploadOffset,
+  appendUpload,
+  terminateUpload,
   finalizePackage,
   revokePackage,
   listPackageEvents,
@@ -50,6 +67,11 @@ export const handlers: HandlerTable = {
   downloadLinkArchive,
   headLinkArchive: downloadLinkArchive,
   completeLink,
+  createLinkUpload,
+  describeLinkUploads,
+  getLinkUploadOffset,
+  appendLinkUpload,
+  terminateLinkUpload,
   listWebhooks,
   createWebhook,
   getWebhook,

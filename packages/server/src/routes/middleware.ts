@@ -16,6 +16,10 @@ const LINK_OPERATIONS: OperationId[] = [
   "downloadLinkArchive",
   "headLinkArchive",
   "completeLink",
+  "createLinkUpload",
+  "getLinkUploadOffset",
+  "appendLinkUpload",
+  "terminateLinkUpload",
 ];
 
 /**

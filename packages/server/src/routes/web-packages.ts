@@ -1,3 +1,4 @@
+import { TUS_CLIENT_SCRIPT } from "../web/pages.js";
 import { Router, type Request, type Response } from "express";
 import type { Services } from "../services/context.js";
 import * as packages from "../services/packages.js";
@@ -39,7 +40,7 @@ async function sendDetail(
     {
       title: pkg.title,
       section: "packages",
-      scripts: pkg.status === "draft" && pkg.direction === "outbound" ? ["/assets/draft-upload.js"] : [],
+      scripts: pkg.status === "draft" && pkg.direction === "outbound" ? [TUS_CLIENT_SCRIPT, "/assets/draft-upload.js"] : [],
       notice: noticeOf(req, NOTICES),
       error: o.error,
       body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized: o.finalized }),
@@ -83,7 +84,7 @@ export function packagePages(s: Services): Router {
     renderPage(req, res, {
       title: "New package",
       section: "packages",
-      scripts: ["/assets/new-package.js"],
+      scripts: [TUS_CLIENT_SCRIPT, "/assets/new-package.js"],
       body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, maxTtlDays: s.config.maxTtlDays, maxFileBytes: s.config.maxFileBytes }),
     });
   });
@@ -119,7 +120,7 @@ export function packagePages(s: Services): Router {
         {
           title: "New package",
           section: "packages",
-          scripts: ["/assets/new-package.js"],
+          scripts: [TUS_CLIENT_SCRIPT, "/assets/new-package.js"],
           error: err.message,
           body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, maxTtlDays: s.config.maxTtlDays, maxFileBytes: s.config.maxFileBytes, form }),
         },

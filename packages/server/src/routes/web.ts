@@ -5,9 +5,11 @@ import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
 import { getLink } from "../services/links.js";
 import { pageSecurityHeaders } from "../http/security-headers.js";
-import { deadLinkPage, linkPage } from "../web/pages.js";
+import { deadLinkPage, linkPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
+import { createRequire } from "node:module";
 
 const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
+const TUS_CLIENT_FILE = path.join(path.dirname(createRequire(import.meta.url).resolve("tus-js-client/package.json")), "dist", "tus.min.js");
 
 /**
  * A magic link's URL is a secret: never cached or indexed (the JSON API and the page alike).
@@ -23,6 +25,10 @@ export function linkHeaders(_req: Request, res: Response, next: NextFunction): v
 export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
   const r = Router();
   r.use("/assets", express.static(path.resolve(ASSETS), { index: false, maxAge: "1h", dotfiles: "deny" }));
+  // tus-js-client for the pages' resumable uploads, from our own origin (the CSP allows no other).
+  r.get(TUS_CLIENT_SCRIPT, (_req, res) => {
+    res.sendFile(TUS_CLIENT_FILE, { maxAge: "1h", dotfiles: "allow", headers: { "Content-Type": "text/javascript; charset=utf-8" } });
+  });
   // Browsers ask for /favicon.ico on every origin, the API docs included.
   r.get("/favicon.ico", (_req, res) => {
     res.sendFile(path.join(ASSETS, "favicon.svg"), { maxAge: "1d", headers: { "Content-Type": "image/svg+xml" } });

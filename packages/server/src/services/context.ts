@@ -3,6 +3,7 @@ import type { components } from "@speedyfiles/api-types";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { BlobStore } from "../storage/blob-store.js";
+import type { UploadStore } from "../storage/upload-store.js";
 import type { Mailer } from "../mail/mailer.js";
 export type { Role };
 import type { Role } from "../db/users.js";
@@ -15,6 +16,8 @@ export interface Services {
   config: Readonly<Config>;
   db: Knex;
   storage: BlobStore;
+  /** The bytes of unfinished resumable (tus) uploads. */
+  uploads: UploadStore;
   mailer: Mailer;
   logger: Logger;
   clock: Clock;

@@ -4,6 +4,7 @@ import { Conflict, Gone, NotFound, PayloadTooLarge } from "../errors.js";
 import { isUniqueViolation } from "../db/knex.js";
 import { deleteFileRow, findFile, findNameClash, insertFile, nameKey, packageUsage, type FileRow } from "../db/files.js";
 import { lockPackage, type PackageRow } from "../db/packages.js";
+import { openUploadUsage } from "../db/uploads.js";
 import { effectiveStatus, lockOwnedPackage, ownedPackage, removeBlobs, toFileView, type FileView } from "./packages.js";
 import type { FileDownload } from "./downloads.js";
 import { nowIso, type Principal, type Services } from "./context.js";
@@ -40,12 +41,21 @@ export function uploadLimits(s: Services, usage: { count: number; bytes: number 
     : { maxBytes: s.config.maxFileBytes, tooLargeDetail: `File is larger than the limit of ${s.config.maxFileBytes} bytes` };
 }
 
+/**
+ * What a package holds plus what its unfinished resumable uploads will bring: their room was
+ * promised when they were created, so a multipart upload meanwhile cannot take it.
+ */
+export async function usageWithOpenUploads(s: Services, p: { id: string; file_count: number; total_size: number }): Promise<{ count: number; bytes: number }> {
+  const open = await openUploadUsage(s.db, p.id, nowIso(s.clock));
+  return { count: p.file_count + open.count, bytes: p.total_size + open.bytes };
+}
+
 /** `POST /packages/{id}/files`: the owner adds a file to a draft. */
 export async function uploadFile(s: Services, user: Principal, packageId: string): Promise<UploadTarget> {
   const p = await ownedPackage(s, user, packageId);
   if (p.status !== "draft") throw new Conflict("package_not_draft", `Package is ${effectiveStatus(p, s.clock())}; only a draft takes files`);
   return {
-    ...uploadLimits(s, { count: p.file_count, bytes: p.total_size }),
+    ...uploadLimits(s, await usageWithOpenUploads(s, p)),
     commit: (received) => addFile(s, p.id, received, (locked) => locked.status === "draft"),
   };
 }

@@ -2,15 +2,15 @@ import crypto from "node:crypto";
 import type { Knex } from "knex";
 import type { components } from "@speedyfiles/api-types";
 import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
-import { findPackageByLinkHash, lockPackage, markCompleted, type LinkedPackage } from "../db/packages.js";
+import { findPackageByLinkHash, lockPackage, markCompleted, type LinkedPackage, type PackageRow } from "../db/packages.js";
 import { findFile, listFiles, packageUsage, pagesOfFiles } from "../db/files.js";
 import { insertEvent, type EventType } from "../db/events.js";
 import { isDeadLink } from "../db/dead-links.js";
 import { findUserById } from "../db/users.js";
 import { ownerUploadNotice } from "../mail/templates.js";
 import { sha256Hex } from "../security/secrets.js";
-import { effectiveStatus, mailErrorSummary, toFileView } from "./packages.js";
-import { addFile, uploadLimits, type UploadTarget } from "./files.js";
+import { effectiveStatus, mailErrorSummary, toFileView, type FileView } from "./packages.js";
+import { addFile, uploadLimits, usageWithOpenUploads, type UploadTarget } from "./files.js";
 import { archiveName } from "./file-names.js";
 import type { ArchiveDownload, ByteRange, FileDownload } from "./downloads.js";
 import { nowIso, type Client, type Services } from "./context.js";
@@ -137,7 +137,7 @@ export async function downloadLinkArchive(s: Services, secret: string, client: C
   };
 }
 
-const acceptsRecipientFiles = (clock: () => Date) => (p: { status: string; direction: string; expires_at: string | null }) =>
+export const acceptsRecipientFiles = (clock: () => Date) => (p: { status: string; direction: string; expires_at: string | null }) =>
   p.status === "active" && p.direction === "inbound" && p.expires_at !== null && p.expires_at > clock().toISOString();
 
 /** `POST /links/{link}/files`: the recipient of an inbound link adds a file. */
@@ -145,13 +145,16 @@ export async function uploadLinkFile(s: Services, secret: string, client: Client
   const p = await liveLink(s, secret);
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
-    ...uploadLimits(s, { count: p.file_count, bytes: p.total_size }),
+    ...uploadLimits(s, await usageWithOpenUploads(s, p)),
     commit: (received) =>
-      addFile(s, p.id, received, acceptsRecipientFiles(s.clock), async (trx, pkg, file) => {
-        await recordEvent(trx, s, p.id, "upload", client, { id: file.id, name: file.name });
-        await emitPackageEvent(trx, s, "package.uploaded", pkg, file);
-      }),
+      addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, pkg, file, client)),
   };
+}
+
+/** What a file arriving through an inbound link leaves behind, in its transaction: audit and the `package.uploaded` webhook. */
+export async function recordUploadThroughLink(trx: Knex, s: Services, pkg: PackageRow, file: FileView, client: Client): Promise<void> {
+  await recordEvent(trx, s, pkg.id, "upload", client, { id: file.id, name: file.name });
+  await emitPackageEvent(trx, s, "package.uploaded", pkg, file);
 }
 
 /**

@@ -17,6 +17,7 @@ import {
 } from "../db/packages.js";
 import { deleteFilesOf, listFiles, packageUsage, storageKeysOf, type FileRow } from "../db/files.js";
 import { listEvents } from "../db/events.js";
+import { openUploadIdsOf, openUploadUsage } from "../db/uploads.js";
 import { insertDeadLink } from "../db/dead-links.js";
 import { findUserById } from "../db/users.js";
 import { generateLinkSecret, sha256Hex } from "../security/secrets.js";
@@ -160,6 +161,13 @@ export async function finalizePackage(s: Services, user: Principal, id: string):
     if (locked.status !== "draft") {
       throw new Conflict("package_not_draft", `Package is already ${effectiveStatus(locked, now)}; only a draft can be finalized`);
     }
+    const unfinished = (await openUploadUsage(trx, id, now.toISOString())).count;
+    if (unfinished > 0) {
+      throw new Conflict(
+        "uploads_unfinished",
+        `${unfinished === 1 ? "An upload of this package is" : `${unfinished} uploads of this package are`} unfinished; finish them, or cancel them (DELETE on the upload's URL), before finalizing`,
+      );
+    }
     if (locked.direction === "outbound" && (await packageUsage(trx, id)).count === 0) {
       throw new ValidationFailed("An outbound package needs at least one file before it is finalized", "/files", "package_empty");
     }
@@ -221,8 +229,10 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
 
 /** `DELETE /packages/{id}`: the rows, then the stored bytes. Its link answers 410 from then on. */
 export async function deletePackage(s: Services, user: Principal, id: string): Promise<void> {
+  let uploadIds: string[] = [];
   const keys = await s.db.transaction(async (trx) => {
     const p = await lockOwnedPackage(trx, user, id);
+    uploadIds = await openUploadIdsOf(trx, id);
     // Reported as it was just before it went.
     await emitPackageEvent(trx, s, "package.deleted", p);
     if (p.link_hash) await insertDeadLink(trx, p.link_hash, nowIso(s.clock));
@@ -232,6 +242,10 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
     return storageKeys;
   });
   await removeBlobs(s, keys);
+  // The rows went with the package (ON DELETE CASCADE); their bytes go now.
+  for (const uploadId of uploadIds) {
+    await s.uploads.remove(uploadId).catch((err: unknown) => s.logger.error({ err, uploadId }, "could not remove an upload's bytes"));
+  }
 }
 
 /** `GET /packages/{id}/events`. */

@@ -4,6 +4,7 @@ import { storageKeysOf } from "../db/files.js";
 import { addDays, type Services } from "./context.js";
 import { expireIdempotencyKeys } from "./idempotency.js";
 import { purgeEndedSessions } from "./sessions.js";
+import { sweepExpiredUploads } from "./uploads.js";
 
 const BATCH = 50;
 
@@ -47,6 +48,7 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     if (n < BATCH) break;
   }
   await s.storage.removeStaleTemp?.();
+  await sweepExpiredUploads(s);
   await expireIdempotencyKeys(s);
   await purgeEndedSessions(s);
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");

@@ -25,6 +25,11 @@ export interface BlobStore {
    * written; rejects if `out` fails or closes first.
    */
   sendTo?(key: string, range: { start: number; end: number } | undefined, out: Writable): Promise<void>;
+  /**
+   * Optional, for a file already complete on the same disk (a finished resumable upload): takes
+   * it over as a new blob (fsync, then a rename, no copy). The file is gone from `path` after.
+   */
+  adopt?(path: string): Promise<StoredBlob>;
   delete(key: string): Promise<void>;
   /** Optional: removes what interrupted writes left behind (run at start and by the sweeper). */
   removeStaleTemp?(): Promise<number>;

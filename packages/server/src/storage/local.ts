@@ -120,6 +120,22 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  async adopt(file: string): Promise<StoredBlob> {
+    const key = crypto.randomUUID();
+    const fh = await fsp.open(file, "r+");
+    let size: number;
+    try {
+      await fh.sync();
+      size = (await fh.stat()).size;
+    } finally {
+      await fh.close();
+    }
+    const final = this.pathOf(key);
+    await fsp.mkdir(path.dirname(final), { recursive: true });
+    await fsp.rename(file, final);
+    return { key, size };
+  }
+
   /**
    * A download without garbage: two fixed buffers take turns, one being read from the file while
    * the other is written to the socket, and a buffer is filled again only when its write has

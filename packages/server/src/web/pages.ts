@@ -3,7 +3,7 @@ import { escapeHtml as e, humanSize } from "./html.js";
 // No inline script or style anywhere (the CSP in http/security-headers.ts forbids them):
 // everything comes from our own /assets.
 
-function layout(title: string, body: string, opts: { script?: string } = {}): string {
+function layout(title: string, body: string, opts: { scripts?: string[] } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -13,7 +13,7 @@ function layout(title: string, body: string, opts: { script?: string } = {}): st
 <title>${e(title)} · SpeedyFiles</title>
 <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/app.css">
-${opts.script ? `<script src="${e(opts.script)}" defer></script>` : ""}
+${(opts.scripts ?? []).map((src) => `<script src="${e(src)}" defer></script>`).join("\n")}
 </head>
 <body>
 <main class="card">
@@ -23,6 +23,11 @@ ${body}
 </body>
 </html>`;
 }
+
+/** Files of at least this size go through tus (resumable) from the pages, as from the SDK. */
+export const RESUMABLE_THRESHOLD = 64 * 1024 * 1024;
+/** tus-js-client's browser build (routes/web.ts serves it from node_modules). */
+export const TUS_CLIENT_SCRIPT = "/assets/vendor/tus.min.js";
 
 const formatDate = (iso: string) => new Date(iso).toUTCString().replace(/:\d\d GMT$/, " UTC");
 
@@ -82,7 +87,7 @@ ${d.files.length > 1 ? `<p><a class="button primary" id="download-all" href="${e
 <p>${from} asks you to upload files.</p>
 ${message}
 ${expiry}
-<section id="uploader" data-api="${e(api)}">
+<section id="uploader" data-api="${e(api)}" data-resumable-threshold="${RESUMABLE_THRESHOLD}">
   <label class="drop" id="drop">
     <input type="file" id="file-input" name="file" multiple>
     <span>Drop files here or <u>choose files</u></span>
@@ -94,7 +99,8 @@ ${expiry}
 </section>
 <h2>Already received</h2>
 <ul class="files" id="received">${uploaded || '<li class="muted" id="none-yet">Nothing yet.</li>'}</ul>`;
-  return layout(d.title, body, { script: "/assets/upload.js" });
+  // tus-js-client (served from our origin) sends large files in resumable chunks.
+  return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, "/assets/upload.js"] });
 }
 
 /** 404 / 410 / 429: a page a person understands, with nothing of the package in it. */

@@ -1,0 +1,72 @@
+// `sf send` killed with SIGKILL mid-upload, then run again: it resumes (issue 2.7).
+import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { tempDir } from "./helpers.js";
+import { baseEnv, runSf, startSf, waitUntil } from "./proc.js";
+
+const MiB = 1024 * 1024;
+
+describe.each(DATABASES)("sf send resumes after being killed (%s)", (kind) => {
+  let t: TestServer;
+  let home: string;
+  let env: Record<string, string>;
+  let userId: string;
+
+  beforeAll(async () => {
+    t = await startTestServer(kind);
+    const u = await t.createUser();
+    userId = u.user.id;
+    home = await tempDir("sf-resume-");
+    env = { ...baseEnv(home), SF_URL: t.url, SF_TOKEN: u.token, XDG_STATE_HOME: path.join(home, "state") };
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("a rerun with the same arguments goes on with the same package and the bytes that had arrived", async () => {
+    const dir = path.join(home, "data");
+    await fs.mkdir(dir, { recursive: true });
+    const big = path.join(dir, "big.bin");
+    const fh = await fs.open(big, "w");
+    const hash = crypto.createHash("sha256");
+    for (let i = 0; i < 200; i++) {
+      const b = crypto.randomBytes(MiB);
+      hash.update(b);
+      await fh.write(b);
+    }
+    await fh.close();
+    await fs.writeFile(path.join(dir, "small.txt"), "hello");
+    const args = ["send", dir, "--to", "cfo@acme.test"];
+    const db = t.running.services.db;
+
+    const first = startSf(args, env);
+    // Killed once the server has the first 64 MiB chunk of the big file.
+    await waitUntil(async () => Number((await db("uploads").max({ n: "received" }).first())?.n ?? 0) >= 64 * MiB, 60_000, () => `no chunk arrived; stderr:\n${first.out.stderr}`);
+    first.child.kill("SIGKILL");
+    const killed = await first.done;
+    expect(killed.signal).toBe("SIGKILL");
+    const packages = await db("packages").where({ owner_id: userId }).select("id", "status");
+    expect(packages).toHaveLength(1);
+    expect(packages[0]!.status).toBe("draft");
+    const stateFiles = await fs.readdir(path.join(home, "state", "speedyfiles"));
+    expect(stateFiles.filter((f) => f.endsWith(".json"))).toHaveLength(1);
+
+    const second = await runSf(args, { env });
+    expect(second.stderr).toMatch(/resumed at \d+ %/);
+    const pct = Number(/resumed at (\d+) %/.exec(second.stderr)![1]);
+    expect(pct).toBeGreaterThanOrEqual(31); // at least the first chunk of 200 MiB
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/\/l\//);
+    // The same package, finalized, with both files and the right SHA-256; no second package.
+    const after = await db("packages").where({ owner_id: userId }).select("id", "status");
+    expect(after).toEqual([{ id: packages[0]!.id, status: "active" }]);
+    const files = await db("files").where({ package_id: packages[0]!.id }).select("name", "sha256").orderBy("name");
+    expect(files.map((f: { name: string }) => f.name)).toEqual(["data/big.bin", "data/small.txt"]);
+    expect(files.find((f: { name: string }) => f.name === "data/big.bin").sha256).toBe(hash.digest("hex"));
+    // Done: the state is gone, so the next send of these files is a new one.
+    expect((await fs.readdir(path.join(home, "state", "speedyfiles"))).filter((f) => f.endsWith(".json"))).toEqual([]);
+  }, 180_000);
+});

@@ -1,0 +1,275 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import crypto, { type Hash } from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { FileStore } from "@tus/file-store";
+import { DataStore, ERRORS, Upload } from "@tus/utils";
+import type { BlobStore, StoredBlob } from "./blob-store.js";
+
+/**
+ * Where the bytes of unfinished resumable (tus) uploads live, chosen in one place
+ * (`createUploadStore`): today @tus/file-store under `<dataDir>/uploads`; an S3 driver
+ * (@tus/s3-store, multipart underneath) plugs in here behind `SF_STORAGE=s3`.
+ *
+ * The store given to @tus/server is wrapped so that the SHA-256 of an upload is computed while
+ * its bytes arrive: one hash state per upload, in memory, advanced by every PATCH. Node's Hash
+ * cannot be serialized, so the state is lost when the process restarts (or when the next PATCH
+ * of the upload reaches another process). The next write then first reads back the bytes already
+ * stored and hashes them once (`rebuilt` counts those bytes): one sequential read of the prefix,
+ * about a second per GiB here, once per restart, never per chunk. Stores that cannot read an
+ * unfinished upload (S3 multipart parts) hash the finished object once instead.
+ */
+export interface UploadStore {
+  /** The DataStore handed to @tus/server. */
+  readonly datastore: DataStore;
+  /** The SHA-256 (hex) of a finished upload's `size` bytes. */
+  sha256(id: string, size: number): Promise<string>;
+  /** Moves a finished upload's bytes into the blob store as a new blob; the upload is gone after. */
+  moveToBlobStore(id: string, blobs: BlobStore): Promise<StoredBlob>;
+  /** Removes an upload's bytes and state; no error when already gone. */
+  remove(id: string): Promise<void>;
+  /** Bytes read back to rebuild hash states after a restart (for tests and the log). */
+  readonly stats: { rebuiltBytes: number };
+}
+
+/**
+ * The request body of the tus request being handled, as the Node stream it arrives as. srvx hands
+ * @tus/server the body as a web stream, which @tus/server turns back into a Node stream: at
+ * 400 MB/s that round trip cost a sixth of the CPU in garbage collection alone. With the body
+ * here (http/tus.ts sets it, and gives @tus/server an empty one), `write` reads the socket directly.
+ */
+export const directBody = new AsyncLocalStorage<{ body: Readable }>();
+
+interface HashState {
+  hash: Hash;
+  bytes: number;
+}
+
+/** Hash states kept at most (an abandoned upload's state is dropped first; it is rebuilt if needed). */
+const MAX_STATES = 10_000;
+
+class HashingStore extends DataStore {
+  readonly states = new Map<string, HashState>();
+  readonly stats = { rebuiltBytes: 0 };
+
+  constructor(
+    readonly inner: DataStore,
+    /** The stored prefix of an unfinished upload, when the store can read it. */
+    private readonly readPrefix: ((id: string, end: number) => Readable) | undefined,
+    /** Told each time a hash state is rebuilt from stored bytes (the log shows the cost). */
+    readonly onRebuilt?: (id: string, bytes: number, ms: number) => void,
+  ) {
+    super();
+    // Deferred lengths are refused (limits are checked at creation): not advertised.
+    this.extensions = inner.extensions.filter((e) => e !== "creation-defer-length");
+  }
+
+  override create(file: Upload): Promise<Upload> {
+    this.states.delete(file.id);
+    return this.inner.create(file);
+  }
+  override async remove(id: string): Promise<void> {
+    this.states.delete(id);
+    await this.inner.remove(id);
+  }
+  /**
+   * Uploads whose bytes just became a file: @tus/server looks a creation-with-upload up once more
+   * after its finish hook (for Upload-Expires), and must find it complete rather than missing.
+   */
+  readonly finished = new Map<string, Upload>();
+
+  override async getUpload(id: string): Promise<Upload> {
+    const done = this.finished.get(id);
+    return done ?? this.inner.getUpload(id);
+  }
+
+  markFinished(id: string, size: number): void {
+    this.finished.set(id, new Upload({ id, size, offset: size }));
+    setTimeout(() => this.finished.delete(id), 60_000).unref();
+  }
+  override declareUploadLength(id: string, length: number): Promise<void> {
+    return this.inner.declareUploadLength(id, length);
+  }
+  override deleteExpired(): Promise<number> {
+    return this.inner.deleteExpired();
+  }
+  override getExpiration(): number {
+    return this.inner.getExpiration();
+  }
+
+  override async write(given: Readable, id: string, offset: number): Promise<number> {
+    let source = given;
+    const direct = directBody.getStore();
+    if (direct) {
+      given.resume();
+      // What @tus/server's StreamLimiter did for its own stream: never more than the upload's length.
+      const upload = await this.inner.getUpload(id);
+      let room = (upload.size ?? 0) - offset;
+      source = direct.body.pipe(
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            room -= chunk.length;
+            if (room < 0) done(ERRORS.ERR_SIZE_EXCEEDED as unknown as Error);
+            else done(null, chunk);
+          },
+        }),
+      );
+      direct.body.on("error", (err) => source.destroy(err));
+      direct.body.on("aborted", () => source.destroy(new Error("the client went away")));
+    }
+    const state = await this.stateAt(id, offset);
+    let counted = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        state?.hash.update(chunk);
+        counted += chunk.length;
+        done(null, chunk);
+      },
+    });
+    // A client that goes away ends the write where it stopped: what arrived is stored and hashed,
+    // and the hash state stays good (no re-read of the upload on its next PATCH). Only a body
+    // over the upload's length is an error.
+    source.on("error", (err) => (err === (ERRORS.ERR_SIZE_EXCEEDED as unknown) ? tap.destroy(err) : tap.end()));
+    try {
+      const next = await this.inner.write(source.pipe(tap), id, offset);
+      if (state && next === offset + counted) {
+        state.bytes = next;
+      } else {
+        this.states.delete(id);
+      }
+      return next;
+    } catch (err) {
+      // What reached the store is unknown: the next write rebuilds from the stored bytes.
+      this.states.delete(id);
+      throw err;
+    }
+  }
+
+  /** The hash state of the first `offset` bytes, rebuilt from the store when missing; undefined if it cannot be. */
+  private async stateAt(id: string, offset: number): Promise<HashState | undefined> {
+    const known = this.states.get(id);
+    if (known && known.bytes === offset) {
+      // Most recently used last, so the oldest is dropped first when the map is full.
+      this.states.delete(id);
+      this.states.set(id, known);
+      return known;
+    }
+    this.states.delete(id);
+    let state: HashState | undefined;
+    if (offset === 0) {
+      state = { hash: crypto.createHash("sha256"), bytes: 0 };
+    } else if (this.readPrefix) {
+      const hash = crypto.createHash("sha256");
+      const started = performance.now();
+      for await (const chunk of this.readPrefix(id, offset)) hash.update(chunk as Buffer);
+      this.stats.rebuiltBytes += offset;
+      this.onRebuilt?.(id, offset, Math.round(performance.now() - started));
+      state = { hash, bytes: offset };
+    }
+    if (state) {
+      if (this.states.size >= MAX_STATES) this.states.delete(this.states.keys().next().value!);
+      this.states.set(id, state);
+    }
+    return state;
+  }
+
+  /** The digest when the state covers all `size` bytes (and forgets the state). */
+  takeDigest(id: string, size: number): string | undefined {
+    const s = this.states.get(id);
+    this.states.delete(id);
+    return s && s.bytes === size ? s.hash.digest("hex") : undefined;
+  }
+}
+
+/**
+ * @tus/file-store, writing through a 1 MiB buffer: its own write stream keeps Node's 16 KiB
+ * default, which held uploads to about two thirds of the multipart path (LocalBlobStore uses
+ * 1 MiB for the same reason).
+ */
+class BufferedFileStore extends FileStore {
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const out = fs.createWriteStream(path.join(this.directory, id), { flags: "r+", start: offset, highWaterMark: WRITE_HWM });
+    let received = 0;
+    readable.on("data", (c: Buffer) => {
+      received += c.length;
+    });
+    try {
+      await pipeline(readable, out);
+    } catch (err) {
+      if (err === ERRORS.ERR_SIZE_EXCEEDED) throw err;
+      throw ERRORS.FILE_WRITE_ERROR;
+    }
+    // (The offset is what `received` says: every chunk counted was written before the end.)
+    return offset + received;
+  }
+}
+
+const WRITE_HWM = 1024 * 1024;
+
+/** tus on local disk: `<dataDir>/uploads/<id>` (bytes) and `<id>.json` (tus's own record). */
+class LocalUploadStore implements UploadStore {
+  readonly datastore: HashingStore;
+  private readonly files: FileStore;
+  readonly stats: { rebuiltBytes: number };
+
+  constructor(
+    private readonly dir: string,
+    expiryMs: number,
+    onRebuilt?: (id: string, bytes: number, ms: number) => void,
+  ) {
+    this.files = new BufferedFileStore({ directory: dir, expirationPeriodInMilliseconds: expiryMs });
+    this.datastore = new HashingStore(
+      this.files,
+      (id, end) => fs.createReadStream(this.pathOf(id), { start: 0, end: end - 1, highWaterMark: 1024 * 1024 }),
+      onRebuilt,
+    );
+    this.stats = this.datastore.stats;
+  }
+
+  private pathOf(id: string): string {
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new Error("invalid upload id");
+    return path.join(this.dir, id);
+  }
+
+  async sha256(id: string, size: number): Promise<string> {
+    const ready = this.datastore.takeDigest(id, size);
+    if (ready) return ready;
+    const hash = crypto.createHash("sha256");
+    const started = performance.now();
+    await pipeline(fs.createReadStream(this.pathOf(id), { highWaterMark: 1024 * 1024 }), hash);
+    this.stats.rebuiltBytes += size;
+    this.datastore.onRebuilt?.(id, size, Math.round(performance.now() - started));
+    return hash.digest("hex");
+  }
+
+  async moveToBlobStore(id: string, blobs: BlobStore): Promise<StoredBlob> {
+    const file = this.pathOf(id);
+    // Same file system (both under the data dir): a rename, not a copy of the bytes.
+    const blob = blobs.adopt ? await blobs.adopt(file) : await blobs.put(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }));
+    await this.remove(id);
+    this.datastore.markFinished(id, blob.size);
+    return blob;
+  }
+
+  async remove(id: string): Promise<void> {
+    this.datastore.states.delete(id);
+    await fsp.rm(this.pathOf(id), { force: true });
+    await fsp.rm(`${this.pathOf(id)}.json`, { force: true });
+  }
+}
+
+export interface UploadStoreOptions {
+  dataDir: string;
+  expiryHours: number;
+  onRebuilt?: (id: string, bytes: number, ms: number) => void;
+}
+
+/** The one place the tus store is chosen. */
+export async function createUploadStore(opts: UploadStoreOptions): Promise<UploadStore> {
+  const dir = path.join(opts.dataDir, "uploads");
+  await fsp.mkdir(dir, { recursive: true });
+  return new LocalUploadStore(dir, opts.expiryHours * 3_600_000, opts.onRebuilt);
+}

@@ -33,7 +33,8 @@ export class Unauthorized extends ApiError {
   }
 }
 export class Forbidden extends ApiError {
-  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed", detail: string) {
+  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong",
+    detail: string) {
     super(403, code, detail);
   }
 }
@@ -52,12 +53,14 @@ export class NotFound extends ApiError {
   }
 }
 export class Conflict extends ApiError {
-  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound", detail: string) {
+  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress",
+    detail: string) {
     super(409, code, detail);
   }
 }
 export class Gone extends ApiError {
-  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged", detail: string) {
+  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached",
+    detail: string) {
     super(410, code, detail);
   }
 }

@@ -865,11 +865,8 @@ export interface components {
             max_downloads?: number;
             /** @description Outbound only: recipients need it (`X-Link-Password` or the page's form); stored as an scrypt hash and never returned */
             password?: string;
-            /**
-             * @description Outbound only: email the sender the first time each recipient completes a download, and when a link's downloads are used up
-             * @default true
-             */
-            notify_on_download: boolean;
+            /** @description Outbound only (default true): email the sender the first time each recipient completes a download, and when a link's downloads are used up */
+            notify_on_download?: boolean;
             direction: components["schemas"]["Direction"];
             /** @description Days the link lives after finalize (the server may set a lower maximum, SF_MAX_TTL_DAYS) */
             ttl_days: number;
@@ -914,11 +911,8 @@ export interface components {
             /** @description Every file reached `max_downloads` through this link */
             used_up: boolean;
         };
-        FinalizedLink: {
-            /** Format: uuid */
-            id: string;
-            recipient_email: string;
-            recipient_name: string | null;
+        /** @description A recipient's link with its secret URL, in the answers of finalize and resend only */
+        FinalizedLink: components["schemas"]["PackageLink"] & {
             /** @description `${SF_PUBLIC_URL}/l/<secret>`; shown only in this answer */
             magic_link: string;
             /** Format: date-time */
@@ -2157,6 +2151,12 @@ export interface operations {
                      *           "id": "7a0c2b8e-1d44-4f0a-9e21-5b8f3c2d1e00",
                      *           "recipient_email": "cfo@acme.com",
                      *           "recipient_name": "Acme CFO",
+                     *           "state": "active",
+                     *           "created_at": "2026-11-27T10:00:00.000Z",
+                     *           "revoked_at": null,
+                     *           "download_count": 0,
+                     *           "first_download_at": null,
+                     *           "used_up": false,
                      *           "magic_link": "https://files.example.com/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
                      *           "expires_at": "2026-12-11T10:05:00.000Z",
                      *           "email_sent": true,

@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import type { Knex } from "knex";
 
 // Migrations live in code (not loaded from a folder) so the compiled server and the tests run
@@ -313,6 +314,104 @@ const migrations: Record<string, Migration> = {
     },
     async down(knex) {
       await knex.schema.dropTable("web_sessions");
+    },
+  },
+  "20261130000000_recipient_links": {
+    async up(knex) {
+      // One link per recipient (issue 2.8): each its own secret (only the SHA-256 is stored), its
+      // own revocation, counts and audit trail. The package's expiry and status still govern all.
+      await knex.schema.createTable("package_links", (t) => {
+        t.uuid("id").primary();
+        t.uuid("package_id").notNullable().references("id").inTable("packages").onDelete("CASCADE");
+        t.string("recipient_email", 254).notNullable();
+        t.string("recipient_name", 200);
+        t.string("link_hash", 64).notNullable().unique(); // hex SHA-256 of the link's secret
+        ts(t, "created_at").notNullable();
+        ts(t, "revoked_at");
+        t.integer("download_count").notNullable().defaultTo(0);
+        ts(t, "first_download_at"); // the sender's receipt went out for this recipient
+        ts(t, "limit_notified_at"); // the sender was told this link's downloads are used up
+        t.index(["package_id", "created_at"]);
+      });
+      // Complete downloads of each file through each link (max_downloads counts these).
+      await knex.schema.createTable("link_file_downloads", (t) => {
+        t.uuid("link_id").notNullable().references("id").inTable("package_links").onDelete("CASCADE");
+        t.uuid("file_id").notNullable().references("id").inTable("files").onDelete("CASCADE");
+        t.integer("count").notNullable().defaultTo(0);
+        t.primary(["link_id", "file_id"]);
+      });
+      // A download in flight holds one of a file's remaining downloads until it ends (counted or
+      // released); \`until\` frees a hold left behind by a process that died mid-transfer.
+      await knex.schema.createTable("link_download_holds", (t) => {
+        t.uuid("id").primary();
+        t.uuid("link_id").notNullable().references("id").inTable("package_links").onDelete("CASCADE");
+        t.uuid("file_id").notNullable().references("id").inTable("files").onDelete("CASCADE");
+        ts(t, "until").notNullable();
+        t.index(["link_id", "file_id"]);
+      });
+      await knex.schema.alterTable("packages", (t) => {
+        t.integer("max_downloads");
+        t.string("password_hash", 255);
+        t.boolean("notify_on_download").notNullable().defaultTo(true);
+      });
+      await knex.schema.alterTable("package_events", (t) => {
+        t.uuid("link_id");
+      });
+      await knex.schema.alterTable("dead_links", (t) => {
+        t.string("reason", 16).notNullable().defaultTo("deleted"); // deleted | replaced
+      });
+      // Every existing link becomes its package's one recipient link: the same hash, so links
+      // already emailed keep working, with the package's downloads and events.
+      const rows = (await knex("packages")
+        .whereNotNull("link_hash")
+        .select("id", "recipient_email", "recipient_name", "link_hash", "created_at", "finalized_at", "download_count")) as {
+        id: string;
+        recipient_email: string;
+        recipient_name: string | null;
+        link_hash: string;
+        created_at: string;
+        finalized_at: string | null;
+        download_count: number | string;
+      }[];
+      for (const r of rows) {
+        const linkId = crypto.randomUUID();
+        await knex("package_links").insert({
+          id: linkId,
+          package_id: r.id,
+          recipient_email: r.recipient_email,
+          recipient_name: r.recipient_name,
+          link_hash: r.link_hash,
+          created_at: r.finalized_at ?? r.created_at,
+          download_count: Number(r.download_count),
+        });
+        await knex("package_events").where({ package_id: r.id }).update({ link_id: linkId });
+      }
+      // The column stays (readable by an older server during a rolling upgrade's rollback) but is
+      // no longer written or read: package_links is the one place links live.
+      await knex("packages").whereNotNull("link_hash").update({ link_hash: null });
+    },
+    async down(knex) {
+      const links = (await knex("package_links").orderBy("created_at").select("package_id", "link_hash")) as { package_id: string; link_hash: string }[];
+      const seen = new Set<string>();
+      for (const l of links) {
+        if (seen.has(l.package_id)) continue;
+        seen.add(l.package_id);
+        await knex("packages").where({ id: l.package_id }).update({ link_hash: l.link_hash });
+      }
+      await knex.schema.alterTable("dead_links", (t) => {
+        t.dropColumn("reason");
+      });
+      await knex.schema.alterTable("package_events", (t) => {
+        t.dropColumn("link_id");
+      });
+      await knex.schema.alterTable("packages", (t) => {
+        t.dropColumn("max_downloads");
+        t.dropColumn("password_hash");
+        t.dropColumn("notify_on_download");
+      });
+      await knex.schema.dropTable("link_download_holds");
+      await knex.schema.dropTable("link_file_downloads");
+      await knex.schema.dropTable("package_links");
     },
   },
 };

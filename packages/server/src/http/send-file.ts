@@ -37,8 +37,24 @@ export function parseRange(header: string, size: number): ByteRange | "unsatisfi
  * its end; its failure is logged (the bytes are already delivered).
  */
 export async function sendDownload(req: Request, res: Response, store: BlobStore, d: Download, log: Logger): Promise<void> {
-  const sent = d.kind === "file" ? await sendFile(req, res, store, d) : await sendArchive(req, res, store, d);
-  if (!sent) return;
+  // A service's `begin` (a hold on a limited download) is always followed by onSent or onUnsent.
+  let begun = false;
+  const begin = async (range: ByteRange | undefined) => {
+    if (req.method === "HEAD") return;
+    await (d.kind === "file" ? d.begin?.(range) : d.begin?.());
+    begun = true;
+  };
+  let sent: { range: ByteRange | undefined } | undefined;
+  try {
+    sent = d.kind === "file" ? await sendFile(req, res, store, d, begin) : await sendArchive(req, res, store, d, begin);
+  } catch (err) {
+    if (begun) await d.onUnsent?.();
+    throw err;
+  }
+  if (!sent) {
+    if (begun) await d.onUnsent?.();
+    return;
+  }
   try {
     await (d.kind === "file" ? d.onSent?.(sent.range) : d.onSent?.());
   } catch (err) {
@@ -80,7 +96,13 @@ async function streamBlob(res: Response, store: BlobStore, key: string, range: B
 }
 
 /** A stored file with ETag (its SHA-256), Range / If-Range and If-None-Match. */
-async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDownload): Promise<{ range: ByteRange | undefined } | undefined> {
+async function sendFile(
+  req: Request,
+  res: Response,
+  store: BlobStore,
+  d: FileDownload,
+  begin: (range: ByteRange | undefined) => Promise<void>,
+): Promise<{ range: ByteRange | undefined } | undefined> {
   const { file } = d;
   const etag = `"${file.sha256}"`;
   res.setHeader("ETag", etag);
@@ -105,6 +127,8 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
     range = r;
   }
 
+  // Before any header of the body: a refusal here still answers a clean error.
+  await begin(range);
   attachmentHeaders(res, file.name, file.content_type);
   if (range) {
     res.status(206);
@@ -131,7 +155,14 @@ async function sendFile(req: Request, res: Response, store: BlobStore, d: FileDo
  * when its turn comes, so memory stays flat whatever the count or size. With every size known up
  * front yazl computes the final length, so the client gets a Content-Length and a real progress bar.
  */
-async function sendArchive(req: Request, res: Response, store: BlobStore, d: ArchiveDownload): Promise<{ range: undefined } | undefined> {
+async function sendArchive(
+  req: Request,
+  res: Response,
+  store: BlobStore,
+  d: ArchiveDownload,
+  begin: (range: undefined) => Promise<void>,
+): Promise<{ range: undefined } | undefined> {
+  await begin(undefined);
   const zip = new yazl.ZipFile();
   const add = (files: Iterable<ArchiveFile>) => {
     for (const f of files) {

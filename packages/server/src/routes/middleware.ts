@@ -24,18 +24,34 @@ const LINK_OPERATIONS: OperationId[] = [
  * link pages and the JSON API together.
  */
 export function linkLookupLimiter(s: Services): RequestHandler {
-  const detail = "Too many failed link lookups from this address; try again later";
-  return failureRateLimit({
+  const wrongPassword = (res: Response) => res.locals.errorCode === "link_password_wrong";
+  // The link page answers a person, in HTML; the JSON API keeps `{"detail", "code"}`.
+  const respond = (detail: string) => (req: Request, res: Response) => {
+    if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res, detail);
+    else res.json({ detail, code: "rate_limited" });
+  };
+  const perIpDetail = "Too many failed link lookups from this address; try again later";
+  const perIp = failureRateLimit({
     limit: s.config.linkMaxFailuresPerIp,
     windowSeconds: s.config.linkWindowSeconds,
-    isFailure: (res) => res.statusCode === 404 || res.statusCode === 410,
-    detail,
-    // The link page answers a person, in HTML; the JSON API keeps `{"detail", "code"}`.
-    respond: (req, res) => {
-      if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res);
-      else res.json({ detail, code: "rate_limited" });
-    },
+    isFailure: (res) => res.statusCode === 404 || res.statusCode === 410 || wrongPassword(res),
+    detail: perIpDetail,
+    respond: respond(perIpDetail),
   });
+  // A password-protected link also counts its wrong passwords from every address together, so
+  // guessing from many addresses gets no further than from one.
+  const perLinkDetail = "Too many wrong passwords for this link; try again later";
+  const perLink = failureRateLimit({
+    limit: s.config.linkMaxPasswordFailures,
+    windowSeconds: s.config.linkWindowSeconds,
+    key: (req) => `link:${sha256Hex(String(req.params.link ?? req.params.secret ?? ""))}`,
+    isFailure: wrongPassword,
+    detail: perLinkDetail,
+    respond: respond(perLinkDetail),
+  });
+  return (req, res, next) => {
+    void perIp(req, res, (err?: unknown) => (err ? next(err) : void perLink(req, res, next)));
+  };
 }
 
 /** The login rate limits: failed password checks per client address and per account. */
@@ -82,7 +98,15 @@ export function operationMiddleware(linkLimiter: RequestHandler, login: LoginLim
     detail: "This link was marked done too often; try again in a few minutes",
   });
 
-  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount] };
+  // Each resend emails every recipient: 3 per package an hour.
+  const resends = callRateLimit({
+    limit: 3,
+    windowSeconds: 3600,
+    key: (req: Request) => `resend:${String(req.params.id)}`,
+    detail: "This package's links were sent again 3 times in the last hour; try again later",
+  });
+
+  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount], resendPackage: [resends] };
   for (const id of LINK_OPERATIONS) before[id] = [linkHeaders, linkLimiter];
   before.completeLink = [...before.completeLink!, completions];
   return before;

@@ -360,19 +360,20 @@ const migrations: Record<string, Migration> = {
       await knex.schema.alterTable("dead_links", (t) => {
         t.string("reason", 16).notNullable().defaultTo("deleted"); // deleted | replaced
       });
-      // Every existing link becomes its package's one recipient link: the same hash, so links
+      // Every existing package's recipient becomes its one recipient link: the same hash, so links
       // already emailed keep working, with the package's downloads and events.
       const rows = (await knex("packages")
-        .whereNotNull("link_hash")
         .select("id", "recipient_email", "recipient_name", "link_hash", "created_at", "finalized_at", "download_count")) as {
         id: string;
         recipient_email: string;
         recipient_name: string | null;
-        link_hash: string;
+        link_hash: string | null;
         created_at: string;
         finalized_at: string | null;
         download_count: number | string;
       }[];
+      // A draft's recipient gets a row too, with random bytes as its hash until finalize mints the
+      // real link (no secret hashes to them).
       for (const r of rows) {
         const linkId = crypto.randomUUID();
         await knex("package_links").insert({
@@ -380,24 +381,16 @@ const migrations: Record<string, Migration> = {
           package_id: r.id,
           recipient_email: r.recipient_email,
           recipient_name: r.recipient_name,
-          link_hash: r.link_hash,
+          link_hash: r.link_hash ?? crypto.randomBytes(32).toString("hex"),
           created_at: r.finalized_at ?? r.created_at,
           download_count: Number(r.download_count),
         });
         await knex("package_events").where({ package_id: r.id }).update({ link_id: linkId });
       }
-      // The column stays (readable by an older server during a rolling upgrade's rollback) but is
-      // no longer written or read: package_links is the one place links live.
-      await knex("packages").whereNotNull("link_hash").update({ link_hash: null });
+      // packages.link_hash stays as a mirror of the first recipient's link (readable by tools and
+      // by an older server after a rollback); lookups read package_links only.
     },
     async down(knex) {
-      const links = (await knex("package_links").orderBy("created_at").select("package_id", "link_hash")) as { package_id: string; link_hash: string }[];
-      const seen = new Set<string>();
-      for (const l of links) {
-        if (seen.has(l.package_id)) continue;
-        seen.add(l.package_id);
-        await knex("packages").where({ id: l.package_id }).update({ link_hash: l.link_hash });
-      }
       await knex.schema.alterTable("dead_links", (t) => {
         t.dropColumn("reason");
       });

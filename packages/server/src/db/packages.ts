@@ -239,3 +239,8 @@ export async function updatePackageRow(
 ): Promise<void> {
   if (Object.keys(v).length > 0) await db("packages").where({ id }).update(v);
 }
+
+/** The first recipient's link hash, mirrored on the package (see mintLinks in services/packages.ts). */
+export async function setPackageLinkHash(db: Knex, id: string, linkHash: string): Promise<void> {
+  await db("packages").where({ id }).update({ link_hash: linkHash });
+}

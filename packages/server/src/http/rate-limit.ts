@@ -19,9 +19,15 @@ interface FailureLimitOptions {
  * times within the window. Successful requests are not counted. In memory: with several instances
  * each counts on its own (documented in the README).
  */
+let limiters = 0;
+
 export function failureRateLimit(opts: FailureLimitOptions) {
   const store = new MemoryStore();
+  // Each limiter keeps its state under its own property: two on one request (per address and per
+  // link) must not read each other's key when un-counting a cancelled answer.
+  const property = `rateLimit${++limiters}`;
   const limiter = rateLimit({
+    requestPropertyName: property,
     windowMs: opts.windowSeconds * 1000,
     limit: opts.limit,
     standardHeaders: "draft-7",
@@ -42,7 +48,7 @@ export function failureRateLimit(opts: FailureLimitOptions) {
     // finishes: un-count it here unless it was a failure, or a recipient who stops a few
     // downloads of a valid link would be locked out.
     res.once("close", () => {
-      const key = (req as Request & { rateLimit?: { key?: string } }).rateLimit?.key;
+      const key = (req as unknown as Record<string, { key?: string } | undefined>)[property]?.key;
       if (!res.writableFinished && key !== undefined && !opts.isFailure(res)) void store.decrement(key);
     });
     return limiter(req, res, next);

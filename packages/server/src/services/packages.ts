@@ -10,6 +10,7 @@ import {
   lockPackage,
   revokePackageRow,
   updatePackageRow,
+  setPackageLinkHash,
   type Direction,
   type PackageRow,
   type PackageCursor,
@@ -246,10 +247,14 @@ async function mintLinks(
   now: Date,
 ): Promise<{ link: LinkRow; secret: string }[]> {
   const out: { link: LinkRow; secret: string }[] = [];
-  for (const link of (await listLinks(trx, id)).filter(which)) {
+  const all = await listLinks(trx, id);
+  for (const link of all.filter(which)) {
     const secret = generateLinkSecret();
     if (reason) await insertDeadLink(trx, link.link_hash, now.toISOString(), reason);
     await replaceLinkHash(trx, link.id, sha256Hex(secret));
+    // packages.link_hash mirrors the first recipient's link (the one-recipient shape of before),
+    // for tools and an older server reading it; lookups use package_links only.
+    if (link.id === all[0]?.id) await setPackageLinkHash(trx, id, sha256Hex(secret));
     out.push({ link, secret });
   }
   return out;

@@ -9,6 +9,8 @@ export interface LinkRow {
   recipient_email: string;
   recipient_name: string | null;
   link_hash: string;
+  /** The recipient's place in the request (links are listed in this order). */
+  position: number;
   created_at: string;
   revoked_at: string | null;
   download_count: number;
@@ -32,6 +34,7 @@ const LINK_COLUMNS = [
   "recipient_email",
   "recipient_name",
   "link_hash",
+  "position",
   "created_at",
   "revoked_at",
   "download_count",
@@ -65,12 +68,12 @@ export async function findLinkByHash(db: Knex, linkHash: string): Promise<LinkWi
   };
 }
 
-/** A package's links, oldest first (the order recipients were given). */
+/** A package's links in the order the recipients were given. */
 export async function listLinks(db: Knex, packageId: string): Promise<LinkRow[]> {
   const rows = (await db<LinkRow>("package_links")
     .where({ package_id: packageId })
     .orderBy([
-      { column: "created_at", order: "asc" },
+      { column: "position", order: "asc" },
       { column: "id", order: "asc" },
     ])
     .select(...LINK_COLUMNS)) as LinkRow[];

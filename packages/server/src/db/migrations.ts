@@ -326,12 +326,13 @@ const migrations: Record<string, Migration> = {
         t.string("recipient_email", 254).notNullable();
         t.string("recipient_name", 200);
         t.string("link_hash", 64).notNullable().unique(); // hex SHA-256 of the link's secret
+        t.integer("position").notNullable().defaultTo(0); // the recipient's place in the request
         ts(t, "created_at").notNullable();
         ts(t, "revoked_at");
         t.integer("download_count").notNullable().defaultTo(0);
         ts(t, "first_download_at"); // the sender's receipt went out for this recipient
         ts(t, "limit_notified_at"); // the sender was told this link's downloads are used up
-        t.index(["package_id", "created_at"]);
+        t.index(["package_id", "position"]);
       });
       // Complete downloads of each file through each link (max_downloads counts these).
       await knex.schema.createTable("link_file_downloads", (t) => {

@@ -112,7 +112,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
   };
   await s.db.transaction(async (trx) => {
     await insertPackage(trx, row);
-    for (const r of recipients) {
+    for (const [position, r] of recipients.entries()) {
       // Until finalize a link's hash is random bytes: no secret hashes to it, so it opens nothing.
       await insertLink(trx, {
         id: crypto.randomUUID(),
@@ -120,6 +120,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
         recipient_email: r.email,
         recipient_name: r.name,
         link_hash: crypto.randomBytes(32).toString("hex"),
+        position,
         created_at: now,
         revoked_at: null,
         download_count: 0,

@@ -71,3 +71,35 @@ export function callRateLimit(opts: { limit: number; windowSeconds: number; key:
     },
   });
 }
+
+/**
+ * As failureRateLimit, but only failures are ever counted: a request is refused (429 with
+ * `Retry-After`) once its key failed `limit` times within the window, and successful requests in
+ * flight take no room. For a key shared by requests that run at once (one link's downloads, a
+ * browser fetching ten files together), where counting every arrival would refuse them.
+ */
+export function failureOnlyRateLimit(opts: FailureLimitOptions & { key: (req: Request) => string }) {
+  const failures = new Map<string, { n: number; resetAt: number }>();
+  const windowMs = opts.windowSeconds * 1000;
+  return (req: Request, res: Response, next: NextFunction) => {
+    const now = Date.now();
+    if (failures.size > 10_000) for (const [k, v] of failures) if (v.resetAt <= now) failures.delete(k);
+    const key = opts.key(req);
+    const entry = failures.get(key);
+    if (entry && entry.resetAt > now && entry.n >= opts.limit) {
+      res.setHeader("Retry-After", String(Math.max(1, Math.ceil((entry.resetAt - now) / 1000))));
+      res.status(429);
+      if (opts.respond) opts.respond(req, res);
+      else res.json({ detail: opts.detail, code: "rate_limited" });
+      return;
+    }
+    res.once("finish", () => {
+      if (!opts.isFailure(res)) return;
+      const at = Date.now();
+      const e = failures.get(key);
+      if (!e || e.resetAt <= at) failures.set(key, { n: 1, resetAt: at + windowMs });
+      else e.n += 1;
+    });
+    next();
+  };
+}

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
-import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
+import { callRateLimit, failureOnlyRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { sha256Hex } from "../security/secrets.js";
 import { linkHeaders, sendTooManyPage } from "./web.js";
 import { sendSignInLimited } from "./web-auth.js";
@@ -41,7 +41,7 @@ export function linkLookupLimiter(s: Services): RequestHandler {
   // A password-protected link also counts its wrong passwords from every address together, so
   // guessing from many addresses gets no further than from one.
   const perLinkDetail = "Too many wrong passwords for this link; try again later";
-  const perLink = failureRateLimit({
+  const perLink = failureOnlyRateLimit({
     limit: s.config.linkMaxPasswordFailures,
     windowSeconds: s.config.linkWindowSeconds,
     key: (req) => `link:${sha256Hex(String(req.params.link ?? req.params.secret ?? ""))}`,
@@ -50,7 +50,7 @@ export function linkLookupLimiter(s: Services): RequestHandler {
     respond: respond(perLinkDetail),
   });
   return (req, res, next) => {
-    void perIp(req, res, (err?: unknown) => (err ? next(err) : void perLink(req, res, next)));
+    void perIp(req, res, (err?: unknown) => (err ? next(err) : perLink(req, res, next)));
   };
 }
 

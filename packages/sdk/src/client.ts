@@ -19,7 +19,8 @@ export type Token = Schemas["Token"];
 export type TokenCreated = Schemas["TokenCreated"];
 export type Package = Schemas["Package"];
 export type PackageDetail = Schemas["PackageDetail"];
-export type FinalizedPackage = Schemas["FinalizedPackage"];
+/** The answer of finalize and resend: the package with every recipient's link (shown only here). */
+export type FinalizedPackage = Omit<Schemas["FinalizedPackage"], "links"> & { links: Schemas["FinalizedLink"][] };
 export type PackageList = Schemas["PackageList"];
 export type PackageFile = Schemas["File"];
 export type PackageCreateRequest = Schemas["PackageCreateRequest"];

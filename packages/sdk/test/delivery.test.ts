@@ -43,7 +43,7 @@ describe.each(DATABASES)("delivery controls through the SDK (%s)", (kind) => {
     ]);
     expect(r.package).toMatchObject({ max_downloads: 1, password_protected: true, notify_on_download: true });
     // Links name SF_PUBLIC_URL (a placeholder port in tests): point them at this server.
-    const local = (l: { magic_link: string }) => ({ ...l, magic_link: l.magic_link.replace(/^https?:\/\/[^/]+/, t.url) });
+    const local = <T extends { magic_link: string }>(l: T): T => ({ ...l, magic_link: l.magic_link.replace(/^https?:\/\/[^/]+/, t.url) });
     const [cfo, audit] = r.package.links.map(local);
 
     // Without the password: PermissionError with its code; with a wrong one as well.

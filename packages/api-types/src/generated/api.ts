@@ -972,7 +972,7 @@ export interface components {
         PackageDetail: components["schemas"]["Package"] & {
             files: components["schemas"]["File"][];
             /** @description One per recipient, oldest first (empty for a draft) */
-            links?: components["schemas"]["PackageLink"][];
+            links: components["schemas"]["PackageLink"][];
         };
         FinalizedPackage: components["schemas"]["PackageDetail"] & {
             /** @description `${SF_PUBLIC_URL}/l/<secret>` of the first recipient; shown only in this answer */

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "../../server/test/helpers/smtp.js";
 import { sf, tempDir } from "./helpers.js";
+import { baseEnv, BIN, Pty } from "./proc.js";
 
 // Issue 2.8's "done when": `sf send ./q4 --to cfo@acme.com --to audit@acme.com --max-downloads 1
 // --password-stdin` works end to end and the sender receives both receipts.
@@ -104,5 +105,29 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(prompt.code).toBe(2);
     expect(prompt.stderr).toContain("--password-stdin");
     expect(JSON.parse((await sf(["packages", "list", "--json"], { env })).stdout)).toEqual([]);
+  });
+
+  it("on a terminal: --password asks twice without echo, and sf download asks for it when the link needs one", async () => {
+    const u = await t.createUser();
+    const home = await tempDir("sf-delivery-tty-");
+    const env = { ...baseEnv(home), TERM: "xterm-256color", SF_URL: t.url, SF_TOKEN: u.token };
+    const f = path.join(work, "tty.txt");
+    await fs.writeFile(f, "typed at a terminal");
+    const send = new Pty(`${process.execPath} ${BIN} send ${f} --to cfo@acme.com --password --no-progress`, env);
+    await send.expect(/Password for the recipients: $/);
+    send.type("terminal secret 1\r");
+    await send.expect(/Again, to be sure: $/);
+    send.type("terminal secret 1\r");
+    expect(await send.done).toBe(0);
+    expect(send.text).not.toContain("terminal secret");
+    const link = /https?:\/\/\S+\/l\/[A-Za-z0-9_-]{43}/.exec(send.text)![0].replace(/^https?:\/\/[^/]+/, t.url);
+
+    const dest = path.join(home, "got");
+    const dl = new Pty(`${process.execPath} ${BIN} download ${link} -o ${dest} --no-progress`, env);
+    await dl.expect(/Password for this link: $/);
+    dl.type("terminal secret 1\r");
+    expect(await dl.done).toBe(0);
+    expect(dl.text).not.toContain("terminal secret");
+    expect(await fs.readFile(path.join(dest, "tty.txt"), "utf8")).toBe("typed at a terminal");
   });
 });

@@ -39,7 +39,7 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
       <input id="recipient_email" name="recipient_email" type="email" multiple required maxlength="13000" placeholder="cfo@example.com, audit@example.com" value="${f.recipient_email}">
     </div>
     <div>
-      <label for="recipient_name">Recipient name <span class="muted">(optional, one recipient)</span></label>
+      <label for="recipient_name">Recipient name <span class="muted">(optional)</span></label>
       <input id="recipient_name" name="recipient_name" type="text" maxlength="200" value="${f.recipient_name}">
     </div>
   </div>

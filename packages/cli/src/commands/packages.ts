@@ -72,12 +72,14 @@ export function registerPackages(program: Command, ctx: Context): void {
       if (pkg.password_protected) rows.push(["password", "yes"]);
       if (pkg.message) rows.push(["message", pkg.message]);
       for (const [k, v] of rows) out(ctx.io, `${k.padEnd(10)} ${clean(v)}`);
-      if (pkg.links.length > 0) {
+      // An older server sends no links.
+      const links = pkg.links ?? [];
+      if (links.length > 0) {
         out(ctx.io, "");
         printTable(
           ctx.io,
           [{ header: "RECIPIENT", shrink: "end", min: 12 }, "LINK", { header: "DOWNLOADS", align: "right" }, "FIRST DOWNLOAD", ...(opts.wide ? ["LINK ID"] : [])],
-          pkg.links.map((l) => [
+          links.map((l) => [
             l.recipient_name ? `${l.recipient_name} <${l.recipient_email}>` : l.recipient_email,
             l.used_up && l.state === "active" ? "used up" : l.state,
             String(l.download_count),
@@ -109,8 +111,8 @@ export function registerPackages(program: Command, ctx: Context): void {
       if (events.length === 0) return info(ctx.io, "No downloads or uploads yet.");
       printTable(
         ctx.io,
-        ["WHEN", "EVENT", { header: "RECIPIENT", shrink: "end", min: 10 }, { header: "FILE", shrink: "middle", min: 12 }, "FROM", { header: "CLIENT", shrink: "end" }],
-        events.map((e) => [formatDate(e.created_at), eventName(e), e.recipient_email ?? "-", e.file_name ?? "-", e.client_address ?? "-", e.user_agent ?? "-"]),
+        ["WHEN", "EVENT", { header: "FILE", shrink: "middle", min: 12 }, "FROM", { header: "CLIENT", shrink: "end" }, { header: "RECIPIENT", shrink: "end", min: 10 }],
+        events.map((e) => [formatDate(e.created_at), eventName(e), e.file_name ?? "-", e.client_address ?? "-", e.user_agent ?? "-", e.recipient_email ?? "-"]),
       );
     });
 
@@ -124,7 +126,7 @@ export function registerPackages(program: Command, ctx: Context): void {
       const id = await resolveId(ctx, sf, "package", arg);
       if (opts.recipient) {
         const pkg = await sf.packages.get(id);
-        const link = pkg.links.find((l) => l.recipient_email.toLowerCase() === opts.recipient!.trim().toLowerCase());
+        const link = (pkg.links ?? []).find((l) => l.recipient_email.toLowerCase() === opts.recipient!.trim().toLowerCase());
         if (!link) throw new CliError(`${clean(opts.recipient)} is not a recipient of ${id}`, ExitCode.NOT_FOUND);
         await sf.packages.revokeLink(id, link.id);
         return info(ctx.io, `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; the other recipients' links still work.`);

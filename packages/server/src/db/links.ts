@@ -16,6 +16,7 @@ export interface LinkRow {
   download_count: number;
   first_download_at: string | null;
   limit_notified_at: string | null;
+  receipt_sent_at: string | null;
 }
 
 /** A link found by its secret's hash, with its package (and what the link's checks need of the owner). */
@@ -40,6 +41,7 @@ const LINK_COLUMNS = [
   "download_count",
   "first_download_at",
   "limit_notified_at",
+  "receipt_sent_at",
 ] as const;
 
 function normaliseLink(r: LinkRow): LinkRow {
@@ -126,19 +128,26 @@ export async function deleteStaleHolds(db: Knex, linkId: string, now: string): P
   await db("link_download_holds").where({ link_id: linkId }).where("until", "<=", now).delete();
 }
 
-/**
- * One more complete download of each of `fileIds` through `linkId`, and of the link itself; true
- * when it was the link's first.
- */
-export async function countLinkDownload(db: Knex, linkId: string, fileIds: string[], now: string): Promise<boolean> {
+/** One more complete download of each of `fileIds` through `linkId`. */
+export async function countFileDownloads(db: Knex, linkId: string, fileIds: string[]): Promise<void> {
   for (const fileId of fileIds) {
     await db("link_file_downloads")
       .insert({ link_id: linkId, file_id: fileId, count: 1 })
       .onConflict(["link_id", "file_id"])
       .merge({ count: db.raw("link_file_downloads.count + 1") });
   }
-  await db("package_links").where({ id: linkId }).increment("download_count", 1);
-  return (await db("package_links").where({ id: linkId }).whereNull("first_download_at").update({ first_download_at: now })) > 0;
+}
+
+/** One more complete download through the link (a file or the zip), and when its first was. */
+export async function countLinkDownload(db: Knex, linkId: string, now: string): Promise<void> {
+  await db("package_links")
+    .where({ id: linkId })
+    .update({ download_count: db.raw("download_count + 1"), first_download_at: db.raw("coalesce(first_download_at, ?)", [now]) });
+}
+
+/** Marks the sender's receipt for this link as sent; false when it already was (one receipt per recipient). */
+export async function claimReceipt(db: Knex, linkId: string, now: string): Promise<boolean> {
+  return (await db("package_links").where({ id: linkId }).whereNull("receipt_sent_at").update({ receipt_sent_at: now })) > 0;
 }
 
 /** Marks the link's "used up" notice as sent; false when it already was (only one process sends it). */

@@ -330,7 +330,8 @@ const migrations: Record<string, Migration> = {
         ts(t, "created_at").notNullable();
         ts(t, "revoked_at");
         t.integer("download_count").notNullable().defaultTo(0);
-        ts(t, "first_download_at"); // the sender's receipt went out for this recipient
+        ts(t, "first_download_at");
+        ts(t, "receipt_sent_at"); // the sender's receipt of this recipient's first download went out
         ts(t, "limit_notified_at"); // the sender was told this link's downloads are used up
         t.index(["package_id", "position"]);
       });
@@ -385,6 +386,8 @@ const migrations: Record<string, Migration> = {
           link_hash: r.link_hash ?? crypto.randomBytes(32).toString("hex"),
           created_at: r.finalized_at ?? r.created_at,
           download_count: Number(r.download_count),
+          // Downloaded before receipts existed: no receipt for a download made long ago.
+          receipt_sent_at: Number(r.download_count) > 0 ? new Date().toISOString() : null,
         });
         await knex("package_events").where({ package_id: r.id }).update({ link_id: linkId });
       }

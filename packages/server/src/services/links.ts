@@ -8,6 +8,8 @@ import { insertEvent, type EventType } from "../db/events.js";
 import { deadLinkReason } from "../db/dead-links.js";
 import {
   claimLimitNotice,
+  claimReceipt,
+  countFileDownloads,
   countLinkDownload,
   deleteHolds,
   deleteStaleHolds,
@@ -235,11 +237,13 @@ async function takeHolds(s: Services, l: LiveLink, files: { id: string; size: nu
 async function recordDownload(s: Services, l: LiveLink, client: Client, files: FileRow[], archive: boolean, holdIds: string[]): Promise<void> {
   const now = nowIso(s.clock);
   const p = l.pkg;
-  const { first, usedUp } = await s.db.transaction(async (trx) => {
+  // The rows every download of this package (and link) updates are written last, packages before
+  // package_links as in every other transaction: each is locked only until the commit just after,
+  // so concurrent downloads queue briefly, and never in an order that could deadlock.
+  const usedUp = await s.db.transaction(async (trx) => {
     await deleteHolds(trx, holdIds);
-    const first = await countLinkDownload(trx, l.link.id, files.map((f) => f.id), now);
+    await countFileDownloads(trx, l.link.id, files.map((f) => f.id));
     const file = archive ? undefined : files[0]!;
-    await recordEvent(trx, s, l, archive ? "archive_download" : "file_download", client, file ? { id: file.id, name: file.name } : undefined);
     await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
     let usedUp = false;
     if (p.max_downloads !== null && p.notify_on_download) {
@@ -247,8 +251,12 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, files: F
       const done = [...counts.values()].filter((n) => n >= p.max_downloads!).length;
       usedUp = done >= p.file_count && (await claimLimitNotice(trx, l.link.id, now));
     }
-    return { first, usedUp };
+    await recordEvent(trx, s, l, archive ? "archive_download" : "file_download", client, file ? { id: file.id, name: file.name } : undefined);
+    await countLinkDownload(trx, l.link.id, now);
+    return usedUp;
   });
+  // The receipt of this recipient's first complete download: claimed once, after the commit.
+  const first = p.notify_on_download && (await claimReceipt(s.db, l.link.id, now));
   if (!p.notify_on_download || (!first && !usedUp)) return;
   const owner = await findUserById(s.db, p.owner_id);
   if (!owner) return;

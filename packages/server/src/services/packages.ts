@@ -126,6 +126,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
         download_count: 0,
         first_download_at: null,
         limit_notified_at: null,
+        receipt_sent_at: null,
       });
     }
     await emitPackageEvent(trx, s, "package.created", row);

@@ -10,6 +10,8 @@ import { addFile, createPackage, postPackage, sha256, until } from "./helpers/up
 import { secretOf } from "./helpers/links.js";
 import { setCookieOf } from "./helpers/web.js";
 import { sweepOnce } from "../src/services/sweeper.js";
+import { deliverDue } from "../src/webhooks/worker.js";
+import { startReceiver } from "./helpers/receiver.js";
 import { migrationSource } from "../src/db/migrations.js";
 import { openDatabase, closeDatabase, migrate } from "../src/db/knex.js";
 
@@ -40,7 +42,9 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
 
   beforeAll(async () => {
     smtp = await startTestSmtp();
-    t = await startTestServer(kind, { env: { SF_SMTP_URL: smtp.url, SF_LINK_MAX_PASSWORD_FAILURES: "3", SF_MAX_TTL_DAYS: "30" } });
+    t = await startTestServer(kind, {
+      env: { SF_SMTP_URL: smtp.url, SF_LINK_MAX_PASSWORD_FAILURES: "3", SF_MAX_TTL_DAYS: "30", SF_WEBHOOK_ALLOW_PRIVATE: "true" },
+    });
     owner = await t.createUser();
   });
   afterAll(async () => {
@@ -400,6 +404,27 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     // Only an active package is sent again.
     const draft = await createPackage(t, owner.token, {});
     await expectError(await t.fetch(`/packages/${draft.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
+  });
+
+  it("package.downloaded webhooks name the recipient's link; the package shape is unchanged", async () => {
+    const receiver = await startReceiver();
+    try {
+      const hook = await t.fetch("/webhooks", { method: "POST", token: owner.token, json: { url: receiver.url, events: ["package.downloaded"] } });
+      expect(hook.status).toBe(201);
+      const fin = await send({ recipients: [{ email: "w1@acme.test" }, { email: "w2@acme.test" }], recipient_email: undefined }, [["w.txt", "web"]]);
+      const ids = await fileIds(linkApi(fin.links[1]!.magic_link));
+      await (await fetch(`${linkApi(fin.links[1]!.magic_link)}/files/${ids["w.txt"]}`)).text();
+      await until(async () => (await detail(fin.id)).download_count === 1, 5000, "download counted");
+      await deliverDue(t.running.services);
+      await until(() => receiver.received.length > 0, 5000, "the webhook");
+      const event = JSON.parse(receiver.received[0]!.body) as { type: string; data: { link: unknown; file: { name: string }; package: Record<string, unknown> } };
+      expect(event.type).toBe("package.downloaded");
+      expect(event.data.link).toEqual({ id: fin.links[1]!.id, recipient_email: "w2@acme.test" });
+      expect(event.data.file.name).toBe("w.txt");
+      expect(event.data.package).toMatchObject({ id: fin.id, recipient_email: "w1@acme.test", download_count: 1 });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("notify_on_download false: no receipts", async () => {

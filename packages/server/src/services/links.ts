@@ -237,14 +237,13 @@ async function takeHolds(s: Services, l: LiveLink, files: { id: string; size: nu
 async function recordDownload(s: Services, l: LiveLink, client: Client, files: FileRow[], archive: boolean, holdIds: string[]): Promise<void> {
   const now = nowIso(s.clock);
   const p = l.pkg;
-  // The rows every download of this package (and link) updates are written last, packages before
-  // package_links as in every other transaction: each is locked only until the commit just after,
-  // so concurrent downloads queue briefly, and never in an order that could deadlock.
+  // The rows every download of this package (and link) updates are written late, packages before
+  // package_links as in every other transaction: each is locked only until the commit shortly
+  // after, so concurrent downloads queue briefly, and never in an order that could deadlock.
   const usedUp = await s.db.transaction(async (trx) => {
     await deleteHolds(trx, holdIds);
     await countFileDownloads(trx, l.link.id, files.map((f) => f.id));
     const file = archive ? undefined : files[0]!;
-    await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
     let usedUp = false;
     if (p.max_downloads !== null && p.notify_on_download) {
       const counts = await fileDownloadCounts(trx, l.link.id);
@@ -253,6 +252,8 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, files: F
     }
     await recordEvent(trx, s, l, archive ? "archive_download" : "file_download", client, file ? { id: file.id, name: file.name } : undefined);
     await countLinkDownload(trx, l.link.id, now);
+    // After the counts: the event's package shows this download.
+    await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
     return usedUp;
   });
   // The receipt of this recipient's first complete download: claimed once, after the commit.

@@ -32,9 +32,16 @@ export class Unauthorized extends ApiError {
     super(401, code, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
   }
 }
+type ForbiddenCode =
+  | "admin_required"
+  | "package_forbidden"
+  | "link_download_forbidden"
+  | "webhook_forbidden"
+  | "csrf_failed"
+  | "link_password_required"
+  | "link_password_wrong";
 export class Forbidden extends ApiError {
-  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong",
-    detail: string) {
+  constructor(code: ForbiddenCode, detail: string) {
     super(403, code, detail);
   }
 }
@@ -52,15 +59,15 @@ export class NotFound extends ApiError {
     super(404, code, detail);
   }
 }
+type ConflictCode = "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress";
 export class Conflict extends ApiError {
-  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress",
-    detail: string) {
+  constructor(code: ConflictCode, detail: string) {
     super(409, code, detail);
   }
 }
+type GoneCode = "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached";
 export class Gone extends ApiError {
-  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached",
-    detail: string) {
+  constructor(code: GoneCode, detail: string) {
     super(410, code, detail);
   }
 }

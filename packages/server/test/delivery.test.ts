@@ -247,6 +247,26 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(await (await fetch(`${api}/files/${ids["small.txt"]}`)).text()).toBe("small");
   });
 
+  it("max_downloads 1 under a race: of eight complete downloads at once exactly one is served and counted", async () => {
+    const bytes = crypto.randomBytes(4 * MiB);
+    const fin = await send({ recipient_email: "cfo@acme.test", max_downloads: 1 }, [["race.bin", bytes]]);
+    const api = linkApi(fin.magic_link);
+    const ids = await fileIds(api);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const r = await fetch(`${api}/files/${ids["race.bin"]}`);
+        const body = Buffer.from(await r.arrayBuffer());
+        return { status: r.status, ok: r.status === 200 && sha256(body) === sha256(bytes), code: r.status === 200 ? undefined : (JSON.parse(body.toString()) as { code: string }).code };
+      }),
+    );
+    expect(answers.filter((a) => a.status === 200)).toEqual([{ status: 200, ok: true, code: undefined }]);
+    for (const a of answers.filter((x) => x.status !== 200)) expect(["409 download_in_progress", "410 download_limit_reached"]).toContain(`${a.status} ${a.code}`);
+    await until(async () => (await detail(fin.id)).links[0]!.download_count === 1, 5000, "the one download to count");
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await detail(fin.id)).download_count).toBe(1);
+    expect(await holds()).toBe(0);
+  });
+
   it("the zip counts once for every file in it", async () => {
     const fin = await send({ recipient_email: "cfo@acme.test", max_downloads: 1 }, [
       ["one.txt", "1"],

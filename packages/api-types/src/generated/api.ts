@@ -1762,7 +1762,11 @@ export interface operations {
                      *       "total_size": 0,
                      *       "download_count": 0,
                      *       "magic_link_state": "none",
-                     *       "files": []
+                     *       "max_downloads": null,
+                     *       "password_protected": false,
+                     *       "notify_on_download": true,
+                     *       "files": [],
+                     *       "links": []
                      *     }
                      */
                     "application/json": components["schemas"]["PackageDetail"];
@@ -1809,6 +1813,9 @@ export interface operations {
                      *       "total_size": 5,
                      *       "download_count": 0,
                      *       "magic_link_state": "active",
+                     *       "max_downloads": 1,
+                     *       "password_protected": true,
+                     *       "notify_on_download": true,
                      *       "files": [
                      *         {
                      *           "id": "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22",
@@ -1817,6 +1824,19 @@ export interface operations {
                      *           "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
                      *           "content_type": "application/pdf",
                      *           "created_at": "2026-11-27T10:01:00.000Z"
+                     *         }
+                     *       ],
+                     *       "links": [
+                     *         {
+                     *           "id": "7a0c2b8e-1d44-4f0a-9e21-5b8f3c2d1e00",
+                     *           "recipient_email": "cfo@acme.com",
+                     *           "recipient_name": "Acme CFO",
+                     *           "state": "active",
+                     *           "created_at": "2026-11-27T10:00:00.000Z",
+                     *           "revoked_at": null,
+                     *           "download_count": 0,
+                     *           "first_download_at": null,
+                     *           "used_up": false
                      *         }
                      *       ]
                      *     }

@@ -41,7 +41,7 @@ function recipientsSection(d: PackageDetailData): SafeHtml {
   const rows = p.links.map(
     (l) => html`<tr data-link-id="${l.id}">
   <td>${l.recipient_name ? html`${l.recipient_name} <span class="muted">&lt;${l.recipient_email}&gt;</span>` : l.recipient_email}</td>
-  <td>${l.used_up && l.state === "active" ? html`<span class="badge">used up</span>` : statusBadge(l.state)}</td>
+  <td>${l.used_up && l.state === "active" ? html`<span class="badge used-up">used up</span>` : statusBadge(l.state)}</td>
   <td class="num downloads">${l.download_count}</td>
   <td>${l.first_download_at ? timeTag(l.first_download_at) : "—"}</td>
   <td class="actions">${

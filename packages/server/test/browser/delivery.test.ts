@@ -1,12 +1,12 @@
 import fsp from "node:fs/promises";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
 import { startTestSmtp, type TestSmtp } from "../helpers/smtp.js";
 import { launchChromium, watchProblems } from "../helpers/browser.js";
 import { secretOf } from "../helpers/links.js";
 import { until } from "../helpers/uploads.js";
-import { signInThroughPage } from "../helpers/web-browser.js";
+import { signInThroughPage, snap } from "../helpers/web-browser.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 
@@ -23,7 +23,10 @@ describe("delivery controls in a real browser (sqlite)", () => {
 
   beforeAll(async () => {
     smtp = await startTestSmtp();
-    t = await startTestServer("sqlite", { env: { SF_SMTP_URL: smtp.url } });
+    // A fixed "now": the dates on the pages (and so the screenshots) are the same every run.
+    const clock = new TestClock();
+    clock.advance(Date.parse("2026-11-27T09:00:00.000Z") - clock.now().getTime());
+    t = await startTestServer("sqlite", { clock, env: { SF_SMTP_URL: smtp.url } });
     alice = await t.createUser({ email: "alice@speedyfiles.test" });
     browser = await launchChromium();
   });
@@ -52,6 +55,7 @@ describe("delivery controls in a real browser (sqlite)", () => {
     await page.fill("#recipient_email", "cfo@acme.test, audit@acme.test");
     await page.fill("#max_downloads", "1");
     await page.fill("#password", "board eyes only");
+    await snap(page, "new-package-delivery", { fullPage: true });
     await page.setInputFiles("#file-input", { name: "q4.csv", mimeType: "text/csv", buffer: Buffer.from("q,rev\n4,100\n") });
     await page.click("#submit");
     await page.waitForSelector("#result:not([hidden])");
@@ -65,6 +69,7 @@ describe("delivery controls in a real browser (sqlite)", () => {
     const rProblems = watchProblems(rp, [403]);
     await rp.goto(local(links[0]!));
     expect(await rp.isVisible("#link-password")).toBe(true);
+    await snap(rp, "link-password");
     expect(await rp.content()).not.toContain("q4.csv");
     await rp.fill("#link-password", "wrong password");
     await rp.click("button[type=submit]");
@@ -100,6 +105,8 @@ describe("delivery controls in a real browser (sqlite)", () => {
     await page.click("#recipients tbody tr:nth-child(2) form button[type=submit]");
     await page.waitForURL(/notice=link_revoked/);
     expect(await page.textContent("#recipients tbody tr:nth-child(2)")).toContain("Revoked");
+    await page.locator("#recipients").scrollIntoViewIfNeeded();
+    await snap(page, "package-recipients");
     const gone = await fetch(`${t.api}/links/${secretOf(links[1]!)}`, { headers: { "X-Link-Password": "board eyes only" } });
     expect(gone.status).toBe(410);
     expect(problems).toEqual([]);

@@ -232,7 +232,9 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     // Every file used up: the link itself answers 410, page and JSON alike.
     await until(async () => (await fetch(api)).status === 410, 5000, "the link to be used up");
     await expectError(await fetch(api), 410, "download_limit_reached");
-    expect((await fetch(`${t.url}/l/${secretOf(fin.magic_link)}`)).status).toBe(410);
+    const usedUpPage = await fetch(`${t.url}/l/${secretOf(fin.magic_link)}`);
+    expect(usedUpPage.status).toBe(410);
+    expect(await usedUpPage.text()).toContain("they can allow more downloads");
     const d = await detail(fin.id);
     expect(d.links[0]).toMatchObject({ download_count: 2, used_up: true });
 

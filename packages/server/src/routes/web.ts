@@ -33,7 +33,7 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
   /** 404 and 410 as a page a person understands; anything else goes on to the error handler. */
   const deadLink = (res: Response, err: unknown): void => {
     if (err instanceof ApiError && (err.status === 404 || err.status === 410)) {
-      res.status(err.status).type("html").send(deadLinkPage(err.status, err.message));
+      res.status(err.status).type("html").send(deadLinkPage(err.status, err.message, err.code));
       return;
     }
     throw err;

@@ -119,13 +119,17 @@ export function linkPasswordPage(d: { secret: string; title: string; error?: str
 }
 
 /** 404 / 410 / 429: a page a person understands, with nothing of the package in it. */
-export function deadLinkPage(status: number, detail: string): string {
+export function deadLinkPage(status: number, detail: string, code?: string): string {
   const heading = status === 410 ? "This link is no longer active" : status === 429 ? "Slow down" : "Link not found";
   const hint =
-    status === 410
-      ? "It expired or its sender revoked it. Ask the sender for a new link."
-      : status === 429
-        ? "Too many attempts from your address. Try again in a few minutes."
-        : "Check that you copied the whole link from the email.";
+    code === "download_limit_reached"
+      ? "Ask the sender if you need the files again: they can allow more downloads."
+      : code === "link_replaced"
+        ? "Open the link in the sender's most recent email."
+        : status === 410
+          ? "It expired or its sender revoked it. Ask the sender for a new link."
+          : status === 429
+            ? "Too many attempts from your address. Try again in a few minutes."
+            : "Check that you copied the whole link from the email.";
   return layout(heading, `<h1>${e(heading)}</h1><p>${e(detail)}</p><p class="muted">${e(hint)}</p>`);
 }

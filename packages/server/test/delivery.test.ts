@@ -127,6 +127,9 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
       ["audit@acme.test", 1, "active"],
     ]);
     expect(d.links.every((l) => l.first_download_at !== null)).toBe(true);
+    // The list's search finds a package by any of its recipients.
+    const found = (await (await t.fetch(`/packages?q=audit%40acme`, { token: owner.token })).json()) as { items: { id: string }[] };
+    expect(found.items.map((p) => p.id)).toContain(fin.id);
 
     const events = (await (await t.fetch(`/packages/${fin.id}/events`, { token: owner.token })).json()) as { type: string; link_id: string; recipient_email: string }[];
     expect(events.map((e) => [e.type, e.recipient_email, e.link_id])).toEqual([
@@ -456,6 +459,29 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     await until(async () => (await fetch(linkApi(fin.magic_link))).status === 410, 5000, "used up");
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.messages.filter((m) => m.envelope.to.includes(owner.user.email) && (m.parsed.text ?? "").includes("quiet@acme.test"))).toEqual([]);
+  });
+});
+
+describe.each(DATABASES)("wrong link passwords count per address too (%s)", (kind) => {
+  it("four wrong passwords spread over two links lock the address out of a third link", async () => {
+    const t = await startTestServer(kind, { env: { SF_LINK_MAX_FAILURES_PER_IP: "4", SF_LINK_MAX_PASSWORD_FAILURES: "100" } });
+    try {
+      const owner = await t.createUser();
+      const links: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const pkg = await createPackage(t, owner.token, { password: `password number ${i}` });
+        await addFile(t, owner.token, pkg.id, "a.txt", "alpha");
+        const fin = (await (await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token: owner.token })).json()) as { magic_link: string };
+        links.push(`${t.api}/links/${secretOf(fin.magic_link)}`);
+      }
+      // Right passwords and missing ones are not failures.
+      expect((await fetch(links[2]!, { headers: { "X-Link-Password": "password number 2" } })).status).toBe(200);
+      for (let i = 0; i < 3; i++) await expectError(await fetch(links[2]!), 403, "link_password_required");
+      for (const l of [links[0]!, links[0]!, links[1]!, links[1]!]) await expectError(await fetch(l, { headers: { "X-Link-Password": "a wrong guess" } }), 403, "link_password_wrong");
+      await expectError(await fetch(links[2]!, { headers: { "X-Link-Password": "password number 2" } }), 429, "rate_limited");
+    } finally {
+      await t.close();
+    }
   });
 });
 

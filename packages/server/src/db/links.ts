@@ -138,6 +138,19 @@ export async function countFileDownloads(db: Knex, linkId: string, fileIds: stri
   }
 }
 
+/**
+ * One more complete download of every file of the package through `linkId` (the zip), in one
+ * statement however many files there are.
+ */
+export async function countPackageFileDownloads(db: Knex, linkId: string, packageId: string): Promise<void> {
+  // `where true`: SQLite needs it to read ON CONFLICT after INSERT … SELECT as the upsert clause.
+  await db.raw(
+    "insert into link_file_downloads (link_id, file_id, count) select ?, f.id, 1 from files f where f.package_id = ? and true " +
+      "on conflict (link_id, file_id) do update set count = link_file_downloads.count + 1",
+    [linkId, packageId],
+  );
+}
+
 /** One more complete download through the link (a file or the zip), and when its first was. */
 export async function countLinkDownload(db: Knex, linkId: string, now: string): Promise<void> {
   await db("package_links")

@@ -11,6 +11,7 @@ import {
   claimReceipt,
   countFileDownloads,
   countLinkDownload,
+  countPackageFileDownloads,
   deleteHolds,
   deleteStaleHolds,
   fileDownloadCounts,
@@ -252,7 +253,7 @@ async function takeHolds(s: Services, l: LiveLink, files: { id: string; size: nu
  * line and webhook event, in one transaction; then the sender's receipts (the recipient's first
  * complete download; every file of the link used up), when the package asks for them.
  */
-async function recordDownload(s: Services, l: LiveLink, client: Client, files: FileRow[], archive: boolean, holdIds: string[]): Promise<void> {
+async function recordDownload(s: Services, l: LiveLink, client: Client, file: FileRow | undefined, holdIds: string[]): Promise<void> {
   const now = nowIso(s.clock);
   const p = l.pkg;
   // The rows every download of this package (and link) updates are written late, packages before
@@ -260,15 +261,15 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, files: F
   // after, so concurrent downloads queue briefly, and never in an order that could deadlock.
   const usedUp = await s.db.transaction(async (trx) => {
     await deleteHolds(trx, holdIds);
-    await countFileDownloads(trx, l.link.id, files.map((f) => f.id));
-    const file = archive ? undefined : files[0]!;
+    if (file) await countFileDownloads(trx, l.link.id, [file.id]);
+    else await countPackageFileDownloads(trx, l.link.id, p.id);
     let usedUp = false;
     if (p.max_downloads !== null && p.notify_on_download) {
       const counts = await fileDownloadCounts(trx, l.link.id);
       const done = [...counts.values()].filter((n) => n >= p.max_downloads!).length;
       usedUp = done >= p.file_count && (await claimLimitNotice(trx, l.link.id, now));
     }
-    await recordEvent(trx, s, l, archive ? "archive_download" : "file_download", client, file ? { id: file.id, name: file.name } : undefined);
+    await recordEvent(trx, s, l, file ? "file_download" : "archive_download", client, file ? { id: file.id, name: file.name } : undefined);
     await countLinkDownload(trx, l.link.id, now);
     // After the counts: the event's package shows this download.
     await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
@@ -282,7 +283,7 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, files: F
   const packageUrl = `${s.config.publicUrl}/packages/${p.id}`;
   const who = { ownerEmail: owner.email, ownerName: owner.name, recipientEmail: l.link.recipient_email, recipientName: l.link.recipient_name, title: p.title, packageUrl };
   const notices = [
-    ...(first ? [downloadReceipt({ ...who, what: archive ? "all files (zip)" : `"${files[0]!.name}"`, at: now })] : []),
+    ...(first ? [downloadReceipt({ ...who, what: file ? `"${file.name}"` : "all files (zip)", at: now })] : []),
     ...(usedUp ? [downloadsUsedUpNotice({ ...who, maxDownloads: p.max_downloads!, packageId: p.id })] : []),
   ];
   for (const m of notices) {
@@ -321,7 +322,7 @@ export async function downloadLinkFile(s: Services, secret: string, fileId: stri
     },
     onSent: async (range) => {
       if (!countsAsDownload(range, f.size)) return releaseHolds(s, holds);
-      await recordDownload(s, l, client, [f], false, holds);
+      await recordDownload(s, l, client, f, holds);
     },
     onUnsent: () => releaseHolds(s, holds),
   };
@@ -352,11 +353,8 @@ export async function downloadLinkArchive(s: Services, secret: string, client: C
     begin: async () => {
       if (all) holds = await takeHolds(s, l, all);
     },
-    onSent: async () => {
-      // Without a limit, per-file counts are still kept (a limit set later starts from them).
-      const files = all ?? (await listFiles(s.db, p.id));
-      await recordDownload(s, l, client, files, true, holds);
-    },
+    // Without a limit, per-file counts are still kept (a limit set later starts from them).
+    onSent: () => recordDownload(s, l, client, undefined, holds),
     onUnsent: () => releaseHolds(s, holds),
   };
 }

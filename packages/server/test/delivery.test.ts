@@ -272,6 +272,18 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(await holds()).toBe(0);
   });
 
+  it("a ranged request counts when it carried the file's last byte (a resumed download)", async () => {
+    const fin = await send({ recipient_email: "cfo@acme.test", max_downloads: 1 }, [["r.txt", "0123456789"]]);
+    const api = linkApi(fin.magic_link);
+    const url = `${api}/files/${(await fileIds(api))["r.txt"]}`;
+    const head = await fetch(url, { headers: { Range: "bytes=0-4" } });
+    expect([head.status, await head.text()]).toEqual([206, "01234"]);
+    const tail = await fetch(url, { headers: { Range: "bytes=5-" } });
+    expect([tail.status, await tail.text()]).toEqual([206, "56789"]);
+    await until(async () => (await detail(fin.id)).links[0]!.download_count === 1, 5000, "the resumed download to count");
+    await expectError(await fetch(url, { headers: { Range: "bytes=0-4" } }), 410, "download_limit_reached");
+  });
+
   it("the zip counts once for every file in it", async () => {
     const fin = await send({ recipient_email: "cfo@acme.test", max_downloads: 1 }, [
       ["one.txt", "1"],

@@ -334,7 +334,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Mint the magic link and email the recipient
+         * Mint each recipient's link and email it to them
          * @description Outbound packages need at least one file (422 otherwise); inbound ones may be empty.
          *     Sets `expires_at = now + ttl_days` and status `active`, mints one link per recipient (each its
          *     own secret), emails each recipient theirs and returns them in `links`, shown only in this
@@ -956,7 +956,7 @@ export interface components {
             completed_at: string | null;
             file_count: number;
             total_size: number;
-            /** @description Downloads through the magic link (each file download and each zip counts once) */
+            /** @description Complete downloads through the recipients' links, all together (each file download and each zip counts once; per link: `links[].download_count`) */
             download_count: number;
             /**
              * @description Whether a magic link exists and works; the raw link is only in the finalize answer

@@ -20,10 +20,14 @@ export type Token = Schemas["Token"];
 export type TokenCreated = Schemas["TokenCreated"];
 export type Package = Schemas["Package"];
 export type PackageDetail = Schemas["PackageDetail"];
-export type FinalizedPackage = Schemas["FinalizedPackage"];
+/** The answer of finalize and resend: the package with every recipient's link (shown only here). */
+export type FinalizedPackage = Omit<Schemas["FinalizedPackage"], "links"> & { links: Schemas["FinalizedLink"][] };
 export type PackageList = Schemas["PackageList"];
 export type PackageFile = Schemas["File"];
 export type PackageCreateRequest = Schemas["PackageCreateRequest"];
+export type PackageUpdateRequest = Schemas["PackageUpdateRequest"];
+export type PackageLink = Schemas["PackageLink"];
+export type FinalizedLink = Schemas["FinalizedLink"];
 export type PackageStatus = Schemas["PackageStatus"];
 export type Direction = Schemas["Direction"];
 export type UserCreateRequest = Schemas["UserCreateRequest"];
@@ -130,9 +134,19 @@ export interface SendOptions {
   files: string[];
   /** `expandPaths(files)`, when the caller already has it: the directories are not walked again. */
   expanded?: LocalFile[];
-  /** Recipient email (the package's `recipient_email`). */
-  to: string;
+  /**
+   * Recipient email, or several (each gets their own link, email, counts and audit trail; at most
+   * 50). `{ email, name }` entries name them.
+   */
+  to: string | (string | { email: string; name?: string })[];
+  /** The name of the one recipient (with `to` a single email). */
   recipient_name?: string;
+  /** Complete downloads allowed of each file per recipient's link (1–1000; the zip counts for every file). */
+  max_downloads?: number;
+  /** Recipients must give this password (8–128 characters); the server keeps only an scrypt hash. */
+  password?: string;
+  /** Email you when each recipient first completes a download, and when a link is used up (default true). */
+  notify_on_download?: boolean;
   /** Defaults to the name of the one file or directory given, else `N files`. */
   title?: string;
   message?: string;
@@ -310,6 +324,17 @@ export class SpeedyFiles {
     finalize: (id: string, o?: RequestOptions): Promise<FinalizedPackage> =>
       this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...this.init(o), headers: idempotent(o) })),
     revoke: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.POST("/packages/{id}/revoke", { params: { path: { id } }, ...this.init(o) })),
+    /**
+     * A new expiry (`ttl_days` from now, or `expires_at`; revives an expired package whose files
+     * are still stored) or `max_downloads` (`null` removes the limit).
+     */
+    update: (id: string, body: PackageUpdateRequest, o?: RequestOptions): Promise<PackageDetail> =>
+      this.call(this.api.PATCH("/packages/{id}", { params: { path: { id } }, body, ...this.init(o) })),
+    /** Emails each recipient whose link is not revoked a fresh link (the old one stops working); 3 per hour. */
+    resend: (id: string, o?: RequestOptions): Promise<FinalizedPackage> => this.call(this.api.POST("/packages/{id}/resend", { params: { path: { id } }, ...this.init(o) })),
+    /** Revokes one recipient's link; the others keep working. */
+    revokeLink: (id: string, linkId: string, o?: RequestOptions): Promise<PackageLink> =>
+      this.call(this.api.POST("/packages/{id}/links/{link_id}/revoke", { params: { path: { id, link_id: linkId } }, ...this.init(o) })),
     delete: async (id: string, o?: RequestOptions): Promise<void> => {
       await this.call(this.api.DELETE("/packages/{id}", { params: { path: { id } }, ...this.init(o) }));
     },
@@ -325,10 +350,16 @@ export class SpeedyFiles {
 
   /** The recipient's side: everything a magic link allows, no token needed. */
   readonly links = {
-    get: (link: string, o?: RequestOptions) => getLink(link, { ...this.linkOptions(), ...o }),
+    /** What the link gives access to; `{ password }` for a password-protected package. */
+    get: (link: string, o?: RequestOptions & { password?: string }) => getLink(link, { ...this.linkOptions(), ...o }),
     downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...this.linkOptions(), ...opts }),
     /** One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
-    downloadFile: (link: string, file: { id: string; sha256?: string }, dest: string, opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> = {}) =>
+    downloadFile: (
+      link: string,
+      file: { id: string; sha256?: string },
+      dest: string,
+      opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> & { password?: string } = {},
+    ) =>
       downloadLinkFile(link, file, dest, { ...this.linkOptions(), ...opts }),
     upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...this.linkOptions(), ...this.#resumable, ...opts }),
     complete: (link: string, o?: RequestOptions) => completeLink(link, { ...this.linkOptions(), ...o }),
@@ -415,11 +446,13 @@ export class SpeedyFiles {
     return this.createAndFinalize(
       {
         title: opts.title ?? defaultTitle(opts.files, files),
-        recipient_email: opts.to,
-        ...(opts.recipient_name ? { recipient_name: opts.recipient_name } : {}),
+        ...recipientsOf(opts.to, opts.recipient_name),
         direction: "outbound",
         ttl_days: opts.ttl_days ?? 7,
         ...(opts.message ? { message: opts.message } : {}),
+        ...(opts.max_downloads !== undefined ? { max_downloads: opts.max_downloads } : {}),
+        ...(opts.password !== undefined ? { password: opts.password } : {}),
+        ...(opts.notify_on_download !== undefined ? { notify_on_download: opts.notify_on_download } : {}),
       },
       (id, existing) => this.uploadAll(id, files, opts, existing),
       opts.signal,
@@ -540,6 +573,14 @@ export class SpeedyFiles {
  */
 function idempotent(o: RequestOptions | undefined): { "Idempotency-Key": string } {
   return { "Idempotency-Key": o?.idempotencyKey ?? crypto.randomUUID() };
+}
+
+/** `to` as the API takes it: one recipient as `recipient_email` (the seed's shape), several as `recipients`. */
+function recipientsOf(to: SendOptions["to"], name: string | undefined): Pick<PackageCreateRequest, "recipient_email" | "recipient_name" | "recipients"> {
+  const list = (Array.isArray(to) ? to : [to]).map((r) => (typeof r === "string" ? { email: r } : r));
+  if (list.length === 0) throw new SpeedyFilesError("send needs at least one recipient (to)");
+  if (list.length === 1 && !Array.isArray(to)) return { recipient_email: list[0]!.email, ...(name ? { recipient_name: name } : {}) };
+  return { recipients: list.map((r) => ({ email: r.email, ...(r.name ? { name: r.name } : {}) })) };
 }
 
 /** `sf send ./reports` is titled "reports", `sf send q4.pdf` "q4.pdf"; several inputs "N files". */

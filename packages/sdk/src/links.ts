@@ -55,6 +55,11 @@ export interface LinkOptions extends RequestOptions {
   retry?: Partial<RetryOptions> | undefined;
   /** undici dispatcher; default: a proxy from HTTP(S)_PROXY / NO_PROXY when set, else direct. */
   dispatcher?: Dispatcher | undefined;
+  /**
+   * The package's password, when the sender set one (sent as `X-Link-Password`). Without it such
+   * a link throws PermissionError `link_password_required`; a wrong one `link_password_wrong`.
+   */
+  password?: string | undefined;
 }
 
 function apiFor(p: ParsedLink, opts: LinkOptions) {
@@ -68,17 +73,27 @@ function apiFor(p: ParsedLink, opts: LinkOptions) {
 }
 
 function transferContext(opts: LinkOptions): TransferContext {
-  return { stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, dispatcher: opts.dispatcher ?? proxyFromEnv(), userAgent: USER_AGENT };
+  return {
+    stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+    dispatcher: opts.dispatcher ?? proxyFromEnv(),
+    userAgent: USER_AGENT,
+    ...(opts.password !== undefined ? { linkPassword: opts.password } : {}),
+  };
 }
 
 function callInit(opts: LinkOptions) {
   return opts.signal ? { signal: opts.signal } : {};
 }
 
-/** What the link gives access to (title, sender, files). Dead links throw GoneError (410). */
+/**
+ * What the link gives access to (title, sender, files). Dead links throw GoneError (410), a link
+ * whose downloads are used up too (`code: download_limit_reached`). A password-protected one needs
+ * `{ password }`.
+ */
 export async function getLink(link: string, opts: LinkOptions = {}): Promise<LinkView> {
   const p = parseLink(link, opts.baseUrl);
-  const { data, error, response } = await apiFor(p, opts).GET("/links/{link}", { params: { path: { link: p.secret } }, ...callInit(opts) });
+  const header = opts.password !== undefined ? { "X-Link-Password": opts.password } : {};
+  const { data, error, response } = await apiFor(p, opts).GET("/links/{link}", { params: { path: { link: p.secret }, header }, ...callInit(opts) });
   if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
   return data!;
 }
@@ -118,8 +133,11 @@ export async function downloadAll(link: string, dir: string, opts: DownloadAllOp
   const p = parseLink(link, opts.baseUrl);
   const view = await getLink(link, opts);
   if (view.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");
-  const totalBytes = view.files.reduce((n, f) => n + f.size, 0);
-  const targets = view.files.map((f) => ({ f, dest: safeJoin(dir, f.name) }));
+  // Files this link already downloaded as often as the sender allowed are skipped, not failed.
+  const usedUp = new Set(view.used_up_file_ids ?? []);
+  const files = view.files.filter((f) => !usedUp.has(f.id));
+  const totalBytes = files.reduce((n, f) => n + f.size, 0);
+  const targets = files.map((f) => ({ f, dest: safeJoin(dir, f.name) }));
   const progress = new ProgressTotal();
   const results: { name: string; path: string; size: number; sha256: string }[] = [];
   const report = (name: string, fileBytes: number, fileSize: number, bytes: number, phase: "download" | "done") =>

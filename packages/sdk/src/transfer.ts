@@ -45,6 +45,8 @@ export interface TransferContext {
   stallTimeoutMs: number;
   dispatcher?: undici.Dispatcher | undefined;
   userAgent: string;
+  /** A password-protected link's password, sent as `X-Link-Password`. */
+  linkPassword?: string | undefined;
 }
 
 const CHUNK = 1024 * 1024;
@@ -223,6 +225,7 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
   }
   const headers: Record<string, string> = { "user-agent": ctx.userAgent };
   if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
+  if (ctx.linkPassword !== undefined) headers["x-link-password"] = ctx.linkPassword;
   if (have > 0 && opts.sha256) {
     headers.range = `bytes=${have}-`;
     headers["if-range"] = `"${opts.sha256}"`;

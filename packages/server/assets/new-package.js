@@ -19,6 +19,9 @@ function direction() {
 function showDirection() {
   const inbound = direction() === "inbound";
   filesField.hidden = inbound;
+  // Several recipients, a download limit and a password are for sending files only.
+  document.getElementById("delivery-field").hidden = inbound;
+  form.elements["recipient_email"].multiple = !inbound;
   submit.textContent = inbound ? "Send the request" : "Send";
 }
 
@@ -66,14 +69,28 @@ form.addEventListener("submit", async (ev) => {
   const outbound = direction() === "outbound";
   if (outbound && items.length === 0) return fail("Add at least one file to send.");
   const value = (name) => form.elements[name].value;
+  const emails = value("recipient_email")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
   const body = {
     title: value("title"),
-    recipient_email: value("recipient_email").trim(),
     direction: direction(),
     ttl_days: Number(value("ttl_days")),
   };
-  if (value("recipient_name").trim()) body.recipient_name = value("recipient_name");
+  if (emails.length > 1) {
+    if (value("recipient_name").trim()) return fail("A recipient name goes with one recipient; leave it empty for several.");
+    body.recipients = emails.map((email) => ({ email }));
+  } else {
+    body.recipient_email = emails[0] ?? "";
+    if (value("recipient_name").trim()) body.recipient_name = value("recipient_name");
+  }
   if (value("message").trim()) body.message = value("message");
+  if (outbound) {
+    if (value("max_downloads").trim()) body.max_downloads = Number(value("max_downloads"));
+    if (value("password")) body.password = value("password");
+    body.notify_on_download = form.elements["notify_on_download"].checked;
+  }
 
   lock(true);
   for (const item of items) item.remove?.remove();
@@ -108,12 +125,32 @@ form.addEventListener("submit", async (ev) => {
   }
   document.getElementById("magic-link").value = fin.body.magic_link;
   document.getElementById("open-package").href = "/packages/" + id;
+  const links = fin.body.links ?? [];
+  if (links.length > 1) {
+    // Each recipient's own link: the first input shows the first; the list has them all.
+    const list = document.getElementById("recipient-links");
+    for (const l of links) {
+      const li = document.createElement("li");
+      const who = document.createElement("strong");
+      who.textContent = l.recipient_email;
+      const input = document.createElement("input");
+      input.type = "text";
+      input.readOnly = true;
+      input.className = "mono";
+      input.value = l.magic_link;
+      input.setAttribute("aria-label", "Link for " + l.recipient_email);
+      li.append(who, " ", input);
+      list.appendChild(li);
+    }
+    list.hidden = false;
+  }
   const emailStatus = document.getElementById("email-status");
-  if (fin.body.email_sent) {
-    emailStatus.textContent = "Emailed to " + body.recipient_email + ".";
+  const failed = links.filter((l) => !l.email_sent);
+  if (failed.length === 0) {
+    emailStatus.textContent = "Emailed to " + links.map((l) => l.recipient_email).join(", ") + ".";
   } else {
     emailStatus.className = "warn";
-    emailStatus.textContent = "The email to " + body.recipient_email + " could not be sent (" + (fin.body.email_error ?? "unknown error") + "): send them the link yourself.";
+    emailStatus.textContent = failed.map((l) => "The email to " + l.recipient_email + " could not be sent (" + (l.email_error ?? "unknown error") + ")").join("; ") + ": send them the link yourself.";
   }
   status.textContent = "";
   form.hidden = true;

@@ -26,6 +26,8 @@ export interface Config {
   loginWindowSeconds: number;
   linkMaxFailuresPerIp: number;
   linkWindowSeconds: number;
+  /** Wrong passwords allowed per link (from all addresses) within the link window. */
+  linkMaxPasswordFailures: number;
   /** A web session ends after this many minutes without a request. */
   sessionIdleMinutes: number;
   /** A web session ends this many hours after sign-in, however active. */
@@ -236,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     loginWindowSeconds: int("SF_LOGIN_WINDOW_SECONDS", 900, 1, 86_400),
     linkMaxFailuresPerIp: int("SF_LINK_MAX_FAILURES_PER_IP", 30, 1, 1_000_000),
     linkWindowSeconds: int("SF_LINK_WINDOW_SECONDS", 600, 1, 86_400),
+    linkMaxPasswordFailures: int("SF_LINK_MAX_PASSWORD_FAILURES", 10, 1, 1_000_000),
     sessionIdleMinutes: int("SF_SESSION_IDLE_MINUTES", 720, 1, 525_600),
     sessionMaxHours: int("SF_SESSION_MAX_HOURS", 168, 1, 8760),
     sweepIntervalSeconds: int("SF_SWEEP_INTERVAL_SECONDS", 60, 0, 86_400),

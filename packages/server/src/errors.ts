@@ -32,8 +32,16 @@ export class Unauthorized extends ApiError {
     super(401, code, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
   }
 }
+type ForbiddenCode =
+  | "admin_required"
+  | "package_forbidden"
+  | "link_download_forbidden"
+  | "webhook_forbidden"
+  | "csrf_failed"
+  | "link_password_required"
+  | "link_password_wrong";
 export class Forbidden extends ApiError {
-  constructor(code: "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed", detail: string) {
+  constructor(code: ForbiddenCode, detail: string) {
     super(403, code, detail);
   }
 }
@@ -52,13 +60,15 @@ export class NotFound extends ApiError {
     super(404, code, detail);
   }
 }
+type ConflictCode = "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress" | "upload_offset_mismatch" | "uploads_unfinished";
 export class Conflict extends ApiError {
-  constructor(code: "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "upload_offset_mismatch" | "uploads_unfinished", detail: string) {
+  constructor(code: ConflictCode, detail: string) {
     super(409, code, detail);
   }
 }
+type GoneCode = "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "upload_expired";
 export class Gone extends ApiError {
-  constructor(code: "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "upload_expired", detail: string) {
+  constructor(code: GoneCode, detail: string) {
     super(410, code, detail);
   }
 }

@@ -164,7 +164,14 @@ export interface paths {
         put?: never;
         /**
          * Create a new package (draft)
-         * @description Safe to retry with an `Idempotency-Key`: the same key and body within 24 hours answer the
+         * @description Give either `recipient_email` (one recipient, as before) or `recipients` (1–50 outbound;
+         *     exactly one for an inbound package). Delivery controls of an outbound package:
+         *     `max_downloads` (each file at most that many complete downloads per recipient's link),
+         *     `password` (the recipients need it; stored as an scrypt hash, never returned) and
+         *     `notify_on_download` (default true: the sender is emailed the first time each recipient
+         *     completes a download, and when a link's downloads are used up).
+         *
+         *     Safe to retry with an `Idempotency-Key`: the same key and body within 24 hours answer the
          *     first package again instead of creating another.
          */
         post: operations["createPackage"];
@@ -195,6 +202,63 @@ export interface paths {
          * @description Removes the package, its files' rows and their stored bytes. Any link dies.
          */
         delete: operations["deletePackage"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a package's expiry or download limit
+         * @description `expires_at` or `ttl_days` (days from now) moves the expiry of an active or expired package
+         *     (a draft takes `ttl_days` only, counted from finalize); never later than `SF_MAX_TTL_DAYS`
+         *     from now (422). An expired package comes back to life while its files have not been purged
+         *     (410 `package_purged` after). `max_downloads` sets the per-file, per-link limit (`null`
+         *     removes it); a link whose downloads were used up works again when the limit is raised. A
+         *     revoked package answers 409.
+         */
+        patch: operations["updatePackage"];
+        trace?: never;
+    };
+    "/packages/{id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Email the recipients their links again
+         * @description Only the SHA-256 of a link is stored, so a link cannot be sent twice: each recipient whose
+         *     link is not revoked gets a fresh link by email (its counts and audit trail are kept), and
+         *     the previous URL answers 410 `link_replaced`. The new links are in this answer, as in
+         *     finalize's. Only an active package (409 otherwise); at most 3 per package per hour (429).
+         */
+        post: operations["resendPackage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/packages/{id}/links/{link_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+                link_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke one recipient's link
+         * @description That link answers 410 `link_revoked` from then on; the other recipients' links keep working. Revoking it again changes nothing.
+         */
+        post: operations["revokePackageLink"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -396,12 +460,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Mint the magic link and email the recipient
+         * Mint each recipient's link and email it to them
          * @description Outbound packages need at least one file (422 otherwise); inbound ones may be empty. A
          *     package with an unfinished resumable upload cannot be finalized (409 `uploads_unfinished`):
          *     finish or cancel the upload first.
-         *     Sets `expires_at = now + ttl_days` and status `active`, emails the recipient and returns the
-         *     magic link, shown only in this answer. If the email cannot be sent the package is still
+         *     Sets `expires_at = now + ttl_days` and status `active`, mints one link per recipient (each its
+         *     own secret), emails each recipient theirs and returns them in `links`, shown only in this
+         *     answer; `magic_link` is the first recipient's (the only one of a one-recipient package). If the email cannot be sent the package is still
          *     active: `email_sent` is false and `email_error` says why.
          *
          *     Safe to retry with an `Idempotency-Key`: the same key within 24 hours answers the first
@@ -426,8 +491,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Revoke the package's active link
-         * @description Status becomes `revoked`; the link answers 410 from then on. Only an active package can be revoked (409 otherwise).
+         * Revoke the package's links
+         * @description Status becomes `revoked`; every recipient's link answers 410 from then on. Only an active package can be revoked (409 otherwise).
          */
         post: operations["revokePackage"];
         delete?: never;
@@ -468,7 +533,14 @@ export interface paths {
             };
             cookie?: never;
         };
-        /** What a magic link gives access to */
+        /**
+         * What a magic link gives access to
+         * @description Never counts as a download. A package with a password answers 403
+         *     `link_password_required` without `X-Link-Password` (or the link page's cookie) and 403
+         *     `link_password_wrong` with a wrong one; wrong passwords count toward the link failure limit
+         *     per address and per link (429 after it). A link whose every file reached `max_downloads`
+         *     answers 410 `download_limit_reached`.
+         */
         get: operations["getLink"];
         put?: never;
         post?: never;
@@ -514,12 +586,18 @@ export interface paths {
         };
         /**
          * Download one file through an outbound link
-         * @description Streamed with `Range`, `If-Range` and `ETag`; always an attachment. Files of an inbound link are not downloadable through it (403).
+         * @description Streamed with `Range`, `If-Range` and `ETag`; always an attachment. Files of an inbound link
+         *     are not downloadable through it (403). Counts as a download only when the answer carrying
+         *     the file's last byte was sent to its end (a ranged request counts when it carried the last
+         *     byte). With `max_downloads`, a file downloaded completely that many times through this link
+         *     answers 410 `download_limit_reached`, and while another download of it through this link
+         *     holds the last allowed one, 409 `download_in_progress`. Needs `X-Link-Password` when the
+         *     package has a password (see `getLink`).
          *
          *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
-         *     presigned URL of the object. The download is then counted (audit event, webhook) when the
-         *     redirect is handed out for a request that reaches the file's last byte: the server cannot
-         *     see the transfer from the store end.
+         *     presigned URL of the object. The download is then counted (audit event, webhook, download
+         *     limit) when the redirect is handed out for a request that reaches the file's last byte: the
+         *     server cannot see the transfer from the store end.
          */
         get: operations["downloadLinkFile"];
         put?: never;
@@ -546,7 +624,10 @@ export interface paths {
         };
         /**
          * All files of an outbound link as one zip
-         * @description A streaming zip (stored, not compressed; zip64 when needed) with each file under its package name.
+         * @description A streaming zip (stored, not compressed; zip64 when needed) with each file under its package
+         *     name. Sent to its end, it counts as one complete download of every file in it (for
+         *     `max_downloads`); when any of them has no download left it answers 410
+         *     `download_limit_reached` (download the others one by one).
          */
         get: operations["downloadLinkArchive"];
         put?: never;
@@ -708,11 +789,11 @@ export interface components {
         /**
          * @description Stable identifier of an error, for programs (the `detail` sentence may change).
          *     401: `token_missing`, `token_invalid`, `token_expired`, `credentials_invalid`, `session_invalid` (a signed-out or expired browser session).
-         *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`).
+         *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`.
-         *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `package_purged`, `upload_expired`.
+         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`.
+         *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `link_replaced` (a newer link was sent), `download_limit_reached`, `package_purged`, `upload_expired`.
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
@@ -720,7 +801,7 @@ export interface components {
          *     429: `rate_limited`. 500: `internal_error`. 507: `insufficient_storage`.
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "internal_error" | "insufficient_storage";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "internal_error" | "insufficient_storage";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -741,6 +822,12 @@ export interface components {
             data: {
                 package?: components["schemas"]["Package"];
                 file?: components["schemas"]["File"];
+                /** @description `package.downloaded`: the recipient's link the download went through */
+                link?: {
+                    /** Format: uuid */
+                    id: string;
+                    recipient_email: string;
+                };
                 /** @description `ping` only: the webhook being tested */
                 webhook?: {
                     /** Format: uuid */
@@ -897,15 +984,75 @@ export interface components {
         Direction: "outbound" | "inbound";
         /** @enum {string} */
         PackageStatus: "draft" | "active" | "expired" | "revoked";
+        /** @description Either `recipient_email` (with `recipient_name`) or `recipients` (422 with both or neither). */
         PackageCreateRequest: {
             title: string;
-            /** Format: email */
-            recipient_email: string;
+            /**
+             * Format: email
+             * @description One recipient: shorthand for `recipients: [{email, name}]`
+             */
+            recipient_email?: string;
             recipient_name?: string;
+            /** @description One link per recipient (an inbound package takes exactly one). The same email twice answers 422. */
+            recipients?: components["schemas"]["Recipient"][];
+            /** @description Outbound only: complete downloads allowed of each file per recipient's link (the zip counts once for every file in it) */
+            max_downloads?: number;
+            /** @description Outbound only: recipients need it (`X-Link-Password` or the page's form); stored as an scrypt hash and never returned */
+            password?: string;
+            /** @description Outbound only (default true): email the sender the first time each recipient completes a download, and when a link's downloads are used up */
+            notify_on_download?: boolean;
             direction: components["schemas"]["Direction"];
             /** @description Days the link lives after finalize (the server may set a lower maximum, SF_MAX_TTL_DAYS) */
             ttl_days: number;
             message?: string;
+        };
+        Recipient: {
+            /** Format: email */
+            email: string;
+            name?: string;
+        };
+        /** @description `expires_at` and `ttl_days` are alternatives (422 with both). */
+        PackageUpdateRequest: {
+            /**
+             * Format: date-time
+             * @description The new expiry; later than now, at most SF_MAX_TTL_DAYS from now
+             */
+            expires_at?: string;
+            /** @description The package expires this many days from now (a draft: from its finalize) */
+            ttl_days?: number;
+            /** @description `null` removes the limit */
+            max_downloads?: number | null;
+        };
+        /** @description One recipient's link (its secret is shown only by finalize and resend). */
+        PackageLink: {
+            /** Format: uuid */
+            id: string;
+            recipient_email: string;
+            recipient_name: string | null;
+            /**
+             * @description `expired` follows the package's status
+             * @enum {string}
+             */
+            state: "active" | "revoked" | "expired";
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            revoked_at: string | null;
+            /** @description Complete downloads through this link (each file and each zip once) */
+            download_count: number;
+            /** Format: date-time */
+            first_download_at: string | null;
+            /** @description Every file reached `max_downloads` through this link */
+            used_up: boolean;
+        };
+        /** @description A recipient's link with its secret URL, in the answers of finalize and resend only */
+        FinalizedLink: components["schemas"]["PackageLink"] & {
+            /** @description `${SF_PUBLIC_URL}/l/<secret>`; shown only in this answer */
+            magic_link: string;
+            /** Format: date-time */
+            expires_at: string;
+            email_sent: boolean;
+            email_error: string | null;
         };
         File: {
             /** Format: uuid */
@@ -943,22 +1090,33 @@ export interface components {
             completed_at: string | null;
             file_count: number;
             total_size: number;
-            /** @description Downloads through the magic link (each file download and each zip counts once) */
+            /** @description Complete downloads through the recipients' links, all together (each file download and each zip counts once; per link: `links[].download_count`) */
             download_count: number;
             /**
              * @description Whether a magic link exists and works; the raw link is only in the finalize answer
              * @enum {string}
              */
             magic_link_state: "none" | "active" | "revoked" | "expired";
+            /** @description Complete downloads allowed of each file per link; null: no limit */
+            max_downloads?: number | null;
+            /** @description Recipients need the package's password */
+            password_protected?: boolean;
+            notify_on_download?: boolean;
         };
         PackageDetail: components["schemas"]["Package"] & {
             files: components["schemas"]["File"][];
+            /** @description One per recipient, oldest first (empty for a draft) */
+            links: components["schemas"]["PackageLink"][];
         };
         FinalizedPackage: components["schemas"]["PackageDetail"] & {
-            /** @description `${SF_PUBLIC_URL}/l/<secret>`; shown only in this answer */
+            /** @description `${SF_PUBLIC_URL}/l/<secret>` of the first recipient; shown only in this answer */
             magic_link: string;
+            /** @description Every recipient's email was sent */
             email_sent: boolean;
+            /** @description The first failure's reason */
             email_error: string | null;
+            /** @description Every recipient's link, with whether their email went out */
+            links: components["schemas"]["FinalizedLink"][];
         };
         LinkView: {
             title: string;
@@ -974,6 +1132,10 @@ export interface components {
             file_count: number;
             total_size: number;
             files: components["schemas"]["File"][];
+            /** @description Complete downloads allowed of each file through this link */
+            max_downloads?: number | null;
+            /** @description Files that reached `max_downloads` through this link */
+            used_up_file_ids?: string[];
         };
         LinkCompletion: components["schemas"]["LinkView"] & {
             /** @description Files received since the previous completion; the owner is emailed only when this is above 0 */
@@ -993,6 +1155,12 @@ export interface components {
             user_agent: string | null;
             /** Format: date-time */
             created_at: string;
+            /**
+             * Format: uuid
+             * @description The recipient's link it happened through
+             */
+            link_id?: string | null;
+            recipient_email?: string | null;
         };
         PackageList: {
             items: components["schemas"]["Package"][];
@@ -1257,6 +1425,11 @@ export interface components {
         Page: number;
         /** @description The secret part of the magic link (its last path segment) */
         Link: string;
+        /**
+         * @description The package's password, when it has one. The recipient's page asks for it in a form instead
+         *     and keeps an HttpOnly cookie for that link (at most 12 hours), which these operations also accept.
+         */
+        LinkPassword: string;
         /**
          * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
          * @example bytes=0-1023
@@ -1764,7 +1937,11 @@ export interface operations {
                      *       "total_size": 0,
                      *       "download_count": 0,
                      *       "magic_link_state": "none",
-                     *       "files": []
+                     *       "max_downloads": null,
+                     *       "password_protected": false,
+                     *       "notify_on_download": true,
+                     *       "files": [],
+                     *       "links": []
                      *     }
                      */
                     "application/json": components["schemas"]["PackageDetail"];
@@ -1811,6 +1988,9 @@ export interface operations {
                      *       "total_size": 5,
                      *       "download_count": 0,
                      *       "magic_link_state": "active",
+                     *       "max_downloads": 1,
+                     *       "password_protected": true,
+                     *       "notify_on_download": true,
                      *       "files": [
                      *         {
                      *           "id": "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22",
@@ -1819,6 +1999,19 @@ export interface operations {
                      *           "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
                      *           "content_type": "application/pdf",
                      *           "created_at": "2026-11-27T10:01:00.000Z"
+                     *         }
+                     *       ],
+                     *       "links": [
+                     *         {
+                     *           "id": "7a0c2b8e-1d44-4f0a-9e21-5b8f3c2d1e00",
+                     *           "recipient_email": "cfo@acme.com",
+                     *           "recipient_name": "Acme CFO",
+                     *           "state": "active",
+                     *           "created_at": "2026-11-27T10:00:00.000Z",
+                     *           "revoked_at": null,
+                     *           "download_count": 0,
+                     *           "first_download_at": null,
+                     *           "used_up": false
                      *         }
                      *       ]
                      *     }
@@ -1853,6 +2046,99 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    updatePackage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "ttl_days": 7
+                 *     }
+                 */
+                "application/json": components["schemas"]["PackageUpdateRequest"];
+            };
+        };
+        responses: {
+            /** @description The package as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageDetail"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    resendPackage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Sent (or `email_sent` false per link, with the reason) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FinalizedPackage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    revokePackageLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+                link_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link, revoked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageLink"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             422: components["responses"]["ValidationError"];
         };
     };
@@ -2409,7 +2695,24 @@ export interface operations {
                      *       "files": [],
                      *       "magic_link": "https://files.example.com/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
                      *       "email_sent": true,
-                     *       "email_error": null
+                     *       "email_error": null,
+                     *       "links": [
+                     *         {
+                     *           "id": "7a0c2b8e-1d44-4f0a-9e21-5b8f3c2d1e00",
+                     *           "recipient_email": "cfo@acme.com",
+                     *           "recipient_name": "Acme CFO",
+                     *           "state": "active",
+                     *           "created_at": "2026-11-27T10:00:00.000Z",
+                     *           "revoked_at": null,
+                     *           "download_count": 0,
+                     *           "first_download_at": null,
+                     *           "used_up": false,
+                     *           "magic_link": "https://files.example.com/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
+                     *           "expires_at": "2026-12-11T10:05:00.000Z",
+                     *           "email_sent": true,
+                     *           "email_error": null
+                     *         }
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["FinalizedPackage"];
@@ -2491,7 +2794,13 @@ export interface operations {
     getLink: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The package's password, when it has one. The recipient's page asks for it in a form instead
+                 *     and keeps an HttpOnly cookie for that link (at most 12 hours), which these operations also accept.
+                 */
+                "X-Link-Password"?: components["parameters"]["LinkPassword"];
+            };
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
                 link: components["parameters"]["Link"];
@@ -2533,6 +2842,7 @@ export interface operations {
                     "application/json": components["schemas"]["LinkView"];
                 };
             };
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
@@ -2588,6 +2898,11 @@ export interface operations {
                 Range?: components["parameters"]["Range"];
                 /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
                 "If-Range"?: components["parameters"]["IfRange"];
+                /**
+                 * @description The package's password, when it has one. The recipient's page asks for it in a form instead
+                 *     and keeps an HttpOnly cookie for that link (at most 12 hours), which these operations also accept.
+                 */
+                "X-Link-Password"?: components["parameters"]["LinkPassword"];
             };
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
@@ -2610,6 +2925,7 @@ export interface operations {
             };
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
             416: components["responses"]["RangeNotSatisfiable"];
             422: components["responses"]["ValidationError"];
@@ -2627,6 +2943,11 @@ export interface operations {
                 Range?: components["parameters"]["Range"];
                 /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
                 "If-Range"?: components["parameters"]["IfRange"];
+                /**
+                 * @description The package's password, when it has one. The recipient's page asks for it in a form instead
+                 *     and keeps an HttpOnly cookie for that link (at most 12 hours), which these operations also accept.
+                 */
+                "X-Link-Password"?: components["parameters"]["LinkPassword"];
             };
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
@@ -2648,6 +2969,7 @@ export interface operations {
             };
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
             416: components["responses"]["RangeNotSatisfiable"];
             422: components["responses"]["ValidationError"];
@@ -2657,7 +2979,13 @@ export interface operations {
     downloadLinkArchive: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The package's password, when it has one. The recipient's page asks for it in a form instead
+                 *     and keeps an HttpOnly cookie for that link (at most 12 hours), which these operations also accept.
+                 */
+                "X-Link-Password"?: components["parameters"]["LinkPassword"];
+            };
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
                 link: components["parameters"]["Link"];
@@ -2679,6 +3007,7 @@ export interface operations {
             };
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -2686,7 +3015,13 @@ export interface operations {
     headLinkArchive: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The package's password, when it has one. The recipient's page asks for it in a form instead
+                 *     and keeps an HttpOnly cookie for that link (at most 12 hours), which these operations also accept.
+                 */
+                "X-Link-Password"?: components["parameters"]["LinkPassword"];
+            };
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
                 link: components["parameters"]["Link"];
@@ -2698,6 +3033,7 @@ export interface operations {
             200: components["responses"]["FileHead"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
         };

@@ -11,6 +11,7 @@ import { safeJoin } from "../paths.js";
 import { runPool } from "../pool.js";
 import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
+import { askHidden, canPrompt, readStdinText } from "../prompt.js";
 import { parsePositiveInt } from "./shared.js";
 
 /** A file offered for download, with the checksum it must have. */
@@ -69,20 +70,38 @@ export function parseMagicLink(arg: string): { secret: string; base?: string } |
   }
 }
 
-/** A magic link: the recipient API, no token needed (a bare secret uses the configured server). */
-function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }): DownloadSource {
+/**
+ * A magic link: the recipient API, no token needed (a bare secret uses the configured server).
+ * A password-protected link takes the password given (--password-stdin), or asks for it on a
+ * terminal when the server says one is needed.
+ */
+function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }, io: Io, given: string | undefined): DownloadSource {
   const url = `${link.base}/l/${link.secret}`;
+  let password = given;
+  const withPassword = () => (password !== undefined ? { password } : {});
   return {
     async describe() {
-      const view = await sf.links.get(url);
+      let view;
+      try {
+        view = await sf.links.get(url, withPassword());
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== "link_password_required" || password !== undefined) throw err;
+        if (!canPrompt(io)) throw new UsageError("this link needs a password: pipe it in with --password-stdin");
+        password = await askHidden(io, "Password for this link");
+        view = await sf.links.get(url, withPassword());
+      }
       if (view.direction !== "outbound") {
         throw new CliError("this is an upload link: it asks you for files and has none to download (use `sf upload <link> <files…>`)", ExitCode.CONFLICT);
       }
       const sender = view.sender_name && view.sender_name !== view.sender_email ? `${view.sender_name} <${view.sender_email}>` : view.sender_email;
-      return { id: null, title: view.title, sender, message: view.message, expires_at: view.expires_at, files: view.files };
+      // Files this link already downloaded as often as the sender allowed are left out.
+      const usedUp = new Set(view.used_up_file_ids ?? []);
+      return { id: null, title: view.title, sender, message: view.message, expires_at: view.expires_at, files: view.files.filter((f) => !usedUp.has(f.id)) };
     },
     download(file, dest, opts) {
       return sf.links.downloadFile(url, file, dest, {
+        ...withPassword(),
         onProgress: (p) => opts.onProgress(p.bytes),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
@@ -97,6 +116,7 @@ interface DownloadOpts {
   list?: boolean;
   json?: boolean;
   progress: boolean;
+  passwordStdin?: boolean;
 }
 
 export function registerDownload(program: Command, ctx: Context): void {
@@ -109,9 +129,13 @@ export function registerDownload(program: Command, ctx: Context): void {
     .option("--list", "only show what the package holds (files on stdout); download nothing")
     .option("--json", "print only the result as JSON on stdout (with --list: the package and its files)")
     .option("--no-progress", "no progress display")
+    .option("--password-stdin", "the link's password, read from stdin (on a terminal sf asks when one is needed)")
     .addHelpText(
       "after",
       `
+A password-protected link asks for its password on a terminal (hidden); scripts pipe it in:
+  printf '%s' "$PW" | sf download https://files.example.com/l/… --password-stdin
+Files the link already served as often as the sender allowed (--max-downloads) are skipped.
 Files keep their relative paths under the output directory. An interrupted download leaves
 <file>.part behind and continues from there next time; each file is checked against its
 SHA-256 before it is renamed into place. A file already there with the right checksum is
@@ -131,8 +155,10 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   if (link) {
     // A whole link names its server; a bare secret uses the configured one. No token either way.
     const anon = link.base ? ctx.connect(link.base) : await ctx.client({ auth: false });
-    source = magicLink(anon, { secret: link.secret, base: anon.baseUrl });
+    const password = opts.passwordStdin ? await readStdinText(io, "--password-stdin") : undefined;
+    source = magicLink(anon, { secret: link.secret, base: anon.baseUrl }, io, password);
   } else if (/^[0-9a-f][0-9a-f-]*$/i.test(arg)) {
+    if (opts.passwordStdin) throw new UsageError("--password-stdin is for magic links; your own packages need no password");
     const sf = await ctx.client();
     source = ownPackage(sf, await resolveId(ctx, sf, "package", arg));
   } else {

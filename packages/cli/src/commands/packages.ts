@@ -30,7 +30,7 @@ interface ListOpts {
 const ID_HELP = `\n<id> is a package id or any unique start of one (at least 4 characters), e.g. the 8 that \`sf packages list\` shows.`;
 
 export function registerPackages(program: Command, ctx: Context): void {
-  const packages = program.command("packages").description("list, show, revoke and delete your packages; see who downloaded");
+  const packages = program.command("packages").description("list, show, extend, resend, revoke and delete your packages; see who downloaded");
 
   packages
     .command("list")
@@ -68,8 +68,26 @@ export function registerPackages(program: Command, ctx: Context): void {
         ["downloads", String(pkg.download_count)],
       ];
       if (pkg.revoked_at) rows.push(["revoked", formatDate(pkg.revoked_at)]);
+      if (pkg.max_downloads) rows.push(["limit", `each file ${pkg.max_downloads === 1 ? "once" : `${pkg.max_downloads} times`} per recipient`]);
+      if (pkg.password_protected) rows.push(["password", "yes"]);
       if (pkg.message) rows.push(["message", pkg.message]);
       for (const [k, v] of rows) out(ctx.io, `${k.padEnd(10)} ${clean(v)}`);
+      // An older server sends no links.
+      const links = pkg.links ?? [];
+      if (links.length > 0) {
+        out(ctx.io, "");
+        printTable(
+          ctx.io,
+          [{ header: "RECIPIENT", shrink: "end", min: 12 }, "LINK", { header: "DOWNLOADS", align: "right" }, "FIRST DOWNLOAD", ...(opts.wide ? ["LINK ID"] : [])],
+          links.map((l) => [
+            l.recipient_name ? `${l.recipient_name} <${l.recipient_email}>` : l.recipient_email,
+            l.used_up && l.state === "active" ? "used up" : l.state,
+            String(l.download_count),
+            formatDate(l.first_download_at),
+            ...(opts.wide ? [l.id] : []),
+          ]),
+        );
+      }
       if (pkg.files.length > 0) {
         out(ctx.io, "");
         const files = [...pkg.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -93,19 +111,78 @@ export function registerPackages(program: Command, ctx: Context): void {
       if (events.length === 0) return info(ctx.io, "No downloads or uploads yet.");
       printTable(
         ctx.io,
-        ["WHEN", "EVENT", { header: "FILE", shrink: "middle", min: 12 }, "FROM", { header: "CLIENT", shrink: "end" }],
-        events.map((e) => [formatDate(e.created_at), eventName(e), e.file_name ?? "-", e.client_address ?? "-", e.user_agent ?? "-"]),
+        ["WHEN", "EVENT", { header: "FILE", shrink: "middle", min: 12 }, "FROM", { header: "CLIENT", shrink: "end" }, { header: "RECIPIENT", shrink: "end", min: 10 }],
+        events.map((e) => [formatDate(e.created_at), eventName(e), e.file_name ?? "-", e.client_address ?? "-", e.user_agent ?? "-", e.recipient_email ?? "-"]),
       );
     });
 
   packages
     .command("revoke <id>")
-    .description("revoke a package's link: it stops working at once")
+    .description("revoke a package's links (or one recipient's): they stop working at once")
+    .option("--recipient <email>", "only this recipient's link; the others keep working")
     .addHelpText("after", ID_HELP)
-    .action(async (arg: string) => {
+    .action(async (arg: string, opts: { recipient?: string }) => {
       const sf = await ctx.client();
-      const pkg = await sf.packages.revoke(await resolveId(ctx, sf, "package", arg));
-      info(ctx.io, `Revoked ${pkg.id} (${clean(pkg.title)}): its link no longer works.`);
+      const id = await resolveId(ctx, sf, "package", arg);
+      if (opts.recipient) {
+        const pkg = await sf.packages.get(id);
+        const link = (pkg.links ?? []).find((l) => l.recipient_email.toLowerCase() === opts.recipient!.trim().toLowerCase());
+        if (!link) throw new CliError(`${clean(opts.recipient)} is not a recipient of ${id}`, ExitCode.NOT_FOUND);
+        await sf.packages.revokeLink(id, link.id);
+        return info(ctx.io, `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; the other recipients' links still work.`);
+      }
+      const pkg = await sf.packages.revoke(id);
+      info(ctx.io, `Revoked ${pkg.id} (${clean(pkg.title)}): its links no longer work.`);
+    });
+
+  packages
+    .command("extend <id>")
+    .description("move a package's expiry: N days from now (brings an expired one back while its files are kept)")
+    .requiredOption("--days <n>", "the links work for this many days from now", parsePositiveInt)
+    .option("--json", "print the package as JSON")
+    .addHelpText("after", `${ID_HELP}
+The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were already deleted cannot come back.`)
+    .action(async (arg: string, opts: { days: number; json?: boolean }) => {
+      const sf = await ctx.client();
+      const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { ttl_days: opts.days });
+      if (opts.json) return printJson(ctx.io, pkg);
+      info(ctx.io, `${clean(pkg.title)}: links work until ${formatDate(pkg.expires_at)} (${formatRelative(pkg.expires_at!)}).`);
+    });
+
+  packages
+    .command("update <id>")
+    .description("change a package's download limit")
+    .requiredOption("--max-downloads <n|none>", "complete downloads allowed of each file per recipient (1-1000), or none", (v: string) => {
+      if (v === "none") return null;
+      const n = parsePositiveInt(v);
+      if (n > 1000) throw new InvalidArgumentError("expected at most 1000, or none");
+      return n;
+    })
+    .option("--json", "print the package as JSON")
+    .addHelpText("after", `${ID_HELP}
+Raising the limit brings back the links whose downloads were used up.`)
+    .action(async (arg: string, opts: { maxDownloads: number | null; json?: boolean }) => {
+      const sf = await ctx.client();
+      const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads });
+      if (opts.json) return printJson(ctx.io, pkg);
+      info(ctx.io, `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads} times per recipient` : "no download limit"}.`);
+    });
+
+  packages
+    .command("resend <id>")
+    .description("email the recipients their links again (each gets a fresh link; the old one stops working)")
+    .option("--json", "print the answer as JSON (with the new links)")
+    .addHelpText("after", `${ID_HELP}
+Revoked recipients are skipped. At most 3 times per package per hour.`)
+    .action(async (arg: string, opts: { json?: boolean }) => {
+      const sf = await ctx.client();
+      const r = await sf.packages.resend(await resolveId(ctx, sf, "package", arg));
+      if (opts.json) return printJson(ctx.io, r);
+      for (const l of r.links) {
+        info(ctx.io, l.email_sent ? `Sent to ${clean(l.recipient_email)}.` : `Not sent to ${clean(l.recipient_email)} (${clean(l.email_error ?? "unknown error")}): share the link yourself.`);
+      }
+      if (r.links.length === 0) info(ctx.io, "Every recipient's link is revoked: nothing to send.");
+      for (const l of r.links) out(ctx.io, r.links.length === 1 ? l.magic_link : `${l.recipient_email}\t${l.magic_link}`);
     });
 
   packages

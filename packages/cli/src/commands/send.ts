@@ -6,11 +6,16 @@ import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, printJson, useColor } from "../output.js";
 import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
+import { askHidden, canPrompt, readStdinText } from "../prompt.js";
 import { parsePositiveInt } from "./shared.js";
 import { readSendState, removeSendState, sendStateFile, writeSendState, type SendState } from "../send-state.js";
 
 interface SendOpts {
-  to: string;
+  to: string[];
+  maxDownloads?: number;
+  password?: boolean;
+  passwordStdin?: boolean;
+  notify: boolean;
   name?: string;
   title?: string;
   message?: string;
@@ -26,8 +31,12 @@ export function registerSend(program: Command, ctx: Context): void {
   program
     .command("send <paths...>")
     .description("send files and directories to someone: uploads them and prints the download link")
-    .requiredOption("--to <email>", "recipient's email (they get the link by mail)")
-    .option("--name <name>", "recipient's name")
+    .requiredOption("--to <email>", "recipient's email (they get their own link by mail); repeat for several (up to 50)", collect, [])
+    .option("--name <name>", "recipient's name (with one --to)")
+    .option("--max-downloads <n>", "each file can be downloaded completely at most n times per recipient (1-1000)", parsePositiveInt)
+    .option("--password", "protect the files with a password, asked for on the terminal (hidden)")
+    .option("--password-stdin", "protect the files with a password read from stdin")
+    .option("--no-notify", "no email to you when a recipient first downloads, or uses up their downloads")
     .option("--title <title>", "package title (default: the file name, or “N files”)")
     .option("--message <text>", "message for the recipient")
     .option("--ttl <days>", "days the link works (default 7)", parsePositiveInt)
@@ -55,21 +64,66 @@ again resumes the unfinished package and its partial uploads instead of starting
 $XDG_STATE_HOME/speedyfiles/, keyed by the server, the paths and the files' sizes and mtimes);
 \`--restart\` starts afresh.
 
+Each --to gets a link of their own: separate download counts and audit trail, revocable alone
+(\`sf packages revoke <id> --recipient EMAIL\`). With --max-downloads a file stops downloading
+through a link once it was fetched completely that many times (the zip counts for every file in
+it); opening the page never counts. A password (8-128 characters) is asked for on the download
+page and by \`sf download\`; the server keeps only a hash of it. Send it to the recipients some
+other way than the email. You get an email the first time each recipient completes a download
+(--no-notify: none).
+
 Examples:
   sf send ./report.pdf --to cfo@acme.com --ttl 3
+  sf send ./q4 --to cfo@acme.com --to audit@acme.com --max-downloads 1 --password
+  printf '%s' "$PW" | sf send ./q4 --to cfo@acme.com --password-stdin
   tar cz dist | sf send - --filename dist.tar.gz --to qa@acme.com --json`,
     )
     .action((paths: string[], opts: SendOpts) => send(ctx, paths, opts));
 }
 
 /** API fields of a send and the flags that set them. */
-const SEND_FLAGS = { recipient_email: "--to", recipient_name: "--name", title: "--title", message: "--message", ttl_days: "--ttl" };
+const SEND_FLAGS = {
+  recipient_email: "--to",
+  recipients: "--to",
+  recipient_name: "--name",
+  title: "--title",
+  message: "--message",
+  ttl_days: "--ttl",
+  max_downloads: "--max-downloads",
+  password: "--password",
+};
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** The package password: from stdin (--password-stdin) or a hidden prompt, asked twice (--password). */
+async function packagePassword(ctx: Context, opts: SendOpts, stdinTaken: boolean): Promise<string | undefined> {
+  const { io } = ctx;
+  if (opts.password && opts.passwordStdin) throw new UsageError("--password and --password-stdin cannot be used together");
+  let pw: string | undefined;
+  if (opts.passwordStdin) {
+    if (stdinTaken) throw new UsageError("--password-stdin and `-` both read stdin: use --password (asked on the terminal) instead");
+    pw = await readStdinText(io, "--password-stdin");
+  } else if (opts.password) {
+    if (!canPrompt(io)) throw new UsageError("--password asks on a terminal; without one use --password-stdin");
+    pw = await askHidden(io, "Password for the recipients");
+    if ((await askHidden(io, "Again, to be sure")) !== pw) throw new UsageError("the two passwords differ; nothing was sent");
+  }
+  if (pw === undefined) return undefined;
+  if (pw.length < 8 || pw.length > 128) throw new UsageError(`the password must be 8 to 128 characters long (got ${pw.length})`);
+  return pw;
+}
 
 async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void> {
   const { io } = ctx;
   // Flags first, in their own names, before any directory is walked or anything created.
   ctx.errorContext.fieldFlags = SEND_FLAGS;
-  check.email("--to", opts.to);
+  if (opts.to.length === 0) throw new UsageError("--to is required");
+  for (const to of opts.to) check.email("--to", to);
+  if (opts.to.length > 50) throw new UsageError("at most 50 recipients (--to) per package");
+  if (opts.name && opts.to.length > 1) throw new UsageError("--name names the one recipient; with several --to leave it out");
+  check.range("--max-downloads", opts.maxDownloads, 1, 1000);
   check.length("--name", opts.name, 1, 200);
   check.length("--title", opts.title, 1, 200);
   check.length("--message", opts.message, 0, 5000);
@@ -95,13 +149,14 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   if (useStdin && local.some((f) => f.name === opts.filename)) throw new UsageError(`two files would both be named "${opts.filename}"`);
   const count = local.length + (useStdin ? 1 : 0);
   if (count === 0) throw new UsageError("nothing to send: the directories are empty");
+  const password = await packagePassword(ctx, opts, useStdin);
 
   const sf = await ctx.client();
   const totalBytes = local.reduce((n, f) => n + f.size, 0);
   const mode = viewMode(io, opts);
   const what = count === 1 ? "1 file" : `${count} files`;
   const view = await createView(io, mode, {
-    title: `Sending ${what}${useStdin ? "" : ` (${formatBytes(totalBytes)})`} to ${opts.to}`,
+    title: `Sending ${what}${useStdin ? "" : ` (${formatBytes(totalBytes)})`} to ${opts.to.join(", ")}`,
     verb: "sent",
     totalFiles: count,
     totalBytes,
@@ -128,8 +183,11 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       files,
       expanded: local,
       ...(useStdin ? { sources: [{ name: opts.filename!, source: io.stdin! }] } : {}),
-      to: opts.to,
+      to: opts.to.length === 1 ? opts.to[0]! : opts.to,
       ...(opts.name ? { recipient_name: opts.name } : {}),
+      ...(opts.maxDownloads ? { max_downloads: opts.maxDownloads } : {}),
+      ...(password !== undefined ? { password } : {}),
+      ...(opts.notify === false ? { notify_on_download: false } : {}),
       ...(opts.title ? { title: opts.title } : {}),
       ...(opts.message ? { message: opts.message } : {}),
       ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
@@ -203,13 +261,25 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       expires_at: result.expires_at,
       email_sent: result.email_sent,
       email_error: result.email_error,
+      max_downloads: result.max_downloads ?? null,
+      password_protected: result.password_protected ?? false,
+      links: result.links.map((l) => ({ id: l.id, recipient_email: l.recipient_email, magic_link: l.magic_link, email_sent: l.email_sent, email_error: l.email_error })),
       files: result.files.map((f) => ({ id: f.id, name: f.name, size: f.size, sha256: f.sha256 })),
     });
   }
   const p = paint(useColor(io));
-  info(io, `Package ${result.id} for ${clean(result.recipient_email)}, link valid until ${formatDate(result.expires_at)}.`);
-  if (!result.email_sent) info(io, p.yellow(`The email was not sent${result.email_error ? ` (${clean(result.email_error)})` : ""}: share the link yourself.`));
-  out(io, result.magic_link);
+  const rules = [
+    result.max_downloads ? `each file at most ${result.max_downloads === 1 ? "once" : `${result.max_downloads} times`} per recipient` : "",
+    result.password_protected ? "password protected" : "",
+  ].filter(Boolean);
+  const who = result.links.length === 1 ? clean(result.links[0]!.recipient_email) : `${result.links.length} recipients`;
+  info(io, `Package ${result.id} for ${who}, ${result.links.length === 1 ? "link" : "links"} valid until ${formatDate(result.expires_at)}${rules.length ? ` (${rules.join(", ")})` : ""}.`);
+  for (const l of result.links) {
+    if (!l.email_sent) info(io, p.yellow(`The email to ${clean(l.recipient_email)} was not sent${l.email_error ? ` (${clean(l.email_error)})` : ""}: share the link yourself.`));
+  }
+  // One recipient: the link alone (as before); several: one "email<TAB>link" line each.
+  if (result.links.length <= 1) out(io, result.magic_link);
+  else for (const l of result.links) out(io, `${l.recipient_email}\t${l.magic_link}`);
 }
 
 /**

@@ -11,6 +11,12 @@ export interface EventRow {
   client_address: string | null;
   user_agent: string | null;
   created_at: string;
+  /** The recipient's link it happened through (null before per-recipient links, and for the owner). */
+  link_id: string | null;
+}
+
+export interface EventWithRecipient extends EventRow {
+  recipient_email: string | null;
 }
 
 export async function insertEvent(db: Knex, row: EventRow): Promise<void> {
@@ -20,12 +26,14 @@ export async function insertEvent(db: Knex, row: EventRow): Promise<void> {
   }
 }
 
-/** A package's audit trail, newest first. */
-export async function listEvents(db: Knex, packageId: string): Promise<EventRow[]> {
-  return db<EventRow>("package_events")
-    .where({ package_id: packageId })
+/** A package's audit trail, newest first, with the recipient of the link of each event. */
+export async function listEvents(db: Knex, packageId: string): Promise<EventWithRecipient[]> {
+  return db("package_events as e")
+    .leftJoin("package_links as l", "l.id", "e.link_id")
+    .where("e.package_id", packageId)
+    .select("e.*", "l.recipient_email")
     .orderBy([
-      { column: "created_at", order: "desc" },
-      { column: "id", order: "desc" },
-    ]);
+      { column: "e.created_at", order: "desc" },
+      { column: "e.id", order: "desc" },
+    ]) as Promise<EventWithRecipient[]>;
 }

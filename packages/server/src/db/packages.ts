@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { bool, lockForUpdate, lockSkipLocked } from "./knex.js";
 import { escapeLike } from "./users.js";
+import { findLinkByHash } from "./links.js";
 
 export type Direction = "outbound" | "inbound";
 export type PackageStatus = "draft" | "active" | "expired" | "revoked";
@@ -24,6 +25,12 @@ export interface PackageRow {
   /** How many files the package held when the recipient last said "done" (inbound). */
   completed_file_count: number;
   purged_at: string | null;
+  /** Complete downloads allowed of each file per recipient link; null: no limit (outbound only). */
+  max_downloads: number | null;
+  /** scrypt hash of the recipients' password (outbound only); never leaves the server. */
+  password_hash: string | null;
+  /** Email the owner on each recipient's first complete download and when a link is used up. */
+  notify_on_download: boolean;
 }
 
 export interface PackageWithCounts extends PackageRow {
@@ -43,7 +50,14 @@ function withCounts(_db: Knex, q: Knex.QueryBuilder): Knex.QueryBuilder {
 }
 
 function normaliseCounts<T extends PackageWithCounts>(row: T): T {
-  return { ...row, file_count: Number(row.file_count), total_size: Number(row.total_size), download_count: Number(row.download_count) };
+  return {
+    ...row,
+    file_count: Number(row.file_count),
+    total_size: Number(row.total_size),
+    download_count: Number(row.download_count),
+    max_downloads: row.max_downloads === null || row.max_downloads === undefined ? null : Number(row.max_downloads),
+    notify_on_download: bool(row.notify_on_download),
+  };
 }
 
 export async function insertPackage(db: Knex, row: PackageRow): Promise<void> {
@@ -56,11 +70,9 @@ export async function findPackage(db: Knex, id: string): Promise<PackageWithCoun
   return row ? normaliseCounts(row as PackageWithCounts) : undefined;
 }
 
+/** The package one of its links' secrets hashes to (see db/links.ts for the link itself). */
 export async function findPackageByLinkHash(db: Knex, linkHash: string): Promise<LinkedPackage | undefined> {
-  const row = await withCounts(db, db("packages as p").join("users as u", "u.id", "p.owner_id").where("p.link_hash", linkHash))
-    .select("u.disabled as owner_disabled")
-    .first();
-  return row ? { ...normaliseCounts(row as LinkedPackage), owner_disabled: bool((row as { owner_disabled: unknown }).owner_disabled) } : undefined;
+  return (await findLinkByHash(db, linkHash))?.pkg;
 }
 
 /** The package row, locked until the transaction `trx` ends (see lockForUpdate). */
@@ -102,7 +114,14 @@ function applyFilter(q: Knex.QueryBuilder, f: PackageFilter): Knex.QueryBuilder 
       w
         .whereRaw("lower(p.title) like ? escape '\\'", [like])
         .orWhereRaw("lower(p.recipient_email) like ? escape '\\'", [like])
-        .orWhereRaw("lower(coalesce(p.recipient_name, '')) like ? escape '\\'", [like]),
+        .orWhereRaw("lower(coalesce(p.recipient_name, '')) like ? escape '\\'", [like])
+        .orWhereExists((e) =>
+          e
+            .select(1)
+            .from("package_links as l")
+            .whereRaw("l.package_id = p.id")
+            .whereRaw("lower(l.recipient_email) like ? escape '\\'", [like]),
+        ),
     );
   }
   return q;
@@ -150,8 +169,8 @@ export async function listPackageRows(
   return { rows: (rows as PackageWithCounts[]).map((r) => normaliseCounts(r)), total };
 }
 
-/** draft → active, with the link's hash and the expiry. */
-export async function activatePackage(db: Knex, id: string, v: { finalized_at: string; expires_at: string; link_hash: string }): Promise<void> {
+/** draft → active, with the expiry (the links are rows of package_links). */
+export async function activatePackage(db: Knex, id: string, v: { finalized_at: string; expires_at: string }): Promise<void> {
   await db("packages")
     .where({ id })
     .update({ status: "active", ...v });
@@ -210,4 +229,18 @@ export async function claimPurgeable(trx: Knex, cutoff: string, limit: number): 
 
 export async function markPurged(db: Knex, id: string, now: string): Promise<void> {
   await db("packages").where({ id }).update({ purged_at: now });
+}
+
+/** Changes the delivery settings of a package (PATCH /packages/{id}). */
+export async function updatePackageRow(
+  db: Knex,
+  id: string,
+  v: Partial<Pick<PackageRow, "expires_at" | "ttl_days" | "max_downloads" | "status">>,
+): Promise<void> {
+  if (Object.keys(v).length > 0) await db("packages").where({ id }).update(v);
+}
+
+/** The first recipient's link hash, mirrored on the package (see mintLinks in services/packages.ts). */
+export async function setPackageLinkHash(db: Knex, id: string, linkHash: string): Promise<void> {
+  await db("packages").where({ id }).update({ link_hash: linkHash });
 }

@@ -47,6 +47,8 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
   };
 
   if (err instanceof ApiError) {
+    // Rate limiters that count some failures only (a wrong link password) read the code here.
+    res.locals.errorCode = err.code;
     send(err.status, errorBody(err.message, err.code, err.errors), err.headers);
     return;
   }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { rateLimit, type Store } from "express-rate-limit";
+import { rateLimit, type Options, type Store } from "express-rate-limit";
 
 interface FailureLimitOptions {
   /** Failures allowed per key within the window. */
@@ -20,9 +20,15 @@ interface FailureLimitOptions {
  * Counts failed requests per key and answers 429 with `Retry-After` once a key has failed `limit`
  * times within the window. Successful requests are not counted.
  */
+let limiters = 0;
+
 export function failureRateLimit(opts: FailureLimitOptions) {
   const { store } = opts;
+  // Each limiter keeps its state under its own property: two on one request (per address and per
+  // link) must not read each other's key when un-counting a cancelled answer.
+  const property = `rateLimit${++limiters}`;
   const limiter = rateLimit({
+    requestPropertyName: property,
     windowMs: opts.windowSeconds * 1000,
     limit: opts.limit,
     standardHeaders: "draft-7",
@@ -43,7 +49,7 @@ export function failureRateLimit(opts: FailureLimitOptions) {
     // finishes: un-count it here unless it was a failure, or a recipient who stops a few
     // downloads of a valid link would be locked out.
     res.once("close", () => {
-      const key = (req as Request & { rateLimit?: { key?: string } }).rateLimit?.key;
+      const key = (req as unknown as Record<string, { key?: string } | undefined>)[property]?.key;
       if (!res.writableFinished && key !== undefined && !opts.isFailure(res)) {
         // A failed un-count (the database away for a moment) leaves the limit one stricter: no more.
         Promise.resolve(store.decrement(key)).catch(() => {});
@@ -69,4 +75,36 @@ export function callRateLimit(opts: { limit: number; windowSeconds: number; key:
       res.status(429).json({ detail: opts.detail, code: "rate_limited" });
     },
   });
+}
+
+/**
+ * As failureRateLimit, but only failures are ever counted: a request is refused (429 with
+ * `Retry-After`) once its key failed `limit` times within the window, and successful requests in
+ * flight take no room. For a key shared by requests that run at once (one link's downloads, a
+ * browser fetching ten files together), where counting every arrival would refuse them. The
+ * counters are the store's, so on PostgreSQL every server process counts toward the one limit.
+ */
+export function failureOnlyRateLimit(opts: FailureLimitOptions & { key: (req: Request) => string }) {
+  const { store } = opts;
+  void store.init?.({ windowMs: opts.windowSeconds * 1000 } as Options);
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const key = opts.key(req);
+      const now = Date.now();
+      const seen = await store.get?.(key);
+      if (seen && seen.totalHits >= opts.limit && seen.resetTime && seen.resetTime.getTime() > now) {
+        res.setHeader("Retry-After", String(Math.max(1, Math.ceil((seen.resetTime.getTime() - now) / 1000))));
+        res.status(429);
+        if (opts.respond) opts.respond(req, res);
+        else res.json({ detail: opts.detail, code: "rate_limited" });
+        return;
+      }
+      res.once("finish", () => {
+        if (opts.isFailure(res)) Promise.resolve(store.increment(key)).catch(() => {});
+      });
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
 }

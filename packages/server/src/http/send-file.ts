@@ -37,15 +37,32 @@ export function parseRange(header: string, size: number): ByteRange | "unsatisfi
  * its end; its failure is logged (the bytes are already delivered).
  */
 export async function sendDownload(req: Request, res: Response, store: BlobStore, d: Download, log: Logger): Promise<void> {
-  const sent = d.kind === "file" ? await sendFile(req, res, store, d) : await sendArchive(req, res, store, d);
-  if (!sent) return;
+  // A service's `begin` (a hold on a limited download) is always followed by onSent or onUnsent.
+  let begun = false;
+  const begin = async (range: ByteRange | undefined) => {
+    if (req.method === "HEAD") return;
+    await (d.kind === "file" ? d.begin?.(range) : d.begin?.());
+    begun = true;
+  };
+  let sent: { range: ByteRange | undefined; offloaded?: true } | undefined;
+  try {
+    sent = d.kind === "file" ? await sendFile(req, res, store, d, begin) : await sendArchive(req, res, store, d, begin);
+  } catch (err) {
+    if (begun) await d.onUnsent?.();
+    throw err;
+  }
+  if (!sent) {
+    if (begun) await d.onUnsent?.();
+    return;
+  }
   try {
     await (d.kind === "file" ? d.onSent?.(sent.range) : d.onSent?.());
   } catch (err) {
     log.error({ err }, "could not record a download");
   }
   // An offloaded answer is ended only now: whoever follows the redirect already finds the
-  // download recorded.
+  // download recorded (it counts, and takes from a download limit, when handed out: the server
+  // never sees those bytes leave).
   if ("offloaded" in sent) res.end();
 }
 
@@ -88,6 +105,7 @@ async function sendFile(
   res: Response,
   store: BlobStore,
   d: FileDownload,
+  begin: (range: ByteRange | undefined) => Promise<void>,
 ): Promise<{ range: ByteRange | undefined; offloaded?: true } | undefined> {
   const { file } = d;
   const etag = `"${file.sha256}"`;
@@ -113,6 +131,8 @@ async function sendFile(
     range = r;
   }
 
+  // Before any header of the body: a refusal here still answers a clean error.
+  await begin(range);
   if (req.method === "GET" && file.size > 0 && store.offload) {
     const disposition = attachmentDisposition(file.name);
     const off = await store.offload(file.storage_key, { contentDisposition: disposition, contentType: file.content_type });
@@ -171,7 +191,14 @@ function offloaded(res: Response, off: Offload, contentType: string, disposition
  * when its turn comes, so memory stays flat whatever the count or size. With every size known up
  * front yazl computes the final length, so the client gets a Content-Length and a real progress bar.
  */
-async function sendArchive(req: Request, res: Response, store: BlobStore, d: ArchiveDownload): Promise<{ range: undefined } | undefined> {
+async function sendArchive(
+  req: Request,
+  res: Response,
+  store: BlobStore,
+  d: ArchiveDownload,
+  begin: (range: undefined) => Promise<void>,
+): Promise<{ range: undefined } | undefined> {
+  await begin(undefined);
   const zip = new yazl.ZipFile();
   const add = (files: Iterable<ArchiveFile>) => {
     for (const f of files) {

@@ -12,6 +12,17 @@ export interface PackageEmailInput {
   files: { name: string; size: number }[];
   link: string;
   expiresAt: string;
+  /** The recipient needs the password the sender gives them (never in this email). */
+  passwordProtected?: boolean;
+  maxDownloads?: number | null;
+}
+
+/** The delivery rules a recipient should know before clicking (none of them secret). */
+function deliveryNotes(i: PackageEmailInput): string[] {
+  const notes: string[] = [];
+  if (i.passwordProtected) notes.push("The page asks for a password; the sender gives it to you separately.");
+  if (i.maxDownloads) notes.push(`Each file can be downloaded ${i.maxDownloads === 1 ? "once" : `${i.maxDownloads} times`} with this link.`);
+  return notes;
 }
 
 /** Header values must be one line: a title with a newline must not add a header. */
@@ -39,6 +50,7 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
     "",
     outbound ? `Download: ${i.link}` : `Upload: ${i.link}`,
     `The link works until ${expires}.`,
+    ...deliveryNotes(i),
     "",
     "Anyone with this link can " + (outbound ? "download these files" : "upload files to the sender") + "; do not forward it.",
   ].join("\n");
@@ -52,6 +64,9 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
 ${i.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:12px;white-space:pre-wrap">${escapeHtml(i.message)}</blockquote>` : ""}
 ${outbound ? `<p>Files (${i.files.length}, ${escapeHtml(humanSize(total))}):</p><ul>${fileRows}</ul>` : ""}
 <p><a href="${escapeHtml(i.link)}" style="display:inline-block;padding:10px 16px;background:#2557d6;color:#fff;text-decoration:none;border-radius:6px">${outbound ? "Download files" : "Upload files"}</a></p>
+${deliveryNotes(i)
+  .map((n) => `<p>${escapeHtml(n)}</p>`)
+  .join("")}
 <p style="font-size:90%;color:#555">Or open: ${escapeHtml(i.link)}<br>The link works until ${escapeHtml(expires)}. Anyone with it can ${outbound ? "download these files" : "upload files to the sender"}; do not forward it.</p>
 </body></html>`;
 
@@ -117,6 +132,64 @@ export function webhookDisabledNotice(i: {
 <p>Every delivery to your webhook <strong>${escapeHtml(i.url)}</strong> has failed since ${escapeHtml(since)}, so SpeedyFiles stopped sending to it.</p>
 <p>Events that happen meanwhile are not queued for it; deliveries already waiting are kept and go out once you re-enable it.</p>
 <p style="font-size:90%;color:#555">See what went wrong: <code>sf webhooks deliveries ${escapeHtml(i.webhookId)}</code><br>Re-enable it: <code>sf webhooks enable ${escapeHtml(i.webhookId)}</code></p>
+</body></html>`;
+  return { to: i.ownerEmail, subject, text, html };
+}
+
+/** To a sender: a recipient completed their first download (a receipt, once per recipient). */
+export function downloadReceipt(i: {
+  ownerEmail: string;
+  ownerName: string;
+  recipientEmail: string;
+  recipientName: string | null;
+  title: string;
+  what: string;
+  at: string;
+  packageUrl: string;
+}): MailMessage {
+  const who = i.recipientName ? `${i.recipientName} (${i.recipientEmail})` : i.recipientEmail;
+  const subject = oneLine(`${i.recipientName ?? i.recipientEmail} downloaded ${i.title}`);
+  const text = [
+    `Hello ${i.ownerName},`,
+    "",
+    `${who} downloaded ${i.what} of "${i.title}" on ${formatDate(i.at)}.`,
+    "",
+    "You get this once per recipient. Every download is in the package's activity:",
+    `  ${i.packageUrl}`,
+  ].join("\n");
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
+<p>Hello ${escapeHtml(i.ownerName)},</p>
+<p>${escapeHtml(who)} downloaded ${escapeHtml(i.what)} of <strong>${escapeHtml(i.title)}</strong> on ${escapeHtml(formatDate(i.at))}.</p>
+<p style="font-size:90%;color:#555">You get this once per recipient. Every download is in the package's activity: ${escapeHtml(i.packageUrl)}</p>
+</body></html>`;
+  return { to: i.ownerEmail, subject, text, html };
+}
+
+/** To a sender: every file reached max_downloads through one recipient's link. */
+export function downloadsUsedUpNotice(i: {
+  ownerEmail: string;
+  ownerName: string;
+  recipientEmail: string;
+  recipientName: string | null;
+  title: string;
+  maxDownloads: number;
+  packageUrl: string;
+  packageId: string;
+}): MailMessage {
+  const who = i.recipientName ? `${i.recipientName} (${i.recipientEmail})` : i.recipientEmail;
+  const subject = oneLine(`Downloads used up: ${i.title} (${i.recipientEmail})`);
+  const times = i.maxDownloads === 1 ? "once" : `${i.maxDownloads} times`;
+  const text = [
+    `Hello ${i.ownerName},`,
+    "",
+    `${who} has downloaded every file of "${i.title}" ${times}, the limit you set: their link no longer serves files.`,
+    "",
+    `To allow more: sf packages update ${i.packageId} --max-downloads <n>   (package: ${i.packageUrl})`,
+  ].join("\n");
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
+<p>Hello ${escapeHtml(i.ownerName)},</p>
+<p>${escapeHtml(who)} has downloaded every file of <strong>${escapeHtml(i.title)}</strong> ${escapeHtml(times)}, the limit you set: their link no longer serves files.</p>
+<p style="font-size:90%;color:#555">To allow more: <code>sf packages update ${escapeHtml(i.packageId)} --max-downloads &lt;n&gt;</code> (package: ${escapeHtml(i.packageUrl)})</p>
 </body></html>`;
   return { to: i.ownerEmail, subject, text, html };
 }

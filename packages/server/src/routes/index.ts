@@ -2,7 +2,18 @@ import type { HandlerTable } from "../http/operations.js";
 import { getHealth } from "./health.js";
 import { createSessionToken, createToken, getMe, listTokens, revokeToken } from "./me.js";
 import { createUser, listUsers, updateUser } from "./admin.js";
-import { createPackage, deletePackage, finalizePackage, getPackage, listPackageEvents, listPackages, revokePackage } from "./packages.js";
+import {
+  createPackage,
+  deletePackage,
+  finalizePackage,
+  getPackage,
+  listPackageEvents,
+  listPackages,
+  resendPackage,
+  revokePackage,
+  revokePackageLink,
+  updatePackage,
+} from "./packages.js";
 import { deleteFile, downloadFile, uploadFile } from "./files.js";
 import { completeLink, downloadLinkArchive, downloadLinkFile, getLink, uploadLinkFile } from "./links.js";
 import {
@@ -47,6 +58,7 @@ export const handlers: HandlerTable = {
   listPackages,
   createPackage,
   getPackage,
+  updatePackage,
   deletePackage,
   uploadFile,
   downloadFile,
@@ -59,6 +71,8 @@ export const handlers: HandlerTable = {
   terminateUpload,
   finalizePackage,
   revokePackage,
+  resendPackage,
+  revokePackageLink,
   listPackageEvents,
   getLink,
   uploadLinkFile,

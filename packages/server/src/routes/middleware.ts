@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
-import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
+import { callRateLimit, failureOnlyRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { rateLimitStore } from "../http/rate-limit-store.js";
 import { sha256Hex } from "../security/secrets.js";
 import { linkHeaders, sendTooManyPage } from "./web.js";
@@ -16,10 +16,6 @@ const LINK_OPERATIONS: OperationId[] = [
   "downloadLinkArchive",
   "headLinkArchive",
   "completeLink",
-  "createLinkUpload",
-  "getLinkUploadOffset",
-  "appendLinkUpload",
-  "terminateLinkUpload",
 ];
 
 /**
@@ -29,19 +25,36 @@ const LINK_OPERATIONS: OperationId[] = [
  * link pages and the JSON API together.
  */
 export function linkLookupLimiter(s: Services): RequestHandler {
-  const detail = "Too many failed link lookups from this address; try again later";
-  return failureRateLimit({
+  const wrongPassword = (res: Response) => res.locals.errorCode === "link_password_wrong";
+  // The link page answers a person, in HTML; the JSON API keeps `{"detail", "code"}`.
+  const respond = (detail: string) => (req: Request, res: Response) => {
+    if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res, detail);
+    else res.json({ detail, code: "rate_limited" });
+  };
+  const perIpDetail = "Too many failed link lookups from this address; try again later";
+  const perIp = failureRateLimit({
     limit: s.config.linkMaxFailuresPerIp,
     windowSeconds: s.config.linkWindowSeconds,
-    isFailure: (res) => res.statusCode === 404 || res.statusCode === 410,
-    detail,
+    isFailure: (res) => res.statusCode === 404 || res.statusCode === 410 || wrongPassword(res),
+    detail: perIpDetail,
+    respond: respond(perIpDetail),
     store: rateLimitStore(s.db, "link-lookup"),
-    // The link page answers a person, in HTML; the JSON API keeps `{"detail", "code"}`.
-    respond: (req, res) => {
-      if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res);
-      else res.json({ detail, code: "rate_limited" });
-    },
   });
+  // A password-protected link also counts its wrong passwords from every address together, so
+  // guessing from many addresses gets no further than from one.
+  const perLinkDetail = "Too many wrong passwords for this link; try again later";
+  const perLink = failureOnlyRateLimit({
+    limit: s.config.linkMaxPasswordFailures,
+    windowSeconds: s.config.linkWindowSeconds,
+    key: (req) => `link:${sha256Hex(String(req.params.link ?? req.params.secret ?? ""))}`,
+    isFailure: wrongPassword,
+    detail: perLinkDetail,
+    respond: respond(perLinkDetail),
+    store: rateLimitStore(s.db, "link-password"),
+  });
+  return (req, res, next) => {
+    void perIp(req, res, (err?: unknown) => (err ? next(err) : perLink(req, res, next)));
+  };
 }
 
 /** The login rate limits: failed password checks per client address and per account. */
@@ -91,7 +104,16 @@ export function operationMiddleware(s: Services, linkLimiter: RequestHandler, lo
     store: rateLimitStore(s.db, "link-complete"),
   });
 
-  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount] };
+  // Each resend emails every recipient: 3 per package an hour.
+  const resends = callRateLimit({
+    limit: 3,
+    windowSeconds: 3600,
+    key: (req: Request) => `resend:${String(req.params.id)}`,
+    detail: "This package's links were sent again 3 times in the last hour; try again later",
+    store: rateLimitStore(s.db, "package-resend"),
+  });
+
+  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount], resendPackage: [resends] };
   for (const id of LINK_OPERATIONS) before[id] = [linkHeaders, linkLimiter];
   before.completeLink = [...before.completeLink!, completions];
   return before;

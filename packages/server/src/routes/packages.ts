@@ -44,3 +44,18 @@ export const listPackageEvents: Handler<"listPackageEvents"> = async ({ s, user,
   status: 200,
   body: await packages.listPackageEvents(s, user, params.id),
 });
+
+export const updatePackage: Handler<"updatePackage"> = async ({ s, user, params, body }) => ({
+  status: 200,
+  body: await packages.updatePackage(s, user, params.id, body),
+});
+
+export const resendPackage: Handler<"resendPackage"> = async ({ s, user, params }) => ({
+  status: 200,
+  body: await packages.resendPackage(s, user, params.id),
+});
+
+export const revokePackageLink: Handler<"revokePackageLink"> = async ({ s, user, params }) => ({
+  status: 200,
+  body: await packages.revokePackageLink(s, user, params.id, params.link_id),
+});

@@ -9,6 +9,7 @@ import { packageDetailBody, type PackageDetailData } from "../web/package-page.j
 import { STATUSES } from "../web/package-parts.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { choice, email, formFields, text, uuidParam, wholeNumber } from "./web-forms.js";
+import { ValidationFailed } from "../errors.js";
 import { requireSession, sessionOf, signedInForm } from "./web-session.js";
 
 const NOTICES = {
@@ -16,6 +17,8 @@ const NOTICES = {
   revoked: "The link was revoked.",
   deleted: "The package was deleted.",
   file_removed: "The file was removed.",
+  link_revoked: "That recipient's link was revoked; the others still work.",
+  extended: "The expiry was moved.",
 };
 
 const PER_PAGE = 20;
@@ -43,7 +46,7 @@ async function sendDetail(
       scripts: pkg.status === "draft" && pkg.direction === "outbound" ? [TUS_CLIENT_SCRIPT, "/assets/draft-upload.js"] : [],
       notice: noticeOf(req, NOTICES),
       error: o.error,
-      body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized: o.finalized }),
+      body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized: o.finalized, maxTtlDays: s.config.maxTtlDays }),
     },
     o.status,
   );
@@ -99,17 +102,31 @@ export function packagePages(s: Services): Router {
       message: f("message"),
       ttl_days: f("ttl_days"),
       direction: f("direction"),
+      max_downloads: f("max_downloads"),
+      notify_on_download: f("notify_on_download") !== "",
     };
     try {
       const recipientName = text(form.recipient_name, "Recipient name", 200, { optional: true });
       const message = text(form.message, "Message", 5000, { optional: true });
+      const direction = choice(form.direction, "Direction", ["outbound", "inbound"] as const);
+      const emails = form.recipient_email.split(",").filter((x) => x.trim() !== "");
+      if (emails.length > 50) throw new ValidationFailed("At most 50 recipients.", "/body/recipients");
+      const recipients = (emails.length === 0 ? [""] : emails).map((e) => email(e, "Recipient email"));
+      if (recipients.length > 1 && recipientName) throw new ValidationFailed("A recipient name goes with one recipient; leave it empty for several.", "/body/recipient_name");
+      const outbound = direction === "outbound";
+      const maxDownloads = outbound ? wholeNumber(form.max_downloads, "Downloads allowed", 1, 1000, { optional: true }) : undefined;
+      const password = outbound ? f("password") : "";
+      if (password !== "" && (password.length < 8 || password.length > 128)) throw new ValidationFailed("The password must be 8 to 128 characters long.", "/body/password");
       const created = await packages.createPackage(s, sessionOf(req).principal, {
         title: text(form.title, "Title", 200),
-        recipient_email: email(form.recipient_email, "Recipient email"),
-        direction: choice(form.direction, "Direction", ["outbound", "inbound"] as const),
+        ...(recipients.length === 1 ? { recipient_email: recipients[0]! } : { recipients: recipients.map((e) => ({ email: e })) }),
+        direction,
         ttl_days: wholeNumber(form.ttl_days, "Days", 1, s.config.maxTtlDays)!,
         ...(recipientName ? { recipient_name: recipientName } : {}),
         ...(message ? { message } : {}),
+        ...(maxDownloads !== undefined ? { max_downloads: maxDownloads } : {}),
+        ...(password !== "" ? { password } : {}),
+        ...(outbound ? { notify_on_download: form.notify_on_download } : {}),
       });
       res.redirect(303, `/packages/${created.id}?notice=created`);
     } catch (err) {
@@ -145,6 +162,24 @@ export function packagePages(s: Services): Router {
     await act(s, req, res, id, async () => {
       await packages.revokePackage(s, sessionOf(req).principal, id);
       res.redirect(303, `/packages/${id}?notice=revoked`);
+    });
+  });
+
+  r.post("/packages/:id/links/:linkId/revoke", ...signedInForm(s), async (req, res) => {
+    const id = uuidParam(req, "id");
+    const linkId = uuidParam(req, "linkId");
+    await act(s, req, res, id, async () => {
+      await packages.revokePackageLink(s, sessionOf(req).principal, id, linkId);
+      res.redirect(303, `/packages/${id}?notice=link_revoked`);
+    });
+  });
+
+  r.post("/packages/:id/extend", ...signedInForm(s), async (req, res) => {
+    const id = uuidParam(req, "id");
+    await act(s, req, res, id, async () => {
+      const days = wholeNumber(formFields(req)("days"), "Days", 1, s.config.maxTtlDays)!;
+      await packages.updatePackage(s, sessionOf(req).principal, id, { ttl_days: days });
+      res.redirect(303, `/packages/${id}?notice=extended`);
     });
   });
 

@@ -3,9 +3,11 @@ import { fileURLToPath } from "node:url";
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
-import { getLink } from "../services/links.js";
+import { linkCookie, liveLink, unlockLink, viewOf, type LiveLink } from "../services/links.js";
 import { pageSecurityHeaders } from "../http/security-headers.js";
-import { deadLinkPage, linkPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
+import { readCookie } from "../http/session-cookie.js";
+import { deadLinkPage, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
+import { LINK_COOKIE } from "./links.js";
 import { createRequire } from "node:module";
 
 const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
@@ -34,10 +36,31 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
     res.sendFile(path.join(ASSETS, "favicon.svg"), { maxAge: "1d", headers: { "Content-Type": "image/svg+xml" } });
   });
 
+  /** 404 and 410 as a page a person understands; anything else goes on to the error handler. */
+  const deadLink = (res: Response, err: unknown): void => {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 410)) {
+      res.status(err.status).type("html").send(deadLinkPage(err.status, err.message, err.code));
+      return;
+    }
+    throw err;
+  };
+  const secure = s.config.publicUrl.startsWith("https:");
+  const askPassword = (res: Response, secret: string, l: LiveLink, status: number, error?: string) => {
+    res.status(status).type("html").send(linkPasswordPage({ secret, title: l.pkg.title, error }));
+  };
+
   r.get("/l/:secret", pageSecurityHeaders, linkHeaders, linkLimiter, async (req: Request, res: Response) => {
     const secret = req.params.secret as string;
     try {
-      const v = await getLink(s, secret);
+      const l = await liveLink(s, secret);
+      try {
+        await unlockLink(s, l, { cookie: readCookie(req, LINK_COOKIE) });
+      } catch (err) {
+        if (err instanceof ApiError && err.code === "link_password_required") return askPassword(res, secret, l, 200);
+        throw err;
+      }
+      const v = await viewOf(s, l);
+      const usedUp = new Set(v.used_up_file_ids ?? []);
       res.type("html").send(
         linkPage({
           secret,
@@ -47,24 +70,59 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
           senderName: v.sender_name,
           senderEmail: v.sender_email,
           expiresAt: v.expires_at,
-          files: v.files,
+          files: v.files.map((f) => ({ ...f, usedUp: usedUp.has(f.id) })),
           totalSize: v.total_size,
           completedAt: v.completed_at,
+          maxDownloads: v.max_downloads ?? null,
         }),
       );
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 404 || err.status === 410)) {
-        res.status(err.status).type("html").send(deadLinkPage(err.status, err.message));
-        return;
-      }
-      throw err;
+      deadLink(res, err);
     }
   });
+
+  // The password form of a protected link. Right: an HttpOnly cookie for this link's page and its
+  // API paths only (at most 12 hours, never past the expiry; an HMAC, not the password), then back
+  // to the page. Wrong: 403 and the form again, counted by the link limiters like a wrong
+  // X-Link-Password.
+  r.post(
+    "/l/:secret",
+    pageSecurityHeaders,
+    linkHeaders,
+    express.urlencoded({ extended: false, limit: "8kb", parameterLimit: 10 }),
+    linkLimiter,
+    async (req: Request, res: Response) => {
+      const secret = req.params.secret as string;
+      try {
+        const l = await liveLink(s, secret);
+        if (l.pkg.password_hash === null) return void res.redirect(303, `/l/${encodeURIComponent(secret)}`);
+        const given = (req.body as Record<string, unknown> | undefined)?.password;
+        const password = typeof given === "string" ? given.slice(0, 1024) : "";
+        if (password === "") return askPassword(res, secret, l, 200, "Enter the password the sender gave you.");
+        try {
+          await unlockLink(s, l, { password });
+        } catch (err) {
+          if (err instanceof ApiError && err.code === "link_password_wrong") {
+            res.locals.errorCode = err.code;
+            return askPassword(res, secret, l, 403, "That password is not right.");
+          }
+          throw err;
+        }
+        const c = linkCookie(l, s.clock());
+        for (const path of [`/l/${secret}`, `/api/v1/links/${secret}`]) {
+          res.cookie(LINK_COOKIE, c.value, { httpOnly: true, sameSite: "lax", secure, path, maxAge: c.maxAgeSeconds * 1000 });
+        }
+        res.redirect(303, `/l/${encodeURIComponent(secret)}`);
+      } catch (err) {
+        deadLink(res, err);
+      }
+    },
+  );
 
   return r;
 }
 
 /** A rate-limited link page answers HTML, not JSON (the limiter's headers are already set). */
-export function sendTooManyPage(res: Response): void {
-  res.type("html").send(deadLinkPage(429, "Too many failed link lookups from this address."));
+export function sendTooManyPage(res: Response, detail = "Too many failed link lookups from this address."): void {
+  res.type("html").send(deadLinkPage(429, detail));
 }

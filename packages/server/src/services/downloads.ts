@@ -25,6 +25,14 @@ export interface FileDownload {
    * 304, a 416 or an answer the client cut short), with the range sent (undefined: all of it).
    */
   onSent?: (range: ByteRange | undefined) => Promise<void>;
+  /**
+   * Called just before the bytes of a GET start (never for a HEAD, a 304 or a 416), with the range
+   * to be sent; may throw an ApiError to refuse (nothing was sent yet). Once it ran, exactly one of
+   * `onSent` and `onUnsent` follows.
+   */
+  begin?: (range: ByteRange | undefined) => Promise<void>;
+  /** After `begin`: the answer did not reach its end. */
+  onUnsent?: () => Promise<void>;
 }
 
 export interface ArchiveDownload {
@@ -38,4 +46,7 @@ export interface ArchiveDownload {
   files: StoredFile[] | AsyncIterable<StoredFile[]>;
   /** Called once the whole zip was sent (never for a HEAD or a cut-short answer). */
   onSent?: () => Promise<void>;
+  /** As FileDownload's: before the first byte of a GET; may refuse. */
+  begin?: () => Promise<void>;
+  onUnsent?: () => Promise<void>;
 }

@@ -15,6 +15,7 @@ export async function emitPackageEvent(
   type: Exclude<WebhookEventType, "ping">,
   pkg: { id: string; owner_id: string },
   file?: FileView,
+  link?: { id: string; recipient_email: string },
 ): Promise<void> {
   await emitEvent(trx, s.clock(), {
     ownerId: pkg.owner_id,
@@ -22,7 +23,7 @@ export async function emitPackageEvent(
     type,
     data: async () => {
       const p = await findPackage(trx, pkg.id);
-      return { ...(p ? { package: toPackageView(p, s.clock()) } : {}), ...(file ? { file } : {}) };
+      return { ...(p ? { package: toPackageView(p, s.clock()) } : {}), ...(file ? { file } : {}), ...(link ? { link } : {}) };
     },
   });
 }

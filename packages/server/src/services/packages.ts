@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { components } from "@speedyfiles/api-types";
-import { Conflict, Forbidden, NotFound, ValidationFailed } from "../errors.js";
+import { Conflict, Forbidden, Gone, NotFound, ValidationFailed } from "../errors.js";
 import {
   activatePackage,
   deletePackageRow,
@@ -9,6 +9,8 @@ import {
   listPackageRows,
   lockPackage,
   revokePackageRow,
+  updatePackageRow,
+  setPackageLinkHash,
   type Direction,
   type PackageRow,
   type PackageCursor,
@@ -19,11 +21,22 @@ import { deleteFilesOf, listFiles, packageUsage, storageKeysOf, type FileRow } f
 import { listEvents } from "../db/events.js";
 import { openUploadIdsOf, openUploadUsage } from "../db/uploads.js";
 import { insertDeadLink } from "../db/dead-links.js";
+import {
+  findLink,
+  insertLink,
+  listLinks,
+  replaceLinkHash,
+  resetLimitNotices,
+  revokeLinkRow,
+  usedUpFileCounts,
+  type LinkRow,
+} from "../db/links.js";
+import { hashPassword } from "../security/passwords.js";
 import { findUserById } from "../db/users.js";
 import { generateLinkSecret, sha256Hex } from "../security/secrets.js";
 import { packageEmail } from "../mail/templates.js";
 import { cleanOptionalText, cleanText } from "./text.js";
-import { effectiveStatus, toFileView, toPackageView } from "./views.js";
+import { effectiveStatus, toFileView, toLinkView, toPackageView } from "./views.js";
 import { emitPackageEvent } from "./package-events.js";
 export { effectiveStatus, toFileView, toPackageView, type FileView, type PackageView } from "./views.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
@@ -32,40 +45,94 @@ type Schemas = components["schemas"];
 export type PackageDetail = Schemas["PackageDetail"];
 
 export async function packageDetail(s: Services, p: PackageWithCounts): Promise<PackageDetail> {
-  return { ...toPackageView(p, s.clock()), files: (await listFiles(s.db, p.id)).map(toFileView) };
+  const now = s.clock();
+  const links = p.finalized_at === null ? [] : await listLinks(s.db, p.id);
+  const usedUp = p.max_downloads !== null && p.file_count > 0 && links.length > 0 ? await usedUpFileCounts(s.db, p.id, p.max_downloads) : new Map<string, number>();
+  return {
+    ...toPackageView(p, now),
+    files: (await listFiles(s.db, p.id)).map(toFileView),
+    links: links.map((l) => toLinkView(l, p, now, (usedUp.get(l.id) ?? 0) >= p.file_count && p.max_downloads !== null)),
+  };
 }
 
-/** `POST /packages`: a draft. */
+/** The recipients of a create request: `recipients`, or the one-recipient shorthand `recipient_email`. */
+function recipientsOf(input: Schemas["PackageCreateRequest"]): { email: string; name: string | null }[] {
+  if (input.recipients !== undefined && (input.recipient_email !== undefined || input.recipient_name !== undefined)) {
+    throw new ValidationFailed("Give either recipient_email (and recipient_name) or recipients, not both", "/body/recipients");
+  }
+  if (input.recipients === undefined) {
+    if (input.recipient_email === undefined) throw new ValidationFailed("recipient_email or recipients is required", "/body/recipient_email");
+    return [{ email: input.recipient_email.trim(), name: cleanOptionalText(input.recipient_name, "/body/recipient_name") }];
+  }
+  const seen = new Set<string>();
+  return input.recipients.map((r, i) => {
+    const email = r.email.trim();
+    if (seen.has(email.toLowerCase())) throw new ValidationFailed(`${email} is listed twice`, `/body/recipients/${i}/email`);
+    seen.add(email.toLowerCase());
+    return { email, name: cleanOptionalText(r.name, `/body/recipients/${i}/name`) };
+  });
+}
+
+/** `POST /packages`: a draft, with one (not yet live) link row per recipient. */
 export async function createPackage(s: Services, user: Principal, input: Schemas["PackageCreateRequest"]): Promise<PackageDetail> {
   if (input.ttl_days > s.config.maxTtlDays) {
     throw new ValidationFailed(`ttl_days must be at most ${s.config.maxTtlDays} on this server`, "/body/ttl_days");
   }
   const title = cleanText(input.title, "/body/title");
   if (title === "") throw new ValidationFailed("title must not be blank", "/body/title");
+  const recipients = recipientsOf(input);
+  if (input.direction === "inbound") {
+    // An upload request keeps one link: its recipient's uploads and "done" are the package's.
+    if (recipients.length !== 1) throw new ValidationFailed("An inbound package has exactly one recipient", "/body/recipients");
+    if (input.max_downloads !== undefined) throw new ValidationFailed("max_downloads applies to outbound packages only", "/body/max_downloads");
+    if (input.password !== undefined) throw new ValidationFailed("password applies to outbound packages only", "/body/password");
+  }
+  const first = recipients[0]!;
+  const now = nowIso(s.clock);
   const row: PackageRow = {
     id: crypto.randomUUID(),
     owner_id: user.userId,
     title,
-    recipient_email: input.recipient_email.trim(),
-    recipient_name: cleanOptionalText(input.recipient_name, "/body/recipient_name"),
+    recipient_email: first.email,
+    recipient_name: first.name,
     direction: input.direction,
     status: "draft",
     ttl_days: input.ttl_days,
     message: cleanOptionalText(input.message, "/body/message", { multiline: true }),
     link_hash: null,
-    created_at: nowIso(s.clock),
+    created_at: now,
     finalized_at: null,
     expires_at: null,
     revoked_at: null,
     completed_at: null,
     completed_file_count: 0,
     purged_at: null,
+    max_downloads: input.max_downloads ?? null,
+    password_hash: input.password === undefined ? null : await hashPassword(input.password),
+    notify_on_download: input.notify_on_download ?? true,
   };
   await s.db.transaction(async (trx) => {
     await insertPackage(trx, row);
+    for (const [position, r] of recipients.entries()) {
+      // Until finalize a link's hash is random bytes: no secret hashes to it, so it opens nothing.
+      await insertLink(trx, {
+        id: crypto.randomUUID(),
+        package_id: row.id,
+        recipient_email: r.email,
+        recipient_name: r.name,
+        link_hash: crypto.randomBytes(32).toString("hex"),
+        position,
+        created_at: now,
+        revoked_at: null,
+        download_count: 0,
+        first_download_at: null,
+        limit_notified_at: null,
+        receipt_sent_at: null,
+      });
+    }
     await emitPackageEvent(trx, s, "package.created", row);
   });
-  return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [] };
+  return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [], links: [] };
 }
 
 /** The caller may act on this package (the seed's rule: another user's package is 403). */
@@ -148,15 +215,14 @@ function decodeCursor(raw: string): PackageCursor {
 }
 
 /**
- * `POST /packages/{id}/finalize`: draft → active. Mints the magic link (only its hash is stored)
- * and sets the expiry under the package's lock, then emails the recipient. The state change
- * commits before the email is attempted, so an SMTP failure never loses the package: the answer
- * says `email_sent: false` and why.
+ * `POST /packages/{id}/finalize`: draft → active. Mints each recipient's link (only its hash is
+ * stored) and sets the expiry under the package's lock, then emails every recipient their own
+ * link. The state change commits before any email is attempted, so an SMTP failure never loses
+ * the package: the answer says, per link, `email_sent: false` and why.
  */
 export async function finalizePackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
-  const secret = generateLinkSecret();
   const now = s.clock();
-  await s.db.transaction(async (trx) => {
+  const minted = await s.db.transaction(async (trx) => {
     const locked = await lockOwnedPackage(trx, user, id);
     if (locked.status !== "draft") {
       throw new Conflict("package_not_draft", `Package is already ${effectiveStatus(locked, now)}; only a draft can be finalized`);
@@ -174,36 +240,145 @@ export async function finalizePackage(s: Services, user: Principal, id: string):
     await activatePackage(trx, id, {
       finalized_at: now.toISOString(),
       expires_at: addDays(now, locked.ttl_days).toISOString(),
-      link_hash: sha256Hex(secret),
     });
+    const out = await mintLinks(trx, id, (l) => l.revoked_at === null, undefined, now);
     await emitPackageEvent(trx, s, "package.finalized", locked);
+    return out;
   });
+  return sendLinks(s, user, id, minted);
+}
 
+/** New secrets for the package's links that `which` selects; the old hashes die with `reason` (if any). */
+async function mintLinks(
+  trx: Services["db"],
+  id: string,
+  which: (l: LinkRow) => boolean,
+  reason: "replaced" | undefined,
+  now: Date,
+): Promise<{ link: LinkRow; secret: string }[]> {
+  const out: { link: LinkRow; secret: string }[] = [];
+  const all = await listLinks(trx, id);
+  for (const link of all.filter(which)) {
+    const secret = generateLinkSecret();
+    if (reason) await insertDeadLink(trx, link.link_hash, now.toISOString(), reason);
+    await replaceLinkHash(trx, link.id, sha256Hex(secret));
+    // packages.link_hash mirrors the first recipient's link (the one-recipient shape of before),
+    // for tools and an older server reading it; lookups use package_links only.
+    if (link.id === all[0]?.id) await setPackageLinkHash(trx, id, sha256Hex(secret));
+    out.push({ link, secret });
+  }
+  return out;
+}
+
+/** Emails each recipient their link; the answer of finalize and resend. */
+async function sendLinks(s: Services, user: Principal, id: string, minted: { link: LinkRow; secret: string }[]): Promise<Schemas["FinalizedPackage"]> {
   const p = (await findPackage(s.db, id))!;
   const detail = await packageDetail(s, p);
-  const magicLink = `${s.config.publicUrl}/l/${secret}`;
   const owner = await findUserById(s.db, user.userId);
-  let email_error: string | null = null;
-  try {
-    await s.mailer.send(
-      packageEmail({
-        direction: p.direction,
-        senderName: owner?.name ?? "A SpeedyFiles user",
-        senderEmail: owner?.email ?? "",
-        recipientEmail: p.recipient_email,
-        recipientName: p.recipient_name,
-        title: p.title,
-        message: p.message,
-        files: detail.files,
-        link: magicLink,
-        expiresAt: p.expires_at!,
-      }),
-    );
-  } catch (err) {
-    email_error = mailErrorSummary(err);
-    s.logger.warn({ packageId: id, reason: email_error }, "could not send the package email");
+  const links: Schemas["FinalizedLink"][] = [];
+  for (const { link, secret } of minted) {
+    const magicLink = `${s.config.publicUrl}/l/${secret}`;
+    let email_error: string | null = null;
+    try {
+      await s.mailer.send(
+        packageEmail({
+          direction: p.direction,
+          senderName: owner?.name ?? "A SpeedyFiles user",
+          senderEmail: owner?.email ?? "",
+          recipientEmail: link.recipient_email,
+          recipientName: link.recipient_name,
+          title: p.title,
+          message: p.message,
+          files: detail.files,
+          link: magicLink,
+          expiresAt: p.expires_at!,
+          passwordProtected: p.password_hash !== null,
+          maxDownloads: p.max_downloads,
+        }),
+      );
+    } catch (err) {
+      email_error = mailErrorSummary(err);
+      s.logger.warn({ packageId: id, linkId: link.id, reason: email_error }, "could not send the package email");
+    }
+    const view = detail.links!.find((v) => v.id === link.id)!;
+    links.push({
+      ...view,
+      magic_link: magicLink,
+      expires_at: p.expires_at!,
+      email_sent: email_error === null,
+      email_error,
+    });
   }
-  return { ...detail, magic_link: magicLink, email_sent: email_error === null, email_error };
+  const failed = links.find((l) => !l.email_sent);
+  return { ...detail, magic_link: links[0]?.magic_link ?? "", email_sent: failed === undefined, email_error: failed?.email_error ?? null, links };
+}
+
+/**
+ * `POST /packages/{id}/resend`: only hashes of links are stored, so each recipient whose link is
+ * not revoked gets a new secret (its counts and events stay with the link) and an email; the
+ * previous URL answers 410 `link_replaced`.
+ */
+export async function resendPackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
+  const now = s.clock();
+  const minted = await s.db.transaction(async (trx) => {
+    const locked = await lockOwnedPackage(trx, user, id);
+    const status = effectiveStatus(locked, now);
+    if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package's links can be sent again`);
+    return mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
+  });
+  return sendLinks(s, user, id, minted);
+}
+
+/** `POST /packages/{id}/links/{link_id}/revoke`: that recipient's link only. */
+export async function revokePackageLink(s: Services, user: Principal, id: string, linkId: string): Promise<Schemas["PackageLink"]> {
+  const p = await ownedPackage(s, user, id);
+  if (p.finalized_at === null) throw new Conflict("package_not_active", "A draft has no live links yet");
+  const link = await findLink(s.db, id, linkId);
+  if (!link) throw new NotFound("link_not_found", "This package has no such link");
+  await revokeLinkRow(s.db, linkId, nowIso(s.clock));
+  const fresh = (await findLink(s.db, id, linkId))!;
+  const usedUp = p.max_downloads !== null && p.file_count > 0 && ((await usedUpFileCounts(s.db, id, p.max_downloads)).get(linkId) ?? 0) >= p.file_count;
+  return toLinkView(fresh, p, s.clock(), usedUp);
+}
+
+/**
+ * `PATCH /packages/{id}`: a new expiry (reviving an expired package whose files are still
+ * stored) or download limit. The new expiry is at most SF_MAX_TTL_DAYS from now.
+ */
+export async function updatePackage(s: Services, user: Principal, id: string, input: Schemas["PackageUpdateRequest"]): Promise<PackageDetail> {
+  if (input.expires_at !== undefined && input.ttl_days !== undefined) {
+    throw new ValidationFailed("Give either expires_at or ttl_days, not both", "/body/expires_at");
+  }
+  const now = s.clock();
+  const latest = addDays(now, s.config.maxTtlDays);
+  await s.db.transaction(async (trx) => {
+    const p = await lockOwnedPackage(trx, user, id);
+    const status = effectiveStatus(p, now);
+    if (status === "revoked") throw new Conflict("package_not_active", "Package is revoked; its links cannot be changed");
+    const change: Parameters<typeof updatePackageRow>[2] = {};
+    if (input.max_downloads !== undefined) {
+      if (p.direction !== "outbound") throw new ValidationFailed("max_downloads applies to outbound packages only", "/body/max_downloads");
+      change.max_downloads = input.max_downloads;
+    }
+    if (status === "draft") {
+      if (input.expires_at !== undefined) throw new ValidationFailed("A draft's expiry is set when it is finalized; give ttl_days", "/body/expires_at");
+      if (input.ttl_days !== undefined) {
+        if (input.ttl_days > s.config.maxTtlDays) throw new ValidationFailed(`ttl_days must be at most ${s.config.maxTtlDays} on this server`, "/body/ttl_days");
+        change.ttl_days = input.ttl_days;
+      }
+    } else if (input.expires_at !== undefined || input.ttl_days !== undefined) {
+      const expires = input.ttl_days !== undefined ? addDays(now, input.ttl_days) : new Date(input.expires_at!);
+      const path = input.ttl_days !== undefined ? "/body/ttl_days" : "/body/expires_at";
+      if (Number.isNaN(expires.getTime()) || expires <= now) throw new ValidationFailed("The new expiry must be in the future", path);
+      if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
+      if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
+      change.expires_at = expires.toISOString();
+      change.status = "active";
+    }
+    await updatePackageRow(trx, id, change);
+    if (input.max_downloads !== undefined) await resetLimitNotices(trx, id);
+  });
+  return packageDetail(s, (await findPackage(s.db, id))!);
 }
 
 /** A short reason for a failed send, without credentials or message content. */
@@ -235,7 +410,7 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
     uploadIds = await openUploadIdsOf(trx, id);
     // Reported as it was just before it went.
     await emitPackageEvent(trx, s, "package.deleted", p);
-    if (p.link_hash) await insertDeadLink(trx, p.link_hash, nowIso(s.clock));
+    for (const l of await listLinks(trx, id)) await insertDeadLink(trx, l.link_hash, nowIso(s.clock));
     const storageKeys = await storageKeysOf(trx, id);
     await deleteFilesOf(trx, id);
     await deletePackageRow(trx, id);
@@ -259,6 +434,8 @@ export async function listPackageEvents(s: Services, user: Principal, id: string
     client_address: e.client_address,
     user_agent: e.user_agent,
     created_at: e.created_at,
+    link_id: e.link_id,
+    recipient_email: e.recipient_email,
   }));
 }
 

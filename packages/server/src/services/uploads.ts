@@ -50,14 +50,15 @@ export async function ownerScope(s: Services, user: Principal, packageId: string
 
 /** The uploads of an inbound link's recipient (404 unknown link, 410 dead, 409 not inbound). */
 export async function linkScope(s: Services, secret: string, client: Client): Promise<UploadScope> {
-  const p = await liveLink(s, secret);
+  const l = await liveLink(s, secret);
+  const p = l.pkg;
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
     packageId: p.id,
     via: "link",
     basePath: `/api/v1/links/${secret}/uploads`,
     accepts: acceptsRecipientFiles(s.clock),
-    added: (trx, pkg, file) => recordUploadThroughLink(trx, s, pkg, file, client),
+    added: (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client),
   };
 }
 

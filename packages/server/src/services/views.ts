@@ -1,6 +1,7 @@
 import type { components } from "@speedyfiles/api-types";
 import type { FileRow } from "../db/files.js";
 import type { PackageRow, PackageStatus, PackageWithCounts } from "../db/packages.js";
+import type { LinkRow } from "../db/links.js";
 
 type Schemas = components["schemas"];
 export type FileView = Schemas["File"];
@@ -20,7 +21,8 @@ export function effectiveStatus(p: PackageRow, now: Date): PackageStatus {
 
 export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
   const status = effectiveStatus(p, now);
-  const magic_link_state = p.link_hash === null ? "none" : status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active";
+  // Every finalized package has its recipients' links (package_links); a draft has none.
+  const magic_link_state = p.finalized_at === null ? "none" : status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active";
   return {
     id: p.id,
     title: p.title,
@@ -39,6 +41,25 @@ export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
     total_size: p.total_size,
     download_count: p.download_count,
     magic_link_state,
+    max_downloads: p.max_downloads,
+    password_protected: p.password_hash !== null,
+    notify_on_download: p.notify_on_download,
+  };
+}
+
+/** One recipient's link as the owner sees it; `usedUp`: every file reached max_downloads through it. */
+export function toLinkView(l: LinkRow, p: PackageRow, now: Date, usedUp: boolean): Schemas["PackageLink"] {
+  const status = effectiveStatus(p, now);
+  return {
+    id: l.id,
+    recipient_email: l.recipient_email,
+    recipient_name: l.recipient_name,
+    state: l.revoked_at !== null || status === "revoked" ? "revoked" : status === "expired" ? "expired" : "active",
+    created_at: l.created_at,
+    revoked_at: l.revoked_at ?? (status === "revoked" ? p.revoked_at : null),
+    download_count: l.download_count,
+    first_download_at: l.first_download_at,
+    used_up: usedUp,
   };
 }
 

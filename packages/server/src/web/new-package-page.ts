@@ -5,12 +5,23 @@ export interface NewPackageData {
   csrfToken: string;
   maxTtlDays: number;
   maxFileBytes: number;
-  form?: { title: string; recipient_email: string; recipient_name: string; message: string; ttl_days: string; direction: string } | undefined;
+  form?:
+    | {
+        title: string;
+        recipient_email: string;
+        recipient_name: string;
+        message: string;
+        ttl_days: string;
+        direction: string;
+        max_downloads: string;
+        notify_on_download: boolean;
+      }
+    | undefined;
 }
 
 /** New package: the form; new-package.js creates, uploads (progress per file), finalizes and shows the link. */
 export function newPackageBody(d: NewPackageData): SafeHtml {
-  const f = d.form ?? { title: "", recipient_email: "", recipient_name: "", message: "", ttl_days: "7", direction: "outbound" };
+  const f = d.form ?? { title: "", recipient_email: "", recipient_name: "", message: "", ttl_days: "7", direction: "outbound", max_downloads: "", notify_on_download: true };
   const checked = (v: string) => (f.direction === v ? html` checked` : "");
   return html`<h1>New package</h1>
 <form id="new-package" method="post" action="/packages/new" class="form panel" data-max-file-bytes="${d.maxFileBytes}">
@@ -24,8 +35,8 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
   <input id="title" name="title" type="text" required maxlength="200" placeholder="Q4 financials" value="${f.title}">
   <div class="two">
     <div>
-      <label for="recipient_email">Recipient email</label>
-      <input id="recipient_email" name="recipient_email" type="email" required maxlength="254" placeholder="cfo@example.com" value="${f.recipient_email}">
+      <label for="recipient_email">Recipient email <span class="muted">(several: separate with commas; each gets their own link)</span></label>
+      <input id="recipient_email" name="recipient_email" type="email" multiple required maxlength="13000" placeholder="cfo@example.com, audit@example.com" value="${f.recipient_email}">
     </div>
     <div>
       <label for="recipient_name">Recipient name <span class="muted">(optional)</span></label>
@@ -36,6 +47,14 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
   <textarea id="message" name="message" rows="3" maxlength="5000">${f.message}</textarea>
   <label for="ttl_days">Link works for (days)</label>
   <input id="ttl_days" name="ttl_days" type="number" required min="1" max="${d.maxTtlDays}" value="${f.ttl_days}" class="short">
+  <fieldset id="delivery-field" class="delivery">
+    <legend>Delivery controls <span class="muted">(optional)</span></legend>
+    <label for="max_downloads">Downloads allowed of each file, per recipient</label>
+    <input id="max_downloads" name="max_downloads" type="number" min="1" max="1000" placeholder="no limit" value="${f.max_downloads}" class="short">
+    <label for="password">Password <span class="muted">(8–128 characters; tell them some other way than email)</span></label>
+    <input id="password" name="password" type="password" minlength="8" maxlength="128" autocomplete="new-password">
+    <label class="check"><input type="checkbox" id="notify_on_download" name="notify_on_download" value="1"${f.notify_on_download ? html` checked` : ""}> Email me when each recipient first downloads, and when their downloads are used up</label>
+  </fieldset>
   <div id="files-field">
     <label for="file-input">Files</label>
     <label class="drop" id="drop">
@@ -56,6 +75,7 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
     <button type="button" class="button primary" data-copy="magic-link">Copy</button>
   </div>
   <p class="muted small copy-status" role="status" aria-live="polite"></p>
+  <ul id="recipient-links" class="links" hidden aria-label="Each recipient's link"></ul>
   <p id="email-status"></p>
   <p><a class="button" id="open-package" href="/packages">Open the package</a> <a class="button" href="/packages/new">New package</a></p>
 </section>`;

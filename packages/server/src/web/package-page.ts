@@ -25,7 +25,45 @@ export interface PackageDetailData {
   csrfToken: string;
   maxFileBytes: number;
   /** Right after finalizing: the link, shown this once. */
-  finalized?: Pick<Schemas["FinalizedPackage"], "magic_link" | "email_sent" | "email_error"> | undefined;
+  finalized?: (Pick<Schemas["FinalizedPackage"], "magic_link" | "email_sent" | "email_error"> & { links: Schemas["FinalizedLink"][] }) | undefined;
+  maxTtlDays?: number;
+}
+
+/** Each recipient's link: its state, complete downloads, first download, and a revoke of its own. */
+function recipientsSection(d: PackageDetailData): SafeHtml {
+  const p = d.pkg;
+  if (p.links.length === 0) return html``;
+  const rules = [
+    p.max_downloads ? `each file ${p.max_downloads === 1 ? "once" : `${p.max_downloads} times`} per recipient` : "",
+    p.password_protected ? "password protected" : "",
+    p.notify_on_download === false ? "no download emails to you" : "",
+  ].filter(Boolean);
+  const rows = p.links.map(
+    (l) => html`<tr data-link-id="${l.id}">
+  <td>${l.recipient_name ? html`${l.recipient_name} <span class="muted">&lt;${l.recipient_email}&gt;</span>` : l.recipient_email}</td>
+  <td>${l.used_up && l.state === "active" ? html`<span class="badge used-up">used up</span>` : statusBadge(l.state)}</td>
+  <td class="num downloads">${l.download_count}</td>
+  <td>${l.first_download_at ? timeTag(l.first_download_at) : "—"}</td>
+  <td class="actions">${
+    l.state === "active"
+      ? html`<details class="confirm">
+    <summary class="button small danger">Revoke</summary>
+    <form method="post" action="/packages/${p.id}/links/${l.id}/revoke" class="confirm-box">${csrfField(d.csrfToken)}
+      <p>Revoke ${l.recipient_email}'s link? The other recipients' links keep working.</p>
+      <button type="submit" class="button danger">Revoke this link</button>
+    </form>
+  </details>`
+      : ""
+  }</td>
+</tr>`,
+  );
+  return html`<section class="panel">
+  <h2>Recipients <span class="muted small">${plural(p.links.length, "link")}${rules.length ? html` · ${rules.join(", ")}` : ""}</span></h2>
+  <table class="table" id="recipients">
+    <thead><tr><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col" class="num">Downloads</th><th scope="col">First download</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+    <tbody>${rows}</tbody>
+  </table>
+</section>`;
 }
 
 function linkSection(d: PackageDetailData): SafeHtml {
@@ -48,10 +86,23 @@ ${never}
     <p>Revoke the link? ${recipientOf(p)} can no longer ${p.direction === "inbound" ? "upload" : "download"} through it. This cannot be undone.</p>
     <button type="submit" class="button danger">Revoke link</button>
   </form>
-</details>`;
+</details>
+${extendForm(d)}`;
   }
   if (p.status === "revoked") return html`<p>${statusBadge("revoked")} The link was revoked ${timeTag(p.revoked_at)}; it now says it is no longer active.</p>${never}`;
-  return html`<p>${statusBadge("expired")} The link expired ${timeTag(p.expires_at)}.</p>${never}`;
+  return html`<p>${statusBadge("expired")} The link expired ${timeTag(p.expires_at)}.</p>${never}${extendForm(d)}`;
+}
+
+/** Move the expiry (an expired package comes back while its files are kept). */
+function extendForm(d: PackageDetailData): SafeHtml {
+  const p = d.pkg;
+  if (p.status !== "active" && !(p.status === "expired" && p.magic_link_state === "expired")) return html``;
+  return html`<form method="post" action="/packages/${p.id}/extend" class="inline-form" id="extend">${csrfField(d.csrfToken)}
+  <label for="extend-days">Links work for</label>
+  <input id="extend-days" name="days" type="number" min="1" max="${d.maxTtlDays ?? 365}" value="7" class="short" required>
+  <span>more days from now</span>
+  <button type="submit" class="button">${p.status === "expired" ? "Bring back" : "Extend"}</button>
+</form>`;
 }
 
 function filesSection(d: PackageDetailData): SafeHtml {
@@ -100,6 +151,7 @@ function eventsSection(d: PackageDetailData): SafeHtml {
   const rows = d.events.map(
     (e) => html`<tr>
   <td>${timeTag(e.created_at)}</td>
+  <td>${e.recipient_email ?? "—"}</td>
   <td>${EVENT_LABELS[e.type]}${e.file_name ? html` <span class="name">${e.file_name}</span>` : ""}</td>
   <td>${e.client_address ?? "—"}</td>
   <td class="small" title="${e.user_agent ?? ""}">${browserName(e.user_agent)}</td>
@@ -111,7 +163,7 @@ function eventsSection(d: PackageDetailData): SafeHtml {
     d.events.length === 0
       ? html`<p class="empty">Nothing yet: downloads and uploads through the link appear here.</p>`
       : html`<table class="table" id="events">
-    <thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">From</th><th scope="col">Program</th></tr></thead>
+    <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">From</th><th scope="col">Program</th></tr></thead>
     <tbody>${rows}</tbody>
   </table>`
   }
@@ -131,7 +183,18 @@ export function packageDetailBody(d: PackageDetailData): SafeHtml {
     <button type="button" class="button primary" data-copy="magic-link">Copy</button>
   </div>
   <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  <p>${fin.email_sent ? html`Emailed to ${p.recipient_email}.` : html`<span class="warn">The email to ${p.recipient_email} could not be sent (${fin.email_error ?? "unknown error"}): send them the link yourself.</span>`}</p>
+  ${
+    fin.links.length > 1
+      ? html`<ul class="links" id="recipient-links">${fin.links.map(
+          (l) => html`<li><strong>${l.recipient_email}</strong> <input class="mono" type="text" readonly value="${l.magic_link}" aria-label="Link for ${l.recipient_email}"></li>`,
+        )}</ul>`
+      : ""
+  }
+  ${fin.links.map((l) =>
+    l.email_sent
+      ? html`<p>Emailed to ${l.recipient_email}.</p>`
+      : html`<p><span class="warn">The email to ${l.recipient_email} could not be sent (${l.email_error ?? "unknown error"}): send them the link yourself.</span></p>`,
+  )}
 </section>`
     : "";
   return html`<p class="crumbs"><a href="/packages">Packages</a> /</p>
@@ -154,6 +217,7 @@ ${finalized}
   <h2>Magic link</h2>
   ${linkSection(d)}
 </section>
+${recipientsSection(d)}
 ${filesSection(d)}
 ${eventsSection(d)}
 <section class="panel danger-zone">

@@ -36,6 +36,8 @@ interface PageFile {
   name: string;
   size: number;
   sha256: string;
+  /** Downloaded through this link as many times as the sender allowed. */
+  usedUp?: boolean;
 }
 
 export interface LinkPageData {
@@ -49,6 +51,7 @@ export interface LinkPageData {
   files: PageFile[];
   totalSize: number;
   completedAt: string | null;
+  maxDownloads?: number | null;
 }
 
 /** The recipient's page: a download list (outbound) or an upload form (inbound). */
@@ -64,7 +67,11 @@ export function linkPage(d: LinkPageData): string {
         (f) => `<li class="file">
   <span class="name">${e(f.name)}</span>
   <span class="size">${e(humanSize(f.size))}</span>
-  <a class="button" href="${e(`${api}/files/${f.id}`)}" download data-file-id="${e(f.id)}">Download</a>
+  ${
+    f.usedUp
+      ? '<span class="muted used-up">Already downloaded</span>'
+      : `<a class="button" href="${e(`${api}/files/${f.id}`)}" download data-file-id="${e(f.id)}">Download</a>`
+  }
 </li>`,
       )
       .join("\n");
@@ -72,10 +79,11 @@ export function linkPage(d: LinkPageData): string {
 <p>${from} sent you ${d.files.length} file${d.files.length === 1 ? "" : "s"} (${e(humanSize(d.totalSize))}).</p>
 ${message}
 ${expiry}
+${d.maxDownloads ? `<p class="muted" id="limit">Each file can be downloaded ${d.maxDownloads === 1 ? "once" : `${d.maxDownloads} times`} with this link.</p>` : ""}
 <ul class="files">
 ${rows}
 </ul>
-${d.files.length > 1 ? `<p><a class="button primary" id="download-all" href="${e(`${api}/archive`)}" download>Download all as .zip</a></p>` : ""}
+${d.files.length > 1 && !d.files.some((f) => f.usedUp) ? `<p><a class="button primary" id="download-all" href="${e(`${api}/archive`)}" download>Download all as .zip</a></p>` : ""}
 <details><summary>Checksums (SHA-256)</summary><ul class="sums">${d.files
       .map((f) => `<li><code>${e(f.sha256)}</code> ${e(f.name)}</li>`)
       .join("")}</ul></details>`;
@@ -103,14 +111,31 @@ ${expiry}
   return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, "/assets/upload.js"] });
 }
 
+/** A password-protected link: the form that asks for it (nothing of the package but its title). */
+export function linkPasswordPage(d: { secret: string; title: string; error?: string | undefined }): string {
+  const body = `<h1>${e(d.title)}</h1>
+<p>The sender protected these files with a password.</p>
+<form method="post" action="/l/${e(encodeURIComponent(d.secret))}" class="password-form">
+  <label for="link-password">Password</label>
+  <input type="password" id="link-password" name="password" required autocomplete="off" maxlength="128" autofocus>
+  ${d.error ? `<p class="warn" id="password-error" role="alert">${e(d.error)}</p>` : ""}
+  <p><button type="submit" class="button primary">Open</button></p>
+</form>`;
+  return layout(d.title, body);
+}
+
 /** 404 / 410 / 429: a page a person understands, with nothing of the package in it. */
-export function deadLinkPage(status: number, detail: string): string {
+export function deadLinkPage(status: number, detail: string, code?: string): string {
   const heading = status === 410 ? "This link is no longer active" : status === 429 ? "Slow down" : "Link not found";
   const hint =
-    status === 410
-      ? "It expired or its sender revoked it. Ask the sender for a new link."
-      : status === 429
-        ? "Too many attempts from your address. Try again in a few minutes."
-        : "Check that you copied the whole link from the email.";
+    code === "download_limit_reached"
+      ? "Ask the sender if you need the files again: they can allow more downloads."
+      : code === "link_replaced"
+        ? "Open the link in the sender's most recent email."
+        : status === 410
+          ? "It expired or its sender revoked it. Ask the sender for a new link."
+          : status === 429
+            ? "Too many attempts from your address. Try again in a few minutes."
+            : "Check that you copied the whole link from the email.";
   return layout(heading, `<h1>${e(heading)}</h1><p>${e(detail)}</p><p class="muted">${e(hint)}</p>`);
 }

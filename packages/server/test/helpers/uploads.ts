@@ -12,6 +12,10 @@ export interface PackageBody {
   direction?: "outbound" | "inbound";
   ttl_days?: number;
   message?: string;
+  recipients?: { email: string; name?: string }[] | undefined;
+  max_downloads?: number;
+  password?: string;
+  notify_on_download?: boolean;
 }
 
 /** POST /packages; asserts nothing, returns the response. */

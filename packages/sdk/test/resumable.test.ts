@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
 import { closedPort } from "../../server/test/helpers/process.js";
 import { ResumableUploadError, SpeedyFiles, type Progress } from "../src/index.js";

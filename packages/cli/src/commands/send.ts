@@ -59,8 +59,8 @@ finished file goes to stderr. The link is printed last, on stdout. Ctrl-C stops 
 deletes the unfinished package and exits 130.
 
 Files of 64 MiB or more are sent in resumable chunks (tus): a dropped connection or a server
-restart is resumed by itself. If \`sf send\` itself is killed (or fails), running the same command
-again resumes the unfinished package and its partial uploads instead of starting over (state in
+restart is resumed by itself. If \`sf send\` itself is killed (or such an upload gives up), the same
+command run again resumes the unfinished package and its partial uploads instead of starting over (state in
 $XDG_STATE_HOME/speedyfiles/, keyed by the server, the paths and the files' sizes and mtimes);
 \`--restart\` starts afresh.
 

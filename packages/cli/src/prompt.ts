@@ -44,9 +44,11 @@ export async function ask(io: Io, question: string, def?: string): Promise<strin
 /** Asks for a secret on the terminal without echoing it. Ctrl-C interrupts, Ctrl-D ends. */
 export async function askHidden(io: Io, question: string): Promise<string> {
   const stdin = requireStdin(io);
-  io.stderr.write(`${question}: `);
+  // Echo off before the prompt shows: a person (or a script) who types as soon as it appears
+  // must not see the secret echoed, as happened when the prompt came first.
   const wasRaw = (stdin as { isRaw?: boolean }).isRaw === true;
   stdin.setRawMode?.(true);
+  io.stderr.write(`${question}: `);
   stdin.resume();
   stdin.setEncoding("utf8");
   try {

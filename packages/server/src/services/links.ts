@@ -256,24 +256,25 @@ async function takeHolds(s: Services, l: LiveLink, files: { id: string; size: nu
 async function recordDownload(s: Services, l: LiveLink, client: Client, file: FileRow | undefined, holdIds: string[]): Promise<void> {
   const now = nowIso(s.clock);
   const p = l.pkg;
-  // The rows every download of this package (and link) updates are written late, packages before
-  // package_links as in every other transaction: each is locked only until the commit shortly
-  // after, so concurrent downloads queue briefly, and never in an order that could deadlock.
+  // Two short transactions, each touching one row every download of this package (or link)
+  // updates, so concurrent downloads queue only briefly: first the audit trail as before (the
+  // event, the package's count, the webhook), visible as soon as the transfer ends; then this
+  // link's counts, which also turn its holds into counts (a hold keeps the download reserved
+  // until then, so the limit is never overrun in between). A crash between the two loses one
+  // link count, never a limit: the hold lapses at its `until`.
+  await s.db.transaction(async (trx) => {
+    await recordEvent(trx, s, l, file ? "file_download" : "archive_download", client, file ? { id: file.id, name: file.name } : undefined);
+    await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
+  });
   const usedUp = await s.db.transaction(async (trx) => {
-    await deleteHolds(trx, holdIds);
     if (file) await countFileDownloads(trx, l.link.id, [file.id]);
     else await countPackageFileDownloads(trx, l.link.id, p.id);
-    let usedUp = false;
-    if (p.max_downloads !== null && p.notify_on_download) {
-      const counts = await fileDownloadCounts(trx, l.link.id);
-      const done = [...counts.values()].filter((n) => n >= p.max_downloads!).length;
-      usedUp = done >= p.file_count && (await claimLimitNotice(trx, l.link.id, now));
-    }
-    await recordEvent(trx, s, l, file ? "file_download" : "archive_download", client, file ? { id: file.id, name: file.name } : undefined);
+    await deleteHolds(trx, holdIds);
     await countLinkDownload(trx, l.link.id, now);
-    // After the counts: the event's package shows this download.
-    await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
-    return usedUp;
+    if (p.max_downloads === null || !p.notify_on_download) return false;
+    const counts = await fileDownloadCounts(trx, l.link.id);
+    const done = [...counts.values()].filter((n) => n >= p.max_downloads!).length;
+    return done >= p.file_count && (await claimLimitNotice(trx, l.link.id, now));
   });
   // The receipt of this recipient's first complete download: claimed once, after the commit.
   const first = p.notify_on_download && (await claimReceipt(s.db, l.link.id, now));

@@ -329,3 +329,44 @@ describe.each(DATABASES)("S3 store failing (%s)", (kind) => {
     }
   });
 });
+
+describe.each(DATABASES)("S3 store unreachable when bytes are deleted (%s)", (kind) => {
+  it("deleting a package or a draft's file while the store is down answers 204, and the sweeper deletes the objects once it is back", async () => {
+    const s3 = await startS3rver();
+    const t = await startTestServer(kind, { s3: { server: s3 } });
+    try {
+      const alice = await t.createUser();
+      const objects = () => s3.objects(t.s3!.prefix);
+      const shared = await shareFiles(t, alice.token, [
+        ["a.txt", "alpha"],
+        ["b.txt", "beta"],
+      ]);
+      const draft = await createPackage(t, alice.token);
+      const kept = await addFile(t, alice.token, draft.id, "kept.txt", "kept");
+      const dropped = await addFile(t, alice.token, draft.id, "dropped.txt", "dropped");
+      const keyOf = async (id: string) => `${t.s3!.prefix}${await storageKey(t, id)}`;
+      const keptKey = await keyOf(kept.id);
+      expect(await objects()).toHaveLength(4);
+
+      await s3.pause();
+      expect((await t.fetch(`/packages/${shared.id}`, { method: "DELETE", token: alice.token })).status).toBe(204);
+      expect((await t.fetch(`/packages/${draft.id}/files/${dropped.id}`, { method: "DELETE", token: alice.token })).status).toBe(204);
+      // Still down at the next sweep: nothing lost, nothing thrown.
+      t.clock.advance(60 * 60 * 1000);
+      await sweepOnce(t.running.services);
+
+      // Recorded in the database, so a restart of the server loses none of them.
+      expect(await t.running.services.db("blob_deletions")).toHaveLength(3);
+
+      await s3.resume();
+      expect(await objects()).toHaveLength(4);
+      t.clock.advance(60 * 60 * 1000);
+      await sweepOnce(t.running.services);
+      expect(await objects()).toEqual([keptKey]);
+      expect(await t.running.services.db("blob_deletions")).toEqual([]);
+    } finally {
+      await t.close();
+      await s3.stop();
+    }
+  });
+});

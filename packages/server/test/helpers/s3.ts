@@ -41,6 +41,9 @@ export interface S3Server {
   pause(): Promise<void>;
   /** Starts it again on the same port and folder, with the objects it had. */
   resume(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections are accepted but nothing is answered until thawed. */
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -143,6 +146,8 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3Ser
       return Buffer.from(await got.Body!.transformToByteArray());
     },
     pause: kill,
+    freeze: () => void child.kill("SIGSTOP"),
+    thaw: () => void child.kill("SIGCONT"),
     async resume() {
       child = (await spawnIt(port)).c;
     },

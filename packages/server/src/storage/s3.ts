@@ -186,8 +186,19 @@ export class S3BlobStore implements BlobStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
   }
 
+  /** HeadBucket; its failure said in words ("bucket x does not exist"), not the SDK's `UnknownError` for a bodiless 404. */
   async check(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+    } catch (err) {
+      const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      const bucket = this.config.bucket;
+      if (status === 404 || e.name === "NotFound" || e.name === "NoSuchBucket") throw new Error(`bucket ${bucket} does not exist`, { cause: err });
+      if (status === 403) throw new Error(`access to bucket ${bucket} is denied (check SF_S3_ACCESS_KEY_ID / SF_S3_SECRET_ACCESS_KEY and the bucket's policy)`, { cause: err });
+      if (status === 301) throw new Error(`bucket ${bucket} is in another region than SF_S3_REGION`, { cause: err });
+      throw err;
+    }
   }
 
   /** With SF_S3_PRESIGN_DOWNLOADS: a presigned GET URL whose answer is the attachment. */

@@ -28,7 +28,7 @@ describe("deploy/", () => {
       expect(conf).toMatch(/proxy_request_buffering off;/);
       expect(conf).toMatch(/server app1:8080[^;]*;\s*server app2:8080/);
       // The compose service names do not resolve here; the commented snippet is switched on.
-      conf = conf.replace(/app[12]:8080/g, "127.0.0.1:8080").replace(/^(\s*)# ?(location \/_sf_blobs\/|  internal;|  alias|  add_header|})/gm, "$1$2");
+      conf = conf.replace(/app[12]:8080/g, "127.0.0.1:8080").replace(/^(\s*)# ?(location \/_sf_blobs\/|  internal;|  alias|  add_header|  etag|})/gm, "$1$2");
       expect(conf).toMatch(/^\s*location \/_sf_blobs\/ \{\s*internal;/m);
       conf = conf.replace("worker_processes auto;", `worker_processes auto;\npid ${dir}/nginx.pid;`).replaceAll("/var/log/nginx/", `${dir}/`);
       await fs.writeFile(path.join(dir, "nginx.conf"), conf);

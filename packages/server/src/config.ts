@@ -179,6 +179,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     if (storage === "s3") problems.push("SF_ACCEL_REDIRECT is for local storage behind nginx (with SF_STORAGE=s3, use SF_S3_PRESIGN_DOWNLOADS)");
   }
 
+  // Read once: s3Config() has read it already when a bucket is named.
+  const presignAsked = s3 ? s3.presignDownloads : bool("SF_S3_PRESIGN_DOWNLOADS", false);
+  if (storage === "local" && presignAsked) {
+    problems.push("SF_S3_PRESIGN_DOWNLOADS is for SF_STORAGE=s3 (with local storage behind nginx, use SF_ACCEL_REDIRECT)");
+  }
+
   function s3Config(): S3Config {
     const bucket = str("SF_S3_BUCKET");
     // Bucket naming rules of S3 (3-63 characters, lowercase letters, digits, dots and hyphens).
@@ -202,6 +208,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     const prefix = str("SF_S3_PREFIX") ?? "";
     if (prefix !== "" && !/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*\/?$/.test(prefix)) {
       problems.push(`SF_S3_PREFIX must be letters, digits, -_.!*'() and "/" between names (got "${prefix}")`);
+    } else if (prefix.split("/").some((seg) => seg === "." || seg === "..")) {
+      // Some stores and proxies resolve them as paths: the objects would land outside the prefix.
+      problems.push(`SF_S3_PREFIX must not have "." or ".." segments (got "${prefix}")`);
     }
     return {
       bucket: bucket ?? "",

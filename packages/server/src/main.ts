@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, DatabaseUnavailable, openMigratedDatabase, startServer } from "./server.js";
 import { createUser, ensureFirstAdmin } from "./services/users.js";
 import { closeDatabase } from "./db/knex.js";
-import { migrateToS3 } from "./storage/migrate.js";
+import { lockStorageMigration, MigrationInterrupted, migrateToS3 } from "./storage/migrate.js";
 
 const USAGE = `usage: speedyfiles-server [command]
 
@@ -117,9 +117,20 @@ async function storageCommand(args: string[]): Promise<void> {
   if (!config.s3) throw new ConfigError("invalid configuration: storage migrate --to s3 needs SF_S3_BUCKET (and the other SF_S3_* settings of the bucket)");
   const db = await openMigratedDatabase(config.databaseUrl);
   let failed = 0;
+  // Ctrl-C (or SIGTERM) aborts the copy in flight, then says how far it got.
+  const stop = new AbortController();
+  let exitCode = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    exitCode = sig === "SIGINT" ? 130 : 143;
+    stop.abort();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let release: (() => Promise<void>) | undefined;
   try {
+    release = await lockStorageMigration(db, config.databaseUrl);
     const t0 = Date.now();
-    const sum = await migrateToS3(db, config, (line) => process.stderr.write(`${line}\n`));
+    const sum = await migrateToS3(db, config, (line) => process.stderr.write(`${line}\n`), stop.signal);
     const secs = (Date.now() - t0) / 1000;
     failed = sum.failed.length;
     process.stdout.write(
@@ -132,7 +143,16 @@ async function storageCommand(args: string[]): Promise<void> {
           : "Nothing was switched. Fix the failed files (or accept their loss) and run it again: files already copied are skipped.",
       ].join("\n") + "\n",
     );
+  } catch (err) {
+    if (err instanceof MigrationInterrupted) {
+      process.stdout.write(`${err.message}\n`);
+      await release?.().catch(() => undefined);
+      await closeDatabase(db).catch(() => undefined);
+      process.exit(exitCode || 130);
+    }
+    throw err;
   } finally {
+    await release?.();
     await closeDatabase(db);
   }
   if (failed > 0) process.exitCode = 1;

@@ -113,5 +113,23 @@ describe.each(DATABASES)("SF_ACCEL_REDIRECT: nginx sends local files (%s)", (kin
       const k = await key(f.id);
       expect((await raw(`${nginx.url}${PREFIX}${k.slice(0, 2)}/${k}`)).status).toBe(404);
     });
+
+    it("a resume through nginx keeps our ETag: If-Range with the file's SHA-256 gets 206 and those bytes, a stale one the whole file", async () => {
+      const f = s.files[0]!;
+      const url = `${nginx.url}/api/v1/links/${s.secret}/files/${f.id}`;
+      const etag = `"${sha256(bytes)}"`;
+      const whole = await raw(url, { method: "GET" });
+      expect(whole.headers.etag).toBe(etag);
+
+      const resumed = await raw(url, { headers: { Range: "bytes=5-9", "If-Range": etag } });
+      expect(resumed.status).toBe(206);
+      expect(resumed.headers["content-range"]).toBe(`bytes 5-9/${bytes.length}`);
+      expect(resumed.headers.etag).toBe(etag);
+      expect(resumed.body).toEqual(bytes.subarray(5, 10));
+
+      const stale = await raw(url, { headers: { Range: "bytes=5-9", "If-Range": `"${"0".repeat(64)}"` } });
+      expect(stale.status).toBe(200);
+      expect(stale.body.length).toBe(bytes.length);
+    });
   });
 });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPgDatabase, DATABASES, startTestServer } from "./helpers/server.js";
 import { startS3rver, type S3Server } from "./helpers/s3.js";
 import { serverProcess } from "./helpers/process.js";
-import { blobPath, sha256 } from "./helpers/uploads.js";
+import { blobPath, sha256, until } from "./helpers/uploads.js";
 import { shareFiles, type Shared } from "./helpers/links.js";
 import { sweepOnce } from "../src/services/sweeper.js";
 
@@ -116,5 +116,80 @@ describe.each(DATABASES)("speedyfiles-server storage migrate --to s3 (%s)", (kin
     expect(p.stderr().trim()).toBe(
       "speedyfiles-server: invalid configuration: storage migrate --to s3 needs SF_S3_BUCKET (and the other SF_S3_* settings of the bucket)",
     );
+  });
+});
+
+describe.each(DATABASES)("storage migrate: Ctrl-C, two runs at once, a corrupt local file (%s)", (kind) => {
+  let s3: S3Server;
+  let dataDir: string;
+  let pg: Awaited<ReturnType<typeof createPgDatabase>> | undefined;
+  let env: Record<string, string>;
+  let prefix: string;
+  let bigKey: string;
+  let badKey: string;
+  const big = crypto.randomBytes(64 * MiB);
+  const migrate = () => serverProcess(["storage", "migrate", "--to", "s3"], env);
+  const requestsFor = (key: string) => s3.requests().filter((r) => r.includes(`/${s3.bucket}/${prefix}${key}`));
+
+  beforeAll(async () => {
+    s3 = await startS3rver();
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-migrate-"));
+    pg = kind === "postgres" ? await createPgDatabase() : undefined;
+    const t = await startTestServer(kind, { dataDir, ...(pg ? { databaseUrl: pg.url } : {}) });
+    try {
+      const alice = await t.createUser();
+      const shared = await shareFiles(t, alice.token, [
+        ["big.bin", big],
+        ["bad.bin", "the bytes as uploaded"],
+      ]);
+      const keyOf = async (id: string) => (await t.running.services.db("files").where({ id }).first()).storage_key as string;
+      bigKey = await keyOf(shared.files[0]!.id);
+      badKey = await keyOf(shared.files[1]!.id);
+      // Damaged on disk since: same size, other bytes.
+      await fs.writeFile(blobPath(t, badKey), "the bytes AS uploaded");
+    } finally {
+      await t.close();
+    }
+    const { SF_STORAGE: _local, ...s3Env } = s3.env();
+    prefix = s3Env.SF_S3_PREFIX!;
+    env = { SF_DATA_DIR: dataDir, SF_LOG_LEVEL: "warn", ...(pg ? { SF_DATABASE_URL: pg.url } : {}), ...s3Env };
+  });
+  afterAll(async () => {
+    s3?.thaw();
+    await s3?.stop();
+    await pg?.drop();
+    if (dataDir) await fs.rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("Ctrl-C aborts the multipart upload in flight, says how far it got, exits 130; a second run meanwhile refuses at once", async () => {
+    const first = migrate();
+    await until(async () => requestsFor(bigKey).some((r) => /^POST \S+\?uploads/.test(r)), 30_000, "the multipart upload to start");
+    // The store stops answering: the copy is stuck mid-upload, holding its lock.
+    s3.freeze();
+    try {
+      const second = migrate();
+      const code = await Promise.race([second.code, new Promise<string>((r) => setTimeout(() => r("still running"), 15_000))]);
+      if (code === "still running") second.kill("SIGKILL");
+      expect(code).toBe(1);
+      expect(second.stderr()).toMatch(/another storage migrate is already running/);
+      first.kill("SIGINT");
+    } finally {
+      s3.thaw();
+    }
+    expect(await first.code).toBe(130);
+    expect(first.stdout().trim().split("\n").at(-1)).toMatch(/^storage migrate: interrupted at file \d\/2 \(\d copied, 0 already in the bucket\); .*run the same command again to resume/);
+    await until(async () => requestsFor(bigKey).some((r) => /^DELETE \S+\?uploadId=/.test(r)), 10_000, "the multipart upload's abort");
+    expect(await s3.objects(prefix)).toEqual([]);
+  });
+
+  it("a rerun copies what is left; a local file that does not hash to its record is never sent to the bucket", async () => {
+    const again = migrate();
+    expect(await again.code).toBe(1);
+    expect(again.stdout()).toContain("1 copied");
+    expect(again.stdout()).toContain("1 failed");
+    expect(await s3.objects(prefix)).toEqual([`${prefix}${bigKey}`]);
+    expect(sha256(await s3.getObject(`${prefix}${bigKey}`))).toBe(sha256(big));
+    // Only looked at: no PUT, no multipart upload, so a crash could never leave it claiming a hash it lacks.
+    expect(requestsFor(badKey).filter((r) => !/^HEAD /.test(r))).toEqual([]);
   });
 });

@@ -39,3 +39,25 @@ export function holdInstanceLock(databaseUrl: string): () => void {
   }
   return () => lock.close();
 }
+
+/**
+ * An exclusive operating-system lock on `lockFile` (as holdInstanceLock), for a one-at-a-time
+ * command; undefined when another process holds it. Released by the returned function or when the
+ * process ends, however it ends.
+ */
+export function tryExclusiveLock(lockFile: string): (() => void) | undefined {
+  const lock = new Database(lockFile, { timeout: 0 });
+  try {
+    lock.pragma("locking_mode = EXCLUSIVE");
+    lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)");
+    lock.exec("BEGIN EXCLUSIVE");
+    lock.exec("DELETE FROM holder");
+    lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+    lock.exec("COMMIT");
+  } catch (err) {
+    lock.close();
+    if ((err as { code?: string }).code === "SQLITE_BUSY") return undefined;
+    throw err;
+  }
+  return () => lock.close();
+}

@@ -5,7 +5,9 @@ import { isUniqueViolation } from "../db/knex.js";
 import { deleteFileRow, findFile, findNameClash, insertFile, nameKey, packageUsage, type FileRow } from "../db/files.js";
 import { lockPackage, type PackageRow } from "../db/packages.js";
 import { openUploadUsage } from "../db/uploads.js";
-import { effectiveStatus, lockOwnedPackage, ownedPackage, removeBlobs, toFileView, type FileView } from "./packages.js";
+import { effectiveStatus, lockOwnedPackage, ownedPackage, toFileView, type FileView } from "./packages.js";
+import { deleteQueuedBlobs, removeBlobs } from "./blob-deletions.js";
+import { queueBlobDeletions } from "../db/blob-deletions.js";
 import type { FileDownload } from "./downloads.js";
 import { nowIso, type Principal, type Services } from "./context.js";
 
@@ -139,7 +141,9 @@ export async function deleteFile(s: Services, user: Principal, packageId: string
     const f = await findFile(trx, packageId, fileId);
     if (!f) throw new NotFound("file_not_found", "File not found");
     if (p.status !== "draft") throw new Conflict("package_not_draft", "Files can only be removed from a draft package");
-    return (await deleteFileRow(trx, packageId, fileId)) ? f.storage_key : undefined;
+    if (!(await deleteFileRow(trx, packageId, fileId))) return undefined;
+    await queueBlobDeletions(trx, [f.storage_key], s.clock().toISOString());
+    return f.storage_key;
   });
-  if (key) await removeBlobs(s, [key]);
+  if (key) await deleteQueuedBlobs(s, [key]);
 }

@@ -32,6 +32,8 @@ import {
   type LinkRow,
 } from "../db/links.js";
 import { hashPassword } from "../security/passwords.js";
+import { queueBlobDeletions } from "../db/blob-deletions.js";
+import { deleteQueuedBlobs } from "./blob-deletions.js";
 import { findUserById } from "../db/users.js";
 import { generateLinkSecret, sha256Hex } from "../security/secrets.js";
 import { packageEmail } from "../mail/templates.js";
@@ -402,7 +404,10 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
   return packageDetail(s, (await findPackage(s.db, id))!);
 }
 
-/** `DELETE /packages/{id}`: the rows, then the stored bytes. Its link answers 410 from then on. */
+/**
+ * `DELETE /packages/{id}`: the rows, then the stored bytes (their deletion queued in the same
+ * transaction, retried by the sweeper until the store confirms). Its link answers 410 from then on.
+ */
 export async function deletePackage(s: Services, user: Principal, id: string): Promise<void> {
   let uploadIds: string[] = [];
   const keys = await s.db.transaction(async (trx) => {
@@ -412,11 +417,13 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
     await emitPackageEvent(trx, s, "package.deleted", p);
     for (const l of await listLinks(trx, id)) await insertDeadLink(trx, l.link_hash, nowIso(s.clock));
     const storageKeys = await storageKeysOf(trx, id);
+    // The bytes' deletion is recorded with the rows': it happens even if the store is down now.
+    await queueBlobDeletions(trx, storageKeys, nowIso(s.clock));
     await deleteFilesOf(trx, id);
     await deletePackageRow(trx, id);
     return storageKeys;
   });
-  await removeBlobs(s, keys);
+  await deleteQueuedBlobs(s, keys);
   // The rows went with the package (ON DELETE CASCADE); their bytes go now.
   for (const uploadId of uploadIds) {
     await s.uploads.remove(uploadId).catch((err: unknown) => s.logger.error({ err, uploadId }, "could not remove an upload's bytes"));
@@ -439,13 +446,3 @@ export async function listPackageEvents(s: Services, user: Principal, id: string
   }));
 }
 
-/** Deletes stored bytes; a failure is logged, never thrown (the rows are already gone). */
-export async function removeBlobs(s: Services, keys: string[]): Promise<void> {
-  for (const key of keys) {
-    try {
-      await s.storage.delete(key);
-    } catch (err) {
-      s.logger.error({ err, key }, "could not delete stored bytes");
-    }
-  }
-}

@@ -5,6 +5,7 @@ import { addDays, type Services } from "./context.js";
 import { expireIdempotencyKeys } from "./idempotency.js";
 import { purgeEndedSessions } from "./sessions.js";
 import { sweepExpiredUploads } from "./uploads.js";
+import { retryBlobDeletions } from "./blob-deletions.js";
 
 const BATCH = 50;
 
@@ -32,6 +33,8 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     expired += n;
     if (n < BATCH) break;
   }
+  // Bytes of deleted packages and files the store did not confirm deleting yet.
+  await retryBlobDeletions(s);
   const cutoff = addDays(now, -s.config.retentionDays).toISOString();
 
   let purged = 0;

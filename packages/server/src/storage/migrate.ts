@@ -1,8 +1,13 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
 import type { Knex } from "knex";
+import type pg from "pg";
 import type { Config } from "../config.js";
+import { isPostgres } from "../db/knex.js";
+import { tryExclusiveLock } from "../db/instance-lock.js";
 import { LocalBlobStore } from "./local.js";
 import { S3BlobStore } from "./s3.js";
 
@@ -17,6 +22,46 @@ export interface MigrationSummary {
   /** Files whose local bytes are missing or do not hash to the recorded SHA-256 (nothing left in the bucket for them). */
   failed: { fileId: string; reason: string }[];
   total: number;
+}
+
+/** Another `storage migrate` holds the lock on this database. */
+export class MigrationLocked extends Error {}
+
+/** Stopped by its signal (Ctrl-C): `message` says how far it got, and that a rerun resumes. */
+export class MigrationInterrupted extends Error {}
+
+/** Any fixed number: the PostgreSQL advisory lock one `storage migrate` holds while it runs. */
+const STORAGE_MIGRATE_LOCK = 7_305_119_403;
+
+/**
+ * One `storage migrate` at a time per database: on PostgreSQL a session advisory lock (on a
+ * connection of its own, held until release), on SQLite an operating-system lock on
+ * `<database>.storage-migrate-lock` (not the server's instance lock: the copy is meant to run
+ * while the server still serves). Both go away with the process, however it ends.
+ */
+export async function lockStorageMigration(db: Knex, databaseUrl: string): Promise<() => Promise<void>> {
+  const busy = () =>
+    new MigrationLocked("another storage migrate is already running on this database: wait for it to finish (or stop it), then run this again");
+  if (isPostgres(db)) {
+    const conn = (await db.client.acquireConnection()) as pg.Client;
+    const got = await conn.query("select pg_try_advisory_lock($1) as ok", [STORAGE_MIGRATE_LOCK]).catch(async (err: unknown) => {
+      await db.client.releaseConnection(conn);
+      throw err;
+    });
+    if (!(got.rows[0] as { ok: boolean }).ok) {
+      await db.client.releaseConnection(conn);
+      throw busy();
+    }
+    return async () => {
+      await conn.query("select pg_advisory_unlock($1)", [STORAGE_MIGRATE_LOCK]).catch(() => undefined);
+      await db.client.releaseConnection(conn);
+    };
+  }
+  const file = databaseUrl.slice("sqlite://".length);
+  if (file === ":memory:") return async () => undefined;
+  const release = tryExclusiveLock(`${path.resolve(file)}.storage-migrate-lock`);
+  if (!release) throw busy();
+  return async () => release();
 }
 
 const PAGE = 500;
@@ -50,7 +95,12 @@ function human(bytes: number): string {
  * recorded at upload; a mismatch removes the object and is reported. Switches nothing: the
  * servers keep using what SF_STORAGE says until restarted with SF_STORAGE=s3.
  */
-export async function migrateToS3(db: Knex, config: Readonly<Config>, print: (line: string) => void): Promise<MigrationSummary> {
+export async function migrateToS3(
+  db: Knex,
+  config: Readonly<Config>,
+  print: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<MigrationSummary> {
   if (!config.s3) throw new Error("no bucket configured");
   const local = new LocalBlobStore(config.dataDir);
   const s3 = new S3BlobStore(config.s3, { maxFileBytes: config.maxFileBytes });
@@ -76,7 +126,20 @@ export async function migrateToS3(db: Knex, config: Readonly<Config>, print: (li
         done++;
         const size = Number(row.size);
         const at = `[${done}/${total}]`;
-        const outcome = await migrateOne(local, s3, { ...row, size });
+        const stopped = () =>
+          new MigrationInterrupted(
+            `storage migrate: interrupted at file ${done}/${total} (${summary.copied} copied, ${summary.skipped} already in the bucket); ` +
+              "the copy in progress was aborted, nothing was switched: run the same command again to resume (files already copied are skipped)",
+          );
+        if (signal?.aborted) throw stopped();
+        let outcome: Awaited<ReturnType<typeof migrateOne>>;
+        try {
+          outcome = await migrateOne(local, s3, { ...row, size }, signal);
+        } catch (err) {
+          if (signal?.aborted) throw stopped();
+          throw err;
+        }
+        if (signal?.aborted && outcome !== "skipped" && outcome !== "copied") throw stopped();
         if (outcome === "skipped") summary.skipped++;
         else if (outcome === "copied") {
           summary.copied++;
@@ -94,10 +157,25 @@ export async function migrateToS3(db: Knex, config: Readonly<Config>, print: (li
   }
 }
 
+/** The SHA-256 (hex) of a local file: one sequential read. */
+async function hashFile(file: string, signal?: AbortSignal): Promise<string> {
+  const hash = crypto.createHash("sha256");
+  await pipeline(fs.createReadStream(file, { highWaterMark: MiB }), hash, { signal });
+  return hash.digest("hex");
+}
+
+/**
+ * One file. The local bytes are hashed *before* anything is sent: the object's `sha256` metadata
+ * (what a later run trusts to skip it) is only ever written for bytes already found to match the
+ * files table, so no crash can leave a corrupt object that a rerun would skip. The cost is a
+ * second sequential read of each copied file (the upload hashes again on the way, in case the
+ * file changed in between); files already in the bucket are not read at all.
+ */
 async function migrateOne(
   local: LocalBlobStore,
   s3: S3BlobStore,
   row: { id: string; storage_key: string; size: number; sha256: string },
+  signal?: AbortSignal,
 ): Promise<"copied" | "skipped" | { reason: string; missing: boolean }> {
   const there = await s3.head(row.storage_key);
   if (there && there.size === row.size && there.sha256 === row.sha256) return "skipped";
@@ -105,15 +183,17 @@ async function migrateOne(
   const stat = await fsp.stat(file).catch(() => undefined);
   if (!stat) return { reason: `the local file ${file} is missing`, missing: true };
   if (stat.size !== row.size) return { reason: `the local file has ${stat.size} bytes, the files table says ${row.size}`, missing: false };
+  const before = await hashFile(file, signal);
+  if (before !== row.sha256) return { reason: `the local bytes hash to ${before}, the files table says ${row.sha256}`, missing: false };
   const hash = crypto.createHash("sha256");
   const source = fs.createReadStream(file, { highWaterMark: MiB });
   source.on("data", (c) => hash.update(c as Buffer));
-  const put = await s3.putAs(row.storage_key, source, { sha256: row.sha256 });
+  const put = await s3.putAs(row.storage_key, source, { sha256: row.sha256 }, signal);
   const got = hash.digest("hex");
   if (got !== row.sha256 || put.size !== row.size) {
-    // Never leave an object that does not match its record: a later run would skip it.
+    // Changed between the two reads: never leave an object that does not match its record.
     await s3.delete(row.storage_key);
-    return { reason: `the local bytes hash to ${got}, the files table says ${row.sha256}`, missing: false };
+    return { reason: `the local bytes changed while being copied (they now hash to ${got}, the files table says ${row.sha256})`, missing: false };
   }
   return "copied";
 }

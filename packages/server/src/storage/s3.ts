@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import { PassThrough, Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -84,7 +85,8 @@ export class S3BlobStore implements BlobStore {
    * `storage migrate`), with optional user metadata. Rejects, leaving nothing behind, if `source`
    * or the store fails.
    */
-  async putAs(key: string, source: Readable, metadata?: Record<string, string>): Promise<StoredBlob> {
+  async putAs(key: string, source: Readable, metadata?: Record<string, string>, signal?: AbortSignal): Promise<StoredBlob> {
+    signal?.throwIfAborted();
     let size = 0;
     const counter = new Transform({
       highWaterMark: MiB,
@@ -112,6 +114,9 @@ export class S3BlobStore implements BlobStore {
     // an error that has a `code`, so a caller can tell a store failure from a broken body.
     const feeding = pipeline(source, counter);
     const uploading = upload.done();
+    // Stopped from outside (storage migrate's Ctrl-C): lib-storage's abort() rejects done() at once.
+    const onAbort = () => void upload.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
     const [fed, uploaded] = await Promise.allSettled([
       feeding,
       uploading.catch((err: unknown) => {
@@ -121,6 +126,17 @@ export class S3BlobStore implements BlobStore {
         throw e;
       }),
     ]);
+    signal?.removeEventListener("abort", onAbort);
+    if (signal?.aborted && uploaded.status === "rejected") {
+      // abort() does not wait for lib-storage to abort the multipart upload (it does so only once
+      // the parts in flight have settled): ask for it here, before the process goes.
+      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      if (uploadId) {
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: this.objectKey(key), UploadId: uploadId }))
+          .catch(() => undefined);
+      }
+    }
     if (fed.status === "rejected" || uploaded.status === "rejected") {
       // A source that failed after its last byte went into the last part can no longer stop the
       // upload: then the object exists and is removed here.
@@ -170,8 +186,19 @@ export class S3BlobStore implements BlobStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
   }
 
+  /** HeadBucket; its failure said in words ("bucket x does not exist"), not the SDK's `UnknownError` for a bodiless 404. */
   async check(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+    } catch (err) {
+      const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      const bucket = this.config.bucket;
+      if (status === 404 || e.name === "NotFound" || e.name === "NoSuchBucket") throw new Error(`bucket ${bucket} does not exist`, { cause: err });
+      if (status === 403) throw new Error(`access to bucket ${bucket} is denied (check SF_S3_ACCESS_KEY_ID / SF_S3_SECRET_ACCESS_KEY and the bucket's policy)`, { cause: err });
+      if (status === 301) throw new Error(`bucket ${bucket} is in another region than SF_S3_REGION`, { cause: err });
+      throw err;
+    }
   }
 
   /** With SF_S3_PRESIGN_DOWNLOADS: a presigned GET URL whose answer is the attachment. */

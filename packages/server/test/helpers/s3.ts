@@ -37,6 +37,13 @@ export interface S3Server {
   requests(): string[];
   /** An object's bytes. */
   getObject(key: string): Promise<Buffer>;
+  /** Stops the process, keeping its objects: the store is unreachable until `resume()`. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port and folder, with the objects it had. */
+  resume(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections are accepted but nothing is answered until thawed. */
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -47,31 +54,44 @@ export interface S3Server {
 export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3Server> {
   const bucket = opts.bucket ?? "sf-test";
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-s3rver-"));
-  const child: ChildProcess = spawn(process.execPath, [S3RVER_RUN, dir, bucket], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start:\n${out}`)), 20_000);
-    const onData = (b: Buffer) => {
-      out = (out + b.toString()).slice(-8192);
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`s3rver exited (${code}):\n${out}`)));
-  });
   // s3rver logs every request; keep draining its output so it never blocks on a full pipe.
   let log = "";
-  const keep = (b: Buffer) => {
-    if (log.length < 16 * 1024 * 1024) log += b.toString();
+  const spawnIt = async (wanted: number) => {
+    const c: ChildProcess = spawn(process.execPath, [S3RVER_RUN, dir, bucket, String(wanted)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const p = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`s3rver did not start:\n${out}`)), 20_000);
+      const onData = (b: Buffer) => {
+        out = (out + b.toString()).slice(-8192);
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      };
+      c.stdout!.on("data", onData);
+      c.stderr!.on("data", onData);
+      c.once("exit", (code) => reject(new Error(`s3rver exited (${code}):\n${out}`)));
+    });
+    const keep = (b: Buffer) => {
+      if (log.length < 16 * 1024 * 1024) log += b.toString();
+    };
+    c.stdout!.on("data", keep);
+    c.stderr!.on("data", keep);
+    return { c, p };
   };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  const first = await spawnIt(0);
+  let child = first.c;
+  const port = first.p;
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  };
   const endpoint = `http://127.0.0.1:${port}`;
   const config: S3Config = {
     bucket,
@@ -125,13 +145,15 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3Ser
       const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await got.Body!.transformToByteArray());
     },
+    pause: kill,
+    freeze: () => void child.kill("SIGSTOP"),
+    thaw: () => void child.kill("SIGCONT"),
+    async resume() {
+      child = (await spawnIt(port)).c;
+    },
     async stop() {
       client.destroy();
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((r) => child.once("exit", () => r()));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      await kill();
       await fs.rm(dir, { recursive: true, force: true });
     },
   };

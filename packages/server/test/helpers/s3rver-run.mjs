@@ -1,10 +1,10 @@
 // Runs s3rver (npm, pinned) with one bucket, and prints one line per answered request,
 // `S3REQ <method> <url> <status>`, which its own log does not show readably. Used by
-// test/helpers/s3.ts; arguments: <directory> <bucket>.
+// test/helpers/s3.ts; arguments: <directory> <bucket> [port].
 import S3rver from "s3rver";
 
-const [directory, bucket] = process.argv.slice(2);
-const server = new S3rver({ address: "127.0.0.1", port: 0, directory, silent: true, configureBuckets: [{ name: bucket, configs: [] }] });
+const [directory, bucket, wantedPort = "0"] = process.argv.slice(2);
+const server = new S3rver({ address: "127.0.0.1", port: Number(wantedPort), directory, silent: true, configureBuckets: [{ name: bucket, configs: [] }] });
 // First of all middleware: sees every request and the status it finally got (errors included).
 server.middleware.unshift(async (ctx, next) => {
   try {

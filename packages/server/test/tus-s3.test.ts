@@ -169,6 +169,9 @@ describe.each(DATABASES)("tus uploads on S3 (s3rver) (%s)", (kind) => {
     const location = (await create(a, tk, pkg.id, bytes.length, { filename: "restart.bin", sha256: sha256(bytes) })).headers.get("location")!;
     const id = location.split("/").pop()!;
     expect((await patch(a, tk, location, 0, bytes.subarray(0, 9 * MiB))).status).toBe(204);
+    // In the bucket (an 8 MiB piece and a 1 MiB one), not in the data dir.
+    expect(await s3.objects(`${prefix}tus/${id}/`)).toHaveLength(2);
+    expect(await filesUnder(path.join(dataDir, "uploads"))).toEqual([]);
     await a.close();
     aClosed = true;
 

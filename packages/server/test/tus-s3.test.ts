@@ -193,4 +193,25 @@ describe.each(DATABASES)("tus uploads on S3 (s3rver) (%s)", (kind) => {
     expect(await s3.objects(`${prefix}tus/${id}/`)).toEqual([]);
     expect(await filesUnder(path.join(otherDir, "uploads"))).toEqual([]);
   }, 60_000);
+  it.runIf(kind === "postgres")("two live servers with their own data dirs (two machines) take turns on one upload", async () => {
+    const pg = await createPgDatabase();
+    cleanups.push(pg.drop);
+    const prefix = `two-${crypto.randomBytes(4).toString("hex")}/`;
+    const [a, b] = [await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url }), await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url })];
+    cleanups.push(() => a.close(), () => b.close());
+    expect(a.dataDir).not.toBe(b.dataDir);
+    const { token: tk } = await a.createUser();
+    const pkg = await createPackage(a, tk);
+    const bytes = crypto.randomBytes(3 * MiB + 1);
+    const location = (await create(a, tk, pkg.id, bytes.length, { filename: "turns.bin" })).headers.get("location")!;
+    const servers = [a, b, a, b];
+    for (let i = 0; i < 3; i++) {
+      const s = servers[i]!;
+      expect((await head(s, tk, location)).headers.get("upload-offset")).toBe(String(i * MiB));
+      expect((await patch(s, tk, location, i * MiB, bytes.subarray(i * MiB, (i + 1) * MiB))).status).toBe(204);
+    }
+    const last = await patch(b, tk, location, 3 * MiB, bytes.subarray(3 * MiB));
+    expect(last.status).toBe(200);
+    expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+  }, 60_000);
 });

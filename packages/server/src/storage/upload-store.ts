@@ -320,7 +320,9 @@ class S3ChunkStore extends DataStore {
     if (!row || row.completed_at !== null) throw ERRORS.FILE_NOT_FOUND;
     const chunks = await uploadChunks(this.db, id);
     const offset = chunks.reduce((n, c) => n + c.size, 0);
-    return new Upload({ id, size: row.size, offset, creation_date: row.created_at, storage: { type: "s3", path: this.folder(id) } });
+    // The metadata as the `uploads` row keeps it (HEAD shows it as Upload-Metadata).
+    const metadata = { filename: row.name, content_type: row.content_type, ...(row.sha256 ? { sha256: row.sha256 } : {}) };
+    return new Upload({ id, size: row.size, offset, metadata, creation_date: row.created_at, storage: { type: "s3", path: this.folder(id) } });
   }
 
   override getExpiration(): number {
@@ -337,31 +339,31 @@ class S3ChunkStore extends DataStore {
     let parts: Buffer[] = [];
     let filled = 0;
     let storing: Promise<void> | undefined;
-    const store = async (pieces: Buffer[], size: number, at: number) => {
+    const store = async (body: Buffer, at: number) => {
+      const key = this.chunkKey(id, at);
       await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.config.bucket,
-          Key: this.chunkKey(id, at),
-          Body: Buffer.concat(pieces, size),
-          ContentLength: size,
-          ContentType: "application/octet-stream",
-        }),
+        new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: "application/octet-stream" }),
       );
       // Recorded only once the object is complete: the offset never counts bytes not stored.
-      await addUploadChunk(this.db, id, { offset: at, size });
-      stored = at + size;
+      try {
+        await addUploadChunk(this.db, id, { offset: at, size: body.length });
+      } catch (err) {
+        // The upload was removed meanwhile (its package deleted): its object goes too.
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key })).catch(() => undefined);
+        throw err;
+      }
+      stored = at + body.length;
     };
     let queued = offset;
     const flush = async () => {
-      // One piece stored at a time, in order; the next one fills meanwhile.
+      // One piece stored at a time, in order; the next one fills meanwhile (16 MiB at most).
       await storing;
-      const pieces = parts;
-      const size = filled;
+      const body = Buffer.concat(parts, filled);
       const at = queued;
-      queued += size;
+      queued += filled;
       parts = [];
       filled = 0;
-      storing = store(pieces, size, at);
+      storing = store(body, at);
       storing.catch(() => undefined);
     };
     let failure: unknown;

@@ -9,6 +9,7 @@ import { startS3rver, type S3Server } from "./helpers/s3.js";
 import { createPackage, filesUnder, sha256, until } from "./helpers/uploads.js";
 import { expectError } from "./helpers/expect.js";
 import { sweepOnce } from "../src/services/sweeper.js";
+import { requestFiles } from "./helpers/links.js";
 
 const MiB = 1024 * 1024;
 const TUS = { "Tus-Resumable": "1.0.0" };
@@ -94,6 +95,42 @@ describe.each(DATABASES)("tus uploads on S3 (s3rver) (%s)", (kind) => {
     expect(await chunkRows(t, id)).toBe(0);
     const key = (await t.running.services.db("files").where({ id: file.id }).first()).storage_key as string;
     expect((await s3.getObject(`${t.s3!.prefix}${key}`)).equals(bytes)).toBe(true);
+  });
+
+  it("a creation that carries the whole file (creation-with-upload), and an upload through an inbound link, end as files", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(100_000);
+    const res = await t.fetch(`/packages/${pkg.id}/uploads`, {
+      method: "POST",
+      token,
+      headers: { ...TUS, "Upload-Length": String(bytes.length), "Upload-Metadata": tusMetadata({ filename: "one.bin" }), "Content-Type": "application/offset+octet-stream" },
+      body: new Uint8Array(bytes),
+    });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+
+    const shared = await requestFiles(t, token);
+    const viaLink = await t.fetch(`/links/${shared.secret}/uploads`, {
+      method: "POST",
+      headers: { ...TUS, "Upload-Length": String(bytes.length), "Upload-Metadata": tusMetadata({ filename: "from-them.bin" }) },
+    });
+    expect(viaLink.status).toBe(201);
+    const location = viaLink.headers.get("location")!;
+    const first = await fetch(`${t.url}${location}`, {
+      method: "PATCH",
+      headers: { ...TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" },
+      body: new Uint8Array(bytes.subarray(0, 50_000)),
+    });
+    expect(first.status).toBe(204);
+    expect(await chunkObjects(t, location.split("/").pop()!)).toHaveLength(1);
+    const last = await fetch(`${t.url}${location}`, {
+      method: "PATCH",
+      headers: { ...TUS, "Upload-Offset": "50000", "Content-Type": "application/offset+octet-stream" },
+      body: new Uint8Array(bytes.subarray(50_000)),
+    });
+    expect(last.status).toBe(200);
+    expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+    expect(await t.s3!.server.objects(`${t.s3!.prefix}tus/`)).toEqual([]);
   });
 
   it("a PATCH cut mid-way keeps the pieces stored before the cut; resumed from HEAD's offset, the file is right", async () => {

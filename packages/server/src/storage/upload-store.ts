@@ -115,6 +115,11 @@ class HashingStore extends DataStore {
       given.resume();
       // What @tus/server's StreamLimiter did for its own stream: never more than the upload's length.
       const upload = await this.inner.getUpload(id);
+      // Already complete (a last PATCH repeated): nothing to store or hash; the finish answers the file.
+      if (upload.size !== undefined && upload.offset >= upload.size) {
+        if (Number((direct.body as { headers?: Record<string, unknown> }).headers?.["content-length"] ?? 0) > 0) throw ERRORS.ERR_SIZE_EXCEEDED;
+        return upload.offset;
+      }
       let room = (upload.size ?? 0) - offset;
       source = direct.body.pipe(
         new Transform({
@@ -317,9 +322,10 @@ class S3ChunkStore extends DataStore {
   override async getUpload(id: string): Promise<Upload> {
     if (!UPLOAD_ID.test(id)) throw ERRORS.FILE_NOT_FOUND;
     const row = await findUploadById(this.db, id);
-    if (!row || row.completed_at !== null) throw ERRORS.FILE_NOT_FOUND;
-    const chunks = await uploadChunks(this.db, id);
-    const offset = chunks.reduce((n, c) => n + c.size, 0);
+    if (!row) throw ERRORS.FILE_NOT_FOUND;
+    // Finished (by any process): all its bytes arrived; they are a file now. A last PATCH repeated
+    // while another process was still adding the file then gets that file (services/uploads.ts).
+    const offset = row.completed_at !== null ? row.size : (await uploadChunks(this.db, id)).reduce((n, c) => n + c.size, 0);
     // The metadata as the `uploads` row keeps it (HEAD shows it as Upload-Metadata).
     const metadata = { filename: row.name, content_type: row.content_type, ...(row.sha256 ? { sha256: row.sha256 } : {}) };
     return new Upload({ id, size: row.size, offset, metadata, creation_date: row.created_at, storage: { type: "s3", path: this.folder(id) } });

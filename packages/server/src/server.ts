@@ -241,6 +241,8 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
   const uploads = await createUploadStore({
     dataDir: config.dataDir,
     expiryHours: config.uploadExpiryHours,
+    // With S3 storage the pieces of unfinished uploads are in the bucket too (any process resumes them).
+    ...(config.storage === "s3" && config.s3 ? { s3: { config: config.s3, db } } : {}),
     // What a restart costs a resumable upload: one read of its stored bytes (see upload-store.ts).
     onRebuilt: (uploadId, bytes, ms) => logger.info({ uploadId, bytes, ms }, "rebuilt an upload's SHA-256 state from its stored bytes"),
   });
@@ -333,6 +335,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       await stopBackground();
       services.mailer.close();
       services.storage.close?.();
+      services.uploads.close?.();
       await closeDatabase(services.db);
       releaseLock();
     })());

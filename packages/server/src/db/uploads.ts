@@ -94,3 +94,24 @@ export async function takeUploadLease(db: Knex, id: string, holder: string, now:
 export async function releaseUploadLease(db: Knex, id: string, holder: string): Promise<void> {
   await db("uploads").where({ id, locked_by: holder }).update({ locked_by: null, lock_expires_at: null });
 }
+
+/** One stored piece of an unfinished upload's bytes (S3 tus store): `size` bytes from `offset`. */
+export interface UploadChunk {
+  offset: number;
+  size: number;
+}
+
+/** The chunks of an upload, in order. */
+export async function uploadChunks(db: Knex, id: string): Promise<UploadChunk[]> {
+  const rows = await db("upload_chunks").where({ upload_id: id }).orderBy("offset").select<{ offset: number | string; size: number | string }[]>("offset", "size");
+  return rows.map((r) => ({ offset: Number(r.offset), size: Number(r.size) }));
+}
+
+/** Records a chunk whose object is complete. */
+export async function addUploadChunk(db: Knex, id: string, chunk: UploadChunk): Promise<void> {
+  await db("upload_chunks").insert({ upload_id: id, offset: chunk.offset, size: chunk.size });
+}
+
+export async function deleteUploadChunks(db: Knex, id: string): Promise<void> {
+  await db("upload_chunks").where({ upload_id: id }).delete();
+}

@@ -129,8 +129,18 @@ export class TusGateway {
     }
   }
 
-  /** Hands the request to @tus/server and sends its answer, errors as our JSON. Resolves when sent. */
-  async handle(req: Request, res: Response, scope: UploadScope, uploadId: string): Promise<{ status: number; offset: number | undefined }> {
+  /**
+   * Hands the request to @tus/server and sends its answer, errors as our JSON. Resolves when sent.
+   * `beforeSend` runs with the answer's status before it is sent (a client that acts on the
+   * answer then sees its effect).
+   */
+  async handle(
+    req: Request,
+    res: Response,
+    scope: UploadScope,
+    uploadId: string,
+    beforeSend?: (status: number) => Promise<void>,
+  ): Promise<{ status: number; offset: number | undefined }> {
     pending.set(req, { scope, uploadId });
     // Express has cut the mount path from req.url; tus reads the id through getFileIdFromRequest.
     const request = new NodeRequest({ req, res });
@@ -163,6 +173,7 @@ export class TusGateway {
       out = new Response(body, { status: out.status, headers });
     }
     out.headers.set("Cache-Control", "no-store");
+    await beforeSend?.(out.status);
     // A response to a client that went away never finishes: done when it closes instead.
     const closed = new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
     await Promise.race([sendNodeResponse(res, out).catch(() => undefined), closed]);

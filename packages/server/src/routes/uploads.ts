@@ -65,8 +65,11 @@ async function append(s: Services, req: Request, res: Response, scope: UploadSco
 async function terminate(s: Services, req: Request, res: Response, scope: UploadScope, id: string): Promise<Sent> {
   const u = await uploads.scopedUpload(s, scope, id);
   if (u.completed_at !== null) throw new Conflict("package_closed", "This upload is finished; delete the file instead");
-  const { status } = await gateway(s).handle(req, res, scope, id);
-  if (status === 204) await uploads.forgetUpload(s, id);
+  // The row goes before the answer: a HEAD right after the 204 must find no upload (with S3
+  // storage an upload with a row and no pieces would be one at offset 0).
+  await gateway(s).handle(req, res, scope, id, async (status) => {
+    if (status === 204) await uploads.forgetUpload(s, id);
+  });
   return SENT;
 }
 

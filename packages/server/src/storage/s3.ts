@@ -129,8 +129,10 @@ export class S3BlobStore implements BlobStore {
     signal?.removeEventListener("abort", onAbort);
     if (signal?.aborted && uploaded.status === "rejected") {
       // abort() does not wait for lib-storage to abort the multipart upload (it does so only once
-      // the parts in flight have settled): ask for it here, before the process goes.
-      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      // the parts in flight have settled): ask for it here, before the process goes. If the
+      // CreateMultipartUpload answer is still on its way, its upload id is waited for.
+      const internals = upload as unknown as { uploadId?: string; createMultiPartPromise?: Promise<{ UploadId?: string }> };
+      const uploadId = internals.uploadId ?? (await internals.createMultiPartPromise?.catch(() => undefined))?.UploadId;
       if (uploadId) {
         await this.client
           .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: this.objectKey(key), UploadId: uploadId }))

@@ -12,12 +12,16 @@ export interface BlobDeletionRow {
   next_at: string;
 }
 
+/** Rows per INSERT: knex writes a multi-row upsert on SQLite as one compound SELECT, which SQLite caps at 500 terms. */
+const INSERT_BATCH = 200;
+
 export async function queueBlobDeletions(db: Knex, keys: string[], nowIso: string, attempts = 0, nextAt = nowIso): Promise<void> {
-  if (keys.length === 0) return;
-  await db("blob_deletions")
-    .insert(keys.map((key) => ({ key, attempts, next_at: nextAt, created_at: nowIso })))
-    .onConflict("key")
-    .ignore();
+  for (let i = 0; i < keys.length; i += INSERT_BATCH) {
+    await db("blob_deletions")
+      .insert(keys.slice(i, i + INSERT_BATCH).map((key) => ({ key, attempts, next_at: nextAt, created_at: nowIso })))
+      .onConflict("key")
+      .ignore();
+  }
 }
 
 /** Up to `limit` deletions due by `nowIso`, claimed for the transaction `trx` (SKIP LOCKED on PostgreSQL). */

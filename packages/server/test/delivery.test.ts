@@ -337,6 +337,19 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
+  it("password: printable ASCII only (a header cannot carry other characters); spaces and symbols work through X-Link-Password", async () => {
+    const base = { title: "Q4", recipient_email: "cfo@acme.test", direction: "outbound", ttl_days: 7 };
+    expect((await postPackage(t, owner.token, { ...base, password: "plain-ascii" })).status).toBe(201);
+    for (const password of ["pässwörd12€", "tab\there-pass", " leading-space", "trailing-space "]) {
+      const e = await expectError(await postPackage(t, owner.token, { ...base, password }), 422, "validation_failed");
+      expect(e.errors?.[0]?.path ?? e.detail).toMatch(/password/);
+    }
+    const pw = `a ~!@#$%^&*()_+{}|:"<>?[];',./\\\` x`;
+    const fin = await send({ recipient_email: "cfo@acme.test", password: pw }, [["a.txt", "alpha"]]);
+    const ids = await fileIds(linkApi(fin.magic_link), { "X-Link-Password": pw });
+    expect(await (await fetch(`${linkApi(fin.magic_link)}/files/${ids["a.txt"]}`, { headers: { "X-Link-Password": pw } })).text()).toBe("alpha");
+  });
+
   it("password page: a form, then an HttpOnly cookie scoped to that link for at most 12 hours", async () => {
     const fin = await send({ recipient_email: "cfo@acme.test", password: "open sesame 42" }, [["a.txt", "alpha"]]);
     const secret = secretOf(fin.magic_link);

@@ -997,7 +997,7 @@ export interface components {
             recipients?: components["schemas"]["Recipient"][];
             /** @description Outbound only: complete downloads allowed of each file per recipient's link (the zip counts once for every file in it) */
             max_downloads?: number;
-            /** @description Outbound only: recipients need it (`X-Link-Password` or the page's form); stored as an scrypt hash and never returned */
+            /** @description Outbound only: recipients need it (`X-Link-Password` or the page's form); stored as an scrypt hash and never returned. Printable ASCII only (letters, digits, spaces and symbols; no space first or last): an HTTP header carries bytes, and clients cannot send other characters (or trim surrounding spaces) in `X-Link-Password`; 422 otherwise */
             password?: string;
             /** @description Outbound only (default true): email the sender the first time each recipient completes a download, and when a link's downloads are used up */
             notify_on_download?: boolean;

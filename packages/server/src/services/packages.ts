@@ -75,6 +75,9 @@ function recipientsOf(input: Schemas["PackageCreateRequest"]): { email: string; 
   });
 }
 
+/** A link password: printable ASCII, 8–128, no space first or last (`X-Link-Password` is a header: bytes, trimmed). */
+export const LINK_PASSWORD = /^[!-~][ -~]{6,126}[!-~]$/;
+
 /** `POST /packages`: a draft, with one (not yet live) link row per recipient. */
 export async function createPackage(s: Services, user: Principal, input: Schemas["PackageCreateRequest"]): Promise<PackageDetail> {
   if (input.ttl_days > s.config.maxTtlDays) {
@@ -88,6 +91,12 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
     if (recipients.length !== 1) throw new ValidationFailed("An inbound package has exactly one recipient", "/body/recipients");
     if (input.max_downloads !== undefined) throw new ValidationFailed("max_downloads applies to outbound packages only", "/body/max_downloads");
     if (input.password !== undefined) throw new ValidationFailed("password applies to outbound packages only", "/body/password");
+  }
+  if (input.password !== undefined && !LINK_PASSWORD.test(input.password)) {
+    throw new ValidationFailed(
+      "password must be 8 to 128 printable ASCII characters (letters, digits, spaces, symbols; no space first or last): recipients send it in an HTTP header, which carries no other characters",
+      "/body/password",
+    );
   }
   const first = recipients[0]!;
   const now = nowIso(s.clock);

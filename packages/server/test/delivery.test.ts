@@ -457,6 +457,13 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     await expectError(await t.fetch(`/packages/${draft.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
   });
 
+  it("resend: another user's attempts (403) do not use the owner's budget", async () => {
+    const fin = await send({ recipient_email: "cfo@acme.test" }, [["a.txt", "alpha"]]);
+    const stranger = await t.createUser();
+    for (let i = 0; i < 5; i++) await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: stranger.token }), 403, "package_forbidden");
+    expect((await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token })).status).toBe(200);
+  });
+
   it("package.downloaded webhooks name the recipient's link; the package shape is unchanged", async () => {
     const receiver = await startReceiver();
     try {

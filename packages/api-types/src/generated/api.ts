@@ -232,7 +232,9 @@ export interface paths {
          * @description Only the SHA-256 of a link is stored, so a link cannot be sent twice: each recipient whose
          *     link is not revoked gets a fresh link by email (its counts and audit trail are kept), and
          *     the previous URL answers 410 `link_replaced`. The new links are in this answer, as in
-         *     finalize's. Only an active package (409 otherwise); at most 3 per package per hour (429).
+         *     finalize's. Only an active package with at least one link not revoked (409 `package_not_active`
+         *     otherwise); at most 3 resends per package per hour (429), counting only those that happened
+         *     (a refused attempt, by another user or a 409, does not use the owner's budget).
          */
         post: operations["resendPackage"];
         delete?: never;

@@ -91,6 +91,21 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(events.stdout).toContain("audit@acme.com");
   });
 
+  it("packages update --max-downloads none removes the limit (as the README shows)", async () => {
+    const u = await t.createUser();
+    const env = { SF_URL: t.url, SF_TOKEN: u.token };
+    const f = path.join(work, "limit.txt");
+    await fs.writeFile(f, "limited");
+    const sent = await sf(["send", f, "--to", "a@acme.com", "--max-downloads", "1"], { env });
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = JSON.parse((await sf(["packages", "list", "--json"], { env })).stdout)[0].id as string;
+    const r = await sf(["packages", "update", id, "--max-downloads", "none", "--json"], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).max_downloads ?? null).toBeNull();
+    const bad = await sf(["packages", "update", id, "--max-downloads", "lots"], { env });
+    expect(bad.code).toBe(2);
+  });
+
   it("rejects bad delivery flags before anything is sent", async () => {
     const u = await t.createUser();
     const env = { SF_URL: t.url, SF_TOKEN: u.token };

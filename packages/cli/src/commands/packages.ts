@@ -153,7 +153,8 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
     .command("update <id>")
     .description("change a package's download limit")
     .requiredOption("--max-downloads <n|none>", "complete downloads allowed of each file per recipient (1-1000), or none", (v: string) => {
-      if (v === "none") return null;
+      // Not null: commander turns a parser's null into "" (the option's value when it has none).
+      if (v === "none") return "none" as const;
       const n = parsePositiveInt(v);
       if (n > 1000) throw new InvalidArgumentError("expected at most 1000, or none");
       return n;
@@ -161,9 +162,9 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
     .option("--json", "print the package as JSON")
     .addHelpText("after", `${ID_HELP}
 Raising the limit brings back the links whose downloads were used up.`)
-    .action(async (arg: string, opts: { maxDownloads: number | null; json?: boolean }) => {
+    .action(async (arg: string, opts: { maxDownloads: number | "none"; json?: boolean }) => {
       const sf = await ctx.client();
-      const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads });
+      const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads === "none" ? null : opts.maxDownloads });
       if (opts.json) return printJson(ctx.io, pkg);
       info(ctx.io, `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads} times per recipient` : "no download limit"}.`);
     });

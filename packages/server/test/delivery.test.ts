@@ -157,7 +157,7 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(await (await fetch(`${linkApi(audit.magic_link)}/files/${ids["b.txt"]}`)).text()).toBe("bravo!");
     expect((await detail(fin.id)).links.map((l) => l.state)).toEqual(["revoked", "active"]);
     // Again: nothing changes; another package's link id, or none: 404.
-    expect((await t.fetch(`/packages/${fin.id}/links/${cfo.id}/revoke`, { method: "POST", token: owner.token })).status).toBe(200);
+    await expectError(await t.fetch(`/packages/${fin.id}/links/${cfo.id}/revoke`, { method: "POST", token: owner.token }), 409, "link_revoked");
     await expectError(await t.fetch(`/packages/${fin.id}/links/${crypto.randomUUID()}/revoke`, { method: "POST", token: owner.token }), 404, "link_not_found");
     const stranger = await t.createUser();
     await expectError(await t.fetch(`/packages/${fin.id}/links/${audit.id}/revoke`, { method: "POST", token: stranger.token }), 403, "package_forbidden");
@@ -462,6 +462,33 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     const stranger = await t.createUser();
     for (let i = 0; i < 5; i++) await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: stranger.token }), 403, "package_forbidden");
     expect((await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token })).status).toBe(200);
+  });
+
+  it("revoking every recipient's link revokes the package; resend then answers 409 without using the budget; revoking twice is 409", async () => {
+    const fin = await send({ recipients: [{ email: "x1@acme.test" }, { email: "x2@acme.test" }], recipient_email: undefined }, [["a.txt", "alpha"]]);
+    const [l1, l2] = fin.links as [Finalized["links"][0], Finalized["links"][0]];
+    const revoke = (linkId: string) => t.fetch(`/packages/${fin.id}/links/${linkId}/revoke`, { method: "POST", token: owner.token });
+    expect((await revoke(l1.id)).status).toBe(200);
+    await expectError(await revoke(l1.id), 409, "link_revoked");
+    expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("active");
+    expect((await revoke(l2.id)).status).toBe(200);
+    expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("revoked");
+    const before = smtp.messages.length;
+    for (let i = 0; i < 4; i++) {
+      const e = await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
+      expect(e.detail).toMatch(/revoked/);
+    }
+    expect(smtp.messages.length).toBe(before);
+
+    // Links all revoked on a package still marked active (rows from before this rule): 409 too, and no resend used.
+    const old = await send({ recipient_email: "x3@acme.test" }, [["a.txt", "alpha"]]);
+    await t.running.services.db("package_links").where({ package_id: old.id }).update({ revoked_at: t.clock.now().toISOString() });
+    for (let i = 0; i < 4; i++) {
+      const e = await expectError(await t.fetch(`/packages/${old.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
+      expect(e.detail).toMatch(/revoked/);
+    }
+    await t.running.services.db("package_links").where({ package_id: old.id }).update({ revoked_at: null });
+    expect((await t.fetch(`/packages/${old.id}/resend`, { method: "POST", token: owner.token })).status).toBe(200);
   });
 
   it("package.downloaded webhooks name the recipient's link; the package shape is unchanged", async () => {

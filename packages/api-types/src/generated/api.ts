@@ -257,7 +257,9 @@ export interface paths {
         put?: never;
         /**
          * Revoke one recipient's link
-         * @description That link answers 410 `link_revoked` from then on; the other recipients' links keep working. Revoking it again changes nothing.
+         * @description That link answers 410 `link_revoked` from then on; the other recipients' links keep working.
+         *     Revoking it again answers 409 `link_revoked`. Revoking the last link not yet revoked revokes
+         *     the package too (status `revoked`, a `package.revoked` event): it has no live link left.
          */
         post: operations["revokePackageLink"];
         delete?: never;
@@ -794,7 +796,7 @@ export interface components {
          *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`.
+         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is).
          *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `link_replaced` (a newer link was sent), `download_limit_reached`, `package_purged`, `upload_expired`.
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).

@@ -129,7 +129,13 @@ export function registerPackages(program: Command, ctx: Context): void {
         const link = (pkg.links ?? []).find((l) => l.recipient_email.toLowerCase() === opts.recipient!.trim().toLowerCase());
         if (!link) throw new CliError(`${clean(opts.recipient)} is not a recipient of ${id}`, ExitCode.NOT_FOUND);
         await sf.packages.revokeLink(id, link.id);
-        return info(ctx.io, `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; the other recipients' links still work.`);
+        const others = (pkg.links ?? []).some((l) => l.id !== link.id && l.state === "active");
+        return info(
+          ctx.io,
+          others
+            ? `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; the other recipients' links still work.`
+            : `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; no other link was live, so the package is revoked.`,
+        );
       }
       const pkg = await sf.packages.revoke(id);
       info(ctx.io, `Revoked ${pkg.id} (${clean(pkg.title)}): its links no longer work.`);
@@ -182,7 +188,6 @@ Revoked recipients are skipped. At most 3 times per package per hour.`)
       for (const l of r.links) {
         info(ctx.io, l.email_sent ? `Sent to ${clean(l.recipient_email)}.` : `Not sent to ${clean(l.recipient_email)} (${clean(l.email_error ?? "unknown error")}): share the link yourself.`);
       }
-      if (r.links.length === 0) info(ctx.io, "Every recipient's link is revoked: nothing to send.");
       for (const l of r.links) out(ctx.io, r.links.length === 1 ? l.magic_link : `${l.recipient_email}\t${l.magic_link}`);
     });
 

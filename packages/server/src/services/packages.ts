@@ -335,18 +335,34 @@ export async function resendPackage(s: Services, user: Principal, id: string): P
     const locked = await lockOwnedPackage(trx, user, id);
     const status = effectiveStatus(locked, now);
     if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package's links can be sent again`);
+    if ((await listLinks(trx, id)).every((l) => l.revoked_at !== null)) {
+      throw new Conflict("package_not_active", "Every recipient's link is revoked; there is no link to send again");
+    }
     return mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
   });
   return sendLinks(s, user, id, minted);
 }
 
-/** `POST /packages/{id}/links/{link_id}/revoke`: that recipient's link only. */
+/**
+ * `POST /packages/{id}/links/{link_id}/revoke`: that recipient's link only (409 `link_revoked`
+ * when it already is). Revoking the last live link revokes the package too: with no link
+ * left it is not live, and its status says so (`package.revoked` is sent as for a whole revoke).
+ */
 export async function revokePackageLink(s: Services, user: Principal, id: string, linkId: string): Promise<Schemas["PackageLink"]> {
+  const now = s.clock();
+  await s.db.transaction(async (trx) => {
+    const locked = await lockOwnedPackage(trx, user, id);
+    if (locked.finalized_at === null) throw new Conflict("package_not_active", "A draft has no live links yet");
+    const link = await findLink(trx, id, linkId);
+    if (!link) throw new NotFound("link_not_found", "This package has no such link");
+    if (link.revoked_at !== null) throw new Conflict("link_revoked", "This recipient's link is already revoked");
+    await revokeLinkRow(trx, linkId, now.toISOString());
+    const lastLink = (await listLinks(trx, id)).every((l) => l.id === linkId || l.revoked_at !== null);
+    if (lastLink && effectiveStatus(locked, now) === "active" && (await revokePackageRow(trx, id, now.toISOString()))) {
+      await emitPackageEvent(trx, s, "package.revoked", locked);
+    }
+  });
   const p = await ownedPackage(s, user, id);
-  if (p.finalized_at === null) throw new Conflict("package_not_active", "A draft has no live links yet");
-  const link = await findLink(s.db, id, linkId);
-  if (!link) throw new NotFound("link_not_found", "This package has no such link");
-  await revokeLinkRow(s.db, linkId, nowIso(s.clock));
   const fresh = (await findLink(s.db, id, linkId))!;
   const usedUp = p.max_downloads !== null && p.file_count > 0 && ((await usedUpFileCounts(s.db, id, p.max_downloads)).get(linkId) ?? 0) >= p.file_count;
   return toLinkView(fresh, p, s.clock(), usedUp);

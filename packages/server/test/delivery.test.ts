@@ -408,8 +408,9 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     // a: extended before the sweeper ran. b: the sweeper expired and purged it first.
     const revived = await patch(a.id, { ttl_days: 7 });
     expect(revived.status).toBe(200);
-    const body = (await revived.json()) as { status: string; expires_at: string; magic_link_state: string };
-    expect(body).toMatchObject({ status: "active", magic_link_state: "active", expires_at: new Date(t.clock.now().getTime() + 7 * 86_400_000).toISOString() });
+    const body = (await revived.json()) as { status: string; expires_at: string; magic_link_state: string; ttl_days: number };
+    expect(body).toMatchObject({ status: "active", magic_link_state: "active", ttl_days: 7, expires_at: new Date(t.clock.now().getTime() + 7 * 86_400_000).toISOString() });
+    expect((await t.running.services.db("packages").where({ id: a.id }).first("ttl_days")).ttl_days).toBe(7);
     await sweepOnce(t.running.services);
     expect((await fetch(linkApi(a.magic_link))).status).toBe(200);
     await expectError(await patch(b.id, { ttl_days: 7 }), 410, "package_purged");

@@ -1077,6 +1077,7 @@ export interface components {
             recipient_name: string | null;
             direction: components["schemas"]["Direction"];
             status: components["schemas"]["PackageStatus"];
+            /** @description The lifetime given at creation, or by the last PATCH with `ttl_days` (a PATCH with `expires_at` leaves it) */
             ttl_days: number;
             message: string | null;
             /** Format: date-time */

@@ -400,6 +400,7 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
       if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
       if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
       change.expires_at = expires.toISOString();
+      if (input.ttl_days !== undefined) change.ttl_days = input.ttl_days;
       change.status = "active";
     }
     await updatePackageRow(trx, id, change);

@@ -149,6 +149,7 @@ export function registerPackages(program: Command, ctx: Context): void {
     .addHelpText("after", `${ID_HELP}
 The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were already deleted cannot come back.`)
     .action(async (arg: string, opts: { days: number; json?: boolean }) => {
+      ctx.errorContext.fieldFlags = { ttl_days: "--days" };
       const sf = await ctx.client();
       const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { ttl_days: opts.days });
       if (opts.json) return printJson(ctx.io, pkg);
@@ -169,6 +170,7 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
     .addHelpText("after", `${ID_HELP}
 Raising the limit brings back the links whose downloads were used up.`)
     .action(async (arg: string, opts: { maxDownloads: number | "none"; json?: boolean }) => {
+      ctx.errorContext.fieldFlags = { max_downloads: "--max-downloads" };
       const sf = await ctx.client();
       const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads === "none" ? null : opts.maxDownloads });
       if (opts.json) return printJson(ctx.io, pkg);

@@ -91,6 +91,37 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(events.stdout).toContain("audit@acme.com");
   });
 
+  it("packages update --max-downloads none removes the limit (as the README shows)", async () => {
+    const u = await t.createUser();
+    const env = { SF_URL: t.url, SF_TOKEN: u.token };
+    const f = path.join(work, "limit.txt");
+    await fs.writeFile(f, "limited");
+    const sent = await sf(["send", f, "--to", "a@acme.com", "--max-downloads", "1"], { env });
+    expect(sent.code, sent.stderr).toBe(0);
+    const id = JSON.parse((await sf(["packages", "list", "--json"], { env })).stdout)[0].id as string;
+    const r = await sf(["packages", "update", id, "--max-downloads", "none", "--json"], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).max_downloads ?? null).toBeNull();
+    const bad = await sf(["packages", "update", id, "--max-downloads", "lots"], { env });
+    expect(bad.code).toBe(2);
+  });
+
+  it("packages extend --days over the limit names --days, not ttl_days; send refuses a non-ASCII password", async () => {
+    const u = await t.createUser();
+    const env = { SF_URL: t.url, SF_TOKEN: u.token };
+    const f = path.join(work, "extend.txt");
+    await fs.writeFile(f, "extend me");
+    expect((await sf(["send", f, "--to", "a@acme.com"], { env })).code).toBe(0);
+    const id = JSON.parse((await sf(["packages", "list", "--json"], { env })).stdout)[0].id as string;
+    const r = await sf(["packages", "extend", id, "--days", "400"], { env });
+    expect(r.code).toBe(5); // 422
+    expect(r.stderr).toContain("--days must be at most 365");
+    expect(r.stderr).not.toContain("ttl_days");
+    const pw = await sf(["send", f, "--to", "a@acme.com", "--password-stdin"], { env, stdin: "pässwörd12€" });
+    expect(pw.code).toBe(2);
+    expect(pw.stderr).toMatch(/password.*(ASCII|accents)/i);
+  });
+
   it("rejects bad delivery flags before anything is sent", async () => {
     const u = await t.createUser();
     const env = { SF_URL: t.url, SF_TOKEN: u.token };
@@ -129,5 +160,32 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(await dl.done).toBe(0);
     expect(dl.text).not.toContain("terminal secret");
     expect(await fs.readFile(path.join(dest, "tty.txt"), "utf8")).toBe("typed at a terminal");
+  });
+
+  it("on a terminal: sf download asks again after a wrong password (3 tries in all)", async () => {
+    const u = await t.createUser();
+    const home = await tempDir("sf-delivery-tty2-");
+    const env = { ...baseEnv(home), TERM: "xterm-256color", SF_URL: t.url, SF_TOKEN: u.token };
+    const f = path.join(work, "retry.txt");
+    await fs.writeFile(f, "second try");
+    const sent = await sf(["send", f, "--to", "cfo@acme.com", "--password-stdin"], { env: { SF_URL: t.url, SF_TOKEN: u.token }, stdin: "right password 2" });
+    expect(sent.code, sent.stderr).toBe(0);
+    const link = sent.stdout.trim().replace(/^https?:\/\/[^/]+/, t.url);
+
+    const dest = path.join(home, "got");
+    const dl = new Pty(`${process.execPath} ${BIN} download ${link} -o ${dest} --no-progress`, env);
+    await dl.expect(/Password for this link: $/);
+    dl.type("wrong password 1\r");
+    await dl.expect(/wrong.*\n.*Password for this link: $/is);
+    dl.type("right password 2\r");
+    expect(await dl.done).toBe(0);
+    expect(await fs.readFile(path.join(dest, "retry.txt"), "utf8")).toBe("second try");
+
+    const dl3 = new Pty(`${process.execPath} ${BIN} download ${link} -o ${path.join(home, "no")} --no-progress`, env);
+    for (let i = 0, from = 0; i < 3; i++, from = dl3.raw.length) {
+      await dl3.expect(/Password for this link: $/, 20_000, from);
+      dl3.type(`nope nope ${i}\r`);
+    }
+    expect(await dl3.done).toBe(3);
   });
 });

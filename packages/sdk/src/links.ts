@@ -72,7 +72,20 @@ function apiFor(p: ParsedLink, opts: LinkOptions) {
   });
 }
 
+/**
+ * A link password goes in a header (`X-Link-Password`): bytes, spaces around it trimmed. The
+ * server takes only printable ASCII without a space first or last; say so instead of fetch's
+ * "Cannot convert argument to a ByteString" (or a 403 that counts toward the lockout).
+ */
+function checkedPassword(password: string | undefined): string | undefined {
+  if (password !== undefined && !/^(?:[!-~](?:[ -~]*[!-~])?)?$/.test(password)) {
+    throw new SpeedyFilesError("A link password is printable ASCII (letters, digits, spaces and symbols, no accents or other scripts; no space first or last): this one cannot be sent");
+  }
+  return password;
+}
+
 function transferContext(opts: LinkOptions): TransferContext {
+  checkedPassword(opts.password);
   return {
     stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
     dispatcher: opts.dispatcher ?? proxyFromEnv(),
@@ -92,7 +105,8 @@ function callInit(opts: LinkOptions) {
  */
 export async function getLink(link: string, opts: LinkOptions = {}): Promise<LinkView> {
   const p = parseLink(link, opts.baseUrl);
-  const header = opts.password !== undefined ? { "X-Link-Password": opts.password } : {};
+  const password = checkedPassword(opts.password);
+  const header = password !== undefined ? { "X-Link-Password": password } : {};
   const { data, error, response } = await apiFor(p, opts).GET("/links/{link}", { params: { path: { link: p.secret }, header }, ...callInit(opts) });
   if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
   return data!;

@@ -207,3 +207,14 @@ describe("version", () => {
     expect(USER_AGENT).toBe(`speedyfiles-sdk/${pkg.version} node/${process.versions.node}`);
   });
 });
+
+describe("link passwords", () => {
+  it("a password a header cannot carry is a clear SpeedyFilesError before any request", async () => {
+    const { getLink, downloadLinkFile } = await import("../src/index.js");
+    const link = `http://127.0.0.1:9/l/${"a".repeat(43)}`;
+    for (const password of ["pässwörd12€", " padded password "]) {
+      await expect(getLink(link, { password })).rejects.toThrow(/printable ASCII/);
+      await expect(downloadLinkFile(link, { id: "f" }, "/nonexistent/x", { password })).rejects.toThrow(/printable ASCII/);
+    }
+  });
+});

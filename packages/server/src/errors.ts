@@ -60,7 +60,7 @@ export class NotFound extends ApiError {
     super(404, code, detail);
   }
 }
-type ConflictCode = "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress" | "upload_offset_mismatch" | "uploads_unfinished";
+type ConflictCode = "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress" | "upload_offset_mismatch" | "uploads_unfinished" | "link_revoked";
 export class Conflict extends ApiError {
   constructor(code: ConflictCode, detail: string) {
     super(409, code, detail);

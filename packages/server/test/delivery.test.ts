@@ -157,7 +157,7 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(await (await fetch(`${linkApi(audit.magic_link)}/files/${ids["b.txt"]}`)).text()).toBe("bravo!");
     expect((await detail(fin.id)).links.map((l) => l.state)).toEqual(["revoked", "active"]);
     // Again: nothing changes; another package's link id, or none: 404.
-    expect((await t.fetch(`/packages/${fin.id}/links/${cfo.id}/revoke`, { method: "POST", token: owner.token })).status).toBe(200);
+    await expectError(await t.fetch(`/packages/${fin.id}/links/${cfo.id}/revoke`, { method: "POST", token: owner.token }), 409, "link_revoked");
     await expectError(await t.fetch(`/packages/${fin.id}/links/${crypto.randomUUID()}/revoke`, { method: "POST", token: owner.token }), 404, "link_not_found");
     const stranger = await t.createUser();
     await expectError(await t.fetch(`/packages/${fin.id}/links/${audit.id}/revoke`, { method: "POST", token: stranger.token }), 403, "package_forbidden");
@@ -337,6 +337,19 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
   });
 
+  it("password: printable ASCII only (a header cannot carry other characters); spaces and symbols work through X-Link-Password", async () => {
+    const base = { title: "Q4", recipient_email: "cfo@acme.test", direction: "outbound", ttl_days: 7 };
+    expect((await postPackage(t, owner.token, { ...base, password: "plain-ascii" })).status).toBe(201);
+    for (const password of ["pässwörd12€", "tab\there-pass", " leading-space", "trailing-space "]) {
+      const e = await expectError(await postPackage(t, owner.token, { ...base, password }), 422, "validation_failed");
+      expect(e.errors?.[0]?.path ?? e.detail).toMatch(/password/);
+    }
+    const pw = `a ~!@#$%^&*()_+{}|:"<>?[];',./\\\` x`;
+    const fin = await send({ recipient_email: "cfo@acme.test", password: pw }, [["a.txt", "alpha"]]);
+    const ids = await fileIds(linkApi(fin.magic_link), { "X-Link-Password": pw });
+    expect(await (await fetch(`${linkApi(fin.magic_link)}/files/${ids["a.txt"]}`, { headers: { "X-Link-Password": pw } })).text()).toBe("alpha");
+  });
+
   it("password page: a form, then an HttpOnly cookie scoped to that link for at most 12 hours", async () => {
     const fin = await send({ recipient_email: "cfo@acme.test", password: "open sesame 42" }, [["a.txt", "alpha"]]);
     const secret = secretOf(fin.magic_link);
@@ -395,8 +408,9 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     // a: extended before the sweeper ran. b: the sweeper expired and purged it first.
     const revived = await patch(a.id, { ttl_days: 7 });
     expect(revived.status).toBe(200);
-    const body = (await revived.json()) as { status: string; expires_at: string; magic_link_state: string };
-    expect(body).toMatchObject({ status: "active", magic_link_state: "active", expires_at: new Date(t.clock.now().getTime() + 7 * 86_400_000).toISOString() });
+    const body = (await revived.json()) as { status: string; expires_at: string; magic_link_state: string; ttl_days: number };
+    expect(body).toMatchObject({ status: "active", magic_link_state: "active", ttl_days: 7, expires_at: new Date(t.clock.now().getTime() + 7 * 86_400_000).toISOString() });
+    expect((await t.running.services.db("packages").where({ id: a.id }).first("ttl_days")).ttl_days).toBe(7);
     await sweepOnce(t.running.services);
     expect((await fetch(linkApi(a.magic_link))).status).toBe(200);
     await expectError(await patch(b.id, { ttl_days: 7 }), 410, "package_purged");
@@ -442,6 +456,40 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     // Only an active package is sent again.
     const draft = await createPackage(t, owner.token, {});
     await expectError(await t.fetch(`/packages/${draft.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
+  });
+
+  it("resend: another user's attempts (403) do not use the owner's budget", async () => {
+    const fin = await send({ recipient_email: "cfo@acme.test" }, [["a.txt", "alpha"]]);
+    const stranger = await t.createUser();
+    for (let i = 0; i < 5; i++) await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: stranger.token }), 403, "package_forbidden");
+    expect((await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token })).status).toBe(200);
+  });
+
+  it("revoking every recipient's link revokes the package; resend then answers 409 without using the budget; revoking twice is 409", async () => {
+    const fin = await send({ recipients: [{ email: "x1@acme.test" }, { email: "x2@acme.test" }], recipient_email: undefined }, [["a.txt", "alpha"]]);
+    const [l1, l2] = fin.links as [Finalized["links"][0], Finalized["links"][0]];
+    const revoke = (linkId: string) => t.fetch(`/packages/${fin.id}/links/${linkId}/revoke`, { method: "POST", token: owner.token });
+    expect((await revoke(l1.id)).status).toBe(200);
+    await expectError(await revoke(l1.id), 409, "link_revoked");
+    expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("active");
+    expect((await revoke(l2.id)).status).toBe(200);
+    expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("revoked");
+    const before = smtp.messages.length;
+    for (let i = 0; i < 4; i++) {
+      const e = await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
+      expect(e.detail).toMatch(/revoked/);
+    }
+    expect(smtp.messages.length).toBe(before);
+
+    // Links all revoked on a package still marked active (rows from before this rule): 409 too, and no resend used.
+    const old = await send({ recipient_email: "x3@acme.test" }, [["a.txt", "alpha"]]);
+    await t.running.services.db("package_links").where({ package_id: old.id }).update({ revoked_at: t.clock.now().toISOString() });
+    for (let i = 0; i < 4; i++) {
+      const e = await expectError(await t.fetch(`/packages/${old.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
+      expect(e.detail).toMatch(/revoked/);
+    }
+    await t.running.services.db("package_links").where({ package_id: old.id }).update({ revoked_at: null });
+    expect((await t.fetch(`/packages/${old.id}/resend`, { method: "POST", token: owner.token })).status).toBe(200);
   });
 
   it("package.downloaded webhooks name the recipient's link; the package shape is unchanged", async () => {

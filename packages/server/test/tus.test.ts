@@ -118,13 +118,29 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
 
   it("checks the name, the size and the limits at creation, before any byte (413, 422, 409)", async () => {
     const pkg = await createPackage(t, token);
-    await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 64 * MiB + 1, { filename: "huge.bin" }), 413, "limit_exceeded");
+    const huge = await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 64 * MiB + 1, { filename: "huge.bin" }), 413, "limit_exceeded");
+    expect(huge.detail).toBe(`File is larger than the limit of ${64 * MiB} bytes`); // as multipart says
     await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "../etc/passwd" }), 422, "file_name_invalid");
     await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { content_type: "text/plain" }), 422, "file_name_invalid");
     await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "a.txt", sha256: "xyz" }), 422);
     expect((await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "a.txt" })).status).toBe(201);
     await expectError(await create(t, token, `/packages/${pkg.id}/uploads`, 10, { filename: "A.TXT" }), 409, "file_name_taken");
     expect(await filesUnder(path.join(t.dataDir, "uploads"))).toHaveLength(2); // a.txt and its .json
+  });
+
+  it("another or no Tus-Resumable version is 412 tus_version_unsupported, on creation, HEAD and PATCH", async () => {
+    const pkg = await createPackage(t, token);
+    const base = `/packages/${pkg.id}/uploads`;
+    const post = (version?: string) =>
+      t.fetch(base, { method: "POST", token, headers: { ...(version ? { "Tus-Resumable": version } : {}), "Upload-Length": "10", "Upload-Metadata": tusMetadata({ filename: "v.txt" }) } });
+    await expectError(await post("0.2.2"), 412, "tus_version_unsupported");
+    await expectError(await post(), 412, "tus_version_unsupported");
+    const location = (await create(t, token, base, 10, { filename: "v.txt" })).headers.get("location")!;
+    const old = { Authorization: `Bearer ${token}`, "Tus-Resumable": "0.2.2" };
+    expect((await fetch(`${t.url}${location}`, { method: "HEAD", headers: old })).status).toBe(412);
+    const res = await fetch(`${t.url}${location}`, { method: "PATCH", headers: { ...old, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" }, body: "0123456789" });
+    await expectError(res, 412, "tus_version_unsupported");
+    expect((await head(t, token, location)).headers.get("upload-offset")).toBe("0");
   });
 
   it("a checksum mismatch at the last byte is 422 and leaves nothing behind", async () => {

@@ -232,7 +232,9 @@ export interface paths {
          * @description Only the SHA-256 of a link is stored, so a link cannot be sent twice: each recipient whose
          *     link is not revoked gets a fresh link by email (its counts and audit trail are kept), and
          *     the previous URL answers 410 `link_replaced`. The new links are in this answer, as in
-         *     finalize's. Only an active package (409 otherwise); at most 3 per package per hour (429).
+         *     finalize's. Only an active package with at least one link not revoked (409 `package_not_active`
+         *     otherwise); at most 3 resends per package per hour (429), counting only those that happened
+         *     (a refused attempt, by another user or a 409, does not use the owner's budget).
          */
         post: operations["resendPackage"];
         delete?: never;
@@ -255,7 +257,9 @@ export interface paths {
         put?: never;
         /**
          * Revoke one recipient's link
-         * @description That link answers 410 `link_revoked` from then on; the other recipients' links keep working. Revoking it again changes nothing.
+         * @description That link answers 410 `link_revoked` from then on; the other recipients' links keep working.
+         *     Revoking it again answers 409 `link_revoked`. Revoking the last link not yet revoked revokes
+         *     the package too (status `revoked`, a `package.revoked` event): it has no live link left.
          */
         post: operations["revokePackageLink"];
         delete?: never;
@@ -792,7 +796,7 @@ export interface components {
          *     403: `admin_required`, `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`.
+         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is).
          *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `link_replaced` (a newer link was sent), `download_limit_reached`, `package_purged`, `upload_expired`.
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
@@ -997,7 +1001,7 @@ export interface components {
             recipients?: components["schemas"]["Recipient"][];
             /** @description Outbound only: complete downloads allowed of each file per recipient's link (the zip counts once for every file in it) */
             max_downloads?: number;
-            /** @description Outbound only: recipients need it (`X-Link-Password` or the page's form); stored as an scrypt hash and never returned */
+            /** @description Outbound only: recipients need it (`X-Link-Password` or the page's form); stored as an scrypt hash and never returned. Printable ASCII only (letters, digits, spaces and symbols; no space first or last): an HTTP header carries bytes, and clients cannot send other characters (or trim surrounding spaces) in `X-Link-Password`; 422 otherwise */
             password?: string;
             /** @description Outbound only (default true): email the sender the first time each recipient completes a download, and when a link's downloads are used up */
             notify_on_download?: boolean;
@@ -1073,6 +1077,7 @@ export interface components {
             recipient_name: string | null;
             direction: components["schemas"]["Direction"];
             status: components["schemas"]["PackageStatus"];
+            /** @description The lifetime given at creation, or by the last PATCH with `ttl_days` (a PATCH with `expires_at` leaves it) */
             ttl_days: number;
             message: string | null;
             /** Format: date-time */

@@ -79,6 +79,27 @@ function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }, io: 
   const url = `${link.base}/l/${link.secret}`;
   let password = given;
   const withPassword = () => (password !== undefined ? { password } : {});
+  if (given !== undefined && !/^[ -~]*$/.test(given)) {
+    throw new UsageError("a link password is printable ASCII (no accents or other scripts): check what was piped to --password-stdin");
+  }
+  // On a terminal: a mistyped password is asked again, 3 tries in all (each wrong one counts
+  // toward the link's limit on the server, which answers 429 after a few).
+  const askPassword = async () => {
+    for (let attempt = 1; ; attempt++) {
+      password = await askHidden(io, "Password for this link");
+      if (!/^[ -~]*$/.test(password)) {
+        if (attempt >= 3) throw new UsageError("a link password is printable ASCII: letters, digits, spaces and symbols, no accents");
+        info(io, "A link password has only letters, digits, spaces and symbols (no accents); try again.");
+        continue;
+      }
+      try {
+        return await sf.links.get(url, withPassword());
+      } catch (err) {
+        if ((err as { code?: string }).code !== "link_password_wrong" || attempt >= 3) throw err;
+        info(io, "That password is wrong; try again.");
+      }
+    }
+  };
   return {
     async describe() {
       let view;
@@ -88,8 +109,7 @@ function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }, io: 
         const code = (err as { code?: string }).code;
         if (code !== "link_password_required" || password !== undefined) throw err;
         if (!canPrompt(io)) throw new UsageError("this link needs a password: pipe it in with --password-stdin");
-        password = await askHidden(io, "Password for this link");
-        view = await sf.links.get(url, withPassword());
+        view = await askPassword();
       }
       if (view.direction !== "outbound") {
         throw new CliError("this is an upload link: it asks you for files and has none to download (use `sf upload <link> <files…>`)", ExitCode.CONFLICT);

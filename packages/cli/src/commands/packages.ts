@@ -129,7 +129,13 @@ export function registerPackages(program: Command, ctx: Context): void {
         const link = (pkg.links ?? []).find((l) => l.recipient_email.toLowerCase() === opts.recipient!.trim().toLowerCase());
         if (!link) throw new CliError(`${clean(opts.recipient)} is not a recipient of ${id}`, ExitCode.NOT_FOUND);
         await sf.packages.revokeLink(id, link.id);
-        return info(ctx.io, `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; the other recipients' links still work.`);
+        const others = (pkg.links ?? []).some((l) => l.id !== link.id && l.state === "active");
+        return info(
+          ctx.io,
+          others
+            ? `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; the other recipients' links still work.`
+            : `Revoked ${clean(link.recipient_email)}'s link to ${clean(pkg.title)}; no other link was live, so the package is revoked.`,
+        );
       }
       const pkg = await sf.packages.revoke(id);
       info(ctx.io, `Revoked ${pkg.id} (${clean(pkg.title)}): its links no longer work.`);
@@ -143,6 +149,7 @@ export function registerPackages(program: Command, ctx: Context): void {
     .addHelpText("after", `${ID_HELP}
 The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were already deleted cannot come back.`)
     .action(async (arg: string, opts: { days: number; json?: boolean }) => {
+      ctx.errorContext.fieldFlags = { ttl_days: "--days" };
       const sf = await ctx.client();
       const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { ttl_days: opts.days });
       if (opts.json) return printJson(ctx.io, pkg);
@@ -153,7 +160,8 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
     .command("update <id>")
     .description("change a package's download limit")
     .requiredOption("--max-downloads <n|none>", "complete downloads allowed of each file per recipient (1-1000), or none", (v: string) => {
-      if (v === "none") return null;
+      // Not null: commander turns a parser's null into "" (the option's value when it has none).
+      if (v === "none") return "none" as const;
       const n = parsePositiveInt(v);
       if (n > 1000) throw new InvalidArgumentError("expected at most 1000, or none");
       return n;
@@ -161,9 +169,10 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
     .option("--json", "print the package as JSON")
     .addHelpText("after", `${ID_HELP}
 Raising the limit brings back the links whose downloads were used up.`)
-    .action(async (arg: string, opts: { maxDownloads: number | null; json?: boolean }) => {
+    .action(async (arg: string, opts: { maxDownloads: number | "none"; json?: boolean }) => {
+      ctx.errorContext.fieldFlags = { max_downloads: "--max-downloads" };
       const sf = await ctx.client();
-      const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads });
+      const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads === "none" ? null : opts.maxDownloads });
       if (opts.json) return printJson(ctx.io, pkg);
       info(ctx.io, `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads} times per recipient` : "no download limit"}.`);
     });
@@ -181,7 +190,6 @@ Revoked recipients are skipped. At most 3 times per package per hour.`)
       for (const l of r.links) {
         info(ctx.io, l.email_sent ? `Sent to ${clean(l.recipient_email)}.` : `Not sent to ${clean(l.recipient_email)} (${clean(l.email_error ?? "unknown error")}): share the link yourself.`);
       }
-      if (r.links.length === 0) info(ctx.io, "Every recipient's link is revoked: nothing to send.");
       for (const l of r.links) out(ctx.io, r.links.length === 1 ? l.magic_link : `${l.recipient_email}\t${l.magic_link}`);
     });
 

@@ -97,6 +97,9 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** A link password the server takes: printable ASCII, no space first or last. */
+export const LINK_PASSWORD = /^[!-~](?:[ -~]*[!-~])?$/;
+
 /** The package password: from stdin (--password-stdin) or a hidden prompt, asked twice (--password). */
 async function packagePassword(ctx: Context, opts: SendOpts, stdinTaken: boolean): Promise<string | undefined> {
   const { io } = ctx;
@@ -112,6 +115,10 @@ async function packagePassword(ctx: Context, opts: SendOpts, stdinTaken: boolean
   }
   if (pw === undefined) return undefined;
   if (pw.length < 8 || pw.length > 128) throw new UsageError(`the password must be 8 to 128 characters long (got ${pw.length})`);
+  // Recipients send it in an HTTP header: bytes, with spaces around trimmed.
+  if (!LINK_PASSWORD.test(pw)) {
+    throw new UsageError("the password must be printable ASCII: letters, digits, spaces and symbols on a US keyboard (no accents or other scripts), no space first or last");
+  }
   return pw;
 }
 

@@ -146,7 +146,12 @@ export class TusGateway {
     const request = new NodeRequest({ req, res });
     const bytes = (req.method === "PATCH" || req.method === "POST") && (req.headers["content-type"] ?? "").toLowerCase().startsWith("application/offset+octet-stream");
     let answer: globalThis.Response;
-    if (bytes) {
+    if (req.method !== "OPTIONS" && req.headers["tus-resumable"] !== "1.0.0") {
+      // @tus/server answers a missing version 412 but another one 400 "Invalid tus-resumable":
+      // both are the protocol's 412, with the version this server speaks.
+      const [code, detail] = TUS_CODES[412]!;
+      answer = new Response(JSON.stringify({ detail, code }), { status: 412, headers: { "Tus-Resumable": "1.0.0", "Tus-Version": "1.0.0", "Content-Type": "application/json" } });
+    } else if (bytes) {
       // The body goes straight from the socket to the store (see directBody): @tus/server gets an empty one.
       Object.defineProperty(request, "body", { value: null });
       answer = await directBody.run({ body: req }, () => this.server.handleWeb(request));
@@ -163,7 +168,10 @@ export class TusGateway {
         body = text;
       } catch {
         const status = text.startsWith("failed to acquire lock") ? 423 : answer.status;
-        const [code, detail] = TUS_CODES[status] ?? ["internal_error", "Internal server error"];
+        let [code, detail] = TUS_CODES[status] ?? ["internal_error", "Internal server error"];
+        // A creation's Upload-Length over SF_MAX_FILE_BYTES, refused by @tus/server (its maxSize)
+        // before our hook: the same words as a multipart upload's.
+        if (status === 413 && text.startsWith(ERRORS.ERR_MAX_SIZE_EXCEEDED.body.trim())) detail = `File is larger than the limit of ${this.s.config.maxFileBytes} bytes`;
         body = JSON.stringify({ detail, code });
         out = new Response(body, { status: status in TUS_CODES ? status : 500, headers: answer.headers });
       }

@@ -104,11 +104,15 @@ export function operationMiddleware(s: Services, linkLimiter: RequestHandler, lo
     store: rateLimitStore(s.db, "link-complete"),
   });
 
-  // Each resend emails every recipient: 3 per package an hour.
-  const resends = callRateLimit({
+  // Each resend emails every recipient: 3 per package an hour. Only resends that happened count
+  // (2xx): another user's attempts (403) or one with no live link (409) must not use the owner's
+  // budget. A request is counted on arrival and un-counted when its answer is not a 2xx, so
+  // resends at once cannot pass the limit together.
+  const resends = failureRateLimit({
     limit: 3,
     windowSeconds: 3600,
     key: (req: Request) => `resend:${String(req.params.id)}`,
+    isFailure: (res) => res.statusCode >= 200 && res.statusCode < 300,
     detail: "This package's links were sent again 3 times in the last hour; try again later",
     store: rateLimitStore(s.db, "package-resend"),
   });

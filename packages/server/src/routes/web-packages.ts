@@ -116,7 +116,9 @@ export function packagePages(s: Services): Router {
       const outbound = direction === "outbound";
       const maxDownloads = outbound ? wholeNumber(form.max_downloads, "Downloads allowed", 1, 1000, { optional: true }) : undefined;
       const password = outbound ? f("password") : "";
-      if (password !== "" && (password.length < 8 || password.length > 128)) throw new ValidationFailed("The password must be 8 to 128 characters long.", "/body/password");
+      if (password !== "" && !packages.LINK_PASSWORD.test(password)) {
+        throw new ValidationFailed("The password must be 8 to 128 characters: letters, digits, spaces and symbols on a US keyboard (no accents or other scripts, no space first or last), so every browser and sf can send it.", "/body/password");
+      }
       const created = await packages.createPackage(s, sessionOf(req).principal, {
         title: text(form.title, "Title", 200),
         ...(recipients.length === 1 ? { recipient_email: recipients[0]! } : { recipients: recipients.map((e) => ({ email: e })) }),

@@ -75,6 +75,9 @@ function recipientsOf(input: Schemas["PackageCreateRequest"]): { email: string; 
   });
 }
 
+/** A link password: printable ASCII, 8–128, no space first or last (`X-Link-Password` is a header: bytes, trimmed). */
+export const LINK_PASSWORD = /^[!-~][ -~]{6,126}[!-~]$/;
+
 /** `POST /packages`: a draft, with one (not yet live) link row per recipient. */
 export async function createPackage(s: Services, user: Principal, input: Schemas["PackageCreateRequest"]): Promise<PackageDetail> {
   if (input.ttl_days > s.config.maxTtlDays) {
@@ -88,6 +91,12 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
     if (recipients.length !== 1) throw new ValidationFailed("An inbound package has exactly one recipient", "/body/recipients");
     if (input.max_downloads !== undefined) throw new ValidationFailed("max_downloads applies to outbound packages only", "/body/max_downloads");
     if (input.password !== undefined) throw new ValidationFailed("password applies to outbound packages only", "/body/password");
+  }
+  if (input.password !== undefined && !LINK_PASSWORD.test(input.password)) {
+    throw new ValidationFailed(
+      "password must be 8 to 128 printable ASCII characters (letters, digits, spaces, symbols; no space first or last): recipients send it in an HTTP header, which carries no other characters",
+      "/body/password",
+    );
   }
   const first = recipients[0]!;
   const now = nowIso(s.clock);
@@ -326,18 +335,34 @@ export async function resendPackage(s: Services, user: Principal, id: string): P
     const locked = await lockOwnedPackage(trx, user, id);
     const status = effectiveStatus(locked, now);
     if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package's links can be sent again`);
+    if ((await listLinks(trx, id)).every((l) => l.revoked_at !== null)) {
+      throw new Conflict("package_not_active", "Every recipient's link is revoked; there is no link to send again");
+    }
     return mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
   });
   return sendLinks(s, user, id, minted);
 }
 
-/** `POST /packages/{id}/links/{link_id}/revoke`: that recipient's link only. */
+/**
+ * `POST /packages/{id}/links/{link_id}/revoke`: that recipient's link only (409 `link_revoked`
+ * when it already is). Revoking the last live link revokes the package too: with no link
+ * left it is not live, and its status says so (`package.revoked` is sent as for a whole revoke).
+ */
 export async function revokePackageLink(s: Services, user: Principal, id: string, linkId: string): Promise<Schemas["PackageLink"]> {
+  const now = s.clock();
+  await s.db.transaction(async (trx) => {
+    const locked = await lockOwnedPackage(trx, user, id);
+    if (locked.finalized_at === null) throw new Conflict("package_not_active", "A draft has no live links yet");
+    const link = await findLink(trx, id, linkId);
+    if (!link) throw new NotFound("link_not_found", "This package has no such link");
+    if (link.revoked_at !== null) throw new Conflict("link_revoked", "This recipient's link is already revoked");
+    await revokeLinkRow(trx, linkId, now.toISOString());
+    const lastLink = (await listLinks(trx, id)).every((l) => l.id === linkId || l.revoked_at !== null);
+    if (lastLink && effectiveStatus(locked, now) === "active" && (await revokePackageRow(trx, id, now.toISOString()))) {
+      await emitPackageEvent(trx, s, "package.revoked", locked);
+    }
+  });
   const p = await ownedPackage(s, user, id);
-  if (p.finalized_at === null) throw new Conflict("package_not_active", "A draft has no live links yet");
-  const link = await findLink(s.db, id, linkId);
-  if (!link) throw new NotFound("link_not_found", "This package has no such link");
-  await revokeLinkRow(s.db, linkId, nowIso(s.clock));
   const fresh = (await findLink(s.db, id, linkId))!;
   const usedUp = p.max_downloads !== null && p.file_count > 0 && ((await usedUpFileCounts(s.db, id, p.max_downloads)).get(linkId) ?? 0) >= p.file_count;
   return toLinkView(fresh, p, s.clock(), usedUp);
@@ -375,6 +400,7 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
       if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
       if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
       change.expires_at = expires.toISOString();
+      if (input.ttl_days !== undefined) change.ttl_days = input.ttl_days;
       change.status = "active";
     }
     await updatePackageRow(trx, id, change);

@@ -51,8 +51,8 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
     <legend>Delivery controls <span class="muted">(optional)</span></legend>
     <label for="max_downloads">Downloads allowed of each file, per recipient</label>
     <input id="max_downloads" name="max_downloads" type="number" min="1" max="1000" placeholder="no limit" value="${f.max_downloads}" class="short">
-    <label for="password">Password <span class="muted">(8–128 characters; tell them some other way than email)</span></label>
-    <input id="password" name="password" type="password" minlength="8" maxlength="128" autocomplete="new-password">
+    <label for="password">Password <span class="muted">(8–128 characters: letters, digits, spaces and symbols on a US keyboard, no accents; tell them some other way than email)</span></label>
+    <input id="password" name="password" type="password" minlength="8" maxlength="128" pattern="[!-~][ -~]{6,126}[!-~]" autocomplete="new-password">
     <label class="check"><input type="checkbox" id="notify_on_download" name="notify_on_download" value="1"${f.notify_on_download ? html` checked` : ""}> Email me when each recipient first downloads, and when their downloads are used up</label>
   </fieldset>
   <div id="files-field">

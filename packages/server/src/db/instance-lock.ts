@@ -17,27 +17,14 @@ export function holdInstanceLock(databaseUrl: string): () => void {
   if (!databaseUrl.startsWith("sqlite://")) return () => {};
   const file = databaseUrl.slice("sqlite://".length);
   if (file === ":memory:") return () => {};
-  const lockFile = `${path.resolve(file)}.instance-lock`;
-  const lock = new Database(lockFile, { timeout: 0 });
-  try {
-    lock.pragma("locking_mode = EXCLUSIVE");
-    // The first write takes the exclusive lock, and EXCLUSIVE locking mode keeps it until close.
-    lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)");
-    lock.exec("BEGIN EXCLUSIVE");
-    lock.exec("DELETE FROM holder");
-    lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
-    lock.exec("COMMIT");
-  } catch (err) {
-    lock.close();
-    if ((err as { code?: string }).code === "SQLITE_BUSY") {
-      throw new AnotherInstanceRunning(
-        `another SpeedyFiles server is already running on ${path.resolve(file)}: SQLite serves one process. ` +
-          "Stop the other one, give this one its own SF_DATA_DIR, or run several on PostgreSQL (SF_DATABASE_URL=postgres://…).",
-      );
-    }
-    throw err;
+  const release = tryExclusiveLock(`${path.resolve(file)}.instance-lock`);
+  if (!release) {
+    throw new AnotherInstanceRunning(
+      `another SpeedyFiles server is already running on ${path.resolve(file)}: SQLite serves one process. ` +
+        "Stop the other one, give this one its own SF_DATA_DIR, or run several on PostgreSQL (SF_DATABASE_URL=postgres://…).",
+    );
   }
-  return () => lock.close();
+  return release;
 }
 
 /**
@@ -49,6 +36,7 @@ export function tryExclusiveLock(lockFile: string): (() => void) | undefined {
   const lock = new Database(lockFile, { timeout: 0 });
   try {
     lock.pragma("locking_mode = EXCLUSIVE");
+    // The first write takes the exclusive lock, and EXCLUSIVE locking mode keeps it until close.
     lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)");
     lock.exec("BEGIN EXCLUSIVE");
     lock.exec("DELETE FROM holder");

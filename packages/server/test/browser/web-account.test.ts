@@ -96,7 +96,8 @@ describe("the web interface in a real browser: signing in, account, API tokens (
     await row.getByText("Revoke", { exact: true }).click();
     // Nothing happens until the confirmation is pressed (which the keyboard focused).
     expect((await fetch(`${t.api}/me`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
-    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe("Revoke token");
+    // The dialog's script moves the focus just after it opens: wait for it, as a person would.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent)).toBe("Revoke token");
     await page.keyboard.press("Enter");
     await page.waitForURL(/notice=token_revoked/);
     await expect(page.locator(".notice").textContent()).resolves.toContain("The token was revoked");

@@ -13,44 +13,22 @@
  * Rounds alternate the order. Environment: SF_BENCH_BYTES, SF_BENCH_SMALL_FILES,
  * SF_BENCH_SMALL_BYTES, SF_BENCH_ROUNDS (default 3), SF_BENCH_TMP (parent of the temp dir).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fsp from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SpeedyFiles } from "@speedyfiles/sdk";
+import { childEnv, envInt, f1, GiB, log, makeFile, median, MiB, report, ROUNDS, run, runBench, startOurs, tempDir } from "../../server/bench/lib.js";
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 const CLI_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SERVER_DIR = path.resolve(CLI_DIR, "../server");
 const SDK_DIR = path.resolve(CLI_DIR, "../sdk");
 const BIN = path.join(CLI_DIR, "dist/bin.js");
 const BYTES = envInt("SF_BENCH_BYTES", 1024 * MiB);
 const SMALL_FILES = envInt("SF_BENCH_SMALL_FILES", 1000);
 const SMALL_BYTES = envInt("SF_BENCH_SMALL_BYTES", 10 * 1024);
-const ROUNDS = envInt("SF_BENCH_ROUNDS", 3);
 const BIG_TARGET = 0.9;
 const SMALL_TARGET = 4;
-const ADMIN_EMAIL = "bench@example.com";
-const ADMIN_PASSWORD = `bench-${crypto.randomBytes(12).toString("hex")}`;
-
-function envInt(name: string, def: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return def;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new Error(`${name} must be a positive whole number (got "${raw}")`);
-  return Number(raw);
-}
-
-let server: ChildProcess | undefined;
-let tmpRoot: string | undefined;
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("SF_") && k !== "NODE_OPTIONS") env[k] = v;
-  return { ...env, ...extra };
-}
 
 /** tsc for the SDK and the CLI, so the binary measured is the current source. */
 function build(): void {
@@ -61,99 +39,34 @@ function build(): void {
   }
 }
 
-/** The real server in a child process; resolves with its URL from the "SpeedyFiles http://…" line. */
-function startServer(dataDir: string): Promise<string> {
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: SERVER_DIR,
-    env: childEnv({
-      SF_PORT: "0",
-      SF_BIND: "127.0.0.1",
-      SF_DATA_DIR: dataDir,
-      SF_LOG_LEVEL: "warn",
-      SF_ADMIN_EMAIL: ADMIN_EMAIL,
-      SF_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      SF_MAX_FILE_BYTES: String(Number.MAX_SAFE_INTEGER),
-      SF_MAX_PACKAGE_BYTES: String(Number.MAX_SAFE_INTEGER),
-      SF_MAX_FILES_PER_PACKAGE: String(Math.max(10_000, SMALL_FILES)),
-    }),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  server = proc;
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${out}`)), 60_000);
-    const onData = (b: Buffer) => {
-      out = (out + b.toString("utf8")).slice(-8192);
-      const m = /SpeedyFiles (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", onData);
-    proc.once("exit", (code) => reject(new Error(`server exited (${code}):\n${out}`)));
-  });
-}
-
 /** Runs a command, returns wall time in ms; fails on a non-zero exit. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const p = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (c: Buffer) => (stdout += c));
-    p.stderr.on("data", (c: Buffer) => (stderr = (stderr + c).slice(-4000)));
-    p.on("error", reject);
-    p.on("close", (code) => {
-      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (code !== 0) reject(new Error(`${cmd} ${args.slice(0, 3).join(" ")}… exited ${code}: ${stderr}`));
-      else resolve({ ms, stdout });
-    });
-  });
+async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
+  const r = await run(cmd, args, { env });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(" ")}… exited ${r.code}: ${r.stderr.slice(-4000)}`);
+  return r;
 }
 
-async function makeFile(file: string, bytes: number): Promise<void> {
-  const block = crypto.randomBytes(Math.min(bytes, 16 * MiB));
-  const fh = await fsp.open(file, "w");
-  try {
-    for (let off = 0; off < bytes; off += block.length) await fh.write(block, 0, Math.min(block.length, bytes - off), off);
-  } finally {
-    await fh.close();
-  }
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const f1 = (x: number) => x.toFixed(1);
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 async function main(): Promise<void> {
-  tmpRoot = await fsp.mkdtemp(path.join(process.env.SF_BENCH_TMP ?? os.tmpdir(), "sf-cli-bench-"));
-  const dataDir = path.join(tmpRoot, "data");
+  const tmpRoot = await tempDir("sf-cli-bench-");
   const smallDir = path.join(tmpRoot, "small");
   const bigFile = path.join(tmpRoot, "big.bin");
-  await fsp.mkdir(dataDir);
   await fsp.mkdir(smallDir);
-  process.stderr.write(`sf send bench: big ${f1(BYTES / MiB)} MiB, small ${SMALL_FILES} × ${SMALL_BYTES} B, ${ROUNDS} rounds, temp ${tmpRoot}\n`);
+  log(`sf send bench: big ${f1(BYTES / MiB)} MiB, small ${SMALL_FILES} × ${SMALL_BYTES} B, ${ROUNDS} rounds, temp ${tmpRoot}`);
 
   let t = Date.now();
   build();
-  process.stderr.write(`  built sdk + cli in ${Date.now() - t} ms\n`);
+  log(`  built sdk + cli in ${Date.now() - t} ms`);
   t = Date.now();
   await makeFile(bigFile, BYTES);
   for (let i = 0; i < SMALL_FILES; i++) await fsp.writeFile(path.join(smallDir, `f${String(i).padStart(5, "0")}.bin`), crypto.randomBytes(SMALL_BYTES));
-  process.stderr.write(`  generated the files in ${Date.now() - t} ms\n`);
+  log(`  generated the files in ${Date.now() - t} ms`);
 
-  const url = await startServer(dataDir);
-  const anon = new SpeedyFiles({ baseUrl: url, token: "" });
-  const { token } = await anon.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD, "cli bench");
+  const server = await startOurs("ours (sf send)", { SF_MAX_FILES_PER_PACKAGE: String(Math.max(10_000, SMALL_FILES)) });
+  const { url, token } = server;
   const sdk = new SpeedyFiles({ baseUrl: url, token });
-  process.stderr.write(`  server ${url} (pid ${server!.pid})\n`);
+  log(`  server ${url} (pid ${server.pid})`);
   const env = childEnv({ SF_URL: url, SF_TOKEN: token, HOME: tmpRoot, NO_COLOR: "1" });
 
   const draft = () => sdk.packages.create({ title: "curl bench", recipient_email: "r@example.com", direction: "outbound", ttl_days: 1 });
@@ -205,7 +118,7 @@ async function main(): Promise<void> {
       res[name].push(ms);
       const isBig = name.endsWith("Big");
       const rate = isBig ? `${f1(mbps(BYTES, ms)).padStart(7)} MB/s` : `${f1((SMALL_FILES / ms) * 1000).padStart(7)} files/s`;
-      process.stderr.write(`  round ${round} ${name.padEnd(10)} ${f1(ms / 1000).padStart(6)} s  ${rate}\n`);
+      log(`  round ${round} ${name.padEnd(10)} ${f1(ms / 1000).padStart(6)} s  ${rate}`);
     }
   }
 
@@ -213,9 +126,7 @@ async function main(): Promise<void> {
   const smallRatio = median(res.curlSmall) / median(res.sfSmall);
   const bigOk = bigRatio >= BIG_TARGET;
   const smallOk = smallRatio >= SMALL_TARGET;
-  // Rows for the table `pnpm bench` prints (scripts/bench.mjs gathers the BENCH-ROW lines).
-  const row = (r: Record<string, unknown>) => process.stdout.write(`BENCH-ROW ${JSON.stringify(r)}\n`);
-  row({
+  report({
     path: `sf send ${f1(BYTES / GiB)} GiB`,
     ours: `${f1(median(res.sfBig) / 1000)} s (${f1(mbps(BYTES, median(res.sfBig)))} MB/s)`,
     baseline: `curl -F ${f1(median(res.curlBig) / 1000)} s`,
@@ -224,7 +135,7 @@ async function main(): Promise<void> {
     goal: "≥ 1.0×",
     pass: bigOk,
   });
-  row({
+  report({
     path: `sf send ${SMALL_FILES.toLocaleString("en")} × ${SMALL_BYTES / 1024} KiB`,
     ours: `${f1(median(res.sfSmall) / 1000)} s`,
     baseline: `sequential curl loop ${f1(median(res.curlSmall) / 1000)} s`,
@@ -235,23 +146,4 @@ async function main(): Promise<void> {
   });
 }
 
-async function cleanup(): Promise<void> {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once("exit", r));
-    server.kill("SIGTERM");
-    const timer = setTimeout(() => server?.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (tmpRoot) await fsp.rm(tmpRoot, { recursive: true, force: true }).catch(() => undefined);
-}
-
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.once(sig, () => void cleanup().then(() => process.exit(130)));
-}
-
-main().then(cleanup, async (err: unknown) => {
-  process.stderr.write(`sf send bench failed: ${(err as Error)?.stack ?? String(err)}\n`);
-  await cleanup();
-  process.exitCode = 1;
-});
+runBench("sf send bench", main);

@@ -52,8 +52,12 @@ export function linkLookupLimiter(s: Services): RequestHandler {
     respond: respond(perLinkDetail),
     store: rateLimitStore(s.db, "link-password"),
   });
+  // Only a request that presents a password can be a wrong one: the others (every download of a
+  // link that has no password, or is already unlocked by its cookie) skip the per-link counter,
+  // which on PostgreSQL is a database read.
+  const presentsPassword = (req: Request) => req.get("x-link-password") !== undefined || (req.method === "POST" && req.originalUrl.startsWith("/l/"));
   return (req, res, next) => {
-    void perIp(req, res, (err?: unknown) => (err ? next(err) : perLink(req, res, next)));
+    void perIp(req, res, (err?: unknown) => (err ? next(err) : presentsPassword(req) ? perLink(req, res, next) : next()));
   };
 }
 

@@ -103,16 +103,19 @@ describe("transfers: a stall timeout, not a deadline", () => {
   });
 
   it("a slow upload that keeps moving is not cut off", async () => {
-    const data = bytes(12 * 1024 * 1024);
+    // The server reads 1 MiB every 50 ms: well over 2 s in all, longer than the 1.5 s stall
+    // timeout, and never a pause near it. (With 100 ms ticks against 600 ms, a loaded CI machine
+    // once paused this process long enough to fire the watchdog.) 56 MiB stays under the 64 MiB
+    // resumable threshold, so this is one multipart request.
+    const data = bytes(56 * 1024 * 1024);
     const { sf } = await serve(
       async (req, res) => {
-        // Read about 1 MiB every 100 ms: longer in total than the stall timeout, never stalled.
         let n = 0;
         let window = 0;
         const tick = setInterval(() => {
           window = 0;
           req.resume();
-        }, 100);
+        }, 50);
         req.on("data", (c: Buffer) => {
           n += c.length;
           window += c.length;
@@ -123,12 +126,12 @@ describe("transfers: a stall timeout, not a deadline", () => {
         expect(n).toBeGreaterThan(data.length);
         json(res, 201, { id: FILE, name: "slow.bin", size: data.length, sha256: sha256(data), content_type: "application/octet-stream", created_at: "2026-11-27T10:00:00.000Z" });
       },
-      { stallTimeoutMs: 600 },
+      { stallTimeoutMs: 1500 },
     );
     const t0 = performance.now();
     const up = await sf.uploadFile(PKG, data, { name: "slow.bin" });
     expect(up.size).toBe(data.length);
-    expect(performance.now() - t0).toBeGreaterThan(600);
+    expect(performance.now() - t0).toBeGreaterThan(1500);
   });
 
   it("a download whose body stops flowing fails after stallTimeoutMs and keeps the .part", async () => {

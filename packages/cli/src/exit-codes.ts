@@ -157,10 +157,11 @@ function originOf(url: string): string {
 function causeCode(err: unknown): string | undefined {
   let closed = false;
   for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 8; e = e.cause as typeof e, i++) {
-    if (typeof e.code === "string" && !e.code.startsWith("UND_ERR")) return e.code;
-    if (e.code === "UND_ERR_SOCKET") closed = true;
+    // EPIPE: writing an upload into a connection the other side had closed.
+    if (e.code === "UND_ERR_SOCKET" || e.code === "EPIPE") closed = true;
+    else if (typeof e.code === "string" && !e.code.startsWith("UND_ERR")) return e.code;
   }
-  // undici's word for a connection the other side closed (no errno behind it): say it in words.
+  // A connection the other side closed (undici's code, or a write's EPIPE): say it in words.
   return closed ? "connection closed" : undefined;
 }
 

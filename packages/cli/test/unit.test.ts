@@ -32,6 +32,9 @@ describe("exit codes", () => {
     expect(describeError(err)).toBe(
       "cannot reach the SpeedyFiles server at http://127.0.0.1:8080 (connection closed) — check the URL (--url, SF_URL or `sf login`) and your network",
     );
+    // The same, met while writing an upload's body (seen under load with the server killed mid-send).
+    const pipe = Object.assign(new Error("write EPIPE"), { code: "EPIPE", syscall: "write" });
+    expect(describeError(new NetworkError("upload of a.bin: EPIPE", { cause: pipe, url: "http://127.0.0.1:8080/api/v1/packages/x/uploads/u" }))).toContain("(connection closed)");
     const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
     expect(describeError(new NetworkError("x", { cause: refused, url: "http://127.0.0.1:8080/api/v1/me" }))).toContain("(ECONNREFUSED)");
   });

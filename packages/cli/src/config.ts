@@ -80,6 +80,20 @@ export function resolveTimeout(flags: GlobalFlags, env: Record<string, string | 
   return Math.round(Number(raw) * 1000);
 }
 
+/**
+ * `SF_CHUNK_MIB`: the most bytes (in MiB) one request of a resumable upload carries, in bytes;
+ * undefined for the SDK's default (the rest of the file in one request). For a proxy in front of
+ * the server that caps request bodies (e.g. 100 MB).
+ */
+export function resolveChunkSize(env: Record<string, string | undefined>): number | undefined {
+  const raw = env.SF_CHUNK_MIB;
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1) {
+    throw new CliError(`SF_CHUNK_MIB must be a whole number of MiB, at least 1 (got "${raw}")`, ExitCode.USAGE);
+  }
+  return Number(raw) * 1024 * 1024;
+}
+
 /** Where the CLI talks to and as whom, after flags → SF_URL/SF_TOKEN → the config file. */
 export interface Resolved {
   url: string | undefined;

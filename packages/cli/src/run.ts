@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { SpeedyFiles } from "@speedyfiles/sdk";
-import { resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
+import { resolveChunkSize, resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
 import { CliError, describeError, EXIT_CODES_HELP, ExitCode, exitCodeFor, isCleanExit, type ErrorContext } from "./exit-codes.js";
 import { paint, useColor, type Io } from "./output.js";
 import { registerAuth } from "./commands/auth.js";
@@ -43,6 +43,8 @@ const ENV_HELP = `Environment:
   SF_TOKEN         API token (overrides the profile's; with SF_URL set the config file is not read)
   SF_PROFILE       profile name (default "default")
   SF_TIMEOUT       seconds, as --timeout
+  SF_CHUNK_MIB     resumable uploads (files of 64 MiB or more) send at most this many MiB per
+                   request (default: the rest of the file in one); for a proxy that caps bodies
   XDG_CONFIG_HOME  config directory (default ~/.config); the file is speedyfiles/config.json, mode 0600
   NO_COLOR         no colours
   FORCE_COLOR      colours even when piped (0 or false: never)
@@ -110,7 +112,13 @@ export async function run(argv: string[], io: Io): Promise<void> {
       const ms = resolveTimeout(ctx.globals(), io.env);
       ctx.errorContext.timeoutFlag = ms !== undefined;
       // With an explicit baseUrl the SDK never falls back to SF_TOKEN: the token is only ever ours.
-      return new SpeedyFiles({ baseUrl: url, ...(token ? { token } : {}), ...(ms !== undefined ? { timeoutMs: ms, stallTimeoutMs: ms } : {}) });
+      const chunkSize = resolveChunkSize(io.env);
+      return new SpeedyFiles({
+        baseUrl: url,
+        ...(token ? { token } : {}),
+        ...(ms !== undefined ? { timeoutMs: ms, stallTimeoutMs: ms } : {}),
+        ...(chunkSize !== undefined ? { resumable: { chunkSize } } : {}),
+      });
     },
   };
   program = buildProgram(ctx);

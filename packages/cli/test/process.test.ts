@@ -1,4 +1,5 @@
 // The built `sf` as a real process: signals, dead servers, timeouts (issue 2.2 defects 2–4).
+import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
@@ -208,6 +209,58 @@ describe("time limits (issue 2.2 defect 3)", () => {
       await new Promise((r) => server.close(r));
     }
   }, 30_000);
+
+  it("sf send sends a big file in one request; SF_CHUNK_MIB caps each request (for a proxy that limits bodies)", async () => {
+    // Just enough of the server's tus side to see the PATCH bodies sf sends.
+    const size = 64 * 1024 * 1024 + 8;
+    const file = path.join(home, "big-chunks.bin");
+    const data = blob(size, 9);
+    await fs.writeFile(file, data);
+    const sha = crypto.createHash("sha256").update(data).digest("hex");
+    const run = async (extra: Record<string, string>) => {
+      const patches: number[] = [];
+      let offset = 0;
+      const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+            res.writeHead(status, { "content-type": "application/json", ...headers }).end(JSON.stringify(body));
+          if (req.method === "POST" && req.url === "/api/v1/packages") return json(201, DRAFT);
+          if (req.method === "POST" && req.url === `/api/v1/packages/${DRAFT.id}/uploads`) {
+            return res.writeHead(201, { location: `/api/v1/packages/${DRAFT.id}/uploads/u1`, "tus-resumable": "1.0.0" }).end();
+          }
+          if (req.method === "PATCH") {
+            const n = chunks.reduce((a, c) => a + c.length, 0);
+            patches.push(n);
+            offset += n;
+            if (offset < size) return res.writeHead(204, { "upload-offset": String(offset), "tus-resumable": "1.0.0" }).end();
+            return json(200, { id: "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22", name: "big-chunks.bin", size, sha256: sha, content_type: "application/octet-stream", created_at: DRAFT.created_at });
+          }
+          // Finalize and the rest: refused; this test is about the uploads only.
+          json(503, { detail: "not in this test" });
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      try {
+        const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+        const p = startSf(["send", file, "--to", "a@b.co", "--restart"], { ...baseEnv(home), SF_URL: url, SF_TOKEN: TOKEN, ...extra });
+        p.child.stdin.end();
+        await p.done;
+        return patches;
+      } finally {
+        server.closeAllConnections();
+        await new Promise((r) => server.close(r));
+      }
+    };
+    expect(await run({})).toEqual([size]);
+    expect(await run({ SF_CHUNK_MIB: "32" })).toEqual([32 * 1024 * 1024, 32 * 1024 * 1024, 8]);
+    const bad = startSf(["whoami"], { ...baseEnv(home), SF_URL: "http://127.0.0.1:9", SF_TOKEN: TOKEN, SF_CHUNK_MIB: "1.5" });
+    bad.child.stdin.end();
+    const rb = await bad.done;
+    expect(rb.code).toBe(2);
+    expect(rb.stderr).toContain('SF_CHUNK_MIB must be a whole number of MiB, at least 1 (got "1.5")');
+  }, 60_000);
 
   it("a bad --timeout or SF_TIMEOUT is a usage error", async () => {
     const env = { ...baseEnv(home), SF_URL: "http://127.0.0.1:9", SF_TOKEN: TOKEN };

@@ -72,12 +72,12 @@ export interface SpeedyFilesOptions {
    */
   dispatcher?: undici.Dispatcher;
   /**
-   * Files of at least this many bytes go through resumable (tus) uploads in chunks, resuming by
+   * Files of at least this many bytes go through resumable (tus) uploads, resuming by
    * themselves after a network error, a 5xx or a server restart (default 64 MiB; `Infinity`:
    * never). Per call: `{ resumableThreshold }` in the upload's options.
    */
   resumableThreshold?: number;
-  /** Defaults of resumable uploads: `chunkSize` (64 MiB), `maxRetries` (10), `retryDelayMs` (500). */
+  /** Defaults of resumable uploads: `chunkSize` (no limit), `maxRetries` (10), `retryDelayMs` (500). */
   resumable?: Pick<ResumableOptions, "chunkSize" | "maxRetries" | "retryDelayMs">;
 }
 

@@ -9,6 +9,7 @@ import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedRespo
 import { seconds, Watchdog, wrapTransportError } from "./http.js";
 import type { components } from "@speedyfiles/api-types";
 import type { ResumableOptions } from "./resumable.js";
+import { fileRange, READ_CHUNK } from "./body.js";
 
 export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
 
@@ -51,26 +52,37 @@ export interface TransferContext {
 
 const CHUNK = 1024 * 1024;
 
-async function openSource(source: UploadSource, name: string | undefined): Promise<{ stream: Readable; size: number | undefined; name: string }> {
+/** An upload's bytes as chunks, with `dispose` to let go of the source early (on a failure). */
+interface OpenedSource {
+  chunks: AsyncIterable<Buffer>;
+  size: number | undefined;
+  name: string;
+  dispose(): void;
+}
+
+async function openSource(source: UploadSource, name: string | undefined): Promise<OpenedSource> {
   if (typeof source === "string") {
     const st = await fsp.stat(source).catch((err: NodeJS.ErrnoException) => {
       throw new SpeedyFilesError(`cannot read ${source}: ${err.code ?? err.message}`, { cause: err });
     });
     if (!st.isFile()) throw new SpeedyFilesError(`${source} is not a file`);
-    return { stream: fs.createReadStream(source, { highWaterMark: CHUNK }), size: st.size, name: name ?? path.basename(source) };
+    // Exactly the size the Content-Length announces, through reused buffers (body.ts).
+    const chunks = fileRange(source, 0, st.size);
+    return { chunks, size: st.size, name: name ?? path.basename(source), dispose: () => void chunks.return(undefined).catch(() => undefined) };
   }
   if (!name) throw new SpeedyFilesError("uploadFile needs { name } when the source is not a file path");
-  if (source instanceof Readable) return { stream: source, size: undefined, name };
+  const fromStream = (stream: Readable, size: number | undefined): OpenedSource => ({ chunks: stream, size, name, dispose: () => stream.destroy() });
+  if (source instanceof Readable) return fromStream(source, undefined);
   if (typeof Blob !== "undefined" && source instanceof Blob) {
-    return { stream: Readable.fromWeb(source.stream() as import("node:stream/web").ReadableStream), size: source.size, name };
+    return fromStream(Readable.fromWeb(source.stream() as import("node:stream/web").ReadableStream), source.size);
   }
   const u8 = source as Uint8Array;
   const buf = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
   // Slices share memory with the caller's buffer: no copy.
-  const pieces = function* () {
-    for (let i = 0; i < buf.length; i += CHUNK) yield buf.subarray(i, i + CHUNK);
+  const pieces = async function* () {
+    for (let i = 0; i < buf.length; i += READ_CHUNK) yield buf.subarray(i, i + READ_CHUNK);
   };
-  return { stream: Readable.from(pieces()), size: buf.length, name };
+  return { chunks: pieces(), size: buf.length, name, dispose: () => undefined };
 }
 
 /** `filename="…"` with `"` and `\` escaped; the server reads parameters as UTF-8. */
@@ -94,7 +106,7 @@ export async function uploadStream(
   ctx: TransferContext,
   onMismatch: (fileId: string) => Promise<void>,
 ): Promise<UploadedFile> {
-  const { stream, size, name } = await openSource(source, opts.name);
+  const { chunks, size, name, dispose } = await openSource(source, opts.name);
   const boundary = `----speedyfiles-${crypto.randomBytes(12).toString("hex")}`;
   const contentType = opts.contentType ?? "application/octet-stream";
   const head = Buffer.from(
@@ -112,7 +124,7 @@ export async function uploadStream(
 
   async function* body() {
     yield head;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
       hash.update(chunk);
       sent += chunk.length;
       yield chunk;
@@ -138,7 +150,10 @@ export async function uploadStream(
     const res = await undici.request(url, {
       method: "POST",
       headers,
-      body: Readable.from(body(), { objectMode: false }),
+      // An async iterable, not a Readable: undici asks for a chunk only once the last one is
+      // written, which the reused buffers of a file's chunks rely on (body.ts).
+      // (Documented as a body type; undici's .d.ts only lists Readable.)
+      body: body() as unknown as Readable,
       signal: stall.signal,
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -153,7 +168,7 @@ export async function uploadStream(
       text += c.toString("utf8");
     }
   } catch (err) {
-    stream.destroy();
+    dispose();
     throw wrapTransportError(err, what, opts.signal, where);
   } finally {
     stall.stop();

@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import * as undici from "undici";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
 import { closedPort } from "../../server/test/helpers/process.js";
@@ -56,6 +57,37 @@ describe.each(DATABASES)("resumable uploads through the SDK (%s)", (kind) => {
       const inbound = await sf.request({ from: "someone@acme.com" });
       const viaLink = await sf.links.upload(inbound.magic_link.split("/").pop()!, big.file, { name: "to-owner.bin", resumableThreshold: 1 * MiB, resumable: { chunkSize: MiB } });
       expect(viaLink.sha256).toBe(big.sha256);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("by default one PATCH carries the whole file; chunkSize caps what one request carries", async () => {
+    const t = await startTestServer(kind);
+    try {
+      const { token } = await t.createUser();
+      // The PATCH bodies as they leave the client (what a proxy in between would see).
+      const patches: number[] = [];
+      class Counting extends undici.Agent {
+        override dispatch(opts: undici.Dispatcher.DispatchOptions, handler: undici.Dispatcher.DispatchHandler): boolean {
+          if (opts.method === "PATCH") patches.push(Number((opts.headers as Record<string, string>)["content-length"]));
+          return super.dispatch(opts, handler);
+        }
+      }
+      const dispatcher = new Counting();
+      // Over the 64 MiB a request used to be capped at.
+      const size = 64 * MiB + 3;
+      const big = await randomFile(dir, "whole.bin", size);
+      const sf = new SpeedyFiles({ baseUrl: t.url, token, resumableThreshold: MiB, dispatcher });
+      const pkg = await sf.packages.create(draft);
+      expect((await sf.uploadFile(pkg.id, big.file)).sha256).toBe(big.sha256);
+      expect(patches).toEqual([size]);
+
+      patches.length = 0;
+      const capped = new SpeedyFiles({ baseUrl: t.url, token, resumableThreshold: MiB, dispatcher, resumable: { chunkSize: 32 * MiB } });
+      expect((await capped.uploadFile(pkg.id, big.file, { name: "capped.bin" })).sha256).toBe(big.sha256);
+      expect(patches).toEqual([32 * MiB, 32 * MiB, 3]);
+      await dispatcher.close();
     } finally {
       await t.close();
     }

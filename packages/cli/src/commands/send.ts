@@ -58,8 +58,9 @@ On a terminal a live display shows each file in flight and the total; otherwise 
 finished file goes to stderr. The link is printed last, on stdout. Ctrl-C stops the uploads,
 deletes the unfinished package and exits 130.
 
-Files of 64 MiB or more are sent in resumable chunks (tus): a dropped connection or a server
-restart is resumed by itself. If \`sf send\` itself is killed (or such an upload gives up), the same
+Files of 64 MiB or more are sent resumably (tus): a dropped connection or a server restart is
+resumed from the last byte the server stored, by itself (SF_CHUNK_MIB caps a request's size for
+a proxy that limits bodies). If \`sf send\` itself is killed (or such an upload gives up), the same
 command run again resumes the unfinished package and its partial uploads instead of starting over (state in
 $XDG_STATE_HOME/speedyfiles/, keyed by the server, the paths and the files' sizes and mtimes);
 \`--restart\` starts afresh.

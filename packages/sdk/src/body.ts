@@ -23,10 +23,11 @@ export async function* fileRange(file: string, start: number, end: number): Asyn
   if (end <= start) return;
   const fh = await fsp.open(file, "r");
   try {
-    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, end - start)));
+    // Allocated as needed: a small file takes one buffer of its own size.
+    const ring: Buffer[] = [];
     let pos = start;
     for (let i = 0; pos < end; i = (i + 1) % RING) {
-      const buf = ring[i]!;
+      const buf = (ring[i] ??= Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, end - start)));
       const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
       if (bytesRead === 0) throw new SpeedyFilesError(`${file} got shorter while it was being sent (${pos} of ${end} bytes)`);
       pos += bytesRead;

@@ -330,7 +330,7 @@ export async function uploadAuto(
       ctx,
     );
   }
-  return uploadStream(`${base}/files`, source, opts, ctx, onMismatch);
+  return uploadStream(`${base}/files`, source, opts, ctx, onMismatch, seek?.kind === "path" ? seek.size : undefined);
 }
 
 /** The offset of a resumable upload (its bytes on the server), or undefined when it is gone. */

@@ -60,15 +60,19 @@ interface OpenedSource {
   dispose(): void;
 }
 
-async function openSource(source: UploadSource, name: string | undefined): Promise<OpenedSource> {
+async function openSource(source: UploadSource, name: string | undefined, knownSize?: number): Promise<OpenedSource> {
   if (typeof source === "string") {
-    const st = await fsp.stat(source).catch((err: NodeJS.ErrnoException) => {
-      throw new SpeedyFilesError(`cannot read ${source}: ${err.code ?? err.message}`, { cause: err });
-    });
-    if (!st.isFile()) throw new SpeedyFilesError(`${source} is not a file`);
+    let size = knownSize;
+    if (size === undefined) {
+      const st = await fsp.stat(source).catch((err: NodeJS.ErrnoException) => {
+        throw new SpeedyFilesError(`cannot read ${source}: ${err.code ?? err.message}`, { cause: err });
+      });
+      if (!st.isFile()) throw new SpeedyFilesError(`${source} is not a file`);
+      size = st.size;
+    }
     // Exactly the size the Content-Length announces, through reused buffers (body.ts).
-    const chunks = fileRange(source, 0, st.size);
-    return { chunks, size: st.size, name: name ?? path.basename(source), dispose: () => void chunks.return(undefined).catch(() => undefined) };
+    const chunks = fileRange(source, 0, size);
+    return { chunks, size, name: name ?? path.basename(source), dispose: () => void chunks.return(undefined).catch(() => undefined) };
   }
   if (!name) throw new SpeedyFilesError("uploadFile needs { name } when the source is not a file path");
   const fromStream = (stream: Readable, size: number | undefined): OpenedSource => ({ chunks: stream, size, name, dispose: () => stream.destroy() });
@@ -105,8 +109,10 @@ export async function uploadStream(
   opts: UploadOptions,
   ctx: TransferContext,
   onMismatch: (fileId: string) => Promise<void>,
+  /** The size of a path source when the caller has just read it (saves a second stat). */
+  knownSize?: number,
 ): Promise<UploadedFile> {
-  const { chunks, size, name, dispose } = await openSource(source, opts.name);
+  const { chunks, size, name, dispose } = await openSource(source, opts.name, knownSize);
   const boundary = `----speedyfiles-${crypto.randomBytes(12).toString("hex")}`;
   const contentType = opts.contentType ?? "application/octet-stream";
   const head = Buffer.from(

@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import type { Knex } from "knex";
 import { Conflict, Gone, NotFound, PayloadTooLarge } from "../errors.js";
 import { isUniqueViolation } from "../db/knex.js";
-import { deleteFileRow, findFile, findNameClash, insertFile, nameKey, packageUsage, type FileRow } from "../db/files.js";
+import { deleteFileRow, findFile, findNameClash, insertFile, nameKey, type FileRow } from "../db/files.js";
 import { lockPackage, type PackageRow } from "../db/packages.js";
 import { openUploadUsage } from "../db/uploads.js";
 import { effectiveStatus, lockOwnedPackage, ownedPackage, toFileView, type FileView } from "./packages.js";
@@ -91,7 +91,9 @@ export async function addFile(
       const pkg = await lockPackage(trx, packageId);
       if (!pkg) throw new NotFound("package_not_found", "Package not found");
       if (!accepts(pkg)) throw new Conflict("package_closed", "Package stopped taking files while the file was uploading");
-      const usage = await packageUsage(trx, packageId);
+      // The locked row's counters (kept up to date with every file): what the package holds now.
+      const counters = pkg as PackageRow & { file_count: number | string; total_size: number | string };
+      const usage = { count: Number(counters.file_count), bytes: Number(counters.total_size) };
       uploadLimits(s, usage);
       if (usage.bytes + row.size > s.config.maxPackageBytes) {
         throw new PayloadTooLarge(`Package would exceed its limit of ${s.config.maxPackageBytes} bytes`);

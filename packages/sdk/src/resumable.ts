@@ -137,11 +137,12 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
       const text = method === "HEAD" ? "" : await res.body.text();
       return { status: res.statusCode, headers: headerGetter(res.headers), text };
     } catch (err) {
-      // Closes the file (not awaited: a read in flight finishes first).
-      void wire?.return(undefined).catch(() => undefined);
       throw wrapTransportError(err, what, u.signal, where);
     } finally {
       stall.stop();
+      // Closes the file, also when the server answered before reading the whole body (not
+      // awaited: a read in flight finishes first).
+      void wire?.return(undefined).catch(() => undefined);
     }
   };
 

@@ -174,10 +174,12 @@ export async function uploadStream(
       text += c.toString("utf8");
     }
   } catch (err) {
-    dispose();
     throw wrapTransportError(err, what, opts.signal, where);
   } finally {
     stall.stop();
+    // The file is closed even when the server answered before reading the whole body (a 413)
+    // and undici stopped asking for chunks.
+    dispose();
   }
   const json = jsonAnswer(status, headerGetter(resHeaders), text, "POST", url) as UploadedFile | undefined;
   if (status >= 400) {

@@ -284,6 +284,43 @@ describe.each(DATABASES)("files (%s)", (kind) => {
       await expectNothingStored(lt, before);
     });
 
+    it("a client that sent Connection: close and keeps sending a refused body still reads the 413", async () => {
+      const pkg = await createPackage(lt, ltoken);
+      const boundary = "----sfclose";
+      const body = 16 * 1024 * 1024;
+      const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`);
+      const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+      const block = crypto.randomBytes(64 * 1024);
+      for (let round = 0; round < 3; round++) {
+        const answer = await new Promise<{ status: number; body: string } | string>((resolve) => {
+          // agent: false sends `Connection: close`, as curl -H 'Connection: close' or an HTTP/1.0 proxy would.
+          const req = http.request(
+            `${lt.api}/packages/${pkg.id}/files`,
+            {
+              method: "POST",
+              agent: false,
+              headers: { Authorization: `Bearer ${ltoken}`, "Content-Type": `multipart/form-data; boundary=${boundary}`, "Content-Length": head.length + body + tail.length },
+            },
+            (res) => {
+              let text = "";
+              res.on("data", (c: Buffer) => (text += c.toString()));
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+              res.on("error", (err) => resolve(`response cut: ${err.message}`));
+            },
+          );
+          req.on("error", (err) => resolve(`request cut: ${err.message}`));
+          void (async () => {
+            req.write(head);
+            for (let sent = 0; sent < body && !req.destroyed; sent += block.length) {
+              if (!req.write(block)) await new Promise((r) => req.once("drain", r));
+            }
+            req.end(tail);
+          })();
+        });
+        expect(answer).toMatchObject({ status: 413 });
+      }
+    });
+
     it("refuses a file over SF_MAX_FILES_PER_PACKAGE with 413", async () => {
       const pkg = await createPackage(lt, ltoken);
       for (const n of ["1.txt", "2.txt", "3.txt"]) await addFile(lt, ltoken, pkg.id, n, n);

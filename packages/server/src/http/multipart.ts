@@ -33,6 +33,30 @@ export function discardBody(req: Request): void {
     if (seen > DISCARD_CAP) req.socket?.destroy();
   });
   req.resume();
+  lingerUntilBodyEnds(req);
+}
+
+/**
+ * A client that sent `Connection: close` gets its answer and then the connection closes: Node
+ * destroys the socket (`destroySoon`) once the answer is written, while the client may still be
+ * sending the body we refused; its next write then fails with EPIPE or ECONNRESET, often before it
+ * has read the answer. Here the socket only half-closes (we send nothing more) and is destroyed
+ * once the body has arrived, as nginx's lingering close does. The cap above, and the server's idle
+ * timeout for a client that stops sending, still end it.
+ */
+function lingerUntilBodyEnds(req: Request): void {
+  const socket = req.socket as (Request["socket"] & { destroySoon?: () => void }) | undefined;
+  if (!socket || typeof socket.destroySoon !== "function") return;
+  socket.destroySoon = function lingeringDestroySoon(this: typeof socket) {
+    if (this.writable) this.end();
+    const destroy = () => this.destroy();
+    if (req.complete) {
+      if (this.writableFinished) destroy();
+      else this.once("finish", destroy);
+    } else {
+      req.once("end", destroy);
+    }
+  };
 }
 
 /**

@@ -84,6 +84,25 @@ export class LocalBlobStore implements BlobStore {
     return removed;
   }
 
+  /** The 256 prefix folders, once each made (or found) by this process. */
+  private readonly madeDirs = new Set<string>();
+
+  /** Renames a written file into its place, making its folder when this process has not yet. */
+  private async moveInto(file: string, final: string): Promise<void> {
+    const dir = path.dirname(final);
+    if (!this.madeDirs.has(dir)) {
+      await fsp.mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+    }
+    await fsp.rename(file, final).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+      // The folder went away meanwhile (removed by hand): make it again, once.
+      this.madeDirs.delete(dir);
+      await fsp.mkdir(dir, { recursive: true });
+      await fsp.rename(file, final);
+    });
+  }
+
   private pathOf(key: string): string {
     if (!KEY_PATTERN.test(key)) throw new Error("invalid storage key");
     return path.join(this.blobDir, key.slice(0, 2), key);
@@ -92,22 +111,16 @@ export class LocalBlobStore implements BlobStore {
   async put(source: Readable): Promise<StoredBlob> {
     const key = crypto.randomUUID();
     const tmp = path.join(this.tmpDir, `${key}.part`);
-    const out = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM, flags: "wx" });
+    // flush: fsync before the close, on the descriptor already open (not a second open for it).
+    const out = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM, flags: "wx", flush: true });
     let size = 0;
     source.on("data", (chunk: Buffer) => {
       size += chunk.length;
     });
     try {
+      // Resolves once the file is written, fsynced and closed.
       await pipeline(source, out);
-      const fh = await fsp.open(tmp, "r+");
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      const final = this.pathOf(key);
-      await fsp.mkdir(path.dirname(final), { recursive: true });
-      await fsp.rename(tmp, final);
+      await this.moveInto(tmp, this.pathOf(key));
       return { key, size };
     } catch (err) {
       out.destroy();
@@ -130,9 +143,7 @@ export class LocalBlobStore implements BlobStore {
     } finally {
       await fh.close();
     }
-    const final = this.pathOf(key);
-    await fsp.mkdir(path.dirname(final), { recursive: true });
-    await fsp.rename(file, final);
+    await this.moveInto(file, this.pathOf(key));
     return { key, size };
   }
 

@@ -262,6 +262,38 @@ describe("time limits (issue 2.2 defect 3)", () => {
     expect(rb.stderr).toContain('SF_CHUNK_MIB must be a whole number of MiB, at least 1 (got "1.5")');
   }, 60_000);
 
+  it("an upload the server refuses before reading its body ends sf at once (not after the 60 s stall timer)", async () => {
+    const file = path.join(home, "refused.bin");
+    await fs.writeFile(file, blob(20 * 1024 * 1024, 11));
+    const server = http.createServer((req, res) => {
+      const json = (status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json", connection: "close" }).end(JSON.stringify(body));
+      if (req.method === "POST" && req.url === "/api/v1/packages") {
+        req.resume();
+        return req.on("end", () => json(201, DRAFT));
+      }
+      if (req.method === "POST" && req.url === `/api/v1/packages/${DRAFT.id}/files`) {
+        // As the real server does for a package over its quota: 413 before the body is read.
+        return json(413, { detail: "Package already holds the maximum of 1 files", code: "limit_exceeded" });
+      }
+      req.resume();
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      const t0 = Date.now();
+      const p = startSf(["send", file, "--to", "a@b.co"], { ...baseEnv(home), SF_URL: url, SF_TOKEN: TOKEN });
+      p.child.stdin.end();
+      const r = await p.done;
+      expect(r.stderr).toMatch(/maximum of 1 files/);
+      expect(r.code).not.toBe(0);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  }, 90_000);
+
   it("a bad --timeout or SF_TIMEOUT is a usage error", async () => {
     const env = { ...baseEnv(home), SF_URL: "http://127.0.0.1:9", SF_TOKEN: TOKEN };
     const a = startSf(["whoami", "--timeout", "soon"], env);

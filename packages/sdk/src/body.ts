@@ -15,9 +15,11 @@ const RING = 4;
  * A chunk is only valid until the consumer asks for the one after the next `RING - 1`. That is
  * the contract of undici's request body when given an async iterable (never a Readable, which
  * reads ahead): it writes a chunk to the socket and, when the write did not finish at once, waits
- * for `drain` (every queued byte handed to the kernel) before it asks for the next one. Were that
- * ever to change, the SHA-256 the server computes would not match ours and the upload would fail
- * with a ChecksumError, never be stored wrong.
+ * for `drain` (every queued byte handed to the kernel) before it asks for the next one. That holds
+ * while the socket's write buffer limit is under the chunk size (16 KiB by default; a dispatcher
+ * made with `connect: { highWaterMark }` of 4 MiB or more would break it). Were it ever not to
+ * hold, the SHA-256 the server computes would not match ours and the upload would fail with a
+ * ChecksumError, never be stored wrong.
  */
 export async function* fileRange(file: string, start: number, end: number): AsyncGenerator<Buffer, void, undefined> {
   if (end <= start) return;

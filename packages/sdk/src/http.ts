@@ -76,9 +76,11 @@ export class Watchdog {
     this.touch();
   }
 
-  /** Starts the time again (a byte moved). */
+  private stopped = false;
+
+  /** Starts the time again (a byte moved); nothing once fired or stopped. */
   touch(): void {
-    if (this.fired) return;
+    if (this.fired || this.stopped) return;
     clearTimeout(this.timer);
     this.until = performance.now() + this.ms;
     this.timer = setTimeout(() => {
@@ -93,6 +95,7 @@ export class Watchdog {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
   }
 }

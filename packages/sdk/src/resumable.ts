@@ -265,6 +265,13 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
           offset = size;
           return f;
         }
+        if (a.status === 413 && !a.text.includes('"code"')) {
+          // Not our server's JSON: a proxy in between refused a body this large.
+          throw new ResumableUploadError(
+            `${what}: a proxy between here and the server refused a request of ${end - start} bytes (413); send smaller requests with { resumable: { chunkSize } } (SF_CHUNK_MIB for sf), then resume from ${url}`,
+            url,
+          );
+        }
         if (a.status !== 204) throw fail(a, "PATCH", url);
         const next = Number(a.headers.get("upload-offset"));
         if (next > offset) failures = 0;

@@ -140,6 +140,7 @@ export async function uploadStream(
     yield tail;
   }
 
+  const wire = body();
   const headers: Record<string, string> = {
     "content-type": `multipart/form-data; boundary=${boundary}`,
     "user-agent": ctx.userAgent,
@@ -159,7 +160,7 @@ export async function uploadStream(
       // An async iterable, not a Readable: undici asks for a chunk only once the last one is
       // written, which the reused buffers of a file's chunks rely on (body.ts).
       // (Documented as a body type; undici's .d.ts only lists Readable.)
-      body: body() as unknown as Readable,
+      body: wire as unknown as Readable,
       signal: stall.signal,
       headersTimeout: 0,
       bodyTimeout: 0,
@@ -177,8 +178,9 @@ export async function uploadStream(
     throw wrapTransportError(err, what, opts.signal, where);
   } finally {
     stall.stop();
-    // The file is closed even when the server answered before reading the whole body (a 413)
-    // and undici stopped asking for chunks.
+    // The body ends and the file is closed even when the server answered before reading the
+    // whole body (a 413) and undici stopped asking for chunks.
+    void wire.return(undefined).catch(() => undefined);
     dispose();
   }
   const json = jsonAnswer(status, headerGetter(resHeaders), text, "POST", url) as UploadedFile | undefined;

@@ -111,15 +111,21 @@ export class LocalBlobStore implements BlobStore {
   async put(source: Readable): Promise<StoredBlob> {
     const key = crypto.randomUUID();
     const tmp = path.join(this.tmpDir, `${key}.part`);
-    // flush: fsync before the close, on the descriptor already open (not a second open for it).
-    const out = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM, flags: "wx", flush: true });
+    const out = fs.createWriteStream(tmp, { highWaterMark: WRITE_HWM, flags: "wx" });
     let size = 0;
     source.on("data", (chunk: Buffer) => {
       size += chunk.length;
     });
     try {
-      // Resolves once the file is written, fsynced and closed.
       await pipeline(source, out);
+      // fsync only what is kept (the write stream's own `flush` would also fsync a failed or
+      // refused upload's partial file on its way to being deleted).
+      const fh = await fsp.open(tmp, "r+");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await this.moveInto(tmp, this.pathOf(key));
       return { key, size };
     } catch (err) {

@@ -39,3 +39,8 @@ export async function* fileRange(file: string, start: number, end: number): Asyn
     await fh.close();
   }
 }
+
+/** The bytes `start`..`end` of a Buffer in chunks of at most READ_CHUNK: views, no copies. */
+export async function* bufferRange(buf: Buffer, start: number, end: number): AsyncGenerator<Buffer, void, undefined> {
+  for (let i = start; i < end; i += READ_CHUNK) yield buf.subarray(i, Math.min(end, i + READ_CHUNK));
+}

@@ -6,7 +6,7 @@ import * as undici from "undici";
 import { AbortError, apiErrorFrom, ApiError, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "./errors.js";
 import { seconds, Watchdog, wrapTransportError } from "./http.js";
 import { retryDelay, sleep } from "./retry.js";
-import { fileRange, READ_CHUNK } from "./body.js";
+import { bufferRange, fileRange } from "./body.js";
 import path from "node:path";
 import { headerGetter, uploadStream, type Progress, type TransferContext, type UploadedFile, type UploadOptions, type UploadSource } from "./transfer.js";
 
@@ -64,14 +64,8 @@ export function sizeOf(src: SeekableSource): number {
 }
 
 function readRange(src: SeekableSource, start: number, end: number): AsyncIterable<Buffer> {
-  if (end <= start) return Readable.from([]);
   if (src.kind === "path") return fileRange(src.path, start, end);
-  if (src.kind === "buffer") {
-    const buf = src.buf;
-    return (async function* () {
-      for (let i = start; i < end; i += READ_CHUNK) yield buf.subarray(i, Math.min(end, i + READ_CHUNK));
-    })();
-  }
+  if (src.kind === "buffer") return bufferRange(src.buf, start, end);
   return Readable.fromWeb(src.blob.slice(start, end).stream() as import("node:stream/web").ReadableStream);
 }
 

@@ -9,7 +9,7 @@ import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedRespo
 import { seconds, Watchdog, wrapTransportError } from "./http.js";
 import type { components } from "@speedyfiles/api-types";
 import type { ResumableOptions } from "./resumable.js";
-import { fileRange, READ_CHUNK } from "./body.js";
+import { bufferRange, fileRange, READ_CHUNK as CHUNK } from "./body.js";
 
 export type UploadSource = string | Readable | Blob | Buffer | Uint8Array;
 
@@ -50,7 +50,6 @@ export interface TransferContext {
   linkPassword?: string | undefined;
 }
 
-const CHUNK = 1024 * 1024;
 
 /** An upload's bytes as chunks, with `dispose` to let go of the source early (on a failure). */
 interface OpenedSource {
@@ -83,10 +82,7 @@ async function openSource(source: UploadSource, name: string | undefined, knownS
   const u8 = source as Uint8Array;
   const buf = Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
   // Slices share memory with the caller's buffer: no copy.
-  const pieces = async function* () {
-    for (let i = 0; i < buf.length; i += READ_CHUNK) yield buf.subarray(i, i + READ_CHUNK);
-  };
-  return { chunks: pieces(), size: buf.length, name, dispose: () => undefined };
+  return { chunks: bufferRange(buf, 0, buf.length), size: buf.length, name, dispose: () => undefined };
 }
 
 /** `filename="…"` with `"` and `\` escaped; the server reads parameters as UTF-8. */

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { createLogger, DatabaseUnavailable, openMigratedDatabase, startServer } from "./server.js";
 import { createUser, ensureFirstAdmin } from "./services/users.js";
 import { closeDatabase } from "./db/knex.js";
+import { mailDestination } from "./mail/mailer.js";
 import { lockStorageMigration, MigrationInterrupted, migrateToS3 } from "./storage/migrate.js";
 
 const USAGE = `usage: speedyfiles-server [command]
@@ -44,20 +45,31 @@ async function serve(): Promise<void> {
   logger.info({ url: running.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "SpeedyFiles is listening");
 
   const base = config.publicUrl;
-  const lines = [`SpeedyFiles ${running.url}  (public URL ${base})`, `  Sign in:  ${base}/login`, `  API docs: ${base}/api/v1/docs`];
+  const lines = [
+    `SpeedyFiles ${running.url}  (public URL ${base})`,
+    `  Sign in:  ${base}/login`,
+    `  API docs: ${base}/api/v1/docs`,
+    `  Mail:     ${mailDestination(config)}`,
+  ];
+  // How to log in from the command line (sf asks for the password, hidden) and with curl.
+  const tokenHowTo = (email: string) => [
+    "",
+    "  Log in with the sf command line (it asks for the password):",
+    `    sf login --url ${base} --email ${email}`,
+    "  Or get an API token with curl:",
+    `    curl -s -X POST ${base}/api/v1/auth/token -H 'Content-Type: application/json' \\`,
+    `      -d '{"email":"${email}","password":"<password>","name":"my laptop"}'`,
+  ];
   if (first?.generatedPassword) {
     lines.push(
       "",
       "  First start: created the admin account (this password is shown only once):",
       `    email:    ${first.email}`,
       `    password: ${first.generatedPassword}`,
-      "",
-      "  Get an API token:",
-      `    curl -s -X POST ${base}/api/v1/auth/token -H 'Content-Type: application/json' \\`,
-      `      -d '{"email":"${first.email}","password":"<password above>","name":"my laptop"}'`,
+      ...tokenHowTo(first.email),
     );
   } else if (first) {
-    lines.push("", `  Created the admin account ${first.email} from SF_ADMIN_EMAIL / SF_ADMIN_PASSWORD.`);
+    lines.push("", `  Created the admin account ${first.email} from SF_ADMIN_EMAIL / SF_ADMIN_PASSWORD.`, ...tokenHowTo(first.email));
   }
   process.stderr.write(`${lines.join("\n")}\n`);
 

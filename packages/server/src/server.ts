@@ -12,7 +12,7 @@ import { LocalBlobStore } from "./storage/local.js";
 import { S3BlobStore } from "./storage/s3.js";
 import type { BlobStore } from "./storage/blob-store.js";
 import { createUploadStore } from "./storage/upload-store.js";
-import { OutboxMailer, SmtpMailer, type Mailer } from "./mail/mailer.js";
+import { OutboxMailer, outboxDir, SmtpMailer, type Mailer } from "./mail/mailer.js";
 import type { Clock, Services } from "./services/context.js";
 import { startSweeper } from "./services/sweeper.js";
 import { startWebhookWorker } from "./webhooks/worker.js";
@@ -250,7 +250,7 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
     opts.mailer ??
     (config.smtpUrl
       ? new SmtpMailer(config.smtpUrl, config.mailFrom)
-      : new OutboxMailer(path.join(config.dataDir, "outbox"), config.mailFrom, logger));
+      : new OutboxMailer(outboxDir(config.dataDir), config.mailFrom, logger));
   return { config, db, storage, uploads, mailer, logger, clock: opts.clock ?? (() => new Date()) };
 }
 

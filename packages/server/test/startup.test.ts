@@ -139,3 +139,47 @@ describe.each(DATABASES)("speedyfiles-server is healthy only when ready (%s)", (
     }
   });
 });
+
+describe("the first start's banner", () => {
+  /** Starts a fresh server, returns what it printed once it listens, then stops it. */
+  async function banner(env: Record<string, string>): Promise<{ text: string; dataDir: string }> {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-banner-"));
+    const p = serverProcess([], { SF_DATA_DIR: dataDir, SF_PORT: "0", SF_LOG_LEVEL: "warn", SF_PUBLIC_URL: "http://files.example.test:8080", ...env });
+    try {
+      await p.waitFor(/API docs: /);
+      // The banner is one write: wait until the process has nothing more to say for a moment.
+      await new Promise((r) => setTimeout(r, 300));
+      return { text: p.stderr(), dataDir };
+    } finally {
+      p.kill("SIGTERM");
+      await p.code;
+    }
+  }
+
+  it("names sf login with the URL and the admin's email, and where mail goes: the outbox folder without SMTP", async () => {
+    const { text, dataDir } = await banner({});
+    try {
+      expect(text).toMatch(/password: \S{12,}/);
+      expect(text).toContain("sf login --url http://files.example.test:8080 --email admin@localhost");
+      expect(text).toContain(`Mail:     no SF_SMTP_URL: each email is written to ${path.join(dataDir, "outbox")}`);
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("with SMTP, names its host and port, never its user or password", async () => {
+    const { text, dataDir } = await banner({
+      SF_SMTP_URL: "smtp://mailer-user:S3cret-Mail-Pw@mail.example.test:2525",
+      SF_ADMIN_EMAIL: "ops@example.com",
+      SF_ADMIN_PASSWORD: "a-given-password",
+    });
+    try {
+      expect(text).toContain("Mail:     SMTP mail.example.test:2525");
+      expect(text).not.toContain("S3cret-Mail-Pw");
+      expect(text).not.toContain("mailer-user");
+      expect(text).toContain("sf login --url http://files.example.test:8080 --email ops@example.com");
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

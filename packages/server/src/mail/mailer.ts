@@ -12,6 +12,22 @@ export interface MailMessage {
   html: string;
 }
 
+/** Where mail goes without SMTP: `.eml` files in this folder. */
+export function outboxDir(dataDir: string): string {
+  return path.join(dataDir, "outbox");
+}
+
+/**
+ * Where this server's mail goes, for the start banner: the SMTP server's host and port (never its
+ * user or password), or the outbox folder.
+ */
+export function mailDestination(config: { smtpUrl: string | null; dataDir: string }): string {
+  if (!config.smtpUrl) return `no SF_SMTP_URL: each email is written to ${outboxDir(config.dataDir)}`;
+  const u = new URL(config.smtpUrl);
+  const port = u.port || (u.protocol === "smtps:" ? "465" : "587");
+  return `SMTP ${u.hostname}:${port}`;
+}
+
 /** Sends mail. `send` rejects when the message could not be handed over. */
 export interface Mailer {
   send(message: MailMessage): Promise<void>;

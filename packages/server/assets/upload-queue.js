@@ -3,6 +3,8 @@
 // by the session cookie plus the page's CSRF token. XMLHttpRequest, because fetch reports no
 // upload progress.
 
+import "./format-bytes.js";
+
 /** The session's CSRF token, which the API wants in X-CSRF-Token for a cookie-authenticated change. */
 export function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.getAttribute("content") ?? "";
@@ -27,16 +29,9 @@ export async function api(method, url, body) {
   }
 }
 
-/** `1.5 MB`, as the server's pages write sizes. */
+/** `1.5 KiB`: the server's own formatBytes (served as /assets/format-bytes.js), as pages and sf write sizes. */
 export function human(n) {
-  if (n < 1000) return n + " B";
-  const u = ["kB", "MB", "GB", "TB"];
-  let i = -1;
-  do {
-    n /= 1000;
-    i++;
-  } while (n >= 1000 && i < u.length - 1);
-  return (n >= 100 ? n.toFixed(0) : n.toFixed(1)) + " " + u[i];
+  return globalThis.sfFormatBytes(n);
 }
 
 function el(tag, cls, text) {

@@ -17,12 +17,8 @@
   var MAX_PARALLEL = 3;
   var threshold = Number(root.getAttribute("data-resumable-threshold")) || Infinity;
 
-  function human(n) {
-    if (n < 1000) return n + " B";
-    var u = ["kB", "MB", "GB", "TB"], i = -1;
-    do { n /= 1000; i++; } while (n >= 1000 && i < u.length - 1);
-    return (n >= 100 ? n.toFixed(0) : n.toFixed(1)) + " " + u[i];
-  }
+  // The server's own formatBytes (/assets/format-bytes.js, loaded before this script).
+  var human = window.sfFormatBytes;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);

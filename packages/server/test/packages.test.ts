@@ -345,7 +345,7 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
         ttl_days: 14,
       });
       await addFile(t, alice.token, pkg.id, "Q4-report.pdf", "%PDF-"); // 5 B
-      await addFile(t, alice.token, pkg.id, "Q4-spreadsheet.xlsx", Buffer.alloc(1500, 1)); // 1.5 kB
+      await addFile(t, alice.token, pkg.id, "Q4-spreadsheet.xlsx", Buffer.alloc(1500, 1)); // 1.5 KiB
       t.clock.advance(60_000);
 
       const res = await finalize(pkg.id);
@@ -404,7 +404,7 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
         expect(content, part).toContain("Here are the numbers.");
         expect(content, part).toContain("Call me with questions.");
         expect(content, part).toMatch(/Q4-report\.pdf.{0,40}5 B/s);
-        expect(content, part).toMatch(/Q4-spreadsheet\.xlsx.{0,40}1\.5 kB/s);
+        expect(content, part).toMatch(/Q4-spreadsheet\.xlsx.{0,40}1\.5 KiB/s);
         expect(content, part).toContain(body.magic_link);
         expect(content, part).toContain(expDate);
         expect(content, part).toContain(expTime);

@@ -258,6 +258,6 @@ describe.each(DATABASES)("the seed's code examples (%s)", (kind) => {
     const mail = await smtp.waitForMail((x) => (x.parsed.text ?? "").includes(link));
     expect(mail.envelope.to).toEqual(["cfo@acme.com"]);
     expect(typeof mail.parsed.html === "string" ? mail.parsed.html : "").toContain(link);
-    expect(mail.parsed.text).toMatch(/Q4-report\.pdf \(200 kB\)/);
+    expect(mail.parsed.text).toMatch(/Q4-report\.pdf \(195 KiB\)/);
   });
 });

@@ -82,6 +82,25 @@ export async function listLinks(db: Knex, packageId: string): Promise<LinkRow[]>
   return rows.map(normaliseLink);
 }
 
+/** The recipients of these packages of one owner (every link, draft or not), in the order given. */
+export async function listRecipientsOf(
+  db: Knex,
+  ownerId: string,
+  packageIds: string[],
+): Promise<Pick<LinkRow, "package_id" | "recipient_email" | "recipient_name">[]> {
+  if (packageIds.length === 0) return [];
+  return db("package_links as l")
+    .join("packages as p", "p.id", "l.package_id")
+    .where("p.owner_id", ownerId)
+    .whereIn("l.package_id", packageIds)
+    .orderBy([
+      { column: "l.package_id", order: "asc" },
+      { column: "l.position", order: "asc" },
+      { column: "l.id", order: "asc" },
+    ])
+    .select("l.package_id", "l.recipient_email", "l.recipient_name");
+}
+
 export async function findLink(db: Knex, packageId: string, linkId: string): Promise<LinkRow | undefined> {
   const r = (await db<LinkRow>("package_links").where({ package_id: packageId, id: linkId }).first()) as LinkRow | undefined;
   return r ? normaliseLink(r) : undefined;

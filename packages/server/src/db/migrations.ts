@@ -485,6 +485,25 @@ const migrations: Record<string, Migration> = {
       await knex.schema.dropTable("upload_chunks");
     },
   },
+  "20261207000000_web_session_flashes": {
+    async up(knex) {
+      // What a page shows once after a form's redirect (post/redirect/get): a new token, a magic
+      // link, a webhook's signing secret. Sealed with a key derived from the session's cookie
+      // secret, which the database never holds, and deleted when shown (or by the sweeper).
+      await knex.schema.createTable("web_session_flashes", (t) => {
+        t.uuid("id").primary();
+        t.uuid("session_id").notNullable().references("id").inTable("web_sessions").onDelete("CASCADE");
+        t.string("kind", 64).notNullable();
+        t.text("sealed").notNullable();
+        ts(t, "created_at").notNullable();
+        t.index(["session_id", "kind"]);
+        t.index(["created_at"]);
+      });
+    },
+    async down(knex) {
+      await knex.schema.dropTable("web_session_flashes");
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

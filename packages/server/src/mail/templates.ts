@@ -1,5 +1,6 @@
 import type { MailMessage } from "./mailer.js";
-import { escapeHtml, humanSize } from "../web/html.js";
+import { escapeHtml } from "../web/html.js";
+import { formatBytes } from "../web/format.js";
 
 export interface PackageEmailInput {
   direction: "outbound" | "inbound";
@@ -45,7 +46,7 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
     outbound ? `${from} sent you files with SpeedyFiles: "${i.title}".` : `${from} asks you to upload files with SpeedyFiles: "${i.title}".`,
     ...(i.message ? ["", "Message:", ...i.message.split(/\r?\n/).map((l) => `  ${l}`)] : []),
     ...(outbound
-      ? ["", `Files (${i.files.length}, ${humanSize(total)}):`, ...i.files.map((f) => `  - ${f.name} (${humanSize(f.size)})`)]
+      ? ["", `Files (${i.files.length}, ${formatBytes(total)}):`, ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`)]
       : []),
     "",
     outbound ? `Download: ${i.link}` : `Upload: ${i.link}`,
@@ -56,13 +57,13 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
   ].join("\n");
 
   const fileRows = i.files
-    .map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(humanSize(f.size))})</span></li>`)
+    .map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(formatBytes(f.size))})</span></li>`)
     .join("");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
 <p>${escapeHtml(greeting)}</p>
 <p>${escapeHtml(from)} ${outbound ? "sent you files" : "asks you to upload files"} with SpeedyFiles: <strong>${escapeHtml(i.title)}</strong></p>
 ${i.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:12px;white-space:pre-wrap">${escapeHtml(i.message)}</blockquote>` : ""}
-${outbound ? `<p>Files (${i.files.length}, ${escapeHtml(humanSize(total))}):</p><ul>${fileRows}</ul>` : ""}
+${outbound ? `<p>Files (${i.files.length}, ${escapeHtml(formatBytes(total))}):</p><ul>${fileRows}</ul>` : ""}
 <p><a href="${escapeHtml(i.link)}" style="display:inline-block;padding:10px 16px;background:#2557d6;color:#fff;text-decoration:none;border-radius:6px">${outbound ? "Download files" : "Upload files"}</a></p>
 ${deliveryNotes(i)
   .map((n) => `<p>${escapeHtml(n)}</p>`)
@@ -91,16 +92,16 @@ export function ownerUploadNotice(i: {
     "",
     `${who} uploaded files to your request "${i.title}".`,
     "",
-    `Files (${i.files.length}, ${humanSize(total)}):`,
-    ...i.files.map((f) => `  - ${f.name} (${humanSize(f.size)})`),
+    `Files (${i.files.length}, ${formatBytes(total)}):`,
+    ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`),
     "",
     `Fetch them with: sf download <package id>   (package: ${i.packageUrl})`,
   ].join("\n");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
 <p>Hello ${escapeHtml(i.ownerName)},</p>
 <p>${escapeHtml(who)} uploaded files to your request <strong>${escapeHtml(i.title)}</strong>.</p>
-<p>Files (${i.files.length}, ${escapeHtml(humanSize(total))}):</p>
-<ul>${i.files.map((f) => `<li>${escapeHtml(f.name)} (${escapeHtml(humanSize(f.size))})</li>`).join("")}</ul>
+<p>Files (${i.files.length}, ${escapeHtml(formatBytes(total))}):</p>
+<ul>${i.files.map((f) => `<li>${escapeHtml(f.name)} (${escapeHtml(formatBytes(f.size))})</li>`).join("")}</ul>
 <p style="font-size:90%;color:#555">Package: ${escapeHtml(i.packageUrl)}</p>
 </body></html>`;
   return { to: i.ownerEmail, subject, text, html };

@@ -8,7 +8,7 @@ import { accountBody } from "../web/account-page.js";
 import { tokensBody, type TokensPageData } from "../web/tokens-page.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { formFields, text, uuidParam } from "./web-forms.js";
-import { requireSession, sessionOf, signedInForm } from "./web-session.js";
+import { flashFor, requireSession, sessionOf, signedInForm, takeFlash } from "./web-session.js";
 
 const NOTICES = {
   password_changed: "Your password was changed. Every other browser of yours is signed out.",
@@ -31,9 +31,11 @@ async function sendTokens(
   s: Services,
   req: Request,
   res: Response,
-  o: Pick<TokensPageData, "created" | "form"> & { error?: string; status?: number } = {},
+  o: Pick<TokensPageData, "form"> & { error?: string; status?: number } = {},
 ): Promise<void> {
   const session = sessionOf(req);
+  // A token created by the form that redirected here: shown this once.
+  const created = o.form ? [] : await takeFlash(s, req, "token_created");
   const list = await tokens.listTokens(s, session.principal);
   renderPage(
     req,
@@ -43,7 +45,7 @@ async function sendTokens(
       section: "account",
       notice: noticeOf(req, NOTICES),
       error: o.error,
-      body: tokensBody({ tokens: list, csrfToken: session.csrfToken, role: session.user.role, now: s.clock().toISOString(), created: o.created, form: o.form }),
+      body: tokensBody({ tokens: list, csrfToken: session.csrfToken, role: session.user.role, now: s.clock().toISOString(), publicUrl: s.config.publicUrl, created, form: o.form }),
     },
     o.status,
   );
@@ -89,8 +91,10 @@ export function accountPages(s: Services): Router {
         throw new ValidationFailed("Choose when the token expires.", "/body/expires_in_days");
       }
       const created = await tokens.createToken(s, sessionOf(req).principal, { name, ...(days ? { expires_in_days: days } : {}) });
-      // The raw token is in this answer only (no-store): never in a redirect, a URL or a log.
-      await sendTokens(s, req, res, { created });
+      // The raw token goes to the next page of this session only (sealed with it, shown once):
+      // never in a URL or a log, and a reload of that page creates nothing.
+      await flashFor(s, req, "token_created", created);
+      res.redirect(303, "/account/tokens");
     } catch (err) {
       if (isFormError(err)) return sendTokens(s, req, res, { form, error: err.message, status: err.status });
       throw err;

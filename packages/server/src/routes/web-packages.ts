@@ -10,7 +10,7 @@ import { STATUSES } from "../web/package-parts.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { choice, email, formFields, text, uuidParam, wholeNumber } from "./web-forms.js";
 import { ValidationFailed } from "../errors.js";
-import { requireSession, sessionOf, signedInForm } from "./web-session.js";
+import { flashFor, requireSession, sessionOf, signedInForm, takeFlash } from "./web-session.js";
 
 const NOTICES = {
   created: "Draft saved. Add files, then finalize it to send the link.",
@@ -33,10 +33,13 @@ async function sendDetail(
   req: Request,
   res: Response,
   id: string,
-  o: { error?: string; status?: number; finalized?: PackageDetailData["finalized"] } = {},
+  o: { error?: string; status?: number } = {},
 ): Promise<void> {
   const session = sessionOf(req);
   const [pkg, events] = await Promise.all([packages.getPackage(s, session.principal, id), packages.listPackageEvents(s, session.principal, id)]);
+  const recipients = (await packages.packageRecipients(s, session.principal, [pkg])).get(pkg.id);
+  // The links of the finalize form that redirected here: shown this once.
+  const finalized = o.error === undefined ? (await takeFlash(s, req, "package_finalized", id)).at(-1) : undefined;
   renderPage(
     req,
     res,
@@ -46,7 +49,7 @@ async function sendDetail(
       scripts: pkg.status === "draft" && pkg.direction === "outbound" ? [TUS_CLIENT_SCRIPT, "/assets/draft-upload.js"] : [],
       notice: noticeOf(req, NOTICES),
       error: o.error,
-      body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized: o.finalized, maxTtlDays: s.config.maxTtlDays }),
+      body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized, maxTtlDays: s.config.maxTtlDays, recipients }),
     },
     o.status,
   );
@@ -75,11 +78,12 @@ export function packagePages(s: Services): Router {
     const pageRaw = queryString(req, "page");
     const page = /^\d{1,6}$/.test(pageRaw) && Number(pageRaw) >= 1 ? Number(pageRaw) : 1;
     const list = await packages.listPackages(s, sessionOf(req).principal, { page, perPage: PER_PAGE, status, direction, q: q.trim() || undefined });
+    const recipients = await packages.packageRecipients(s, sessionOf(req).principal, list.items);
     renderPage(req, res, {
       title: "Packages",
       section: "packages",
       notice: noticeOf(req, NOTICES),
-      body: packageListBody({ list, status, direction, q }),
+      body: packageListBody({ list, status, direction, q, recipients }),
     });
   });
 
@@ -154,8 +158,10 @@ export function packagePages(s: Services): Router {
     const id = uuidParam(req, "id");
     await act(s, req, res, id, async () => {
       const fin = await packages.finalizePackage(s, sessionOf(req).principal, id);
-      // The link is in this answer only (no-store), never in a redirect or a URL.
-      await sendDetail(s, req, res, id, { finalized: fin });
+      // The links go to this session's next page of this package only (sealed, shown once),
+      // never into a URL; a reload of that page finalizes nothing and shows them no more.
+      await flashFor(s, req, "package_finalized", fin, id);
+      res.redirect(303, `/packages/${id}`);
     });
   });
 

@@ -1,7 +1,8 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { ApiError, Forbidden } from "../errors.js";
 import type { Services } from "../services/context.js";
-import { resolveSession, type ActiveSession } from "../services/sessions.js";
+import type { components } from "@speedyfiles/api-types";
+import { putFlash, resolveSession, takeFlashes, type ActiveSession } from "../services/sessions.js";
 import { checkCsrfToken, checkOrigin, clearSessionCookie, readCookie, SESSION_COOKIE } from "../http/session-cookie.js";
 import { pageSecurityHeaders } from "../http/security-headers.js";
 
@@ -125,4 +126,31 @@ export function checkFormCsrf(s: Services): RequestHandler {
 /** What a signed-in page's POST goes through: the form body, then its CSRF token. */
 export function signedInForm(s: Services): RequestHandler[] {
   return [requireSession, formBody, checkFormCsrf(s)];
+}
+
+/** What a page may be handed once after its form's redirect, by kind. */
+export interface Flashes {
+  token_created: components["schemas"]["TokenCreated"];
+  webhook_created: components["schemas"]["WebhookCreated"];
+  package_finalized: components["schemas"]["FinalizedPackage"];
+}
+
+/** The flash's key: its kind, and for a package's page the package (one page's flash is not another's). */
+function flashKind(kind: keyof Flashes, scope?: string): string {
+  return scope ? `${kind}:${scope}` : kind;
+}
+
+/**
+ * Post/redirect/get for secrets shown once: the form stores the secret with the session (sealed,
+ * in the database) and answers 303; the page it leads to takes it. A reload then shows nothing
+ * new and sends nothing again.
+ */
+export async function flashFor<K extends keyof Flashes>(s: Services, req: Request, kind: K, value: Flashes[K], scope?: string): Promise<void> {
+  await putFlash(s, sessionOf(req), flashKind(kind, scope), value);
+}
+
+/** Takes the session's flashes of a kind (oldest first); nothing after they were shown once. */
+export async function takeFlash<K extends keyof Flashes>(s: Services, req: Request, kind: K, scope?: string): Promise<Flashes[K][]> {
+  // Written by flashFor with this kind, under this session's key (a tampered row fails to open).
+  return (await takeFlashes(s, sessionOf(req), flashKind(kind, scope))) as Flashes[K][];
 }

@@ -5,7 +5,7 @@ import * as webhooks from "../services/webhooks.js";
 import { SUBSCRIBABLE, webhookDetailBody, webhookListBody, type WebhookListData } from "../web/webhook-pages.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { formFields, formValues, text, uuidParam } from "./web-forms.js";
-import { requireSession, sessionOf, signedInForm } from "./web-session.js";
+import { flashFor, requireSession, sessionOf, signedInForm, takeFlash } from "./web-session.js";
 
 const NOTICES = {
   test_sent: "A ping is on its way; its delivery appears below.",
@@ -17,8 +17,10 @@ const NOTICES = {
 
 const PER_PAGE = 20;
 
-async function sendList(s: Services, req: Request, res: Response, o: Pick<WebhookListData, "created" | "form"> & { error?: string; status?: number } = {}) {
+async function sendList(s: Services, req: Request, res: Response, o: Pick<WebhookListData, "form"> & { error?: string; status?: number } = {}) {
   const session = sessionOf(req);
+  // A webhook created by the form that redirected here: its signing secret, shown this once.
+  const created = o.form ? [] : await takeFlash(s, req, "webhook_created");
   const hooks = await webhooks.listWebhooks(s, session.principal, {});
   renderPage(
     req,
@@ -28,7 +30,7 @@ async function sendList(s: Services, req: Request, res: Response, o: Pick<Webhoo
       section: "webhooks",
       notice: noticeOf(req, NOTICES),
       error: o.error,
-      body: webhookListBody({ hooks, csrfToken: session.csrfToken, created: o.created, form: o.form }),
+      body: webhookListBody({ hooks, csrfToken: session.csrfToken, created, form: o.form }),
     },
     o.status,
   );
@@ -53,7 +55,8 @@ export function webhookPages(s: Services): Router {
         events,
         ...(description ? { description } : {}),
       });
-      await sendList(s, req, res, { created });
+      await flashFor(s, req, "webhook_created", created);
+      res.redirect(303, "/webhooks");
     } catch (err) {
       if (isFormError(err)) return sendList(s, req, res, { form, error: err.message, status: err.status });
       throw err;

@@ -8,6 +8,7 @@ import { pageSecurityHeaders } from "../http/security-headers.js";
 import { readCookie } from "../http/session-cookie.js";
 import { deadLinkPage, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
 import { LINK_COOKIE } from "./links.js";
+import { FORMAT_BYTES_SCRIPT, FORMAT_BYTES_SCRIPT_PATH } from "../web/format.js";
 import { createRequire } from "node:module";
 
 const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
@@ -26,6 +27,10 @@ export function linkHeaders(_req: Request, res: Response, next: NextFunction): v
 /** The magic-link page `/l/<secret>` and its static assets. */
 export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
   const r = Router();
+  // The pages' size formatter is the server's own function (one way to write sizes everywhere).
+  r.get(FORMAT_BYTES_SCRIPT_PATH, (_req, res) => {
+    res.set("Cache-Control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(FORMAT_BYTES_SCRIPT);
+  });
   r.use("/assets", express.static(path.resolve(ASSETS), { index: false, maxAge: "1h", dotfiles: "deny" }));
   // tus-js-client for the pages' resumable uploads, from our own origin (the CSP allows no other).
   r.get(TUS_CLIENT_SCRIPT, (_req, res) => {
@@ -98,7 +103,8 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
         if (l.pkg.password_hash === null) return void res.redirect(303, `/l/${encodeURIComponent(secret)}`);
         const given = (req.body as Record<string, unknown> | undefined)?.password;
         const password = typeof given === "string" ? given.slice(0, 1024) : "";
-        if (password === "") return askPassword(res, secret, l, 200, "Enter the password the sender gave you.");
+        // A form error answers 4xx (never a 200 a reload would post again).
+        if (password === "") return askPassword(res, secret, l, 422, "Enter the password the sender gave you.");
         try {
           await unlockLink(s, l, { password });
         } catch (err) {

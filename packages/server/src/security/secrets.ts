@@ -37,3 +37,27 @@ export function secretsEqual(a: string, b: string): boolean {
   const y = Buffer.from(b, "utf8");
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
+
+/**
+ * The key that seals a session's flashes (secrets a page shows once after a redirect): derived
+ * from the session's cookie secret, so the rows in the database are unreadable without the cookie.
+ */
+export function flashKeyFor(sessionSecret: string): Buffer {
+  return crypto.createHmac("sha256", sessionSecret).update("speedyfiles flash v1").digest();
+}
+
+/** AES-256-GCM: base64url of IV (12 bytes) + tag (16 bytes) + ciphertext. */
+export function seal(key: Buffer, plaintext: string): string {
+  const iv = crypto.randomBytes(12);
+  const c = crypto.createCipheriv("aes-256-gcm", key, iv);
+  const body = Buffer.concat([c.update(plaintext, "utf8"), c.final()]);
+  return Buffer.concat([iv, c.getAuthTag(), body]).toString("base64url");
+}
+
+/** Opens what `seal` made with the same key; throws when the key or the bytes differ. */
+export function unseal(key: Buffer, sealed: string): string {
+  const raw = Buffer.from(sealed, "base64url");
+  const d = crypto.createDecipheriv("aes-256-gcm", key, raw.subarray(0, 12));
+  d.setAuthTag(raw.subarray(12, 28));
+  return Buffer.concat([d.update(raw.subarray(28)), d.final()]).toString("utf8");
+}

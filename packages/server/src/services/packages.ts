@@ -30,6 +30,7 @@ import {
   revokeLinkRow,
   usedUpFileCounts,
   type LinkRow,
+  listRecipientsOf,
 } from "../db/links.js";
 import { hashPassword } from "../security/passwords.js";
 import { queueBlobDeletions } from "../db/blob-deletions.js";
@@ -174,6 +175,26 @@ export async function lockOwnedPackage(trx: Services["db"], user: Principal, id:
 /** `GET /packages/{id}`. */
 export async function getPackage(s: Services, user: Principal, id: string): Promise<PackageDetail> {
   return packageDetail(s, await ownedPackage(s, user, id));
+}
+
+/** A package's recipient as the pages write them. */
+export interface Recipient {
+  email: string;
+  name: string | null;
+}
+
+/**
+ * Every recipient of these packages of the caller (a draft's too, whose links hold no secret
+ * yet), by package id, in the order given. Packages that are not the caller's have none here.
+ */
+export async function packageRecipients(s: Services, user: Principal, packages: { id: string }[]): Promise<Map<string, Recipient[]>> {
+  const out = new Map<string, Recipient[]>();
+  for (const r of await listRecipientsOf(s.db, user.userId, packages.map((p) => p.id))) {
+    const list = out.get(r.package_id) ?? [];
+    list.push({ email: r.recipient_email, name: r.recipient_name });
+    out.set(r.package_id, list);
+  }
+  return out;
 }
 
 export interface ListPackagesOptions {

@@ -11,7 +11,8 @@ import {
   type SessionRow,
 } from "../db/sessions.js";
 import type { Role } from "../db/users.js";
-import { csrfTokenFor, generateSessionSecret, sha256Hex } from "../security/secrets.js";
+import { csrfTokenFor, flashKeyFor, generateSessionSecret, seal, sha256Hex, unseal } from "../security/secrets.js";
+import { deleteOldFlashes, insertFlash, takeFlashRows } from "../db/flashes.js";
 import { authenticatePassword, canonicalId } from "./users.js";
 import type { Client, Principal, Services } from "./context.js";
 
@@ -34,6 +35,8 @@ export interface ActiveSession {
   principal: Principal & { sessionId: string };
   user: SessionUser;
   csrfToken: string;
+  /** Seals this session's flashes (derived from the cookie's secret; never stored). */
+  flashKey: Buffer;
 }
 
 /** A session as the Account page lists it. */
@@ -90,6 +93,7 @@ export async function resolveSession(s: Services, secret: string): Promise<Activ
     principal: { userId: row.user_id, role, sessionId: row.id },
     user: { id: row.user_id, email: row.u_email, name: row.u_name, role },
     csrfToken: csrfTokenFor(secret),
+    flashKey: flashKeyFor(secret),
   };
 }
 
@@ -120,7 +124,36 @@ export async function revokeSession(s: Services, user: Principal, id: string): P
   if (!(await revokeSessionRow(s.db, user.userId, canonicalId(id), s.clock().toISOString()))) throw new NotFound("not_found", "Session not found");
 }
 
-/** Deletes the rows of sessions that ended more than a day ago (the sweeper calls this). */
+/** Flashes nobody came to see are deleted after this long (the sweeper). */
+const FLASH_MAX_AGE_MS = 3_600_000;
+
+/**
+ * Deletes the rows of sessions that ended more than a day ago, and flashes older than an hour
+ * (the sweeper calls this).
+ */
 export async function purgeEndedSessions(s: Services): Promise<number> {
-  return deleteEndedSessions(s.db, new Date(s.clock().getTime() - 86_400_000).toISOString());
+  const now = s.clock().getTime();
+  await deleteOldFlashes(s.db, new Date(now - FLASH_MAX_AGE_MS).toISOString());
+  return deleteEndedSessions(s.db, new Date(now - 86_400_000).toISOString());
+}
+
+/**
+ * Keeps something for the session's next page, shown once (post/redirect/get: a form's answer
+ * is a redirect, and the page it leads to shows the new secret). Stored in the database, so any
+ * server process may answer the redirect; sealed under the session's key.
+ */
+export async function putFlash(s: Services, session: ActiveSession, kind: string, value: unknown): Promise<void> {
+  await insertFlash(s.db, {
+    id: crypto.randomUUID(),
+    session_id: session.principal.sessionId,
+    kind,
+    sealed: seal(session.flashKey, JSON.stringify(value)),
+    created_at: s.clock().toISOString(),
+  });
+}
+
+/** Takes the session's flashes of this kind (each is shown once), oldest first. */
+export async function takeFlashes(s: Services, session: ActiveSession, kind: string): Promise<unknown[]> {
+  const rows = await takeFlashRows(s.db, session.principal.sessionId, kind);
+  return rows.map((r) => JSON.parse(unseal(session.flashKey, r.sealed)) as unknown);
 }

@@ -14,3 +14,26 @@ export function timeTag(iso: string | null | undefined, empty = "—"): SafeHtml
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
+
+/**
+ * A byte count as `sf` writes it: binary (IEC) units, one decimal below 100 (`1.5 KiB`,
+ * `10.0 GiB`, `512 MiB`), whole bytes below 1 KiB. The one formatter of the server: pages, emails,
+ * and (served as /assets/format-bytes.js) the upload pages' scripts. Self-contained on purpose:
+ * its source text is that script.
+ */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+}
+
+/** Where the pages load FORMAT_BYTES_SCRIPT from. */
+export const FORMAT_BYTES_SCRIPT_PATH = "/assets/format-bytes.js";
+
+/** The browser script for the pages' uploaders: `formatBytes` itself, as `globalThis.sfFormatBytes`. */
+export const FORMAT_BYTES_SCRIPT = `// Generated from the server's formatBytes (src/web/format.ts): sizes as the pages and sf write them.\nglobalThis.sfFormatBytes = ${formatBytes.toString()};\n`;

@@ -1,4 +1,5 @@
-import { html, humanSize, type SafeHtml } from "./html.js";
+import { html, type SafeHtml } from "./html.js";
+import { formatBytes } from "./format.js";
 import { csrfField } from "./layout.js";
 
 export interface NewPackageData {
@@ -59,7 +60,7 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
     <label for="file-input">Files</label>
     <label class="drop" id="drop">
       <input type="file" id="file-input" multiple>
-      <span>Drop files here or <u>choose files</u> <span class="muted">(up to ${humanSize(d.maxFileBytes)} each)</span></span>
+      <span>Drop files here or <u>choose files</u> <span class="muted">(up to ${formatBytes(d.maxFileBytes)} each)</span></span>
     </label>
     <ul class="files" id="queue" aria-label="Files to send"></ul>
   </div>

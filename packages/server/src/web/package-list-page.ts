@@ -1,7 +1,7 @@
 import type { components } from "@speedyfiles/api-types";
-import { html, humanSize, type SafeHtml } from "./html.js";
-import { plural, timeTag } from "./format.js";
-import { recipientOf, STATUS_LABELS, STATUSES, statusBadge } from "./package-parts.js";
+import { html, type SafeHtml } from "./html.js";
+import { formatBytes, plural, timeTag } from "./format.js";
+import { recipientsOf, STATUS_LABELS, STATUSES, statusBadge, type Recipient } from "./package-parts.js";
 
 type Schemas = components["schemas"];
 type Package = Schemas["Package"];
@@ -12,7 +12,12 @@ export interface PackageListData {
   status: Status | undefined;
   direction: Package["direction"] | undefined;
   q: string;
+  /** Every recipient of the listed packages, by package id. */
+  recipients: Map<string, Recipient[]>;
 }
+
+/** Recipients named in a row of the list before "+k more". */
+const LIST_RECIPIENTS = 2;
 
 /** `/packages?status=&direction=&q=&page=` with one value changed (page reset unless given). */
 function listUrl(d: PackageListData, change: { status?: Status | undefined; page?: number }): string {
@@ -34,9 +39,9 @@ export function packageListBody(d: PackageListData): SafeHtml {
     html`<a class="chip" href="${listUrl(d, { status })}"${d.status === status ? html` aria-current="true"` : ""}>${label}</a>`;
   const rows = items.map(
     (p) => html`<tr>
-  <td class="title"><a href="/packages/${p.id}">${p.title}</a><div class="muted small">${p.direction === "inbound" ? "Request from" : "To"} ${recipientOf(p)}</div></td>
+  <td class="title"><a href="/packages/${p.id}">${p.title}</a><div class="muted small">${p.direction === "inbound" ? "Request from" : "To"} ${recipientsOf(p, d.recipients.get(p.id), LIST_RECIPIENTS)}</div></td>
   <td>${statusBadge(p.status)}</td>
-  <td class="num">${p.direction === "inbound" && p.file_count === 0 ? "—" : html`${plural(p.file_count, "file")}<div class="muted small">${humanSize(p.total_size)}</div>`}</td>
+  <td class="num">${p.direction === "inbound" && p.file_count === 0 ? "—" : html`${plural(p.file_count, "file")}<div class="muted small">${formatBytes(p.total_size)}</div>`}</td>
   <td class="num">${p.download_count}</td>
   <td>${timeTag(p.created_at)}</td>
   <td>${timeTag(p.expires_at)}</td>

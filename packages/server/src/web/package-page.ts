@@ -1,8 +1,8 @@
 import type { components } from "@speedyfiles/api-types";
-import { html, humanSize, type SafeHtml } from "./html.js";
+import { html, type SafeHtml } from "./html.js";
 import { csrfField } from "./layout.js";
-import { plural, timeTag } from "./format.js";
-import { recipientOf, statusBadge } from "./package-parts.js";
+import { formatBytes, plural, timeTag } from "./format.js";
+import { recipientsOf, statusBadge, type Recipient } from "./package-parts.js";
 
 type Schemas = components["schemas"];
 
@@ -27,6 +27,8 @@ export interface PackageDetailData {
   /** Right after finalizing: the link, shown this once. */
   finalized?: (Pick<Schemas["FinalizedPackage"], "magic_link" | "email_sent" | "email_error"> & { links: Schemas["FinalizedLink"][] }) | undefined;
   maxTtlDays?: number;
+  /** Every recipient, in the order given (a draft has no links yet, but its recipients). */
+  recipients?: Recipient[] | undefined;
 }
 
 /** Each recipient's link: its state, complete downloads, first download, and a revoke of its own. */
@@ -68,10 +70,10 @@ function recipientsSection(d: PackageDetailData): SafeHtml {
 
 function linkSection(d: PackageDetailData): SafeHtml {
   const p = d.pkg;
-  const never = html`<p class="muted small">SpeedyFiles stores only a hash of a magic link, never the link itself: it is shown once, right after finalizing, and cannot be shown again. It was emailed to ${p.recipient_email}.</p>`;
+  const never = html`<p class="muted small">SpeedyFiles stores only a hash of a magic link, never the link itself: it is shown once, right after finalizing, and cannot be shown again. It was emailed to ${recipientsOf(p, d.recipients)}.</p>`;
   if (p.status === "draft") {
     const empty = p.direction === "outbound" && p.files.length === 0;
-    return html`<p>No link yet. Finalizing creates the link, emails it to ${recipientOf(p)} and shows it to you once.</p>
+    return html`<p>No link yet. Finalizing creates the link, emails it to ${recipientsOf(p, d.recipients)} and shows it to you once.</p>
 <form method="post" action="/packages/${p.id}/finalize">${csrfField(d.csrfToken)}
   <button type="submit" class="button primary" id="finalize"${empty ? html` disabled` : ""}>Finalize and send the link</button>
   ${empty ? html`<span class="muted small">Add a file first.</span>` : ""}
@@ -83,7 +85,7 @@ ${never}
 <details class="confirm">
   <summary class="button danger">Revoke link</summary>
   <form method="post" action="/packages/${p.id}/revoke" class="confirm-box">${csrfField(d.csrfToken)}
-    <p>Revoke the link? ${recipientOf(p)} can no longer ${p.direction === "inbound" ? "upload" : "download"} through it. This cannot be undone.</p>
+    <p>Revoke the link? ${recipientsOf(p, d.recipients)} can no longer ${p.direction === "inbound" ? "upload" : "download"} through it. This cannot be undone.</p>
     <button type="submit" class="button danger">Revoke link</button>
   </form>
 </details>
@@ -111,7 +113,7 @@ function filesSection(d: PackageDetailData): SafeHtml {
   const rows = p.files.map(
     (f) => html`<tr>
   <td class="name">${f.name}</td>
-  <td class="num">${humanSize(f.size)}</td>
+  <td class="num">${formatBytes(f.size)}</td>
   <td><code class="small" title="${f.sha256}">${f.sha256.slice(0, 12)}…</code></td>
   <td>${timeTag(f.created_at)}</td>
   <td class="actions">
@@ -134,7 +136,7 @@ function filesSection(d: PackageDetailData): SafeHtml {
       : "";
   const empty = p.direction === "inbound" ? "Nothing uploaded yet." : "No files yet.";
   return html`<section class="panel">
-  <h2>${p.direction === "inbound" ? "Files received" : "Files"} <span class="muted small">${plural(p.files.length, "file")}, ${humanSize(p.total_size)}</span></h2>
+  <h2>${p.direction === "inbound" ? "Files received" : "Files"} <span class="muted small">${plural(p.files.length, "file")}, ${formatBytes(p.total_size)}</span></h2>
   ${
     p.files.length === 0
       ? html`<p class="empty">${empty}</p>`
@@ -205,7 +207,7 @@ export function packageDetailBody(d: PackageDetailData): SafeHtml {
 ${finalized}
 <section class="panel">
   <dl class="facts">
-    <dt>${p.direction === "inbound" ? "Requested from" : "Sent to"}</dt><dd>${recipientOf(p)}</dd>
+    <dt>${p.direction === "inbound" ? "Requested from" : "Sent to"}</dt><dd>${recipientsOf(p, d.recipients)}</dd>
     ${p.message ? html`<dt>Message</dt><dd class="message">${p.message}</dd>` : ""}
     <dt>Created</dt><dd>${timeTag(p.created_at)}</dd>
     <dt>Link lifetime</dt><dd>${plural(p.ttl_days, "day")} after finalizing</dd>

@@ -1,4 +1,5 @@
-import { escapeHtml as e, humanSize } from "./html.js";
+import { escapeHtml as e } from "./html.js";
+import { FORMAT_BYTES_SCRIPT_PATH, formatBytes } from "./format.js";
 
 // No inline script or style anywhere (the CSP in http/security-headers.ts forbids them):
 // everything comes from our own /assets.
@@ -66,7 +67,7 @@ export function linkPage(d: LinkPageData): string {
       .map(
         (f) => `<li class="file">
   <span class="name">${e(f.name)}</span>
-  <span class="size">${e(humanSize(f.size))}</span>
+  <span class="size">${e(formatBytes(f.size))}</span>
   ${
     f.usedUp
       ? '<span class="muted used-up">Already downloaded</span>'
@@ -76,7 +77,7 @@ export function linkPage(d: LinkPageData): string {
       )
       .join("\n");
     const body = `<h1>${e(d.title)}</h1>
-<p>${from} sent you ${d.files.length} file${d.files.length === 1 ? "" : "s"} (${e(humanSize(d.totalSize))}).</p>
+<p>${from} sent you ${d.files.length} file${d.files.length === 1 ? "" : "s"} (${e(formatBytes(d.totalSize))}).</p>
 ${message}
 ${expiry}
 ${d.maxDownloads ? `<p class="muted" id="limit">Each file can be downloaded ${d.maxDownloads === 1 ? "once" : `${d.maxDownloads} times`} with this link.</p>` : ""}
@@ -90,7 +91,7 @@ ${d.files.length > 1 && !d.files.some((f) => f.usedUp) ? `<p><a class="button pr
     return layout(d.title, body);
   }
 
-  const uploaded = d.files.map((f) => `<li class="file"><span class="name">${e(f.name)}</span><span class="size">${e(humanSize(f.size))}</span></li>`).join("\n");
+  const uploaded = d.files.map((f) => `<li class="file"><span class="name">${e(f.name)}</span><span class="size">${e(formatBytes(f.size))}</span></li>`).join("\n");
   const body = `<h1>${e(d.title)}</h1>
 <p>${from} asks you to upload files.</p>
 ${message}
@@ -108,7 +109,7 @@ ${expiry}
 <h2>Already received</h2>
 <ul class="files" id="received">${uploaded || '<li class="muted" id="none-yet">Nothing yet.</li>'}</ul>`;
   // tus-js-client (served from our origin) sends large files in resumable chunks.
-  return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, "/assets/upload.js"] });
+  return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, FORMAT_BYTES_SCRIPT_PATH, "/assets/upload.js"] });
 }
 
 /** A password-protected link: the form that asks for it (nothing of the package but its title). */

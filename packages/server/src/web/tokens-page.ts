@@ -11,8 +11,10 @@ export interface TokensPageData {
   csrfToken: string;
   role: "user" | "admin";
   now: string;
-  /** A token just created: shown this once. */
-  created?: Schemas["TokenCreated"] | undefined;
+  /** The server's public URL, for the `sf login` line. */
+  publicUrl: string;
+  /** Tokens just created (by this browser's form, before this page): shown this once. */
+  created?: Schemas["TokenCreated"][] | undefined;
   /** The create form again, after an error. */
   form?: { name: string; expires: string } | undefined;
 }
@@ -27,18 +29,18 @@ const EXPIRY_CHOICES: [string, string][] = [
 
 /** Account → API tokens: the new token once, the create form, the list with revoke. */
 export function tokensBody(d: TokensPageData): SafeHtml {
-  const created = d.created
-    ? html`<section class="panel secret-once" aria-labelledby="created-heading">
-  <h2 id="created-heading">Your new token “${d.created.name}”</h2>
+  const created = (d.created ?? []).map(
+    (c, i) => html`<section class="panel secret-once" aria-labelledby="created-heading${i ? `-${i}` : ""}">
+  <h2 id="created-heading${i ? `-${i}` : ""}">Your new token “${c.name}”</h2>
   <p class="warn"><strong>Copy it now.</strong> It is shown only this once and never again: SpeedyFiles keeps only a hash of it.</p>
   <div class="copy-row">
-    <input id="new-token" class="mono" type="text" readonly value="${d.created.token}" aria-label="New API token" data-autoselect>
-    <button type="button" class="button primary" data-copy="new-token">Copy</button>
+    <input id="new-token${i ? `-${i}` : ""}" class="mono" type="text" readonly value="${c.token}" aria-label="New API token" data-autoselect>
+    <button type="button" class="button primary" data-copy="new-token${i ? `-${i}` : ""}">Copy</button>
   </div>
   <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  <p class="small">Use it as <code>Authorization: Bearer ${d.created.prefix}…</code>, or <code>sf login --token</code>.</p>
-</section>`
-    : "";
+  <p class="small">Use it as <code>Authorization: Bearer ${c.prefix}…</code>, or give it to the command line on stdin: <code>sf login --url ${d.publicUrl} --with-token</code> (paste it, or <code>&lt; token.txt</code>), or set <code>SF_TOKEN</code>.</p>
+</section>`,
+  );
   const rows = d.tokens.map((t) => {
     const expired = t.expires_at !== null && t.expires_at <= d.now;
     return html`<tr data-token-id="${t.id}">

@@ -27,24 +27,26 @@ function stateBadge(h: Schemas["Webhook"]): SafeHtml {
 export interface WebhookListData {
   hooks: Schemas["Webhook"][];
   csrfToken: string;
-  created?: Schemas["WebhookCreated"] | undefined;
+  /** Webhooks just created (by this browser's form, before this page): their secrets, shown once. */
+  created?: Schemas["WebhookCreated"][] | undefined;
   form?: { url: string; description: string; events: string[] } | undefined;
 }
 
 /** Webhooks: the secret once after creating, the create form, the list. */
 export function webhookListBody(d: WebhookListData): SafeHtml {
-  const created = d.created
-    ? html`<section class="panel secret-once" aria-labelledby="secret-heading">
-  <h2 id="secret-heading">Signing secret of the new webhook</h2>
+  const created = (d.created ?? []).map((c, i) => {
+    const n = i ? `-${i}` : "";
+    return html`<section class="panel secret-once" aria-labelledby="secret-heading${n}">
+  <h2 id="secret-heading${n}">Signing secret of the new webhook</h2>
   <p class="warn"><strong>Copy it now.</strong> It is shown only this once. Your receiver checks each request's <code>SpeedyFiles-Signature</code> with it.</p>
   <div class="copy-row">
-    <input id="webhook-secret" class="mono" type="text" readonly value="${d.created.secret}" aria-label="Signing secret" data-autoselect>
-    <button type="button" class="button primary" data-copy="webhook-secret">Copy</button>
+    <input id="webhook-secret${n}" class="mono" type="text" readonly value="${c.secret}" aria-label="Signing secret" data-autoselect>
+    <button type="button" class="button primary" data-copy="webhook-secret${n}">Copy</button>
   </div>
   <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  <p><a href="/webhooks/${d.created.id}">Open the webhook</a> to send a test event.</p>
-</section>`
-    : "";
+  <p><a href="/webhooks/${c.id}">Open the webhook</a> (${c.url}) to send a test event.</p>
+</section>`;
+  });
   const form = d.form ?? { url: "", description: "", events: SUBSCRIBABLE.map(([t]) => t) };
   const rows = d.hooks.map(
     (h) => html`<tr>

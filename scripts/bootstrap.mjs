@@ -50,22 +50,27 @@ if (mode === "start") {
 } else if (mode === "test") {
   if (fs.existsSync(path.join(root, "packages/sdk/package.json"))) pnpm(["gen:check"]);
   pnpm(["-r", "typecheck"]);
-  const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "sf-test-report-"));
-  env.SF_TEST_REPORT = reportDir;
-  const r = spawnSync(pnpmBin, [...pnpmPre, "-r", "--workspace-concurrency=1", "--no-bail", "test"], { cwd: root, stdio: "inherit", env });
-  let passed = 0;
-  let failed = 0;
-  let skipped = 0;
-  for (const f of fs.readdirSync(reportDir)) {
-    const j = JSON.parse(fs.readFileSync(path.join(reportDir, f), "utf8"));
-    passed += j.numPassedTests ?? 0;
-    failed += j.numFailedTests ?? 0;
-    skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
-  }
-  fs.rmSync(reportDir, { recursive: true, force: true });
-  // One plain closing line for CI, summed over every package.
-  process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
-  process.exit(r.status === 0 && failed === 0 && passed > 0 ? 0 : 1);
+  // Every suite runs, one after another, whatever the one before did (pnpm -r stops at the first
+  // failing package); a suite that writes no report is named and fails the run. The root
+  // scripts' own tests (the runner's) go first: they take seconds.
+  const { closingLines, runSuites, summarize, testPackages } = await import("./test-run.mjs");
+  const suites = [
+    {
+      name: "scripts",
+      command: process.execPath,
+      args: (reportDir) => ["--test", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=./scripts/node-test-report.mjs",
+        `--test-reporter-destination=${path.join(reportDir, "scripts.json")}`, "scripts/test-run.test.mjs"],
+      cwd: root,
+    },
+    ...testPackages(root).map((p) => ({ name: p.name, command: pnpmBin, args: [...pnpmPre, "run", "test"], cwd: p.dir })),
+  ];
+  const reportRoot = fs.mkdtempSync(path.join(os.tmpdir(), "sf-test-report-"));
+  const runs = runSuites(suites, { reportRoot, env });
+  fs.rmSync(reportRoot, { recursive: true, force: true });
+  const s = summarize(runs);
+  // The closing line, summed over every suite, stays last and alone for CI.
+  process.stdout.write(`\n${closingLines(s).join("\n")}\n`);
+  process.exit(s.ok ? 0 : 1);
 } else {
   process.stderr.write("usage: node scripts/bootstrap.mjs start|test\n");
   process.exit(2);

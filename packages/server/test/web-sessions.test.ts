@@ -31,7 +31,7 @@ describe.each(DATABASES)("web sessions, CSRF and the API with a session (%s)", (
       expect(res.status).toBe(303);
       expect(res.headers.get("location")).toBe("/packages");
       const cookie = setCookieOf(res, "sf_session")!;
-      expect(cookie).toMatch(/^sf_session=[A-Za-z0-9_-]{43}; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+      expect(cookie).toMatch(/^sf_session=[A-Za-z0-9_-]{43}; Max-Age=604800; Path=\/; HttpOnly; SameSite=Lax$/);
       expect(cookie).not.toMatch(/Secure/);
       const secret = c.jar.cookies.get("sf_session")!;
 

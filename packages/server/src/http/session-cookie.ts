@@ -34,12 +34,51 @@ export function readCookie(req: Request, name: string): string | undefined {
   return undefined;
 }
 
-export function setSessionCookie(res: Response, secret: string, expires: Date, secure: boolean): void {
-  res.cookie(SESSION_COOKIE, secret, { httpOnly: true, sameSite: "lax", secure, path: "/", expires });
+/** How long the sign-in form's CSRF cookie lives after the form was last shown. */
+export const LOGIN_CSRF_MAX_SECONDS = 24 * 3600;
+
+/** Where a cookie goes and how long it lives (seconds, counted by the browser from receipt). */
+export interface CookieOptions {
+  path: string;
+  secure: boolean;
+  maxAgeSeconds: number;
+}
+
+// Cookie values and paths we set are base64url, digits and dots, and our own URL paths: nothing to
+// quote or escape. Anything else is a programming error, refused rather than sent mangled.
+const COOKIE_VALUE = /^[A-Za-z0-9._-]*$/;
+const COOKIE_PATH = /^\/[\x21-\x3a\x3c-\x7e]*$/;
+
+function cookieLine(name: string, value: string, attrs: string[], o: { path: string; secure: boolean }): string {
+  if (!COOKIE_VALUE.test(value)) throw new Error(`cookie ${name}: value has characters a cookie cannot carry`);
+  if (!COOKIE_PATH.test(o.path)) throw new Error(`cookie ${name}: path ${JSON.stringify(o.path)} cannot go in a cookie`);
+  return [`${name}=${value}`, ...attrs, `Path=${o.path}`, "HttpOnly", ...(o.secure ? ["Secure"] : []), "SameSite=Lax"].join("; ");
+}
+
+/**
+ * Sets an HttpOnly, SameSite=Lax cookie that lives `maxAgeSeconds` from when the browser gets it.
+ * Only `Max-Age`, never `Expires`: an absolute date is read against the browser's clock, so a
+ * server and a browser that disagree about the date would make the cookie die at once or outlive
+ * its session. A client too old to know `Max-Age` keeps the cookie for its own session only (the
+ * safe side). Whether a session or link is still valid is decided on the server, by its clock.
+ */
+export function setCookie(res: Response, name: string, value: string, o: CookieOptions): void {
+  const maxAge = Math.max(0, Math.floor(o.maxAgeSeconds));
+  res.append("Set-Cookie", cookieLine(name, value, [`Max-Age=${maxAge}`], o));
+}
+
+/** Removes a cookie: `Max-Age=0`, and an `Expires` in 1970 that is past on any clock. */
+export function clearCookie(res: Response, name: string, o: { path: string; secure: boolean }): void {
+  res.append("Set-Cookie", cookieLine(name, "", ["Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"], o));
+}
+
+/** The session cookie, living as long as the session may (`SF_SESSION_MAX_HOURS`). */
+export function setSessionCookie(res: Response, secret: string, maxAgeSeconds: number, secure: boolean): void {
+  setCookie(res, SESSION_COOKIE, secret, { path: "/", secure, maxAgeSeconds });
 }
 
 export function clearSessionCookie(res: Response, secure: boolean): void {
-  res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: "lax", secure, path: "/" });
+  clearCookie(res, SESSION_COOKIE, { path: "/", secure });
 }
 
 /** Methods that change something: these need the CSRF token when a cookie authenticates them. */

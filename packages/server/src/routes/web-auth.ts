@@ -3,7 +3,7 @@ import { Router, type Request, type Response } from "express";
 import { ApiError, Forbidden } from "../errors.js";
 import type { Services } from "../services/context.js";
 import { signIn, signOut } from "../services/sessions.js";
-import { checkOrigin, clearSessionCookie, LOGIN_CSRF_COOKIE, readCookie, setSessionCookie } from "../http/session-cookie.js";
+import { checkOrigin, clearSessionCookie, LOGIN_CSRF_COOKIE, LOGIN_CSRF_MAX_SECONDS, readCookie, setCookie, setSessionCookie } from "../http/session-cookie.js";
 import { secretsEqual } from "../security/secrets.js";
 import { layout } from "../web/layout.js";
 import { signInBody } from "../web/sign-in-page.js";
@@ -19,9 +19,9 @@ const NOTICES: Record<string, string> = { signed_out: "You are signed out.", ses
  */
 function loginCsrf(req: Request, res: Response, secure: boolean): string {
   const existing = readCookie(req, LOGIN_CSRF_COOKIE);
-  if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
-  const token = crypto.randomBytes(32).toString("base64url");
-  res.cookie(LOGIN_CSRF_COOKIE, token, { httpOnly: true, sameSite: "lax", secure, path: "/login" });
+  const token = existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : crypto.randomBytes(32).toString("base64url");
+  // Set again each time the form is shown, so its life counts from the newest form.
+  setCookie(res, LOGIN_CSRF_COOKIE, token, { path: "/login", secure, maxAgeSeconds: LOGIN_CSRF_MAX_SECONDS });
   return token;
 }
 
@@ -91,11 +91,13 @@ export function authPages(s: Services, login: LoginLimiters): Router {
         return sendSignIn(req, res, 422, { secure, email, next, error: "Enter your email and password." });
       }
       try {
-        const { secret, expiresAt } = await signIn(s, email.slice(0, 254), password.slice(0, 1024), {
+        const { secret } = await signIn(s, email.slice(0, 254), password.slice(0, 1024), {
           address: req.ip,
           userAgent: req.get("user-agent"),
         });
-        setSessionCookie(res, secret, expiresAt, secure);
+        // The browser keeps the cookie as long as the session may live; the server's clock (its
+        // expires_at and idle limit) still decides whether the session is valid.
+        setSessionCookie(res, secret, s.config.sessionMaxHours * 3600, secure);
         res.redirect(303, next ?? "/packages");
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) return sendSignIn(req, res, 401, { secure, email, next, error: "Wrong email or password." });

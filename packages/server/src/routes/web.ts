@@ -5,7 +5,7 @@ import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
 import { linkCookie, liveLink, unlockLink, viewOf, type LiveLink } from "../services/links.js";
 import { pageSecurityHeaders } from "../http/security-headers.js";
-import { readCookie } from "../http/session-cookie.js";
+import { readCookie, setCookie } from "../http/session-cookie.js";
 import { deadLinkPage, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
 import { LINK_COOKIE } from "./links.js";
 import { FORMAT_BYTES_SCRIPT, FORMAT_BYTES_SCRIPT_PATH } from "../web/format.js";
@@ -116,7 +116,7 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
         }
         const c = linkCookie(l, s.clock());
         for (const path of [`/l/${secret}`, `/api/v1/links/${secret}`]) {
-          res.cookie(LINK_COOKIE, c.value, { httpOnly: true, sameSite: "lax", secure, path, maxAge: c.maxAgeSeconds * 1000 });
+          setCookie(res, LINK_COOKIE, c.value, { path, secure, maxAgeSeconds: c.maxAgeSeconds });
         }
         res.redirect(303, `/l/${encodeURIComponent(secret)}`);
       } catch (err) {

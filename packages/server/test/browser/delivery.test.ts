@@ -24,8 +24,8 @@ describe("delivery controls in a real browser (sqlite)", () => {
   beforeAll(async () => {
     smtp = await startTestSmtp();
     // A fixed "now": the dates on the pages (and so the screenshots) are the same every run.
-    const clock = new TestClock();
-    clock.advance(Date.parse("2026-11-27T09:00:00.000Z") - clock.now().getTime());
+    // Only the server's clock: the browser and its cookies keep the real date, as a visitor's do.
+    const clock = new TestClock({ at: "2026-11-27T09:00:00.000Z" });
     t = await startTestServer("sqlite", { clock, env: { SF_SMTP_URL: smtp.url } });
     alice = await t.createUser({ email: "alice@speedyfiles.test" });
     browser = await launchChromium();

@@ -18,8 +18,8 @@ describe("the web interface in a real browser: signing in, account, API tokens (
 
   beforeAll(async () => {
     // A fixed "now", so the dates on the pages (and in the screenshots) are the same every run.
-    const clock = new TestClock();
-    clock.advance(Date.parse("2026-11-27T09:00:00.000Z") - clock.now().getTime());
+    // Only the server's clock: the browser and its cookies keep the real date, as a visitor's do.
+    const clock = new TestClock({ at: "2026-11-27T09:00:00.000Z" });
     t = await startTestServer("sqlite", { clock, env: { SF_LOGIN_MAX_FAILURES_PER_ACCOUNT: "3", SF_LOGIN_MAX_FAILURES_PER_IP: "1000" } });
     alice = await t.createUser({ email: "alice@speedyfiles.test" });
     await t.running.services.db("users").where({ id: alice.user.id }).update({ name: "Alice Example" });

@@ -30,8 +30,9 @@ describe("the web interface in a real browser: packages, webhooks, admin (sqlite
   beforeAll(async () => {
     smtp = await startTestSmtp();
     receiver = await startReceiver();
-    const clock = new TestClock();
-    clock.advance(Date.parse("2026-11-27T09:00:00.000Z") - clock.now().getTime());
+    // A fixed "now" for the server, so the dates on its pages (and the screenshots) are the same
+    // every run; the browser and its cookies keep the real date, as a visitor's do.
+    const clock = new TestClock({ at: "2026-11-27T09:00:00.000Z" });
     t = await startTestServer("sqlite", { clock, env: { SF_SMTP_URL: smtp.url, SF_WEBHOOK_ALLOW_PRIVATE: "true", SF_PUBLIC_URL: "http://localhost:8080" } });
     alice = await t.createUser({ email: "alice@speedyfiles.test" });
     admin = await t.createUser({ email: "ada@speedyfiles.test", role: "admin" });

@@ -26,13 +26,19 @@ export const DATABASES: DbKind[] = (process.env.SF_TEST_DATABASES ?? "sqlite,pos
 const PG_ADMIN_URL = process.env.SF_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 /**
- * A clock the test moves by hand (for expiry), starting now. A `ticking` clock also runs with
- * real time (for background work such as webhook retries), still movable by hand.
+ * A clock the test moves by hand (for expiry), starting now or `at` a fixed instant. A `ticking`
+ * clock also runs with real time (for background work such as webhook retries), still movable by
+ * hand. It drives only what the server decides (expiry, dates on pages and in mail): a real
+ * browser, cookie jar or certificate check in the same test keeps the real time, so a fixed `at`
+ * must never be compared with the real date.
  */
 export class TestClock {
-  private t = Date.now();
+  private t: number;
   private readonly started = Date.now();
-  constructor(private readonly opts: { ticking?: boolean } = {}) {}
+  constructor(private readonly opts: { ticking?: boolean; at?: string | number } = {}) {
+    this.t = opts.at === undefined ? Date.now() : typeof opts.at === "number" ? opts.at : Date.parse(opts.at);
+    if (Number.isNaN(this.t)) throw new Error(`TestClock: not a date: ${String(opts.at)}`);
+  }
   now = (): Date => new Date(this.t + (this.opts.ticking ? Date.now() - this.started : 0));
   advance(ms: number): void {
     this.t += ms;

@@ -1,8 +1,13 @@
 import type { TestServer } from "./server.js";
 
-/** A browser's cookie store, as far as these tests need one: name → value, for one host. */
+/**
+ * A browser's cookie store, as far as these tests need one: name → value, for one host. Like a
+ * browser it keeps the real time, whatever the server's test clock says: `Max-Age` counts from
+ * receipt and wins over `Expires`, which is read against the real clock.
+ */
 export class CookieJar {
   readonly cookies = new Map<string, string>();
+  private readonly until = new Map<string, number>();
 
   /** Takes the Set-Cookie headers of an answer (an expired or empty cookie is removed). */
   store(res: Response): void {
@@ -11,13 +16,26 @@ export class CookieJar {
       const eq = pair!.indexOf("=");
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
-      const expires = attrs.map((a) => a.trim()).find((a) => /^expires=/i.test(a));
-      if (value === "" || (expires && Date.parse(expires.slice(8)) <= Date.now())) this.cookies.delete(name);
-      else this.cookies.set(name, value);
+      const attr = (key: string) => attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith(`${key}=`))?.slice(key.length + 1);
+      const maxAge = attr("max-age");
+      const expires = attr("expires");
+      const until = maxAge !== undefined ? Date.now() + Number(maxAge) * 1000 : expires !== undefined ? Date.parse(expires) : Infinity;
+      this.until.delete(name);
+      if (value === "" || until <= Date.now()) this.cookies.delete(name);
+      else {
+        this.cookies.set(name, value);
+        if (until !== Infinity) this.until.set(name, until);
+      }
     }
   }
 
   header(): string {
+    for (const [name, until] of this.until) {
+      if (until <= Date.now()) {
+        this.cookies.delete(name);
+        this.until.delete(name);
+      }
+    }
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
   }
 }

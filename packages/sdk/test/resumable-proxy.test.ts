@@ -21,8 +21,11 @@ describe("resumable upload behind a proxy that caps bodies", () => {
         req.resume();
         return void res.writeHead(201, { location: `/api/v1/packages/${PKG}/uploads/u1`, "tus-resumable": "1.0.0" }).end();
       }
-      // The proxy answers before reading the body, with HTML.
-      res.writeHead(413, { "content-type": "text/html", connection: "close" }).end("<html><h1>413 Request Entity Too Large</h1></html>");
+      // The proxy answers before reading the body, with HTML, and drains what still arrives (as
+      // nginx does): one that closed the socket under the client's body would leave it a reset
+      // instead of this answer, whoever wins the race (failed that way under load).
+      req.resume();
+      res.writeHead(413, { "content-type": "text/html" }).end("<html><h1>413 Request Entity Too Large</h1></html>");
     });
     const file = path.join(await tmpDir(), "big.bin");
     await fs.writeFile(file, bytes(3 * 1024 * 1024));

@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { html, humanSize, type SafeHtml } from "./html.js";
 import { plural, timeTag } from "./format.js";
 import { recipientOf, STATUS_LABELS, STATUSES, statusBadge } from "./package-parts.js";

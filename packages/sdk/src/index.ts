@@ -75,3 +75,4 @@ export {
 export type { ListIterator } from "./paginate.js";
 export type { RetryOptions } from "./retry.js";
 export type { paths, components, operations } from "./generated/api.js";
+export { VERSION } from "./version.js";

@@ -27,9 +27,7 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`'${cmd} ${args.join(" ")}' failed (exit ${r.status ?? r.signal})`);
 }
 
-// The pnpm that runs this script (npm_execpath) when there is one, else the one on PATH.
-const pnpm = process.env.npm_execpath && /pnpm/.test(path.basename(process.env.npm_execpath)) ? [process.execPath, process.env.npm_execpath] : ["pnpm"];
-const runPnpm = (args) => run(pnpm[0], [...pnpm.slice(1), ...args]);
+const runPnpm = (args) => run("pnpm", args);
 
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(work, { recursive: true });

@@ -22,10 +22,13 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
 });
 
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, signal: interrupt.signal };
-try {
-  await run(process.argv.slice(2), io);
-  process.exitCode = interrupted ? ExitCode.INTERRUPTED : ExitCode.OK;
-} catch (err) {
-  const code = reportError(err, io);
-  process.exitCode = interrupted ? ExitCode.INTERRUPTED : code;
-}
+// No top-level await: the single executable (scripts/release.mjs) runs this file bundled as CommonJS.
+run(process.argv.slice(2), io).then(
+  () => {
+    process.exitCode = interrupted ? ExitCode.INTERRUPTED : ExitCode.OK;
+  },
+  (err: unknown) => {
+    const code = reportError(err, io);
+    process.exitCode = interrupted ? ExitCode.INTERRUPTED : code;
+  },
+);

@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import { Command, CommanderError } from "commander";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { resolveChunkSize, resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
@@ -32,11 +31,9 @@ export interface Context {
   errorContext: ErrorContext;
 }
 
-export const VERSION: string = (() => {
-  // ../package.json from both src/ (tests) and dist/ (the built bin).
-  const pkg = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-})();
+import { VERSION } from "./version.js";
+
+export { VERSION };
 
 const ENV_HELP = `Environment:
   SF_URL           server URL (overrides the profile's)

@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import path from "node:path";
 import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
-import type { components, paths } from "@speedyfiles/api-types";
+import type { components, paths } from "./generated/api.js";
 import { AbortError, apiErrorFrom, NotFoundError, SpeedyFilesError } from "./errors.js";
 import { DEFAULT_TRANSPORT, makeFetch, proxyFromEnv, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
 import { USER_AGENT } from "./version.js";

@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "./generated/api.js";
 /** Base class of every error the SDK throws. */
 export class SpeedyFilesError extends Error {
   /**

@@ -74,4 +74,5 @@ export {
 } from "./webhooks.js";
 export type { ListIterator } from "./paginate.js";
 export type { RetryOptions } from "./retry.js";
-export type { paths, components, operations } from "@speedyfiles/api-types";
+export type { paths, components, operations } from "./generated/api.js";
+export { VERSION } from "./version.js";

@@ -1,6 +1,6 @@
 import { DEFAULT_RESUMABLE_THRESHOLD, uploadAuto } from "./resumable.js";
 import path from "node:path";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "./generated/api.js";
 import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
 import { createApiClient, normaliseBaseUrl } from "./client.js";
 import type { Dispatcher } from "undici";

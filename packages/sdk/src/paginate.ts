@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "./generated/api.js";
 
 type Package = components["schemas"]["Package"];
 type PackageList = components["schemas"]["PackageList"];

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
 import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "./errors.js";
 import { seconds, Watchdog, wrapTransportError } from "./http.js";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "./generated/api.js";
 import type { ResumableOptions } from "./resumable.js";
 import { bufferRange, fileRange, READ_CHUNK as CHUNK } from "./body.js";
 

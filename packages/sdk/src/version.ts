@@ -1,5 +1,10 @@
-/** This package's version (test/unit.test.ts checks it against package.json). */
+/**
+ * DO NOT EDIT. Written by scripts/version.mjs from the root package.json's version, the one
+ * place that defines it; `pnpm gen:check` fails when this differs.
+ */
+
+/** The version of @speedyfiles/sdk: the workspace's one version. */
 export const VERSION = "0.1.0";
 
-/** `speedyfiles-sdk/0.1.0 node/20.19.0`: sent with every request. */
+/** `speedyfiles-sdk/0.1.0 node/24.0.0`: sent with every request. */
 export const USER_AGENT = `speedyfiles-sdk/${VERSION} node/${process.versions.node}`;

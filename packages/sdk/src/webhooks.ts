@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "./generated/api.js";
 import { SpeedyFilesError } from "./errors.js";
 
 /** An event SpeedyFiles POSTs to a webhook (`SpeedyFiles-Event` says its `type`). */

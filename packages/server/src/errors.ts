@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "./generated/api.js";
 
 /** The stable identifiers of errors, as listed by `ErrorCode` in openapi.yaml. */
 export type ErrorCode = components["schemas"]["ErrorCode"];

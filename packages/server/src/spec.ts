@@ -2,8 +2,17 @@ import fs from "node:fs";
 import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 
-/** The contract: `openapi.yaml` at the workspace root (same depth from src/ and dist/). */
-export const SPEC_PATH = fileURLToPath(new URL("../../../openapi.yaml", import.meta.url));
+/**
+ * The contract: `openapi.yaml` at the workspace root (same depth from src/ and dist/), or, in an
+ * installed tarball, the copy `pnpm pack` puts beside package.json (scripts/prepack.mjs). The
+ * workspace is recognised by its pnpm-workspace.yaml, so a copy left behind by an interrupted
+ * pack never shadows the real spec.
+ */
+export const SPEC_PATH = fileURLToPath(
+  fs.existsSync(new URL("../../../pnpm-workspace.yaml", import.meta.url))
+    ? new URL("../../../openapi.yaml", import.meta.url)
+    : new URL("../openapi.yaml", import.meta.url),
+);
 
 let cached: Record<string, unknown> | undefined;
 

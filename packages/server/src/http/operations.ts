@@ -1,5 +1,5 @@
 import type { Request, Response } from "express";
-import type { operations, paths } from "@speedyfiles/api-types";
+import type { operations, paths } from "../generated/api.js";
 import type { Client, Principal, Services } from "../services/context.js";
 import type { Download } from "../services/downloads.js";
 

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { ApiError, Forbidden } from "../errors.js";
 import type { Services } from "../services/context.js";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { putFlash, resolveSession, takeFlashes, type ActiveSession } from "../services/sessions.js";
 import { checkCsrfToken, checkOrigin, clearSessionCookie, readCookie, SESSION_COOKIE } from "../http/session-cookie.js";
 import { pageSecurityHeaders } from "../http/security-headers.js";

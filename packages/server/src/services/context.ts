@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { BlobStore } from "../storage/blob-store.js";

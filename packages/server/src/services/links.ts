@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { Knex } from "knex";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
 import { lockPackage, markCompleted, type LinkedPackage, type PackageRow } from "../db/packages.js";
 import { findFile, listFiles, packageUsage, pagesOfFiles, type FileRow } from "../db/files.js";

@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
 import { findTokenWithUser, insertToken, listActiveTokens, revokeTokenRow, touchToken, type TokenRow } from "../db/tokens.js";

@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { Conflict, NotFound, Unauthorized, ValidationFailed } from "../errors.js";
 import { bool, isUniqueViolation } from "../db/knex.js";
 import { countUsers, findUserByEmail, findUserById, insertUser, listUserRows, updateUserRow, type UserRow } from "../db/users.js";

@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import type { FileRow } from "../db/files.js";
 import type { PackageRow, PackageStatus, PackageWithCounts } from "../db/packages.js";
 import type { LinkRow } from "../db/links.js";

@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { ApiError, Forbidden, NotFound, ValidationFailed } from "../errors.js";
 import {
   deleteWebhookRow,

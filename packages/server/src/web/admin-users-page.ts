@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { html, type SafeHtml } from "./html.js";
 import { csrfField } from "./layout.js";
 import { plural, timeTag } from "./format.js";

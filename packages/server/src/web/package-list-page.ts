@@ -1,4 +1,4 @@
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { html, type SafeHtml } from "./html.js";
 import { formatBytes, plural, timeTag } from "./format.js";
 import { recipientsOf, STATUS_LABELS, STATUSES, statusBadge, type Recipient } from "./package-parts.js";

@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { Knex } from "knex";
-import type { components } from "@speedyfiles/api-types";
+import type { components } from "../generated/api.js";
 import { enabledWebhooksOf, insertDelivery, insertWebhookEvent, type WebhookRow } from "../db/webhooks.js";
 
 export type WebhookEventType = components["schemas"]["WebhookEventType"];

@@ -179,9 +179,10 @@ export interface SendResume {
   /** A file's resumable upload has its URL. */
   onUpload?: (name: string, url: string) => void;
   /**
-   * Keep the draft when a resumable upload gave up (`ResumableUploadError`: the server stayed
-   * away longer than the retries), so that it can be resumed; the error's `resumablePackageId`
-   * names it. Any other failure deletes the draft, as without `resume`.
+   * Keep the draft, so that it can be resumed, when the caller aborts (`signal`: Ctrl-C) or a
+   * resumable upload gave up (`ResumableUploadError`: the server stayed away longer than the
+   * retries); the error's `resumablePackageId` names it. Any other failure deletes the draft, as
+   * without `resume`.
    */
   keepDraft?: boolean;
 }
@@ -506,7 +507,7 @@ export class SpeedyFiles {
     } catch (err) {
       let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       if (signal?.aborted && !(out instanceof AbortError)) out = new AbortError("send aborted", { cause: err });
-      if (resume?.keepDraft && !(out instanceof AbortError) && (out instanceof ResumableUploadError || err instanceof ResumableUploadError)) {
+      if (resume?.keepDraft && (out instanceof AbortError || out instanceof ResumableUploadError || err instanceof ResumableUploadError)) {
         out.resumablePackageId = pkg.id;
         throw out;
       }

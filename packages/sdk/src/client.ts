@@ -435,7 +435,8 @@ export class SpeedyFiles {
 
   /**
    * create → upload every file (bounded concurrency) → finalize. On any failure or abort the
-   * draft it created is deleted, so nothing half-sent stays behind.
+   * draft it created is deleted, so nothing half-sent stays behind (`resume.keepDraft` keeps it
+   * on an abort or a resumable upload that gave up, to resume).
    */
   async send(opts: SendOptions): Promise<SendResult> {
     const files: SendItem[] = [

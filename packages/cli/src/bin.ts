@@ -10,7 +10,7 @@ setMaxListeners(64);
 const interrupt = new AbortController();
 let interrupted = false;
 process.on("SIGINT", () => {
-  // First Ctrl-C: abort transfers and let them clean up (delete the draft). Second: leave now.
+  // First Ctrl-C: abort transfers and let them stop cleanly (`sf send` keeps its draft to resume). Second: leave now.
   if (interrupted) process.exit(ExitCode.INTERRUPTED);
   interrupted = true;
   interrupt.abort(new Error("interrupted"));

@@ -24,7 +24,7 @@ export function configPath(env: Record<string, string | undefined>): string {
   return path.join(base, "speedyfiles", "config.json");
 }
 
-export async function readConfig(file: string): Promise<ConfigFile> {
+export async function readConfig(file: string, again = ""): Promise<ConfigFile> {
   let text: string;
   try {
     text = await fs.readFile(file, "utf8");
@@ -37,7 +37,7 @@ export async function readConfig(file: string): Promise<ConfigFile> {
     if (!parsed || typeof parsed !== "object" || typeof parsed.profiles !== "object" || parsed.profiles === null) throw new Error("no profiles");
     return { profiles: parsed.profiles };
   } catch {
-    throw new CliError(`${file} is not a valid sf config file; fix it or delete it and run \`sf login\``);
+    throw new CliError(`${file} is not a valid sf config file; fix it or delete it and run \`sf login${again}\``);
   }
 }
 
@@ -65,6 +65,19 @@ export interface GlobalFlags {
   url?: string | undefined;
   profile?: string | undefined;
   timeout?: string | undefined;
+}
+
+/**
+ * ` --profile work --url https://…`: the global flags given on this command line, for a command
+ * that a hint tells the person to run (SF_PROFILE and SF_URL stay set in their shell anyway).
+ */
+export function hintFlags(flags: GlobalFlags): string {
+  return [flags.profile ? ` --profile ${shellWord(flags.profile)}` : "", flags.url ? ` --url ${shellWord(flags.url)}` : ""].join("");
+}
+
+/** A word a POSIX shell reads back as itself: quoted only when it needs to be. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -110,7 +123,7 @@ export async function resolveConfig(flags: GlobalFlags, env: Record<string, stri
   const profileName = flags.profile || env.SF_PROFILE || "default";
   // CI mode: with SF_URL and SF_TOKEN both set, the config file is never read.
   const ci = !!env.SF_URL && !!env.SF_TOKEN;
-  const profile = ci ? undefined : (await readConfig(configFile)).profiles[profileName];
+  const profile = ci ? undefined : (await readConfig(configFile, hintFlags(flags))).profiles[profileName];
 
   let url: string | undefined;
   let urlSource: Resolved["urlSource"] = "none";

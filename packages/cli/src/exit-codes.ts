@@ -42,7 +42,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    not authenticated (401: no, invalid, expired or revoked token) or forbidden (403)
   4    not found (404, or 410 for an expired or revoked link)
   5    conflict (409) or rejected input (422 validation, 413 too large)
-  130  interrupted (Ctrl-C); a half-sent package is deleted (or sf prints how to delete it)`;
+  130  interrupted (Ctrl-C); an unfinished \`sf send\` is kept as a draft: the same command
+       resumes it (one reading stdin is deleted)
+\`sf\` alone prints this help and exits 0.`;
 
 /** A failure a person caused and can fix; its message is shown as is (wrangler's UserError). */
 export class CliError extends Error {
@@ -96,6 +98,10 @@ export interface ErrorContext {
   timeoutFlag?: boolean;
   /** Lines printed after the error line: what was left behind and how to clean it up. */
   notes?: string[];
+  /** ` --profile work --url …`, kept in every command a hint names (see Context.hintFlags). */
+  hintFlags?: string;
+  /** ` --profile work` alone: for hints that say the URL itself may be wrong. */
+  profileFlag?: string;
   /** API field → the flag it came from, for validation errors in the person's words. */
   fieldFlags?: FieldFlags;
 }
@@ -106,7 +112,8 @@ export interface ErrorContext {
  */
 export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   if (err instanceof AuthenticationError) {
-    const hint = ctx.tokenSource === "env" ? "check SF_TOKEN, or unset it and run `sf login`" : "run `sf login`";
+    const login = `\`sf login${ctx.hintFlags ?? ""}\``;
+    const hint = ctx.tokenSource === "env" ? `check SF_TOKEN, or unset it and run ${login}` : `run ${login}`;
     return `${err.detail} (401) — ${hint}`;
   }
   if (err instanceof PermissionError) return `${err.detail} (403)`;
@@ -129,15 +136,15 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
     const raise = ctx.timeoutFlag ? "" : "; to wait longer, use --timeout SECONDS or SF_TIMEOUT";
     // "upload of a.bin to <url> stalled: no progress for 30 s"
     if (err.kind === "stall") return `${oneLine(err.message)}${raise}`;
-    return `no answer from ${url ?? "the server"} within ${limit} — check the URL (--url, SF_URL or \`sf login\`) and your network${raise}`;
+    return `no answer from ${url ?? "the server"} within ${limit} — check the URL (--url, SF_URL or \`sf login${ctx.profileFlag ?? ""}\`) and your network${raise}`;
   }
   if (err instanceof NetworkError) {
     const where = ctx.url || err.url ? ` at ${ctx.url ?? originOf(err.url!)}` : "";
     const code = causeCode(err);
     const why = code ?? oneLine(err.message);
-    return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login\`) and your network`;
+    return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login${ctx.profileFlag ?? ""}\`) and your network`;
   }
-  if (err instanceof UnexpectedResponseError) return `${err.message} — check the URL (--url, SF_URL or \`sf login\`)`;
+  if (err instanceof UnexpectedResponseError) return `${err.message} — check the URL (--url, SF_URL or \`sf login${ctx.profileFlag ?? ""}\`)`;
   if (err instanceof ChecksumError) return oneLine(err.message);
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;

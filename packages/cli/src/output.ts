@@ -63,14 +63,25 @@ export function printJson(io: Io, value: unknown): void {
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
 
+/**
+ * The one way the CLI writes a size: IEC units, `512 B`, `1.5 KiB`, `10.0 GiB` (one decimal
+ * below 100), `150 MiB` (none from 100). Rounding never shows `1024 KiB` or `100.0 MiB`.
+ */
 export function formatBytes(n: number): string {
   let i = 0;
-  let v = n;
-  while (v >= 1024 && i < UNITS.length - 1) {
+  let v = Math.round(n);
+  if (v < 1024) return `${v} B`;
+  while (i < UNITS.length - 1 && Number(v.toFixed(v >= 100 ? 0 : 1)) >= 1024) {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${UNITS[i]}`;
+  const digits = Number(v.toFixed(1)) >= 100 ? 0 : 1;
+  return `${v.toFixed(digits)} ${UNITS[i]}`;
+}
+
+/** `1 file`, `3 files`: a count with its noun (`many` for irregular plurals). */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 export function formatRate(bytesPerSecond: number): string {

@@ -1,12 +1,17 @@
 import type { Ora } from "ora";
-import { clean, formatBytes, formatRate, info, isTty, paint, truncate, useColor, type Io } from "./output.js";
+import { clean, formatBytes, formatRate, formatSeconds, info, isTty, paint, plural, truncate, useColor, type Io } from "./output.js";
 
 /** What a transfer reports; the view decides how (or whether) to show it. */
 export interface TransferView {
-  /** A file started (size undefined when unknown, e.g. stdin). */
-  start(name: string, size: number | undefined): void;
+  /**
+   * A file started (size undefined when unknown, e.g. stdin); `from`: bytes of it the other side
+   * already had (a resumed upload or download), shown but not counted in the speed.
+   */
+  start(name: string, size: number | undefined, from?: number): void;
   progress(name: string, bytes: number): void;
   done(name: string, size: number): void;
+  /** A file that was already there (a resumed send): counts as finished, not as sent now. */
+  skip(name: string, size: number): void;
   /** Clears the live display and leaves `summary` (if any) on stderr. */
   finish(summary?: string): void;
   /** Clears the live display after a failure (the error is printed by bin.ts). */
@@ -44,7 +49,7 @@ export async function createView(io: Io, mode: ViewMode, opts: ViewOptions): Pro
   // ora (and its dependencies) cost a noticeable part of start-up: loaded only for a terminal.
   if (mode === "tty") return new TtyView(io, opts, (await import("ora")).default);
   if (mode === "plain") return new PlainView(io, opts);
-  return { start() {}, progress() {}, done() {}, finish() {}, fail() {}, note() {} };
+  return { start() {}, progress() {}, done() {}, skip() {}, finish() {}, fail() {}, note() {} };
 }
 
 /** One line per finished file on stderr, for logs: `sent 3/12 reports/q1.pdf (27.1 MiB)`. */
@@ -59,6 +64,10 @@ class PlainView implements TransferView {
   done(name: string, size: number): void {
     this.finished++;
     info(this.io, `${this.opts.verb} ${this.finished}/${this.opts.totalFiles} ${clean(name)} (${formatBytes(size)})`);
+  }
+  skip(): void {
+    // Not a line: it was not sent now (the "resumed at" note says how much was there).
+    this.finished++;
   }
   finish(summary?: string): void {
     if (summary) info(this.io, summary);
@@ -84,6 +93,8 @@ class TtyView implements TransferView {
   private readonly active = new Map<string, { bytes: number; size: number | undefined }>();
   private finishedFiles = 0;
   private finishedBytes = 0;
+  /** Bytes that were there before this run (resumed): shown, never counted in speed or ETA. */
+  private already = 0;
   private readonly samples: { t: number; bytes: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private dirty = true;
@@ -113,8 +124,16 @@ class TtyView implements TransferView {
     this.timer.unref();
   }
 
-  start(name: string, size: number | undefined): void {
-    this.active.set(name, { bytes: 0, size });
+  start(name: string, size: number | undefined, from = 0): void {
+    this.active.set(name, { bytes: from, size });
+    this.already += from;
+    this.dirty = true;
+  }
+
+  skip(_name: string, size: number): void {
+    this.finishedFiles++;
+    this.finishedBytes += size;
+    this.already += size;
     this.dirty = true;
   }
 
@@ -193,7 +212,12 @@ class TtyView implements TransferView {
     const bytes = this.bytesSoFar();
     const total = Math.max(opts.totalBytes, bytes);
     const pct = total > 0 ? Math.min(100, Math.floor((bytes / total) * 100)) : 100;
-    const totalLine = `  total  ${this.finishedFiles}/${opts.totalFiles} files  ${formatBytes(bytes)} / ${formatBytes(total)}  ${pct}%  ${formatRate(this.rate(bytes))}`;
+    // Speed and time left from the bytes moved in this run only (a resumed transfer starts high).
+    const rate = this.rate(Math.max(0, bytes - this.already));
+    const left = total - bytes;
+    const eta = rate > 0 && left > 0 ? `  ${formatSeconds(Math.ceil(left / rate))} left` : "";
+    const count = `${this.finishedFiles}/${plural(opts.totalFiles, "file")}`;
+    const totalLine = `  total  ${count}  ${formatBytes(bytes)} / ${formatBytes(total)}  ${pct}%  ${formatRate(rate)}${eta}`;
     lines.push(p.bold(truncate(totalLine, width)));
     return lines.join("\n");
   }

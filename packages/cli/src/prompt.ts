@@ -1,6 +1,6 @@
 import readline from "node:readline";
 import { InterruptedError, UsageError } from "./exit-codes.js";
-import { isTty, type InStream, type Io } from "./output.js";
+import { formatBytes, isTty, type InStream, type Io } from "./output.js";
 
 /** `CI` set (and not `false`/`0`): a pipeline, where nobody can answer a question. */
 export function inCi(io: Io): boolean {
@@ -100,7 +100,7 @@ export async function readStdinText(io: Io, what: string, limit = 64 * 1024): Pr
   let text = "";
   for await (const chunk of stdin as AsyncIterable<Buffer | string>) {
     text += typeof chunk === "string" ? chunk : chunk.toString("utf8");
-    if (text.length > limit) throw new UsageError(`${what}: stdin is longer than ${limit} bytes`);
+    if (text.length > limit) throw new UsageError(`${what}: stdin is longer than ${formatBytes(limit)}`);
   }
   return text.replace(/\r?\n$/, "");
 }

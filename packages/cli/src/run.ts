@@ -1,7 +1,7 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { SpeedyFiles } from "@speedyfiles/sdk";
-import { resolveChunkSize, resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
-import { CliError, describeError, EXIT_CODES_HELP, ExitCode, exitCodeFor, isCleanExit, type ErrorContext } from "./exit-codes.js";
+import { hintFlags, resolveChunkSize, resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
+import { CliError, describeError, EXIT_CODES_HELP, ExitCode, exitCodeFor, isCleanExit, UsageError, type ErrorContext } from "./exit-codes.js";
 import { paint, useColor, type Io } from "./output.js";
 import { registerAuth } from "./commands/auth.js";
 import { registerTokens } from "./commands/tokens.js";
@@ -21,6 +21,11 @@ export interface Context {
   io: Io;
   /** `--url` / `--profile` wherever they were given. */
   globals(): GlobalFlags;
+  /**
+   * ` --profile work --url …`: the flags a command printed as a hint must keep, so that it runs
+   * against the same profile and server ("" when none was given).
+   */
+  hintFlags(): string;
   /** Flags → SF_URL/SF_TOKEN → config file (read once). */
   resolve(): Promise<Resolved>;
   /** A client for the resolved server; with `auth` (the default) it must have a token, else exit 3. */
@@ -57,6 +62,8 @@ export function buildProgram(ctx: Context): Command {
     .option("--url <url>", "server URL (default: SF_URL, then the profile's)")
     .option("--profile <name>", 'config profile (default: SF_PROFILE or "default")')
     .option("--timeout <seconds>", "give up when the server does not answer, or a transfer moves no byte, for this long (default: SF_TIMEOUT, else 30 for answers and 60 for transfers)")
+    // Not a flag: caught to say how a token is given (stdin or SF_TOKEN), never echoing it.
+    .addOption(new Option("--token [token]").hideHelp())
     .helpOption("-h, --help", "show help")
     .helpCommand("help [command]", "show help for a command")
     .exitOverride()
@@ -66,7 +73,16 @@ export function buildProgram(ctx: Context): Command {
       outputError: (s, write) => write(paint(useColor(ctx.io)).red(s)),
     })
     .showSuggestionAfterError(true)
-    .addHelpText("after", `\n${EXIT_CODES_HELP}\n\n${ENV_HELP}\n`);
+    .addHelpText("after", `\n${EXIT_CODES_HELP}\n\n${ENV_HELP}\n`)
+    .hook("preAction", () => {
+      if ((program.opts() as { token?: unknown }).token === undefined) return;
+      // A token typed as an argument stays in the shell history and in `ps`: sf reads it from
+      // stdin (or SF_TOKEN) instead, and never repeats it here.
+      throw new UsageError(
+        `sf has no --token flag (a token on the command line stays in your shell history): ` +
+          `\`echo "$TOKEN" | sf login --with-token${ctx.hintFlags()}\` saves it, or set SF_TOKEN (with SF_URL) to use it without saving`,
+      );
+    });
   registerAuth(program, ctx);
   registerTokens(program, ctx);
   registerSend(program, ctx);
@@ -93,15 +109,17 @@ export async function run(argv: string[], io: Io): Promise<void> {
     io,
     errorContext: {},
     globals: () => (program?.opts() ?? {}) as GlobalFlags,
+    hintFlags: () => hintFlags(ctx.globals()),
     resolve: () => (resolved ??= resolveConfig(ctx.globals(), io.env)),
     async client(opts = {}) {
       const r = await ctx.resolve();
       ctx.errorContext.url = r.url;
       ctx.errorContext.tokenSource = r.tokenSource;
-      if (!r.url) throw new CliError("not logged in: run `sf login` (or set SF_URL and SF_TOKEN)", ExitCode.AUTH);
+      const login = `sf login${ctx.hintFlags()}`;
+      if (!r.url) throw new CliError(`not logged in: run \`${login}\` (or set SF_URL and SF_TOKEN)`, ExitCode.AUTH);
       if (opts.auth !== false && !r.token) {
         const why = r.profile && r.urlSource !== "config" ? ` (the saved token is for ${r.profile.url}, not ${r.url})` : "";
-        throw new CliError(`not logged in to ${r.url}${why}: run \`sf login\` (or set SF_TOKEN)`, ExitCode.AUTH);
+        throw new CliError(`not logged in to ${r.url}${why}: run \`${login}\` (or set SF_TOKEN)`, ExitCode.AUTH);
       }
       return ctx.connect(r.url, opts.auth === false ? undefined : r.token);
     },
@@ -120,15 +138,23 @@ export async function run(argv: string[], io: Io): Promise<void> {
   };
   program = buildProgram(ctx);
   try {
-    if (argv.length === 0) {
-      program.outputHelp({ error: true });
-      throw new CliError("no command given", ExitCode.USAGE);
-    }
+    // `sf` alone: the help, on stdout, exit 0 (as `gh`; a person asked what sf can do).
+    if (argv.length === 0) return program.outputHelp();
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
     if (isCleanExit(err)) return;
-    if (err && typeof err === "object") contexts.set(err, { ...ctx.errorContext, debug: !!io.env.SF_DEBUG });
+    if (err && typeof err === "object") contexts.set(err, { ...ctx.errorContext, ...safeHintFlags(ctx), debug: !!io.env.SF_DEBUG });
     throw err;
+  }
+}
+
+/** The hint flags for the error report (none when the command line itself did not parse). */
+function safeHintFlags(ctx: Context): Pick<ErrorContext, "hintFlags" | "profileFlag"> {
+  try {
+    const { profile } = ctx.globals();
+    return { hintFlags: ctx.hintFlags(), profileFlag: hintFlags({ profile }) };
+  } catch {
+    return {};
   }
 }
 

@@ -76,4 +76,55 @@ describe.each(DATABASES)("sf send resumes after being killed (%s)", (kind) => {
     // Done: the state is gone, so the next send of these files is a new one.
     expect((await fs.readdir(path.join(home, "state", "speedyfiles"))).filter((f) => f.endsWith(".json"))).toEqual([]);
   }, 180_000);
+
+  it("Ctrl-C (SIGINT) keeps the draft as SIGTERM does: the rerun resumes the same package and sends no finished file again", async () => {
+    const dir = path.join(home, "ctrl-c");
+    await fs.mkdir(dir, { recursive: true });
+    // Small files finish first (one at a time); the big one is still on its way at Ctrl-C.
+    for (let i = 0; i < 3; i++) await fs.writeFile(path.join(dir, `s${i}.txt`), `small ${i}`);
+    const fh = await fs.open(path.join(dir, "zbig.bin"), "w");
+    for (let i = 0; i < 120; i++) await fh.write(crypto.randomBytes(MiB));
+    await fh.close();
+    const args = ["send", dir, "--to", "cfo@acme.test", "--concurrency", "1"];
+    const db = t.running.services.db;
+    const before = new Set((await db("packages").where({ owner_id: userId }).select("id")).map((p: { id: string }) => p.id));
+    const ours = async () => (await db("packages").where({ owner_id: userId }).select("id", "status")).filter((p: { id: string }) => !before.has(p.id));
+
+    const first = startSf(args, env);
+    first.child.stdin.end();
+    await first.waitForStderr(/^sent 3\/4 /m, 60_000);
+    // Mid-upload of the big file: some of its bytes have arrived.
+    const uploads = path.join(t.dataDir, "uploads");
+    await waitUntil(
+      async () => {
+        const names = await fs.readdir(uploads).catch(() => [] as string[]);
+        const sizes = await Promise.all(names.filter((n) => !n.endsWith(".json")).map((n) => fs.stat(path.join(uploads, n)).then((st) => st.size, () => 0)));
+        return sizes.some((n) => n >= 16 * MiB);
+      },
+      60_000,
+      () => `the big file never started; stderr:\n${first.out.stderr}`,
+    );
+    first.child.kill("SIGINT");
+    const stopped = await first.done;
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toContain("stopped; run the same command to resume, or add `--restart`");
+    expect(stopped.stderr).not.toMatch(/\n\s+at /);
+    const drafts = await ours();
+    expect(drafts).toHaveLength(1);
+    expect(drafts[0]!.status).toBe("draft");
+    const id = drafts[0]!.id;
+    expect(stopped.stderr).toContain(`sf packages delete ${id}`);
+    const filesBefore = await db("files").where({ package_id: id }).select("id", "name").orderBy("name");
+    expect(filesBefore.map((f: { name: string }) => f.name)).toEqual(["ctrl-c/s0.txt", "ctrl-c/s1.txt", "ctrl-c/s2.txt"]);
+
+    const second = await runSf(args, { env });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/resumed at \d+ %/);
+    // Only the big file was sent in this run.
+    expect(second.stderr).not.toMatch(/^sent \d+\/4 ctrl-c\/s/m);
+    expect(await ours()).toEqual([{ id, status: "active" }]);
+    const filesAfter = await db("files").where({ package_id: id }).select("id", "name").orderBy("name");
+    expect(filesAfter.slice(0, 3)).toEqual(filesBefore);
+    expect(filesAfter.map((f: { name: string }) => f.name)).toEqual(["ctrl-c/s0.txt", "ctrl-c/s1.txt", "ctrl-c/s2.txt", "ctrl-c/zbig.bin"]);
+  }, 180_000);
 });

@@ -38,14 +38,14 @@ describe("exit codes", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
     expect(describeError(new NetworkError("x", { cause: refused, url: "http://127.0.0.1:8080/api/v1/me" }))).toContain("(ECONNREFUSED)");
   });
-  it("help lists the exit codes; --version prints the version; no command is a usage error", async () => {
+  it("help lists the exit codes; --version prints the version; `sf` alone prints the help and exits 0", async () => {
     const help = await sf(["help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("Exit codes:");
     expect(help.stdout).toMatch(/130\s+interrupted/);
     const v = await sf(["--version"]);
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
-    expect((await sf([])).code).toBe(2);
+    expect((await sf([])).code).toBe(0);
     const unknown = await sf(["frobnicate"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");

@@ -179,9 +179,10 @@ export interface SendResume {
   /** A file's resumable upload has its URL. */
   onUpload?: (name: string, url: string) => void;
   /**
-   * Keep the draft when a resumable upload gave up (`ResumableUploadError`: the server stayed
-   * away longer than the retries), so that it can be resumed; the error's `resumablePackageId`
-   * names it. Any other failure deletes the draft, as without `resume`.
+   * Keep the draft, so that it can be resumed, when the caller aborts (`signal`: Ctrl-C) or a
+   * resumable upload gave up (`ResumableUploadError`: the server stayed away longer than the
+   * retries); the error's `resumablePackageId` names it. Any other failure deletes the draft, as
+   * without `resume`.
    */
   keepDraft?: boolean;
 }
@@ -434,7 +435,8 @@ export class SpeedyFiles {
 
   /**
    * create → upload every file (bounded concurrency) → finalize. On any failure or abort the
-   * draft it created is deleted, so nothing half-sent stays behind.
+   * draft it created is deleted, so nothing half-sent stays behind (`resume.keepDraft` keeps it
+   * on an abort or a resumable upload that gave up, to resume).
    */
   async send(opts: SendOptions): Promise<SendResult> {
     const files: SendItem[] = [
@@ -506,7 +508,7 @@ export class SpeedyFiles {
     } catch (err) {
       let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
       if (signal?.aborted && !(out instanceof AbortError)) out = new AbortError("send aborted", { cause: err });
-      if (resume?.keepDraft && !(out instanceof AbortError) && (out instanceof ResumableUploadError || err instanceof ResumableUploadError)) {
+      if (resume?.keepDraft && (out instanceof AbortError || out instanceof ResumableUploadError || err instanceof ResumableUploadError)) {
         out.resumablePackageId = pkg.id;
         throw out;
       }

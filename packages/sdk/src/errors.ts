@@ -1,19 +1,24 @@
 import type { components } from "./generated/api.js";
-/** Base class of every error the SDK throws. */
+/**
+ * Base class of every error the SDK throws. Optional fields exist only when set (`declare`, and
+ * no assignment of undefined), so `console.log(err)` and util.inspect show what happened, not a
+ * list of empty fields.
+ */
 export class SpeedyFilesError extends Error {
   /**
    * Set by `send()` and `request()` when they failed and could not delete the draft they had
    * created (the server went away, say): that package is still on the server, unfinished and never
    * sent. Delete it with `packages.delete(id)` once the server answers again.
    */
-  orphanedPackageId?: string;
+  declare orphanedPackageId?: string;
   /** Why deleting that draft failed. */
-  cleanupError?: unknown;
+  declare cleanupError?: unknown;
   /** Set by `send()` with `resume.keepDraft`: the draft it kept, to resume. */
-  resumablePackageId?: string;
+  declare resumablePackageId?: string;
 
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // `{ cause: undefined }` would still make an own `cause` property.
+    super(message, options?.cause !== undefined ? options : undefined);
     this.name = new.target.name;
   }
 }
@@ -74,7 +79,7 @@ export class ApiError extends SpeedyFilesError {
   readonly errors: { path: string; message: string }[];
   readonly method: string;
   readonly url: string;
-  readonly requestId: string | undefined;
+  declare readonly requestId: string | undefined;
 
   constructor(init: ApiErrorInit) {
     super(`${init.method} ${init.url} → ${init.status}: ${init.detail}`);
@@ -84,7 +89,7 @@ export class ApiError extends SpeedyFilesError {
     this.errors = init.errors ?? [];
     this.method = init.method;
     this.url = init.url;
-    this.requestId = init.requestId;
+    setIfDefined(this, "requestId", init.requestId);
   }
 }
 
@@ -97,10 +102,10 @@ export class PayloadTooLargeError extends ApiError {}
 export class ValidationError extends ApiError {}
 export class RateLimitError extends ApiError {
   /** Seconds the server asked to wait (`Retry-After`), when it said. */
-  readonly retryAfter: number | undefined;
+  declare readonly retryAfter: number | undefined;
   constructor(init: ApiErrorInit) {
     super(init);
-    this.retryAfter = init.retryAfter;
+    setIfDefined(this, "retryAfter", init.retryAfter);
   }
 }
 
@@ -113,12 +118,12 @@ export interface TransportErrorInit {
 
 /** The request never got an answer (connection refused, reset, DNS). */
 export class NetworkError extends SpeedyFilesError {
-  readonly method: string | undefined;
-  readonly url: string | undefined;
+  declare readonly method: string | undefined;
+  declare readonly url: string | undefined;
   constructor(message: string, init: TransportErrorInit = {}) {
     super(message, { cause: init.cause });
-    this.method = init.method;
-    this.url = init.url;
+    setIfDefined(this, "method", init.method);
+    setIfDefined(this, "url", init.url);
   }
 }
 
@@ -127,15 +132,15 @@ export class NetworkError extends SpeedyFilesError {
  * `timeoutMs`, retries included) or `stall` (an upload or download moved no byte for `timeoutMs`).
  */
 export class TimeoutError extends SpeedyFilesError {
-  readonly method: string | undefined;
-  readonly url: string | undefined;
-  readonly timeoutMs: number | undefined;
+  declare readonly method: string | undefined;
+  declare readonly url: string | undefined;
+  declare readonly timeoutMs: number | undefined;
   readonly kind: "deadline" | "stall";
   constructor(message: string, init: TransportErrorInit & { timeoutMs?: number; kind?: "deadline" | "stall" } = {}) {
     super(message, { cause: init.cause });
-    this.method = init.method;
-    this.url = init.url;
-    this.timeoutMs = init.timeoutMs;
+    setIfDefined(this, "method", init.method);
+    setIfDefined(this, "url", init.url);
+    setIfDefined(this, "timeoutMs", init.timeoutMs);
     this.kind = init.kind ?? "deadline";
   }
 }
@@ -171,6 +176,11 @@ export class UnexpectedResponseError extends SpeedyFilesError {
     this.method = init.method;
     this.url = safeUrl(init.url);
   }
+}
+
+/** Sets a field only when it has a value: an absent field reads as undefined all the same. */
+function setIfDefined<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
+  if (value !== undefined) (target as Record<K, T[K]>)[key] = value;
 }
 
 const CLASSES: Record<number, new (init: ApiErrorInit) => ApiError> = {

@@ -60,7 +60,7 @@ export {
   type ServerErrorCode,
 } from "./errors.js";
 export { expandPaths, type LocalFile } from "./files.js";
-export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
+export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkCompletion, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
 export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./resumable.js";
 export {

@@ -11,6 +11,8 @@ import type { RetryOptions } from "./retry.js";
 import { downloadToPath, type Progress, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
 
 export type LinkView = components["schemas"]["LinkView"];
+/** What `completeLink` answers: the link, `new_files` since the last completion, and whether the owner was emailed. */
+export type LinkCompletion = components["schemas"]["LinkCompletion"];
 
 /** A magic link split into its server and its secret. */
 export interface ParsedLink {
@@ -203,7 +205,7 @@ export async function uploadToLink(link: string, source: UploadSource, opts: Upl
 }
 
 /** Tells the owner of an inbound link that the upload is complete. */
-export async function completeLink(link: string, opts: LinkOptions = {}): Promise<LinkView & { email_sent: boolean }> {
+export async function completeLink(link: string, opts: LinkOptions = {}): Promise<LinkCompletion> {
   const p = parseLink(link, opts.baseUrl);
   const { data, error, response } = await apiFor(p, opts).POST("/links/{link}/complete", { params: { path: { link: p.secret } }, ...callInit(opts) });
   if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });

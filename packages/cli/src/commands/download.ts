@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { AbortError, parseLink, type SpeedyFiles } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { resolveId } from "../ids.js";
-import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, printJson, printTable, truncateMiddle, type Io } from "../output.js";
+import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, plural, printJson, printTable, truncateMiddle, type Io } from "../output.js";
 import { safeJoin } from "../paths.js";
 import { runPool } from "../pool.js";
 import { createView, viewMode } from "../progress.js";
@@ -210,7 +210,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
 
   const totalBytes = todo.reduce((n, x) => n + x.file.size, 0);
   const view = await createView(io, viewMode(io, opts), {
-    title: `Downloading ${todo.length} of ${plan.length} files (${formatBytes(totalBytes)}) to ${outDir}`,
+    title: `Downloading ${todo.length === plan.length ? plural(todo.length, "file") : `${todo.length} of ${plural(plan.length, "file")}`} (${formatBytes(totalBytes)}) to ${outDir}`,
     verb: "downloaded",
     totalFiles: todo.length,
     totalBytes,
@@ -222,8 +222,10 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
       todo,
       opts.concurrency,
       async ({ file, dest }, signal) => {
-        view.start(file.name, file.size);
-        const r = await source.download(file, dest, { onProgress: (b) => view.progress(file.name, b), signal });
+        // Started at its first progress: a resumed .part reports the bytes it already has first.
+        let begun = false;
+        const onProgress = (b: number) => (begun ? view.progress(file.name, b) : ((begun = true), view.start(file.name, file.size, b)));
+        const r = await source.download(file, dest, { onProgress, signal });
         view.done(file.name, r.size);
         results.push({ name: file.name, path: dest, size: r.size, sha256: r.sha256 });
       },
@@ -237,7 +239,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   const ms = performance.now() - started;
   const skippedNote = skipped.length ? `, ${skipped.length} already there` : "";
   view.finish(
-    opts.json || todo.length === 0 ? undefined : `Downloaded ${results.length} files (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}${skippedNote}; checksums verified`,
+    opts.json || todo.length === 0 ? undefined : `Downloaded ${plural(results.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}${skippedNote}; checksums verified`,
   );
   if (opts.json) {
     printJson(io, {
@@ -250,7 +252,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
       ],
     });
   } else if (todo.length === 0) {
-    info(io, `All ${plan.length} files of "${clean(pkg.title)}" are already in ${outDir}.`);
+    info(io, plan.length === 1 ? `The file of "${clean(pkg.title)}" is already in ${outDir}.` : `All ${plan.length} files of "${clean(pkg.title)}" are already in ${outDir}.`);
   }
 }
 
@@ -271,7 +273,7 @@ function showOffer(io: Io, pkg: Offer, opts: { files: boolean }): void {
   info(io, `"${clean(pkg.title)}"${pkg.sender ? ` from ${clean(pkg.sender)}` : ""}`);
   if (pkg.message) for (const line of pkg.message.split(/\r?\n/)) info(io, `  ${clean(line)}`);
   if (pkg.expires_at) info(io, `Expires ${formatDate(pkg.expires_at)} (${formatRelative(pkg.expires_at)})`);
-  info(io, `${pkg.files.length} ${pkg.files.length === 1 ? "file" : "files"}, ${formatBytes(total)}${opts.files && pkg.files.length > 0 ? ":" : ""}`);
+  info(io, `${plural(pkg.files.length, "file")}, ${formatBytes(total)}${opts.files && pkg.files.length > 0 ? ":" : ""}`);
   if (!opts.files) return;
   const names = [...pkg.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const width = Math.max(20, (io.stderr.columns ?? 80) - 14);

@@ -3,7 +3,7 @@ import { InvalidArgumentError } from "commander";
 import type { Direction, Package, PackageEvent, PackageStatus } from "@speedyfiles/sdk";
 import { CliError, ExitCode, UsageError } from "../exit-codes.js";
 import { resolveId, SHORT_ID } from "../ids.js";
-import { clean, formatBytes, formatDate, formatRelative, info, isTty, out, printJson, printTable } from "../output.js";
+import { clean, formatBytes, formatDate, formatRelative, info, isTty, out, plural, printJson, printTable } from "../output.js";
 import { canPrompt, confirm } from "../prompt.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
@@ -174,7 +174,7 @@ Raising the limit brings back the links whose downloads were used up.`)
       const sf = await ctx.client();
       const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads === "none" ? null : opts.maxDownloads });
       if (opts.json) return printJson(ctx.io, pkg);
-      info(ctx.io, `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads} times per recipient` : "no download limit"}.`);
+      info(ctx.io, `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads === 1 ? "once" : `${pkg.max_downloads} times`} per recipient` : "no download limit"}.`);
     });
 
   packages
@@ -204,7 +204,7 @@ Revoked recipients are skipped. At most 3 times per package per hour.`)
       const id = await resolveId(ctx, sf, "package", arg);
       if (!opts.yes) {
         const pkg = await sf.packages.get(id);
-        const ok = await confirm(ctx.io, `Delete "${clean(pkg.title)}" (${pkg.file_count} files, ${formatBytes(pkg.total_size)}) for good?`);
+        const ok = await confirm(ctx.io, `Delete "${clean(pkg.title)}" (${plural(pkg.file_count, "file")}, ${formatBytes(pkg.total_size)}) for good?`);
         if (!ok) throw new CliError("not deleted", ExitCode.FAILURE);
       }
       await sf.packages.delete(id);

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { AbortError, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
 import { InterruptedError, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
-import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, printJson, useColor } from "../output.js";
+import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, plural, printJson, useColor } from "../output.js";
 import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
 import { askHidden, canPrompt, readStdinText } from "../prompt.js";
@@ -55,12 +55,14 @@ links to files are followed (their target's bytes are sent under the link's name
 directories are skipped, so a link cycle cannot loop. \`-\` reads stdin (needs --filename).
 
 On a terminal a live display shows each file in flight and the total; otherwise one line per
-finished file goes to stderr. The link is printed last, on stdout. Ctrl-C stops the uploads,
-deletes the unfinished package and exits 130.
+finished file goes to stderr. The link is printed last, on stdout. Ctrl-C stops the uploads and
+exits 130, keeping the unfinished package as a draft (never sent): the same command resumes it,
+\`--restart\` starts over, \`sf packages delete <id>\` removes it (data from stdin cannot be read
+again, so that draft is deleted).
 
 Files of 64 MiB or more are sent resumably (tus): a dropped connection or a server restart is
 resumed from the last byte the server stored, by itself (SF_CHUNK_MIB caps a request's size for
-a proxy that limits bodies). If \`sf send\` itself is killed (or such an upload gives up), the same
+a proxy that limits bodies). If \`sf send\` itself is stopped (or such an upload gives up), the same
 command run again resumes the unfinished package and its partial uploads instead of starting over (state in
 $XDG_STATE_HOME/speedyfiles/, keyed by the server, the paths and the files' sizes and mtimes);
 \`--restart\` starts afresh.
@@ -162,7 +164,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const sf = await ctx.client();
   const totalBytes = local.reduce((n, f) => n + f.size, 0);
   const mode = viewMode(io, opts);
-  const what = count === 1 ? "1 file" : `${count} files`;
+  const what = plural(count, "file");
   const view = await createView(io, mode, {
     title: `Sending ${what}${useStdin ? "" : ` (${formatBytes(totalBytes)})`} to ${opts.to.join(", ")}`,
     verb: "sent",
@@ -185,6 +187,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const started = performance.now();
   let result: FinalizedPackage;
   let sentBytes = 0;
+  let resumedBytes = 0;
   const stored = { files: 0, bytes: 0 };
   try {
     const r = await sf.send({
@@ -201,7 +204,12 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
       concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
       ...(io.signal ? { signal: io.signal } : {}),
-      onProgress: progressAdapter(view, (b) => (sentBytes = b), (size) => ((stored.files += 1), (stored.bytes += size))),
+      onProgress: progressAdapter(
+        view,
+        (b) => (sentBytes = b),
+        (size) => ((stored.files += 1), (stored.bytes += size)),
+        (b) => (resumedBytes = b),
+      ),
       ...(stateFile
         ? {
             resume: {
@@ -224,39 +232,48 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     if (stateFile) await removeSendState(stateFile);
   } catch (err) {
     view.fail();
+    const stopped = err instanceof AbortError || !!io.signal?.aborted;
+    const again = ctx.hintFlags();
     const kept = (err as { resumablePackageId?: string }).resumablePackageId;
+    const left = (id: string) => `The unfinished package ${id} (${stored.files} of ${plural(count, "file")}, ${formatBytes(stored.bytes)} uploaded)`;
     if (kept) {
-      // Kept (issue 2.7): the same command resumes it; it is never sent unless finished.
+      // Kept (Ctrl-C, or a resumable upload that gave up): the same command resumes it; it is
+      // never sent unless finished.
       await save();
-      const url = ctx.globals().url ? ` --url ${ctx.globals().url}` : "";
       (ctx.errorContext.notes ??= []).push(
-        `The unfinished package ${kept} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) is kept as a draft (never sent): run the same command again to resume it (--restart starts afresh), or remove it:`,
-        `  sf packages delete ${kept} --yes${url}`,
+        stopped
+          ? `${left(kept)} is kept as a draft (never sent). To remove it for good:`
+          : `${left(kept)} is kept as a draft (never sent): run the same command again to resume it (--restart starts afresh), or remove it:`,
+        `  sf packages delete ${kept} --yes${again}`,
       );
+      if (stopped) throw new InterruptedError("stopped; run the same command to resume, or add `--restart` to start over");
     } else if (stateFile && !(err as { orphanedPackageId?: string }).orphanedPackageId) {
-      // The draft was deleted (Ctrl-C, a failure): nothing is left to resume. (A draft that could
-      // not be deleted keeps its state: the same command resumes it.)
+      // The draft was deleted (a failure): nothing is left to resume. (A draft that could not be
+      // deleted keeps its state: the same command resumes it.)
       await removeSendState(stateFile);
     }
     const orphan = (err as { orphanedPackageId?: string }).orphanedPackageId;
     if (orphan) {
       // The send failed and so did deleting its draft (the server went away): say what is left
-      // and how to remove it, instead of leaving it there silently (issue 2.2, defect 4).
-      const url = ctx.globals().url ? ` --url ${ctx.globals().url}` : "";
+      // and how to remove it, instead of leaving it there silently.
       (ctx.errorContext.notes ??= []).push(
-        `The unfinished package ${orphan} (${stored.files} of ${count} files, ${formatBytes(stored.bytes)} uploaded) could not be deleted: it stays on the server as a draft (never sent). Remove it once the server answers again:`,
-        `  sf packages delete ${orphan} --yes${url}`,
+        `${left(orphan)} could not be deleted: it stays on the server as a draft (never sent). Remove it once the server answers again:`,
+        `  sf packages delete ${orphan} --yes${again}`,
       );
     }
-    if (err instanceof AbortError || io.signal?.aborted) {
+    if (stopped) {
+      // Only a send without saved state gets here (stdin cannot be read again): its draft is gone.
       throw new InterruptedError(orphan ? "interrupted: uploads stopped" : "interrupted: uploads stopped, the unfinished package was deleted");
     }
     throw err;
   }
   const ms = performance.now() - started;
   const bytes = result.files.reduce((n, f) => n + f.size, 0) || sentBytes;
+  // A resumed send: the speed is of the bytes this run sent, not of what was already there.
+  const now = Math.max(0, bytes - resumedBytes);
+  const part = resumedBytes > 0 ? `; ${formatBytes(now)} of it in this run` : "";
   view.finish(
-    opts.json ? undefined : `Sent ${what} (${formatBytes(bytes)}) in ${formatDuration(ms)}, ${formatRate(bytes / Math.max(ms / 1000, 0.001))}`,
+    opts.json ? undefined : `Sent ${what} (${formatBytes(bytes)}${part}) in ${formatDuration(ms)}, ${formatRate(now / Math.max(ms / 1000, 0.001))}`,
   );
 
   if (opts.json) {
@@ -298,24 +315,38 @@ export function defaultConcurrency(files: number, bytes: number): number {
   return files > 4 && bytes / files < 1024 * 1024 ? 16 : 4;
 }
 
-/** SDK progress events → view calls: the first event of a file starts it. */
-function progressAdapter(view: TransferView, onTotal: (bytes: number) => void, onStored: (size: number) => void): (p: SendProgress) => void {
+/**
+ * SDK progress events → view calls: the first event of a file starts it, at the bytes the server
+ * already had (a resumed upload's offset). A `done` with no event before it is a file the resumed
+ * draft already held: finished, but not sent in this run.
+ */
+export function progressAdapter(
+  view: TransferView,
+  onTotal: (bytes: number) => void,
+  onStored: (size: number) => void,
+  onResumed: (bytes: number) => void = () => undefined,
+): (p: SendProgress) => void {
   const started = new Set<string>();
   return (p) => {
     onTotal(p.bytes);
     if (p.phase === "resumed") {
+      onResumed(p.bytes);
       const pct = p.totalBytes > 0 ? Math.floor((p.bytes / p.totalBytes) * 100) : 0;
       view.note(`Resuming the interrupted send: resumed at ${pct} % (${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} already on the server)`);
       return;
     }
+    const size = p.uploaded?.size ?? p.fileSize;
     if (!started.has(p.file)) {
       started.add(p.file);
-      view.start(p.file, p.fileSize || undefined);
+      if (p.phase === "done") {
+        onStored(size);
+        return view.skip(p.file, size);
+      }
+      view.start(p.file, p.fileSize || undefined, p.fileBytes);
     }
     if (p.phase === "done") {
-      onStored(p.uploaded?.size ?? p.fileSize);
-      view.done(p.file, p.uploaded?.size ?? p.fileSize);
-    }
-    else view.progress(p.file, p.fileBytes);
+      onStored(size);
+      view.done(p.file, size);
+    } else view.progress(p.file, p.fileBytes);
   };
 }

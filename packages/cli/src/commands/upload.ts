@@ -2,9 +2,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import type { Command } from "commander";
-import { AbortError, expandPaths, type LinkView, type LocalFile } from "@speedyfiles/sdk";
+import { AbortError, expandPaths, type LinkCompletion, type LinkView, type LocalFile } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
-import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, printJson } from "../output.js";
+import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, plural, printJson } from "../output.js";
 import { runPool } from "../pool.js";
 import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
@@ -79,7 +79,7 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
   const uploaded: { name: string; size: number; sha256: string }[] = [];
   if (todo.length > 0) {
     const display = await createView(io, viewMode(io, opts), {
-      title: `Uploading ${todo.length} ${todo.length === 1 ? "file" : "files"} (${formatBytes(totalBytes)}) for ${clean(view.sender_email)}`,
+      title: `Uploading ${plural(todo.length, "file")} (${formatBytes(totalBytes)}) for ${clean(view.sender_email)}`,
       verb: "uploaded",
       totalFiles: todo.length,
       totalBytes,
@@ -100,23 +100,20 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
     } catch (err) {
       display.fail();
       if (err instanceof AbortError || io.signal?.aborted) {
-        throw new InterruptedError(`interrupted: ${uploaded.length} of ${todo.length} files uploaded; the same command uploads the rest`);
+        throw new InterruptedError(`interrupted: ${uploaded.length} of ${plural(todo.length, "file")} uploaded; the same command uploads the rest`);
       }
-      if (uploaded.length > 0) (ctx.errorContext.notes ??= []).push(`${uploaded.length} of ${todo.length} files were uploaded; the same command uploads the rest.`);
+      if (uploaded.length > 0) (ctx.errorContext.notes ??= []).push(`${uploaded.length} of ${plural(todo.length, "file")} uploaded; the same command uploads the rest.`);
       throw err;
     }
     const ms = performance.now() - started;
-    display.finish(opts.json ? undefined : `Uploaded ${uploaded.length} files (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified`);
+    display.finish(opts.json ? undefined : `Uploaded ${plural(uploaded.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified`);
   }
   if (skipped.length > 0 && !opts.json) info(io, `${skipped.length} ${skipped.length === 1 ? "file was" : "files were"} already uploaded.`);
 
-  let completed = false;
-  let emailSent: boolean | undefined;
+  let completion: LinkCompletion | undefined;
   if (opts.done) {
-    const r = await sf.links.complete(url);
-    completed = true;
-    emailSent = r.email_sent;
-    if (!opts.json) info(io, `Told ${clean(view.sender_name || view.sender_email)} you are done${r.email_sent ? " (by email)" : " (their email could not be sent; the upload is marked done)"}.`);
+    completion = await sf.links.complete(url);
+    if (!opts.json) info(io, doneMessage(view, completion));
   } else if (!opts.json && local.length > 0) {
     info(io, "When you have sent everything: sf upload <link> --done");
   }
@@ -124,10 +121,27 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
     printJson(io, {
       title: view.title,
       files: [...uploaded.map((u) => ({ ...u, skipped: false })), ...skipped.map((s) => ({ name: s.name, size: s.size, skipped: true }))],
-      completed,
-      ...(emailSent !== undefined ? { email_sent: emailSent } : {}),
+      completed: completion !== undefined,
+      ...(completion ? { new_files: completion.new_files, email_sent: completion.email_sent, email_error: completion.email_error } : {}),
     });
   }
+}
+
+/**
+ * What `--done` did, from the server's answer: the owner is emailed only about files that arrived
+ * since the last "done" (`new_files`); with none, nothing is sent and nothing failed.
+ */
+function doneMessage(before: LinkView, r: LinkCompletion): string {
+  const who = clean(before.sender_name || before.sender_email);
+  if (r.new_files === 0) {
+    return before.completed_at
+      ? "Nothing new since you last said you were done: no email sent."
+      : `Nothing was uploaded through this link yet, so ${who} was not told anything.`;
+  }
+  const what = `${plural(r.new_files, "new file")}`;
+  if (r.email_sent) return `Told ${who} you are done (by email, ${what}).`;
+  const why = r.email_error ? ` (${clean(r.email_error)})` : "";
+  return `Marked done (${what}), but the email to ${who} could not be sent${why}: tell them yourself.`;
 }
 
 /** Who asked, for what, until when: on stderr before anything is sent. */

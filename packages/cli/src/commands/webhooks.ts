@@ -91,7 +91,7 @@ export function registerWebhooks(program: Command, ctx: Context): void {
       out(ctx.io, hook.secret);
       info(ctx.io, `Created webhook ${hook.id} for ${hook.events.length === EVENTS.length ? "every package event" : hook.events.join(", ")}.`);
       info(ctx.io, "The signing secret above is shown only this once: give it to your receiver now.");
-      info(ctx.io, `Try it: sf webhooks test ${hook.id.slice(0, SHORT_ID)}`);
+      info(ctx.io, `Try it: sf webhooks test ${hook.id.slice(0, SHORT_ID)}${ctx.hintFlags()}`);
     });
 
   webhooks
@@ -152,7 +152,7 @@ export function registerWebhooks(program: Command, ctx: Context): void {
       const d = await sf.webhooks.test(id);
       if (opts.json) return printJson(ctx.io, d);
       out(ctx.io, d.id);
-      info(ctx.io, `Queued a ping (delivery ${d.id}). See how it went: sf webhooks deliveries ${id.slice(0, SHORT_ID)}`);
+      info(ctx.io, `Queued a ping (delivery ${d.id}). See how it went: sf webhooks deliveries ${id.slice(0, SHORT_ID)}${ctx.hintFlags()}`);
     });
 
   webhooks

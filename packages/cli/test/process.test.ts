@@ -272,8 +272,10 @@ describe("time limits (issue 2.2 defect 3)", () => {
         return req.on("end", () => json(201, DRAFT));
       }
       if (req.method === "POST" && req.url === `/api/v1/packages/${DRAFT.id}/files`) {
-        // As the real server does for a package over its quota: 413 before the body is read.
-        return json(413, { detail: "Package already holds the maximum of 1 files", code: "limit_exceeded" });
+        // As the real server does for a package over its quota: 413 before the body is read, then
+        // the rest drained (closing under the client's body would hand it a reset, not the 413).
+        req.resume();
+        return res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ detail: "Package already holds the maximum of 1 files", code: "limit_exceeded" }));
       }
       req.resume();
       res.writeHead(204).end();

@@ -32,8 +32,9 @@ export class Unauthorized extends ApiError {
     super(401, code, detail, { headers: { "WWW-Authenticate": 'Bearer realm="speedyfiles"' } });
   }
 }
-type ForbiddenCode =
+export type ForbiddenCode =
   | "admin_required"
+  | "insufficient_scope"
   | "package_forbidden"
   | "link_download_forbidden"
   | "webhook_forbidden"

@@ -6,14 +6,21 @@ import { addFile, createPackage, sha256, until } from "./helpers/uploads.js";
 import { shareFiles } from "./helpers/links.js";
 import { loadSpec } from "../src/spec.js";
 import { handlers } from "../src/routes/index.js";
+import { specRouter } from "../src/http/router.js";
+import { AUTHENTICATORS } from "../src/http/authenticators/index.js";
+import { SCOPES } from "../src/policies/index.js";
+import type { Services } from "../src/services/context.js";
 
 interface Operation {
   operationId: string;
-  security?: Record<string, unknown>[];
-  "x-speedyfiles-role"?: string;
+  security?: Record<string, string[]>[];
   requestBody?: { content: Record<string, unknown> };
 }
-type Spec = { security: Record<string, unknown>[]; paths: Record<string, Record<string, Operation>> };
+type Spec = {
+  security: Record<string, string[]>[];
+  paths: Record<string, Record<string, Operation>>;
+  components: { securitySchemes: Record<string, unknown>; schemas: Record<string, { enum?: string[] }> };
+};
 
 const spec = loadSpec() as unknown as Spec;
 const METHODS = ["get", "head", "post", "put", "patch", "delete", "options"];
@@ -42,6 +49,46 @@ describe("the contract drives the server", () => {
     for (const code of ["token_invalid", "package_not_found", "file_name_invalid", "limit_exceeded", "insufficient_storage"]) {
       expect(schemas.ErrorCode!.enum).toContain(code);
     }
+  });
+});
+
+describe("the contract says who may do what", () => {
+  // Who-am-I answers any caller, whatever its scopes.
+  const ANY_SCOPE = ["getMe"];
+
+  it("names a scope for every operation that needs a caller, from the fixed vocabulary", () => {
+    expect(secured.length).toBeGreaterThan(30);
+    for (const { op } of secured) {
+      // Declared on the operation itself: the document-wide default names no scope.
+      expect(op.security, op.operationId).toBeDefined();
+      for (const alt of op.security!) {
+        for (const scopes of Object.values(alt)) {
+          if (!ANY_SCOPE.includes(op.operationId)) expect(scopes.length, op.operationId).toBeGreaterThan(0);
+          for (const scope of scopes) expect(SCOPES, `${op.operationId}: ${scope}`).toContain(scope);
+        }
+      }
+      // Every scheme asks the same scope, so a caller's rights do not depend on how they signed in.
+      expect(new Set(op.security!.map((alt) => JSON.stringify(Object.values(alt)[0]))).size, op.operationId).toBe(1);
+    }
+    expect(spec.components.schemas.Scope!.enum).toEqual([...SCOPES]);
+    expect(SCOPES).toEqual(["packages:read", "packages:write", "webhooks:read", "webhooks:write", "tokens:write", "admin"]);
+    expect(JSON.stringify(spec)).not.toContain("x-speedyfiles-role");
+  });
+
+  it("has an authenticator for every security scheme, and no other", () => {
+    expect(Object.keys(AUTHENTICATORS).sort()).toEqual(Object.keys(spec.components.securitySchemes).sort());
+  });
+
+  it("refuses to start with an operation naming an unknown security scheme or scope", () => {
+    const build = (security: unknown) => {
+      const copy = structuredClone(loadSpec()) as unknown as Spec;
+      copy.paths["/me"]!.get!.security = security as Record<string, string[]>[];
+      return () => specRouter({} as Services, handlers, { validateResponses: false, spec: copy as unknown as Record<string, unknown> });
+    };
+    expect(build([{ bearerAuth: [] }, { sessionCookie: [] }])).not.toThrow();
+    expect(build([{ apiKeyAuth: [] }])).toThrow(/getMe: security scheme 'apiKeyAuth' has no authenticator/);
+    expect(build([{ bearerAuth: ["packages:delete"] }])).toThrow(/getMe: bearerAuth's scopes must be a list of known scopes/);
+    expect(build([{ bearerAuth: [], sessionCookie: [] }])).toThrow(/each security alternative names one scheme/);
   });
 });
 
@@ -85,7 +132,7 @@ describe.each(DATABASES)("the contract drives the server (%s)", (kind) => {
     });
 
     it("admin operations answer 403 admin_required to a user, before looking at the body", async () => {
-      const admin = secured.filter(({ op }) => op["x-speedyfiles-role"] === "admin");
+      const admin = secured.filter(({ op }) => op.security?.every((alt) => Object.values(alt).every((scopes) => scopes.includes("admin"))));
       expect(admin.length).toBe(3);
       for (const o of admin) {
         const res = await fetch(`${t.api}${concrete(o.path)}`, {

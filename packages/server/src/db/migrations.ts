@@ -504,6 +504,19 @@ const migrations: Record<string, Migration> = {
       await knex.schema.dropTable("web_session_flashes");
     },
   },
+  "20261201100000_token_scopes": {
+    async up(knex) {
+      // A JSON array of the scopes a token is limited to; null: every scope its user's role allows.
+      await knex.schema.alterTable("api_tokens", (t) => {
+        t.text("scopes");
+      });
+    },
+    async down(knex) {
+      await knex.schema.alterTable("api_tokens", (t) => {
+        t.dropColumn("scopes");
+      });
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -11,6 +11,8 @@ export interface TokenRow {
   expires_at: string | null;
   last_used_at: string | null;
   revoked_at: string | null;
+  /** A JSON array of the scopes the token is limited to; null: every scope its user's role allows. */
+  scopes: string | null;
 }
 
 export async function insertToken(db: Knex, row: TokenRow): Promise<void> {

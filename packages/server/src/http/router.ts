@@ -1,9 +1,8 @@
 import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { ApiError, Unauthorized, ValidationFailed } from "../errors.js";
-import type { Role } from "../services/context.js";
 import type { Client, Services } from "../services/context.js";
 import { loadSpec } from "../spec.js";
-import { authenticate } from "./auth.js";
+import { authenticate, securityAlternatives } from "./authenticators/index.js";
 import type { Ctx, HandlerTable, OperationId, Reply, Sent } from "./operations.js";
 import { sendDownload, type Download } from "./send-file.js";
 import { openApiValidator } from "./validator.js";
@@ -12,14 +11,16 @@ import { replayOrRun, requestFingerprint, type JsonAnswer } from "../services/id
 /**
  * Builds the API's routes from openapi.yaml: one route per operation, whose chain is
  *
- *   authenticate (when the operation's `security` needs a token; `x-speedyfiles-role`)
+ *   authenticate (when the operation's `security` needs a caller: by its schemes' names, with
+ *                 the scopes each names; http/authenticators/)
  *   → body parser (JSON operations only; uploads keep the raw stream)
  *   → express-openapi-validator (parameters and body against the spec; responses in tests)
  *   → the operation's own middleware (rate limits)
  *   → the handler registered under its operationId, whose reply is sent here.
  *
  * So an anonymous request to a protected operation is 401 whatever its body, and no operation
- * exists without a handler (startup fails) or a handler without an operation (typecheck fails).
+ * exists without a handler (startup fails) or a handler without an operation (typecheck fails),
+ * nor names a security scheme without an authenticator (startup fails).
  */
 
 interface SpecParameter {
@@ -32,7 +33,6 @@ interface SpecParameter {
 interface SpecOperation {
   operationId: string;
   security?: Record<string, unknown>[];
-  "x-speedyfiles-role"?: Role;
   "x-speedyfiles-idempotent"?: boolean;
   parameters?: SpecParameter[];
   requestBody?: { content?: Record<string, unknown> };
@@ -55,10 +55,12 @@ export interface SpecRouterOptions {
   validateResponses: boolean;
   /** Middleware that runs for one operation after authentication and validation (rate limits). */
   before?: Partial<Record<OperationId, RequestHandler[]>>;
+  /** The parsed spec (tests pass a changed copy); openapi.yaml by default. */
+  spec?: Record<string, unknown>;
 }
 
 export function specRouter(s: Services, handlers: HandlerTable, opts: SpecRouterOptions): Router {
-  const spec = loadSpec() as unknown as Spec;
+  const spec = (opts.spec ?? loadSpec()) as unknown as Spec;
   const validator = openApiValidator({ validateResponses: opts.validateResponses });
   const jsonBody = express.json({ limit: "1mb", type: ["application/json", "application/*+json"] });
   const router = Router();
@@ -75,7 +77,8 @@ export function specRouter(s: Services, handlers: HandlerTable, opts: SpecRouter
       if (typeof handler !== "function") throw new Error(`openapi.yaml: operation ${id} has no handler`);
 
       const chain: RequestHandler[] = [];
-      if (needsToken(op.security ?? spec.security)) chain.push(authenticate(s, op["x-speedyfiles-role"]));
+      const security = op.security ?? spec.security;
+      if (needsToken(security)) chain.push(authenticate(s, securityAlternatives(id, security!)));
       const bodyTypes = Object.keys(op.requestBody?.content ?? {});
       if (bodyTypes.includes("application/json")) chain.push(jsonBody);
       if (bodyTypes.includes("multipart/form-data")) chain.push(multipartPlaceholder);

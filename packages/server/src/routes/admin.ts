@@ -2,7 +2,7 @@ import type { Handler } from "../http/operations.js";
 import * as users from "../services/users.js";
 import { pageOf } from "./pagination.js";
 
-// Admin operations carry `x-speedyfiles-role: admin` in openapi.yaml: the router checks the role.
+// Admin operations need the `admin` scope (openapi.yaml's `security`): the router checks it.
 
 export const listUsers: Handler<"listUsers"> = async ({ s, query }) => ({
   status: 200,

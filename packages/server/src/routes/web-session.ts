@@ -5,6 +5,7 @@ import type { components } from "../generated/api.js";
 import { putFlash, resolveSession, takeFlashes, type ActiveSession } from "../services/sessions.js";
 import { checkCsrfToken, checkOrigin, clearSessionCookie, readCookie, SESSION_COOKIE } from "../http/session-cookie.js";
 import { pageSecurityHeaders } from "../http/security-headers.js";
+import { can } from "../policies/index.js";
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -101,7 +102,7 @@ export const requireSession: RequestHandler = (req, res, next) => {
 
 /** Admin pages: a user who is not an admin gets the 403 page. */
 export const requireAdmin: RequestHandler = (req, _res, next) => {
-  if (req.webSession?.user.role !== "admin") throw new Forbidden("admin_required", "This page is for administrators only.");
+  if (!req.webSession || !can(req.webSession.principal, "user.list")) throw new Forbidden("admin_required", "This page is for administrators only.");
   next();
 };
 

@@ -5,8 +5,9 @@ import type { Config } from "../config.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import type { UploadStore } from "../storage/upload-store.js";
 import type { Mailer } from "../mail/mailer.js";
-export type { Role };
-import type { Role } from "../db/users.js";
+export type { Role } from "../db/users.js";
+/** The authenticated caller of an operation (its kind and scopes: policies/). */
+export type { Principal } from "../policies/principal.js";
 
 /** A source of the current time; tests pass a controllable one. */
 export type Clock = () => Date;
@@ -21,21 +22,6 @@ export interface Services {
   mailer: Mailer;
   logger: Logger;
   clock: Clock;
-}
-
-/**
- * The authenticated caller of an operation: a user, through one of their API tokens (`tokenId`)
- * or a signed-in browser session of the web interface (`sessionId`).
- */
-export interface Principal {
-  userId: string;
-  role: Role;
-  /** The API token the caller used (absent for a browser session). */
-  tokenId?: string;
-  /** The web session the caller used (absent for an API token). */
-  sessionId?: string;
-  /** The user as the API shows it, when the authentication already read it (saves a query). */
-  profile?: components["schemas"]["User"];
 }
 
 /** Who is on the other end of a request, for audit trails. */

@@ -54,7 +54,7 @@ export async function usageWithOpenUploads(s: Services, p: { id: string; file_co
 
 /** `POST /packages/{id}/files`: the owner adds a file to a draft. */
 export async function uploadFile(s: Services, user: Principal, packageId: string): Promise<UploadTarget> {
-  const p = await ownedPackage(s, user, packageId);
+  const p = await ownedPackage(s, user, packageId, "package.upload");
   if (p.status !== "draft") throw new Conflict("package_not_draft", `Package is ${effectiveStatus(p, s.clock())}; only a draft takes files`);
   return {
     ...uploadLimits(s, await usageWithOpenUploads(s, p)),
@@ -129,7 +129,7 @@ function nameClash(name: string, existing: string): Conflict {
 
 /** `GET /packages/{id}/files/{file_id}`: the owner's copy of a file. */
 export async function downloadFile(s: Services, user: Principal, packageId: string, fileId: string): Promise<FileDownload> {
-  const p = await ownedPackage(s, user, packageId);
+  const p = await ownedPackage(s, user, packageId, "package.read");
   if (p.purged_at !== null) throw new Gone("package_purged", "The stored bytes of this package were deleted after it expired");
   const f = await findFile(s.db, packageId, fileId);
   if (!f) throw new NotFound("file_not_found", "File not found");
@@ -139,7 +139,7 @@ export async function downloadFile(s: Services, user: Principal, packageId: stri
 /** `DELETE /packages/{id}/files/{file_id}`: only from a draft, under the package's lock (a finalize cannot slip in between). */
 export async function deleteFile(s: Services, user: Principal, packageId: string, fileId: string): Promise<void> {
   const key = await s.db.transaction(async (trx) => {
-    const p = await lockOwnedPackage(trx, user, packageId);
+    const p = await lockOwnedPackage(trx, user, packageId, "package.update");
     const f = await findFile(trx, packageId, fileId);
     if (!f) throw new NotFound("file_not_found", "File not found");
     if (p.status !== "draft") throw new Conflict("package_not_draft", "Files can only be removed from a draft package");

@@ -31,6 +31,7 @@ import { archiveName } from "./file-names.js";
 import type { ArchiveDownload, ByteRange, FileDownload } from "./downloads.js";
 import { nowIso, type Client, type Services } from "./context.js";
 import { emitPackageEvent } from "./package-events.js";
+import { authorizeRecipient } from "../policies/index.js";
 
 type Schemas = components["schemas"];
 export type LinkView = Schemas["LinkView"];
@@ -203,10 +204,6 @@ async function recordEvent(db: Knex, s: Services, l: LiveLink, type: EventType, 
   });
 }
 
-function checkOutbound(p: LinkedPackage): void {
-  if (p.direction !== "outbound") throw new Forbidden("link_download_forbidden", "Files sent through an upload link cannot be downloaded with it");
-}
-
 /**
  * What counts as a download of a file through a link: an answer that was sent to its end and
  * carried the file's last byte. A page view, the JSON view, a HEAD, a 304 or a download the
@@ -309,7 +306,7 @@ async function releaseHolds(s: Services, ids: string[]): Promise<void> {
 /** `GET /links/{link}/files/{file_id}`. */
 export async function downloadLinkFile(s: Services, secret: string, fileId: string, client: Client, access: LinkAccess = {}): Promise<FileDownload> {
   const l = await openLink(s, secret, access);
-  checkOutbound(l.pkg);
+  authorizeRecipient("download", l.pkg);
   const f = await findFile(s.db, l.pkg.id, fileId);
   if (!f) throw new NotFound("file_not_found", "File not found");
   if ((await usedUpFiles(s, l)).has(f.id)) throw new Gone("download_limit_reached", "This file was downloaded as many times as the sender allowed through this link");
@@ -341,7 +338,7 @@ const ARCHIVE_SIZED_UP_TO = 1000;
 export async function downloadLinkArchive(s: Services, secret: string, client: Client, access: LinkAccess = {}): Promise<ArchiveDownload> {
   const l = await openLink(s, secret, access);
   const p = l.pkg;
-  checkOutbound(p);
+  authorizeRecipient("download", p);
   if ((await usedUpFiles(s, l)).size > 0) {
     throw new Gone("download_limit_reached", "Some of these files were downloaded as many times as the sender allowed; download the others one by one");
   }

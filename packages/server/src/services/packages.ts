@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { components } from "../generated/api.js";
-import { Conflict, Forbidden, Gone, NotFound, ValidationFailed } from "../errors.js";
+import { Conflict, Gone, NotFound, ValidationFailed } from "../errors.js";
 import {
   activatePackage,
   deletePackageRow,
@@ -43,6 +43,11 @@ import { effectiveStatus, toFileView, toLinkView, toPackageView } from "./views.
 import { emitPackageEvent } from "./package-events.js";
 export { effectiveStatus, toFileView, toPackageView, type FileView, type PackageView } from "./views.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
+import { authorize, packageListScope } from "../policies/index.js";
+import type { PackageAction } from "../policies/packages.js";
+/** What may be done to an existing package (everything but creating one). */
+type OnPackage = Exclude<PackageAction, "package.create">;
+import type { LinkAction } from "../policies/links.js";
 
 type Schemas = components["schemas"];
 export type PackageDetail = Schemas["PackageDetail"];
@@ -81,6 +86,7 @@ export const LINK_PASSWORD = /^[!-~][ -~]{6,126}[!-~]$/;
 
 /** `POST /packages`: a draft, with one (not yet live) link row per recipient. */
 export async function createPackage(s: Services, user: Principal, input: Schemas["PackageCreateRequest"]): Promise<PackageDetail> {
+  authorize(user, "package.create");
   if (input.ttl_days > s.config.maxTtlDays) {
     throw new ValidationFailed(`ttl_days must be at most ${s.config.maxTtlDays} on this server`, "/body/ttl_days");
   }
@@ -147,16 +153,14 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
   return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [], links: [] };
 }
 
-/** The caller may act on this package (the seed's rule: another user's package is 403). */
-function checkOwner(p: PackageRow, user: Principal): void {
-  if (p.owner_id !== user.userId) throw new Forbidden("package_forbidden", "You do not have access to this package");
-}
-
-/** The package if it exists and belongs to the caller; an unknown id is 404. */
-export async function ownedPackage(s: Services, user: Principal, id: string): Promise<PackageWithCounts> {
+/**
+ * The package if it exists and the caller may do `action` on it (policies/packages.ts: the seed's
+ * rule, another user's package is 403); an unknown id is 404.
+ */
+export async function ownedPackage(s: Services, user: Principal, id: string, action: OnPackage): Promise<PackageWithCounts> {
   const p = await findPackage(s.db, id);
   if (!p) throw new NotFound("package_not_found", "Package not found");
-  checkOwner(p, user);
+  authorize(user, action, p);
   return p;
 }
 
@@ -165,16 +169,16 @@ export async function ownedPackage(s: Services, user: Principal, id: string): Pr
  * that leads to a change happens under this lock, so a finalize, an upload and a file deletion
  * of one package never interleave.
  */
-export async function lockOwnedPackage(trx: Services["db"], user: Principal, id: string): Promise<PackageRow> {
+export async function lockOwnedPackage(trx: Services["db"], user: Principal, id: string, action: OnPackage | LinkAction): Promise<PackageRow> {
   const p = await lockPackage(trx, id);
   if (!p) throw new NotFound("package_not_found", "Package not found");
-  checkOwner(p, user);
+  authorize(user, action, p);
   return p;
 }
 
 /** `GET /packages/{id}`. */
 export async function getPackage(s: Services, user: Principal, id: string): Promise<PackageDetail> {
-  return packageDetail(s, await ownedPackage(s, user, id));
+  return packageDetail(s, await ownedPackage(s, user, id, "package.read"));
 }
 
 /** A package's recipient as the pages write them. */
@@ -221,7 +225,7 @@ export async function listPackages(s: Services, user: Principal, opts: ListPacka
   // One row more than asked says whether there is a next page.
   const { rows, total } = await listPackageRows(
     s.db,
-    { ownerId: user.userId, status: opts.status, direction: opts.direction, q: q || undefined, idPrefix: opts.idPrefix?.toLowerCase(), now: now.toISOString() },
+    { ownerId: packageListScope(user).ownerId, status: opts.status, direction: opts.direction, q: q || undefined, idPrefix: opts.idPrefix?.toLowerCase(), now: now.toISOString() },
     { limit: opts.perPage + 1, offset: (page - 1) * opts.perPage, after },
   );
   const items = rows.slice(0, opts.perPage);
@@ -255,7 +259,7 @@ function decodeCursor(raw: string): PackageCursor {
 export async function finalizePackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
   const now = s.clock();
   const minted = await s.db.transaction(async (trx) => {
-    const locked = await lockOwnedPackage(trx, user, id);
+    const locked = await lockOwnedPackage(trx, user, id, "package.share");
     if (locked.status !== "draft") {
       throw new Conflict("package_not_draft", `Package is already ${effectiveStatus(locked, now)}; only a draft can be finalized`);
     }
@@ -353,7 +357,7 @@ async function sendLinks(s: Services, user: Principal, id: string, minted: { lin
 export async function resendPackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
   const now = s.clock();
   const minted = await s.db.transaction(async (trx) => {
-    const locked = await lockOwnedPackage(trx, user, id);
+    const locked = await lockOwnedPackage(trx, user, id, "package.share");
     const status = effectiveStatus(locked, now);
     if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package's links can be sent again`);
     if ((await listLinks(trx, id)).every((l) => l.revoked_at !== null)) {
@@ -372,7 +376,7 @@ export async function resendPackage(s: Services, user: Principal, id: string): P
 export async function revokePackageLink(s: Services, user: Principal, id: string, linkId: string): Promise<Schemas["PackageLink"]> {
   const now = s.clock();
   await s.db.transaction(async (trx) => {
-    const locked = await lockOwnedPackage(trx, user, id);
+    const locked = await lockOwnedPackage(trx, user, id, "link.revoke");
     if (locked.finalized_at === null) throw new Conflict("package_not_active", "A draft has no live links yet");
     const link = await findLink(trx, id, linkId);
     if (!link) throw new NotFound("link_not_found", "This package has no such link");
@@ -383,7 +387,7 @@ export async function revokePackageLink(s: Services, user: Principal, id: string
       await emitPackageEvent(trx, s, "package.revoked", locked);
     }
   });
-  const p = await ownedPackage(s, user, id);
+  const p = await ownedPackage(s, user, id, "package.read");
   const fresh = (await findLink(s.db, id, linkId))!;
   const usedUp = p.max_downloads !== null && p.file_count > 0 && ((await usedUpFileCounts(s.db, id, p.max_downloads)).get(linkId) ?? 0) >= p.file_count;
   return toLinkView(fresh, p, s.clock(), usedUp);
@@ -400,7 +404,7 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
   const now = s.clock();
   const latest = addDays(now, s.config.maxTtlDays);
   await s.db.transaction(async (trx) => {
-    const p = await lockOwnedPackage(trx, user, id);
+    const p = await lockOwnedPackage(trx, user, id, "package.update");
     const status = effectiveStatus(p, now);
     if (status === "revoked") throw new Conflict("package_not_active", "Package is revoked; its links cannot be changed");
     const change: Parameters<typeof updatePackageRow>[2] = {};
@@ -440,7 +444,7 @@ export function mailErrorSummary(err: unknown): string {
 
 /** `POST /packages/{id}/revoke`: active → revoked. */
 export async function revokePackage(s: Services, user: Principal, id: string): Promise<PackageDetail> {
-  const p = await ownedPackage(s, user, id);
+  const p = await ownedPackage(s, user, id, "package.share");
   const now = s.clock();
   const status = effectiveStatus(p, now);
   if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package can be revoked`);
@@ -458,7 +462,7 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
 export async function deletePackage(s: Services, user: Principal, id: string): Promise<void> {
   let uploadIds: string[] = [];
   const keys = await s.db.transaction(async (trx) => {
-    const p = await lockOwnedPackage(trx, user, id);
+    const p = await lockOwnedPackage(trx, user, id, "package.delete");
     uploadIds = await openUploadIdsOf(trx, id);
     // Reported as it was just before it went.
     await emitPackageEvent(trx, s, "package.deleted", p);
@@ -479,7 +483,7 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
 
 /** `GET /packages/{id}/events`. */
 export async function listPackageEvents(s: Services, user: Principal, id: string): Promise<Schemas["PackageEvent"][]> {
-  await ownedPackage(s, user, id);
+  await ownedPackage(s, user, id, "package.read");
   return (await listEvents(s.db, id)).map((e) => ({
     id: e.id,
     type: e.type,

@@ -11,6 +11,7 @@ import {
   type SessionRow,
 } from "../db/sessions.js";
 import type { Role } from "../db/users.js";
+import { grantedScopes } from "../policies/index.js";
 import { csrfTokenFor, flashKeyFor, generateSessionSecret, seal, sha256Hex, unseal } from "../security/secrets.js";
 import { deleteOldFlashes, insertFlash, takeFlashRows } from "../db/flashes.js";
 import { authenticatePassword, canonicalId } from "./users.js";
@@ -90,7 +91,7 @@ export async function resolveSession(s: Services, secret: string): Promise<Activ
   if (now.getTime() - Date.parse(row.last_seen_at) > TOUCH_INTERVAL_MS) await touchSession(s.db, row.id, now.toISOString());
   const role = row.u_role as Role;
   return {
-    principal: { userId: row.user_id, role, sessionId: row.id },
+    principal: { kind: "session", userId: row.user_id, role, scopes: grantedScopes(role, null), sessionId: row.id },
     user: { id: row.user_id, email: row.u_email, name: row.u_name, role },
     csrfToken: csrfTokenFor(secret),
     flashKey: flashKeyFor(secret),

@@ -4,6 +4,7 @@ import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
 import { findTokenWithUser, insertToken, listActiveTokens, revokeTokenRow, touchToken, type TokenRow } from "../db/tokens.js";
 import type { Role } from "../db/users.js";
+import { authorize, grantedScopes, isScope, newTokenScopes, tokenListScope, type Scope } from "../policies/index.js";
 import { generateApiToken, sha256Hex, TOKEN_PATTERN } from "../security/secrets.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
 import { authenticatePassword, canonicalId } from "./users.js";
@@ -16,11 +17,18 @@ export type TokenCreated = Schemas["TokenCreated"];
 /** `last_used_at` is written at most this often per token, not on every request. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+/** The scopes a row is limited to (unknown words are dropped: they grant nothing), or null. */
+function storedScopes(row: Pick<TokenRow, "scopes">): Scope[] | null {
+  if (row.scopes === null) return null;
+  const list: unknown = JSON.parse(row.scopes);
+  return Array.isArray(list) ? list.filter((s): s is Scope => typeof s === "string" && isScope(s)) : [];
+}
+
 function toToken(row: TokenRow): Token {
   return { id: row.id, name: row.name, prefix: row.prefix, created_at: row.created_at, expires_at: row.expires_at, last_used_at: row.last_used_at };
 }
 
-async function issueToken(s: Services, userId: string, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
+async function issueToken(s: Services, userId: string, input: Schemas["TokenCreateRequest"], scopes: Scope[] | null): Promise<TokenCreated> {
   const raw = generateApiToken();
   const now = s.clock();
   const row: TokenRow = {
@@ -33,30 +41,35 @@ async function issueToken(s: Services, userId: string, input: Schemas["TokenCrea
     expires_at: input.expires_in_days ? addDays(now, input.expires_in_days).toISOString() : null,
     last_used_at: null,
     revoked_at: null,
+    scopes: scopes === null ? null : JSON.stringify(scopes),
   };
   await insertToken(s.db, row);
   return { ...toToken(row), token: raw };
 }
 
-/** `POST /me/tokens`: a new token for the caller, shown raw only in this answer. */
-export function createToken(s: Services, user: Pick<Principal, "userId">, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
-  return issueToken(s, user.userId, input);
+/**
+ * `POST /me/tokens`: a new token for the caller, shown raw only in this answer. It holds no more
+ * than the caller's own credential (policies/tokens.ts).
+ */
+export function createToken(s: Services, user: Principal, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
+  authorize(user, "token.create");
+  return issueToken(s, user.userId, input, newTokenScopes(user));
 }
 
 /** `POST /auth/token`: email and password for a new token (how `sf login` gets one). */
 export async function createSessionToken(s: Services, input: Schemas["LoginRequest"]): Promise<TokenCreated> {
   const user = await authenticatePassword(s, input.email, input.password);
-  return issueToken(s, user.id, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) });
+  return issueToken(s, user.id, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) }, null);
 }
 
 /** `GET /me/tokens`. */
 export async function listTokens(s: Services, user: Principal): Promise<Token[]> {
-  return (await listActiveTokens(s.db, user.userId)).map(toToken);
+  return (await listActiveTokens(s.db, tokenListScope(user).userId)).map(toToken);
 }
 
 /** `DELETE /me/tokens/{id}`. */
 export async function revokeToken(s: Services, user: Principal, id: string): Promise<void> {
-  if (!(await revokeTokenRow(s.db, user.userId, canonicalId(id), nowIso(s.clock)))) throw new NotFound("token_not_found", "Token not found");
+  if (!(await revokeTokenRow(s.db, tokenListScope(user).userId, canonicalId(id), nowIso(s.clock)))) throw new NotFound("token_not_found", "Token not found");
 }
 
 /**
@@ -73,9 +86,12 @@ export async function resolveToken(s: Services, raw: string): Promise<Principal>
     // Awaited: a write left floating could end in an unhandled rejection. It is one indexed update.
     await touchToken(s.db, row.id, now.toISOString());
   }
+  const role = row.u_role as Role;
   return {
+    kind: "token",
     userId: row.user_id,
-    role: row.u_role as Role,
+    role,
+    scopes: grantedScopes(role, storedScopes(row)),
     tokenId: row.id,
     profile: { id: row.user_id, email: row.u_email, name: row.u_name, role: row.u_role as Role, disabled: false, created_at: row.u_created_at },
   };

@@ -39,7 +39,7 @@ export interface UploadScope {
 
 /** The owner's uploads of one of their packages (403 another user's, 404 unknown). */
 export async function ownerScope(s: Services, user: Principal, packageId: string): Promise<UploadScope> {
-  const p = await ownedPackage(s, user, packageId);
+  const p = await ownedPackage(s, user, packageId, "package.upload");
   return {
     packageId: p.id,
     via: "owner",

@@ -7,6 +7,7 @@ import { revokeUserSessions } from "../db/sessions.js";
 import { dummyPasswordHash, hashPassword, verifyPassword } from "../security/passwords.js";
 import { cleanText } from "./text.js";
 import { nowIso, type Principal, type Services } from "./context.js";
+import { authorize } from "../policies/index.js";
 
 type Schemas = components["schemas"];
 export type User = Schemas["User"];
@@ -64,6 +65,7 @@ export async function createUser(s: Pick<Services, "db" | "clock">, input: UserC
 /** `PATCH /admin/users/{id}`. */
 export async function updateUser(s: Services, actor: Principal, rawId: string, input: UserUpdateRequest): Promise<User> {
   const id = canonicalId(rawId);
+  authorize(actor, "user.update", { id });
   const existing = await findUserById(s.db, id);
   if (!existing) throw new NotFound("user_not_found", "User not found");
   if (id === actor.userId && (input.disabled === true || input.role === "user")) {

@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { components } from "../generated/api.js";
-import { ApiError, Forbidden, NotFound, ValidationFailed } from "../errors.js";
+import { ApiError, NotFound, ValidationFailed } from "../errors.js";
 import {
   deleteWebhookRow,
   findDelivery,
@@ -20,6 +20,7 @@ import { emitEvent, subscribedTo } from "../webhooks/outbox.js";
 import { cleanOptionalText } from "./text.js";
 import { canonicalId } from "./users.js";
 import type { Principal, Services } from "./context.js";
+import { authorize, webhookListScope } from "../policies/index.js";
 
 type Schemas = components["schemas"];
 export type Webhook = Schemas["Webhook"];
@@ -66,16 +67,17 @@ async function checkUrl(s: Services, raw: string): Promise<string> {
   return checked.url.toString();
 }
 
-/** The webhook, if the caller may manage it: its owner, or an admin. */
-async function manageable(s: Services, user: Principal, rawId: string): Promise<WebhookRow> {
+/** The webhook, if the caller may read or change it (policies/webhooks.ts: its owner, or an admin); unknown is 404. */
+async function manageable(s: Services, user: Principal, rawId: string, action: "webhook.read" | "webhook.write"): Promise<WebhookRow> {
   const hook = await findWebhook(s.db, canonicalId(rawId));
   if (!hook) throw new NotFound("webhook_not_found", "Webhook not found");
-  if (hook.owner_id !== user.userId && user.role !== "admin") throw new Forbidden("webhook_forbidden", "You do not have access to this webhook");
+  authorize(user, action, hook);
   return hook;
 }
 
 /** `POST /webhooks`: registers a URL; the signing secret is in this answer only. */
 export async function createWebhook(s: Services, user: Principal, input: Schemas["WebhookCreateRequest"]): Promise<Schemas["WebhookCreated"]> {
+  authorize(user, "webhook.create");
   const now = s.clock().toISOString();
   const row: WebhookRow = {
     id: crypto.randomUUID(),
@@ -96,18 +98,17 @@ export async function createWebhook(s: Services, user: Principal, input: Schemas
 
 /** `GET /webhooks`: the caller's, or with `all` (admins only) everyone's. */
 export async function listWebhooks(s: Services, user: Principal, opts: { all?: boolean | undefined }): Promise<Webhook[]> {
-  if (opts.all && user.role !== "admin") throw new Forbidden("admin_required", "Listing every user's webhooks needs an admin account");
-  return (await listWebhookRows(s.db, opts.all ? undefined : user.userId)).map(toWebhook);
+  return (await listWebhookRows(s.db, webhookListScope(user, opts.all === true).ownerId)).map(toWebhook);
 }
 
 /** `GET /webhooks/{id}`. */
 export async function getWebhook(s: Services, user: Principal, id: string): Promise<Webhook> {
-  return toWebhook(await manageable(s, user, id));
+  return toWebhook(await manageable(s, user, id, "webhook.read"));
 }
 
 /** `PATCH /webhooks/{id}`. Enabling a webhook that was disabled for failing clears its record. */
 export async function updateWebhook(s: Services, user: Principal, id: string, input: Schemas["WebhookUpdateRequest"]): Promise<Webhook> {
-  const hook = await manageable(s, user, id);
+  const hook = await manageable(s, user, id, "webhook.write");
   const patch: Partial<WebhookRow> = { updated_at: s.clock().toISOString() };
   if (input.url !== undefined) patch.url = await checkUrl(s, input.url);
   if (input.events !== undefined) patch.events = JSON.stringify([...new Set(input.events)]);
@@ -125,12 +126,12 @@ export async function updateWebhook(s: Services, user: Principal, id: string, in
 
 /** `DELETE /webhooks/{id}`: with its deliveries. */
 export async function deleteWebhook(s: Services, user: Principal, id: string): Promise<void> {
-  await deleteWebhookRow(s.db, (await manageable(s, user, id)).id);
+  await deleteWebhookRow(s.db, (await manageable(s, user, id, "webhook.write")).id);
 }
 
 /** `POST /webhooks/{id}/test`: a `ping`, delivered like any event (even to a disabled webhook's log; it waits until enabled). */
 export async function testWebhook(s: Services, user: Principal, id: string): Promise<WebhookDelivery> {
-  const hook = await manageable(s, user, id);
+  const hook = await manageable(s, user, id, "webhook.write");
   const { deliveryIds } = await s.db.transaction((trx) =>
     emitEvent(trx, s.clock(), { ownerId: hook.owner_id, packageId: null, type: "ping", data: { webhook: { id: hook.id, url: hook.url } }, only: hook }),
   );
@@ -144,14 +145,14 @@ export async function listWebhookDeliveries(
   id: string,
   page: { page: number; perPage: number },
 ): Promise<Schemas["WebhookDeliveryList"]> {
-  const hook = await manageable(s, user, id);
+  const hook = await manageable(s, user, id, "webhook.read");
   const { rows, total } = await listDeliveryRows(s.db, hook.id, { limit: page.perPage, offset: (page.page - 1) * page.perPage });
   return { items: rows.map(toDelivery), total, page: page.page, per_page: page.perPage };
 }
 
 /** `POST /webhooks/{id}/deliveries/{delivery_id}/redeliver`: the same event (and body), as a new delivery sent now. */
 export async function redeliverWebhookDelivery(s: Services, user: Principal, id: string, deliveryId: string): Promise<WebhookDelivery> {
-  const hook = await manageable(s, user, id);
+  const hook = await manageable(s, user, id, "webhook.write");
   const old = await findDelivery(s.db, hook.id, canonicalId(deliveryId));
   if (!old) throw new NotFound("delivery_not_found", "Delivery not found");
   if (!(await findWebhookEvent(s.db, old.event_seq))) throw new ApiError(404, "delivery_not_found", "The delivery's event is gone");

@@ -24,12 +24,14 @@ export function plural(n: number, word: string): string {
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
+  let v = Math.round(n);
+  if (v < 1024) return `${v} B`;
+  // Round first, then decide the unit: 1023.97 KiB is written 1.0 MiB, never "1024 KiB".
+  while (i < units.length - 1 && Number(v.toFixed(v >= 100 ? 0 : 1)) >= 1024) {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${v} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
+  return `${v.toFixed(Number(v.toFixed(1)) >= 100 ? 0 : 1)} ${units[i]}`;
 }
 
 /** Where the pages load FORMAT_BYTES_SCRIPT from. */

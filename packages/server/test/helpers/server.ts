@@ -8,6 +8,7 @@ import { loadConfig } from "../../src/config.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { createUser } from "../../src/services/users.js";
 import { createToken } from "../../src/services/tokens.js";
+import { grantedScopes } from "../../src/policies/index.js";
 import type { Role } from "../../src/db/users.js";
 import type { User } from "../../src/services/users.js";
 import type { S3Server } from "./s3.js";
@@ -165,7 +166,9 @@ export async function startTestServer(
       const password = o.password ?? `pw-${crypto.randomBytes(8).toString("hex")}`;
       const email = o.email ?? `user-${crypto.randomBytes(5).toString("hex")}@example.com`;
       const user = await createUser(running.services, { email, name: email.split("@")[0]!, password, role: o.role ?? "user" });
-      const { token } = await createToken(running.services, { userId: user.id }, { name: "test" });
+      // As the account itself (a signed-in session): a token with every scope of the user's role.
+      const self = { kind: "session", userId: user.id, role: user.role, scopes: grantedScopes(user.role, null) } as const;
+      const { token } = await createToken(running.services, self, { name: "test" });
       return { user, token, password };
     },
     async close() {

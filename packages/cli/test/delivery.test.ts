@@ -91,7 +91,7 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(events.stdout).toContain("audit@acme.com");
   });
 
-  it("packages update --max-downloads none removes the limit (as the README shows)", async () => {
+  it("packages update --max-downloads none removes the limit (as docs/delivery-controls.md shows)", async () => {
     const u = await t.createUser();
     const env = { SF_URL: t.url, SF_TOKEN: u.token };
     const f = path.join(work, "limit.txt");

@@ -6,8 +6,8 @@ import { startTestSmtp, type ReceivedMail, type TestSmtp } from "../../server/te
 import { sf, tempDir } from "./helpers.js";
 import { baseEnv, BIN, Pty } from "./proc.js";
 
-// Issue 2.8's "done when": `sf send ./q4 --to cfo@acme.com --to audit@acme.com --max-downloads 1
-// --password-stdin` works end to end and the sender receives both receipts.
+// Delivery controls as a sender uses them: `sf send ./q4 --to cfo@acme.com --to audit@acme.com
+// --max-downloads 1 --password-stdin` works end to end and the sender receives both receipts.
 
 describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
   let t: TestServer;
@@ -91,7 +91,7 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(events.stdout).toContain("audit@acme.com");
   });
 
-  it("packages update --max-downloads none removes the limit (as the README shows)", async () => {
+  it("packages update --max-downloads none removes the limit (as docs/delivery-controls.md shows)", async () => {
     const u = await t.createUser();
     const env = { SF_URL: t.url, SF_TOKEN: u.token };
     const f = path.join(work, "limit.txt");

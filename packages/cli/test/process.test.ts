@@ -1,4 +1,4 @@
-// The built `sf` as a real process: signals, dead servers, timeouts (issue 2.2 defects 2–4).
+// The built `sf` as a real process: signals, dead servers, timeouts (what only a real process shows).
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";
@@ -53,7 +53,7 @@ describe.each(DATABASES)("sf as a process (%s)", (kind) => {
     await fs.rm(home, { recursive: true, force: true });
   });
 
-  it("a server killed mid-send: sf names the draft it could not delete and the command that removes it (issue 2.2 defect 4)", async () => {
+  it("a server killed mid-send: sf names the draft it could not delete and the command that removes it", async () => {
     // The "server" sf talks to is a TCP proxy in its own process, killed with SIGKILL mid-send;
     // the real server behind it keeps the draft, as a crashed server's database would.
     const proxyJs = path.join(home, "proxy.mjs");
@@ -154,7 +154,7 @@ const DRAFT = {
   files: [],
 };
 
-describe("time limits (issue 2.2 defect 3)", () => {
+describe("time limits (no request waits forever)", () => {
   const TOKEN = `sf_${"T".repeat(43)}`;
   let home: string;
   beforeAll(async () => {

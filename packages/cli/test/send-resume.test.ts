@@ -1,4 +1,4 @@
-// `sf send` killed with SIGKILL mid-upload, then run again: it resumes (issue 2.7).
+// `sf send` killed with SIGKILL mid-upload, then run again: it resumes.
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";

@@ -27,7 +27,7 @@ describe.each(DATABASES)("sf on a terminal (%s)", (kind) => {
     return { ...baseEnv(h), TERM: "xterm-256color" };
   }
 
-  it("interactive sf login echoes what you type once, and the password never (issue 2.2 defect 1)", async () => {
+  it("interactive sf login echoes what you type once, and the password never", async () => {
     const u = await t.createUser();
     const env = await freshHome();
     const pty = new Pty(`${process.execPath} ${BIN} login`, env);

@@ -1,4 +1,4 @@
-// Issue 2.2, "in the user's words" and the new commands: flags named in errors, id prefixes,
+// Errors in the user's words, and the commands around them: flags named in errors, id prefixes,
 // pages that are not SpeedyFiles, hints, sf upload, sf packages events, the download header,
 // tables that fit.
 import crypto from "node:crypto";

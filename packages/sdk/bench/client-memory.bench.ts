@@ -1,5 +1,6 @@
 /**
- * SDK client memory during a large upload (NOT a test; `pnpm bench` from the root runs it).
+ * SDK client memory during a large upload (NOT a test; `pnpm --filter @speedyfiles/sdk bench` runs
+ * it, the root's `pnpm bench` does not).
  *
  * Starts the real server (../server/src/main.ts, SQLite, temp data dir) in a child process, then
  * in a second child process uploads a generated file from a path with `SpeedyFiles.uploadFile`,

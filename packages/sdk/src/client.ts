@@ -518,7 +518,7 @@ export class SpeedyFiles {
         (e: unknown) => (e instanceof NotFoundError ? undefined : e ?? new Error("delete failed")),
       );
       if (cleanup !== undefined) {
-        // Say so: a silent leftover draft is what issue 2.2 (defect 4) was about.
+        // Say so: a draft left behind silently is invisible until someone stumbles on it.
         out.orphanedPackageId = pkg.id;
         out.cleanupError = cleanup;
       }

@@ -168,7 +168,7 @@ describe.each(DATABASES)("SpeedyFiles client (%s)", (kind) => {
     }
   });
 
-  it("packages.iterate neither repeats nor includes packages created during the walk; toArray({ limit }) (issue 2.2)", async () => {
+  it("packages.iterate neither repeats nor includes packages created during the walk; toArray({ limit })", async () => {
     const { token: tk } = await t.createUser();
     const mine = new SpeedyFiles({ baseUrl: t.url, token: tk });
     const before: string[] = [];

@@ -6,7 +6,7 @@ import { startTestSmtp, type TestSmtp } from "../../server/test/helpers/smtp.js"
 import { GoneError, PermissionError, RateLimitError, SpeedyFiles } from "../src/index.js";
 import { sha256, tmpDir } from "./helpers/tmp.js";
 
-// Issue 2.8 through the SDK: several recipients, a download limit and a password.
+// Delivery controls through the SDK: several recipients, a download limit and a password.
 
 describe.each(DATABASES)("delivery controls through the SDK (%s)", (kind) => {
   let t: TestServer;

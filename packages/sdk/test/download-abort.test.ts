@@ -1,4 +1,4 @@
-// Issue 2.2, defect 2: aborting downloadAll crashed the process with an uncaught
+// Aborting downloadAll once crashed the process with an uncaught
 // ERR_STREAM_DESTROYED (the hand-written file stream had no error listener) in 4 runs of 6.
 import fs from "node:fs/promises";
 import path from "node:path";

@@ -70,7 +70,7 @@ describe("retries", () => {
     expect(f.requests).toHaveLength(2);
   });
 
-  it("POST /packages and /finalize carry an Idempotency-Key, the same on each retry, and are retried (issue 2.2)", async () => {
+  it("POST /packages and /finalize carry an Idempotency-Key, the same on each retry, and are retried", async () => {
     const DRAFT = { id: PKG, title: "t", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 1, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
     const { sf, f } = await serve((req, res, _s, n) => {
       if (n % 2 === 0) return n === 0 ? package503(res) : void req.socket.destroy(); // first attempt of each call fails
@@ -168,7 +168,7 @@ describe("retries", () => {
     const err = await sf.me().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as Error).cause).toBeDefined();
-    // The one deadline was spent on the first attempt: no second one (issue 2.2, defect 3).
+    // The one deadline was spent on the first attempt: no second one (a retry must not extend it).
     expect(f.requests).toHaveLength(1);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
     expect(performance.now() - t0).toBeLessThan(5000);
@@ -244,7 +244,7 @@ describe("upload checksum", () => {
   });
 });
 
-describe("send() that cannot clean up (issue 2.2 defect 4)", () => {
+describe("send() that cannot clean up", () => {
   const DRAFT = { id: PKG, title: "x", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 7, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
 
   it("an upload fails and so does deleting the draft: the error names the orphaned package", async () => {
@@ -272,7 +272,7 @@ describe("send() that cannot clean up (issue 2.2 defect 4)", () => {
   });
 });
 
-describe("answers that are not from a SpeedyFiles server (issue 2.2)", () => {
+describe("answers that are not from a SpeedyFiles server", () => {
   const html = (status: number) => (_req: unknown, res: Parameters<FaultHandler>[1]) => {
     res.writeHead(status, { "content-type": "text/html; charset=utf-8" });
     res.end("<!doctype html><title>Sign in to the Wi-Fi</title>");

@@ -1,5 +1,5 @@
 // How the client presents itself and guards its token: a private field, SF_TOKEN only with
-// SF_URL, a User-Agent, a dispatcher option and the standard proxy variables (issue 2.2).
+// SF_URL, a User-Agent, a dispatcher option and the standard proxy variables.
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";

@@ -1,4 +1,4 @@
-// Issue 2.6: with SF_S3_PRESIGN_DOWNLOADS=true a download answers 302 to the object store. The
+// Presigned downloads: with SF_S3_PRESIGN_DOWNLOADS=true a download answers 302 to the object store. The
 // SDK (and so `sf`) follows it, without our token, and resumes against the store.
 import crypto from "node:crypto";
 import fs from "node:fs/promises";

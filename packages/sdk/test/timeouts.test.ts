@@ -1,4 +1,4 @@
-// Issue 2.2, defect 3: no request may wait forever. API calls have one deadline across their
+// No request may wait forever. API calls have one deadline across their
 // retries (`timeoutMs`, per client or per call); uploads and downloads fail when no byte moves for
 // `stallTimeoutMs`.
 import path from "node:path";

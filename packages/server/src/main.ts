@@ -16,7 +16,7 @@ commands:
                             (resumable, each SHA-256 verified; switches nothing by itself)
   help                      this text
 
-Configuration comes from SF_* environment variables; see the README.
+Configuration comes from SF_* environment variables; see docs/configuration.md.
 
 exit codes:
   0  done (serve: stopped by SIGTERM or SIGINT)

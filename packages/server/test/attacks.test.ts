@@ -7,7 +7,7 @@ import { addFile, blobPath, createPackage, exists, postPackage, sha256, uploadFi
 import { requestFiles, shareFiles, uploadToLink } from "./helpers/links.js";
 import { sweepOnce } from "../src/services/sweeper.js";
 
-// Defects an attacker found in the first wave ([2.1]); each test here failed before its fix.
+// Defects found by attacking the first release; each test here failed before its fix.
 
 describe.each(DATABASES)("what an attacker tried (%s)", (kind) => {
   let smtp: TestSmtp;

@@ -15,7 +15,7 @@ import { startReceiver } from "./helpers/receiver.js";
 import { migrationSource } from "../src/db/migrations.js";
 import { openDatabase, closeDatabase, migrate } from "../src/db/knex.js";
 
-// Issue 2.8, delivery controls: a link per recipient, max_downloads, a password, receipts to the
+// Delivery controls: a link per recipient, max_downloads, a password, receipts to the
 // sender, extending and resending. Real server, real SMTP, both databases.
 
 const MiB = 1024 * 1024;
@@ -550,7 +550,7 @@ describe.each(DATABASES)("wrong link passwords count per address too (%s)", (kin
 
 describe.each(DATABASES)("migrating to per-recipient links (%s)", (kind) => {
   it("a link emailed before the upgrade keeps working, with its downloads", async () => {
-    // A database on the migrations before this issue's; then the full list, as an upgrade runs.
+    // A database on the migrations before per-recipient links; then the full list, as an upgrade runs.
     const pgDb = kind === "postgres" ? await createPgDatabase() : undefined;
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-mig-"));
     const fresh = pgDb ? pgDb.url : `sqlite://${path.join(dir, "db.sqlite")}`;

@@ -16,8 +16,8 @@ const DEPLOY = path.join(ROOT, "deploy");
 
 /**
  * CI has no Docker: these check what can be checked without it. nginx itself parses the shipped
- * nginx.conf (and the commented X-Accel-Redirect location of the README), the compose file is the
- * topology the README describes, and the Dockerfile copies files that exist.
+ * nginx.conf (and the commented X-Accel-Redirect location of docs/deployment.md), the compose file
+ * is the topology docs/deployment.md describes, and the Dockerfile copies files that exist.
  */
 describe("deploy/", () => {
   it("nginx.conf, with the local-disk location uncommented, is accepted by nginx -t", async () => {
@@ -40,7 +40,7 @@ describe("deploy/", () => {
     }
   });
 
-  it("nginx.conf: X-Forwarded-For is the client's address only, the local-disk location keeps our ETag, the access log redacts links; the README shows the same location", async () => {
+  it("nginx.conf: X-Forwarded-For is the client's address only, the local-disk location keeps our ETag, the access log redacts links; docs/deployment.md shows the same location", async () => {
     const conf = await fs.readFile(path.join(DEPLOY, "nginx.conf"), "utf8");
     expect(conf).toContain("proxy_set_header X-Forwarded-For $remote_addr;");
     expect(conf).not.toContain("$proxy_add_x_forwarded_for");
@@ -48,8 +48,8 @@ describe("deploy/", () => {
     const { accel } = await deployNginxParts();
     expect(accel).toMatch(/^\s*etag off;/m);
     expect(accel).toMatch(/^\s*add_header ETag \$upstream_http_etag always;/m);
-    const readme = await fs.readFile(path.join(ROOT, "README.md"), "utf8");
-    const snippet = readme.match(/```nginx\n(location \/_sf_blobs\/ \{[\s\S]*?\n\})\n```/)?.[1];
+    const guide = await fs.readFile(path.join(ROOT, "docs/deployment.md"), "utf8");
+    const snippet = guide.match(/```nginx\n(location \/_sf_blobs\/ \{[\s\S]*?\n\})\n```/)?.[1];
     expect(snippet).toBeDefined();
     const directives = (text: string) => text.split("\n").map((l) => l.replace(/#.*$/, "").trim()).filter(Boolean);
     expect(directives(snippet!)).toEqual(directives(accel));

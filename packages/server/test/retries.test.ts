@@ -7,8 +7,8 @@ import { addFile, createPackage } from "./helpers/uploads.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 
-// Retried requests ([2.2]): Idempotency-Key on POST /packages and /finalize, and list walks that
-// neither skip nor repeat.
+// Retried requests, since a client that lost an answer must be able to try again:
+// Idempotency-Key on POST /packages and /finalize, and list walks that neither skip nor repeat.
 describe.each(DATABASES)("safe retries and stable walks (%s)", (kind) => {
   let smtp: TestSmtp;
   let t: TestServer;

@@ -301,7 +301,7 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     expect(zipBytes.includes(big.subarray(0, 4096))).toBe(true);
   });
 
-  it("a presigned URL handed out keeps working after the link is revoked, until SF_S3_PRESIGN_SECONDS (as the README says), then stops", async () => {
+  it("a presigned URL handed out keeps working after the link is revoked, until SF_S3_PRESIGN_SECONDS (as docs/deployment.md says), then stops", async () => {
     const s = await shareFiles(t, alice.token, [["short.txt", "short-lived"]]);
     const res = await fetch(`${s.api}/files/${s.files[0]!.id}`, { redirect: "manual" });
     const location = res.headers.get("location")!;

@@ -1,6 +1,6 @@
 // The server killed with SIGKILL in the middle of a tus PATCH, then started again: the upload
 // resumes from the offset the store has, and the file's SHA-256 is right (the hash state, lost
-// with the process, is rebuilt from the stored bytes). Issue 2.7.
+// with the process, is rebuilt from the stored bytes).
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";

@@ -1,6 +1,6 @@
 // Two server processes on one PostgreSQL database and one data dir (as behind a load balancer):
 // a PATCH of an upload on one waits while another PATCH of the same upload runs on the other
-// (the upload's lease in the database), then sees the offset that one left (issue 2.7).
+// (the upload's lease in the database), then sees the offset that one left.
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";

@@ -436,7 +436,7 @@ export interface paths {
          *
          *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
          *     presigned URL of the object (same attachment name and content type); follow it with the
-         *     same `Range` header. See "Running several servers" in the README.
+         *     same `Range` header. See "Downloads that bypass Node" in docs/deployment.md.
          */
         get: operations["downloadFile"];
         put?: never;

@@ -361,8 +361,9 @@ const migrations: Record<string, Migration> = {
   },
   "20261130000000_recipient_links": {
     async up(knex) {
-      // One link per recipient (issue 2.8): each its own secret (only the SHA-256 is stored), its
-      // own revocation, counts and audit trail. The package's expiry and status still govern all.
+      // One link per recipient, so each can be revoked and counted alone: each its own secret
+      // (only the SHA-256 is stored), its own revocation, counts and audit trail. The package's
+      // expiry and status still govern all.
       await knex.schema.createTable("package_links", (t) => {
         t.uuid("id").primary();
         t.uuid("package_id").notNullable().references("id").inTable("packages").onDelete("CASCADE");

@@ -10,7 +10,7 @@ import { signInThroughPage, snap } from "../helpers/web-browser.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 
-// Issue 2.8 in a real browser: a password-protected link's page, and the owner's pages with
+// Delivery controls in a real browser: a password-protected link's page, and the owner's pages with
 // several recipients, their counts and a revoke of one. One database is enough here.
 describe("delivery controls in a real browser (sqlite)", () => {
   let t: TestServer;

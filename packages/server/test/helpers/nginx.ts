@@ -20,7 +20,7 @@ const DEPLOY_CONF = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 /**
  * The parts of the shipped deploy/nginx.conf a test nginx runs with, verbatim: the log maps and
  * format, the proxying `location /`, and the commented local-disk `internal` location (the
- * README's snippet), uncommented.
+ * snippet in docs/deployment.md), uncommented.
  */
 export async function deployNginxParts(): Promise<{ http: string; proxy: string; accel: string }> {
   const conf = await fs.readFile(DEPLOY_CONF, "utf8");

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The two README commands run through here so they work on a fresh machine with only Node 22.19+
+// The two README commands run through here so they work on a fresh machine with only Node 22.12+
 // (24 LTS recommended) and npm: it finds (or fetches) pnpm, installs the workspace, builds it, then
 // starts the server (`npm start`) or runs every test (`npm test`).
 import { spawn, spawnSync } from "node:child_process";

@@ -1,12 +1,26 @@
 #!/usr/bin/env node
-// The two README commands run through here so they work on a fresh machine with only Node 20+
-// and npm: it finds (or fetches) pnpm, installs the workspace, builds it, then starts the server
-// (`npm start`) or runs every test (`npm test`).
+// The two README commands run through here so they work on a fresh machine with only Node 22.12+
+// (24 LTS recommended) and npm: it finds (or fetches) pnpm, installs the workspace, builds it, then
+// starts the server (`npm start`) or runs every test (`npm test`).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+
+// Too old a Node fails later in ways that do not name the cause (pnpm's engine check, a native
+// module that will not load): say it in one line and stop. The floor is the root package.json's.
+{
+  const want = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")).engines.node;
+  const [wMaj, wMin = 0] = want.replace(/^>=\s*/, "").split(".").map(Number);
+  const [maj, min] = process.versions.node.split(".").map(Number);
+  if (maj < wMaj || (maj === wMaj && min < wMin)) {
+    process.stderr.write(
+      `SpeedyFiles needs Node ${want.replace(/^>=\s*/, "")} or newer (24 LTS recommended), but this is Node ${process.version} (${process.execPath}): install Node 24 from https://nodejs.org (or your package manager), put it first on PATH and run the command again.\n`,
+    );
+    process.exit(1);
+  }
+}
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PNPM_VERSION = "12.4.2";

@@ -67,9 +67,9 @@ describe("deploy/", () => {
     expect(compose.services.nginx.volumes).toContain("./nginx.conf:/etc/nginx/nginx.conf:ro");
   });
 
-  it("Dockerfile: multi-stage on node:20-slim, a non-root user, a health check on /api/v1/health, and every file it copies exists", async () => {
+  it("Dockerfile: multi-stage on node:24-slim, a non-root user, a health check on /api/v1/health, and every file it copies exists", async () => {
     const docker = await fs.readFile(path.join(DEPLOY, "Dockerfile"), "utf8");
-    expect(docker.match(/^FROM node:20-slim/gm)).toHaveLength(2);
+    expect(docker.match(/^FROM node:24-slim/gm)).toHaveLength(2);
     expect(docker).toMatch(/^USER speedyfiles$/m);
     expect(docker).toMatch(/^HEALTHCHECK .*\n.*\/api\/v1\/health/m);
     for (const m of docker.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {

@@ -12,7 +12,7 @@ import { expectError } from "./helpers/expect.js";
 import { addFile, blobPath, createPackage, exists, filesUnder, sha256, until, uploadRaw } from "./helpers/uploads.js";
 import { finalize, requestFiles, shareFiles, unknownSecret, uploadToLink, type Shared } from "./helpers/links.js";
 import { addFileWithLegacyName } from "./helpers/legacy-names.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 import { insertFile } from "../src/db/files.js";
 import { Readable } from "node:stream";
 

@@ -5,6 +5,8 @@ import type { Config } from "../config.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import type { UploadStore } from "../storage/upload-store.js";
 import type { Mailer } from "../mail/mailer.js";
+import type { SealingKey } from "../mail/sealing.js";
+import type { Wakeup } from "../events/wakeup.js";
 export type { Role };
 import type { Role } from "../db/users.js";
 
@@ -18,7 +20,12 @@ export interface Services {
   storage: BlobStore;
   /** The bytes of unfinished resumable (tus) uploads. */
   uploads: UploadStore;
+  /** Used by the mail worker only (jobs/mail-worker.ts); services queue mail through `emit`. */
   mailer: Mailer;
+  /** Seals queued mail (SF_SECRET_KEY, or the data dir's key). */
+  sealingKey: SealingKey;
+  /** Woken after a commit that queued mail (this process's mail worker listens). */
+  mailWakeup: Wakeup;
   logger: Logger;
   clock: Clock;
 }

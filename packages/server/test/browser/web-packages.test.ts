@@ -10,7 +10,7 @@ import { createPackage, sha256, until } from "../helpers/uploads.js";
 import { finalize, secretOf, shareFiles } from "../helpers/links.js";
 import { addFileWithLegacyName } from "../helpers/legacy-names.js";
 import { signInThroughPage, snap } from "../helpers/web-browser.js";
-import { deliverDue } from "../../src/webhooks/worker.js";
+import { deliverDue } from "../../src/jobs/webhook-worker.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 const HOSTILE = "<img src=x onerror=alert(1)>";

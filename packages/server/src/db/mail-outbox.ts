@@ -99,13 +99,16 @@ export async function markMailFailedAttempt(
 }
 
 /**
- * Gives up queued messages created before `cutoff` that no attempt finished in time (also those
- * sealed with a key no running process has): failed, their bodies wiped. Returns how many.
+ * Gives up queued messages created before `cutoff`: failed, their bodies wiped. Returns how many.
+ * A message sealed with this process's key `keyId` is always tried once first (a clock that
+ * jumped, or a process that was down for days, does not drop mail unseen); one sealed with
+ * another key may have no process left to send it.
  */
-export async function giveUpStaleMail(db: Knex, cutoff: string, now: string): Promise<number> {
+export async function giveUpStaleMail(db: Knex, cutoff: string, now: string, keyId: string): Promise<number> {
   return db("mail_outbox")
     .where({ state: "queued" })
     .where("created_at", "<=", cutoff)
+    .where((w) => w.where("attempts", ">", 0).orWhereNot("key_id", keyId))
     .where((w) => w.whereNull("lease_until").orWhere("lease_until", "<=", now))
     .update({
       ...WIPED,

@@ -31,7 +31,7 @@ export function mailRetryDelayMs(config: Pick<Config, "mailRetryBaseSeconds" | "
 export async function sendDueMail(s: Services): Promise<number> {
   const now = s.clock();
   const cutoff = new Date(now.getTime() - s.config.mailGiveUpHours * 3_600_000).toISOString();
-  const stale = await giveUpStaleMail(s.db, cutoff, now.toISOString());
+  const stale = await giveUpStaleMail(s.db, cutoff, now.toISOString(), s.sealingKey.id);
   if (stale > 0) s.logger.warn({ messages: stale }, "gave up emails not sent within SF_MAIL_GIVE_UP_HOURS");
   const leaseUntil = new Date(now.getTime() + LEASE_MS).toISOString();
   const claimed = await s.db.transaction((trx) => claimDueMail(trx, now.toISOString(), leaseUntil, s.sealingKey.id, BATCH));

@@ -478,11 +478,16 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("active");
     expect((await revoke(l2.id)).status).toBe(200);
     expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("revoked");
+    // The finalize's two emails leave in the background; then nothing more is queued or sent.
+    await smtp.waitForMails(2, (m) => m.envelope.to.includes("x1@acme.test") || m.envelope.to.includes("x2@acme.test"));
+    const mailStates = async () => (await t.running.services.db("mail_outbox").where({ package_id: fin.id }).select("state")).map((r: { state: string }) => r.state);
+    await until(async () => (await mailStates()).join() === "sent,sent", 5000, "both emails recorded as sent");
     const before = smtp.messages.length;
     for (let i = 0; i < 4; i++) {
       const e = await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
       expect(e.detail).toMatch(/revoked/);
     }
+    expect(await mailStates()).toEqual(["sent", "sent"]);
     expect(smtp.messages.length).toBe(before);
 
     // Links all revoked on a package still marked active (rows from before this rule): 409 too, and no resend used.
@@ -524,6 +529,8 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     await until(async () => (await fetch(linkApi(fin.magic_link))).status === 410, 5000, "used up");
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.messages.filter((m) => m.envelope.to.includes(owner.user.email) && (m.parsed.text ?? "").includes("quiet@acme.test"))).toEqual([]);
+    // Nothing was queued for the owner either (mail leaves in the background): only the recipient's link.
+    expect((await t.running.services.db("mail_outbox").where({ package_id: fin.id }).select("kind")).map((r: { kind: string }) => r.kind)).toEqual(["package_link"]);
   });
 });
 

@@ -34,13 +34,12 @@ export async function insertMail(db: Knex, row: MailRow): Promise<void> {
 
 /**
  * A newer link email for the same link replaces the queued ones (their link no longer works):
- * they are cancelled and their bodies wiped. One being sent right now finishes as it goes.
+ * they are cancelled and their bodies wiped, also one under an attempt right now (its lease is
+ * left as it is: an attempt that fails is recorded without making it due again; one that
+ * succeeds records that it was sent).
  */
-export async function cancelQueuedLinkMail(db: Knex, linkId: string, now: string): Promise<void> {
-  await db("mail_outbox")
-    .where({ link_id: linkId, kind: "package_link", state: "queued" })
-    .where((w) => w.whereNull("lease_until").orWhere("lease_until", "<=", now))
-    .update({ ...WIPED, state: "cancelled", lease_until: null });
+export async function cancelQueuedLinkMail(db: Knex, linkId: string): Promise<void> {
+  await db("mail_outbox").where({ link_id: linkId, kind: "package_link", state: "queued" }).update({ ...WIPED, state: "cancelled" });
 }
 
 export async function findMail(db: Knex, id: string): Promise<MailRow | undefined> {
@@ -86,7 +85,7 @@ export async function markMailSent(db: Knex, id: string, leaseUntil: string, p: 
   return n > 0;
 }
 
-/** Records a failed attempt: a retry at `nextAt`, or (null) given up, its body wiped. */
+/** Records a failed attempt: a retry at `nextAt`, or (null) given up, its body wiped. False when the lease was lost. */
 export async function markMailFailedAttempt(
   db: Knex,
   id: string,
@@ -95,7 +94,8 @@ export async function markMailFailedAttempt(
 ): Promise<boolean> {
   const common = { attempts: p.attempts, last_attempt_at: p.at, last_error: p.error.slice(0, 300), lease_until: null };
   const patch = p.nextAt === null ? { ...common, ...WIPED, state: "failed", failed_at: p.at } : { ...common, next_attempt_at: p.nextAt };
-  return (await db("mail_outbox").where({ id, lease_until: leaseUntil }).update(patch)) > 0;
+  // A message cancelled meanwhile stays cancelled.
+  return (await db("mail_outbox").where({ id, lease_until: leaseUntil, state: "queued" }).update(patch)) > 0;
 }
 
 /**

@@ -25,7 +25,7 @@ export async function queueMail(trx: Knex, s: Services, e: DomainEvent, now: Dat
   const messages = await messagesOf(trx, s, e, now);
   for (const m of messages) {
     // A link's newer email replaces one still waiting (that link no longer works).
-    if (m.kind === "package_link" && m.linkId) await cancelQueuedLinkMail(trx, m.linkId, now.toISOString());
+    if (m.kind === "package_link" && m.linkId) await cancelQueuedLinkMail(trx, m.linkId);
     const id = crypto.randomUUID();
     await insertMail(trx, {
       id,

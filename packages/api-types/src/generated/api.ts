@@ -2040,7 +2040,10 @@ export interface operations {
                      *           "revoked_at": null,
                      *           "download_count": 0,
                      *           "first_download_at": null,
-                     *           "used_up": false
+                     *           "used_up": false,
+                     *           "mail_state": "sent",
+                     *           "mail_attempts": 1,
+                     *           "mail_error": null
                      *         }
                      *       ]
                      *     }

@@ -51,9 +51,9 @@ function recipientsSection(d: PackageDetailData): SafeHtml {
     (l) => html`<tr data-link-id="${l.id}">
   <td>${l.recipient_name ? html`${l.recipient_name} <span class="muted">&lt;${l.recipient_email}&gt;</span>` : l.recipient_email}</td>
   <td>${l.used_up && l.state === "active" ? html`<span class="badge used-up">used up</span>` : statusBadge(l.state)}</td>
-  <td class="mail">${mailBadge(l)}</td>
   <td class="num downloads">${l.download_count}</td>
   <td>${l.first_download_at ? timeTag(l.first_download_at) : "—"}</td>
+  <td class="mail">${mailBadge(l)}</td>
   <td class="actions">${
     l.state === "active"
       ? html`<details class="confirm">
@@ -70,7 +70,7 @@ function recipientsSection(d: PackageDetailData): SafeHtml {
   return html`<section class="panel">
   <h2>Recipients <span class="muted small">${plural(p.links.length, "link")}${rules.length ? html` · ${rules.join(", ")}` : ""}</span></h2>
   <table class="table" id="recipients">
-    <thead><tr><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col">Email</th><th scope="col" class="num">Downloads</th><th scope="col">First download</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+    <thead><tr><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col" class="num">Downloads</th><th scope="col">First download</th><th scope="col">Email</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
     <tbody>${rows}</tbody>
   </table>
 </section>`;

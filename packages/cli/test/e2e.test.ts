@@ -118,12 +118,13 @@ describe("the built sf binary, end to end", () => {
     expect(raw).toMatch(/part-\d\.bin +[█░]{10} +\d+%/);
     expect(raw).toMatch(/total {2}\d\/3 files {2}[\d.]+ \w?i?B \/ 72\.0 MiB {2}\d+% {2}[\d.]+ \w*B\/s/);
     expect(raw).toContain("\x1b[?25l"); // cursor hidden while drawing…
-    // …and gone: the screen holds only the summary, the package line and the link.
+    // …and gone: the screen holds only the summary, the package line, the email's state and the link.
     const lines = screen(raw);
-    expect(lines).toHaveLength(3);
+    expect(lines).toHaveLength(4);
     expect(lines[0]).toMatch(/^✔ Sent 3 files \(72\.0 MiB\) in [\d.]+ m?s, /);
     expect(lines[1]).toMatch(/^Package [0-9a-f-]{36} for cfo@acme\.com/);
-    expect(lines[2]).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
+    expect(lines[2]).toMatch(/^Email to cfo@acme\.com (queued|sent)\.$/);
+    expect(lines[3]).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
     expect(raw.lastIndexOf("\x1b[?25h")).toBeGreaterThan(raw.lastIndexOf("\x1b[?25l")); // cursor back
     await fs.rm(dir, { recursive: true, force: true });
   });

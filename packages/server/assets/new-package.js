@@ -145,12 +145,16 @@ form.addEventListener("submit", async (ev) => {
     list.hidden = false;
   }
   const emailStatus = document.getElementById("email-status");
-  const failed = links.filter((l) => !l.email_sent);
+  // The server queues the emails and sends them in the background (`mail_state`; an older server
+  // only says `email_sent`).
+  const stateOf = (l) => l.mail_state ?? (l.email_sent ? "sent" : "failed");
+  const failed = links.filter((l) => stateOf(l) === "failed");
   if (failed.length === 0) {
-    emailStatus.textContent = "Emailed to " + links.map((l) => l.recipient_email).join(", ") + ".";
+    const sent = links.every((l) => stateOf(l) === "sent");
+    emailStatus.textContent = (sent ? "Emailed to " : "Email queued for ") + links.map((l) => l.recipient_email).join(", ") + ".";
   } else {
     emailStatus.className = "warn";
-    emailStatus.textContent = failed.map((l) => "The email to " + l.recipient_email + " could not be sent (" + (l.email_error ?? "unknown error") + ")").join("; ") + ": send them the link yourself.";
+    emailStatus.textContent = failed.map((l) => "The email to " + l.recipient_email + " could not be sent (" + (l.mail_error ?? l.email_error ?? "unknown error") + ")").join("; ") + ": send them the link yourself.";
   }
   status.textContent = "";
   form.hidden = true;

@@ -51,6 +51,21 @@ export interface Config {
   accelRedirect: string | null;
   /** An unfinished resumable (tus) upload is removed this many hours after it was started. */
   uploadExpiryHours: number;
+  /**
+   * SF_SECRET_KEY: the 32-byte key that seals queued mail (which may carry a link's secret).
+   * Null: a key made once in `<dataDir>/secret.key` (see mail/sealing.ts).
+   */
+  secretKey: Buffer | null;
+  /** A message is given up after this many failed attempts… */
+  mailMaxAttempts: number;
+  /** …or this many hours after it was queued, whichever comes first. */
+  mailGiveUpHours: number;
+  /** The delay before the first retry; it doubles with each failed attempt… */
+  mailRetryBaseSeconds: number;
+  /** …up to this. */
+  mailRetryMaxSeconds: number;
+  /** How often the mail worker looks for due messages (it is also woken when this process queues one). */
+  mailPollMs: number;
 }
 
 export interface S3Config {
@@ -166,6 +181,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     }
   }
 
+  // Fractional seconds are allowed (tests retry within a second).
+  const seconds = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === null) return def;
+    if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be a number of seconds between ${min} and ${max} (got "${raw}")`);
+      return def;
+    }
+    return Number(raw);
+  };
+
+  let secretKey: Buffer | null = null;
+  const secretRaw = str("SF_SECRET_KEY");
+  if (secretRaw !== null) {
+    // 64 hex digits, or base64 (standard or url-safe) of 32 bytes; the value is never echoed.
+    const key = /^[0-9a-f]{64}$/i.test(secretRaw) ? Buffer.from(secretRaw, "hex") : /^[A-Za-z0-9+/_-]{43}=?$/.test(secretRaw) ? Buffer.from(secretRaw, "base64") : null;
+    if (key?.length === 32) secretKey = key;
+    else problems.push("SF_SECRET_KEY must be 32 bytes, as 64 hex digits or base64 (make one with: openssl rand -base64 32)");
+  }
+
   const storage = (str("SF_STORAGE") ?? "local").toLowerCase();
   if (storage !== "local" && storage !== "s3") problems.push(`SF_STORAGE must be local or s3 (got "${storage}")`);
   // Read with SF_STORAGE=local too when a bucket is named: `storage migrate --to s3` runs on a
@@ -261,6 +296,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     s3,
     accelRedirect,
     uploadExpiryHours: int("SF_UPLOAD_EXPIRY_HOURS", 24, 1, 8760),
+    secretKey,
+    mailMaxAttempts: int("SF_MAIL_MAX_ATTEMPTS", 20, 1, 1000),
+    mailGiveUpHours: int("SF_MAIL_GIVE_UP_HOURS", 48, 1, 8760),
+    mailRetryBaseSeconds: seconds("SF_MAIL_RETRY_BASE_SECONDS", 30, 0.01, 86_400),
+    mailRetryMaxSeconds: seconds("SF_MAIL_RETRY_MAX_SECONDS", 3600, 0.01, 7 * 86_400),
+    mailPollMs: int("SF_MAIL_POLL_MS", 5000, 10, 600_000),
   };
 
   // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts

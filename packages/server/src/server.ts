@@ -13,9 +13,12 @@ import { S3BlobStore } from "./storage/s3.js";
 import type { BlobStore } from "./storage/blob-store.js";
 import { createUploadStore } from "./storage/upload-store.js";
 import { OutboxMailer, outboxDir, SmtpMailer, type Mailer } from "./mail/mailer.js";
+import { dataDirKey, sealingKey, type SealingKey } from "./mail/sealing.js";
+import { Wakeup } from "./events/wakeup.js";
 import type { Clock, Services } from "./services/context.js";
-import { startSweeper } from "./services/sweeper.js";
-import { startWebhookWorker } from "./webhooks/worker.js";
+import { startSweeper } from "./jobs/sweeper.js";
+import { startWebhookWorker } from "./jobs/webhook-worker.js";
+import { startMailWorker } from "./jobs/mail-worker.js";
 
 export interface StartOptions {
   logger?: Logger;
@@ -27,6 +30,8 @@ export interface StartOptions {
   sweeper?: boolean;
   /** Run the webhook delivery worker (default true; tests that drive it call deliverDue). */
   webhookWorker?: boolean;
+  /** Run the mail worker (default true; tests that drive it call sendDueMail). */
+  mailWorker?: boolean;
   /** HTTP timeouts in ms (tests shorten them to see them work). */
   timeouts?: { headersMs?: number; checkIntervalMs?: number };
   /**
@@ -251,12 +256,39 @@ export async function buildServices(config: Readonly<Config>, opts: StartOptions
     (config.smtpUrl
       ? new SmtpMailer(config.smtpUrl, config.mailFrom)
       : new OutboxMailer(outboxDir(config.dataDir), config.mailFrom, logger));
-  return { config, db, storage, uploads, mailer, logger, clock: opts.clock ?? (() => new Date()) };
+  let key: SealingKey;
+  try {
+    key = await resolveSealingKey(config, logger);
+  } catch (err) {
+    mailer.close();
+    await closeDatabase(db);
+    throw err;
+  }
+  return { config, db, storage, uploads, mailer, sealingKey: key, mailWakeup: new Wakeup(), logger, clock: opts.clock ?? (() => new Date()) };
+}
+
+/**
+ * The key that seals queued mail: SF_SECRET_KEY, or else one made once in `<dataDir>/secret.key`
+ * (0600), which suits the single box. With PostgreSQL, processes may not share a data dir: each
+ * claims only the mail sealed with its own key, so a message is still sent, by the process that
+ * queued it (and waits for it after a crash). The key is never stored in the database, where the
+ * sealed bodies are; the log says to set SF_SECRET_KEY so every process can send every message.
+ */
+async function resolveSealingKey(config: Readonly<Config>, logger: Logger): Promise<SealingKey> {
+  if (config.secretKey) return sealingKey(config.secretKey);
+  const key = sealingKey(await dataDirKey(config.dataDir));
+  if (!config.databaseUrl.startsWith("sqlite://")) {
+    logger.warn(
+      { keyFile: path.join(config.dataDir, "secret.key") },
+      "SF_SECRET_KEY is not set: queued emails are sealed with this data dir's key, so only server processes sharing this data dir can send them; set the same SF_SECRET_KEY on every process",
+    );
+  }
+  return key;
 }
 
 /**
  * Starts the HTTP server on SF_BIND:SF_PORT (port 0 picks a free one). The port opens last, when
- * the server is ready: database migrated, `beforeListen` done, sweeper and webhook worker started. A health check
+ * the server is ready: database migrated, `beforeListen` done, background jobs started. A health check
  * that gets an answer can therefore rely on all of it (a script waiting for /health and then
  * logging in as SF_ADMIN_EMAIL used to race the creation of that account).
  */
@@ -273,7 +305,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
     await closeDatabase(services.db);
     throw err;
   }
-  // Background jobs: the expiry sweeper and the webhook delivery worker.
+  // Background jobs (src/jobs/): the expiry sweeper, the webhook delivery worker and the mail worker.
   const stops: (() => Promise<void>)[] = [];
   const stopBackground = async () => {
     await Promise.all(stops.splice(0).map((stop) => stop()));
@@ -282,6 +314,7 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
     await opts.beforeListen?.(services);
     if (opts.sweeper !== false) stops.push(startSweeper(services));
     if (opts.webhookWorker !== false) stops.push(startWebhookWorker(services));
+    if (opts.mailWorker !== false) stops.push(startMailWorker(services));
   } catch (err) {
     await stopBackground();
     services.mailer.close();

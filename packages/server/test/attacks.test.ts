@@ -5,7 +5,7 @@ import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
 import { expectError, expectValidationError } from "./helpers/expect.js";
 import { addFile, blobPath, createPackage, exists, postPackage, sha256, uploadFile } from "./helpers/uploads.js";
 import { requestFiles, shareFiles, uploadToLink } from "./helpers/links.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 
 // Defects found by attacking the first release; each test here failed before its fix.
 

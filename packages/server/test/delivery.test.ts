@@ -9,8 +9,8 @@ import { expectError } from "./helpers/expect.js";
 import { addFile, createPackage, postPackage, sha256, until } from "./helpers/uploads.js";
 import { secretOf } from "./helpers/links.js";
 import { setCookieOf } from "./helpers/web.js";
-import { sweepOnce } from "../src/services/sweeper.js";
-import { deliverDue } from "../src/webhooks/worker.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
+import { deliverDue } from "../src/jobs/webhook-worker.js";
 import { startReceiver } from "./helpers/receiver.js";
 import { migrationSource } from "../src/db/migrations.js";
 import { openDatabase, closeDatabase, migrate } from "../src/db/knex.js";
@@ -25,14 +25,14 @@ interface Finalized {
   id: string;
   magic_link: string;
   email_sent: boolean;
-  links: { id: string; recipient_email: string; magic_link: string; expires_at: string; email_sent: boolean; download_count: number }[];
+  links: { id: string; recipient_email: string; magic_link: string; expires_at: string; email_sent: boolean; mail_state: string | null; download_count: number }[];
 }
 
 interface Detail {
   download_count: number;
   max_downloads?: number | null;
   password_protected?: boolean;
-  links: { id: string; recipient_email: string; state: string; download_count: number; first_download_at: string | null; used_up: boolean }[];
+  links: { id: string; recipient_email: string; state: string; download_count: number; first_download_at: string | null; used_up: boolean; mail_state: string | null }[];
 }
 
 describe.each(DATABASES)("delivery controls (%s)", (kind) => {
@@ -95,13 +95,15 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     const [cfo, audit] = fin.links as [Finalized["links"][0], Finalized["links"][0]];
     expect(cfo.magic_link).not.toBe(audit.magic_link);
     expect(fin.magic_link).toBe(cfo.magic_link); // the one-recipient field keeps working
-    expect(fin.email_sent && cfo.email_sent && audit.email_sent).toBe(true);
+    // Each email is queued with the finalize and sent in the background.
+    for (const l of fin.links) expect(["queued", "sent"]).toContain(l.mail_state);
 
     // Each recipient's email carries their own link, not the other's.
     const cfoMail = await smtp.waitForMail((m) => m.envelope.to.includes("cfo@acme.test") && (m.parsed.text ?? "").includes(fin.links[0]!.magic_link));
     expect(cfoMail.parsed.text).not.toContain(audit.magic_link);
     const auditMail = await smtp.waitForMail((m) => m.envelope.to.includes("audit@acme.test") && (m.parsed.text ?? "").includes(audit.magic_link));
     expect(auditMail.parsed.text).not.toContain(cfo.magic_link);
+    await until(async () => (await detail(fin.id)).links.every((l) => l.mail_state === "sent"), 5000, "both emails sent");
 
     // Viewing the page or the JSON never counts.
     const ids = await fileIds(linkApi(cfo.magic_link));
@@ -476,11 +478,16 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("active");
     expect((await revoke(l2.id)).status).toBe(200);
     expect(((await (await t.fetch(`/packages/${fin.id}`, { token: owner.token })).json()) as { status: string }).status).toBe("revoked");
+    // The finalize's two emails leave in the background; then nothing more is queued or sent.
+    await smtp.waitForMails(2, (m) => m.envelope.to.includes("x1@acme.test") || m.envelope.to.includes("x2@acme.test"));
+    const mailStates = async () => (await t.running.services.db("mail_outbox").where({ package_id: fin.id }).select("state")).map((r: { state: string }) => r.state);
+    await until(async () => (await mailStates()).join() === "sent,sent", 5000, "both emails recorded as sent");
     const before = smtp.messages.length;
     for (let i = 0; i < 4; i++) {
       const e = await expectError(await t.fetch(`/packages/${fin.id}/resend`, { method: "POST", token: owner.token }), 409, "package_not_active");
       expect(e.detail).toMatch(/revoked/);
     }
+    expect(await mailStates()).toEqual(["sent", "sent"]);
     expect(smtp.messages.length).toBe(before);
 
     // Links all revoked on a package still marked active (rows from before this rule): 409 too, and no resend used.
@@ -522,6 +529,8 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     await until(async () => (await fetch(linkApi(fin.magic_link))).status === 410, 5000, "used up");
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.messages.filter((m) => m.envelope.to.includes(owner.user.email) && (m.parsed.text ?? "").includes("quiet@acme.test"))).toEqual([]);
+    // Nothing was queued for the owner either (mail leaves in the background): only the recipient's link.
+    expect((await t.running.services.db("mail_outbox").where({ package_id: fin.id }).select("kind")).map((r: { kind: string }) => r.kind)).toEqual(["package_link"]);
   });
 });
 

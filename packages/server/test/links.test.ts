@@ -12,7 +12,7 @@ import { expectError } from "./helpers/expect.js";
 import { addFile, blobPath, createPackage, exists, filesUnder, sha256, until, uploadRaw } from "./helpers/uploads.js";
 import { finalize, requestFiles, shareFiles, unknownSecret, uploadToLink, type Shared } from "./helpers/links.js";
 import { addFileWithLegacyName } from "./helpers/legacy-names.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 import { insertFile } from "../src/db/files.js";
 import { Readable } from "node:stream";
 
@@ -650,6 +650,8 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
       expect((await detail(s.id)).completed_at).toBeNull();
       await new Promise((r) => setTimeout(r, 200));
       expect(smtp.messages.filter((m) => /Outbound-no-complete/.test(m.parsed.subject ?? "") && m.envelope.to.includes(alice.user.email))).toEqual([]);
+      // Nothing was queued for the owner either (mail leaves in the background): only the recipient's link.
+      expect((await t.running.services.db("mail_outbox").where({ package_id: s.id }).select("kind")).map((r: { kind: string }) => r.kind)).toEqual(["package_link"]);
     });
 
     it("names are checked like the owner's uploads: traversal and duplicates are refused, nothing stored", async () => {

@@ -8,7 +8,7 @@ import { startS3rver, type S3Server } from "./helpers/s3.js";
 import { serverProcess } from "./helpers/process.js";
 import { blobPath, sha256, until } from "./helpers/uploads.js";
 import { shareFiles, type Shared } from "./helpers/links.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 
 const MiB = 1024 * 1024;
 

@@ -11,7 +11,7 @@ import { startS3rver, type S3Server } from "./helpers/s3.js";
 import { addFile, createPackage, rawMultipart, sha256, until, uploadFile } from "./helpers/uploads.js";
 import { finalize, shareFiles } from "./helpers/links.js";
 import { expectError } from "./helpers/expect.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

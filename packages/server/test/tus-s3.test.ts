@@ -8,7 +8,7 @@ import { createPgDatabase, DATABASES, startTestServer, type TestServer } from ".
 import { startS3rver, type S3Server } from "./helpers/s3.js";
 import { createPackage, filesUnder, sha256, until } from "./helpers/uploads.js";
 import { expectError } from "./helpers/expect.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 import { requestFiles } from "./helpers/links.js";
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { createPackage, filesUnder, sha256 } from "./helpers/uploads.js";
 import { expectError } from "./helpers/expect.js";
-import { sweepOnce } from "../src/services/sweeper.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 import { requestFiles } from "./helpers/links.js";
 
 const MiB = 1024 * 1024;

@@ -6,7 +6,7 @@ import { resolveId, SHORT_ID } from "../ids.js";
 import { clean, formatBytes, formatDate, formatRelative, info, isTty, out, plural, printJson, printTable } from "../output.js";
 import { canPrompt, confirm } from "../prompt.js";
 import type { Context } from "../run.js";
-import { parsePositiveInt } from "./shared.js";
+import { mailStateOf, parsePositiveInt, type MailStatus } from "./shared.js";
 
 const STATUSES = ["draft", "active", "expired", "revoked"] as const;
 const DIRECTIONS = ["outbound", "inbound"] as const;
@@ -78,10 +78,11 @@ export function registerPackages(program: Command, ctx: Context): void {
         out(ctx.io, "");
         printTable(
           ctx.io,
-          [{ header: "RECIPIENT", shrink: "end", min: 12 }, "LINK", { header: "DOWNLOADS", align: "right" }, "FIRST DOWNLOAD", ...(opts.wide ? ["LINK ID"] : [])],
+          [{ header: "RECIPIENT", shrink: "end", min: 12 }, "LINK", "EMAIL", { header: "DOWNLOADS", align: "right" }, "FIRST DOWNLOAD", ...(opts.wide ? ["LINK ID"] : [])],
           links.map((l) => [
             l.recipient_name ? `${l.recipient_name} <${l.recipient_email}>` : l.recipient_email,
             l.used_up && l.state === "active" ? "used up" : l.state,
+            mailColumn(l),
             String(l.download_count),
             formatDate(l.first_download_at),
             ...(opts.wide ? [l.id] : []),
@@ -188,7 +189,13 @@ Revoked recipients are skipped. At most 3 times per package per hour.`)
       const r = await sf.packages.resend(await resolveId(ctx, sf, "package", arg));
       if (opts.json) return printJson(ctx.io, r);
       for (const l of r.links) {
-        info(ctx.io, l.email_sent ? `Sent to ${clean(l.recipient_email)}.` : `Not sent to ${clean(l.recipient_email)} (${clean(l.email_error ?? "unknown error")}): share the link yourself.`);
+        const state = mailStateOf(l);
+        info(
+          ctx.io,
+          state === "failed"
+            ? `Not sent to ${clean(l.recipient_email)} (${clean(l.email_error ?? "unknown error")}): share the link yourself.`
+            : `Email to ${clean(l.recipient_email)} ${state === "sent" ? "sent" : "queued"}.`,
+        );
       }
       for (const l of r.links) out(ctx.io, r.links.length === 1 ? l.magic_link : `${l.recipient_email}\t${l.magic_link}`);
     });
@@ -262,4 +269,14 @@ async function list(ctx: Context, opts: ListOpts): Promise<void> {
     ]),
   );
   if (items.length < total) info(ctx.io, `Showing ${items.length} of ${total}; --all for every page.`);
+}
+
+/** A recipient's email in `packages show`: sent, queued (with the attempts that failed so far), failed, or "-" (not known). */
+function mailColumn(l: MailStatus): string {
+  const state = mailStateOf(l);
+  if (state === null) return "-";
+  const attempts = l.mail_attempts ?? 0;
+  if (state === "queued" && attempts > 0) return `queued (${attempts} failed ${attempts === 1 ? "attempt" : "attempts"})`;
+  if (state === "failed" && attempts > 0) return `failed (${attempts} ${attempts === 1 ? "attempt" : "attempts"})`;
+  return state;
 }

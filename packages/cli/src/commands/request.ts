@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { check } from "../flags.js";
 import { clean, formatDate, info, out, paint, printJson, useColor } from "../output.js";
 import type { Context } from "../run.js";
-import { parsePositiveInt } from "./shared.js";
+import { mailStateOf, parsePositiveInt } from "./shared.js";
 
 export function registerRequest(program: Command, ctx: Context): void {
   program
@@ -44,7 +44,8 @@ export function registerRequest(program: Command, ctx: Context): void {
         });
       }
       info(ctx.io, `Upload request ${pkg.id} for ${clean(pkg.recipient_email)}, link valid until ${formatDate(r.expires_at)}.`);
-      if (!pkg.email_sent) info(ctx.io, paint(useColor(ctx.io)).yellow("The email was not sent: share the link yourself."));
+      // The server queues the email and sends it in the background: only a failure is news.
+      if (pkg.links[0] && mailStateOf(pkg.links[0]) === "failed") info(ctx.io, paint(useColor(ctx.io)).yellow("The email was not sent: share the link yourself."));
       out(ctx.io, r.magic_link);
     });
 }

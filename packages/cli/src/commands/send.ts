@@ -7,7 +7,7 @@ import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty
 import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
 import { askHidden, canPrompt, readStdinText } from "../prompt.js";
-import { parsePositiveInt } from "./shared.js";
+import { mailStateOf, parsePositiveInt } from "./shared.js";
 import { readSendState, removeSendState, sendStateFile, writeSendState, type SendState } from "../send-state.js";
 
 interface SendOpts {
@@ -288,7 +288,14 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       email_error: result.email_error,
       max_downloads: result.max_downloads ?? null,
       password_protected: result.password_protected ?? false,
-      links: result.links.map((l) => ({ id: l.id, recipient_email: l.recipient_email, magic_link: l.magic_link, email_sent: l.email_sent, email_error: l.email_error })),
+      links: result.links.map((l) => ({
+        id: l.id,
+        recipient_email: l.recipient_email,
+        magic_link: l.magic_link,
+        mail_state: mailStateOf(l),
+        email_sent: l.email_sent,
+        email_error: l.email_error,
+      })),
       files: result.files.map((f) => ({ id: f.id, name: f.name, size: f.size, sha256: f.sha256 })),
     });
   }
@@ -299,8 +306,11 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   ].filter(Boolean);
   const who = result.links.length === 1 ? clean(result.links[0]!.recipient_email) : `${result.links.length} recipients`;
   info(io, `Package ${result.id} for ${who}, ${result.links.length === 1 ? "link" : "links"} valid until ${formatDate(result.expires_at)}${rules.length ? ` (${rules.join(", ")})` : ""}.`);
+  // Mail is queued by the server and sent in the background (`sf packages show` tells when it went).
   for (const l of result.links) {
-    if (!l.email_sent) info(io, p.yellow(`The email to ${clean(l.recipient_email)} was not sent${l.email_error ? ` (${clean(l.email_error)})` : ""}: share the link yourself.`));
+    const state = mailStateOf(l);
+    if (state === "failed") info(io, p.yellow(`The email to ${clean(l.recipient_email)} was not sent${l.email_error ? ` (${clean(l.email_error)})` : ""}: share the link yourself.`));
+    else info(io, `Email to ${clean(l.recipient_email)} ${state === "sent" ? "sent" : "queued"}.`);
   }
   // One recipient: the link alone (as before); several: one "email<TAB>link" line each.
   if (result.links.length <= 1) out(io, result.magic_link);

@@ -7,3 +7,20 @@ export function parsePositiveInt(value: string): number {
   }
   return Number(value);
 }
+
+/** What the server says of a recipient's email (`mail_state`; an older server only says `email_sent`). */
+export interface MailStatus {
+  recipient_email: string;
+  mail_state?: "queued" | "sent" | "failed" | null;
+  mail_attempts?: number;
+  mail_error?: string | null;
+  email_sent?: boolean;
+  email_error?: string | null;
+}
+
+/** `queued` / `sent` / `failed`, from either field set (null: not known, as for a link of an older release). */
+export function mailStateOf(l: MailStatus): "queued" | "sent" | "failed" | null {
+  if (l.mail_state !== undefined) return l.mail_state;
+  if (l.email_sent !== undefined) return l.email_sent ? "sent" : "failed";
+  return null;
+}

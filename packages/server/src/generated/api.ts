@@ -470,8 +470,11 @@ export interface paths {
          *     finish or cancel the upload first.
          *     Sets `expires_at = now + ttl_days` and status `active`, mints one link per recipient (each its
          *     own secret), emails each recipient theirs and returns them in `links`, shown only in this
-         *     answer; `magic_link` is the first recipient's (the only one of a one-recipient package). If the email cannot be sent the package is still
-         *     active: `email_sent` is false and `email_error` says why.
+         *     answer; `magic_link` is the first recipient's (the only one of a one-recipient package). The
+         *     emails are queued in the same transaction and sent in the background with retries, so an
+         *     SMTP server that is down or slow neither fails nor holds this answer: each link's
+         *     `mail_state` says `queued` (usually, here) or `sent`; later, `GET /packages/{id}` shows
+         *     `sent`, or `failed` once the server gave up.
          *
          *     Safe to retry with an `Idempotency-Key`: the same key within 24 hours answers the first
          *     finalize again (the same magic link; no second email).
@@ -1053,6 +1056,19 @@ export interface components {
             first_download_at: string | null;
             /** @description Every file reached `max_downloads` through this link */
             used_up: boolean;
+            /**
+             * @description The email that carries this recipient's latest link: `queued` (waiting for its first
+             *     attempt, or for a retry after a failed one), `sent` (handed to the SMTP server, or
+             *     written to the outbox folder), `failed` (the server gave up after SF_MAIL_MAX_ATTEMPTS
+             *     attempts or SF_MAIL_GIVE_UP_HOURS; share the link yourself, or resend). Null for a link
+             *     emailed before mail states were recorded.
+             * @enum {string|null}
+             */
+            mail_state: "queued" | "sent" | "failed" | null;
+            /** @description Attempts made to send that email so far */
+            mail_attempts: number;
+            /** @description The last failed attempt's reason (no credentials, no message content); null once sent */
+            mail_error: string | null;
         };
         /** @description A recipient's link with its secret URL, in the answers of finalize and resend only */
         FinalizedLink: components["schemas"]["PackageLink"] & {
@@ -1060,7 +1076,13 @@ export interface components {
             magic_link: string;
             /** Format: date-time */
             expires_at: string;
+            /**
+             * @description Kept for older clients: the email had been handed to the SMTP server when this answer
+             *     was made (`mail_state` is `sent`). Mail is queued and sent in the background, so this
+             *     is usually false here; false is not a failure: see `mail_state`.
+             */
             email_sent: boolean;
+            /** @description Kept for older clients: `mail_error` */
             email_error: string | null;
         };
         File: {
@@ -1121,11 +1143,11 @@ export interface components {
         FinalizedPackage: components["schemas"]["PackageDetail"] & {
             /** @description `${SF_PUBLIC_URL}/l/<secret>` of the first recipient; shown only in this answer */
             magic_link: string;
-            /** @description Every recipient's email was sent */
+            /** @description Kept for older clients: every recipient's email had been handed to the SMTP server when this answer was made (usually false: mail is queued; see `links[].mail_state`) */
             email_sent: boolean;
-            /** @description The first failure's reason */
+            /** @description Kept for older clients: the first link's `mail_error` */
             email_error: string | null;
-            /** @description Every recipient's link, with whether their email went out */
+            /** @description Every recipient's link, with the state of their email (`mail_state`, usually `queued` here) */
             links: components["schemas"]["FinalizedLink"][];
         };
         LinkView: {
@@ -1150,7 +1172,9 @@ export interface components {
         LinkCompletion: components["schemas"]["LinkView"] & {
             /** @description Files received since the previous completion; the owner is emailed only when this is above 0 */
             new_files: number;
+            /** @description The owner's notice was queued (when `new_files` > 0): it is sent in the background, with retries */
             email_sent: boolean;
+            /** @description Always null (kept for older clients; mail is queued) */
             email_error: string | null;
         };
         PackageEvent: {
@@ -2026,7 +2050,10 @@ export interface operations {
                      *           "revoked_at": null,
                      *           "download_count": 0,
                      *           "first_download_at": null,
-                     *           "used_up": false
+                     *           "used_up": false,
+                     *           "mail_state": "sent",
+                     *           "mail_attempts": 1,
+                     *           "mail_error": null
                      *         }
                      *       ]
                      *     }
@@ -2112,7 +2139,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Sent (or `email_sent` false per link, with the reason) */
+            /** @description New links minted; their emails are queued (`links[].mail_state`) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2709,7 +2736,7 @@ export interface operations {
                      *       "magic_link_state": "active",
                      *       "files": [],
                      *       "magic_link": "https://files.example.com/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
-                     *       "email_sent": true,
+                     *       "email_sent": false,
                      *       "email_error": null,
                      *       "links": [
                      *         {
@@ -2722,9 +2749,12 @@ export interface operations {
                      *           "download_count": 0,
                      *           "first_download_at": null,
                      *           "used_up": false,
+                     *           "mail_state": "queued",
+                     *           "mail_attempts": 0,
+                     *           "mail_error": null,
                      *           "magic_link": "https://files.example.com/l/q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
                      *           "expires_at": "2026-12-11T10:05:00.000Z",
-                     *           "email_sent": true,
+                     *           "email_sent": false,
                      *           "email_error": null
                      *         }
                      *       ]
@@ -3065,7 +3095,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Done; the owner was notified of the new files (or `email_sent` is false with the reason) */
+            /** @description Done; the owner's notice of the new files is queued */
             200: {
                 headers: {
                     [name: string]: unknown;

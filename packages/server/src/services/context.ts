@@ -8,6 +8,8 @@ import type { Mailer } from "../mail/mailer.js";
 export type { Role } from "../db/users.js";
 /** The authenticated caller of an operation (its kind and scopes: policies/). */
 export type { Principal } from "../policies/principal.js";
+import type { SealingKey } from "../mail/sealing.js";
+import type { Wakeup } from "../events/wakeup.js";
 
 /** A source of the current time; tests pass a controllable one. */
 export type Clock = () => Date;
@@ -19,7 +21,12 @@ export interface Services {
   storage: BlobStore;
   /** The bytes of unfinished resumable (tus) uploads. */
   uploads: UploadStore;
+  /** Used by the mail worker only (jobs/mail-worker.ts); services queue mail through `emit`. */
   mailer: Mailer;
+  /** Seals queued mail (SF_SECRET_KEY, or the data dir's key). */
+  sealingKey: SealingKey;
+  /** Woken after a commit that queued mail (this process's mail worker listens). */
+  mailWakeup: Wakeup;
   logger: Logger;
   clock: Clock;
 }

@@ -4,7 +4,6 @@ import type { components } from "../generated/api.js";
 import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
 import { lockPackage, markCompleted, type LinkedPackage, type PackageRow } from "../db/packages.js";
 import { findFile, listFiles, packageUsage, pagesOfFiles, type FileRow } from "../db/files.js";
-import { insertEvent, type EventType } from "../db/events.js";
 import { deadLinkReason } from "../db/dead-links.js";
 import {
   claimLimitNotice,
@@ -22,15 +21,14 @@ import {
   type LinkRow,
 } from "../db/links.js";
 import { findUserById } from "../db/users.js";
-import { downloadReceipt, downloadsUsedUpNotice, ownerUploadNotice } from "../mail/templates.js";
 import { secretsEqual, sha256Hex } from "../security/secrets.js";
 import { verifyPassword } from "../security/passwords.js";
-import { effectiveStatus, mailErrorSummary, toFileView, type FileView } from "./packages.js";
+import { effectiveStatus, toFileView, type FileView } from "./packages.js";
 import { addFile, uploadLimits, usageWithOpenUploads, type UploadTarget } from "./files.js";
 import { archiveName } from "./file-names.js";
 import type { ArchiveDownload, ByteRange, FileDownload } from "./downloads.js";
 import { nowIso, type Client, type Services } from "./context.js";
-import { emitPackageEvent } from "./package-events.js";
+import { emit } from "../events/emit.js";
 import { authorizeRecipient } from "../policies/index.js";
 
 type Schemas = components["schemas"];
@@ -189,21 +187,6 @@ export async function viewOf(s: Services, l: LiveLink): Promise<LinkView> {
   return linkView(s, l, usedUp);
 }
 
-/** A line of the owner's audit trail (`GET /packages/{id}/events`). */
-async function recordEvent(db: Knex, s: Services, l: LiveLink, type: EventType, client: Client, file?: { id: string; name: string }): Promise<void> {
-  await insertEvent(db, {
-    id: crypto.randomUUID(),
-    package_id: l.pkg.id,
-    type,
-    file_id: file?.id ?? null,
-    file_name: file?.name ?? null,
-    client_address: client.address?.slice(0, 64) ?? null,
-    user_agent: client.userAgent?.slice(0, 300) ?? null,
-    created_at: nowIso(s.clock),
-    link_id: l.link.id,
-  });
-}
-
 /**
  * What counts as a download of a file through a link: an answer that was sent to its end and
  * carried the file's last byte. A page view, the JSON view, a HEAD, a 304 or a download the
@@ -247,8 +230,9 @@ async function takeHolds(s: Services, l: LiveLink, files: { id: string; size: nu
 
 /**
  * A complete download through a link: its count (per link, per file, per package), its audit
- * line and webhook event, in one transaction; then the sender's receipts (the recipient's first
- * complete download; every file of the link used up), when the package asks for them.
+ * line and webhook event, in one transaction; then the link's counts with the sender's receipts
+ * (the recipient's first complete download; every file of the link used up) queued, when the
+ * package asks for them.
  */
 async function recordDownload(s: Services, l: LiveLink, client: Client, file: FileRow | undefined, holdIds: string[]): Promise<void> {
   const now = nowIso(s.clock);
@@ -260,37 +244,24 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, file: Fi
   // until then, so the limit is never overrun in between). A crash between the two loses one
   // link count, never a limit: the hold lapses at its `until`.
   await s.db.transaction(async (trx) => {
-    await recordEvent(trx, s, l, file ? "file_download" : "archive_download", client, file ? { id: file.id, name: file.name } : undefined);
-    await emitPackageEvent(trx, s, "package.downloaded", p, file ? toFileView(file) : undefined, { id: l.link.id, recipient_email: l.link.recipient_email });
+    await emit(trx, s, { type: "package.downloaded", pkg: p, link: l.link, ...(file ? { file: toFileView(file) } : {}), client });
   });
-  const usedUp = await s.db.transaction(async (trx) => {
+  await s.db.transaction(async (trx) => {
     if (file) await countFileDownloads(trx, l.link.id, [file.id]);
     else await countPackageFileDownloads(trx, l.link.id, p.id);
     await deleteHolds(trx, holdIds);
     await countLinkDownload(trx, l.link.id, now);
-    if (p.max_downloads === null || !p.notify_on_download) return false;
+    if (!p.notify_on_download) return;
+    // The receipt of this recipient's first complete download, and the notice that every file
+    // reached the limit: each claimed once on the link's row, and queued with the claim.
+    if (await claimReceipt(trx, l.link.id, now)) {
+      await emit(trx, s, { type: "link.first_download", pkg: p, link: l.link, what: file ? `"${file.name}"` : "all files (zip)" });
+    }
+    if (p.max_downloads === null) return;
     const counts = await fileDownloadCounts(trx, l.link.id);
     const done = [...counts.values()].filter((n) => n >= p.max_downloads!).length;
-    return done >= p.file_count && (await claimLimitNotice(trx, l.link.id, now));
+    if (done >= p.file_count && (await claimLimitNotice(trx, l.link.id, now))) await emit(trx, s, { type: "link.used_up", pkg: p, link: l.link });
   });
-  // The receipt of this recipient's first complete download: claimed once, after the commit.
-  const first = p.notify_on_download && (await claimReceipt(s.db, l.link.id, now));
-  if (!p.notify_on_download || (!first && !usedUp)) return;
-  const owner = await findUserById(s.db, p.owner_id);
-  if (!owner) return;
-  const packageUrl = `${s.config.publicUrl}/packages/${p.id}`;
-  const who = { ownerEmail: owner.email, ownerName: owner.name, recipientEmail: l.link.recipient_email, recipientName: l.link.recipient_name, title: p.title, packageUrl };
-  const notices = [
-    ...(first ? [downloadReceipt({ ...who, what: file ? `"${file.name}"` : "all files (zip)", at: now })] : []),
-    ...(usedUp ? [downloadsUsedUpNotice({ ...who, maxDownloads: p.max_downloads!, packageId: p.id })] : []),
-  ];
-  for (const m of notices) {
-    try {
-      await s.mailer.send(m);
-    } catch (err) {
-      s.logger.warn({ packageId: p.id, linkId: l.link.id, reason: mailErrorSummary(err) }, "could not send a download receipt");
-    }
-  }
 }
 
 /** Releases holds of a download that stopped short; a failure is logged (the hold lapses anyway). */
@@ -374,8 +345,7 @@ export async function uploadLinkFile(s: Services, secret: string, client: Client
 
 /** What a file arriving through an inbound link leaves behind, in its transaction: audit and the `package.uploaded` webhook. */
 export async function recordUploadThroughLink(trx: Knex, s: Services, l: LiveLink, pkg: PackageRow, file: FileView, client: Client): Promise<void> {
-  await recordEvent(trx, s, l, "upload", client, { id: file.id, name: file.name });
-  await emitPackageEvent(trx, s, "package.uploaded", pkg, file);
+  await emit(trx, s, { type: "package.uploaded", pkg, link: l.link, file, client });
 }
 
 /**
@@ -394,35 +364,14 @@ export async function completeLink(s: Services, secret: string, client: Client):
     const fresh = count - (locked?.completed_file_count ?? 0);
     if (fresh > 0) {
       await markCompleted(trx, p.id, now, count);
-      await recordEvent(trx, s, l, "complete", client);
-      await emitPackageEvent(trx, s, "package.completed", p);
+      // The audit line, the `package.completed` webhook and the owner's notice.
+      await emit(trx, s, { type: "package.completed", pkg: p, link: l.link, client });
     }
     return fresh;
   });
-  let email_sent = false;
-  let email_error: string | null = null;
-  if (newFiles > 0) {
-    const owner = await findUserById(s.db, p.owner_id);
-    if (owner) {
-      try {
-        await s.mailer.send(
-          ownerUploadNotice({
-            ownerEmail: owner.email,
-            ownerName: owner.name,
-            uploaderEmail: p.recipient_email,
-            uploaderName: p.recipient_name,
-            title: p.title,
-            files: await listFiles(s.db, p.id),
-            packageUrl: `${s.config.publicUrl}/api/v1/packages/${p.id}`,
-          }),
-        );
-        email_sent = true;
-      } catch (err) {
-        email_error = mailErrorSummary(err);
-        s.logger.warn({ packageId: p.id, reason: email_error }, "could not notify the owner of an upload");
-      }
-    }
-  }
+  // The notice is queued with the completion (sent by the mail worker, with retries).
+  const email_sent = newFiles > 0;
+  const email_error: string | null = null;
   const view = await linkView(s, { ...l, pkg: { ...p, completed_at: newFiles > 0 ? now : p.completed_at } }, new Set());
   return { ...view, new_files: newFiles, email_sent, email_error };
 }

@@ -35,12 +35,11 @@ import {
 import { hashPassword } from "../security/passwords.js";
 import { queueBlobDeletions } from "../db/blob-deletions.js";
 import { deleteQueuedBlobs } from "./blob-deletions.js";
-import { findUserById } from "../db/users.js";
+import { latestLinkMail, type MailRow } from "../db/mail-outbox.js";
 import { generateLinkSecret, sha256Hex } from "../security/secrets.js";
-import { packageEmail } from "../mail/templates.js";
 import { cleanOptionalText, cleanText } from "./text.js";
 import { effectiveStatus, toFileView, toLinkView, toPackageView } from "./views.js";
-import { emitPackageEvent } from "./package-events.js";
+import { emit, type MintedLink } from "../events/emit.js";
 export { effectiveStatus, toFileView, toPackageView, type FileView, type PackageView } from "./views.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
 import { authorize, packageListScope } from "../policies/index.js";
@@ -56,10 +55,11 @@ export async function packageDetail(s: Services, p: PackageWithCounts): Promise<
   const now = s.clock();
   const links = p.finalized_at === null ? [] : await listLinks(s.db, p.id);
   const usedUp = p.max_downloads !== null && p.file_count > 0 && links.length > 0 ? await usedUpFileCounts(s.db, p.id, p.max_downloads) : new Map<string, number>();
+  const mail = links.length > 0 ? await latestLinkMail(s.db, p.id) : new Map<string, MailRow>();
   return {
     ...toPackageView(p, now),
     files: (await listFiles(s.db, p.id)).map(toFileView),
-    links: links.map((l) => toLinkView(l, p, now, (usedUp.get(l.id) ?? 0) >= p.file_count && p.max_downloads !== null)),
+    links: links.map((l) => toLinkView(l, p, now, (usedUp.get(l.id) ?? 0) >= p.file_count && p.max_downloads !== null, mail.get(l.id))),
   };
 }
 
@@ -148,7 +148,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
         receipt_sent_at: null,
       });
     }
-    await emitPackageEvent(trx, s, "package.created", row);
+    await emit(trx, s, { type: "package.created", pkg: row });
   });
   return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [], links: [] };
 }
@@ -252,9 +252,9 @@ function decodeCursor(raw: string): PackageCursor {
 
 /**
  * `POST /packages/{id}/finalize`: draft → active. Mints each recipient's link (only its hash is
- * stored) and sets the expiry under the package's lock, then emails every recipient their own
- * link. The state change commits before any email is attempted, so an SMTP failure never loses
- * the package: the answer says, per link, `email_sent: false` and why.
+ * stored) and sets the expiry under the package's lock, and queues every recipient's email
+ * with their own link in the same transaction: the mail worker sends it, with retries, so an SMTP
+ * server that is down or slow neither loses the email nor holds this answer.
  */
 export async function finalizePackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
   const now = s.clock();
@@ -278,10 +278,10 @@ export async function finalizePackage(s: Services, user: Principal, id: string):
       expires_at: addDays(now, locked.ttl_days).toISOString(),
     });
     const out = await mintLinks(trx, id, (l) => l.revoked_at === null, undefined, now);
-    await emitPackageEvent(trx, s, "package.finalized", locked);
+    await emit(trx, s, { type: "package.finalized", pkg: locked, links: out });
     return out;
   });
-  return sendLinks(s, user, id, minted);
+  return linksAnswer(s, id, minted);
 }
 
 /** New secrets for the package's links that `which` selects; the old hashes die with `reason` (if any). */
@@ -291,8 +291,8 @@ async function mintLinks(
   which: (l: LinkRow) => boolean,
   reason: "replaced" | undefined,
   now: Date,
-): Promise<{ link: LinkRow; secret: string }[]> {
-  const out: { link: LinkRow; secret: string }[] = [];
+): Promise<MintedLink[]> {
+  const out: MintedLink[] = [];
   const all = await listLinks(trx, id);
   for (const link of all.filter(which)) {
     const secret = generateLinkSecret();
@@ -306,47 +306,30 @@ async function mintLinks(
   return out;
 }
 
-/** Emails each recipient their link; the answer of finalize and resend. */
-async function sendLinks(s: Services, user: Principal, id: string, minted: { link: LinkRow; secret: string }[]): Promise<Schemas["FinalizedPackage"]> {
+/**
+ * The answer of finalize and resend: each new link with the state of its email (queued in the
+ * transaction, sent by the mail worker; usually still `queued` here).
+ */
+async function linksAnswer(s: Services, id: string, minted: MintedLink[]): Promise<Schemas["FinalizedPackage"]> {
   const p = (await findPackage(s.db, id))!;
   const detail = await packageDetail(s, p);
-  const owner = await findUserById(s.db, user.userId);
-  const links: Schemas["FinalizedLink"][] = [];
-  for (const { link, secret } of minted) {
-    const magicLink = `${s.config.publicUrl}/l/${secret}`;
-    let email_error: string | null = null;
-    try {
-      await s.mailer.send(
-        packageEmail({
-          direction: p.direction,
-          senderName: owner?.name ?? "A SpeedyFiles user",
-          senderEmail: owner?.email ?? "",
-          recipientEmail: link.recipient_email,
-          recipientName: link.recipient_name,
-          title: p.title,
-          message: p.message,
-          files: detail.files,
-          link: magicLink,
-          expiresAt: p.expires_at!,
-          passwordProtected: p.password_hash !== null,
-          maxDownloads: p.max_downloads,
-        }),
-      );
-    } catch (err) {
-      email_error = mailErrorSummary(err);
-      s.logger.warn({ packageId: id, linkId: link.id, reason: email_error }, "could not send the package email");
-    }
+  const links: Schemas["FinalizedLink"][] = minted.map(({ link, secret }) => {
     const view = detail.links!.find((v) => v.id === link.id)!;
-    links.push({
+    return {
       ...view,
-      magic_link: magicLink,
+      magic_link: `${s.config.publicUrl}/l/${secret}`,
       expires_at: p.expires_at!,
-      email_sent: email_error === null,
-      email_error,
-    });
-  }
-  const failed = links.find((l) => !l.email_sent);
-  return { ...detail, magic_link: links[0]?.magic_link ?? "", email_sent: failed === undefined, email_error: failed?.email_error ?? null, links };
+      email_sent: view.mail_state === "sent",
+      email_error: view.mail_error,
+    };
+  });
+  return {
+    ...detail,
+    magic_link: links[0]?.magic_link ?? "",
+    email_sent: links.every((l) => l.email_sent),
+    email_error: links.find((l) => l.email_error !== null)?.email_error ?? null,
+    links,
+  };
 }
 
 /**
@@ -363,9 +346,11 @@ export async function resendPackage(s: Services, user: Principal, id: string): P
     if ((await listLinks(trx, id)).every((l) => l.revoked_at !== null)) {
       throw new Conflict("package_not_active", "Every recipient's link is revoked; there is no link to send again");
     }
-    return mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
+    const out = await mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
+    await emit(trx, s, { type: "package.links_resent", pkg: locked, links: out });
+    return out;
   });
-  return sendLinks(s, user, id, minted);
+  return linksAnswer(s, id, minted);
 }
 
 /**
@@ -384,13 +369,13 @@ export async function revokePackageLink(s: Services, user: Principal, id: string
     await revokeLinkRow(trx, linkId, now.toISOString());
     const lastLink = (await listLinks(trx, id)).every((l) => l.id === linkId || l.revoked_at !== null);
     if (lastLink && effectiveStatus(locked, now) === "active" && (await revokePackageRow(trx, id, now.toISOString()))) {
-      await emitPackageEvent(trx, s, "package.revoked", locked);
+      await emit(trx, s, { type: "package.revoked", pkg: locked });
     }
   });
   const p = await ownedPackage(s, user, id, "package.read");
   const fresh = (await findLink(s.db, id, linkId))!;
   const usedUp = p.max_downloads !== null && p.file_count > 0 && ((await usedUpFileCounts(s.db, id, p.max_downloads)).get(linkId) ?? 0) >= p.file_count;
-  return toLinkView(fresh, p, s.clock(), usedUp);
+  return toLinkView(fresh, p, s.clock(), usedUp, (await latestLinkMail(s.db, id)).get(linkId));
 }
 
 /**
@@ -434,14 +419,6 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
   return packageDetail(s, (await findPackage(s.db, id))!);
 }
 
-/** A short reason for a failed send, without credentials or message content. */
-export function mailErrorSummary(err: unknown): string {
-  const e = err as { code?: string; responseCode?: number; message?: string };
-  const parts = [e.code, e.responseCode ? `SMTP ${e.responseCode}` : undefined].filter(Boolean);
-  const msg = (e.message ?? "unknown error").replace(/\/\/[^@\s/]*@/g, "//***@").slice(0, 200);
-  return parts.length > 0 ? `${parts.join(" ")}: ${msg}` : msg;
-}
-
 /** `POST /packages/{id}/revoke`: active → revoked. */
 export async function revokePackage(s: Services, user: Principal, id: string): Promise<PackageDetail> {
   const p = await ownedPackage(s, user, id, "package.share");
@@ -450,7 +427,7 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
   if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package can be revoked`);
   await s.db.transaction(async (trx) => {
     if (!(await revokePackageRow(trx, id, now.toISOString()))) throw new Conflict("package_not_active", "Package changed meanwhile; it is no longer active");
-    await emitPackageEvent(trx, s, "package.revoked", p);
+    await emit(trx, s, { type: "package.revoked", pkg: p });
   });
   return packageDetail(s, (await findPackage(s.db, id))!);
 }
@@ -465,7 +442,7 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
     const p = await lockOwnedPackage(trx, user, id, "package.delete");
     uploadIds = await openUploadIdsOf(trx, id);
     // Reported as it was just before it went.
-    await emitPackageEvent(trx, s, "package.deleted", p);
+    await emit(trx, s, { type: "package.deleted", pkg: p });
     for (const l of await listLinks(trx, id)) await insertDeadLink(trx, l.link_hash, nowIso(s.clock));
     const storageKeys = await storageKeysOf(trx, id);
     // The bytes' deletion is recorded with the rows': it happens even if the store is down now.

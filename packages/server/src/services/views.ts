@@ -2,6 +2,7 @@ import type { components } from "../generated/api.js";
 import type { FileRow } from "../db/files.js";
 import type { PackageRow, PackageStatus, PackageWithCounts } from "../db/packages.js";
 import type { LinkRow } from "../db/links.js";
+import type { MailRow } from "../db/mail-outbox.js";
 
 type Schemas = components["schemas"];
 export type FileView = Schemas["File"];
@@ -47,8 +48,11 @@ export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
   };
 }
 
-/** One recipient's link as the owner sees it; `usedUp`: every file reached max_downloads through it. */
-export function toLinkView(l: LinkRow, p: PackageRow, now: Date, usedUp: boolean): Schemas["PackageLink"] {
+/**
+ * One recipient's link as the owner sees it; `usedUp`: every file reached max_downloads through
+ * it; `mail`: the latest email with its link (none for a link emailed before mail was queued).
+ */
+export function toLinkView(l: LinkRow, p: PackageRow, now: Date, usedUp: boolean, mail: MailRow | undefined): Schemas["PackageLink"] {
   const status = effectiveStatus(p, now);
   return {
     id: l.id,
@@ -60,6 +64,9 @@ export function toLinkView(l: LinkRow, p: PackageRow, now: Date, usedUp: boolean
     download_count: l.download_count,
     first_download_at: l.first_download_at,
     used_up: usedUp,
+    mail_state: mail === undefined || mail.state === "cancelled" ? null : mail.state,
+    mail_attempts: mail?.attempts ?? 0,
+    mail_error: mail?.state === "sent" ? null : (mail?.last_error ?? null),
   };
 }
 

@@ -16,7 +16,8 @@ import {
 } from "../db/webhooks.js";
 import { generateWebhookSecret } from "../webhooks/signing.js";
 import { checkWebhookUrl } from "../webhooks/sender.js";
-import { emitEvent, subscribedTo } from "../webhooks/outbox.js";
+import { subscribedTo } from "../webhooks/outbox.js";
+import { emit } from "../events/emit.js";
 import { cleanOptionalText } from "./text.js";
 import { canonicalId } from "./users.js";
 import type { Principal, Services } from "./context.js";
@@ -132,10 +133,8 @@ export async function deleteWebhook(s: Services, user: Principal, id: string): P
 /** `POST /webhooks/{id}/test`: a `ping`, delivered like any event (even to a disabled webhook's log; it waits until enabled). */
 export async function testWebhook(s: Services, user: Principal, id: string): Promise<WebhookDelivery> {
   const hook = await manageable(s, user, id, "webhook.write");
-  const { deliveryIds } = await s.db.transaction((trx) =>
-    emitEvent(trx, s.clock(), { ownerId: hook.owner_id, packageId: null, type: "ping", data: { webhook: { id: hook.id, url: hook.url } }, only: hook }),
-  );
-  return toDelivery((await findDelivery(s.db, hook.id, deliveryIds[0]!))!);
+  const { webhookDeliveryIds } = await s.db.transaction((trx) => emit(trx, s, { type: "webhook.ping", hook }));
+  return toDelivery((await findDelivery(s.db, hook.id, webhookDeliveryIds[0]!))!);
 }
 
 /** `GET /webhooks/{id}/deliveries`. */

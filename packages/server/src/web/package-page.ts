@@ -31,7 +31,16 @@ export interface PackageDetailData {
   recipients?: Recipient[] | undefined;
 }
 
-/** Each recipient's link: its state, complete downloads, first download, and a revoke of its own. */
+/** The state of the email with a recipient's link (queued and sent in the background, with retries). */
+function mailBadge(l: Schemas["PackageLink"]): SafeHtml | string {
+  if (l.mail_state === null) return "—";
+  const tries = plural(l.mail_attempts, "attempt");
+  const title = l.mail_state === "sent" ? `Handed to the mail server (${tries})` : l.mail_error ? `${tries}; last error: ${l.mail_error}` : tries;
+  const label = l.mail_state === "queued" && l.mail_attempts > 0 ? `queued, ${l.mail_attempts} failed` : l.mail_state;
+  return html`<span class="badge mail-${l.mail_state}" title="${title}">${label}</span>`;
+}
+
+/** Each recipient's link: its state, its email's state, complete downloads, first download, and a revoke of its own. */
 function recipientsSection(d: PackageDetailData): SafeHtml {
   const p = d.pkg;
   if (p.links.length === 0) return html``;
@@ -46,6 +55,7 @@ function recipientsSection(d: PackageDetailData): SafeHtml {
   <td>${l.used_up && l.state === "active" ? html`<span class="badge used-up">used up</span>` : statusBadge(l.state)}</td>
   <td class="num downloads">${l.download_count}</td>
   <td>${l.first_download_at ? timeTag(l.first_download_at) : "—"}</td>
+  <td class="mail">${mailBadge(l)}</td>
   <td class="actions">${
     l.state === "active"
       ? html`<details class="confirm">
@@ -62,7 +72,7 @@ function recipientsSection(d: PackageDetailData): SafeHtml {
   return html`<section class="panel">
   <h2>Recipients <span class="muted small">${plural(p.links.length, "link")}${rules.length ? html` · ${rules.join(", ")}` : ""}</span></h2>
   <table class="table" id="recipients">
-    <thead><tr><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col" class="num">Downloads</th><th scope="col">First download</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+    <thead><tr><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col" class="num">Downloads</th><th scope="col">First download</th><th scope="col">Email</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
     <tbody>${rows}</tbody>
   </table>
 </section>`;
@@ -193,9 +203,11 @@ export function packageDetailBody(d: PackageDetailData): SafeHtml {
       : ""
   }
   ${fin.links.map((l) =>
-    l.email_sent
-      ? html`<p>Emailed to ${l.recipient_email}.</p>`
-      : html`<p><span class="warn">The email to ${l.recipient_email} could not be sent (${l.email_error ?? "unknown error"}): send them the link yourself.</span></p>`,
+    l.mail_state === "failed"
+      ? html`<p><span class="warn">The email to ${l.recipient_email} could not be sent (${l.mail_error ?? "unknown error"}): send them the link yourself.</span></p>`
+      : l.mail_state === "sent"
+        ? html`<p>Emailed to ${l.recipient_email}.</p>`
+        : html`<p>The email to ${l.recipient_email} is queued: it leaves in the background, retried if the mail server is down (see Recipients below).</p>`,
   )}
 </section>`
     : "";

@@ -15,7 +15,7 @@ export function subscribedTo(hook: Pick<WebhookRow, "events">): WebhookEventType
  * Writes an event into the outbox with one pending delivery per enabled webhook of `ownerId`
  * subscribed to its type, in the transaction `trx` of the change that caused it: the event exists
  * exactly when the change does. Nothing is written when nobody listens. The worker
- * (webhooks/worker.ts) sends the deliveries.
+ * (jobs/webhook-worker.ts) sends the deliveries; services call it through `emit` (events/).
  */
 export async function emitEvent(
   trx: Knex,

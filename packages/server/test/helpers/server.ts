@@ -115,6 +115,8 @@ export async function startTestServer(
     timeouts?: { headersMs?: number; checkIntervalMs?: number };
     /** Run the webhook delivery worker in the background (default off: tests call deliverDue). */
     webhooks?: boolean;
+    /** Run the mail worker in the background (default on: mail leaves as in production). */
+    mail?: boolean;
     /** Use this PostgreSQL database (shared with another test server) instead of a fresh one. */
     databaseUrl?: string;
     /** Use this data dir (and its SQLite database), kept on close: a restart of an earlier server. */
@@ -149,6 +151,7 @@ export async function startTestServer(
     // Tests run the sweeper themselves (sweepOnce) with their own clock.
     sweeper: false,
     webhookWorker: opts.webhooks ?? false,
+    mailWorker: opts.mail ?? true,
     ...(opts.timeouts ? { timeouts: opts.timeouts } : {}),
   });
   const api = `${running.url}/api/v1`;

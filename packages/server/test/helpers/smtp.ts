@@ -18,6 +18,8 @@ export interface TestSmtp {
   messages: ReceivedMail[];
   /** Resolves with the first message (already received or arriving later) matching `predicate`. */
   waitForMail(predicate?: (m: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>;
+  /** Resolves with the messages matching `predicate` once there are `n` of them (mail is sent in the background). */
+  waitForMails(n: number, predicate?: (m: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail[]>;
   close(): Promise<void>;
 }
 
@@ -26,7 +28,7 @@ export interface TestSmtp {
  * without authentication or TLS. STARTTLS is disabled, so it is not advertised and nodemailer
  * stays on the plain connection without any extra URL option.
  */
-export async function startTestSmtp(): Promise<TestSmtp> {
+export async function startTestSmtp(opts: { port?: number; delayMs?: number } = {}): Promise<TestSmtp> {
   const messages: ReceivedMail[] = [];
   const waiters: { predicate: (m: ReceivedMail) => boolean; resolve: (m: ReceivedMail) => void }[] = [];
 
@@ -34,6 +36,8 @@ export async function startTestSmtp(): Promise<TestSmtp> {
     authOptional: true,
     disabledCommands: ["STARTTLS"],
     logger: false,
+    // A slow server: it waits this long before greeting each connection.
+    ...(opts.delayMs ? { onConnect: (_session: unknown, callback: () => void) => void setTimeout(callback, opts.delayMs) } : {}),
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
@@ -66,7 +70,7 @@ export async function startTestSmtp(): Promise<TestSmtp> {
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(opts.port ?? 0, "127.0.0.1", () => {
       server.off("error", reject);
       resolve();
     });
@@ -94,6 +98,15 @@ export async function startTestSmtp(): Promise<TestSmtp> {
         }, timeoutMs);
         waiters.push(w);
       });
+    },
+    async waitForMails(n, predicate = () => true, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = messages.filter(predicate);
+        if (found.length >= n) return found;
+        if (Date.now() > deadline) throw new Error(`${found.length} of ${n} matching mails within ${timeoutMs} ms (received ${messages.length})`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     close() {
       return new Promise<void>((resolve) => server.close(() => resolve()));

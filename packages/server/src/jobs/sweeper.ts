@@ -1,11 +1,11 @@
 import { claimExpiring, claimPurgeable, markExpired, markPurged } from "../db/packages.js";
-import { emitPackageEvent } from "./package-events.js";
+import { emit } from "../events/emit.js";
 import { storageKeysOf } from "../db/files.js";
-import { addDays, type Services } from "./context.js";
-import { expireIdempotencyKeys } from "./idempotency.js";
-import { purgeEndedSessions } from "./sessions.js";
-import { sweepExpiredUploads } from "./uploads.js";
-import { retryBlobDeletions } from "./blob-deletions.js";
+import { addDays, type Services } from "../services/context.js";
+import { expireIdempotencyKeys } from "../services/idempotency.js";
+import { purgeEndedSessions } from "../services/sessions.js";
+import { sweepExpiredUploads } from "../services/uploads.js";
+import { retryBlobDeletions } from "../services/blob-deletions.js";
 
 const BATCH = 50;
 
@@ -26,7 +26,7 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
       const due = await claimExpiring(trx, nowIsoStr, BATCH);
       for (const p of due) {
         await markExpired(trx, p.id);
-        await emitPackageEvent(trx, s, "package.expired", p);
+        await emit(trx, s, { type: "package.expired", pkg: p });
       }
       return due.length;
     });

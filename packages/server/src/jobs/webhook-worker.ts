@@ -1,11 +1,10 @@
 import { claimDueDeliveries, disableWebhook, findWebhook, recordAttempt, updateWebhookRow, type ClaimedDelivery } from "../db/webhooks.js";
-import { findUserById } from "../db/users.js";
-import { webhookDisabledNotice } from "../mail/templates.js";
+import { emit } from "../events/emit.js";
 import type { Services } from "../services/context.js";
 import { VERSION } from "../version.js";
-import { retryDelayMs } from "./schedule.js";
-import { postWebhook } from "./sender.js";
-import { signatureHeader } from "./signing.js";
+import { retryDelayMs } from "../webhooks/schedule.js";
+import { postWebhook } from "../webhooks/sender.js";
+import { signatureHeader } from "../webhooks/signing.js";
 
 /** Deliveries claimed (and attempted in parallel) per pass. */
 const BATCH = 16;
@@ -72,18 +71,14 @@ async function noteFailure(s: Services, webhookId: string, now: Date): Promise<v
   }
   const failingMs = now.getTime() - Date.parse(hook.failing_since);
   if (failingMs < s.config.webhookDisableAfterHours * 3600_000) return;
-  const disabled = await disableWebhook(s.db, webhookId, `Every delivery failed since ${hook.failing_since}`, now.toISOString());
+  // The owner's notice is queued with the change, once: only the process that disabled it emits.
+  const disabled = await s.db.transaction(async (trx) => {
+    if (!(await disableWebhook(trx, webhookId, `Every delivery failed since ${hook.failing_since}`, now.toISOString()))) return false;
+    await emit(trx, s, { type: "webhook.disabled", hook, failingSince: hook.failing_since! });
+    return true;
+  });
   if (!disabled) return; // another process disabled it first
   s.logger.warn({ webhookId, failingSince: hook.failing_since }, "webhook disabled after failing for too long");
-  const owner = await findUserById(s.db, hook.owner_id);
-  if (!owner) return;
-  try {
-    await s.mailer.send(
-      webhookDisabledNotice({ ownerEmail: owner.email, ownerName: owner.name, url: hook.url, failingSince: hook.failing_since, webhookId, publicUrl: s.config.publicUrl }),
-    );
-  } catch (err) {
-    s.logger.warn({ webhookId, reason: (err as Error).message }, "could not email the owner of a disabled webhook");
-  }
 }
 
 /** Runs deliverDue every SF_WEBHOOK_POLL_MS (at once again while there is more); returns a stop function. */

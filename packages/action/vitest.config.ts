@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
 import { vitestOptions } from "../../vitest.shared.js";
 
-export default defineConfig(vitestOptions("action"));
+const shared = vitestOptions("action");
+export default defineConfig({ ...shared, test: { ...shared.test, globalSetup: ["test/global-setup.ts"] } });

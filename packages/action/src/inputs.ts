@@ -57,8 +57,9 @@ export function readInputs(env: Env): Inputs {
   const wait = input(env, "wait-for-download");
   const reveal = (input(env, "reveal-link") ?? "false").toLowerCase();
   if (reveal !== "true" && reveal !== "false") throw new InputError(`reveal-link must be true or false (got "${reveal}")`);
+  const base = url.replace(/\/+$/, "");
   return {
-    url: url.replace(/\/+$/, ""),
+    url: base,
     paths: splitPaths(path),
     to,
     title: input(env, "title"),
@@ -66,7 +67,7 @@ export function readInputs(env: Env): Inputs {
     ttlDays: wholeNumber(env, "ttl-days"),
     maxDownloads: wholeNumber(env, "max-downloads"),
     waitMs: wait ? parseDuration(wait) : undefined,
-    audience: input(env, "audience") ?? new URL(url).origin,
+    audience: input(env, "audience") ?? base,
     token: input(env, "token"),
     revealLink: reveal === "true",
   };

@@ -220,11 +220,11 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
       expect(r.stdout).toMatch(/^::error::no token input.*permissions: id-token: write/m);
     });
 
-    it("with the audience defaulting to the server's origin", async () => {
+    it("with the audience defaulting to the url input (without a trailing slash)", async () => {
       const runnerEndpoint = await fakeServer(() => ({ status: 200, json: { value: "id.token.x" } }));
       try {
         await runAction({ url: `${t.url}/`, path: "build", to: "qa@example.com" }, { workspace, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerEndpoint.url}/t?x=1`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: "rt" } });
-        expect(new URL(runnerEndpoint.requests[0]!.url, runnerEndpoint.url).searchParams.get("audience")).toBe(new URL(t.url).origin);
+        expect(new URL(runnerEndpoint.requests[0]!.url, runnerEndpoint.url).searchParams.get("audience")).toBe(t.url);
       } finally {
         await runnerEndpoint.close();
       }

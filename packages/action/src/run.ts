@@ -26,6 +26,7 @@ export async function runAction(io: ActionIo): Promise<number> {
   try {
     const inputs = readInputs(io.env);
     if (inputs.token) addMask(runner, inputs.token);
+    const keyless = inputs.token === undefined;
     const token = inputs.token ?? (await keylessToken(inputs, ctx, runner, io.signal));
     const sf = new SpeedyFiles({ baseUrl: inputs.url, token });
     const paths = await resolvePaths(inputs.paths, io.cwd);
@@ -57,7 +58,13 @@ export async function runAction(io: ActionIo): Promise<number> {
 
     if (inputs.waitMs !== undefined) {
       io.log(`Waiting up to ${formatMs(inputs.waitMs)} for the first download…`);
-      const seen = await waitForDownload(fin.id, { baseUrl: sf.baseUrl, token, timeoutMs: inputs.waitMs, ...(io.signal ? { signal: io.signal } : {}) });
+      const seen = await waitForDownload(fin.id, {
+        baseUrl: sf.baseUrl,
+        token,
+        timeoutMs: inputs.waitMs,
+        ...(keyless ? { refreshToken: () => keylessToken(inputs, ctx, runner, io.signal) } : {}),
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
       io.log(`Downloaded${seen.recipient_email ? ` by ${seen.recipient_email}` : ""} at ${seen.created_at}.`);
     }
     return 0;
@@ -83,9 +90,17 @@ async function keylessToken(inputs: Inputs, ctx: RunnerContext, runner: Runner, 
 function describe(err: unknown): string {
   if (err instanceof InputError || err instanceof KeylessError || err instanceof WaitError) return err.message;
   if (err instanceof AuthenticationError) return `the server refused the token (${err.detail}); check the token input, or use keyless sign-in`;
-  if (err instanceof ApiError) return `${err.detail} (HTTP ${err.status} from ${err.method} ${new URL(err.url).pathname})`;
+  if (err instanceof ApiError) return `${err.detail} (HTTP ${err.status} from ${err.method} ${pathOf(err.url)})`;
   if (err instanceof SpeedyFilesError) return err.message;
   return `unexpected failure: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
 }
 
 function formatSize(n: number): string {

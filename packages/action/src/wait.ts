@@ -10,6 +10,11 @@ import { fetch } from "undici";
 export interface WaitOptions {
   baseUrl: string;
   token: string;
+  /**
+   * A fresh token when the server answers 401 (a keyless token is short-lived, and a wait may
+   * outlast it). Without it a 401 ends the wait.
+   */
+  refreshToken?: () => Promise<string>;
   timeoutMs: number;
   /** Between two plain polls (default 5 s). */
   pollMs?: number;
@@ -43,6 +48,8 @@ export async function waitForDownload(packageId: string, o: WaitOptions): Promis
   const base = `${o.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}/events`;
   let longPoll = true;
   let after: string | undefined;
+  let token = o.token;
+  let refreshed = false;
   for (;;) {
     const left = deadline - now();
     if (left <= 0) throw new WaitError(`no download within ${formatMs(o.timeoutMs)}`);
@@ -52,7 +59,7 @@ export async function waitForDownload(packageId: string, o: WaitOptions): Promis
     const started = now();
     let res;
     try {
-      res = await fetch(url, { headers: { Authorization: `Bearer ${o.token}`, Accept: "application/json" }, signal });
+      res = await fetch(url, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json" }, signal });
     } catch (err) {
       if (o.signal?.aborted) throw err;
       // A dropped connection during a long wait is normal on some networks: ask again.
@@ -60,6 +67,12 @@ export async function waitForDownload(packageId: string, o: WaitOptions): Promis
       continue;
     }
     const body: unknown = await res.json().catch(() => undefined);
+    if (res.status === 401 && o.refreshToken && !refreshed) {
+      token = await o.refreshToken();
+      // One refresh per success: a token refused right after it was issued is a real refusal.
+      refreshed = true;
+      continue;
+    }
     if (longPoll && (res.status === 400 || res.status === 422)) {
       longPoll = false;
       continue;
@@ -68,6 +81,7 @@ export async function waitForDownload(packageId: string, o: WaitOptions): Promis
       const detail = (body as { detail?: unknown } | undefined)?.detail;
       throw new WaitError(`waiting for a download failed: ${typeof detail === "string" ? detail : `HTTP ${res.status}`}`);
     }
+    refreshed = false;
     const events = eventsOf(body);
     const hit = events.find((e) => typeof e.type === "string" && DOWNLOADS.has(e.type));
     if (hit) {

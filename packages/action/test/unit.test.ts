@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idempotencyKey, input, InputError, parseDuration, readInputs, readRunner, splitPaths } from "../src/inputs.js";
 import { exchangeIdToken, KeylessError } from "../src/keyless.js";
 import { glob, resolvePaths } from "../src/paths.js";
+import { waitForDownload, WaitError } from "../src/wait.js";
 import { addMask, error, escapeData, setOutput } from "../src/workflow.js";
 import { fakeServer, parseOutputFile, REPO } from "./helpers.js";
 
@@ -124,6 +125,41 @@ describe("keyless exchange", () => {
     try {
       await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(KeylessError);
       await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(/refused: No trust policy matches this token \(ask an admin/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("waiting for a download", () => {
+  it("long-polls with after and wait, refreshes a token the server refuses, and stops at a download", async () => {
+    let calls = 0;
+    const server = await fakeServer((req) => {
+      calls++;
+      if (req.headers.authorization === "Bearer old") return { status: 401, json: { detail: "Token expired", code: "token_expired" } };
+      if (calls === 2) return { status: 200, json: [{ id: "e1", type: "upload", created_at: "2030-01-01T00:00:00Z" }] };
+      return { status: 200, json: [{ id: "e2", type: "archive_download", recipient_email: "qa@x.com", created_at: "2030-01-01T00:01:00Z" }] };
+    });
+    try {
+      const seen = await waitForDownload("p1", { baseUrl: server.url, token: "old", refreshToken: async () => "new", timeoutMs: 20_000, waitSeconds: 5 });
+      expect(seen).toEqual({ type: "archive_download", recipient_email: "qa@x.com", created_at: "2030-01-01T00:01:00Z" });
+      const urls = server.requests.map((r) => new URL(r.url, server.url));
+      expect(urls.map((u) => u.pathname)).toEqual(Array(3).fill("/api/v1/packages/p1/events"));
+      expect(urls[1]!.searchParams.get("wait")).toBe("5");
+      expect(urls[1]!.searchParams.has("after")).toBe(false);
+      expect(urls[2]!.searchParams.get("after")).toBe("e1");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("falls back to plain polling on a server that rejects the parameters, and gives up at the deadline", async () => {
+    const server = await fakeServer((req) =>
+      req.url.includes("?") ? { status: 422, json: { detail: "Unknown query parameter", code: "validation_failed" } } : { status: 200, json: [] },
+    );
+    try {
+      await expect(waitForDownload("p1", { baseUrl: server.url, token: "t", timeoutMs: 1500, pollMs: 200 })).rejects.toThrow(WaitError);
+      expect(server.requests.filter((r) => !r.url.includes("?")).length).toBeGreaterThan(2);
     } finally {
       await server.close();
     }

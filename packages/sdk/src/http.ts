@@ -1,7 +1,7 @@
 import * as undici from "undici";
 import { AbortError, NetworkError, safeUrl, TimeoutError, UnexpectedResponseError } from "./errors.js";
 import { DEFAULT_RETRY, isIdempotent, retryDelay, shouldRetryStatus, sleep, type RetryOptions } from "./retry.js";
-import { DEFAULT_RETRY_WINDOW_MS, serverUnavailable } from "./retry-window.js";
+import { DEFAULT_RETRY_WINDOW_MS, DOWN_MAX_DELAY_MS, serverUnavailable } from "./retry-window.js";
 import { USER_AGENT } from "./version.js";
 
 /** How the SDK talks HTTP: retries, the two time limits, the connection pool and the User-Agent. */
@@ -193,7 +193,10 @@ export function makeFetch(opts: TransportOptions, call: CallOptions = {}): (inpu
     const downWait = (retryAfter: string | null): number | undefined => {
       down ??= { since: performance.now(), tries: 0 };
       const left = windowMs - (performance.now() - down.since);
-      return left <= 0 ? undefined : Math.min(retryDelay(down.tries++, opts.retry, retryAfter), left);
+      if (left <= 0) return undefined;
+      // Without a Retry-After, ask again at least every 2 s: a restart is usually over in seconds.
+      const backoff = retryAfter ? opts.retry : { ...opts.retry, maxDelayMs: Math.min(opts.retry.maxDelayMs, DOWN_MAX_DELAY_MS) };
+      return Math.min(retryDelay(down.tries++, backoff, retryAfter), left);
     };
     /** That wait, with the deadline paused: time the server is away counts against the window only. */
     const waitDown = async (ms: number): Promise<void> => {

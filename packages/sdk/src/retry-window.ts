@@ -1,5 +1,7 @@
 /** How long API calls ride out an unavailable server by default (ms): a restart or a deploy. */
 export const DEFAULT_RETRY_WINDOW_MS = 30_000;
+/** The longest wait between tries while the server is away, unless it asks for more (Retry-After). */
+export const DOWN_MAX_DELAY_MS = 2000;
 
 /** Nothing reached the server: the connection was refused. Safe to repeat any request. */
 const REFUSED = new Set(["ECONNREFUSED"]);

@@ -475,9 +475,11 @@ export class SpeedyFiles {
    * The SHA-256 computed while sending must match the server's, else the file is removed and a
    * ChecksumError thrown.
    */
-  async uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
+  uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
     const base = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}`;
-    return uploadAuto(base, source, opts, { ...(await this.transferToken(opts.signal)), ...this.#resumable }, (fileId) => this.files.delete(packageId, fileId));
+    // Without a token provider a missing token throws at once, as it always did.
+    const ctx = this.#provider ? this.transferToken(opts.signal) : this.transfer();
+    return Promise.resolve(ctx).then((c) => uploadAuto(base, source, opts, { ...c, ...this.#resumable }, (fileId) => this.files.delete(packageId, fileId)));
   }
 
   /** Downloads a file of your package to `dest`, resumable and checksum-verified. */

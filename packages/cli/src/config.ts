@@ -65,6 +65,8 @@ export interface GlobalFlags {
   url?: string | undefined;
   profile?: string | undefined;
   timeout?: string | undefined;
+  oidc?: boolean | undefined;
+  oidcAudience?: string | undefined;
 }
 
 /**
@@ -94,6 +96,17 @@ export function resolveTimeout(flags: GlobalFlags, env: Record<string, string | 
 }
 
 /**
+ * `SF_RETRY_WINDOW` (seconds) in ms, or undefined for the SDK's default (30 s): how long a call
+ * keeps trying while the server is unavailable (a restart or a deploy). 0 turns it off.
+ */
+export function resolveRetryWindow(env: Record<string, string | undefined>): number | undefined {
+  const raw = env.SF_RETRY_WINDOW;
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d+(\.\d+)?$/.test(raw.trim())) throw new CliError(`SF_RETRY_WINDOW must be a number of seconds, 0 or more (got "${raw}")`, ExitCode.USAGE);
+  return Math.round(Number(raw) * 1000);
+}
+
+/**
  * `SF_CHUNK_MIB`: the most bytes (in MiB) one request of a resumable upload carries, in bytes;
  * undefined for the SDK's default (the rest of the file in one request). For a proxy in front of
  * the server that caps request bodies (e.g. 100 MB).
@@ -113,7 +126,8 @@ export interface Resolved {
   token: string | undefined;
   profileName: string;
   profile: Profile | undefined;
-  tokenSource: "env" | "config" | "none";
+  /** `oidc`: no token, a CI job's OIDC ID token is exchanged for one (see `ci.ts`). */
+  tokenSource: "env" | "config" | "oidc" | "none";
   urlSource: "flag" | "env" | "config" | "none";
   configFile: string;
 }

@@ -7,6 +7,7 @@ import {
   AuthenticationError,
   ChecksumError,
   ConflictError,
+  FederatedAuthError,
   GoneError,
   NetworkError,
   NotFoundError,
@@ -83,6 +84,7 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof CliError) return err.exitCode;
   if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   if (err instanceof AbortError) return ExitCode.INTERRUPTED;
+  if (err instanceof FederatedAuthError) return err.code === "id_token_unavailable" ? ExitCode.FAILURE : ExitCode.AUTH;
   if (err instanceof AuthenticationError || err instanceof PermissionError) return ExitCode.AUTH;
   if (err instanceof NotFoundError || err instanceof GoneError) return ExitCode.NOT_FOUND;
   if (err instanceof ConflictError || err instanceof ValidationError || err instanceof PayloadTooLargeError) return ExitCode.CONFLICT;
@@ -91,7 +93,9 @@ export function exitCodeFor(err: unknown): ExitCode {
 
 export interface ErrorContext {
   /** Where the token came from, to say how to fix a 401. */
-  tokenSource?: "env" | "config" | "none" | undefined;
+  tokenSource?: "env" | "config" | "oidc" | "none" | undefined;
+  /** SF_RETRY_WINDOW in ms, when set (else the SDK's 30 s). */
+  retryWindowMs?: number | undefined;
   url?: string | undefined;
   debug?: boolean;
   /** --timeout or SF_TIMEOUT was given (else the hint suggests them). */
@@ -111,6 +115,11 @@ export interface ErrorContext {
  * hint for the failures a person can fix (log in again, check the URL).
  */
 export function describeError(err: unknown, ctx: ErrorContext = {}): string {
+  // "https://files… refused this GitHub Actions job's ID token (oidc_no_matching_policy): …"
+  if (err instanceof FederatedAuthError) return oneLine(err.message);
+  if (err instanceof AuthenticationError && ctx.tokenSource === "oidc") {
+    return `${err.detail} (401) — the token exchanged for this job's OIDC ID token was refused; check the server's trust policy for this pipeline`;
+  }
   if (err instanceof AuthenticationError) {
     const login = `\`sf login${ctx.hintFlags ?? ""}\``;
     const hint = ctx.tokenSource === "env" ? `check SF_TOKEN, or unset it and run ${login}` : `run ${login}`;
@@ -128,7 +137,8 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   }
   if (err instanceof ApiError) {
     const rid = err.status >= 500 && err.requestId ? `, request id ${err.requestId}` : "";
-    return `${err.detail} (${err.status}${rid})`;
+    const waited = err.status >= 502 && err.status <= 504 ? windowNote(ctx) : "";
+    return `${err.detail} (${err.status}${rid})${waited}`;
   }
   if (err instanceof TimeoutError) {
     const url = err.url ?? ctx.url;
@@ -142,6 +152,9 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
     const where = ctx.url || err.url ? ` at ${ctx.url ?? originOf(err.url!)}` : "";
     const code = causeCode(err);
     const why = code ?? oneLine(err.message);
+    if (err.unavailableForMs !== undefined) {
+      return `the SpeedyFiles server${where} stayed unavailable (${why}) for ${formatSeconds(Math.round(err.unavailableForMs / 1000))} of retries — is it running? (SF_RETRY_WINDOW=SECONDS waits longer)`;
+    }
     return `cannot reach the SpeedyFiles server${where} (${why}) — check the URL (--url, SF_URL or \`sf login${ctx.profileFlag ?? ""}\`) and your network`;
   }
   if (err instanceof UnexpectedResponseError) return `${err.message} — check the URL (--url, SF_URL or \`sf login${ctx.profileFlag ?? ""}\`)`;
@@ -149,6 +162,12 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;
   return oneLine(String(err));
+}
+
+/** After a 502–504: that the retry window was spent on it (unless it was turned off). */
+function windowNote(ctx: ErrorContext): string {
+  const ms = ctx.retryWindowMs ?? 30_000;
+  return ms > 0 ? ` — still unavailable after ${formatSeconds(Math.round(ms / 1000))} of retries (SF_RETRY_WINDOW=SECONDS waits longer)` : "";
 }
 
 /** `http://host:port` of a URL (the base the person configured, without the API path). */

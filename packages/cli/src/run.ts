@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
-import { SpeedyFiles } from "@speedyfiles/sdk";
-import { hintFlags, resolveChunkSize, resolveConfig, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
+import { SpeedyFiles, type TokenProvider } from "@speedyfiles/sdk";
+import { hintFlags, resolveChunkSize, resolveConfig, resolveRetryWindow, resolveTimeout, type GlobalFlags, type Resolved } from "./config.js";
+import { federation, type Federation } from "./ci.js";
 import { CliError, describeError, EXIT_CODES_HELP, ExitCode, exitCodeFor, isCleanExit, UsageError, type ErrorContext } from "./exit-codes.js";
 import { paint, useColor, type Io } from "./output.js";
 import { registerAuth } from "./commands/auth.js";
@@ -30,8 +31,10 @@ export interface Context {
   resolve(): Promise<Resolved>;
   /** A client for the resolved server; with `auth` (the default) it must have a token, else exit 3. */
   client(opts?: { auth?: boolean }): Promise<SpeedyFiles>;
-  /** A client for a given server and token, with the run's settings (--timeout). */
-  connect(url: string, token?: string): SpeedyFiles;
+  /** A client for a given server and token (or token provider), with the run's settings (--timeout, SF_RETRY_WINDOW). */
+  connect(url: string, token?: string, tokenProvider?: TokenProvider): SpeedyFiles;
+  /** Set by `client()` when it authenticates with the CI job's OIDC identity (no stored token). */
+  federation?: Federation | undefined;
   /** Filled in as the command learns where it talks to, for error hints. */
   errorContext: ErrorContext;
 }
@@ -45,6 +48,10 @@ const ENV_HELP = `Environment:
   SF_TOKEN         API token (overrides the profile's; with SF_URL set the config file is not read)
   SF_PROFILE       profile name (default "default")
   SF_TIMEOUT       seconds, as --timeout
+  SF_RETRY_WINDOW  seconds a call keeps trying while the server is unavailable (refused
+                   connections, 502/503/504: a restart or a deploy); default 30, 0: off
+  SF_OIDC_AUDIENCE in a CI job: the audience of the OIDC ID token, as --oidc-audience
+  SF_ID_TOKEN      in GitLab CI (id_tokens:) or any pipeline: an OIDC ID token to exchange
   SF_CHUNK_MIB     resumable uploads (files of 64 MiB or more) send at most this many MiB per
                    request (default: the rest of the file in one); for a proxy that caps bodies
   XDG_CONFIG_HOME  config directory (default ~/.config); the file is speedyfiles/config.json, mode 0600
@@ -62,6 +69,8 @@ export function buildProgram(ctx: Context): Command {
     .option("--url <url>", "server URL (default: SF_URL, then the profile's)")
     .option("--profile <name>", 'config profile (default: SF_PROFILE or "default")')
     .option("--timeout <seconds>", "give up when the server does not answer, or a transfer moves no byte, for this long (default: SF_TIMEOUT, else 30 for answers and 60 for transfers)")
+    .option("--oidc", "in a CI job: exchange the job's OIDC ID token for a short-lived token (the default when no token is set)")
+    .option("--oidc-audience <aud>", "in a CI job: the audience of the ID token (default: SF_OIDC_AUDIENCE, else the server's origin)")
     // Not a flag: caught to say how a token is given (stdin or SF_TOKEN), never echoing it.
     .addOption(new Option("--token [token]").hideHelp())
     .helpOption("-h, --help", "show help")
@@ -116,21 +125,34 @@ export async function run(argv: string[], io: Io): Promise<void> {
       ctx.errorContext.url = r.url;
       ctx.errorContext.tokenSource = r.tokenSource;
       const login = `sf login${ctx.hintFlags()}`;
-      if (!r.url) throw new CliError(`not logged in: run \`${login}\` (or set SF_URL and SF_TOKEN)`, ExitCode.AUTH);
+      const fed = opts.auth === false ? undefined : federation(ctx.globals(), r, io.env);
+      if (!r.url) {
+        if (fed) throw new CliError(`${fed.identity.name} job: set SF_URL (or --url) to the SpeedyFiles server to exchange its ID token with`, ExitCode.AUTH);
+        throw new CliError(`not logged in: run \`${login}\` (or set SF_URL and SF_TOKEN)`, ExitCode.AUTH);
+      }
+      if (fed) {
+        ctx.federation = fed;
+        ctx.errorContext.tokenSource = "oidc";
+        return ctx.connect(r.url, undefined, fed.provider);
+      }
       if (opts.auth !== false && !r.token) {
         const why = r.profile && r.urlSource !== "config" ? ` (the saved token is for ${r.profile.url}, not ${r.url})` : "";
         throw new CliError(`not logged in to ${r.url}${why}: run \`${login}\` (or set SF_TOKEN)`, ExitCode.AUTH);
       }
       return ctx.connect(r.url, opts.auth === false ? undefined : r.token);
     },
-    connect(url, token) {
+    connect(url, token, tokenProvider) {
       const ms = resolveTimeout(ctx.globals(), io.env);
+      const windowMs = resolveRetryWindow(io.env);
+      ctx.errorContext.retryWindowMs = windowMs;
       ctx.errorContext.timeoutFlag = ms !== undefined;
       // With an explicit baseUrl the SDK never falls back to SF_TOKEN: the token is only ever ours.
       const chunkSize = resolveChunkSize(io.env);
       return new SpeedyFiles({
         baseUrl: url,
         ...(token ? { token } : {}),
+        ...(tokenProvider ? { tokenProvider } : {}),
+        ...(windowMs !== undefined ? { retryWindowMs: windowMs } : {}),
         ...(ms !== undefined ? { timeoutMs: ms, stallTimeoutMs: ms } : {}),
         ...(chunkSize !== undefined ? { resumable: { chunkSize } } : {}),
       });

@@ -130,7 +130,8 @@ describe.each(DATABASES)("sf against the real server (%s)", (kind) => {
     });
 
     it("network failures exit 1 with a hint", async () => {
-      const r = await sf(["whoami"], { env: { SF_URL: "http://127.0.0.1:59999", SF_TOKEN: `sf_${"C".repeat(43)}` } });
+      // SF_RETRY_WINDOW=0: at once (a server that stays away is tried for 30 s by default).
+      const r = await sf(["whoami"], { env: { SF_URL: "http://127.0.0.1:59999", SF_TOKEN: `sf_${"C".repeat(43)}`, SF_RETRY_WINDOW: "0" } });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/^error: cannot reach the SpeedyFiles server at http:\/\/127\.0\.0\.1:59999 \(ECONNREFUSED\) — check the URL/);
     });

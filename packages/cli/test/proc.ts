@@ -20,6 +20,8 @@ export function baseEnv(home: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined || k.startsWith("SF_") || ["XDG_CONFIG_HOME", "CI", "NO_COLOR", "FORCE_COLOR"].includes(k)) continue;
+    // The tests' own CI job must not turn into sf's: no OIDC identity, no idempotency keys from it.
+    if (/^(GITHUB_|GITLAB_|CI_|ACTIONS_)/.test(k)) continue;
     env[k] = v;
   }
   return { ...env, HOME: home };

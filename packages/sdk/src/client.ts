@@ -5,6 +5,9 @@ import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
 import { AbortError, apiErrorFrom, NotFoundError, SpeedyFilesError } from "./errors.js";
 import { DEFAULT_TRANSPORT, makeFetch, proxyFromEnv, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
+import { DEFAULT_RETRY_WINDOW_MS } from "./retry-window.js";
+import type { TokenProvider, TokenProviderContext } from "./auth/token-provider.js";
+import { claimDraft, sendKeys } from "./idempotent-send.js";
 import { USER_AGENT } from "./version.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
 import { expandPaths, type LocalFile } from "./files.js";
@@ -66,6 +69,19 @@ export interface SpeedyFilesOptions {
   stallTimeoutMs?: number;
   retry?: Partial<RetryOptions>;
   /**
+   * How long a call keeps trying while the server is unavailable (connections refused, or reset
+   * before an answer; 502, 503, 504), in ms, with jittered backoff honouring Retry-After: a
+   * restart or a deploy does not fail the call (default 30 000; 0: only `retry.retries`). POSTs
+   * ride it out only when safe: with an Idempotency-Key, or when the connection was refused.
+   */
+  retryWindowMs?: number;
+  /**
+   * Where the token comes from when it is not a fixed `token`: e.g. `federatedToken()`, which
+   * exchanges a CI job's OIDC ID token for a short-lived one and renews it. Asked before every
+   * request; wins over `token`.
+   */
+  tokenProvider?: TokenProvider;
+  /**
    * The undici dispatcher for every request (an `Agent` with your TLS or pool settings, a
    * `ProxyAgent`, …). Default: undici's `EnvHttpProxyAgent` when HTTP_PROXY / HTTPS_PROXY is set
    * (NO_PROXY honoured), else direct connections.
@@ -81,7 +97,7 @@ export interface SpeedyFilesOptions {
   resumable?: Pick<ResumableOptions, "chunkSize" | "maxRetries" | "retryDelayMs">;
 }
 
-type ClientSettings = Pick<SpeedyFilesOptions, "timeoutMs" | "stallTimeoutMs" | "retry" | "dispatcher">;
+type ClientSettings = Pick<SpeedyFilesOptions, "timeoutMs" | "stallTimeoutMs" | "retry" | "dispatcher" | "retryWindowMs">;
 
 /** Creates the low-level openapi-fetch client with auth, timeouts and retries. */
 export function createApiClient(opts: { baseUrl: string; token?: string | undefined } & ClientSettings): ApiClient {
@@ -104,6 +120,7 @@ function transportFrom(opts: ClientSettings): TransportOptions {
     stallTimeoutMs: opts.stallTimeoutMs ?? DEFAULT_TRANSPORT.stallTimeoutMs,
     dispatcher: opts.dispatcher ?? proxyFromEnv(),
     userAgent: USER_AGENT,
+    retryWindowMs: opts.retryWindowMs ?? DEFAULT_RETRY_WINDOW_MS,
   };
 }
 
@@ -163,6 +180,13 @@ export interface SendOptions {
   signal?: AbortSignal;
   /** Resuming an interrupted send, and saving what it takes to resume this one. */
   resume?: SendResume;
+  /**
+   * Makes the send safe to run again (a CI rerun, a retried step): another send with the same
+   * key and the same arguments within 24 hours answers the package of the first one (finishing it
+   * when the first run was cut off) instead of sending a second. 8–200 printable ASCII characters.
+   * See `ciIdempotencyKey` for one derived from a CI job.
+   */
+  idempotencyKey?: string;
 }
 
 /**
@@ -219,6 +243,7 @@ export class SpeedyFiles {
   readonly baseUrl: string;
   // A private field: console.log(sf), util.inspect and JSON.stringify(sf) never show it.
   readonly #token: string | undefined;
+  readonly #provider: { provider: TokenProvider; ctx: TokenProviderContext } | undefined;
   readonly #transport: TransportOptions;
   readonly #resumable: { resumableThreshold: number; resumable?: ResumableOptions | undefined };
 
@@ -229,13 +254,39 @@ export class SpeedyFiles {
     // SF_TOKEN belongs to SF_URL: a client pointed elsewhere must not carry it there.
     this.#token = (opts.token ?? (opts.baseUrl === undefined ? process.env.SF_TOKEN : undefined)) || undefined;
     this.#transport = transportFrom(opts);
+    this.#provider = opts.tokenProvider ? { provider: opts.tokenProvider, ctx: this.#exchangeContext() } : undefined;
+    if (this.#provider) {
+      const { provider, ctx } = this.#provider;
+      this.#transport.auth = (refresh, signal) => provider.token(ctx, { refresh, signal });
+      this.#token = undefined;
+    }
     this.#resumable = { resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD, resumable: opts.resumable };
     this.api = clientFor(this.baseUrl, this.#token, this.#transport);
   }
 
-  /** Whether this client has a token (the token itself is never readable from the object). */
+  /** Whether this client has a token or a token provider (the token itself is never readable from the object). */
   get hasToken(): boolean {
-    return this.#token !== undefined;
+    return this.#token !== undefined || this.#provider !== undefined;
+  }
+
+  /** The token provider's context: `POST /auth/oidc` on this server, without any token. */
+  #exchangeContext(): TokenProviderContext {
+    const transport = this.#transport;
+    const anonymous = clientFor(this.baseUrl, undefined, { ...transport, auth: undefined });
+    return {
+      baseUrl: this.baseUrl,
+      dispatcher: transport.dispatcher,
+      exchange: async (idToken, signal) => {
+        // Minting a second short-lived token is harmless: the exchange is retried like a GET.
+        const { data, error, response } = await anonymous.POST("/auth/oidc", {
+          body: { token: idToken },
+          ...(signal ? { signal } : {}),
+          fetch: makeFetch(transport.auth ? { ...transport, auth: undefined } : transport, { retryPost: true }),
+        });
+        if (!response.ok || !data) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
+        return { body: data, date: response.headers.get("date") };
+      },
+    };
   }
 
   /** The time limits in use (ms): `timeoutMs` per API call, `stallTimeoutMs` for transfers. */
@@ -248,17 +299,25 @@ export class SpeedyFiles {
     return this.#token;
   }
 
+  /** The token for an upload or a download: the fixed one, or the provider's current one. */
+  private async transferToken(signal?: AbortSignal): Promise<TransferContext> {
+    if (!this.#provider) return this.transfer();
+    const { provider, ctx } = this.#provider;
+    const token = await provider.token(ctx, { refresh: false, signal });
+    return this.transfer(token);
+  }
+
   /** openapi-fetch options for one call: its signal, and a fetch with its own deadline. */
   private init(o: RequestOptions = {}): { signal?: AbortSignal; fetch?: (input: Request) => Promise<Response> } {
     return {
       ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.timeoutMs !== undefined ? { fetch: makeFetch(this.#transport, o) } : {}),
+      ...(o.timeoutMs !== undefined || o.retryWindowMs !== undefined ? { fetch: makeFetch(this.#transport, o) } : {}),
     };
   }
 
-  private transfer(): TransferContext {
+  private transfer(token?: string): TransferContext {
     const t = this.#transport;
-    return { token: this.requireToken(), stallTimeoutMs: t.stallTimeoutMs, dispatcher: t.dispatcher, userAgent: t.userAgent };
+    return { token: token ?? this.requireToken(), stallTimeoutMs: t.stallTimeoutMs, dispatcher: t.dispatcher, userAgent: t.userAgent };
   }
 
   /** The settings link functions need to reach the server the way this client does. */
@@ -418,12 +477,14 @@ export class SpeedyFiles {
    */
   uploadFile(packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> {
     const base = `${this.baseUrl}/api/v1/packages/${encodeURIComponent(packageId)}`;
-    return uploadAuto(base, source, opts, { ...this.transfer(), ...this.#resumable }, (fileId) => this.files.delete(packageId, fileId));
+    // Without a token provider a missing token throws at once, as it always did.
+    const ctx = this.#provider ? this.transferToken(opts.signal) : this.transfer();
+    return Promise.resolve(ctx).then((c) => uploadAuto(base, source, opts, { ...c, ...this.#resumable }, (fileId) => this.files.delete(packageId, fileId)));
   }
 
   /** Downloads a file of your package to `dest`, resumable and checksum-verified. */
   async downloadFile(packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}): Promise<{ size: number; sha256: string }> {
-    const ctx = this.transfer();
+    const ctx = await this.transferToken(opts.signal);
     let sha256 = opts.sha256;
     if (!sha256) {
       const pkg = await this.packages.get(packageId, opts.signal ? { signal: opts.signal } : {});
@@ -459,6 +520,7 @@ export class SpeedyFiles {
       (id, existing) => this.uploadAll(id, files, opts, existing),
       opts.signal,
       opts.resume,
+      opts.idempotencyKey,
     );
   }
 
@@ -487,8 +549,10 @@ export class SpeedyFiles {
     fill: (packageId: string, existing: PackageFile[]) => Promise<void>,
     signal?: AbortSignal,
     resume?: SendResume,
+    idempotencyKey?: string,
   ): Promise<SendResult> {
     let pkg: PackageDetail | undefined;
+    const finalizeKey = idempotencyKey === undefined ? {} : { idempotencyKey: sendKeys(idempotencyKey).finalize };
     if (resume?.packageId) {
       // The interrupted send's draft, if it is still one (else a fresh package).
       pkg = await this.packages.get(resume.packageId, signal ? { signal } : {}).catch((err: unknown) => {
@@ -497,13 +561,18 @@ export class SpeedyFiles {
       });
       if (pkg && pkg.status !== "draft") pkg = undefined;
     }
+    if (!pkg && idempotencyKey !== undefined) {
+      const claimed = await claimDraft(this.packages, body, idempotencyKey, signal);
+      if ("finalized" in claimed) return { package: claimed.finalized, magic_link: claimed.finalized.magic_link, expires_at: claimed.finalized.expires_at! };
+      pkg = claimed.draft;
+    }
     pkg ??= await this.packages.create(body, signal ? { signal } : {});
     resume?.onPackage?.(pkg.id);
     try {
       await fill(pkg.id, pkg.files);
       // An abort that lands after the last upload still means "do not send".
       signal?.throwIfAborted();
-      const fin = await this.packages.finalize(pkg.id, signal ? { signal } : {});
+      const fin = await this.packages.finalize(pkg.id, { ...(signal ? { signal } : {}), ...finalizeKey });
       return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
     } catch (err) {
       let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
@@ -513,7 +582,8 @@ export class SpeedyFiles {
         throw out;
       }
       // Not under the caller's signal (it may be what fired), and briefly: this runs on the way out.
-      const cleanup = await this.packages.delete(pkg.id, { timeoutMs: Math.min(this.#transport.timeoutMs, 10_000) }).then(
+      // No retry window either: the failure itself already waited out an unavailable server.
+      const cleanup = await this.packages.delete(pkg.id, { timeoutMs: Math.min(this.#transport.timeoutMs, 10_000), retryWindowMs: 0 }).then(
         () => undefined,
         (e: unknown) => (e instanceof NotFoundError ? undefined : e ?? new Error("delete failed")),
       );
@@ -541,7 +611,7 @@ export class SpeedyFiles {
       for (const f of files) if (!todo.includes(f)) progress.finish(f.name, f.size);
       for (const f of todo) {
         const url = saved[f.name];
-        if (url && !f.source) progress.set(f.name, (await uploadOffset(url, this.transfer()).catch(() => undefined)) ?? 0);
+        if (url && !f.source) progress.set(f.name, (await uploadOffset(url, await this.transferToken()).catch(() => undefined)) ?? 0);
       }
       opts.onProgress?.({ file: "", fileBytes: 0, fileSize: 0, bytes: progress.total(), totalBytes, phase: "resumed" });
       for (const f of files) if (!todo.includes(f)) report(f, f.size, progress.total(), "done", have.get(f.name));

@@ -120,10 +120,13 @@ export interface TransportErrorInit {
 export class NetworkError extends SpeedyFilesError {
   declare readonly method: string | undefined;
   declare readonly url: string | undefined;
-  constructor(message: string, init: TransportErrorInit = {}) {
+  /** Set when the call kept trying for its retry window (`retryWindowMs`) and the server stayed away: for how long, in ms. */
+  declare readonly unavailableForMs: number | undefined;
+  constructor(message: string, init: TransportErrorInit & { unavailableForMs?: number } = {}) {
     super(message, { cause: init.cause });
     setIfDefined(this, "method", init.method);
     setIfDefined(this, "url", init.url);
+    setIfDefined(this, "unavailableForMs", init.unavailableForMs);
   }
 }
 

@@ -1,6 +1,7 @@
 import * as undici from "undici";
 import { AbortError, NetworkError, safeUrl, TimeoutError, UnexpectedResponseError } from "./errors.js";
 import { DEFAULT_RETRY, isIdempotent, retryDelay, shouldRetryStatus, sleep, type RetryOptions } from "./retry.js";
+import { DEFAULT_RETRY_WINDOW_MS, DOWN_MAX_DELAY_MS, serverUnavailable } from "./retry-window.js";
 import { USER_AGENT } from "./version.js";
 
 /** How the SDK talks HTTP: retries, the two time limits, the connection pool and the User-Agent. */
@@ -13,6 +14,16 @@ export interface TransportOptions {
   /** undici dispatcher (Agent, ProxyAgent, …); undefined: undici's global one. */
   dispatcher?: undici.Dispatcher | undefined;
   userAgent: string;
+  /**
+   * How long a call keeps retrying while the server is unavailable (connections refused or reset
+   * before an answer, 502/503/504: a restart or a deploy), in ms; 0: only the counted retries.
+   */
+  retryWindowMs: number;
+  /**
+   * The Authorization token when it is not fixed (a token provider): asked before every attempt,
+   * with `refresh` once after a 401.
+   */
+  auth?: ((refresh: boolean, signal: AbortSignal) => Promise<string>) | undefined;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -22,6 +33,7 @@ export const DEFAULT_TRANSPORT: TransportOptions = {
   timeoutMs: DEFAULT_TIMEOUT_MS,
   stallTimeoutMs: DEFAULT_STALL_TIMEOUT_MS,
   userAgent: USER_AGENT,
+  retryWindowMs: DEFAULT_RETRY_WINDOW_MS,
 };
 
 const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"];
@@ -45,11 +57,18 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** This call's deadline in ms, instead of the client's `timeoutMs`. */
   timeoutMs?: number | undefined;
+  /** This call's retry window in ms, instead of the client's `retryWindowMs` (0: none). */
+  retryWindowMs?: number | undefined;
   /**
    * For `packages.create` and `packages.finalize`: the Idempotency-Key to send (default: a new
    * random UUID per call). Reuse one to make a repeated call safe across process restarts.
    */
   idempotencyKey?: string | undefined;
+}
+
+/** What the SDK itself knows about a call: a POST that is safe to repeat without an Idempotency-Key. */
+export interface CallOptions extends RequestOptions {
+  retryPost?: boolean | undefined;
 }
 
 /** `400` → `0.4 s`, `30000` → `30 s`. */
@@ -87,6 +106,13 @@ export class Watchdog {
       this.fired = true;
       this.ac.abort(new DOMException(`no progress within ${this.ms} ms`, "TimeoutError"));
     }, this.ms);
+  }
+
+  /** Starts a stopped watchdog again with its full time (a deadline after the server was away). */
+  restart(): void {
+    if (this.fired) return;
+    this.stopped = false;
+    this.touch();
   }
 
   /** Milliseconds left before it fires. */
@@ -138,25 +164,51 @@ export function requestOf(response: Response): { method: string; url: string } {
  * The fetch that openapi-fetch uses: undici's, with
  * - one deadline per call (`timeoutMs`): it covers every attempt and every wait between them, and
  *   ends when an answer's headers arrive; a retry that could not finish in time is not started;
+ * - a retry window (`retryWindowMs`): while the server is unavailable (refused or reset
+ *   connections, 502–504) the call keeps trying, with jittered backoff honouring Retry-After, and
+ *   that time does not count against the deadline;
  * - bounded retries with jittered backoff for idempotent requests and POSTs with an
- *   Idempotency-Key (network errors, 429 honouring Retry-After, 502–504);
+ *   Idempotency-Key (other network errors, 429 honouring Retry-After);
+ * - the token of a token provider, asked before each attempt and renewed once after a 401;
  * - JSON answers read whole under the stall watchdog (a body that stops flowing fails);
  * - transport failures turned into typed errors.
  */
-export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (input: Request) => Promise<Response> {
+export function makeFetch(opts: TransportOptions, call: CallOptions = {}): (input: Request) => Promise<Response> {
   return async (input: Request): Promise<Response> => {
     const method = input.method.toUpperCase();
     // POSTs are retried only when they carry an Idempotency-Key (the same on every attempt).
-    const retries = isIdempotent(method) || input.headers.has("idempotency-key") ? opts.retry.retries : 0;
+    const safe = isIdempotent(method) || input.headers.has("idempotency-key") || call.retryPost === true;
+    const retries = safe ? opts.retry.retries : 0;
+    const windowMs = opts.retry.retries > 0 ? (call.retryWindowMs ?? opts.retryWindowMs) : 0;
     const path = new URL(input.url).pathname;
     const what = `${method} ${path}`;
     const timeoutMs = call.timeoutMs ?? opts.timeoutMs;
     const deadline = new Watchdog(timeoutMs, input.signal);
     const timeout = { watchdog: deadline, kind: "deadline" as const, message: `${what}: no answer from ${safeUrl(input.url)} within ${seconds(timeoutMs)}` };
     const where = { method, url: input.url, timeout };
+    let down: { since: number; tries: number } | undefined;
+    let refresh = false;
+    let refreshed = false;
+    /** The server is away: the wait before the next try (jittered, Retry-After honoured), or undefined once the window is spent. */
+    const downWait = (retryAfter: string | null): number | undefined => {
+      down ??= { since: performance.now(), tries: 0 };
+      const left = windowMs - (performance.now() - down.since);
+      if (left <= 0) return undefined;
+      // Without a Retry-After, ask again at least every 2 s: a restart is usually over in seconds.
+      const backoff = retryAfter ? opts.retry : { ...opts.retry, maxDelayMs: Math.min(opts.retry.maxDelayMs, DOWN_MAX_DELAY_MS) };
+      return Math.min(retryDelay(down.tries++, backoff, retryAfter), left);
+    };
+    /** That wait, with the deadline paused: time the server is away counts against the window only. */
+    const waitDown = async (ms: number): Promise<void> => {
+      deadline.stop();
+      await pause(ms, input.signal, (e) => wrapTransportError(e, what, input.signal, where));
+      deadline.restart();
+    };
     try {
-      for (let attempt = 0; ; attempt++) {
-        const req = attempt < retries ? input.clone() : input;
+      for (let attempt = 0; ; ) {
+        const req = input.clone();
+        if (opts.auth) req.headers.set("authorization", `Bearer ${await opts.auth(refresh, input.signal)}`);
+        refresh = false;
         let res: Response;
         try {
           res = (await undici.fetch(req as unknown as undici.Request, {
@@ -165,8 +217,18 @@ export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (i
           })) as unknown as Response;
         } catch (err) {
           const wrapped = wrapTransportError(err, what, input.signal, where);
-          if (attempt < retries && !(wrapped instanceof AbortError) && !(wrapped instanceof TimeoutError && deadline.fired)) {
-            const wait = retryDelay(attempt, opts.retry);
+          if (wrapped instanceof AbortError || (wrapped instanceof TimeoutError && deadline.fired)) throw wrapped;
+          const away = windowMs > 0 ? serverUnavailable(err, safe) : undefined;
+          if (away) {
+            const wait = downWait(null);
+            if (wait !== undefined) {
+              await waitDown(wait);
+              continue;
+            }
+            throw windowSpent(wrapped, away, down!.since, windowMs, what, input.url, err);
+          }
+          if (attempt < retries) {
+            const wait = retryDelay(attempt++, opts.retry);
             if (wait < deadline.remaining()) {
               await pause(wait, deadline.signal, () => wrapTransportError(err, what, input.signal, where));
               continue;
@@ -174,8 +236,22 @@ export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (i
           }
           throw wrapped;
         }
-        if (attempt < retries && shouldRetryStatus(res.status)) {
-          const wait = retryDelay(attempt, opts.retry, res.headers.get("retry-after"));
+        if (res.status === 401 && opts.auth && !refreshed) {
+          // The minted token was revoked or expired early: mint a new one, once per call.
+          refreshed = refresh = true;
+          await res.body?.cancel().catch(() => undefined);
+          continue;
+        }
+        if (windowMs > 0 && safe && res.status >= 502 && res.status <= 504) {
+          const wait = downWait(res.headers.get("retry-after"));
+          // Past the window, this answer is the result.
+          if (wait !== undefined) {
+            await res.body?.cancel().catch(() => undefined);
+            await waitDown(wait);
+            continue;
+          }
+        } else if (attempt < retries && shouldRetryStatus(res.status)) {
+          const wait = retryDelay(attempt++, opts.retry, res.headers.get("retry-after"));
           // Not enough time left to wait and ask again: this answer is the result.
           if (wait < deadline.remaining()) {
             await res.body?.cancel().catch(() => undefined);
@@ -192,6 +268,18 @@ export function makeFetch(opts: TransportOptions, call: RequestOptions = {}): (i
       deadline.stop();
     }
   };
+}
+
+/** The error of a call whose retry window ran out: the last failure, saying for how long it was tried. */
+function windowSpent(wrapped: Error, away: string, since: number, windowMs: number, what: string, url: string, cause: unknown): Error {
+  if (!(wrapped instanceof NetworkError)) return wrapped;
+  const ms = Math.max(windowMs, performance.now() - since);
+  return new NetworkError(`${what}: the server at ${new URL(url).origin} stayed unavailable (${away}) for ${seconds(ms)}`, {
+    cause,
+    method: wrapped.method,
+    url: wrapped.url,
+    unavailableForMs: Math.round(ms),
+  });
 }
 
 /** The wait between attempts; an abort or the deadline during it ends the call. */

@@ -74,5 +74,17 @@ export {
 } from "./webhooks.js";
 export type { ListIterator } from "./paginate.js";
 export type { RetryOptions } from "./retry.js";
+export { DEFAULT_RETRY_WINDOW_MS } from "./retry-window.js";
+export { ciIdentity, ciHint, FederatedAuthError, type CiIdentity, type CiProvider, type Env } from "./auth/ci-identity.js";
+export {
+  federatedToken,
+  defaultAudience,
+  type FederatedToken,
+  type FederatedTokenOptions,
+  type TokenProvider,
+  type TokenProviderContext,
+  type OidcExchangeResponse,
+} from "./auth/token-provider.js";
+export { ciIdempotencyKey } from "./ci-run.js";
 export type { paths, components, operations } from "./generated/api.js";
 export { VERSION } from "./version.js";

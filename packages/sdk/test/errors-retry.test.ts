@@ -123,7 +123,8 @@ describe("retries", () => {
   });
 
   it("is bounded: 1 + retries attempts, then the ApiError 503", async () => {
-    const { sf, f } = await serve((_req, res) => package503(res), { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 } });
+    // Counted retries alone (no retry window, which would keep trying a 503 for 30 s).
+    const { sf, f } = await serve((_req, res) => package503(res), { retry: { retries: 3, baseDelayMs: 5, maxDelayMs: 20 }, retryWindowMs: 0 });
     const err = await sf.packages.list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ status: 503, code: "server", detail: "Try later", method: "GET", requestId: "req-fault-1" });
@@ -139,9 +140,12 @@ describe("retries", () => {
   });
 
   it("a connection reset becomes a NetworkError with the cause, after the retries", async () => {
-    const { sf, f } = await serve((req) => {
-      req.socket.destroy();
-    });
+    const { sf, f } = await serve(
+      (req) => {
+        req.socket.destroy();
+      },
+      { retryWindowMs: 0 },
+    );
     const err = await sf.me().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect(err).toBeInstanceOf(SpeedyFilesError);
@@ -156,7 +160,7 @@ describe("retries", () => {
     const url = f.url;
     await f.close();
     fault = undefined;
-    const sf = new SpeedyFiles({ baseUrl: url, token: TOKEN, retry: { retries: 1, baseDelayMs: 1 } });
+    const sf = new SpeedyFiles({ baseUrl: url, token: TOKEN, retry: { retries: 1, baseDelayMs: 1 }, retryWindowMs: 0 });
     const err = await sf.me().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NetworkError);
     expect(JSON.stringify((err as Error).cause ?? {}) + String((err as Error).message)).toMatch(/ECONNREFUSED/);

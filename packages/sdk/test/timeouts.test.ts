@@ -49,6 +49,8 @@ describe("API calls: one deadline across retries", () => {
     const { sf, f } = await serve((_req, res) => json(res, 503, { detail: "busy" }, { "retry-after": "5" }), {
       timeoutMs: 1000,
       retry: { retries: 3, maxDelayMs: 10_000 },
+      // Counted retries alone: within a retry window a 503 is waited out whatever the deadline.
+      retryWindowMs: 0,
     });
     const { err, ms } = await timed(sf.me());
     expect(err).toMatchObject({ status: 503, detail: "busy" });

@@ -47,9 +47,18 @@ The new token is named "sf on <hostname>"; \`sf logout\` revokes it. CI needs no
       const sf = await ctx.client();
       const me = await sf.me();
       const r = await ctx.resolve();
-      if (opts.json) return printJson(ctx.io, { ...me, url: sf.baseUrl, profile: r.tokenSource === "config" ? r.profileName : null });
+      const fed = ctx.federation;
+      const minted = fed?.provider.current(sf.baseUrl);
+      const federated = fed
+        ? { provider: fed.identity.provider, audience: fed.provider.audienceFor(sf.baseUrl), scopes: minted?.scopes ?? [], expires_at: minted?.expiresAt.toISOString() ?? null }
+        : null;
+      if (opts.json) return printJson(ctx.io, { ...me, url: sf.baseUrl, profile: r.tokenSource === "config" && !fed ? r.profileName : null, federated });
       out(ctx.io, clean(me.email));
-      const via = r.tokenSource === "env" ? "SF_TOKEN" : `profile ${r.profileName}`;
+      const via = fed
+        ? `federation: this ${fed.identity.name} job's OIDC ID token (audience ${federated!.audience}) exchanged for a short-lived one${minted ? ` with ${minted.scopes.join(", ") || "no scopes"}, renewed before it expires` : ""}`
+        : r.tokenSource === "env"
+          ? "SF_TOKEN"
+          : `profile ${r.profileName}`;
       info(ctx.io, `${clean(me.name)} <${clean(me.email)}>, ${me.role}, on ${sf.baseUrl} (token from ${via})`);
     });
 }
@@ -193,7 +202,8 @@ export async function findServer(ctx: Context, input: string): Promise<string> {
   for (const url of candidates) {
     const sf = ctx.connect(url);
     try {
-      const h = await sf.health({ timeoutMs: Math.min(sf.timeouts.timeoutMs, 15_000) });
+      // A probe: no retry window (a wrong host or scheme must not take 30 s to say so).
+      const h = await sf.health({ timeoutMs: Math.min(sf.timeouts.timeoutMs, 15_000), retryWindowMs: 0 });
       if (typeof h?.status !== "string" || typeof h.version !== "string") {
         throw new UnexpectedResponseError({ status: 200, contentType: "application/json", method: "GET", url: `${url}/api/v1/health`, reason: "got JSON that is not a health report" });
       }

@@ -1,6 +1,8 @@
+import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import type { Command } from "commander";
-import { AbortError, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
+import path from "node:path";
+import { AbortError, ciIdempotencyKey, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
 import { InterruptedError, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, plural, printJson, useColor } from "../output.js";
@@ -25,6 +27,8 @@ interface SendOpts {
   json?: boolean;
   progress: boolean;
   restart?: boolean;
+  /** A key, `false` for --no-idempotency-key, undefined: derived in CI. */
+  idempotencyKey?: string | false;
 }
 
 export function registerSend(program: Command, ctx: Context): void {
@@ -45,6 +49,8 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--json", "print only the final JSON on stdout (no progress)")
     .option("--no-progress", "no progress display")
     .option("--restart", "start afresh instead of resuming an interrupted send of the same files")
+    .option("--idempotency-key <key>", "running the same send again with this key (within 24 hours) answers the first one's package instead of sending twice (default in CI: derived from the run and job)")
+    .option("--no-idempotency-key", "in CI: send again on a rerun, a new package each time")
     .addHelpText(
       "after",
       `
@@ -66,6 +72,13 @@ a proxy that limits bodies). If \`sf send\` itself is stopped (or such an upload
 command run again resumes the unfinished package and its partial uploads instead of starting over (state in
 $XDG_STATE_HOME/speedyfiles/, keyed by the server, the paths and the files' sizes and mtimes);
 \`--restart\` starts afresh.
+
+In a CI job (GitHub Actions, GitLab CI) a send is idempotent by default: its key is derived from
+the run and the job (GitHub: GITHUB_RUN_ID and GITHUB_JOB, not the attempt; GitLab:
+CI_PIPELINE_ID and CI_JOB_NAME) and a hash of the recipients, paths, title and other flags, so a
+retried step or a re-run job prints the link of the package the first run sent (finishing it if
+that run was cut off) instead of sending a second. \`--idempotency-key KEY\` picks the key
+anywhere; \`--no-idempotency-key\` sends anew each time.
 
 Each --to gets a link of their own: separate download counts and audit trail, revocable alone
 (\`sf packages revoke <id> --recipient EMAIL\`). With --max-downloads a file stops downloading
@@ -160,6 +173,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const count = local.length + (useStdin ? 1 : 0);
   if (count === 0) throw new UsageError("nothing to send: the directories are empty");
   const password = await packagePassword(ctx, opts, useStdin);
+  const idempotencyKey = sendKey(ctx, paths, opts, password);
 
   const sf = await ctx.client();
   const totalBytes = local.reduce((n, f) => n + f.size, 0);
@@ -203,6 +217,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       ...(opts.message ? { message: opts.message } : {}),
       ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
       concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
       ...(io.signal ? { signal: io.signal } : {}),
       onProgress: progressAdapter(
         view,
@@ -315,6 +330,36 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   // One recipient: the link alone (as before); several: one "email<TAB>link" line each.
   if (result.links.length <= 1) out(io, result.magic_link);
   else for (const l of result.links) out(io, `${l.recipient_email}\t${l.magic_link}`);
+}
+
+/**
+ * The send's idempotency key: `--idempotency-key`, else in CI one derived from the run, the job
+ * and what this send is (recipients, paths as given (normalised), title and
+ * the other flags; the password only as a hash), so a rerun of the same step answers the same
+ * package and two different sends in one job do not collide. None with `--no-idempotency-key`,
+ * outside CI, or for data read from stdin (it cannot be known to be the same data).
+ */
+function sendKey(ctx: Context, paths: string[], opts: SendOpts, password: string | undefined): string | undefined {
+  if (opts.idempotencyKey === false) return undefined;
+  if (typeof opts.idempotencyKey === "string") {
+    if (!/^[\x21-\x7e]{8,200}$/.test(opts.idempotencyKey)) throw new UsageError("--idempotency-key: 8 to 200 printable ASCII characters without spaces");
+    return opts.idempotencyKey;
+  }
+  if (paths.includes("-")) return undefined;
+  return ciIdempotencyKey(
+    {
+      to: opts.to,
+      name: opts.name,
+      paths: paths.map((p) => path.normalize(p)),
+      title: opts.title,
+      message: opts.message,
+      ttl: opts.ttl,
+      max_downloads: opts.maxDownloads,
+      notify: opts.notify,
+      password: password === undefined ? undefined : crypto.createHash("sha256").update(password).digest("hex"),
+    },
+    ctx.io.env,
+  );
 }
 
 /**

@@ -47,6 +47,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/oidc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a CI pipeline's OIDC ID token for a short-lived API token
+         * @description A pipeline (GitHub Actions, GitLab CI, any issuer an admin trusts) presents its OIDC ID
+         *     token; when an admin's trust policy matches its issuer, audience and claims, the answer is a
+         *     short-lived `sf_` token with the policy's scopes, acting for the policy's user. `sf` and
+         *     the SDK do this by themselves inside a job.
+         */
+        post: operations["exchangeOidcToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -970,6 +993,17 @@ export interface components {
             name: string;
             expires_in_days?: number;
         };
+        OidcExchangeRequest: {
+            /** @description The pipeline's OIDC ID token (a JWT). */
+            token: string;
+        };
+        OidcExchangeResponse: {
+            /** @description The raw short-lived API token (sf_…). */
+            token: string;
+            /** Format: date-time */
+            expires_at: string;
+            scopes: components["schemas"]["Scope"][];
+        };
         /**
          * @description What a caller may do; each operation's `security` names the one it needs.
          * @enum {string}
@@ -1576,6 +1610,43 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    exchangeOidcToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OidcExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description A short-lived token; the raw token is shown only here */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "token": "sf_4F2eTjAbq3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo",
+                     *       "expires_at": "2026-11-27T10:15:00.000Z",
+                     *       "scopes": [
+                     *         "packages:write"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OidcExchangeResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
         };

@@ -1,5 +1,6 @@
 import type { HandlerTable } from "../http/operations.js";
 import { getHealth } from "./health.js";
+import { exchangeOidcToken } from "./auth-oidc.js";
 import { createSessionToken, createToken, getMe, listTokens, revokeToken } from "./me.js";
 import { createUser, listUsers, updateUser } from "./admin.js";
 import {
@@ -48,6 +49,7 @@ import {
 export const handlers: HandlerTable = {
   getHealth,
   createSessionToken,
+  exchangeOidcToken,
   getMe,
   listTokens,
   createToken,

@@ -18,6 +18,8 @@ type Schemas = components["schemas"];
 export type User = Schemas["User"];
 export type Token = Schemas["Token"];
 export type TokenCreated = Schemas["TokenCreated"];
+/** What a token may do (`packages:read`, `packages:write`, `webhooks:read`, `webhooks:write`, `tokens:write`, `admin`). */
+export type Scope = Schemas["Scope"];
 export type Package = Schemas["Package"];
 export type PackageDetail = Schemas["PackageDetail"];
 /** The answer of finalize and resend: the package with every recipient's link (shown only here). */
@@ -286,10 +288,10 @@ export class SpeedyFiles {
 
   readonly auth = {
     /** Exchanges email and password for a new token (`POST /auth/token`). */
-    login: (email: string, password: string, name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+    login: (email: string, password: string, name: string, params: { expires_in_days?: number; scopes?: Scope[] } = {}, o?: RequestOptions): Promise<TokenCreated> =>
       this.call(
         this.api.POST("/auth/token", {
-          body: { email, password, name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) },
+          body: { email, password, name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}), ...(params.scopes ? { scopes: params.scopes } : {}) },
           ...this.init(o),
         }),
       ),
@@ -297,8 +299,14 @@ export class SpeedyFiles {
 
   readonly tokens = {
     list: (o?: RequestOptions): Promise<Token[]> => this.call(this.api.GET("/me/tokens", this.init(o))),
-    create: (name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
-      this.call(this.api.POST("/me/tokens", { body: { name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) }, ...this.init(o) })),
+    /** A new token; `scopes` limits it to those (each held by this client's token, or 403). */
+    create: (name: string, params: { expires_in_days?: number; scopes?: Scope[] } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+      this.call(
+        this.api.POST("/me/tokens", {
+          body: { name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}), ...(params.scopes ? { scopes: params.scopes } : {}) },
+          ...this.init(o),
+        }),
+      ),
     revoke: async (id: string, o?: RequestOptions): Promise<void> => {
       await this.call(this.api.DELETE("/me/tokens/{id}", { params: { path: { id } }, ...this.init(o) }));
     },

@@ -13,6 +13,7 @@ export {
   type User,
   type Token,
   type TokenCreated,
+  type Scope,
   type Package,
   type PackageDetail,
   type FinalizedPackage,

@@ -5,6 +5,7 @@ import { Conflict, Forbidden, Gone, NotFound } from "../errors.js";
 import { lockPackage, markCompleted, type LinkedPackage, type PackageRow } from "../db/packages.js";
 import { findFile, listFiles, packageUsage, pagesOfFiles, type FileRow } from "../db/files.js";
 import { insertEvent, type EventType } from "../db/events.js";
+import { notifyPackageEvent } from "./event-waiters.js";
 import { deadLinkReason } from "../db/dead-links.js";
 import {
   claimLimitNotice,
@@ -202,6 +203,12 @@ async function recordEvent(db: Knex, s: Services, l: LiveLink, type: EventType, 
     created_at: nowIso(s.clock),
     link_id: l.link.id,
   });
+  // Waiters of this process learn of it once it is visible to their query: after the commit.
+  const committed = db.isTransaction ? (db as Knex.Transaction).executionPromise : Promise.resolve();
+  committed.then(
+    () => notifyPackageEvent(l.pkg.id),
+    () => undefined,
+  );
 }
 
 /**

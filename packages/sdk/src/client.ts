@@ -4,6 +4,7 @@ import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
 import { AbortError, apiErrorFrom, NotFoundError, SpeedyFilesError } from "./errors.js";
+import { waitForDownload, type WaitForDownloadOptions, type WaitForDownloadResult } from "./resources/wait-for-download.js";
 import { DEFAULT_TRANSPORT, makeFetch, proxyFromEnv, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
 import { USER_AGENT } from "./version.js";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.js";
@@ -329,6 +330,19 @@ export class SpeedyFiles {
       return walkPackages((cursor, perPage) => this.packages.list({ ...rest, ...(cursor ? { cursor } : {}), per_page: perPage }, o), per_page ?? 100);
     },
     get: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.GET("/packages/{id}", { params: { path: { id } }, ...this.init(o) })),
+    /**
+     * Waits until every recipient has downloaded every file (one by one or as the archive), through
+     * the events long-poll; `{ complete: false }` when `timeoutMs` (default 24 h) passes first.
+     */
+    waitForDownload: (id: string, opts?: WaitForDownloadOptions): Promise<WaitForDownloadResult> =>
+      waitForDownload(
+        {
+          getPackage: (pid, o) => this.packages.get(pid, o),
+          listEvents: (pid, query, o) => this.call(this.api.GET("/packages/{id}/events", { params: { path: { id: pid }, query }, ...this.init(o) })),
+        },
+        id,
+        opts,
+      ),
     /** Mints the magic link and mails it. Retried like create (Idempotency-Key). */
     finalize: (id: string, o?: RequestOptions): Promise<FinalizedPackage> =>
       this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...this.init(o), headers: idempotent(o) })),

@@ -30,6 +30,8 @@ export const ExitCode = {
   AUTH: 3,
   NOT_FOUND: 4,
   CONFLICT: 5,
+  /** `sf send --wait-for-download`: the time passed before every recipient downloaded. */
+  WAIT_TIMEOUT: 6,
   INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -43,6 +45,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    not authenticated (401: no, invalid, expired or revoked token) or forbidden (403)
   4    not found (404, or 410 for an expired or revoked link)
   5    conflict (409) or rejected input (422 validation, 413 too large)
+  6    \`sf send --wait-for-download\`: the time passed before every recipient had
+       downloaded every file (the package was sent; its link still works)
   130  interrupted (Ctrl-C); an unfinished \`sf send\` is kept as a draft: the same command
        resumes it (one reading stdin is deleted)
 \`sf\` alone prints this help and exits 0.`;

@@ -4,6 +4,7 @@ import createClient, { type Client } from "openapi-fetch";
 import * as undici from "undici";
 import type { components, paths } from "./generated/api.js";
 import { AbortError, apiErrorFrom, NotFoundError, SpeedyFilesError } from "./errors.js";
+import { waitForDownload, type WaitForDownloadOptions, type WaitForDownloadResult } from "./resources/wait-for-download.js";
 import { DEFAULT_TRANSPORT, makeFetch, proxyFromEnv, requestOf, type RequestOptions, type TransportOptions } from "./http.js";
 import { DEFAULT_RETRY_WINDOW_MS } from "./retry-window.js";
 import type { TokenProvider, TokenProviderContext } from "./auth/token-provider.js";
@@ -21,6 +22,8 @@ type Schemas = components["schemas"];
 export type User = Schemas["User"];
 export type Token = Schemas["Token"];
 export type TokenCreated = Schemas["TokenCreated"];
+/** What a token may do (`packages:read`, `packages:write`, `webhooks:read`, `webhooks:write`, `tokens:write`, `admin`). */
+export type Scope = Schemas["Scope"];
 export type Package = Schemas["Package"];
 export type PackageDetail = Schemas["PackageDetail"];
 /** The answer of finalize and resend: the package with every recipient's link (shown only here). */
@@ -345,10 +348,10 @@ export class SpeedyFiles {
 
   readonly auth = {
     /** Exchanges email and password for a new token (`POST /auth/token`). */
-    login: (email: string, password: string, name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+    login: (email: string, password: string, name: string, params: { expires_in_days?: number; scopes?: Scope[] } = {}, o?: RequestOptions): Promise<TokenCreated> =>
       this.call(
         this.api.POST("/auth/token", {
-          body: { email, password, name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) },
+          body: { email, password, name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}), ...(params.scopes ? { scopes: params.scopes } : {}) },
           ...this.init(o),
         }),
       ),
@@ -356,8 +359,14 @@ export class SpeedyFiles {
 
   readonly tokens = {
     list: (o?: RequestOptions): Promise<Token[]> => this.call(this.api.GET("/me/tokens", this.init(o))),
-    create: (name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
-      this.call(this.api.POST("/me/tokens", { body: { name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) }, ...this.init(o) })),
+    /** A new token; `scopes` limits it to those (each held by this client's token, or 403). */
+    create: (name: string, params: { expires_in_days?: number; scopes?: Scope[] } = {}, o?: RequestOptions): Promise<TokenCreated> =>
+      this.call(
+        this.api.POST("/me/tokens", {
+          body: { name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}), ...(params.scopes ? { scopes: params.scopes } : {}) },
+          ...this.init(o),
+        }),
+      ),
     revoke: async (id: string, o?: RequestOptions): Promise<void> => {
       await this.call(this.api.DELETE("/me/tokens/{id}", { params: { path: { id } }, ...this.init(o) }));
     },
@@ -380,6 +389,19 @@ export class SpeedyFiles {
       return walkPackages((cursor, perPage) => this.packages.list({ ...rest, ...(cursor ? { cursor } : {}), per_page: perPage }, o), per_page ?? 100);
     },
     get: (id: string, o?: RequestOptions): Promise<PackageDetail> => this.call(this.api.GET("/packages/{id}", { params: { path: { id } }, ...this.init(o) })),
+    /**
+     * Waits until every recipient has downloaded every file (one by one or as the archive), through
+     * the events long-poll; `{ complete: false }` when `timeoutMs` (default 24 h) passes first.
+     */
+    waitForDownload: (id: string, opts?: WaitForDownloadOptions): Promise<WaitForDownloadResult> =>
+      waitForDownload(
+        {
+          getPackage: (pid, o) => this.packages.get(pid, o),
+          listEvents: (pid, query, o) => this.call(this.api.GET("/packages/{id}/events", { params: { path: { id: pid }, query }, ...this.init(o) })),
+        },
+        id,
+        opts,
+      ),
     /** Mints the magic link and mails it. Retried like create (Idempotency-Key). */
     finalize: (id: string, o?: RequestOptions): Promise<FinalizedPackage> =>
       this.call(this.api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...this.init(o), headers: idempotent(o) })),

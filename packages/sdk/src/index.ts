@@ -13,6 +13,7 @@ export {
   type User,
   type Token,
   type TokenCreated,
+  type Scope,
   type Package,
   type PackageDetail,
   type FinalizedPackage,
@@ -62,6 +63,7 @@ export {
 export { expandPaths, type LocalFile } from "./files.js";
 export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkCompletion, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
 export type { Progress } from "./transfer.js";
+export type { RecipientDownload, WaitForDownloadOptions, WaitForDownloadProgress, WaitForDownloadResult } from "./resources/wait-for-download.js";
 export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./resumable.js";
 export {
   verifyWebhookSignature,

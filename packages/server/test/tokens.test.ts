@@ -50,6 +50,8 @@ describe.each(DATABASES)("API tokens (%s)", (kind) => {
       created_at: t.clock.now().toISOString(),
       expires_at: null,
       last_used_at: null,
+      kind: "personal",
+      scopes: ["packages:read", "packages:write", "webhooks:read", "webhooks:write", "tokens:write"],
     });
     expect(created.prefix).toMatch(/^sf_/);
 
@@ -60,7 +62,7 @@ describe.each(DATABASES)("API tokens (%s)", (kind) => {
     const listed = await list(alice.token);
     const entry = listed.find((x) => x.id === created.id);
     expect(entry).toEqual({ ...created, token: undefined, last_used_at: expect.any(String) });
-    expect(Object.keys(entry!).sort()).toEqual(["created_at", "expires_at", "id", "last_used_at", "name", "prefix"]);
+    expect(Object.keys(entry!).sort()).toEqual(["created_at", "expires_at", "id", "kind", "last_used_at", "name", "prefix", "scopes"]);
   });
 
   it("never lists a raw token, for any of the caller's tokens", async () => {
@@ -175,7 +177,7 @@ describe.each(DATABASES)("API tokens (%s)", (kind) => {
     ["expires_in_days of 0", { name: "x", expires_in_days: 0 }, "/body/expires_in_days"],
     ["expires_in_days over 3650", { name: "x", expires_in_days: 3651 }, "/body/expires_in_days"],
     ["a word for expires_in_days", { name: "x", expires_in_days: "never" }, "/body/expires_in_days"],
-    ["an unknown field", { name: "x", scopes: ["admin"] }, "/body"],
+    ["an unknown field", { name: "x", permissions: ["admin"] }, "/body"],
   ])("rejects a create body with %s: 422, no token made", async (_label, body, field) => {
     const before = (await list(alice.token)).length;
     await expectValidationError(await t.fetch("/me/tokens", { method: "POST", token: alice.token, json: body }), field);

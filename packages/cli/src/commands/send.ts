@@ -10,6 +10,7 @@ import { createView, viewMode, type TransferView } from "../progress.js";
 import type { Context } from "../run.js";
 import { askHidden, canPrompt, readStdinText } from "../prompt.js";
 import { mailStateOf, parsePositiveInt } from "./shared.js";
+import { parseWaitDuration, waitForRecipients, waitTimedOut } from "./wait-for-download.js";
 import { readSendState, removeSendState, sendStateFile, writeSendState, type SendState } from "../send-state.js";
 
 interface SendOpts {
@@ -29,6 +30,7 @@ interface SendOpts {
   restart?: boolean;
   /** A key, `false` for --no-idempotency-key, undefined: derived in CI. */
   idempotencyKey?: string | false;
+  waitForDownload?: string | true;
 }
 
 export function registerSend(program: Command, ctx: Context): void {
@@ -51,6 +53,7 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--restart", "start afresh instead of resuming an interrupted send of the same files")
     .option("--idempotency-key <key>", "running the same send again with this key (within 24 hours) answers the first one's package instead of sending twice (default in CI: derived from the run and job)")
     .option("--no-idempotency-key", "in CI: send again on a rerun, a new package each time")
+    .option("--wait-for-download [duration]", "after sending, wait until every recipient has downloaded every file (default 24h; e.g. =90s, =2h); exit 6 if the time passes")
     .addHelpText(
       "after",
       `
@@ -92,7 +95,15 @@ Examples:
   sf send ./report.pdf --to cfo@acme.com --ttl 3
   sf send ./q4 --to cfo@acme.com --to audit@acme.com --max-downloads 1 --password
   printf '%s' "$PW" | sf send ./q4 --to cfo@acme.com --password-stdin
-  tar cz dist | sf send - --filename dist.tar.gz --to qa@acme.com --json`,
+  tar cz dist | sf send - --filename dist.tar.gz --to qa@acme.com --json
+  sf send ./build.zip --to qa@acme.com --wait-for-download=2h
+
+--wait-for-download waits, after the link is printed, until every recipient has downloaded every
+file through their own link at least once (each file alone or the zip, in any mix), printing a
+line on stderr as each one does; then exits 0. If the time passes first it exits 6 (the package
+stays sent). Give the duration with \`=\` (\`--wait-for-download=90s\`), or put the flag after the
+paths: a bare word right after it is read as the duration. With --json the output waits too and
+adds \`downloads: [{recipient_email, completed_at}]\`.`,
     )
     .action((paths: string[], opts: SendOpts) => send(ctx, paths, opts));
 }
@@ -151,6 +162,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   check.length("--title", opts.title, 1, 200);
   check.length("--message", opts.message, 0, 5000);
   check.range("--ttl", opts.ttl, 1, 365);
+  const waitMs = opts.waitForDownload === undefined ? undefined : parseWaitDuration(opts.waitForDownload);
   const useStdin = paths.includes("-");
   const files = paths.filter((p) => p !== "-");
   if (paths.filter((p) => p === "-").length > 1) throw new UsageError("`-` (stdin) can be given only once");
@@ -291,8 +303,9 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     opts.json ? undefined : `Sent ${what} (${formatBytes(bytes)}${part}) in ${formatDuration(ms)}, ${formatRate(now / Math.max(ms / 1000, 0.001))}`,
   );
 
+  const waited = waitMs === undefined || !opts.json ? undefined : await waitForRecipients(await ctx.client(), io, result.id, waitMs);
   if (opts.json) {
-    return printJson(io, {
+    printJson(io, {
       id: result.id,
       title: result.title,
       recipient_email: result.recipient_email,
@@ -312,7 +325,10 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
         email_error: l.email_error,
       })),
       files: result.files.map((f) => ({ id: f.id, name: f.name, size: f.size, sha256: f.sha256 })),
+      ...(waited ? { downloads: waited.downloads.map((d) => ({ recipient_email: d.recipient_email, completed_at: d.completed_at })) } : {}),
     });
+    if (waited && !waited.complete) throw waitTimedOut(waited, waitMs!);
+    return;
   }
   const p = paint(useColor(io));
   const rules = [
@@ -330,6 +346,10 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   // One recipient: the link alone (as before); several: one "email<TAB>link" line each.
   if (result.links.length <= 1) out(io, result.magic_link);
   else for (const l of result.links) out(io, `${l.recipient_email}\t${l.magic_link}`);
+  if (waitMs !== undefined) {
+    const outcome = await waitForRecipients(await ctx.client(), io, result.id, waitMs);
+    if (!outcome.complete) throw waitTimedOut(outcome, waitMs);
+  }
 }
 
 /**

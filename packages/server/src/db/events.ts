@@ -13,13 +13,23 @@ export interface EventRow {
   created_at: string;
   /** The recipient's link it happened through (null before per-recipient links, and for the owner). */
   link_id: string | null;
+  /** Its number among its package's events (1, 2, …): the events list's cursor. */
+  seq: number;
 }
 
 export interface EventWithRecipient extends EventRow {
   recipient_email: string | null;
 }
 
-export async function insertEvent(db: Knex, row: EventRow): Promise<void> {
+/**
+ * Records an event under the next number of its package. The counter's update locks the package's
+ * row until the transaction ends, so the package's events become visible in their numbers' order
+ * (a reader past number n never misses one below it committed later).
+ */
+export async function insertEvent(db: Knex, event: Omit<EventRow, "seq">): Promise<void> {
+  await db("packages").where({ id: event.package_id }).increment("event_seq", 1);
+  const counter = (await db("packages").where({ id: event.package_id }).first("event_seq")) as { event_seq: number | string } | undefined;
+  const row: EventRow = { ...event, seq: Number(counter?.event_seq ?? 1) };
   await db("package_events").insert(row);
   if (row.type === "file_download" || row.type === "archive_download") {
     await db("packages").where({ id: row.package_id }).increment("download_count", 1);
@@ -34,6 +44,18 @@ export async function listEvents(db: Knex, packageId: string): Promise<EventWith
     .select("e.*", "l.recipient_email")
     .orderBy([
       { column: "e.created_at", order: "desc" },
+      // Events of one instant in the order they were recorded.
+      { column: "e.seq", order: "desc" },
       { column: "e.id", order: "desc" },
     ]) as Promise<EventWithRecipient[]>;
+}
+
+/** The events of a package numbered above `afterSeq`, newest first. */
+export async function listEventsAfter(db: Knex, packageId: string, afterSeq: number): Promise<EventWithRecipient[]> {
+  return db("package_events as e")
+    .leftJoin("package_links as l", "l.id", "e.link_id")
+    .where("e.package_id", packageId)
+    .where("e.seq", ">", afterSeq)
+    .select("e.*", "l.recipient_email")
+    .orderBy("e.seq", "desc") as Promise<EventWithRecipient[]>;
 }

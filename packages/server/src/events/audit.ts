@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import type { Knex } from "knex";
 import { insertEvent, type EventType } from "../db/events.js";
 import type { DomainEvent } from "./types.js";
+import { notifyPackageEvent } from "./waiters.js";
 
 /**
  * The owner's audit trail (`GET /packages/{id}/events`): a line for what happened through a
@@ -37,4 +38,10 @@ export async function recordAudit(trx: Knex, e: DomainEvent, now: string): Promi
     created_at: now,
     link_id: e.link.id,
   });
+  // Long-polls of this process learn of it once their query can see it: after the commit.
+  const committed = trx.isTransaction ? (trx as Knex.Transaction).executionPromise : Promise.resolve();
+  committed.then(
+    () => notifyPackageEvent(e.pkg.id),
+    () => undefined,
+  );
 }

@@ -543,6 +543,12 @@ export interface paths {
         /**
          * Audit trail of a package (downloads and recipient uploads)
          * @description Every download through the link (one file or the zip), every recipient upload and "done", newest first.
+         *
+         *     To follow a package as things happen, pass `after` (the `SpeedyFiles-Next-Cursor` of the
+         *     previous answer, or an event's `cursor`) to get only the events recorded after it, and
+         *     `wait` to hold the request open until one is: the answer comes as soon as an event is
+         *     recorded (by any server process sharing the database), or after `wait` seconds with an
+         *     empty list. Each user may hold 20 such waiting requests at once (429 `too_many_waiters`).
          */
         get: operations["listPackageEvents"];
         put?: never;
@@ -828,10 +834,10 @@ export interface components {
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
          *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required`, `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
-         *     429: `rate_limited`. 500: `internal_error`. 507: `insufficient_storage`.
+         *     429: `rate_limited`, `too_many_waiters` (too many waiting `listPackageEvents` requests at once). 500: `internal_error`. 507: `insufficient_storage`.
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "internal_error" | "insufficient_storage";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -987,12 +993,20 @@ export interface components {
             /** @description The token's name. Trimmed; control characters answer 422. */
             name: string;
             expires_in_days?: number;
+            scopes?: components["schemas"]["TokenScopes"];
         };
         TokenCreateRequest: {
             /** @description The token's name. Trimmed; control characters answer 422. */
             name: string;
             expires_in_days?: number;
+            scopes?: components["schemas"]["TokenScopes"];
         };
+        /**
+         * @description Limit the new token to these scopes (a repeated one counts once). Without it the token
+         *     holds every scope the creator holds. An empty list answers 422; a scope the creator does
+         *     not hold answers 403 `insufficient_scope` (`admin_required` for `admin` asked by a user).
+         */
+        TokenScopes: components["schemas"]["Scope"][];
         OidcExchangeRequest: {
             /** @description The pipeline's OIDC ID token (a JWT). */
             token: string;
@@ -1013,6 +1027,13 @@ export interface components {
             /** Format: uuid */
             id: string;
             name: string;
+            /**
+             * @description `personal`: created by its user (API, `sf login`, the web page); `federated`: minted for a CI pipeline's identity.
+             * @enum {string}
+             */
+            kind: "personal" | "federated";
+            /** @description What the token may do today, in the `Scope` schema's order (a token created without `scopes` lists every scope its user's role allows). */
+            scopes: components["schemas"]["Scope"][];
             /** @description The first 11 characters of the raw token, for recognising it */
             prefix: string;
             /** Format: date-time */
@@ -1229,6 +1250,8 @@ export interface components {
              */
             link_id?: string | null;
             recipient_email?: string | null;
+            /** @description Pass as `after` for the events recorded after this one */
+            cursor?: string;
         };
         PackageList: {
             items: components["schemas"]["Package"][];
@@ -1602,13 +1625,22 @@ export interface operations {
                      *       "token": "sf_4F2eTjAbq3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo",
                      *       "created_at": "2026-11-27T10:00:00.000Z",
                      *       "expires_at": "2027-02-25T10:00:00.000Z",
-                     *       "last_used_at": null
+                     *       "last_used_at": null,
+                     *       "kind": "personal",
+                     *       "scopes": [
+                     *         "packages:read",
+                     *         "packages:write",
+                     *         "webhooks:read",
+                     *         "webhooks:write",
+                     *         "tokens:write"
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
@@ -1705,7 +1737,12 @@ export interface operations {
                      *         "prefix": "sf_4F2eTjAb",
                      *         "created_at": "2026-11-27T10:00:00.000Z",
                      *         "expires_at": null,
-                     *         "last_used_at": "2026-11-27T11:00:00.000Z"
+                     *         "last_used_at": "2026-11-27T11:00:00.000Z",
+                     *         "kind": "personal",
+                     *         "scopes": [
+                     *           "packages:read",
+                     *           "packages:write"
+                     *         ]
                      *       }
                      *     ]
                      */
@@ -1728,7 +1765,11 @@ export interface operations {
                 /**
                  * @example {
                  *       "name": "ci",
-                 *       "expires_in_days": 30
+                 *       "expires_in_days": 30,
+                 *       "scopes": [
+                 *         "packages:read",
+                 *         "packages:write"
+                 *       ]
                  *     }
                  */
                 "application/json": components["schemas"]["TokenCreateRequest"];
@@ -1749,7 +1790,12 @@ export interface operations {
                      *       "token": "sf_4F2eTjAbq3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo",
                      *       "created_at": "2026-11-27T10:00:00.000Z",
                      *       "expires_at": "2026-12-27T10:00:00.000Z",
-                     *       "last_used_at": null
+                     *       "last_used_at": null,
+                     *       "kind": "personal",
+                     *       "scopes": [
+                     *         "packages:read",
+                     *         "packages:write"
+                     *       ]
                      *     }
                      */
                     "application/json": components["schemas"]["TokenCreated"];
@@ -2870,7 +2916,12 @@ export interface operations {
     };
     listPackageEvents: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only events recorded after this cursor (opaque; from `SpeedyFiles-Next-Cursor` or an event's `cursor`). Without it, every event. */
+                after?: string;
+                /** @description When no event is after the cursor, wait up to this many seconds for one (0, the default, answers at once). */
+                wait?: number;
+            };
             header?: never;
             path: {
                 id: components["parameters"]["Id"];
@@ -2882,6 +2933,8 @@ export interface operations {
             /** @description The package's events */
             200: {
                 headers: {
+                    /** @description Pass as `after` to get only what is recorded from now on (the newest event's cursor; the given `after` when nothing is newer). */
+                    "SpeedyFiles-Next-Cursor"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2894,7 +2947,8 @@ export interface operations {
                      *         "file_name": "Q4-report.pdf",
                      *         "client_address": "203.0.113.7",
                      *         "user_agent": "Mozilla/5.0",
-                     *         "created_at": "2026-11-28T09:00:00.000Z"
+                     *         "created_at": "2026-11-28T09:00:00.000Z",
+                     *         "cursor": "3"
                      *       }
                      *     ]
                      */
@@ -2905,6 +2959,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getLink: {

@@ -39,5 +39,5 @@ export { checkScopes, grantedScopes, isScope, scopesForRole } from "./scopes.js"
 export { packageListScope, type PackageResource } from "./packages.js";
 export { authorizeRecipient } from "./links.js";
 export { webhookListScope } from "./webhooks.js";
-export { newTokenScopes, tokenListScope } from "./tokens.js";
+export { newTokenScopes, requestedTokenScopes, tokenListScope } from "./tokens.js";
 export type { Decision, Denial } from "./decision.js";

@@ -1,5 +1,6 @@
 import type { Principal, Scope } from "./principal.js";
 import { checkScopes, scopesForRole } from "./scopes.js";
+import { SCOPES } from "./principal.js";
 import { enforce, type Decision } from "./decision.js";
 
 /**
@@ -27,4 +28,15 @@ export function tokenListScope(principal: Principal): { userId: string } {
 export function newTokenScopes(principal: Principal): Scope[] | null {
   const full = scopesForRole(principal.role);
   return full.every((s) => principal.scopes.has(s)) ? null : full.filter((s) => principal.scopes.has(s));
+}
+
+/**
+ * What a new token asked to hold `requested` is limited to: those scopes, each of which the
+ * creator must hold (403 `insufficient_scope`, or `admin_required` for `admin` asked by a user).
+ * Asking for every scope the role allows still stores the list: the token does not grow when the
+ * role does.
+ */
+export function requestedTokenScopes(principal: Principal, requested: readonly Scope[]): Scope[] {
+  enforce(checkScopes(principal, requested));
+  return SCOPES.filter((s) => requested.includes(s));
 }

@@ -1,5 +1,6 @@
 import type { Handler } from "../http/operations.js";
 import * as packages from "../services/packages.js";
+import * as eventFeed from "../services/event-feed.js";
 import { pageOf } from "./pagination.js";
 
 export const listPackages: Handler<"listPackages"> = async ({ s, user, query }) => ({
@@ -40,10 +41,21 @@ export const revokePackage: Handler<"revokePackage"> = async ({ s, user, params 
   body: await packages.revokePackage(s, user, params.id),
 });
 
-export const listPackageEvents: Handler<"listPackageEvents"> = async ({ s, user, params }) => ({
-  status: 200,
-  body: await packages.listPackageEvents(s, user, params.id),
-});
+export const listPackageEvents: Handler<"listPackageEvents"> = async ({ s, user, params, query, res }) => {
+  // A waiting request ends as soon as its client goes away (the response closes before it was sent).
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!res.writableEnded) gone.abort();
+  };
+  res.on("close", onClose);
+  try {
+    const feed = await eventFeed.listPackageEvents(s, user, params.id, { after: query.after, wait: query.wait, signal: gone.signal });
+    res.setHeader("SpeedyFiles-Next-Cursor", feed.next_cursor);
+    return { status: 200, body: feed.events };
+  } finally {
+    res.off("close", onClose);
+  }
+};
 
 export const updatePackage: Handler<"updatePackage"> = async ({ s, user, params, body }) => ({
   status: 200,

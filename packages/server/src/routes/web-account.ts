@@ -7,7 +7,9 @@ import * as sessions from "../services/sessions.js";
 import { accountBody } from "../web/account-page.js";
 import { tokensBody, type TokensPageData } from "../web/tokens-page.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
-import { formFields, text, uuidParam } from "./web-forms.js";
+import { formFields, formValues, text, uuidParam } from "./web-forms.js";
+import { scopesForRole, type Scope } from "../policies/index.js";
+import type { Role } from "../db/users.js";
 import { flashFor, requireSession, sessionOf, signedInForm, takeFlash } from "./web-session.js";
 
 const NOTICES = {
@@ -51,6 +53,18 @@ async function sendTokens(
   );
 }
 
+/**
+ * The scopes ticked in the token form: none is a form error; every one the role allows means no
+ * limit (the token follows the role, as tokens created before scopes could be chosen).
+ */
+function tokenScopesOfForm(ticked: string[], role: Role): Scope[] | undefined {
+  const allowed = scopesForRole(role);
+  const scopes = allowed.filter((sc) => ticked.includes(sc));
+  if (ticked.some((t) => !(allowed as readonly string[]).includes(t))) throw new ValidationFailed("Choose scopes from the list.", "/body/scopes");
+  if (scopes.length === 0) throw new ValidationFailed("Choose at least one scope.", "/body/scopes");
+  return scopes.length === allowed.length ? undefined : scopes;
+}
+
 /** Account (profile, password, sessions) and Account → API tokens. */
 export function accountPages(s: Services): Router {
   const r = Router();
@@ -83,14 +97,16 @@ export function accountPages(s: Services): Router {
 
   r.post("/account/tokens", ...signedInForm(s), async (req, res) => {
     const f = formFields(req);
-    const form = { name: f("name"), expires: f("expires_in_days") };
+    const form = { name: f("name"), expires: f("expires_in_days"), scopes: formValues(req, "scopes") };
     try {
       const name = text(form.name, "Name", 100);
       const days = form.expires === "" ? undefined : Number(form.expires);
       if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 3650)) {
         throw new ValidationFailed("Choose when the token expires.", "/body/expires_in_days");
       }
-      const created = await tokens.createToken(s, sessionOf(req).principal, { name, ...(days ? { expires_in_days: days } : {}) });
+      // A form without the scope boxes (a script posting the old form) makes a token without a limit.
+      const scopes = f("scopes_offered") === "" ? undefined : tokenScopesOfForm(form.scopes, sessionOf(req).user.role);
+      const created = await tokens.createToken(s, sessionOf(req).principal, { name, ...(days ? { expires_in_days: days } : {}), ...(scopes ? { scopes } : {}) });
       // The raw token goes to the next page of this session only (sealed with it, shown once):
       // never in a URL or a log, and a reload of that page creates nothing.
       await flashFor(s, req, "token_created", created);

@@ -18,7 +18,7 @@ import {
   type PackageWithCounts,
 } from "../db/packages.js";
 import { deleteFilesOf, listFiles, packageUsage, storageKeysOf, type FileRow } from "../db/files.js";
-import { listEvents } from "../db/events.js";
+import { listEvents, type EventWithRecipient } from "../db/events.js";
 import { openUploadIdsOf, openUploadUsage } from "../db/uploads.js";
 import { insertDeadLink } from "../db/dead-links.js";
 import {
@@ -458,10 +458,9 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
   }
 }
 
-/** `GET /packages/{id}/events`. */
-export async function listPackageEvents(s: Services, user: Principal, id: string): Promise<Schemas["PackageEvent"][]> {
-  await ownedPackage(s, user, id, "package.read");
-  return (await listEvents(s.db, id)).map((e) => ({
+/** A package's events as the API shows them. */
+export function toPackageEvent(e: EventWithRecipient): Schemas["PackageEvent"] {
+  return {
     id: e.id,
     type: e.type,
     file_id: e.file_id,
@@ -471,6 +470,13 @@ export async function listPackageEvents(s: Services, user: Principal, id: string
     created_at: e.created_at,
     link_id: e.link_id,
     recipient_email: e.recipient_email,
-  }));
+    cursor: String(e.seq),
+  };
+}
+
+/** A package's whole audit trail, newest first (the package page; the API's is services/event-feed.ts). */
+export async function listPackageEvents(s: Services, user: Principal, id: string): Promise<Schemas["PackageEvent"][]> {
+  await ownedPackage(s, user, id, "package.read");
+  return (await listEvents(s.db, id)).map(toPackageEvent);
 }
 

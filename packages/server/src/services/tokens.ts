@@ -4,7 +4,7 @@ import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
 import { findTokenWithUser, insertToken, listActiveTokens, revokeTokenRow, touchToken, type TokenRow } from "../db/tokens.js";
 import type { Role } from "../db/users.js";
-import { authorize, grantedScopes, isScope, newTokenScopes, tokenListScope, type Scope } from "../policies/index.js";
+import { authorize, grantedScopes, isScope, newTokenScopes, requestedTokenScopes, SCOPES, tokenListScope, type Scope } from "../policies/index.js";
 import { generateApiToken, sha256Hex, TOKEN_PATTERN } from "../security/secrets.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
 import { authenticatePassword, canonicalId } from "./users.js";
@@ -24,11 +24,23 @@ function storedScopes(row: Pick<TokenRow, "scopes">): Scope[] | null {
   return Array.isArray(list) ? list.filter((s): s is Scope => typeof s === "string" && isScope(s)) : [];
 }
 
-function toToken(row: TokenRow): Token {
-  return { id: row.id, name: row.name, prefix: row.prefix, created_at: row.created_at, expires_at: row.expires_at, last_used_at: row.last_used_at };
+/** A token as the API shows it: what it may do today (a row without a limit: all its user's role allows). */
+function toToken(row: TokenRow, role: Role): Token {
+  const granted = grantedScopes(role, storedScopes(row));
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    created_at: row.created_at,
+    expires_at: row.expires_at,
+    last_used_at: row.last_used_at,
+    kind: "personal",
+    scopes: SCOPES.filter((sc) => granted.has(sc)),
+  };
 }
 
-async function issueToken(s: Services, userId: string, input: Schemas["TokenCreateRequest"], scopes: Scope[] | null): Promise<TokenCreated> {
+async function issueToken(s: Services, user: { id: string; role: Role }, input: Schemas["TokenCreateRequest"], scopes: Scope[] | null): Promise<TokenCreated> {
+  const userId = user.id;
   const raw = generateApiToken();
   const now = s.clock();
   const row: TokenRow = {
@@ -44,27 +56,30 @@ async function issueToken(s: Services, userId: string, input: Schemas["TokenCrea
     scopes: scopes === null ? null : JSON.stringify(scopes),
   };
   await insertToken(s.db, row);
-  return { ...toToken(row), token: raw };
+  return { ...toToken(row, user.role), token: raw };
 }
 
 /**
  * `POST /me/tokens`: a new token for the caller, shown raw only in this answer. It holds no more
- * than the caller's own credential (policies/tokens.ts).
+ * than the caller's own credential, and only the `scopes` asked for when given (policies/tokens.ts).
  */
 export function createToken(s: Services, user: Principal, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
   authorize(user, "token.create");
-  return issueToken(s, user.userId, input, newTokenScopes(user));
+  const scopes = input.scopes ? requestedTokenScopes(user, input.scopes) : newTokenScopes(user);
+  return issueToken(s, { id: user.userId, role: user.role }, input, scopes);
 }
 
 /** `POST /auth/token`: email and password for a new token (how `sf login` gets one). */
 export async function createSessionToken(s: Services, input: Schemas["LoginRequest"]): Promise<TokenCreated> {
   const user = await authenticatePassword(s, input.email, input.password);
-  return issueToken(s, user.id, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) }, null);
+  // The password holds every scope of the role: the asked scopes are checked against that.
+  const scopes = input.scopes ? requestedTokenScopes({ kind: "token", userId: user.id, role: user.role, scopes: grantedScopes(user.role, null) }, input.scopes) : null;
+  return issueToken(s, user, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) }, scopes);
 }
 
 /** `GET /me/tokens`. */
 export async function listTokens(s: Services, user: Principal): Promise<Token[]> {
-  return (await listActiveTokens(s.db, tokenListScope(user).userId)).map(toToken);
+  return (await listActiveTokens(s.db, tokenListScope(user).userId)).map((row) => toToken(row, user.role));
 }
 
 /** `DELETE /me/tokens/{id}`. */

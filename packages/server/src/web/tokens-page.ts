@@ -16,7 +16,21 @@ export interface TokensPageData {
   /** Tokens just created (by this browser's form, before this page): shown this once. */
   created?: Schemas["TokenCreated"][] | undefined;
   /** The create form again, after an error. */
-  form?: { name: string; expires: string } | undefined;
+  form?: { name: string; expires: string; scopes: string[] } | undefined;
+}
+
+const SCOPE_LABELS: Record<Schemas["Scope"], string> = {
+  "packages:read": "Read packages",
+  "packages:write": "Create and send packages",
+  "webhooks:read": "Read webhooks",
+  "webhooks:write": "Manage webhooks",
+  "tokens:write": "Manage tokens",
+  admin: "Administer the server",
+};
+
+/** The scopes a user of `role` may give a token, in the spec's order. */
+function allowedScopes(role: "user" | "admin"): Schemas["Scope"][] {
+  return (Object.keys(SCOPE_LABELS) as Schemas["Scope"][]).filter((sc) => role === "admin" || sc !== "admin");
 }
 
 const EXPIRY_CHOICES: [string, string][] = [
@@ -41,11 +55,14 @@ export function tokensBody(d: TokensPageData): SafeHtml {
   <p class="small">Use it as <code>Authorization: Bearer ${c.prefix}…</code>, or give it to the command line on stdin: <code>sf login --url ${d.publicUrl} --with-token</code> (paste it, or <code>&lt; token.txt</code>), or set <code>SF_TOKEN</code>.</p>
 </section>`,
   );
+  const allowed = allowedScopes(d.role);
   const rows = d.tokens.map((t) => {
+    const all = allowed.every((sc) => t.scopes.includes(sc));
     const expired = t.expires_at !== null && t.expires_at <= d.now;
     return html`<tr data-token-id="${t.id}">
   <td class="name">${t.name}${expired ? html` <span class="badge expired">expired</span>` : ""}</td>
   <td><code>${t.prefix}…</code></td>
+  <td class="scopes">${all ? "all" : t.scopes.length === 0 ? "none" : t.scopes.map((sc, i) => html`${i ? ", " : ""}<code>${sc}</code>`)}</td>
   <td>${timeTag(t.created_at)}</td>
   <td>${timeTag(t.expires_at, "never")}</td>
   <td>${timeTag(t.last_used_at, "never")}</td>
@@ -61,7 +78,7 @@ export function tokensBody(d: TokensPageData): SafeHtml {
   </td>
 </tr>`;
   });
-  const form = d.form ?? { name: "", expires: "" };
+  const form = d.form ?? { name: "", expires: "", scopes: allowed };
   return html`<h1>Account</h1>
 ${tabs("tokens")}
 ${created}
@@ -84,6 +101,14 @@ ${created}
           ${EXPIRY_CHOICES.map(([v, label]) => html`<option value="${v}"${form.expires === v ? html` selected` : ""}>${label}</option>`)}
         </select>
       </div>
+      <fieldset class="scopes">
+        <legend>Scopes</legend>
+        <input type="hidden" name="scopes_offered" value="1">
+        ${allowed.map(
+          (sc) =>
+            html`<label><input type="checkbox" name="scopes" value="${sc}"${form.scopes.includes(sc) ? html` checked` : ""}> <code>${sc}</code> <span class="muted small">${SCOPE_LABELS[sc]}</span></label>`,
+        )}
+      </fieldset>
       <div class="submit"><button type="submit" class="button primary">Create</button></div>
     </form>
   </details>
@@ -91,7 +116,7 @@ ${created}
     d.tokens.length === 0
       ? html`<p class="empty">No tokens yet.</p>`
       : html`<table class="table" id="tokens">
-    <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+    <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
     <tbody>${rows}</tbody>
   </table>`
   }

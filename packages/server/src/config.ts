@@ -51,6 +51,8 @@ export interface Config {
   accelRedirect: string | null;
   /** An unfinished resumable (tus) upload is removed this many hours after it was started. */
   uploadExpiryHours: number;
+  /** Trust policies may name an `http://` OIDC issuer (tests and labs only). */
+  oidcAllowInsecureIssuers: boolean;
 }
 
 export interface S3Config {
@@ -261,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     s3,
     accelRedirect,
     uploadExpiryHours: int("SF_UPLOAD_EXPIRY_HOURS", 24, 1, 8760),
+    oidcAllowInsecureIssuers: bool("SF_OIDC_ALLOW_INSECURE_ISSUERS", false),
   };
 
   // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts

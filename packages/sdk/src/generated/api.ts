@@ -1311,8 +1311,8 @@ export interface components {
              */
             user_email: string;
             scopes: components["schemas"]["TrustPolicyScopes"];
-            /** @default 900 */
-            token_ttl_seconds: number;
+            /** @description How long a minted token lives (default 900: 15 minutes) */
+            token_ttl_seconds?: number;
             allowed_events?: components["schemas"]["TrustPolicyAllowedEvents"];
         };
         TrustPolicyUpdateRequest: {

@@ -3,6 +3,7 @@ import { generateKeyPair, SignJWT } from "jose";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID } from "./helpers/expect.js";
 import { OWNER_ID, REPOSITORY_ID, startTestIssuer, type TestIssuer } from "./helpers/oidc-issuer.js";
+import { csrfOf, signedIn } from "./helpers/web.js";
 
 const GITHUB = "https://token.actions.githubusercontent.com";
 const AUDIENCE = "https://files.example.com";
@@ -251,6 +252,49 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     const res = await exchange(await sign());
     expect(res.status).toBe(201);
     expect(issuer.fetches.jwks).toBe(before + 1);
+  });
+
+  it("the admin web page lists, adds (post/redirect/get, CSRF, escaped) and deletes trust policies", async () => {
+    const browser = await signedIn(t, admin.user.email, admin.password);
+    const page = await browser.get("/admin/trust-policies");
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    expect(text).toContain(policy.name);
+    const csrf = csrfOf(text);
+    const form = {
+      _csrf: csrf,
+      name: "<script>alert(1)</script> web",
+      issuer: issuer.url,
+      audience: AUDIENCE,
+      conditions: `repository_id=${REPOSITORY_ID}\nenvironment=staging`,
+      user_email: ci.user.email,
+      scopes: ["packages:read", "packages:write"],
+      token_ttl_seconds: "300",
+    };
+    const created = await browser.post("/admin/trust-policies", form);
+    expect(created.status).toBe(303);
+    expect(created.headers.get("location")).toBe("/admin/trust-policies?notice=created");
+    const after = await (await browser.get("/admin/trust-policies?notice=created")).text();
+    expect(after).toContain("&lt;script&gt;alert(1)&lt;/script&gt; web");
+    expect(after).not.toContain("<script>alert(1)</script>");
+    const list = (await (await t.fetch("/admin/trust-policies", { token: admin.token })).json()) as TrustPolicy[];
+    const made = list.find((p) => p.name.endsWith(" web"))!;
+    expect(made).toMatchObject({ conditions: { repository_id: REPOSITORY_ID, environment: "staging" }, token_ttl_seconds: 300 });
+
+    // Refusals come back on the form, with what was typed; no CSRF token is 403.
+    const refused = await browser.post("/admin/trust-policies", { ...form, issuer: GITHUB, conditions: "repository=acme/app" });
+    expect(refused.status).toBe(422);
+    expect(await refused.text()).toContain("repository_id");
+    expect((await browser.post("/admin/trust-policies", { ...form, _csrf: "nope" })).status).toBe(403);
+    expect((await browser.post(`/admin/trust-policies/${made.id}/delete`, { _csrf: "nope" })).status).toBe(403);
+
+    const deleted = await browser.post(`/admin/trust-policies/${made.id}/delete`, { _csrf: csrf });
+    expect(deleted.status).toBe(303);
+    await expectError(await t.fetch(`/admin/trust-policies/${made.id}`, { token: admin.token }), 404, "trust_policy_not_found");
+
+    // Not for users.
+    const user = await signedIn(t, ci.user.email, ci.password);
+    expect((await user.get("/admin/trust-policies")).status).toBe(403);
   });
 
   it("the minted token expires with the server's clock", async () => {

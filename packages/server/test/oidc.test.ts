@@ -4,6 +4,7 @@ import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js
 import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID } from "./helpers/expect.js";
 import { OWNER_ID, REPOSITORY_ID, startTestIssuer, type TestIssuer } from "./helpers/oidc-issuer.js";
 import { csrfOf, signedIn } from "./helpers/web.js";
+import { sweepOnce } from "../src/services/sweeper.js";
 
 const GITHUB = "https://token.actions.githubusercontent.com";
 const AUDIENCE = "https://files.example.com";
@@ -302,6 +303,14 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     expect((await t.fetch("/me", { token })).status).toBe(200);
     t.clock.advance(Date.parse(expires_at) - t.clock.now().getTime() + 1000);
     await expectUnauthorized(await t.fetch("/me", { token }), "token_expired");
+    // A day later the sweeper removes its row.
+    const prefix = token.slice(0, 11);
+    expect(await t.running.services.db("api_tokens").where({ prefix }).first()).toBeDefined();
+    t.clock.advanceDays(1.01);
+    await sweepOnce(t.running.services);
+    expect(await t.running.services.db("api_tokens").where({ prefix }).first()).toBeUndefined();
+    // Personal tokens are not the sweeper's.
+    expect((await t.fetch("/me", { token: ci.token })).status).toBe(200);
   });
 });
 

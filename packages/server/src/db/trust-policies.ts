@@ -54,6 +54,11 @@ export async function deleteTrustPolicyRow(db: Knex, id: string): Promise<boolea
   return (await db("trust_policies").where({ id }).delete()) > 0;
 }
 
+/** Removes federated tokens that expired before `before` (the sweeper: one row per CI job otherwise piles up). */
+export async function deleteExpiredFederatedTokens(db: Knex, before: string): Promise<number> {
+  return db("api_tokens").where({ kind: "federated" }).where("expires_at", "<", before).delete();
+}
+
 /** Removes the API tokens a policy minted (they stop working at once). */
 export async function deleteTokensOfPolicy(db: Knex, policyId: string): Promise<number> {
   return db("api_tokens").where({ trust_policy_id: policyId, kind: "federated" }).delete();

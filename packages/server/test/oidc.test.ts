@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyPair, SignJWT } from "jose";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
@@ -135,6 +137,10 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     }
     const pinned = await github({ repository_id: REPOSITORY_ID, ref: "refs/heads/main" });
     expect(pinned.status).toBe(201);
+    // GitHub's enterprise issuers and gitlab.com too.
+    await expectValidationError(await create(policyBody({ issuer: `${GITHUB}/acme-enterprise`, conditions: { repository: "acme/app" } })), "/body/conditions", "trust_policy_unpinned");
+    const gitlab = await expectValidationError(await create(policyBody({ issuer: "https://gitlab.com", conditions: { project_path: "acme/app" } })), "/body/conditions", "trust_policy_unpinned");
+    expect(gitlab.detail).toMatch(/project_id/);
     const byOwner = await github({ repository_owner_id: OWNER_ID });
     expect(byOwner.status).toBe(201);
     // An update that removes the pin is refused the same way.
@@ -240,6 +246,31 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     expect(ok.status).toBe(200);
     expect((await exchange(prt)).status).toBe(201);
     await t.fetch(`/admin/trust-policies/${policy.id}`, { method: "PATCH", token: admin.token, json: { allowed_events: [] } });
+  });
+
+  it("fetches an issuer's keys with a size cap, and only from the issuer its discovery document names", async () => {
+    const bad = http.createServer((req, res) => {
+      const base = `http://127.0.0.1:${(bad.address() as AddressInfo).port}`;
+      res.setHeader("Content-Type", "application/json");
+      if (req.url === "/big/.well-known/openid-configuration") return res.end(JSON.stringify({ issuer: `${base}/big`, jwks_uri: `${base}/big/jwks` }));
+      if (req.url === "/big/jwks") return res.end(JSON.stringify({ keys: [], padding: "x".repeat(300 * 1024) }));
+      if (req.url === "/liar/.well-known/openid-configuration") return res.end(JSON.stringify({ issuer: "https://token.actions.githubusercontent.com", jwks_uri: `${base}/big/jwks` }));
+      res.statusCode = 404;
+      res.end("{}");
+    });
+    await new Promise<void>((resolve) => bad.listen(0, "127.0.0.1", resolve));
+    try {
+      const base = `http://127.0.0.1:${(bad.address() as AddressInfo).port}`;
+      for (const name of ["big", "liar"]) {
+        const made = (await (await create(policyBody({ name, issuer: `${base}/${name}` }))).json()) as TrustPolicy;
+        const res = await exchange(await sign({ claims: { iss: `${base}/${name}` } }));
+        await expectError(res, 503, "oidc_issuer_unreachable");
+        await t.fetch(`/admin/trust-policies/${made.id}`, { method: "DELETE", token: admin.token });
+      }
+    } finally {
+      bad.closeAllConnections();
+      await new Promise<void>((resolve) => bad.close(() => resolve()));
+    }
   });
 
   it("picks up a rotated key without a restart", async () => {

@@ -115,9 +115,18 @@ function checkConditions(conditions: Record<string, string>): Record<string, str
   return out;
 }
 
+/**
+ * The numeric claims a policy for this issuer must pin, if it is a shared public one (GitHub's
+ * enterprise issuers, `<github issuer>/<enterprise>`, included).
+ */
+function pinsFor(issuer: string): readonly string[] | undefined {
+  const base = issuer.replace(/\/+$/, "");
+  return PINNED_ISSUERS[base] ?? (base.startsWith(`${GITHUB_ISSUER}/`) ? PINNED_ISSUERS[GITHUB_ISSUER] : undefined);
+}
+
 /** A policy for a shared public issuer must pin one of its numeric ids to exact digits. */
 function checkPinned(issuer: string, conditions: Record<string, string>): void {
-  const pins = PINNED_ISSUERS[issuer.replace(/\/+$/, "")];
+  const pins = pinsFor(issuer);
   if (!pins) return;
   if (pins.some((claim) => conditions[claim] !== undefined && /^\d+$/.test(conditions[claim]!) && !isGlob(conditions[claim]!))) return;
   throw new TrustPolicyRefused(

@@ -175,8 +175,8 @@ export async function getTrustPolicy(s: Services, id: string): Promise<TrustPoli
   return toTrustPolicy(row);
 }
 
-/** `POST /admin/trust-policies`. */
-export async function createTrustPolicy(s: Services, admin: Principal, input: CreateInput, client?: Client): Promise<TrustPolicy> {
+/** A whole policy's fields checked (at creation, and after a change is applied), as the row's columns. */
+async function checkedColumns(s: Services, input: CreateInput): Promise<Omit<TrustPolicyRow, "id" | "created_at" | "updated_at">> {
   const name = cleanText(input.name, "/body/name");
   if (name === "") throw new ValidationFailed("name must not be blank", "/body/name");
   const issuer = checkIssuer(s, input.issuer);
@@ -184,34 +184,34 @@ export async function createTrustPolicy(s: Services, admin: Principal, input: Cr
   if (audience === "") throw new ValidationFailed("audience must not be blank", "/body/audience");
   const conditions = checkConditions(input.conditions);
   checkPinned(issuer, conditions);
-  const scopes = checkScopes(input.scopes);
-  const now = nowIso(s.clock);
-  const row: TrustPolicyRow = {
-    id: crypto.randomUUID(),
+  return {
     name,
     issuer,
     audience,
     conditions: JSON.stringify(conditions),
     user_id: await userIdFor(s, input.user_email),
-    scopes: JSON.stringify(scopes),
+    scopes: JSON.stringify(checkScopes(input.scopes)),
     token_ttl_seconds: input.token_ttl_seconds ?? DEFAULT_TOKEN_TTL_SECONDS,
     allowed_events: JSON.stringify([...new Set(input.allowed_events ?? [])]),
-    created_at: now,
-    updated_at: now,
   };
-  const policy = await s.db.transaction(async (trx) => {
+}
+
+/** `POST /admin/trust-policies`. */
+export async function createTrustPolicy(s: Services, admin: Principal, input: CreateInput, client?: Client): Promise<TrustPolicy> {
+  const now = nowIso(s.clock);
+  const row: TrustPolicyRow = { id: crypto.randomUUID(), ...(await checkedColumns(s, input)), created_at: now, updated_at: now };
+  return s.db.transaction(async (trx) => {
     await insertTrustPolicy(trx, row);
     const created = toTrustPolicy((await findTrustPolicy(trx, row.id))!);
     await audit(s, trx, "trust_policy.created", admin, row.id, { policy: created }, client);
     return created;
   });
-  return policy;
 }
 
 /** `PATCH /admin/trust-policies/{id}`: the fields given replace the policy's; the result is checked as a new one. */
 export async function updateTrustPolicy(s: Services, admin: Principal, id: string, input: UpdateInput, client?: Client): Promise<TrustPolicy> {
   const current = await getTrustPolicy(s, id);
-  const merged: CreateInput = {
+  const columns = await checkedColumns(s, {
     name: input.name ?? current.name,
     issuer: input.issuer ?? current.issuer,
     audience: input.audience ?? current.audience,
@@ -220,28 +220,9 @@ export async function updateTrustPolicy(s: Services, admin: Principal, id: strin
     scopes: input.scopes ?? current.scopes,
     token_ttl_seconds: input.token_ttl_seconds ?? current.token_ttl_seconds,
     allowed_events: input.allowed_events ?? current.allowed_events,
-  };
-  const name = cleanText(merged.name, "/body/name");
-  if (name === "") throw new ValidationFailed("name must not be blank", "/body/name");
-  const issuer = checkIssuer(s, merged.issuer);
-  const audience = cleanText(merged.audience, "/body/audience");
-  if (audience === "") throw new ValidationFailed("audience must not be blank", "/body/audience");
-  const conditions = checkConditions(merged.conditions);
-  checkPinned(issuer, conditions);
-  const scopes = checkScopes(merged.scopes);
-  const patch: Partial<TrustPolicyRow> = {
-    name,
-    issuer,
-    audience,
-    conditions: JSON.stringify(conditions),
-    user_id: await userIdFor(s, merged.user_email),
-    scopes: JSON.stringify(scopes),
-    token_ttl_seconds: merged.token_ttl_seconds ?? DEFAULT_TOKEN_TTL_SECONDS,
-    allowed_events: JSON.stringify([...new Set(merged.allowed_events ?? [])]),
-    updated_at: nowIso(s.clock),
-  };
+  });
   return s.db.transaction(async (trx) => {
-    if (!(await updateTrustPolicyRow(trx, current.id, patch))) throw new TrustPolicyNotFound();
+    if (!(await updateTrustPolicyRow(trx, current.id, { ...columns, updated_at: nowIso(s.clock) }))) throw new TrustPolicyNotFound();
     const updated = toTrustPolicy((await findTrustPolicy(trx, current.id))!);
     await audit(s, trx, "trust_policy.updated", admin, current.id, { before: current, after: updated }, client);
     return updated;

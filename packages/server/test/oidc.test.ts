@@ -7,6 +7,7 @@ import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID
 import { OWNER_ID, REPOSITORY_ID, startTestIssuer, type TestIssuer } from "./helpers/oidc-issuer.js";
 import { csrfOf, signedIn } from "./helpers/web.js";
 import { sweepOnce } from "../src/services/sweeper.js";
+import { resolveToken } from "../src/services/tokens.js";
 
 const GITHUB = "https://token.actions.githubusercontent.com";
 const AUDIENCE = "https://files.example.com";
@@ -171,6 +172,9 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     const row = (await t.running.services.db("api_tokens").where({ prefix: body.token.slice(0, 11) }).first()) as Record<string, unknown>;
     expect(row).toMatchObject({ kind: "federated", trust_policy_id: policy.id, expires_at: body.expires_at });
     expect(JSON.stringify(row)).not.toContain(body.token);
+    // The bearer authenticator's caller: a federated principal with the policy's scopes.
+    const principal = await resolveToken(t.running.services, body.token);
+    expect({ kind: principal.kind, userId: principal.userId, scopes: [...principal.scopes] }).toEqual({ kind: "federated", userId: ci.user.id, scopes: ["packages:read", "packages:write"] });
     const mine = (await (await t.fetch("/me/tokens", { token: ci.token })).json()) as { prefix: string }[];
     expect(mine.map((x) => x.prefix)).not.toContain(body.token.slice(0, 11));
 

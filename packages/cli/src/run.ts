@@ -13,6 +13,7 @@ import { registerDownload } from "./commands/download.js";
 import { registerUpload } from "./commands/upload.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerWebhooks } from "./commands/webhooks.js";
+import { registerAdminTrust } from "./commands/admin-trust.js";
 
 export type { Io } from "./output.js";
 export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -100,6 +101,7 @@ export function buildProgram(ctx: Context): Command {
   registerDownload(program, ctx);
   registerUpload(program, ctx);
   registerWebhooks(program, ctx);
+  registerAdminTrust(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

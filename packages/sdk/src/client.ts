@@ -47,6 +47,9 @@ export type WebhookCreateRequest = Schemas["WebhookCreateRequest"];
 export type WebhookUpdateRequest = Schemas["WebhookUpdateRequest"];
 export type WebhookDelivery = Schemas["WebhookDelivery"];
 export type WebhookDeliveryList = Schemas["WebhookDeliveryList"];
+export type TrustPolicy = Schemas["TrustPolicy"];
+export type TrustPolicyCreateRequest = Schemas["TrustPolicyCreateRequest"];
+export type TrustPolicyUpdateRequest = Schemas["TrustPolicyUpdateRequest"];
 export type { UploadSource, UploadOptions, UploadedFile, DownloadOptions, RequestOptions };
 
 /** The low-level client: one typed method per path and verb of openapi.yaml. */
@@ -489,6 +492,18 @@ export class SpeedyFiles {
       create: (body: UserCreateRequest, o?: RequestOptions): Promise<User> => this.call(this.api.POST("/admin/users", { body, ...this.init(o) })),
       update: (id: string, body: UserUpdateRequest, o?: RequestOptions): Promise<User> =>
         this.call(this.api.PATCH("/admin/users/{id}", { params: { path: { id } }, body, ...this.init(o) })),
+    },
+    /** Trust policies for keyless CI: which pipelines' OIDC ID tokens may be exchanged for a token. */
+    trustPolicies: {
+      list: (o?: RequestOptions): Promise<TrustPolicy[]> => this.call(this.api.GET("/admin/trust-policies", this.init(o))),
+      create: (body: TrustPolicyCreateRequest, o?: RequestOptions): Promise<TrustPolicy> =>
+        this.call(this.api.POST("/admin/trust-policies", { body, ...this.init(o) })),
+      get: (id: string, o?: RequestOptions): Promise<TrustPolicy> =>
+        this.call(this.api.GET("/admin/trust-policies/{id}", { params: { path: { id } }, ...this.init(o) })),
+      update: (id: string, body: TrustPolicyUpdateRequest, o?: RequestOptions): Promise<TrustPolicy> =>
+        this.call(this.api.PATCH("/admin/trust-policies/{id}", { params: { path: { id } }, body, ...this.init(o) })),
+      delete: (id: string, o?: RequestOptions): Promise<void> =>
+        this.call(this.api.DELETE("/admin/trust-policies/{id}", { params: { path: { id } }, ...this.init(o) })),
     },
   };
 

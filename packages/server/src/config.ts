@@ -66,6 +66,8 @@ export interface Config {
   mailRetryMaxSeconds: number;
   /** How often the mail worker looks for due messages (it is also woken when this process queues one). */
   mailPollMs: number;
+  /** Trust policies may name an `http://` OIDC issuer (tests and labs only). */
+  oidcAllowInsecureIssuers: boolean;
 }
 
 export interface S3Config {
@@ -302,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     mailRetryBaseSeconds: seconds("SF_MAIL_RETRY_BASE_SECONDS", 30, 0.01, 86_400),
     mailRetryMaxSeconds: seconds("SF_MAIL_RETRY_MAX_SECONDS", 3600, 0.01, 7 * 86_400),
     mailPollMs: int("SF_MAIL_POLL_MS", 5000, 10, 600_000),
+    oidcAllowInsecureIssuers: bool("SF_OIDC_ALLOW_INSECURE_ISSUERS", false),
   };
 
   // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts

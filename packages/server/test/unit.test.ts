@@ -313,3 +313,25 @@ describe("S3 multipart plan", () => {
     }
   });
 });
+
+describe("trust-policy condition globs", () => {
+  it("`*` stays within a segment, `**` crosses `/`, everything else is literal", async () => {
+    const { matchesCondition } = await import("../src/oidc/glob.js");
+    const sub = "repo:acme/app:ref:refs/heads/*";
+    expect(matchesCondition(sub, "repo:acme/app:ref:refs/heads/main")).toBe(true);
+    expect(matchesCondition(sub, "repo:acme/app:ref:refs/heads/")).toBe(true);
+    expect(matchesCondition(sub, "repo:acme/app:ref:refs/heads/feature/x")).toBe(false);
+    expect(matchesCondition("repo:acme/app:ref:refs/heads/**", "repo:acme/app:ref:refs/heads/feature/x")).toBe(true);
+    expect(matchesCondition("repo:acme/*:ref:refs/heads/main", "repo:acme/app:ref:refs/heads/main")).toBe(true);
+    expect(matchesCondition("repo:acme/*:ref:refs/heads/main", "repo:acme/a/b:ref:refs/heads/main")).toBe(false);
+    // Exact values: regexp characters and `?` mean themselves; the whole value must match.
+    expect(matchesCondition("a.b", "axb")).toBe(false);
+    expect(matchesCondition("a?c", "abc")).toBe(false);
+    expect(matchesCondition("a?c", "a?c")).toBe(true);
+    expect(matchesCondition("main", "refs/heads/main")).toBe(false);
+    expect(matchesCondition("v1.*", "v1.2")).toBe(true);
+    expect(matchesCondition("v1.*", "v1x2")).toBe(false);
+    expect(matchesCondition("(a|b)*", "(a|b)zz")).toBe(true);
+    expect(matchesCondition("(a|b)*", "a")).toBe(false);
+  });
+});

@@ -47,29 +47,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/oidc": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Exchange a CI pipeline's OIDC ID token for a short-lived API token
-         * @description A pipeline (GitHub Actions, GitLab CI, any issuer an admin trusts) presents its OIDC ID
-         *     token; when an admin's trust policy matches its issuer, audience and claims, the answer is a
-         *     short-lived `sf_` token with the policy's scopes, acting for the policy's user. `sf` and
-         *     the SDK do this by themselves inside a job.
-         */
-        post: operations["exchangeOidcToken"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/me": {
         parameters: {
             query?: never;
@@ -170,6 +147,107 @@ export interface paths {
          *     by accident.
          */
         patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/auth/oidc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a CI pipeline's OIDC ID token for a short-lived API token (keyless CI)
+         * @description A pipeline (GitHub Actions, GitLab CI, any OpenID Connect issuer with a discovery document)
+         *     sends the ID token its platform gave it; if an admin's trust policy for the token's issuer
+         *     and audience accepts its claims, the answer is a short-lived `sf_` token acting for the
+         *     policy's user with the policy's scopes (at most 1 hour). No stored secret is needed.
+         *
+         *     The token's signature is checked against the issuer's keys (found through
+         *     `<issuer>/.well-known/openid-configuration` → `jwks_uri`), and its `iss`, `aud`, `exp`,
+         *     `nbf` and `iat` (60 seconds of leeway, against the server's clock). Only issuers that a
+         *     trust policy names are ever contacted. Allowed algorithms: RS256, RS384, RS512, PS256,
+         *     PS384, PS512, ES256, ES384, EdDSA. A token whose `event_name` claim is
+         *     `pull_request_target` or `workflow_run` is refused unless the policy lists it in
+         *     `allowed_events`.
+         *
+         *     401 when the token itself is not acceptable (`oidc_token_invalid`, `oidc_token_expired`,
+         *     `oidc_token_not_yet_valid`, `oidc_algorithm_refused`, `oidc_key_unknown`,
+         *     `oidc_issuer_unknown`, `oidc_audience_mismatch`); 403 when it is valid but no policy
+         *     allows it (`oidc_no_matching_policy`, `oidc_event_refused`). The answer names the check
+         *     that failed, never the claims a policy expects. 503 `oidc_issuer_unreachable` when the
+         *     issuer's keys cannot be fetched. Repeated refusals from one address answer 429.
+         */
+        post: operations["exchangeOidcToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/trust-policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List trust policies for keyless CI (admin)
+         * @description Every trust policy, oldest first.
+         */
+        get: operations["listTrustPolicies"];
+        put?: never;
+        /**
+         * Create a trust policy (admin)
+         * @description Lets pipelines whose ID tokens come from `issuer`, carry `audience` in `aud` and whose
+         *     claims meet every condition exchange them at `POST /auth/oidc` for a token acting for
+         *     `user_email` with `scopes` for `token_ttl_seconds`.
+         *
+         *     Conditions map a claim name to an exact value or a glob: `*` matches any run of
+         *     characters except `/`, `**` any run including `/`; nothing else is special. A policy for
+         *     GitHub Actions (`https://token.actions.githubusercontent.com`) must pin `repository_id`
+         *     or `repository_owner_id`, and one for `https://gitlab.com` `project_id` or
+         *     `namespace_id`, to exact digits (names can be reused by someone else after a rename or a
+         *     deletion): 422 `trust_policy_unpinned` otherwise. The issuer must be `https://`
+         *     (`http://` only with `SF_OIDC_ALLOW_INSECURE_ISSUERS=true`: 422 `issuer_insecure`).
+         *     Scopes `admin` and `tokens:write` cannot be granted to a pipeline (422).
+         */
+        post: operations["createTrustPolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/trust-policies/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        /** A trust policy (admin) */
+        get: operations["getTrustPolicy"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a trust policy (admin)
+         * @description The tokens it minted stop working at once (401).
+         */
+        delete: operations["deleteTrustPolicy"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a trust policy (admin)
+         * @description The fields given replace the policy's (`conditions` as a whole); the result is checked as
+         *     at creation. Tokens already minted keep their scopes and expiry.
+         */
+        patch: operations["updateTrustPolicy"];
         trace?: never;
     };
     "/packages": {
@@ -835,9 +913,10 @@ export interface components {
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
          *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required`, `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
          *     429: `rate_limited`, `too_many_waiters` (too many waiting `listPackageEvents` requests at once). 500: `internal_error`. 507: `insufficient_storage`.
+         *     Keyless CI (`POST /auth/oidc`): 401 `oidc_token_invalid`, `oidc_token_expired`, `oidc_token_not_yet_valid`, `oidc_algorithm_refused`, `oidc_key_unknown`, `oidc_issuer_unknown`, `oidc_audience_mismatch`; 403 `oidc_no_matching_policy`, `oidc_event_refused`; 503 `oidc_issuer_unreachable`. Trust policies: 404 `trust_policy_not_found`; 422 `trust_policy_unpinned` (a GitHub or gitlab.com policy without a numeric repository or project pin), `issuer_insecure` (an `http://` issuer).
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -1007,17 +1086,6 @@ export interface components {
          *     not hold answers 403 `insufficient_scope` (`admin_required` for `admin` asked by a user).
          */
         TokenScopes: components["schemas"]["Scope"][];
-        OidcExchangeRequest: {
-            /** @description The pipeline's OIDC ID token (a JWT). */
-            token: string;
-        };
-        OidcExchangeResponse: {
-            /** @description The raw short-lived API token (sf_…). */
-            token: string;
-            /** Format: date-time */
-            expires_at: string;
-            scopes: components["schemas"]["Scope"][];
-        };
         /**
          * @description What a caller may do; each operation's `security` names the one it needs.
          * @enum {string}
@@ -1231,6 +1299,77 @@ export interface components {
             email_sent: boolean;
             /** @description Always null (kept for older clients; mail is queued) */
             email_error: string | null;
+        };
+        OidcExchangeRequest: {
+            /** @description The pipeline's OIDC ID token (a signed JWT) */
+            token: string;
+        };
+        OidcExchangeResponse: {
+            /** @description A short-lived API token. Shown once; only its SHA-256 is stored. */
+            token: string;
+            /** Format: date-time */
+            expires_at: string;
+            scopes: components["schemas"]["Scope"][];
+        };
+        /**
+         * @description Claim name → exact value or glob (`*`: any run of characters but `/`; `**`: any run). A
+         *     token matches when every named claim is present (a string, number or boolean) and matches.
+         * @example {
+         *       "repository_id": "123456789",
+         *       "ref": "refs/heads/main"
+         *     }
+         */
+        TrustPolicyConditions: {
+            [key: string]: string;
+        };
+        /** @description What the minted tokens may do (never `admin` or `tokens:write`; within what the user's role allows). */
+        TrustPolicyScopes: components["schemas"]["Scope"][];
+        /** @description Event names refused by default that this policy accepts. */
+        TrustPolicyAllowedEvents: ("pull_request_target" | "workflow_run")[];
+        TrustPolicy: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            issuer: string;
+            audience: string;
+            conditions: components["schemas"]["TrustPolicyConditions"];
+            user_email: string;
+            scopes: components["schemas"]["TrustPolicyScopes"];
+            token_ttl_seconds: number;
+            allowed_events: components["schemas"]["TrustPolicyAllowedEvents"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        TrustPolicyCreateRequest: {
+            /** @description Trimmed; control characters answer 422. */
+            name: string;
+            /** @description The issuer URL exactly as the tokens' `iss` says it */
+            issuer: string;
+            /** @description A value the tokens' `aud` must hold */
+            audience: string;
+            conditions: components["schemas"]["TrustPolicyConditions"];
+            /**
+             * Format: email
+             * @description The user the minted tokens act for (an existing account)
+             */
+            user_email: string;
+            scopes: components["schemas"]["TrustPolicyScopes"];
+            /** @description How long a minted token lives (default 900: 15 minutes) */
+            token_ttl_seconds?: number;
+            allowed_events?: components["schemas"]["TrustPolicyAllowedEvents"];
+        };
+        TrustPolicyUpdateRequest: {
+            name?: string;
+            issuer?: string;
+            audience?: string;
+            conditions?: components["schemas"]["TrustPolicyConditions"];
+            /** Format: email */
+            user_email?: string;
+            scopes?: components["schemas"]["TrustPolicyScopes"];
+            token_ttl_seconds?: number;
+            allowed_events?: components["schemas"]["TrustPolicyAllowedEvents"];
         };
         PackageEvent: {
             /** Format: uuid */
@@ -1485,6 +1624,21 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description A service this request depends on cannot be reached; retrying later may work */
+        ServiceUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "detail": "The issuer's keys could not be fetched; try again later",
+                 *       "code": "oidc_issuer_unreachable"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description Rate limited; retry after the number of seconds in `Retry-After` */
         TooManyRequests: {
             headers: {
@@ -1642,43 +1796,6 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationError"];
-            429: components["responses"]["TooManyRequests"];
-        };
-    };
-    exchangeOidcToken: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["OidcExchangeRequest"];
-            };
-        };
-        responses: {
-            /** @description A short-lived token; the raw token is shown only here */
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "token": "sf_4F2eTjAbq3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo",
-                     *       "expires_at": "2026-11-27T10:15:00.000Z",
-                     *       "scopes": [
-                     *         "packages:write"
-                     *       ]
-                     *     }
-                     */
-                    "application/json": components["schemas"]["OidcExchangeResponse"];
-                };
-            };
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
             422: components["responses"]["ValidationError"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -1960,6 +2077,205 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    exchangeOidcToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJpc3MiOiJodHRwczovL3Rva2VuLmFjdGlvbnMuZ2l0aHVidXNlcmNvbnRlbnQuY29tIn0.c2ln"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OidcExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description A short-lived token for the policy's user, shown only here */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "token": "sf_4F2eTjAbq3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo",
+                     *       "expires_at": "2026-11-27T10:15:00.000Z",
+                     *       "scopes": [
+                     *         "packages:read",
+                     *         "packages:write"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OidcExchangeResponse"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTrustPolicies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trust policies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustPolicy"][];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    createTrustPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "acme/app releases",
+                 *       "issuer": "https://token.actions.githubusercontent.com",
+                 *       "audience": "https://files.example.com",
+                 *       "conditions": {
+                 *         "repository_id": "123456789",
+                 *         "ref": "refs/heads/main",
+                 *         "environment": "production"
+                 *       },
+                 *       "user_email": "ci@example.com",
+                 *       "scopes": [
+                 *         "packages:read",
+                 *         "packages:write"
+                 *       ],
+                 *       "token_ttl_seconds": 900
+                 *     }
+                 */
+                "application/json": components["schemas"]["TrustPolicyCreateRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustPolicy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    getTrustPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trust policy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustPolicy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    deleteTrustPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    updateTrustPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token_ttl_seconds": 600
+                 *     }
+                 */
+                "application/json": components["schemas"]["TrustPolicyUpdateRequest"];
+            };
+        };
+        responses: {
+            /** @description The changed trust policy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustPolicy"];
                 };
             };
             401: components["responses"]["Unauthorized"];

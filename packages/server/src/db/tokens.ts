@@ -13,6 +13,10 @@ export interface TokenRow {
   revoked_at: string | null;
   /** A JSON array of the scopes the token is limited to; null: every scope its user's role allows. */
   scopes: string | null;
+  /** `federated`: minted from a CI pipeline's OIDC identity by a trust policy (absent: `personal`). */
+  kind?: "personal" | "federated";
+  /** The trust policy that minted a federated token. */
+  trust_policy_id?: string | null;
 }
 
 export async function insertToken(db: Knex, row: TokenRow): Promise<void> {
@@ -41,7 +45,7 @@ export async function findTokenWithUser(db: Knex, tokenHash: string): Promise<To
 
 export async function listActiveTokens(db: Knex, userId: string): Promise<TokenRow[]> {
   return db<TokenRow>("api_tokens")
-    .where({ user_id: userId })
+    .where({ user_id: userId, kind: "personal" })
     .whereNull("revoked_at")
     .orderBy([{ column: "created_at", order: "desc" }, { column: "id", order: "desc" }]);
 }

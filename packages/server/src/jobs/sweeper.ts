@@ -1,3 +1,4 @@
+import { deleteExpiredFederatedTokens } from "../db/trust-policies.js";
 import { claimExpiring, claimPurgeable, markExpired, markPurged } from "../db/packages.js";
 import { emit } from "../events/emit.js";
 import { storageKeysOf } from "../db/files.js";
@@ -54,6 +55,8 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
   await sweepExpiredUploads(s);
   await expireIdempotencyKeys(s);
   await purgeEndedSessions(s);
+  // Federated tokens live an hour at most and one is minted per CI job: their rows go a day after.
+  await deleteExpiredFederatedTokens(s.db, addDays(now, -1).toISOString());
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");
   return { expired, purged };
 }

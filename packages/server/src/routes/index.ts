@@ -1,8 +1,8 @@
 import type { HandlerTable } from "../http/operations.js";
 import { getHealth } from "./health.js";
-import { exchangeOidcToken } from "./auth-oidc.js";
 import { createSessionToken, createToken, getMe, listTokens, revokeToken } from "./me.js";
 import { createUser, listUsers, updateUser } from "./admin.js";
+import { createTrustPolicy, deleteTrustPolicy, exchangeOidcToken, getTrustPolicy, listTrustPolicies, updateTrustPolicy } from "./trust-policies.js";
 import {
   createPackage,
   deletePackage,
@@ -49,7 +49,6 @@ import {
 export const handlers: HandlerTable = {
   getHealth,
   createSessionToken,
-  exchangeOidcToken,
   getMe,
   listTokens,
   createToken,
@@ -57,6 +56,12 @@ export const handlers: HandlerTable = {
   listUsers,
   createUser,
   updateUser,
+  exchangeOidcToken,
+  listTrustPolicies,
+  createTrustPolicy,
+  getTrustPolicy,
+  updateTrustPolicy,
+  deleteTrustPolicy,
   listPackages,
   createPackage,
   getPackage,

@@ -121,7 +121,17 @@ export function operationMiddleware(s: Services, linkLimiter: RequestHandler, lo
     store: rateLimitStore(s.db, "package-resend"),
   });
 
-  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount], resendPackage: [resends] };
+  // Keyless CI exchanges: refused ID tokens (401, 403) count per address like failed logins, on
+  // their own counter (a pipeline's runners must not lock out people signing in from the office).
+  const oidcPerIp = failureRateLimit({
+    limit: s.config.loginMaxFailuresPerIp,
+    windowSeconds: s.config.loginWindowSeconds,
+    isFailure: (res) => res.statusCode === 401 || res.statusCode === 403,
+    detail: "Too many refused ID tokens from this address; try again later",
+    store: rateLimitStore(s.db, "oidc-ip"),
+  });
+
+  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount], exchangeOidcToken: [oidcPerIp], resendPackage: [resends] };
   for (const id of LINK_OPERATIONS) before[id] = [linkHeaders, linkLimiter];
   before.completeLink = [...before.completeLink!, completions];
   return before;

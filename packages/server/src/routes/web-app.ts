@@ -7,6 +7,7 @@ import { accountPages } from "./web-account.js";
 import { packagePages } from "./web-packages.js";
 import { webhookPages } from "./web-webhooks.js";
 import { adminPages } from "./web-admin.js";
+import { adminTrustPages } from "./web-admin-trust.js";
 import { pageErrorHandler } from "./web-render.js";
 import { loadSession, pageHeaders } from "./web-session.js";
 
@@ -28,6 +29,7 @@ export function webApp(s: Services, login: LoginLimiters): Router {
   r.use(packagePages(s));
   r.use(webhookPages(s));
   r.use(adminPages(s));
+  r.use(adminTrustPages(s));
   // An unknown address under the pages' paths is the 404 page, not the API's JSON.
   r.use(PAGE_PATHS, () => {
     throw new NotFound("not_found", "There is nothing at this address.");

@@ -103,7 +103,8 @@ export async function resolveToken(s: Services, raw: string): Promise<Principal>
   }
   const role = row.u_role as Role;
   return {
-    kind: "token",
+    // A token minted by a trust policy (services/oidc-exchange.ts) holds the policy's scopes.
+    kind: row.kind === "federated" ? "federated" : "token",
     userId: row.user_id,
     role,
     scopes: grantedScopes(role, storedScopes(row)),

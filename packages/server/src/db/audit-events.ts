@@ -1,0 +1,33 @@
+import type { Knex } from "knex";
+
+/**
+ * What the instance's audit trail records besides package events: exchanges of CI identities for
+ * tokens (and refusals of valid identities), and changes to trust policies.
+ */
+export type AuditEventType = "oidc.exchanged" | "oidc.refused" | "trust_policy.created" | "trust_policy.updated" | "trust_policy.deleted";
+
+export interface AuditEventRow {
+  id: string;
+  type: AuditEventType;
+  /** The user who acted (an admin), or the user a minted token acts for. */
+  actor_user_id: string | null;
+  /** What it is about: a trust policy's id. */
+  subject_id: string | null;
+  /** A JSON object: the details (never a token or a secret). */
+  data: string;
+  client_address: string | null;
+  user_agent: string | null;
+  created_at: string;
+}
+
+export async function insertAuditEvent(db: Knex, row: AuditEventRow): Promise<void> {
+  await db("audit_events").insert(row);
+}
+
+/** The newest events about one subject, or of one type, newest first. */
+export async function listAuditEvents(db: Knex, filter: { subjectId?: string; type?: AuditEventType; limit: number }): Promise<AuditEventRow[]> {
+  const q = db<AuditEventRow>("audit_events");
+  if (filter.subjectId) q.where({ subject_id: filter.subjectId });
+  if (filter.type) q.where({ type: filter.type });
+  return q.orderBy([{ column: "created_at", order: "desc" }, { column: "id", order: "desc" }]).limit(filter.limit);
+}

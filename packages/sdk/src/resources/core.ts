@@ -1,0 +1,75 @@
+import crypto from "node:crypto";
+import type { ApiClient } from "../api-client.js";
+import { apiErrorFrom, SpeedyFilesError } from "../errors.js";
+import { makeFetch, requestOf, type RequestOptions, type TransportOptions } from "../http.js";
+import type { LinkOptions } from "./links.js";
+import type { ResumableOptions, TransferContext, UploadContext } from "../transfer/index.js";
+
+type Result<T> = { data?: T; error?: unknown; response: Response };
+
+/**
+ * What every resource gets from the client: the typed API, how one call is made and answered,
+ * and the settings of transfers. The token stays in a closure (see createCore): no resource, and
+ * no printout of the client, can show it.
+ */
+export interface Core {
+  readonly api: ApiClient;
+  readonly baseUrl: string;
+  readonly transport: TransportOptions;
+  /** Returns `data` or throws the typed ApiError for the response. */
+  call<T>(p: Promise<Result<T>>): Promise<T>;
+  /** openapi-fetch options for one call: its signal, and a fetch with its own deadline. */
+  init(o?: RequestOptions): { signal?: AbortSignal; fetch?: (input: Request) => Promise<Response> };
+  /** What a transfer of one's own packages needs (throws without a token). */
+  transfer(): TransferContext;
+  /** transfer() with the resumable defaults: what an upload needs. */
+  uploadContext(): UploadContext;
+  /** The resumable defaults alone (link uploads need no token). */
+  readonly resumable: Pick<UploadContext, "resumableThreshold" | "resumable">;
+  /** The settings link functions need to reach the server the way this client does. */
+  linkOptions(): LinkOptions;
+}
+
+export function createCore(opts: {
+  api: ApiClient;
+  baseUrl: string;
+  token: string | undefined;
+  transport: TransportOptions;
+  resumableThreshold: number;
+  resumable?: ResumableOptions | undefined;
+}): Core {
+  const { api, baseUrl, transport: t } = opts;
+  const resumable = { resumableThreshold: opts.resumableThreshold, resumable: opts.resumable };
+  const requireToken = (): string => {
+    if (!opts.token) throw new SpeedyFilesError("no API token: pass { token } (or set SF_URL and SF_TOKEN)");
+    return opts.token;
+  };
+  const transfer = (): TransferContext => ({ token: requireToken(), stallTimeoutMs: t.stallTimeoutMs, dispatcher: t.dispatcher, userAgent: t.userAgent });
+  return {
+    api,
+    baseUrl,
+    transport: t,
+    resumable,
+    async call<T>(p: Promise<Result<T>>): Promise<T> {
+      const { data, error, response } = await p;
+      if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
+      return data as T;
+    },
+    init: (o = {}) => ({
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.timeoutMs !== undefined ? { fetch: makeFetch(t, o) } : {}),
+    }),
+    transfer,
+    uploadContext: () => ({ ...transfer(), ...resumable }),
+    linkOptions: () => ({ baseUrl, timeoutMs: t.timeoutMs, stallTimeoutMs: t.stallTimeoutMs, retry: t.retry, dispatcher: t.dispatcher }),
+  };
+}
+
+/**
+ * The Idempotency-Key of one logical POST: the caller's, or a random UUID, the same on every retry
+ * of that call (the fetch retries POSTs that carry one). The server will answer a repeated key
+ * with the first answer instead of acting twice; until it does, the header is ignored.
+ */
+export function idempotent(o: RequestOptions | undefined): { "Idempotency-Key": string } {
+  return { "Idempotency-Key": o?.idempotencyKey ?? crypto.randomUUID() };
+}

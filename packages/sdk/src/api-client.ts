@@ -21,6 +21,7 @@ export function createApiClient(opts: { baseUrl: string; token?: string | undefi
   return clientFor(opts.baseUrl, opts.token, transportFrom(opts));
 }
 
+/** The openapi-fetch client for a server, a token and the transport settings. */
 export function clientFor(baseUrl: string, token: string | undefined, transport: TransportOptions): ApiClient {
   return createClient<paths>({
     baseUrl: `${normaliseBaseUrl(baseUrl)}/api/v1`,
@@ -30,6 +31,7 @@ export function clientFor(baseUrl: string, token: string | undefined, transport:
   });
 }
 
+/** The transport settings with the defaults filled in (a proxy from the environment, if set). */
 export function transportFrom(opts: ClientSettings): TransportOptions {
   return {
     retry: { ...DEFAULT_RETRY, ...opts.retry },
@@ -40,6 +42,7 @@ export function transportFrom(opts: ClientSettings): TransportOptions {
   };
 }
 
+/** `https://x.example.com/api/v1/` → `https://x.example.com`: the server's root. */
 export function normaliseBaseUrl(url: string): string {
   return url.trim().replace(/\/+$/, "").replace(/\/api\/v1$/, "");
 }

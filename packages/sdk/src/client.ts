@@ -4,13 +4,13 @@ import { SpeedyFilesError } from "./errors.js";
 import type { RequestOptions, TransportOptions } from "./http.js";
 import type { RetryOptions } from "./retry.js";
 import { createCore } from "./resources/core.js";
-import { filesResource } from "./resources/files.js";
-import { linksResource, type DownloadAllOptions } from "./resources/links.js";
-import { packageEvents, packagesResource } from "./resources/packages.js";
-import { authResource, tokensResource } from "./resources/tokens.js";
-import { accountMethods, adminResource } from "./resources/users.js";
-import { webhooksResource } from "./resources/webhooks.js";
-import { request, send, type RequestFilesOptions, type SendOptions, type SendResult } from "./send.js";
+import { filesResource, type FilesResource } from "./resources/files.js";
+import { linksResource, type DownloadAllOptions, type LinksResource } from "./resources/links.js";
+import { packageEvents, packagesResource, type PackagesResource } from "./resources/packages.js";
+import { authResource, tokensResource, type AuthResource, type TokensResource } from "./resources/tokens.js";
+import { accountMethods, adminResource, type AdminResource } from "./resources/users.js";
+import { webhooksResource, type WebhooksResource } from "./resources/webhooks.js";
+import { request, send, type RequestFilesOptions, type SendOptions, type SendResult, type WorkflowDeps } from "./send.js";
 import { DEFAULT_RESUMABLE_THRESHOLD, type DownloadOptions, type ResumableOptions, type UploadedFile, type UploadOptions, type UploadSource } from "./transfer/index.js";
 import type { Health, PackageEvent, User } from "./types.js";
 
@@ -72,20 +72,21 @@ export class SpeedyFiles {
   readonly #hasToken: boolean;
   readonly #transport: TransportOptions;
 
-  readonly auth;
-  readonly tokens;
-  readonly packages;
-  readonly files;
+  readonly auth: AuthResource;
+  readonly tokens: TokensResource;
+  readonly packages: PackagesResource;
+  readonly files: FilesResource;
   /** The recipient's side: everything a magic link allows, no token needed. */
-  readonly links;
+  readonly links: LinksResource;
   /**
    * Webhooks: SpeedyFiles POSTs signed events about your packages to your URL. Verify them on the
    * receiving side with `parseWebhookEvent` / `verifyWebhookSignature`.
    */
-  readonly webhooks;
-  readonly admin;
-  readonly #account;
-  readonly #events;
+  readonly webhooks: WebhooksResource;
+  readonly admin: AdminResource;
+  readonly #account: ReturnType<typeof accountMethods>;
+  readonly #events: ReturnType<typeof packageEvents>;
+  readonly #workflows: WorkflowDeps;
 
   constructor(opts: SpeedyFilesOptions = {}) {
     const baseUrl = opts.baseUrl ?? process.env.SF_URL;
@@ -115,8 +116,6 @@ export class SpeedyFiles {
     this.#events = packageEvents(core);
     this.#workflows = { baseUrl: this.baseUrl, packages: this.packages, uploadFile: this.files.upload, transfer: core.transfer, timeoutMs: this.#transport.timeoutMs };
   }
-
-  readonly #workflows;
 
   /** Whether this client has a token (the token itself is never readable from the object). */
   get hasToken(): boolean {

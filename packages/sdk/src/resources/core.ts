@@ -30,6 +30,7 @@ export interface Core {
   linkOptions(): LinkOptions;
 }
 
+/** The core of one client: its token kept in closures, never in a property. */
 export function createCore(opts: {
   api: ApiClient;
   baseUrl: string;

@@ -223,3 +223,5 @@ export function linksResource(core: Core) {
     complete: (link: string, o?: RequestOptions) => completeLink(link, { ...core.linkOptions(), ...o }),
   };
 }
+
+export type LinksResource = ReturnType<typeof linksResource>;

@@ -27,3 +27,7 @@ export function tokensResource({ api, call, init }: Core) {
     },
   };
 }
+
+export type AuthResource = ReturnType<typeof authResource>;
+
+export type TokensResource = ReturnType<typeof tokensResource>;

@@ -20,3 +20,5 @@ export function adminResource({ api, call, init }: Core) {
     },
   };
 }
+
+export type AdminResource = ReturnType<typeof adminResource>;

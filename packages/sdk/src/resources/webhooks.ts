@@ -27,3 +27,5 @@ export function webhooksResource({ api, call, init }: Core) {
       call(api.POST("/webhooks/{id}/deliveries/{delivery_id}/redeliver", { params: { path: { id, delivery_id: deliveryId } }, ...init(o) })),
   };
 }
+
+export type WebhooksResource = ReturnType<typeof webhooksResource>;

@@ -35,7 +35,7 @@ export async function ask(io: Io, question: string, def?: string): Promise<strin
   } finally {
     // Never remove readline's own "close" listeners: one of them detaches its keypress handler
     // from stdin. Without it every later prompt echoed each key once more, the hidden password
-    // included (issue 2.2, defect 1).
+    // included.
     answered = true;
     rl.close();
   }

@@ -196,7 +196,7 @@ async function createAndFinalize(
       (e: unknown) => (e instanceof NotFoundError ? undefined : e ?? new Error("delete failed")),
     );
     if (cleanup !== undefined) {
-      // Say so: a silent leftover draft is what issue 2.2 (defect 4) was about.
+      // Say so: a leftover draft nobody hears of is never cleaned up.
       out.orphanedPackageId = pkg.id;
       out.cleanupError = cleanup;
     }

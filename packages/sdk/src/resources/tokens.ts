@@ -2,20 +2,6 @@ import type { RequestOptions } from "../http.js";
 import type { Token, TokenCreated } from "../types.js";
 import type { Core } from "./core.js";
 
-/** `sf.auth`: logging in with email and password. */
-export function authResource({ api, call, init }: Core) {
-  return {
-    /** Exchanges email and password for a new token (`POST /auth/token`). */
-    login: (email: string, password: string, name: string, params: { expires_in_days?: number } = {}, o?: RequestOptions): Promise<TokenCreated> =>
-      call(
-        api.POST("/auth/token", {
-          body: { email, password, name, ...(params.expires_in_days ? { expires_in_days: params.expires_in_days } : {}) },
-          ...init(o),
-        }),
-      ),
-  };
-}
-
 /** `sf.tokens`: your API tokens. */
 export function tokensResource({ api, call, init }: Core) {
   return {
@@ -27,7 +13,5 @@ export function tokensResource({ api, call, init }: Core) {
     },
   };
 }
-
-export type AuthResource = ReturnType<typeof authResource>;
 
 export type TokensResource = ReturnType<typeof tokensResource>;

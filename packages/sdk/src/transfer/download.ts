@@ -107,7 +107,7 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
     // One pipeline from the socket through the hash to the file: it attaches an error listener to
     // every stage and destroys them all on the first failure or abort. (Writing to a file stream by
     // hand from another stream's callback let a late write hit the destroyed file stream, and that
-    // ERR_STREAM_DESTROYED went uncaught: issue 2.2, defect 2.)
+    // ERR_STREAM_DESTROYED went uncaught.)
     const meter = new Transform({
       highWaterMark: CHUNK,
       transform(chunk: Buffer, _enc, cb) {

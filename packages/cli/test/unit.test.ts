@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AuthenticationError, NotFoundError, ConflictError, ValidationError, AbortError, NetworkError } from "@speedyfiles/sdk";
 import { describeError, exitCodeFor, CliError, UsageError } from "../src/exit-codes.js";
-import { safeJoin } from "../src/paths.js";
+import { safeFilePath as safeJoin } from "@speedyfiles/sdk";
 import { parseMagicLink } from "../src/commands/download.js";
 import { tokenName } from "../src/commands/auth.js";
 import { configPath } from "../src/config.js";

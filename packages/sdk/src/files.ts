@@ -57,3 +57,31 @@ async function walk(dir: string, prefix: string, out: LocalFile[]): Promise<void
     }
   }
 }
+
+/**
+ * A file name from a server (a package's `name`, which may hold `/`) made safe as a path under
+ * `dir`, for writing downloads: throws for anything that could land outside `dir` or is not a
+ * plain relative path (absolute names, drive letters, `..`, `.` or empty segments, backslashes,
+ * control characters, segments over 255 characters). The server refuses such names already;
+ * checking again means a hostile or broken server cannot make a client write elsewhere.
+ *
+ * ```ts
+ * safeFilePath("out", "reports/q4.pdf"); // → /abs/out/reports/q4.pdf
+ * safeFilePath("out", "../.bashrc");     // throws SpeedyFilesError
+ * ```
+ */
+export function safeFilePath(dir: string, name: string): string {
+  const segments = name.split("/");
+  const bad =
+    name.length === 0 ||
+    /[\x00-\x1f\x7f\\]/.test(name) ||
+    /^[A-Za-z]:/.test(name) ||
+    segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
+  const root = path.resolve(dir);
+  const full = path.resolve(root, ...segments);
+  const rel = path.relative(root, full);
+  if (bad || rel.startsWith("..") || path.isAbsolute(rel)) {
+    throw new SpeedyFilesError(`refusing to write a file named ${JSON.stringify(name)}: not a safe relative path`);
+  }
+  return full;
+}

@@ -63,16 +63,18 @@ export {
   type ErrorCode,
   type ServerErrorCode,
 } from "./errors.js";
-export { expandPaths, type LocalFile } from "./files.js";
-export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkCompletion, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./links.js";
-export type { Progress } from "./transfer.js";
+export { expandPaths, safeFilePath, type LocalFile } from "./files.js";
+export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkCompletion, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./resources/links.js";
+export type { Progress } from "./transfer/index.js";
 export type { RecipientDownload, WaitForDownloadOptions, WaitForDownloadProgress, WaitForDownloadResult } from "./resources/wait-for-download.js";
-export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./resumable.js";
+export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./transfer/index.js";
+export { runConcurrently } from "./transfer/index.js";
 export {
   verifyWebhookSignature,
   parseWebhookEvent,
   generateTestHeader,
   WebhookSignatureError,
+  WEBHOOK_EVENT_TYPES,
   type WebhookEvent,
   type WebhookEventType,
   type VerifyOptions,

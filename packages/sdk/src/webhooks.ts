@@ -6,6 +6,27 @@ import { SpeedyFilesError } from "./errors.js";
 export type WebhookEvent = components["schemas"]["WebhookEvent"];
 export type WebhookEventType = components["schemas"]["WebhookEventType"];
 
+/**
+ * Every webhook event type, in the order of openapi.yaml (`ping` last: sent only by a test, see
+ * `webhooks.test`). For flag choices, menus and validation at run time.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  "package.created",
+  "package.finalized",
+  "package.downloaded",
+  "package.uploaded",
+  "package.completed",
+  "package.revoked",
+  "package.expired",
+  "package.deleted",
+  "ping",
+] as const satisfies readonly WebhookEventType[];
+
+// A type the spec gains and this list lacks fails typecheck here, naming it.
+type Unlisted = Exclude<WebhookEventType, (typeof WEBHOOK_EVENT_TYPES)[number]>;
+const everyTypeListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyTypeListed;
+
 /** The signature of a webhook request is missing, malformed, wrong, or too old. */
 export class WebhookSignatureError extends SpeedyFilesError {
   override readonly name: string = "WebhookSignatureError";

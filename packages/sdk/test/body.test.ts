@@ -1,8 +1,8 @@
-// body.ts: the bytes of a file range for an upload, read into reused buffers.
+// transfer/chunks.ts: the bytes of a file range for an upload, read into reused buffers.
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { fileRange, READ_CHUNK } from "../src/body.js";
+import { fileRange, READ_CHUNK } from "../src/transfer/chunks.js";
 import { SpeedyFilesError } from "../src/index.js";
 import { bytes, tmpDir } from "./helpers/tmp.js";
 

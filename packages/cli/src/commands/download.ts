@@ -1,18 +1,14 @@
-import crypto from "node:crypto";
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { AbortError, parseLink, type SpeedyFiles } from "@speedyfiles/sdk";
+import { AbortError, parseLink, runConcurrently, safeFilePath, type SpeedyFiles } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { resolveId } from "../ids.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, plural, printJson, printTable, truncateMiddle, type Io } from "../output.js";
-import { safeJoin } from "../paths.js";
-import { runPool } from "../pool.js";
 import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
 import { askHidden, canPrompt, readStdinText } from "../prompt.js";
-import { parsePositiveInt } from "./shared.js";
+import { parsePositiveInt, sha256File } from "./shared.js";
 
 /** A file offered for download, with the checksum it must have. */
 export interface RemoteFile {
@@ -195,7 +191,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   }
   if (!opts.json) showOffer(io, pkg, { files: true });
   const outDir = path.resolve(opts.output);
-  const plan = files.map((f) => ({ file: f, dest: safeJoin(outDir, f.name) }));
+  const plan = files.map((f) => ({ file: f, dest: safeFilePath(outDir, f.name) }));
 
   // Decide what to skip before transferring anything, so a conflict fails fast.
   const todo: typeof plan = [];
@@ -218,7 +214,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   const started = performance.now();
   const results: { name: string; path: string; size: number; sha256: string }[] = [];
   try {
-    await runPool(
+    await runConcurrently(
       todo,
       opts.concurrency,
       async ({ file, dest }, signal) => {
@@ -254,12 +250,6 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   } else if (todo.length === 0) {
     info(io, plan.length === 1 ? `The file of "${clean(pkg.title)}" is already in ${outDir}.` : `All ${plan.length} files of "${clean(pkg.title)}" are already in ${outDir}.`);
   }
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash("sha256");
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 const OFFER_FILES = 10;

@@ -1,3 +1,5 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
 import { InvalidArgumentError } from "commander";
 
 /** Commander parser for whole numbers ≥ 1 (usage error, exit 2, otherwise). */
@@ -23,4 +25,11 @@ export function mailStateOf(l: MailStatus): "queued" | "sent" | "failed" | null 
   if (l.mail_state !== undefined) return l.mail_state;
   if (l.email_sent !== undefined) return l.email_sent ? "sent" : "failed";
   return null;
+}
+
+/** The SHA-256 (hex) of a local file, streamed: whether a file is already where it should be. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = crypto.createHash("sha256");
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }

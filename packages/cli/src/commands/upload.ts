@@ -1,15 +1,12 @@
-import crypto from "node:crypto";
-import fs from "node:fs";
 import fsp from "node:fs/promises";
 import type { Command } from "commander";
-import { AbortError, expandPaths, type LinkCompletion, type LinkView, type LocalFile } from "@speedyfiles/sdk";
+import { AbortError, expandPaths, runConcurrently, type LinkCompletion, type LinkView, type LocalFile } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, plural, printJson } from "../output.js";
-import { runPool } from "../pool.js";
 import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
 import { parseMagicLink } from "./download.js";
-import { parsePositiveInt } from "./shared.js";
+import { parsePositiveInt, sha256File } from "./shared.js";
 
 interface UploadOpts {
   done?: boolean;
@@ -86,7 +83,7 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
     });
     const started = performance.now();
     try {
-      await runPool(
+      await runConcurrently(
         todo,
         opts.concurrency,
         async (f, signal) => {
@@ -151,10 +148,4 @@ function showRequest(ctx: Context, view: LinkView): void {
   if (view.message) for (const line of view.message.split(/\r?\n/)) info(ctx.io, `  ${clean(line)}`);
   if (view.expires_at) info(ctx.io, `Open until ${formatDate(view.expires_at)} (${formatRelative(view.expires_at)})`);
   if (view.completed_at) info(ctx.io, `Already marked done ${formatDate(view.completed_at)}; more files can still be added.`);
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash("sha256");
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }

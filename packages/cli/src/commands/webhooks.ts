@@ -1,27 +1,19 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import type { WebhookDelivery, WebhookEventType } from "@speedyfiles/sdk";
+import { WEBHOOK_EVENT_TYPES, type WebhookDelivery, type WebhookEventType } from "@speedyfiles/sdk";
 import { check } from "../flags.js";
 import { resolveId, SHORT_ID } from "../ids.js";
 import { clean, formatDate, info, isTty, out, printJson, printTable } from "../output.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
 
-const EVENTS: WebhookEventType[] = [
-  "package.created",
-  "package.finalized",
-  "package.downloaded",
-  "package.uploaded",
-  "package.completed",
-  "package.revoked",
-  "package.expired",
-  "package.deleted",
-];
+/** What `--event` takes: every type but `ping`, which only `sf webhooks test` sends. */
+const EVENTS: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES.filter((t) => t !== "ping");
 
 const ID_HELP = "\n<id> is a webhook id or any unique start of one (at least 4 characters).";
 
 function eventType(v: string, previous: WebhookEventType[] = []): WebhookEventType[] {
-  if (!(EVENTS as string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${EVENTS.join(", ")}`);
+  if (!(EVENTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected one of ${EVENTS.join(", ")}`);
   return [...previous, v as WebhookEventType];
 }
 

@@ -1,14 +1,25 @@
-import { DEFAULT_RESUMABLE_THRESHOLD, uploadAuto } from "./resumable.js";
-import path from "node:path";
-import type { components } from "./generated/api.js";
-import { apiErrorFrom, SpeedyFilesError } from "./errors.js";
-import { createApiClient, normaliseBaseUrl } from "./client.js";
 import type { Dispatcher } from "undici";
-import { DEFAULT_STALL_TIMEOUT_MS, proxyFromEnv, requestOf, type RequestOptions } from "./http.js";
-import { USER_AGENT } from "./version.js";
-import { ProgressTotal, runPool } from "./pool.js";
-import type { RetryOptions } from "./retry.js";
-import { downloadToPath, type Progress, type TransferContext, type UploadOptions, type UploadSource, type UploadedFile } from "./transfer.js";
+import { createApiClient, normaliseBaseUrl } from "../api-client.js";
+import type { components } from "../generated/api.js";
+import { apiErrorFrom, SpeedyFilesError } from "../errors.js";
+import { safeFilePath } from "../files.js";
+import { DEFAULT_STALL_TIMEOUT_MS, proxyFromEnv, requestOf, type RequestOptions } from "../http.js";
+import type { RetryOptions } from "../retry.js";
+import {
+  DEFAULT_RESUMABLE_THRESHOLD,
+  downloadToPath,
+  ProgressTotal,
+  runConcurrently,
+  upload,
+  type DownloadOptions,
+  type Progress,
+  type TransferContext,
+  type UploadedFile,
+  type UploadOptions,
+  type UploadSource,
+} from "../transfer/index.js";
+import { USER_AGENT } from "../version.js";
+import type { Core } from "./core.js";
 
 export type LinkView = components["schemas"]["LinkView"];
 /** What `completeLink` answers: the link, `new_files` since the last completion, and whether the owner was emailed. */
@@ -114,27 +125,6 @@ export async function getLink(link: string, opts: LinkOptions = {}): Promise<Lin
   return data!;
 }
 
-/**
- * A file name from the server made safe as a path under `dir`. The server already refuses such
- * names; this refuses them again so a hostile server cannot write outside `dir`: absolute names,
- * drive letters, `..`, `.` or empty segments, backslashes, control characters, over-long segments.
- */
-export function safeJoin(dir: string, name: string): string {
-  const segments = name.split("/");
-  const bad =
-    name.length === 0 ||
-    /[\x00-\x1f\x7f\\]/.test(name) ||
-    /^[A-Za-z]:/.test(name) ||
-    segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
-  const root = path.resolve(dir);
-  const full = path.resolve(root, ...segments);
-  const rel = path.relative(root, full);
-  if (bad || rel.startsWith("..") || path.isAbsolute(rel)) {
-    throw new SpeedyFilesError(`refusing to write a file named ${JSON.stringify(name)}: not a safe relative path`);
-  }
-  return full;
-}
-
 export interface DownloadAllOptions extends LinkOptions {
   /** Files fetched at once (default 4). */
   concurrency?: number;
@@ -153,13 +143,13 @@ export async function downloadAll(link: string, dir: string, opts: DownloadAllOp
   const usedUp = new Set(view.used_up_file_ids ?? []);
   const files = view.files.filter((f) => !usedUp.has(f.id));
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
-  const targets = files.map((f) => ({ f, dest: safeJoin(dir, f.name) }));
+  const targets = files.map((f) => ({ f, dest: safeFilePath(dir, f.name) }));
   const progress = new ProgressTotal();
   const results: { name: string; path: string; size: number; sha256: string }[] = [];
   const report = (name: string, fileBytes: number, fileSize: number, bytes: number, phase: "download" | "done") =>
     opts.onProgress?.({ file: name, fileBytes, fileSize, bytes, totalBytes, phase });
 
-  await runPool(
+  await runConcurrently(
     targets,
     opts.concurrency ?? 4,
     async ({ f, dest }, signal) => {
@@ -201,7 +191,8 @@ export async function downloadLinkFile(
 /** Uploads one file through an inbound link (no token needed). */
 export async function uploadToLink(link: string, source: UploadSource, opts: UploadOptions & Omit<LinkOptions, "signal"> = {}): Promise<UploadedFile> {
   const p = parseLink(link, opts.baseUrl);
-  return uploadAuto(linkApi(p), source, opts, { ...transferContext(opts), resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD }, async () => undefined);
+  const ctx = { ...transferContext(opts), resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD };
+  return (await upload({ base: linkApi(p), onMismatch: async () => undefined }, source, opts, ctx)).file;
 }
 
 /** Tells the owner of an inbound link that the upload is complete. */
@@ -211,3 +202,26 @@ export async function completeLink(link: string, opts: LinkOptions = {}): Promis
   if (!response.ok) throw apiErrorFrom(response.status, error, { ...requestOf(response), headers: response.headers });
   return data!;
 }
+
+/**
+ * `sf.links`: the recipient's side, everything a magic link allows (no token needed), reaching
+ * the server with this client's settings.
+ */
+export function linksResource(core: Core) {
+  return {
+    /** What the link gives access to; `{ password }` for a password-protected package. */
+    get: (link: string, o?: RequestOptions & { password?: string }) => getLink(link, { ...core.linkOptions(), ...o }),
+    downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...core.linkOptions(), ...opts }),
+    /** One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
+    downloadFile: (
+      link: string,
+      file: { id: string; sha256?: string },
+      dest: string,
+      opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> & { password?: string } = {},
+    ) => downloadLinkFile(link, file, dest, { ...core.linkOptions(), ...opts }),
+    upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...core.linkOptions(), ...core.resumable, ...opts }),
+    complete: (link: string, o?: RequestOptions) => completeLink(link, { ...core.linkOptions(), ...o }),
+  };
+}
+
+export type LinksResource = ReturnType<typeof linksResource>;

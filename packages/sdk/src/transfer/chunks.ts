@@ -1,5 +1,5 @@
 import fsp from "node:fs/promises";
-import { SpeedyFilesError } from "./errors.js";
+import { SpeedyFilesError } from "../errors.js";
 
 /** Bytes read from a file at a time for an upload. */
 export const READ_CHUNK = 1024 * 1024;

@@ -1,20 +1,17 @@
-import crypto from "node:crypto";
-import fs from "node:fs";
-import fsp from "node:fs/promises";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import * as undici from "undici";
-import { AbortError, apiErrorFrom, ApiError, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "./errors.js";
-import { seconds, Watchdog, wrapTransportError } from "./http.js";
-import { retryDelay, sleep } from "./retry.js";
-import { bufferRange, fileRange } from "./body.js";
-import path from "node:path";
-import { headerGetter, uploadStream, type Progress, type TransferContext, type UploadedFile, type UploadOptions, type UploadSource } from "./transfer.js";
+import { AbortError, apiErrorFrom, ApiError, NetworkError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "../errors.js";
+import { seconds, Watchdog, wrapTransportError } from "../http.js";
+import { retryDelay, sleep } from "../retry.js";
+import { headerGetter } from "./answer.js";
+import type { UploadBody } from "./body.js";
+import type { Progress, TransferContext, UploadedFile } from "./types.js";
 
 /**
- * Resumable uploads over tus 1.0 (the server's `POST …/uploads`, then `HEAD` / `PATCH` on the
+ * The resumable transport: tus 1.0 (the server's `POST …/uploads`, then `HEAD` / `PATCH` on the
  * upload's URL), for large files. A small client of our own rather than tus-js-client: it runs on
- * the SDK's undici transport (dispatcher, proxy, stall watchdog, typed errors), reads a path or a
- * Buffer/Blob at any offset, and its retries are the SDK's (bounded, jittered backoff).
+ * the SDK's undici transport (dispatcher, proxy, stall watchdog, typed errors), reads the body at
+ * any offset, and its retries are the SDK's (bounded, jittered backoff).
  *
  * After a network error, a 5xx, a 423 (another request still holds the upload) or a server
  * restart, it asks the server where the upload stands (`HEAD`) and goes on from there, by itself:
@@ -56,19 +53,6 @@ export class ResumableUploadError extends SpeedyFilesError {
   }
 }
 
-/** Bytes that can be read at any offset, again: what a resumable upload needs. */
-export type SeekableSource = { kind: "path"; path: string; size: number } | { kind: "buffer"; buf: Buffer } | { kind: "blob"; blob: Blob };
-
-export function sizeOf(src: SeekableSource): number {
-  return src.kind === "path" ? src.size : src.kind === "buffer" ? src.buf.length : src.blob.size;
-}
-
-function readRange(src: SeekableSource, start: number, end: number): AsyncIterable<Buffer> {
-  if (src.kind === "path") return fileRange(src.path, start, end);
-  if (src.kind === "buffer") return bufferRange(src.buf, start, end);
-  return Readable.fromWeb(src.blob.slice(start, end).stream() as import("node:stream/web").ReadableStream);
-}
-
 const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
 
 interface Answer {
@@ -77,39 +61,38 @@ interface Answer {
   text: string;
 }
 
-export interface ResumableUpload {
+export interface TusUpload {
   /** `…/api/v1/packages/{id}/uploads` or `…/api/v1/links/{link}/uploads`. */
   createUrl: string;
-  name: string;
   contentType?: string | undefined;
-  source: SeekableSource;
-  onProgress?: ((p: Progress & { resumedFrom?: number }) => void) | undefined;
+  /** A body of known size that can be read at any offset. */
+  body: UploadBody;
+  onProgress?: ((p: Progress) => void) | undefined;
   signal?: AbortSignal | undefined;
   stallTimeoutMs?: number | undefined;
-  /** Removes the file after a checksum mismatch. */
-  onMismatch?: ((fileId: string) => Promise<void>) | undefined;
 }
 
-/** Sends one file through tus, resuming by itself; resolves with the file as the package holds it. */
-export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions, ctx: TransferContext): Promise<UploadedFile> {
-  const size = sizeOf(u.source);
+/** Sends one file through tus, resuming by itself; resolves with the server's record of the file. */
+export async function sendResumable(u: TusUpload, opts: ResumableOptions, ctx: TransferContext): Promise<UploadedFile> {
+  const { body } = u;
+  const size = body.size!;
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const maxRetries = opts.maxRetries ?? 10;
   const backoff = { retries: maxRetries, baseDelayMs: opts.retryDelayMs ?? 500, maxDelayMs: 10_000 };
   const stallMs = u.stallTimeoutMs ?? ctx.stallTimeoutMs;
-  const what = `upload of ${u.name}`;
+  const what = `upload of ${body.name}`;
   const baseHeaders: Record<string, string> = { "tus-resumable": "1.0.0", "user-agent": ctx.userAgent };
   if (ctx.token) baseHeaders.authorization = `Bearer ${ctx.token}`;
 
   /** One request under the stall watchdog; transport failures become the SDK's errors. */
-  const send = async (method: string, url: string, headers: Record<string, string>, body?: AsyncIterable<Buffer>, onChunk?: (c: Buffer) => void): Promise<Answer> => {
+  const send = async (method: string, url: string, headers: Record<string, string>, chunks?: AsyncIterable<Buffer>, onChunk?: (c: Buffer) => void): Promise<Answer> => {
     const stall = new Watchdog(stallMs, u.signal);
     const where = { method, url, timeout: { watchdog: stall, kind: "stall" as const, message: `${what} to ${safeUrl(url)} stalled: no progress for ${seconds(stallMs)}` } };
     // Handed to undici as an async iterable, not a Readable: it asks for a chunk only once the
-    // last one is written (what fileRange's reused buffers rely on).
-    const wire = body
+    // last one is written (what the reused buffers of chunks.ts rely on).
+    const wire = chunks
       ? (async function* () {
-          for await (const chunk of body) {
+          for await (const chunk of chunks) {
             stall.touch();
             onChunk?.(chunk);
             yield chunk;
@@ -149,9 +132,16 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
     }
     return apiErrorFrom(a.status, json, { method, url, headers: a.headers });
   };
-  /** Worth another try: the network, the server restarting or overloaded, the upload still locked. */
+  /**
+   * Worth another try: the network, the server restarting or overloaded, the upload still locked.
+   * Not what the body itself failed with (a file that got shorter, a transform that broke its
+   * word): undici reports that as a request error, but sending again would fail the same way.
+   */
   const transient = (err: unknown) =>
-    !(err instanceof AbortError) && !(err instanceof ResumableUploadError) && (!(err instanceof ApiError) || err.status >= 500 || err.status === 423 || err.status === 409 || err.status === 429);
+    !(err instanceof AbortError) &&
+    !(err instanceof ResumableUploadError) &&
+    !(err instanceof NetworkError && err.cause instanceof SpeedyFilesError) &&
+    (!(err instanceof ApiError) || err.status >= 500 || err.status === 423 || err.status === 409 || err.status === 429);
 
   let failures = 0;
   let uploadUrl = opts.uploadUrl;
@@ -191,7 +181,7 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
     else offset = resumedFrom = known;
   }
   if (!uploadUrl) {
-    const meta = [`filename ${b64(u.name)}`, ...(u.contentType ? [`content_type ${b64(u.contentType)}`] : [])].join(",");
+    const meta = [`filename ${b64(body.name)}`, ...(u.contentType ? [`content_type ${b64(u.contentType)}`] : [])].join(",");
     const a = await retrying(async () => {
       const r = await send("POST", u.createUrl, { "upload-length": String(size), "upload-metadata": meta });
       if (r.status !== 201) throw fail(r, "POST", u.createUrl);
@@ -214,17 +204,9 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
     }
   };
 
-  // The SHA-256 of the local bytes, in order, to compare with the server's at the end: computed
-  // on the way out, each byte once (bytes sent again after a failure are already in it); a
-  // resumed upload first reads the prefix the server already has.
-  const hash = crypto.createHash("sha256");
-  let hashed = 0;
-  const hashTo = async (end: number) => {
-    if (end <= hashed) return;
-    for await (const c of readRange(u.source, hashed, end)) hash.update(c);
-    hashed = end;
-  };
-  await hashTo(offset);
+  // The checksum covers the bytes in order, each once (the body's hash ignores bytes sent again
+  // after a failure); a resumed upload first reads the prefix the server already has.
+  await body.hashTo(offset);
 
   const url = uploadUrl;
   let file: UploadedFile | undefined;
@@ -245,15 +227,12 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
         const start = offset;
         let pos = start;
         const onChunk = (c: Buffer) => {
-          if (pos === hashed) {
-            hash.update(c);
-            hashed += c.length;
-          }
+          body.sent(c, pos);
           pos += c.length;
           show(pos);
         };
         const headers = { "upload-offset": String(start), "content-type": "application/offset+octet-stream", "content-length": String(end - start) };
-        const a = await send("PATCH", url, headers, readRange(u.source, start, end), onChunk);
+        const a = await send("PATCH", url, headers, body.range(start, end), onChunk);
         if (a.status === 200) {
           const f = JSON.parse(a.text) as UploadedFile;
           offset = size;
@@ -279,60 +258,7 @@ export async function uploadResumable(u: ResumableUpload, opts: ResumableOptions
     });
   }
   show(size);
-  await hashTo(size);
-  const local = hash.digest("hex");
-  if (file.sha256 !== local) {
-    await u.onMismatch?.(file.id).catch(() => undefined);
-    throw new ChecksumError(`upload of ${u.name} was corrupted: server has ${file.sha256}, sent ${local}`, local, file.sha256);
-  }
   return file;
-}
-
-/** A source that can be read at any offset, with its size; undefined for a stream. */
-export async function seekable(source: string | Readable | Blob | Buffer | Uint8Array): Promise<SeekableSource | undefined> {
-  if (typeof source === "string") {
-    const st = await fsp.stat(source).catch(() => undefined);
-    return st?.isFile() ? { kind: "path", path: source, size: st.size } : undefined;
-  }
-  if (source instanceof Readable) return undefined;
-  if (typeof Blob !== "undefined" && source instanceof Blob) return { kind: "blob", blob: source };
-  const u8 = source as Uint8Array;
-  return { kind: "buffer", buf: Buffer.isBuffer(u8) ? u8 : Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength) };
-}
-
-/**
- * The one upload entry of the SDK: a file of at least the threshold that can be read again at
- * any offset goes through tus (`<base>/uploads`), resuming by itself; anything else is one
- * streamed multipart request (`<base>/files`). `base` is `…/packages/{id}` or `…/links/{link}`.
- */
-export async function uploadAuto(
-  base: string,
-  source: UploadSource,
-  opts: UploadOptions,
-  ctx: TransferContext & { resumableThreshold: number; resumable?: ResumableOptions | undefined },
-  onMismatch: (fileId: string) => Promise<void>,
-): Promise<UploadedFile> {
-  const threshold = opts.resumableThreshold ?? ctx.resumableThreshold;
-  const seek = await seekable(source);
-  if (seek && sizeOf(seek) >= threshold) {
-    const name = opts.name ?? (seek.kind === "path" ? path.basename(seek.path) : undefined);
-    if (!name) throw new SpeedyFilesError("uploadFile needs { name } when the source is not a file path");
-    return uploadResumable(
-      {
-        createUrl: `${base}/uploads`,
-        name,
-        contentType: opts.contentType,
-        source: seek,
-        onProgress: opts.onProgress,
-        signal: opts.signal,
-        stallTimeoutMs: opts.stallTimeoutMs,
-        onMismatch,
-      },
-      { ...ctx.resumable, ...opts.resumable },
-      ctx,
-    );
-  }
-  return uploadStream(`${base}/files`, source, opts, ctx, onMismatch, seek?.kind === "path" ? seek.size : undefined);
 }
 
 /** The offset of a resumable upload (its bytes on the server), or undefined when it is gone. */

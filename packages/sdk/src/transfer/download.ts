@@ -1,0 +1,139 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { Transform, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import * as undici from "undici";
+import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "../errors.js";
+import { seconds, Watchdog, wrapTransportError } from "../http.js";
+import { headerGetter, jsonAnswer } from "./answer.js";
+import { READ_CHUNK as CHUNK } from "./chunks.js";
+import type { DownloadOptions, TransferContext } from "./types.js";
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/**
+ * Downloads to a path, resuming from `<path>.part` when one is there (Range + If-Range on the
+ * file's ETag), verifying SHA-256 over the whole file before renaming it into place.
+ */
+export async function downloadToPath(url: string, dest: string, opts: DownloadOptions, ctx: TransferContext): Promise<{ size: number; sha256: string }> {
+  const part = `${dest}.part`;
+  await fsp.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
+  const hash = crypto.createHash("sha256");
+  let have = 0;
+  if (opts.sha256) {
+    const st = await fsp.stat(part).catch(() => undefined);
+    if (st && st.size > 0) {
+      await pipeline(fs.createReadStream(part, { highWaterMark: CHUNK }), new Writable({ write: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
+      have = st.size;
+    }
+  }
+  const headers: Record<string, string> = { "user-agent": ctx.userAgent };
+  if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
+  if (ctx.linkPassword !== undefined) headers["x-link-password"] = ctx.linkPassword;
+  if (have > 0 && opts.sha256) {
+    headers.range = `bytes=${have}-`;
+    headers["if-range"] = `"${opts.sha256}"`;
+  }
+  // Like uploads: no deadline, but no byte for stallTimeoutMs (the headers included) fails it.
+  const stallMs = opts.stallTimeoutMs ?? ctx.stallTimeoutMs;
+  const stall = new Watchdog(stallMs, opts.signal);
+  const what = `download of ${path.basename(dest)}`;
+  const where = { method: "GET", url, timeout: { watchdog: stall, kind: "stall" as const, message: `${what} from ${safeUrl(url)} stalled: no progress for ${seconds(stallMs)}` } };
+
+  let res: undici.Dispatcher.ResponseData;
+  try {
+    // A server whose downloads are offloaded (SF_S3_PRESIGN_DOWNLOADS) answers 302 to a presigned
+    // URL of the object store: follow it (a few hops at most). Another origin gets neither our
+    // token nor our If-Range (the store has its own ETags; the SHA-256 check of the whole file
+    // still guards a resumed copy), only the Range.
+    let target = url;
+    for (let hop = 0; ; hop++) {
+      res = await undici.request(target, {
+        method: "GET",
+        headers,
+        signal: stall.signal,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
+      });
+      stall.touch();
+      const location = res.headers.location;
+      if (!REDIRECTS.has(res.statusCode) || typeof location !== "string" || hop >= MAX_REDIRECTS) break;
+      await res.body.dump();
+      const next = new URL(location, target);
+      if (next.origin !== new URL(target).origin) {
+        delete headers.authorization;
+        delete headers["if-range"];
+      }
+      target = next.toString();
+    }
+  } catch (err) {
+    stall.stop();
+    throw wrapTransportError(err, what, opts.signal, where);
+  }
+  try {
+    if (res.statusCode === 416 && have > 0) {
+      // The partial copy is already complete (or longer than the file): start over.
+      await res.body.dump();
+      await fsp.rm(part, { force: true });
+      stall.stop();
+      return downloadToPath(url, dest, opts, ctx);
+    }
+    if (res.statusCode >= 400) {
+      const json = jsonAnswer(res.statusCode, headerGetter(res.headers), await res.body.text(), "GET", url);
+      throw apiErrorFrom(res.statusCode, json, { method: "GET", url, headers: headerGetter(res.headers) });
+    }
+    // Our server sends every file as an attachment; an inline HTML page is someone else's (a
+    // portal, a proxy's login page): never save it as the file.
+    const type = String(res.headers["content-type"] ?? "");
+    if (/^text\/html\b/i.test(type) && !/^\s*attachment/i.test(String(res.headers["content-disposition"] ?? ""))) {
+      throw new UnexpectedResponseError({ status: res.statusCode, contentType: type, method: "GET", url });
+    }
+    const resumed = res.statusCode === 206;
+    let hasher = hash;
+    if (!resumed) {
+      hasher = crypto.createHash("sha256");
+      have = 0;
+    }
+    const total = resumed
+      ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined
+      : Number(res.headers["content-length"] ?? NaN) || undefined;
+    let got = have;
+    // First event says where the transfer starts: 0, or the size of the partial copy it resumes.
+    opts.onProgress?.({ bytes: got, total });
+    // One pipeline from the socket through the hash to the file: it attaches an error listener to
+    // every stage and destroys them all on the first failure or abort. (Writing to a file stream by
+    // hand from another stream's callback let a late write hit the destroyed file stream, and that
+    // ERR_STREAM_DESTROYED went uncaught.)
+    const meter = new Transform({
+      highWaterMark: CHUNK,
+      transform(chunk: Buffer, _enc, cb) {
+        stall.touch();
+        hasher.update(chunk);
+        got += chunk.length;
+        opts.onProgress?.({ bytes: got, total });
+        cb(null, chunk);
+      },
+    });
+    await pipeline(res.body, meter, fs.createWriteStream(part, { flags: resumed ? "a" : "w", highWaterMark: CHUNK }), { signal: stall.signal });
+    stall.stop();
+    const actual = hasher.digest("hex");
+    if (opts.sha256 && actual !== opts.sha256) {
+      await fsp.rm(part, { force: true });
+      throw new ChecksumError(`download of ${path.basename(dest)} is corrupted: expected ${opts.sha256}, got ${actual}`, opts.sha256, actual);
+    }
+    await fsp.rename(part, dest);
+    return { size: got, sha256: actual };
+  } catch (err) {
+    // Destroying an unread undici body emits an error: listen for it, or it would go uncaught.
+    res.body.on("error", () => undefined);
+    res.body.destroy();
+    if (err instanceof SpeedyFilesError) throw err;
+    throw wrapTransportError(err, what, opts.signal, where);
+  } finally {
+    stall.stop();
+  }
+}

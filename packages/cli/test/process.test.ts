@@ -244,7 +244,8 @@ describe("time limits (no request waits forever)", () => {
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       try {
         const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-        const p = startSf(["send", file, "--to", "a@b.co", "--restart"], { ...baseEnv(home), SF_URL: url, SF_TOKEN: TOKEN, ...extra });
+        // The 503 for finalize ends the send at once: no retry window (this test is about the uploads).
+        const p = startSf(["send", file, "--to", "a@b.co", "--restart"], { ...baseEnv(home), SF_URL: url, SF_TOKEN: TOKEN, SF_RETRY_WINDOW: "0", ...extra });
         p.child.stdin.end();
         await p.done;
         return patches;

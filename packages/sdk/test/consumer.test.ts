@@ -45,7 +45,6 @@ function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.Proc
 describe("the built SDK from a plain ESM project", () => {
   let app: string;
   beforeAll(() => {
-    const tsc = path.join(sdkDir, "node_modules/.bin/tsc");
     // The package's own build: ESM + declarations, then the CommonJS copy.
     const r = spawnSync("pnpm", ["run", "build"], { cwd: sdkDir, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);

@@ -53,8 +53,6 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
   });
 
   const linkApi = (magicLink: string) => `${t.api}/links/${secretOf(magicLink)}`;
-  const mailsTo = (addr: string, subject?: RegExp) =>
-    smtp.messages.filter((m) => m.envelope.to.includes(addr) && (subject ? subject.test(m.parsed.subject ?? "") : true));
 
   /** An outbound package with `files`, finalized; the finalize answer. */
   async function send(body: Record<string, unknown>, files: [string, Buffer | string][]): Promise<Finalized> {

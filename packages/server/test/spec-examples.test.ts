@@ -14,7 +14,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
 const isObject = (v: Json | undefined): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
-const escape = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");
+const escapePointer = (key: string) => key.replace(/~/g, "~0").replace(/\//g, "~1");
 
 /**
  * OpenAPI 3.0 → what ajv reads: `nullable` is known to ajv for `type`, but an `enum` must list
@@ -52,7 +52,7 @@ function collectExamples(doc: JsonObject): Example[] {
   const found: Example[] = [];
   const walk = (node: Json, at: string) => {
     if (Array.isArray(node)) {
-      node.forEach((v, i) => walk(v, `${at}/${i}`));
+      for (const [i, v] of node.entries()) walk(v, `${at}/${i}`);
       return;
     }
     if (!isObject(node)) return;
@@ -63,14 +63,14 @@ function collectExamples(doc: JsonObject): Example[] {
       for (const [name, ex] of Object.entries(node.examples)) {
         const resolved = deref(doc, ex);
         if (isObject(resolved) && "value" in resolved) {
-          found.push({ at: `${at}/examples/${escape(name)}`, schema, value: resolved.value as Json });
+          found.push({ at: `${at}/examples/${escapePointer(name)}`, schema, value: resolved.value as Json });
         }
       }
     }
     for (const [k, v] of Object.entries(node)) {
       // An example's value is data, not more of the document.
       if (k === "example" || k === "examples") continue;
-      walk(v, `${at}/${escape(k)}`);
+      walk(v, `${at}/${escapePointer(k)}`);
     }
   };
   walk(doc, "#");
@@ -90,7 +90,7 @@ function unknownProperties(doc: JsonObject, schema: Json, value: Json, at = ""):
     branches.push(r);
     for (const k of ["allOf", "oneOf", "anyOf"]) {
       const list = r[k];
-      if (Array.isArray(list)) list.forEach(gather);
+      if (Array.isArray(list)) for (const s of list) gather(s);
     }
   };
   gather(schema);

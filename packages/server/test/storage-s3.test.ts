@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
 import { startS3rver, type S3Server } from "./helpers/s3.js";
-import { addFile, createPackage, rawMultipart, sha256, until, uploadFile } from "./helpers/uploads.js";
+import { addFile, createPackage, sha256, until, uploadFile } from "./helpers/uploads.js";
 import { finalize, shareFiles } from "./helpers/links.js";
 import { expectError } from "./helpers/expect.js";
 import { sweepOnce } from "../src/jobs/sweeper.js";

@@ -14,7 +14,7 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 const TUS = { "Tus-Resumable": "1.0.0" };
 
 /** `filename <b64>,sha256 <b64>,…` as tus wants its metadata. */
-export function tusMetadata(meta: Record<string, string>): string {
+function tusMetadata(meta: Record<string, string>): string {
   return Object.entries(meta)
     .map(([k, v]) => `${k} ${b64(v)}`)
     .join(",");

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPgDatabase, DATABASES, startTestServer, TestClock, type TestServer } from "./helpers/server.js";
 import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
 import { expectError, expectValidationError } from "./helpers/expect.js";
-import { addFile, createPackage, until } from "./helpers/uploads.js";
+import { createPackage, until } from "./helpers/uploads.js";
 import { finalize, requestFiles, shareFiles, uploadToLink } from "./helpers/links.js";
 import { startReceiver, type Receiver, type Received } from "./helpers/receiver.js";
 import { sweepOnce } from "../src/jobs/sweeper.js";

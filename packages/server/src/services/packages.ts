@@ -17,7 +17,7 @@ import {
   type PackageStatus,
   type PackageWithCounts,
 } from "../db/packages.js";
-import { deleteFilesOf, listFiles, packageUsage, storageKeysOf, type FileRow } from "../db/files.js";
+import { deleteFilesOf, listFiles, packageUsage, storageKeysOf } from "../db/files.js";
 import { listEvents } from "../db/events.js";
 import { openUploadIdsOf, openUploadUsage } from "../db/uploads.js";
 import { insertDeadLink } from "../db/dead-links.js";

@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { tempDir } from "./helpers.js";
 import { spawn } from "node:child_process";
 import { baseEnv, startSf, waitUntil } from "./proc.js";

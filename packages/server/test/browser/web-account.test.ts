@@ -1,9 +1,9 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { expectError, RAW_TOKEN } from "../helpers/expect.js";
-import { signInThroughPage, snap, userMenu } from "../helpers/web-browser.js";
+import { startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { expectError, RAW_TOKEN } from "@speedyfiles/test-utils/expect";
+import { signInThroughPage, snap, userMenu } from "@speedyfiles/test-utils/web-browser";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

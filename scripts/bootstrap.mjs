@@ -64,6 +64,8 @@ if (mode === "start") {
 } else if (mode === "test") {
   if (fs.existsSync(path.join(root, "packages/sdk/package.json"))) pnpm(["gen:check"]);
   pnpm(["-r", "typecheck"]);
+  // Biome (lint + format check) and Redocly on the contract: seconds, before minutes of suites.
+  pnpm(["lint"]);
   // Every suite runs, one after another, whatever the one before did (pnpm -r stops at the first
   // failing package); a suite that writes no report is named and fails the run. The root
   // scripts' own tests (the runner's) go first: they take seconds.

@@ -4,8 +4,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "../../server/test/helpers/smtp.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { REPO } from "./helpers.js";
 
 /** The template's script block (`script: - |`), as the GitLab runner hands it to the shell. */

@@ -181,7 +181,7 @@ export function printTable(io: Io, columns: (string | Column)[], rows: string[][
   // Water-filling: narrow the widest column that may give way, down to the next widest, until
   // the row fits (or every such column is at its minimum).
   while (total() > available) {
-    const shrinkable = cols.map((c, i) => i).filter((i) => cols[i]!.shrink && widths[i]! > floor(i));
+    const shrinkable = cols.map((_c, i) => i).filter((i) => cols[i]!.shrink && widths[i]! > floor(i));
     if (shrinkable.length === 0) break;
     shrinkable.sort((a, b) => widths[b]! - widths[a]!);
     const top = shrinkable[0]!;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { startTestIssuer, REPOSITORY_ID, type TestIssuer } from "../../server/test/helpers/oidc-issuer.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestIssuer, REPOSITORY_ID, type TestIssuer } from "@speedyfiles/test-utils/oidc-issuer";
 import { parseTtl } from "../src/commands/admin-trust.js";
 import { sf } from "./helpers.js";
 

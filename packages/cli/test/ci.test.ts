@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { sf, tempDir } from "./helpers.js";
 
 interface Fake {

@@ -3,8 +3,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "../../server/test/helpers/smtp.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { makeTree, sf, tempDir } from "./helpers.js";
 
 const sha = (b: Buffer | string) => crypto.createHash("sha256").update(b).digest("hex");

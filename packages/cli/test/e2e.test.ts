@@ -4,7 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { makeTree, tempDir } from "./helpers.js";
 import { baseEnv, BIN, runSf, screen } from "./proc.js";
 

@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { tempDir } from "./helpers.js";
 import { spawn } from "node:child_process";
 import { baseEnv, startSf, waitUntil } from "./proc.js";
@@ -34,7 +34,6 @@ async function partFiles(dir: string): Promise<number> {
 describe.each(DATABASES)("sf as a process (%s)", (kind) => {
   let t: TestServer;
   let home: string;
-  let env: Record<string, string>;
   let owner: SpeedyFiles;
   let link: string;
 
@@ -43,7 +42,6 @@ describe.each(DATABASES)("sf as a process (%s)", (kind) => {
     const u = await t.createUser();
     owner = new SpeedyFiles({ baseUrl: t.url, token: u.token });
     home = await tempDir("sf-proc-");
-    env = { ...baseEnv(home), SF_URL: t.url, SF_TOKEN: u.token };
     const pkg = await owner.packages.create({ title: "big", recipient_email: "a@b.co", direction: "outbound", ttl_days: 1 });
     for (let i = 0; i < 4; i++) await owner.uploadFile(pkg.id, blob(48 * 1024 * 1024, i + 7), { name: `big-${i}.bin` });
     link = (await owner.packages.finalize(pkg.id)).magic_link.replace(/^https?:\/\/[^/]+/, t.url);
@@ -129,7 +127,11 @@ async function silentServer(): Promise<{ url: string; close(): Promise<void> }> 
   const { port } = server.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((r) => (sockets.forEach((s) => s.destroy()), server.close(() => r()))),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { CLI } from "./proc.js";
 
 const ROOT = path.resolve(CLI, "../..");

@@ -3,7 +3,7 @@ import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { tempDir } from "./helpers.js";
 import { baseEnv, runSf, startSf, waitUntil } from "./proc.js";
 

@@ -4,7 +4,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { tempDir } from "./helpers.js";
 import { baseEnv, BIN, Pty } from "./proc.js";
 

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpeedyFiles } from "@speedyfiles/sdk";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { formatWait, parseWaitDuration } from "../src/commands/wait-for-download.js";
 import { EXIT_CODES_HELP, ExitCode } from "../src/exit-codes.js";
 import { baseEnv, startSf } from "./proc.js";

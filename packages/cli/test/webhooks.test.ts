@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, TestClock, type TestServer } from "../../server/test/helpers/server.js";
-import { startReceiver, type Receiver } from "../../server/test/helpers/receiver.js";
+import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { startReceiver, type Receiver } from "@speedyfiles/test-utils/receiver";
 import { parseWebhookEvent } from "@speedyfiles/sdk";
 import { sf } from "./helpers.js";
 

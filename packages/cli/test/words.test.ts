@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { makeTree, sf, tempDir } from "./helpers.js";
 
 /** A small HTTP server answering `handler`; closed after the file's tests. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import {
   ApiError,
   AuthenticationError,

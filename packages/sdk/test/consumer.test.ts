@@ -5,7 +5,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { SpeedyFiles } from "../src/index.js";
 import { tmpDir } from "./helpers/tmp.js";
 
@@ -45,7 +45,6 @@ function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.Proc
 describe("the built SDK from a plain ESM project", () => {
   let app: string;
   beforeAll(() => {
-    const tsc = path.join(sdkDir, "node_modules/.bin/tsc");
     // The package's own build: ESM + declarations, then the CommonJS copy.
     const r = spawnSync("pnpm", ["run", "build"], { cwd: sdkDir, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);

@@ -1,8 +1,8 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "../../server/test/helpers/smtp.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { GoneError, PermissionError, RateLimitError, SpeedyFiles } from "../src/index.js";
 import { sha256, tmpDir } from "./helpers/tmp.js";
 

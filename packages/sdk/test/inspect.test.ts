@@ -3,7 +3,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import util from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { AbortError, ApiError, NetworkError, NotFoundError, SpeedyFiles, TimeoutError } from "../src/index.js";
 
 describe.each(DATABASES)("printed errors (%s)", (kind) => {

@@ -6,7 +6,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { AbortError, runConcurrently, SpeedyFiles, SpeedyFilesError, type Progress } from "../src/index.js";
 import { upload, type UploadContext, type UploadTransform } from "../src/transfer/index.js";
 import { USER_AGENT } from "../src/version.js";

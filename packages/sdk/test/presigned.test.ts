@@ -4,8 +4,8 @@ import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { startS3rver, type S3Server } from "../../server/test/helpers/s3.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
 import { SpeedyFiles } from "../src/index.js";
 import { tmpDir } from "./helpers/tmp.js";
 

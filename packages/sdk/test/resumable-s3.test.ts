@@ -3,9 +3,9 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { startS3rver, type S3Server } from "../../server/test/helpers/s3.js";
-import { closedPort } from "../../server/test/helpers/process.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
+import { closedPort } from "@speedyfiles/test-utils/process";
 import { SpeedyFiles, type Progress } from "../src/index.js";
 import { tmpDir } from "./helpers/tmp.js";
 

@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import * as undici from "undici";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
-import { closedPort } from "../../server/test/helpers/process.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { closedPort } from "@speedyfiles/test-utils/process";
 import { ResumableUploadError, SpeedyFiles, type Progress } from "../src/index.js";
 import { tmpDir } from "./helpers/tmp.js";
 

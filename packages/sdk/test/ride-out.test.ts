@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { AbortError, NetworkError, SpeedyFiles, ValidationError } from "../src/index.js";
 import { bytes, tmpDir } from "./helpers/tmp.js";
 

@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "../../server/test/helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { AbortError, ChecksumError, ConflictError, SpeedyFiles, SpeedyFilesError, type Progress } from "../src/index.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
 

@@ -73,7 +73,7 @@
         active--;
         var body = err && err.originalResponse ? err.originalResponse.getBody() : "";
         var detail = "network error";
-        try { detail = JSON.parse(body).detail || detail; } catch (e) { /* not JSON */ }
+        try { detail = JSON.parse(body).detail || detail; } catch (_e) { /* not JSON */ }
         failed(item, detail);
         next();
       },

@@ -13,7 +13,7 @@ const app = express();
 app.get("/api/v1/me", async (req, res) => {
   const m = /^Bearer (.+)$/.exec(req.get("authorization") || "");
   const r = m && (await pool.query({ name: "me", text: "select email, role from t where hash = $1", values: [crypto.createHash("sha256").update(m[1]).digest("hex")] }));
-  const row = r && r.rows[0];
+  const row = r?.rows[0];
   if (!row) return res.status(401).json({ detail: "Invalid token" });
   res.json({ id: "1", email: row.email, role: row.role });
 });

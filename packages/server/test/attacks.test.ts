@@ -1,10 +1,10 @@
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, TestClock, type TestServer } from "./helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
-import { expectError, expectValidationError } from "./helpers/expect.js";
-import { addFile, blobPath, createPackage, exists, postPackage, sha256, uploadFile } from "./helpers/uploads.js";
-import { requestFiles, shareFiles, uploadToLink } from "./helpers/links.js";
+import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { expectError, expectValidationError } from "@speedyfiles/test-utils/expect";
+import { addFile, blobPath, createPackage, exists, postPackage, sha256, uploadFile } from "@speedyfiles/test-utils/uploads";
+import { requestFiles, shareFiles, uploadToLink } from "@speedyfiles/test-utils/links";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 
 // Defects found by attacking the first release; each test here failed before its fix.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID } from "@speedyfiles/test-utils/expect";
 
 type Login = { email?: unknown; password?: unknown; name?: unknown; expires_in_days?: unknown; [k: string]: unknown };
 

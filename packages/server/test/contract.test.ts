@@ -1,9 +1,9 @@
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError, expectUnauthorized } from "./helpers/expect.js";
-import { addFile, createPackage, sha256, until } from "./helpers/uploads.js";
-import { shareFiles } from "./helpers/links.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError, expectUnauthorized } from "@speedyfiles/test-utils/expect";
+import { addFile, createPackage, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { shareFiles } from "@speedyfiles/test-utils/links";
 import { loadSpec } from "../src/spec.js";
 import { handlers } from "../src/routes/index.js";
 import { specRouter } from "../src/http/router.js";

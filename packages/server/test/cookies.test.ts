@@ -2,9 +2,9 @@
 // Expires date from the server's clock: a server and a browser that disagree about the date must
 // still agree on sessions and link cookies. Whether they are valid stays the server's decision.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, TestClock, type TestServer } from "./helpers/server.js";
-import { shareFiles } from "./helpers/links.js";
-import { setCookieOf, WebClient } from "./helpers/web.js";
+import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { shareFiles } from "@speedyfiles/test-utils/links";
+import { setCookieOf, WebClient } from "@speedyfiles/test-utils/web";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

@@ -3,15 +3,15 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { startTestSmtp, type ReceivedMail, type TestSmtp } from "./helpers/smtp.js";
-import { expectError } from "./helpers/expect.js";
-import { addFile, createPackage, postPackage, sha256, until } from "./helpers/uploads.js";
-import { secretOf } from "./helpers/links.js";
-import { setCookieOf } from "./helpers/web.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type ReceivedMail, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { expectError } from "@speedyfiles/test-utils/expect";
+import { addFile, createPackage, postPackage, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { secretOf } from "@speedyfiles/test-utils/links";
+import { setCookieOf } from "@speedyfiles/test-utils/web";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { deliverDue } from "../src/jobs/webhook-worker.js";
-import { startReceiver } from "./helpers/receiver.js";
+import { startReceiver } from "@speedyfiles/test-utils/receiver";
 import { migrationSource } from "../src/db/migrations.js";
 import { openDatabase, closeDatabase, migrate } from "../src/db/knex.js";
 
@@ -53,8 +53,6 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
   });
 
   const linkApi = (magicLink: string) => `${t.api}/links/${secretOf(magicLink)}`;
-  const mailsTo = (addr: string, subject?: RegExp) =>
-    smtp.messages.filter((m) => m.envelope.to.includes(addr) && (subject ? subject.test(m.parsed.subject ?? "") : true));
 
   /** An outbound package with `files`, finalized; the finalize answer. */
   async function send(body: Record<string, unknown>, files: [string, Buffer | string][]): Promise<Finalized> {

@@ -6,9 +6,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
-import { NGINX, deployNginxParts, startNginx, type TestNginx } from "./helpers/nginx.js";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { shareFiles } from "./helpers/links.js";
+import { NGINX, deployNginxParts, startNginx, type TestNginx } from "@speedyfiles/test-utils/nginx";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { shareFiles } from "@speedyfiles/test-utils/links";
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");

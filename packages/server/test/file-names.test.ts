@@ -1,10 +1,10 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkFileName } from "../src/services/file-names.js";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { createPackage, filesUnder, uploadFile, uploadRaw } from "./helpers/uploads.js";
-import { requestFiles, uploadToLink } from "./helpers/links.js";
-import { expectValidationError } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { createPackage, filesUnder, uploadFile, uploadRaw } from "@speedyfiles/test-utils/uploads";
+import { requestFiles, uploadToLink } from "@speedyfiles/test-utils/links";
+import { expectValidationError } from "@speedyfiles/test-utils/expect";
 
 /** Names a recipient on Windows could not extract: refused, never renamed. */
 const WINDOWS_UNSAFE: [label: string, name: string, reason: RegExp][] = [

@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import {
   addFile,
   blobPath,
@@ -15,7 +15,7 @@ import {
   until,
   uploadFile,
   uploadRaw,
-} from "./helpers/uploads.js";
+} from "@speedyfiles/test-utils/uploads";
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import crypto from "node:crypto";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectUnauthorized, expectValidationError, UUID } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectUnauthorized, UUID } from "@speedyfiles/test-utils/expect";
 import { redactPath } from "../src/http/logging.js";
 
 /** Everything the server logs, as text and as parsed JSON lines. */

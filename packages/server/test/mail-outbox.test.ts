@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { mailRetryDelayMs } from "../src/jobs/mail-worker.js";
 import { seal, sealingKey, unseal } from "../src/mail/sealing.js";
-import { createPgDatabase, DATABASES, startTestServer, TestClock, type DbKind, type TestServer } from "./helpers/server.js";
-import { startTestSmtp, type ReceivedMail, type TestSmtp } from "./helpers/smtp.js";
-import { addFile, createPackage, postPackage, until } from "./helpers/uploads.js";
+import { createPgDatabase, DATABASES, startTestServer, TestClock, type DbKind, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type ReceivedMail, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { addFile, createPackage, postPackage, until } from "@speedyfiles/test-utils/uploads";
 
 /** A loopback port nothing listens on (yet): connections are refused until a test SMTP server takes it. */
 async function freePort(): Promise<number> {

@@ -2,10 +2,10 @@ import crypto from "node:crypto";
 import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { shareFiles, type Shared } from "./helpers/links.js";
-import { sha256 } from "./helpers/uploads.js";
-import { startNginx, type TestNginx } from "./helpers/nginx.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { shareFiles, type Shared } from "@speedyfiles/test-utils/links";
+import { sha256 } from "@speedyfiles/test-utils/uploads";
+import { startNginx, type TestNginx } from "@speedyfiles/test-utils/nginx";
 import { attachmentDisposition } from "../src/services/file-names.js";
 import { DOWNLOAD_CSP } from "../src/http/security-headers.js";
 

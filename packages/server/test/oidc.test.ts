@@ -2,10 +2,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyPair, SignJWT } from "jose";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID } from "./helpers/expect.js";
-import { OWNER_ID, REPOSITORY_ID, startTestIssuer, type TestIssuer } from "./helpers/oidc-issuer.js";
-import { csrfOf, signedIn } from "./helpers/web.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID } from "@speedyfiles/test-utils/expect";
+import { OWNER_ID, REPOSITORY_ID, startTestIssuer, type TestIssuer } from "@speedyfiles/test-utils/oidc-issuer";
+import { csrfOf, signedIn } from "@speedyfiles/test-utils/web";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { resolveToken } from "../src/services/tokens.js";
 

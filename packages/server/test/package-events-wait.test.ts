@@ -3,11 +3,11 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MAX_WAITERS_PER_USER, waitingOn } from "../src/events/waiters.js";
-import { serverProcess, type Proc } from "./helpers/process.js";
-import { apiFetch, createPgDatabase, DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError } from "./helpers/expect.js";
-import { shareFiles, type Shared } from "./helpers/links.js";
-import { until } from "./helpers/uploads.js";
+import { serverProcess, type Proc } from "@speedyfiles/test-utils/process";
+import { apiFetch, createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError } from "@speedyfiles/test-utils/expect";
+import { shareFiles, type Shared } from "@speedyfiles/test-utils/links";
+import { until } from "@speedyfiles/test-utils/uploads";
 
 type Event = { id: string; type: string; cursor: string; link_id: string | null; file_id: string | null };
 

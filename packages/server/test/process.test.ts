@@ -2,8 +2,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serverProcess } from "./helpers/process.js";
-import { createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
+import { serverProcess } from "@speedyfiles/test-utils/process";
+import { createPgDatabase, DATABASES, type DbKind } from "@speedyfiles/test-utils/server";
 
 const server = serverProcess;
 

@@ -1,9 +1,9 @@
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, TestClock, type TestServer } from "./helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
-import { expectError, expectValidationError } from "./helpers/expect.js";
-import { addFile, createPackage } from "./helpers/uploads.js";
+import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { expectError, expectValidationError } from "@speedyfiles/test-utils/expect";
+import { addFile, createPackage } from "@speedyfiles/test-utils/uploads";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

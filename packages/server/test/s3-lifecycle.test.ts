@@ -5,11 +5,11 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { startS3rver, type S3Server } from "./helpers/s3.js";
-import { addFile, createPackage, sha256 } from "./helpers/uploads.js";
-import { finalize, requestFiles, uploadToLink } from "./helpers/links.js";
-import { filesUnder, until } from "./helpers/uploads.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
+import { addFile, createPackage, sha256 } from "@speedyfiles/test-utils/uploads";
+import { finalize, requestFiles, uploadToLink } from "@speedyfiles/test-utils/links";
+import { filesUnder, until } from "@speedyfiles/test-utils/uploads";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

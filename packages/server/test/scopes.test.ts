@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError } from "@speedyfiles/test-utils/expect";
 
 /**
  * Tokens limited to some scopes. No API makes one yet, so the tests set the column themselves; the

@@ -3,10 +3,10 @@ import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
-import { filesUnder, sha256, until } from "./helpers/uploads.js";
-import { requestFiles, shareFiles, unknownSecret } from "./helpers/links.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { filesUnder, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { requestFiles, shareFiles, unknownSecret } from "@speedyfiles/test-utils/links";
 import {
   ConflictError,
   completeLink,

@@ -7,9 +7,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "./helpers/smtp.js";
-import { sha256 } from "./helpers/uploads.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { sha256 } from "@speedyfiles/test-utils/uploads";
 
 const run = promisify(execFile);
 

@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeDatabase } from "../src/db/knex.js";
 import { DbRateLimitStore } from "../src/http/rate-limit-store.js";
 import { openMigratedDatabase } from "../src/server.js";
-import { serverProcess, type Proc } from "./helpers/process.js";
-import { startReceiver, type Receiver } from "./helpers/receiver.js";
-import { apiFetch, createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
-import { until } from "./helpers/uploads.js";
-import { WebClient } from "./helpers/web.js";
+import { serverProcess, type Proc } from "@speedyfiles/test-utils/process";
+import { startReceiver, type Receiver } from "@speedyfiles/test-utils/receiver";
+import { apiFetch, createPgDatabase, DATABASES, type DbKind } from "@speedyfiles/test-utils/server";
+import { until } from "@speedyfiles/test-utils/uploads";
+import { WebClient } from "@speedyfiles/test-utils/web";
 import type { Options } from "express-rate-limit";
 
 const sha256 = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");

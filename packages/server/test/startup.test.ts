@@ -4,8 +4,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { closedPort, serverProcess } from "./helpers/process.js";
-import { createPgDatabase, DATABASES, type DbKind } from "./helpers/server.js";
+import { closedPort, serverProcess } from "@speedyfiles/test-utils/process";
+import { createPgDatabase, DATABASES, type DbKind } from "@speedyfiles/test-utils/server";
 
 // Known when the cases are listed: a folder holding a regular file, and a port nothing listens on.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "sf-nodb-"));

@@ -5,10 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { createPackage, filesUnder, uploadFile } from "./helpers/uploads.js";
-import { requestFiles } from "./helpers/links.js";
-import { expectError } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { createPackage, filesUnder, uploadFile } from "@speedyfiles/test-utils/uploads";
+import { requestFiles } from "@speedyfiles/test-utils/links";
+import { expectError } from "@speedyfiles/test-utils/expect";
 
 const run = promisify(execFile);
 

@@ -3,11 +3,11 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer } from "./helpers/server.js";
-import { startS3rver, type S3Server } from "./helpers/s3.js";
-import { serverProcess } from "./helpers/process.js";
-import { blobPath, sha256, until } from "./helpers/uploads.js";
-import { shareFiles, type Shared } from "./helpers/links.js";
+import { createPgDatabase, DATABASES, startTestServer } from "@speedyfiles/test-utils/server";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
+import { serverProcess } from "@speedyfiles/test-utils/process";
+import { blobPath, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { shareFiles, type Shared } from "@speedyfiles/test-utils/links";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 
 const MiB = 1024 * 1024;

@@ -6,11 +6,11 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { startS3rver, type S3Server } from "./helpers/s3.js";
-import { addFile, createPackage, rawMultipart, sha256, until, uploadFile } from "./helpers/uploads.js";
-import { finalize, shareFiles } from "./helpers/links.js";
-import { expectError } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
+import { addFile, createPackage, sha256, until, uploadFile } from "@speedyfiles/test-utils/uploads";
+import { finalize, shareFiles } from "@speedyfiles/test-utils/links";
+import { expectError } from "@speedyfiles/test-utils/expect";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError, expectValidationError } from "./helpers/expect.js";
-import { csrfOf, signedIn } from "./helpers/web.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError, expectValidationError } from "@speedyfiles/test-utils/expect";
+import { csrfOf, signedIn } from "@speedyfiles/test-utils/web";
 
 type Created = { id: string; token: string; kind: string; scopes: string[] };
 

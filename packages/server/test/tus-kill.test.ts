@@ -7,8 +7,8 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { closedPort, serverProcess, type Proc } from "./helpers/process.js";
-import { createPgDatabase, DATABASES } from "./helpers/server.js";
+import { closedPort, serverProcess, type Proc } from "@speedyfiles/test-utils/process";
+import { createPgDatabase, DATABASES } from "@speedyfiles/test-utils/server";
 
 const MiB = 1024 * 1024;
 const SIZE = 160 * MiB;

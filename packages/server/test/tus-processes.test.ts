@@ -7,8 +7,8 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { createPackage, sha256 } from "./helpers/uploads.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { createPackage, sha256 } from "@speedyfiles/test-utils/uploads";
 
 const MiB = 1024 * 1024;
 const TUS = { "Tus-Resumable": "1.0.0" };

@@ -4,12 +4,12 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { startS3rver, type S3Server } from "./helpers/s3.js";
-import { createPackage, filesUnder, sha256, until } from "./helpers/uploads.js";
-import { expectError } from "./helpers/expect.js";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
+import { createPackage, filesUnder, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { expectError } from "@speedyfiles/test-utils/expect";
 import { sweepOnce } from "../src/jobs/sweeper.js";
-import { requestFiles } from "./helpers/links.js";
+import { requestFiles } from "@speedyfiles/test-utils/links";
 
 const MiB = 1024 * 1024;
 const TUS = { "Tus-Resumable": "1.0.0" };

@@ -1,20 +1,20 @@
 import crypto from "node:crypto";
 import http from "node:http";
 import path from "node:path";
-import { until } from "./helpers/uploads.js";
+import { until } from "@speedyfiles/test-utils/uploads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { createPackage, filesUnder, sha256 } from "./helpers/uploads.js";
-import { expectError } from "./helpers/expect.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { createPackage, filesUnder, sha256 } from "@speedyfiles/test-utils/uploads";
+import { expectError } from "@speedyfiles/test-utils/expect";
 import { sweepOnce } from "../src/jobs/sweeper.js";
-import { requestFiles } from "./helpers/links.js";
+import { requestFiles } from "@speedyfiles/test-utils/links";
 
 const MiB = 1024 * 1024;
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 const TUS = { "Tus-Resumable": "1.0.0" };
 
 /** `filename <b64>,sha256 <b64>,…` as tus wants its metadata. */
-export function tusMetadata(meta: Record<string, string>): string {
+function tusMetadata(meta: Record<string, string>): string {
   return Object.entries(meta)
     .map(([k, v]) => `${k} ${b64(v)}`)
     .join(",");

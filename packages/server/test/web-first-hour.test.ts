@@ -2,9 +2,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import vm from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { addFile, createPackage, sha256 } from "./helpers/uploads.js";
-import { signedIn, type WebClient } from "./helpers/web.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { addFile, createPackage, sha256 } from "@speedyfiles/test-utils/uploads";
+import { signedIn, type WebClient } from "@speedyfiles/test-utils/web";
 import { formatBytes } from "../src/web/format.js";
 // The CLI's own formatter, read only to prove the server writes sizes exactly as `sf` does.
 import { formatBytes as cliFormatBytes } from "../../cli/src/output.js";

@@ -1,9 +1,9 @@
 import crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DATABASES, startTestServer, type TestServer } from "./helpers/server.js";
-import { expectError } from "./helpers/expect.js";
-import { createPackage, sha256, uploadFile } from "./helpers/uploads.js";
-import { csrfOf, setCookieOf, signedIn, WebClient } from "./helpers/web.js";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { expectError } from "@speedyfiles/test-utils/expect";
+import { createPackage, sha256, uploadFile } from "@speedyfiles/test-utils/uploads";
+import { csrfOf, setCookieOf, signedIn, WebClient } from "@speedyfiles/test-utils/web";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

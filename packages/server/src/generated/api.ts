@@ -1263,7 +1263,9 @@ export interface components {
             /** @description One per recipient, oldest first (empty for a draft) */
             links: components["schemas"]["PackageLink"][];
         };
-        FinalizedPackage: components["schemas"]["PackageDetail"] & {
+        /** @description A package's detail (`PackageDetail`) whose links carry their secret URLs */
+        FinalizedPackage: components["schemas"]["Package"] & {
+            files: components["schemas"]["File"][];
             /** @description `${SF_PUBLIC_URL}/l/<secret>` of the first recipient; shown only in this answer */
             magic_link: string;
             /** @description Kept for older clients: every recipient's email had been handed to the SMTP server when this answer was made (usually false: mail is queued; see `links[].mail_state`) */
@@ -2340,7 +2342,8 @@ export interface operations {
                      *       ],
                      *       "total": 1,
                      *       "page": 1,
-                     *       "per_page": 20
+                     *       "per_page": 20,
+                     *       "next_cursor": null
                      *     }
                      */
                     "application/json": components["schemas"]["PackageList"];

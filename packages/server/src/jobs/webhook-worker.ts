@@ -64,7 +64,7 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
  */
 async function noteFailure(s: Services, webhookId: string, now: Date): Promise<void> {
   const hook = await findWebhook(s.db, webhookId);
-  if (!hook || !hook.enabled) return;
+  if (!hook?.enabled) return;
   if (hook.failing_since === null) {
     await updateWebhookRow(s.db, webhookId, { failing_since: now.toISOString() });
     return;

@@ -5,7 +5,7 @@ import * as packages from "../services/packages.js";
 import * as files from "../services/files.js";
 import { packageListBody } from "../web/package-list-page.js";
 import { newPackageBody } from "../web/new-package-page.js";
-import { packageDetailBody, type PackageDetailData } from "../web/package-page.js";
+import { packageDetailBody } from "../web/package-page.js";
 import { STATUSES } from "../web/package-parts.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { choice, email, formFields, text, uuidParam, wholeNumber } from "./web-forms.js";

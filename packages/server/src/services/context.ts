@@ -1,5 +1,4 @@
 import type { Knex } from "knex";
-import type { components } from "../generated/api.js";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { BlobStore } from "../storage/blob-store.js";

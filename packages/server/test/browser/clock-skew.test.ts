@@ -3,10 +3,10 @@
 // cookies live by Max-Age (counted by the browser) and the server judges validity by its clock.
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { shareFiles } from "../helpers/links.js";
-import { signInThroughPage } from "../helpers/web-browser.js";
+import { startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { shareFiles } from "@speedyfiles/test-utils/links";
+import { signInThroughPage } from "@speedyfiles/test-utils/web-browser";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

@@ -1,12 +1,12 @@
 import fsp from "node:fs/promises";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "../helpers/smtp.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { secretOf } from "../helpers/links.js";
-import { until } from "../helpers/uploads.js";
-import { signInThroughPage, snap } from "../helpers/web-browser.js";
+import { startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { secretOf } from "@speedyfiles/test-utils/links";
+import { until } from "@speedyfiles/test-utils/uploads";
+import { signInThroughPage, snap } from "@speedyfiles/test-utils/web-browser";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

@@ -1,7 +1,7 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
+import { startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
 
 /** Every request of the page that goes to another origin (data: and blob: stay in the page). */
 function watchOffsite(page: Page, origin: string): string[] {

@@ -1,10 +1,10 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { RAW_TOKEN } from "../helpers/expect.js";
-import { addFile, createPackage } from "../helpers/uploads.js";
-import { signInThroughPage } from "../helpers/web-browser.js";
+import { startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { RAW_TOKEN } from "@speedyfiles/test-utils/expect";
+import { addFile, createPackage } from "@speedyfiles/test-utils/uploads";
+import { signInThroughPage } from "@speedyfiles/test-utils/web-browser";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 

@@ -8,12 +8,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "../helpers/smtp.js";
-import { createPackage, sha256, until } from "../helpers/uploads.js";
-import { finalize, requestFiles, shareFiles } from "../helpers/links.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { addFileWithLegacyName } from "../helpers/legacy-names.js";
+import { startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { createPackage, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { finalize, requestFiles, shareFiles } from "@speedyfiles/test-utils/links";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { addFileWithLegacyName } from "@speedyfiles/test-utils/legacy-names";
 
 const run = promisify(execFile);
 // Screenshots refresh docs/screenshots/ only when asked (SF_SCREENSHOTS=1), so a test run never

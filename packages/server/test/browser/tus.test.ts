@@ -5,11 +5,11 @@ import os from "node:os";
 import path from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../helpers/server.js";
-import { requestFiles } from "../helpers/links.js";
-import { until } from "../helpers/uploads.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { signInThroughPage } from "../helpers/web-browser.js";
+import { startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { requestFiles } from "@speedyfiles/test-utils/links";
+import { until } from "@speedyfiles/test-utils/uploads";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { signInThroughPage } from "@speedyfiles/test-utils/web-browser";
 
 const MiB = 1024 * 1024;
 

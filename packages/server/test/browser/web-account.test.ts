@@ -1,9 +1,9 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { expectError, RAW_TOKEN } from "../helpers/expect.js";
-import { signInThroughPage, snap, userMenu } from "../helpers/web-browser.js";
+import { startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { expectError, RAW_TOKEN } from "@speedyfiles/test-utils/expect";
+import { signInThroughPage, snap, userMenu } from "@speedyfiles/test-utils/web-browser";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 
@@ -123,7 +123,9 @@ describe("the web interface in a real browser: signing in, account, API tokens (
     await page.getByText("Create token").click();
     await page.getByLabel("Name").fill("forged");
     // What a forged form lacks: the page's token.
-    await page.evaluate(() => document.querySelectorAll("input[name=_csrf]").forEach((e) => e.remove()));
+    await page.evaluate(() => document.querySelectorAll("input[name=_csrf]").forEach((e) => {
+        e.remove();
+      }));
     await page.getByRole("button", { name: "Create", exact: true }).click();
     await page.locator("h1", { hasText: "This form cannot be sent" }).waitFor();
     await snap(page, "csrf-refused");

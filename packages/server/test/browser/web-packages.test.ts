@@ -1,15 +1,15 @@
 import crypto from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startTestServer, TestClock, type TestServer } from "../helpers/server.js";
-import { startTestSmtp, type TestSmtp } from "../helpers/smtp.js";
-import { startReceiver, type Receiver } from "../helpers/receiver.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { expectError } from "../helpers/expect.js";
-import { createPackage, sha256, until } from "../helpers/uploads.js";
-import { finalize, secretOf, shareFiles } from "../helpers/links.js";
-import { addFileWithLegacyName } from "../helpers/legacy-names.js";
-import { signInThroughPage, snap } from "../helpers/web-browser.js";
+import { startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
+import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { startReceiver, type Receiver } from "@speedyfiles/test-utils/receiver";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { expectError } from "@speedyfiles/test-utils/expect";
+import { createPackage, sha256, until } from "@speedyfiles/test-utils/uploads";
+import { finalize, secretOf, shareFiles } from "@speedyfiles/test-utils/links";
+import { addFileWithLegacyName } from "@speedyfiles/test-utils/legacy-names";
+import { signInThroughPage, snap } from "@speedyfiles/test-utils/web-browser";
 import { deliverDue } from "../../src/jobs/webhook-worker.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;

@@ -3,11 +3,11 @@ import os from "node:os";
 import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPgDatabase, startTestServer, type TestServer } from "../helpers/server.js";
-import { serverProcess, type Proc } from "../helpers/process.js";
-import { launchChromium, watchProblems } from "../helpers/browser.js";
-import { expectError, RAW_TOKEN } from "../helpers/expect.js";
-import { signInThroughPage, userMenu } from "../helpers/web-browser.js";
+import { createPgDatabase, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { serverProcess, type Proc } from "@speedyfiles/test-utils/process";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { expectError, RAW_TOKEN } from "@speedyfiles/test-utils/expect";
+import { signInThroughPage, userMenu } from "@speedyfiles/test-utils/web-browser";
 
 /**
  * Sessions live in the database, not in a process: a browser stays signed in across a restart,

@@ -9,8 +9,8 @@ import {
   ListObjectsV2Command,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import type { S3Config } from "../../src/config.js";
-import { s3Client } from "../../src/storage/s3.js";
+import type { S3Config } from "../../server/src/config.js";
+import { s3Client } from "../../server/src/storage/s3.js";
 
 const S3RVER_RUN = fileURLToPath(new URL("./s3rver-run.mjs", import.meta.url));
 

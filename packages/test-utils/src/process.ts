@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import net from "node:net";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-const SERVER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The server package's folder (the child runs its src/main.ts with the server's own tsx). */
+const SERVER_DIR = fileURLToPath(new URL("../../server/", import.meta.url));
 
 export interface Proc {
   code: Promise<number | null>;
@@ -15,7 +15,7 @@ export interface Proc {
 }
 
 /**
- * Runs the real `speedyfiles-server` entry point (src/main.ts through tsx, as test/process.test.ts
+ * Runs the real `speedyfiles-server` entry point (src/main.ts through tsx, as the server's test/process.test.ts
  * does) as a child process with only `env` (plus PATH and HOME) in its environment.
  */
 export function serverProcess(args: string[], env: Record<string, string>, stdin?: string): Proc {

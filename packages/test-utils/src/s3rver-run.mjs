@@ -1,6 +1,6 @@
 // Runs s3rver (npm, pinned) with one bucket, and prints one line per answered request,
 // `S3REQ <method> <url> <status>`, which its own log does not show readably. Used by
-// test/helpers/s3.ts; arguments: <directory> <bucket> [port].
+// s3.ts beside it; arguments: <directory> <bucket> [port].
 import S3rver from "s3rver";
 
 const [directory, bucket, wantedPort = "0"] = process.argv.slice(2);

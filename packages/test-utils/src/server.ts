@@ -4,13 +4,15 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import pino, { type DestinationStream } from "pino";
-import { loadConfig } from "../../src/config.js";
-import { startServer, type RunningServer } from "../../src/server.js";
-import { createUser } from "../../src/services/users.js";
-import { createToken } from "../../src/services/tokens.js";
-import { grantedScopes } from "../../src/policies/index.js";
-import type { Role } from "../../src/db/users.js";
-import type { User } from "../../src/services/users.js";
+// The server's sources by path, not through a dependency: the server's own tests use this package,
+// so declaring one would make a workspace cycle (server → test-utils → server).
+import { loadConfig } from "../../server/src/config.js";
+import { startServer, type RunningServer } from "../../server/src/server.js";
+import { createUser } from "../../server/src/services/users.js";
+import { createToken } from "../../server/src/services/tokens.js";
+import { grantedScopes } from "../../server/src/policies/index.js";
+import type { Role } from "../../server/src/db/users.js";
+import type { User } from "../../server/src/services/users.js";
 import type { S3Server } from "./s3.js";
 
 export type DbKind = "sqlite" | "postgres";
@@ -122,7 +124,7 @@ export async function startTestServer(
     /** Use this data dir (and its SQLite database), kept on close: a restart of an earlier server. */
     dataDir?: string;
     /**
-     * Store files in this S3-compatible server (test/helpers/s3.ts) instead of on local disk, under
+     * Store files in this S3-compatible server (s3.ts here) instead of on local disk, under
      * `prefix` (a fresh one by default), with presigned downloads if asked.
      */
     s3?: { server: S3Server; prefix?: string; presign?: boolean; presignSeconds?: number };

@@ -7,7 +7,7 @@ import type { Page } from "playwright-core";
 // Screenshots refresh docs/screenshots/ only when asked (SF_SCREENSHOTS=1), so a test run never
 // rewrites tracked files; otherwise they go to a temp folder (still taken: rendering must work).
 export const SCREENSHOTS = process.env.SF_SCREENSHOTS
-  ? fileURLToPath(new URL("../../../../docs/screenshots/", import.meta.url))
+  ? fileURLToPath(new URL("../../../docs/screenshots/", import.meta.url))
   : fs.mkdtempSync(path.join(os.tmpdir(), "sf-screenshots-"));
 fs.mkdirSync(SCREENSHOTS, { recursive: true });
 

@@ -15,7 +15,7 @@ export interface TestNginx {
   stop(): Promise<void>;
 }
 
-const DEPLOY_CONF = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../deploy/nginx.conf");
+const DEPLOY_CONF = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../deploy/nginx.conf");
 
 /**
  * The parts of the shipped deploy/nginx.conf a test nginx runs with, verbatim: the log maps and

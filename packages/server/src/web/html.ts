@@ -10,7 +10,7 @@ export class SafeHtml {
   }
 }
 
-type HtmlValue = SafeHtml | string | number | boolean | null | undefined | readonly HtmlValue[];
+export type HtmlValue = SafeHtml | string | number | boolean | null | undefined | readonly HtmlValue[];
 
 function render(v: HtmlValue): string {
   if (v instanceof SafeHtml) return v.value;

@@ -126,6 +126,14 @@ describe("the server's layers", () => {
     expect(problems).toEqual([]);
   });
 
+  it("keep each source file to one idea: none over 400 lines (generated code aside)", () => {
+    const long = files
+      .filter((rel) => !rel.startsWith("generated/"))
+      .map((rel) => [rel, fs.readFileSync(path.join(SRC, rel), "utf8").split("\n").length] as const)
+      .filter(([, n]) => n > 400);
+    expect(long).toEqual([]);
+  });
+
   it("would catch a violation (the checker itself)", () => {
     expect(layerViolations("services/x.ts", `import { a } from "../http/upload.js";`)).toHaveLength(1);
     expect(layerViolations("services/x.ts", `import type { A } from "../routes/web.js";`)).toHaveLength(1);

@@ -1,7 +1,8 @@
-// Uploads a list of files to one API endpoint with a progress bar per file: the page's own
-// streaming upload, the same `POST …/files` (multipart, field `file`) the SDK uses, authenticated
-// by the session cookie plus the page's CSRF token. XMLHttpRequest, because fetch reports no
-// upload progress.
+// The pages' one upload queue: files to one API endpoint with a progress bar per file, a few at a
+// time, the same `POST …/files` (multipart, field `file`) the SDK uses, and tus for large files.
+// The signed-in pages (New package, a draft's page) send the session's CSRF token; the
+// recipient's upload page (a magic link, no session) has none to send. XMLHttpRequest, because
+// fetch reports no upload progress.
 
 import "./format-bytes.js";
 
@@ -78,7 +79,7 @@ function uploadResumable(url, item) {
       endpoint: url.replace(/\/files$/, "/uploads"),
       chunkSize: 64 * 1024 * 1024,
       retryDelays: [0, 1000, 2000, 4000, 8000, 15000, 30000, 30000, 60000, 60000],
-      headers: { "X-CSRF-Token": csrfToken() },
+      headers: csrfHeaders(),
       metadata: { filename: item.file.name, content_type: item.file.type || "application/octet-stream" },
       removeFingerprintOnSuccess: true,
       onProgress: (sent, total) => {
@@ -108,15 +109,21 @@ function uploadResumable(url, item) {
   });
 }
 
-/** Uploads one queued file; resolves true when the server stored it (201). */
-function uploadOne(url, item) {
-  if (window.tus?.isSupported && item.file.size >= RESUMABLE_THRESHOLD) return uploadResumable(url, item);
+/** The CSRF header of a signed-in page; none on a page without a session (the recipient's). */
+function csrfHeaders() {
+  const token = csrfToken();
+  return token ? { "X-CSRF-Token": token } : {};
+}
+
+/** Uploads one queued file (through tus from `threshold` bytes); resolves true when the server stored it (201). */
+function uploadOne(url, item, threshold = RESUMABLE_THRESHOLD) {
+  if (window.tus?.isSupported && item.file.size >= threshold) return uploadResumable(url, item);
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
     const form = new FormData();
     form.append("file", item.file, item.file.name);
     xhr.open("POST", url);
-    xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    for (const [name, value] of Object.entries(csrfHeaders())) xhr.setRequestHeader(name, value);
     xhr.responseType = "json";
     set(item, "uploading", "0%");
     xhr.upload.onprogress = (ev) => {
@@ -143,18 +150,51 @@ function uploadOne(url, item) {
   });
 }
 
-/** Uploads every item, a few at a time; resolves with how many failed. */
-export async function uploadAll(url, items, parallel = 3) {
-  let next = 0;
-  let failed = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      if (!(await uploadOne(url, item))) failed++;
+/**
+ * A queue that uploads items as they are added, `parallel` at a time: `onDone(item, ok)` after
+ * each, `onChange()` whenever what is under way changes (`busy` says whether anything is).
+ */
+export function uploadQueue(url, { parallel = 3, threshold = RESUMABLE_THRESHOLD, onDone = () => {}, onChange = () => {} } = {}) {
+  const pending = [];
+  let active = 0;
+  const pump = () => {
+    while (active < parallel && pending.length > 0) {
+      const item = pending.shift();
+      active++;
+      uploadOne(url, item, threshold).then((ok) => {
+        active--;
+        onDone(item, ok);
+        pump();
+      });
     }
+    onChange();
   };
-  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
-  return failed;
+  return {
+    add(items) {
+      pending.push(...items);
+      pump();
+    },
+    get busy() {
+      return active > 0 || pending.length > 0;
+    },
+  };
+}
+
+/** Uploads every item, a few at a time; resolves with how many failed. */
+export function uploadAll(url, items, parallel = 3) {
+  return new Promise((resolve) => {
+    if (items.length === 0) return resolve(0);
+    let left = items.length;
+    let failed = 0;
+    const queue = uploadQueue(url, {
+      parallel,
+      onDone: (_item, ok) => {
+        if (!ok) failed++;
+        if (--left === 0) resolve(failed);
+      },
+    });
+    queue.add(items);
+  });
 }
 
 /** Wires a drop zone and a file input to `add(files)`. */

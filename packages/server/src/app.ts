@@ -5,10 +5,12 @@ import { errorHandler, notFoundHandler } from "./http/errors.js";
 import { securityHeaders } from "./http/security-headers.js";
 import { specRouter } from "./http/router.js";
 import { handlers } from "./routes/index.js";
-import { linkLookupLimiter, loginLimiters, operationMiddleware } from "./routes/middleware.js";
+import { linkLookupLimiter, loginLimiters, operationMiddleware, type LimitedPages } from "./routes/middleware.js";
 import { docsRoutes } from "./routes/docs.js";
-import { webRoutes } from "./routes/web.js";
+import { sendTooManyPage, webRoutes } from "./routes/web.js";
 import { webApp } from "./routes/web-app.js";
+import { sendSignInLimited } from "./routes/web-auth.js";
+import { secureCookies } from "./routes/web-session.js";
 
 export interface AppOptions {
   /** Validate every response against openapi.yaml (tests turn this on). */
@@ -37,8 +39,13 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
 
   // One counter of failed link lookups for the pages and the JSON API together, and one set of
   // failed-login counters for the sign-in page and POST /auth/token together.
-  const linkLimiter = linkLookupLimiter(s);
-  const login = loginLimiters(s);
+  // A limited page request is answered with a page.
+  const limitedPages: LimitedPages = {
+    linkLimited: (res, detail) => sendTooManyPage(res, detail),
+    signInLimited: (req, res, detail) => sendSignInLimited(req, res, detail, secureCookies(s)),
+  };
+  const linkLimiter = linkLookupLimiter(s, limitedPages);
+  const login = loginLimiters(s, limitedPages);
   const pages = express.Router();
   pages.use(webRoutes(s, linkLimiter));
   pages.use(webApp(s, login));

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
+import { redactUrl } from "./util/redact-url.js";
 
 /** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
 export const S3_MAX_FILE_BYTES = 10_000 * 64 * 1024 * 1024;
@@ -319,7 +320,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   return Object.freeze(config);
 }
 
-/** Hides the password part of a URL before it goes into a message or a log. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, "//$1:***@");
-}
+/** Hides the password part of a URL before it goes into a message or a log (util/redact-url.ts). */
+export { redactUrl };

@@ -12,7 +12,7 @@ import { setCookieOf } from "@speedyfiles/test-utils/web";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { deliverDue } from "../src/jobs/webhook-worker.js";
 import { startReceiver } from "@speedyfiles/test-utils/receiver";
-import { migrationSource } from "../src/db/migrations.js";
+import { migrationSource } from "../src/db/migrations/index.js";
 import { openDatabase, closeDatabase, migrate } from "../src/db/knex.js";
 
 // Delivery controls: a link per recipient, max_downloads, a password, receipts to the

@@ -83,6 +83,13 @@ describe("checkFileName: names Windows cannot extract", () => {
     expect(checkFileName("a/ /b")).toMatchObject({ ok: false, reason: expect.stringMatching(/blank/) });
     expect(checkFileName("a\u0000b")).toMatchObject({ ok: false, reason: expect.stringMatching(/control/) });
   });
+
+  it("refuses the characters a title refuses (one set, util/forbidden-characters.ts): bidi overrides, isolates and marks", () => {
+    for (const c of ["\u202e", "\u2066", "\u200e", "\u200f", "\u061c"]) {
+      expect(checkFileName(`invoice${c}fdp.exe`), JSON.stringify(c)).toMatchObject({ ok: false, reason: expect.stringMatching(/control/) });
+    }
+    expect(checkFileName("caf\u00e9 \u05e9\u05dc\u05d5\u05dd.txt")).toMatchObject({ ok: true });
+  });
 });
 
 describe.each(DATABASES)("uploading a name Windows cannot extract (%s)", (kind) => {

@@ -388,12 +388,16 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
       const html = await res.text();
       expectNoInlineCode(html);
       expect(html).toContain('id="file-input"');
-      expect(html).toContain('<script src="/assets/upload.js" defer></script>');
+      expect(html).toContain('<script src="/assets/upload.js" type="module"></script>');
       expect(html).toContain(`data-api="/api/v1/links/${s.secret}"`);
       const js = await fetch(`${t.url}/assets/upload.js`);
       expect(js.status).toBe(200);
       expect(js.headers.get("content-type")).toMatch(/javascript/);
-      expect(await js.text()).toContain("XMLHttpRequest");
+      // The page's script uses the pages' one upload queue, which uploads with XMLHttpRequest.
+      expect(await js.text()).toContain('from "./upload-queue.js"');
+      const queue = await fetch(`${t.url}/assets/upload-queue.js`);
+      expect(queue.status).toBe(200);
+      expect(await queue.text()).toContain("XMLHttpRequest");
     });
   });
 

@@ -118,3 +118,28 @@ export async function countFilesSince(db: Knex, packageId: string, since: string
   const row = await q.count<{ n: number | string }[]>({ n: "*" }).first();
   return Number(row?.n ?? 0);
 }
+
+/** How many files the database holds (all packages, purged ones included). */
+export async function countFiles(db: Knex): Promise<number> {
+  const { n } = (await db("files").count({ n: "*" }).first()) as { n: number | string };
+  return Number(n);
+}
+
+/** What copying a file's bytes needs: where they are, what they hash to, whether they were purged. */
+export interface FileCopy {
+  id: string;
+  storage_key: string;
+  size: number | string;
+  sha256: string;
+  purged_at: string | null;
+}
+
+/** The next `limit` files by storage key after `after` (`""` for the first page). */
+export async function fileCopiesAfter(db: Knex, after: string, limit: number): Promise<FileCopy[]> {
+  return (await db("files")
+    .join("packages", "packages.id", "files.package_id")
+    .where("files.storage_key", ">", after)
+    .orderBy("files.storage_key")
+    .limit(limit)
+    .select("files.id", "files.storage_key", "files.size", "files.sha256", "packages.purged_at")) as FileCopy[];
+}

@@ -1,5 +1,7 @@
 import path from "node:path";
 import Database from "better-sqlite3";
+import type { Knex } from "knex";
+import type pg from "pg";
 
 /** Another server process already serves this SQLite database. */
 export class AnotherInstanceRunning extends Error {}
@@ -48,4 +50,24 @@ export function tryExclusiveLock(lockFile: string): (() => void) | undefined {
     throw err;
   }
   return () => lock.close();
+}
+
+/**
+ * A PostgreSQL session advisory lock on a connection of its own, held until the returned function
+ * releases it (or the process ends); undefined when another session holds it.
+ */
+export async function tryAdvisoryLock(db: Knex, key: number): Promise<(() => Promise<void>) | undefined> {
+  const conn = (await db.client.acquireConnection()) as pg.Client;
+  const got = await conn.query("select pg_try_advisory_lock($1) as ok", [key]).catch(async (err: unknown) => {
+    await db.client.releaseConnection(conn);
+    throw err;
+  });
+  if (!(got.rows[0] as { ok: boolean }).ok) {
+    await db.client.releaseConnection(conn);
+    return undefined;
+  }
+  return async () => {
+    await conn.query("select pg_advisory_unlock($1)", [key]).catch(() => undefined);
+    await db.client.releaseConnection(conn);
+  };
 }

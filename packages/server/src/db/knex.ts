@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import knexFactory, { type Knex } from "knex";
 import pg from "pg";
-import { migrationSource } from "./migrations.js";
+import { migrationSource } from "./migrations/index.js";
 import { closeHot } from "./hot.js";
 
 // PostgreSQL returns BIGINT (sizes, counts) as strings by default; every such value we store fits

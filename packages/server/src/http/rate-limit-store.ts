@@ -2,13 +2,17 @@ import type { ClientRateLimitInfo, Options, Store } from "express-rate-limit";
 import { MemoryStore } from "express-rate-limit";
 import type { Db } from "../db/knex.js";
 import { isPostgres } from "../db/knex.js";
+import {
+  decrementRateCounter,
+  deleteExpiredRateCounters,
+  deleteRateCounter,
+  findRateCounter,
+  incrementRateCounter,
+  type RateCounter,
+} from "../db/rate-limits.js";
 import { sha256Hex } from "../security/secrets.js";
 
-interface CounterRow {
-  hits: number;
-  /** Milliseconds since the epoch (a BIGINT: a string from pg unless parsed, see db/knex.ts). */
-  reset_at: number | string;
-}
+const toInfo = (c: RateCounter): ClientRateLimitInfo => ({ totalHits: c.hits, resetTime: new Date(c.resetAt) });
 
 /** Expired counters are deleted at most this often, by whichever process counts next. */
 const CLEANUP_EVERY_MS = 60_000;
@@ -26,7 +30,7 @@ const CLEANUP_EVERY_MS = 60_000;
  * pool of its own (ten connections for every limiter, beside ours), needs the `uuid-ossp`
  * extension (a superuser's job on managed PostgreSQL), runs its migrations unawaited from the
  * constructor, so the first requests race them, and logs with console.error. What is left to
- * write is the three statements below; the limiting itself stays express-rate-limit's.
+ * write is the few statements of db/rate-limits.ts; the limiting itself stays express-rate-limit's.
  */
 export class DbRateLimitStore implements Store {
   /** Counters are shared with other processes: express-rate-limit must not assume they are ours. */
@@ -48,46 +52,28 @@ export class DbRateLimitStore implements Store {
   }
 
   async get(key: string): Promise<ClientRateLimitInfo | undefined> {
-    const row = (await this.db("rate_limits")
-      .where({ key: this.keyOf(key) })
-      .andWhere("reset_at", ">", Date.now())
-      .first("hits", "reset_at")) as CounterRow | undefined;
-    return row ? { totalHits: Number(row.hits), resetTime: new Date(Number(row.reset_at)) } : undefined;
+    const counter = await findRateCounter(this.db, this.keyOf(key), Date.now());
+    return counter ? toInfo(counter) : undefined;
   }
 
   async increment(key: string): Promise<ClientRateLimitInfo> {
     const now = Date.now();
     await this.cleanup(now);
-    // One statement, atomic under concurrent increments from any process; both databases read
-    // `excluded` and answer RETURNING (SQLite since 3.35) the same way.
-    const res = (await this.db.raw(
-      `insert into rate_limits (key, hits, reset_at) values (?, 1, ?)
-       on conflict (key) do update set
-         hits = case when rate_limits.reset_at <= ? then 1 else rate_limits.hits + 1 end,
-         reset_at = case when rate_limits.reset_at <= ? then excluded.reset_at else rate_limits.reset_at end
-       returning hits, reset_at`,
-      [this.keyOf(key), now + this.windowMs, now, now],
-    )) as { rows: CounterRow[] } | CounterRow[];
-    const row = (Array.isArray(res) ? res : res.rows)[0]!;
-    return { totalHits: Number(row.hits), resetTime: new Date(Number(row.reset_at)) };
+    return toInfo(await incrementRateCounter(this.db, this.keyOf(key), now, this.windowMs));
   }
 
   async decrement(key: string): Promise<void> {
-    await this.db("rate_limits")
-      .where({ key: this.keyOf(key) })
-      .andWhere("reset_at", ">", Date.now())
-      .andWhere("hits", ">", 0)
-      .decrement("hits", 1);
+    await decrementRateCounter(this.db, this.keyOf(key), Date.now());
   }
 
   async resetKey(key: string): Promise<void> {
-    await this.db("rate_limits").where({ key: this.keyOf(key) }).delete();
+    await deleteRateCounter(this.db, this.keyOf(key));
   }
 
   private async cleanup(now: number): Promise<void> {
     if (now - this.lastCleanup < CLEANUP_EVERY_MS) return;
     this.lastCleanup = now;
-    await this.db("rate_limits").where("reset_at", "<=", now).delete();
+    await deleteExpiredRateCounters(this.db, now);
   }
 }
 

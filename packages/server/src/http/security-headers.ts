@@ -1,4 +1,4 @@
-import type { RequestHandler } from "express";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
 import helmet from "helmet";
 
 /**
@@ -60,3 +60,13 @@ export const pageSecurityHeaders: RequestHandler = helmet.contentSecurityPolicy(
 
 /** The CSP under which Swagger UI and ReDoc work (replaces the app-wide one). */
 export const docsSecurityHeaders: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: DOCS_CSP });
+
+/**
+ * A magic link's URL is a secret: never cached or indexed (the JSON API and the page alike).
+ * Helmet already sends `Referrer-Policy: no-referrer` everywhere, so it never leaks as a Referer.
+ */
+export function linkHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader("Cache-Control", "no-store");
+  res.setHeader("X-Robots-Tag", "noindex, nofollow");
+  next();
+}

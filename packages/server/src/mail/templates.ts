@@ -1,6 +1,6 @@
 import type { MailMessage } from "./mailer.js";
-import { escapeHtml } from "../web/html.js";
-import { formatBytes } from "../web/format.js";
+import { escapeHtml } from "../util/escape-html.js";
+import { formatBytes } from "../util/format-bytes.js";
 
 export interface PackageEmailInput {
   direction: "outbound" | "inbound";

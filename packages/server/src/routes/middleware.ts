@@ -3,10 +3,19 @@ import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
 import { callRateLimit, failureOnlyRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { rateLimitStore } from "../http/rate-limit-store.js";
+import { linkHeaders } from "../http/security-headers.js";
 import { sha256Hex } from "../security/secrets.js";
-import { linkHeaders, sendTooManyPage } from "./web.js";
-import { sendSignInLimited } from "./web-auth.js";
-import { secureCookies } from "./web-session.js";
+
+/**
+ * How a limited request from a page is answered: with a page. The pages live in routes/web*.ts,
+ * which mount these limiters; app.ts hands the pages' answers in, so this file imports no page.
+ */
+export interface LimitedPages {
+  /** A recipient's link page (`/l/…`) past a link limit (the limiter's headers are already set). */
+  linkLimited(res: Response, detail: string): void;
+  /** The sign-in page past a login limit. */
+  signInLimited(req: Request, res: Response, detail: string): void;
+}
 
 const LINK_OPERATIONS: OperationId[] = [
   "getLink",
@@ -24,11 +33,11 @@ const LINK_OPERATIONS: OperationId[] = [
  * not counted, so a recipient with a valid link is never slowed down by this. One counter for the
  * link pages and the JSON API together.
  */
-export function linkLookupLimiter(s: Services): RequestHandler {
+export function linkLookupLimiter(s: Services, pages: LimitedPages): RequestHandler {
   const wrongPassword = (res: Response) => res.locals.errorCode === "link_password_wrong";
   // The link page answers a person, in HTML; the JSON API keeps `{"detail", "code"}`.
   const respond = (detail: string) => (req: Request, res: Response) => {
-    if (req.originalUrl.startsWith("/l/")) sendTooManyPage(res, detail);
+    if (req.originalUrl.startsWith("/l/")) pages.linkLimited(res, detail);
     else res.json({ detail, code: "rate_limited" });
   };
   const perIpDetail = "Too many failed link lookups from this address; try again later";
@@ -73,7 +82,7 @@ export interface LoginLimiters {
  * the guesses by alternating. A failure is an answer 401; both read `email` from the body. A
  * limited sign-in page answers a page, the API `{"detail", "code"}`.
  */
-export function loginLimiters(s: Services): LoginLimiters {
+export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
   const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string; prefix: string }) =>
     failureRateLimit({
       ...opts,
@@ -82,7 +91,7 @@ export function loginLimiters(s: Services): LoginLimiters {
       windowSeconds: s.config.loginWindowSeconds,
       respond: (req: Request, res: Response) => {
         if (req.originalUrl.startsWith("/api/")) res.json({ detail: opts.detail, code: "rate_limited" });
-        else sendSignInLimited(req, res, opts.detail, secureCookies(s));
+        else pages.signInLimited(req, res, opts.detail);
       },
     });
   return {

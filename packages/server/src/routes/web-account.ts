@@ -1,6 +1,5 @@
 import { Router, type Request, type Response } from "express";
 import { ApiError, ValidationFailed } from "../errors.js";
-import type { Services } from "../services/context.js";
 import * as tokens from "../services/tokens.js";
 import * as users from "../services/users.js";
 import * as sessions from "../services/sessions.js";
@@ -9,7 +8,7 @@ import { tokensBody, type TokensPageData } from "../web/tokens-page.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { formFields, formValues, text, uuidParam } from "./web-forms.js";
 import { scopesForRole, type Scope } from "../policies/index.js";
-import type { Role } from "../db/users.js";
+import type { Role, Services } from "../services/context.js";
 import { flashFor, requireSession, sessionOf, signedInForm, takeFlash } from "./web-session.js";
 
 const NOTICES = {

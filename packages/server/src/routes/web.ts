@@ -1,10 +1,10 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import express, { Router, type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import express, { Router, type Request, type RequestHandler, type Response } from "express";
 import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
 import { linkCookie, liveLink, unlockLink, viewOf, type LiveLink } from "../services/links.js";
-import { pageSecurityHeaders } from "../http/security-headers.js";
+import { linkHeaders, pageSecurityHeaders } from "../http/security-headers.js";
 import { readCookie, setCookie } from "../http/session-cookie.js";
 import { deadLinkPage, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
 import { LINK_COOKIE } from "./links.js";
@@ -13,16 +13,6 @@ import { createRequire } from "node:module";
 
 const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
 const TUS_CLIENT_FILE = path.join(path.dirname(createRequire(import.meta.url).resolve("tus-js-client/package.json")), "dist", "tus.min.js");
-
-/**
- * A magic link's URL is a secret: never cached or indexed (the JSON API and the page alike).
- * Helmet already sends `Referrer-Policy: no-referrer` everywhere, so it never leaks as a Referer.
- */
-export function linkHeaders(_req: Request, res: Response, next: NextFunction): void {
-  res.setHeader("Cache-Control", "no-store");
-  res.setHeader("X-Robots-Tag", "noindex, nofollow");
-  next();
-}
 
 /** The magic-link page `/l/<secret>` and its static assets. */
 export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {

@@ -1,3 +1,5 @@
+import { FORBIDDEN_IN_LINE } from "../util/forbidden-characters.js";
+
 /**
  * File names are metadata, never a file-system path. A name may be a relative path
  * (`sub/dir/a.txt`, as `sf send ./dir` produces) but it is rejected, not silently changed, when it
@@ -18,9 +20,8 @@ const MAX_SEGMENT_BYTES = 255;
 
 export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };
 
-// C0 and C1 controls, DEL, and the Unicode bidi overrides used to disguise extensions.
-// eslint-disable-next-line no-control-regex
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+// The characters no text may hold (util/forbidden-characters.ts): controls and bidi controls.
+const FORBIDDEN = FORBIDDEN_IN_LINE;
 
 // Device names per Microsoft's "Naming Files, Paths, and Namespaces", including the superscript
 // digits it lists and the console pseudo-files; reserved with any extension (`NUL.tar.gz` is NUL)

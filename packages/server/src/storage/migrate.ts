@@ -4,10 +4,10 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Knex } from "knex";
-import type pg from "pg";
 import type { Config } from "../config.js";
 import { isPostgres } from "../db/knex.js";
-import { tryExclusiveLock } from "../db/instance-lock.js";
+import { tryAdvisoryLock, tryExclusiveLock } from "../db/instance-lock.js";
+import { countFiles, fileCopiesAfter, type FileCopy } from "../db/files.js";
 import { LocalBlobStore } from "./local.js";
 import { S3BlobStore } from "./s3.js";
 
@@ -43,19 +43,9 @@ export async function lockStorageMigration(db: Knex, databaseUrl: string): Promi
   const busy = () =>
     new MigrationLocked("another storage migrate is already running on this database: wait for it to finish (or stop it), then run this again");
   if (isPostgres(db)) {
-    const conn = (await db.client.acquireConnection()) as pg.Client;
-    const got = await conn.query("select pg_try_advisory_lock($1) as ok", [STORAGE_MIGRATE_LOCK]).catch(async (err: unknown) => {
-      await db.client.releaseConnection(conn);
-      throw err;
-    });
-    if (!(got.rows[0] as { ok: boolean }).ok) {
-      await db.client.releaseConnection(conn);
-      throw busy();
-    }
-    return async () => {
-      await conn.query("select pg_advisory_unlock($1)", [STORAGE_MIGRATE_LOCK]).catch(() => undefined);
-      await db.client.releaseConnection(conn);
-    };
+    const release = await tryAdvisoryLock(db, STORAGE_MIGRATE_LOCK);
+    if (!release) throw busy();
+    return release;
   }
   const file = databaseUrl.slice("sqlite://".length);
   if (file === ":memory:") return async () => undefined;
@@ -66,14 +56,6 @@ export async function lockStorageMigration(db: Knex, databaseUrl: string): Promi
 
 const PAGE = 500;
 const MiB = 1024 * 1024;
-
-interface Row {
-  id: string;
-  storage_key: string;
-  size: number | string;
-  sha256: string;
-  purged_at: string | null;
-}
 
 function human(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -108,19 +90,13 @@ export async function migrateToS3(
     await s3.check().catch((err: unknown) => {
       throw new Error(`cannot reach the bucket ${config.s3!.bucket}: ${(err as Error)?.message ?? String(err)}`);
     });
-    const { n } = (await db("files").count({ n: "*" }).first()) as { n: number | string };
-    const total = Number(n);
+    const total = await countFiles(db);
     const summary: MigrationSummary = { copied: 0, copiedBytes: 0, skipped: 0, purged: 0, failed: [], total };
     print(`copying the bytes of ${total} files from ${config.dataDir}/blobs to s3://${config.s3.bucket}/${config.s3.prefix}`);
     let done = 0;
     let after = "";
     for (;;) {
-      const rows = (await db("files")
-        .join("packages", "packages.id", "files.package_id")
-        .where("files.storage_key", ">", after)
-        .orderBy("files.storage_key")
-        .limit(PAGE)
-        .select("files.id", "files.storage_key", "files.size", "files.sha256", "packages.purged_at")) as Row[];
+      const rows: FileCopy[] = await fileCopiesAfter(db, after, PAGE);
       if (rows.length === 0) break;
       for (const row of rows) {
         done++;

@@ -1,10 +1,20 @@
 import type { components } from "../generated/api.js";
-import type { SessionView } from "../services/sessions.js";
 import { html, type SafeHtml } from "./html.js";
 import { csrfField } from "./layout.js";
 import { timeTag } from "./format.js";
 
 type Schemas = components["schemas"];
+
+/** A signed-in browser as the account page lists it (what services/sessions.ts listSessions answers). */
+export interface SessionItem {
+  id: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  client_address: string | null;
+  user_agent: string | null;
+  current: boolean;
+}
 
 export function tabs(active: "profile" | "tokens"): SafeHtml {
   const tab = (key: string, href: string, label: string) =>
@@ -23,7 +33,7 @@ function browserOf(ua: string | null): string {
 
 export interface AccountPageData {
   me: Schemas["User"];
-  sessions: SessionView[];
+  sessions: SessionItem[];
   csrfToken: string;
 }
 

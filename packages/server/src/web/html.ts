@@ -1,9 +1,6 @@
-const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" };
+import { escapeHtml } from "../util/escape-html.js";
 
-/** Escapes text for HTML element content and quoted attribute values. */
-export function escapeHtml(value: unknown): string {
-  return String(value ?? "").replace(/[&<>"'`]/g, (c) => ENTITIES[c]!);
-}
+export { escapeHtml };
 
 /** Markup that is already safe: built by `html`, or by us from constants. */
 export class SafeHtml {
@@ -13,7 +10,7 @@ export class SafeHtml {
   }
 }
 
-type HtmlValue = SafeHtml | string | number | boolean | null | undefined | readonly HtmlValue[];
+export type HtmlValue = SafeHtml | string | number | boolean | null | undefined | readonly HtmlValue[];
 
 function render(v: HtmlValue): string {
   if (v instanceof SafeHtml) return v.value;

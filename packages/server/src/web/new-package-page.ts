@@ -1,4 +1,5 @@
 import { html, type SafeHtml } from "./html.js";
+import { linkOncePanel } from "./secret-once.js";
 import { formatBytes } from "./format.js";
 import { csrfField } from "./layout.js";
 
@@ -68,16 +69,13 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
   <p class="actions-row"><button type="submit" class="button primary" id="submit">Send</button></p>
   <p id="status" class="muted" role="status" aria-live="polite"></p>
 </form>
-<section id="result" class="panel secret-once" hidden aria-labelledby="result-heading">
-  <h2 id="result-heading">Link created</h2>
-  <p class="warn"><strong>Copy the link now.</strong> It is shown only this once: SpeedyFiles keeps only a hash of it.</p>
-  <div class="copy-row">
-    <input id="magic-link" class="mono" type="text" readonly value="" aria-label="Magic link" data-autoselect>
-    <button type="button" class="button primary" data-copy="magic-link">Copy</button>
-  </div>
-  <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  <ul id="recipient-links" class="links" hidden aria-label="Each recipient's link"></ul>
+${linkOncePanel({
+    sectionId: "result",
+    hidden: true,
+    headingId: "result-heading",
+    value: "",
+    after: html`<ul id="recipient-links" class="links" hidden aria-label="Each recipient's link"></ul>
   <p id="email-status"></p>
-  <p><a class="button" id="open-package" href="/packages">Open the package</a> <a class="button" href="/packages/new">New package</a></p>
-</section>`;
+  <p><a class="button" id="open-package" href="/packages">Open the package</a> <a class="button" href="/packages/new">New package</a></p>`,
+  })}`;
 }

@@ -1,5 +1,6 @@
 import type { components } from "../generated/api.js";
 import { html, type SafeHtml } from "./html.js";
+import { linkOncePanel } from "./secret-once.js";
 import { csrfField } from "./layout.js";
 import { formatBytes, plural, timeTag } from "./format.js";
 import { recipientsOf, statusBadge, type Recipient } from "./package-parts.js";
@@ -187,29 +188,24 @@ export function packageDetailBody(d: PackageDetailData): SafeHtml {
   const p = d.pkg;
   const fin = d.finalized;
   const finalized = fin
-    ? html`<section class="panel secret-once" aria-labelledby="link-heading">
-  <h2 id="link-heading">Link created</h2>
-  <p class="warn"><strong>Copy the link now.</strong> It is shown only this once: SpeedyFiles keeps only a hash of it.</p>
-  <div class="copy-row">
-    <input id="magic-link" class="mono" type="text" readonly value="${fin.magic_link}" aria-label="Magic link" data-autoselect>
-    <button type="button" class="button primary" data-copy="magic-link">Copy</button>
-  </div>
-  <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  ${
-    fin.links.length > 1
-      ? html`<ul class="links" id="recipient-links">${fin.links.map(
-          (l) => html`<li><strong>${l.recipient_email}</strong> <input class="mono" type="text" readonly value="${l.magic_link}" aria-label="Link for ${l.recipient_email}"></li>`,
-        )}</ul>`
-      : ""
-  }
-  ${fin.links.map((l) =>
-    l.mail_state === "failed"
-      ? html`<p><span class="warn">The email to ${l.recipient_email} could not be sent (${l.mail_error ?? "unknown error"}): send them the link yourself.</span></p>`
-      : l.mail_state === "sent"
-        ? html`<p>Emailed to ${l.recipient_email}.</p>`
-        : html`<p>The email to ${l.recipient_email} is queued: it leaves in the background, retried if the mail server is down (see Recipients below).</p>`,
-  )}
-</section>`
+    ? linkOncePanel({
+        headingId: "link-heading",
+        value: fin.magic_link,
+        after: [
+          fin.links.length > 1
+            ? html`<ul class="links" id="recipient-links">${fin.links.map(
+                (l) => html`<li><strong>${l.recipient_email}</strong> <input class="mono" type="text" readonly value="${l.magic_link}" aria-label="Link for ${l.recipient_email}"></li>`,
+              )}</ul>`
+            : "",
+          ...fin.links.map((l) =>
+            l.mail_state === "failed"
+              ? html`<p><span class="warn">The email to ${l.recipient_email} could not be sent (${l.mail_error ?? "unknown error"}): send them the link yourself.</span></p>`
+              : l.mail_state === "sent"
+                ? html`<p>Emailed to ${l.recipient_email}.</p>`
+                : html`<p>The email to ${l.recipient_email} is queued: it leaves in the background, retried if the mail server is down (see Recipients below).</p>`,
+          ),
+        ],
+      })
     : "";
   return html`<p class="crumbs"><a href="/packages">Packages</a> /</p>
 <div class="page-head">

@@ -4,7 +4,7 @@ import { FORMAT_BYTES_SCRIPT_PATH, formatBytes } from "./format.js";
 // No inline script or style anywhere (the CSP in http/security-headers.ts forbids them):
 // everything comes from our own /assets.
 
-function layout(title: string, body: string, opts: { scripts?: string[] } = {}): string {
+function layout(title: string, body: string, opts: { scripts?: string[]; modules?: string[] } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -15,6 +15,7 @@ function layout(title: string, body: string, opts: { scripts?: string[] } = {}):
 <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/app.css">
 ${(opts.scripts ?? []).map((src) => `<script src="${e(src)}" defer></script>`).join("\n")}
+${(opts.modules ?? []).map((src) => `<script src="${e(src)}" type="module"></script>`).join("\n")}
 </head>
 <body>
 <main class="card">
@@ -109,7 +110,8 @@ ${expiry}
 <h2>Already received</h2>
 <ul class="files" id="received">${uploaded || '<li class="muted" id="none-yet">Nothing yet.</li>'}</ul>`;
   // tus-js-client (served from our origin) sends large files in resumable chunks.
-  return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, FORMAT_BYTES_SCRIPT_PATH, "/assets/upload.js"] });
+  // The upload script is a module: it shares upload-queue.js with the signed-in pages.
+  return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, FORMAT_BYTES_SCRIPT_PATH], modules: ["/assets/upload.js"] });
 }
 
 /** A password-protected link: the form that asks for it (nothing of the package but its title). */

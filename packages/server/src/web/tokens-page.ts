@@ -1,5 +1,6 @@
 import type { components } from "../generated/api.js";
 import { html, type SafeHtml } from "./html.js";
+import { secretOncePanel } from "./secret-once.js";
 import { csrfField } from "./layout.js";
 import { timeTag } from "./format.js";
 import { tabs } from "./account-page.js";
@@ -44,16 +45,16 @@ const EXPIRY_CHOICES: [string, string][] = [
 /** Account → API tokens: the new token once, the create form, the list with revoke. */
 export function tokensBody(d: TokensPageData): SafeHtml {
   const created = (d.created ?? []).map(
-    (c, i) => html`<section class="panel secret-once" aria-labelledby="created-heading${i ? `-${i}` : ""}">
-  <h2 id="created-heading${i ? `-${i}` : ""}">Your new token “${c.name}”</h2>
-  <p class="warn"><strong>Copy it now.</strong> It is shown only this once and never again: SpeedyFiles keeps only a hash of it.</p>
-  <div class="copy-row">
-    <input id="new-token${i ? `-${i}` : ""}" class="mono" type="text" readonly value="${c.token}" aria-label="New API token" data-autoselect>
-    <button type="button" class="button primary" data-copy="new-token${i ? `-${i}` : ""}">Copy</button>
-  </div>
-  <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  <p class="small">Use it as <code>Authorization: Bearer ${c.prefix}…</code>, or give it to the command line on stdin: <code>sf login --url ${d.publicUrl} --with-token</code> (paste it, or <code>&lt; token.txt</code>), or set <code>SF_TOKEN</code>.</p>
-</section>`,
+    (c, i) =>
+      secretOncePanel({
+        headingId: `created-heading${i ? `-${i}` : ""}`,
+        heading: html`Your new token “${c.name}”`,
+        warning: html`<strong>Copy it now.</strong> It is shown only this once and never again: SpeedyFiles keeps only a hash of it.`,
+        inputId: `new-token${i ? `-${i}` : ""}`,
+        value: c.token,
+        label: "New API token",
+        after: html`<p class="small">Use it as <code>Authorization: Bearer ${c.prefix}…</code>, or give it to the command line on stdin: <code>sf login --url ${d.publicUrl} --with-token</code> (paste it, or <code>&lt; token.txt</code>), or set <code>SF_TOKEN</code>.</p>`,
+      }),
   );
   const allowed = allowedScopes(d.role);
   const rows = d.tokens.map((t) => {

@@ -1,5 +1,6 @@
 import type { components } from "../generated/api.js";
 import { html, type SafeHtml } from "./html.js";
+import { secretOncePanel } from "./secret-once.js";
 import { csrfField } from "./layout.js";
 import { timeTag } from "./format.js";
 
@@ -36,16 +37,15 @@ export interface WebhookListData {
 export function webhookListBody(d: WebhookListData): SafeHtml {
   const created = (d.created ?? []).map((c, i) => {
     const n = i ? `-${i}` : "";
-    return html`<section class="panel secret-once" aria-labelledby="secret-heading${n}">
-  <h2 id="secret-heading${n}">Signing secret of the new webhook</h2>
-  <p class="warn"><strong>Copy it now.</strong> It is shown only this once. Your receiver checks each request's <code>SpeedyFiles-Signature</code> with it.</p>
-  <div class="copy-row">
-    <input id="webhook-secret${n}" class="mono" type="text" readonly value="${c.secret}" aria-label="Signing secret" data-autoselect>
-    <button type="button" class="button primary" data-copy="webhook-secret${n}">Copy</button>
-  </div>
-  <p class="muted small copy-status" role="status" aria-live="polite"></p>
-  <p><a href="/webhooks/${c.id}">Open the webhook</a> (${c.url}) to send a test event.</p>
-</section>`;
+    return secretOncePanel({
+      headingId: `secret-heading${n}`,
+      heading: "Signing secret of the new webhook",
+      warning: html`<strong>Copy it now.</strong> It is shown only this once. Your receiver checks each request's <code>SpeedyFiles-Signature</code> with it.`,
+      inputId: `webhook-secret${n}`,
+      value: c.secret,
+      label: "Signing secret",
+      after: html`<p><a href="/webhooks/${c.id}">Open the webhook</a> (${c.url}) to send a test event.</p>`,
+    });
   });
   const form = d.form ?? { url: "", description: "", events: SUBSCRIBABLE.map(([t]) => t) };
   const rows = d.hooks.map(

@@ -12,7 +12,10 @@ import { fileURLToPath } from "node:url";
 // module that will not load): say it in one line and stop. The floor is the root package.json's.
 {
   const want = JSON.parse(fs.readFileSync(new URL("../package.json", import.meta.url), "utf8")).engines.node;
-  const [wMaj, wMin = 0] = want.replace(/^>=\s*/, "").split(".").map(Number);
+  const [wMaj, wMin = 0] = want
+    .replace(/^>=\s*/, "")
+    .split(".")
+    .map(Number);
   const [maj, min] = process.versions.node.split(".").map(Number);
   if (maj < wMaj || (maj === wMaj && min < wMin)) {
     process.stderr.write(
@@ -74,8 +77,14 @@ if (mode === "start") {
     {
       name: "scripts",
       command: process.execPath,
-      args: (reportDir) => ["--test", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=./scripts/node-test-report.mjs",
-        `--test-reporter-destination=${path.join(reportDir, "scripts.json")}`, "scripts/test-run.test.mjs"],
+      args: (reportDir) => [
+        "--test",
+        "--test-reporter=spec",
+        "--test-reporter-destination=stdout",
+        "--test-reporter=./scripts/node-test-report.mjs",
+        `--test-reporter-destination=${path.join(reportDir, "scripts.json")}`,
+        "scripts/test-run.test.mjs",
+      ],
       cwd: root,
     },
     ...testPackages(root).map((p) => ({ name: p.name, command: pnpmBin, args: [...pnpmPre, "run", "test"], cwd: p.dir })),

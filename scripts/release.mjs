@@ -68,10 +68,7 @@ if (built.errors.length) throw new Error("esbuild failed");
 step("making the SEA blob and injecting it into a copy of node");
 const blob = path.join(work, "sf.blob");
 const seaConfig = path.join(work, "sea-config.json");
-fs.writeFileSync(
-  seaConfig,
-  JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }, null, 2),
-);
+fs.writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }, null, 2));
 run(process.execPath, ["--experimental-sea-config", seaConfig]);
 const exe = path.join(out, `sf-${process.platform}-${process.arch}${process.platform === "win32" ? ".exe" : ""}`);
 fs.copyFileSync(process.execPath, exe);
@@ -89,8 +86,19 @@ run(process.execPath, [
 fs.rmSync(work, { recursive: true, force: true });
 
 step("SHA256SUMS");
-const files = fs.readdirSync(out).filter((f) => f !== "SHA256SUMS").sort();
-const sums = files.map((f) => `${crypto.createHash("sha256").update(fs.readFileSync(path.join(out, f))).digest("hex")}  ${f}\n`).join("");
+const files = fs
+  .readdirSync(out)
+  .filter((f) => f !== "SHA256SUMS")
+  .sort();
+const sums = files
+  .map(
+    (f) =>
+      `${crypto
+        .createHash("sha256")
+        .update(fs.readFileSync(path.join(out, f)))
+        .digest("hex")}  ${f}\n`,
+  )
+  .join("");
 fs.writeFileSync(path.join(out, "SHA256SUMS"), sums);
 
 for (const f of [...files, "SHA256SUMS"]) {

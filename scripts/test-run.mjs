@@ -17,7 +17,13 @@ export function testPackages(root) {
   let inPackages = false;
   for (const line of yaml.split("\n")) {
     if (/^\S/.test(line)) inPackages = /^packages:\s*$/.test(line);
-    else if (inPackages && /^\s+-\s+/.test(line)) globs.push(line.replace(/^\s+-\s+/, "").replace(/^(["'])(.*)\1$/, "$2").trim());
+    else if (inPackages && /^\s+-\s+/.test(line))
+      globs.push(
+        line
+          .replace(/^\s+-\s+/, "")
+          .replace(/^(["'])(.*)\1$/, "$2")
+          .trim(),
+      );
   }
   const dirs = [];
   for (const g of globs) {
@@ -63,7 +69,12 @@ export function dependenciesFirst(pkgs) {
 export function readReports(dir) {
   const reports = [];
   const unreadable = [];
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort() : [];
+  const files = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+    : [];
   for (const f of files) {
     try {
       const j = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));

@@ -134,6 +134,9 @@ export function idempotencyKey(inputs: Inputs, runner: RunnerContext): string | 
   if (!runner.runId) return undefined;
   // What makes the package; not the token (it changes per attempt) nor how the step waits or logs.
   const what = JSON.stringify([inputs.url, inputs.paths, inputs.to, inputs.title, inputs.message, inputs.ttlDays, inputs.maxDownloads]);
-  const h = crypto.createHash("sha256").update(JSON.stringify([runner.repository, runner.runId, runner.job, runner.action, what])).digest("hex");
+  const h = crypto
+    .createHash("sha256")
+    .update(JSON.stringify([runner.repository, runner.runId, runner.job, runner.action, what]))
+    .digest("hex");
   return `sf-action-${h}`;
 }

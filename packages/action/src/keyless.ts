@@ -46,7 +46,12 @@ export async function exchangeIdToken(baseUrl: string, idToken: string, signal?:
   const body = (await res.json().catch(() => undefined)) as { token?: unknown; expires_at?: unknown; scopes?: unknown; detail?: unknown } | undefined;
   if (!res.ok) {
     const detail = typeof body?.detail === "string" ? body.detail : `HTTP ${res.status}`;
-    const hint = res.status === 404 ? " (this server has no keyless sign-in; pass a token input)" : res.status === 401 || res.status === 403 ? " (ask an admin for a trust policy that matches this repository)" : "";
+    const hint =
+      res.status === 404
+        ? " (this server has no keyless sign-in; pass a token input)"
+        : res.status === 401 || res.status === 403
+          ? " (ask an admin for a trust policy that matches this repository)"
+          : "";
     throw new KeylessError(`keyless sign-in refused: ${detail}${hint}`);
   }
   if (typeof body?.token !== "string") throw new KeylessError("keyless sign-in: the server's answer has no token");

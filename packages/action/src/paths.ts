@@ -69,7 +69,10 @@ function segmentRegExp(seg: string): RegExp {
       const end = seg.indexOf("]", i + 1);
       if (end < 0) re += "\\[";
       else {
-        const body = seg.slice(i + 1, end).replace(/^!/, "^").replace(/\\/g, "\\\\");
+        const body = seg
+          .slice(i + 1, end)
+          .replace(/^!/, "^")
+          .replace(/\\/g, "\\\\");
         re += `[${body}]`;
         i = end;
       }

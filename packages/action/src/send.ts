@@ -69,8 +69,14 @@ export async function sendFiles(sf: SpeedyFiles, req: SendRequest): Promise<Fina
   }
   const fin = await sf.packages.finalize(pkg.id, { idempotencyKey: `${key}-finalize` });
   if (pkg.status !== "draft") {
-    const sent = fin.files.map((f) => `${f.name}:${f.size}`).sort().join("\n");
-    const local = files.map((f) => `${f.name}:${f.size}`).sort().join("\n");
+    const sent = fin.files
+      .map((f) => `${f.name}:${f.size}`)
+      .sort()
+      .join("\n");
+    const local = files
+      .map((f) => `${f.name}:${f.size}`)
+      .sort()
+      .join("\n");
     if (sent !== local) {
       req.onStale?.(
         "an earlier attempt of this step in this workflow run already sent this package, with other files than these; " +

@@ -106,7 +106,11 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
     expect(r.outputs["package-id"]).toBe(draft.id);
     expect(r.stdout).toContain("already on the server: app-1.0.tgz");
     expect(r.stdout).toContain("sent: app-1.0.zip");
-    expect(JSON.parse(r.outputs.files!).map((f: { name: string }) => f.name).sort()).toEqual(["app-1.0.tgz", "app-1.0.zip"]);
+    expect(
+      JSON.parse(r.outputs.files!)
+        .map((f: { name: string }) => f.name)
+        .sort(),
+    ).toEqual(["app-1.0.tgz", "app-1.0.zip"]);
     await smtp.waitForMail((m) => m.envelope.to.includes(to));
     expect(mailsTo(to)).toHaveLength(1);
   });
@@ -168,12 +172,14 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
           if (downloaded || !text.includes("Waiting up to 2m")) return;
           downloaded = true;
           // The recipient opens the link and downloads the file (the link is in the mail).
-          void smtp.waitForMail((m) => m.envelope.to.includes("wait@example.com")).then(async (m) => {
-            const secret = /\/l\/([A-Za-z0-9_-]+)/.exec(m.parsed.text ?? "")![1]!;
-            const view = (await (await t.fetch(`/links/${secret}`)).json()) as { files: { id: string }[] };
-            const res = await t.fetch(`/links/${secret}/files/${view.files[0]!.id}`);
-            await res.arrayBuffer();
-          });
+          void smtp
+            .waitForMail((m) => m.envelope.to.includes("wait@example.com"))
+            .then(async (m) => {
+              const secret = /\/l\/([A-Za-z0-9_-]+)/.exec(m.parsed.text ?? "")![1]!;
+              const view = (await (await t.fetch(`/links/${secret}`)).json()) as { files: { id: string }[] };
+              const res = await t.fetch(`/links/${secret}/files/${view.files[0]!.id}`);
+              await res.arrayBuffer();
+            });
         },
       },
     );
@@ -223,7 +229,10 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
     it("with the audience defaulting to the url input (without a trailing slash)", async () => {
       const runnerEndpoint = await fakeServer(() => ({ status: 200, json: { value: "id.token.x" } }));
       try {
-        await runAction({ url: `${t.url}/`, path: "build", to: "qa@example.com" }, { workspace, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerEndpoint.url}/t?x=1`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: "rt" } });
+        await runAction(
+          { url: `${t.url}/`, path: "build", to: "qa@example.com" },
+          { workspace, env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerEndpoint.url}/t?x=1`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: "rt" } },
+        );
         expect(new URL(runnerEndpoint.requests[0]!.url, runnerEndpoint.url).searchParams.get("audience")).toBe(t.url);
       } finally {
         await runnerEndpoint.close();

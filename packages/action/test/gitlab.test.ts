@@ -81,7 +81,12 @@ describe.each(DATABASES)("the GitLab CI template against the real server (%s)", 
     const b = `b-${crypto.randomBytes(4).toString("hex")}@example.com`;
     const r = await runJob({ SF_URL: t.url, SF_TOKEN: u.token, SF_PATH: "build\napp-1.*", SF_TO: `${a},${b}`, SF_TITLE: "Build 7", SF_TTL_DAYS: "2" }, project);
     expect(r.code, r.out).toBe(0);
-    const vars = Object.fromEntries(r.env.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+    const vars = Object.fromEntries(
+      r.env
+        .trim()
+        .split("\n")
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
     expect(Object.keys(vars).sort()).toEqual(["SF_FILES", "SF_PACKAGE_ID"]);
     const files = JSON.parse(vars.SF_FILES!) as { name: string; size: number; sha256: string }[];
     expect(files.map((f) => f.name).sort()).toEqual(["app-1.tgz", "app-1.zip", "build/css/site.css", "build/index.html"]);

@@ -11,13 +11,22 @@ import { addMask, error, escapeData, setOutput } from "../src/workflow.js";
 import { fakeServer, parseOutputFile, REPO } from "./helpers.js";
 
 describe("inputs", () => {
-  const base = { "INPUT_URL": "https://files.example.com/", "INPUT_PATH": "build", "INPUT_TO": "a@x.com" };
+  const base = { INPUT_URL: "https://files.example.com/", INPUT_PATH: "build", INPUT_TO: "a@x.com" };
 
   it("reads INPUT_<NAME> upper-cased with dashes kept, trimmed, empty as absent", () => {
     expect(input({ "INPUT_TTL-DAYS": " 3 " }, "ttl-days")).toBe("3");
     expect(input({ "INPUT_TTL-DAYS": "  " }, "ttl-days")).toBeUndefined();
-    const i = readInputs({ ...base, "INPUT_TTL-DAYS": "3", "INPUT_MAX-DOWNLOADS": "2", "INPUT_TO": "a@x.com,\n b@x.com ,", "INPUT_WAIT-FOR-DOWNLOAD": "1h30m" });
-    expect(i).toMatchObject({ url: "https://files.example.com", to: ["a@x.com", "b@x.com"], ttlDays: 3, maxDownloads: 2, waitMs: 5_400_000, revealLink: false, audience: "https://files.example.com", token: undefined });
+    const i = readInputs({ ...base, "INPUT_TTL-DAYS": "3", "INPUT_MAX-DOWNLOADS": "2", INPUT_TO: "a@x.com,\n b@x.com ,", "INPUT_WAIT-FOR-DOWNLOAD": "1h30m" });
+    expect(i).toMatchObject({
+      url: "https://files.example.com",
+      to: ["a@x.com", "b@x.com"],
+      ttlDays: 3,
+      maxDownloads: 2,
+      waitMs: 5_400_000,
+      revealLink: false,
+      audience: "https://files.example.com",
+      token: undefined,
+    });
   });
 
   it("rejects bad values with one sentence naming the input", () => {

@@ -71,7 +71,15 @@ async function main(): Promise<void> {
 
   const draft = () => sdk.packages.create({ title: "curl bench", recipient_email: "r@example.com", direction: "outbound", ttl_days: 1 });
   const curlArgs = (id: string, file: string) => [
-    "-sS", "--fail", "-o", "/dev/null", "-H", `Authorization: Bearer ${token}`, "-F", `file=@${file}`, `${url}/api/v1/packages/${id}/files`,
+    "-sS",
+    "--fail",
+    "-o",
+    "/dev/null",
+    "-H",
+    `Authorization: Bearer ${token}`,
+    "-F",
+    `file=@${file}`,
+    `${url}/api/v1/packages/${id}/files`,
   ];
 
   const sfBig = async () => {
@@ -117,8 +125,26 @@ async function main(): Promise<void> {
 
   const res = { sfBig: [] as number[], curlBig: [] as number[], sfSmall: [] as number[], curlSmall: [] as number[] };
   for (let round = 1; round <= ROUNDS; round++) {
-    const big = round % 2 ? ([["sfBig", sfBig], ["curlBig", curlBig]] as const) : ([["curlBig", curlBig], ["sfBig", sfBig]] as const);
-    const small = round % 2 ? ([["sfSmall", sfSmall], ["curlSmall", curlSmall]] as const) : ([["curlSmall", curlSmall], ["sfSmall", sfSmall]] as const);
+    const big =
+      round % 2
+        ? ([
+            ["sfBig", sfBig],
+            ["curlBig", curlBig],
+          ] as const)
+        : ([
+            ["curlBig", curlBig],
+            ["sfBig", sfBig],
+          ] as const);
+    const small =
+      round % 2
+        ? ([
+            ["sfSmall", sfSmall],
+            ["curlSmall", curlSmall],
+          ] as const)
+        : ([
+            ["curlSmall", curlSmall],
+            ["sfSmall", sfSmall],
+          ] as const);
     for (const [name, fn] of [...big, ...small]) {
       const ms = await fn();
       res[name].push(ms);

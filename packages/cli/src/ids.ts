@@ -27,14 +27,10 @@ interface Candidate {
 export async function findByIdPrefix(sf: SpeedyFiles, kind: IdKind, prefix: string): Promise<Candidate[]> {
   const p = prefix.toLowerCase();
   if (kind === "webhook") {
-    return (await sf.webhooks.list())
-      .filter((h) => h.id.startsWith(p))
-      .map((h) => ({ id: h.id, label: `${h.enabled ? "enabled " : "disabled"} ${clean(h.url)}` }));
+    return (await sf.webhooks.list()).filter((h) => h.id.startsWith(p)).map((h) => ({ id: h.id, label: `${h.enabled ? "enabled " : "disabled"} ${clean(h.url)}` }));
   }
   if (kind === "token") {
-    return (await sf.tokens.list())
-      .filter((t) => t.id.startsWith(p))
-      .map((t) => ({ id: t.id, label: `${clean(t.name)} (${t.prefix}…)` }));
+    return (await sf.tokens.list()).filter((t) => t.id.startsWith(p)).map((t) => ({ id: t.id, label: `${clean(t.name)} (${t.prefix}…)` }));
   }
   const out: Candidate[] = [];
   for (const pkg of (await sf.packages.list({ id_prefix: p, per_page: 100 })).items) {
@@ -57,9 +53,6 @@ export async function resolveId(ctx: Context, sf: SpeedyFiles, kind: IdKind, arg
   if (matches.length === 1) return matches[0]!.id;
   if (matches.length === 0) throw new CliError(`no ${kind} id starts with "${typed}"`, ExitCode.NOT_FOUND);
   const shown = matches.slice(0, 10);
-  (ctx.errorContext.notes ??= []).push(
-    ...shown.map((m) => `  ${m.id}  ${m.label}`),
-    ...(matches.length > shown.length ? [`  … and ${matches.length - shown.length} more`] : []),
-  );
+  (ctx.errorContext.notes ??= []).push(...shown.map((m) => `  ${m.id}  ${m.label}`), ...(matches.length > shown.length ? [`  … and ${matches.length - shown.length} more`] : []));
   throw new UsageError(`${kind} id "${typed}" is ambiguous, it could be any of ${matches.length} ${kind}s (give more characters):`);
 }

@@ -116,7 +116,14 @@ export function formatRelative(iso: string | null | undefined, now = Date.now())
   const ms = new Date(iso).getTime() - now;
   if (Number.isNaN(ms)) return "";
   const a = Math.abs(ms);
-  const [n, unit] = a < 90_000 ? [Math.round(a / 1000), "s"] : a < 90 * 60_000 ? [Math.round(a / 60_000), "min"] : a < 36 * 3_600_000 ? [Math.round(a / 3_600_000), "h"] : [Math.round(a / 86_400_000), "days"];
+  const [n, unit] =
+    a < 90_000
+      ? [Math.round(a / 1000), "s"]
+      : a < 90 * 60_000
+        ? [Math.round(a / 60_000), "min"]
+        : a < 36 * 3_600_000
+          ? [Math.round(a / 3_600_000), "h"]
+          : [Math.round(a / 86_400_000), "days"];
   const amount = unit === "days" && n === 1 ? "1 day" : `${n} ${unit}`;
   return ms >= 0 ? `in ${amount}` : `${amount} ago`;
 }

@@ -227,4 +227,3 @@ function bar10(pct: number): string {
   const n = Math.round(pct / 10);
   return `${"█".repeat(n)}${"░".repeat(10 - n)}`;
 }
-

@@ -65,7 +65,8 @@ export async function askHidden(io: Io, question: string): Promise<string> {
             return reject(new InterruptedError());
           }
           if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
-          else if (ch === "\u0015") value = ""; // Ctrl-U
+          else if (ch === "\u0015")
+            value = ""; // Ctrl-U
           else if (ch >= " ") value += ch;
         }
       };

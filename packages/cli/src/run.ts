@@ -69,7 +69,10 @@ export function buildProgram(ctx: Context): Command {
     .version(VERSION, "-V, --version", "print the version")
     .option("--url <url>", "server URL (default: SF_URL, then the profile's)")
     .option("--profile <name>", 'config profile (default: SF_PROFILE or "default")')
-    .option("--timeout <seconds>", "give up when the server does not answer, or a transfer moves no byte, for this long (default: SF_TIMEOUT, else 30 for answers and 60 for transfers)")
+    .option(
+      "--timeout <seconds>",
+      "give up when the server does not answer, or a transfer moves no byte, for this long (default: SF_TIMEOUT, else 30 for answers and 60 for transfers)",
+    )
     .option("--oidc", "in a CI job: exchange the job's OIDC ID token for a short-lived token (the default when no token is set)")
     .option("--oidc-audience <aud>", "in a CI job: the audience of the ID token (default: SF_OIDC_AUDIENCE, else the server's origin)")
     // Not a flag: caught to say how a token is given (stdin or SF_TOKEN), never echoing it.

@@ -23,15 +23,27 @@ describe.each(DATABASES)("sf admin trust (%s)", (kind) => {
     const env = { SF_URL: t.url, SF_TOKEN: admin.token };
     const created = await sf(
       [
-        "admin", "trust", "create",
-        "--name", "acme/app releases",
-        "--issuer", issuer.url,
-        "--audience", "https://files.example.com",
-        "--condition", `repository_id=${REPOSITORY_ID}`,
-        "--condition", "sub=repo:acme/app:ref:refs/heads/*",
-        "--user", ci.user.email,
-        "--scope", "packages:read", "--scope", "packages:write",
-        "--ttl", "15m",
+        "admin",
+        "trust",
+        "create",
+        "--name",
+        "acme/app releases",
+        "--issuer",
+        issuer.url,
+        "--audience",
+        "https://files.example.com",
+        "--condition",
+        `repository_id=${REPOSITORY_ID}`,
+        "--condition",
+        "sub=repo:acme/app:ref:refs/heads/*",
+        "--user",
+        ci.user.email,
+        "--scope",
+        "packages:read",
+        "--scope",
+        "packages:write",
+        "--ttl",
+        "15m",
       ],
       { env },
     );
@@ -79,7 +91,23 @@ describe.each(DATABASES)("sf admin trust (%s)", (kind) => {
     expect((await sf(["admin", "trust", "create", "--ttl", "2h"], { env })).code).toBe(2);
 
     const unpinned = await sf(
-      ["admin", "trust", "create", "--name", "gh", "--issuer", "https://token.actions.githubusercontent.com", "--audience", "a", "--condition", "repository=acme/app", "--user", user.user.email, "--scope", "packages:write"],
+      [
+        "admin",
+        "trust",
+        "create",
+        "--name",
+        "gh",
+        "--issuer",
+        "https://token.actions.githubusercontent.com",
+        "--audience",
+        "a",
+        "--condition",
+        "repository=acme/app",
+        "--user",
+        user.user.email,
+        "--scope",
+        "packages:write",
+      ],
       { env },
     );
     expect(unpinned.code).toBe(5);

@@ -86,7 +86,9 @@ describe("keyless: the CI job's OIDC identity", () => {
     const r = await sf(["whoami"], { env: { ...github(runner), SF_URL: api.url, XDG_CONFIG_HOME: xdg } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe("ci-bot@example.com\n");
-    expect(r.stderr).toContain(`token from federation: this GitHub Actions job's OIDC ID token (audience ${api.url}) exchanged for a short-lived one with packages:read, packages:write`);
+    expect(r.stderr).toContain(
+      `token from federation: this GitHub Actions job's OIDC ID token (audience ${api.url}) exchanged for a short-lived one with packages:read, packages:write`,
+    );
     expect(audiences(runner)).toEqual([api.url]);
     const j = await sf(["whoami", "--json"], { env: { ...github(runner), SF_URL: api.url, XDG_CONFIG_HOME: xdg } });
     expect(JSON.parse(j.stdout).federated).toMatchObject({ provider: "github", audience: api.url, scopes: ["packages:read", "packages:write"] });
@@ -133,9 +135,13 @@ describe("keyless: the CI job's OIDC identity", () => {
   });
 
   it("GitLab: SF_ID_TOKEN is exchanged as it is", async () => {
-    const api = await listen((req, body, res) => {
+    const api = await listen((req, _body, res) => {
       if (req.url === "/api/v1/auth/oidc") return json(res, 201, { token: MINTED, expires_at: new Date(Date.now() + 600_000).toISOString(), scopes: ["packages:write"] });
-      return json(res, req.headers.authorization === `Bearer ${MINTED}` ? 200 : 401, req.headers.authorization === `Bearer ${MINTED}` ? USER : { detail: "no", code: "token_invalid" });
+      return json(
+        res,
+        req.headers.authorization === `Bearer ${MINTED}` ? 200 : 401,
+        req.headers.authorization === `Bearer ${MINTED}` ? USER : { detail: "no", code: "token_invalid" },
+      );
     });
     open.push(api);
     const r = await sf(["whoami"], { env: { GITLAB_CI: "true", SF_ID_TOKEN: "gitlab-jwt", SF_URL: api.url, XDG_CONFIG_HOME: xdg } });

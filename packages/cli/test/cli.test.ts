@@ -217,7 +217,10 @@ describe.each(DATABASES)("sf against the real server (%s)", (kind) => {
       const pending = sf(["send", "-", "--filename", "endless.bin", "--to", "qa@acme.com"], { env, stdin, signal: ac.signal });
       // Let the draft be created and bytes flow, then "press Ctrl-C".
       const sf2 = await import("@speedyfiles/sdk");
-      const client = new sf2.SpeedyFiles({ baseUrl: t.url, token: JSON.parse(await fs.readFile(path.join(env.XDG_CONFIG_HOME, "speedyfiles/config.json"), "utf8")).profiles.default.token });
+      const client = new sf2.SpeedyFiles({
+        baseUrl: t.url,
+        token: JSON.parse(await fs.readFile(path.join(env.XDG_CONFIG_HOME, "speedyfiles/config.json"), "utf8")).profiles.default.token,
+      });
       for (let i = 0; i < 100 && (await client.packages.list({ status: "draft" })).total === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect((await client.packages.list({ status: "draft" })).total).toBe(1);
       ac.abort();
@@ -249,7 +252,11 @@ describe.each(DATABASES)("sf against the real server (%s)", (kind) => {
       const first = await sf(["packages", "list", "--limit", "2", "--json"], { env });
       expect(JSON.parse(first.stdout)).toHaveLength(2);
       const all = await sf(["packages", "list", "--all", "--json"], { env });
-      expect(JSON.parse(all.stdout).map((p: { id: string }) => p.id).sort()).toEqual([...ids].sort());
+      expect(
+        JSON.parse(all.stdout)
+          .map((p: { id: string }) => p.id)
+          .sort(),
+      ).toEqual([...ids].sort());
       const plain = await sf(["packages", "list", "--limit", "2"], { env });
       expect(plain.stdout.trim().split("\n")).toHaveLength(2);
       expect(plain.stdout.split("\n")[0]!.split("\t")).toHaveLength(8);

@@ -40,7 +40,10 @@ describe.each(DATABASES)("sf delivery controls (%s)", (kind) => {
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stderr).toContain("2 recipients");
     expect(sent.stderr).toContain("each file at most once per recipient, password protected");
-    const lines = sent.stdout.trim().split("\n").map((l) => l.split("\t"));
+    const lines = sent.stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"));
     expect(lines.map((l) => l[0])).toEqual(["cfo@acme.com", "audit@acme.com"]);
     const links = Object.fromEntries(lines.map(([who, link]) => [who!, link!.replace(/^https?:\/\/[^/]+/, t.url)]));
     expect(links["cfo@acme.com"]).not.toBe(links["audit@acme.com"]);

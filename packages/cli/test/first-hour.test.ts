@@ -26,10 +26,16 @@ describe("without a server", () => {
   });
 
   it("`sf login --token`, with or without a value, names --with-token and SF_TOKEN, never echoes the token, exits 2", async () => {
-    for (const argv of [["login", "--token"], ["login", "--token", TOKEN], [`login`, `--token=${TOKEN}`], ["--token", TOKEN, "login"], ["whoami", "--token", TOKEN]]) {
+    for (const argv of [
+      ["login", "--token"],
+      ["login", "--token", TOKEN],
+      [`login`, `--token=${TOKEN}`],
+      ["--token", TOKEN, "login"],
+      ["whoami", "--token", TOKEN],
+    ]) {
       const r = await sf(argv, { env: { XDG_CONFIG_HOME: xdg } });
       expect({ argv, code: r.code }).toEqual({ argv, code: 2 });
-      expect(r.stderr).toContain("echo \"$TOKEN\" | sf login --with-token");
+      expect(r.stderr).toContain('echo "$TOKEN" | sf login --with-token');
       expect(r.stderr).toContain("SF_TOKEN");
       expect(r.stderr + r.stdout).not.toContain(TOKEN);
       expect(r.stderr).not.toContain("unknown option");
@@ -84,7 +90,11 @@ describe("without a server", () => {
     let now = 0;
     return createView({ stdout: new PassThrough(), stderr, env: {} }, "tty", { title: "t", verb: "sent", totalFiles: 2, totalBytes: 300 * MiB, now: () => now }).then((view) => {
       const frame = () => (view as unknown as { frame(): string }).frame();
-      const onProgress = progressAdapter(view, () => undefined, () => undefined);
+      const onProgress = progressAdapter(
+        view,
+        () => undefined,
+        () => undefined,
+      );
       const ev = (e: Partial<SendProgress>) => onProgress({ file: "", fileBytes: 0, fileSize: 0, bytes: 0, totalBytes: 300 * MiB, phase: "upload", ...e });
       // As the SDK reports a resume: 100 MiB file already stored, 150 of the 200 MiB one.
       ev({ phase: "resumed", bytes: 250 * MiB });
@@ -123,7 +133,7 @@ describe.each(DATABASES)("with a server (%s)", (kind) => {
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  it("one file: \"Uploaded 1 file\", \"Downloaded 1 file\", \"All 1 file\" never appears", async () => {
+  it('one file: "Uploaded 1 file", "Downloaded 1 file", "All 1 file" never appears', async () => {
     const file = path.join(work, "one.txt");
     await fs.writeFile(file, "one");
     const env = { SF_URL: t.url, SF_TOKEN: token, XDG_CONFIG_HOME: work, XDG_STATE_HOME: work };

@@ -57,7 +57,12 @@ export function startSf(args: string[], env: Record<string, string>): Started {
     child,
     out,
     done,
-    waitForStderr: (re, ms = 20_000) => waitUntil(() => re.test(out.stderr), ms, () => `stderr never matched ${re}; got:\n${out.stderr}`),
+    waitForStderr: (re, ms = 20_000) =>
+      waitUntil(
+        () => re.test(out.stderr),
+        ms,
+        () => `stderr never matched ${re}; got:\n${out.stderr}`,
+      ),
   };
 }
 
@@ -102,7 +107,11 @@ export class Pty {
 
   /** Waits until the output (after `from` characters of raw output) matches `re`. */
   async expect(re: RegExp, ms = 20_000, from = 0): Promise<void> {
-    await waitUntil(() => re.test(stripAnsi(this.raw.slice(from))), ms, () => `terminal never showed ${re}; it shows:\n${this.text}`);
+    await waitUntil(
+      () => re.test(stripAnsi(this.raw.slice(from))),
+      ms,
+      () => `terminal never showed ${re}; it shows:\n${this.text}`,
+    );
   }
 
   type(s: string): void {

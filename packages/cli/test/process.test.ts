@@ -87,7 +87,10 @@ server.listen(0, "127.0.0.1", () => console.log(server.address().port));`,
     expect(drafts).toHaveLength(1);
     const id = drafts[0]!.id;
     expect(drafts[0]!.file_count).toBeGreaterThanOrEqual(2);
-    const lines = r.stderr.trim().split("\n").filter((l) => !/^sent \d+\/16 /.test(l));
+    const lines = r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => !/^sent \d+\/16 /.test(l));
     expect(lines[0]).toMatch(/^error: cannot reach the SpeedyFiles server at http:\/\/127\.0\.0\.1:\d+ \((ECONN\w+|connection closed)\)/);
     expect(lines.slice(1).join("\n")).toMatch(new RegExp(`The unfinished package ${id} \\(\\d+ of 16 files, [\\d.]+ MiB uploaded\\) could not be deleted`));
     expect(lines.at(-1)).toBe(`  sf packages delete ${id} --yes`);
@@ -105,7 +108,11 @@ server.listen(0, "127.0.0.1", () => console.log(server.address().port));`,
       const out = path.join(home, `dl-${run}`);
       const p = startSf(["download", link, "-o", out], baseEnv(home));
       // Mid-transfer: some bytes are in a .part file.
-      await waitUntil(async () => (await partFiles(out)) > run * 256 * 1024, 30_000, () => `no .part appeared; stderr: ${p.out.stderr}`);
+      await waitUntil(
+        async () => (await partFiles(out)) > run * 256 * 1024,
+        30_000,
+        () => `no .part appeared; stderr: ${p.out.stderr}`,
+      );
       p.child.kill("SIGINT");
       const r = await p.done;
       expect({ run, code: r.code, stderr: r.stderr }).toEqual({ run, code: 130, stderr: expect.stringMatching(/^error: interrupted/m) });
@@ -237,7 +244,14 @@ describe("time limits (no request waits forever)", () => {
             patches.push(n);
             offset += n;
             if (offset < size) return res.writeHead(204, { "upload-offset": String(offset), "tus-resumable": "1.0.0" }).end();
-            return json(200, { id: "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22", name: "big-chunks.bin", size, sha256: sha, content_type: "application/octet-stream", created_at: DRAFT.created_at });
+            return json(200, {
+              id: "1c7f4d2f-3b22-4b8c-8b4a-7c2f6d2f3b22",
+              name: "big-chunks.bin",
+              size,
+              sha256: sha,
+              content_type: "application/octet-stream",
+              created_at: DRAFT.created_at,
+            });
           }
           // Finalize and the rest: refused; this test is about the uploads only.
           json(503, { detail: "not in this test" });

@@ -174,10 +174,22 @@ describe("the release, installed as a user would", { timeout: 300_000 }, () => {
   it("release/ holds the three tarballs, the executable and their SHA256SUMS", () => {
     const sums = fs.readFileSync(path.join(RELEASE, "SHA256SUMS"), "utf8");
     const names = [`speedyfiles-cli-${VERSION}.tgz`, `speedyfiles-sdk-${VERSION}.tgz`, `speedyfiles-server-${VERSION}.tgz`, path.basename(SEA)].sort();
-    expect(sums.trim().split("\n").map((l) => l.split("  ")[1]).sort()).toEqual(names);
+    expect(
+      sums
+        .trim()
+        .split("\n")
+        .map((l) => l.split("  ")[1])
+        .sort(),
+    ).toEqual(names);
     for (const line of sums.trim().split("\n")) {
       const [hash, name] = line.split("  ");
-      expect(crypto.createHash("sha256").update(fs.readFileSync(path.join(RELEASE, name!))).digest("hex"), name).toBe(hash);
+      expect(
+        crypto
+          .createHash("sha256")
+          .update(fs.readFileSync(path.join(RELEASE, name!)))
+          .digest("hex"),
+        name,
+      ).toBe(hash);
     }
     // `workspace:*` became the real version, and the server carries the spec it reads.
     const list = spawnSync("tar", ["-xzOf", tarball("cli"), "package/package.json"], { encoding: "utf8" });
@@ -241,7 +253,10 @@ export async function check(sf: SpeedyFiles): Promise<string> {
     fs.writeFileSync(path.join(dir, "check.cts"), `import { SpeedyFiles, VERSION, type User } from "@speedyfiles/sdk";\n${body}`);
     fs.writeFileSync(
       path.join(dir, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, types: ["node"] }, files: ["check.mts", "check.cts"] }),
+      JSON.stringify({
+        compilerOptions: { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, types: ["node"] },
+        files: ["check.mts", "check.cts"],
+      }),
     );
     const tsc = await exec(process.execPath, [TSC, "-p", "tsconfig.json", "--strict", "--noEmit"], { cwd: dir, env });
     expect(tsc.code, tsc.stdout + tsc.stderr).toBe(0);

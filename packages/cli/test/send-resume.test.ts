@@ -48,10 +48,23 @@ describe.each(DATABASES)("sf send resumes after being killed (%s)", (kind) => {
     const stored = async () => {
       const dir = path.join(t.dataDir, "uploads");
       const names = await fs.readdir(dir).catch(() => [] as string[]);
-      const sizes = await Promise.all(names.filter((n) => !n.endsWith(".json")).map((n) => fs.stat(path.join(dir, n)).then((st) => st.size, () => 0)));
+      const sizes = await Promise.all(
+        names
+          .filter((n) => !n.endsWith(".json"))
+          .map((n) =>
+            fs.stat(path.join(dir, n)).then(
+              (st) => st.size,
+              () => 0,
+            ),
+          ),
+      );
       return Math.max(0, ...sizes);
     };
-    await waitUntil(async () => (await stored()) >= 64 * MiB, 60_000, () => `no 64 MiB arrived; stderr:\n${first.out.stderr}`);
+    await waitUntil(
+      async () => (await stored()) >= 64 * MiB,
+      60_000,
+      () => `no 64 MiB arrived; stderr:\n${first.out.stderr}`,
+    );
     first.child.kill("SIGKILL");
     const killed = await first.done;
     expect(killed.signal).toBe("SIGKILL");
@@ -98,7 +111,16 @@ describe.each(DATABASES)("sf send resumes after being killed (%s)", (kind) => {
     await waitUntil(
       async () => {
         const names = await fs.readdir(uploads).catch(() => [] as string[]);
-        const sizes = await Promise.all(names.filter((n) => !n.endsWith(".json")).map((n) => fs.stat(path.join(uploads, n)).then((st) => st.size, () => 0)));
+        const sizes = await Promise.all(
+          names
+            .filter((n) => !n.endsWith(".json"))
+            .map((n) =>
+              fs.stat(path.join(uploads, n)).then(
+                (st) => st.size,
+                () => 0,
+              ),
+            ),
+        );
         return sizes.some((n) => n >= 16 * MiB);
       },
       60_000,

@@ -90,7 +90,12 @@ describe.each(DATABASES)("sf on a terminal (%s)", (kind) => {
     expect(await pty.done).toBe(2);
     expect(pty.text).not.toMatch(/Email|Password/);
     expect(pty.text).toContain("CI is set, so sf asks nothing: use --email EMAIL --password-stdin");
-    const del = new Pty(`${process.execPath} ${BIN} packages delete 0b6f5c1e-2a11-4a7b-9a39-3f0c1c368a55`, { ...(await freshHome()), CI: "1", SF_URL: t.url, SF_TOKEN: `sf_${"A".repeat(43)}` });
+    const del = new Pty(`${process.execPath} ${BIN} packages delete 0b6f5c1e-2a11-4a7b-9a39-3f0c1c368a55`, {
+      ...(await freshHome()),
+      CI: "1",
+      SF_URL: t.url,
+      SF_TOKEN: `sf_${"A".repeat(43)}`,
+    });
     expect(await del.done).toBe(2);
     expect(del.text).toContain("deleting needs --yes when not run on a terminal (or in CI)");
   });
@@ -100,7 +105,12 @@ describe.each(DATABASES)("sf on a terminal (%s)", (kind) => {
     const env = { ...(await freshHome()), SF_URL: t.url, SF_TOKEN: u.token };
     const { SpeedyFiles } = await import("@speedyfiles/sdk");
     const mine = new SpeedyFiles({ baseUrl: t.url, token: u.token });
-    await mine.packages.create({ title: `A very long title ${"that goes on ".repeat(6)}and ends here.pdf`, recipient_email: "a.rather.long.recipient.address@example.com", direction: "outbound", ttl_days: 3 });
+    await mine.packages.create({
+      title: `A very long title ${"that goes on ".repeat(6)}and ends here.pdf`,
+      recipient_email: "a.rather.long.recipient.address@example.com",
+      direction: "outbound",
+      ttl_days: 3,
+    });
     const pty = new Pty(`${process.execPath} ${BIN} packages list`, env, { cols: 80 });
     expect(await pty.done).toBe(0);
     const lines = pty.text.replace(/\r/g, "").trimEnd().split("\n");

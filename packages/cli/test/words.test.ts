@@ -214,7 +214,9 @@ describe.each(DATABASES)("with the real server (%s)", (kind) => {
 
   it("sf download <link> shows sender, title, message, expiry and files first; --list only lists", async () => {
     const tree = await makeTree(work, "shared");
-    const sent = JSON.parse((await sf(["send", tree, "--to", "x@acme.com", "--title", "Release 42", "--message", "Notes inside.\nCall me.", "--json"], { env: owner.env })).stdout) as {
+    const sent = JSON.parse(
+      (await sf(["send", tree, "--to", "x@acme.com", "--title", "Release 42", "--message", "Notes inside.\nCall me.", "--json"], { env: owner.env })).stdout,
+    ) as {
       id: string;
       magic_link: string;
       expires_at: string;
@@ -224,7 +226,9 @@ describe.each(DATABASES)("with the real server (%s)", (kind) => {
     const list = await sf(["download", link, "--list"], { env: {} });
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.trim().split("\n")).toEqual(["shared/.hidden\t8 B", "shared/a.txt\t6 B", "shared/sub/b.bin\t2.4 MiB", "shared/sub/deeper/c.json\t11 B"]);
-    expect(list.stderr).toMatch(/^"Release 42" from \S+ <\S+@example\.com>\n {2}Notes inside\.\n {2}Call me\.\nExpires \d{4}-\d\d-\d\d \d\d:\d\d [+-]\d\d:\d\d \(in 7 days\)\n4 files, 2\.4 MiB\n$/);
+    expect(list.stderr).toMatch(
+      /^"Release 42" from \S+ <\S+@example\.com>\n {2}Notes inside\.\n {2}Call me\.\nExpires \d{4}-\d\d-\d\d \d\d:\d\d [+-]\d\d:\d\d \(in 7 days\)\n4 files, 2\.4 MiB\n$/,
+    );
     const json = JSON.parse((await sf(["download", link, "--list", "--json"], { env: {} })).stdout) as { title: string; files: unknown[] };
     expect(json).toMatchObject({ title: "Release 42", message: "Notes inside.\nCall me.", expires_at: sent.expires_at });
     expect(json.files).toHaveLength(4);
@@ -243,7 +247,11 @@ describe.each(DATABASES)("with the real server (%s)", (kind) => {
       if (i > 0) await new Promise((r) => setTimeout(r, 100));
       const events = await sf(["packages", "events", sent.id.slice(0, 8)], { env: owner.env });
       expect(events.code, events.stderr).toBe(0);
-      rows = events.stdout.trim().split("\n").filter(Boolean).map((l) => l.split("\t"));
+      rows = events.stdout
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("\t"));
     }
     expect(rows).toHaveLength(4);
     for (const r of rows) {
@@ -254,7 +262,10 @@ describe.each(DATABASES)("with the real server (%s)", (kind) => {
   });
 
   it("sf upload: the other half of sf request, resumable, then --done; the owner sees it all", async () => {
-    const req = JSON.parse((await sf(["request", "--from", "vendor@example.com", "--title", "Invoices", "--message", "PDFs please", "--json"], { env: owner.env })).stdout) as { id: string; magic_link: string };
+    const req = JSON.parse((await sf(["request", "--from", "vendor@example.com", "--title", "Invoices", "--message", "PDFs please", "--json"], { env: owner.env })).stdout) as {
+      id: string;
+      magic_link: string;
+    };
     const link = req.magic_link.replace(/^https?:\/\/[^/]+/, t.url);
     const dir = path.join(work, "invoices");
     await fs.mkdir(dir, { recursive: true });

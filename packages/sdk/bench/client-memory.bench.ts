@@ -44,7 +44,15 @@ function startServer(dataDir: string): Promise<{ proc: ChildProcess; url: string
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       cwd: SERVER_DIR,
-      env: { ...process.env, SF_PORT: "0", SF_DATA_DIR: dataDir, SF_LOG_LEVEL: "warn", SF_ADMIN_EMAIL: "bench@example.com", SF_ADMIN_PASSWORD: "bench-password-1", SF_MAX_FILE_BYTES: String(BYTES * 2) },
+      env: {
+        ...process.env,
+        SF_PORT: "0",
+        SF_DATA_DIR: dataDir,
+        SF_LOG_LEVEL: "warn",
+        SF_ADMIN_EMAIL: "bench@example.com",
+        SF_ADMIN_PASSWORD: "bench-password-1",
+        SF_MAX_FILE_BYTES: String(BYTES * 2),
+      },
       stdio: ["ignore", "ignore", "pipe"],
     });
     let err = "";
@@ -89,8 +97,12 @@ async function main(): Promise<void> {
     const growth = (r.peak - r.before) / MiB;
     const mbps = r.size / 1e6 / (r.ms / 1000);
     console.log(`\nSDK uploadFile from a path: ${(r.size / MiB).toFixed(1)} MiB in ${(r.ms / 1000).toFixed(1)} s (${mbps.toFixed(1)} MB/s)`);
-    console.log(`client RSS before ${(r.before / MiB).toFixed(1)} MiB, peak ${(r.peak / MiB).toFixed(1)} MiB, growth ${growth.toFixed(1)} MiB (target < ${TARGET_MIB} MiB) ${growth < TARGET_MIB ? "OK" : "ABOVE TARGET"}`);
-    console.log(JSON.stringify({ bench: "sdk-client-memory", bytes: r.size, ms: Math.round(r.ms), rss_growth_mib: +growth.toFixed(1), target_mib: TARGET_MIB, pass: growth < TARGET_MIB }));
+    console.log(
+      `client RSS before ${(r.before / MiB).toFixed(1)} MiB, peak ${(r.peak / MiB).toFixed(1)} MiB, growth ${growth.toFixed(1)} MiB (target < ${TARGET_MIB} MiB) ${growth < TARGET_MIB ? "OK" : "ABOVE TARGET"}`,
+    );
+    console.log(
+      JSON.stringify({ bench: "sdk-client-memory", bytes: r.size, ms: Math.round(r.ms), rss_growth_mib: +growth.toFixed(1), target_mib: TARGET_MIB, pass: growth < TARGET_MIB }),
+    );
   } finally {
     server?.kill("SIGTERM");
     await fsp.rm(tmp, { recursive: true, force: true });

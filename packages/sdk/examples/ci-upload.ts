@@ -9,7 +9,11 @@ const commit = (process.env.GITHUB_SHA ?? "local").slice(0, 7);
 try {
   const started = Date.now();
   let lastPct = -1;
-  const { magic_link, expires_at, package: pkg } = await sf.send({
+  const {
+    magic_link,
+    expires_at,
+    package: pkg,
+  } = await sf.send({
     files: dirs.length > 0 ? dirs : ["dist"],
     to: process.env.QA_EMAIL ?? "qa@example.com",
     title: `Build ${commit}`,

@@ -47,5 +47,8 @@ export function transportFrom(opts: ClientSettings): TransportOptions {
 
 /** `https://x.example.com/api/v1/` → `https://x.example.com`: the server's root. */
 export function normaliseBaseUrl(url: string): string {
-  return url.trim().replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+  return url
+    .trim()
+    .replace(/\/+$/, "")
+    .replace(/\/api\/v1$/, "");
 }

@@ -15,7 +15,11 @@ import type { Env } from "./auth/ci-identity.js";
 export function ciIdempotencyKey(what: unknown, env: Env = process.env): string | undefined {
   const run = ciRun(env);
   if (!run) return undefined;
-  const digest = crypto.createHash("sha256").update(JSON.stringify([run.provider, ...run.parts, canonical(what)])).digest("hex").slice(0, 40);
+  const digest = crypto
+    .createHash("sha256")
+    .update(JSON.stringify([run.provider, ...run.parts, canonical(what)]))
+    .digest("hex")
+    .slice(0, 40);
   return `sf-ci-${run.provider}-${digest}`;
 }
 

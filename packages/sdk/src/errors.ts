@@ -221,11 +221,7 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
 }
 
 /** Builds the typed error for an error response whose JSON body (if any) was already read. */
-export function apiErrorFrom(
-  status: number,
-  body: unknown,
-  meta: { method: string; url: string; headers: { get(name: string): string | null } },
-): ApiError {
+export function apiErrorFrom(status: number, body: unknown, meta: { method: string; url: string; headers: { get(name: string): string | null } }): ApiError {
   const b = (body !== null && typeof body === "object" ? body : {}) as { detail?: unknown; errors?: unknown; code?: unknown };
   const detail = typeof b.detail === "string" ? b.detail : `HTTP ${status}`;
   const init: ApiErrorInit = {

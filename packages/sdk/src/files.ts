@@ -72,11 +72,7 @@ async function walk(dir: string, prefix: string, out: LocalFile[]): Promise<void
  */
 export function safeFilePath(dir: string, name: string): string {
   const segments = name.split("/");
-  const bad =
-    name.length === 0 ||
-    /[\x00-\x1f\x7f\\]/.test(name) ||
-    /^[A-Za-z]:/.test(name) ||
-    segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
+  const bad = name.length === 0 || /[\x00-\x1f\x7f\\]/.test(name) || /^[A-Za-z]:/.test(name) || segments.some((s) => s === "" || s === "." || s === ".." || s.length > 255);
   const root = path.resolve(dir);
   const full = path.resolve(root, ...segments);
   const rel = path.relative(root, full);

@@ -64,7 +64,19 @@ export {
   type ServerErrorCode,
 } from "./errors.js";
 export { expandPaths, safeFilePath, type LocalFile } from "./files.js";
-export { parseLink, getLink, downloadAll, downloadLinkFile, uploadToLink, completeLink, type LinkView, type LinkCompletion, type LinkOptions, type ParsedLink, type DownloadAllOptions } from "./resources/links.js";
+export {
+  parseLink,
+  getLink,
+  downloadAll,
+  downloadLinkFile,
+  uploadToLink,
+  completeLink,
+  type LinkView,
+  type LinkCompletion,
+  type LinkOptions,
+  type ParsedLink,
+  type DownloadAllOptions,
+} from "./resources/links.js";
 export type { Progress } from "./transfer/index.js";
 export type { RecipientDownload, WaitForDownloadOptions, WaitForDownloadProgress, WaitForDownloadResult } from "./resources/wait-for-download.js";
 export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./transfer/index.js";

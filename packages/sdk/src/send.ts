@@ -2,7 +2,16 @@ import path from "node:path";
 import { AbortError, NotFoundError, SpeedyFilesError } from "./errors.js";
 import { expandPaths, type LocalFile } from "./files.js";
 import { claimDraft, sendKeys } from "./idempotent-send.js";
-import { ProgressTotal, ResumableUploadError, runConcurrently, uploadOffset, type TransferContext, type UploadedFile, type UploadOptions, type UploadSource } from "./transfer/index.js";
+import {
+  ProgressTotal,
+  ResumableUploadError,
+  runConcurrently,
+  uploadOffset,
+  type TransferContext,
+  type UploadedFile,
+  type UploadOptions,
+  type UploadSource,
+} from "./transfer/index.js";
 import type { PackagesResource } from "./resources/packages.js";
 import type { FinalizedPackage, PackageCreateRequest, PackageDetail, PackageFile } from "./types.js";
 
@@ -104,7 +113,6 @@ export interface SendResult {
   magic_link: string;
   expires_at: string;
 }
-
 
 /** What the workflows use of the client. */
 export interface WorkflowDeps {
@@ -211,7 +219,7 @@ async function createAndFinalize(
     // No retry window either: the failure itself already waited out an unavailable server.
     const cleanup = await sf.packages.delete(pkg.id, { timeoutMs: Math.min(sf.timeoutMs, 10_000), retryWindowMs: 0 }).then(
       () => undefined,
-      (e: unknown) => (e instanceof NotFoundError ? undefined : e ?? new Error("delete failed")),
+      (e: unknown) => (e instanceof NotFoundError ? undefined : (e ?? new Error("delete failed"))),
     );
     if (cleanup !== undefined) {
       // Say so: a leftover draft nobody hears of is never cleaned up.

@@ -65,7 +65,19 @@ describe("the built SDK from a plain ESM project", () => {
     const r = await run(process.execPath, ["--input-type=module", "-e", 'import * as sdk from "@speedyfiles/sdk"; console.log(Object.keys(sdk).sort().join(","))'], { cwd: app });
     expect(r.stderr).toBe("");
     const names = r.stdout.trim().split(",");
-    for (const n of ["SpeedyFiles", "createApiClient", "ApiError", "AuthenticationError", "NetworkError", "TimeoutError", "ChecksumError", "AbortError", "UnexpectedResponseError", "SpeedyFilesError", "expandPaths"]) {
+    for (const n of [
+      "SpeedyFiles",
+      "createApiClient",
+      "ApiError",
+      "AuthenticationError",
+      "NetworkError",
+      "TimeoutError",
+      "ChecksumError",
+      "AbortError",
+      "UnexpectedResponseError",
+      "SpeedyFilesError",
+      "expandPaths",
+    ]) {
       expect(names).toContain(n);
     }
     // Internals stay internal, so they can change without a major version: helpers the SDK uses

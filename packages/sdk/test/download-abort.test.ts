@@ -35,9 +35,7 @@ describe.each(DATABASES)("aborting downloads (%s)", (kind) => {
       for (const after of [1, 64 * 1024, 1024 * 1024, 5 * 1024 * 1024, 12 * 1024 * 1024, 30 * 1024 * 1024]) {
         const dir = await tmpDir("sdk-abort-");
         const ac = new AbortController();
-        const err = await sf
-          .downloadAll(link, dir, { signal: ac.signal, onProgress: (p) => p.bytes >= after && ac.abort() })
-          .catch((e: unknown) => e);
+        const err = await sf.downloadAll(link, dir, { signal: ac.signal, onProgress: (p) => p.bytes >= after && ac.abort() }).catch((e: unknown) => e);
         expect(err, `abort after ${after} bytes`).toBeInstanceOf(AbortError);
         // Let any late stream error surface before judging.
         await new Promise((r) => setTimeout(r, 50));

@@ -71,11 +71,37 @@ describe("retries", () => {
   });
 
   it("POST /packages and /finalize carry an Idempotency-Key, the same on each retry, and are retried", async () => {
-    const DRAFT = { id: PKG, title: "t", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 1, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
+    const DRAFT = {
+      id: PKG,
+      title: "t",
+      recipient_email: "a@b.co",
+      recipient_name: null,
+      direction: "outbound",
+      status: "draft",
+      ttl_days: 1,
+      message: null,
+      created_at: "2026-11-27T10:00:00.000Z",
+      finalized_at: null,
+      expires_at: null,
+      revoked_at: null,
+      completed_at: null,
+      file_count: 0,
+      total_size: 0,
+      download_count: 0,
+      magic_link_state: "none",
+      files: [],
+    };
     const { sf, f } = await serve((req, res, _s, n) => {
       if (n % 2 === 0) return n === 0 ? package503(res) : void req.socket.destroy(); // first attempt of each call fails
       if (req.url === "/api/v1/packages") return json(res, 201, DRAFT);
-      return json(res, 200, { ...DRAFT, status: "active", magic_link: `http://x/l/${"a".repeat(43)}`, expires_at: "2026-11-28T10:00:00.000Z", email_sent: true, email_error: null });
+      return json(res, 200, {
+        ...DRAFT,
+        status: "active",
+        magic_link: `http://x/l/${"a".repeat(43)}`,
+        expires_at: "2026-11-28T10:00:00.000Z",
+        email_sent: true,
+        email_error: null,
+      });
     });
     await sf.packages.create({ title: "t", recipient_email: "a@b.co", direction: "outbound", ttl_days: 1 });
     await sf.packages.finalize(PKG);
@@ -103,10 +129,9 @@ describe("retries", () => {
   });
 
   it("honours Retry-After on 429", async () => {
-    const { sf, f } = await serve(
-      (_req, res, _s, n) => (n === 0 ? json(res, 429, { detail: "Slow down" }, { "retry-after": "1" }) : json(res, 200, FAKE_USER)),
-      { retry: { baseDelayMs: 1, maxDelayMs: 5000 } },
-    );
+    const { sf, f } = await serve((_req, res, _s, n) => (n === 0 ? json(res, 429, { detail: "Slow down" }, { "retry-after": "1" }) : json(res, 200, FAKE_USER)), {
+      retry: { baseDelayMs: 1, maxDelayMs: 5000 },
+    });
     await sf.me();
     expect(f.requests).toHaveLength(2);
     // Backoff alone would wait ~1 ms; the server asked for a second.
@@ -208,7 +233,14 @@ describe("upload checksum", () => {
     const { sf, f } = await serve(async (req, res, seen) => {
       if (req.method === "POST" && req.url === `/api/v1/packages/${PKG}/files`) {
         await readBody(req, seen);
-        return json(res, 201, { id: FILE, name: "a.bin", size: data.length, sha256: "0".repeat(64), content_type: "application/octet-stream", created_at: "2026-11-27T10:00:00.000Z" });
+        return json(res, 201, {
+          id: FILE,
+          name: "a.bin",
+          size: data.length,
+          sha256: "0".repeat(64),
+          content_type: "application/octet-stream",
+          created_at: "2026-11-27T10:00:00.000Z",
+        });
       }
       if (req.method === "DELETE" && req.url === `/api/v1/packages/${PKG}/files/${FILE}`) return void res.writeHead(204).end();
       json(res, 404, { detail: "no" });
@@ -249,7 +281,26 @@ describe("upload checksum", () => {
 });
 
 describe("send() that cannot clean up", () => {
-  const DRAFT = { id: PKG, title: "x", recipient_email: "a@b.co", recipient_name: null, direction: "outbound", status: "draft", ttl_days: 7, message: null, created_at: "2026-11-27T10:00:00.000Z", finalized_at: null, expires_at: null, revoked_at: null, completed_at: null, file_count: 0, total_size: 0, download_count: 0, magic_link_state: "none", files: [] };
+  const DRAFT = {
+    id: PKG,
+    title: "x",
+    recipient_email: "a@b.co",
+    recipient_name: null,
+    direction: "outbound",
+    status: "draft",
+    ttl_days: 7,
+    message: null,
+    created_at: "2026-11-27T10:00:00.000Z",
+    finalized_at: null,
+    expires_at: null,
+    revoked_at: null,
+    completed_at: null,
+    file_count: 0,
+    total_size: 0,
+    download_count: 0,
+    magic_link_state: "none",
+    files: [],
+  };
 
   it("an upload fails and so does deleting the draft: the error names the orphaned package", async () => {
     const { sf, f } = await serve((req, res) => {

@@ -56,7 +56,12 @@ async function fakeApi(opts: { lifetimeMs?: number; accept?: string; refuse?: { 
       if (token !== (opts.accept ?? "jwt-from-github")) return send(res, 401, { detail: "The ID token is not valid", code: "oidc_token_invalid" });
       const t = `sf_${String(minted.length).padStart(43, "m")}`;
       minted.push(t);
-      return send(res, 201, { token: t, expires_at: new Date(SERVER_NOW + (opts.lifetimeMs ?? 600_000)).toISOString(), scopes: ["packages:write"] }, { date: new Date(SERVER_NOW).toUTCString() });
+      return send(
+        res,
+        201,
+        { token: t, expires_at: new Date(SERVER_NOW + (opts.lifetimeMs ?? 600_000)).toISOString(), scopes: ["packages:write"] },
+        { date: new Date(SERVER_NOW).toUTCString() },
+      );
     }
     if (req.method === "GET" && req.url === "/api/v1/me") {
       const auth = req.headers.authorization ?? "";
@@ -175,7 +180,10 @@ describe("federatedToken() against the exchange", () => {
     // Refused again and again: one new token per call, then the 401 itself.
     revoked.add(minted[1]!);
     const origPush = minted.push.bind(minted);
-    minted.push = (...t: string[]) => (t.forEach((x) => revoked.add(x)), origPush(...t));
+    minted.push = (...t: string[]) => {
+      for (const x of t) revoked.add(x);
+      return origPush(...t);
+    };
     await expect(sf.me()).rejects.toBeInstanceOf(AuthenticationError);
     expect(minted).toHaveLength(3);
   });

@@ -44,7 +44,20 @@ const app: FaultHandler = async (req, res, seen) => {
     res.writeHead(200, { "content-type": "application/octet-stream", "content-disposition": "attachment", "content-length": "5" });
     return void res.end("hello");
   }
-  if (req.url === `/api/v1/links/${LINK}`) return json(res, 200, { title: "t", message: null, direction: "outbound", sender_name: "A", sender_email: "a@b.co", recipient_name: null, expires_at: null, completed_at: null, file_count: 0, total_size: 0, files: [] });
+  if (req.url === `/api/v1/links/${LINK}`)
+    return json(res, 200, {
+      title: "t",
+      message: null,
+      direction: "outbound",
+      sender_name: "A",
+      sender_email: "a@b.co",
+      recipient_name: null,
+      expires_at: null,
+      completed_at: null,
+      file_count: 0,
+      total_size: 0,
+      files: [],
+    });
   json(res, 404, { detail: "no" });
 };
 

@@ -134,7 +134,12 @@ describe.each(DATABASES.slice(0, 1))("the upload pipeline with a transform (%s)"
     const inbound = await sf.request({ from: "someone@acme.com" });
     const secret = inbound.magic_link.split("/").pop()!;
     const seal2 = new Seal();
-    const viaLink = await upload({ base: `${t.url}/api/v1/links/${secret}`, onMismatch: async () => undefined, transforms: [seal2] }, plain, { name: "in.bin", resumableThreshold: 0 }, { ...ctx, token: undefined });
+    const viaLink = await upload(
+      { base: `${t.url}/api/v1/links/${secret}`, onMismatch: async () => undefined, transforms: [seal2] },
+      plain,
+      { name: "in.bin", resumableThreshold: 0 },
+      { ...ctx, token: undefined },
+    );
     expect(viaLink.plaintextSha256).toBe(sha256(plain));
     await roundTrip(inbound.package.id, viaLink.file.id, seal2, plain);
   });

@@ -35,7 +35,9 @@ describe("resumable upload behind a proxy that caps bodies", () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(ResumableUploadError);
-    expect((err as Error).message).toMatch(/a proxy between here and the server refused a request of 3145728 bytes \(413\); send smaller requests with \{ resumable: \{ chunkSize \} \} \(SF_CHUNK_MIB for sf\)/);
+    expect((err as Error).message).toMatch(
+      /a proxy between here and the server refused a request of 3145728 bytes \(413\); send smaller requests with \{ resumable: \{ chunkSize \} \} \(SF_CHUNK_MIB for sf\)/,
+    );
     expect((err as ResumableUploadError).uploadUrl).toBe(`${fault.url}/api/v1/packages/${PKG}/uploads/u1`);
   });
 });

@@ -55,7 +55,16 @@ describe.each(DATABASES)("send() and request() (%s)", (kind) => {
     expect(names).toEqual(["release/.hidden", "release/README.md", "release/bin/x64/app", "release/link-to-file.txt"]);
     expect(r.magic_link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
     expect(r.expires_at).toBe(r.package.expires_at);
-    expect(r.package).toMatchObject({ status: "active", direction: "outbound", title: "release", recipient_email: "qa@acme.com", recipient_name: "QA", message: "Build 42", ttl_days: 3, file_count: 4 });
+    expect(r.package).toMatchObject({
+      status: "active",
+      direction: "outbound",
+      title: "release",
+      recipient_email: "qa@acme.com",
+      recipient_name: "QA",
+      message: "Build 42",
+      ttl_days: 3,
+      file_count: 4,
+    });
     const days = (Date.parse(r.expires_at) - Date.parse(r.package.finalized_at!)) / 86_400_000;
     expect(days).toBeCloseTo(3, 3);
     expect(r.package.files.find((f) => f.name === "release/link-to-file.txt")!.sha256).toBe(sha256("linked content"));
@@ -129,7 +138,16 @@ describe.each(DATABASES)("send() and request() (%s)", (kind) => {
     const sf = await fresh(t);
     const r = await sf.request({ from: "supplier@vendor.com", recipient_name: "Supplier", title: "Invoices please", message: "PDFs only", ttl_days: 5 });
     expect(r.magic_link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
-    expect(r.package).toMatchObject({ direction: "inbound", status: "active", title: "Invoices please", recipient_email: "supplier@vendor.com", recipient_name: "Supplier", message: "PDFs only", ttl_days: 5, files: [] });
+    expect(r.package).toMatchObject({
+      direction: "inbound",
+      status: "active",
+      title: "Invoices please",
+      recipient_email: "supplier@vendor.com",
+      recipient_name: "Supplier",
+      message: "PDFs only",
+      ttl_days: 5,
+      files: [],
+    });
     const list = await sf.packages.list({ direction: "inbound", status: "active" });
     expect(list.items.map((p) => p.id)).toEqual([r.package.id]);
     expect(list.items[0]!.magic_link_state).toBe("active");

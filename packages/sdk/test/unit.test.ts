@@ -1,7 +1,20 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { expandPaths, normaliseBaseUrl, SpeedyFilesError, ApiError, AuthenticationError, PermissionError, NotFoundError, ConflictError, GoneError, PayloadTooLargeError, ValidationError, RateLimitError } from "../src/index.js";
+import {
+  expandPaths,
+  normaliseBaseUrl,
+  SpeedyFilesError,
+  ApiError,
+  AuthenticationError,
+  PermissionError,
+  NotFoundError,
+  ConflictError,
+  GoneError,
+  PayloadTooLargeError,
+  ValidationError,
+  RateLimitError,
+} from "../src/index.js";
 import { apiErrorFrom, parseRetryAfter, safeUrl } from "../src/errors.js";
 import { DEFAULT_RETRY, isIdempotent, retryDelay, shouldRetryStatus } from "../src/retry.js";
 import { tmpDir } from "./helpers/tmp.js";
@@ -123,11 +136,15 @@ describe("apiErrorFrom", () => {
     [503, ApiError, "server"],
     [418, ApiError, "http"],
   ] as const)("%i → %o with code %s", (status, Cls, code) => {
-    const e = apiErrorFrom(status, { detail: "Nope", errors: [{ path: "/body/title", message: "bad" }] }, {
-      method: "post",
-      url: "http://h/api/v1/packages?x=1",
-      headers: headers({ "x-request-id": "rid-1", "retry-after": "7" }),
-    });
+    const e = apiErrorFrom(
+      status,
+      { detail: "Nope", errors: [{ path: "/body/title", message: "bad" }] },
+      {
+        method: "post",
+        url: "http://h/api/v1/packages?x=1",
+        headers: headers({ "x-request-id": "rid-1", "retry-after": "7" }),
+      },
+    );
     expect(e).toBeInstanceOf(Cls);
     expect(e).toBeInstanceOf(ApiError);
     expect(e).toBeInstanceOf(SpeedyFilesError);

@@ -81,7 +81,7 @@ describe.each(DATABASES)("uploadFile / downloadFile (%s)", (kind) => {
 
   it("keeps relative names and odd characters", async () => {
     const pkg = await sf.packages.create(draft);
-    const names = ['sub/dir/a.txt', "quote 'x' & (y) #1.txt", "back\\slash-free ü €.txt".replace("\\", "")];
+    const names = ["sub/dir/a.txt", "quote 'x' & (y) #1.txt", "back\\slash-free ü €.txt".replace("\\", "")];
     for (const name of names) {
       const up = await sf.uploadFile(pkg.id, Buffer.from(name), { name });
       expect(up.name).toBe(name);

@@ -154,7 +154,9 @@ form.addEventListener("submit", async (ev) => {
     emailStatus.textContent = (sent ? "Emailed to " : "Email queued for ") + links.map((l) => l.recipient_email).join(", ") + ".";
   } else {
     emailStatus.className = "warn";
-    emailStatus.textContent = failed.map((l) => "The email to " + l.recipient_email + " could not be sent (" + (l.mail_error ?? l.email_error ?? "unknown error") + ")").join("; ") + ": send them the link yourself.";
+    emailStatus.textContent =
+      failed.map((l) => "The email to " + l.recipient_email + " could not be sent (" + (l.mail_error ?? l.email_error ?? "unknown error") + ")").join("; ") +
+      ": send them the link yourself.";
   }
   status.textContent = "";
   form.hidden = true;

@@ -2,10 +2,13 @@
 // is for SQLite: Express (the project's own) answering GET /api/v1/me after hashing the bearer
 // token with SHA-256 and looking it up with one prepared pg query (the project's own pg, a pool
 // of 10 as our server uses). argv: root, port, token, database URL
-import crypto from "node:crypto"; import { createRequire } from "node:module"; import path from "node:path";
+import crypto from "node:crypto";
+import { createRequire } from "node:module";
+import path from "node:path";
 const [root, port, token, url] = process.argv.slice(2);
 const require = createRequire(path.resolve(root, "packages/server/package.json"));
-const express = require("express"); const pg = require("pg");
+const express = require("express");
+const pg = require("pg");
 const pool = new pg.Pool({ connectionString: url, max: 10 });
 await pool.query("create table if not exists t (hash text primary key, email text, role text)");
 await pool.query("insert into t values ($1, $2, $3) on conflict do nothing", [crypto.createHash("sha256").update(token).digest("hex"), "a@b.co", "admin"]);

@@ -105,7 +105,18 @@ runBench("s3 bench", async () => {
   const presigning = await startOurs("ours (S3, presigned)", { ...s3Env, SF_DATA_DIR: s3.dataDir, SF_S3_PRESIGN_DOWNLOADS: "true" });
   const presigned: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const r = await run("curl", ["-sS", "--fail", "-L", "-o", "/dev/null", "-w", "%{speed_download}", "-H", `Authorization: Bearer ${presigning.token}`, `${presigning.api}/packages/${onS3.pkg}/files/${onS3.fileId}`]);
+    const r = await run("curl", [
+      "-sS",
+      "--fail",
+      "-L",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{speed_download}",
+      "-H",
+      `Authorization: Bearer ${presigning.token}`,
+      `${presigning.api}/packages/${onS3.pkg}/files/${onS3.fileId}`,
+    ]);
     if (r.code !== 0) throw new Error(`presigned download failed: ${r.stderr}`);
     presigned.push(Number(r.stdout) / 1e6);
     log(`  s3 presigned download round ${round}: ${f1(presigned.at(-1)!)} MB/s`);
@@ -113,7 +124,17 @@ runBench("s3 bench", async () => {
 
   // The store's own pace: the same file straight from disk to s3rver with lib-storage (the same
   // 8 MiB parts, 4 at once), no server in between.
-  const client = s3Client({ bucket: BUCKET, region: "us-east-1", endpoint: `http://${store.url}`, forcePathStyle: true, accessKeyId: "S3RVER", secretAccessKey: "S3RVER", prefix: "", presignDownloads: false, presignSeconds: 60 });
+  const client = s3Client({
+    bucket: BUCKET,
+    region: "us-east-1",
+    endpoint: `http://${store.url}`,
+    forcePathStyle: true,
+    accessKeyId: "S3RVER",
+    secretAccessKey: "S3RVER",
+    prefix: "",
+    presignDownloads: false,
+    presignSeconds: 60,
+  });
   const bare: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     await syncDisks();
@@ -144,9 +165,27 @@ runBench("s3 bench", async () => {
     pass: true,
   });
   const info = { mustReach: "—", goal: "—", pass: true };
-  report({ path: `upload ${size} to S3 (s3rver) vs local disk`, ours: `${f1(onS3.up)} MB/s`, baseline: `${f1(onDisk.up)} MB/s (local disk)`, ratio: (onS3.up / onDisk.up).toFixed(2), ...info });
-  report({ path: `download ${size} from S3 through the server vs local disk`, ours: `${f1(onS3.down)} MB/s`, baseline: `${f1(onDisk.down)} MB/s (local disk)`, ratio: (onS3.down / onDisk.down).toFixed(2), ...info });
-  report({ path: `download ${size} from S3, presigned 302 (curl -L) vs local disk`, ours: `${f1(median(presigned))} MB/s`, baseline: `${f1(onDisk.down)} MB/s (local disk)`, ratio: (median(presigned) / onDisk.down).toFixed(2), ...info });
+  report({
+    path: `upload ${size} to S3 (s3rver) vs local disk`,
+    ours: `${f1(onS3.up)} MB/s`,
+    baseline: `${f1(onDisk.up)} MB/s (local disk)`,
+    ratio: (onS3.up / onDisk.up).toFixed(2),
+    ...info,
+  });
+  report({
+    path: `download ${size} from S3 through the server vs local disk`,
+    ours: `${f1(onS3.down)} MB/s`,
+    baseline: `${f1(onDisk.down)} MB/s (local disk)`,
+    ratio: (onS3.down / onDisk.down).toFixed(2),
+    ...info,
+  });
+  report({
+    path: `download ${size} from S3, presigned 302 (curl -L) vs local disk`,
+    ours: `${f1(median(presigned))} MB/s`,
+    baseline: `${f1(onDisk.down)} MB/s (local disk)`,
+    ratio: (median(presigned) / onDisk.down).toFixed(2),
+    ...info,
+  });
   report({
     path: `server RSS growth, ${ROUNDS} uploads of ${size} to S3`,
     ours: `+${f1(onS3.growth)} MiB peak`,

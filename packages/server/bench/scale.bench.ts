@@ -151,13 +151,22 @@ async function scale(kind: "SQLite" | "PostgreSQL", databaseUrl?: string): Promi
       keys.push(key);
       await fs.writeFile(path.join(blobDir, key), content);
     }
-    await insertAll(db, "files", files([big.id], BIG_FILES, (i) => keys[i]!, now - 10_000_000));
-    await db("packages").where({ id: big.id }).update({ file_count: BIG_FILES, total_size: BIG_FILES * 1024 });
+    await insertAll(
+      db,
+      "files",
+      files([big.id], BIG_FILES, (i) => keys[i]!, now - 10_000_000),
+    );
+    await db("packages")
+      .where({ id: big.id })
+      .update({ file_count: BIG_FILES, total_size: BIG_FILES * 1024 });
     const fin = await ours.json<{ magic_link: string }>("POST", `/packages/${big.id}/finalize`);
     const secret = fin.magic_link.split("/l/")[1]!;
     await insertAll(db, "packages", packages(me, 20, now - 20_000_000, "small"));
     // Rows written straight into the database: their counters too.
-    const recount = () => db("users").where({ id: me }).update({ package_count: db("packages").where({ owner_id: me }).count("*") });
+    const recount = () =>
+      db("users")
+        .where({ id: me })
+        .update({ package_count: db("packages").where({ owner_id: me }).count("*") });
     await recount();
 
     log(`  ${kind}: small database`);
@@ -166,7 +175,17 @@ async function scale(kind: "SQLite" | "PostgreSQL", databaseUrl?: string): Promi
     let t = Date.now();
     const extra = [...packages(me, EXTRA_PACKAGES, now - 40_000_000_000, "extra")];
     await insertAll(db, "packages", extra);
-    await insertAll(db, "files", files(extra.map((p) => p.id), FILES_PER_EXTRA, () => crypto.randomUUID(), now - 50_000_000_000), 400);
+    await insertAll(
+      db,
+      "files",
+      files(
+        extra.map((p) => p.id),
+        FILES_PER_EXTRA,
+        () => crypto.randomUUID(),
+        now - 50_000_000_000,
+      ),
+      400,
+    );
     await recount();
     // As autovacuum would after a bulk load: statistics, and the visibility map index-only scans need.
     if (kind === "PostgreSQL") await db.raw("vacuum analyze");

@@ -21,7 +21,10 @@ runBench("tus bench", async () => {
   await makeFile(file, BYTES);
   const cut = await run("split", ["-b", String(CHUNK), "-d", "-a", "4", file, path.join(tmp, "chunk-")]);
   if (cut.code !== 0) throw new Error(`split failed: ${cut.stderr}`);
-  const chunks = (await fsp.readdir(tmp)).filter((n) => n.startsWith("chunk-")).sort().map((n) => path.join(tmp, n));
+  const chunks = (await fsp.readdir(tmp))
+    .filter((n) => n.startsWith("chunk-"))
+    .sort()
+    .map((n) => path.join(tmp, n));
 
   const ours = await startOurs("ours (tus)");
   const draft = () => ours.json<{ id: string }>("POST", "/packages", { title: "tus bench", recipient_email: "r@example.com", direction: "outbound", ttl_days: 1 });
@@ -30,9 +33,22 @@ runBench("tus bench", async () => {
     const pkg = await draft();
     const started = performance.now();
     const created = await run("curl", [
-      "-sS", "--fail-with-body", "-D", "-", "-o", "/dev/null", "-X", "POST",
-      "-H", `Authorization: Bearer ${ours.token}`, "-H", "Tus-Resumable: 1.0.0",
-      "-H", `Upload-Length: ${BYTES}`, "-H", `Upload-Metadata: filename ${Buffer.from("bench.bin").toString("base64")}`,
+      "-sS",
+      "--fail-with-body",
+      "-D",
+      "-",
+      "-o",
+      "/dev/null",
+      "-X",
+      "POST",
+      "-H",
+      `Authorization: Bearer ${ours.token}`,
+      "-H",
+      "Tus-Resumable: 1.0.0",
+      "-H",
+      `Upload-Length: ${BYTES}`,
+      "-H",
+      `Upload-Metadata: filename ${Buffer.from("bench.bin").toString("base64")}`,
       `${ours.api}/packages/${pkg.id}/uploads`,
     ]);
     const location = /^location: (\S+)/im.exec(created.stdout)?.[1];
@@ -42,9 +58,23 @@ runBench("tus bench", async () => {
     let last = "";
     for (const c of chunks) {
       const r = await run("curl", [
-        "-sS", "--fail-with-body", "-o", "-", "-X", "PATCH", "-T", c,
-        "-H", `Authorization: Bearer ${ours.token}`, "-H", "Tus-Resumable: 1.0.0",
-        "-H", "Content-Type: application/offset+octet-stream", "-H", `Upload-Offset: ${offset}`, url,
+        "-sS",
+        "--fail-with-body",
+        "-o",
+        "-",
+        "-X",
+        "PATCH",
+        "-T",
+        c,
+        "-H",
+        `Authorization: Bearer ${ours.token}`,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "-H",
+        `Upload-Offset: ${offset}`,
+        url,
       ]);
       if (r.code !== 0) throw new Error(`PATCH at ${offset} failed: ${r.stderr} ${r.stdout.slice(0, 300)}`);
       offset += (await fsp.stat(c)).size;

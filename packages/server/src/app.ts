@@ -53,10 +53,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   // matches (measurable on GET /api/v1/me at thousands of requests a second).
   app.use((req, res, next) => (req.url.startsWith("/api/") ? next() : pages(req, res, next)));
   app.use("/api/v1", docsRoutes());
-  app.use(
-    "/api/v1",
-    specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter, login) }),
-  );
+  app.use("/api/v1", specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter, login) }));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

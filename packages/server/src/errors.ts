@@ -61,7 +61,17 @@ export class NotFound extends ApiError {
     super(404, code, detail);
   }
 }
-type ConflictCode = "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "download_in_progress" | "upload_offset_mismatch" | "uploads_unfinished" | "link_revoked";
+type ConflictCode =
+  | "email_taken"
+  | "package_not_draft"
+  | "package_not_active"
+  | "package_closed"
+  | "file_name_taken"
+  | "link_not_inbound"
+  | "download_in_progress"
+  | "upload_offset_mismatch"
+  | "uploads_unfinished"
+  | "link_revoked";
 export class Conflict extends ApiError {
   constructor(code: ConflictCode, detail: string) {
     super(409, code, detail);
@@ -93,7 +103,15 @@ export class ValidationFailed extends ApiError {
   constructor(
     detail: string,
     path = "/body",
-    code: "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_length_required" = "validation_failed",
+    code:
+      | "validation_failed"
+      | "body_malformed"
+      | "file_name_invalid"
+      | "checksum_mismatch"
+      | "package_empty"
+      | "idempotency_key_reused"
+      | "webhook_url_forbidden"
+      | "upload_length_required" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

@@ -26,7 +26,9 @@ exit codes:
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "");
 }
 
 async function serve(): Promise<void> {
@@ -45,12 +47,7 @@ async function serve(): Promise<void> {
   logger.info({ url: running.url, publicUrl: config.publicUrl, dataDir: config.dataDir }, "SpeedyFiles is listening");
 
   const base = config.publicUrl;
-  const lines = [
-    `SpeedyFiles ${running.url}  (public URL ${base})`,
-    `  Sign in:  ${base}/login`,
-    `  API docs: ${base}/api/v1/docs`,
-    `  Mail:     ${mailDestination(config)}`,
-  ];
+  const lines = [`SpeedyFiles ${running.url}  (public URL ${base})`, `  Sign in:  ${base}/login`, `  API docs: ${base}/api/v1/docs`, `  Mail:     ${mailDestination(config)}`];
   // How to log in from the command line (sf asks for the password, hidden) and with curl.
   const tokenHowTo = (email: string) => [
     "",

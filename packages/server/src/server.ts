@@ -121,8 +121,7 @@ async function openServices(config: Readonly<Config>, opts: StartOptions, held: 
       onRebuilt: (uploadId, bytes, ms) => logger.info({ uploadId, bytes, ms }, "rebuilt an upload's SHA-256 state from its stored bytes"),
     }));
     const mailer = (held.mailer =
-      opts.mailer ??
-      (config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new OutboxMailer(outboxDir(config.dataDir), config.mailFrom, logger)));
+      opts.mailer ?? (config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new OutboxMailer(outboxDir(config.dataDir), config.mailFrom, logger)));
     const key = await resolveSealingKey(config, logger);
     return { config, db, storage, uploads, mailer, sealingKey: key, mailWakeup: new Wakeup(), logger, clock: opts.clock ?? (() => new Date()) };
   });

@@ -9,9 +9,7 @@ import YAML from "yaml";
  * pack never shadows the real spec.
  */
 export const SPEC_PATH = fileURLToPath(
-  fs.existsSync(new URL("../../../pnpm-workspace.yaml", import.meta.url))
-    ? new URL("../../../openapi.yaml", import.meta.url)
-    : new URL("../openapi.yaml", import.meta.url),
+  fs.existsSync(new URL("../../../pnpm-workspace.yaml", import.meta.url)) ? new URL("../../../openapi.yaml", import.meta.url) : new URL("../openapi.yaml", import.meta.url),
 );
 
 let cached: Record<string, unknown> | undefined;

@@ -26,18 +26,15 @@ describe.each(DATABASES)("admin users (%s)", (kind) => {
   let admin: Awaited<ReturnType<TestServer["createUser"]>>;
   let plain: Awaited<ReturnType<TestServer["createUser"]>>;
 
-  const createUser = (body: Record<string, unknown>, token = admin.token) =>
-    t.fetch("/admin/users", { method: "POST", token, json: body });
-  const patchUser = (id: string, body: Record<string, unknown>, token = admin.token) =>
-    t.fetch(`/admin/users/${id}`, { method: "PATCH", token, json: body });
+  const createUser = (body: Record<string, unknown>, token = admin.token) => t.fetch("/admin/users", { method: "POST", token, json: body });
+  const patchUser = (id: string, body: Record<string, unknown>, token = admin.token) => t.fetch(`/admin/users/${id}`, { method: "PATCH", token, json: body });
   const listUsers = async (query: string, token = admin.token): Promise<UserList> => {
     const res = await t.fetch(`/admin/users${query}`, { token });
     expect(res.status).toBe(200);
     return (await res.json()) as UserList;
   };
   const findByEmail = async (email: string) => (await listUsers(`?q=${encodeURIComponent(email)}`)).items;
-  const login = (email: string, password: string) =>
-    t.fetch("/auth/token", { method: "POST", json: { email, password, name: "test" } });
+  const login = (email: string, password: string) => t.fetch("/auth/token", { method: "POST", json: { email, password, name: "test" } });
 
   beforeAll(async () => {
     t = await startTestServer(kind);
@@ -250,15 +247,13 @@ describe.each(DATABASES)("admin users (%s)", (kind) => {
 
   it("filters with q on email or name, case-insensitively, taking % _ and \\ literally", async () => {
     const group = tag();
-    const make = async (local: string, name: string) =>
-      (await (await createUser({ email: `${local}-${group}@example.com`, name, password: "password123" })).json()) as ApiUser;
+    const make = async (local: string, name: string) => (await (await createUser({ email: `${local}-${group}@example.com`, name, password: "password123" })).json()) as ApiUser;
     const percent = await make("percent", `Sale 50% ${group}`);
     const under = await make("under", `Under_score ${group}`);
     const back = await make("back", `Back\\slash ${group}`);
     const upper = await make("upper", `IRIS ${group.toUpperCase()}`);
 
-    const q = async (text: string) =>
-      (await listUsers(`?q=${encodeURIComponent(text)}&per_page=100`)).items.map((u) => u.id).sort();
+    const q = async (text: string) => (await listUsers(`?q=${encodeURIComponent(text)}&per_page=100`)).items.map((u) => u.id).sort();
     const everyone = [percent.id, under.id, back.id, upper.id].sort();
     expect(await q(group)).toEqual(everyone);
     expect(await q(group.toUpperCase())).toEqual(everyone);

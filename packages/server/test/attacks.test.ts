@@ -106,7 +106,10 @@ describe.each(DATABASES)("what an attacker tried (%s)", (kind) => {
     const bad = ["a\u0000b", "a\u0007b", "invoice\u202Efdp.exe", "a\u2066b", "a\u0085b"];
     for (const field of ["title", "recipient_name", "message"]) {
       for (const value of bad) {
-        await expectValidationError(await postPackage(t, alice.token, { title: "ok", recipient_email: "x@acme.test", direction: "outbound", ttl_days: 1, [field]: value }), `/body/${field}`);
+        await expectValidationError(
+          await postPackage(t, alice.token, { title: "ok", recipient_email: "x@acme.test", direction: "outbound", ttl_days: 1, [field]: value }),
+          `/body/${field}`,
+        );
       }
     }
     for (const value of bad) {

@@ -4,8 +4,7 @@ import { expectError, expectUnauthorized, expectValidationError, RAW_TOKEN, UUID
 
 type Login = { email?: unknown; password?: unknown; name?: unknown; expires_in_days?: unknown; [k: string]: unknown };
 
-const login = (t: TestServer, body: Login, headers: Record<string, string> = {}) =>
-  t.fetch("/auth/token", { method: "POST", json: body, headers });
+const login = (t: TestServer, body: Login, headers: Record<string, string> = {}) => t.fetch("/auth/token", { method: "POST", json: body, headers });
 
 const tokenCount = async (t: TestServer, token: string) => ((await (await t.fetch("/me/tokens", { token })).json()) as unknown[]).length;
 
@@ -50,9 +49,7 @@ describe.each(DATABASES)("POST /auth/token (%s)", (kind) => {
   });
 
   it("gives a new, different token on every login", async () => {
-    const bodies = await Promise.all(
-      [1, 2].map(async () => (await login(t, { email: alice.user.email, password: alice.password, name: "twice" })).json()),
-    );
+    const bodies = await Promise.all([1, 2].map(async () => (await login(t, { email: alice.user.email, password: alice.password, name: "twice" })).json()));
     expect(bodies[0].token).not.toBe(bodies[1].token);
     expect(bodies[0].id).not.toBe(bodies[1].id);
     for (const b of bodies) expect((await t.fetch("/me", { token: b.token })).status).toBe(200);

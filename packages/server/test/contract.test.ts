@@ -148,7 +148,15 @@ describe.each(DATABASES)("the contract drives the server (%s)", (kind) => {
   describe("HEAD wherever GET serves a file", () => {
     it("owner file, link file and archive: the GET's status and headers, no body, no download counted", async () => {
       const bytes = crypto.randomBytes(70_000);
-      const s = await shareFiles(t, alice.token, [["report.pdf", bytes], ["notes.txt", "notes"]], { title: "Head test" });
+      const s = await shareFiles(
+        t,
+        alice.token,
+        [
+          ["report.pdf", bytes],
+          ["notes.txt", "notes"],
+        ],
+        { title: "Head test" },
+      );
       const f = s.files[0]!;
       const urls: [string, Record<string, string>][] = [
         [`${t.api}/packages/${s.id}/files/${f.id}`, { Authorization: `Bearer ${alice.token}` }],
@@ -227,11 +235,7 @@ describe.each(DATABASES)("the contract drives the server (%s)", (kind) => {
       await expectError(await t.fetch(`/packages/${UUID}`, { token: alice.token }), 404, "package_not_found");
       await expectError(await t.fetch(`/packages/${pkg.id}/files/${UUID}`, { token: alice.token }), 404, "file_not_found");
       await expectError(await t.fetch("/packages", { method: "POST", token: alice.token, json: {} }), 422, "validation_failed");
-      await expectError(
-        await t.fetch("/packages", { method: "POST", token: alice.token, body: "{x", headers: { "Content-Type": "application/json" } }),
-        422,
-        "body_malformed",
-      );
+      await expectError(await t.fetch("/packages", { method: "POST", token: alice.token, body: "{x", headers: { "Content-Type": "application/json" } }), 422, "body_malformed");
       await expectError(await t.fetch("/me", { method: "PUT", token: alice.token }), 405, "method_not_allowed");
       await expectError(await t.fetch("/nothing-here", { token: alice.token }), 404, "not_found");
       await expectError(await t.fetch(`/links/${"A".repeat(43)}`), 404, "link_not_found");

@@ -82,13 +82,10 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
   const holds = async () => Number(((await t.running.services.db("link_download_holds").count({ n: "*" })) as { n: number | string }[])[0]!.n);
 
   it("gives each recipient their own link, email, count and audit trail; revoking one leaves the other", async () => {
-    const fin = await send(
-      { recipient_email: undefined, recipients: [{ email: "cfo@acme.test", name: "Acme CFO" }, { email: "audit@acme.test" }] },
-      [
-        ["a.txt", "alpha"],
-        ["b.txt", "bravo!"],
-      ],
-    );
+    const fin = await send({ recipient_email: undefined, recipients: [{ email: "cfo@acme.test", name: "Acme CFO" }, { email: "audit@acme.test" }] }, [
+      ["a.txt", "alpha"],
+      ["b.txt", "bravo!"],
+    ]);
     expect(fin.links.map((l) => l.recipient_email)).toEqual(["cfo@acme.test", "audit@acme.test"]);
     const [cfo, audit] = fin.links as [Finalized["links"][0], Finalized["links"][0]];
     expect(cfo.magic_link).not.toBe(audit.magic_link);
@@ -140,7 +137,8 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     ]);
 
     // One receipt per recipient, over real SMTP, however many downloads they made.
-    const receipt = (who: string) => (m: ReceivedMail) => m.envelope.to.includes(owner.user.email) && /downloaded/.test(m.parsed.subject ?? "") && (m.parsed.text ?? "").includes(who);
+    const receipt = (who: string) => (m: ReceivedMail) =>
+      m.envelope.to.includes(owner.user.email) && /downloaded/.test(m.parsed.subject ?? "") && (m.parsed.text ?? "").includes(who);
     await smtp.waitForMail(receipt("cfo@acme.test"));
     await smtp.waitForMail(receipt("audit@acme.test"));
     await new Promise((r) => setTimeout(r, 300));
@@ -198,7 +196,11 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     await first.body!.getReader().read();
     ac.abort();
     // The server learns of the abort at its next write, which under a loaded CI machine can take a while.
-    await until(async () => (await holds()) === 0, 20_000, `the aborted download's hold to be released (${JSON.stringify(await t.running.services.db("link_download_holds").select())} ${JSON.stringify(await t.running.services.db("link_file_downloads").select())})`);
+    await until(
+      async () => (await holds()) === 0,
+      20_000,
+      `the aborted download's hold to be released (${JSON.stringify(await t.running.services.db("link_download_holds").select())} ${JSON.stringify(await t.running.services.db("link_file_downloads").select())})`,
+    );
     expect((await detail(fin.id)).links[0]!.download_count).toBe(0);
 
     // HEAD and a range short of the end do not count either.
@@ -244,7 +246,8 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     expect(d.links[0]).toMatchObject({ download_count: 2, used_up: true });
 
     // The sender hears once that the link is used up.
-    const usedUp = (m: ReceivedMail) => m.envelope.to.includes(owner.user.email) && /Downloads used up/.test(m.parsed.subject ?? "") && (m.parsed.subject ?? "").includes(d.links[0]!.recipient_email);
+    const usedUp = (m: ReceivedMail) =>
+      m.envelope.to.includes(owner.user.email) && /Downloads used up/.test(m.parsed.subject ?? "") && (m.parsed.subject ?? "").includes(d.links[0]!.recipient_email);
     await smtp.waitForMail(usedUp);
 
     // Raising the limit brings the link back.
@@ -263,7 +266,11 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
       Array.from({ length: 8 }, async () => {
         const r = await fetch(`${api}/files/${ids["race.bin"]}`);
         const body = Buffer.from(await r.arrayBuffer());
-        return { status: r.status, ok: r.status === 200 && sha256(body) === sha256(bytes), code: r.status === 200 ? undefined : (JSON.parse(body.toString()) as { code: string }).code };
+        return {
+          status: r.status,
+          ok: r.status === 200 && sha256(body) === sha256(bytes),
+          code: r.status === 200 ? undefined : (JSON.parse(body.toString()) as { code: string }).code,
+        };
       }),
     );
     expect(answers.filter((a) => a.status === 200)).toEqual([{ status: 200, ok: true, code: undefined }]);
@@ -387,7 +394,11 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     const v = (await (await fetch(linkApi(fin.magic_link), { headers: { Cookie: cookie } })).json()) as { files: { id: string }[] };
     expect(await (await fetch(`${linkApi(fin.magic_link)}/files/${v.files[0]!.id}`, { headers: { Cookie: cookie } })).text()).toBe("alpha");
     // A forged or stale cookie opens nothing; nor does another link's.
-    await expectError(await fetch(linkApi(fin.magic_link), { headers: { Cookie: `sf_link=${Math.floor(Date.now() / 1000) + 3600}.${"A".repeat(43)}` } }), 403, "link_password_required");
+    await expectError(
+      await fetch(linkApi(fin.magic_link), { headers: { Cookie: `sf_link=${Math.floor(Date.now() / 1000) + 3600}.${"A".repeat(43)}` } }),
+      403,
+      "link_password_required",
+    );
     t.clock.advance(12 * 3600 * 1000 + 1000);
     await expectError(await fetch(linkApi(fin.magic_link), { headers: { Cookie: cookie } }), 403, "link_password_required");
   });
@@ -423,7 +434,7 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
     t.clock.advanceDays(2);
     await t.running.services.db("packages").where({ id: c.id }).update({ status: "expired" });
     const until = new Date(t.clock.now().getTime() + 3 * 86_400_000).toISOString();
-    expect(((await (await patch(c.id, { expires_at: until })).json()) as { status: string; expires_at: string })).toMatchObject({ status: "active", expires_at: until });
+    expect((await (await patch(c.id, { expires_at: until })).json()) as { status: string; expires_at: string }).toMatchObject({ status: "active", expires_at: until });
     expect((await fetch(linkApi(c.magic_link))).status).toBe(200);
 
     // Revoked: 409.
@@ -547,7 +558,8 @@ describe.each(DATABASES)("wrong link passwords count per address too (%s)", (kin
       // Right passwords and missing ones are not failures.
       expect((await fetch(links[2]!, { headers: { "X-Link-Password": "password number 2" } })).status).toBe(200);
       for (let i = 0; i < 3; i++) await expectError(await fetch(links[2]!), 403, "link_password_required");
-      for (const l of [links[0]!, links[0]!, links[1]!, links[1]!]) await expectError(await fetch(l, { headers: { "X-Link-Password": "a wrong guess" } }), 403, "link_password_wrong");
+      for (const l of [links[0]!, links[0]!, links[1]!, links[1]!])
+        await expectError(await fetch(l, { headers: { "X-Link-Password": "a wrong guess" } }), 403, "link_password_wrong");
       await expectError(await fetch(links[2]!, { headers: { "X-Link-Password": "password number 2" } }), 429, "rate_limited");
     } finally {
       await t.close();

@@ -51,7 +51,11 @@ describe("deploy/", () => {
     const guide = await fs.readFile(path.join(ROOT, "docs/deployment.md"), "utf8");
     const snippet = guide.match(/```nginx\n(location \/_sf_blobs\/ \{[\s\S]*?\n\})\n```/)?.[1];
     expect(snippet).toBeDefined();
-    const directives = (text: string) => text.split("\n").map((l) => l.replace(/#.*$/, "").trim()).filter(Boolean);
+    const directives = (text: string) =>
+      text
+        .split("\n")
+        .map((l) => l.replace(/#.*$/, "").trim())
+        .filter(Boolean);
     expect(directives(snippet!)).toEqual(directives(accel));
   });
 
@@ -73,7 +77,13 @@ describe("deploy/", () => {
     expect(docker).toMatch(/^USER speedyfiles$/m);
     expect(docker).toMatch(/^HEALTHCHECK .*\n.*\/api\/v1\/health/m);
     for (const m of docker.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-      for (const src of m[1]!.split(/\s+/)) expect(await fs.stat(path.join(ROOT, src)).then(() => true, () => src)).toBe(true);
+      for (const src of m[1]!.split(/\s+/))
+        expect(
+          await fs.stat(path.join(ROOT, src)).then(
+            () => true,
+            () => src,
+          ),
+        ).toBe(true);
     }
   });
 });

@@ -49,9 +49,7 @@ function headingAnchors(text: string): Set<string> {
   for (const line of proseLines(text)) {
     const m = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
     if (!m) continue;
-    const plain = m[1]!
-      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
-      .replace(/<[^>]+>/g, "");
+    const plain = m[1]!.replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1").replace(/<[^>]+>/g, "");
     const slug = plain
       .toLowerCase()
       .replace(/[^\p{L}\p{N}\s_-]/gu, "")

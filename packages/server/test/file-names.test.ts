@@ -114,10 +114,7 @@ describe.each(DATABASES)("uploading a name Windows cannot extract (%s)", (kind) 
     const pkg = await createPackage(t, token);
     const before = await stored();
     for (const name of ["nul.txt", "sub/Con.tar.gz", "a:b", "a|b", "report.", "dir /x"]) {
-      const body = await expectValidationError(
-        await uploadRaw(t, token, pkg.id, `filename*=UTF-8''${encodeURIComponent(name)}`, "bytes"),
-        "/body/file",
-      );
+      const body = await expectValidationError(await uploadRaw(t, token, pkg.id, `filename*=UTF-8''${encodeURIComponent(name)}`, "bytes"), "/body/file");
       expect(body.detail, name).toMatch(/Windows|drive letter/);
     }
     // fetch's own FormData encoding too

@@ -4,18 +4,7 @@ import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
-import {
-  addFile,
-  blobPath,
-  createPackage,
-  exists,
-  filesUnder,
-  rawMultipart,
-  sha256,
-  until,
-  uploadFile,
-  uploadRaw,
-} from "@speedyfiles/test-utils/uploads";
+import { addFile, blobPath, createPackage, exists, filesUnder, rawMultipart, sha256, until, uploadFile, uploadRaw } from "@speedyfiles/test-utils/uploads";
 
 const MiB = 1024 * 1024;
 
@@ -188,16 +177,13 @@ describe.each(DATABASES)("files (%s)", (kind) => {
       await expectNothingStored(t, before);
     });
 
-    it.each(names.filter(([, n]) => !/[\u0000-\u001f]/.test(n)))(
-      "rejects %s sent as a plain quoted filename with 422, storing nothing",
-      async (_label, name) => {
-        const before = await snapshot(t);
-        const res = await uploadRaw(t, token, pkgId, quoted(name));
-        expect(res.status).toBe(422);
-        expect((await res.json()).detail).toBeTruthy();
-        await expectNothingStored(t, before);
-      },
-    );
+    it.each(names.filter(([, n]) => !/[\u0000-\u001f]/.test(n)))("rejects %s sent as a plain quoted filename with 422, storing nothing", async (_label, name) => {
+      const before = await snapshot(t);
+      const res = await uploadRaw(t, token, pkgId, quoted(name));
+      expect(res.status).toBe(422);
+      expect((await res.json()).detail).toBeTruthy();
+      await expectNothingStored(t, before);
+    });
 
     it("rejects percent-encoded traversal ..%2Fx in filename* (decoded before the check)", async () => {
       const before = await snapshot(t);
@@ -458,9 +444,7 @@ describe.each(DATABASES)("files (%s)", (kind) => {
       const pkg = await createPackage(t, token);
       const before = await snapshot(t);
       const boundary = "----sfabort";
-      const head = Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-      );
+      const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
       const total = head.length + 64 * MiB;
       const url = new URL(`${t.api}/packages/${pkg.id}/files`);
       const req = http.request({

@@ -111,7 +111,17 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
     const b = Buffer.from("second file\n");
 
     beforeAll(async () => {
-      s = track(await shareFiles(t, alice.token, [["report.bin", a], ["notes/readme.txt", b]], { title: "Q4 numbers", message: "For the board" }));
+      s = track(
+        await shareFiles(
+          t,
+          alice.token,
+          [
+            ["report.bin", a],
+            ["notes/readme.txt", b],
+          ],
+          { title: "Q4 numbers", message: "For the board" },
+        ),
+      );
     });
 
     it("GET /links/{link} shows the package as its recipient sees it, with no token", async () => {
@@ -295,7 +305,7 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
 
   describe("hostile names and text", () => {
     let s: Shared;
-    const names = [HOSTILE, 'quote"and\'apostrophe;x.txt', "Résumé – 2026 ✓.pdf", "%41%2e%2e.txt"];
+    const names = [HOSTILE, "quote\"and'apostrophe;x.txt", "Résumé – 2026 ✓.pdf", "%41%2e%2e.txt"];
 
     beforeAll(async () => {
       const pkg = await createPackage(t, alice.token, { title: "</title><script>alert('t')</script>", message: "<b onmouseover=alert(2)>hi</b>" });
@@ -361,7 +371,17 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
 
   describe("the link page", () => {
     it("outbound: file list with download links, sender, expiry; private headers, strict CSP, no inline code", async () => {
-      const s = track(await shareFiles(t, alice.token, [["a.txt", "a"], ["b.txt", "bb"]], { title: "Contracts" }));
+      const s = track(
+        await shareFiles(
+          t,
+          alice.token,
+          [
+            ["a.txt", "a"],
+            ["b.txt", "bb"],
+          ],
+          { title: "Contracts" },
+        ),
+      );
       const res = await fetch(s.page);
       expect(res.status).toBe(200);
       expectPageHeaders(res);
@@ -486,7 +506,17 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
   describe("audit: downloads and uploads are events", () => {
     it("each file download and zip download is an event with the client address; download_count counts them", async () => {
       const bytes = crypto.randomBytes(5000);
-      const s = track(await shareFiles(t, alice.token, [["one.bin", bytes], ["two.txt", "two"]], { title: "Audit trail" }));
+      const s = track(
+        await shareFiles(
+          t,
+          alice.token,
+          [
+            ["one.bin", bytes],
+            ["two.txt", "two"],
+          ],
+          { title: "Audit trail" },
+        ),
+      );
       expect((await detail(s.id)).download_count).toBe(0);
       // Looking at the page or the view is not a download.
       await (await fetch(s.page)).text();
@@ -553,7 +583,12 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
 
     it("a HEAD or a 304 sends no file and is no download", async () => {
       const bytes = Buffer.from("head-me");
-      const s = track(await shareFiles(t, alice.token, [["h.txt", bytes], ["i.txt", "i"]]));
+      const s = track(
+        await shareFiles(t, alice.token, [
+          ["h.txt", bytes],
+          ["i.txt", "i"],
+        ]),
+      );
       for (const url of [`${s.api}/files/${s.files[0]!.id}`, `${s.api}/archive`]) {
         const head = await fetch(url, { method: "HEAD" });
         expect(head.status).not.toBe(206);
@@ -807,7 +842,15 @@ describe.each(DATABASES)("expiry and the sweeper, on a clock the test controls (
 
   it("a link works until the last millisecond before expires_at and is 410 from expires_at on; bytes go after the retention", async () => {
     const bytes = Buffer.from("expiring content");
-    const s = await shareFiles(t, alice.token, [["e.txt", bytes], ["f.txt", "f"]], { ttl_days: 1, title: "Expiring" });
+    const s = await shareFiles(
+      t,
+      alice.token,
+      [
+        ["e.txt", bytes],
+        ["f.txt", "f"],
+      ],
+      { ttl_days: 1, title: "Expiring" },
+    );
     const inbound = await requestFiles(t, alice.token, { ttl_days: 1 });
     const d = await (await t.fetch(`/packages/${s.id}`, { token: alice.token })).json();
     const expiresAt = Date.parse(d.expires_at);
@@ -936,7 +979,10 @@ describe.each(DATABASES)("link lookup rate limit (%s)", (kind) => {
     });
 
     it("after 5 failed lookups the next request from that address is 429 with Retry-After, even for a valid link", async () => {
-      const s = await shareFiles(t, alice.token, [["v.txt", "valid bytes"], ["w.txt", "w"]]);
+      const s = await shareFiles(t, alice.token, [
+        ["v.txt", "valid bytes"],
+        ["w.txt", "w"],
+      ]);
       // Successes before do not count.
       for (let i = 0; i < 10; i++) expect((await fetch(s.api)).status).toBe(200);
 
@@ -987,7 +1033,10 @@ describe.each(DATABASES)("link lookup rate limit (%s)", (kind) => {
 
     it("a valid link answers 300 requests in a row without a 429", async () => {
       const bytes = crypto.randomBytes(3000);
-      const s = await shareFiles(t, alice.token, [["a.bin", bytes], ["b.txt", "b"]]);
+      const s = await shareFiles(t, alice.token, [
+        ["a.bin", bytes],
+        ["b.txt", "b"],
+      ]);
       const statuses = new Map<number, number>();
       for (let i = 0; i < 300; i++) {
         const url = [s.api, `${s.api}/files/${s.files[0]!.id}`, s.page, `${s.api}/archive`][i % 4]!;
@@ -999,7 +1048,10 @@ describe.each(DATABASES)("link lookup rate limit (%s)", (kind) => {
     });
 
     it("downloads the recipient cancels do not count as failed lookups", async () => {
-      const s = await shareFiles(t, alice.token, [["big.bin", crypto.randomBytes(8 * MiB)], ["small.txt", "s"]]);
+      const s = await shareFiles(t, alice.token, [
+        ["big.bin", crypto.randomBytes(8 * MiB)],
+        ["small.txt", "s"],
+      ]);
       // More cancelled downloads than the default limit of failures (30).
       for (let i = 0; i < 40; i++) {
         const ac = new AbortController();

@@ -52,18 +52,14 @@ describe.each(DATABASES)("what the server logs (%s)", (kind) => {
     };
 
     // A login, a failed login and a rejected one, each carrying a password.
-    const loginRes = track(
-      await t.fetch("/auth/token", { method: "POST", json: { email: alice.user.email, password: alice.password, name: "laptop" } }),
-    );
+    const loginRes = track(await t.fetch("/auth/token", { method: "POST", json: { email: alice.user.email, password: alice.password, name: "laptop" } }));
     expect(loginRes.status).toBe(201);
     const { token: sessionToken } = await loginRes.json();
     secrets.push(sessionToken);
     const wrongPassword = "Wr0ng-but-still-private";
     secrets.push(wrongPassword);
     track(await t.fetch("/auth/token", { method: "POST", json: { email: alice.user.email, password: wrongPassword, name: "x" } }));
-    track(
-      await t.fetch("/auth/token", { method: "POST", json: { email: alice.user.email, password: alice.password, name: "x", extra: 1 } }),
-    );
+    track(await t.fetch("/auth/token", { method: "POST", json: { email: alice.user.email, password: alice.password, name: "x", extra: 1 } }));
 
     // Authenticated requests, one of which returns a new raw token.
     track(await t.fetch("/me", { token: sessionToken }));
@@ -79,9 +75,7 @@ describe.each(DATABASES)("what the server logs (%s)", (kind) => {
     secrets.push(admin.token);
     const newPassword = "N3w-passphrase-nobody-sees";
     secrets.push(newPassword);
-    const patch = track(
-      await t.fetch(`/admin/users/${alice.user.id}`, { method: "PATCH", token: admin.token, json: { password: newPassword } }),
-    );
+    const patch = track(await t.fetch(`/admin/users/${alice.user.id}`, { method: "PATCH", token: admin.token, json: { password: newPassword } }));
     expect(patch.status).toBe(200);
 
     for (const [id, status] of requestIds) {
@@ -174,8 +168,14 @@ describe("redactPath", () => {
     [`/api/v1/packages/${token}/files`, "/api/v1/packages/[redacted]/files"],
     [`/anything/${secret}`, "/anything/[redacted]"],
     ["/api/v1/me?password=hunter2&page=2", "/api/v1/me?password=[redacted]&page=2"],
-    ["/x?clientSecret=1&apiKey=2&sig=3&code=4&X-Amz-Signature=5&auth=6&pass=7", "/x?clientSecret=[redacted]&apiKey=[redacted]&sig=[redacted]&code=[redacted]&X-Amz-Signature=[redacted]&auth=[redacted]&pass=[redacted]"],
-    ["/x?access_token=a&id_token=b&refresh-token=c&authorization=d&session=e", "/x?access_token=[redacted]&id_token=[redacted]&refresh-token=[redacted]&authorization=[redacted]&session=[redacted]"],
+    [
+      "/x?clientSecret=1&apiKey=2&sig=3&code=4&X-Amz-Signature=5&auth=6&pass=7",
+      "/x?clientSecret=[redacted]&apiKey=[redacted]&sig=[redacted]&code=[redacted]&X-Amz-Signature=[redacted]&auth=[redacted]&pass=[redacted]",
+    ],
+    [
+      "/x?access_token=a&id_token=b&refresh-token=c&authorization=d&session=e",
+      "/x?access_token=[redacted]&id_token=[redacted]&refresh-token=[redacted]&authorization=[redacted]&session=[redacted]",
+    ],
   ])("redacts %s", (input, expected) => {
     expect(redactPath(input)).toBe(expected);
   });

@@ -139,8 +139,16 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     const pinned = await github({ repository_id: REPOSITORY_ID, ref: "refs/heads/main" });
     expect(pinned.status).toBe(201);
     // GitHub's enterprise issuers and gitlab.com too.
-    await expectValidationError(await create(policyBody({ issuer: `${GITHUB}/acme-enterprise`, conditions: { repository: "acme/app" } })), "/body/conditions", "trust_policy_unpinned");
-    const gitlab = await expectValidationError(await create(policyBody({ issuer: "https://gitlab.com", conditions: { project_path: "acme/app" } })), "/body/conditions", "trust_policy_unpinned");
+    await expectValidationError(
+      await create(policyBody({ issuer: `${GITHUB}/acme-enterprise`, conditions: { repository: "acme/app" } })),
+      "/body/conditions",
+      "trust_policy_unpinned",
+    );
+    const gitlab = await expectValidationError(
+      await create(policyBody({ issuer: "https://gitlab.com", conditions: { project_path: "acme/app" } })),
+      "/body/conditions",
+      "trust_policy_unpinned",
+    );
     expect(gitlab.detail).toMatch(/project_id/);
     const byOwner = await github({ repository_owner_id: OWNER_ID });
     expect(byOwner.status).toBe(201);
@@ -165,16 +173,27 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
     const me = await t.fetch("/me", { token: body.token });
     expect(me.status).toBe(200);
     expect(((await me.json()) as { email: string }).email).toBe(ci.user.email);
-    const pkg = await t.fetch("/packages", { method: "POST", token: body.token, json: { title: "build 42", recipient_email: "qa@example.com", direction: "outbound", ttl_days: 3 } });
+    const pkg = await t.fetch("/packages", {
+      method: "POST",
+      token: body.token,
+      json: { title: "build 42", recipient_email: "qa@example.com", direction: "outbound", ttl_days: 3 },
+    });
     expect(pkg.status).toBe(201);
 
     // Stored like any token (hash and prefix), marked federated with its policy; not in the user's list.
-    const row = (await t.running.services.db("api_tokens").where({ prefix: body.token.slice(0, 11) }).first()) as Record<string, unknown>;
+    const row = (await t.running.services
+      .db("api_tokens")
+      .where({ prefix: body.token.slice(0, 11) })
+      .first()) as Record<string, unknown>;
     expect(row).toMatchObject({ kind: "federated", trust_policy_id: policy.id, expires_at: body.expires_at });
     expect(JSON.stringify(row)).not.toContain(body.token);
     // The bearer authenticator's caller: a federated principal with the policy's scopes.
     const principal = await resolveToken(t.running.services, body.token);
-    expect({ kind: principal.kind, userId: principal.userId, scopes: [...principal.scopes] }).toEqual({ kind: "federated", userId: ci.user.id, scopes: ["packages:read", "packages:write"] });
+    expect({ kind: principal.kind, userId: principal.userId, scopes: [...principal.scopes] }).toEqual({
+      kind: "federated",
+      userId: ci.user.id,
+      scopes: ["packages:read", "packages:write"],
+    });
     const mine = (await (await t.fetch("/me/tokens", { token: ci.token })).json()) as { prefix: string }[];
     expect(mine.map((x) => x.prefix)).not.toContain(body.token.slice(0, 11));
 
@@ -190,7 +209,9 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
 
   it("the minted token holds only the policy's scopes: no admin operation, no new tokens", async () => {
     // Even a policy acting for an admin mints no admin token.
-    const forAdmin = (await (await create(policyBody({ name: "for the admin", user_email: admin.user.email, conditions: { repository_id: REPOSITORY_ID, ref: "refs/heads/release" } }))).json()) as TrustPolicy;
+    const forAdmin = (await (
+      await create(policyBody({ name: "for the admin", user_email: admin.user.email, conditions: { repository_id: REPOSITORY_ID, ref: "refs/heads/release" } }))
+    ).json()) as TrustPolicy;
     const { token } = (await (await exchange(await sign({ claims: { ref: "refs/heads/release" } }))).json()) as Exchanged;
     expect(((await (await t.fetch("/me", { token })).json()) as { email: string }).email).toBe(admin.user.email);
     await expectError(await t.fetch("/admin/users", { token }), 403, "insufficient_scope");
@@ -258,7 +279,8 @@ describe.each(DATABASES)("keyless CI: trust policies and the OIDC exchange (%s)"
       res.setHeader("Content-Type", "application/json");
       if (req.url === "/big/.well-known/openid-configuration") return res.end(JSON.stringify({ issuer: `${base}/big`, jwks_uri: `${base}/big/jwks` }));
       if (req.url === "/big/jwks") return res.end(JSON.stringify({ keys: [], padding: "x".repeat(300 * 1024) }));
-      if (req.url === "/liar/.well-known/openid-configuration") return res.end(JSON.stringify({ issuer: "https://token.actions.githubusercontent.com", jwks_uri: `${base}/big/jwks` }));
+      if (req.url === "/liar/.well-known/openid-configuration")
+        return res.end(JSON.stringify({ issuer: "https://token.actions.githubusercontent.com", jwks_uri: `${base}/big/jwks` }));
       res.statusCode = 404;
       res.end("{}");
     });

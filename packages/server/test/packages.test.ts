@@ -219,14 +219,23 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
       expect((await list("?per_page=1")).items.map((p) => p.id)).toEqual([ids[4]]);
     });
 
-    it.each(["per_page=101", "per_page=0", "per_page=abc", "per_page=2.5", "page=0", "page=-1", "page=1000001", "status=deleted", "direction=up", "q=" + "x".repeat(201), "unknown=1"])(
-      "answers 422 for ?%s",
-      async (query) => {
-        const res = await t.fetch(`/packages?${query}`, { token: carol.token });
-        expect(res.status).toBe(422);
-        expect((await res.json()).detail).toBeTruthy();
-      },
-    );
+    it.each([
+      "per_page=101",
+      "per_page=0",
+      "per_page=abc",
+      "per_page=2.5",
+      "page=0",
+      "page=-1",
+      "page=1000001",
+      "status=deleted",
+      "direction=up",
+      "q=" + "x".repeat(201),
+      "unknown=1",
+    ])("answers 422 for ?%s", async (query) => {
+      const res = await t.fetch(`/packages?${query}`, { token: carol.token });
+      expect(res.status).toBe(422);
+      expect((await res.json()).detail).toBeTruthy();
+    });
 
     it("filters by status", async () => {
       expect((await list("?status=draft")).items.map((p) => p.title)).toEqual(["Epsilon invoice", "Delta photos", "Beta drawings"]);
@@ -421,7 +430,7 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
         title: "<script>alert(1)</script>",
         recipient_email: to,
         recipient_name: "<i>Eve</i> & co",
-        message: 'Look: <img src=x onerror="alert(2)"> & \'quotes\'',
+        message: "Look: <img src=x onerror=\"alert(2)\"> & 'quotes'",
       });
       // Uploads refuse `<` and `>` now; a row from before that rule can still hold them.
       await addFileWithLegacyName(t, alice.token, pkg.id, "<b onmouseover=alert(3)>.txt", "x");

@@ -68,7 +68,10 @@ describe("packages policy", () => {
   it.each(KINDS)("the owner reads and changes their package, whatever the kind of credential (%s)", (kind) => {
     const alice = principal(ALICE, "user", { kind });
     for (const action of ["package.read", "package.update", "package.upload", "package.share", "package.delete"] as const) {
-      expect(outcome(() => authorize(alice, action, pkg)), action).toBe("allowed");
+      expect(
+        outcome(() => authorize(alice, action, pkg)),
+        action,
+      ).toBe("allowed");
     }
     expect(can(alice, "package.create")).toBe(true);
     expect(can(alice, "link.revoke", pkg)).toBe(true);
@@ -149,8 +152,14 @@ describe("users policy", () => {
     const admin = principal(ADMIN, "admin", { kind });
     const user = principal(ALICE, "user", { kind });
     for (const action of ["user.list", "user.create"] as const) {
-      expect(outcome(() => authorize(admin, action)), action).toBe("allowed");
-      expect(outcome(() => authorize(user, action)), action).toBe("admin_required");
+      expect(
+        outcome(() => authorize(admin, action)),
+        action,
+      ).toBe("allowed");
+      expect(
+        outcome(() => authorize(user, action)),
+        action,
+      ).toBe("admin_required");
     }
     expect(outcome(() => authorize(admin, "user.update", { id: BOB }))).toBe("allowed");
     expect(outcome(() => authorize(user, "user.update", { id: ALICE }))).toBe("admin_required");

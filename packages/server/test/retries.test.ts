@@ -28,8 +28,7 @@ describe.each(DATABASES)("safe retries and stable walks (%s)", (kind) => {
   const body = (over: Record<string, unknown> = {}) => ({ title: "CI artifacts", recipient_email: "qa@acme.test", direction: "outbound", ttl_days: 3, ...over });
   const create = (u: User, key: string | undefined, b: Record<string, unknown> = body()) =>
     t.fetch("/packages", { method: "POST", token: u.token, json: b, headers: key ? { "Idempotency-Key": key } : {} });
-  const finalize = (u: User, id: string, key?: string) =>
-    t.fetch(`/packages/${id}/finalize`, { method: "POST", token: u.token, headers: key ? { "Idempotency-Key": key } : {} });
+  const finalize = (u: User, id: string, key?: string) => t.fetch(`/packages/${id}/finalize`, { method: "POST", token: u.token, headers: key ? { "Idempotency-Key": key } : {} });
   const count = async (u: User) => ((await (await t.fetch("/packages?per_page=1", { token: u.token })).json()) as { total: number }).total;
 
   describe("Idempotency-Key", () => {
@@ -147,7 +146,8 @@ describe.each(DATABASES)("safe retries and stable walks (%s)", (kind) => {
         clock.advance(1000);
         made.push((await createPackage(t, u.token, { title: `walk ${i}` })).id);
       }
-      const page = async (q: string) => (await (await t.fetch(`/packages?per_page=3${q}`, { token: u.token })).json()) as { items: { id: string }[]; next_cursor: string | null; page: number };
+      const page = async (q: string) =>
+        (await (await t.fetch(`/packages?per_page=3${q}`, { token: u.token })).json()) as { items: { id: string }[]; next_cursor: string | null; page: number };
       const seen: string[] = [];
       let p = await page("");
       seen.push(...p.items.map((i) => i.id));

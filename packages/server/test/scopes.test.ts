@@ -16,7 +16,10 @@ describe.each(DATABASES)("scopes (%s)", (kind) => {
     const res = await t.fetch("/me/tokens", { method: "POST", token, json: { name: "limited" } });
     expect(res.status).toBe(201);
     const created = (await res.json()) as { id: string; token: string };
-    await t.running.services.db("api_tokens").where({ id: created.id }).update({ scopes: JSON.stringify(scopes) });
+    await t.running.services
+      .db("api_tokens")
+      .where({ id: created.id })
+      .update({ scopes: JSON.stringify(scopes) });
     return created.token;
   };
 
@@ -58,7 +61,10 @@ describe.each(DATABASES)("scopes (%s)", (kind) => {
     await expectError(await t.fetch("/packages", { method: "POST", token: child.token, json: {} }), 403, "insufficient_scope");
     // A full token makes full tokens.
     const full = await t.fetch("/me/tokens", { method: "POST", token: alice.token, json: { name: "full" } });
-    const fullRow = (await t.running.services.db("api_tokens").where({ id: ((await full.json()) as { id: string }).id }).first("scopes")) as { scopes: string | null };
+    const fullRow = (await t.running.services
+      .db("api_tokens")
+      .where({ id: ((await full.json()) as { id: string }).id })
+      .first("scopes")) as { scopes: string | null };
     expect(fullRow.scopes).toBeNull();
   });
 

@@ -7,17 +7,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { filesUnder, sha256, until } from "@speedyfiles/test-utils/uploads";
 import { requestFiles, shareFiles, unknownSecret } from "@speedyfiles/test-utils/links";
-import {
-  ConflictError,
-  completeLink,
-  downloadAll,
-  getLink,
-  GoneError,
-  NotFoundError,
-  parseLink,
-  SpeedyFilesError,
-  uploadToLink,
-} from "../../sdk/src/index.js";
+import { ConflictError, completeLink, downloadAll, getLink, GoneError, NotFoundError, parseLink, SpeedyFilesError, uploadToLink } from "../../sdk/src/index.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
 
@@ -84,13 +74,21 @@ describe.each(DATABASES)("SDK against a magic link (%s)", (kind) => {
     // A download is recorded once its last byte has gone out, a moment after the client has it.
     await until(async () => (await events(s.id)).length === files.length, 5000, "every download recorded");
     const ev = await events(s.id);
-    expect(ev.filter((e) => e.type === "file_download").map((e) => e.file_name).sort()).toEqual(files.map((f) => f[0]).sort());
+    expect(
+      ev
+        .filter((e) => e.type === "file_download")
+        .map((e) => e.file_name)
+        .sort(),
+    ).toEqual(files.map((f) => f[0]).sort());
   });
 
   it("downloadAll resumes from a .part file: only the rest is fetched, the result is byte-identical", async () => {
     // Large enough that a stopped download cannot have been written whole into loopback's socket buffers.
     const bytes = crypto.randomBytes(32 * 1024 * 1024);
-    const s = await shareFiles(t, alice.token, [["video.bin", bytes], ["small.txt", "small"]]);
+    const s = await shareFiles(t, alice.token, [
+      ["video.bin", bytes],
+      ["small.txt", "small"],
+    ]);
     // A first attempt, stopped: not a download.
     const first = await fetch(`${s.api}/files/${s.files[0]!.id}`);
     const reader = first.body!.getReader();

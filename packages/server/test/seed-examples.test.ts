@@ -170,11 +170,7 @@ describe.each(DATABASES)("the seed's code examples (%s)", (kind) => {
 
   it("runs the Python (requests) flow: both files uploaded, the magic link printed and emailed", async () => {
     const { token } = await t.createUser();
-    const script = replaceOnce(
-      replaceOnce(PYTHON_FLOW, 'API = "https://files.example.com/api/v1"', `API = "${t.api}"`),
-      '"Bearer sf_your_token_here"',
-      `"Bearer ${token}"`,
-    );
+    const script = replaceOnce(replaceOnce(PYTHON_FLOW, 'API = "https://files.example.com/api/v1"', `API = "${t.api}"`), '"Bearer sf_your_token_here"', `"Bearer ${token}"`);
     const scriptPath = path.join(cwd, "send.py");
     await fs.writeFile(scriptPath, script);
     const { stdout } = await run("python3", [scriptPath], { cwd, timeout: 60_000 });
@@ -192,11 +188,7 @@ describe.each(DATABASES)("the seed's code examples (%s)", (kind) => {
 
   it("runs the curl flow: two files uploaded, finalized, magic link returned and emailed", async () => {
     const { token, user } = await t.createUser();
-    const script = replaceOnce(
-      replaceOnce(CURL_FLOW, 'TOKEN="sf_your_token_here"', `TOKEN="${token}"`),
-      'HOST="https://files.example.com"',
-      `HOST="${t.url}"`,
-    );
+    const script = replaceOnce(replaceOnce(CURL_FLOW, 'TOKEN="sf_your_token_here"', `TOKEN="${token}"`), 'HOST="https://files.example.com"', `HOST="${t.url}"`);
     const scriptPath = path.join(cwd, "send.sh");
     await fs.writeFile(scriptPath, script);
     const { stdout } = await run("bash", [scriptPath], { cwd, timeout: 60_000, env: { ...process.env } });
@@ -237,11 +229,7 @@ describe.each(DATABASES)("the seed's code examples (%s)", (kind) => {
     const { token } = await t.createUser();
     const script =
       'import fs from "node:fs";\n' +
-      replaceOnce(
-        replaceOnce(NODE_FLOW, 'const API = "https://files.example.com/api/v1";', `const API = "${t.api}";`),
-        '"Bearer sf_your_token_here"',
-        `"Bearer ${token}"`,
-      );
+      replaceOnce(replaceOnce(NODE_FLOW, 'const API = "https://files.example.com/api/v1";', `const API = "${t.api}";`), '"Bearer sf_your_token_here"', `"Bearer ${token}"`);
     const scriptPath = path.join(cwd, "send.mjs");
     await fs.writeFile(scriptPath, script);
     const { stdout, stderr } = await run(process.execPath, [scriptPath], { cwd, timeout: 60_000 });

@@ -196,7 +196,11 @@ describe("two server processes on one PostgreSQL database and one data dir", () 
     expect(hook.status).toBe(201);
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
-      const res = await (i % 2 ? a : b).fetch("/packages", { method: "POST", token, json: { title: `old ${i}`, recipient_email: "cfo@acme.test", direction: "outbound", ttl_days: 7 } });
+      const res = await (i % 2 ? a : b).fetch("/packages", {
+        method: "POST",
+        token,
+        json: { title: `old ${i}`, recipient_email: "cfo@acme.test", direction: "outbound", ttl_days: 7 },
+      });
       expect(res.status).toBe(201);
       const id = ((await res.json()) as { id: string }).id;
       const form = new FormData();
@@ -210,7 +214,11 @@ describe("two server processes on one PostgreSQL database and one data dir", () 
     await c.connect();
     try {
       await c.query("update packages set expires_at = '2020-01-01T00:00:00.000Z' where id = any($1)", [ids]);
-      await until(async () => (await c.query("select count(*)::int as n from packages where id = any($1) and purged_at is not null", [ids])).rows[0].n === 12, 15_000, "every package purged");
+      await until(
+        async () => (await c.query("select count(*)::int as n from packages where id = any($1) and purged_at is not null", [ids])).rows[0].n === 12,
+        15_000,
+        "every package purged",
+      );
     } finally {
       await c.end();
     }

@@ -62,13 +62,7 @@ describe("speedyfiles-server with a database it cannot use", () => {
       /not a directory|ENOTDIR/i,
       [],
     ],
-    [
-      "an SQLite path that is a directory",
-      `sqlite://${dataDir}`,
-      new RegExp(`sqlite://${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
-      /unable to open|directory/i,
-      [],
-    ],
+    ["an SQLite path that is a directory", `sqlite://${dataDir}`, new RegExp(`sqlite://${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`), /unable to open|directory/i, []],
   ];
 
   describe.each(["serve", "migrate"])("%s", (command) => {

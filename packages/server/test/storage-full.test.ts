@@ -27,10 +27,7 @@ async function mountSmallDisk(dir: string): Promise<void> {
   try {
     await run("mount", ["-t", "tmpfs", "-o", `size=${DISK}`, "tmpfs", dir]);
   } catch (err) {
-    throw new Error(
-      `storage-full tests need to mount a ${DISK}-byte tmpfs at ${dir} (run as root, with mount available): ` +
-        `${(err as Error).message.trim()}`,
-    );
+    throw new Error(`storage-full tests need to mount a ${DISK}-byte tmpfs at ${dir} (run as root, with mount available): ` + `${(err as Error).message.trim()}`);
   }
 }
 

@@ -46,9 +46,7 @@ describe.each(DATABASES)("speedyfiles-server storage migrate --to s3 (%s)", (kin
       const gone = await shareFiles(t, alice.token, [["revoked.txt", "revoked"]]);
       await t.fetch(`/packages/${gone.id}/revoke`, { method: "POST", token: alice.token });
       expect((await sweepOnce(t.running.services)).purged).toBe(1);
-      keys = await Promise.all(
-        shared.files.map(async (f) => (await t.running.services.db("files").where({ id: f.id }).first()).storage_key as string),
-      );
+      keys = await Promise.all(shared.files.map(async (f) => (await t.running.services.db("files").where({ id: f.id }).first()).storage_key as string));
       for (const k of keys) expect(await fs.stat(blobPath(t, k))).toBeTruthy();
     } finally {
       await t.close();
@@ -113,9 +111,7 @@ describe.each(DATABASES)("speedyfiles-server storage migrate --to s3 (%s)", (kin
   it("without a bucket configured it stops with one clear line", async () => {
     const p = serverProcess(["storage", "migrate", "--to", "s3"], { SF_DATA_DIR: dataDir });
     expect(await p.code).toBe(2);
-    expect(p.stderr().trim()).toBe(
-      "speedyfiles-server: invalid configuration: storage migrate --to s3 needs SF_S3_BUCKET (and the other SF_S3_* settings of the bucket)",
-    );
+    expect(p.stderr().trim()).toBe("speedyfiles-server: invalid configuration: storage migrate --to s3 needs SF_S3_BUCKET (and the other SF_S3_* settings of the bucket)");
   });
 });
 
@@ -177,7 +173,9 @@ describe.each(DATABASES)("storage migrate: Ctrl-C, two runs at once, a corrupt l
       s3.thaw();
     }
     expect(await first.code).toBe(130);
-    expect(first.stdout().trim().split("\n").at(-1)).toMatch(/^storage migrate: interrupted at file \d\/2 \(\d copied, 0 already in the bucket\); .*run the same command again to resume/);
+    expect(first.stdout().trim().split("\n").at(-1)).toMatch(
+      /^storage migrate: interrupted at file \d\/2 \(\d copied, 0 already in the bucket\); .*run the same command again to resume/,
+    );
     await until(async () => requestsFor(bigKey).some((r) => /^DELETE \S+\?uploadId=/.test(r)), 10_000, "the multipart upload's abort");
     expect(await s3.objects(prefix)).toEqual([]);
   });

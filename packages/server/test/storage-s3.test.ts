@@ -267,9 +267,7 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     expect(link.status).toBe(302);
     const viaLink = await curl(link.headers.get("location")!);
     expect(viaLink.body).toEqual(text);
-    expect(viaLink.headers["content-disposition"]).toBe(
-      `attachment; filename="R_sum_ _final_.txt"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%C2%ABfinal%C2%BB.txt`,
-    );
+    expect(viaLink.headers["content-disposition"]).toBe(`attachment; filename="R_sum_ _final_.txt"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%C2%ABfinal%C2%BB.txt`);
     expect(viaLink.headers["content-type"]).toBe(small.content_type);
     // fetch follows the redirect like a browser does
     const followed = await fetch(`${s.api}/files/${small.id}`);

@@ -50,7 +50,11 @@ describe.each(DATABASES)("HTTP timeouts (%s)", (kind) => {
   });
 
   it("cuts a client that never finishes its headers (slow-loris) with 408", async () => {
-    const { response, closedAfterMs } = await dribble(t.url, ["GET /api/v1/health HTTP/1.1\r\n", "Host: x\r\n", "X-a: 1\r\n", "X-b: 1\r\n", "X-c: 1\r\n", "X-d: 1\r\n", "X-e: 1\r\n", "X-f: 1\r\n"], 400);
+    const { response, closedAfterMs } = await dribble(
+      t.url,
+      ["GET /api/v1/health HTTP/1.1\r\n", "Host: x\r\n", "X-a: 1\r\n", "X-b: 1\r\n", "X-c: 1\r\n", "X-d: 1\r\n", "X-e: 1\r\n", "X-f: 1\r\n"],
+      400,
+    );
     expect(response).toMatch(/^HTTP\/1\.1 408/);
     expect(closedAfterMs).toBeLessThan(HEADERS_MS + 2500);
   });

@@ -63,7 +63,10 @@ describe.each(DATABASES)("token scopes chosen at creation (%s)", (kind) => {
     expect(scoped.scopes).toEqual(["packages:read", "webhooks:read"]);
     const list = (await (await t.fetch("/me/tokens", { token: admin.token })).json()) as Created[];
     expect(list.find((x) => x.id === scoped.id)).toMatchObject({ kind: "personal", scopes: ["packages:read", "webhooks:read"] });
-    const row = (await t.running.services.db("api_tokens").whereNot({ id: scoped.id }).where({ user_id: admin.user.id }).first("id", "scopes")) as { id: string; scopes: string | null };
+    const row = (await t.running.services.db("api_tokens").whereNot({ id: scoped.id }).where({ user_id: admin.user.id }).first("id", "scopes")) as {
+      id: string;
+      scopes: string | null;
+    };
     expect(row.scopes).toBeNull();
     expect(list.find((x) => x.id === row.id)!.scopes).toEqual(["packages:read", "packages:write", "webhooks:read", "webhooks:write", "tokens:write", "admin"]);
     const userList = (await (await t.fetch("/me/tokens", { token: alice.token })).json()) as Created[];

@@ -148,11 +148,15 @@ describe.each(DATABASES)("tus uploads on S3 (s3rver) (%s)", (kind) => {
     await until(async () => (await chunkRows(t, id)) >= 1, 10_000, "a stored piece");
     req.destroy();
     let offset = 0;
-    await until(async () => {
-      const h = await head(t, token, location);
-      offset = Number(h.headers.get("upload-offset"));
-      return h.status === 200 && (await t.running.services.db("uploads").where({ id }).first()).locked_by === null && offset >= 8 * MiB;
-    }, 10_000, "the offset");
+    await until(
+      async () => {
+        const h = await head(t, token, location);
+        offset = Number(h.headers.get("upload-offset"));
+        return h.status === 200 && (await t.running.services.db("uploads").where({ id }).first()).locked_by === null && offset >= 8 * MiB;
+      },
+      10_000,
+      "the offset",
+    );
     expect(offset).toBeLessThanOrEqual(12 * MiB);
     const last = await patch(t, token, location, offset, bytes.subarray(offset));
     expect(last.status).toBe(200);
@@ -231,54 +235,72 @@ describe.each(DATABASES)("tus uploads on S3 (s3rver) (%s)", (kind) => {
     expect(await filesUnder(path.join(otherDir, "uploads"))).toEqual([]);
   }, 60_000);
   // Two servers sharing one database need PostgreSQL (SQLite is one process): registered only there.
-  if (kind === "postgres") it("two live servers with their own data dirs (two machines) take turns on one upload", async () => {
-    const pg = await createPgDatabase();
-    cleanups.push(pg.drop);
-    const prefix = `two-${crypto.randomBytes(4).toString("hex")}/`;
-    const [a, b] = [await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url }), await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url })];
-    cleanups.push(() => a.close(), () => b.close());
-    expect(a.dataDir).not.toBe(b.dataDir);
-    const { token: tk } = await a.createUser();
-    const pkg = await createPackage(a, tk);
-    const bytes = crypto.randomBytes(3 * MiB + 1);
-    const location = (await create(a, tk, pkg.id, bytes.length, { filename: "turns.bin" })).headers.get("location")!;
-    const servers = [a, b, a, b];
-    for (let i = 0; i < 3; i++) {
-      const s = servers[i]!;
-      expect((await head(s, tk, location)).headers.get("upload-offset")).toBe(String(i * MiB));
-      expect((await patch(s, tk, location, i * MiB, bytes.subarray(i * MiB, (i + 1) * MiB))).status).toBe(204);
-    }
-    const last = await patch(b, tk, location, 3 * MiB, bytes.subarray(3 * MiB));
-    expect(last.status).toBe(200);
-    expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
-  }, 60_000);
+  if (kind === "postgres")
+    it("two live servers with their own data dirs (two machines) take turns on one upload", async () => {
+      const pg = await createPgDatabase();
+      cleanups.push(pg.drop);
+      const prefix = `two-${crypto.randomBytes(4).toString("hex")}/`;
+      const [a, b] = [
+        await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url }),
+        await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url }),
+      ];
+      cleanups.push(
+        () => a.close(),
+        () => b.close(),
+      );
+      expect(a.dataDir).not.toBe(b.dataDir);
+      const { token: tk } = await a.createUser();
+      const pkg = await createPackage(a, tk);
+      const bytes = crypto.randomBytes(3 * MiB + 1);
+      const location = (await create(a, tk, pkg.id, bytes.length, { filename: "turns.bin" })).headers.get("location")!;
+      const servers = [a, b, a, b];
+      for (let i = 0; i < 3; i++) {
+        const s = servers[i]!;
+        expect((await head(s, tk, location)).headers.get("upload-offset")).toBe(String(i * MiB));
+        expect((await patch(s, tk, location, i * MiB, bytes.subarray(i * MiB, (i + 1) * MiB))).status).toBe(204);
+      }
+      const last = await patch(b, tk, location, 3 * MiB, bytes.subarray(3 * MiB));
+      expect(last.status).toBe(200);
+      expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+    }, 60_000);
   // Two servers sharing one database need PostgreSQL (SQLite is one process): registered only there.
-  if (kind === "postgres") it("the last PATCH repeated on another server while the first is still copying the pieces into the file answers the same file", async () => {
-    const pg = await createPgDatabase();
-    cleanups.push(pg.drop);
-    const prefix = `rep-${crypto.randomBytes(4).toString("hex")}/`;
-    const env = { SF_MAX_FILE_BYTES: String(256 * MiB) };
-    const [a, b] = [await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url, env }), await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url, env })];
-    cleanups.push(() => a.close(), () => b.close());
-    const { token: tk } = await a.createUser();
-    const pkg = await createPackage(a, tk);
-    const bytes = crypto.randomBytes(96 * MiB);
-    const location = (await create(a, tk, pkg.id, bytes.length, { filename: "copying.bin" })).headers.get("location")!;
-    const id = location.split("/").pop()!;
-    const finishing = patch(a, tk, location, 0, bytes);
-    // Every byte recorded, the file not yet added: A is copying the pieces into the file's object.
-    await until(async () => {
-      const sum = await a.running.services.db("upload_chunks").where({ upload_id: id }).sum({ n: "size" }).first();
-      return Number(sum?.n ?? 0) === bytes.length;
-    }, 30_000, "all pieces recorded");
-    expect((await a.running.services.db("uploads").where({ id }).first()).completed_at).toBeNull();
-    // A client whose stall timer fired asks again with an empty PATCH at the end, reaching B.
-    const again = await patch(b, tk, location, bytes.length, Buffer.alloc(0));
-    const first = await finishing;
-    expect(first.status).toBe(200);
-    const file = (await first.json()) as { id: string; sha256: string };
-    expect(file.sha256).toBe(sha256(bytes));
-    expect(again.status).toBe(200);
-    expect(((await again.json()) as { id: string }).id).toBe(file.id);
-  }, 120_000);
+  if (kind === "postgres")
+    it("the last PATCH repeated on another server while the first is still copying the pieces into the file answers the same file", async () => {
+      const pg = await createPgDatabase();
+      cleanups.push(pg.drop);
+      const prefix = `rep-${crypto.randomBytes(4).toString("hex")}/`;
+      const env = { SF_MAX_FILE_BYTES: String(256 * MiB) };
+      const [a, b] = [
+        await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url, env }),
+        await startTestServer(kind, { s3: { server: s3, prefix }, databaseUrl: pg.url, env }),
+      ];
+      cleanups.push(
+        () => a.close(),
+        () => b.close(),
+      );
+      const { token: tk } = await a.createUser();
+      const pkg = await createPackage(a, tk);
+      const bytes = crypto.randomBytes(96 * MiB);
+      const location = (await create(a, tk, pkg.id, bytes.length, { filename: "copying.bin" })).headers.get("location")!;
+      const id = location.split("/").pop()!;
+      const finishing = patch(a, tk, location, 0, bytes);
+      // Every byte recorded, the file not yet added: A is copying the pieces into the file's object.
+      await until(
+        async () => {
+          const sum = await a.running.services.db("upload_chunks").where({ upload_id: id }).sum({ n: "size" }).first();
+          return Number(sum?.n ?? 0) === bytes.length;
+        },
+        30_000,
+        "all pieces recorded",
+      );
+      expect((await a.running.services.db("uploads").where({ id }).first()).completed_at).toBeNull();
+      // A client whose stall timer fired asks again with an empty PATCH at the end, reaching B.
+      const again = await patch(b, tk, location, bytes.length, Buffer.alloc(0));
+      const first = await finishing;
+      expect(first.status).toBe(200);
+      const file = (await first.json()) as { id: string; sha256: string };
+      expect(file.sha256).toBe(sha256(bytes));
+      expect(again.status).toBe(200);
+      expect(((await again.json()) as { id: string }).id).toBe(file.id);
+    }, 120_000);
 });

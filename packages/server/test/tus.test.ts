@@ -132,13 +132,21 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     const pkg = await createPackage(t, token);
     const base = `/packages/${pkg.id}/uploads`;
     const post = (version?: string) =>
-      t.fetch(base, { method: "POST", token, headers: { ...(version ? { "Tus-Resumable": version } : {}), "Upload-Length": "10", "Upload-Metadata": tusMetadata({ filename: "v.txt" }) } });
+      t.fetch(base, {
+        method: "POST",
+        token,
+        headers: { ...(version ? { "Tus-Resumable": version } : {}), "Upload-Length": "10", "Upload-Metadata": tusMetadata({ filename: "v.txt" }) },
+      });
     await expectError(await post("0.2.2"), 412, "tus_version_unsupported");
     await expectError(await post(), 412, "tus_version_unsupported");
     const location = (await create(t, token, base, 10, { filename: "v.txt" })).headers.get("location")!;
     const old = { Authorization: `Bearer ${token}`, "Tus-Resumable": "0.2.2" };
     expect((await fetch(`${t.url}${location}`, { method: "HEAD", headers: old })).status).toBe(412);
-    const res = await fetch(`${t.url}${location}`, { method: "PATCH", headers: { ...old, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" }, body: "0123456789" });
+    const res = await fetch(`${t.url}${location}`, {
+      method: "PATCH",
+      headers: { ...old, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" },
+      body: "0123456789",
+    });
     await expectError(res, 412, "tus_version_unsupported");
     expect((await head(t, token, location)).headers.get("upload-offset")).toBe("0");
   });
@@ -256,15 +264,27 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     req.on("error", () => undefined);
     req.write(bytes.subarray(0, 3 * MiB));
     const stored = path.join(t.dataDir, "uploads", id);
-    await until(async () => (await import("node:fs/promises")).stat(stored).then((st) => st.size >= 2 * MiB, () => false), 10_000, "2 MiB on disk");
+    await until(
+      async () =>
+        (await import("node:fs/promises")).stat(stored).then(
+          (st) => st.size >= 2 * MiB,
+          () => false,
+        ),
+      10_000,
+      "2 MiB on disk",
+    );
     req.destroy();
     // The cut write ends where it stopped; its offset is what HEAD says once the lock is free.
     let offset = 0;
-    await until(async () => {
-      const h = await head(t, token, location);
-      offset = Number(h.headers.get("upload-offset"));
-      return h.status === 200 && offset >= 2 * MiB;
-    }, 10_000, "the offset");
+    await until(
+      async () => {
+        const h = await head(t, token, location);
+        offset = Number(h.headers.get("upload-offset"));
+        return h.status === 200 && offset >= 2 * MiB;
+      },
+      10_000,
+      "the offset",
+    );
     const last = await patch(t, token, location, offset, bytes.subarray(offset));
     expect(last.status).toBe(200);
     expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));

@@ -131,14 +131,7 @@ describe("loadConfig", () => {
       SF_MAX_TTL_DAYS: "0",
       SF_ADMIN_EMAIL: "admin@example.com",
     });
-    expect(namedVariables(err.message)).toEqual([
-      "SF_ADMIN_EMAIL",
-      "SF_ADMIN_PASSWORD",
-      "SF_LOG_LEVEL",
-      "SF_MAX_TTL_DAYS",
-      "SF_PORT",
-      "SF_SMTP_URL",
-    ]);
+    expect(namedVariables(err.message)).toEqual(["SF_ADMIN_EMAIL", "SF_ADMIN_PASSWORD", "SF_LOG_LEVEL", "SF_MAX_TTL_DAYS", "SF_PORT", "SF_SMTP_URL"]);
     expect(err.message.split("; ")).toHaveLength(5);
   });
 
@@ -244,12 +237,9 @@ describe("redactPath", () => {
     expect(redactPath(input)).toBe(expected);
   });
 
-  it.each(["/api/v1/me/tokens/3f0c1c36-8a55-4a7b-9a39-0b6f5c1e2a11", "/api/v1/admin/users?q=links&page=2", "/api/v1/health"])(
-    "leaves %s as it is",
-    (input) => {
-      expect(redactPath(input)).toBe(input);
-    },
-  );
+  it.each(["/api/v1/me/tokens/3f0c1c36-8a55-4a7b-9a39-0b6f5c1e2a11", "/api/v1/admin/users?q=links&page=2", "/api/v1/health"])("leaves %s as it is", (input) => {
+    expect(redactPath(input)).toBe(input);
+  });
 });
 
 describe("loadConfig: storage", () => {
@@ -259,7 +249,17 @@ describe("loadConfig: storage", () => {
     expect(loadConfig({})).toMatchObject({ storage: "local", s3: null, accelRedirect: null });
     expect(loadConfig(S3)).toMatchObject({
       storage: "s3",
-      s3: { bucket: "speedyfiles", region: "us-east-1", endpoint: null, forcePathStyle: false, accessKeyId: null, secretAccessKey: null, prefix: "", presignDownloads: false, presignSeconds: 300 },
+      s3: {
+        bucket: "speedyfiles",
+        region: "us-east-1",
+        endpoint: null,
+        forcePathStyle: false,
+        accessKeyId: null,
+        secretAccessKey: null,
+        prefix: "",
+        presignDownloads: false,
+        presignSeconds: 300,
+      },
     });
     expect(
       loadConfig({

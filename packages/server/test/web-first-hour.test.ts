@@ -116,7 +116,11 @@ describe.each(DATABASES)("the web interface's first hour (%s)", (kind) => {
     };
 
     // New package (the form without JavaScript), a file, then finalize: the link shows once.
-    const where = await expect303("/packages/new", { title: "Report", recipient_email: "a@example.com, b@example.com", direction: "outbound", ttl_days: "7" }, /^\/packages\/[0-9a-f-]{36}/);
+    const where = await expect303(
+      "/packages/new",
+      { title: "Report", recipient_email: "a@example.com, b@example.com", direction: "outbound", ttl_days: "7" },
+      /^\/packages\/[0-9a-f-]{36}/,
+    );
     const id = /\/packages\/([0-9a-f-]{36})/.exec(where)![1]!;
     const file = await addFile(t, alice.token, id, "a.txt", "hello");
     await expect303(`/packages/${id}/finalize`, {}, new RegExp(`^/packages/${id}$`));
@@ -148,7 +152,9 @@ describe.each(DATABASES)("the web interface's first hour (%s)", (kind) => {
     const other = await signedIn(t, alice.user.email, alice.password);
     await other.get("/account");
     const mine = sha256(c.jar.cookies.get("sf_session")!);
-    const otherSession = (await t.running.services.db("web_sessions").where({ user_id: alice.user.id }).whereNull("revoked_at").whereNot({ secret_hash: mine }).first("id")) as { id: string };
+    const otherSession = (await t.running.services.db("web_sessions").where({ user_id: alice.user.id }).whereNull("revoked_at").whereNot({ secret_hash: mine }).first("id")) as {
+      id: string;
+    };
     await expect303(`/account/sessions/${otherSession.id}/revoke`, {});
   });
 

@@ -117,7 +117,10 @@ describe.each(DATABASES)("web sessions, CSRF and the API with a session (%s)", (
       expect(out.status).toBe(303);
       expect(out.headers.get("location")).toBe("/login?notice=signed_out");
       expect(setCookieOf(out, "sf_session")).toMatch(/^sf_session=;.*Expires=Thu, 01 Jan 1970/);
-      const row = await t.running.services.db("web_sessions").where({ secret_hash: sha256(secret) }).first();
+      const row = await t.running.services
+        .db("web_sessions")
+        .where({ secret_hash: sha256(secret) })
+        .first();
       expect(row.revoked_at).toEqual(expect.any(String));
 
       // Someone who kept the cookie (a copy of it) gets nowhere.

@@ -17,16 +17,7 @@ import { retryDelayMs } from "../src/webhooks/schedule.js";
 import { parseWebhookEvent, verifyWebhookSignature, WebhookSignatureError, type WebhookEvent } from "../../sdk/src/webhooks.js";
 
 type User = Awaited<ReturnType<TestServer["createUser"]>>;
-const ALL_EVENTS = [
-  "package.created",
-  "package.finalized",
-  "package.downloaded",
-  "package.uploaded",
-  "package.completed",
-  "package.revoked",
-  "package.expired",
-  "package.deleted",
-];
+const ALL_EVENTS = ["package.created", "package.finalized", "package.downloaded", "package.uploaded", "package.completed", "package.revoked", "package.expired", "package.deleted"];
 
 describe("the webhook address classifier", () => {
   it("refuses loopback, private, link-local, CGNAT, metadata and reserved addresses, in every spelling", () => {
@@ -204,7 +195,15 @@ describe.each(DATABASES)("webhooks (%s)", (kind) => {
     try {
       const hook = await register(u, { url: r.url, events: ALL_EVENTS });
       // Outbound: created, finalized, downloaded (a file, then the zip), revoked, deleted.
-      const out = await shareFiles(t, u.token, [["q4.pdf", "numbers"], ["notes.txt", "notes"]], { title: "Q4" });
+      const out = await shareFiles(
+        t,
+        u.token,
+        [
+          ["q4.pdf", "numbers"],
+          ["notes.txt", "notes"],
+        ],
+        { title: "Q4" },
+      );
       await (await fetch(`${out.api}/files/${out.files[0]!.id}`)).arrayBuffer();
       await until(async () => eventsOf(r, hook.secret).some((e) => e.type === "package.downloaded"), 5000, "the file download");
       await (await fetch(`${out.api}/archive`)).arrayBuffer();
@@ -223,14 +222,7 @@ describe.each(DATABASES)("webhooks (%s)", (kind) => {
       await until(async () => eventsOf(r, hook.secret).length === 13, 10_000, "13 events");
       const events = eventsOf(r, hook.secret);
       const byPackage = (id: string) => events.filter((e) => e.data.package?.id === id).map((e) => e.type);
-      expect(byPackage(out.id)).toEqual([
-        "package.created",
-        "package.finalized",
-        "package.downloaded",
-        "package.downloaded",
-        "package.revoked",
-        "package.deleted",
-      ]);
+      expect(byPackage(out.id)).toEqual(["package.created", "package.finalized", "package.downloaded", "package.downloaded", "package.revoked", "package.deleted"]);
       expect(byPackage(inb.id)).toEqual(["package.created", "package.finalized", "package.uploaded", "package.completed"]);
       expect(byPackage(exp.id)).toEqual(["package.created", "package.finalized", "package.expired"]);
       // Each carries what happened.
@@ -379,7 +371,10 @@ describe.each(DATABASES)("webhook delivery that outlives a server, and the guard
       r.answer(503, 200);
       const first = await startTestServer(kind, common);
       const u = await first.createUser();
-      const hook = (await (await first.fetch("/webhooks", { method: "POST", token: u.token, json: { url: r.url, events: ["package.created"] } })).json()) as { id: string; secret: string };
+      const hook = (await (await first.fetch("/webhooks", { method: "POST", token: u.token, json: { url: r.url, events: ["package.created"] } })).json()) as {
+        id: string;
+        secret: string;
+      };
       await createPackage(first, u.token, { title: "Survives" });
       await r.waitFor(1);
       await first.close(); // mid-backoff: the retry is due in about 1.5 s

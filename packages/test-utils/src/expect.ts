@@ -54,7 +54,10 @@ export async function expectValidationError(res: Response, field?: string, code?
   }
   if (field !== undefined) {
     const paths = body.errors!.map((e) => e.path);
-    expect(paths.some((p) => p === field || p.startsWith(`${field}/`)), `paths ${JSON.stringify(paths)} name ${field}`).toBe(true);
+    expect(
+      paths.some((p) => p === field || p.startsWith(`${field}/`)),
+      `paths ${JSON.stringify(paths)} name ${field}`,
+    ).toBe(true);
   }
   return body;
 }

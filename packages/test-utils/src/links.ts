@@ -28,12 +28,7 @@ export async function finalize(t: TestServer, token: string, id: string): Promis
 }
 
 /** An active outbound package holding `files`, and its link. */
-export async function shareFiles(
-  t: TestServer,
-  token: string,
-  files: [name: string, bytes: Buffer | string][],
-  body: PackageBody = {},
-): Promise<Shared> {
+export async function shareFiles(t: TestServer, token: string, files: [name: string, bytes: Buffer | string][], body: PackageBody = {}): Promise<Shared> {
   const pkg = await createPackage(t, token, { direction: "outbound", ...body });
   const stored = [];
   for (const [name, bytes] of files) {

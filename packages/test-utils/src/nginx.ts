@@ -50,9 +50,7 @@ export async function startNginx(opts: { upstream: string; accelPrefix: string; 
   const port = await closedPort();
   const upstream = new URL(opts.upstream).host;
   const parts = await deployNginxParts();
-  const accel = parts.accel
-    .replace("location /_sf_blobs/ {", `location ${opts.accelPrefix} {`)
-    .replace(/alias \S+;/, `alias ${opts.blobDir}/;`);
+  const accel = parts.accel.replace("location /_sf_blobs/ {", `location ${opts.accelPrefix} {`).replace(/alias \S+;/, `alias ${opts.blobDir}/;`);
   // As root (CI containers), the workers would run as nobody and could not read the test's
   // private temp folders: keep them root. Unprivileged, nginx cannot switch users anyway.
   const user = process.getuid?.() === 0 ? "user root;" : "";

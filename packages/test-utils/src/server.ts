@@ -145,9 +145,7 @@ export async function startTestServer(
     ...opts.env,
   });
   const running = await startServer(config, {
-    logger: opts.logStream
-      ? pino({ level: "info" }, opts.logStream)
-      : pino({ level: process.env.SF_TEST_LOG_LEVEL ?? "silent" }),
+    logger: opts.logStream ? pino({ level: "info" }, opts.logStream) : pino({ level: process.env.SF_TEST_LOG_LEVEL ?? "silent" }),
     clock: clock.now,
     validateResponses: true,
     // Tests run the sweeper themselves (sweepOnce) with their own clock.

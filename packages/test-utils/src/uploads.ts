@@ -66,10 +66,7 @@ export async function addFile(t: TestServer, token: string, packageId: string, n
 export function rawMultipart(disposition: string, content: Buffer | string, extraParts: string[] = []) {
   const boundary = `----sftest${crypto.randomBytes(8).toString("hex")}`;
   const pre = extraParts.map((p) => `--${boundary}\r\n${p}\r\n`).join("");
-  const head = Buffer.from(
-    `${pre}--${boundary}\r\nContent-Disposition: form-data; name="file"; ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\n`,
-    "utf8",
-  );
+  const head = Buffer.from(`${pre}--${boundary}\r\nContent-Disposition: form-data; name="file"; ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\n`, "utf8");
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   return {
     contentType: `multipart/form-data; boundary=${boundary}`,

@@ -16,7 +16,11 @@ export class CookieJar {
       const eq = pair!.indexOf("=");
       const name = pair!.slice(0, eq).trim();
       const value = pair!.slice(eq + 1).trim();
-      const attr = (key: string) => attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith(`${key}=`))?.slice(key.length + 1);
+      const attr = (key: string) =>
+        attrs
+          .map((a) => a.trim())
+          .find((a) => a.toLowerCase().startsWith(`${key}=`))
+          ?.slice(key.length + 1);
       const maxAge = attr("max-age");
       const expires = attr("expires");
       const until = maxAge !== undefined ? Date.now() + Number(maxAge) * 1000 : expires !== undefined ? Date.parse(expires) : Infinity;

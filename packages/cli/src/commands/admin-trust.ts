@@ -33,7 +33,7 @@ Example:
 /** `--condition claim=value`, repeatable: the claim's name up to the first "=". */
 function condition(v: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = v.indexOf("=");
-  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError('expected claim=value, such as repository_id=123456789');
+  if (eq <= 0 || eq === v.length - 1) throw new InvalidArgumentError("expected claim=value, such as repository_id=123456789");
   const claim = v.slice(0, eq).trim();
   if (Object.hasOwn(previous, claim)) throw new InvalidArgumentError(`the claim '${claim}' is given twice`);
   return { ...previous, [claim]: v.slice(eq + 1) };
@@ -128,9 +128,7 @@ function printPolicy(ctx: Context, p: TrustPolicy): void {
 /** `sf admin trust …`: trust policies for keyless CI (admins only). */
 export function registerAdminTrust(program: Command, ctx: Context): void {
   const admin = program.commands.find((c) => c.name() === "admin") ?? program.command("admin").description("administer the server (admins only)");
-  const trust = admin
-    .command("trust")
-    .description("trust policies: which CI pipelines may exchange their OIDC identity for a short-lived token (keyless CI)");
+  const trust = admin.command("trust").description("trust policies: which CI pipelines may exchange their OIDC identity for a short-lived token (keyless CI)");
 
   trust
     .command("list")
@@ -148,7 +146,9 @@ export function registerAdminTrust(program: Command, ctx: Context): void {
           short ? p.id.slice(0, SHORT_ID) : p.id,
           p.name,
           p.issuer,
-          Object.entries(p.conditions).map(([c, v]) => `${c}=${v}`).join(" "),
+          Object.entries(p.conditions)
+            .map(([c, v]) => `${c}=${v}`)
+            .join(" "),
           p.user_email,
           p.scopes.join(","),
           formatSeconds(p.token_ttl_seconds),

@@ -143,7 +143,10 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
 
   // The token this profile had before would otherwise stay valid forever, unseen.
   if (previous && previous.token !== token && previous.token_id && sameServer(previous.url, url)) {
-    await ctx.connect(previous.url, previous.token).tokens.revoke(previous.token_id).catch(() => undefined);
+    await ctx
+      .connect(previous.url, previous.token)
+      .tokens.revoke(previous.token_id)
+      .catch(() => undefined);
   }
   const where = r.profileName === "default" ? "" : ` (profile ${r.profileName})`;
   info(io, `Logged in to ${url} as ${clean(me.email)}${where}. Token saved in ${r.configFile}.`);
@@ -205,7 +208,13 @@ export async function findServer(ctx: Context, input: string): Promise<string> {
       // A probe: no retry window (a wrong host or scheme must not take 30 s to say so).
       const h = await sf.health({ timeoutMs: Math.min(sf.timeouts.timeoutMs, 15_000), retryWindowMs: 0 });
       if (typeof h?.status !== "string" || typeof h.version !== "string") {
-        throw new UnexpectedResponseError({ status: 200, contentType: "application/json", method: "GET", url: `${url}/api/v1/health`, reason: "got JSON that is not a health report" });
+        throw new UnexpectedResponseError({
+          status: 200,
+          contentType: "application/json",
+          method: "GET",
+          url: `${url}/api/v1/health`,
+          reason: "got JSON that is not a health report",
+        });
       }
       if (!schemeGiven && url.startsWith("http:")) {
         info(ctx.io, `Using ${url}: it has no TLS, so the password travels unencrypted${/^http:\/\/(localhost|127\.|\[::1\])/.test(url) ? " (fine on this machine)" : ""}.`);
@@ -213,7 +222,8 @@ export async function findServer(ctx: Context, input: string): Promise<string> {
       return url;
     } catch (err) {
       // A server that answers but says it is unwell is still the right server: say so.
-      if (err instanceof ApiError && err.status === 503) throw new CliError(`the SpeedyFiles server at ${url} is up but unavailable (its database or storage is unreachable)`, ExitCode.FAILURE, { cause: err });
+      if (err instanceof ApiError && err.status === 503)
+        throw new CliError(`the SpeedyFiles server at ${url} is up but unavailable (its database or storage is unreachable)`, ExitCode.FAILURE, { cause: err });
       if (!(err instanceof NetworkError || err instanceof TimeoutError || err instanceof UnexpectedResponseError || err instanceof ApiError)) throw err;
       failures.push([url, err]);
     }

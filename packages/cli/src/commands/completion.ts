@@ -18,9 +18,7 @@ function walk(cmd: Command, prefix: string[] = []): Node[] {
 }
 
 function bash(nodes: Node[], globals: string[]): string {
-  const cases = nodes
-    .map((n) => `    "${n.path.join(" ")}") words="${[...n.subcommands, ...n.options, ...globals].join(" ")}" ;;`)
-    .join("\n");
+  const cases = nodes.map((n) => `    "${n.path.join(" ")}") words="${[...n.subcommands, ...n.options, ...globals].join(" ")}" ;;`).join("\n");
   return `# sf completion for bash: eval "$(sf completion bash)" (e.g. in ~/.bashrc)
 _sf_complete() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" path="" w i
@@ -50,10 +48,7 @@ complete -o filenames -F _sf_complete sf
 function fish(nodes: Node[]): string {
   const lines = ["# sf completion for fish: sf completion fish > ~/.config/fish/completions/sf.fish"];
   for (const n of nodes) {
-    const cond =
-      n.path.length === 0
-        ? `not __fish_seen_subcommand_from ${nodes[0]!.subcommands.join(" ")}`
-        : n.path.map((p) => `__fish_seen_subcommand_from ${p}`).join("; and ");
+    const cond = n.path.length === 0 ? `not __fish_seen_subcommand_from ${nodes[0]!.subcommands.join(" ")}` : n.path.map((p) => `__fish_seen_subcommand_from ${p}`).join("; and ");
     for (const s of n.subcommands) lines.push(`complete -c sf -n '${cond}' -a ${s}`);
     for (const o of n.options) {
       if (o.startsWith("--")) lines.push(`complete -c sf -n '${cond}' -l ${o.slice(2)}`);

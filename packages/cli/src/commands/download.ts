@@ -186,7 +186,14 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   if (opts.list) {
     if (opts.json) return printJson(io, { id: pkg.id, title: pkg.title, sender: pkg.sender, message: pkg.message, expires_at: pkg.expires_at, files });
     showOffer(io, pkg, { files: false });
-    printTable(io, [{ header: "NAME", shrink: "middle", min: 12 }, { header: "SIZE", align: "right" }], files.map((f) => [f.name, formatBytes(f.size)]));
+    printTable(
+      io,
+      [
+        { header: "NAME", shrink: "middle", min: 12 },
+        { header: "SIZE", align: "right" },
+      ],
+      files.map((f) => [f.name, formatBytes(f.size)]),
+    );
     return;
   }
   if (!opts.json) showOffer(io, pkg, { files: true });
@@ -235,7 +242,9 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   const ms = performance.now() - started;
   const skippedNote = skipped.length ? `, ${skipped.length} already there` : "";
   view.finish(
-    opts.json || todo.length === 0 ? undefined : `Downloaded ${plural(results.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}${skippedNote}; checksums verified`,
+    opts.json || todo.length === 0
+      ? undefined
+      : `Downloaded ${plural(results.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}${skippedNote}; checksums verified`,
   );
   if (opts.json) {
     printJson(io, {

@@ -147,8 +147,11 @@ export function registerPackages(program: Command, ctx: Context): void {
     .description("move a package's expiry: N days from now (brings an expired one back while its files are kept)")
     .requiredOption("--days <n>", "the links work for this many days from now", parsePositiveInt)
     .option("--json", "print the package as JSON")
-    .addHelpText("after", `${ID_HELP}
-The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were already deleted cannot come back.`)
+    .addHelpText(
+      "after",
+      `${ID_HELP}
+The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were already deleted cannot come back.`,
+    )
     .action(async (arg: string, opts: { days: number; json?: boolean }) => {
       ctx.errorContext.fieldFlags = { ttl_days: "--days" };
       const sf = await ctx.client();
@@ -168,22 +171,31 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
       return n;
     })
     .option("--json", "print the package as JSON")
-    .addHelpText("after", `${ID_HELP}
-Raising the limit brings back the links whose downloads were used up.`)
+    .addHelpText(
+      "after",
+      `${ID_HELP}
+Raising the limit brings back the links whose downloads were used up.`,
+    )
     .action(async (arg: string, opts: { maxDownloads: number | "none"; json?: boolean }) => {
       ctx.errorContext.fieldFlags = { max_downloads: "--max-downloads" };
       const sf = await ctx.client();
       const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { max_downloads: opts.maxDownloads === "none" ? null : opts.maxDownloads });
       if (opts.json) return printJson(ctx.io, pkg);
-      info(ctx.io, `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads === 1 ? "once" : `${pkg.max_downloads} times`} per recipient` : "no download limit"}.`);
+      info(
+        ctx.io,
+        `${clean(pkg.title)}: ${pkg.max_downloads ? `each file at most ${pkg.max_downloads === 1 ? "once" : `${pkg.max_downloads} times`} per recipient` : "no download limit"}.`,
+      );
     });
 
   packages
     .command("resend <id>")
     .description("email the recipients their links again (each gets a fresh link; the old one stops working)")
     .option("--json", "print the answer as JSON (with the new links)")
-    .addHelpText("after", `${ID_HELP}
-Revoked recipients are skipped. At most 3 times per package per hour.`)
+    .addHelpText(
+      "after",
+      `${ID_HELP}
+Revoked recipients are skipped. At most 3 times per package per hour.`,
+    )
     .action(async (arg: string, opts: { json?: boolean }) => {
       const sf = await ctx.client();
       const r = await sf.packages.resend(await resolveId(ctx, sf, "package", arg));
@@ -256,7 +268,16 @@ async function list(ctx: Context, opts: ListOpts): Promise<void> {
   const short = isTty(ctx.io.stdout);
   printTable(
     ctx.io,
-    ["ID", "STATUS", "DIR", { header: "TITLE", shrink: "middle", min: 10 }, { header: "RECIPIENT", shrink: "end", min: 10 }, { header: "FILES", align: "right" }, { header: "SIZE", align: "right" }, "EXPIRES"],
+    [
+      "ID",
+      "STATUS",
+      "DIR",
+      { header: "TITLE", shrink: "middle", min: 10 },
+      { header: "RECIPIENT", shrink: "end", min: 10 },
+      { header: "FILES", align: "right" },
+      { header: "SIZE", align: "right" },
+      "EXPIRES",
+    ],
     items.map((p) => [
       short ? p.id.slice(0, SHORT_ID) : p.id,
       p.status,

@@ -51,7 +51,10 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--json", "print only the final JSON on stdout (no progress)")
     .option("--no-progress", "no progress display")
     .option("--restart", "start afresh instead of resuming an interrupted send of the same files")
-    .option("--idempotency-key <key>", "running the same send again with this key (within 24 hours) answers the first one's package instead of sending twice (default in CI: derived from the run and job)")
+    .option(
+      "--idempotency-key <key>",
+      "running the same send again with this key (within 24 hours) answers the first one's package instead of sending twice (default in CI: derived from the run and job)",
+    )
     .option("--no-idempotency-key", "in CI: send again on a rerun, a new package each time")
     .option("--wait-for-download [duration]", "after sending, wait until every recipient has downloaded every file (default 24h; e.g. =90s, =2h); exit 6 if the time passes")
     .addHelpText(
@@ -299,9 +302,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   // A resumed send: the speed is of the bytes this run sent, not of what was already there.
   const now = Math.max(0, bytes - resumedBytes);
   const part = resumedBytes > 0 ? `; ${formatBytes(now)} of it in this run` : "";
-  view.finish(
-    opts.json ? undefined : `Sent ${what} (${formatBytes(bytes)}${part}) in ${formatDuration(ms)}, ${formatRate(now / Math.max(ms / 1000, 0.001))}`,
-  );
+  view.finish(opts.json ? undefined : `Sent ${what} (${formatBytes(bytes)}${part}) in ${formatDuration(ms)}, ${formatRate(now / Math.max(ms / 1000, 0.001))}`);
 
   const waited = waitMs === undefined || !opts.json ? undefined : await waitForRecipients(await ctx.client(), io, result.id, waitMs);
   if (opts.json) {
@@ -336,11 +337,15 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     result.password_protected ? "password protected" : "",
   ].filter(Boolean);
   const who = result.links.length === 1 ? clean(result.links[0]!.recipient_email) : `${result.links.length} recipients`;
-  info(io, `Package ${result.id} for ${who}, ${result.links.length === 1 ? "link" : "links"} valid until ${formatDate(result.expires_at)}${rules.length ? ` (${rules.join(", ")})` : ""}.`);
+  info(
+    io,
+    `Package ${result.id} for ${who}, ${result.links.length === 1 ? "link" : "links"} valid until ${formatDate(result.expires_at)}${rules.length ? ` (${rules.join(", ")})` : ""}.`,
+  );
   // Mail is queued by the server and sent in the background (`sf packages show` tells when it went).
   for (const l of result.links) {
     const state = mailStateOf(l);
-    if (state === "failed") info(io, p.yellow(`The email to ${clean(l.recipient_email)} was not sent${l.email_error ? ` (${clean(l.email_error)})` : ""}: share the link yourself.`));
+    if (state === "failed")
+      info(io, p.yellow(`The email to ${clean(l.recipient_email)} was not sent${l.email_error ? ` (${clean(l.email_error)})` : ""}: share the link yourself.`));
     else info(io, `Email to ${clean(l.recipient_email)} ${state === "sent" ? "sent" : "queued"}.`);
   }
   // One recipient: the link alone (as before); several: one "email<TAB>link" line each.

@@ -50,7 +50,10 @@ export function registerTokens(program: Command, ctx: Context): void {
       const t = await sf.tokens.create(name, { ...(opts.expiresInDays ? { expires_in_days: opts.expiresInDays } : {}), ...(opts.scope ? { scopes: opts.scope } : {}) });
       if (opts.json) return printJson(ctx.io, t);
       out(ctx.io, t.token);
-      info(ctx.io, `Created token "${t.name}" (id ${t.id}${t.expires_at ? `, expires ${formatDate(t.expires_at)}` : ""}; scopes ${t.scopes.join(", ")}). It is shown only this once: store it now.`);
+      info(
+        ctx.io,
+        `Created token "${t.name}" (id ${t.id}${t.expires_at ? `, expires ${formatDate(t.expires_at)}` : ""}; scopes ${t.scopes.join(", ")}). It is shown only this once: store it now.`,
+      );
     });
 
   tokens
@@ -69,7 +72,10 @@ const SCOPES: readonly Scope[] = ["packages:read", "packages:write", "webhooks:r
 
 /** `--scope a --scope b,c`: every word a known scope (a typo is a usage error, before any request). */
 function collectScopes(value: string, previous: Scope[] | undefined): Scope[] {
-  const words = value.split(",").map((w) => w.trim()).filter((w) => w !== "");
+  const words = value
+    .split(",")
+    .map((w) => w.trim())
+    .filter((w) => w !== "");
   if (words.length === 0) throw new UsageError("--scope must name a scope");
   for (const w of words) {
     if (!(SCOPES as readonly string[]).includes(w)) throw new UsageError(`--scope must be one of ${SCOPES.join(", ")} (got "${w}")`);

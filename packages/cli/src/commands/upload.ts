@@ -103,7 +103,11 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
       throw err;
     }
     const ms = performance.now() - started;
-    display.finish(opts.json ? undefined : `Uploaded ${plural(uploaded.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified`);
+    display.finish(
+      opts.json
+        ? undefined
+        : `Uploaded ${plural(uploaded.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified`,
+    );
   }
   if (skipped.length > 0 && !opts.json) info(io, `${skipped.length} ${skipped.length === 1 ? "file was" : "files were"} already uploaded.`);
 
@@ -131,9 +135,7 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
 function doneMessage(before: LinkView, r: LinkCompletion): string {
   const who = clean(before.sender_name || before.sender_email);
   if (r.new_files === 0) {
-    return before.completed_at
-      ? "Nothing new since you last said you were done: no email sent."
-      : `Nothing was uploaded through this link yet, so ${who} was not told anything.`;
+    return before.completed_at ? "Nothing new since you last said you were done: no email sent." : `Nothing was uploaded through this link yet, so ${who} was not told anything.`;
   }
   const what = `${plural(r.new_files, "new file")}`;
   if (r.email_sent) return `Told ${who} you are done (by email, ${what}).`;

@@ -28,7 +28,11 @@ export function parseWaitDuration(value: string | true): number {
 export function formatWait(ms: number): string {
   let left = Math.round(ms / 1000);
   const parts: string[] = [];
-  for (const [unit, size] of [["h", 3600], ["m", 60], ["s", 1]] as const) {
+  for (const [unit, size] of [
+    ["h", 3600],
+    ["m", 60],
+    ["s", 1],
+  ] as const) {
     if (left >= size) parts.push(`${Math.floor(left / size)}${unit}`);
     left %= size;
   }

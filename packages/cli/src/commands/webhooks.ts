@@ -18,7 +18,7 @@ function eventType(v: string, previous: WebhookEventType[] = []): WebhookEventTy
 }
 
 function deliveryLine(d: WebhookDelivery): string[] {
-  const result = d.state === "succeeded" ? `${d.last_status_code}` : d.last_error ?? (d.state === "pending" ? "queued" : "-");
+  const result = d.state === "succeeded" ? `${d.last_status_code}` : (d.last_error ?? (d.state === "pending" ? "queued" : "-"));
   return [
     d.id,
     d.event_type,
@@ -35,10 +35,7 @@ export function registerWebhooks(program: Command, ctx: Context): void {
   const webhooks = program
     .command("webhooks")
     .description("have SpeedyFiles POST signed events about your packages to your URL")
-    .addHelpText(
-      "after",
-      `\nEvents: ${EVENTS.join(", ")}, ping.\nVerify them in your receiver with the SDK's parseWebhookEvent(rawBody, signatureHeader, secret).`,
-    );
+    .addHelpText("after", `\nEvents: ${EVENTS.join(", ")}, ping.\nVerify them in your receiver with the SDK's parseWebhookEvent(rawBody, signatureHeader, secret).`);
 
   webhooks
     .command("list")
@@ -158,11 +155,7 @@ export function registerWebhooks(program: Command, ctx: Context): void {
       const sf = await ctx.client();
       const { items } = await sf.webhooks.deliveries(await resolveId(ctx, sf, "webhook", arg), { per_page: opts.limit });
       if (opts.json) return printJson(ctx.io, items);
-      printTable(
-        ctx.io,
-        ["DELIVERY", "EVENT", "STATE", "TRIES", { header: "RESULT", shrink: "end", min: 10 }, "TIME", "CREATED", "NEXT TRY"],
-        items.map(deliveryLine),
-      );
+      printTable(ctx.io, ["DELIVERY", "EVENT", "STATE", "TRIES", { header: "RESULT", shrink: "end", min: 10 }, "TIME", "CREATED", "NEXT TRY"], items.map(deliveryLine));
     });
 
   webhooks

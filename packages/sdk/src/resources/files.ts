@@ -15,7 +15,9 @@ export function filesResource(core: Core, packages: Pick<PackagesResource, "get"
     upload: (packageId: string, source: UploadSource, opts: UploadOptions = {}): Promise<UploadedFile> => {
       // Without a token provider a missing token throws at once, as it always did.
       const ctx = core.uploadContext(opts.signal);
-      return Promise.resolve(ctx).then((c) => upload({ base: packageUrl(packageId), onMismatch: (fileId) => files.delete(packageId, fileId) }, source, opts, c).then((r) => r.file));
+      return Promise.resolve(ctx).then((c) =>
+        upload({ base: packageUrl(packageId), onMismatch: (fileId) => files.delete(packageId, fileId) }, source, opts, c).then((r) => r.file),
+      );
     },
     /** Downloads a file of your package to `dest`, resumable and checksum-verified. */
     download: async (packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}): Promise<{ size: number; sha256: string }> => {

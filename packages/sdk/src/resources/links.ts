@@ -92,7 +92,9 @@ function apiFor(p: ParsedLink, opts: LinkOptions) {
  */
 function checkedPassword(password: string | undefined): string | undefined {
   if (password !== undefined && !/^(?:[!-~](?:[ -~]*[!-~])?)?$/.test(password)) {
-    throw new SpeedyFilesError("A link password is printable ASCII (letters, digits, spaces and symbols, no accents or other scripts; no space first or last): this one cannot be sent");
+    throw new SpeedyFilesError(
+      "A link password is printable ASCII (letters, digits, spaces and symbols, no accents or other scripts; no space first or last): this one cannot be sent",
+    );
   }
   return password;
 }
@@ -135,7 +137,11 @@ export interface DownloadAllOptions extends LinkOptions {
  * Downloads every file of an outbound link into `dir`, keeping relative paths. Each file is
  * resumable (an interrupted run continues from `<file>.part`) and checked against its SHA-256.
  */
-export async function downloadAll(link: string, dir: string, opts: DownloadAllOptions = {}): Promise<{ view: LinkView; files: { name: string; path: string; size: number; sha256: string }[] }> {
+export async function downloadAll(
+  link: string,
+  dir: string,
+  opts: DownloadAllOptions = {},
+): Promise<{ view: LinkView; files: { name: string; path: string; size: number; sha256: string }[] }> {
   const p = parseLink(link, opts.baseUrl);
   const view = await getLink(link, opts);
   if (view.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");

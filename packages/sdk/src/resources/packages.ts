@@ -1,7 +1,18 @@
 import type { paths } from "../generated/api.js";
 import type { RequestOptions } from "../http.js";
 import { walkPackages, type ListIterator } from "../paginate.js";
-import type { FinalizedPackage, Package, PackageCreateRequest, PackageDetail, PackageEvent, PackageLink, PackageList, PackageStatus, Direction, PackageUpdateRequest } from "../types.js";
+import type {
+  FinalizedPackage,
+  Package,
+  PackageCreateRequest,
+  PackageDetail,
+  PackageEvent,
+  PackageLink,
+  PackageList,
+  PackageStatus,
+  Direction,
+  PackageUpdateRequest,
+} from "../types.js";
 import { idempotent, type Core } from "./core.js";
 import { waitForDownload, type WaitForDownloadOptions, type WaitForDownloadResult } from "./wait-for-download.js";
 
@@ -61,7 +72,8 @@ export function packagesResource(core: Core) {
 
 /** `sf.events(id)`: the audit trail of one of your packages. */
 export function packageEvents(core: Core) {
-  return (packageId: string, o?: RequestOptions): Promise<PackageEvent[]> => core.call(core.api.GET("/packages/{id}/events", { params: { path: { id: packageId } }, ...core.init(o) }));
+  return (packageId: string, o?: RequestOptions): Promise<PackageEvent[]> =>
+    core.call(core.api.GET("/packages/{id}/events", { params: { path: { id: packageId } }, ...core.init(o) }));
 }
 
 export type PackagesResource = ReturnType<typeof packagesResource>;

@@ -14,7 +14,8 @@ export function accountMethods({ api, call, init }: Core) {
 export function adminResource({ api, call, init }: Core) {
   return {
     users: {
-      list: (query: { page?: number; per_page?: number; q?: string } = {}, o?: RequestOptions): Promise<UserList> => call(api.GET("/admin/users", { params: { query }, ...init(o) })),
+      list: (query: { page?: number; per_page?: number; q?: string } = {}, o?: RequestOptions): Promise<UserList> =>
+        call(api.GET("/admin/users", { params: { query }, ...init(o) })),
       create: (body: UserCreateRequest, o?: RequestOptions): Promise<User> => call(api.POST("/admin/users", { body, ...init(o) })),
       update: (id: string, body: UserUpdateRequest, o?: RequestOptions): Promise<User> => call(api.PATCH("/admin/users/{id}", { params: { path: { id } }, body, ...init(o) })),
     },

@@ -19,10 +19,7 @@ export interface RecipientDownload {
 }
 
 /** What `waitForDownload` reports as it goes. */
-export type WaitForDownloadProgress =
-  | { type: "waiting"; pending: string[] }
-  | { type: "event"; event: PackageEvent }
-  | ({ type: "downloaded" } & RecipientDownload);
+export type WaitForDownloadProgress = { type: "waiting"; pending: string[] } | { type: "event"; event: PackageEvent } | ({ type: "downloaded" } & RecipientDownload);
 
 export interface WaitForDownloadOptions {
   /** Give up after this many ms (default 24 hours): the result then has `complete: false`. */

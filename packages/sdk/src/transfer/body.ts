@@ -44,7 +44,11 @@ export class UploadBody {
         opened = true;
         return source.stream!;
       };
-      this.cursor = new RangeCursor(() => applyAll(transforms, tap(input(), plain)), this.size, (c, pos) => this.hash.see(c, pos));
+      this.cursor = new RangeCursor(
+        () => applyAll(transforms, tap(input(), plain)),
+        this.size,
+        (c, pos) => this.hash.see(c, pos),
+      );
     }
   }
 

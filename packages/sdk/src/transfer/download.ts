@@ -98,9 +98,7 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
       hasher = crypto.createHash("sha256");
       have = 0;
     }
-    const total = resumed
-      ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined
-      : Number(res.headers["content-length"] ?? NaN) || undefined;
+    const total = resumed ? Number(String(res.headers["content-range"] ?? "").split("/")[1]) || undefined : Number(res.headers["content-length"] ?? NaN) || undefined;
     let got = have;
     // First event says where the transfer starts: 0, or the size of the partial copy it resumes.
     opts.onProgress?.({ bytes: got, total });

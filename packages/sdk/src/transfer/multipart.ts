@@ -28,10 +28,7 @@ export async function sendMultipart(
   const { name, size } = body;
   const boundary = `----speedyfiles-${crypto.randomBytes(12).toString("hex")}`;
   const contentType = opts.contentType ?? "application/octet-stream";
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${dispositionName(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`,
-    "utf8",
-  );
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${dispositionName(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`, "utf8");
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`, "utf8");
   let sent = 0;
   opts.onProgress?.({ bytes: 0, total: size });
@@ -100,7 +97,13 @@ export async function sendMultipart(
     throw apiErrorFrom(status, json, { method: "POST", url, headers: headerGetter(resHeaders) });
   }
   if (typeof json?.sha256 !== "string" || typeof json.id !== "string") {
-    throw new UnexpectedResponseError({ status, contentType: headerGetter(resHeaders).get("content-type") ?? "", method: "POST", url, reason: "got JSON that is not a stored file" });
+    throw new UnexpectedResponseError({
+      status,
+      contentType: headerGetter(resHeaders).get("content-type") ?? "",
+      method: "POST",
+      url,
+      reason: "got JSON that is not a stored file",
+    });
   }
   return json;
 }

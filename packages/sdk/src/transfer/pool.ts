@@ -10,12 +10,7 @@ import { AbortError } from "../errors.js";
  * await runConcurrently(files, 4, (f, signal) => sf.links.upload(link, f.path, { name: f.name, signal }), ac.signal);
  * ```
  */
-export async function runConcurrently<T>(
-  items: readonly T[],
-  concurrency: number,
-  task: (item: T, signal: AbortSignal) => Promise<unknown>,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function runConcurrently<T>(items: readonly T[], concurrency: number, task: (item: T, signal: AbortSignal) => Promise<unknown>, signal?: AbortSignal): Promise<void> {
   const stop = new AbortController();
   const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
   const queue = [...items];

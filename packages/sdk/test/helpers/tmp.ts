@@ -19,7 +19,7 @@ export async function tmpDir(prefix = "sdk-test-"): Promise<string> {
 /** Deterministic pseudo-random bytes (not all one value, so an offset error shows). */
 export function bytes(n: number, seed = 1): Buffer {
   const out = Buffer.alloc(n);
-  let x = seed * 2654435761 >>> 0;
+  let x = (seed * 2654435761) >>> 0;
   for (let i = 0; i < n; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
     out[i] = x >>> 24;

@@ -29,5 +29,10 @@ export async function listAuditEvents(db: Knex, filter: { subjectId?: string; ty
   const q = db<AuditEventRow>("audit_events");
   if (filter.subjectId) q.where({ subject_id: filter.subjectId });
   if (filter.type) q.where({ type: filter.type });
-  return q.orderBy([{ column: "created_at", order: "desc" }, { column: "id", order: "desc" }]).limit(filter.limit);
+  return q
+    .orderBy([
+      { column: "created_at", order: "desc" },
+      { column: "id", order: "desc" },
+    ])
+    .limit(filter.limit);
 }

@@ -26,10 +26,7 @@ export async function queueBlobDeletions(db: Knex, keys: string[], nowIso: strin
 
 /** Up to `limit` deletions due by `nowIso`, claimed for the transaction `trx` (SKIP LOCKED on PostgreSQL). */
 export async function claimDueBlobDeletions(trx: Knex, nowIso: string, limit: number): Promise<BlobDeletionRow[]> {
-  return lockSkipLocked(
-    trx,
-    trx("blob_deletions").select("key", "attempts", "next_at").where("next_at", "<=", nowIso).orderBy("next_at").limit(limit),
-  );
+  return lockSkipLocked(trx, trx("blob_deletions").select("key", "attempts", "next_at").where("next_at", "<=", nowIso).orderBy("next_at").limit(limit));
 }
 
 export async function forgetBlobDeletion(db: Knex, key: string): Promise<void> {

@@ -48,7 +48,10 @@ export async function listFilesPage(db: Knex, packageId: string, after: FileRow 
         .orWhere((a) => a.where("created_at", after.created_at).where("name", after.name).where("id", ">", after.id)),
     );
   }
-  const rows = await q.orderBy([{ column: "created_at" }, { column: "name" }, { column: "id" }]).limit(limit).select<FileRow[]>(FILE_COLUMNS);
+  const rows = await q
+    .orderBy([{ column: "created_at" }, { column: "name" }, { column: "id" }])
+    .limit(limit)
+    .select<FileRow[]>(FILE_COLUMNS);
   return rows.map(toFile);
 }
 
@@ -73,7 +76,9 @@ export async function deleteFileRow(db: Knex, packageId: string, fileId: string)
   const row = await db("files").where({ id: fileId, package_id: packageId }).first<{ size: number } | undefined>("size");
   if (!row) return false;
   await db("files").where({ id: fileId, package_id: packageId }).delete();
-  await db("packages").where({ id: packageId }).decrement({ file_count: 1, total_size: Number(row.size) });
+  await db("packages")
+    .where({ id: packageId })
+    .decrement({ file_count: 1, total_size: Number(row.size) });
   return true;
 }
 

@@ -21,7 +21,10 @@ export async function insertFlash(db: Knex, row: FlashRow): Promise<void> {
 export async function takeFlashRows(db: Knex, sessionId: string, kind: string): Promise<FlashRow[]> {
   const rows = (await db<FlashRow>("web_session_flashes")
     .where({ session_id: sessionId, kind })
-    .orderBy([{ column: "created_at", order: "asc" }, { column: "id", order: "asc" }])
+    .orderBy([
+      { column: "created_at", order: "asc" },
+      { column: "id", order: "asc" },
+    ])
     .select("id", "session_id", "kind", "sealed", "created_at")) as FlashRow[];
   const taken: FlashRow[] = [];
   for (const r of rows) {

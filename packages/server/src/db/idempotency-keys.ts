@@ -34,9 +34,7 @@ export async function completeIdempotencyKey(db: Knex, userId: string, keyHash: 
 
 /** Takes over a pending claim left by a request that died, if it is still the one seen. */
 export async function retakeIdempotencyKey(db: Knex, row: IdempotencyKeyRow, now: string): Promise<boolean> {
-  const n = await db("idempotency_keys")
-    .where({ user_id: row.user_id, key_hash: row.key_hash, state: "pending", created_at: row.created_at })
-    .update({ created_at: now });
+  const n = await db("idempotency_keys").where({ user_id: row.user_id, key_hash: row.key_hash, state: "pending", created_at: row.created_at }).update({ created_at: now });
   return n > 0;
 }
 

@@ -83,11 +83,7 @@ export async function listLinks(db: Knex, packageId: string): Promise<LinkRow[]>
 }
 
 /** The recipients of these packages of one owner (every link, draft or not), in the order given. */
-export async function listRecipientsOf(
-  db: Knex,
-  ownerId: string,
-  packageIds: string[],
-): Promise<Pick<LinkRow, "package_id" | "recipient_email" | "recipient_name">[]> {
+export async function listRecipientsOf(db: Knex, ownerId: string, packageIds: string[]): Promise<Pick<LinkRow, "package_id" | "recipient_email" | "recipient_name">[]> {
   if (packageIds.length === 0) return [];
   return db("package_links as l")
     .join("packages as p", "p.id", "l.package_id")
@@ -139,7 +135,10 @@ export async function insertHolds(db: Knex, rows: { id: string; link_id: string;
 }
 
 export async function deleteHolds(db: Knex, ids: string[]): Promise<void> {
-  for (let i = 0; i < ids.length; i += 500) await db("link_download_holds").whereIn("id", ids.slice(i, i + 500)).delete();
+  for (let i = 0; i < ids.length; i += 500)
+    await db("link_download_holds")
+      .whereIn("id", ids.slice(i, i + 500))
+      .delete();
 }
 
 /** Drops holds past their `until` (left by a process that died mid-transfer). */

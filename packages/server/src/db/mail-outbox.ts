@@ -39,7 +39,9 @@ export async function insertMail(db: Knex, row: MailRow): Promise<void> {
  * succeeds records that it was sent).
  */
 export async function cancelQueuedLinkMail(db: Knex, linkId: string): Promise<void> {
-  await db("mail_outbox").where({ link_id: linkId, kind: "package_link", state: "queued" }).update({ ...WIPED, state: "cancelled" });
+  await db("mail_outbox")
+    .where({ link_id: linkId, kind: "package_link", state: "queued" })
+    .update({ ...WIPED, state: "cancelled" });
 }
 
 export async function findMail(db: Knex, id: string): Promise<MailRow | undefined> {
@@ -86,12 +88,7 @@ export async function markMailSent(db: Knex, id: string, leaseUntil: string, p: 
 }
 
 /** Records a failed attempt: a retry at `nextAt`, or (null) given up, its body wiped. False when the lease was lost. */
-export async function markMailFailedAttempt(
-  db: Knex,
-  id: string,
-  leaseUntil: string,
-  p: { attempts: number; at: string; error: string; nextAt: string | null },
-): Promise<boolean> {
+export async function markMailFailedAttempt(db: Knex, id: string, leaseUntil: string, p: { attempts: number; at: string; error: string; nextAt: string | null }): Promise<boolean> {
   const common = { attempts: p.attempts, last_attempt_at: p.at, last_error: p.error.slice(0, 300), lease_until: null };
   const patch = p.nextAt === null ? { ...common, ...WIPED, state: "failed", failed_at: p.at } : { ...common, next_attempt_at: p.nextAt };
   // A message cancelled meanwhile stays cancelled.

@@ -115,13 +115,7 @@ function applyFilter(q: Knex.QueryBuilder, f: PackageFilter): Knex.QueryBuilder 
         .whereRaw("lower(p.title) like ? escape '\\'", [like])
         .orWhereRaw("lower(p.recipient_email) like ? escape '\\'", [like])
         .orWhereRaw("lower(coalesce(p.recipient_name, '')) like ? escape '\\'", [like])
-        .orWhereExists((e) =>
-          e
-            .select(1)
-            .from("package_links as l")
-            .whereRaw("l.package_id = p.id")
-            .whereRaw("lower(l.recipient_email) like ? escape '\\'", [like]),
-        ),
+        .orWhereExists((e) => e.select(1).from("package_links as l").whereRaw("l.package_id = p.id").whereRaw("lower(l.recipient_email) like ? escape '\\'", [like])),
     );
   }
   return q;
@@ -163,7 +157,12 @@ export async function listPackageRows(
           .limit(Math.min(page.limit, total - page.offset))
           .offset(Math.max(0, total - page.offset - page.limit))) as { id: string }[]
       ).map((r) => r.id)
-    : ((await ids.orderBy(order).limit(page.limit).offset(after ? 0 : page.offset)) as { id: string }[]).map((r) => r.id);
+    : (
+        (await ids
+          .orderBy(order)
+          .limit(page.limit)
+          .offset(after ? 0 : page.offset)) as { id: string }[]
+      ).map((r) => r.id);
   if (pageIds.length === 0) return { rows: [], total };
   const rows = await withCounts(db, db("packages as p").whereIn("p.id", pageIds)).orderBy(order);
   return { rows: (rows as PackageWithCounts[]).map((r) => normaliseCounts(r)), total };
@@ -216,11 +215,7 @@ export async function claimPurgeable(trx: Knex, cutoff: string, limit: number): 
     .select("id")
     .whereNull("purged_at")
     .where("direction", "outbound")
-    .where((w) =>
-      w
-        .where((a) => a.where("status", "expired").where("expires_at", "<=", cutoff))
-        .orWhere((a) => a.where("status", "revoked").where("revoked_at", "<=", cutoff)),
-    )
+    .where((w) => w.where((a) => a.where("status", "expired").where("expires_at", "<=", cutoff)).orWhere((a) => a.where("status", "revoked").where("revoked_at", "<=", cutoff)))
     .orderBy("id")
     .limit(limit);
   const rows = (await lockSkipLocked(trx, q)) as { id: string }[];
@@ -232,11 +227,7 @@ export async function markPurged(db: Knex, id: string, now: string): Promise<voi
 }
 
 /** Changes the delivery settings of a package (PATCH /packages/{id}). */
-export async function updatePackageRow(
-  db: Knex,
-  id: string,
-  v: Partial<Pick<PackageRow, "expires_at" | "ttl_days" | "max_downloads" | "status">>,
-): Promise<void> {
+export async function updatePackageRow(db: Knex, id: string, v: Partial<Pick<PackageRow, "expires_at" | "ttl_days" | "max_downloads" | "status">>): Promise<void> {
   if (Object.keys(v).length > 0) await db("packages").where({ id }).update(v);
 }
 

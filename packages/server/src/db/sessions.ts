@@ -42,7 +42,10 @@ export async function listLiveSessions(db: Knex, userId: string, now: string): P
     .where({ user_id: userId })
     .whereNull("revoked_at")
     .where("expires_at", ">", now)
-    .orderBy([{ column: "created_at", order: "desc" }, { column: "id", order: "desc" }]);
+    .orderBy([
+      { column: "created_at", order: "desc" },
+      { column: "id", order: "desc" },
+    ]);
 }
 
 /** Revokes one session of this user; false if there is no such live session. */

@@ -47,7 +47,10 @@ export async function listActiveTokens(db: Knex, userId: string): Promise<TokenR
   return db<TokenRow>("api_tokens")
     .where({ user_id: userId, kind: "personal" })
     .whereNull("revoked_at")
-    .orderBy([{ column: "created_at", order: "desc" }, { column: "id", order: "desc" }]);
+    .orderBy([
+      { column: "created_at", order: "desc" },
+      { column: "id", order: "desc" },
+    ]);
 }
 
 /** Marks a token of this user revoked; returns false if there is no such live token. */

@@ -64,7 +64,9 @@ export async function setReceived(db: Knex, id: string, received: number): Promi
 }
 
 export async function markUploadCompleted(db: Knex, id: string, fileId: string, now: string): Promise<void> {
-  await db("uploads").where({ id }).update({ file_id: fileId, completed_at: now, received: db.ref("size"), locked_by: null, lock_expires_at: null });
+  await db("uploads")
+    .where({ id })
+    .update({ file_id: fileId, completed_at: now, received: db.ref("size"), locked_by: null, lock_expires_at: null });
 }
 
 export async function deleteUpload(db: Knex, id: string): Promise<void> {

@@ -34,17 +34,18 @@ export async function countUsers(db: Knex): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-export async function listUserRows(
-  db: Knex,
-  opts: { q?: string; limit: number; offset: number },
-): Promise<{ rows: UserRow[]; total: number }> {
+export async function listUserRows(db: Knex, opts: { q?: string; limit: number; offset: number }): Promise<{ rows: UserRow[]; total: number }> {
   const base = db<UserRow>("users");
   if (opts.q) {
     const like = `%${escapeLike(opts.q.toLowerCase())}%`;
     base.where((w) => w.whereRaw("lower(email) like ? escape '\\'", [like]).orWhereRaw("lower(name) like ? escape '\\'", [like]));
   }
   const [countRow] = await base.clone().clearSelect().count<{ n: number | string }[]>({ n: "*" });
-  const rows = await base.clone().orderBy([{ column: "created_at" }, { column: "id" }]).limit(opts.limit).offset(opts.offset);
+  const rows = await base
+    .clone()
+    .orderBy([{ column: "created_at" }, { column: "id" }])
+    .limit(opts.limit)
+    .offset(opts.offset);
   return { rows, total: Number(countRow?.n ?? 0) };
 }
 

@@ -177,5 +177,9 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
 
 /** Records one attempt's outcome (only while this worker's lease is still the one on the row). */
 export async function recordAttempt(db: Knex, id: string, leaseUntil: string, patch: Partial<DeliveryRow>): Promise<boolean> {
-  return (await db("webhook_deliveries").where({ id, lease_until: leaseUntil }).update({ ...patch, lease_until: null })) > 0;
+  return (
+    (await db("webhook_deliveries")
+      .where({ id, lease_until: leaseUntil })
+      .update({ ...patch, lease_until: null })) > 0
+  );
 }

@@ -42,7 +42,10 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
       req.log?.error({ err: failure }, "could not send an error answer");
       if (res.headersSent) return void res.destroy();
       res.removeHeader("Content-Length");
-      res.status(500).type("application/json").end(JSON.stringify(errorBody("Internal server error", "internal_error")));
+      res
+        .status(500)
+        .type("application/json")
+        .end(JSON.stringify(errorBody("Internal server error", "internal_error")));
     }
   };
 

@@ -140,8 +140,7 @@ interface QueryParameter {
 }
 
 function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): QueryParameter[] {
-  const resolve = (p: SpecParameter): SpecParameter =>
-    p.$ref ? (spec.components.parameters[p.$ref.slice("#/components/parameters/".length)] as SpecParameter) : p;
+  const resolve = (p: SpecParameter): SpecParameter => (p.$ref ? (spec.components.parameters[p.$ref.slice("#/components/parameters/".length)] as SpecParameter) : p);
   return [...(item.parameters ?? []), ...(op.parameters ?? [])]
     .map(resolve)
     .filter((p) => p.in === "query")

@@ -28,6 +28,8 @@ export function openApiValidator(opts: { validateResponses: boolean }) {
 export async function checkSpec(): Promise<void> {
   const [load] = openApiValidator({ validateResponses: false }) as unknown as ((req: Request, res: Response, next: (err?: unknown) => void) => void)[];
   await new Promise<void>((resolve, reject) => {
-    load!({ app: express() } as unknown as Request, {} as Response, (err?: unknown) => (err ? reject(new Error(`openapi.yaml is not a spec the validator can use: ${(err as Error).message}`)) : resolve()));
+    load!({ app: express() } as unknown as Request, {} as Response, (err?: unknown) =>
+      err ? reject(new Error(`openapi.yaml is not a spec the validator can use: ${(err as Error).message}`)) : resolve(),
+    );
   });
 }

@@ -91,6 +91,9 @@ export class OutboxMailer implements Mailer {
 export function mailErrorSummary(err: unknown): string {
   const e = err as { code?: string; responseCode?: number; message?: string };
   const parts = [e.code, e.responseCode ? `SMTP ${e.responseCode}` : undefined].filter(Boolean);
-  const msg = (e.message ?? "unknown error").replace(/\/\/[^@\s/]*@/g, "//***@").replace(/\/l\/[A-Za-z0-9_-]{43}/g, "/l/***").slice(0, 200);
+  const msg = (e.message ?? "unknown error")
+    .replace(/\/\/[^@\s/]*@/g, "//***@")
+    .replace(/\/l\/[A-Za-z0-9_-]{43}/g, "/l/***")
+    .slice(0, 200);
   return parts.length > 0 ? `${parts.join(" ")}: ${msg}` : msg;
 }

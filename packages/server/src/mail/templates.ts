@@ -45,9 +45,7 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
     "",
     outbound ? `${from} sent you files with SpeedyFiles: "${i.title}".` : `${from} asks you to upload files with SpeedyFiles: "${i.title}".`,
     ...(i.message ? ["", "Message:", ...i.message.split(/\r?\n/).map((l) => `  ${l}`)] : []),
-    ...(outbound
-      ? ["", `Files (${i.files.length}, ${formatBytes(total)}):`, ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`)]
-      : []),
+    ...(outbound ? ["", `Files (${i.files.length}, ${formatBytes(total)}):`, ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`)] : []),
     "",
     outbound ? `Download: ${i.link}` : `Upload: ${i.link}`,
     `The link works until ${expires}.`,
@@ -56,9 +54,7 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
     "Anyone with this link can " + (outbound ? "download these files" : "upload files to the sender") + "; do not forward it.",
   ].join("\n");
 
-  const fileRows = i.files
-    .map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(formatBytes(f.size))})</span></li>`)
-    .join("");
+  const fileRows = i.files.map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(formatBytes(f.size))})</span></li>`).join("");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
 <p>${escapeHtml(greeting)}</p>
 <p>${escapeHtml(from)} ${outbound ? "sent you files" : "asks you to upload files"} with SpeedyFiles: <strong>${escapeHtml(i.title)}</strong></p>
@@ -108,14 +104,7 @@ export function ownerUploadNotice(i: {
 }
 
 /** To a webhook's owner: it kept failing, so the server stopped sending to it. */
-export function webhookDisabledNotice(i: {
-  ownerEmail: string;
-  ownerName: string;
-  url: string;
-  failingSince: string;
-  webhookId: string;
-  publicUrl: string;
-}): MailMessage {
+export function webhookDisabledNotice(i: { ownerEmail: string; ownerName: string; url: string; failingSince: string; webhookId: string; publicUrl: string }): MailMessage {
   const since = new Date(i.failingSince).toUTCString().replace(/:\d\d GMT$/, " UTC");
   const subject = oneLine(`Webhook disabled: ${i.url}`);
   const text = [

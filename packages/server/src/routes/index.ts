@@ -29,16 +29,7 @@ import {
   terminateLinkUpload,
   terminateUpload,
 } from "./uploads.js";
-import {
-  createWebhook,
-  deleteWebhook,
-  getWebhook,
-  listWebhookDeliveries,
-  listWebhooks,
-  redeliverWebhookDelivery,
-  testWebhook,
-  updateWebhook,
-} from "./webhooks.js";
+import { createWebhook, deleteWebhook, getWebhook, listWebhookDeliveries, listWebhooks, redeliverWebhookDelivery, testWebhook, updateWebhook } from "./webhooks.js";
 
 /**
  * Every operationId of openapi.yaml and its handler: the one table to start from. A handler of

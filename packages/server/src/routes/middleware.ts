@@ -17,15 +17,7 @@ export interface LimitedPages {
   signInLimited(req: Request, res: Response, detail: string): void;
 }
 
-const LINK_OPERATIONS: OperationId[] = [
-  "getLink",
-  "uploadLinkFile",
-  "downloadLinkFile",
-  "headLinkFile",
-  "downloadLinkArchive",
-  "headLinkArchive",
-  "completeLink",
-];
+const LINK_OPERATIONS: OperationId[] = ["getLink", "uploadLinkFile", "downloadLinkFile", "headLinkFile", "downloadLinkArchive", "headLinkArchive", "completeLink"];
 
 /**
  * Link guessing: failed lookups (unknown or dead links) count per client address; past the limit
@@ -99,7 +91,10 @@ export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
     perAccount: limit({
       prefix: "login-account",
       limit: s.config.loginMaxFailuresPerAccount,
-      key: (req) => `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "").trim().toLowerCase()}`,
+      key: (req) =>
+        `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "")
+          .trim()
+          .toLowerCase()}`,
       detail: "Too many failed login attempts for this account; try again later",
     }),
   };

@@ -49,7 +49,10 @@ async function append(s: Services, req: Request, res: Response, scope: UploadSco
     // The last PATCH again (its answer was lost): the file it became, if nothing more is sent.
     const file = await uploads.fileOfUpload(s, u);
     if (file && Number(req.headers["upload-offset"]) === u.size && Number(req.headers["content-length"] ?? 0) === 0) {
-      res.status(200).set({ "Tus-Resumable": "1.0.0", "Upload-Offset": String(u.size), "Cache-Control": "no-store" }).json(file);
+      res
+        .status(200)
+        .set({ "Tus-Resumable": "1.0.0", "Upload-Offset": String(u.size), "Cache-Control": "no-store" })
+        .json(file);
       return SENT;
     }
     throw new Conflict("upload_offset_mismatch", "This upload is finished; all its bytes have arrived");
@@ -84,13 +87,11 @@ export const createUpload: Handler<"createUpload"> = async ({ s, req, res, user,
 export const describeUploads: Handler<"describeUploads"> = async ({ s, req, res }) => describe(s, req, res);
 export const getUploadOffset: Handler<"getUploadOffset"> = async ({ s, req, res, user, params }) =>
   head(s, req, res, await uploads.ownerScope(s, user, params.id), params.upload_id);
-export const appendUpload: Handler<"appendUpload"> = async ({ s, req, res, user, params }) =>
-  append(s, req, res, await uploads.ownerScope(s, user, params.id), params.upload_id);
+export const appendUpload: Handler<"appendUpload"> = async ({ s, req, res, user, params }) => append(s, req, res, await uploads.ownerScope(s, user, params.id), params.upload_id);
 export const terminateUpload: Handler<"terminateUpload"> = async ({ s, req, res, user, params }) =>
   terminate(s, req, res, await uploads.ownerScope(s, user, params.id), params.upload_id);
 
-export const createLinkUpload: Handler<"createLinkUpload"> = async ({ s, req, res, params, client }) =>
-  create(s, req, res, await uploads.linkScope(s, params.link, client));
+export const createLinkUpload: Handler<"createLinkUpload"> = async ({ s, req, res, params, client }) => create(s, req, res, await uploads.linkScope(s, params.link, client));
 export const describeLinkUploads: Handler<"describeLinkUploads"> = async ({ s, req, res }) => describe(s, req, res);
 export const getLinkUploadOffset: Handler<"getLinkUploadOffset"> = async ({ s, req, res, params, client }) =>
   head(s, req, res, await uploads.linkScope(s, params.link, client), params.upload_id);

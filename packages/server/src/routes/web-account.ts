@@ -28,12 +28,7 @@ async function sendAccount(s: Services, req: Request, res: Response, o: { error?
   );
 }
 
-async function sendTokens(
-  s: Services,
-  req: Request,
-  res: Response,
-  o: Pick<TokensPageData, "form"> & { error?: string; status?: number } = {},
-): Promise<void> {
+async function sendTokens(s: Services, req: Request, res: Response, o: Pick<TokensPageData, "form"> & { error?: string; status?: number } = {}): Promise<void> {
   const session = sessionOf(req);
   // A token created by the form that redirected here: shown this once.
   const created = o.form ? [] : await takeFlash(s, req, "token_created");

@@ -28,7 +28,10 @@ function defaults(s: Services): TrustFormValues {
 /** `claim=value` lines (blank lines skipped) as the API's conditions object. */
 function parseConditions(textValue: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const lines = textValue.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+  const lines = textValue
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   if (lines.length > 20) throw new ValidationFailed("At most 20 conditions.", "/body/conditions");
   for (const line of lines) {
     const eq = line.indexOf("=");

@@ -28,13 +28,7 @@ function queryString(req: Request, name: string): string {
   return typeof v === "string" ? v : "";
 }
 
-async function sendDetail(
-  s: Services,
-  req: Request,
-  res: Response,
-  id: string,
-  o: { error?: string; status?: number } = {},
-): Promise<void> {
+async function sendDetail(s: Services, req: Request, res: Response, id: string, o: { error?: string; status?: number } = {}): Promise<void> {
   const session = sessionOf(req);
   const [pkg, events] = await Promise.all([packages.getPackage(s, session.principal, id), packages.listPackageEvents(s, session.principal, id)]);
   const recipients = (await packages.packageRecipients(s, session.principal, [pkg])).get(pkg.id);
@@ -121,7 +115,10 @@ export function packagePages(s: Services): Router {
       const maxDownloads = outbound ? wholeNumber(form.max_downloads, "Downloads allowed", 1, 1000, { optional: true }) : undefined;
       const password = outbound ? f("password") : "";
       if (password !== "" && !packages.LINK_PASSWORD.test(password)) {
-        throw new ValidationFailed("The password must be 8 to 128 characters: letters, digits, spaces and symbols on a US keyboard (no accents or other scripts, no space first or last), so every browser and sf can send it.", "/body/password");
+        throw new ValidationFailed(
+          "The password must be 8 to 128 characters: letters, digits, spaces and symbols on a US keyboard (no accents or other scripts, no space first or last), so every browser and sf can send it.",
+          "/body/password",
+        );
       }
       const created = await packages.createPackage(s, sessionOf(req).principal, {
         title: text(form.title, "Title", 200),

@@ -88,11 +88,7 @@ export function webhookPages(s: Services): Router {
   action("enable", (req, id) => webhooks.updateWebhook(s, sessionOf(req).principal, id, { enabled: true }), "enabled");
   action("disable", (req, id) => webhooks.updateWebhook(s, sessionOf(req).principal, id, { enabled: false }), "disabled");
   action("delete", (req, id) => webhooks.deleteWebhook(s, sessionOf(req).principal, id), "deleted");
-  action(
-    "deliveries/:deliveryId/redeliver",
-    (req, id) => webhooks.redeliverWebhookDelivery(s, sessionOf(req).principal, id, uuidParam(req, "deliveryId")),
-    "redelivered",
-  );
+  action("deliveries/:deliveryId/redeliver", (req, id) => webhooks.redeliverWebhookDelivery(s, sessionOf(req).principal, id, uuidParam(req, "deliveryId")), "redelivered");
 
   return r;
 }

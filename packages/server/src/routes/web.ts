@@ -34,14 +34,20 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
   /** 404 and 410 as a page a person understands; anything else goes on to the error handler. */
   const deadLink = (res: Response, err: unknown): void => {
     if (err instanceof ApiError && (err.status === 404 || err.status === 410)) {
-      res.status(err.status).type("html").send(deadLinkPage(err.status, err.message, err.code));
+      res
+        .status(err.status)
+        .type("html")
+        .send(deadLinkPage(err.status, err.message, err.code));
       return;
     }
     throw err;
   };
   const secure = s.config.publicUrl.startsWith("https:");
   const askPassword = (res: Response, secret: string, l: LiveLink, status: number, error?: string) => {
-    res.status(status).type("html").send(linkPasswordPage({ secret, title: l.pkg.title, error }));
+    res
+      .status(status)
+      .type("html")
+      .send(linkPasswordPage({ secret, title: l.pkg.title, error }));
   };
 
   r.get("/l/:secret", pageSecurityHeaders, linkHeaders, linkLimiter, async (req: Request, res: Response) => {

@@ -1,12 +1,7 @@
 import crypto from "node:crypto";
 import { promisify } from "node:util";
 
-const scrypt = promisify(crypto.scrypt) as (
-  password: crypto.BinaryLike,
-  salt: crypto.BinaryLike,
-  keylen: number,
-  options: crypto.ScryptOptions,
-) => Promise<Buffer>;
+const scrypt = promisify(crypto.scrypt) as (password: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, options: crypto.ScryptOptions) => Promise<Buffer>;
 
 // N=2^15, r=8, p=1 (OWASP's scrypt minimum is N=2^17 with r=8,p=1 or equivalent 2^15 with more
 // memory; 2^15·8·128 B = 32 MiB per hash, ~60 ms here). The parameters are stored with each hash

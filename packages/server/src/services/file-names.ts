@@ -38,7 +38,7 @@ export function checkFileName(raw: string | undefined): NameCheck {
   if (name.startsWith("/")) return { ok: false, reason: "File name must be a relative path" };
   if (/^[A-Za-z]:/.test(name)) return { ok: false, reason: "File name must not start with a drive letter" };
   for (const seg of name.split("/")) {
-    if (seg === "" ) return { ok: false, reason: "File name has an empty path segment" };
+    if (seg === "") return { ok: false, reason: "File name has an empty path segment" };
     if (seg === "." || seg === "..") return { ok: false, reason: "File name must not contain . or .. segments" };
     if (Buffer.byteLength(seg, "utf8") > MAX_SEGMENT_BYTES) return { ok: false, reason: `A path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
     if (seg.trim() === "") return { ok: false, reason: "File name has a blank path segment" };

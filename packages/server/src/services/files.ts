@@ -115,16 +115,10 @@ export async function addFile(
 function nameClash(name: string, existing: string): Conflict {
   if (existing === name) return new Conflict("file_name_taken", `A file named "${name}" is already in this package`);
   if (nameKey(existing) === nameKey(name)) {
-    return new Conflict(
-      "file_name_taken",
-      `"${name}" differs only in case from "${existing}", already in this package; most recipients' disks cannot hold both`,
-    );
+    return new Conflict("file_name_taken", `"${name}" differs only in case from "${existing}", already in this package; most recipients' disks cannot hold both`);
   }
   const [folder, file] = existing.length < name.length ? [existing, name] : [name, existing];
-  return new Conflict(
-    "file_name_taken",
-    `"${folder}" would be both a file and the folder of "${file}"; a recipient's disk cannot hold both`,
-  );
+  return new Conflict("file_name_taken", `"${folder}" would be both a file and the folder of "${file}"; a recipient's disk cannot hold both`);
 }
 
 /** `GET /packages/{id}/files/{file_id}`: the owner's copy of a file. */

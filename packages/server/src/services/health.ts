@@ -2,8 +2,7 @@ import type { Services } from "./context.js";
 import { pingDatabase } from "../db/knex.js";
 import { VERSION } from "../version.js";
 
-const withTimeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);
+const withTimeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);
 
 /**
  * How long one storage check answers /health: anonymous calls in a row must not each send a

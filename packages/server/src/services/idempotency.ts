@@ -33,14 +33,7 @@ export interface JsonAnswer {
  * Idempotency-Key, which the server keeps only as a hash: the stored answer is readable only by
  * whoever presents the key again.
  */
-export async function replayOrRun(
-  s: Services,
-  user: Principal,
-  operation: string,
-  rawKey: string,
-  fingerprint: string,
-  run: () => Promise<JsonAnswer>,
-): Promise<JsonAnswer> {
+export async function replayOrRun(s: Services, user: Principal, operation: string, rawKey: string, fingerprint: string, run: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
   const keyHash = sha256Hex(rawKey);
   const now = s.clock();
   const row = {

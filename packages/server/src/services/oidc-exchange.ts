@@ -80,10 +80,12 @@ export async function exchangeOidcToken(s: Services, input: { token: string }, c
   }
 
   // The oldest policy whose every condition holds.
-  const policy = candidates.find((p) => Object.entries(conditionsOf(p)).every(([claim, pattern]) => {
-    const value = claimString(claims[claim]);
-    return value !== undefined && matchesCondition(pattern, value);
-  }));
+  const policy = candidates.find((p) =>
+    Object.entries(conditionsOf(p)).every(([claim, pattern]) => {
+      const value = claimString(claims[claim]);
+      return value !== undefined && matchesCondition(pattern, value);
+    }),
+  );
   if (!policy) {
     await recordRefusal(s, "oidc_no_matching_policy", claims, client);
     throw new OidcNotAllowed("oidc_no_matching_policy", "No trust policy allows this token");

@@ -1,15 +1,7 @@
 import crypto from "node:crypto";
 import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
-import {
-  deleteEndedSessions,
-  findSessionWithUser,
-  insertSession,
-  listLiveSessions,
-  revokeSessionRow,
-  touchSession,
-  type SessionRow,
-} from "../db/sessions.js";
+import { deleteEndedSessions, findSessionWithUser, insertSession, listLiveSessions, revokeSessionRow, touchSession, type SessionRow } from "../db/sessions.js";
 import type { Role } from "../db/users.js";
 import { grantedScopes } from "../policies/index.js";
 import { csrfTokenFor, flashKeyFor, generateSessionSecret, seal, sha256Hex, unseal } from "../security/secrets.js";

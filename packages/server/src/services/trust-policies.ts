@@ -107,8 +107,10 @@ function checkIssuer(s: Services, issuer: string): string {
 function checkConditions(conditions: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [claim, value] of Object.entries(conditions)) {
-    if (!CLAIM_NAME.test(claim)) throw new ValidationFailed(`Condition names are claim names: letters, digits and _ . : - (got ${JSON.stringify(claim.slice(0, 100))})`, "/body/conditions");
-    if (CONTROL.test(value) || value.trim() === "") throw new ValidationFailed(`The condition on '${claim}' must be a value without control characters`, `/body/conditions/${claim}`);
+    if (!CLAIM_NAME.test(claim))
+      throw new ValidationFailed(`Condition names are claim names: letters, digits and _ . : - (got ${JSON.stringify(claim.slice(0, 100))})`, "/body/conditions");
+    if (CONTROL.test(value) || value.trim() === "")
+      throw new ValidationFailed(`The condition on '${claim}' must be a value without control characters`, `/body/conditions/${claim}`);
     out[claim] = value;
   }
   if (Object.keys(out).length === 0) throw new ValidationFailed("A trust policy needs at least one condition on the token's claims", "/body/conditions");

@@ -170,16 +170,10 @@ export async function finishUpload(s: Services, scope: UploadScope, id: string):
   try {
     const blob = await s.uploads.moveToBlobStore(id, s.storage);
     key = blob.key;
-    return await addFile(
-      s,
-      scope.packageId,
-      { name: u.name, contentType: u.content_type, key: blob.key, size: blob.size, sha256 },
-      scope.accepts,
-      async (trx, pkg, file) => {
-        await markUploadCompleted(trx, id, file.id, nowIso(s.clock));
-        await scope.added?.(trx, pkg, file);
-      },
-    );
+    return await addFile(s, scope.packageId, { name: u.name, contentType: u.content_type, key: blob.key, size: blob.size, sha256 }, scope.accepts, async (trx, pkg, file) => {
+      await markUploadCompleted(trx, id, file.id, nowIso(s.clock));
+      await scope.added?.(trx, pkg, file);
+    });
   } catch (err) {
     // addFile has removed the blob; the upload row goes too.
     if (key === undefined) await abandon();

@@ -69,4 +69,3 @@ export function toLinkView(l: LinkRow, p: PackageRow, now: Date, usedUp: boolean
     mail_error: mail?.state === "sent" ? null : (mail?.last_error ?? null),
   };
 }
-

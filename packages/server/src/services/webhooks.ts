@@ -138,12 +138,7 @@ export async function testWebhook(s: Services, user: Principal, id: string): Pro
 }
 
 /** `GET /webhooks/{id}/deliveries`. */
-export async function listWebhookDeliveries(
-  s: Services,
-  user: Principal,
-  id: string,
-  page: { page: number; perPage: number },
-): Promise<Schemas["WebhookDeliveryList"]> {
+export async function listWebhookDeliveries(s: Services, user: Principal, id: string, page: { page: number; perPage: number }): Promise<Schemas["WebhookDeliveryList"]> {
   const hook = await manageable(s, user, id, "webhook.read");
   const { rows, total } = await listDeliveryRows(s.db, hook.id, { limit: page.perPage, offset: (page.page - 1) * page.perPage });
   return { items: rows.map(toDelivery), total, page: page.page, per_page: page.perPage };

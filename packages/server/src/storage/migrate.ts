@@ -40,8 +40,7 @@ const STORAGE_MIGRATE_LOCK = 7_305_119_403;
  * while the server still serves). Both go away with the process, however it ends.
  */
 export async function lockStorageMigration(db: Knex, databaseUrl: string): Promise<() => Promise<void>> {
-  const busy = () =>
-    new MigrationLocked("another storage migrate is already running on this database: wait for it to finish (or stop it), then run this again");
+  const busy = () => new MigrationLocked("another storage migrate is already running on this database: wait for it to finish (or stop it), then run this again");
   if (isPostgres(db)) {
     const release = await tryAdvisoryLock(db, STORAGE_MIGRATE_LOCK);
     if (!release) throw busy();
@@ -77,12 +76,7 @@ function human(bytes: number): string {
  * recorded at upload; a mismatch removes the object and is reported. Switches nothing: the
  * servers keep using what SF_STORAGE says until restarted with SF_STORAGE=s3.
  */
-export async function migrateToS3(
-  db: Knex,
-  config: Readonly<Config>,
-  print: (line: string) => void,
-  signal?: AbortSignal,
-): Promise<MigrationSummary> {
+export async function migrateToS3(db: Knex, config: Readonly<Config>, print: (line: string) => void, signal?: AbortSignal): Promise<MigrationSummary> {
   if (!config.s3) throw new Error("no bucket configured");
   const local = new LocalBlobStore(config.dataDir);
   const s3 = new S3BlobStore(config.s3, { maxFileBytes: config.maxFileBytes });

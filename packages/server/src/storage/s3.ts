@@ -134,9 +134,7 @@ export class S3BlobStore implements BlobStore {
       const internals = upload as unknown as { uploadId?: string; createMultiPartPromise?: Promise<{ UploadId?: string }> };
       const uploadId = internals.uploadId ?? (await internals.createMultiPartPromise?.catch(() => undefined))?.UploadId;
       if (uploadId) {
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: this.objectKey(key), UploadId: uploadId }))
-          .catch(() => undefined);
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.config.bucket, Key: this.objectKey(key), UploadId: uploadId })).catch(() => undefined);
       }
     }
     if (fed.status === "rejected" || uploaded.status === "rejected") {

@@ -19,11 +19,7 @@ export class LocalUploadStore implements UploadStore {
     onRebuilt?: (id: string, bytes: number, ms: number) => void,
   ) {
     this.files = new BufferedFileStore({ directory: dir, expirationPeriodInMilliseconds: expiryMs });
-    this.datastore = new HashingStore(
-      this.files,
-      (id, end) => fs.createReadStream(this.pathOf(id), { start: 0, end: end - 1, highWaterMark: 1024 * 1024 }),
-      onRebuilt,
-    );
+    this.datastore = new HashingStore(this.files, (id, end) => fs.createReadStream(this.pathOf(id), { start: 0, end: end - 1, highWaterMark: 1024 * 1024 }), onRebuilt);
     this.stats = this.datastore.stats;
   }
 

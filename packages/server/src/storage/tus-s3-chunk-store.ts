@@ -78,9 +78,7 @@ export class S3ChunkStore extends DataStore {
     let storing: Promise<void> | undefined;
     const store = async (body: Buffer, at: number) => {
       const key = this.chunkKey(id, at);
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: "application/octet-stream" }),
-      );
+      await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: "application/octet-stream" }));
       // Recorded only once the object is complete: the offset never counts bytes not stored.
       try {
         await addUploadChunk(this.db, id, { offset: at, size: body.length });

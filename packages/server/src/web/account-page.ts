@@ -17,8 +17,7 @@ export interface SessionItem {
 }
 
 export function tabs(active: "profile" | "tokens"): SafeHtml {
-  const tab = (key: string, href: string, label: string) =>
-    html`<a href="${href}"${active === key ? html` aria-current="page"` : ""}>${label}</a>`;
+  const tab = (key: string, href: string, label: string) => html`<a href="${href}"${active === key ? html` aria-current="page"` : ""}>${label}</a>`;
   return html`<nav class="tabs" aria-label="Account">${tab("profile", "/account", "Profile and sign-in")}${tab("tokens", "/account/tokens", "API tokens")}</nav>`;
 }
 
@@ -27,7 +26,17 @@ function browserOf(ua: string | null): string {
   if (!ua) return "Unknown browser";
   if (/^curl\//.test(ua)) return "curl";
   const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox" : /Chrom(e|ium)\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari" : "Browser";
-  const os = /Windows/.test(ua) ? "Windows" : /Mac OS X|Macintosh/.test(ua) ? "macOS" : /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Linux/.test(ua) ? "Linux" : "";
+  const os = /Windows/.test(ua)
+    ? "Windows"
+    : /Mac OS X|Macintosh/.test(ua)
+      ? "macOS"
+      : /Android/.test(ua)
+        ? "Android"
+        : /iPhone|iPad/.test(ua)
+          ? "iOS"
+          : /Linux/.test(ua)
+            ? "Linux"
+            : "";
   return os ? `${browser} on ${os}` : browser;
 }
 

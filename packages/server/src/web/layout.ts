@@ -31,8 +31,7 @@ export function csrfField(token: string): SafeHtml {
 }
 
 function header(o: LayoutOptions, user: LayoutUser): SafeHtml {
-  const nav = (section: Section, href: string, label: string) =>
-    html`<a href="${href}"${o.section === section ? html` aria-current="page"` : ""}>${label}</a>`;
+  const nav = (section: Section, href: string, label: string) => html`<a href="${href}"${o.section === section ? html` aria-current="page"` : ""}>${label}</a>`;
   return html`<header class="topbar">
   <a class="brand" href="/packages"><img src="/assets/favicon.svg" alt="" width="22" height="22"> SpeedyFiles</a>
   <nav class="mainnav" aria-label="Main">

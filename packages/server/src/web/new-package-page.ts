@@ -70,12 +70,12 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
   <p id="status" class="muted" role="status" aria-live="polite"></p>
 </form>
 ${linkOncePanel({
-    sectionId: "result",
-    hidden: true,
-    headingId: "result-heading",
-    value: "",
-    after: html`<ul id="recipient-links" class="links" hidden aria-label="Each recipient's link"></ul>
+  sectionId: "result",
+  hidden: true,
+  headingId: "result-heading",
+  value: "",
+  after: html`<ul id="recipient-links" class="links" hidden aria-label="Each recipient's link"></ul>
   <p id="email-status"></p>
   <p><a class="button" id="open-package" href="/packages">Open the package</a> <a class="button" href="/packages/new">New package</a></p>`,
-  })}`;
+})}`;
 }

@@ -194,7 +194,8 @@ export function packageDetailBody(d: PackageDetailData): SafeHtml {
         after: [
           fin.links.length > 1
             ? html`<ul class="links" id="recipient-links">${fin.links.map(
-                (l) => html`<li><strong>${l.recipient_email}</strong> <input class="mono" type="text" readonly value="${l.magic_link}" aria-label="Link for ${l.recipient_email}"></li>`,
+                (l) =>
+                  html`<li><strong>${l.recipient_email}</strong> <input class="mono" type="text" readonly value="${l.magic_link}" aria-label="Link for ${l.recipient_email}"></li>`,
               )}</ul>`
             : "",
           ...fin.links.map((l) =>

@@ -69,11 +69,7 @@ export function linkPage(d: LinkPageData): string {
         (f) => `<li class="file">
   <span class="name">${e(f.name)}</span>
   <span class="size">${e(formatBytes(f.size))}</span>
-  ${
-    f.usedUp
-      ? '<span class="muted used-up">Already downloaded</span>'
-      : `<a class="button" href="${e(`${api}/files/${f.id}`)}" download data-file-id="${e(f.id)}">Download</a>`
-  }
+  ${f.usedUp ? '<span class="muted used-up">Already downloaded</span>' : `<a class="button" href="${e(`${api}/files/${f.id}`)}" download data-file-id="${e(f.id)}">Download</a>`}
 </li>`,
       )
       .join("\n");
@@ -86,9 +82,7 @@ ${d.maxDownloads ? `<p class="muted" id="limit">Each file can be downloaded ${d.
 ${rows}
 </ul>
 ${d.files.length > 1 && !d.files.some((f) => f.usedUp) ? `<p><a class="button primary" id="download-all" href="${e(`${api}/archive`)}" download>Download all as .zip</a></p>` : ""}
-<details><summary>Checksums (SHA-256)</summary><ul class="sums">${d.files
-      .map((f) => `<li><code>${e(f.sha256)}</code> ${e(f.name)}</li>`)
-      .join("")}</ul></details>`;
+<details><summary>Checksums (SHA-256)</summary><ul class="sums">${d.files.map((f) => `<li><code>${e(f.sha256)}</code> ${e(f.name)}</li>`).join("")}</ul></details>`;
     return layout(d.title, body);
   }
 

@@ -44,17 +44,16 @@ const EXPIRY_CHOICES: [string, string][] = [
 
 /** Account → API tokens: the new token once, the create form, the list with revoke. */
 export function tokensBody(d: TokensPageData): SafeHtml {
-  const created = (d.created ?? []).map(
-    (c, i) =>
-      secretOncePanel({
-        headingId: `created-heading${i ? `-${i}` : ""}`,
-        heading: html`Your new token “${c.name}”`,
-        warning: html`<strong>Copy it now.</strong> It is shown only this once and never again: SpeedyFiles keeps only a hash of it.`,
-        inputId: `new-token${i ? `-${i}` : ""}`,
-        value: c.token,
-        label: "New API token",
-        after: html`<p class="small">Use it as <code>Authorization: Bearer ${c.prefix}…</code>, or give it to the command line on stdin: <code>sf login --url ${d.publicUrl} --with-token</code> (paste it, or <code>&lt; token.txt</code>), or set <code>SF_TOKEN</code>.</p>`,
-      }),
+  const created = (d.created ?? []).map((c, i) =>
+    secretOncePanel({
+      headingId: `created-heading${i ? `-${i}` : ""}`,
+      heading: html`Your new token “${c.name}”`,
+      warning: html`<strong>Copy it now.</strong> It is shown only this once and never again: SpeedyFiles keeps only a hash of it.`,
+      inputId: `new-token${i ? `-${i}` : ""}`,
+      value: c.token,
+      label: "New API token",
+      after: html`<p class="small">Use it as <code>Authorization: Bearer ${c.prefix}…</code>, or give it to the command line on stdin: <code>sf login --url ${d.publicUrl} --with-token</code> (paste it, or <code>&lt; token.txt</code>), or set <code>SF_TOKEN</code>.</p>`,
+    }),
   );
   const allowed = allowedScopes(d.role);
   const rows = d.tokens.map((t) => {

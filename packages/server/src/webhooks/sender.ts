@@ -62,12 +62,7 @@ export function checkWebhookUrl(raw: string, allowPrivate: boolean): { ok: true;
  * a private or reserved address is refused both as an IP literal and as a DNS answer (unless
  * `allowPrivate`). Never throws: the outcome says what happened.
  */
-export function postWebhook(
-  rawUrl: string,
-  headers: Record<string, string>,
-  body: string,
-  opts: { timeoutMs: number; allowPrivate: boolean },
-): Promise<Attempt> {
+export function postWebhook(rawUrl: string, headers: Record<string, string>, body: string, opts: { timeoutMs: number; allowPrivate: boolean }): Promise<Attempt> {
   const started = performance.now();
   const done = (a: Omit<Attempt, "durationMs">): Attempt => ({ ...a, durationMs: Math.round(performance.now() - started) });
   const checked = checkWebhookUrl(rawUrl, opts.allowPrivate);

@@ -86,10 +86,14 @@ describe("delivery controls in a real browser (sqlite)", () => {
     const [download] = await Promise.all([rp.waitForEvent("download"), rp.click("li.file a.button")]);
     expect(await fsp.readFile((await download.path())!, "utf8")).toBe("q,rev\n4,100\n");
     // Used once: the page now says so.
-    await until(async () => {
-      await rp.reload();
-      return (await rp.content()).includes("no longer active");
-    }, 5000, "the link to be used up");
+    await until(
+      async () => {
+        await rp.reload();
+        return (await rp.content()).includes("no longer active");
+      },
+      5000,
+      "the link to be used up",
+    );
     expect(rProblems.filter((p) => !/status of 410/.test(p))).toEqual([]);
     await recipient.close();
 

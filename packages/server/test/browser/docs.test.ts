@@ -37,7 +37,10 @@ describe("the API docs in a real browser (sqlite)", () => {
     expect(await page.locator(".opblock").count()).toBeGreaterThanOrEqual(27);
 
     // Authorize with a token, then try GET /me from the page.
-    await page.getByRole("button", { name: /Authorize/ }).first().click();
+    await page
+      .getByRole("button", { name: /Authorize/ })
+      .first()
+      .click();
     // The dialog offers both schemes of the spec (bearerAuth, and the web interface's sessionCookie).
     const bearer = page.locator(".modal-ux .auth-container").filter({ hasText: "bearerAuth" });
     await bearer.locator("input[type=text]").fill(token);

@@ -67,7 +67,11 @@ describe("what a new user met in the first hour, in a real browser (sqlite)", ()
   });
 
   it("finalize → the link shows once → a reload shows the package without it", async () => {
-    const pkg = await createPackage(t, alice.token, { title: "Reload package", recipients: [{ email: "one@example.com" }, { email: "two@example.com" }], recipient_email: undefined });
+    const pkg = await createPackage(t, alice.token, {
+      title: "Reload package",
+      recipients: [{ email: "one@example.com" }, { email: "two@example.com" }],
+      recipient_email: undefined,
+    });
     await addFile(t, alice.token, pkg.id, "a.txt", "hello");
     await signInThroughPage(page, t.url, alice.user.email, alice.password);
     await page.goto(`${t.url}/packages/${pkg.id}`);
@@ -103,7 +107,10 @@ describe("what a new user met in the first hour, in a real browser (sqlite)", ()
     await signInThroughPage(page, t.url, alice.user.email, alice.password);
     await page.goto(`${t.url}/packages/new`);
     await expect(page.locator("form#new-package").innerText()).resolves.toContain("up to 10.0 GiB each");
-    await page.locator("input[type=file]").first().setInputFiles({ name: "x.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(1536, 7) });
+    await page
+      .locator("input[type=file]")
+      .first()
+      .setInputFiles({ name: "x.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(1536, 7) });
     await expect(page.locator(".files .size").first().innerText()).resolves.toBe("1.5 KiB");
     expect(problems).toEqual([]);
   });

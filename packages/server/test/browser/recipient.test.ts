@@ -94,19 +94,13 @@ describe("the recipient in a real browser (sqlite)", () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, "outbound.png") });
 
     // One file.
-    const [download] = await Promise.all([
-      page.waitForEvent("download"),
-      page.locator(".file", { hasText: "Q4-report.pdf" }).getByRole("link", { name: "Download" }).click(),
-    ]);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator(".file", { hasText: "Q4-report.pdf" }).getByRole("link", { name: "Download" }).click()]);
     expect(download.suggestedFilename()).toBe("Q4-report.pdf");
     const saved = await download.path();
     expect(sha256(await fsp.readFile(saved))).toBe(sha256(report));
 
     // A file in a folder is saved under its own name.
-    const [nested] = await Promise.all([
-      page.waitForEvent("download"),
-      page.locator(".file", { hasText: "board-meeting.txt" }).getByRole("link", { name: "Download" }).click(),
-    ]);
+    const [nested] = await Promise.all([page.waitForEvent("download"), page.locator(".file", { hasText: "board-meeting.txt" }).getByRole("link", { name: "Download" }).click()]);
     expect(nested.suggestedFilename()).toBe("board-meeting.txt");
     expect((await fsp.readFile(await nested.path())).equals(notes)).toBe(true);
 
@@ -162,7 +156,12 @@ describe("the recipient in a real browser (sqlite)", () => {
   });
 
   it("inbound: two files uploaded from the page, Done notifies the owner by email", async () => {
-    const s = await requestFiles(t, alice.token, { title: "Tax documents 2026", recipient_name: "Carol", recipient_email: "carol@client.test", message: "Please upload your W-2 and the signed engagement letter." });
+    const s = await requestFiles(t, alice.token, {
+      title: "Tax documents 2026",
+      recipient_name: "Carol",
+      recipient_email: "carol@client.test",
+      message: "Please upload your W-2 and the signed engagement letter.",
+    });
     const res = await page.goto(s.page);
     expect(res!.status()).toBe(200);
     expect(await page.locator("h1").textContent()).toBe("Tax documents 2026");

@@ -123,9 +123,11 @@ describe("the web interface in a real browser: signing in, account, API tokens (
     await page.getByText("Create token").click();
     await page.getByLabel("Name").fill("forged");
     // What a forged form lacks: the page's token.
-    await page.evaluate(() => document.querySelectorAll("input[name=_csrf]").forEach((e) => {
+    await page.evaluate(() =>
+      document.querySelectorAll("input[name=_csrf]").forEach((e) => {
         e.remove();
-      }));
+      }),
+    );
     await page.getByRole("button", { name: "Create", exact: true }).click();
     await page.locator("h1", { hasText: "This form cannot be sent" }).waitFor();
     await snap(page, "csrf-refused");

@@ -8,7 +8,10 @@ export const migration: Migration = {
       t.string("name_key", 1024);
     });
     const rows = (await knex("files").select("id", "name")) as { id: string; name: string }[];
-    for (const r of rows) await knex("files").where({ id: r.id }).update({ name_key: r.name.normalize("NFC").toLowerCase() });
+    for (const r of rows)
+      await knex("files")
+        .where({ id: r.id })
+        .update({ name_key: r.name.normalize("NFC").toLowerCase() });
     await knex.schema.alterTable("files", (t) => {
       t.index(["package_id", "name_key"]);
     });

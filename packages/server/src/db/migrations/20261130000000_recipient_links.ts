@@ -50,8 +50,7 @@ export const migration: Migration = {
     });
     // Every existing package's recipient becomes its one recipient link: the same hash, so links
     // already emailed keep working, with the package's downloads and events.
-    const rows = (await knex("packages")
-      .select("id", "recipient_email", "recipient_name", "link_hash", "created_at", "finalized_at", "download_count")) as {
+    const rows = (await knex("packages").select("id", "recipient_email", "recipient_name", "link_hash", "created_at", "finalized_at", "download_count")) as {
       id: string;
       recipient_email: string;
       recipient_name: string | null;

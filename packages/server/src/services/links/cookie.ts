@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import { secretsEqual } from "../../security/secrets.js";
-import { LiveLink } from "./access.js";
+import type { LiveLink } from "./access.js";
 
 /** How long the page's password cookie lasts at most. */
 export const LINK_COOKIE_MAX_SECONDS = 12 * 3600;
@@ -17,7 +17,10 @@ export function linkCookie(l: LiveLink, now: Date): { value: string; maxAgeSecon
 }
 
 function cookieMac(l: LiveLink, until: number): string {
-  return crypto.createHmac("sha256", l.pkg.password_hash ?? "").update(`speedyfiles link v1.${l.link.id}.${until}`).digest("base64url");
+  return crypto
+    .createHmac("sha256", l.pkg.password_hash ?? "")
+    .update(`speedyfiles link v1.${l.link.id}.${until}`)
+    .digest("base64url");
 }
 
 export function cookieValid(l: LiveLink, value: string, now: Date): boolean {

@@ -1,14 +1,26 @@
 import crypto from "node:crypto";
 import { Conflict, Gone, NotFound } from "../../errors.js";
 import { findFile, listFiles, pagesOfFiles, type FileRow } from "../../db/files.js";
-import { claimLimitNotice, claimReceipt, countFileDownloads, countLinkDownload, countPackageFileDownloads, deleteHolds, deleteStaleHolds, fileDownloadCounts, insertHolds, liveHolds, lockLink } from "../../db/links.js";
+import {
+  claimLimitNotice,
+  claimReceipt,
+  countFileDownloads,
+  countLinkDownload,
+  countPackageFileDownloads,
+  deleteHolds,
+  deleteStaleHolds,
+  fileDownloadCounts,
+  insertHolds,
+  liveHolds,
+  lockLink,
+} from "../../db/links.js";
 import { toFileView } from "../packages.js";
 import { archiveName } from "../file-names.js";
 import type { ArchiveDownload, ByteRange, FileDownload } from "../downloads.js";
 import { nowIso, type Client, type Services } from "../context.js";
 import { emit } from "../../events/emit.js";
 import { authorizeRecipient } from "../../policies/index.js";
-import { LiveLink, LinkAccess, openLink } from "./access.js";
+import { type LiveLink, type LinkAccess, openLink } from "./access.js";
 import { usedUpFiles, limitReached } from "./view.js";
 
 /**

@@ -7,7 +7,7 @@ import type { FileView } from "../packages.js";
 import { addFile, uploadLimits, usageWithOpenUploads, type UploadTarget } from "../files.js";
 import { nowIso, type Client, type Services } from "../context.js";
 import { emit } from "../../events/emit.js";
-import { LiveLink, liveLink } from "./access.js";
+import { type LiveLink, liveLink } from "./access.js";
 import { linkView } from "./view.js";
 
 type Schemas = components["schemas"];
@@ -22,8 +22,7 @@ export async function uploadLinkFile(s: Services, secret: string, client: Client
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
     ...uploadLimits(s, await usageWithOpenUploads(s, p)),
-    commit: (received) =>
-      addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client)),
+    commit: (received) => addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client)),
   };
 }
 

@@ -5,7 +5,7 @@ import { fileDownloadCounts } from "../../db/links.js";
 import { findUserById } from "../../db/users.js";
 import { toFileView } from "../packages.js";
 import type { Services } from "../context.js";
-import { LiveLink, LinkAccess, openLink } from "./access.js";
+import { type LiveLink, type LinkAccess, openLink } from "./access.js";
 
 type Schemas = components["schemas"];
 

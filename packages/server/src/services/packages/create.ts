@@ -9,7 +9,7 @@ import { toPackageView } from "../views.js";
 import { emit } from "../../events/emit.js";
 import { nowIso, type Principal, type Services } from "../context.js";
 import { authorize } from "../../policies/index.js";
-import { PackageDetail } from "./detail.js";
+import type { PackageDetail } from "./detail.js";
 
 type Schemas = components["schemas"];
 

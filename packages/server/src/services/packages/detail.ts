@@ -41,7 +41,11 @@ export interface Recipient {
  */
 export async function packageRecipients(s: Services, user: Principal, packages: { id: string }[]): Promise<Map<string, Recipient[]>> {
   const out = new Map<string, Recipient[]>();
-  for (const r of await listRecipientsOf(s.db, user.userId, packages.map((p) => p.id))) {
+  for (const r of await listRecipientsOf(
+    s.db,
+    user.userId,
+    packages.map((p) => p.id),
+  )) {
     const list = out.get(r.package_id) ?? [];
     list.push({ email: r.recipient_email, name: r.recipient_name });
     out.set(r.package_id, list);

@@ -50,13 +50,7 @@ export async function finalizePackage(s: Services, user: Principal, id: string):
 }
 
 /** New secrets for the package's links that `which` selects; the old hashes die with `reason` (if any). */
-async function mintLinks(
-  trx: Services["db"],
-  id: string,
-  which: (l: LinkRow) => boolean,
-  reason: "replaced" | undefined,
-  now: Date,
-): Promise<MintedLink[]> {
+async function mintLinks(trx: Services["db"], id: string, which: (l: LinkRow) => boolean, reason: "replaced" | undefined, now: Date): Promise<MintedLink[]> {
   const out: MintedLink[] = [];
   const all = await listLinks(trx, id);
   for (const link of all.filter(which)) {

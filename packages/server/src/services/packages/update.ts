@@ -5,7 +5,7 @@ import { resetLimitNotices } from "../../db/links.js";
 import { effectiveStatus } from "../views.js";
 import { emit } from "../../events/emit.js";
 import { addDays, type Principal, type Services } from "../context.js";
-import { PackageDetail, packageDetail } from "./detail.js";
+import { type PackageDetail, packageDetail } from "./detail.js";
 import { ownedPackage, lockOwnedPackage } from "./owned.js";
 
 type Schemas = components["schemas"];

@@ -36,6 +36,8 @@ describe.each(DATABASES)("POST /auth/token (%s)", (kind) => {
       created_at: t.clock.now().toISOString(),
       expires_at: null,
       last_used_at: null,
+      kind: "personal",
+      scopes: ["packages:read", "packages:write", "webhooks:read", "webhooks:write", "tokens:write"],
     });
 
     const me = await t.fetch("/me", { token: body.token });

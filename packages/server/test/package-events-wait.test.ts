@@ -48,12 +48,14 @@ describe.each(DATABASES)("waiting for a package's events (%s)", (kind) => {
     expect(empty.list).toEqual([]);
     expect(empty.next).toBe("0");
     await download(shared.api, shared.files[0]!.id);
-    const one = await events(t, alice.token, shared.id, `?after=${empty.next}`);
+    // A download is recorded once its last byte has left: ask with wait= for it (the long-poll).
+    const one = await events(t, alice.token, shared.id, `?after=${empty.next}&wait=5`);
     expect(one.list.map((e) => e.type)).toEqual(["file_download"]);
     expect(one.next).toBe(one.list[0]!.cursor);
     await download(shared.api, shared.files[1]!.id);
     await download(shared.api, shared.files[0]!.id);
-    const two = await events(t, alice.token, shared.id, `?after=${one.next}`);
+    let two = await events(t, alice.token, shared.id, `?after=${one.next}&wait=5`);
+    for (let i = 0; i < 50 && two.list.length < 2; i++) two = await events(t, alice.token, shared.id, `?after=${one.next}&wait=1`);
     expect(two.list.map((e) => e.file_id)).toEqual([shared.files[0]!.id, shared.files[1]!.id]);
     expect(Number(two.next)).toBeGreaterThan(Number(one.next));
     // Nothing newer: empty, the cursor stays.

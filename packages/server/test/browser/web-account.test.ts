@@ -75,7 +75,7 @@ describe("the web interface in a real browser: signing in, account, API tokens (
     // The list shows it by name and prefix, never the rest.
     const row = page.locator("#tokens tbody tr", { hasText: "CI pipeline" });
     await expect(row.locator("code").textContent()).resolves.toBe(`${copied.slice(0, 11)}…`);
-    expect(await row.locator("td").nth(3).textContent()).toBe("2026-12-27 09:00 UTC"); // expires in 30 days
+    expect(await row.locator("td").nth(4).textContent()).toBe("2026-12-27 09:00 UTC"); // expires in 30 days (after Scopes and Created)
 
     const me = await fetch(`${t.api}/me`, { headers: { Authorization: `Bearer ${copied}` } });
     expect(me.status).toBe(200);

@@ -43,9 +43,11 @@ export async function exchangeIdToken(baseUrl: string, idToken: string, signal?:
   } catch (err) {
     throw new KeylessError(`could not reach ${baseUrl}: ${(err as Error).message}`, { cause: err });
   }
-  const body = (await res.json().catch(() => undefined)) as { token?: unknown; expires_at?: unknown; scopes?: unknown; detail?: unknown } | undefined;
+  const body = (await res.json().catch(() => undefined)) as { token?: unknown; expires_at?: unknown; scopes?: unknown; detail?: unknown; code?: unknown } | undefined;
   if (!res.ok) {
-    const detail = typeof body?.detail === "string" ? body.detail : `HTTP ${res.status}`;
+    // The code, as sf names it: what docs/ci.md's list of refusals is looked up by.
+    const code = typeof body?.code === "string" ? ` (${body.code})` : "";
+    const detail = `${typeof body?.detail === "string" ? body.detail : `HTTP ${res.status}`}${code}`;
     const hint =
       res.status === 404
         ? " (this server has no keyless sign-in; pass a token input)"

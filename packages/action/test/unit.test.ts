@@ -129,11 +129,11 @@ describe("keyless exchange", () => {
     }
   });
 
-  it("turns a refusal into one line with the server's detail", async () => {
-    const server = await fakeServer(() => ({ status: 403, json: { detail: "No trust policy matches this token", code: "oidc_untrusted" } }));
+  it("turns a refusal into one line with the server's detail and code", async () => {
+    const server = await fakeServer(() => ({ status: 403, json: { detail: "No trust policy allows this token", code: "oidc_no_matching_policy" } }));
     try {
       await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(KeylessError);
-      await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(/refused: No trust policy matches this token \(ask an admin/);
+      await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(/refused: No trust policy allows this token \(oidc_no_matching_policy\) \(ask an admin/);
     } finally {
       await server.close();
     }

@@ -1,4 +1,5 @@
 import crypto from "node:crypto";
+import { defaultAudience } from "@speedyfiles/sdk";
 
 /** What the step was given (`with:`), parsed and checked. */
 export interface Inputs {
@@ -67,7 +68,8 @@ export function readInputs(env: Env): Inputs {
     ttlDays: wholeNumber(env, "ttl-days"),
     maxDownloads: wholeNumber(env, "max-downloads"),
     waitMs: wait ? parseDuration(wait) : undefined,
-    audience: input(env, "audience") ?? base,
+    // As sf and the SDK ask for by default: one trust policy serves both in a workflow.
+    audience: input(env, "audience") ?? defaultAudience(base),
     token: input(env, "token"),
     revealLink: reveal === "true",
   };

@@ -230,7 +230,7 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
       expect(r.stdout).toMatch(/^::error::no token input.*permissions: id-token: write/m);
     });
 
-    it("with the audience defaulting to the url input (without a trailing slash)", async () => {
+    it("with the audience defaulting to the url input's origin", async () => {
       const runnerEndpoint = await fakeServer(() => ({ status: 200, json: { value: "id.token.x" } }));
       try {
         await runAction(

@@ -29,6 +29,11 @@ describe("inputs", () => {
     });
   });
 
+  it("defaults the audience to the url's origin, as sf does", () => {
+    expect(readInputs({ ...base, INPUT_URL: "https://acme.example.com/files/" }).audience).toBe("https://acme.example.com");
+    expect(readInputs({ ...base, INPUT_URL: "https://acme.example.com/files", INPUT_AUDIENCE: "https://acme.example.com/files" }).audience).toBe("https://acme.example.com/files");
+  });
+
   it("rejects bad values with one sentence naming the input", () => {
     expect(() => readInputs({ ...base, INPUT_URL: "" })).toThrow(/url input is required/);
     expect(() => readInputs({ ...base, INPUT_URL: "files.example.com" })).toThrow(/url must start with https:\/\//);

@@ -165,36 +165,85 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
     expect(badTtl.stdout).toMatch(/^::error::ttl-days must be a whole number/m);
   });
 
-  it("wait-for-download: ends when the recipient downloads, fails when nobody does in time", async () => {
+  /** The secret of `email`'s link, from the mail they got. */
+  const secretFor = async (email: string) => {
+    const m = await smtp.waitForMail((x) => x.envelope.to.includes(email));
+    return /\/l\/([A-Za-z0-9_-]+)/.exec(m.parsed.text ?? "")![1]!;
+  };
+
+  it("wait-for-download: keeps waiting after one of two recipients downloads, ends when the second has everything", async () => {
     const u = await t.createUser();
-    let downloaded = false;
+    const a = `wait-a-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const b = `wait-b-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const steps = { first: false, second: false };
+    let secondAt = 0;
     const r = await runAction(
-      { url: t.url, path: "dist/notes.txt", to: "wait@example.com", token: u.token, "wait-for-download": "2m" },
+      { url: t.url, path: "dist/notes.txt dist/app-1.0.zip", to: `${a}, ${b}`, token: u.token, "wait-for-download": "2m" },
       {
         workspace,
         onStdout: (text) => {
-          if (downloaded || !text.includes("Waiting up to 2m")) return;
-          downloaded = true;
-          // The recipient opens the link and downloads the file (the link is in the mail).
-          void smtp
-            .waitForMail((m) => m.envelope.to.includes("wait@example.com"))
-            .then(async (m) => {
-              const secret = /\/l\/([A-Za-z0-9_-]+)/.exec(m.parsed.text ?? "")![1]!;
+          if (!steps.first && text.includes("Waiting up to 2m until all 2 recipients have downloaded every file")) {
+            steps.first = true;
+            // The first recipient downloads both files, one by one.
+            void secretFor(a).then(async (secret) => {
               const view = (await (await t.fetch(`/links/${secret}`)).json()) as { files: { id: string }[] };
-              const res = await t.fetch(`/links/${secret}/files/${view.files[0]!.id}`);
-              await res.arrayBuffer();
+              for (const f of view.files) await (await t.fetch(`/links/${secret}/files/${f.id}`)).arrayBuffer();
             });
+          }
+          if (!steps.second && text.includes(`Downloaded every file: ${a}`)) {
+            steps.second = true;
+            // The step is still running; a while later the second recipient takes the archive.
+            void secretFor(b).then(async (secret) => {
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              secondAt = Date.now();
+              await (await t.fetch(`/links/${secret}/archive`)).arrayBuffer();
+            });
+          }
         },
       },
     );
     expect(r.code, r.stdout).toBe(0);
-    expect(r.stdout).toContain("Downloaded by wait@example.com");
+    expect(secondAt).toBeGreaterThan(0);
+    const plain = plainLines(r.stdout);
+    const first = plain.findIndex((l) => l.startsWith(`Downloaded every file: ${a}`));
+    const second = plain.findIndex((l) => l.startsWith(`Downloaded every file: ${b}`));
+    expect(first).toBeGreaterThan(-1);
+    expect(second).toBeGreaterThan(first);
+    expect(plain.at(-2)).toBe("Every recipient has downloaded every file.");
+    expect(r.stdout).not.toMatch(/^::error::/m);
+  }, 60_000);
 
-    const late = await runAction({ url: t.url, path: "dist/notes.txt", to: "late@example.com", token: u.token, "wait-for-download": "2s" }, { workspace });
-    expect(late.code).toBe(1);
-    expect(late.stdout).toMatch(/^::error::no download within 2s$/m);
+  it("wait-for-download: fails at the timeout naming who has not downloaded everything, outputs written", async () => {
+    const u = await t.createUser();
+    const a = `late-a-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const b = `late-b-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const c = `late-c-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    // Two files; a takes the archive, b only one of the files, c nothing: b and c are missing.
+    let started = false;
+    let downloads: Promise<void> = Promise.resolve();
+    const r = await runAction(
+      { url: t.url, path: "dist/notes.txt dist/app-1.0.zip", to: `${a}\n${b}\n${c}`, token: u.token, "wait-for-download": "4s" },
+      {
+        workspace,
+        onStdout: (text) => {
+          if (started || !text.includes("Waiting up to 4s")) return;
+          started = true;
+          downloads = (async () => {
+            await (await t.fetch(`/links/${await secretFor(a)}/archive`)).arrayBuffer();
+            const secret = await secretFor(b);
+            const view = (await (await t.fetch(`/links/${secret}`)).json()) as { files: { id: string }[] };
+            await (await t.fetch(`/links/${secret}/files/${view.files[0]!.id}`)).arrayBuffer();
+          })();
+        },
+      },
+    );
+    await downloads;
+    expect(r.stdout).toContain(`Downloaded every file: ${a}`);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`^::error::gave up waiting after 4s: ${b}, ${c} have not downloaded every file yet \\(the package stays sent\\)$`, "m"));
     // The outputs were written before the wait: a later step can still use the link.
-    expect(late.outputs["package-id"]).toBeTruthy();
+    expect(r.outputs["package-id"]).toBeTruthy();
+    expect(r.outputs.link).toBeTruthy();
   }, 60_000);
 
   describe("keyless (no token input)", () => {

@@ -1,4 +1,5 @@
 import crypto from "node:crypto";
+import { defaultAudience } from "@speedyfiles/sdk";
 
 /** What the step was given (`with:`), parsed and checked. */
 export interface Inputs {
@@ -10,7 +11,7 @@ export interface Inputs {
   message: string | undefined;
   ttlDays: number | undefined;
   maxDownloads: number | undefined;
-  /** Milliseconds to wait for the first download; undefined = don't wait. */
+  /** Milliseconds to wait until every recipient has downloaded every file; undefined = don't wait. */
   waitMs: number | undefined;
   audience: string;
   token: string | undefined;
@@ -67,7 +68,8 @@ export function readInputs(env: Env): Inputs {
     ttlDays: wholeNumber(env, "ttl-days"),
     maxDownloads: wholeNumber(env, "max-downloads"),
     waitMs: wait ? parseDuration(wait) : undefined,
-    audience: input(env, "audience") ?? base,
+    // As sf and the SDK ask for by default: one trust policy serves both in a workflow.
+    audience: input(env, "audience") ?? defaultAudience(base),
     token: input(env, "token"),
     revealLink: reveal === "true",
   };
@@ -123,6 +125,22 @@ export function parseDuration(s: string): number {
   for (const m of v.matchAll(/(\d+)([smhd])/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
   if (ms <= 0) throw new InputError(`wait-for-download must be longer than 0 (got "${s}")`);
   return ms;
+}
+
+/** `5400000` → `1h30m`, `90000` → `1m30s`: a duration as the wait-for-download input writes it. */
+export function formatDuration(ms: number): string {
+  let left = Math.round(ms / 1000);
+  const parts: string[] = [];
+  for (const [unit, size] of [
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+    ["s", 1],
+  ] as const) {
+    if (left >= size) parts.push(`${Math.floor(left / size)}${unit}`);
+    left %= size;
+  }
+  return parts.join("") || "0s";
 }
 
 /**

@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { REPOSITORY_ID, startTestIssuer, type TestIssuer } from "@speedyfiles/test-utils/oidc-issuer";
 import { SpeedyFiles } from "@speedyfiles/sdk";
 import { idempotencyKey, readInputs, readRunner } from "../src/inputs.js";
 import { fakeServer, runAction } from "./helpers.js";
@@ -17,11 +18,13 @@ const plainLines = (stdout: string) => stdout.split("\n").filter((l) => !l.start
 describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind) => {
   let t: TestServer;
   let smtp: TestSmtp;
+  let issuer: TestIssuer;
   let workspace: string;
 
   beforeAll(async () => {
-    smtp = await startTestSmtp();
-    t = await startTestServer(kind, { env: { SF_SMTP_URL: smtp.url } });
+    [smtp, issuer] = await Promise.all([startTestSmtp(), startTestIssuer()]);
+    // An http:// issuer (the test one) may be trusted here.
+    t = await startTestServer(kind, { env: { SF_SMTP_URL: smtp.url, SF_OIDC_ALLOW_INSECURE_ISSUERS: "true" } });
     workspace = await fs.mkdtemp(path.join(os.tmpdir(), "sf-action-ws-"));
     await fs.mkdir(path.join(workspace, "build/assets"), { recursive: true });
     await fs.writeFile(path.join(workspace, "build/index.html"), "<h1>hello</h1>\n");
@@ -35,6 +38,7 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
   afterAll(async () => {
     await t?.close();
     await smtp?.close();
+    await issuer?.close();
     await fs.rm(workspace, { recursive: true, force: true });
   });
 
@@ -161,36 +165,85 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
     expect(badTtl.stdout).toMatch(/^::error::ttl-days must be a whole number/m);
   });
 
-  it("wait-for-download: ends when the recipient downloads, fails when nobody does in time", async () => {
+  /** The secret of `email`'s link, from the mail they got. */
+  const secretFor = async (email: string) => {
+    const m = await smtp.waitForMail((x) => x.envelope.to.includes(email));
+    return /\/l\/([A-Za-z0-9_-]+)/.exec(m.parsed.text ?? "")![1]!;
+  };
+
+  it("wait-for-download: keeps waiting after one of two recipients downloads, ends when the second has everything", async () => {
     const u = await t.createUser();
-    let downloaded = false;
+    const a = `wait-a-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const b = `wait-b-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const steps = { first: false, second: false };
+    let secondAt = 0;
     const r = await runAction(
-      { url: t.url, path: "dist/notes.txt", to: "wait@example.com", token: u.token, "wait-for-download": "2m" },
+      { url: t.url, path: "dist/notes.txt dist/app-1.0.zip", to: `${a}, ${b}`, token: u.token, "wait-for-download": "2m" },
       {
         workspace,
         onStdout: (text) => {
-          if (downloaded || !text.includes("Waiting up to 2m")) return;
-          downloaded = true;
-          // The recipient opens the link and downloads the file (the link is in the mail).
-          void smtp
-            .waitForMail((m) => m.envelope.to.includes("wait@example.com"))
-            .then(async (m) => {
-              const secret = /\/l\/([A-Za-z0-9_-]+)/.exec(m.parsed.text ?? "")![1]!;
+          if (!steps.first && text.includes("Waiting up to 2m until all 2 recipients have downloaded every file")) {
+            steps.first = true;
+            // The first recipient downloads both files, one by one.
+            void secretFor(a).then(async (secret) => {
               const view = (await (await t.fetch(`/links/${secret}`)).json()) as { files: { id: string }[] };
-              const res = await t.fetch(`/links/${secret}/files/${view.files[0]!.id}`);
-              await res.arrayBuffer();
+              for (const f of view.files) await (await t.fetch(`/links/${secret}/files/${f.id}`)).arrayBuffer();
             });
+          }
+          if (!steps.second && text.includes(`Downloaded every file: ${a}`)) {
+            steps.second = true;
+            // The step is still running; a while later the second recipient takes the archive.
+            void secretFor(b).then(async (secret) => {
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              secondAt = Date.now();
+              await (await t.fetch(`/links/${secret}/archive`)).arrayBuffer();
+            });
+          }
         },
       },
     );
     expect(r.code, r.stdout).toBe(0);
-    expect(r.stdout).toContain("Downloaded by wait@example.com");
+    expect(secondAt).toBeGreaterThan(0);
+    const plain = plainLines(r.stdout);
+    const first = plain.findIndex((l) => l.startsWith(`Downloaded every file: ${a}`));
+    const second = plain.findIndex((l) => l.startsWith(`Downloaded every file: ${b}`));
+    expect(first).toBeGreaterThan(-1);
+    expect(second).toBeGreaterThan(first);
+    expect(plain.at(-2)).toBe("Every recipient has downloaded every file.");
+    expect(r.stdout).not.toMatch(/^::error::/m);
+  }, 60_000);
 
-    const late = await runAction({ url: t.url, path: "dist/notes.txt", to: "late@example.com", token: u.token, "wait-for-download": "2s" }, { workspace });
-    expect(late.code).toBe(1);
-    expect(late.stdout).toMatch(/^::error::no download within 2s$/m);
+  it("wait-for-download: fails at the timeout naming who has not downloaded everything, outputs written", async () => {
+    const u = await t.createUser();
+    const a = `late-a-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const b = `late-b-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    const c = `late-c-${crypto.randomBytes(4).toString("hex")}@example.com`;
+    // Two files; a takes the archive, b only one of the files, c nothing: b and c are missing.
+    let started = false;
+    let downloads: Promise<void> = Promise.resolve();
+    const r = await runAction(
+      { url: t.url, path: "dist/notes.txt dist/app-1.0.zip", to: `${a}\n${b}\n${c}`, token: u.token, "wait-for-download": "4s" },
+      {
+        workspace,
+        onStdout: (text) => {
+          if (started || !text.includes("Waiting up to 4s")) return;
+          started = true;
+          downloads = (async () => {
+            await (await t.fetch(`/links/${await secretFor(a)}/archive`)).arrayBuffer();
+            const secret = await secretFor(b);
+            const view = (await (await t.fetch(`/links/${secret}`)).json()) as { files: { id: string }[] };
+            await (await t.fetch(`/links/${secret}/files/${view.files[0]!.id}`)).arrayBuffer();
+          })();
+        },
+      },
+    );
+    await downloads;
+    expect(r.stdout).toContain(`Downloaded every file: ${a}`);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(new RegExp(`^::error::gave up waiting after 4s: ${b}, ${c} have not downloaded every file yet \\(the package stays sent\\)$`, "m"));
     // The outputs were written before the wait: a later step can still use the link.
-    expect(late.outputs["package-id"]).toBeTruthy();
+    expect(r.outputs["package-id"]).toBeTruthy();
+    expect(r.outputs.link).toBeTruthy();
   }, 60_000);
 
   describe("keyless (no token input)", () => {
@@ -226,7 +279,7 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
       expect(r.stdout).toMatch(/^::error::no token input.*permissions: id-token: write/m);
     });
 
-    it("with the audience defaulting to the url input (without a trailing slash)", async () => {
+    it("with the audience defaulting to the url input's origin", async () => {
       const runnerEndpoint = await fakeServer(() => ({ status: 200, json: { value: "id.token.x" } }));
       try {
         await runAction(
@@ -239,9 +292,105 @@ describe.each(DATABASES)("the GitHub Action against the real server (%s)", (kind
       }
     });
 
-    // For the lead, once the server's exchange (POST /api/v1/auth/oidc with trust policies) lands:
-    // a test issuer signs the ID token the fake runner hands out, an admin trust policy matches
-    // it, and the action sends with the exchanged token (outputs, mask, a retry's idempotency).
-    it.todo("keyless end to end: a trusted ID token is exchanged and the send succeeds");
+    /**
+     * A trust policy for the test issuer (audience: the url input, the action's default) acting
+     * for a fresh user, and GitHub's runner endpoint handing out ID tokens the issuer signed.
+     */
+    async function keylessSetup(repositoryId = REPOSITORY_ID) {
+      const admin = await t.createUser({ role: "admin" });
+      const ci = await t.createUser();
+      const sdk = new SpeedyFiles({ baseUrl: t.url, token: admin.token });
+      const policy = await sdk.admin.trustPolicies.create({
+        name: `acme/app ${crypto.randomBytes(3).toString("hex")}`,
+        issuer: issuer.url,
+        audience: t.url,
+        conditions: { repository_id: repositoryId, ref: "refs/heads/main" },
+        user_email: ci.user.email,
+        scopes: ["packages:read", "packages:write"],
+        token_ttl_seconds: 600,
+      });
+      const idToken = await issuer.sign({ now: t.clock.now(), claims: { aud: t.url } });
+      const runner = await fakeServer((req) => {
+        const audience = new URL(req.url, "http://runner").searchParams.get("audience");
+        if (req.headers.authorization !== "bearer runner-request-token" || audience !== t.url) return { status: 401, json: { message: "no" } };
+        return { status: 200, json: { value: idToken } };
+      });
+      const env = {
+        ACTIONS_ID_TOKEN_REQUEST_URL: `${runner.url}/token?api-version=2.0`,
+        ACTIONS_ID_TOKEN_REQUEST_TOKEN: "runner-request-token",
+        GITHUB_RUN_ID: `6${Date.now()}`,
+        GITHUB_JOB: "deliver",
+      };
+      const close = async () => {
+        await runner.close();
+        await sdk.admin.trustPolicies.delete(policy.id);
+      };
+      return { ci, idToken, runner, env, close };
+    }
+
+    it("keyless end to end: a trusted ID token is exchanged and the send succeeds", async () => {
+      const k = await keylessSetup();
+      try {
+        const to = `keyless-${crypto.randomBytes(4).toString("hex")}@example.com`;
+        const r = await runAction({ url: t.url, path: "build", to }, { workspace, env: k.env });
+        expect(r.code, r.stdout + r.stderr).toBe(0);
+        expect(k.runner.requests).toHaveLength(1);
+
+        const link = r.outputs.link!;
+        expect(link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
+        expect(r.outputs["package-id"]).toBeTruthy();
+        expect(
+          JSON.parse(r.outputs.files!)
+            .map((f: { name: string }) => f.name)
+            .sort(),
+        ).toEqual(["build/assets/app.js", "build/assets/big.bin", "build/index.html"]);
+        // The ID token, the exchanged token and the link are masked; none is in plain text.
+        const masks = r.stdout.split("\n").filter((l) => l.startsWith("::add-mask::"));
+        expect(masks).toContain(`::add-mask::${k.idToken}`);
+        expect(masks.some((l) => /^::add-mask::sf_[A-Za-z0-9_-]{43}$/.test(l))).toBe(true);
+        expect(masks).toContain(`::add-mask::${link}`);
+        const plain = plainLines(r.stdout).join("\n");
+        expect(plain).not.toContain(link);
+        expect(plain).not.toContain(k.idToken);
+        expect(plain).not.toMatch(/sf_[A-Za-z0-9_-]{43}/);
+
+        // The package is the policy's user's.
+        const pkg = await t.fetch(`/packages/${r.outputs["package-id"]}`, { token: k.ci.token });
+        expect(pkg.status).toBe(200);
+        expect(await pkg.json()).toMatchObject({ status: "active", title: "build" });
+        const mail = await smtp.waitForMail((m) => m.envelope.to.includes(to));
+        expect(mail.parsed.text).toContain(new URL(link).pathname);
+
+        // A retried step (same run and job), signed in anew: the same package, no second email.
+        const retry = await runAction({ url: t.url, path: "build", to }, { workspace, env: k.env });
+        expect(retry.code, retry.stdout).toBe(0);
+        expect(k.runner.requests).toHaveLength(2);
+        expect(retry.outputs["package-id"]).toBe(r.outputs["package-id"]);
+        expect(retry.outputs.link).toBe(link);
+        expect(retry.stdout).toContain(`::add-mask::${link}`);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(mailsTo(to)).toHaveLength(1);
+      } finally {
+        await k.close();
+      }
+    }, 60_000);
+
+    it("keyless: a policy pinned to another repository refuses the job plainly, nothing is sent", async () => {
+      const k = await keylessSetup("111111111");
+      try {
+        const to = `refused-${crypto.randomBytes(4).toString("hex")}@example.com`;
+        const r = await runAction({ url: t.url, path: "build", to }, { workspace, env: k.env });
+        expect(r.code).toBe(1);
+        const errors = r.stdout.split("\n").filter((l) => l.startsWith("::error::"));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toBe(
+          "::error::keyless sign-in refused: No trust policy allows this token (oidc_no_matching_policy) (ask an admin for a trust policy that matches this repository)",
+        );
+        expect(r.outputs).toEqual({});
+        expect(mailsTo(to)).toHaveLength(0);
+      } finally {
+        await k.close();
+      }
+    });
   });
 });

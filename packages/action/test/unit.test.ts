@@ -3,10 +3,9 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { idempotencyKey, input, InputError, parseDuration, readInputs, readRunner, splitPaths } from "../src/inputs.js";
-import { exchangeIdToken, KeylessError } from "../src/keyless.js";
+import { formatDuration, idempotencyKey, input, InputError, parseDuration, readInputs, readRunner, splitPaths } from "../src/inputs.js";
 import { glob, resolvePaths } from "../src/paths.js";
-import { waitForDownload, WaitError } from "../src/wait.js";
+import { runAction } from "../src/run.js";
 import { addMask, error, escapeData, setOutput } from "../src/workflow.js";
 import { fakeServer, parseOutputFile, REPO } from "./helpers.js";
 
@@ -29,6 +28,11 @@ describe("inputs", () => {
     });
   });
 
+  it("defaults the audience to the url's origin, as sf does", () => {
+    expect(readInputs({ ...base, INPUT_URL: "https://acme.example.com/files/" }).audience).toBe("https://acme.example.com");
+    expect(readInputs({ ...base, INPUT_URL: "https://acme.example.com/files", INPUT_AUDIENCE: "https://acme.example.com/files" }).audience).toBe("https://acme.example.com/files");
+  });
+
   it("rejects bad values with one sentence naming the input", () => {
     expect(() => readInputs({ ...base, INPUT_URL: "" })).toThrow(/url input is required/);
     expect(() => readInputs({ ...base, INPUT_URL: "files.example.com" })).toThrow(/url must start with https:\/\//);
@@ -48,6 +52,13 @@ describe("inputs", () => {
     expect(parseDuration("1d")).toBe(86_400_000);
     expect(parseDuration("45")).toBe(45_000);
     expect(() => parseDuration("0m")).toThrow(InputError);
+  });
+
+  it("writes durations back as the input takes them", () => {
+    expect(formatDuration(5_400_000)).toBe("1h30m");
+    expect(formatDuration(90_000)).toBe("1m30s");
+    expect(formatDuration(2_000)).toBe("2s");
+    expect(formatDuration(86_400_000)).toBe("1d");
   });
 
   it("derives one idempotency key per run, job, step and inputs, never from the token", () => {
@@ -112,63 +123,69 @@ describe("paths and globs", () => {
   });
 });
 
-describe("keyless exchange", () => {
-  it("POSTs the ID token to /api/v1/auth/oidc and takes {token, expires_at, scopes}", async () => {
-    const server = await fakeServer((req) =>
-      req.method === "POST" && req.url === "/api/v1/auth/oidc"
-        ? { status: 200, json: { token: "sf_exchanged", expires_at: "2030-01-01T00:00:00.000Z", scopes: ["packages:write"] } }
-        : { status: 404, json: { detail: "Not found", code: "not_found" } },
-    );
+describe("keyless sign-in (the SDK's federated provider)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-action-keyless-"));
+    await fs.writeFile(path.join(dir, "a.txt"), "a");
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  /** The action in this process, keyless against `url`, with a runner endpoint that hands out `idToken`. */
+  async function keyless(url: string, idToken: string) {
+    const runnerEndpoint = await fakeServer(() => ({ status: 200, json: { value: idToken } }));
+    const lines: string[] = [];
+    const env = {
+      INPUT_URL: url,
+      // Absolute: the SDK reads files from the process's working directory (the runner's is the workspace).
+      INPUT_PATH: path.join(dir, "a.txt"),
+      INPUT_TO: "qa@x.com",
+      ACTIONS_ID_TOKEN_REQUEST_URL: `${runnerEndpoint.url}/token?api-version=2.0`,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: "runner-request-token",
+    };
     try {
-      const t = await exchangeIdToken(server.url, "id.token.value");
-      expect(t).toEqual({ token: "sf_exchanged", expires_at: "2030-01-01T00:00:00.000Z", scopes: ["packages:write"] });
-      expect(JSON.parse(server.requests[0]!.body)).toEqual({ token: "id.token.value" });
-      expect(server.requests[0]!.headers["content-type"]).toBe("application/json");
+      const code = await runAction({ env, cwd: dir, log: (l) => lines.push(l) });
+      return { code, lines, runnerRequests: runnerEndpoint.requests };
+    } finally {
+      await runnerEndpoint.close();
+    }
+  }
+
+  it("turns a refused exchange into one line with the server's detail and code, the ID token masked", async () => {
+    const server = await fakeServer(() => ({ status: 403, json: { detail: "No trust policy allows this token", code: "oidc_no_matching_policy" } }));
+    try {
+      const r = await keyless(server.url, "id.token.one");
+      expect(r.code).toBe(1);
+      expect(r.runnerRequests).toHaveLength(1);
+      expect(new URL(r.runnerRequests[0]!.url, "http://runner").searchParams.get("audience")).toBe(server.url);
+      expect(server.requests.map((q) => `${q.method} ${q.url}`)).toEqual(["POST /api/v1/auth/oidc"]);
+      expect(JSON.parse(server.requests[0]!.body)).toEqual({ token: "id.token.one" });
+      expect(r.lines).toEqual([
+        "::add-mask::id.token.one",
+        "::error::keyless sign-in refused: No trust policy allows this token (oidc_no_matching_policy) (ask an admin for a trust policy that matches this repository)",
+      ]);
     } finally {
       await server.close();
     }
   });
 
-  it("turns a refusal into one line with the server's detail", async () => {
-    const server = await fakeServer(() => ({ status: 403, json: { detail: "No trust policy matches this token", code: "oidc_untrusted" } }));
-    try {
-      await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(KeylessError);
-      await expect(exchangeIdToken(server.url, "x")).rejects.toThrow(/refused: No trust policy matches this token \(ask an admin/);
-    } finally {
-      await server.close();
-    }
-  });
-});
-
-describe("waiting for a download", () => {
-  it("long-polls with after and wait, refreshes a token the server refuses, and stops at a download", async () => {
-    let calls = 0;
+  it("mints a new token when the server refuses the current one, masking each", async () => {
+    let minted = 0;
     const server = await fakeServer((req) => {
-      calls++;
-      if (req.headers.authorization === "Bearer old") return { status: 401, json: { detail: "Token expired", code: "token_expired" } };
-      if (calls === 2) return { status: 200, json: [{ id: "e1", type: "upload", created_at: "2030-01-01T00:00:00Z" }] };
-      return { status: 200, json: [{ id: "e2", type: "archive_download", recipient_email: "qa@x.com", created_at: "2030-01-01T00:01:00Z" }] };
+      if (req.url === "/api/v1/auth/oidc") {
+        minted++;
+        return { status: 200, json: { token: `sf_minted_${minted}`, expires_at: new Date(Date.now() + 600_000).toISOString(), scopes: ["packages:write"] } };
+      }
+      if (req.headers.authorization === "Bearer sf_minted_1") return { status: 401, json: { detail: "Token expired", code: "token_expired" } };
+      return { status: 409, json: { detail: `stopped with ${req.headers.authorization}`, code: "conflict" } };
     });
     try {
-      const seen = await waitForDownload("p1", { baseUrl: server.url, token: "old", refreshToken: async () => "new", timeoutMs: 20_000, waitSeconds: 5 });
-      expect(seen).toEqual({ type: "archive_download", recipient_email: "qa@x.com", created_at: "2030-01-01T00:01:00Z" });
-      const urls = server.requests.map((r) => new URL(r.url, server.url));
-      expect(urls.map((u) => u.pathname)).toEqual(Array(3).fill("/api/v1/packages/p1/events"));
-      expect(urls[1]!.searchParams.get("wait")).toBe("5");
-      expect(urls[1]!.searchParams.has("after")).toBe(false);
-      expect(urls[2]!.searchParams.get("after")).toBe("e1");
-    } finally {
-      await server.close();
-    }
-  });
-
-  it("falls back to plain polling on a server that rejects the parameters, and gives up at the deadline", async () => {
-    const server = await fakeServer((req) =>
-      req.url.includes("?") ? { status: 422, json: { detail: "Unknown query parameter", code: "validation_failed" } } : { status: 200, json: [] },
-    );
-    try {
-      await expect(waitForDownload("p1", { baseUrl: server.url, token: "t", timeoutMs: 1500, pollMs: 200 })).rejects.toThrow(WaitError);
-      expect(server.requests.filter((r) => !r.url.includes("?")).length).toBeGreaterThan(2);
+      const r = await keyless(server.url, "id.token.two");
+      expect(r.code).toBe(1);
+      expect(r.runnerRequests).toHaveLength(2);
+      expect(r.lines).toContain("::add-mask::sf_minted_1");
+      expect(r.lines).toContain("::add-mask::sf_minted_2");
+      expect(r.lines.at(-1)).toMatch(/^::error::stopped with Bearer sf_minted_2 /);
     } finally {
       await server.close();
     }

@@ -1,5 +1,5 @@
 import crypto from "node:crypto";
-import { defaultAudience } from "@speedyfiles/sdk";
+import { defaultAudience, formatDuration as formatDurationText, parseDuration as parseDurationText } from "@speedyfiles/sdk";
 
 /** What the step was given (`with:`), parsed and checked. */
 export interface Inputs {
@@ -114,34 +114,16 @@ function wholeNumber(env: Env, name: string): number | undefined {
   return Number(v);
 }
 
-const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `90s`, `30m`, `2h`, `1h30m`, `7d` → milliseconds; a bare number is seconds. */
 export function parseDuration(s: string): number {
-  const v = s.trim().toLowerCase();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  if (!/^(\d+[smhd])+$/.test(v)) throw new InputError(`wait-for-download must be a duration such as 30m, 2h or 1h30m (got "${s}")`);
-  let ms = 0;
-  for (const m of v.matchAll(/(\d+)([smhd])/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  const ms = parseDurationText(s);
+  if (ms === undefined) throw new InputError(`wait-for-download must be a duration such as 30m, 2h or 1h30m (got "${s}")`);
   if (ms <= 0) throw new InputError(`wait-for-download must be longer than 0 (got "${s}")`);
   return ms;
 }
 
 /** `5400000` → `1h30m`, `90000` → `1m30s`: a duration as the wait-for-download input writes it. */
-export function formatDuration(ms: number): string {
-  let left = Math.round(ms / 1000);
-  const parts: string[] = [];
-  for (const [unit, size] of [
-    ["d", 86_400],
-    ["h", 3600],
-    ["m", 60],
-    ["s", 1],
-  ] as const) {
-    if (left >= size) parts.push(`${Math.floor(left / size)}${unit}`);
-    left %= size;
-  }
-  return parts.join("") || "0s";
-}
+export const formatDuration = formatDurationText;
 
 /**
  * The Idempotency-Key of this step's send: the same for every attempt of the step in one workflow

@@ -58,7 +58,7 @@ describe("inputs", () => {
     expect(formatDuration(5_400_000)).toBe("1h30m");
     expect(formatDuration(90_000)).toBe("1m30s");
     expect(formatDuration(2_000)).toBe("2s");
-    expect(formatDuration(86_400_000)).toBe("1d");
+    expect(formatDuration(86_400_000)).toBe("24h"); // as sf writes it: one formatter (the SDK's)
   });
 
   it("derives one idempotency key per run, job, step and inputs, never from the token", () => {

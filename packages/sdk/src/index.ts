@@ -105,5 +105,6 @@ export {
   type OidcExchangeResponse,
 } from "./auth/token-provider.js";
 export { ciIdempotencyKey } from "./ci-run.js";
+export { formatDuration, parseDuration } from "./duration.js";
 export type { paths, components, operations } from "./generated/api.js";
 export { VERSION } from "./version.js";

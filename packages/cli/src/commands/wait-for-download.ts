@@ -1,4 +1,4 @@
-import type { RecipientDownload, SpeedyFiles } from "@speedyfiles/sdk";
+import { formatDuration, parseDuration, type RecipientDownload, type SpeedyFiles } from "@speedyfiles/sdk";
 import { CliError, ExitCode, UsageError } from "../exit-codes.js";
 import { clean, info, plural, type Io } from "../output.js";
 
@@ -6,38 +6,21 @@ import { clean, info, plural, type Io } from "../output.js";
 export const DEFAULT_WAIT_MS = 24 * 3_600_000;
 const MAX_WAIT_MS = 30 * 24 * 3_600_000;
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /**
  * A duration as people write it: `90s`, `45m`, `2h`, `1h30m`, `1d`; a bare number is seconds.
  * Commander hands `true` when the flag came without a value (the default then applies).
  */
 export function parseWaitDuration(value: string | true): number {
   if (value === true) return DEFAULT_WAIT_MS;
-  const v = value.trim().toLowerCase();
-  let ms = 0;
-  if (/^\d+$/.test(v)) ms = Number(v) * 1000;
-  else if (/^(\d+(ms|s|m|h|d))+$/.test(v)) for (const [, n, unit] of v.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(n) * UNITS[unit!]!;
-  else throw new UsageError(`--wait-for-download takes a duration such as 90s, 30m, 2h or 1d (got "${value}"); write it as --wait-for-download=DURATION`);
+  const ms = parseDuration(value);
+  if (ms === undefined) throw new UsageError(`--wait-for-download takes a duration such as 90s, 30m, 2h or 1d (got "${value}"); write it as --wait-for-download=DURATION`);
   if (ms < 1000) throw new UsageError("--wait-for-download must be at least 1s");
   if (ms > MAX_WAIT_MS) throw new UsageError("--wait-for-download must be at most 30d");
   return ms;
 }
 
 /** `86400000` → `24h`, `5400000` → `1h30m`, `90000` → `1m30s`: a wait as the flag writes it. */
-export function formatWait(ms: number): string {
-  let left = Math.round(ms / 1000);
-  const parts: string[] = [];
-  for (const [unit, size] of [
-    ["h", 3600],
-    ["m", 60],
-    ["s", 1],
-  ] as const) {
-    if (left >= size) parts.push(`${Math.floor(left / size)}${unit}`);
-    left %= size;
-  }
-  return parts.join("") || "0s";
-}
+export const formatWait = formatDuration;
 
 export interface WaitOutcome {
   complete: boolean;

@@ -1,37 +1,19 @@
-import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import type { Command } from "commander";
-import path from "node:path";
-import { AbortError, ciIdempotencyKey, expandPaths, type FinalizedPackage, type SendProgress } from "@speedyfiles/sdk";
+import { AbortError, expandPaths, type FinalizedPackage } from "@speedyfiles/sdk";
 import { InterruptedError, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, plural, printJson, useColor } from "../output.js";
-import { createView, viewMode, type TransferView } from "../progress.js";
+import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
-import { askHidden, canPrompt, readStdinText } from "../prompt.js";
 import { mailStateOf, parsePositiveInt } from "./shared.js";
 import { parseWaitDuration, waitForRecipients, waitTimedOut } from "./wait-for-download.js";
 import { readSendState, removeSendState, sendStateFile, writeSendState, type SendState } from "../send-state.js";
+import { packagePassword, sendKey, type SendOpts } from "./send-options.js";
+import { defaultConcurrency, progressAdapter } from "./send-progress.js";
 
-interface SendOpts {
-  to: string[];
-  maxDownloads?: number;
-  password?: boolean;
-  passwordStdin?: boolean;
-  notify: boolean;
-  name?: string;
-  title?: string;
-  message?: string;
-  ttl?: number;
-  concurrency?: number;
-  filename?: string;
-  json?: boolean;
-  progress: boolean;
-  restart?: boolean;
-  /** A key, `false` for --no-idempotency-key, undefined: derived in CI. */
-  idempotencyKey?: string | false;
-  waitForDownload?: string | true;
-}
+export { LINK_PASSWORD } from "./send-options.js";
+export { defaultConcurrency, progressAdapter } from "./send-progress.js";
 
 export function registerSend(program: Command, ctx: Context): void {
   program
@@ -125,31 +107,6 @@ const SEND_FLAGS = {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-/** A link password the server takes: printable ASCII, no space first or last. */
-export const LINK_PASSWORD = /^[!-~](?:[ -~]*[!-~])?$/;
-
-/** The package password: from stdin (--password-stdin) or a hidden prompt, asked twice (--password). */
-async function packagePassword(ctx: Context, opts: SendOpts, stdinTaken: boolean): Promise<string | undefined> {
-  const { io } = ctx;
-  if (opts.password && opts.passwordStdin) throw new UsageError("--password and --password-stdin cannot be used together");
-  let pw: string | undefined;
-  if (opts.passwordStdin) {
-    if (stdinTaken) throw new UsageError("--password-stdin and `-` both read stdin: use --password (asked on the terminal) instead");
-    pw = await readStdinText(io, "--password-stdin");
-  } else if (opts.password) {
-    if (!canPrompt(io)) throw new UsageError("--password asks on a terminal; without one use --password-stdin");
-    pw = await askHidden(io, "Password for the recipients");
-    if ((await askHidden(io, "Again, to be sure")) !== pw) throw new UsageError("the two passwords differ; nothing was sent");
-  }
-  if (pw === undefined) return undefined;
-  if (pw.length < 8 || pw.length > 128) throw new UsageError(`the password must be 8 to 128 characters long (got ${pw.length})`);
-  // Recipients send it in an HTTP header: bytes, with spaces around trimmed.
-  if (!LINK_PASSWORD.test(pw)) {
-    throw new UsageError("the password must be printable ASCII: letters, digits, spaces and symbols on a US keyboard (no accents or other scripts), no space first or last");
-  }
-  return pw;
 }
 
 async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void> {
@@ -355,78 +312,4 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     const outcome = await waitForRecipients(await ctx.client(), io, result.id, waitMs);
     if (!outcome.complete) throw waitTimedOut(outcome, waitMs);
   }
-}
-
-/**
- * The send's idempotency key: `--idempotency-key`, else in CI one derived from the run, the job
- * and what this send is (recipients, paths as given (normalised), title and
- * the other flags; the password only as a hash), so a rerun of the same step answers the same
- * package and two different sends in one job do not collide. None with `--no-idempotency-key`,
- * outside CI, or for data read from stdin (it cannot be known to be the same data).
- */
-function sendKey(ctx: Context, paths: string[], opts: SendOpts, password: string | undefined): string | undefined {
-  if (opts.idempotencyKey === false) return undefined;
-  if (typeof opts.idempotencyKey === "string") {
-    if (!/^[\x21-\x7e]{8,200}$/.test(opts.idempotencyKey)) throw new UsageError("--idempotency-key: 8 to 200 printable ASCII characters without spaces");
-    return opts.idempotencyKey;
-  }
-  if (paths.includes("-")) return undefined;
-  return ciIdempotencyKey(
-    {
-      to: opts.to,
-      name: opts.name,
-      paths: paths.map((p) => path.normalize(p)),
-      title: opts.title,
-      message: opts.message,
-      ttl: opts.ttl,
-      max_downloads: opts.maxDownloads,
-      notify: opts.notify,
-      password: password === undefined ? undefined : crypto.createHash("sha256").update(password).digest("hex"),
-    },
-    ctx.io.env,
-  );
-}
-
-/**
- * Small files are bound by per-request latency (the server fsyncs each one), big ones by
- * bandwidth: many small files go 16 at a time, anything else 4 (more only adds disk seeks).
- */
-export function defaultConcurrency(files: number, bytes: number): number {
-  return files > 4 && bytes / files < 1024 * 1024 ? 16 : 4;
-}
-
-/**
- * SDK progress events → view calls: the first event of a file starts it, at the bytes the server
- * already had (a resumed upload's offset). A `done` with no event before it is a file the resumed
- * draft already held: finished, but not sent in this run.
- */
-export function progressAdapter(
-  view: TransferView,
-  onTotal: (bytes: number) => void,
-  onStored: (size: number) => void,
-  onResumed: (bytes: number) => void = () => undefined,
-): (p: SendProgress) => void {
-  const started = new Set<string>();
-  return (p) => {
-    onTotal(p.bytes);
-    if (p.phase === "resumed") {
-      onResumed(p.bytes);
-      const pct = p.totalBytes > 0 ? Math.floor((p.bytes / p.totalBytes) * 100) : 0;
-      view.note(`Resuming the interrupted send: resumed at ${pct} % (${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} already on the server)`);
-      return;
-    }
-    const size = p.uploaded?.size ?? p.fileSize;
-    if (!started.has(p.file)) {
-      started.add(p.file);
-      if (p.phase === "done") {
-        onStored(size);
-        return view.skip(p.file, size);
-      }
-      view.start(p.file, p.fileSize || undefined, p.fileBytes);
-    }
-    if (p.phase === "done") {
-      onStored(size);
-      view.done(p.file, size);
-    } else view.progress(p.file, p.fileBytes);
-  };
 }

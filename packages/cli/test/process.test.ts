@@ -10,6 +10,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { tempDir } from "./helpers.js";
 import { spawn } from "node:child_process";
 import { baseEnv, startSf, waitUntil } from "./proc.js";
+import { fakePackage } from "@speedyfiles/test-utils/fixtures";
 
 /** Pseudo-random bytes, cheap to make (a repeating pattern would compress in no test, but be safe). */
 function blob(n: number, seed: number): Buffer {
@@ -142,26 +143,7 @@ async function silentServer(): Promise<{ url: string; close(): Promise<void> }> 
   };
 }
 
-const DRAFT = {
-  id: "0b6f5c1e-2a11-4a7b-9a39-3f0c1c368a55",
-  title: "x",
-  recipient_email: "a@b.co",
-  recipient_name: null,
-  direction: "outbound",
-  status: "draft",
-  ttl_days: 7,
-  message: null,
-  created_at: "2026-11-27T10:00:00.000Z",
-  finalized_at: null,
-  expires_at: null,
-  revoked_at: null,
-  completed_at: null,
-  file_count: 0,
-  total_size: 0,
-  download_count: 0,
-  magic_link_state: "none",
-  files: [],
-};
+const DRAFT = fakePackage();
 
 describe("time limits (no request waits forever)", () => {
   const TOKEN = `sf_${"T".repeat(43)}`;

@@ -10,6 +10,7 @@ import { SpeedyFiles } from "@speedyfiles/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { makeTree, sf, tempDir } from "./helpers.js";
+import { fakePackage } from "@speedyfiles/test-utils/fixtures";
 
 /** A small HTTP server answering `handler`; closed after the file's tests. */
 async function fake(handler: http.RequestListener): Promise<{ url: string; seen: string[] }> {
@@ -35,25 +36,11 @@ const html: http.RequestListener = (_req, res) => {
   res.end("<!doctype html><title>Welcome to nginx!</title>");
 };
 
-const pkg = (id: string, title: string) => ({
-  id,
-  title,
-  recipient_email: "a@b.co",
-  recipient_name: null,
-  direction: "outbound",
-  status: "active",
-  ttl_days: 7,
-  message: null,
-  created_at: "2026-11-27T10:00:00.000Z",
-  finalized_at: null,
-  expires_at: null,
-  revoked_at: null,
-  completed_at: null,
-  file_count: 0,
-  total_size: 0,
-  download_count: 0,
-  magic_link_state: "active",
-});
+const pkg = (id: string, title: string) => {
+  // A list item: a package without its files.
+  const { files: _files, ...item } = fakePackage({ id, title, status: "active", magic_link_state: "active" });
+  return item;
+};
 
 describe("without a real server", () => {
   const TOKEN = `sf_${"W".repeat(43)}`;

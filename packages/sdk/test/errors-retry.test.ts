@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ApiError, ChecksumError, NetworkError, RateLimitError, SpeedyFiles, SpeedyFilesError, TimeoutError, AbortError, UnexpectedResponseError } from "../src/index.js";
 import { FAKE_USER, json, readBody, startFaultServer, type FaultServer, type FaultHandler } from "./helpers/fault-server.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
+import { fakePackage } from "@speedyfiles/test-utils/fixtures";
 
 const TOKEN = "sf_SECRETsecretSECRETsecretSECRETsecretSECRET1";
 const PKG = "0b6f5c1e-2a11-4a7b-9a39-3f0c1c368a55";
@@ -71,26 +72,7 @@ describe("retries", () => {
   });
 
   it("POST /packages and /finalize carry an Idempotency-Key, the same on each retry, and are retried", async () => {
-    const DRAFT = {
-      id: PKG,
-      title: "t",
-      recipient_email: "a@b.co",
-      recipient_name: null,
-      direction: "outbound",
-      status: "draft",
-      ttl_days: 1,
-      message: null,
-      created_at: "2026-11-27T10:00:00.000Z",
-      finalized_at: null,
-      expires_at: null,
-      revoked_at: null,
-      completed_at: null,
-      file_count: 0,
-      total_size: 0,
-      download_count: 0,
-      magic_link_state: "none",
-      files: [],
-    };
+    const DRAFT = fakePackage({ id: PKG, title: "t", ttl_days: 1 });
     const { sf, f } = await serve((req, res, _s, n) => {
       if (n % 2 === 0) return n === 0 ? package503(res) : void req.socket.destroy(); // first attempt of each call fails
       if (req.url === "/api/v1/packages") return json(res, 201, DRAFT);
@@ -281,26 +263,7 @@ describe("upload checksum", () => {
 });
 
 describe("send() that cannot clean up", () => {
-  const DRAFT = {
-    id: PKG,
-    title: "x",
-    recipient_email: "a@b.co",
-    recipient_name: null,
-    direction: "outbound",
-    status: "draft",
-    ttl_days: 7,
-    message: null,
-    created_at: "2026-11-27T10:00:00.000Z",
-    finalized_at: null,
-    expires_at: null,
-    revoked_at: null,
-    completed_at: null,
-    file_count: 0,
-    total_size: 0,
-    download_count: 0,
-    magic_link_state: "none",
-    files: [],
-  };
+  const DRAFT = fakePackage({ id: PKG });
 
   it("an upload fails and so does deleting the draft: the error names the orphaned package", async () => {
     const { sf, f } = await serve((req, res) => {

@@ -2,6 +2,7 @@
 // (`@speedyfiles/test-utils/server`), which loads less (no Chromium driver, no S3 client).
 export * from "./browser.js";
 export * from "./expect.js";
+export * from "./fixtures.js";
 export * from "./legacy-names.js";
 export * from "./links.js";
 export * from "./nginx.js";

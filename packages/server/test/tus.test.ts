@@ -4,7 +4,7 @@ import path from "node:path";
 import { until } from "@speedyfiles/test-utils/uploads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
-import { createPackage, filesUnder, sha256 } from "@speedyfiles/test-utils/uploads";
+import { createPackage, filesUnder, sha256, stalledTusPatch } from "@speedyfiles/test-utils/uploads";
 import { expectError } from "@speedyfiles/test-utils/expect";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { requestFiles } from "@speedyfiles/test-utils/links";
@@ -289,6 +289,54 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     expect(last.status).toBe(200);
     expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
     expect(t.running.services.uploads.stats.rebuiltBytes).toBe(rebuiltBefore);
+  });
+
+  it("a stalled PATCH lets go at once when its owner comes back: HEAD answers the stored offset, the upload resumes", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(2 * MiB);
+    const location = (await create(t, token, `/packages/${pkg.id}/uploads`, bytes.length, { filename: "stalled.bin", sha256: sha256(bytes) })).headers.get("location")!;
+    const stored = path.join(t.dataDir, "uploads", location.split("/").pop()!);
+    const stalled = await stalledTusPatch(t.url, token, location, bytes, 64 * 1024, stored);
+
+    // Another user (and no one) cannot make it let go: refused as before, the stalled request goes on.
+    const other = (await t.createUser()).token;
+    expect((await head(t, other, location)).status).toBe(403);
+    expect((await head(t, undefined, location)).status).toBe(401);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stalled.isClosed()).toBe(false);
+
+    // The owner's HEAD: at once, not 423 after the lock's wait.
+    const started = Date.now();
+    const h = await fetch(`${t.url}${location}`, { method: "HEAD", headers: { ...TUS, Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    expect(h.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(h.headers.get("upload-offset")).toBe(String(64 * 1024));
+    // The stale request is over: answered with what it stored, its connection closed.
+    await stalled.closed;
+    expect(stalled.answer()).toMatch(/^HTTP\/1\.1 204 [\s\S]*upload-offset: 65536\r\n/i);
+
+    const last = await patch(t, token, location, 64 * 1024, bytes.subarray(64 * 1024));
+    expect(last.status).toBe(200);
+    expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+  });
+
+  it("a stalled PATCH lets go when its owner PATCHes again from the stored offset", async () => {
+    const pkg = await createPackage(t, token);
+    const bytes = crypto.randomBytes(2 * MiB);
+    const location = (await create(t, token, `/packages/${pkg.id}/uploads`, bytes.length, { filename: "stalled2.bin", sha256: sha256(bytes) })).headers.get("location")!;
+    const stored = path.join(t.dataDir, "uploads", location.split("/").pop()!);
+    const stalled = await stalledTusPatch(t.url, token, location, bytes, 64 * 1024, stored);
+    const started = Date.now();
+    const last = await fetch(`${t.url}${location}`, {
+      method: "PATCH",
+      headers: { ...TUS, Authorization: `Bearer ${token}`, "Upload-Offset": String(64 * 1024), "Content-Type": "application/offset+octet-stream" },
+      body: new Uint8Array(bytes.subarray(64 * 1024)),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(last.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
+    await stalled.closed;
   });
 
   it("an unfinished upload keeps its room: a multipart upload meanwhile cannot take it (413)", async () => {

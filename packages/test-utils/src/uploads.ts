@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import type { TestServer } from "./server.js";
 
@@ -125,4 +126,25 @@ export async function until(check: () => Promise<boolean> | boolean, timeoutMs =
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A tus PATCH (from offset 0) whose client stalls: its headers and the first `sent` bytes of
+ * `bytes`, then nothing, the socket kept open. Resolves once `stored` (the upload's file) holds
+ * them. `answer()` is what the server wrote back; `closed` settles when the connection ends.
+ */
+export async function stalledTusPatch(baseUrl: string, token: string, location: string, bytes: Buffer, sent: number, stored: string) {
+  const socket = net.connect(Number(new URL(baseUrl).port), "127.0.0.1");
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  let answer = "";
+  socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+  socket.on("error", () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.write(
+    `PATCH ${location} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n` +
+      `Content-Type: application/offset+octet-stream\r\nContent-Length: ${bytes.length}\r\n\r\n`,
+  );
+  socket.write(bytes.subarray(0, sent));
+  await until(async () => (await fs.stat(stored).catch(() => undefined))?.size === sent, 10_000, "the first bytes on disk");
+  return { socket, closed, answer: () => answer, isClosed: () => socket.destroyed || socket.readyState === "closed" };
 }

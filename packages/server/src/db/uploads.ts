@@ -66,7 +66,7 @@ export async function setReceived(db: Knex, id: string, received: number): Promi
 export async function markUploadCompleted(db: Knex, id: string, fileId: string, now: string): Promise<void> {
   await db("uploads")
     .where({ id })
-    .update({ file_id: fileId, completed_at: now, received: db.ref("size"), locked_by: null, lock_expires_at: null });
+    .update({ file_id: fileId, completed_at: now, received: db.ref("size"), locked_by: null, lock_expires_at: null, lock_wanted_at: null });
 }
 
 export async function deleteUpload(db: Knex, id: string): Promise<void> {
@@ -88,13 +88,24 @@ export async function takeUploadLease(db: Knex, id: string, holder: string, now:
   const n = await db("uploads")
     .where({ id })
     .where((w) => w.whereNull("locked_by").orWhere("locked_by", holder).orWhere("lock_expires_at", "<", now))
-    .update({ locked_by: holder, lock_expires_at: until });
+    .update({ locked_by: holder, lock_expires_at: until, lock_wanted_at: null });
   if (n > 0) return true;
   return (await db("uploads").where({ id }).first("id")) === undefined;
 }
 
+/** Renews a held lease; tells whether another process has asked for the upload meanwhile. */
+export async function renewUploadLease(db: Knex, id: string, holder: string, until: string): Promise<{ wanted: boolean }> {
+  const rows = await db("uploads").where({ id, locked_by: holder }).update({ lock_expires_at: until }, ["lock_wanted_at"]);
+  return { wanted: (rows as { lock_wanted_at: string | null }[]).some((r) => r.lock_wanted_at !== null) };
+}
+
+/** Asks the process holding an upload's lease to let go (it sees it when it renews). */
+export async function wantUploadLease(db: Knex, id: string, holder: string, now: string): Promise<void> {
+  await db("uploads").where({ id }).whereNotNull("locked_by").whereNot("locked_by", holder).whereNull("lock_wanted_at").update({ lock_wanted_at: now });
+}
+
 export async function releaseUploadLease(db: Knex, id: string, holder: string): Promise<void> {
-  await db("uploads").where({ id, locked_by: holder }).update({ locked_by: null, lock_expires_at: null });
+  await db("uploads").where({ id, locked_by: holder }).update({ locked_by: null, lock_expires_at: null, lock_wanted_at: null });
 }
 
 /** One stored piece of an unfinished upload's bytes (S3 tus store): `size` bytes from `offset`. */

@@ -7,10 +7,10 @@ import { ERRORS, type Lock, type Locker, type RequestRelease } from "@tus/utils"
 import { NodeRequest, sendNodeResponse } from "srvx/node";
 import { ApiError, type ErrorCode } from "../errors.js";
 import { isPostgres } from "../db/knex.js";
-import { releaseUploadLease, takeUploadLease } from "../db/uploads.js";
+import { releaseUploadLease, renewUploadLease, takeUploadLease, wantUploadLease } from "../db/uploads.js";
 import type { Services } from "../services/context.js";
 import { beginUpload, finishUpload, type UploadScope } from "../services/uploads.js";
-import { directBody } from "../storage/upload-store.js";
+import { DirectBody, directBody } from "../storage/upload-store.js";
 
 /**
  * The tus 1.0 server (@tus/server) behind our own routes: the spec router has authenticated the
@@ -64,7 +64,7 @@ export class TusGateway {
     this.server = new TusServer({
       path: "/api/v1/uploads",
       datastore: s.uploads.datastore,
-      locker: this.locker,
+      locker: new ReleasingLocker(this.locker),
       maxSize: s.config.maxFileBytes,
       relativeLocation: true,
       // Same-origin, like the rest of the API: @tus/server would otherwise answer every origin
@@ -146,6 +146,7 @@ export class TusGateway {
     const request = new NodeRequest({ req, res });
     const bytes = (req.method === "PATCH" || req.method === "POST") && (req.headers["content-type"] ?? "").toLowerCase().startsWith("application/offset+octet-stream");
     let answer: globalThis.Response;
+    let direct: DirectBody | undefined;
     if (req.method !== "OPTIONS" && req.headers["tus-resumable"] !== "1.0.0") {
       // @tus/server answers a missing version 412 but another one 400 "Invalid tus-resumable":
       // both are the protocol's 412, with the version this server speaks.
@@ -154,7 +155,8 @@ export class TusGateway {
     } else if (bytes) {
       // The body goes straight from the socket to the store (see directBody): @tus/server gets an empty one.
       Object.defineProperty(request, "body", { value: null });
-      answer = await directBody.run({ body: req }, () => this.server.handleWeb(request));
+      direct = new DirectBody(req);
+      answer = await directBody.run(direct, () => this.server.handleWeb(request));
     } else {
       answer = await this.server.handleWeb(request);
     }
@@ -181,23 +183,53 @@ export class TusGateway {
       out = new Response(body, { status: out.status, headers });
     }
     out.headers.set("Cache-Control", "no-store");
+    // Let go for another request (its body is unread): answered with what was stored, then cut.
+    if (direct?.released) out.headers.set("Connection", "close");
     await beforeSend?.(out.status);
     // A response to a client that went away never finishes: done when it closes instead.
     const closed = new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
     await Promise.race([sendNodeResponse(res, out).catch(() => undefined), closed]);
+    if (direct?.released) req.socket.destroy();
     const offset = out.headers.get("Upload-Offset");
     return { status: out.status, offset: offset === null ? undefined : Number(offset) };
   }
 }
 
+/**
+ * The locker given to @tus/server: when another request wants an upload whose lock a request
+ * holds, @tus/server's release ends the body that request reads; a request whose body goes
+ * straight to the store (directBody) is told to stop here. Only requests that passed the route's
+ * checks (the upload's owner, or its link) reach the lock.
+ */
+class ReleasingLocker implements Locker {
+  constructor(private readonly inner: Locker) {}
+  newLock(id: string): Lock {
+    const lock = this.inner.newLock(id);
+    return {
+      lock: (signal, requestRelease) => {
+        const direct = directBody.getStore();
+        return lock.lock(signal, () => {
+          direct?.release();
+          return requestRelease();
+        });
+      },
+      unlock: () => lock.unlock(),
+    };
+  }
+}
+
 /** How long a process's hold on an upload lasts without renewal (a killed process's hold ends by itself). */
 const LEASE_MS = 10_000;
+/** How often a held lease is renewed, and a request from another process to let go looked for. */
+const RENEW_MS = 1_000;
 
 /**
- * With several server processes (PostgreSQL), two PATCHes of one upload may reach different
+ * With several server processes (PostgreSQL), two requests of one upload may reach different
  * processes: each takes the upload's lease in the database (a row update, no connection held),
  * renewed while the request runs. Within the process a MemoryLocker comes first, so a client
- * that reconnects makes its own stale request let go at once (tus's request-release).
+ * that reconnects makes its own stale request let go at once (tus's request-release). Across
+ * processes the same: a request that finds the lease held asks for it (`lock_wanted_at`), and the
+ * holder, renewing every second, sees that and lets go as for a request of its own process.
  */
 class LeaseLocker implements Locker {
   readonly local = new MemoryLocker({ acquireLockTimeout: 20_000 });
@@ -225,19 +257,30 @@ class LeaseLock implements Lock {
 
   async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
     await this.local.lock(signal, requestRelease);
+    const { db } = this.locker.s;
     const deadline = Date.now() + 20_000;
     try {
       while (!(await this.take())) {
         if (signal.aborted || Date.now() > deadline) throw ERRORS.ERR_LOCK_TIMEOUT;
+        await wantUploadLease(db, this.id, this.locker.holder, new Date().toISOString());
         await new Promise((r) => setTimeout(r, 200));
       }
     } catch (err) {
       await this.local.unlock();
       throw err;
     }
+    let asked = false;
     this.renew = setInterval(() => {
-      this.take().catch((err: unknown) => this.locker.s.logger.warn({ err, uploadId: this.id }, "could not renew an upload's lease"));
-    }, LEASE_MS / 3);
+      renewUploadLease(db, this.id, this.locker.holder, new Date(Date.now() + LEASE_MS).toISOString()).then(
+        ({ wanted }) => {
+          if (wanted && !asked) {
+            asked = true;
+            void requestRelease();
+          }
+        },
+        (err: unknown) => this.locker.s.logger.warn({ err, uploadId: this.id }, "could not renew an upload's lease"),
+      );
+    }, RENEW_MS);
     this.renew.unref();
   }
 

@@ -78,17 +78,21 @@ export class HashingStore extends DataStore {
         return upload.offset;
       }
       let room = (upload.size ?? 0) - offset;
-      source = direct.body.pipe(
-        new Transform({
-          transform(chunk: Buffer, _enc, done) {
-            room -= chunk.length;
-            if (room < 0) done(ERRORS.ERR_SIZE_EXCEEDED as unknown as Error);
-            else done(null, chunk);
-          },
-        }),
-      );
+      const limited = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          room -= chunk.length;
+          if (room < 0) done(ERRORS.ERR_SIZE_EXCEEDED as unknown as Error);
+          else done(null, chunk);
+        },
+      });
+      source = direct.body.pipe(limited);
       direct.body.on("error", (err) => source.destroy(err));
       direct.body.on("aborted", () => source.destroy(new Error("the client went away")));
+      // Another request of the upload wants its lock: the write ends with what has arrived.
+      direct.whenReleased(() => {
+        direct.body.unpipe(limited);
+        limited.end();
+      });
     }
     const state = await this.stateAt(id, offset);
     let counted = 0;

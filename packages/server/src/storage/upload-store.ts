@@ -7,7 +7,7 @@ import type { BlobStore, StoredBlob } from "./blob-store.js";
 import { LocalUploadStore } from "./tus-local-store.js";
 import { S3UploadStore } from "./tus-s3-store.js";
 
-export { directBody } from "./tus-direct-body.js";
+export { DirectBody, directBody } from "./tus-direct-body.js";
 export { S3_CHUNK_BYTES } from "./tus-s3-chunk-store.js";
 
 /**

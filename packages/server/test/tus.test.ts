@@ -1,5 +1,6 @@
 import crypto from "node:crypto";
 import http from "node:http";
+import net from "node:net";
 import path from "node:path";
 import { until } from "@speedyfiles/test-utils/uploads";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -337,6 +338,63 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect(((await last.json()) as { sha256: string }).sha256).toBe(sha256(bytes));
     await stalled.closed;
+  });
+
+  it("a refused creation leaves nothing behind: no row, no bytes, the name free (too many bytes, bad metadata, limits)", async () => {
+    const pkg = await createPackage(t, token);
+    const base = `/packages/${pkg.id}/uploads`;
+    const db = t.running.services.db;
+    const rows = () =>
+      db("uploads")
+        .where({ package_id: pkg.id })
+        .count<{ n: number | string }[]>({ n: "*" })
+        .then((r) => Number(r[0]!.n));
+    const filesBefore = await filesUnder(path.join(t.dataDir, "uploads"));
+
+    // Creation-with-upload whose body is longer than its Upload-Length.
+    const over = await create(t, token, base, 4, { filename: "four.txt" }, Buffer.from("0123456789"));
+    await expectError(over, 413, "limit_exceeded");
+    expect(over.headers.get("location")).toBeNull();
+    expect(await rows()).toBe(0);
+    expect(await filesUnder(path.join(t.dataDir, "uploads"))).toEqual(filesBefore);
+
+    // Malformed metadata, a bad name, a size over the limit: refused before anything is kept.
+    const malformed = await t.fetch(base, { method: "POST", token, headers: { ...TUS, "Upload-Length": "4", "Upload-Metadata": "filename !!!not-base64" } });
+    expect(malformed.status).toBeGreaterThanOrEqual(400);
+    expect(malformed.status).toBeLessThan(500);
+    await expectError(await create(t, token, base, 4, { filename: "../four.txt" }, Buffer.from("0123")), 422, "file_name_invalid");
+    await expectError(await create(t, token, base, 64 * MiB + 1, { filename: "four.txt" }, Buffer.from("0123")), 413, "limit_exceeded");
+    expect(await rows()).toBe(0);
+    expect(await filesUnder(path.join(t.dataDir, "uploads"))).toEqual(filesBefore);
+
+    // The name is free, and the package can be finalized.
+    const again = await create(t, token, base, 4, { filename: "four.txt" }, Buffer.from("0123"));
+    expect(again.status).toBe(201);
+    expect((await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token })).status).toBe(200);
+  });
+
+  it("a creation-with-upload whose client goes away before the answer leaves nothing behind", async () => {
+    const pkg = await createPackage(t, token);
+    const db = t.running.services.db;
+    const filesBefore = await filesUnder(path.join(t.dataDir, "uploads"));
+    const socket = net.connect(Number(new URL(t.url).port), "127.0.0.1");
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    socket.on("error", () => undefined);
+    socket.write(
+      `POST /api/v1/packages/${pkg.id}/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nTus-Resumable: 1.0.0\r\n` +
+        `Upload-Length: 1000\r\nUpload-Metadata: filename ${b64("cut.txt")}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 1000\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(100));
+    await until(async () => (await db("uploads").where({ package_id: pkg.id }).first("id")) !== undefined, 10_000, "the upload's row");
+    socket.destroy();
+    await until(
+      async () =>
+        (await db("uploads").where({ package_id: pkg.id }).first("id")) === undefined && (await filesUnder(path.join(t.dataDir, "uploads"))).length === filesBefore.length,
+      10_000,
+      "the cut creation to be gone",
+    );
+    expect(await filesUnder(path.join(t.dataDir, "uploads"))).toEqual(filesBefore);
+    expect((await create(t, token, `/packages/${pkg.id}/uploads`, 3, { filename: "cut.txt" }, Buffer.from("abc"))).status).toBe(201);
   });
 
   it("an unfinished upload keeps its room: a multipart upload meanwhile cannot take it (413)", async () => {

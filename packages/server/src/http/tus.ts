@@ -9,7 +9,7 @@ import { ApiError, type ErrorCode } from "../errors.js";
 import { isPostgres } from "../db/knex.js";
 import { releaseUploadLease, renewUploadLease, takeUploadLease, wantUploadLease } from "../db/uploads.js";
 import type { Services } from "../services/context.js";
-import { beginUpload, finishUpload, type UploadScope } from "../services/uploads.js";
+import { beginUpload, discardCreation, finishUpload, type UploadScope } from "../services/uploads.js";
 import { DirectBody, directBody } from "../storage/upload-store.js";
 
 /**
@@ -185,11 +185,21 @@ export class TusGateway {
     out.headers.set("Cache-Control", "no-store");
     // Let go for another request (its body is unread): answered with what was stored, then cut.
     if (direct?.released) out.headers.set("Connection", "close");
+    // A refused creation has no Location to resume or DELETE: nothing of it stays, before the
+    // client can try the same name again.
+    const creation = req.method === "POST" && uploadId !== "";
+    if (creation && out.status >= 400) await discardCreation(this.s, uploadId);
     await beforeSend?.(out.status);
     // A response to a client that went away never finishes: done when it closes instead.
     const closed = new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
     await Promise.race([sendNodeResponse(res, out).catch(() => undefined), closed]);
-    if (direct?.released) req.socket.destroy();
+    if (direct?.released) {
+      req.socket.destroy();
+    } else if (creation && out.status < 400 && ((direct && !req.complete) || (res.destroyed && !res.writableFinished))) {
+      // The client went away during its creation (its body cut, or before the answer): it never
+      // learnt the upload's URL either.
+      await discardCreation(this.s, uploadId);
+    }
     const offset = out.headers.get("Upload-Offset");
     return { status: out.status, offset: offset === null ? undefined : Number(offset) };
   }

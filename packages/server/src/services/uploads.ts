@@ -182,6 +182,18 @@ export async function finishUpload(s: Services, scope: UploadScope, id: string):
   }
 }
 
+/**
+ * A creation that was refused (413 for a body longer than its Upload-Length, …) or whose client
+ * went away before learning its URL: nobody can resume or DELETE it, so nothing of it stays (no
+ * row, no bytes, the name free). A finished upload (its file is in) is left alone. Never throws.
+ */
+export async function discardCreation(s: Services, id: string): Promise<void> {
+  const u = await findUploadById(s.db, id);
+  if (u && u.completed_at !== null) return;
+  await s.uploads.remove(id).catch((err: unknown) => s.logger.error({ err, uploadId: id }, "could not remove an upload's bytes"));
+  if (u) await deleteUpload(s.db, id);
+}
+
 /** After a tus termination: the row goes (the bytes are already gone). */
 export async function forgetUpload(s: Services, id: string): Promise<void> {
   await deleteUpload(s.db, id);

@@ -423,6 +423,10 @@ export interface paths {
          *     byte has arrived the file is added to the package exactly as `uploadFile` adds it (SHA-256
          *     of the stored bytes, the `sha256` metadata checked) and that request answers with the file.
          *     An unfinished upload expires after `SF_UPLOAD_EXPIRY_HOURS` (`Upload-Expires`).
+         *     Only the tus extensions `OPTIONS` lists are offered: `Upload-Defer-Length` is 422
+         *     `upload_length_required`, `Upload-Concat` (tus-js-client's `parallelUploads`) 422
+         *     `tus_extension_unsupported`; malformed tus headers (`Upload-Length`, `Upload-Metadata`)
+         *     are 422 `validation_failed` with `errors[]`. A refused creation leaves nothing behind.
          */
         post: operations["createUpload"];
         delete?: never;
@@ -911,12 +915,12 @@ export interface components {
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
-         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required`, `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
+         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required` (a tus creation without `Upload-Length`, or with `Upload-Defer-Length`: deferred lengths are not offered), `tus_extension_unsupported` (`Upload-Concat`: tus concatenation, which tus-js-client's `parallelUploads` sends, is not offered), `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
          *     429: `rate_limited`, `too_many_waiters` (too many waiting `listPackageEvents` requests at once). 500: `internal_error`. 507: `insufficient_storage`.
          *     Keyless CI (`POST /auth/oidc`): 401 `oidc_token_invalid`, `oidc_token_expired`, `oidc_token_not_yet_valid`, `oidc_algorithm_refused`, `oidc_key_unknown`, `oidc_issuer_unknown`, `oidc_audience_mismatch`; 403 `oidc_no_matching_policy`, `oidc_event_refused`; 503 `oidc_issuer_unreachable`. Trust policies: 404 `trust_policy_not_found`; 422 `trust_policy_unpinned` (a GitHub or gitlab.com policy without a numeric repository or project pin), `issuer_insecure` (an `http://` issuer).
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -2714,6 +2718,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
+            423: components["responses"]["Locked"];
             507: components["responses"]["InsufficientStorage"];
         };
     };
@@ -2766,6 +2771,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            412: components["responses"]["TusVersion"];
             423: components["responses"]["Locked"];
         };
     };
@@ -2797,6 +2803,8 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             410: components["responses"]["Gone"];
+            412: components["responses"]["TusVersion"];
+            423: components["responses"]["Locked"];
         };
     };
     appendUpload: {
@@ -2891,6 +2899,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
+            423: components["responses"]["Locked"];
             429: components["responses"]["TooManyRequests"];
             507: components["responses"]["InsufficientStorage"];
         };
@@ -2942,6 +2951,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
+            412: components["responses"]["TusVersion"];
             423: components["responses"]["Locked"];
             429: components["responses"]["TooManyRequests"];
         };
@@ -2971,6 +2981,8 @@ export interface operations {
             };
             404: components["responses"]["NotFound"];
             410: components["responses"]["Gone"];
+            412: components["responses"]["TusVersion"];
+            423: components["responses"]["Locked"];
             429: components["responses"]["TooManyRequests"];
         };
     };

@@ -43,17 +43,83 @@ function tusError(err: ApiError): { status_code: number; body: string } {
   return { status_code: err.status, body: JSON.stringify({ detail: err.message, code: err.code, ...(err.errors ? { errors: err.errors } : {}) }) };
 }
 
-/** Codes for @tus/server's own refusals (their bodies are plain text). */
-const TUS_CODES: Record<number, [ErrorCode, string]> = {
-  400: ["validation_failed", "Invalid tus request"],
-  403: ["unsupported_media_type", "A PATCH needs Content-Type: application/offset+octet-stream"],
-  404: ["upload_not_found", "Upload not found"],
-  409: ["upload_offset_mismatch", "Upload-Offset does not match the bytes received; ask with HEAD and resume from there"],
-  410: ["upload_expired", "This upload expired before it was finished; start it again"],
-  412: ["tus_version_unsupported", "Tus-Resumable: 1.0.0 is required"],
-  413: ["limit_exceeded", "More bytes than the upload's length"],
-  423: ["upload_locked", "Another request is writing to this upload; retry shortly"],
+/** An answer of ours: status, code, detail and, for a 422, the headers at fault. */
+interface Refusal {
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  errors?: { path: string; message: string }[];
+}
+
+const invalidHeader = (header: string, message: string): Refusal => ({
+  status: 422,
+  code: "validation_failed",
+  detail: message,
+  errors: [{ path: `/header/${header}`, message }],
+});
+
+const HEADER_NAMES: Record<string, string> = {
+  "upload-length": "Upload-Length",
+  "upload-offset": "Upload-Offset",
+  "upload-metadata": "Upload-Metadata",
+  "upload-defer-length": "Upload-Defer-Length",
+  "upload-concat": "Upload-Concat",
 };
+
+const LOCKED: Refusal = { status: 423, code: "upload_locked", detail: "Another request is writing to this upload; retry shortly" };
+const DEFERRED: Refusal = {
+  status: 422,
+  code: "upload_length_required",
+  detail: "Deferred lengths are not supported: give the file's size as Upload-Length when the upload is created",
+  errors: [{ path: "/header/Upload-Defer-Length", message: "deferred lengths are not supported" }],
+};
+
+/**
+ * @tus/server's own refusals (plain-text bodies, its `ERRORS` and the header check of its
+ * handler) as our answers, each by its body: a client's mistake is always a 4xx (tus's 400s are
+ * our 422 with `errors[]`, its 501s for extensions we do not offer a 422 that says so), and only
+ * the server's own failures stay 500.
+ */
+function refusalOf(status: number, text: string, maxFileBytes: number): Refusal {
+  const is = (e: { body: string }) => text.trim() === e.body.trim();
+  if (is(ERRORS.ERR_LOCK_TIMEOUT) || is(ERRORS.ABORTED)) return LOCKED;
+  if (is(ERRORS.UNSUPPORTED_CONCATENATION_EXTENSION)) {
+    const message = "Upload-Concat (tus concatenation, which parallel uploads use) is not supported: send the file as one upload";
+    return { status: 422, code: "tus_extension_unsupported", detail: message, errors: [{ path: "/header/Upload-Concat", message }] };
+  }
+  if (is(ERRORS.UNSUPPORTED_CREATION_DEFER_LENGTH_EXTENSION)) return DEFERRED;
+  if (is(ERRORS.INVALID_LENGTH)) return { ...invalidHeader("Upload-Length", "Upload-Length is required"), code: "upload_length_required" };
+  if (is(ERRORS.INVALID_METADATA)) return invalidHeader("Upload-Metadata", "Upload-Metadata must be comma-separated pairs of a unique key and a base64 value");
+  if (is(ERRORS.MISSING_OFFSET)) return invalidHeader("Upload-Offset", "Upload-Offset is required");
+  if (is(ERRORS.INVALID_CONTENT_TYPE)) return { status: 415, code: "unsupported_media_type", detail: "A PATCH needs Content-Type: application/offset+octet-stream" };
+  if (is(ERRORS.INVALID_TERMINATION)) return { status: 409, code: "package_closed", detail: "This upload is finished; delete the file instead" };
+  if (is(ERRORS.FILE_NOT_FOUND)) return { status: 404, code: "upload_not_found", detail: "Upload not found" };
+  if (is(ERRORS.FILE_NO_LONGER_EXISTS)) return { status: 410, code: "upload_expired", detail: "This upload expired before it was finished; start it again" };
+  if (is(ERRORS.INVALID_OFFSET)) {
+    return { status: 409, code: "upload_offset_mismatch", detail: "Upload-Offset does not match the bytes received; ask with HEAD and resume from there" };
+  }
+  // A creation's Upload-Length over SF_MAX_FILE_BYTES, refused by @tus/server (its maxSize)
+  // before our hook: the same words as a multipart upload's.
+  if (is(ERRORS.ERR_MAX_SIZE_EXCEEDED)) return { status: 413, code: "limit_exceeded", detail: `File is larger than the limit of ${maxFileBytes} bytes` };
+  if (is(ERRORS.ERR_SIZE_EXCEEDED)) return { status: 413, code: "limit_exceeded", detail: "More bytes than the upload's length" };
+  // The handler's header check: "Invalid upload-length upload-metadata".
+  const invalid = /^Invalid ([a-z0-9 -]+)$/i.exec(text.trim());
+  if (status === 400 && invalid) {
+    const names = invalid[1]!.toLowerCase().split(" ");
+    if (names.includes("content-type")) return { status: 415, code: "unsupported_media_type", detail: "A PATCH needs Content-Type: application/offset+octet-stream" };
+    if (names.includes("upload-defer-length")) return DEFERRED;
+    const errors = names.map((n) => ({ path: `/header/${HEADER_NAMES[n] ?? n}`, message: `${HEADER_NAMES[n] ?? n} is not valid` }));
+    const detail =
+      names.length === 1 && (names[0] === "upload-length" || names[0] === "upload-offset")
+        ? `${HEADER_NAMES[names[0]]} must be a whole number of bytes, written in digits`
+        : `Invalid ${errors.map((e) => e.path.slice("/header/".length)).join(", ")}`;
+    return { status: 422, code: "validation_failed", detail, errors };
+  }
+  if (status === 412) return { status: 412, code: "tus_version_unsupported", detail: "Tus-Resumable: 1.0.0 is required" };
+  if (status === 404) return { status: 404, code: "upload_not_found", detail: "Upload not found" };
+  if (status >= 400 && status < 500) return { status: 422, code: "validation_failed", detail: "Invalid tus request" };
+  return { status: 500, code: "internal_error", detail: "Internal server error" };
+}
 
 export class TusGateway {
   private readonly server: TusServer;
@@ -150,7 +216,7 @@ export class TusGateway {
     if (req.method !== "OPTIONS" && req.headers["tus-resumable"] !== "1.0.0") {
       // @tus/server answers a missing version 412 but another one 400 "Invalid tus-resumable":
       // both are the protocol's 412, with the version this server speaks.
-      const [code, detail] = TUS_CODES[412]!;
+      const { code, detail } = refusalOf(412, "", 0);
       answer = new Response(JSON.stringify({ detail, code }), { status: 412, headers: { "Tus-Resumable": "1.0.0", "Tus-Version": "1.0.0", "Content-Type": "application/json" } });
     } else if (bytes) {
       // The body goes straight from the socket to the store (see directBody): @tus/server gets an empty one.
@@ -169,13 +235,10 @@ export class TusGateway {
         if (typeof parsed.detail !== "string") throw new Error("not ours");
         body = text;
       } catch {
-        const status = text.startsWith("failed to acquire lock") ? 423 : answer.status;
-        let [code, detail] = TUS_CODES[status] ?? ["internal_error", "Internal server error"];
-        // A creation's Upload-Length over SF_MAX_FILE_BYTES, refused by @tus/server (its maxSize)
-        // before our hook: the same words as a multipart upload's.
-        if (status === 413 && text.startsWith(ERRORS.ERR_MAX_SIZE_EXCEEDED.body.trim())) detail = `File is larger than the limit of ${this.s.config.maxFileBytes} bytes`;
-        body = JSON.stringify({ detail, code });
-        out = new Response(body, { status: status in TUS_CODES ? status : 500, headers: answer.headers });
+        const refusal = refusalOf(answer.status, text, this.s.config.maxFileBytes);
+        if (refusal.status >= 500) this.s.logger.error({ status: answer.status, tus: text.slice(0, 200) }, "resumable upload failed");
+        body = JSON.stringify({ detail: refusal.detail, code: refusal.code, ...(refusal.errors ? { errors: refusal.errors } : {}) });
+        out = new Response(body, { status: refusal.status, headers: answer.headers });
       }
       const headers = new Headers(out.headers);
       headers.set("Content-Type", "application/json");

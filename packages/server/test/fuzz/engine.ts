@@ -67,8 +67,6 @@ export const KNOWN_ELSEWHERE: { name: string; branch: string; matches: (s: Sent,
   },
 ];
 
-const header = (s: Sent, name: string) => s.headers.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
-
 /** Percent-encodes every byte of the string's UTF-8 that is not unreserved (lone surrogates become U+FFFD). */
 function encode(s: string): string {
   let out = "";
@@ -175,7 +173,10 @@ export class Fuzzer {
           { weight: 2, arbitrary: fc.constant<ParamKind>("garbage") },
         ),
         index: fc.nat(1000),
-        garbage: fc.oneof(oddUnicode().filter((g) => g.length > 0), fc.string({ minLength: 1, maxLength: 40 }), fc.constantFrom("..", ".", "%", "00000000-0000-0000-0000-000000000000", "x".repeat(300), "1e308", "-1", "null", "[]")),
+        // Never empty or only dots (even percent-encoded, `..` is a path step: another route, not a value).
+        garbage: fc
+          .oneof(oddUnicode(), fc.string({ maxLength: 40 }), fc.constantFrom("%", "00000000-0000-0000-0000-000000000000", "x".repeat(300), "1e308", "-1", "null", "[]"))
+          .filter((g) => !/^\.*$/.test(g)),
       });
     }
     const queryParams = o.parameters.filter((p) => p.in === "query");
@@ -187,13 +188,25 @@ export class Fuzzer {
             { weight: 3, arbitrary: this.schemas.valid(p.schema as Schema, p.name as string).map((v) => toQuery(p.name as string, v)) },
             { weight: 2, arbitrary: this.schemas.invalid(p.schema as Schema).map((v) => toQuery(p.name as string, v)) },
             // The same key twice.
-            { weight: 1, arbitrary: fc.tuple(this.schemas.valid(p.schema as Schema, p.name as string), this.schemas.valid(p.schema as Schema, p.name as string)).map(([a, b]) => [...toQuery(p.name as string, a), ...toQuery(p.name as string, b)]) },
+            {
+              weight: 1,
+              arbitrary: fc
+                .tuple(this.schemas.valid(p.schema as Schema, p.name as string), this.schemas.valid(p.schema as Schema, p.name as string))
+                .map(([a, b]) => [...toQuery(p.name as string, a), ...toQuery(p.name as string, b)]),
+            },
           ),
         ),
         fc.oneof(
           { weight: 4, arbitrary: fc.constant<[string, string][]>([]) },
           { weight: 1, arbitrary: fc.tuple(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 })).map((kv): [string, string][] => [kv]) },
-          { weight: 1, arbitrary: fc.constant<[string, string][]>([["page[$gt]", "1"], ["__proto__", "x"], ["constructor[prototype][x]", "1"]]) },
+          {
+            weight: 1,
+            arbitrary: fc.constant<[string, string][]>([
+              ["page[$gt]", "1"],
+              ["__proto__", "x"],
+              ["constructor[prototype][x]", "1"],
+            ]),
+          },
         ),
       )
       .map((parts) => parts.flat());
@@ -231,13 +244,11 @@ export class Fuzzer {
             fc.option(fc.oneof(fc.stringMatching(/^[0-9a-f]{64}$/), fc.string({ maxLength: 10 }))),
             fc.option(fc.constantFrom("text/plain", "text/html", "application/x-evil\r\n")),
           )
-          .map(([n, sha, ct]) =>
-            [`filename ${b64(n)}`, ...(sha !== null ? [`sha256 ${b64(sha)}`] : []), ...(ct !== null ? [`content_type ${b64(ct)}`] : [])].join(","),
-          );
+          .map(([n, sha, ct]) => [`filename ${b64(n)}`, ...(sha !== null ? [`sha256 ${b64(sha)}`] : []), ...(ct !== null ? [`content_type ${b64(ct)}`] : [])].join(","));
       case "Range":
         return fc.constantFrom("bytes=0-9", "bytes=5-", "bytes=-3", "bytes=0-0,2-3", "bytes=100000-", "bytes=9-2", "bytes=0-99999999999", "items=0-1");
       case "If-Range":
-        return fc.constantFrom('"abc"', "W/\"x\"", new Date().toUTCString());
+        return fc.constantFrom('"abc"', 'W/"x"', new Date().toUTCString());
       case "X-Link-Password":
         return fc.constantFrom("correct horse", "wrong horse!", "");
       default:
@@ -254,7 +265,9 @@ export class Fuzzer {
       fc.constant<Plan["body"]>({ contentType: "application/x-www-form-urlencoded", bytes: Buffer.from("a=1&a=2&b[c]=3"), note: "form" }),
       fc.uint8Array({ maxLength: 64 }).map((b): Plan["body"] => ({ contentType: "application/octet-stream", bytes: Buffer.from(b), note: "bytes" })),
       fc.uint8Array({ maxLength: 64 }).map((b): Plan["body"] => ({ bytes: Buffer.from(b), note: "bytes without a Content-Type" })),
-      fc.constantFrom("text/plain", "application/json; charset=utf-16", "multipart/form-data", "application/xml", "*/*", "garbage", "application/json;;;").map((ct): Plan["body"] => ({ contentType: ct, bytes: Buffer.from('{"a":1}'), note: "odd Content-Type" })),
+      fc
+        .constantFrom("text/plain", "application/json; charset=utf-16", "multipart/form-data", "application/xml", "*/*", "garbage", "application/json;;;")
+        .map((ct): Plan["body"] => ({ contentType: ct, bytes: Buffer.from('{"a":1}'), note: "odd Content-Type" })),
       hostile().map((v) => json(v, "hostile JSON")),
       multipart(),
     );
@@ -309,7 +322,10 @@ export class Fuzzer {
             if (!v && o.path.startsWith("/links")) {
               const secret = chosen.link;
               const live = p.liveSecrets.find((s) => s.secret === secret);
-              v = pick(p.ownerFiles.filter((f) => f.package_id === live?.package_id), c.index)?.id;
+              v = pick(
+                p.ownerFiles.filter((f) => f.package_id === live?.package_id),
+                c.index,
+              )?.id;
             }
             break;
           }
@@ -340,12 +356,13 @@ export class Fuzzer {
       }
       chosen[name] = v;
     }
-    // A segment of dots is percent-encoded all through, or the path would change route instead of value.
-    const segment = (v: string) => (/^\.*$/.test(v) ? v.replace(/\./g, "%2E") : encode(v));
-    const pathname = o.path.replace(/\{([^}]+)\}/g, (_m, n: string) => segment(chosen[n] ?? unknownUuid));
+    const pathname = o.path.replace(/\{([^}]+)\}/g, (_m, n: string) => encode(chosen[n] ?? unknownUuid));
     const qs = [...plan.query.map(([k, v]) => `${encode(k)}=${encode(v)}`), ...(plan.rawQuery ? [plan.rawQuery] : [])].join("&");
     const headers: [string, string][] = [];
-    const token = { owner: w.owner.token, other: w.other.token, admin: w.admin.token, wrong_token: `sf_${crypto.randomBytes(32).toString("base64url")}` } as Record<Who, string | undefined>;
+    const token = { owner: w.owner.token, other: w.other.token, admin: w.admin.token, wrong_token: `sf_${crypto.randomBytes(32).toString("base64url")}` } as Record<
+      Who,
+      string | undefined
+    >;
     if (token[plan.who]) headers.push(["Authorization", `Bearer ${token[plan.who]}`]);
     if (plan.who === "garbage_auth") headers.push(...plan.garbageAuth.map(([k, v]): [string, string] => [k, headerValue(v)]));
     for (const [k, v] of plan.headers) {
@@ -454,7 +471,26 @@ function printable(b: Buffer): string {
 function fileName(): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 4, arbitrary: fc.stringMatching(/^[a-z]{1,8}\.(txt|pdf|bin)$/) },
-    { weight: 1, arbitrary: fc.constantFrom("sub/dir/a.txt", "../x", "/etc/passwd", "a\\b", "CON", "nul.txt", "a.", "a ", "a:b", "", ".", "\u202etxt.exe", "x".repeat(300), "é.txt", "e\u0301.txt") },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        "sub/dir/a.txt",
+        "../x",
+        "/etc/passwd",
+        "a\\b",
+        "CON",
+        "nul.txt",
+        "a.",
+        "a ",
+        "a:b",
+        "",
+        ".",
+        "\u202etxt.exe",
+        "x".repeat(300),
+        "é.txt",
+        "e\u0301.txt",
+      ),
+    },
     { weight: 1, arbitrary: oddUnicode() },
   );
 }
@@ -474,18 +510,45 @@ function multipart(): fc.Arbitrary<Plan["body"]> {
       const digest = sha === "good" ? crypto.createHash("sha256").update(content).digest("hex") : sha;
       const shaPart = digest === null ? "" : `--${boundary}\r\nContent-Disposition: form-data; name="sha256"\r\n\r\n${digest}\r\n`;
       const disposition = shape === "no filename" ? `form-data; name="${field}"` : `form-data; name="${field}"; filename="${name.replace(/"/g, "%22")}"`;
-      const filePart = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\n`, "utf8"), content, Buffer.from("\r\n")]);
+      const filePart = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\nContent-Type: application/octet-stream\r\n\r\n`, "utf8"),
+        content,
+        Buffer.from("\r\n"),
+      ]);
       const parts = shape === "empty" ? [] : shape === "two files" ? [filePart, filePart] : [filePart];
       const end = shape === "no closing boundary" ? Buffer.alloc(0) : Buffer.from(`--${boundary}--\r\n`);
       const bytes = Buffer.concat([Buffer.from(shaAfter ? "" : shaPart), ...parts, Buffer.from(shaAfter ? shaPart : ""), end]);
-      return { contentType: `multipart/form-data; boundary=${boundary}`, bytes, note: `multipart (${shape}, field ${field}, name ${JSON.stringify(name)}, sha256 ${digest === null ? "none" : shaAfter ? "after the file" : "first"})` };
+      return {
+        contentType: `multipart/form-data; boundary=${boundary}`,
+        bytes,
+        note: `multipart (${shape}, field ${field}, name ${JSON.stringify(name)}, sha256 ${digest === null ? "none" : shaAfter ? "after the file" : "first"})`,
+      };
     });
 }
 
 /** Headers nobody declared, or declared ones with values nobody expects. */
 function extraHeader(o: Operation): fc.Arbitrary<[string, string]> {
-  const names = ["X-Fuzz", "Accept", "Accept-Encoding", "If-None-Match", "If-Modified-Since", "If-Range", "Range", "X-Link-Password", "Idempotency-Key", "X-CSRF-Token", "Cookie", "X-Forwarded-For", "Origin", "X-HTTP-Method-Override", "Accept-Language", "User-Agent", "Referer"];
-  if (/uploads/.test(o.path)) names.push("Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat", "Upload-Checksum", "X-HTTP-Method-Override");
+  const names = [
+    "X-Fuzz",
+    "Accept",
+    "Accept-Encoding",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Range",
+    "Range",
+    "X-Link-Password",
+    "Idempotency-Key",
+    "X-CSRF-Token",
+    "Cookie",
+    "X-Forwarded-For",
+    "Origin",
+    "X-HTTP-Method-Override",
+    "Accept-Language",
+    "User-Agent",
+    "Referer",
+  ];
+  if (/uploads/.test(o.path))
+    names.push("Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata", "Upload-Defer-Length", "Upload-Concat", "Upload-Checksum", "X-HTTP-Method-Override");
   const value = fc.oneof(
     oddUnicode(),
     fc.constantFrom("99999999999999999999999", "-1", "1e308", "NaN", "0x10", "00000000000000000001", "1", "final;/a /b", "partial"),
@@ -526,7 +589,8 @@ function send(url: string, method: string, headers: [string, string][], body: Bu
     req.on("error", (err) => {
       clearTimeout(timer);
       // The server may answer (413, 401) and close before reading a body it does not want.
-      if ((err as NodeJS.ErrnoException).code === "ECONNRESET" || (err as NodeJS.ErrnoException).code === "EPIPE") resolve({ status: 0, headers: {}, body: Buffer.from(String(err)) });
+      if ((err as NodeJS.ErrnoException).code === "ECONNRESET" || (err as NodeJS.ErrnoException).code === "EPIPE")
+        resolve({ status: 0, headers: {}, body: Buffer.from(String(err)) });
       else reject(err);
     });
     req.end(body);

@@ -100,7 +100,9 @@ export function excusedSummary(fuzzer: Fuzzer): string {
 
 /** The operations a run covers: SF_FUZZ_OPS (comma-separated operationIds), or all but NOT_FUZZED. */
 export function selectedOperations(env: NodeJS.ProcessEnv): Operation[] {
-  const wanted = env.SF_FUZZ_OPS?.split(",").map((s) => s.trim()).filter(Boolean);
+  const wanted = env.SF_FUZZ_OPS?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const ops = OPERATIONS.filter((o) => !(o.operationId in NOT_FUZZED));
   if (!wanted?.length) return ops;
   const unknown = wanted.filter((w) => !ops.some((o) => o.operationId === w));

@@ -67,7 +67,7 @@ function toJsonSchema(node: unknown): unknown {
   return out;
 }
 
-const escape = (s: string) => s.replace(/~/g, "~0").replace(/\//g, "~1");
+const escapePointer = (s: string) => s.replace(/~/g, "~0").replace(/\//g, "~1");
 
 /**
  * Checks an answer against the operation's declared responses: the status is declared, and a body
@@ -89,13 +89,17 @@ export class ResponseChecker {
     if (!declared) return `status ${a.status} is not declared for ${o.operationId} (declared: ${Object.keys(responses).join(", ")})`;
     // Where the response object lives, to point ajv at its schema (through one $ref at most).
     const raw = responses[String(a.status)] ? String(a.status) : "default";
-    const refd = typeof responses[raw]!.$ref === "string" ? (responses[raw]!.$ref as string).replace(/^#/, "") : `/paths/${escape(o.path)}/${o.method.toLowerCase()}/responses/${raw}`;
+    const refd =
+      typeof responses[raw]!.$ref === "string" ? (responses[raw]!.$ref as string).replace(/^#/, "") : `/paths/${escapePointer(o.path)}/${o.method.toLowerCase()}/responses/${raw}`;
     const response = resolveRef(this.spec, declared);
     const content = response.content as Record<string, Node> | undefined;
     if (o.method === "HEAD") return a.body.length > 0 ? `a HEAD answer carried ${a.body.length} bytes` : null;
     if (a.body.length === 0) return null;
     if (!content) return `status ${a.status} of ${o.operationId} declares no body, got ${a.body.length} bytes (${String(a.headers["content-type"])})`;
-    const type = String(a.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+    const type = String(a.headers["content-type"] ?? "")
+      .split(";")[0]!
+      .trim()
+      .toLowerCase();
     if (!(type in content)) return `content type "${type}" is not declared for ${a.status} of ${o.operationId} (declared: ${Object.keys(content).join(", ")})`;
     if (type !== "application/json") return null;
     let body: unknown;
@@ -104,7 +108,7 @@ export class ResponseChecker {
     } catch {
       return `status ${a.status}: the JSON body does not parse: ${a.body.subarray(0, 200).toString("utf8")}`;
     }
-    const pointer = `spec.json#${refd}/content/${escape(type)}/schema`;
+    const pointer = `spec.json#${refd}/content/${escapePointer(type)}/schema`;
     let validate = this.compiled.get(pointer);
     if (!validate) {
       validate = this.ajv.compile({ $ref: pointer });

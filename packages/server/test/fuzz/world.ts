@@ -131,7 +131,11 @@ export class World {
     const draftWithFiles = () => p?.ownerPackages.some((x) => x.status === "draft" && p!.ownerFiles.some((f) => f.package_id === x.id));
     let changed = all;
     if (all || !draftWithFiles() || !p?.ownerUploads.some((u) => u.via === "owner")) {
-      const draft = await createPackage(this.t, o.token, { direction: "outbound", recipient_email: undefined, recipients: [{ email: "r1@example.com" }, { email: "r2@example.com", name: "R2" }] } as never);
+      const draft = await createPackage(this.t, o.token, {
+        direction: "outbound",
+        recipient_email: undefined,
+        recipients: [{ email: "r1@example.com" }, { email: "r2@example.com", name: "R2" }],
+      } as never);
       await addFile(this.t, o.token, draft.id, this.name(), "draft bytes");
       await this.tusUpload(o, `/packages/${draft.id}/uploads`);
       changed = true;
@@ -157,7 +161,10 @@ export class World {
     if (all || !has("expired", "outbound")) {
       // An expired package: finalized, then its expiry moved into the past by hand.
       const s = await this.share(o, "owner", "outbound");
-      await this.t.running.services.db("packages").where({ id: s.id }).update({ status: "expired", expires_at: new Date(Date.now() - 3_600_000).toISOString() });
+      await this.t.running.services
+        .db("packages")
+        .where({ id: s.id })
+        .update({ status: "expired", expires_at: new Date(Date.now() - 3_600_000).toISOString() });
       changed = true;
     }
     if (all || (p?.ownerTokens.length ?? 0) < 2) {
@@ -194,7 +201,9 @@ export class World {
       changed = true;
     }
     if (all || !p?.victims.length) {
-      await this.api(this.admin.token, "POST", "/admin/users", { json: { email: `victim-${crypto.randomBytes(4).toString("hex")}@example.com`, name: "Victim", password: "a long passphrase" } });
+      await this.api(this.admin.token, "POST", "/admin/users", {
+        json: { email: `victim-${crypto.randomBytes(4).toString("hex")}@example.com`, name: "Victim", password: "a long passphrase" },
+      });
       changed = true;
     }
     if (changed) p = await this.refresh();
@@ -210,7 +219,12 @@ export class World {
     const ownerPk = new Set(pk.filter((x) => x.owner_id === owner.id).map((x) => x.id));
     const otherPk = new Set(pk.filter((x) => x.owner_id === other.id).map((x) => x.id));
     const files = (await db("files").select("id", "package_id")) as { id: string; package_id: string }[];
-    const links = (await db("package_links").select("id", "package_id", "link_hash", "revoked_at")) as { id: string; package_id: string; link_hash: string; revoked_at: string | null }[];
+    const links = (await db("package_links").select("id", "package_id", "link_hash", "revoked_at")) as {
+      id: string;
+      package_id: string;
+      link_hash: string;
+      revoked_at: string | null;
+    }[];
     const tokens = (await db("api_tokens").select("id", "user_id", "token_hash", "revoked_at")) as { id: string; user_id: string; token_hash: string; revoked_at: string | null }[];
     const hooks = (await db("webhooks").select("id", "owner_id")) as { id: string; owner_id: string }[];
     const deliveries = (await db("webhook_deliveries").select("id", "webhook_id")) as { id: string; webhook_id: string }[];
@@ -277,13 +291,22 @@ export async function snapshot(t: TestServer): Promise<Snapshot> {
   const names =
     t.kind === "sqlite"
       ? ((await db.raw("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like 'knex_%'")) as { name: string }[]).map((r) => r.name)
-      : ((await db.raw("select tablename as name from pg_tables where schemaname = current_schema() and tablename not like 'knex_%'")) as { rows: { name: string }[] }).rows.map((r) => r.name);
+      : ((await db.raw("select tablename as name from pg_tables where schemaname = current_schema() and tablename not like 'knex_%'")) as { rows: { name: string }[] }).rows.map(
+          (r) => r.name,
+        );
   const tables: Record<string, string> = {};
   for (const name of names.sort()) {
     if (name in MAY_CHANGE_ON_REFUSAL) continue;
     const rows = (await db(name).select("*")) as Record<string, unknown>[];
     const drop = VOLATILE_COLUMNS[name] ?? [];
-    const lines = rows.map((r) => JSON.stringify(Object.entries(r).filter(([k]) => !drop.includes(k)), (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v instanceof Date ? v.toISOString() : v))).sort();
+    const lines = rows
+      .map((r) =>
+        JSON.stringify(
+          Object.entries(r).filter(([k]) => !drop.includes(k)),
+          (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v instanceof Date ? v.toISOString() : v),
+        ),
+      )
+      .sort();
     tables[name] = `${rows.length} rows, ${crypto.createHash("sha256").update(lines.join("\n")).digest("hex").slice(0, 16)}`;
   }
   let files = 0;

@@ -173,7 +173,9 @@ export class TusGateway {
         // before our hook: the same words as a multipart upload's.
         if (status === 413 && text.startsWith(ERRORS.ERR_MAX_SIZE_EXCEEDED.body.trim())) detail = `File is larger than the limit of ${this.s.config.maxFileBytes} bytes`;
         body = JSON.stringify({ detail, code });
-        out = new Response(body, { status: status in TUS_CODES ? status : 500, headers: answer.headers });
+        // A header @tus/server cannot read (an Upload-Length that is no number) is its 400: the
+        // API's validation errors are 422, as the OpenAPI validator's 400s become.
+        out = new Response(body, { status: status === 400 ? 422 : status in TUS_CODES ? status : 500, headers: answer.headers });
       }
       const headers = new Headers(out.headers);
       headers.set("Content-Type", "application/json");

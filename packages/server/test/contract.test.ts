@@ -146,8 +146,8 @@ describe.each(DATABASES)("the contract drives the server (%s)", (kind) => {
   });
 
   describe("the statuses the server answers to malformed requests are declared", () => {
-    const declared = (o: (typeof operations)[number]) => Object.keys((o.op as { responses: Record<string, unknown> }).responses);
-    const auth = (o: (typeof operations)[number]) => (secured.includes(o) ? { Authorization: `Bearer ${alice.token}` } : {});
+    const declared = (o: (typeof operations)[number]) => Object.keys((o.op as unknown as { responses: Record<string, unknown> }).responses);
+    const auth = (o: (typeof operations)[number]): Record<string, string> => (secured.includes(o) ? { Authorization: `Bearer ${alice.token}` } : {});
 
     it("an unknown query parameter, on every operation", async () => {
       const wrong: string[] = [];

@@ -401,6 +401,8 @@ export class Fuzzer {
     };
   }
 
+  private lastWasDownload = false;
+
   /** Upload offsets, read before each request for `Upload-Offset` to be right when the plan says so. */
   private offsets = new Map<string, number>();
 
@@ -410,6 +412,9 @@ export class Fuzzer {
     const db = this.t.running.services.db;
     this.offsets = new Map(((await db("uploads").select("id", "received")) as { id: string; received: number | string }[]).map((u) => [u.id, Number(u.received)]));
     const req = this.resolve(o, plan);
+    // A download is counted once its last byte has gone (after the client has it): give the
+    // previous one's event time to land before taking the "before" picture.
+    if (this.lastWasDownload) await new Promise((r) => setTimeout(r, 150));
     const before = await settledSnapshot(this.t);
     const started = Date.now();
     const answer = await send(req.url, req.method, req.headers, req.bytes, req.limitMs);
@@ -418,6 +423,7 @@ export class Fuzzer {
     const sent: Sent = { operationId: req.operationId, who: req.who, method: req.method, path: req.path, headers: req.headers, body: req.body };
     const problems: string[] = [];
     const status = answer === "timeout" ? 0 : answer.status;
+    this.lastWasDownload = status >= 200 && status < 300 && o.method === "GET" && /^download/.test(o.operationId);
     const counts = this.statusCounts.get(o.operationId) ?? new Map<number, number>();
     counts.set(status, (counts.get(status) ?? 0) + 1);
     this.statusCounts.set(o.operationId, counts);
@@ -428,7 +434,9 @@ export class Fuzzer {
     } else if (answer.status === 431 && answer.body.length === 0) {
       // Node's HTTP parser refused headers (URL included) over its 16 KiB limit before the app saw them.
     } else {
-      if (answer.status >= 500) problems.push(`answered ${answer.status}: ${answer.body.subarray(0, 300).toString("utf8")}`);
+      // A dependency the operation declares it may find down (the CI issuer's keys: no internet here) is no server failure.
+      const declaredOutage = answer.status === 503 && /"code":"oidc_issuer_unreachable"/.test(answer.body.toString("utf8"));
+      if (answer.status >= 500 && !declaredOutage) problems.push(`answered ${answer.status}: ${answer.body.subarray(0, 300).toString("utf8")}`);
       const wrong = this.checker.check(o, answer);
       if (wrong) problems.push(wrong);
       if (ms > req.limitMs) problems.push(`took ${ms} ms (limit ${req.limitMs} ms)`);

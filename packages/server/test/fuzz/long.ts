@@ -12,6 +12,7 @@ const firstRound = Number(process.env.SF_FUZZ_ROUND ?? 0);
 const runsPerOperation = Number(process.env.SF_FUZZ_RUNS ?? 25);
 const ops = selectedOperations(process.env);
 const deadline = Date.now() + minutes * 60_000;
+let stopped = false;
 console.log(`fuzz: seed ${seed}, ${minutes} min, ${DATABASES.join(" and ")}, ${ops.length} operations, ${runsPerOperation} requests per operation per round`);
 
 async function fuzzOne(kind: DbKind): Promise<{ kind: DbKind; finding: Finding | null; requests: number; rounds: number; covered: number }> {
@@ -20,13 +21,17 @@ async function fuzzOne(kind: DbKind): Promise<{ kind: DbKind; finding: Finding |
   let finding: Finding | null = null;
   let lastReport = Date.now();
   try {
-    while (Date.now() < deadline && !finding) {
+    while (Date.now() < deadline && !finding && !stopped) {
       // Each round visits every operation, in an order of its own.
       const order = [...ops].sort((a, b) => seedOf(seed, round, a.operationId) - seedOf(seed, round, b.operationId));
       for (const o of order) {
-        if (Date.now() >= deadline) break;
+        if (Date.now() >= deadline || stopped) break;
         finding = await fuzzOperation(s.fuzzer, o, seedOf(seed, round, o.operationId), round, runsPerOperation, 60_000);
-        if (finding) break;
+        if (finding) {
+          // The other database stops too: the run's answer is this finding.
+          stopped = true;
+          break;
+        }
         if (Date.now() - lastReport >= 60_000) {
           lastReport = Date.now();
           const left = Math.max(0, Math.round((deadline - Date.now()) / 60_000));

@@ -274,6 +274,8 @@ export const MAY_CHANGE_ON_REFUSAL: Record<string, string> = {
 /** Columns that change on any authenticated request, refused or not. */
 const VOLATILE_COLUMNS: Record<string, string[]> = {
   api_tokens: ["last_used_at"],
+  // A PATCH's multi-process lease on its upload is let go after its answer: it may land during the next request.
+  uploads: ["locked_by", "lock_expires_at"],
 };
 
 /** Files whose bytes are not the stored data: the database itself, the temp area, the mail outbox. */

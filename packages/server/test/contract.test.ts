@@ -145,6 +145,54 @@ describe.each(DATABASES)("the contract drives the server (%s)", (kind) => {
     });
   });
 
+  describe("the statuses the server answers to malformed requests are declared", () => {
+    const declared = (o: (typeof operations)[number]) => Object.keys((o.op as unknown as { responses: Record<string, unknown> }).responses);
+    const auth = (o: (typeof operations)[number]): Record<string, string> => (secured.includes(o) ? { Authorization: `Bearer ${alice.token}` } : {});
+
+    it("an unknown query parameter, on every operation", async () => {
+      const wrong: string[] = [];
+      for (const o of operations) {
+        const path = concrete(o.path).replace(/\/links\/[^/]+/, `/links/${"A".repeat(43)}`);
+        const res = await fetch(`${t.api}${path}?no_such_parameter=1`, { method: o.method, headers: auth(o) });
+        await res.arrayBuffer();
+        if (!declared(o).includes(String(res.status))) wrong.push(`${o.method} ${o.path}: ${res.status}`);
+      }
+      expect(wrong).toEqual([]);
+    });
+
+    it("a JSON body over 1 MiB, on every operation that takes JSON", async () => {
+      const wrong: string[] = [];
+      for (const o of operations.filter((x) => x.op.requestBody?.content["application/json"])) {
+        const res = await fetch(`${t.api}${concrete(o.path)}`, {
+          method: o.method,
+          headers: { ...auth(o), "Content-Type": "application/json" },
+          body: JSON.stringify({ a: "x".repeat(1_100_000) }),
+        });
+        await res.arrayBuffer();
+        if (!declared(o).includes(String(res.status))) wrong.push(`${o.method} ${o.path}: ${res.status}`);
+      }
+      expect(wrong).toEqual([]);
+    });
+
+    it("a resumable upload's HEAD and DELETE without Tus-Resumable", async () => {
+      const inbound = await createPackage(t, alice.token, { direction: "inbound", title: "Send me" });
+      const res = await t.fetch(`/packages/${inbound.id}/uploads`, {
+        method: "POST",
+        token: alice.token,
+        headers: { "Tus-Resumable": "1.0.0", "Upload-Length": "10", "Upload-Metadata": `filename ${Buffer.from("a.txt").toString("base64")}` },
+      });
+      expect(res.status).toBe(201);
+      const url = new URL(res.headers.get("location")!, t.url).toString();
+      const wrong: string[] = [];
+      for (const o of operations.filter((x) => x.path === "/packages/{id}/uploads/{upload_id}" && x.method !== "PATCH")) {
+        const answer = await fetch(url, { method: o.method, headers: auth(o) });
+        await answer.arrayBuffer();
+        if (answer.status !== 412 || !declared(o).includes("412")) wrong.push(`${o.method} ${o.path}: ${answer.status}`);
+      }
+      expect(wrong).toEqual([]);
+    });
+  });
+
   describe("HEAD wherever GET serves a file", () => {
     it("owner file, link file and archive: the GET's status and headers, no body, no download counted", async () => {
       const bytes = crypto.randomBytes(70_000);

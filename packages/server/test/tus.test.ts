@@ -186,6 +186,20 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     expect((await filesUnder(path.join(t.dataDir, "uploads"))).filter((f) => f.includes(id))).toEqual([]);
   });
 
+  it("a tus header that is no number (Upload-Length on a DELETE or HEAD) is 422 validation_failed, and the upload stays", async () => {
+    const pkg = await createPackage(t, token);
+    const res = await create(t, token, `/packages/${pkg.id}/uploads`, 100, { filename: "odd-headers.bin" });
+    const location = res.headers.get("location")!;
+    await patch(t, token, location, 0, Buffer.alloc(10));
+    for (const method of ["DELETE", "HEAD"]) {
+      const answer = await fetch(`${t.url}${location}`, { method, headers: { ...TUS, Authorization: `Bearer ${token}`, "Upload-Length": '{"a":{"a":1}}' } });
+      if (method === "HEAD") expect({ method, status: answer.status }).toEqual({ method, status: 422 });
+      else await expectError(answer, 422, "validation_failed");
+    }
+    const still = await head(t, token, location);
+    expect(still.headers.get("upload-offset")).toBe("10");
+  });
+
   it("an unfinished upload expires: the sweeper removes its bytes, and deleting the package removes them too", async () => {
     const pkg = await createPackage(t, token);
     const location = (await create(t, token, `/packages/${pkg.id}/uploads`, 100, { filename: "late.bin" })).headers.get("location")!;

@@ -1,0 +1,63 @@
+// `pnpm fuzz`: the fuzz suite for as long as asked (SF_FUZZ_MINUTES, default 60), on both
+// databases at once or the one SF_TEST_DATABASES names. A random seed unless SF_FUZZ_SEED is
+// given; progress each minute; the first finding is printed with its seed and request, and the
+// run exits 1. Not part of `npm test`.
+import crypto from "node:crypto";
+import { DATABASES, type DbKind } from "@speedyfiles/test-utils/server";
+import { excusedSummary, type Finding, fuzzOperation, reproduce, seedFrom, seedOf, selectedOperations, startFuzzServer } from "./runner.js";
+
+const minutes = Number(process.env.SF_FUZZ_MINUTES ?? 60);
+const seed = seedFrom(process.env, crypto.randomInt(2 ** 31));
+const firstRound = Number(process.env.SF_FUZZ_ROUND ?? 0);
+const runsPerOperation = Number(process.env.SF_FUZZ_RUNS ?? 25);
+const ops = selectedOperations(process.env);
+const deadline = Date.now() + minutes * 60_000;
+let stopped = false;
+console.log(`fuzz: seed ${seed}, ${minutes} min, ${DATABASES.join(" and ")}, ${ops.length} operations, ${runsPerOperation} requests per operation per round`);
+
+async function fuzzOne(kind: DbKind): Promise<{ kind: DbKind; finding: Finding | null; requests: number; rounds: number; covered: number }> {
+  const s = await startFuzzServer(kind);
+  let round = firstRound;
+  let finding: Finding | null = null;
+  let lastReport = Date.now();
+  try {
+    while (Date.now() < deadline && !finding && !stopped) {
+      // Each round visits every operation, in an order of its own.
+      const order = [...ops].sort((a, b) => seedOf(seed, round, a.operationId) - seedOf(seed, round, b.operationId));
+      for (const o of order) {
+        if (Date.now() >= deadline || stopped) break;
+        finding = await fuzzOperation(s.fuzzer, o, seedOf(seed, round, o.operationId), round, runsPerOperation, 60_000);
+        if (finding) {
+          // The other database stops too: the run's answer is this finding.
+          stopped = true;
+          break;
+        }
+        if (Date.now() - lastReport >= 60_000) {
+          lastReport = Date.now();
+          const left = Math.max(0, Math.round((deadline - Date.now()) / 60_000));
+          const extra = excusedSummary(s.fuzzer);
+          console.log(
+            `fuzz (${kind}): ${s.fuzzer.requests} requests, ${s.fuzzer.statusCounts.size}/${ops.length} operations covered, round ${round}, ${left} min left${extra ? `; ${extra}` : ""}`,
+          );
+        }
+      }
+      if (!finding) round++;
+    }
+    return { kind, finding, requests: s.fuzzer.requests, rounds: round - firstRound, covered: s.fuzzer.statusCounts.size };
+  } finally {
+    const extra = excusedSummary(s.fuzzer);
+    if (extra) console.log(`fuzz (${kind}): ${extra}`);
+    await s.close();
+  }
+}
+
+const results = await Promise.all(DATABASES.map((kind) => fuzzOne(kind)));
+let failed = false;
+for (const r of results) {
+  console.log(`fuzz (${r.kind}): ${r.requests} requests, ${r.covered}/${ops.length} operations covered, ${r.rounds} complete round(s)`);
+  if (r.finding) {
+    failed = true;
+    console.log(`\nFINDING on ${r.kind} (seed ${seed}):\n${r.finding.report}\n${reproduce(r.finding, r.kind, seed)}\n`);
+  }
+}
+process.exit(failed ? 1 : 0);

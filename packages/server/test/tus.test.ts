@@ -8,7 +8,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { createPackage, filesUnder, sha256, stalledTusPatch } from "@speedyfiles/test-utils/uploads";
 import { expectError } from "@speedyfiles/test-utils/expect";
 import { sweepOnce } from "../src/jobs/sweeper.js";
-import { requestFiles } from "@speedyfiles/test-utils/links";
+import { requestFiles, shareFiles } from "@speedyfiles/test-utils/links";
 
 const MiB = 1024 * 1024;
 const b64 = (s: string) => Buffer.from(s).toString("base64");
@@ -245,6 +245,18 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
     // The owner's uploads route does not reach a link's upload through another package id.
     const other = await createPackage(t, owner.token);
     expect((await head(t, owner.token, `/api/v1/packages/${other.id}/uploads/${location.split("/").pop()}`)).status).toBe(404);
+  });
+
+  it("an upload id through a link that takes no uploads is 409 link_not_inbound on creation, HEAD, PATCH and DELETE", async () => {
+    const owner = await t.createUser();
+    const s = await shareFiles(t, owner.token, [["a.txt", "hello"]]);
+    const base = `/api/v1/links/${s.secret}/uploads`;
+    const created = await create(t, undefined, `/links/${s.secret}/uploads`, 5, { filename: "b.txt" });
+    await expectError(created, 409, "link_not_inbound");
+    const location = `${base}/${crypto.randomUUID()}`;
+    expect((await head(t, undefined, location)).status).toBe(409);
+    await expectError(await patch(t, undefined, location, 0, Buffer.from("hello")), 409, "link_not_inbound");
+    await expectError(await fetch(`${t.url}${location}`, { method: "DELETE", headers: TUS }), 409, "link_not_inbound");
   });
 
   it("a PATCH without Content-Length (chunked) that brings more than the upload's length is 413, and nothing past the length is kept", async () => {

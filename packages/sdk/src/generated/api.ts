@@ -3000,6 +3000,7 @@ export interface operations {
                 content?: never;
             };
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             410: components["responses"]["Gone"];
             412: components["responses"]["TusVersion"];
             422: components["responses"]["ValidationError"];

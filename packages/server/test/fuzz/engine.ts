@@ -58,19 +58,6 @@ export interface Outcome {
  */
 export const KNOWN_ELSEWHERE: { name: string; branch: string; matches: (s: Sent, a: Answer | undefined, problem: string) => boolean }[] = [
   {
-    // Fixed on branch d-tus, remove at merge. (Seen here: a HEAD of an unfinished upload through
-    // an inbound link, without Tus-Resumable, answered 500 with Express's own HTML error page
-    // once the fuzzer had sent other tus requests; it answers 412 on a fresh server.)
-    name: "a tus error answered 500",
-    branch: "d-tus",
-    matches: (s, a, problem) =>
-      a?.status === 500 &&
-      /^(answered 500|status 500 is not declared)/.test(problem) &&
-      ["createUpload", "createLinkUpload", "appendUpload", "appendLinkUpload", "getUploadOffset", "getLinkUploadOffset", "terminateUpload", "terminateLinkUpload"].includes(
-        s.operationId,
-      ),
-  },
-  {
     // Fixed on branch d-limits, remove at merge.
     name: "an answer carrying a secret without Cache-Control: no-store",
     branch: "d-limits",

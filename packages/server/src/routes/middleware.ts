@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
-import { callRateLimit, failureOnlyRateLimit, failureRateLimit } from "../http/rate-limit.js";
+import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { rateLimitStore } from "../http/rate-limit-store.js";
 import { linkHeaders } from "../http/security-headers.js";
 import { sha256Hex } from "../security/secrets.js";
@@ -20,7 +20,7 @@ export interface LimitedPages {
 const LINK_OPERATIONS: OperationId[] = ["getLink", "uploadLinkFile", "downloadLinkFile", "headLinkFile", "downloadLinkArchive", "headLinkArchive", "completeLink"];
 
 /**
- * Link guessing: failed lookups (unknown or dead links) count per client address; past the limit
+ * Link guessing: failed lookups (unknown or dead links) and wrong passwords count per client address; past the limit
  * every link request from that address gets 429 until the window passes. Successful requests are
  * not counted, so a recipient with a valid link is never slowed down by this. One counter for the
  * link pages and the JSON API together.
@@ -41,25 +41,10 @@ export function linkLookupLimiter(s: Services, pages: LimitedPages): RequestHand
     respond: respond(perIpDetail),
     store: rateLimitStore(s.db, "link-lookup"),
   });
-  // A password-protected link also counts its wrong passwords from every address together, so
-  // guessing from many addresses gets no further than from one.
-  const perLinkDetail = "Too many wrong passwords for this link; try again later";
-  const perLink = failureOnlyRateLimit({
-    limit: s.config.linkMaxPasswordFailures,
-    windowSeconds: s.config.linkWindowSeconds,
-    key: (req) => `link:${sha256Hex(String(req.params.link ?? req.params.secret ?? ""))}`,
-    isFailure: wrongPassword,
-    detail: perLinkDetail,
-    respond: respond(perLinkDetail),
-    store: rateLimitStore(s.db, "link-password"),
-  });
-  // Only a request that presents a password can be a wrong one: the others (every download of a
-  // link that has no password, or is already unlocked by its cookie) skip the per-link counter,
-  // which on PostgreSQL is a database read.
-  const presentsPassword = (req: Request) => req.get("x-link-password") !== undefined || (req.method === "POST" && req.originalUrl.startsWith("/l/"));
-  return (req, res, next) => {
-    void perIp(req, res, (err?: unknown) => (err ? next(err) : presentsPassword(req) ? perLink(req, res, next) : next()));
-  };
+  // Wrong passwords are also counted per package, from every address together, by the service
+  // that checks them (services/links/access.ts unlockLink): counted before the check, so guesses
+  // in flight at once cannot pass the limit together.
+  return perIp;
 }
 
 /** The login rate limits: failed password checks per client address and per account. */

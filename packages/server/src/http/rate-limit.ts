@@ -6,7 +6,7 @@ interface FailureLimitOptions {
   limit: number;
   windowSeconds: number;
   /** Keys the counter; defaults to the client address (IPv6 grouped by /56). */
-  key?: (req: Request) => string;
+  key?: (req: Request) => string | Promise<string>;
   /** Which answers count as failures. */
   isFailure: (res: Response) => boolean;
   detail: string;

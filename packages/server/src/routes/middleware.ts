@@ -5,6 +5,7 @@ import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { rateLimitStore } from "../http/rate-limit-store.js";
 import { linkHeaders } from "../http/security-headers.js";
 import { sha256Hex } from "../security/secrets.js";
+import { loginAccountKey } from "../services/users.js";
 
 /**
  * How a limited request from a page is answered: with a page. The pages live in routes/web*.ts,
@@ -60,7 +61,7 @@ export interface LoginLimiters {
  * limited sign-in page answers a page, the API `{"detail", "code"}`.
  */
 export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
-  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string; prefix: string }) =>
+  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string | Promise<string>; prefix: string }) =>
     failureRateLimit({
       ...opts,
       store: rateLimitStore(s.db, opts.prefix),
@@ -76,10 +77,8 @@ export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
     perAccount: limit({
       prefix: "login-account",
       limit: s.config.loginMaxFailuresPerAccount,
-      key: (req) =>
-        `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "")
-          .trim()
-          .toLowerCase()}`,
+      // The account the email reaches, however it is spelled (services/users.ts).
+      key: (req) => loginAccountKey(s, String((req.body as { email?: unknown } | undefined)?.email ?? "")),
       detail: "Too many failed login attempts for this account; try again later",
     }),
   };

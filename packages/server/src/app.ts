@@ -52,6 +52,12 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   // An API request never matches a page: it skips the pages' routers and their few dozen path
   // matches (measurable on GET /api/v1/me at thousands of requests a second).
   app.use((req, res, next) => (req.url.startsWith("/api/") ? next() : pages(req, res, next)));
+  // Many answers carry a secret (a token, a webhook's signing secret, magic links): no cache may
+  // keep any API answer, unless it says otherwise (downloads and the docs' assets set their own).
+  app.use("/api/v1", (_req, res, next) => {
+    res.setHeader("Cache-Control", "no-store");
+    next();
+  });
   app.use("/api/v1", docsRoutes());
   app.use("/api/v1", specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter, login) }));
 

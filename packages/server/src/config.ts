@@ -1,6 +1,6 @@
 import path from "node:path";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
-import { redactUrl } from "./util/redact-url.js";
+import { credentialsMisread, redactUrl } from "./util/redact-url.js";
 
 /** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
 export const S3_MAX_FILE_BYTES = 10_000 * 64 * 1024 * 1024;
@@ -126,9 +126,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     try {
       const u = new URL(publicUrl);
       if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+      // It is printed, logged and put into every email: it must hold no credentials.
+      if (u.username !== "" || u.password !== "") problems.push(`SF_PUBLIC_URL must not hold a user name or password (got "${redactUrl(publicUrl)}")`);
       publicUrl = publicUrl.replace(/\/+$/, "");
     } catch {
-      problems.push(`SF_PUBLIC_URL must be an http(s) URL (got "${publicUrl}")`);
+      problems.push(`SF_PUBLIC_URL must be an http(s) URL (got "${redactUrl(publicUrl)}")`);
     }
   }
 
@@ -158,6 +160,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
   const smtpUrl = str("SF_SMTP_URL");
   if (smtpUrl !== null && !/^smtps?:\/\//.test(smtpUrl)) {
     problems.push(`SF_SMTP_URL must start with smtp:// or smtps:// (got "${redactUrl(smtpUrl)}")`);
+  } else if (smtpUrl !== null && (!URL.canParse(smtpUrl) || credentialsMisread(smtpUrl))) {
+    // nodemailer reads it with a WHATWG parser: a raw / # ? in the password ends the user part there.
+    problems.push(`SF_SMTP_URL cannot be read as written (got "${redactUrl(smtpUrl)}"): percent-encode / # ? @ : in the user name and password (%2F %23 %3F %40 %3A)`);
   }
   const mailFrom = str("SF_MAIL_FROM") ?? "SpeedyFiles <no-reply@localhost>";
 
@@ -234,6 +239,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       try {
         const u = new URL(endpoint);
         if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+        if (u.username !== "" || u.password !== "") {
+          problems.push(`SF_S3_ENDPOINT must not hold a user name or password (got "${redactUrl(endpoint)}"): the keys go in SF_S3_ACCESS_KEY_ID and SF_S3_SECRET_ACCESS_KEY`);
+        }
       } catch {
         problems.push(`SF_S3_ENDPOINT must be an http(s) URL (got "${redactUrl(endpoint)}")`);
       }

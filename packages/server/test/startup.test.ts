@@ -51,7 +51,8 @@ describe("speedyfiles-server with a database it cannot use", () => {
     [
       "a password with a raw / and # that a URL parser splits (the driver would take part of it for the host)",
       `postgres://sf:Sl4sh/Hash#Pw@127.0.0.1:${port}/sf`,
-      new RegExp(`postgres://sf(:\\*+)?@127\\.0\\.0\\.1:${port}/sf`),
+      // Not read as written: the whole user part is hidden, not only what looks like the password.
+      new RegExp(`postgres://\\*\\*\\*@127\\.0\\.0\\.1:${port}/sf`),
       /percent-encode/i,
       ["Sl4sh", "Hash"],
     ],

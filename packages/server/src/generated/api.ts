@@ -656,7 +656,8 @@ export interface paths {
          * @description Never counts as a download. A package with a password answers 403
          *     `link_password_required` without `X-Link-Password` (or the link page's cookie) and 403
          *     `link_password_wrong` with a wrong one; wrong passwords count toward the link failure limit
-         *     per address and per link (429 after it). A link whose every file reached `max_downloads`
+         *     per address and per package, every recipient's link together (429 after it, even for the
+         *     right password, until the window passes). A link whose every file reached `max_downloads`
          *     answers 410 `download_limit_reached`.
          */
         get: operations["getLink"];

@@ -1,12 +1,12 @@
 import type { NextFunction, Request, Response } from "express";
-import { rateLimit, type Options, type Store } from "express-rate-limit";
+import { rateLimit, type Store } from "express-rate-limit";
 
 interface FailureLimitOptions {
   /** Failures allowed per key within the window. */
   limit: number;
   windowSeconds: number;
   /** Keys the counter; defaults to the client address (IPv6 grouped by /56). */
-  key?: (req: Request) => string;
+  key?: (req: Request) => string | Promise<string>;
   /** Which answers count as failures. */
   isFailure: (res: Response) => boolean;
   detail: string;
@@ -75,36 +75,4 @@ export function callRateLimit(opts: { limit: number; windowSeconds: number; key:
       res.status(429).json({ detail: opts.detail, code: "rate_limited" });
     },
   });
-}
-
-/**
- * As failureRateLimit, but only failures are ever counted: a request is refused (429 with
- * `Retry-After`) once its key failed `limit` times within the window, and successful requests in
- * flight take no room. For a key shared by requests that run at once (one link's downloads, a
- * browser fetching ten files together), where counting every arrival would refuse them. The
- * counters are the store's, so on PostgreSQL every server process counts toward the one limit.
- */
-export function failureOnlyRateLimit(opts: FailureLimitOptions & { key: (req: Request) => string }) {
-  const { store } = opts;
-  void store.init?.({ windowMs: opts.windowSeconds * 1000 } as Options);
-  return async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      const key = opts.key(req);
-      const now = Date.now();
-      const seen = await store.get?.(key);
-      if (seen && seen.totalHits >= opts.limit && seen.resetTime && seen.resetTime.getTime() > now) {
-        res.setHeader("Retry-After", String(Math.max(1, Math.ceil((seen.resetTime.getTime() - now) / 1000))));
-        res.status(429);
-        if (opts.respond) opts.respond(req, res);
-        else res.json({ detail: opts.detail, code: "rate_limited" });
-        return;
-      }
-      res.once("finish", () => {
-        if (opts.isFailure(res)) Promise.resolve(store.increment(key)).catch(() => {});
-      });
-      next();
-    } catch (err) {
-      next(err);
-    }
-  };
 }

@@ -1,4 +1,5 @@
 import { deleteExpiredFederatedTokens } from "../db/trust-policies.js";
+import { deleteExpiredRateCounters } from "../db/rate-limits.js";
 import { claimExpiring, claimPurgeable, markExpired, markPurged } from "../db/packages.js";
 import { emit } from "../events/emit.js";
 import { storageKeysOf } from "../db/files.js";
@@ -57,6 +58,8 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
   await purgeEndedSessions(s);
   // Federated tokens live an hour at most and one is minted per CI job: their rows go a day after.
   await deleteExpiredFederatedTokens(s.db, addDays(now, -1).toISOString());
+  // Rate-limit counters whose window passed (the link passwords' are in the table on SQLite too).
+  await deleteExpiredRateCounters(s.db, now.getTime());
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");
   return { expired, purged };
 }

@@ -1,10 +1,11 @@
 import type { Request, RequestHandler, Response } from "express";
 import type { Services } from "../services/context.js";
 import type { OperationId } from "../http/operations.js";
-import { callRateLimit, failureOnlyRateLimit, failureRateLimit } from "../http/rate-limit.js";
+import { callRateLimit, failureRateLimit } from "../http/rate-limit.js";
 import { rateLimitStore } from "../http/rate-limit-store.js";
 import { linkHeaders } from "../http/security-headers.js";
 import { sha256Hex } from "../security/secrets.js";
+import { loginAccountKey } from "../services/users.js";
 
 /**
  * How a limited request from a page is answered: with a page. The pages live in routes/web*.ts,
@@ -20,7 +21,7 @@ export interface LimitedPages {
 const LINK_OPERATIONS: OperationId[] = ["getLink", "uploadLinkFile", "downloadLinkFile", "headLinkFile", "downloadLinkArchive", "headLinkArchive", "completeLink"];
 
 /**
- * Link guessing: failed lookups (unknown or dead links) count per client address; past the limit
+ * Link guessing: failed lookups (unknown or dead links) and wrong passwords count per client address; past the limit
  * every link request from that address gets 429 until the window passes. Successful requests are
  * not counted, so a recipient with a valid link is never slowed down by this. One counter for the
  * link pages and the JSON API together.
@@ -41,25 +42,10 @@ export function linkLookupLimiter(s: Services, pages: LimitedPages): RequestHand
     respond: respond(perIpDetail),
     store: rateLimitStore(s.db, "link-lookup"),
   });
-  // A password-protected link also counts its wrong passwords from every address together, so
-  // guessing from many addresses gets no further than from one.
-  const perLinkDetail = "Too many wrong passwords for this link; try again later";
-  const perLink = failureOnlyRateLimit({
-    limit: s.config.linkMaxPasswordFailures,
-    windowSeconds: s.config.linkWindowSeconds,
-    key: (req) => `link:${sha256Hex(String(req.params.link ?? req.params.secret ?? ""))}`,
-    isFailure: wrongPassword,
-    detail: perLinkDetail,
-    respond: respond(perLinkDetail),
-    store: rateLimitStore(s.db, "link-password"),
-  });
-  // Only a request that presents a password can be a wrong one: the others (every download of a
-  // link that has no password, or is already unlocked by its cookie) skip the per-link counter,
-  // which on PostgreSQL is a database read.
-  const presentsPassword = (req: Request) => req.get("x-link-password") !== undefined || (req.method === "POST" && req.originalUrl.startsWith("/l/"));
-  return (req, res, next) => {
-    void perIp(req, res, (err?: unknown) => (err ? next(err) : presentsPassword(req) ? perLink(req, res, next) : next()));
-  };
+  // Wrong passwords are also counted per package, from every address together, by the service
+  // that checks them (services/links/access.ts unlockLink): counted before the check, so guesses
+  // in flight at once cannot pass the limit together.
+  return perIp;
 }
 
 /** The login rate limits: failed password checks per client address and per account. */
@@ -75,7 +61,7 @@ export interface LoginLimiters {
  * limited sign-in page answers a page, the API `{"detail", "code"}`.
  */
 export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
-  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string; prefix: string }) =>
+  const limit = (opts: { limit: number; detail: string; key?: (req: Request) => string | Promise<string>; prefix: string }) =>
     failureRateLimit({
       ...opts,
       store: rateLimitStore(s.db, opts.prefix),
@@ -91,10 +77,8 @@ export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
     perAccount: limit({
       prefix: "login-account",
       limit: s.config.loginMaxFailuresPerAccount,
-      key: (req) =>
-        `account:${String((req.body as { email?: unknown } | undefined)?.email ?? "")
-          .trim()
-          .toLowerCase()}`,
+      // The account the email reaches, however it is spelled (services/users.ts).
+      key: (req) => loginAccountKey(s, String((req.body as { email?: unknown } | undefined)?.email ?? "")),
       detail: "Too many failed login attempts for this account; try again later",
     }),
   };

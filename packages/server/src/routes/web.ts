@@ -108,6 +108,12 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
             res.locals.errorCode = err.code;
             return askPassword(res, secret, l, 403, "That password is not right.");
           }
+          // Past the package's count of wrong passwords: a page saying so, with Retry-After.
+          if (err instanceof ApiError && err.status === 429) {
+            for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+            res.status(429);
+            return sendTooManyPage(res, `${err.message}.`);
+          }
           throw err;
         }
         const c = linkCookie(l, s.clock());

@@ -123,10 +123,30 @@ export async function listUsers(s: Services, opts: { page: number; perPage: numb
  * same 401 after one scrypt computation, so neither the answer nor its timing says which it was.
  */
 export async function authenticatePassword(s: Services, email: string, password: string): Promise<UserRow> {
-  const user = await findUserByEmail(s.db, email.trim());
+  const user = await findUserByEmail(s.db, signInEmail(email));
   const ok = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
   if (!user || !ok || bool(user.disabled)) throw new Unauthorized("credentials_invalid", "Wrong email or password");
   return user;
+}
+
+/**
+ * An email as signing in reads it: at most 254 characters (the longest address), trimmed, in
+ * lower case. The one reading, for the password check and the per-account login limit alike.
+ */
+export function signInEmail(raw: string): string {
+  return raw.slice(0, 254).trim().toLowerCase();
+}
+
+/**
+ * What the per-account login limit counts failures under: the account the email reaches, by its
+ * id, however the email was spelled (case, spaces, a tail that the cut drops); an email that
+ * reaches no account, by its normalized spelling, so an unknown account is limited the same way
+ * and the answers tell nothing about which accounts exist.
+ */
+export async function loginAccountKey(s: Services, rawEmail: string): Promise<string> {
+  const email = signInEmail(rawEmail);
+  const user = email === "" ? undefined : await findUserByEmail(s.db, email);
+  return user ? `user:${user.id}` : `email:${email}`;
 }
 
 /**

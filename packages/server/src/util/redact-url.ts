@@ -60,13 +60,29 @@ function parseUrl(url: string): UrlParts | undefined {
 const isSecretParam = (name: string, value: string | undefined): value is string => value !== undefined && SECRET_PARAM.test(name);
 
 /**
+ * Whether a WHATWG URL parser reads the user name and password exactly as `p` cut them (by the
+ * last `@`). When it does not, or cannot parse the URL at all, the user name is no safe guess
+ * either: a raw `/`, `#`, `?` or `:` may have moved part of the password into it.
+ */
+function userinfoReadAlike(url: string, p: UrlParts): boolean {
+  try {
+    const u = new URL(url);
+    return safeDecode(u.username) === safeDecode(p.user ?? "") && safeDecode(u.password) === safeDecode(p.password ?? "");
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A URL safe to print or log: its password, and any password-like query parameter, replaced by
- * `***`. The one redaction of URLs that hold credentials (database, SMTP, S3 endpoint).
+ * `***`; the whole user name and password (everything from `://` to the last `@`) when the URL
+ * does not parse as written. The one redaction of URLs that may hold credentials (database, SMTP,
+ * S3 endpoint, public URL).
  */
 export function redactUrl(url: string): string {
   const p = parseUrl(url);
   if (!p) return url.includes("@") ? "(not shown: it may hold a password)" : url;
-  const auth = p.user === undefined ? "" : p.password === undefined ? `${p.user}@` : `${p.user}:***@`;
+  const auth = p.user === undefined ? "" : !userinfoReadAlike(url, p) ? "***@" : p.password === undefined ? `${p.user}@` : `${p.user}:***@`;
   const query = p.query ? `?${p.query.map(([name, value]) => (value === undefined ? name : `${name}=${isSecretParam(name, value) ? "***" : value}`)).join("&")}` : "";
   return `${p.scheme}${auth}${p.hostAndPath}${query}${p.fragment}`;
 }

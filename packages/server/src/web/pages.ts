@@ -132,7 +132,7 @@ export function deadLinkPage(status: number, detail: string, code?: string): str
         : status === 410
           ? "It expired or its sender revoked it. Ask the sender for a new link."
           : status === 429
-            ? "Too many attempts from your address. Try again in a few minutes."
+            ? "Too many attempts. Try again in a few minutes."
             : "Check that you copied the whole link from the email.";
   return layout(heading, `<h1>${e(heading)}</h1><p>${e(detail)}</p><p class="muted">${e(hint)}</p>`);
 }

@@ -1,7 +1,8 @@
-import { Forbidden, Gone, NotFound } from "../../errors.js";
+import { Forbidden, Gone, NotFound, TooManyRequests } from "../../errors.js";
 import type { LinkedPackage } from "../../db/packages.js";
 import { deadLinkReason } from "../../db/dead-links.js";
 import { findLinkByHash, type LinkRow } from "../../db/links.js";
+import { decrementRateCounter, findRateCounter, incrementRateCounter, type RateCounter } from "../../db/rate-limits.js";
 import { sha256Hex } from "../../security/secrets.js";
 import { verifyPassword } from "../../security/passwords.js";
 import { effectiveStatus } from "../packages.js";
@@ -51,10 +52,29 @@ export async function liveLink(s: Services, secret: string): Promise<LiveLink> {
   return found;
 }
 
+/** The detail of a 429 past the per-package count of wrong passwords (the page shows it too). */
+export const PASSWORD_LIMIT_DETAIL = "Too many wrong passwords for these files; try again later";
+
+/**
+ * The counter of one package's password checks in `rate_limits`: per package, not per link, so
+ * every recipient's link and every link sent again share it. Stored as SHA-256, as the HTTP
+ * limiters' keys are (http/rate-limit-store.ts).
+ */
+const passwordCounterKey = (packageId: string) => sha256Hex(`link-password:package:${packageId}`);
+
+const passwordLimited = (c: RateCounter, now: number) => new TooManyRequests(PASSWORD_LIMIT_DETAIL, (c.resetAt - now) / 1000);
+
 /**
  * Passes when the package has no password, or the recipient presents it (or a valid cookie of
- * the page): 403 `link_password_required` without, `link_password_wrong` with a wrong one (the
- * link limiters count those, per address and per link).
+ * the page): 403 `link_password_required` without, `link_password_wrong` with a wrong one, 429
+ * once the package's wrong passwords reached SF_LINK_MAX_PASSWORD_FAILURES in the window (even
+ * for the right one; the per-address limiter counts `link_password_wrong` answers too).
+ *
+ * A password is counted *before* it is checked, in one atomic statement (an upsert answering the
+ * new count, db/rate-limits.ts): guesses in flight at once, through any process on the database,
+ * each take a number, and only those numbered within the limit are checked. A right one gives its
+ * number back, so only wrong ones stay counted; a password found right in the last minutes
+ * (verified-passwords.ts) takes no number, so a browser fetching many files is never counted.
  */
 export async function unlockLink(s: Services, l: LiveLink, access: LinkAccess): Promise<void> {
   const hash = l.pkg.password_hash;
@@ -63,11 +83,27 @@ export async function unlockLink(s: Services, l: LiveLink, access: LinkAccess): 
   if (access.password === undefined || access.password === "") {
     throw new Forbidden("link_password_required", "These files are protected by a password; send it in X-Link-Password");
   }
+  const limit = s.config.linkMaxPasswordFailures;
+  const key = passwordCounterKey(l.pkg.id);
   const verified = verifiedPasswords(s);
-  const now = s.clock();
-  if (verified.has(hash, access.password, now)) return;
-  if (!(await verifyPassword(access.password, hash))) throw new Forbidden("link_password_wrong", "The password is wrong");
-  verified.add(hash, access.password, now);
+  const at = s.clock();
+  const now = at.getTime();
+  if (verified.has(hash, access.password, at)) {
+    const seen = await findRateCounter(s.db, key, now);
+    if (seen && seen.hits >= limit) throw passwordLimited(seen, now);
+    return;
+  }
+  const counted = await incrementRateCounter(s.db, key, now, s.config.linkWindowSeconds * 1000);
+  if (counted.hits > limit) throw passwordLimited(counted, now);
+  let right = false;
+  try {
+    right = await verifyPassword(access.password, hash);
+  } finally {
+    // Only wrong passwords stay counted (a failed check, the database away, counts as wrong).
+    if (right) await decrementRateCounter(s.db, key, now);
+  }
+  if (!right) throw new Forbidden("link_password_wrong", "The password is wrong");
+  verified.add(hash, access.password, at);
 }
 
 /** A live, unlocked link (the checks of every recipient operation that reads files). */

@@ -51,7 +51,9 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     purged += n;
     if (n < BATCH) break;
   }
-  await s.storage.removeStaleTemp?.();
+  // Partial uploads of server processes that are gone (killed, crashed) on this data dir.
+  const abandonedTemp = (await s.storage.removeStaleTemp?.()) ?? 0;
+  if (abandonedTemp > 0) s.logger.info({ folders: abandonedTemp }, "removed the temp folders of server processes that are gone");
   await sweepExpiredUploads(s);
   await expireIdempotencyKeys(s);
   await purgeEndedSessions(s);

@@ -31,7 +31,10 @@ export interface BlobStore {
    */
   adopt?(path: string): Promise<StoredBlob>;
   delete(key: string): Promise<void>;
-  /** Optional: removes what interrupted writes left behind (run at start and by the sweeper). */
+  /**
+   * Optional: removes what the interrupted writes of processes that are gone left behind (run at
+   * start and by the sweeper); resolves with how many temp folders (or old loose files) went.
+   */
   removeStaleTemp?(): Promise<number>;
   /** Throws if the store cannot be written. Used by /health. */
   check(): Promise<void>;

@@ -7,6 +7,7 @@ import { expireIdempotencyKeys } from "../services/idempotency.js";
 import { purgeEndedSessions } from "../services/sessions.js";
 import { sweepExpiredUploads } from "../services/uploads.js";
 import { retryBlobDeletions } from "../services/blob-deletions.js";
+import { removeOrphanBlobsWhenDue } from "../services/orphan-blobs.js";
 
 const BATCH = 50;
 
@@ -59,6 +60,14 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
   await purgeEndedSessions(s);
   // Federated tokens live an hour at most and one is minted per CI job: their rows go a day after.
   await deleteExpiredFederatedTokens(s.db, addDays(now, -1).toISOString());
+  // Bytes a crash left without their row (at most once an hour: it lists the whole store). Last,
+  // and on its own: a store that fails here holds up none of the work above.
+  try {
+    const orphans = await removeOrphanBlobsWhenDue(s);
+    if (orphans > 0) s.logger.info({ orphans }, "removed stored blobs that no row refers to");
+  } catch (err) {
+    s.logger.warn({ err }, "could not look for stored blobs that no row refers to; the next sweep will");
+  }
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");
   return { expired, purged };
 }

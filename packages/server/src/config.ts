@@ -52,6 +52,8 @@ export interface Config {
   accelRedirect: string | null;
   /** An unfinished resumable (tus) upload is removed this many hours after it was started. */
   uploadExpiryHours: number;
+  /** Stored bytes no row refers to are removed by the sweeper once this old (a crash between store and commit). */
+  orphanGraceHours: number;
   /**
    * SF_SECRET_KEY: the 32-byte key that seals queued mail (which may carry a link's secret).
    * Null: a key made once in `<dataDir>/secret.key` (see mail/sealing.ts).
@@ -307,6 +309,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     s3,
     accelRedirect,
     uploadExpiryHours: int("SF_UPLOAD_EXPIRY_HOURS", 24, 1, 8760),
+    orphanGraceHours: int("SF_ORPHAN_GRACE_HOURS", 24, 1, 8760),
     secretKey,
     mailMaxAttempts: int("SF_MAIL_MAX_ATTEMPTS", 20, 1, 1000),
     mailGiveUpHours: int("SF_MAIL_GIVE_UP_HOURS", 48, 1, 8760),

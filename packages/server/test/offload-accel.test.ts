@@ -131,5 +131,22 @@ describe.each(DATABASES)("SF_ACCEL_REDIRECT: nginx sends local files (%s)", (kin
       expect(stale.status).toBe(200);
       expect(stale.body.length).toBe(bytes.length);
     });
+
+    it("nginx answers a Range as the server judged it: several ranges get the whole file (as counted), an unsatisfiable one 416", async () => {
+      const f = s.files[0]!;
+      const url = `${nginx.url}/api/v1/links/${s.secret}/files/${f.id}`;
+      for (const range of ["bytes=0-9,20-29", "bytes=0-,0-,0-", `bytes=${Array.from({ length: 150 }, (_, i) => `${i}-${i}`).join(",")}`]) {
+        const before = await downloads();
+        const res = await raw(url, { headers: { Range: range } });
+        expect(res.status, range.slice(0, 40)).toBe(200);
+        expect(res.headers["content-range"]).toBeUndefined();
+        expect(sha256(res.body)).toBe(sha256(bytes));
+        // Ignored, the Range asked for the whole file: it counts as a download.
+        expect(await downloads()).toBe(before + 1);
+      }
+      const past = await raw(url, { headers: { Range: `bytes=${bytes.length}-` } });
+      expect(past.status).toBe(416);
+      expect(past.headers["content-range"]).toBe(`bytes */${bytes.length}`);
+    });
   });
 });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { addFileWithLegacyName } from "@speedyfiles/test-utils/legacy-names";
-import { addFile, blobPath, createPackage, exists, postPackage, sha256, until, uploadFile } from "@speedyfiles/test-utils/uploads";
+import { addFile, blobPath, createPackage, exists, filesUnder, postPackage, sha256, until, uploadFile } from "@speedyfiles/test-utils/uploads";
 import { findPackageByLinkHash } from "../src/db/packages.js";
 import { sha256Hex } from "../src/security/secrets.js";
 import type { Services } from "../src/services/context.js";
@@ -691,7 +691,7 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
       }
     };
     await walk(path.join(t.dataDir, "blobs"));
-    await until(async () => (await fs.readdir(path.join(t.dataDir, "tmp"))).length === 0, 5000, "tmp to be empty");
+    await until(async () => (await filesUnder(path.join(t.dataDir, "tmp"))).length === 0, 5000, "tmp to be empty");
     expect([...blobs].sort()).toEqual(rows.map((r: { storage_key: string }) => r.storage_key).sort());
   });
 

@@ -3,7 +3,9 @@ import os from "node:os";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { filesUnder } from "@speedyfiles/test-utils/uploads";
 import { LocalBlobStore } from "../src/storage/local.js";
+import { ABANDONED_AFTER_MS } from "../src/storage/temp-folders.js";
 
 describe("the local-disk blob store", () => {
   it("leaves no temp file behind when the source fails before the file is even open", async () => {
@@ -21,7 +23,7 @@ describe("the local-disk blob store", () => {
       expect(results.every((r) => r.status === "rejected")).toBe(true);
       // Give a late open of any write stream the time to happen, then look.
       await new Promise((r) => setTimeout(r, 200));
-      expect(await fs.readdir(path.join(dir, "tmp"))).toEqual([]);
+      expect(await filesUnder(path.join(dir, "tmp"))).toEqual([]);
       expect(await fs.readdir(path.join(dir, "blobs"))).toEqual([]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
@@ -58,10 +60,10 @@ describe("the local-disk blob store", () => {
     }
   });
 
-  it("start-up removes only temp files nobody is writing: another process's upload in progress survives", async () => {
+  it("start-up removes only old loose temp files of the former layout: one being written survives", async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-store-"));
     try {
-      await new LocalBlobStore(dir).init();
+      await fs.mkdir(path.join(dir, "tmp"));
       const tmp = path.join(dir, "tmp");
       const live = path.join(tmp, "11111111-1111-4111-8111-111111111111.part");
       const crashed = path.join(tmp, "22222222-2222-4222-8222-222222222222.part");
@@ -69,9 +71,57 @@ describe("the local-disk blob store", () => {
       await fs.writeFile(crashed, "left by a crash");
       const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
       await fs.utimes(crashed, twoHoursAgo, twoHoursAgo);
-      // A second process starting on the same data dir.
-      await new LocalBlobStore(dir).init();
-      expect(await fs.readdir(tmp)).toEqual([path.basename(live)]);
+      // A process starting on the same data dir.
+      const store = new LocalBlobStore(dir);
+      await store.init();
+      expect((await fs.readdir(tmp, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name)).toEqual([path.basename(live)]);
+      store.close();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("each store writes into a folder of its own, removed on close; start and sweep remove only folders whose owner is gone", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-store-"));
+    try {
+      const tmp = path.join(dir, "tmp");
+      const first = new LocalBlobStore(dir);
+      await first.init();
+      const [own] = await fs.readdir(tmp);
+      expect(own).toMatch(/^[0-9a-f]{16}\.\d+\.\d+\.[0-9a-f]{8}$/);
+      const [machine, , start] = own!.split(".");
+      // Folders other processes left: on this machine a pid that does not exist, and this
+      // process's pid with another start time (a reused pid); from another machine sharing the
+      // data dir, one whose heartbeat stopped long ago and one beating now.
+      const deadPid = path.join(tmp, `${machine}.4194303.12345.00000000`);
+      const reusedPid = path.join(tmp, `${machine}.${process.pid}.${Number(start) + 1}.00000001`);
+      const otherMachineGone = path.join(tmp, "0123456789abcdef.77.88.00000002");
+      const otherMachineAlive = path.join(tmp, "0123456789abcdef.77.99.00000003");
+      for (const d of [deadPid, reusedPid, otherMachineGone, otherMachineAlive]) {
+        await fs.mkdir(d);
+        await fs.writeFile(path.join(d, "33333333-3333-4333-8333-333333333333.part"), "partial");
+      }
+      const old = new Date(Date.now() - ABANDONED_AFTER_MS - 60_000);
+      await fs.utimes(otherMachineGone, old, old);
+      // A live upload in the first store's folder, not yet finished.
+      await fs.writeFile(path.join(tmp, own!, "44444444-4444-4444-8444-444444444444.part"), "mine");
+
+      // A second store in this very process (as test servers are) keeps the first one's folder.
+      const second = new LocalBlobStore(dir);
+      await second.init();
+      const left = (await fs.readdir(tmp)).sort();
+      expect(left).toContain(own);
+      expect(left).toContain(path.basename(otherMachineAlive));
+      for (const d of [deadPid, reusedPid, otherMachineGone]) expect(left).not.toContain(path.basename(d));
+      expect(left).toHaveLength(3);
+      expect(await first.removeStaleTemp()).toBe(0);
+
+      // Both still store, and close takes each one's folder away.
+      await first.put(Readable.from([Buffer.from("a")]));
+      await second.put(Readable.from([Buffer.from("b")]));
+      first.close();
+      second.close();
+      expect(await fs.readdir(tmp)).toEqual([path.basename(otherMachineAlive)]);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

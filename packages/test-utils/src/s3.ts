@@ -53,7 +53,9 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3Ser
   // s3rver logs every request; keep draining its output so it never blocks on a full pipe.
   let log = "";
   const spawnIt = async (wanted: number) => {
-    const c: ChildProcess = spawn(process.execPath, [S3RVER_RUN, dir, bucket, String(wanted)], {
+    // s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its legacy
+    // provider: without it every truncated listing (a paginated one) is a 500.
+    const c: ChildProcess = spawn(process.execPath, ["--openssl-legacy-provider", S3RVER_RUN, dir, bucket, String(wanted)], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

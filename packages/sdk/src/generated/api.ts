@@ -1565,7 +1565,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The Range lies outside the file */
+        /** @description Every range of the `Range` header starts at or past the end of the file; `Content-Range` says its size (`bytes *\/<size>`) */
         RangeNotSatisfiable: {
             headers: {
                 [name: string]: unknown;
@@ -1683,11 +1683,15 @@ export interface components {
          */
         LinkPassword: string;
         /**
-         * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+         * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`
+         *     with those bytes. Any value is accepted and never refused with `422`: a Range the server
+         *     cannot use (malformed, another unit, an end before its start, several ranges, more than 100
+         *     ranges) is ignored and the whole file sent (`200`); one whose every range starts at or past
+         *     the end of the file (or is `-0`) gets `416` with `Content-Range: bytes *\/<size>`.
          * @example bytes=0-1023
          */
         Range: string;
-        /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+        /** @description The ETag the client's partial copy has; a different one (or anything else) gets the whole current file (200) */
         IfRange: string;
         /**
          * @description A unique value per logical request (a random UUID), the same on every retry of it. A
@@ -3063,11 +3067,15 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`
+                 *     with those bytes. Any value is accepted and never refused with `422`: a Range the server
+                 *     cannot use (malformed, another unit, an end before its start, several ranges, more than 100
+                 *     ranges) is ignored and the whole file sent (`200`); one whose every range starts at or past
+                 *     the end of the file (or is `-0`) gets `416` with `Content-Range: bytes *\/<size>`.
                  * @example bytes=0-1023
                  */
                 Range?: components["parameters"]["Range"];
-                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                /** @description The ETag the client's partial copy has; a different one (or anything else) gets the whole current file (200) */
                 "If-Range"?: components["parameters"]["IfRange"];
             };
             path: {
@@ -3127,11 +3135,15 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`
+                 *     with those bytes. Any value is accepted and never refused with `422`: a Range the server
+                 *     cannot use (malformed, another unit, an end before its start, several ranges, more than 100
+                 *     ranges) is ignored and the whole file sent (`200`); one whose every range starts at or past
+                 *     the end of the file (or is `-0`) gets `416` with `Content-Range: bytes *\/<size>`.
                  * @example bytes=0-1023
                  */
                 Range?: components["parameters"]["Range"];
-                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                /** @description The ETag the client's partial copy has; a different one (or anything else) gets the whole current file (200) */
                 "If-Range"?: components["parameters"]["IfRange"];
             };
             path: {
@@ -3418,11 +3430,15 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`
+                 *     with those bytes. Any value is accepted and never refused with `422`: a Range the server
+                 *     cannot use (malformed, another unit, an end before its start, several ranges, more than 100
+                 *     ranges) is ignored and the whole file sent (`200`); one whose every range starts at or past
+                 *     the end of the file (or is `-0`) gets `416` with `Content-Range: bytes *\/<size>`.
                  * @example bytes=0-1023
                  */
                 Range?: components["parameters"]["Range"];
-                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                /** @description The ETag the client's partial copy has; a different one (or anything else) gets the whole current file (200) */
                 "If-Range"?: components["parameters"]["IfRange"];
                 /**
                  * @description The package's password, when it has one. The recipient's page asks for it in a form instead
@@ -3463,11 +3479,15 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n`; a multi-range or malformed value gets the whole file
+                 * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`
+                 *     with those bytes. Any value is accepted and never refused with `422`: a Range the server
+                 *     cannot use (malformed, another unit, an end before its start, several ranges, more than 100
+                 *     ranges) is ignored and the whole file sent (`200`); one whose every range starts at or past
+                 *     the end of the file (or is `-0`) gets `416` with `Content-Range: bytes *\/<size>`.
                  * @example bytes=0-1023
                  */
                 Range?: components["parameters"]["Range"];
-                /** @description The ETag the client's partial copy has; a different one gets the whole current file (200) */
+                /** @description The ETag the client's partial copy has; a different one (or anything else) gets the whole current file (200) */
                 "If-Range"?: components["parameters"]["IfRange"];
                 /**
                  * @description The package's password, when it has one. The recipient's page asks for it in a form instead

@@ -36,3 +36,9 @@ export async function forgetBlobDeletion(db: Knex, key: string): Promise<void> {
 export async function postponeBlobDeletion(db: Knex, key: string, attempts: number, nextAt: string): Promise<void> {
   await db("blob_deletions").where({ key }).update({ attempts, next_at: nextAt });
 }
+
+/** Which of `keys` (at most a few hundred) wait in the deletion queue. */
+export async function queuedBlobDeletionKeys(db: Knex, keys: string[]): Promise<Set<string>> {
+  const rows = await db("blob_deletions").whereIn("key", keys).select<{ key: string }[]>("key");
+  return new Set(rows.map((r) => r.key));
+}

@@ -88,6 +88,12 @@ export async function storageKeysOf(db: Knex, packageId: string): Promise<string
   return rows.map((r) => r.storage_key);
 }
 
+/** Which of `keys` (at most a few hundred) some file row refers to. */
+export async function storageKeysInUse(db: Knex, keys: string[]): Promise<Set<string>> {
+  const rows = await db("files").whereIn("storage_key", keys).distinct<{ storage_key: string }[]>("storage_key");
+  return new Set(rows.map((r) => r.storage_key));
+}
+
 export async function deleteFilesOf(db: Knex, packageId: string): Promise<void> {
   await db("files").where({ package_id: packageId }).delete();
 }

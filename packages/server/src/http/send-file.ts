@@ -10,24 +10,65 @@ import { DOWNLOAD_CSP } from "./security-headers.js";
 
 export type { Download };
 
-/** `bytes=a-b`, `bytes=a-`, `bytes=-n` → an inclusive range; undefined for a multi-range or junk (served whole). */
+/**
+ * More ranges than this in one header are ignored unread (the whole file is sent): a real client
+ * asks for one, or a few; a long list is a broken client or an attempt to make the server work
+ * (RFC 9110 §14.2 lets a server ignore such a header).
+ */
+export const MAX_RANGES = 100;
+
+/** Compares two runs of ASCII digits as the integers they are, however long. */
+function compareDigits(a: string, b: string): number {
+  const x = a.replace(/^0+(?=\d)/, "");
+  const y = b.replace(/^0+(?=\d)/, "");
+  if (x.length !== y.length) return x.length - y.length;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * A `Range` header as RFC 9110 §14 says to read it, for a representation of `size` bytes:
+ * - one satisfiable range (`bytes=a-b`, `bytes=a-`, `bytes=-n`, the end clamped to the size) → that
+ *   inclusive range (a 206);
+ * - every range unsatisfiable (each starts at or past the end, or is `-0`) → "unsatisfiable" (416);
+ * - anything else → undefined, the header ignored and the whole file sent (200): a unit other than
+ *   `bytes`, a malformed or invalid range (`a-b` with b < a) anywhere in the list, more than
+ *   MAX_RANGES ranges, or several ranges of which any is satisfiable (no multipart/byteranges
+ *   answers here; the RFC lets a server ignore Range, as Express's `send` does).
+ * Numbers of any length are safe: a start too big for a double is past the end, an end too big is
+ * clamped.
+ */
 export function parseRange(header: string, size: number): ByteRange | "unsatisfiable" | undefined {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  let start: number;
-  let end: number;
-  if (m[1] === "") {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return "unsatisfiable";
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== "" && Number(m[2]) < start) return undefined;
+  const eq = header.indexOf("=");
+  // The unit is compared case-insensitively (RFC 9110 §14.1); no whitespace around "=".
+  if (eq < 0 || header.slice(0, eq).trimStart().toLowerCase() !== "bytes") return undefined;
+  const set = header.slice(eq + 1);
+  // Count before splitting: a header of thousands of ranges is ignored without building a list of them.
+  let commas = 0;
+  for (let i = set.indexOf(","); i >= 0 && commas <= MAX_RANGES; i = set.indexOf(",", i + 1)) commas++;
+  if (commas > MAX_RANGES) return undefined;
+  // A list may hold empty elements and whitespace around its commas (RFC 9110 §5.6.1).
+  const specs = set
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (specs.length === 0 || specs.length > MAX_RANGES) return undefined;
+  const satisfiable: ByteRange[] = [];
+  for (const spec of specs) {
+    const m = /^(\d*)-(\d*)$/.exec(spec);
+    if (!m || (m[1] === "" && m[2] === "")) return undefined;
+    const [, first = "", last = ""] = m;
+    if (first === "") {
+      // A suffix: the last n bytes, all of them when n is the size or more; -0 is unsatisfiable.
+      const suffix = Number(last);
+      if (suffix > 0 && size > 0) satisfiable.push({ start: Math.max(0, size - suffix), end: size - 1 });
+      continue;
+    }
+    if (last !== "" && compareDigits(last, first) < 0) return undefined;
+    const start = Number(first);
+    if (start < size) satisfiable.push({ start, end: last === "" ? size - 1 : Math.min(Number(last), size - 1) });
   }
-  if (start >= size || size === 0) return "unsatisfiable";
-  return { start, end };
+  if (satisfiable.length === 0) return "unsatisfiable";
+  return specs.length === 1 ? satisfiable[0] : undefined;
 }
 
 /**

@@ -8,6 +8,7 @@ import { expireIdempotencyKeys } from "../services/idempotency.js";
 import { purgeEndedSessions } from "../services/sessions.js";
 import { sweepExpiredUploads } from "../services/uploads.js";
 import { retryBlobDeletions } from "../services/blob-deletions.js";
+import { removeOrphanBlobsWhenDue } from "../services/orphan-blobs.js";
 
 const BATCH = 50;
 
@@ -52,7 +53,9 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
     purged += n;
     if (n < BATCH) break;
   }
-  await s.storage.removeStaleTemp?.();
+  // Partial uploads of server processes that are gone (killed, crashed) on this data dir.
+  const abandonedTemp = (await s.storage.removeStaleTemp?.()) ?? 0;
+  if (abandonedTemp > 0) s.logger.info({ folders: abandonedTemp }, "removed the temp folders of server processes that are gone");
   await sweepExpiredUploads(s);
   await expireIdempotencyKeys(s);
   await purgeEndedSessions(s);
@@ -60,6 +63,14 @@ export async function sweepOnce(s: Services): Promise<{ expired: number; purged:
   await deleteExpiredFederatedTokens(s.db, addDays(now, -1).toISOString());
   // Rate-limit counters whose window passed (the link passwords' are in the table on SQLite too).
   await deleteExpiredRateCounters(s.db, now.getTime());
+  // Bytes a crash left without their row (at most once an hour: it lists the whole store). Last,
+  // and on its own: a store that fails here holds up none of the work above.
+  try {
+    const orphans = await removeOrphanBlobsWhenDue(s);
+    if (orphans > 0) s.logger.info({ orphans }, "removed stored blobs that no row refers to");
+  } catch (err) {
+    s.logger.warn({ err }, "could not look for stored blobs that no row refers to; the next sweep will");
+  }
   if (expired > 0 || purged > 0) s.logger.info({ expired, purged }, "expiry sweep");
   return { expired, purged };
 }

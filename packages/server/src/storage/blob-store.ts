@@ -31,7 +31,17 @@ export interface BlobStore {
    */
   adopt?(path: string): Promise<StoredBlob>;
   delete(key: string): Promise<void>;
-  /** Optional: removes what interrupted writes left behind (run at start and by the sweeper). */
+  /**
+   * Optional: every stored blob with when it was last written, streamed a page at a time (never
+   * the whole listing in memory), in no particular order. Only blobs: never the pieces of
+   * unfinished resumable uploads or anything else beside them. Used to find blobs no row refers to.
+   * `pageSize`: keys asked for per request, where the store pages (S3: at most 1,000, its default).
+   */
+  listBlobs?(opts?: { pageSize?: number }): AsyncIterable<ListedBlob>;
+  /**
+   * Optional: removes what the interrupted writes of processes that are gone left behind (run at
+   * start and by the sweeper); resolves with how many temp folders (or old loose files) went.
+   */
   removeStaleTemp?(): Promise<number>;
   /** Throws if the store cannot be written. Used by /health. */
   check(): Promise<void>;
@@ -43,6 +53,11 @@ export interface BlobStore {
   offload?(key: string, as: OffloadAs): Promise<Offload | undefined>;
   /** Releases connections (called when the server stops). */
   close?(): void;
+}
+
+export interface ListedBlob {
+  key: string;
+  modifiedAt: Date;
 }
 
 export interface OffloadAs {

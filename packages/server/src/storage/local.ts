@@ -5,7 +5,8 @@ import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InsufficientStorage } from "../errors.js";
-import type { BlobStore, Offload, StoredBlob } from "./blob-store.js";
+import type { BlobStore, ListedBlob, Offload, StoredBlob } from "./blob-store.js";
+import { ProcessTempFolder, removeAbandoned } from "./temp-folders.js";
 
 /** 1 MiB write buffer: ~580 MB/s vs ~370 MB/s with the 16 KiB default (measured on these machines). */
 const WRITE_HWM = 1024 * 1024;
@@ -13,20 +14,20 @@ const WRITE_HWM = 1024 * 1024;
 const READ_HWM = 1024 * 1024;
 /** The two buffers of sendTo. */
 const SEND_CHUNK = 2 * 1024 * 1024;
-/** A temp file untouched for this long belongs to no upload in progress. */
-const STALE_TEMP_MS = 60 * 60 * 1000;
 /** errno codes meaning "no room": full disk, quota exceeded, file larger than the file system allows. */
 const OUT_OF_SPACE = new Set(["ENOSPC", "EDQUOT", "EFBIG"]);
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Blobs on local disk under `<dataDir>/blobs/<2 hex>/<uuid>`. Each upload goes to
- * `<dataDir>/tmp/<uuid>.part`, is fsynced, then renamed into place, so a crash or an aborted
- * upload never leaves a partial blob where a reader could see it.
+ * `<dataDir>/tmp/<this process's folder>/<uuid>.part`, is fsynced, then renamed into place, so a
+ * crash or an aborted upload never leaves a partial blob where a reader could see it, and what a
+ * crash leaves in its folder goes with the folder (temp-folders.ts).
  */
 export class LocalBlobStore implements BlobStore {
   private readonly blobDir: string;
-  private readonly tmpDir: string;
+  private readonly tmpRoot: string;
+  private temp: ProcessTempFolder | undefined;
 
   /**
    * `accelRedirect` (SF_ACCEL_REDIRECT): the URI prefix of an nginx `internal` location whose
@@ -37,7 +38,13 @@ export class LocalBlobStore implements BlobStore {
     private readonly opts: { accelRedirect?: string | null } = {},
   ) {
     this.blobDir = path.join(dataDir, "blobs");
-    this.tmpDir = path.join(dataDir, "tmp");
+    this.tmpRoot = path.join(dataDir, "tmp");
+  }
+
+  /** This process's temp folder (made by init). */
+  private get tmpDir(): string {
+    if (!this.temp) throw new Error("LocalBlobStore: init() was not called");
+    return this.temp.dir;
   }
 
   /** The blob's path under `<dataDir>/blobs/`: `<first 2 characters>/<key>`. */
@@ -57,31 +64,28 @@ export class LocalBlobStore implements BlobStore {
     return { accelRedirect: `${this.opts.accelRedirect}${this.relativePath(key)}` };
   }
 
-  /** Creates the folders and removes temp files a previous crash left behind. */
+  /**
+   * Creates the folders, this process's temp folder among them, and removes the temp folders of
+   * processes that are gone (a previous crash of this one, or of another sharing the data dir).
+   */
   async init(): Promise<void> {
     await fsp.mkdir(this.blobDir, { recursive: true });
-    await fsp.mkdir(this.tmpDir, { recursive: true });
+    this.temp ??= await ProcessTempFolder.create(this.tmpRoot);
     await this.removeStaleTemp();
   }
 
   /**
-   * Removes temp files nobody has written to for `STALE_TEMP_MS`: what a crash left behind. Never
-   * the whole folder: other server processes sharing this data dir may be receiving uploads into
-   * it right now (an upload in progress touches its file constantly, and an idle one is cut after
-   * two minutes). Run at start and by the sweeper.
+   * Removes the temp folders whose process is gone, with the partial uploads in them: never the
+   * folder of a live process, which may be receiving uploads right now (see temp-folders.ts for
+   * how an owner is judged gone). Run at start and by the sweeper.
    */
   async removeStaleTemp(): Promise<number> {
-    const cutoff = Date.now() - STALE_TEMP_MS;
-    let removed = 0;
-    for (const name of await fsp.readdir(this.tmpDir)) {
-      const file = path.join(this.tmpDir, name);
-      const stat = await fsp.stat(file).catch(() => undefined);
-      if (stat && stat.mtimeMs < cutoff) {
-        await fsp.rm(file, { recursive: true, force: true });
-        removed++;
-      }
-    }
-    return removed;
+    return removeAbandoned(this.tmpRoot, this.temp?.dir);
+  }
+
+  /** Stops the temp folder's heartbeat and removes the folder: nothing is being written any more. */
+  close(): void {
+    this.temp?.close();
   }
 
   /** The 256 prefix folders, once each made (or found) by this process. */
@@ -201,6 +205,20 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await fsp.rm(this.pathOf(key), { force: true });
+  }
+
+  /** Walks `blobs/<2 hex>/`, one directory entry at a time, with each file's mtime. */
+  async *listBlobs(): AsyncIterable<ListedBlob> {
+    for await (const prefix of await fsp.opendir(this.blobDir)) {
+      if (!prefix.isDirectory() || !/^[0-9a-f]{2}$/.test(prefix.name)) continue;
+      const dir = path.join(this.blobDir, prefix.name);
+      for await (const e of await fsp.opendir(dir)) {
+        if (!e.isFile() || !KEY_PATTERN.test(e.name) || !e.name.startsWith(prefix.name)) continue;
+        // Gone meanwhile (deleted by a request): nothing to list.
+        const stat = await fsp.stat(path.join(dir, e.name)).catch(() => undefined);
+        if (stat) yield { key: e.name, modifiedAt: stat.mtime };
+      }
+    }
   }
 
   async check(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   NotFound as S3NotFound,
   S3Client,
   type S3ClientConfig,
@@ -14,7 +15,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import type { S3Config } from "../config.js";
-import type { BlobStore, Offload, OffloadAs, StoredBlob } from "./blob-store.js";
+import type { BlobStore, ListedBlob, Offload, OffloadAs, StoredBlob } from "./blob-store.js";
 
 const MiB = 1024 * 1024;
 /** S3 allows at most 10,000 parts per upload. */
@@ -184,6 +185,26 @@ export class S3BlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     // Deleting an absent object succeeds: a retried delete is harmless.
     await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
+  }
+
+  /**
+   * ListObjectsV2 under the prefix, a page (up to 1,000 keys) at a time, with each object's
+   * LastModified. The `/` delimiter leaves out what sits in folders under the prefix (the pieces of
+   * resumable uploads, `<prefix>tus/…`), and only keys of our form are listed.
+   */
+  async *listBlobs(opts: { pageSize?: number } = {}): AsyncIterable<ListedBlob> {
+    const prefix = this.config.prefix;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: prefix, Delimiter: "/", ContinuationToken: token, MaxKeys: opts.pageSize }),
+      );
+      for (const o of page.Contents ?? []) {
+        const key = o.Key?.slice(prefix.length);
+        if (key && KEY_PATTERN.test(key) && o.LastModified) yield { key, modifiedAt: o.LastModified };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   /** HeadBucket; its failure said in words ("bucket x does not exist"), not the SDK's `UnknownError` for a bodiless 404. */

@@ -41,6 +41,8 @@ export interface Config {
   webhookTimeoutSeconds: number;
   webhookDisableAfterHours: number;
   webhookPollMs: number;
+  /** Webhooks one user may have. */
+  webhooksPerUserMax: number;
   /** Where file bytes live: `local` (under SF_DATA_DIR, the default) or `s3`. */
   storage: "local" | "s3";
   /** The S3-compatible bucket: set when `storage` is `s3` (or SF_S3_BUCKET names one, for `storage migrate`). */
@@ -295,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webhookTimeoutSeconds: int("SF_WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
     webhookDisableAfterHours: int("SF_WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760),
     webhookPollMs: int("SF_WEBHOOK_POLL_MS", 500, 10, 60_000),
+    webhooksPerUserMax: int("SF_WEBHOOKS_PER_USER_MAX", 25, 1, 10_000),
     storage: storage === "s3" ? "s3" : "local",
     s3,
     accelRedirect,

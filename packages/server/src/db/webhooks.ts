@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { bool, isPostgres, lockSkipLocked } from "./knex.js";
+import { bool, isPostgres, lockForUpdate, lockSkipLocked } from "./knex.js";
 
 export interface WebhookRow {
   id: string;
@@ -50,8 +50,19 @@ export interface DeliveryRow {
 
 const toWebhook = (r: WebhookRow): WebhookRow => ({ ...r, enabled: bool(r.enabled) });
 
-export async function insertWebhook(db: Knex, row: WebhookRow): Promise<void> {
-  await db("webhooks").insert(row);
+/**
+ * Inserts a webhook unless its owner already has `max`: false then. The owner's user row is locked
+ * first (PostgreSQL; SQLite runs one transaction at a time), so creations at once are counted one
+ * after the other and never pass the limit together.
+ */
+export async function insertWebhookWithin(db: Knex, row: WebhookRow, max: number): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    await lockForUpdate(trx, trx("users").where({ id: row.owner_id }).first("id"));
+    const [c] = await trx("webhooks").where({ owner_id: row.owner_id }).count<{ n: number | string }[]>({ n: "*" });
+    if (Number(c?.n ?? 0) >= max) return false;
+    await trx("webhooks").insert(row);
+    return true;
+  });
 }
 
 export async function findWebhook(db: Knex, id: string): Promise<WebhookRow | undefined> {

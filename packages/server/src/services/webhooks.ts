@@ -1,13 +1,13 @@
 import crypto from "node:crypto";
 import type { components } from "../generated/api.js";
-import { ApiError, NotFound, ValidationFailed } from "../errors.js";
+import { ApiError, Conflict, NotFound, ValidationFailed } from "../errors.js";
 import {
   deleteWebhookRow,
   findDelivery,
   findWebhook,
   findWebhookEvent,
   insertDelivery,
-  insertWebhook,
+  insertWebhookWithin,
   listDeliveryRows,
   listWebhookRows,
   updateWebhookRow,
@@ -93,7 +93,9 @@ export async function createWebhook(s: Services, user: Principal, input: Schemas
     created_at: now,
     updated_at: now,
   };
-  await insertWebhook(s.db, row);
+  if (!(await insertWebhookWithin(s.db, row, s.config.webhooksPerUserMax))) {
+    throw new Conflict("webhook_limit", `You have ${s.config.webhooksPerUserMax} webhooks, as many as this server allows; remove one first`);
+  }
   return { ...toWebhook(row), secret: row.secret };
 }
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
 import { expectError } from "@speedyfiles/test-utils/expect";
 import { startReceiver, type Receiver } from "@speedyfiles/test-utils/receiver";
+import { createPackage } from "@speedyfiles/test-utils/uploads";
 
 const LOOPBACK = { SF_WEBHOOK_ALLOW_PRIVATE: "true" };
 
@@ -51,5 +52,41 @@ describe.each(DATABASES)("webhook limits per user (%s)", (kind) => {
     const other = await t.createUser();
     const theirs = (await (await create(other.token, 3)).json()) as { id: string };
     expect((await t.fetch(`/webhooks/${theirs.id}/test`, { method: "POST", token: other.token })).status).toBe(202);
+  });
+});
+
+describe.each(DATABASES)("the delivery pool (%s)", (kind) => {
+  it("a receiver that never answers, with many events queued, does not hold up another user's events", async () => {
+    const hole = await startReceiver();
+    hole.answer("hang");
+    const fast = await startReceiver();
+    const t = await startTestServer(kind, {
+      webhooks: true,
+      clock: new TestClock({ ticking: true }),
+      env: { ...LOOPBACK, SF_WEBHOOK_POLL_MS: "20", SF_WEBHOOK_TIMEOUT_SECONDS: "8" },
+    });
+    try {
+      const a = await t.createUser();
+      const b = await t.createUser();
+      for (const [u, url] of [
+        [a, hole.url],
+        [b, fast.url],
+      ] as const) {
+        expect((await t.fetch("/webhooks", { method: "POST", token: u.token, json: { url, events: ["package.created"] } })).status).toBe(201);
+      }
+      for (let i = 0; i < 40; i++) await createPackage(t, a.token, { title: `a${i}` });
+      await hole.waitFor(1);
+      const started = Date.now();
+      for (let i = 0; i < 5; i++) await createPackage(t, b.token, { title: `b${i}` });
+      await fast.waitFor(5, 8000);
+      expect(Date.now() - started).toBeLessThan(2500);
+      // The black hole's events are still queued, not dropped.
+      const pending = await t.running.services.db("webhook_deliveries").where({ state: "pending" }).count<{ n: number | string }[]>({ n: "*" });
+      expect(Number(pending[0]!.n)).toBe(40);
+    } finally {
+      await hole.close();
+      await t.close();
+      await fast.close();
+    }
   });
 });

@@ -148,16 +148,29 @@ export interface ClaimedDelivery extends DeliveryRow {
   payload: string;
 }
 
+/** How many deliveries may be in flight at once (leased and not yet recorded), per webhook and per owner. */
+export interface ClaimCaps {
+  perWebhook: number;
+  perOwner: number;
+}
+
+/** Candidates looked at per claim, per delivery asked for: enough to find other webhooks behind one with a backlog. */
+const CANDIDATES_PER_SLOT = 8;
+
 /**
- * Claims up to `limit` deliveries that are due, for `leaseMs`: pending, their time come, their
- * webhook enabled, no earlier event of the same package still pending for the same webhook (so a
- * receiver gets a package's events in the order they happened), and not leased by another worker.
- * On PostgreSQL the rows are locked with SKIP LOCKED while the lease is written, so two server
- * processes never claim the same delivery; each attempt is made by one process.
+ * Claims up to `limit` deliveries that are due: pending, their time come, their webhook enabled,
+ * no earlier event of the same package still pending for the same webhook (so a receiver gets a
+ * package's events in the order they happened), and not leased by another worker. Fair: no
+ * webhook gets more than `caps.perWebhook` deliveries in flight (counting every process's leases)
+ * nor an owner more than `caps.perOwner`, so a receiver that never answers holds a few slots and
+ * the others keep flowing. On PostgreSQL the rows are locked with SKIP LOCKED while the lease is
+ * written, so two server processes never claim the same delivery; each attempt is made by one
+ * process (the caps are counted per claim: two processes claiming at the same moment may pass
+ * them by a few, never the one-attempt rule).
  */
-export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: string, limit: number, caps: ClaimCaps): Promise<ClaimedDelivery[]> {
   const q = trx("webhook_deliveries as d")
-    .select("d.id")
+    .select("d.id", "d.webhook_id", "w.owner_id")
     .join("webhooks as w", "w.id", "d.webhook_id")
     .where("d.state", "pending")
     .where("w.enabled", true)
@@ -171,11 +184,38 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
         .where("e.state", "pending")
         .whereRaw("e.event_seq < d.event_seq");
     })
+    // A webhook already at its cap is left out here, or its backlog would fill every candidate.
+    .whereRaw("(select count(*) from webhook_deliveries x where x.webhook_id = d.webhook_id and x.state = 'pending' and x.lease_until > ?) < ?", [now, caps.perWebhook])
     .orderBy([{ column: "d.next_attempt_at" }, { column: "d.event_seq" }])
-    .limit(limit);
+    .limit(Math.min(limit * CANDIDATES_PER_SLOT, 500));
   // PostgreSQL: lock only the delivery rows (the join would otherwise lock the webhook too).
   const locked = isPostgres(trx) ? q.forUpdate("d").skipLocked() : lockSkipLocked(trx, q);
-  const ids = ((await locked) as { id: string }[]).map((r) => r.id);
+  const candidates = (await locked) as { id: string; webhook_id: string; owner_id: string }[];
+  if (candidates.length === 0) return [];
+  // What is in flight now (leased by any process), per webhook and per owner.
+  const perWebhook = new Map<string, number>();
+  const perOwner = new Map<string, number>();
+  const leased = (await trx("webhook_deliveries as f")
+    .join("webhooks as fw", "fw.id", "f.webhook_id")
+    .where("f.state", "pending")
+    .where("f.lease_until", ">", now)
+    .groupBy("fw.id", "fw.owner_id")
+    .select("fw.id as webhook_id", "fw.owner_id")
+    .count({ n: "*" })) as { webhook_id: string; owner_id: string; n: number | string }[];
+  for (const r of leased) {
+    perWebhook.set(r.webhook_id, Number(r.n));
+    perOwner.set(r.owner_id, (perOwner.get(r.owner_id) ?? 0) + Number(r.n));
+  }
+  const ids: string[] = [];
+  for (const c of candidates) {
+    if (ids.length >= limit) break;
+    const w = perWebhook.get(c.webhook_id) ?? 0;
+    const o = perOwner.get(c.owner_id) ?? 0;
+    if (w >= caps.perWebhook || o >= caps.perOwner) continue;
+    perWebhook.set(c.webhook_id, w + 1);
+    perOwner.set(c.owner_id, o + 1);
+    ids.push(c.id);
+  }
   if (ids.length === 0) return [];
   await trx("webhook_deliveries").whereIn("id", ids).update({ lease_until: leaseUntil });
   return trx("webhook_deliveries as d")

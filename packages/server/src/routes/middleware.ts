@@ -100,9 +100,6 @@ export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
   };
 }
 
-/** Test pings (`POST /webhooks/{id}/test`) one user may send a minute. */
-export const WEBHOOK_TESTS_PER_MINUTE = 10;
-
 /** What runs for one operation after authentication and validation, before its handler: rate limits and link headers. */
 export function operationMiddleware(s: Services, linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
   const { perIp, perAccount } = login;
@@ -138,23 +135,7 @@ export function operationMiddleware(s: Services, linkLimiter: RequestHandler, lo
     store: rateLimitStore(s.db, "oidc-ip"),
   });
 
-  // Each ping is a request the server makes to a URL its user chose: 10 a minute per user, over
-  // all their webhooks. Only pings that were queued (2xx) count, as for resends.
-  const pings = failureRateLimit({
-    limit: WEBHOOK_TESTS_PER_MINUTE,
-    windowSeconds: 60,
-    key: (req: Request) => `webhook-test:${req.principal?.userId ?? ""}`,
-    isFailure: (res) => res.statusCode >= 200 && res.statusCode < 300,
-    detail: `At most ${WEBHOOK_TESTS_PER_MINUTE} test pings a minute; try again shortly`,
-    store: rateLimitStore(s.db, "webhook-test"),
-  });
-
-  const before: Partial<Record<OperationId, RequestHandler[]>> = {
-    createSessionToken: [perIp, perAccount],
-    exchangeOidcToken: [oidcPerIp],
-    resendPackage: [resends],
-    testWebhook: [pings],
-  };
+  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount], exchangeOidcToken: [oidcPerIp], resendPackage: [resends] };
   for (const id of LINK_OPERATIONS) before[id] = [linkHeaders, linkLimiter];
   before.completeLink = [...before.completeLink!, completions];
   return before;

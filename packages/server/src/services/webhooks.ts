@@ -14,6 +14,8 @@ import {
   type DeliveryRow,
   type WebhookRow,
 } from "../db/webhooks.js";
+import { incrementRateCounter } from "../db/rate-limits.js";
+import { sha256Hex } from "../security/secrets.js";
 import { generateWebhookSecret } from "../webhooks/signing.js";
 import { checkWebhookUrl } from "../webhooks/sender.js";
 import { subscribedTo } from "../webhooks/outbox.js";
@@ -132,9 +134,26 @@ export async function deleteWebhook(s: Services, user: Principal, id: string): P
   await deleteWebhookRow(s.db, (await manageable(s, user, id, "webhook.write")).id);
 }
 
+/** Test pings one user may send a minute, over all their webhooks (the API and the pages together). */
+export const PINGS_PER_MINUTE = 10;
+
+/**
+ * Each ping is a request the server makes to a URL its user chose: counted per user in the shared
+ * rate-limit counters (every process on PostgreSQL counts toward one limit), one atomic increment
+ * before the ping is queued, so pings at once cannot pass the limit together. 429 past it.
+ */
+async function countPing(s: Services, userId: string): Promise<void> {
+  const now = s.clock().getTime();
+  const counter = await incrementRateCounter(s.db, sha256Hex(`webhook-test:${userId}`), now, 60_000);
+  if (counter.hits <= PINGS_PER_MINUTE) return;
+  const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
+  throw new ApiError(429, "rate_limited", `At most ${PINGS_PER_MINUTE} test pings a minute; try again in ${retryAfter} s`, { headers: { "Retry-After": String(retryAfter) } });
+}
+
 /** `POST /webhooks/{id}/test`: a `ping`, delivered like any event (even to a disabled webhook's log; it waits until enabled). */
 export async function testWebhook(s: Services, user: Principal, id: string): Promise<WebhookDelivery> {
   const hook = await manageable(s, user, id, "webhook.write");
+  await countPing(s, user.userId);
   const { webhookDeliveryIds } = await s.db.transaction((trx) => emit(trx, s, { type: "webhook.ping", hook }));
   return toDelivery((await findDelivery(s.db, hook.id, webhookDeliveryIds[0]!))!);
 }

@@ -41,6 +41,10 @@ export interface Config {
   webhookTimeoutSeconds: number;
   webhookDisableAfterHours: number;
   webhookPollMs: number;
+  /** Failed attempts in a row to one receiver origin that open its circuit. */
+  webhookCircuitFailures: number;
+  /** The first cool-off of an open circuit, in seconds; it doubles each time the circuit opens again. */
+  webhookCircuitSeconds: number;
   /** Webhooks one user may have. */
   webhooksPerUserMax: number;
   /** Where file bytes live: `local` (under SF_DATA_DIR, the default) or `s3`. */
@@ -297,6 +301,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     webhookTimeoutSeconds: int("SF_WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
     webhookDisableAfterHours: int("SF_WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760),
     webhookPollMs: int("SF_WEBHOOK_POLL_MS", 500, 10, 60_000),
+    webhookCircuitFailures: int("SF_WEBHOOK_CIRCUIT_FAILURES", 5, 1, 1000),
+    webhookCircuitSeconds: seconds("SF_WEBHOOK_CIRCUIT_SECONDS", 60, 0.1, 86_400),
     webhooksPerUserMax: int("SF_WEBHOOKS_PER_USER_MAX", 25, 1, 10_000),
     storage: storage === "s3" ? "s3" : "local",
     s3,

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
 import { expectError } from "@speedyfiles/test-utils/expect";
 import { startReceiver, type Receiver } from "@speedyfiles/test-utils/receiver";
-import { createPackage } from "@speedyfiles/test-utils/uploads";
+import { createPackage, until } from "@speedyfiles/test-utils/uploads";
+import { coolOffMs } from "../src/webhooks/circuit.js";
 
 const LOOPBACK = { SF_WEBHOOK_ALLOW_PRIVATE: "true" };
 
@@ -87,6 +88,59 @@ describe.each(DATABASES)("the delivery pool (%s)", (kind) => {
       await hole.close();
       await t.close();
       await fast.close();
+    }
+  });
+});
+
+describe.each(DATABASES)("the circuit breaker per receiver (%s)", (kind) => {
+  it("cools off for the configured time, doubled each time it opens again, at most an hour", () => {
+    expect([1, 2, 3, 4].map((trip) => coolOffMs(60, trip))).toEqual([60_000, 120_000, 240_000, 480_000]);
+    expect(coolOffMs(60, 30)).toBe(3600_000);
+    expect(coolOffMs(7200, 3)).toBe(7200_000);
+  });
+
+  it("after 3 failures in a row the receiver's origin is left alone for a cool-off that grows; deliveries wait, then go", async () => {
+    const r = await startReceiver();
+    r.answer(500);
+    const t = await startTestServer(kind, {
+      webhooks: true,
+      clock: new TestClock({ ticking: true }),
+      env: {
+        ...LOOPBACK,
+        SF_WEBHOOK_POLL_MS: "20",
+        SF_WEBHOOK_RETRY_SCHEDULE: Array(20).fill("0.05").join(","),
+        SF_WEBHOOK_CIRCUIT_FAILURES: "3",
+        SF_WEBHOOK_CIRCUIT_SECONDS: "1",
+      },
+    });
+    const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+    try {
+      const u = await t.createUser();
+      const hook = (await (await t.fetch("/webhooks", { method: "POST", token: u.token, json: { url: r.url, events: ["package.created"] } })).json()) as { id: string };
+      const get = async () => (await (await t.fetch(`/webhooks/${hook.id}`, { token: u.token })).json()) as { circuit_open_until: string | null };
+      await createPackage(t, u.token, { title: "first" });
+      await r.waitFor(3);
+      await sleep(500);
+      expect(r.received).toHaveLength(3);
+      const open = await get();
+      expect(Date.parse(open.circuit_open_until!)).toBeGreaterThan(Date.now());
+      // An event while the circuit is open waits with the others.
+      await createPackage(t, u.token, { title: "second" });
+      await sleep(200);
+      expect(r.received).toHaveLength(3);
+      const log = async () => ((await (await t.fetch(`/webhooks/${hook.id}/deliveries`, { token: u.token })).json()) as { items: { state: string; attempts: number }[] }).items;
+      expect((await log()).map((d) => d.state)).toEqual(["pending", "pending"]);
+      // After the cool-off one more try; it fails, and the circuit opens again for longer (2 s).
+      await r.waitFor(4, 3000);
+      await until(async () => (await get()).circuit_open_until !== open.circuit_open_until, 3000, "the circuit open again");
+      const reopened = await get();
+      expect(Date.parse(reopened.circuit_open_until!) - Date.parse(open.circuit_open_until!)).toBeGreaterThan(1500);
+      r.answer(200);
+      await until(async () => (await log()).every((d) => d.state === "succeeded"), 6000, "both delivered once the receiver is back");
+      expect(await get()).toMatchObject({ circuit_open_until: null });
+    } finally {
+      await t.close();
+      await r.close();
     }
   });
 });

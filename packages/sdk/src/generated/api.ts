@@ -970,6 +970,14 @@ export interface components {
              * @description The first failed delivery since the last success
              */
             failing_since: string | null;
+            /**
+             * Format: date-time
+             * @description Set while deliveries to this URL's origin (scheme, host and port) are paused: after
+             *     `SF_WEBHOOK_CIRCUIT_FAILURES` failed attempts in a row (from any webhook with that
+             *     origin) the server stops trying it for a cool-off that doubles each time it fails again.
+             *     Deliveries stay queued and go out after it; their retries are not used up meanwhile.
+             */
+            circuit_open_until: string | null;
             /** Format: uuid */
             owner_id: string;
             /** Format: date-time */

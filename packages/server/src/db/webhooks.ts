@@ -5,6 +5,8 @@ export interface WebhookRow {
   id: string;
   owner_id: string;
   url: string;
+  /** The URL's origin (scheme, host, port): the key of its circuit breaker. */
+  origin: string;
   /** JSON array of event types. */
   events: string;
   description: string | null;
@@ -141,6 +143,7 @@ export async function listDeliveryRows(
 /** A delivery claimed for one attempt, with what the attempt needs. */
 export interface ClaimedDelivery extends DeliveryRow {
   url: string;
+  origin: string;
   secret: string;
   owner_id: string;
   event_id: string;
@@ -184,6 +187,10 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
         .where("e.state", "pending")
         .whereRaw("e.event_seq < d.event_seq");
     })
+    // A receiver whose circuit is open is left alone until its cool-off ends.
+    .whereNotExists(function circuitOpen(this: Knex.QueryBuilder) {
+      this.select(trx.raw("1")).from("webhook_circuits as c").whereRaw("c.origin = w.origin").where("c.open_until", ">", now);
+    })
     // A webhook already at its cap is left out here, or its backlog would fill every candidate.
     .whereRaw("(select count(*) from webhook_deliveries x where x.webhook_id = d.webhook_id and x.state = 'pending' and x.lease_until > ?) < ?", [now, caps.perWebhook])
     .orderBy([{ column: "d.next_attempt_at" }, { column: "d.event_seq" }])
@@ -223,7 +230,7 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
     .join("webhook_events as e", "e.seq", "d.event_seq")
     .whereIn("d.id", ids)
     .orderBy("d.event_seq")
-    .select("d.*", "w.url", "w.secret", "w.owner_id", "e.id as event_id", "e.type as event_type", "e.payload");
+    .select("d.*", "w.url", "w.origin", "w.secret", "w.owner_id", "e.id as event_id", "e.type as event_type", "e.payload");
 }
 
 /** Records one attempt's outcome (only while this worker's lease is still the one on the row). */
@@ -233,4 +240,51 @@ export async function recordAttempt(db: Knex, id: string, leaseUntil: string, pa
       .where({ id, lease_until: leaseUntil })
       .update({ ...patch, lease_until: null })) > 0
   );
+}
+
+/** A receiver origin's circuit: failed attempts in a row, how often it opened since it last worked, until when it is open. */
+export interface CircuitRow {
+  origin: string;
+  failures: number;
+  trips: number;
+  open_until: string | null;
+}
+
+/** Counts one failed attempt to `origin` (one atomic upsert) and answers the circuit as it now is. */
+export async function countCircuitFailure(db: Knex, origin: string): Promise<CircuitRow> {
+  const res = (await db.raw(
+    `insert into webhook_circuits (origin, failures, trips, open_until) values (?, 1, 0, null)
+     on conflict (origin) do update set failures = webhook_circuits.failures + 1
+     returning origin, failures, trips, open_until`,
+    [origin],
+  )) as { rows: CircuitRow[] } | CircuitRow[];
+  const r = (Array.isArray(res) ? res : res.rows)[0]!;
+  return { ...r, failures: Number(r.failures), trips: Number(r.trips) };
+}
+
+/** Opens the circuit until `openUntil`, unless another process opened it since `trips` was read: false then. */
+export async function openCircuit(db: Knex, origin: string, trips: number, openUntil: string): Promise<boolean> {
+  return (
+    (await db("webhook_circuits")
+      .where({ origin, trips })
+      .update({ trips: trips + 1, open_until: openUntil })) > 0
+  );
+}
+
+/** A delivery to `origin` worked: its circuit is closed and forgotten. */
+export async function closeCircuit(db: Knex, origin: string): Promise<void> {
+  await db("webhook_circuits").where({ origin }).delete();
+}
+
+/** Until when each of `origins` is open, for those open at `now`. */
+export async function openCircuits(db: Knex, origins: string[], now: string): Promise<Map<string, string>> {
+  if (origins.length === 0) return new Map();
+  const rows = (await db("webhook_circuits")
+    .whereIn("origin", [...new Set(origins)])
+    .where("open_until", ">", now)
+    .select("origin", "open_until")) as {
+    origin: string;
+    open_until: string;
+  }[];
+  return new Map(rows.map((r) => [r.origin, r.open_until]));
 }

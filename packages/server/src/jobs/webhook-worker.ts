@@ -1,7 +1,19 @@
-import { claimDueDeliveries, disableWebhook, findWebhook, recordAttempt, updateWebhookRow, type ClaimCaps, type ClaimedDelivery } from "../db/webhooks.js";
+import {
+  claimDueDeliveries,
+  closeCircuit,
+  countCircuitFailure,
+  disableWebhook,
+  openCircuit,
+  findWebhook,
+  recordAttempt,
+  updateWebhookRow,
+  type ClaimCaps,
+  type ClaimedDelivery,
+} from "../db/webhooks.js";
 import { emit } from "../events/emit.js";
 import type { Services } from "../services/context.js";
 import { VERSION } from "../version.js";
+import { coolOffMs } from "../webhooks/circuit.js";
 import { retryDelayMs } from "../webhooks/schedule.js";
 import { postWebhook } from "../webhooks/sender.js";
 import { signatureHeader } from "../webhooks/signing.js";
@@ -59,13 +71,31 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
   if (result.ok) {
     await recordAttempt(s.db, d.id, leaseUntil, { ...outcome, state: "succeeded", delivered_at: now.toISOString(), next_attempt_at: null });
     await updateWebhookRow(s.db, d.webhook_id, { failing_since: null });
+    await closeCircuit(s.db, d.origin);
     return;
   }
+  await noteCircuitFailure(s, d.origin, now);
   const delay = retryDelayMs(s.config.webhookRetrySchedule, attempts);
   const next = delay === undefined ? null : new Date(now.getTime() + delay).toISOString();
   await recordAttempt(s.db, d.id, leaseUntil, { ...outcome, state: next ? "pending" : "failed", next_attempt_at: next });
   s.logger.info({ webhookId: d.webhook_id, deliveryId: d.id, attempts, error: result.error, nextAttemptAt: next }, "webhook delivery failed");
   await noteFailure(s, d.webhook_id, now);
+}
+
+/**
+ * Counts a failed attempt against the receiver's origin; at SF_WEBHOOK_CIRCUIT_FAILURES in a row
+ * its circuit opens: no delivery to that origin is claimed (they wait, their retries unspent) until
+ * the cool-off ends. The next attempt after it decides: a success closes the circuit, a failure
+ * opens it again for twice as long (webhooks/circuit.ts).
+ */
+async function noteCircuitFailure(s: Services, origin: string, now: Date): Promise<void> {
+  const c = await countCircuitFailure(s.db, origin);
+  if (c.failures < s.config.webhookCircuitFailures) return;
+  if (c.open_until !== null && c.open_until > now.toISOString()) return; // open already
+  const openUntil = new Date(now.getTime() + coolOffMs(s.config.webhookCircuitSeconds, c.trips + 1)).toISOString();
+  if (await openCircuit(s.db, origin, c.trips, openUntil)) {
+    s.logger.warn({ origin, failures: c.failures, openUntil }, "webhook receiver keeps failing: its deliveries wait until the cool-off ends");
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   insertWebhookWithin,
   listDeliveryRows,
   listWebhookRows,
+  openCircuits,
   updateWebhookRow,
   type DeliveryRow,
   type WebhookRow,
@@ -29,7 +30,8 @@ type Schemas = components["schemas"];
 export type Webhook = Schemas["Webhook"];
 export type WebhookDelivery = Schemas["WebhookDelivery"];
 
-function toWebhook(r: WebhookRow): Webhook {
+/** The API's view of a webhook; `circuits` are the open circuits by origin (openCircuits). */
+function toWebhook(r: WebhookRow, circuits: Map<string, string> = new Map()): Webhook {
   return {
     id: r.id,
     url: r.url,
@@ -38,6 +40,7 @@ function toWebhook(r: WebhookRow): Webhook {
     enabled: r.enabled,
     disabled_reason: r.disabled_reason,
     failing_since: r.failing_since,
+    circuit_open_until: circuits.get(r.origin) ?? null,
     owner_id: r.owner_id,
     created_at: r.created_at,
     updated_at: r.updated_at,
@@ -64,10 +67,19 @@ function toDelivery(d: DeliveryRow & { event_id: string; event_type: string }): 
 }
 
 /** A URL a webhook may use: http(s), and (unless SF_WEBHOOK_ALLOW_PRIVATE) not a private address, literally or by DNS. */
-async function checkUrl(s: Services, raw: string): Promise<string> {
+async function checkUrl(s: Services, raw: string): Promise<{ url: string; origin: string }> {
   const checked = checkWebhookUrl(raw.trim(), s.config.webhookAllowPrivate);
   if (!checked.ok) throw new ValidationFailed(checked.reason, "/body/url", "webhook_url_forbidden");
-  return checked.url.toString();
+  return { url: checked.url.toString(), origin: checked.url.origin };
+}
+
+/** Until when the circuit of each of `hooks`' origins is open (those open now). */
+function circuitsOf(s: Services, hooks: WebhookRow[]): Promise<Map<string, string>> {
+  return openCircuits(
+    s.db,
+    hooks.map((h) => h.origin),
+    s.clock().toISOString(),
+  );
 }
 
 /** The webhook, if the caller may read or change it (policies/webhooks.ts: its owner, or an admin); unknown is 404. */
@@ -85,7 +97,7 @@ export async function createWebhook(s: Services, user: Principal, input: Schemas
   const row: WebhookRow = {
     id: crypto.randomUUID(),
     owner_id: user.userId,
-    url: await checkUrl(s, input.url),
+    ...(await checkUrl(s, input.url)),
     events: JSON.stringify([...new Set(input.events)]),
     description: cleanOptionalText(input.description, "/body/description"),
     secret: generateWebhookSecret(),
@@ -98,24 +110,27 @@ export async function createWebhook(s: Services, user: Principal, input: Schemas
   if (!(await insertWebhookWithin(s.db, row, s.config.webhooksPerUserMax))) {
     throw new Conflict("webhook_limit", `You have ${s.config.webhooksPerUserMax} webhooks, as many as this server allows; remove one first`);
   }
-  return { ...toWebhook(row), secret: row.secret };
+  return { ...toWebhook(row, await circuitsOf(s, [row])), secret: row.secret };
 }
 
 /** `GET /webhooks`: the caller's, or with `all` (admins only) everyone's. */
 export async function listWebhooks(s: Services, user: Principal, opts: { all?: boolean | undefined }): Promise<Webhook[]> {
-  return (await listWebhookRows(s.db, webhookListScope(user, opts.all === true).ownerId)).map(toWebhook);
+  const rows = await listWebhookRows(s.db, webhookListScope(user, opts.all === true).ownerId);
+  const circuits = await circuitsOf(s, rows);
+  return rows.map((r) => toWebhook(r, circuits));
 }
 
 /** `GET /webhooks/{id}`. */
 export async function getWebhook(s: Services, user: Principal, id: string): Promise<Webhook> {
-  return toWebhook(await manageable(s, user, id, "webhook.read"));
+  const hook = await manageable(s, user, id, "webhook.read");
+  return toWebhook(hook, await circuitsOf(s, [hook]));
 }
 
 /** `PATCH /webhooks/{id}`. Enabling a webhook that was disabled for failing clears its record. */
 export async function updateWebhook(s: Services, user: Principal, id: string, input: Schemas["WebhookUpdateRequest"]): Promise<Webhook> {
   const hook = await manageable(s, user, id, "webhook.write");
   const patch: Partial<WebhookRow> = { updated_at: s.clock().toISOString() };
-  if (input.url !== undefined) patch.url = await checkUrl(s, input.url);
+  if (input.url !== undefined) Object.assign(patch, await checkUrl(s, input.url));
   if (input.events !== undefined) patch.events = JSON.stringify([...new Set(input.events)]);
   if (input.description !== undefined) patch.description = input.description === null ? null : cleanOptionalText(input.description, "/body/description");
   if (input.enabled !== undefined) {
@@ -126,7 +141,8 @@ export async function updateWebhook(s: Services, user: Principal, id: string, in
     }
   }
   await updateWebhookRow(s.db, hook.id, patch);
-  return toWebhook({ ...hook, ...patch });
+  const updated = { ...hook, ...patch };
+  return toWebhook(updated, await circuitsOf(s, [updated]));
 }
 
 /** `DELETE /webhooks/{id}`: with its deliveries. */

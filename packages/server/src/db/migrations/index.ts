@@ -21,6 +21,7 @@ import { migration as m20261201100000 } from "./20261201100000_token_scopes.js";
 import { migration as m20261207000000 } from "./20261207000000_web_session_flashes.js";
 import { migration as m20261207100000 } from "./20261207100000_trust_policies_and_audit_events.js";
 import { migration as m20261208100000 } from "./20261208100000_event_cursors.js";
+import { migration as m20261209400000 } from "./20261209400000_webhook_circuits.js";
 
 // Migrations live in code (one file each, listed here) rather than being loaded from a folder,
 // so the compiled server and the tests run the same list without a file-system lookup. knex
@@ -51,6 +52,7 @@ export const migrations: readonly (readonly [name: string, migration: Migration]
   ["20261207000000_web_session_flashes", m20261207000000],
   ["20261207100000_trust_policies_and_audit_events", m20261207100000],
   ["20261208100000_event_cursors", m20261208100000],
+  ["20261209400000_webhook_circuits", m20261209400000],
 ];
 
 const byName = new Map(migrations);

@@ -5,7 +5,7 @@ import { startReceiver, type Receiver } from "@speedyfiles/test-utils/receiver";
 import { createPackage, until } from "@speedyfiles/test-utils/uploads";
 import { coolOffMs } from "../src/webhooks/circuit.js";
 
-const LOOPBACK = { SF_WEBHOOK_ALLOW_PRIVATE: "true" };
+const LOOPBACK = { SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" };
 
 describe.each(DATABASES)("webhook limits per user (%s)", (kind) => {
   let t: TestServer;

@@ -793,10 +793,12 @@ export interface paths {
         put?: never;
         /**
          * Register a URL for events (the signing secret is shown once)
-         * @description Only `http` and `https` URLs; addresses on loopback, private, link-local, CGNAT or cloud
-         *     metadata networks are refused (422 `webhook_url_forbidden`) unless the server runs with
-         *     `SF_WEBHOOK_ALLOW_PRIVATE=true`. The check is repeated on the address each delivery
-         *     actually connects to, so a DNS answer that changes later cannot reach such an address.
+         * @description Only `http` and `https` URLs; addresses on loopback, private, link-local, CGNAT, cloud
+         *     metadata or other reserved networks, in any spelling (IPv6 forms that carry an IPv4
+         *     address included), and `localhost` are refused (422 `webhook_url_forbidden`) unless the
+         *     server's administrator lists them in `SF_WEBHOOK_ALLOW_HOSTS`. The check is repeated on
+         *     the address each delivery actually connects to, so a DNS answer that changes later cannot
+         *     reach such an address. Deliveries to a listed private address keep no response body.
          *     A user has at most `SF_WEBHOOKS_PER_USER_MAX` webhooks (25 by default): 409
          *     `webhook_limit` past that.
          */
@@ -1018,7 +1020,7 @@ export interface components {
             last_duration_ms: number | null;
             /** @description Why the last attempt failed (timeout, connection refused, status 500, …) */
             last_error: string | null;
-            /** @description The start of the last response body, at most 1 KiB */
+            /** @description The start of the last response body, at most 1 KiB; always null for a private receiver the administrator allowed (`SF_WEBHOOK_ALLOW_HOSTS`) */
             response_excerpt: string | null;
             /** Format: date-time */
             next_attempt_at: string | null;

@@ -13,6 +13,7 @@ import {
 import { emit } from "../events/emit.js";
 import type { Services } from "../services/context.js";
 import { VERSION } from "../version.js";
+import { allowListFor } from "../webhooks/addresses.js";
 import { coolOffMs } from "../webhooks/circuit.js";
 import { retryDelayMs } from "../webhooks/schedule.js";
 import { postWebhook } from "../webhooks/sender.js";
@@ -57,7 +58,7 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
       "SpeedyFiles-Signature": signatureHeader(d.secret, d.payload, Math.floor(sentAt.getTime() / 1000)),
     },
     d.payload,
-    { timeoutMs: s.config.webhookTimeoutSeconds * 1000, allowPrivate: s.config.webhookAllowPrivate },
+    { timeoutMs: s.config.webhookTimeoutSeconds * 1000, allow: allowListFor(s.config.webhookAllowHosts) },
   );
   const now = s.clock();
   const attempts = d.attempts + 1;

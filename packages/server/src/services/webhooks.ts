@@ -19,6 +19,7 @@ import { incrementRateCounter } from "../db/rate-limits.js";
 import { sha256Hex } from "../security/secrets.js";
 import { generateWebhookSecret } from "../webhooks/signing.js";
 import { checkWebhookUrl } from "../webhooks/sender.js";
+import { allowListFor } from "../webhooks/addresses.js";
 import { subscribedTo } from "../webhooks/outbox.js";
 import { emit } from "../events/emit.js";
 import { cleanOptionalText } from "./text.js";
@@ -66,9 +67,14 @@ function toDelivery(d: DeliveryRow & { event_id: string; event_type: string }): 
   };
 }
 
-/** A URL a webhook may use: http(s), and (unless SF_WEBHOOK_ALLOW_PRIVATE) not a private address, literally or by DNS. */
+/**
+ * A URL a webhook may use: http(s), and not a private address or a name for this machine unless
+ * SF_WEBHOOK_ALLOW_HOSTS names it. A name's DNS answer is checked at each delivery, on the address
+ * connected to (webhooks/sender.ts): checking it here too would only tell a user what internal
+ * names resolve to, and DNS may answer differently later anyway.
+ */
 async function checkUrl(s: Services, raw: string): Promise<{ url: string; origin: string }> {
-  const checked = checkWebhookUrl(raw.trim(), s.config.webhookAllowPrivate);
+  const checked = checkWebhookUrl(raw.trim(), allowListFor(s.config.webhookAllowHosts));
   if (!checked.ok) throw new ValidationFailed(checked.reason, "/body/url", "webhook_url_forbidden");
   return { url: checked.url.toString(), origin: checked.url.origin };
 }

@@ -13,7 +13,7 @@ describe.each(DATABASES)("sf webhooks (%s)", (kind) => {
     t = await startTestServer(kind, {
       webhooks: true,
       clock: new TestClock({ ticking: true }),
-      env: { SF_WEBHOOK_ALLOW_PRIVATE: "true", SF_WEBHOOK_POLL_MS: "20" },
+      env: { SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SF_WEBHOOK_POLL_MS: "20" },
     });
   });
   afterAll(async () => {

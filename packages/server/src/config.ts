@@ -1,4 +1,5 @@
 import path from "node:path";
+import { type AllowHosts, parseAllowHosts } from "./webhooks/addresses.js";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 import { credentialsMisread, redactUrl } from "./util/redact-url.js";
 
@@ -35,12 +36,19 @@ export interface Config {
   sessionMaxHours: number;
   sweepIntervalSeconds: number;
   retentionDays: number;
-  webhookAllowPrivate: boolean;
+  /** SF_WEBHOOK_ALLOW_HOSTS: the private hosts and networks webhooks may reach all the same. */
+  webhookAllowHosts: AllowHosts;
   /** Seconds before each retry of a failed delivery; after the last, the delivery has failed. */
   webhookRetrySchedule: number[];
   webhookTimeoutSeconds: number;
   webhookDisableAfterHours: number;
   webhookPollMs: number;
+  /** Failed attempts in a row to one receiver origin that open its circuit. */
+  webhookCircuitFailures: number;
+  /** The first cool-off of an open circuit, in seconds; it doubles each time the circuit opens again. */
+  webhookCircuitSeconds: number;
+  /** Webhooks one user may have. */
+  webhooksPerUserMax: number;
   /** Where file bytes live: `local` (under SF_DATA_DIR, the default) or `s3`. */
   storage: "local" | "s3";
   /** The S3-compatible bucket: set when `storage` is `s3` (or SF_S3_BUCKET names one, for `storage migrate`). */
@@ -180,6 +188,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     return def;
   };
 
+  // Removed: it let every user's webhooks reach every internal address. Set to true it asked for
+  // that, which the server no longer grants: stop, and say what to set instead.
+  if (str("SF_WEBHOOK_ALLOW_PRIVATE") !== null && !/^(false|0|no)$/i.test(str("SF_WEBHOOK_ALLOW_PRIVATE")!)) {
+    problems.push(
+      "SF_WEBHOOK_ALLOW_PRIVATE was removed: name the private hosts and networks webhooks may reach in SF_WEBHOOK_ALLOW_HOSTS instead (comma-separated host names, addresses and CIDRs, e.g. SF_WEBHOOK_ALLOW_HOSTS=hooks.internal,10.1.2.0/24), and unset SF_WEBHOOK_ALLOW_PRIVATE",
+    );
+  }
+  const allowParsed = parseAllowHosts(str("SF_WEBHOOK_ALLOW_HOSTS") ?? "");
+  for (const p of allowParsed.problems) problems.push(`SF_WEBHOOK_ALLOW_HOSTS: ${p}`);
+  const webhookAllowHosts = allowParsed.hosts;
+
   let webhookRetrySchedule = DEFAULT_RETRY_SCHEDULE;
   const scheduleRaw = str("SF_WEBHOOK_RETRY_SCHEDULE");
   if (scheduleRaw !== null) {
@@ -300,11 +319,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     sessionMaxHours: int("SF_SESSION_MAX_HOURS", 168, 1, 8760),
     sweepIntervalSeconds: int("SF_SWEEP_INTERVAL_SECONDS", 60, 0, 86_400),
     retentionDays: int("SF_RETENTION_DAYS", 0, 0, 3650),
-    webhookAllowPrivate: bool("SF_WEBHOOK_ALLOW_PRIVATE", false),
+    webhookAllowHosts,
     webhookRetrySchedule,
     webhookTimeoutSeconds: int("SF_WEBHOOK_TIMEOUT_SECONDS", 10, 1, 60),
     webhookDisableAfterHours: int("SF_WEBHOOK_DISABLE_AFTER_HOURS", 72, 1, 8760),
     webhookPollMs: int("SF_WEBHOOK_POLL_MS", 500, 10, 60_000),
+    webhookCircuitFailures: int("SF_WEBHOOK_CIRCUIT_FAILURES", 5, 1, 1000),
+    webhookCircuitSeconds: seconds("SF_WEBHOOK_CIRCUIT_SECONDS", 60, 0.1, 86_400),
+    webhooksPerUserMax: int("SF_WEBHOOKS_PER_USER_MAX", 25, 1, 10_000),
     storage: storage === "s3" ? "s3" : "local",
     s3,
     accelRedirect,

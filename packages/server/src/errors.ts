@@ -71,7 +71,8 @@ type ConflictCode =
   | "download_in_progress"
   | "upload_offset_mismatch"
   | "uploads_unfinished"
-  | "link_revoked";
+  | "link_revoked"
+  | "webhook_limit";
 export class Conflict extends ApiError {
   constructor(code: ConflictCode, detail: string) {
     super(409, code, detail);

@@ -13,7 +13,7 @@ describe.each(DATABASES)("Cache-Control of the API's answers (%s)", (kind) => {
   let owner: User;
 
   beforeAll(async () => {
-    t = await startTestServer(kind, { env: { SF_WEBHOOK_ALLOW_PRIVATE: "true" } });
+    t = await startTestServer(kind, { env: { SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } });
     owner = await t.createUser();
   });
   afterAll(async () => {

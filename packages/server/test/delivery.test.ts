@@ -43,7 +43,7 @@ describe.each(DATABASES)("delivery controls (%s)", (kind) => {
   beforeAll(async () => {
     smtp = await startTestSmtp();
     t = await startTestServer(kind, {
-      env: { SF_SMTP_URL: smtp.url, SF_LINK_MAX_PASSWORD_FAILURES: "3", SF_MAX_TTL_DAYS: "30", SF_WEBHOOK_ALLOW_PRIVATE: "true" },
+      env: { SF_SMTP_URL: smtp.url, SF_LINK_MAX_PASSWORD_FAILURES: "3", SF_MAX_TTL_DAYS: "30", SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" },
     });
     owner = await t.createUser();
   });

@@ -119,7 +119,7 @@ describe("two server processes on one PostgreSQL database and one data dir", () 
       SF_LINK_MAX_FAILURES_PER_IP: "6",
       SF_SWEEP_INTERVAL_SECONDS: "1",
       SF_RETENTION_DAYS: "0",
-      SF_WEBHOOK_ALLOW_PRIVATE: "true",
+      SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
       SF_WEBHOOK_POLL_MS: "100",
     };
     // Both at once, as an orchestrator starts them: both migrate and look for the first admin.

@@ -52,7 +52,7 @@ describe.each(DATABASES)("tus uploads (%s)", (kind) => {
   let token: string;
 
   beforeAll(async () => {
-    t = await startTestServer(kind, { env: { SF_MAX_FILE_BYTES: String(64 * MiB), SF_WEBHOOK_ALLOW_PRIVATE: "true" } });
+    t = await startTestServer(kind, { env: { SF_MAX_FILE_BYTES: String(64 * MiB), SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1" } });
     token = (await t.createUser()).token;
   });
   afterAll(async () => {

@@ -11,8 +11,9 @@ import { finalize, requestFiles, shareFiles, uploadToLink } from "@speedyfiles/t
 import { startReceiver, type Receiver, type Received } from "@speedyfiles/test-utils/receiver";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { deliverDue } from "../src/jobs/webhook-worker.js";
-import { postWebhook } from "../src/webhooks/sender.js";
-import { isForbiddenAddress } from "../src/webhooks/addresses.js";
+import { postWebhook, refusedAddress } from "../src/webhooks/sender.js";
+import { allowListOf, isForbiddenAddress } from "../src/webhooks/addresses.js";
+import { ConfigError, loadConfig } from "../src/config.js";
 import { retryDelayMs } from "../src/webhooks/schedule.js";
 import { parseWebhookEvent, verifyWebhookSignature, WebhookSignatureError, type WebhookEvent } from "../../sdk/src/webhooks.js";
 
@@ -50,9 +51,28 @@ describe("the webhook address classifier", () => {
       "2002:7f00:1::",
       "[::1]",
       "not-an-ip",
+      // IPv6 forms that carry an IPv4 address: translated, compatible, NAT64, 6to4, Teredo.
+      "::ffff:0:7f00:1",
+      "::ffff:0:a9fe:a9fe",
+      "::ffff:0:808:808",
+      "::7f00:1",
+      "::127.0.0.1",
+      "64:ff9b::7f00:1",
+      "64:ff9b::127.0.0.1",
+      "64:ff9b:1::a00:1",
+      "2002:a9fe:a9fe::1",
+      "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+      "::ffff:0.0.0.0",
+      "fe80::",
+      "fc00::",
+      "fdff:ffff::1",
+      "ff0e::1",
+      "100::1",
+      "3fff::1",
+      "1::1",
     ];
     for (const a of forbidden) expect({ a, forbidden: isForbiddenAddress(a) }).toEqual({ a, forbidden: true });
-    for (const a of ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::6810:85e5", "::ffff:93.184.216.34"]) {
+    for (const a of ["93.184.216.34", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::6810:85e5", "2a00:1450:4001:80b::200e", "::ffff:93.184.216.34", "::ffff:5db8:d822"]) {
       expect({ a, forbidden: isForbiddenAddress(a) }).toEqual({ a, forbidden: false });
     }
   });
@@ -70,6 +90,63 @@ describe("the webhook address classifier", () => {
     expect(retryDelayMs(schedule, 1, () => 1)).toBe(12_000);
     expect(retryDelayMs(schedule, 3, () => 0.5)).toBe(120_000);
     expect(retryDelayMs(schedule, 4)).toBeUndefined();
+  });
+
+  it("refuses a DNS answer with a private address in any IPv6 spelling, even when the IPv4 address is on the allow-list", () => {
+    const allow = allowListOf("127.0.0.1,10.0.0.0/8,hooks.internal");
+    for (const address of [
+      "::ffff:0:7f00:1",
+      "::7f00:1",
+      "64:ff9b::7f00:1",
+      "64:ff9b::a00:5",
+      "2002:7f00:1::",
+      "2002:a00:5::",
+      "::ffff:0:a00:5",
+      "fe80::1",
+      "fd00:ec2::254",
+      "::",
+      "ff02::1",
+      "127.0.0.2",
+      "169.254.169.254",
+    ]) {
+      const refused = refusedAddress("receiver.example", [{ address, family: address.includes(":") ? 6 : 4 }], allow);
+      expect({ address, refused }).toEqual({ address, refused: address });
+    }
+    // What the list names passes, in the spellings that are the same address.
+    for (const address of ["127.0.0.1", "::ffff:127.0.0.1", "10.1.2.3", "::ffff:a01:203", "93.184.216.34"]) {
+      expect({ address, refused: refusedAddress("receiver.example", [{ address, family: address.includes(":") ? 6 : 4 }], allow) }).toEqual({ address, refused: undefined });
+    }
+    // A name on the list may resolve to a private address; one address refused refuses the name.
+    expect(refusedAddress("hooks.internal", [{ address: "192.168.5.5", family: 4 }], allow)).toBeUndefined();
+    expect(
+      refusedAddress(
+        "receiver.example",
+        [
+          { address: "93.184.216.34", family: 4 },
+          { address: "::1", family: 6 },
+        ],
+        allow,
+      ),
+    ).toBe("::1");
+  });
+
+  it("SF_WEBHOOK_ALLOW_HOSTS takes host names and CIDRs; the removed SF_WEBHOOK_ALLOW_PRIVATE stops the start with a message naming it", () => {
+    expect(loadConfig({ SF_WEBHOOK_ALLOW_HOSTS: " 127.0.0.1, ::1 ,10.0.0.0/8,fd00::/8,Hooks.Internal., ci-runner" }).webhookAllowHosts).toEqual({
+      names: ["hooks.internal", "ci-runner"],
+      networks: [
+        { address: "127.0.0.1", prefix: 32, family: "ipv4" },
+        { address: "::1", prefix: 128, family: "ipv6" },
+        { address: "10.0.0.0", prefix: 8, family: "ipv4" },
+        { address: "fd00::", prefix: 8, family: "ipv6" },
+      ],
+    });
+    for (const bad of ["10.0.0.0/33", "::1/129", "not a host", "http://x.test/", "1.2.3.4/x", "*"]) {
+      expect(() => loadConfig({ SF_WEBHOOK_ALLOW_HOSTS: bad }), bad).toThrow(/SF_WEBHOOK_ALLOW_HOSTS/);
+    }
+    expect(() => loadConfig({ SF_WEBHOOK_ALLOW_PRIVATE: "true" })).toThrow(ConfigError);
+    expect(() => loadConfig({ SF_WEBHOOK_ALLOW_PRIVATE: "true" })).toThrow(/SF_WEBHOOK_ALLOW_PRIVATE.*removed.*SF_WEBHOOK_ALLOW_HOSTS/);
+    // Set to false, it asked for nothing: an old .env that copied the example still starts.
+    expect(loadConfig({ SF_WEBHOOK_ALLOW_PRIVATE: "false" }).webhookAllowHosts).toEqual({ names: [], networks: [] });
   });
 
   it("checks the address actually connected to: a name that resolves to loopback is refused at connect time", async () => {
@@ -90,12 +167,18 @@ describe("the webhook address classifier", () => {
     const receiver = await startReceiver();
     try {
       const port = new URL(receiver.url).port;
-      const refused = await postWebhook(`http://${name}:${port}/hook`, {}, "{}", { timeoutMs: 2000, allowPrivate: false });
+      const refused = await postWebhook(`http://${name}:${port}/hook`, {}, "{}", { timeoutMs: 2000, allow: allowListOf("") });
       expect(refused).toMatchObject({ ok: false, statusCode: null });
       expect(refused.error).toMatch(/private or reserved/);
+      // Another name on the list does not let this one through.
+      expect(await postWebhook(`http://${name}:${port}/hook`, {}, "{}", { timeoutMs: 2000, allow: allowListOf("hooks.internal,10.0.0.0/8") })).toMatchObject({ ok: false });
       expect(receiver.received).toHaveLength(0);
-      // Allowed, the same name reaches the receiver.
-      expect(await postWebhook(`http://${name}:${port}/hook`, {}, "{}", { timeoutMs: 2000, allowPrivate: true })).toMatchObject({ ok: true, statusCode: 200 });
+      // Named on the allow-list (or its address), the same name reaches the receiver; what the
+      // receiver answered is not kept: status and timing only.
+      for (const allow of [name!, "127.0.0.0/8,::1"]) {
+        const sent = await postWebhook(`http://${name}:${port}/hook`, {}, "{}", { timeoutMs: 2000, allow: allowListOf(allow) });
+        expect(sent).toMatchObject({ ok: true, statusCode: 200, excerpt: null });
+      }
     } finally {
       await receiver.close();
     }
@@ -117,7 +200,7 @@ describe.each(DATABASES)("webhooks (%s)", (kind) => {
       webhooks: true,
       env: {
         SF_SMTP_URL: smtp.url,
-        SF_WEBHOOK_ALLOW_PRIVATE: "true",
+        SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
         SF_WEBHOOK_POLL_MS: "20",
         SF_WEBHOOK_TIMEOUT_SECONDS: "1",
         SF_WEBHOOK_RETRY_SCHEDULE: "0.2,0.2,0.2",
@@ -287,7 +370,7 @@ describe.each(DATABASES)("webhooks (%s)", (kind) => {
     }
   });
 
-  it("the log shows a failing attempt: status, error, an excerpt of at most 1 KiB, the next retry; redirects are not followed", async () => {
+  it("the log shows a failing attempt: status, error, the next retry, and no response body from a receiver on the allow-list; redirects are not followed", async () => {
     const u = await t.createUser();
     const r = await startReceiver();
     try {
@@ -296,8 +379,8 @@ describe.each(DATABASES)("webhooks (%s)", (kind) => {
       await createPackage(t, u.token, { title: "Redirected" });
       await until(async () => ((await deliveries(u, hook.id))[0]?.attempts as number) >= 1, 5000, "an attempt");
       const [d] = await deliveries(u, hook.id);
-      expect(d).toMatchObject({ last_status_code: 302, last_error: "status 302" });
-      expect((d!.response_excerpt as string).length).toBe(1024);
+      // 127.0.0.1 is reachable only through SF_WEBHOOK_ALLOW_HOSTS: what it answers stays out of the log.
+      expect(d).toMatchObject({ last_status_code: 302, last_error: "status 302", response_excerpt: null });
       await until(async () => (await deliveries(u, hook.id))[0]?.state === "failed", 5000, "failed for good after the schedule");
       expect((await deliveries(u, hook.id))[0]).toMatchObject({ attempts: 4, state: "failed", next_attempt_at: null });
       expect(r.received).toHaveLength(4);
@@ -365,7 +448,7 @@ describe.each(DATABASES)("webhook delivery that outlives a server, and the guard
     const r = await startReceiver();
     const dataDir = await fs.mkdtemp(`${os.tmpdir()}/sf-restart-`);
     const pg = kind === "postgres" ? await createPgDatabase() : undefined;
-    const env = { SF_WEBHOOK_ALLOW_PRIVATE: "true", SF_WEBHOOK_POLL_MS: "20", SF_WEBHOOK_RETRY_SCHEDULE: "1.5" };
+    const env = { SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SF_WEBHOOK_POLL_MS: "20", SF_WEBHOOK_RETRY_SCHEDULE: "1.5" };
     const common = { webhooks: true, dataDir, ...(pg ? { databaseUrl: pg.url } : {}), env, clock: new TestClock({ ticking: true }) };
     try {
       r.answer(503, 200);
@@ -399,7 +482,7 @@ describe.each(DATABASES)("webhook delivery that outlives a server, and the guard
     const clock = new TestClock();
     const t = await startTestServer(kind, {
       clock,
-      env: { SF_SMTP_URL: smtp.url, SF_WEBHOOK_ALLOW_PRIVATE: "true", SF_WEBHOOK_RETRY_SCHEDULE: "3600,3600", SF_WEBHOOK_DISABLE_AFTER_HOURS: "2" },
+      env: { SF_SMTP_URL: smtp.url, SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SF_WEBHOOK_RETRY_SCHEDULE: "3600,3600", SF_WEBHOOK_DISABLE_AFTER_HOURS: "2" },
     });
     const r = await startReceiver();
     try {
@@ -432,7 +515,7 @@ describe.each(DATABASES)("webhook delivery that outlives a server, and the guard
     }
   });
 
-  it("refuses URLs that point at private networks (422) unless SF_WEBHOOK_ALLOW_PRIVATE", async () => {
+  it("refuses URLs that point at private networks (422), in every IPv6 form, unless SF_WEBHOOK_ALLOW_HOSTS names them", async () => {
     const t = await startTestServer(kind);
     try {
       const u = await t.createUser();
@@ -453,6 +536,17 @@ describe.each(DATABASES)("webhook delivery that outlives a server, and the guard
         "http://0x7f000001/hook",
         "http://0177.0.0.1/hook",
         "http://0/hook",
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[::ffff:7f00:1]/hook",
+        "http://[::ffff:0:a9fe:a9fe]/latest/meta-data/",
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[64:ff9b::169.254.169.254]/hook",
+        "http://[2002:7f00:1::]/hook",
+        "http://[fe80::1]/hook",
+        "http://[fc00::1]/hook",
+        "http://[::]/hook",
+        "http://[ff02::1]/hook",
         "ftp://files.example.com/",
         "file:///etc/passwd",
         "https://user:pass@hooks.example.com/",
@@ -466,6 +560,29 @@ describe.each(DATABASES)("webhook delivery that outlives a server, and the guard
     } finally {
       await t.close();
     }
+    // The operator's list lets exactly what it names through.
+    const allowed = await startTestServer(kind, { env: { SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1,fd00::/8,hooks.internal" } });
+    try {
+      const u = await allowed.createUser();
+      for (const url of [
+        "http://127.0.0.1:8080/hook",
+        "http://[::ffff:127.0.0.1]:8080/hook",
+        "http://[fd00::5]/hook",
+        "http://hooks.internal/hook",
+        "http://HOOKS.internal./hook",
+      ]) {
+        expect({ url, status: (await allowed.fetch("/webhooks", { method: "POST", token: u.token, json: { url, events: ["package.created"] } })).status }).toEqual({
+          url,
+          status: 201,
+        });
+      }
+      for (const url of ["http://127.0.0.2/hook", "http://[::ffff:0:7f00:1]/hook", "http://[::1]/hook", "http://localhost/hook", "http://[fc00::5]/hook", "http://10.0.0.1/hook"]) {
+        const body = await expectValidationError(await allowed.fetch("/webhooks", { method: "POST", token: u.token, json: { url, events: ["package.created"] } }), "/body/url");
+        expect({ url, code: body.code }).toEqual({ url, code: "webhook_url_forbidden" });
+      }
+    } finally {
+      await allowed.close();
+    }
   });
 });
 
@@ -473,7 +590,7 @@ describe("two server processes on one PostgreSQL", () => {
   it.runIf(DATABASES.includes("postgres"))("deliver each event exactly once", async () => {
     const pg = await createPgDatabase();
     const r = await startReceiver();
-    const env = { SF_WEBHOOK_ALLOW_PRIVATE: "true", SF_WEBHOOK_POLL_MS: "10" };
+    const env = { SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SF_WEBHOOK_POLL_MS: "10" };
     const a = await startTestServer("postgres", { databaseUrl: pg.url, webhooks: true, env, clock: new TestClock({ ticking: true }) });
     const b = await startTestServer("postgres", { databaseUrl: pg.url, webhooks: true, env, clock: new TestClock({ ticking: true }) });
     try {

@@ -98,6 +98,7 @@ export function registerWebhooks(program: Command, ctx: Context): void {
         ["events", h.events.join(", ")],
         ["state", h.enabled ? "enabled" : `disabled${h.disabled_reason ? ` (${h.disabled_reason})` : ""}`],
         ["failing", h.failing_since ? `since ${formatDate(h.failing_since)}` : "no"],
+        ...(h.circuit_open_until ? [["paused", `until ${formatDate(h.circuit_open_until)} (the receiver kept failing)`] as [string, string]] : []),
         ["created", formatDate(h.created_at)],
       ];
       if (h.description) rows.push(["note", h.description]);

@@ -798,10 +798,14 @@ export interface paths {
         put?: never;
         /**
          * Register a URL for events (the signing secret is shown once)
-         * @description Only `http` and `https` URLs; addresses on loopback, private, link-local, CGNAT or cloud
-         *     metadata networks are refused (422 `webhook_url_forbidden`) unless the server runs with
-         *     `SF_WEBHOOK_ALLOW_PRIVATE=true`. The check is repeated on the address each delivery
-         *     actually connects to, so a DNS answer that changes later cannot reach such an address.
+         * @description Only `http` and `https` URLs; addresses on loopback, private, link-local, CGNAT, cloud
+         *     metadata or other reserved networks, in any spelling (IPv6 forms that carry an IPv4
+         *     address included), and `localhost` are refused (422 `webhook_url_forbidden`) unless the
+         *     server's administrator lists them in `SF_WEBHOOK_ALLOW_HOSTS`. The check is repeated on
+         *     the address each delivery actually connects to, so a DNS answer that changes later cannot
+         *     reach such an address. Deliveries to a listed private address keep no response body.
+         *     A user has at most `SF_WEBHOOKS_PER_USER_MAX` webhooks (25 by default): 409
+         *     `webhook_limit` past that.
          */
         post: operations["createWebhook"];
         delete?: never;
@@ -845,7 +849,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a `ping` event now */
+        /**
+         * Send a `ping` event now
+         * @description At most 10 pings a minute per user, over all their webhooks (429 `rate_limited` with `Retry-After` past that).
+         */
         post: operations["testWebhook"];
         delete?: never;
         options?: never;
@@ -911,7 +918,7 @@ export interface components {
          *     403: `admin_required`, `insufficient_scope` (the token lacks the operation's scope), `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is).
+         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is), `webhook_limit` (the user has as many webhooks as `SF_WEBHOOKS_PER_USER_MAX` allows).
          *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `link_replaced` (a newer link was sent), `download_limit_reached`, `package_purged`, `upload_expired`.
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
@@ -921,7 +928,7 @@ export interface components {
          *     Keyless CI (`POST /auth/oidc`): 401 `oidc_token_invalid`, `oidc_token_expired`, `oidc_token_not_yet_valid`, `oidc_algorithm_refused`, `oidc_key_unknown`, `oidc_issuer_unknown`, `oidc_audience_mismatch`; 403 `oidc_no_matching_policy`, `oidc_event_refused`; 503 `oidc_issuer_unreachable`. Trust policies: 404 `trust_policy_not_found`; 422 `trust_policy_unpinned` (a GitHub or gitlab.com policy without a numeric repository or project pin), `issuer_insecure` (an `http://` issuer).
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "webhook_limit" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -970,6 +977,14 @@ export interface components {
              * @description The first failed delivery since the last success
              */
             failing_since: string | null;
+            /**
+             * Format: date-time
+             * @description Set while deliveries to this URL's origin (scheme, host and port) are paused: after
+             *     `SF_WEBHOOK_CIRCUIT_FAILURES` failed attempts in a row (from any webhook with that
+             *     origin) the server stops trying it for a cool-off that doubles each time it fails again.
+             *     Deliveries stay queued and go out after it; their retries are not used up meanwhile.
+             */
+            circuit_open_until: string | null;
             /** Format: uuid */
             owner_id: string;
             /** Format: date-time */
@@ -1010,7 +1025,7 @@ export interface components {
             last_duration_ms: number | null;
             /** @description Why the last attempt failed (timeout, connection refused, status 500, …) */
             last_error: string | null;
-            /** @description The start of the last response body, at most 1 KiB */
+            /** @description The start of the last response body, at most 1 KiB; always null for a private receiver the administrator allowed (`SF_WEBHOOK_ALLOW_HOSTS`) */
             response_excerpt: string | null;
             /** Format: date-time */
             next_attempt_at: string | null;
@@ -3674,6 +3689,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
@@ -3785,6 +3801,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
         };
     };
     listWebhookDeliveries: {

@@ -1,10 +1,12 @@
 import type { Knex } from "knex";
-import { bool, isPostgres, lockSkipLocked } from "./knex.js";
+import { bool, isPostgres, lockForUpdate, lockSkipLocked } from "./knex.js";
 
 export interface WebhookRow {
   id: string;
   owner_id: string;
   url: string;
+  /** The URL's origin (scheme, host, port): the key of its circuit breaker. */
+  origin: string;
   /** JSON array of event types. */
   events: string;
   description: string | null;
@@ -50,8 +52,19 @@ export interface DeliveryRow {
 
 const toWebhook = (r: WebhookRow): WebhookRow => ({ ...r, enabled: bool(r.enabled) });
 
-export async function insertWebhook(db: Knex, row: WebhookRow): Promise<void> {
-  await db("webhooks").insert(row);
+/**
+ * Inserts a webhook unless its owner already has `max`: false then. The owner's user row is locked
+ * first (PostgreSQL; SQLite runs one transaction at a time), so creations at once are counted one
+ * after the other and never pass the limit together.
+ */
+export async function insertWebhookWithin(db: Knex, row: WebhookRow, max: number): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    await lockForUpdate(trx, trx("users").where({ id: row.owner_id }).first("id"));
+    const [c] = await trx("webhooks").where({ owner_id: row.owner_id }).count<{ n: number | string }[]>({ n: "*" });
+    if (Number(c?.n ?? 0) >= max) return false;
+    await trx("webhooks").insert(row);
+    return true;
+  });
 }
 
 export async function findWebhook(db: Knex, id: string): Promise<WebhookRow | undefined> {
@@ -130,6 +143,7 @@ export async function listDeliveryRows(
 /** A delivery claimed for one attempt, with what the attempt needs. */
 export interface ClaimedDelivery extends DeliveryRow {
   url: string;
+  origin: string;
   secret: string;
   owner_id: string;
   event_id: string;
@@ -137,16 +151,29 @@ export interface ClaimedDelivery extends DeliveryRow {
   payload: string;
 }
 
+/** How many deliveries may be in flight at once (leased and not yet recorded), per webhook and per owner. */
+export interface ClaimCaps {
+  perWebhook: number;
+  perOwner: number;
+}
+
+/** Candidates looked at per claim, per delivery asked for: enough to find other webhooks behind one with a backlog. */
+const CANDIDATES_PER_SLOT = 8;
+
 /**
- * Claims up to `limit` deliveries that are due, for `leaseMs`: pending, their time come, their
- * webhook enabled, no earlier event of the same package still pending for the same webhook (so a
- * receiver gets a package's events in the order they happened), and not leased by another worker.
- * On PostgreSQL the rows are locked with SKIP LOCKED while the lease is written, so two server
- * processes never claim the same delivery; each attempt is made by one process.
+ * Claims up to `limit` deliveries that are due: pending, their time come, their webhook enabled,
+ * no earlier event of the same package still pending for the same webhook (so a receiver gets a
+ * package's events in the order they happened), and not leased by another worker. Fair: no
+ * webhook gets more than `caps.perWebhook` deliveries in flight (counting every process's leases)
+ * nor an owner more than `caps.perOwner`, so a receiver that never answers holds a few slots and
+ * the others keep flowing. On PostgreSQL the rows are locked with SKIP LOCKED while the lease is
+ * written, so two server processes never claim the same delivery; each attempt is made by one
+ * process (the caps are counted per claim: two processes claiming at the same moment may pass
+ * them by a few, never the one-attempt rule).
  */
-export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: string, limit: number): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: string, limit: number, caps: ClaimCaps): Promise<ClaimedDelivery[]> {
   const q = trx("webhook_deliveries as d")
-    .select("d.id")
+    .select("d.id", "d.webhook_id", "w.owner_id")
     .join("webhooks as w", "w.id", "d.webhook_id")
     .where("d.state", "pending")
     .where("w.enabled", true)
@@ -160,11 +187,42 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
         .where("e.state", "pending")
         .whereRaw("e.event_seq < d.event_seq");
     })
+    // A receiver whose circuit is open is left alone until its cool-off ends.
+    .whereNotExists(function circuitOpen(this: Knex.QueryBuilder) {
+      this.select(trx.raw("1")).from("webhook_circuits as c").whereRaw("c.origin = w.origin").where("c.open_until", ">", now);
+    })
+    // A webhook already at its cap is left out here, or its backlog would fill every candidate.
+    .whereRaw("(select count(*) from webhook_deliveries x where x.webhook_id = d.webhook_id and x.state = 'pending' and x.lease_until > ?) < ?", [now, caps.perWebhook])
     .orderBy([{ column: "d.next_attempt_at" }, { column: "d.event_seq" }])
-    .limit(limit);
+    .limit(Math.min(limit * CANDIDATES_PER_SLOT, 500));
   // PostgreSQL: lock only the delivery rows (the join would otherwise lock the webhook too).
   const locked = isPostgres(trx) ? q.forUpdate("d").skipLocked() : lockSkipLocked(trx, q);
-  const ids = ((await locked) as { id: string }[]).map((r) => r.id);
+  const candidates = (await locked) as { id: string; webhook_id: string; owner_id: string }[];
+  if (candidates.length === 0) return [];
+  // What is in flight now (leased by any process), per webhook and per owner.
+  const perWebhook = new Map<string, number>();
+  const perOwner = new Map<string, number>();
+  const leased = (await trx("webhook_deliveries as f")
+    .join("webhooks as fw", "fw.id", "f.webhook_id")
+    .where("f.state", "pending")
+    .where("f.lease_until", ">", now)
+    .groupBy("fw.id", "fw.owner_id")
+    .select("fw.id as webhook_id", "fw.owner_id")
+    .count({ n: "*" })) as { webhook_id: string; owner_id: string; n: number | string }[];
+  for (const r of leased) {
+    perWebhook.set(r.webhook_id, Number(r.n));
+    perOwner.set(r.owner_id, (perOwner.get(r.owner_id) ?? 0) + Number(r.n));
+  }
+  const ids: string[] = [];
+  for (const c of candidates) {
+    if (ids.length >= limit) break;
+    const w = perWebhook.get(c.webhook_id) ?? 0;
+    const o = perOwner.get(c.owner_id) ?? 0;
+    if (w >= caps.perWebhook || o >= caps.perOwner) continue;
+    perWebhook.set(c.webhook_id, w + 1);
+    perOwner.set(c.owner_id, o + 1);
+    ids.push(c.id);
+  }
   if (ids.length === 0) return [];
   await trx("webhook_deliveries").whereIn("id", ids).update({ lease_until: leaseUntil });
   return trx("webhook_deliveries as d")
@@ -172,7 +230,7 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
     .join("webhook_events as e", "e.seq", "d.event_seq")
     .whereIn("d.id", ids)
     .orderBy("d.event_seq")
-    .select("d.*", "w.url", "w.secret", "w.owner_id", "e.id as event_id", "e.type as event_type", "e.payload");
+    .select("d.*", "w.url", "w.origin", "w.secret", "w.owner_id", "e.id as event_id", "e.type as event_type", "e.payload");
 }
 
 /** Records one attempt's outcome (only while this worker's lease is still the one on the row). */
@@ -182,4 +240,51 @@ export async function recordAttempt(db: Knex, id: string, leaseUntil: string, pa
       .where({ id, lease_until: leaseUntil })
       .update({ ...patch, lease_until: null })) > 0
   );
+}
+
+/** A receiver origin's circuit: failed attempts in a row, how often it opened since it last worked, until when it is open. */
+export interface CircuitRow {
+  origin: string;
+  failures: number;
+  trips: number;
+  open_until: string | null;
+}
+
+/** Counts one failed attempt to `origin` (one atomic upsert) and answers the circuit as it now is. */
+export async function countCircuitFailure(db: Knex, origin: string): Promise<CircuitRow> {
+  const res = (await db.raw(
+    `insert into webhook_circuits (origin, failures, trips, open_until) values (?, 1, 0, null)
+     on conflict (origin) do update set failures = webhook_circuits.failures + 1
+     returning origin, failures, trips, open_until`,
+    [origin],
+  )) as { rows: CircuitRow[] } | CircuitRow[];
+  const r = (Array.isArray(res) ? res : res.rows)[0]!;
+  return { ...r, failures: Number(r.failures), trips: Number(r.trips) };
+}
+
+/** Opens the circuit until `openUntil`, unless another process opened it since `trips` was read: false then. */
+export async function openCircuit(db: Knex, origin: string, trips: number, openUntil: string): Promise<boolean> {
+  return (
+    (await db("webhook_circuits")
+      .where({ origin, trips })
+      .update({ trips: trips + 1, open_until: openUntil })) > 0
+  );
+}
+
+/** A delivery to `origin` worked: its circuit is closed and forgotten. */
+export async function closeCircuit(db: Knex, origin: string): Promise<void> {
+  await db("webhook_circuits").where({ origin }).delete();
+}
+
+/** Until when each of `origins` is open, for those open at `now`. */
+export async function openCircuits(db: Knex, origins: string[], now: string): Promise<Map<string, string>> {
+  if (origins.length === 0) return new Map();
+  const rows = (await db("webhook_circuits")
+    .whereIn("origin", [...new Set(origins)])
+    .where("open_until", ">", now)
+    .select("origin", "open_until")) as {
+    origin: string;
+    open_until: string;
+  }[];
+  return new Map(rows.map((r) => [r.origin, r.open_until]));
 }

@@ -1,24 +1,47 @@
-import { claimDueDeliveries, disableWebhook, findWebhook, recordAttempt, updateWebhookRow, type ClaimedDelivery } from "../db/webhooks.js";
+import {
+  claimDueDeliveries,
+  closeCircuit,
+  countCircuitFailure,
+  disableWebhook,
+  openCircuit,
+  findWebhook,
+  recordAttempt,
+  updateWebhookRow,
+  type ClaimCaps,
+  type ClaimedDelivery,
+} from "../db/webhooks.js";
 import { emit } from "../events/emit.js";
 import type { Services } from "../services/context.js";
 import { VERSION } from "../version.js";
+import { allowListFor } from "../webhooks/addresses.js";
+import { coolOffMs } from "../webhooks/circuit.js";
 import { retryDelayMs } from "../webhooks/schedule.js";
 import { postWebhook } from "../webhooks/sender.js";
 import { signatureHeader } from "../webhooks/signing.js";
 
-/** Deliveries claimed (and attempted in parallel) per pass. */
-const BATCH = 16;
-
+/** Deliveries one process attempts at once. */
+export const POOL_SIZE = 16;
 /**
- * One pass of the delivery worker: claims the deliveries that are due (see claimDueDeliveries:
- * one process per attempt, a package's events in order), POSTs each, and records the outcome:
- * success, a retry at the next step of the schedule, or failure for good. Returns how many were
- * attempted.
+ * In flight at once per webhook and per owner (over every process): a receiver that never answers
+ * holds at most two slots, one user's at most four, and the other users' events keep flowing.
  */
-export async function deliverDue(s: Services): Promise<number> {
+export const CAPS: ClaimCaps = { perWebhook: 2, perOwner: 4 };
+
+/** Claims up to `max` due deliveries (fairly, see claimDueDeliveries), with the lease they were claimed under. */
+async function claim(s: Services, max: number): Promise<{ claimed: ClaimedDelivery[]; leaseUntil: string }> {
   const now = s.clock();
   const leaseUntil = new Date(now.getTime() + s.config.webhookTimeoutSeconds * 1000 + 30_000).toISOString();
-  const claimed = await s.db.transaction((trx) => claimDueDeliveries(trx, now.toISOString(), leaseUntil, BATCH));
+  const claimed = await s.db.transaction((trx) => claimDueDeliveries(trx, now.toISOString(), leaseUntil, max, CAPS));
+  return { claimed, leaseUntil };
+}
+
+/**
+ * One pass, for tests and tools: claims what is due (up to POOL_SIZE, within the caps), POSTs
+ * each, records the outcomes, and returns how many were attempted. The running worker
+ * (startWebhookWorker) does not wait for a pass: it keeps its slots busy.
+ */
+export async function deliverDue(s: Services): Promise<number> {
+  const { claimed, leaseUntil } = await claim(s, POOL_SIZE);
   await Promise.all(claimed.map((d) => attempt(s, d, leaseUntil)));
   return claimed.length;
 }
@@ -35,7 +58,7 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
       "SpeedyFiles-Signature": signatureHeader(d.secret, d.payload, Math.floor(sentAt.getTime() / 1000)),
     },
     d.payload,
-    { timeoutMs: s.config.webhookTimeoutSeconds * 1000, allowPrivate: s.config.webhookAllowPrivate },
+    { timeoutMs: s.config.webhookTimeoutSeconds * 1000, allow: allowListFor(s.config.webhookAllowHosts) },
   );
   const now = s.clock();
   const attempts = d.attempts + 1;
@@ -49,13 +72,31 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
   if (result.ok) {
     await recordAttempt(s.db, d.id, leaseUntil, { ...outcome, state: "succeeded", delivered_at: now.toISOString(), next_attempt_at: null });
     await updateWebhookRow(s.db, d.webhook_id, { failing_since: null });
+    await closeCircuit(s.db, d.origin);
     return;
   }
+  await noteCircuitFailure(s, d.origin, now);
   const delay = retryDelayMs(s.config.webhookRetrySchedule, attempts);
   const next = delay === undefined ? null : new Date(now.getTime() + delay).toISOString();
   await recordAttempt(s.db, d.id, leaseUntil, { ...outcome, state: next ? "pending" : "failed", next_attempt_at: next });
   s.logger.info({ webhookId: d.webhook_id, deliveryId: d.id, attempts, error: result.error, nextAttemptAt: next }, "webhook delivery failed");
   await noteFailure(s, d.webhook_id, now);
+}
+
+/**
+ * Counts a failed attempt against the receiver's origin; at SF_WEBHOOK_CIRCUIT_FAILURES in a row
+ * its circuit opens: no delivery to that origin is claimed (they wait, their retries unspent) until
+ * the cool-off ends. The next attempt after it decides: a success closes the circuit, a failure
+ * opens it again for twice as long (webhooks/circuit.ts).
+ */
+async function noteCircuitFailure(s: Services, origin: string, now: Date): Promise<void> {
+  const c = await countCircuitFailure(s.db, origin);
+  if (c.failures < s.config.webhookCircuitFailures) return;
+  if (c.open_until !== null && c.open_until > now.toISOString()) return; // open already
+  const openUntil = new Date(now.getTime() + coolOffMs(s.config.webhookCircuitSeconds, c.trips + 1)).toISOString();
+  if (await openCircuit(s.db, origin, c.trips, openUntil)) {
+    s.logger.warn({ origin, failures: c.failures, openUntil }, "webhook receiver keeps failing: its deliveries wait until the cool-off ends");
+  }
 }
 
 /**
@@ -81,29 +122,64 @@ async function noteFailure(s: Services, webhookId: string, now: Date): Promise<v
   s.logger.warn({ webhookId, failingSince: hook.failing_since }, "webhook disabled after failing for too long");
 }
 
-/** Runs deliverDue every SF_WEBHOOK_POLL_MS (at once again while there is more); returns a stop function. */
+/**
+ * The delivery worker: a pool of POOL_SIZE slots. Whenever a slot frees (an attempt ended), and
+ * every SF_WEBHOOK_POLL_MS, it claims as many due deliveries as slots are free and starts them,
+ * so one slow receiver never makes the others wait for it. Returns a stop function, which waits
+ * for the attempts in flight.
+ */
 export function startWebhookWorker(s: Services): () => Promise<void> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = deliverDue(s).then(
-      (n) => schedule(n === BATCH ? 0 : s.config.webhookPollMs),
-      (err: unknown) => {
-        s.logger.error({ err }, "webhook delivery pass failed");
-        schedule(s.config.webhookPollMs);
-      },
-    );
+  const inFlight = new Set<Promise<void>>();
+  let filling: Promise<void> | undefined;
+  let again = false;
+
+  const start = (d: ClaimedDelivery, leaseUntil: string) => {
+    const p: Promise<void> = attempt(s, d, leaseUntil)
+      .catch((err: unknown) => s.logger.error({ err, deliveryId: d.id }, "webhook delivery failed to record"))
+      .finally(() => {
+        inFlight.delete(p);
+        fill();
+      });
+    inFlight.add(p);
   };
-  const schedule = (ms: number) => {
+
+  const fillOnce = async () => {
+    do {
+      again = false;
+      const free = POOL_SIZE - inFlight.size;
+      if (free <= 0 || stopped) return;
+      const { claimed, leaseUntil } = await claim(s, free);
+      for (const d of claimed) start(d, leaseUntil);
+      // A full claim: more may be due at once. Otherwise the next is when a slot frees or the poll.
+      if (claimed.length === free) again = true;
+    } while (again && !stopped);
+  };
+
+  /** Claims for the free slots; a call while a claim runs makes it look again when done. */
+  function fill(): void {
     if (stopped) return;
-    timer = setTimeout(tick, ms);
-    timer.unref();
-  };
-  schedule(0);
+    if (filling) {
+      again = true;
+      return;
+    }
+    filling = fillOnce()
+      .catch((err: unknown) => s.logger.error({ err }, "webhook delivery pass failed"))
+      .finally(() => {
+        filling = undefined;
+        if (stopped) return;
+        clearTimeout(timer);
+        timer = setTimeout(fill, s.config.webhookPollMs);
+        timer.unref();
+      });
+  }
+
+  fill();
   return async () => {
     stopped = true;
     clearTimeout(timer);
-    await running;
+    await filling;
+    await Promise.allSettled([...inFlight]);
   };
 }

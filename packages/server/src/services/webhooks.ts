@@ -1,21 +1,25 @@
 import crypto from "node:crypto";
 import type { components } from "../generated/api.js";
-import { ApiError, NotFound, ValidationFailed } from "../errors.js";
+import { ApiError, Conflict, NotFound, ValidationFailed } from "../errors.js";
 import {
   deleteWebhookRow,
   findDelivery,
   findWebhook,
   findWebhookEvent,
   insertDelivery,
-  insertWebhook,
+  insertWebhookWithin,
   listDeliveryRows,
   listWebhookRows,
+  openCircuits,
   updateWebhookRow,
   type DeliveryRow,
   type WebhookRow,
 } from "../db/webhooks.js";
+import { incrementRateCounter } from "../db/rate-limits.js";
+import { sha256Hex } from "../security/secrets.js";
 import { generateWebhookSecret } from "../webhooks/signing.js";
 import { checkWebhookUrl } from "../webhooks/sender.js";
+import { allowListFor } from "../webhooks/addresses.js";
 import { subscribedTo } from "../webhooks/outbox.js";
 import { emit } from "../events/emit.js";
 import { cleanOptionalText } from "./text.js";
@@ -27,7 +31,8 @@ type Schemas = components["schemas"];
 export type Webhook = Schemas["Webhook"];
 export type WebhookDelivery = Schemas["WebhookDelivery"];
 
-function toWebhook(r: WebhookRow): Webhook {
+/** The API's view of a webhook; `circuits` are the open circuits by origin (openCircuits). */
+function toWebhook(r: WebhookRow, circuits: Map<string, string> = new Map()): Webhook {
   return {
     id: r.id,
     url: r.url,
@@ -36,6 +41,7 @@ function toWebhook(r: WebhookRow): Webhook {
     enabled: r.enabled,
     disabled_reason: r.disabled_reason,
     failing_since: r.failing_since,
+    circuit_open_until: circuits.get(r.origin) ?? null,
     owner_id: r.owner_id,
     created_at: r.created_at,
     updated_at: r.updated_at,
@@ -61,11 +67,25 @@ function toDelivery(d: DeliveryRow & { event_id: string; event_type: string }): 
   };
 }
 
-/** A URL a webhook may use: http(s), and (unless SF_WEBHOOK_ALLOW_PRIVATE) not a private address, literally or by DNS. */
-async function checkUrl(s: Services, raw: string): Promise<string> {
-  const checked = checkWebhookUrl(raw.trim(), s.config.webhookAllowPrivate);
+/**
+ * A URL a webhook may use: http(s), and not a private address or a name for this machine unless
+ * SF_WEBHOOK_ALLOW_HOSTS names it. A name's DNS answer is checked at each delivery, on the address
+ * connected to (webhooks/sender.ts): checking it here too would only tell a user what internal
+ * names resolve to, and DNS may answer differently later anyway.
+ */
+async function checkUrl(s: Services, raw: string): Promise<{ url: string; origin: string }> {
+  const checked = checkWebhookUrl(raw.trim(), allowListFor(s.config.webhookAllowHosts));
   if (!checked.ok) throw new ValidationFailed(checked.reason, "/body/url", "webhook_url_forbidden");
-  return checked.url.toString();
+  return { url: checked.url.toString(), origin: checked.url.origin };
+}
+
+/** Until when the circuit of each of `hooks`' origins is open (those open now). */
+function circuitsOf(s: Services, hooks: WebhookRow[]): Promise<Map<string, string>> {
+  return openCircuits(
+    s.db,
+    hooks.map((h) => h.origin),
+    s.clock().toISOString(),
+  );
 }
 
 /** The webhook, if the caller may read or change it (policies/webhooks.ts: its owner, or an admin); unknown is 404. */
@@ -83,7 +103,7 @@ export async function createWebhook(s: Services, user: Principal, input: Schemas
   const row: WebhookRow = {
     id: crypto.randomUUID(),
     owner_id: user.userId,
-    url: await checkUrl(s, input.url),
+    ...(await checkUrl(s, input.url)),
     events: JSON.stringify([...new Set(input.events)]),
     description: cleanOptionalText(input.description, "/body/description"),
     secret: generateWebhookSecret(),
@@ -93,25 +113,30 @@ export async function createWebhook(s: Services, user: Principal, input: Schemas
     created_at: now,
     updated_at: now,
   };
-  await insertWebhook(s.db, row);
-  return { ...toWebhook(row), secret: row.secret };
+  if (!(await insertWebhookWithin(s.db, row, s.config.webhooksPerUserMax))) {
+    throw new Conflict("webhook_limit", `You have ${s.config.webhooksPerUserMax} webhooks, as many as this server allows; remove one first`);
+  }
+  return { ...toWebhook(row, await circuitsOf(s, [row])), secret: row.secret };
 }
 
 /** `GET /webhooks`: the caller's, or with `all` (admins only) everyone's. */
 export async function listWebhooks(s: Services, user: Principal, opts: { all?: boolean | undefined }): Promise<Webhook[]> {
-  return (await listWebhookRows(s.db, webhookListScope(user, opts.all === true).ownerId)).map(toWebhook);
+  const rows = await listWebhookRows(s.db, webhookListScope(user, opts.all === true).ownerId);
+  const circuits = await circuitsOf(s, rows);
+  return rows.map((r) => toWebhook(r, circuits));
 }
 
 /** `GET /webhooks/{id}`. */
 export async function getWebhook(s: Services, user: Principal, id: string): Promise<Webhook> {
-  return toWebhook(await manageable(s, user, id, "webhook.read"));
+  const hook = await manageable(s, user, id, "webhook.read");
+  return toWebhook(hook, await circuitsOf(s, [hook]));
 }
 
 /** `PATCH /webhooks/{id}`. Enabling a webhook that was disabled for failing clears its record. */
 export async function updateWebhook(s: Services, user: Principal, id: string, input: Schemas["WebhookUpdateRequest"]): Promise<Webhook> {
   const hook = await manageable(s, user, id, "webhook.write");
   const patch: Partial<WebhookRow> = { updated_at: s.clock().toISOString() };
-  if (input.url !== undefined) patch.url = await checkUrl(s, input.url);
+  if (input.url !== undefined) Object.assign(patch, await checkUrl(s, input.url));
   if (input.events !== undefined) patch.events = JSON.stringify([...new Set(input.events)]);
   if (input.description !== undefined) patch.description = input.description === null ? null : cleanOptionalText(input.description, "/body/description");
   if (input.enabled !== undefined) {
@@ -122,7 +147,8 @@ export async function updateWebhook(s: Services, user: Principal, id: string, in
     }
   }
   await updateWebhookRow(s.db, hook.id, patch);
-  return toWebhook({ ...hook, ...patch });
+  const updated = { ...hook, ...patch };
+  return toWebhook(updated, await circuitsOf(s, [updated]));
 }
 
 /** `DELETE /webhooks/{id}`: with its deliveries. */
@@ -130,9 +156,26 @@ export async function deleteWebhook(s: Services, user: Principal, id: string): P
   await deleteWebhookRow(s.db, (await manageable(s, user, id, "webhook.write")).id);
 }
 
+/** Test pings one user may send a minute, over all their webhooks (the API and the pages together). */
+export const PINGS_PER_MINUTE = 10;
+
+/**
+ * Each ping is a request the server makes to a URL its user chose: counted per user in the shared
+ * rate-limit counters (every process on PostgreSQL counts toward one limit), one atomic increment
+ * before the ping is queued, so pings at once cannot pass the limit together. 429 past it.
+ */
+async function countPing(s: Services, userId: string): Promise<void> {
+  const now = s.clock().getTime();
+  const counter = await incrementRateCounter(s.db, sha256Hex(`webhook-test:${userId}`), now, 60_000);
+  if (counter.hits <= PINGS_PER_MINUTE) return;
+  const retryAfter = Math.max(1, Math.ceil((counter.resetAt - now) / 1000));
+  throw new ApiError(429, "rate_limited", `At most ${PINGS_PER_MINUTE} test pings a minute; try again in ${retryAfter} s`, { headers: { "Retry-After": String(retryAfter) } });
+}
+
 /** `POST /webhooks/{id}/test`: a `ping`, delivered like any event (even to a disabled webhook's log; it waits until enabled). */
 export async function testWebhook(s: Services, user: Principal, id: string): Promise<WebhookDelivery> {
   const hook = await manageable(s, user, id, "webhook.write");
+  await countPing(s, user.userId);
   const { webhookDeliveryIds } = await s.db.transaction((trx) => emit(trx, s, { type: "webhook.ping", hook }));
   return toDelivery((await findDelivery(s.db, hook.id, webhookDeliveryIds[0]!))!);
 }

@@ -3,7 +3,7 @@ import http from "node:http";
 import https from "node:https";
 import type { LookupFunction } from "node:net";
 import net from "node:net";
-import { isForbiddenAddress, isLocalHostName } from "./addresses.js";
+import { type AllowList, isForbiddenAddress, isLocalHostName } from "./addresses.js";
 
 /** What one POST to a receiver came to. */
 export interface Attempt {
@@ -12,7 +12,10 @@ export interface Attempt {
   durationMs: number;
   /** Why it failed, in a few words; null on success. */
   error: string | null;
-  /** The start of the response body, at most 1 KiB. */
+  /**
+   * The start of the response body, at most 1 KiB. Always null from a private address reached
+   * through the allow-list: the delivery log must not let a user read internal services' answers.
+   */
   excerpt: string | null;
 }
 
@@ -21,16 +24,29 @@ const EXCERPT_BYTES = 1024;
 export class ForbiddenAddress extends Error {}
 
 /**
+ * Of the addresses `hostname` resolved to, the first a webhook may not reach: a private or
+ * reserved one (in any spelling, see addresses.ts) that the allow-list lets through neither by
+ * the name nor by the address. Undefined when all may be reached.
+ */
+export function refusedAddress(hostname: string, addresses: { address: string; family: number }[], allow: AllowList): string | undefined {
+  if (allow.allowsName(hostname)) return undefined;
+  return addresses.find((a) => isForbiddenAddress(a.address) && !allow.allowsAddress(a.address))?.address;
+}
+
+/**
  * A DNS lookup that refuses forbidden addresses: net.connect connects to what this returns, so
  * the check holds for the address actually connected to, even if the name's DNS answer changed
- * since the webhook was registered (DNS rebinding).
+ * since the webhook was registered (DNS rebinding). `onPrivate` is told when the answer holds a
+ * private address the allow-list let through.
  */
-function safeLookup(allowPrivate: boolean): LookupFunction {
+function safeLookup(allow: AllowList, onPrivate: () => void): LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (err, addresses) => {
       if (err) return callback(err, "", 0);
-      const bad = allowPrivate ? undefined : addresses.find((a) => isForbiddenAddress(a.address));
-      if (bad) return callback(new ForbiddenAddress(`${hostname} resolves to ${bad.address}, a private or reserved address`), "", 0);
+      const bad = refusedAddress(hostname, addresses, allow);
+      // The address itself stays out of the message (it lands in the user's delivery log).
+      if (bad) return callback(new ForbiddenAddress(`${hostname} resolves to a private or reserved address`), "", 0);
+      if (addresses.some((a) => isForbiddenAddress(a.address))) onPrivate();
       if (options.all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
       const first = addresses[0];
       if (!first) return callback(new Error(`${hostname} has no address`), "", 0);
@@ -39,8 +55,13 @@ function safeLookup(allowPrivate: boolean): LookupFunction {
   };
 }
 
-/** Checks a URL a webhook may be registered with (scheme, and a host that is not private when it is an IP). */
-export function checkWebhookUrl(raw: string, allowPrivate: boolean): { ok: true; url: URL } | { ok: false; reason: string } {
+/**
+ * Checks a URL a webhook may be registered with: http(s), no credentials, and a host that is not
+ * private (a literal address, or a name meaning this machine) unless the allow-list names it.
+ * `private` says the host is such an address or name, reachable only through the list. A host
+ * name's DNS answer is checked when each delivery connects (postWebhook).
+ */
+export function checkWebhookUrl(raw: string, allow: AllowList): { ok: true; url: URL; private: boolean } | { ok: false; reason: string } {
   let url: URL;
   try {
     url = new URL(raw);
@@ -49,25 +70,32 @@ export function checkWebhookUrl(raw: string, allowPrivate: boolean): { ok: true;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return { ok: false, reason: "url must use http or https" };
   if (url.username || url.password) return { ok: false, reason: "url must not contain a user name or password" };
-  if (!allowPrivate) {
-    const host = url.hostname.replace(/^\[|\]$/g, "");
-    if (isLocalHostName(host)) return { ok: false, reason: `url points at this machine (${host})` };
-    if (net.isIP(host) !== 0 && isForbiddenAddress(host)) return { ok: false, reason: `url points at a private or reserved address (${host})` };
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (net.isIP(host) !== 0) {
+    if (!isForbiddenAddress(host)) return { ok: true, url, private: false };
+    if (allow.allowsAddress(host) || allow.allowsName(host)) return { ok: true, url, private: true };
+    return { ok: false, reason: `url points at a private or reserved address (${host})` };
   }
-  return { ok: true, url };
+  if (isLocalHostName(host)) {
+    if (allow.allowsName(host)) return { ok: true, url, private: true };
+    return { ok: false, reason: `url points at this machine (${host})` };
+  }
+  return { ok: true, url, private: false };
 }
 
 /**
  * POSTs `body` to `url`. No redirect is followed, the whole exchange is cut after `timeoutMs`, and
- * a private or reserved address is refused both as an IP literal and as a DNS answer (unless
- * `allowPrivate`). Never throws: the outcome says what happened.
+ * a private or reserved address is refused both as an IP literal and as a DNS answer, unless the
+ * allow-list lets it through; what such an address answers is not kept (`excerpt` null). Never
+ * throws: the outcome says what happened.
  */
-export function postWebhook(rawUrl: string, headers: Record<string, string>, body: string, opts: { timeoutMs: number; allowPrivate: boolean }): Promise<Attempt> {
+export function postWebhook(rawUrl: string, headers: Record<string, string>, body: string, opts: { timeoutMs: number; allow: AllowList }): Promise<Attempt> {
   const started = performance.now();
   const done = (a: Omit<Attempt, "durationMs">): Attempt => ({ ...a, durationMs: Math.round(performance.now() - started) });
-  const checked = checkWebhookUrl(rawUrl, opts.allowPrivate);
+  const checked = checkWebhookUrl(rawUrl, opts.allow);
   if (!checked.ok) return Promise.resolve(done({ ok: false, statusCode: null, error: checked.reason, excerpt: null }));
   const url = checked.url;
+  let privateTarget = checked.private;
 
   return new Promise<Attempt>((resolve) => {
     let settled = false;
@@ -82,7 +110,9 @@ export function postWebhook(rawUrl: string, headers: Record<string, string>, bod
     const req = client.request(url, {
       method: "POST",
       agent: false,
-      lookup: safeLookup(opts.allowPrivate),
+      lookup: safeLookup(opts.allow, () => {
+        privateTarget = true;
+      }),
       headers: { ...headers, "Content-Length": String(Buffer.byteLength(body)) },
     });
     const timer = setTimeout(() => finish({ ok: false, statusCode: null, error: `timeout after ${opts.timeoutMs} ms`, excerpt: null }), opts.timeoutMs);
@@ -97,7 +127,7 @@ export function postWebhook(rawUrl: string, headers: Record<string, string>, bod
       const end = () => {
         const excerpt = Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString("utf8");
         const ok = status >= 200 && status < 300;
-        finish({ ok, statusCode: status, error: ok ? null : `status ${status}`, excerpt: excerpt || null });
+        finish({ ok, statusCode: status, error: ok ? null : `status ${status}`, excerpt: privateTarget ? null : excerpt || null });
       };
       res.on("data", (c: Buffer) => {
         if (size < EXCERPT_BYTES) chunks.push(c);

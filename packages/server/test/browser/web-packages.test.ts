@@ -33,7 +33,7 @@ describe("the web interface in a real browser: packages, webhooks, admin (sqlite
     // A fixed "now" for the server, so the dates on its pages (and the screenshots) are the same
     // every run; the browser and its cookies keep the real date, as a visitor's do.
     const clock = new TestClock({ at: "2026-11-27T09:00:00.000Z" });
-    t = await startTestServer("sqlite", { clock, env: { SF_SMTP_URL: smtp.url, SF_WEBHOOK_ALLOW_PRIVATE: "true", SF_PUBLIC_URL: "http://localhost:8080" } });
+    t = await startTestServer("sqlite", { clock, env: { SF_SMTP_URL: smtp.url, SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1", SF_PUBLIC_URL: "http://localhost:8080" } });
     alice = await t.createUser({ email: "alice@speedyfiles.test" });
     admin = await t.createUser({ email: "ada@speedyfiles.test", role: "admin" });
     await t.running.services.db("users").where({ id: alice.user.id }).update({ name: "Alice Example" });

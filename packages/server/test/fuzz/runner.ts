@@ -38,7 +38,7 @@ export async function startFuzzServer(kind: DbKind): Promise<{ t: TestServer; wo
     mail: false,
     env: {
       SF_MAX_FILE_BYTES: "65536",
-      SF_WEBHOOK_ALLOW_PRIVATE: "true",
+      SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
       SF_LOGIN_MAX_FAILURES_PER_IP: "1000000",
       SF_LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
       SF_LINK_MAX_FAILURES_PER_IP: "1000000",

@@ -39,6 +39,9 @@ export async function startFuzzServer(kind: DbKind): Promise<{ t: TestServer; wo
     env: {
       SF_MAX_FILE_BYTES: "65536",
       SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
+      // Seeding adds webhooks again when the fuzzed requests deleted them; the limit per user is
+      // tested in webhook-limits.test.ts.
+      SF_WEBHOOKS_PER_USER_MAX: "10000",
       SF_LOGIN_MAX_FAILURES_PER_IP: "1000000",
       SF_LOGIN_MAX_FAILURES_PER_ACCOUNT: "1000000",
       SF_LINK_MAX_FAILURES_PER_IP: "1000000",

@@ -155,6 +155,10 @@ async function startProc(name: string, env: Record<string, string>): Promise<Pro
     ready: /SpeedyFiles (http:\/\/127\.0\.0\.1:\d+)/,
   });
   const p: Proc = { ...child, url, api: `${url}/api/v1`, agent: new http.Agent({ keepAlive: true, maxSockets: 16 }), lines: [], diag: [] };
+  // stderr too: a crash's stack trace goes there.
+  child.proc.stderr!.on("data", (c: Buffer) => {
+    for (const line of c.toString("utf8").split("\n")) if (line.trim()) p.lines.push(`[stderr] ${line}`);
+  });
   let buf = "";
   child.proc.stdout!.on("data", (c: Buffer) => {
     buf += c.toString("utf8");
@@ -175,7 +179,11 @@ async function startProc(name: string, env: Record<string, string>): Promise<Pro
     }
   });
   child.proc.once("exit", (code, signal) => {
-    if (!stopping) fail(`${name} exited during the run (code ${code}, signal ${signal}):\n${p.lines.slice(-20).join("\n")}`);
+    if (stopping) return;
+    fail(`${name} exited during the run (code ${code}, signal ${signal}):\n${p.lines.slice(-20).join("\n")}`);
+    // Nothing more to learn from traffic to a dead process: report what there is.
+    stopping = true;
+    interrupt();
   });
   procs.push(p);
   return p;
@@ -203,7 +211,24 @@ interface CallOpts {
   cutAfter?: number;
 }
 
-function call(p: Proc, method: string, pathname: string, o: CallOpts = {}): Promise<Resp> {
+/** Stale keep-alive connections the server had closed as a request went out on them: sent again. */
+let staleRetries = 0;
+
+async function call(p: Proc, method: string, pathname: string, o: CallOpts = {}): Promise<Resp> {
+  try {
+    return await callOnce(p, method, pathname, o);
+  } catch (err) {
+    // Node's advice for keep-alive: a request on a reused socket that the server closed at that
+    // moment gets ECONNRESET before any answer; send it again (not a deliberately cut one).
+    if ((err as { reusedSocket?: boolean }).reusedSocket && o.cutAfter === undefined) {
+      staleRetries++;
+      return callOnce(p, method, pathname, o);
+    }
+    throw err;
+  }
+}
+
+function callOnce(p: Proc, method: string, pathname: string, o: CallOpts): Promise<Resp> {
   const headers: Record<string, string | number> = { ...o.headers };
   if (o.token) headers.Authorization = `Bearer ${o.token}`;
   let body = o.body;
@@ -213,8 +238,10 @@ function call(p: Proc, method: string, pathname: string, o: CallOpts = {}): Prom
   }
   if (typeof body === "string" || Buffer.isBuffer(body)) headers["Content-Length"] = Buffer.byteLength(body);
   const url = pathname.startsWith("/api/") || pathname.startsWith("/l/") ? `${p.url}${pathname}` : `${p.api}${pathname}`;
+  let answered = false;
   return new Promise<Resp>((resolve, reject) => {
     const req = http.request(url, { method, headers, agent: p.agent }, (res) => {
+      answered = true;
       const h = crypto.createHash("sha256");
       const kept: Buffer[] = [];
       let bytes = 0;
@@ -230,7 +257,10 @@ function call(p: Proc, method: string, pathname: string, o: CallOpts = {}): Prom
       });
       res.on("error", reject);
     });
-    req.on("error", reject);
+    req.on("error", (err) => {
+      const beforeAnswer = !answered && (err as { code?: string }).code === "ECONNRESET";
+      reject(Object.assign(err, { reusedSocket: req.reusedSocket && beforeAnswer }));
+    });
     if (typeof body === "function") {
       let sent = 0;
       const src = Readable.from(body());
@@ -439,8 +469,9 @@ const tusWithCut: Scenario = async (p, u) => {
         headers: { ...TUS, "Upload-Offset": o, "Content-Type": "application/offset+octet-stream", "Content-Length": size - o },
         body: () => generated(seed, o, size),
       });
-      if (r.status === 204) {
-        offset = Number(r.headers["upload-offset"]);
+      // The last PATCH answers 200 with the file (any other 204).
+      if (r.status === 200 || r.status === 204) {
+        offset = r.status === 200 ? size : Number(r.headers["upload-offset"]);
         break;
       }
       // 409 (the offset moved: the cut request's last bytes landed after our HEAD) or 423 (still locked): again.
@@ -607,6 +638,8 @@ async function startSmtpSink(): Promise<SMTPServer> {
       });
     },
   });
+  // A connection the server drops (a process stopping) is not the sink's problem.
+  server.on("error", () => undefined);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   return server;
 }
@@ -729,7 +762,7 @@ function report(startedAt: Date, seconds: number): { text: string; flat: boolean
       .map(([c, n]) => `${c} ${n}`)
       .join(", ")}), ${(totalBytes / MiB).toFixed(0)} MiB moved; scenarios done: ${Object.entries(byScenario)
       .map(([k, n]) => `${k} ${n}`)
-      .join(", ")}; webhook deliveries received ${received}, mails ${mails}, expiries seen ${expired}.`,
+      .join(", ")}; webhook deliveries received ${received}, mails ${mails}, expiries seen ${expired}, requests sent again on a stale keep-alive connection ${staleRetries}.`,
     "",
     `Verdict: ${fiveXx > 0 ? `**${fiveXx} answers 5xx**; ` : "no 5xx; "}${failures.length - fiveXx > 0 ? `**${failures.length - fiveXx} failed checks**; ` : ""}${xs.length < 2 ? "too short to judge growth" : flat ? "flat" : "**growing** (see the slopes)"}.`,
     "",

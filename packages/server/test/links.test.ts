@@ -244,6 +244,23 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
     });
   });
 
+  it("a zip whose file's bytes are gone (deleted while it streams) is cut off, and the server stays up", async () => {
+    // The owner deleting the package while a recipient's zip streams removes the blobs the zip
+    // has yet to open: the read stream's error was nobody's, and it took the whole process down.
+    const s = await shareFiles(t, alice.token, [
+      ["first.bin", crypto.randomBytes(64 * 1024)],
+      ["second.bin", crypto.randomBytes(64 * 1024)],
+    ]);
+    const key = (await t.running.services.db("files").where({ id: s.files[1]!.id }).first()).storage_key as string;
+    await fsp.rm(blobPath(t, key));
+    const res = await fetch(`${s.api}/archive`);
+    expect(res.status).toBe(200);
+    await expect(res.arrayBuffer()).rejects.toThrow();
+    // Still serving.
+    expect((await fetch(`${t.url}/api/v1/health`)).status).toBe(200);
+    expect((await fetch(`${s.api}/files/${s.files[0]!.id}`)).status).toBe(200);
+  });
+
   it("a zip whose central directory passes 64 KiB is whole: its Content-Length is what is sent, and it extracts", { timeout: 60_000 }, async () => {
     // 300 files with 220-byte names: a central directory of ~80 KiB. yazl counted a zip64 end
     // record for that size that it never wrote, so the answer promised 76 bytes too many and

@@ -3,7 +3,7 @@
  * on one fresh PostgreSQL database and one shared data folder, under mixed traffic for
  * SF_SOAK_MINUTES (default 30), watching for growth and for any 5xx.
  *
- * Traffic, from SF_SOAK_WORKERS loops (default 4) against both processes, through the SDK and raw
+ * Traffic, from SF_SOAK_WORKERS loops (default 3) against both processes, through the SDK and raw
  * HTTP: small uploads (SDK) and big ones (raw multipart, SF_SOAK_BIG_MIB, streamed from generated
  * bytes, never held in memory), tus uploads cut mid-PATCH and resumed (HEAD, PATCH) on the other
  * process, owner and link downloads with ranges, zip archives, webhooks to a slow receiver
@@ -17,7 +17,7 @@
  * of each after a warm-up, and a verdict. Exit 0: no 5xx, no failure, flat; 1: a 5xx, a failed
  * check or a crashed process; 2: something grew.
  *
- *   SF_SOAK_MINUTES (30), SF_SOAK_WORKERS (4), SF_SOAK_BIG_MIB (32), SF_SOAK_REPORT=<file>,
+ *   SF_SOAK_MINUTES (30), SF_SOAK_WORKERS (3), SF_SOAK_BIG_MIB (32), SF_SOAK_REPORT=<file>,
  *   SF_SOAK_KEEP=1 (keep the database and data folder), SF_TEST_PG_URL (the PostgreSQL server)
  */
 import crypto from "node:crypto";
@@ -36,7 +36,7 @@ import { ApiError, SpeedyFiles } from "../../sdk/src/index.js";
 import { childEnv, envInt, freePort, log, MiB, readRssKiB, SERVER_DIR, startChild, stopChild, type Child } from "./lib.js";
 
 const MINUTES = envInt("SF_SOAK_MINUTES", 30);
-const WORKERS = envInt("SF_SOAK_WORKERS", 4);
+const WORKERS = envInt("SF_SOAK_WORKERS", 3);
 const BIG_MIB = envInt("SF_SOAK_BIG_MIB", 32);
 const KEEP = !!process.env.SF_SOAK_KEEP;
 const REPORT = process.env.SF_SOAK_REPORT;
@@ -446,7 +446,8 @@ const tusWithCut: Scenario = async (p, u) => {
     201,
   );
   const location = created.headers.location!;
-  const cutAt = rnd(1, size - 1);
+  // Well before the end: bytes already in the socket's buffers when the cut comes still arrive.
+  const cutAt = rnd(1, size - MiB);
   await call(p, "PATCH", location, {
     token: u.token,
     headers: { ...TUS, "Upload-Offset": 0, "Content-Type": "application/offset+octet-stream", "Content-Length": size },
@@ -502,7 +503,8 @@ const webSession: Scenario = async (p, u) => {
     const r = await c.get(page);
     const body = await r.text();
     countBytes(body.length);
-    if (r.status !== 200) throw new Unexpected(`web page ${page}: ${r.status}`);
+    // A package of the list may have been deleted by another loop meanwhile.
+    if (r.status !== 200 && !(r.status === 404 && page.startsWith("/packages/"))) throw new Unexpected(`web page ${page}: ${r.status}`);
   }
   const csrf = await c.csrf();
   const out = await c.post("/logout", { _csrf: csrf });
@@ -526,7 +528,9 @@ const deleteDuringDownloads: Scenario = async (p, u) => {
     const url = i % 3 === 2 ? `/links/${secret}/archive` : `/links/${secret}/files/${f.id}`;
     downloads.push(
       call(target, "GET", url).then(
-        (r) => expectStatus(r, `link download during delete ${redact(url)}`, 200, 404, 410),
+        (r) => {
+          if (![200, 404, 410].includes(r.status)) fail(`link download during delete ${redact(url)}: ${r.status} (expected 200, 404 or 410) ${r.text.slice(0, 200)}`);
+        },
         // Cut off when its bytes went away: fine, as long as the server stays up and answers no 5xx.
         () => undefined,
       ),
@@ -807,6 +811,8 @@ async function main(): Promise<void> {
     SF_WEBHOOK_ALLOW_HOSTS: "127.0.0.1",
     SF_WEBHOOK_TIMEOUT_SECONDS: "8",
     SF_LOGIN_MAX_FAILURES_PER_IP: "1000000",
+    // Links of deleted and expired packages are looked up on purpose: those count as failures.
+    SF_LINK_MAX_FAILURES_PER_IP: "1000000",
     SF_MAIL_POLL_MS: "1000",
   });
   let exit = 1;
@@ -888,6 +894,8 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.once(sig, () => process.exit(130));
   });
 }
+// A check that throws outside a scenario's own await is a failed check, not the end of the run.
+process.on("unhandledRejection", (err) => fail(`unhandled: ${(err as Error)?.message ?? String(err)}`));
 main().catch((err: unknown) => {
   log(`soak failed: ${(err as Error)?.stack ?? String(err)}`);
   for (const p of procs) log(`--- ${p.name} log (last lines):\n${p.lines.slice(-30).join("\n")}`);

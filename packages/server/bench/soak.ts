@@ -876,7 +876,8 @@ async function main(): Promise<void> {
     }
     await admin.end();
   }
-  process.exitCode = exit;
+  // Keep-alive sockets of the SDK's and fetch's pools would hold the process open a while longer.
+  process.exit(exit);
 }
 
 const SECRET_KEY = crypto.randomBytes(32).toString("hex");

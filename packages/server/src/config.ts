@@ -35,6 +35,8 @@ export interface Config {
   /** A web session ends this many hours after sign-in, however active. */
   sessionMaxHours: number;
   sweepIntervalSeconds: number;
+  /** Seconds between the `diagnostics` log lines (memory, fds, event-loop delay, DB pool); 0: none. */
+  diagnosticsIntervalSeconds: number;
   retentionDays: number;
   /** SF_WEBHOOK_ALLOW_HOSTS: the private hosts and networks webhooks may reach all the same. */
   webhookAllowHosts: AllowHosts;
@@ -318,6 +320,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     sessionIdleMinutes: int("SF_SESSION_IDLE_MINUTES", 720, 1, 525_600),
     sessionMaxHours: int("SF_SESSION_MAX_HOURS", 168, 1, 8760),
     sweepIntervalSeconds: int("SF_SWEEP_INTERVAL_SECONDS", 60, 0, 86_400),
+    diagnosticsIntervalSeconds: int("SF_DIAGNOSTICS_INTERVAL_SECONDS", 0, 0, 86_400),
     retentionDays: int("SF_RETENTION_DAYS", 0, 0, 3650),
     webhookAllowHosts,
     webhookRetrySchedule,

@@ -19,6 +19,7 @@ import type { Clock, Services } from "./services/context.js";
 import { startSweeper } from "./jobs/sweeper.js";
 import { startWebhookWorker } from "./jobs/webhook-worker.js";
 import { startMailWorker } from "./jobs/mail-worker.js";
+import { startDiagnostics } from "./jobs/diagnostics.js";
 
 export { DatabaseUnavailable, openMigratedDatabase } from "./db/open.js";
 
@@ -166,10 +167,12 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
   await held.orRelease(async () => {
     held.releaseLock = holdInstanceLock(config.databaseUrl);
     await opts.beforeListen?.(services);
-    // Background jobs (src/jobs/): the expiry sweeper, the webhook delivery worker and the mail worker.
+    // Background jobs (src/jobs/): the expiry sweeper, the webhook delivery worker, the mail worker
+    // and, when asked for, the diagnostics lines.
     if (opts.sweeper !== false) held.stops.push(startSweeper(services));
     if (opts.webhookWorker !== false) held.stops.push(startWebhookWorker(services));
     if (opts.mailWorker !== false) held.stops.push(startMailWorker(services));
+    held.stops.push(startDiagnostics(services));
   });
   const app = createApp(services, { validateResponses: opts.validateResponses ?? false });
   const server = http.createServer(

@@ -188,3 +188,49 @@ describe("redactPath", () => {
     expect(redactPath(input)).toBe(input);
   });
 });
+
+describe.each(DATABASES)("diagnostics lines (%s)", (kind) => {
+  it("logs memory, open files, event-loop delay and the database pool every SF_DIAGNOSTICS_INTERVAL_SECONDS", async () => {
+    const log = new LogCapture();
+    const t = await startTestServer(kind, { logStream: log, env: { SF_DIAGNOSTICS_INTERVAL_SECONDS: "1" } });
+    try {
+      const { token } = await t.createUser();
+      expect((await t.fetch("/me", { token })).status).toBe(200);
+      const diag = () => log.lines().filter((l) => l.msg === "diagnostics");
+      for (let i = 0; i < 60 && diag().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      const lines = diag();
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      const d = lines[0]!.diagnostics as {
+        rss: number;
+        heapUsed: number;
+        fds: number | null;
+        eventLoopDelayMs: { p50: number; p99: number; max: number };
+        dbPool: { used: number; free: number; pending: number };
+      };
+      expect(lines[0]!.level).toBe(30);
+      expect(d.rss).toBeGreaterThan(d.heapUsed);
+      expect(d.heapUsed).toBeGreaterThan(1024 * 1024);
+      // This process's own descriptors: at least stdin/stdout/stderr, the listening socket and the database.
+      expect(d.fds).toBeGreaterThan(4);
+      expect(d.eventLoopDelayMs.p50).toBeGreaterThan(0);
+      expect(d.eventLoopDelayMs.p99).toBeGreaterThanOrEqual(d.eventLoopDelayMs.p50);
+      expect(d.eventLoopDelayMs.max).toBeGreaterThanOrEqual(d.eventLoopDelayMs.p99);
+      expect(d.dbPool.used).toBeGreaterThanOrEqual(0);
+      expect(d.dbPool.free + d.dbPool.used).toBeGreaterThanOrEqual(1);
+      expect(d.dbPool.pending).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("logs none by default", async () => {
+    const log = new LogCapture();
+    const t = await startTestServer(kind, { logStream: log });
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(log.lines().filter((l) => l.msg === "diagnostics")).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { bool, lockForUpdate, lockSkipLocked } from "./knex.js";
+import { bool, isPostgres, lockForUpdate, lockSkipLocked } from "./knex.js";
 import { escapeLike } from "./users.js";
 import { findLinkByHash } from "./links.js";
 
@@ -78,6 +78,19 @@ export async function findPackageByLinkHash(db: Knex, linkHash: string): Promise
 /** The package row, locked until the transaction `trx` ends (see lockForUpdate). */
 export async function lockPackage(trx: Knex, id: string): Promise<PackageRow | undefined> {
   return lockForUpdate(trx, trx<PackageRow>("packages").where({ id })).first();
+}
+
+/**
+ * Keeps the package from being deleted until the transaction ends, and says whether it is still
+ * there. On PostgreSQL a `FOR KEY SHARE` lock: other downloads and updates of the row do not wait
+ * for it, a deletion (which locks the row `FOR UPDATE` first) does, and a transaction that comes
+ * after a deletion's lock waits for its end and finds the row gone. Taken first, it orders the
+ * locks of a download's bookkeeping the same way as a deletion's (package, then its other rows):
+ * they used to deadlock. SQLite runs one transaction at a time: a plain read.
+ */
+export async function holdPackage(trx: Knex, id: string): Promise<boolean> {
+  const q = trx("packages").where({ id }).first("id");
+  return (await (isPostgres(trx) ? q.forKeyShare() : q)) !== undefined;
 }
 
 export interface PackageFilter {

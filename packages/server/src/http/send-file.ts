@@ -241,10 +241,16 @@ async function sendArchive(
 ): Promise<{ range: undefined } | undefined> {
   await begin(undefined);
   const zip = new yazl.ZipFile();
+  const zipOutput = zip.outputStream as NodeJS.ReadableStream & { destroy(e: Error): void };
   const add = (files: Iterable<ArchiveFile>) => {
     for (const f of files) {
       zip.addReadStreamLazy(f.name, { size: f.size, compress: false, mtime: new Date(f.created_at) }, (cb) => {
-        cb(null, store.read(f.storage_key));
+        const bytes = store.read(f.storage_key);
+        // yazl listens to none of its inputs' errors: a file whose bytes went away after the
+        // answer began (the package deleted meanwhile) cuts the zip, instead of an unhandled
+        // 'error' event ending the process.
+        bytes.once("error", (err) => zipOutput.destroy(err));
+        cb(null, bytes);
       });
     }
   };
@@ -270,7 +276,7 @@ async function sendArchive(
     void (async () => {
       for await (const page of pages) add(page);
       await end();
-    })().catch((err: unknown) => (zip.outputStream as NodeJS.ReadableStream & { destroy(e: Error): void }).destroy(err as Error));
+    })().catch((err: unknown) => zipOutput.destroy(err as Error));
   }
   return (await stream(res, zip.outputStream)) ? { range: undefined } : undefined;
 }

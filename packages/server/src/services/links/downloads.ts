@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import { Conflict, Gone, NotFound } from "../../errors.js";
 import { findFile, listFiles, pagesOfFiles, type FileRow } from "../../db/files.js";
+import { holdPackage } from "../../db/packages.js";
 import {
   claimLimitNotice,
   claimReceipt,
@@ -79,10 +80,15 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, file: Fi
   // link's counts, which also turn its holds into counts (a hold keeps the download reserved
   // until then, so the limit is never overrun in between). A crash between the two loses one
   // link count, never a limit: the hold lapses at its `until`.
+  // The package may have been deleted since the download began (its file stays readable until
+  // the download ends): then there is no trail to add to, and nothing is recorded. Each
+  // transaction holds the package's row first (holdPackage), as its deletion locks it first.
   await s.db.transaction(async (trx) => {
+    if (!(await holdPackage(trx, p.id))) return;
     await emit(trx, s, { type: "package.downloaded", pkg: p, link: l.link, ...(file ? { file: toFileView(file) } : {}), client });
   });
   await s.db.transaction(async (trx) => {
+    if (!(await holdPackage(trx, p.id))) return;
     if (file) await countFileDownloads(trx, l.link.id, [file.id]);
     else await countPackageFileDownloads(trx, l.link.id, p.id);
     await deleteHolds(trx, holdIds);

@@ -19,25 +19,30 @@ describe.runIf(DATABASES.includes("postgres"))("tus with two server processes (p
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   });
 
-  it("one PATCH at a time per upload across processes: a second one makes the first let go (keeping what it stored), then writes", async () => {
+  /** Two server processes on one new PostgreSQL database and data folder, and a 2 MiB upload created on the first. */
+  async function twoProcessesWithAnUpload(prefix: string, fileName: string) {
     const pg = await createPgDatabase();
     cleanups.push(pg.drop);
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-tus-two-"));
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
     cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
     const a: TestServer = await startTestServer("postgres", { databaseUrl: pg.url, dataDir });
     cleanups.push(() => a.close());
     const b: TestServer = await startTestServer("postgres", { databaseUrl: pg.url, dataDir });
     cleanups.push(() => b.close());
-
     const { token } = await a.createUser();
     const pkg = await createPackage(a, token);
     const bytes = crypto.randomBytes(2 * MiB);
     const created = await a.fetch(`/packages/${pkg.id}/uploads`, {
       method: "POST",
       token,
-      headers: { ...TUS, "Upload-Length": String(bytes.length), "Upload-Metadata": `filename ${Buffer.from("two.bin").toString("base64")}` },
+      headers: { ...TUS, "Upload-Length": String(bytes.length), "Upload-Metadata": `filename ${Buffer.from(fileName).toString("base64")}` },
     });
     const location = created.headers.get("location")!;
+    return { dataDir, a, b, token, bytes, location };
+  }
+
+  it("one PATCH at a time per upload across processes: a second one makes the first let go (keeping what it stored), then writes", async () => {
+    const { a, b, token, bytes, location } = await twoProcessesWithAnUpload("sf-tus-two-", "two.bin");
 
     // On A: a PATCH of the first MiB whose body is slow to come.
     const first = new Promise<{ status: number; offset: string | undefined } | "cut">((resolve) => {
@@ -80,23 +85,7 @@ describe.runIf(DATABASES.includes("postgres"))("tus with two server processes (p
   }, 60_000);
 
   it("a PATCH stalled on one process lets go when its owner comes back on the other: HEAD answers the stored offset, the upload resumes there", async () => {
-    const pg = await createPgDatabase();
-    cleanups.push(pg.drop);
-    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-tus-stall-"));
-    cleanups.push(() => fs.rm(dataDir, { recursive: true, force: true }));
-    const a: TestServer = await startTestServer("postgres", { databaseUrl: pg.url, dataDir });
-    cleanups.push(() => a.close());
-    const b: TestServer = await startTestServer("postgres", { databaseUrl: pg.url, dataDir });
-    cleanups.push(() => b.close());
-    const { token } = await a.createUser();
-    const pkg = await createPackage(a, token);
-    const bytes = crypto.randomBytes(2 * MiB);
-    const created = await a.fetch(`/packages/${pkg.id}/uploads`, {
-      method: "POST",
-      token,
-      headers: { ...TUS, "Upload-Length": String(bytes.length), "Upload-Metadata": `filename ${Buffer.from("stall.bin").toString("base64")}` },
-    });
-    const location = created.headers.get("location")!;
+    const { dataDir, a, b, token, bytes, location } = await twoProcessesWithAnUpload("sf-tus-stall-", "stall.bin");
     const stalled = await stalledTusPatch(a.url, token, location, bytes, 64 * 1024, path.join(dataDir, "uploads", location.split("/").pop()!));
 
     // Another user on B: refused, and A's request goes on.

@@ -43,6 +43,14 @@ describe.each(DATABASES)("waiting for a package's events (%s)", (kind) => {
     await t?.close();
   });
 
+  it("a cursor past any event number (up to the 15 digits the contract allows) answers no events, not 500", async () => {
+    for (const after of ["2147483648", "10000000000", "999999999999999"]) {
+      const past = await events(t, alice.token, shared.id, `?after=${after}`);
+      expect(past.list).toEqual([]);
+      expect(past.next).toBe(after);
+    }
+  });
+
   it("cursors: each event has one, after= answers only what is newer, the header carries the next one", async () => {
     const empty = await events(t, alice.token, shared.id);
     expect(empty.list).toEqual([]);

@@ -51,11 +51,18 @@ export async function listEvents(db: Knex, packageId: string): Promise<EventWith
 }
 
 /** The events of a package numbered above `afterSeq`, newest first. */
+/** The largest event number the `seq` column holds (a cursor past it has nothing after it). */
+const MAX_SEQ = 2_147_483_647;
+
 export async function listEventsAfter(db: Knex, packageId: string, afterSeq: number): Promise<EventWithRecipient[]> {
-  return db("package_events as e")
-    .leftJoin("package_links as l", "l.id", "e.link_id")
-    .where("e.package_id", packageId)
-    .where("e.seq", ">", afterSeq)
-    .select("e.*", "l.recipient_email")
-    .orderBy("e.seq", "desc") as Promise<EventWithRecipient[]>;
+  return (
+    db("package_events as e")
+      .leftJoin("package_links as l", "l.id", "e.link_id")
+      .where("e.package_id", packageId)
+      // `seq` is a 32-bit integer column: PostgreSQL refuses a larger number in the comparison,
+      // and no event is numbered past it anyway.
+      .where("e.seq", ">", Math.min(afterSeq, MAX_SEQ))
+      .select("e.*", "l.recipient_email")
+      .orderBy("e.seq", "desc") as Promise<EventWithRecipient[]>
+  );
 }

@@ -94,9 +94,16 @@ export async function deleteWebhookRow(db: Knex, id: string): Promise<void> {
   await db("webhooks").where({ id }).delete();
 }
 
-/** The owner's enabled webhooks (to fan an event out to those subscribed to its type). */
+/**
+ * The owner's enabled webhooks (to fan an event out to those subscribed to its type). In the
+ * event's transaction on PostgreSQL the rows are held `FOR KEY SHARE` until it ends: a webhook
+ * being deleted at that moment is waited for and then left out (its delivery would name a row
+ * gone by the commit: a foreign-key error failing the change that emitted the event), and a
+ * deletion that comes later waits for the event's deliveries, then removes them with the webhook.
+ */
 export async function enabledWebhooksOf(db: Knex, ownerId: string): Promise<WebhookRow[]> {
-  return (await db<WebhookRow>("webhooks").where({ owner_id: ownerId }).where("enabled", true)).map(toWebhook);
+  const q = db<WebhookRow>("webhooks").where({ owner_id: ownerId }).where("enabled", true);
+  return (await (isPostgres(db) ? q.forKeyShare() : q)).map(toWebhook);
 }
 
 /** Inserts an event and returns its sequence number (the order of events, per package causal). */

@@ -714,9 +714,9 @@ export interface paths {
          *     package has a password (see `getLink`).
          *
          *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
-         *     presigned URL of the object. The download is then counted (audit event, webhook, download
-         *     limit) when the redirect is handed out for a request that reaches the file's last byte: the
-         *     server cannot see the transfer from the store end.
+         *     presigned URL of the whole object. The download is then counted (audit event, webhook, download
+         *     limit) when the redirect is handed out, as a whole download whatever `Range` was asked (the
+         *     URL serves every byte; the server cannot see the transfer from the store end).
          */
         get: operations["downloadLinkFile"];
         put?: never;

@@ -979,10 +979,13 @@ export interface components {
             failing_since: string | null;
             /**
              * Format: date-time
-             * @description Set while deliveries to this URL's origin (scheme, host and port) are paused: after
-             *     `SF_WEBHOOK_CIRCUIT_FAILURES` failed attempts in a row (from any webhook with that
-             *     origin) the server stops trying it for a cool-off that doubles each time it fails again.
-             *     Deliveries stay queued and go out after it; their retries are not used up meanwhile.
+             * @description Set while this owner's deliveries to this URL's origin (scheme, host and port) are
+             *     paused: after `SF_WEBHOOK_CIRCUIT_FAILURES` attempts in a row that timed out, could not
+             *     connect or got a 5xx (from any of this owner's webhooks with that origin; a 4xx does
+             *     not count) the server stops trying it for a cool-off that doubles each time it fails
+             *     again. Then one delivery goes as a probe while the others wait; its success resumes
+             *     them. Deliveries stay queued; their retries are not used up meanwhile. Other users'
+             *     webhooks on the same origin have circuits of their own.
              */
             circuit_open_until: string | null;
             /** Format: uuid */

@@ -273,13 +273,13 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     const followed = await fetch(`${s.api}/files/${small.id}`);
     expect(Buffer.from(await followed.arrayBuffer())).toEqual(text);
 
-    // Counted when the redirect is handed out for a request reaching the last byte: 2 so far,
-    // a range short of the end adds none, a resumed tail adds one.
+    // Counted when the redirect is handed out: 2 so far; the URL serves the whole file, so a
+    // request for a range short of the end counts as one too, and so does a resumed tail.
     expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(2);
     expect((await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: "bytes=0-9" } })).status).toBe(302);
-    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(2);
-    expect((await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: "bytes=10-" } })).status).toBe(302);
     expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(3);
+    expect((await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: "bytes=10-" } })).status).toBe(302);
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(4);
     // a range past the end is still our 416, not a redirect
     await expectError(await fetch(`${s.api}/files/${small.id}`, { redirect: "manual", headers: { Range: `bytes=${text.length + 10}-` } }), 416);
 
@@ -288,7 +288,7 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     expect(head.status).toBe(200);
     expect(head.headers.get("content-length")).toBe(String(big.length));
     expect(head.headers.get("location")).toBeNull();
-    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(3);
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(4);
 
     // the zip still streams through the server
     const zip = await fetch(`${s.api}/archive`, { redirect: "manual" });
@@ -297,6 +297,20 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     const zipBytes = Buffer.from(await zip.arrayBuffer());
     expect(zipBytes.subarray(0, 2).toString()).toBe("PK");
     expect(zipBytes.includes(big.subarray(0, 4096))).toBe(true);
+  });
+
+  it("a ranged request answered by a presigned URL of the whole object counts as a whole download: max_downloads 1 lets one through, the next is 410", async () => {
+    const body = "the whole file, not just its first byte";
+    const s = await shareFiles(t, alice.token, [["limited.txt", body]], { max_downloads: 1 });
+    const url = `${s.api}/files/${s.files[0]!.id}`;
+    const first = await fetch(url, { redirect: "manual", headers: { Range: "bytes=0-0" } });
+    expect(first.status).toBe(302);
+    // The URL handed out serves every byte: that is what was given away.
+    expect((await curl(first.headers.get("location")!)).body.toString()).toBe(body);
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(1);
+    await expectError(await fetch(url, { redirect: "manual", headers: { Range: "bytes=0-0" } }), 410, "download_limit_reached");
+    await expectError(await fetch(url, { redirect: "manual" }), 410, "download_limit_reached");
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(1);
   });
 
   it("a presigned URL handed out keeps working after the link is revoked, until SF_S3_PRESIGN_SECONDS (as docs/deployment.md says), then stops", async () => {

@@ -1,3 +1,5 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
 import { expectError } from "@speedyfiles/test-utils/expect";
@@ -142,5 +144,132 @@ describe.each(DATABASES)("the circuit breaker per receiver (%s)", (kind) => {
       await t.close();
       await r.close();
     }
+  });
+});
+
+type PathReply = number | "hang" | { status: number; delayMs: number };
+
+/** One loopback receiver with a path per user: each path answers as told and records when it was reached. */
+async function startPathReceiver() {
+  const reached = new Map<string, number[]>();
+  const replies = new Map<string, PathReply>();
+  const hanging = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const p = req.url ?? "/";
+      reached.set(p, [...(reached.get(p) ?? []), Date.now()]);
+      const r = replies.get(p) ?? 200;
+      if (r === "hang") {
+        hanging.add(res);
+        return;
+      }
+      const { status, delayMs } = typeof r === "number" ? { status: r, delayMs: 0 } : r;
+      setTimeout(() => res.writeHead(status, { "Content-Type": "text/plain" }).end("answer"), delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url: (p: string) => `${base}${p}`,
+    answer: (p: string, r: PathReply) => void replies.set(p, r),
+    count: (p: string) => reached.get(p)?.length ?? 0,
+    times: (p: string) => reached.get(p) ?? [],
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe.each(DATABASES)("the circuit breaker is each owner's own (%s)", (kind) => {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  let r: Awaited<ReturnType<typeof startPathReceiver>>;
+  let t: TestServer;
+
+  beforeAll(async () => {
+    r = await startPathReceiver();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await r?.close();
+  });
+
+  async function start(circuitSeconds: number) {
+    await t?.close();
+    t = await startTestServer(kind, {
+      webhooks: true,
+      clock: new TestClock({ ticking: true }),
+      env: {
+        ...LOOPBACK,
+        SF_WEBHOOK_POLL_MS: "20",
+        SF_WEBHOOK_TIMEOUT_SECONDS: "2",
+        SF_WEBHOOK_RETRY_SCHEDULE: Array(20).fill("0.05").join(","),
+        SF_WEBHOOK_CIRCUIT_FAILURES: "3",
+        SF_WEBHOOK_CIRCUIT_SECONDS: String(circuitSeconds),
+      },
+    });
+  }
+  async function hookFor(token: string, url: string) {
+    const res = await t.fetch("/webhooks", { method: "POST", token, json: { url, events: ["package.created"] } });
+    expect(res.status).toBe(201);
+    const id = ((await res.json()) as { id: string }).id;
+    return { id, get: async () => (await (await t.fetch(`/webhooks/${id}`, { token })).json()) as { circuit_open_until: string | null } };
+  }
+
+  it("a user whose receiver fails trips only their own circuit: another user's receiver on the same origin gets its event at once, and sees no pause", async () => {
+    await start(60);
+    const a = await t.createUser();
+    const b = await t.createUser();
+    r.answer("/a-fails", 500);
+    const hookA = await hookFor(a.token, r.url("/a-fails"));
+    const hookB = await hookFor(b.token, r.url("/b-works"));
+    await createPackage(t, a.token, { title: "a" });
+    await until(async () => (await hookA.get()).circuit_open_until !== null, 5000, "A's circuit open");
+    expect(r.count("/a-fails")).toBe(3);
+    const started = Date.now();
+    await createPackage(t, b.token, { title: "b" });
+    await until(async () => r.count("/b-works") === 1, 3000, "B's event delivered while A's circuit is open");
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The pause is A's to see, not B's.
+    expect(await hookB.get()).toMatchObject({ circuit_open_until: null });
+    expect(Date.parse((await hookA.get()).circuit_open_until!)).toBeGreaterThan(Date.now());
+  });
+
+  it("a receiver's 4xx answers are failed attempts (retried) but do not trip the circuit: only timeouts, connection errors and 5xx do", async () => {
+    await start(60);
+    const a = await t.createUser();
+    r.answer("/a-404", 404);
+    const hookA = await hookFor(a.token, r.url("/a-404"));
+    await createPackage(t, a.token, { title: "a" });
+    await until(async () => r.count("/a-404") >= 6, 4000, "six attempts: the 404s never paused the receiver");
+    expect(await hookA.get()).toMatchObject({ circuit_open_until: null });
+    const log = ((await (await t.fetch(`/webhooks/${hookA.id}/deliveries`, { token: a.token })).json()) as { items: { state: string; last_status_code: number }[] }).items;
+    expect(log[0]).toMatchObject({ state: "pending", last_status_code: 404 });
+  });
+
+  it("after the cool-off exactly one delivery goes through as a probe; the others wait until it succeeds, then go", async () => {
+    await start(1);
+    const a = await t.createUser();
+    r.answer("/a-probe", 500);
+    const hookA = await hookFor(a.token, r.url("/a-probe"));
+    // Two webhooks of A on the origin: up to four of A's deliveries could be in flight at once.
+    await hookFor(a.token, r.url("/a-probe"));
+    for (let i = 0; i < 4; i++) await createPackage(t, a.token, { title: `a${i}` });
+    await until(async () => (await hookA.get()).circuit_open_until !== null, 5000, "A's circuit open");
+    const openUntil = Date.parse((await hookA.get()).circuit_open_until!);
+    await sleep(300); // attempts in flight when it opened have ended
+    const before = r.count("/a-probe");
+    // The receiver is back, slowly: the probe takes a second to answer.
+    r.answer("/a-probe", { status: 200, delayMs: 1000 });
+    await until(async () => r.count("/a-probe") > before, 4000, "the probe after the cool-off");
+    const probeAt = r.times("/a-probe")[before]!;
+    expect(probeAt).toBeGreaterThanOrEqual(openUntil - 50);
+    await sleep(700);
+    expect(r.count("/a-probe") - before).toBe(1);
+    // Once the probe succeeded, the rest go.
+    const deliveries = t.running.services.db("webhook_deliveries");
+    await until(async () => (await deliveries.clone().whereNot({ state: "succeeded" })).length === 0, 8000, "every delivery succeeded");
   });
 });

@@ -714,9 +714,9 @@ export interface paths {
          *     package has a password (see `getLink`).
          *
          *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
-         *     presigned URL of the object. The download is then counted (audit event, webhook, download
-         *     limit) when the redirect is handed out for a request that reaches the file's last byte: the
-         *     server cannot see the transfer from the store end.
+         *     presigned URL of the whole object. The download is then counted (audit event, webhook, download
+         *     limit) when the redirect is handed out, as a whole download whatever `Range` was asked (the
+         *     URL serves every byte; the server cannot see the transfer from the store end).
          */
         get: operations["downloadLinkFile"];
         put?: never;
@@ -979,10 +979,13 @@ export interface components {
             failing_since: string | null;
             /**
              * Format: date-time
-             * @description Set while deliveries to this URL's origin (scheme, host and port) are paused: after
-             *     `SF_WEBHOOK_CIRCUIT_FAILURES` failed attempts in a row (from any webhook with that
-             *     origin) the server stops trying it for a cool-off that doubles each time it fails again.
-             *     Deliveries stay queued and go out after it; their retries are not used up meanwhile.
+             * @description Set while this owner's deliveries to this URL's origin (scheme, host and port) are
+             *     paused: after `SF_WEBHOOK_CIRCUIT_FAILURES` attempts in a row that timed out, could not
+             *     connect or got a 5xx (from any of this owner's webhooks with that origin; a 4xx does
+             *     not count) the server stops trying it for a cool-off that doubles each time it fails
+             *     again. Then one delivery goes as a probe while the others wait; its success resumes
+             *     them. Deliveries stay queued; their retries are not used up meanwhile. Other users'
+             *     webhooks on the same origin have circuits of their own.
              */
             circuit_open_until: string | null;
             /** Format: uuid */

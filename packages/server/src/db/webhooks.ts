@@ -180,7 +180,7 @@ const CANDIDATES_PER_SLOT = 8;
  */
 export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: string, limit: number, caps: ClaimCaps): Promise<ClaimedDelivery[]> {
   const q = trx("webhook_deliveries as d")
-    .select("d.id", "d.webhook_id", "w.owner_id")
+    .select("d.id", "d.webhook_id", "w.owner_id", "w.origin")
     .join("webhooks as w", "w.id", "d.webhook_id")
     .where("d.state", "pending")
     .where("w.enabled", true)
@@ -194,9 +194,14 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
         .where("e.state", "pending")
         .whereRaw("e.event_seq < d.event_seq");
     })
-    // A receiver whose circuit is open is left alone until its cool-off ends.
+    // A receiver whose circuit (its owner's, for its origin) is open is left alone until the
+    // cool-off ends, and while the one probe after it is in flight.
     .whereNotExists(function circuitOpen(this: Knex.QueryBuilder) {
-      this.select(trx.raw("1")).from("webhook_circuits as c").whereRaw("c.origin = w.origin").where("c.open_until", ">", now);
+      this.select(trx.raw("1"))
+        .from("webhook_circuits as c")
+        .whereRaw("c.owner_id = w.owner_id")
+        .whereRaw("c.origin = w.origin")
+        .where((o) => o.where("c.open_until", ">", now).orWhere("c.probe_until", ">", now));
     })
     // A webhook already at its cap is left out here, or its backlog would fill every candidate.
     .whereRaw("(select count(*) from webhook_deliveries x where x.webhook_id = d.webhook_id and x.state = 'pending' and x.lease_until > ?) < ?", [now, caps.perWebhook])
@@ -204,8 +209,18 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
     .limit(Math.min(limit * CANDIDATES_PER_SLOT, 500));
   // PostgreSQL: lock only the delivery rows (the join would otherwise lock the webhook too).
   const locked = isPostgres(trx) ? q.forUpdate("d").skipLocked() : lockSkipLocked(trx, q);
-  const candidates = (await locked) as { id: string; webhook_id: string; owner_id: string }[];
+  const candidates = (await locked) as { id: string; webhook_id: string; owner_id: string; origin: string }[];
   if (candidates.length === 0) return [];
+  // Circuits whose cool-off is over (half-open): one delivery each goes, as the probe.
+  const halfOpen = new Set(
+    (
+      (await trx("webhook_circuits")
+        .whereIn("owner_id", [...new Set(candidates.map((c) => c.owner_id))])
+        .whereNotNull("open_until")
+        .where("open_until", "<=", now)
+        .select("owner_id", "origin")) as { owner_id: string; origin: string }[]
+    ).map((c) => circuitKey(c.owner_id, c.origin)),
+  );
   // What is in flight now (leased by any process), per webhook and per owner.
   const perWebhook = new Map<string, number>();
   const perOwner = new Map<string, number>();
@@ -221,11 +236,25 @@ export async function claimDueDeliveries(trx: Knex, now: string, leaseUntil: str
     perOwner.set(r.owner_id, (perOwner.get(r.owner_id) ?? 0) + Number(r.n));
   }
   const ids: string[] = [];
+  const probing = new Set<string>();
   for (const c of candidates) {
     if (ids.length >= limit) break;
     const w = perWebhook.get(c.webhook_id) ?? 0;
     const o = perOwner.get(c.owner_id) ?? 0;
     if (w >= caps.perWebhook || o >= caps.perOwner) continue;
+    const circuit = circuitKey(c.owner_id, c.origin);
+    if (halfOpen.has(circuit)) {
+      // The probe's lease is taken on the circuit row: a claim of another process that got here
+      // first (its update waited for this one's row lock on PostgreSQL) finds it taken.
+      halfOpen.delete(circuit);
+      const probe = await trx("webhook_circuits")
+        .where({ owner_id: c.owner_id, origin: c.origin })
+        .where("open_until", "<=", now)
+        .where((p) => p.whereNull("probe_until").orWhere("probe_until", "<=", now))
+        .update({ probe_until: leaseUntil });
+      probing.add(circuit);
+      if (probe === 0) continue;
+    } else if (probing.has(circuit)) continue;
     perWebhook.set(c.webhook_id, w + 1);
     perOwner.set(c.owner_id, o + 1);
     ids.push(c.id);
@@ -249,49 +278,64 @@ export async function recordAttempt(db: Knex, id: string, leaseUntil: string, pa
   );
 }
 
-/** A receiver origin's circuit: failed attempts in a row, how often it opened since it last worked, until when it is open. */
+/**
+ * One owner's circuit for one receiver origin: failed attempts in a row, how often it opened since
+ * it last worked, until when it is open, and the lease of the one probe let through after it.
+ */
 export interface CircuitRow {
+  owner_id: string;
   origin: string;
   failures: number;
   trips: number;
   open_until: string | null;
+  probe_until: string | null;
 }
 
-/** Counts one failed attempt to `origin` (one atomic upsert) and answers the circuit as it now is. */
-export async function countCircuitFailure(db: Knex, origin: string): Promise<CircuitRow> {
+/** Counts one failed attempt of `ownerId`'s to `origin` (one atomic upsert) and answers the circuit as it now is. */
+export async function countCircuitFailure(db: Knex, ownerId: string, origin: string): Promise<CircuitRow> {
   const res = (await db.raw(
-    `insert into webhook_circuits (origin, failures, trips, open_until) values (?, 1, 0, null)
-     on conflict (origin) do update set failures = webhook_circuits.failures + 1
-     returning origin, failures, trips, open_until`,
-    [origin],
+    `insert into webhook_circuits (owner_id, origin, failures, trips, open_until, probe_until) values (?, ?, 1, 0, null, null)
+     on conflict (owner_id, origin) do update set failures = webhook_circuits.failures + 1
+     returning owner_id, origin, failures, trips, open_until, probe_until`,
+    [ownerId, origin],
   )) as { rows: CircuitRow[] } | CircuitRow[];
   const r = (Array.isArray(res) ? res : res.rows)[0]!;
   return { ...r, failures: Number(r.failures), trips: Number(r.trips) };
 }
 
-/** Opens the circuit until `openUntil`, unless another process opened it since `trips` was read: false then. */
-export async function openCircuit(db: Knex, origin: string, trips: number, openUntil: string): Promise<boolean> {
+/**
+ * Opens the circuit until `openUntil` (and ends its probe), unless another process opened it
+ * since `trips` was read: false then.
+ */
+export async function openCircuit(db: Knex, ownerId: string, origin: string, trips: number, openUntil: string): Promise<boolean> {
   return (
     (await db("webhook_circuits")
-      .where({ origin, trips })
-      .update({ trips: trips + 1, open_until: openUntil })) > 0
+      .where({ owner_id: ownerId, origin, trips })
+      .update({ trips: trips + 1, open_until: openUntil, probe_until: null })) > 0
   );
 }
 
-/** A delivery to `origin` worked: its circuit is closed and forgotten. */
-export async function closeCircuit(db: Knex, origin: string): Promise<void> {
-  await db("webhook_circuits").where({ origin }).delete();
+/** A delivery of `ownerId`'s to `origin` was answered: the circuit is closed and forgotten. */
+export async function closeCircuit(db: Knex, ownerId: string, origin: string): Promise<void> {
+  await db("webhook_circuits").where({ owner_id: ownerId, origin }).delete();
 }
 
-/** Until when each of `origins` is open, for those open at `now`. */
-export async function openCircuits(db: Knex, origins: string[], now: string): Promise<Map<string, string>> {
-  if (origins.length === 0) return new Map();
+/** The key of a circuit in the maps below. */
+export function circuitKey(ownerId: string, origin: string): string {
+  return `${ownerId} ${origin}`;
+}
+
+/** Until when each of `hooks`' circuits (its owner's, for its origin) is open, for those open at `now`, by circuitKey. */
+export async function openCircuits(db: Knex, hooks: { owner_id: string; origin: string }[], now: string): Promise<Map<string, string>> {
+  if (hooks.length === 0) return new Map();
   const rows = (await db("webhook_circuits")
-    .whereIn("origin", [...new Set(origins)])
+    .whereIn("owner_id", [...new Set(hooks.map((h) => h.owner_id))])
+    .whereIn("origin", [...new Set(hooks.map((h) => h.origin))])
     .where("open_until", ">", now)
-    .select("origin", "open_until")) as {
+    .select("owner_id", "origin", "open_until")) as {
+    owner_id: string;
     origin: string;
     open_until: string;
   }[];
-  return new Map(rows.map((r) => [r.origin, r.open_until]));
+  return new Map(rows.map((r) => [circuitKey(r.owner_id, r.origin), r.open_until]));
 }

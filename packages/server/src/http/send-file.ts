@@ -172,13 +172,17 @@ async function sendFile(
     range = r;
   }
 
+  const disposition = attachmentDisposition(file.name);
+  const off =
+    req.method === "GET" && file.size > 0 && store.offload ? await store.offload(file.storage_key, { contentDisposition: disposition, contentType: file.content_type }) : undefined;
+  // A presigned URL serves the whole object to whoever holds it, whatever Range was asked here
+  // (a presigned GET cannot pin a Range: it is a header the client chooses): what is handed out
+  // is the whole file, and it is held and counted as such. nginx's X-Accel-Redirect sends only
+  // the range the client asked for, so that one keeps it.
+  if (off && "location" in off) range = undefined;
   // Before any header of the body: a refusal here still answers a clean error.
   await begin(range);
-  if (req.method === "GET" && file.size > 0 && store.offload) {
-    const disposition = attachmentDisposition(file.name);
-    const off = await store.offload(file.storage_key, { contentDisposition: disposition, contentType: file.content_type });
-    if (off) return offloaded(res, off, file.content_type, disposition, range);
-  }
+  if (off) return offloaded(res, off, file.content_type, disposition, range);
 
   attachmentHeaders(res, file.name, file.content_type);
   if (range) {
@@ -205,8 +209,9 @@ async function sendFile(
  * presigned URL (the client sends its Range there), or an empty answer whose `X-Accel-Redirect`
  * makes nginx send the file from its internal location (nginx honours the client's Range itself
  * and keeps our Content-Disposition and Content-Type). The server never sees the transfer end, so
- * the download counts (`onSent`, with the range asked for) before the answer goes out: handing out
- * the bytes is the last thing the server does for it.
+ * the download counts (`onSent`) before the answer goes out: handing out the bytes is the last thing
+ * the server does for it. A presigned URL counts as the whole file (it serves all of it); an
+ * X-Accel answer with the range asked for (nginx sends only that).
  */
 function offloaded(res: Response, off: Offload, contentType: string, disposition: string, range: ByteRange | undefined): { range: ByteRange | undefined; offloaded: true } {
   if ("location" in off) {

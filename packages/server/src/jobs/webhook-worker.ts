@@ -72,10 +72,14 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
   if (result.ok) {
     await recordAttempt(s.db, d.id, leaseUntil, { ...outcome, state: "succeeded", delivered_at: now.toISOString(), next_attempt_at: null });
     await updateWebhookRow(s.db, d.webhook_id, { failing_since: null });
-    await closeCircuit(s.db, d.origin);
+    await closeCircuit(s.db, d.owner_id, d.origin);
     return;
   }
-  await noteCircuitFailure(s, d.origin, now);
+  // A timeout, a connection that failed or a 5xx says the receiver is unwell; any other answer
+  // (a 4xx, a 3xx we do not follow) is its clear word on this request: it is up, and the circuit
+  // closes. Either way the delivery itself failed and is retried.
+  if (trips(result.statusCode)) await noteCircuitFailure(s, d.owner_id, d.origin, now);
+  else await closeCircuit(s.db, d.owner_id, d.origin);
   const delay = retryDelayMs(s.config.webhookRetrySchedule, attempts);
   const next = delay === undefined ? null : new Date(now.getTime() + delay).toISOString();
   await recordAttempt(s.db, d.id, leaseUntil, { ...outcome, state: next ? "pending" : "failed", next_attempt_at: next });
@@ -83,19 +87,26 @@ async function attempt(s: Services, d: ClaimedDelivery, leaseUntil: string): Pro
   await noteFailure(s, d.webhook_id, now);
 }
 
+/** Whether an attempt's outcome counts against the circuit: no answer (timeout, connection error; null) or a 5xx. */
+function trips(statusCode: number | null): boolean {
+  return statusCode === null || statusCode >= 500;
+}
+
 /**
- * Counts a failed attempt against the receiver's origin; at SF_WEBHOOK_CIRCUIT_FAILURES in a row
- * its circuit opens: no delivery to that origin is claimed (they wait, their retries unspent) until
- * the cool-off ends. The next attempt after it decides: a success closes the circuit, a failure
- * opens it again for twice as long (webhooks/circuit.ts).
+ * Counts a failed attempt against its owner's circuit for the receiver's origin; at
+ * SF_WEBHOOK_CIRCUIT_FAILURES in a row the circuit opens: none of that owner's deliveries to that
+ * origin is claimed (they wait, their retries unspent) until the cool-off ends. Then one delivery
+ * goes as the probe, the others still wait (claimDueDeliveries): its success closes the circuit, a
+ * failure opens it again for twice as long (webhooks/circuit.ts). Keyed by owner, so one user's
+ * broken receiver never pauses another user's deliveries to the same host.
  */
-async function noteCircuitFailure(s: Services, origin: string, now: Date): Promise<void> {
-  const c = await countCircuitFailure(s.db, origin);
+async function noteCircuitFailure(s: Services, ownerId: string, origin: string, now: Date): Promise<void> {
+  const c = await countCircuitFailure(s.db, ownerId, origin);
   if (c.failures < s.config.webhookCircuitFailures) return;
   if (c.open_until !== null && c.open_until > now.toISOString()) return; // open already
   const openUntil = new Date(now.getTime() + coolOffMs(s.config.webhookCircuitSeconds, c.trips + 1)).toISOString();
-  if (await openCircuit(s.db, origin, c.trips, openUntil)) {
-    s.logger.warn({ origin, failures: c.failures, openUntil }, "webhook receiver keeps failing: its deliveries wait until the cool-off ends");
+  if (await openCircuit(s.db, ownerId, origin, c.trips, openUntil)) {
+    s.logger.warn({ ownerId, origin, failures: c.failures, openUntil }, "webhook receiver keeps failing: this owner's deliveries to it wait until the cool-off ends");
   }
 }
 

@@ -11,6 +11,7 @@ import {
   listDeliveryRows,
   listWebhookRows,
   openCircuits,
+  circuitKey,
   updateWebhookRow,
   type DeliveryRow,
   type WebhookRow,
@@ -31,7 +32,7 @@ type Schemas = components["schemas"];
 export type Webhook = Schemas["Webhook"];
 export type WebhookDelivery = Schemas["WebhookDelivery"];
 
-/** The API's view of a webhook; `circuits` are the open circuits by origin (openCircuits). */
+/** The API's view of a webhook; `circuits` are the open circuits by owner and origin (openCircuits). */
 function toWebhook(r: WebhookRow, circuits: Map<string, string> = new Map()): Webhook {
   return {
     id: r.id,
@@ -41,7 +42,7 @@ function toWebhook(r: WebhookRow, circuits: Map<string, string> = new Map()): We
     enabled: r.enabled,
     disabled_reason: r.disabled_reason,
     failing_since: r.failing_since,
-    circuit_open_until: circuits.get(r.origin) ?? null,
+    circuit_open_until: circuits.get(circuitKey(r.owner_id, r.origin)) ?? null,
     owner_id: r.owner_id,
     created_at: r.created_at,
     updated_at: r.updated_at,
@@ -79,13 +80,9 @@ async function checkUrl(s: Services, raw: string): Promise<{ url: string; origin
   return { url: checked.url.toString(), origin: checked.url.origin };
 }
 
-/** Until when the circuit of each of `hooks`' origins is open (those open now). */
+/** Until when each of `hooks`' circuits (its owner's, for its origin) is open (those open now). */
 function circuitsOf(s: Services, hooks: WebhookRow[]): Promise<Map<string, string>> {
-  return openCircuits(
-    s.db,
-    hooks.map((h) => h.origin),
-    s.clock().toISOString(),
-  );
+  return openCircuits(s.db, hooks, s.clock().toISOString());
 }
 
 /** The webhook, if the caller may read or change it (policies/webhooks.ts: its owner, or an admin); unknown is 404. */

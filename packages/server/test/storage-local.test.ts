@@ -81,6 +81,26 @@ describe("the local-disk blob store", () => {
     }
   });
 
+  it("a file taken over as a blob (a finished resumable upload) is dated now, however long ago its last byte was written", async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-store-"));
+    try {
+      const store = new LocalBlobStore(dir);
+      await store.init();
+      // A resumable upload's bytes, the last written two hours ago (its finish comes now).
+      await fs.mkdir(path.join(dir, "uploads"));
+      const part = path.join(dir, "uploads", "55555555-5555-4555-8555-555555555555");
+      await fs.writeFile(part, "all the bytes");
+      const then = new Date(Date.now() - 2 * 3_600_000);
+      await fs.utimes(part, then, then);
+      const blob = await store.adopt(part);
+      const mtime = (await fs.stat(path.join(dir, "blobs", store.relativePath(blob.key)))).mtimeMs;
+      expect(Math.abs(Date.now() - mtime), "the blob's age (the orphan sweep's measure) starts now").toBeLessThan(10_000);
+      store.close();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("each store writes into a folder of its own, removed on close; start and sweep remove only folders whose owner is gone", async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-store-"));
     try {

@@ -150,6 +150,10 @@ export class LocalBlobStore implements BlobStore {
     const fh = await fsp.open(file, "r+");
     let size: number;
     try {
+      // Dated now: the file's mtime is its last PATCH, maybe long before this finish, and a blob's
+      // age is what the orphan sweep goes by (its commit is on its way from now on).
+      const now = new Date();
+      await fh.utimes(now, now);
       await fh.sync();
       size = (await fh.stat()).size;
     } finally {

@@ -334,7 +334,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     s3,
     accelRedirect,
     uploadExpiryHours: int("SF_UPLOAD_EXPIRY_HOURS", 24, 1, 8760),
-    orphanGraceHours: int("SF_ORPHAN_GRACE_HOURS", 24, 1, 8760),
+    orphanGraceHours: 0,
     secretKey,
     mailMaxAttempts: int("SF_MAIL_MAX_ATTEMPTS", 20, 1, 1000),
     mailGiveUpHours: int("SF_MAIL_GIVE_UP_HOURS", 48, 1, 8760),
@@ -343,6 +343,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     mailPollMs: int("SF_MAIL_POLL_MS", 5000, 10, 600_000),
     oidcAllowInsecureIssuers: bool("SF_OIDC_ALLOW_INSECURE_ISSUERS", false),
   };
+
+  // On S3 a blob written by a multipart upload may be dated when that upload began: a resumable
+  // upload's, up to SF_UPLOAD_EXPIRY_HOURS before its commit. The grace must be longer, or the
+  // orphan sweep could take a blob whose commit is on its way (unset: a day longer).
+  const graceFloor = config.uploadExpiryHours + 1;
+  config.orphanGraceHours = int("SF_ORPHAN_GRACE_HOURS", config.uploadExpiryHours + 24, 1, 17_520);
+  if (config.orphanGraceHours < graceFloor) {
+    problems.push(`SF_ORPHAN_GRACE_HOURS must be at least SF_UPLOAD_EXPIRY_HOURS + 1 (${graceFloor}; got ${config.orphanGraceHours}): a blob may be dated when its upload began`);
+  }
 
   // lib-storage holds whole parts in memory, and S3 takes at most 10,000 of them: 64 MiB parts
   // (src/storage/s3.ts) allow files up to 640 GiB.

@@ -4,13 +4,17 @@
 // resumable upload's bytes.
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
 import { addFile, blobPath, createPackage, exists, sha256 } from "@speedyfiles/test-utils/uploads";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
+import { instanceId } from "../src/db/instance.js";
 import { sweepOnce } from "../src/jobs/sweeper.js";
+import { removeOrphanBlobs } from "../src/services/orphan-blobs.js";
 
 const HOUR = 3_600_000;
 
@@ -112,5 +116,97 @@ describe.each(DATABASES.flatMap((db) => STORES.map((store) => [db, store] as con
     const lines = log.text.split("\n").filter((l) => l.includes('"orphans"'));
     expect(lines.length, "an info line with the count of removed orphans").toBe(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, orphans: 2 });
+  });
+});
+
+// A database that is not the store's own (restored from an old backup, a wrong SF_DATABASE_URL, a
+// staging instance with an empty database on production's data folder or bucket and prefix) sees
+// every blob of the store as an orphan: its sweep must remove none of them.
+describe.each(DATABASES.flatMap((db) => STORES.map((store) => [db, store] as const)))("a database that is not the store's own (%s, %s)", (kind, store) => {
+  let s3: S3Server | undefined;
+  let a: TestServer;
+  let b: TestServer | undefined;
+  let otherDir: string;
+  let token: string;
+  const logB = new LogCapture();
+
+  beforeAll(async () => {
+    if (store === "s3") s3 = await startS3rver();
+    a = await startTestServer(kind, s3 ? { s3: { server: s3 } } : {});
+    token = (await a.createUser()).token;
+    otherDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-other-db-"));
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    await s3?.stop();
+    if (otherDir) await fs.rm(otherDir, { recursive: true, force: true });
+  });
+
+  const stored = async (key: string): Promise<boolean> => (s3 && a.s3 ? (await s3.objects(a.s3.prefix)).includes(`${a.s3.prefix}${key}`) : exists(blobPath(a, key)));
+  const age = async (key: string, hours: number) => {
+    const when = new Date(Date.now() - hours * HOUR);
+    const file = s3 && a.s3 ? path.join(s3.dir, s3.bucket, ...`${a.s3.prefix}${key}._S3rver_object`.split("/")) : blobPath(a, key);
+    await fs.utimes(file, when, when);
+  };
+  /** Adds `n` files to A, their blobs made two days old; resolves with their storage keys. */
+  const oldFiles = async (n: number): Promise<string[]> => {
+    const pkg = await createPackage(a, token);
+    const keys: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const f = await addFile(a, token, pkg.id, `f${i}.bin`, crypto.randomBytes(200));
+      const key = ((await a.running.services.db("files").where({ id: f.id }).first()) as { storage_key: string }).storage_key;
+      await age(key, 48);
+      keys.push(key);
+    }
+    return keys;
+  };
+  const warnings = () =>
+    logB.text
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as { level: number; msg: string; [k: string]: unknown })
+      .filter((l) => l.level === 40);
+
+  it("a fresh database's sweep on another's store removes nothing and warns; the store's own database still removes a real orphan", async () => {
+    const few = await oldFiles(3);
+    // A's first sweep finds nothing to remove (and marks the store as its database's).
+    await sweepOnce(a.running.services);
+    for (const key of few) expect(await stored(key)).toBe(true);
+
+    // Server B: a fresh, empty database, on A's data folder (local) or A's bucket and prefix (S3).
+    b = await startTestServer(kind, {
+      logStream: logB,
+      ...(s3 && a.s3 ? { s3: { server: s3, prefix: a.s3.prefix } } : { dataDir: a.dataDir }),
+      ...(kind === "sqlite" ? { env: { SF_DATABASE_URL: `sqlite://${path.join(otherDir, "b.db")}` } } : {}),
+    });
+    const idA = await instanceId(a.running.services.db);
+    const idB = await instanceId(b.running.services.db);
+    expect(idB).not.toBe(idA);
+    await sweepOnce(b.running.services);
+    for (const key of few) expect(await stored(key), "a blob of A's, swept by B (three: under the share guard's count)").toBe(true);
+    const mismatch = warnings().find((w) => w.msg.includes("belongs to another database"));
+    expect(mismatch, "a warning naming both databases").toBeDefined();
+    expect(mismatch!.msg).toContain(idA);
+    expect(mismatch!.msg).toContain(idB);
+
+    // No marker (as before the first sweep of a version that writes it) and more of A's files:
+    // the share guard alone holds B back, and B does not claim the store.
+    const many = [...few, ...(await oldFiles(22))];
+    if (s3 && a.s3) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${a.s3.prefix}.speedyfiles-store` }));
+    else await fs.rm(path.join(a.dataDir, "blobs", ".speedyfiles-store"));
+    expect(await removeOrphanBlobs(b.running.services)).toBe(0);
+    for (const key of many) expect(await stored(key), "a blob of A's, swept by B without a marker").toBe(true);
+    const guard = warnings().find((w) => w.unreferenced !== undefined);
+    expect(guard, "a warning with the counts").toMatchObject({ unreferenced: 25, listed: 25 });
+    expect(await b.running.services.storage.readMarker!()).toBeUndefined();
+
+    // The store's own database removes a real orphan, and nothing else.
+    const real = (await a.running.services.storage.put(Readable.from([crypto.randomBytes(100)]))).key;
+    await age(real, 48);
+    expect(await removeOrphanBlobs(a.running.services)).toBe(1);
+    expect(await stored(real)).toBe(false);
+    for (const key of many) expect(await stored(key)).toBe(true);
+    expect(await a.running.services.storage.readMarker!()).toContain(idA);
   });
 });

@@ -21,6 +21,16 @@ function configError(env: Record<string, string>): ConfigError {
 const namedVariables = (message: string) => [...new Set(message.match(/SF_[A-Z_]+/g) ?? [])].sort();
 
 describe("loadConfig", () => {
+  it("SF_ORPHAN_GRACE_HOURS is at least SF_UPLOAD_EXPIRY_HOURS + 1 (an S3 object may be as old as its upload's start); unset, a day above it", () => {
+    expect(loadConfig({}).orphanGraceHours).toBeGreaterThanOrEqual(loadConfig({}).uploadExpiryHours + 1);
+    expect(loadConfig({ SF_UPLOAD_EXPIRY_HOURS: "72" }).orphanGraceHours).toBe(96);
+    expect(loadConfig({ SF_UPLOAD_EXPIRY_HOURS: "72", SF_ORPHAN_GRACE_HOURS: "73" }).orphanGraceHours).toBe(73);
+    expect(configError({ SF_UPLOAD_EXPIRY_HOURS: "24", SF_ORPHAN_GRACE_HOURS: "24" }).message).toContain(
+      "SF_ORPHAN_GRACE_HOURS must be at least SF_UPLOAD_EXPIRY_HOURS + 1 (25; got 24)",
+    );
+    expect(configError({ SF_ORPHAN_GRACE_HOURS: "2" }).message).toContain("(25; got 2)");
+  });
+
   it("has working defaults for an empty environment", () => {
     const c = loadConfig({});
     const dataDir = path.resolve("./data");

@@ -23,7 +23,7 @@ export interface S3Server {
   env(opts?: { prefix?: string; bucket?: string; presign?: boolean; presignSeconds?: number }): Record<string, string>;
   /** A client of the bucket, as the server makes it. */
   client: S3Client;
-  /** Keys of the objects under `prefix`. */
+  /** Keys of the objects under `prefix`, sorted; not the store's marker (`.speedyfiles-store`, written by the orphan sweep). */
   objects(prefix?: string, bucket?: string): Promise<string[]>;
   /**
    * The requests s3rver answered so far (`POST /bucket/key?uploads 200`…).
@@ -128,7 +128,7 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3Ser
       let token: string | undefined;
       do {
         const page = await client.send(new ListObjectsV2Command({ Bucket: b, Prefix: prefix, ContinuationToken: token }));
-        for (const o of page.Contents ?? []) keys.push(o.Key!);
+        for (const o of page.Contents ?? []) if (!o.Key!.endsWith(".speedyfiles-store")) keys.push(o.Key!);
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return keys.sort();

@@ -39,6 +39,16 @@ export interface BlobStore {
    */
   listBlobs?(opts?: { pageSize?: number }): AsyncIterable<ListedBlob>;
   /**
+   * Optional, with listBlobs: the store's marker, a small object beside the blobs (never listed as
+   * one) naming the database the store belongs to; undefined when there is none yet. The orphan
+   * sweep removes nothing from a store whose marker names another database.
+   */
+  readMarker?(): Promise<string | undefined>;
+  /** Writes the marker if there is none yet (a marker already there is kept: first come, first served). */
+  writeMarker?(content: string): Promise<void>;
+  /** Where the marker is, for log lines: a path, or `s3://bucket/key`. */
+  readonly markerLocation?: string;
+  /**
    * Optional: removes what the interrupted writes of processes that are gone left behind (run at
    * start and by the sweeper); resolves with how many temp folders (or old loose files) went.
    */

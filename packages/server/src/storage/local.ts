@@ -17,6 +17,8 @@ const SEND_CHUNK = 2 * 1024 * 1024;
 /** errno codes meaning "no room": full disk, quota exceeded, file larger than the file system allows. */
 const OUT_OF_SPACE = new Set(["ENOSPC", "EDQUOT", "EFBIG"]);
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The store's marker (see BlobStore.readMarker), in `blobs/`. */
+export const MARKER_NAME = ".speedyfiles-store";
 
 /**
  * Blobs on local disk under `<dataDir>/blobs/<2 hex>/<uuid>`. Each upload goes to
@@ -148,6 +150,10 @@ export class LocalBlobStore implements BlobStore {
     const fh = await fsp.open(file, "r+");
     let size: number;
     try {
+      // Dated now: the file's mtime is its last PATCH, maybe long before this finish, and a blob's
+      // age is what the orphan sweep goes by (its commit is on its way from now on).
+      const now = new Date();
+      await fh.utimes(now, now);
       await fh.sync();
       size = (await fh.stat()).size;
     } finally {
@@ -205,6 +211,26 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await fsp.rm(this.pathOf(key), { force: true });
+  }
+
+  get markerLocation(): string {
+    return path.join(this.blobDir, MARKER_NAME);
+  }
+
+  async readMarker(): Promise<string | undefined> {
+    try {
+      return await fsp.readFile(this.markerLocation, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+  }
+
+  async writeMarker(content: string): Promise<void> {
+    // "wx": never over another's marker, written meanwhile by a process of another database.
+    await fsp.writeFile(this.markerLocation, content, { flag: "wx" }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
   }
 
   /** Walks `blobs/<2 hex>/`, one directory entry at a time, with each file's mtime. */

@@ -8,6 +8,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   NotFound as S3NotFound,
   S3Client,
   type S3ClientConfig,
@@ -34,6 +35,8 @@ export function partPlan(maxFileBytes: number): { partSize: number; queueSize: n
   return { partSize, queueSize: partSize > MIN_PART * 2 ? 2 : 4 };
 }
 const KEY_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The store's marker (see BlobStore.readMarker): `<SF_S3_PREFIX>.speedyfiles-store`. */
+const MARKER_NAME = ".speedyfiles-store";
 
 /** The client for a configured bucket (also used by `storage migrate`). */
 export function s3Client(c: S3Config): S3Client {
@@ -185,6 +188,29 @@ export class S3BlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     // Deleting an absent object succeeds: a retried delete is harmless.
     await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
+  }
+
+  get markerLocation(): string {
+    return `s3://${this.config.bucket}/${this.config.prefix}${MARKER_NAME}`;
+  }
+
+  async readMarker(): Promise<string | undefined> {
+    try {
+      const got = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: `${this.config.prefix}${MARKER_NAME}` }));
+      return (await got.Body?.transformToString("utf8")) ?? "";
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === "NoSuchKey" || e.$metadata?.httpStatusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Not conditional (If-None-Match is not offered by every S3-compatible store): two databases
+   * writing at the same moment are told apart by the caller reading the marker back.
+   */
+  async writeMarker(content: string): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key: `${this.config.prefix}${MARKER_NAME}`, Body: content, ContentType: "application/json" }));
   }
 
   /**

@@ -24,8 +24,8 @@ import { migration as m20261208100000 } from "./20261208100000_event_cursors.js"
 import { migration as m20261209200001 } from "./20261209200001_upload_lock_wanted.js";
 import { migration as m20261209300000 } from "./20261209300000_files_storage_key_index.js";
 import { migration as m20261209400000 } from "./20261209400000_webhook_circuits.js";
-import { migration as m20261209600000 } from "./20261209600000_webhook_circuits_per_owner.js";
 import { migration as m20261209500000 } from "./20261209500000_instance_meta.js";
+import { migration as m20261209600000 } from "./20261209600000_webhook_circuits_per_owner.js";
 
 // Migrations live in code (one file each, listed here) rather than being loaded from a folder,
 // so the compiled server and the tests run the same list without a file-system lookup. knex
@@ -59,8 +59,8 @@ export const migrations: readonly (readonly [name: string, migration: Migration]
   ["20261209200001_upload_lock_wanted", m20261209200001],
   ["20261209300000_files_storage_key_index", m20261209300000],
   ["20261209400000_webhook_circuits", m20261209400000],
-  ["20261209600000_webhook_circuits_per_owner", m20261209600000],
   ["20261209500000_instance_meta", m20261209500000],
+  ["20261209600000_webhook_circuits_per_owner", m20261209600000],
 ];
 
 const byName = new Map(migrations);

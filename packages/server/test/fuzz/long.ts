@@ -45,8 +45,12 @@ async function fuzzOne(kind: DbKind): Promise<Result> {
     while (Date.now() < deadline && !finding && !stopped) {
       // Each round visits every operation, in an order of its own.
       const order = [...ops].sort((a, b) => seedOf(seed, round, a.operationId) - seedOf(seed, round, b.operationId));
+      let complete = true;
       for (const o of order) {
-        if (Date.now() >= deadline || stopped) break;
+        if (Date.now() >= deadline || stopped) {
+          complete = false;
+          break;
+        }
         const run: OperationRun = await fuzzOperation(s.fuzzer, o, seedOf(seed, round, o.operationId), round, runsPerOperation, 60_000);
         finding = run.finding;
         for (const line of interruptedSummary([{ operationId: o.operationId, run }])) console.log(`fuzz (${kind}): round ${round}: ${line}`);
@@ -64,7 +68,8 @@ async function fuzzOne(kind: DbKind): Promise<Result> {
           );
         }
       }
-      if (!finding) round++;
+      // A round counts as complete only when it visited every operation.
+      if (!finding && complete) round++;
     }
     return { kind, finding, requests: s.fuzzer.requests, rounds: round - firstRound, covered: s.fuzzer.statusCounts.size, successes: successCounts(s.fuzzer, ops) };
   } finally {
@@ -80,9 +85,16 @@ const longRun = minutes >= 10;
 for (const r of results) {
   console.log(`fuzz (${r.kind}): ${r.requests} requests, ${r.covered}/${ops.length} operations covered, ${r.rounds} complete round(s)`);
   // "Covered" is any answer at all: how many were 2xx says whether the operation's work was reached.
-  console.log(`fuzz (${r.kind}): 2xx answers by operation:\n${r.successes.map((c) => `  ${c.operationId}: ${c.ok} of ${c.answers}`).join("\n")}`);
-  const never = r.successes.filter((c) => c.ok === 0);
+  console.log(
+    `fuzz (${r.kind}): 2xx answers by operation:\n${r.successes
+      .filter((c) => c.answers > 0)
+      .map((c) => `  ${c.operationId}: ${c.ok} of ${c.answers}`)
+      .join("\n")}`,
+  );
+  const never = r.successes.filter((c) => c.answers > 0 && c.ok === 0);
   if (never.length) console.log(`fuzz (${r.kind}): warning: no 2xx answer for ${never.map((c) => c.operationId).join(", ")}`);
+  const unreached = r.successes.filter((c) => c.answers === 0);
+  if (unreached.length) console.log(`fuzz (${r.kind}): not reached before the run ended: ${unreached.map((c) => c.operationId).join(", ")}`);
   // In a long run, an operation whose every answer was a refusal was never fuzzed past its checks.
   const onlyRefused = never.filter((c) => c.answers > 0 && c.refused === c.answers);
   if (longRun && onlyRefused.length) {

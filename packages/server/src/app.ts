@@ -11,6 +11,7 @@ import { sendTooManyPage, webRoutes } from "./routes/web.js";
 import { webApp } from "./routes/web-app.js";
 import { sendSignInLimited } from "./routes/web-auth.js";
 import { secureCookies } from "./routes/web-session.js";
+import { sendAccountLimited } from "./routes/web-account.js";
 
 export interface AppOptions {
   /** Validate every response against openapi.yaml (tests turn this on). */
@@ -43,6 +44,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   const limitedPages: LimitedPages = {
     linkLimited: (res, detail) => sendTooManyPage(res, detail),
     signInLimited: (req, res, detail) => sendSignInLimited(req, res, detail, secureCookies(s)),
+    accountLimited: (req, res, detail) => void sendAccountLimited(s, req, res, detail).catch(() => res.headersSent || res.end()),
   };
   const linkLimiter = linkLookupLimiter(s, limitedPages);
   const login = loginLimiters(s, limitedPages);

@@ -1,7 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES } from "@speedyfiles/test-utils/server";
 import { handlers } from "../src/routes/index.js";
-import { excusedSummary, type Finding, fuzzOperation, NOT_FUZZED, OPERATIONS, reproduce, seedFrom, seedOf, selectedOperations, startFuzzServer } from "./fuzz/runner.js";
+import {
+  excusedSummary,
+  type Finding,
+  fuzzOperation,
+  interruptedSummary,
+  NOT_FUZZED,
+  OPERATIONS,
+  type OperationRun,
+  reproduce,
+  seedFrom,
+  seedOf,
+  selectedOperations,
+  startFuzzServer,
+  successCounts,
+} from "./fuzz/runner.js";
 
 // Property-based fuzzing of every operation in openapi.yaml (test/fuzz/): generated valid and
 // invalid bodies, parameters and headers, as the owner, another user, an admin, anonymous and with
@@ -36,12 +50,23 @@ describe.each(DATABASES)("fuzzing every operation (%s)", (kind) => {
     const seed = seedFrom(process.env, DEFAULT_SEED);
     const ops = selectedOperations(process.env);
     const findings: Finding[] = [];
+    const runs: { operationId: string; run: OperationRun }[] = [];
     for (const o of ops) {
-      const f = await fuzzOperation(s.fuzzer, o, seedOf(seed, 0, o.operationId), 0, RUNS, 20_000);
-      if (f) findings.push(f);
+      const run = await fuzzOperation(s.fuzzer, o, seedOf(seed, 0, o.operationId), 0, RUNS, 20_000);
+      runs.push({ operationId: o.operationId, run });
+      if (run.finding) findings.push(run.finding);
     }
     const summary = excusedSummary(s.fuzzer);
     console.log(`fuzz (${kind}): seed ${seed}, ${s.fuzzer.requests} requests over ${ops.length} operations${summary ? `; ${summary}` : ""}`);
+    // Runs cut short by the time limit (a loaded machine) are said; fewer than half the planned
+    // requests in all is a failure: the run would pass having tested little.
+    const cut = interruptedSummary(runs);
+    if (cut.length) console.log(`fuzz (${kind}): ${cut.length} operation(s) cut short:\n  ${cut.join("\n  ")}`);
+    const made = runs.reduce((n, r) => n + r.run.runs, 0);
+    const planned = runs.reduce((n, r) => n + r.run.planned, 0);
+    expect(made * 2, `only ${made} of ${planned} planned requests were made (time limits cut the runs short):\n${cut.join("\n")}`).toBeGreaterThanOrEqual(planned);
+    const never = successCounts(s.fuzzer, ops).filter((c) => c.ok === 0);
+    if (never.length) console.log(`fuzz (${kind}): warning: no 2xx answer for ${never.map((c) => c.operationId).join(", ")}`);
     const missed = ops.filter((o) => !s.fuzzer.statusCounts.has(o.operationId)).map((o) => o.operationId);
     expect(missed, "operations that got no answer").toEqual([]);
     if (findings.length) throw new Error(`fuzz seed ${seed}: ${findings.length} finding(s)\n\n${findings.map((f) => `${f.report}\n${reproduce(f, kind, seed)}`).join("\n\n")}`);

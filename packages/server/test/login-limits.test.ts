@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError } from "@speedyfiles/test-utils/expect";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
-import { setCookieOf, WebClient } from "@speedyfiles/test-utils/web";
+import { setCookieOf, signedIn, WebClient } from "@speedyfiles/test-utils/web";
 
 // The per-account login limit counts the account the sign-in reached, however its email was
 // spelled: the sign-in form cuts the email to 254 characters and trims it, so padding with
-// spaces and a varying tail reaches the same account under a new spelling every time.
+// spaces and a varying tail reaches the same account under a new spelling every time. Wrong
+// current passwords on the Account page count toward the same limit: a stolen session cannot
+// try the account's password there without limit.
 
 const login = (t: TestServer, email: string, password: string) => t.fetch("/auth/token", { method: "POST", json: { email, password, name: "api" } });
 
@@ -68,5 +70,35 @@ describe.each(DATABASES)("the per-account login limit and the email's spelling (
     // Another account is not affected.
     const u = await t.createUser();
     expect((await login(t, u.user.email, u.password)).status).toBe(201);
+  });
+
+  it("12 wrong current passwords on the Account page: 10 are checked, then 429, the right one is refused, and sign-in is closed too", async () => {
+    const u = await t.createUser();
+    const c = await signedIn(t, u.user.email, u.password);
+    const change = async (current: string) => {
+      const res = await c.post("/account/password", { _csrf: await c.csrf(), current_password: current, new_password: "n3w-passw0rd", confirm_password: "n3w-passw0rd" });
+      return { status: res.status, text: await res.text() };
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await change(`wrong guess ${i}`)).status);
+    expect(statuses).toEqual([...Array(10).fill(422), 429, 429]);
+
+    const right = await change(u.password);
+    expect(right.status).toBe(429);
+    expect(right.text).toContain("Too many wrong passwords for this account");
+    // The password did not change, and the account's sign-in is limited as well.
+    await expectError(await login(t, u.user.email, u.password), 429, "rate_limited");
+    expect((await login(t, u.user.email, "n3w-passw0rd")).status).toBe(429);
+    expect((await c.get("/account")).status).toBe(200);
+  });
+
+  it("failed sign-ins and wrong current passwords share the account's one count", async () => {
+    const u = await t.createUser();
+    const c = await signedIn(t, u.user.email, u.password);
+    for (let i = 0; i < 9; i++) await expectError(await login(t, u.user.email, "wrong password"), 401);
+    const wrongPage = await c.post("/account/password", { _csrf: await c.csrf(), current_password: "still wrong", new_password: "n3w-passw0rd", confirm_password: "n3w-passw0rd" });
+    expect(wrongPage.status).toBe(422);
+    const limited = await c.post("/account/password", { _csrf: await c.csrf(), current_password: u.password, new_password: "n3w-passw0rd", confirm_password: "n3w-passw0rd" });
+    expect(limited.status).toBe(429);
   });
 });

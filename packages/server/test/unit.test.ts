@@ -6,6 +6,7 @@ import { partPlan } from "../src/storage/s3.js";
 import { generateApiToken, generateLinkSecret, sha256Hex } from "../src/security/secrets.js";
 import { hashPassword, verifyPassword } from "../src/security/passwords.js";
 import { redactPath } from "../src/http/logging.js";
+import { redactUrl, urlSecrets } from "../src/util/redact-url.js";
 
 /** The ConfigError loadConfig throws for this environment (failing the test if it does not). */
 function configError(env: Record<string, string>): ConfigError {
@@ -249,6 +250,26 @@ describe("redactPath", () => {
 
   it.each(["/api/v1/me/tokens/3f0c1c36-8a55-4a7b-9a39-0b6f5c1e2a11", "/api/v1/admin/users?q=links&page=2", "/api/v1/health"])("leaves %s as it is", (input) => {
     expect(redactPath(input)).toBe(input);
+  });
+});
+
+describe("redactUrl", () => {
+  it("hides the password and password-like query parameters, keeps the rest", () => {
+    expect(redactUrl("postgres://sf:hunter2@db.example.test:5432/sf?sslmode=require")).toBe("postgres://sf:***@db.example.test:5432/sf?sslmode=require");
+    expect(redactUrl("postgres://sf@db.example.test/sf?password=hunter2&sslmode=require")).toBe("postgres://sf@db.example.test/sf?password=***&sslmode=require");
+    expect(redactUrl("smtp://mail.example.test:25")).toBe("smtp://mail.example.test:25");
+  });
+
+  it("hides a query parameter's whole value, '#' and what follows included", () => {
+    expect(redactUrl("postgres://u@h/db?password=ab#cd")).toBe("postgres://u@h/db?password=***");
+    expect(redactUrl("postgres://u@h/db?sslmode=require&password=ab#cd&x=1")).toBe("postgres://u@h/db?sslmode=require&password=***&x=1");
+    // A '#' before the query: a parser takes the rest for a fragment, but it is printed redacted all the same.
+    expect(redactUrl("postgres://u@h/db#frag?password=ab#cd")).toBe("postgres://u@h/db#frag?password=***");
+    for (const url of ["postgres://u@h/db?password=ab#cd", "postgres://u@h/db#x?password=ab#cd"]) {
+      expect(redactUrl(url)).not.toContain("cd");
+      // Both what is written and what a URL parser would read (up to '#') are scrubbed from messages.
+      expect(urlSecrets(url)).toEqual(expect.arrayContaining(["ab#cd", "ab"]));
+    }
   });
 });
 

@@ -38,8 +38,20 @@ export async function incrementRateCounter(db: Knex, key: string, now: number, w
   return toCounter((Array.isArray(res) ? res : res.rows)[0]!);
 }
 
-/** Takes one hit back from an open window (never below zero). */
-export async function decrementRateCounter(db: Knex, key: string, now: number): Promise<void> {
+/**
+ * Takes one hit back from the window that counted it: the one ending at `resetAt`, as
+ * incrementRateCounter answered (never below zero). When that window has passed and a new one
+ * started meanwhile, nothing changes: the hit is not taken off a window that never counted it.
+ */
+export async function decrementRateCounter(db: Knex, key: string, resetAt: number): Promise<void> {
+  await db("rate_limits").where({ key, reset_at: resetAt }).andWhere("hits", ">", 0).decrement("hits", 1);
+}
+
+/**
+ * Takes one hit back from the window open at `now`, whichever it is (express-rate-limit's
+ * Store.decrement, which is not told which window counted the request; its MemoryStore does the same).
+ */
+export async function decrementOpenRateCounter(db: Knex, key: string, now: number): Promise<void> {
   await db("rate_limits").where({ key }).andWhere("reset_at", ">", now).andWhere("hits", ">", 0).decrement("hits", 1);
 }
 

@@ -2,7 +2,7 @@ import type { ClientRateLimitInfo, Options, Store } from "express-rate-limit";
 import { MemoryStore } from "express-rate-limit";
 import type { Db } from "../db/knex.js";
 import { isPostgres } from "../db/knex.js";
-import { decrementRateCounter, deleteExpiredRateCounters, deleteRateCounter, findRateCounter, incrementRateCounter, type RateCounter } from "../db/rate-limits.js";
+import { decrementOpenRateCounter, deleteExpiredRateCounters, deleteRateCounter, findRateCounter, incrementRateCounter, type RateCounter } from "../db/rate-limits.js";
 import { sha256Hex } from "../security/secrets.js";
 
 const toInfo = (c: RateCounter): ClientRateLimitInfo => ({ totalHits: c.hits, resetTime: new Date(c.resetAt) });
@@ -56,7 +56,7 @@ export class DbRateLimitStore implements Store {
   }
 
   async decrement(key: string): Promise<void> {
-    await decrementRateCounter(this.db, this.keyOf(key), Date.now());
+    await decrementOpenRateCounter(this.db, this.keyOf(key), Date.now());
   }
 
   async resetKey(key: string): Promise<void> {

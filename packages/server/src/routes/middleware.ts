@@ -16,6 +16,8 @@ export interface LimitedPages {
   linkLimited(res: Response, detail: string): void;
   /** The sign-in page past a login limit. */
   signInLimited(req: Request, res: Response, detail: string): void;
+  /** The Account page's password form past its account's login limit. */
+  accountLimited(req: Request, res: Response, detail: string): void;
 }
 
 const LINK_OPERATIONS: OperationId[] = ["getLink", "uploadLinkFile", "downloadLinkFile", "headLinkFile", "downloadLinkArchive", "headLinkArchive", "completeLink"];
@@ -52,7 +54,19 @@ export function linkLookupLimiter(s: Services, pages: LimitedPages): RequestHand
 export interface LoginLimiters {
   perIp: RequestHandler;
   perAccount: RequestHandler;
+  /**
+   * The per-account limit for a signed-in user's own password check (the Account page's
+   * "current password"): the same counter as `perAccount`, keyed by the session's user, so a
+   * stolen session cannot try the account's password there without limit. Mount it after the
+   * session check; the route sets `res.locals.errorCode = "credentials_invalid"` on a wrong one.
+   */
+  currentPassword: RequestHandler;
 }
+
+/** The account a password check is for, when the request names it by session, not by email. */
+const signedInAccount = new WeakMap<Request, string>();
+
+const ACCOUNT_LIMITED_DETAIL = "Too many wrong passwords for this account; try again later";
 
 /**
  * Built once per app and used by both ways of signing in with a password, `POST /auth/token` and
@@ -65,22 +79,32 @@ export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
     failureRateLimit({
       ...opts,
       store: rateLimitStore(s.db, opts.prefix),
-      isFailure: (res) => res.statusCode === 401,
+      // A refused sign-in (401), or a wrong current password of a signed-in user (its page
+      // answers 422: the session itself is valid).
+      isFailure: (res) => res.statusCode === 401 || res.locals.errorCode === "credentials_invalid",
       windowSeconds: s.config.loginWindowSeconds,
       respond: (req: Request, res: Response) => {
         if (req.originalUrl.startsWith("/api/")) res.json({ detail: opts.detail, code: "rate_limited" });
+        else if (signedInAccount.has(req)) pages.accountLimited(req, res, ACCOUNT_LIMITED_DETAIL);
         else pages.signInLimited(req, res, opts.detail);
       },
     });
+  // One limiter (one store: express-rate-limit refuses a store shared by two) for both ways of
+  // naming the account: the email of a sign-in, or the session of a password change.
+  const perAccount = limit({
+    prefix: "login-account",
+    limit: s.config.loginMaxFailuresPerAccount,
+    // The account the email reaches, however it is spelled (services/users.ts).
+    key: (req) => signedInAccount.get(req) ?? loginAccountKey(s, String((req.body as { email?: unknown } | undefined)?.email ?? "")),
+    detail: "Too many failed login attempts for this account; try again later",
+  });
   return {
     perIp: limit({ prefix: "login-ip", limit: s.config.loginMaxFailuresPerIp, detail: "Too many failed login attempts from this address; try again later" }),
-    perAccount: limit({
-      prefix: "login-account",
-      limit: s.config.loginMaxFailuresPerAccount,
-      // The account the email reaches, however it is spelled (services/users.ts).
-      key: (req) => loginAccountKey(s, String((req.body as { email?: unknown } | undefined)?.email ?? "")),
-      detail: "Too many failed login attempts for this account; try again later",
-    }),
+    perAccount,
+    currentPassword: (req, res, next) => {
+      signedInAccount.set(req, `user:${req.principal!.userId}`);
+      return perAccount(req, res, next);
+    },
   };
 }
 

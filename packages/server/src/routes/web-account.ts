@@ -10,6 +10,7 @@ import { formFields, formValues, text, uuidParam } from "./web-forms.js";
 import { scopesForRole, type Scope } from "../policies/index.js";
 import type { Role, Services } from "../services/context.js";
 import { flashFor, requireSession, sessionOf, signedInForm, takeFlash } from "./web-session.js";
+import type { LoginLimiters } from "./middleware.js";
 
 const NOTICES = {
   password_changed: "Your password was changed. Every other browser of yours is signed out.",
@@ -59,13 +60,21 @@ function tokenScopesOfForm(ticked: string[], role: Role): Scope[] | undefined {
   return scopes.length === allowed.length ? undefined : scopes;
 }
 
-/** Account (profile, password, sessions) and Account → API tokens. */
-export function accountPages(s: Services): Router {
+/** The Account page with the password form refused by the account's login limit (429). */
+export function sendAccountLimited(s: Services, req: Request, res: Response, detail: string): Promise<void> {
+  return sendAccount(s, req, res, { error: `${detail}.`, status: 429 });
+}
+
+/**
+ * Account (profile, password, sessions) and Account → API tokens. A wrong current password counts
+ * as a failed sign-in of the account (`login.currentPassword`, routes/middleware.ts).
+ */
+export function accountPages(s: Services, login: LoginLimiters): Router {
   const r = Router();
 
   r.get("/account", requireSession, (req, res) => sendAccount(s, req, res));
 
-  r.post("/account/password", ...signedInForm(s), async (req, res) => {
+  r.post("/account/password", ...signedInForm(s), login.currentPassword, async (req, res) => {
     const f = formFields(req);
     try {
       if (f("new_password") !== f("confirm_password")) throw new ValidationFailed("The two new passwords differ.", "/body/confirm_password");
@@ -74,6 +83,8 @@ export function accountPages(s: Services): Router {
     } catch (err) {
       // A wrong current password is the form's error here: the session itself is valid.
       const wrongPassword = err instanceof ApiError && err.code === "credentials_invalid";
+      // The login limiter counts it as a failure of the account.
+      if (wrongPassword) res.locals.errorCode = err.code;
       if (wrongPassword || isFormError(err)) {
         const message = (err as ApiError).message;
         return sendAccount(s, req, res, { error: message.endsWith(".") ? message : `${message}.`, status: 422 });

@@ -25,7 +25,7 @@ export function webApp(s: Services, login: LoginLimiters): Router {
   r.get("/", session, (req, res) => res.redirect(303, req.webSession ? "/packages" : "/login"));
   r.use(PAGE_PATHS, session, ...pageHeaders);
   r.use(authPages(s, login));
-  r.use(accountPages(s));
+  r.use(accountPages(s, login));
   r.use(packagePages(s));
   r.use(webhookPages(s));
   r.use(adminPages(s));

@@ -13,12 +13,14 @@ interface UrlParts {
   user: string | undefined;
   /** The password as written (percent-encoded or not); undefined when there is none. */
   password: string | undefined;
-  /** Host and path. */
+  /** Host and path (with a `#…` when the URL has no query). */
   hostAndPath: string;
-  /** The query's `name=value` pairs as written, in order. */
+  /**
+   * The query's `name=value` pairs as written, in order: everything after the first `?`, a `#`
+   * included. A parser would cut a fragment at the `#`, but a password written with one
+   * (`?password=ab#cd`) must be hidden whole, so no fragment is cut from a query.
+   */
   query: [name: string, value: string | undefined][] | undefined;
-  /** `#…` as written, or "". */
-  fragment: string;
 }
 
 function parseUrl(url: string): UrlParts | undefined {
@@ -36,12 +38,6 @@ function parseUrl(url: string): UrlParts | undefined {
     password = colon >= 0 ? userinfo.slice(colon + 1) : undefined;
     rest = rest.slice(at + 1);
   }
-  let fragment = "";
-  const hash = rest.indexOf("#");
-  if (hash >= 0) {
-    fragment = rest.slice(hash);
-    rest = rest.slice(0, hash);
-  }
   let query: UrlParts["query"];
   const q = rest.indexOf("?");
   if (q >= 0) {
@@ -54,7 +50,7 @@ function parseUrl(url: string): UrlParts | undefined {
       });
     rest = rest.slice(0, q);
   }
-  return { scheme, user, password, hostAndPath: rest, query, fragment };
+  return { scheme, user, password, hostAndPath: rest, query };
 }
 
 const isSecretParam = (name: string, value: string | undefined): value is string => value !== undefined && SECRET_PARAM.test(name);
@@ -84,7 +80,7 @@ export function redactUrl(url: string): string {
   if (!p) return url.includes("@") ? "(not shown: it may hold a password)" : url;
   const auth = p.user === undefined ? "" : !userinfoReadAlike(url, p) ? "***@" : p.password === undefined ? `${p.user}@` : `${p.user}:***@`;
   const query = p.query ? `?${p.query.map(([name, value]) => (value === undefined ? name : `${name}=${isSecretParam(name, value) ? "***" : value}`)).join("&")}` : "";
-  return `${p.scheme}${auth}${p.hostAndPath}${query}${p.fragment}`;
+  return `${p.scheme}${auth}${p.hostAndPath}${query}`;
 }
 
 function safeDecode(v: string): string {
@@ -101,7 +97,8 @@ export function urlSecrets(url: string): string[] {
   if (!p) return [];
   const out: string[] = [];
   if (p.password !== undefined) out.push(p.password);
-  for (const [name, value] of p.query ?? []) if (isSecretParam(name, value)) out.push(value);
+  // A parameter's value as written, and as a parser reads it (up to a `#`).
+  for (const [name, value] of p.query ?? []) if (isSecretParam(name, value)) out.push(value, value.split("#")[0]!);
   return [...new Set(out.flatMap((v) => [v, safeDecode(v)]))].filter((v) => v !== "").sort((a, b) => b.length - a.length);
 }
 

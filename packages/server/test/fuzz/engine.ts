@@ -12,6 +12,12 @@ type Node = Record<string, unknown>;
 /** How long any request may take (a long poll gets its `wait` on top). */
 export const REQUEST_LIMIT_MS = 5000;
 
+/**
+ * How long past its limit a request is waited for before it counts as unanswered: a slow answer
+ * is reported with the time it took (and its body still checked), a hung one as no answer.
+ */
+const HUNG_AFTER_LIMIT_MS = 10_000;
+
 export type Who = "owner" | "other" | "admin" | "anonymous" | "wrong_token" | "garbage_auth";
 type ParamKind = "real" | "other" | "unknown" | "garbage";
 interface ParamChoice {
@@ -396,7 +402,7 @@ export class Fuzzer {
     if (this.lastWasDownload) await new Promise((r) => setTimeout(r, 150));
     const before = await settledSnapshot(this.t);
     const started = Date.now();
-    const answer = await send(req.url, req.method, req.headers, req.bytes, req.limitMs);
+    const answer = await send(req.url, req.method, req.headers, req.bytes, req.limitMs + HUNG_AFTER_LIMIT_MS);
     const ms = Date.now() - started;
     this.requests++;
     const sent: Sent = { operationId: req.operationId, who: req.who, method: req.method, path: req.path, headers: req.headers, body: req.body };
@@ -406,7 +412,7 @@ export class Fuzzer {
     const counts = this.statusCounts.get(o.operationId) ?? new Map<number, number>();
     counts.set(status, (counts.get(status) ?? 0) + 1);
     this.statusCounts.set(o.operationId, counts);
-    if (answer === "timeout") problems.push(`no answer within ${req.limitMs} ms`);
+    if (answer === "timeout") problems.push(`no answer within ${req.limitMs + HUNG_AFTER_LIMIT_MS} ms (limit ${req.limitMs} ms)`);
     else if (answer.status === 0) {
       // The server answered early (413, 401) and closed before reading all of a large body: normal HTTP.
       const headerBytes = req.headers.reduce((n, [k, v]) => n + k.length + v.length + 4, req.path.length);
@@ -560,8 +566,8 @@ function extraHeader(o: Operation): fc.Arbitrary<[string, string]> {
   return fc.tuple(fc.constantFrom(...names), value);
 }
 
-/** One request over a fresh connection; "timeout" when no full answer came within `limitMs`. */
-function send(url: string, method: string, headers: [string, string][], body: Buffer | undefined, limitMs: number): Promise<Answer | "timeout"> {
+/** One request over a fresh connection; "timeout" when no full answer came within `waitMs`. */
+function send(url: string, method: string, headers: [string, string][], body: Buffer | undefined, waitMs: number): Promise<Answer | "timeout"> {
   return new Promise((resolve, reject) => {
     const grouped: Record<string, string[]> = {};
     for (const [k, v] of headers) (grouped[k] ??= []).push(v);
@@ -570,7 +576,7 @@ function send(url: string, method: string, headers: [string, string][], body: Bu
     const timer = setTimeout(() => {
       req.destroy();
       resolve("timeout");
-    }, limitMs);
+    }, waitMs);
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
       let size = 0;

@@ -69,8 +69,28 @@ export interface Finding {
   report: string;
 }
 
-/** Fuzzes one operation with `runs` requests from `seed`; a finding is shrunk to a small request and described. */
-export async function fuzzOperation(fuzzer: Fuzzer, o: Operation, seed: number, round: number, runs: number, timeLimitMs: number): Promise<Finding | null> {
+/** What fuzzing one operation came to: a finding or none, and how many of the planned requests were made. */
+export interface OperationRun {
+  finding: Finding | null;
+  /** Requests made (fast-check's runs; a shrink's are not counted). */
+  runs: number;
+  planned: number;
+  /** Cut short by the time limit (a loaded machine): fewer requests than planned, no failure. */
+  interrupted: boolean;
+}
+
+/** A line for each operation whose run was cut short by its time limit: how many of its requests were made. */
+export function interruptedSummary(results: { operationId: string; run: OperationRun }[]): string[] {
+  return results.filter((r) => r.run.interrupted).map((r) => `${r.operationId}: cut short by the time limit after ${r.run.runs} of ${r.run.planned} requests`);
+}
+
+/**
+ * Fuzzes one operation with `runs` requests from `seed`; a finding is shrunk to a small request
+ * and described. Past `timeLimitMs` the run stops without failing (fast-check's
+ * interruptAfterTimeLimit): the answer says so, with the number of requests made, for the
+ * caller to report (and the bounded run in `npm test` to fail when too few were made).
+ */
+export async function fuzzOperation(fuzzer: Fuzzer, o: Operation, seed: number, round: number, runs: number, timeLimitMs: number): Promise<OperationRun> {
   let last = "";
   const details = await fc.check(
     fc.asyncProperty(fuzzer.plan(o), async (plan) => {
@@ -82,14 +102,34 @@ export async function fuzzOperation(fuzzer: Fuzzer, o: Operation, seed: number, 
     }),
     { seed, numRuns: runs, interruptAfterTimeLimit: timeLimitMs, markInterruptAsFailure: false, maxSkipsPerRun: 0 },
   );
-  if (!details.failed) return null;
+  const made = { runs: details.numRuns, planned: runs, interrupted: details.interrupted };
+  if (!details.failed) return { finding: null, ...made };
   const message = details.errorInstance instanceof Error ? details.errorInstance.message : last;
   return {
-    operationId: o.operationId,
-    seed,
-    round,
-    report: `${o.operationId} broke a property (after ${details.numShrinks} shrinks):\n${message}`,
+    finding: {
+      operationId: o.operationId,
+      seed,
+      round,
+      report: `${o.operationId} broke a property (after ${details.numShrinks} shrinks):\n${message}`,
+    },
+    ...made,
   };
+}
+
+/** Answers by operation: how many, and how many were 2xx (an operation fuzzed only into refusals tested little). */
+export function successCounts(fuzzer: Fuzzer, ops: Operation[]): { operationId: string; answers: number; ok: number; refused: number }[] {
+  return ops.map((o) => {
+    const counts = fuzzer.statusCounts.get(o.operationId) ?? new Map<number, number>();
+    let answers = 0;
+    let ok = 0;
+    let refused = 0;
+    for (const [status, n] of counts) {
+      answers += n;
+      if (status >= 200 && status < 300) ok += n;
+      if (status >= 400 && status < 500) refused += n;
+    }
+    return { operationId: o.operationId, answers, ok, refused };
+  });
 }
 
 export function reproduce(f: Finding, kind: DbKind, master: number): string {

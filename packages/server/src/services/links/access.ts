@@ -100,7 +100,9 @@ export async function unlockLink(s: Services, l: LiveLink, access: LinkAccess): 
     right = await verifyPassword(access.password, hash);
   } finally {
     // Only wrong passwords stay counted (a failed check, the database away, counts as wrong).
-    if (right) await decrementRateCounter(s.db, key, now);
+    // The number goes back to the window that gave it: if that window passed during the check,
+    // the new one keeps its count.
+    if (right) await decrementRateCounter(s.db, key, counted.resetAt);
   }
   if (!right) throw new Forbidden("link_password_wrong", "The password is wrong");
   verified.add(hash, access.password, at);

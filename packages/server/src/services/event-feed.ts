@@ -15,9 +15,6 @@ export interface EventFeedInput {
   signal: AbortSignal;
 }
 
-/** The largest event number a package can hold (`package_events.seq`, a 32-bit integer). */
-const MAX_EVENT_SEQ = 2_147_483_647;
-
 /**
  * `GET /packages/{id}/events`: the audit trail, or with `after` only what followed the cursor;
  * with `wait`, held open until something does (woken at once by this process's events, and by a
@@ -27,9 +24,7 @@ const MAX_EVENT_SEQ = 2_147_483_647;
 export async function listPackageEvents(s: Services, user: Principal, id: string, input: EventFeedInput): Promise<{ events: PackageEvent[]; next_cursor: string }> {
   await ownedPackage(s, user, id, "package.read");
   const after = input.after === undefined ? undefined : Number(input.after);
-  // Event numbers are 32-bit integers in the database; a cursor past them (the spec allows 15
-  // digits) has nothing after it, and must not reach PostgreSQL as an out-of-range integer.
-  const read = () => (after === undefined ? listEvents(s.db, id) : listEventsAfter(s.db, id, Math.min(after, MAX_EVENT_SEQ)));
+  const read = () => (after === undefined ? listEvents(s.db, id) : listEventsAfter(s.db, id, after));
   let rows = await read();
   const waitMs = (input.wait ?? 0) * 1000;
   if (rows.length === 0 && waitMs > 0 && !input.signal.aborted) {

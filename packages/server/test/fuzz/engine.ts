@@ -224,7 +224,54 @@ export class Fuzzer {
       .map((parts) => parts.flat());
     const extra = fc.array(extraHeader(o), { maxLength: 3 });
     const headers = fc.tuple(declared, extra).map(([a, b]) => [...a, ...b]);
-    return fc.record({ who, garbageAuth, params: fc.record(params), query, rawQuery, headers, body: this.body(o) });
+    const anything = fc.record({ who, garbageAuth, params: fc.record(params), query, rawQuery, headers, body: this.body(o) });
+    // Each part above is wrong often enough that a request right in every part at once is rare:
+    // one plan in three is well formed throughout (the caller it is meant for, real ids, only
+    // valid parameters, the declared headers, a body of the declared schema), so the operations'
+    // success paths are fuzzed too, not only their refusals.
+    const wellFormed = fc.record({
+      who: fc.constant<Who>(isPublic ? "anonymous" : o.path.startsWith("/admin") ? "admin" : "owner"),
+      garbageAuth: fc.constant<[string, string][]>([]),
+      params: fc.record(
+        Object.fromEntries(pathParams.map((p) => [p.name as string, fc.record({ kind: fc.constant<ParamKind>("real"), index: fc.nat(1000), garbage: fc.constant("x") })])),
+      ),
+      query: fc
+        .tuple(
+          ...queryParams.map((p) =>
+            fc.oneof(
+              fc.constant<[string, string][]>([]),
+              this.schemas.valid(p.schema as Schema, p.name as string).map((v) => toQuery(p.name as string, v)),
+            ),
+          ),
+        )
+        .map((parts) => parts.flat()),
+      rawQuery: fc.constant(""),
+      headers: fc
+        .tuple(
+          ...headerParams.map((p) => {
+            const valid = this.validHeader(p.name as string, p.schema as Schema).map((v): [string, string][] => [[p.name as string, v]]);
+            return p.required ? valid : fc.oneof(fc.constant<[string, string][]>([]), valid);
+          }),
+        )
+        .map((parts) => parts.flat()),
+      body: this.wellFormedBody(o),
+    });
+    return fc.oneof({ weight: 1, arbitrary: wellFormed }, { weight: 2, arbitrary: anything });
+  }
+
+  /** A body of the operation's declared schema (or none when it declares none). */
+  private wellFormedBody(o: Operation): fc.Arbitrary<Plan["body"]> {
+    const content = (resolveRef(this.spec, (o.op.requestBody as Node | undefined) ?? {}).content ?? {}) as Record<string, Node>;
+    if (content["application/json"]) {
+      return this.schemas
+        .valid(content["application/json"].schema as Schema)
+        .map((v): Plan["body"] => ({ contentType: "application/json", bytes: Buffer.from(JSON.stringify(v)), note: "valid JSON" }));
+    }
+    if (content["multipart/form-data"]) return multipart();
+    if (content["application/offset+octet-stream"]) {
+      return fc.uint8Array({ maxLength: 40 }).map((b): Plan["body"] => ({ contentType: "application/offset+octet-stream", bytes: Buffer.from(b), note: "tus chunk" }));
+    }
+    return fc.constant<Plan["body"]>({ note: "no body" });
   }
 
   private validHeader(name: string, schema: Schema): fc.Arbitrary<string> {

@@ -137,7 +137,7 @@ interface Proc extends Child {
   api: string;
   agent: http.Agent;
   lines: string[];
-  diag: { p50: number; p99: number; max: number; used: number; free: number }[];
+  diag: { p50: number; p99: number; max: number; used: number; free: number; heapUsed: number }[];
 }
 const procs: Proc[] = [];
 
@@ -170,8 +170,9 @@ async function startProc(name: string, env: Record<string, string>): Promise<Pro
       if (p.lines.length > 5000) p.lines.splice(0, 1000);
       if (line.includes('"msg":"diagnostics"')) {
         try {
-          const d = (JSON.parse(line) as { diagnostics: { eventLoopDelayMs: { p50: number; p99: number; max: number }; dbPool: { used: number; free: number } } }).diagnostics;
-          p.diag.push({ ...d.eventLoopDelayMs, ...d.dbPool });
+          const d = (JSON.parse(line) as { diagnostics: { heapUsed: number; eventLoopDelayMs: { p50: number; p99: number; max: number }; dbPool: { used: number; free: number } } })
+            .diagnostics;
+          p.diag.push({ ...d.eventLoopDelayMs, ...d.dbPool, heapUsed: d.heapUsed });
         } catch {
           // a partial line: skip it
         }
@@ -652,6 +653,8 @@ async function startSmtpSink(): Promise<SMTPServer> {
 
 interface Sample {
   rssMiB: number;
+  /** The V8 heap in use at the minute's last diagnostics line: what RSS holds beyond it is the allocator's. */
+  heapMiB: number;
   fds: number;
   eldP50: number;
   eldP99: number;
@@ -686,6 +689,7 @@ async function sampleMinute(minute: number, db: pg.Client, dbName: string): Prom
     const last = d[d.length - 1];
     return {
       rssMiB: readRssKiB(p.pid) / 1024,
+      heapMiB: last ? last.heapUsed / MiB : Number.NaN,
       fds: fdCount(p.pid),
       eldP50: d.length ? Math.max(...d.map((x) => x.p50)) : Number.NaN,
       eldP99: d.length ? Math.max(...d.map((x) => x.p99)) : Number.NaN,
@@ -717,14 +721,16 @@ function slope(xs: number[], ys: number[]): number {
 function report(startedAt: Date, seconds: number): { text: string; flat: boolean } {
   const names = procs.map((p) => p.name);
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
-  const head = ["minute", ...names.flatMap((n) => [`${n} RSS MiB`, `${n} fds`, `${n} ELD p99 ms`, `${n} DB conns`]), "requests", "MiB moved", "errors"];
+  const head = ["minute", ...names.flatMap((n) => [`${n} RSS MiB`, `${n} heap MiB`, `${n} fds`, `${n} ELD p99 ms`, `${n} DB conns`]), "requests", "MiB moved", "errors"];
   const lines = [
     `pnpm soak, ${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ${(seconds / 60).toFixed(1)} minutes, ${WORKERS} workers, big files up to ${BIG_MIB} MiB, ` +
       `2 processes on PostgreSQL, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "CPU"}, Node ${process.version}`,
     "",
     `| ${head.join(" | ")} |`,
     `|${head.map(() => "---").join("|")}|`,
-    ...rows.map((r) => `| ${[r.minute, ...r.per.flatMap((s) => [f(s.rssMiB), s.fds, f(s.eldP99), s.dbConns]), r.requests, (r.bytes / MiB).toFixed(0), r.errors].join(" | ")} |`),
+    ...rows.map(
+      (r) => `| ${[r.minute, ...r.per.flatMap((s) => [f(s.rssMiB), f(s.heapMiB), s.fds, f(s.eldP99), s.dbConns]), r.requests, (r.bytes / MiB).toFixed(0), r.errors].join(" | ")} |`,
+    ),
     "",
   ];
   const after = rows.filter((r) => r.minute > WARMUP);
@@ -734,12 +740,16 @@ function report(startedAt: Date, seconds: number): { text: string; flat: boolean
     `Slopes per minute over minutes ${WARMUP + 1}–${rows.length} (after a ${WARMUP}-minute warm-up), flat when RSS < ${BOUNDS.rssMiB} MiB/min, fds < ${BOUNDS.fds}/min, ELD p99 < ${BOUNDS.eldP99Ms} ms/min, DB connections < ${BOUNDS.dbConns}/min:`,
     "",
   );
-  lines.push("| process | RSS MiB/min | fds/min | ELD p99 ms/min | DB conns/min |", "|---|---|---|---|---|");
+  lines.push("| process | RSS MiB/min | heap MiB/min | fds/min | ELD p99 ms/min | DB conns/min |", "|---|---|---|---|---|---|");
   procs.forEach((p, i) => {
     const s = {
       rss: slope(
         xs,
         after.map((r) => r.per[i]!.rssMiB),
+      ),
+      heap: slope(
+        xs,
+        after.map((r) => r.per[i]!.heapMiB),
       ),
       fds: slope(
         xs,
@@ -756,7 +766,7 @@ function report(startedAt: Date, seconds: number): { text: string; flat: boolean
     };
     const over = (v: number, bound: number) => Number.isFinite(v) && v >= bound;
     if (over(s.rss, BOUNDS.rssMiB) || over(s.fds, BOUNDS.fds) || over(s.eld, BOUNDS.eldP99Ms) || over(s.db, BOUNDS.dbConns)) flat = false;
-    lines.push(`| ${p.name} | ${f(s.rss, 2)} | ${f(s.fds, 2)} | ${f(s.eld, 2)} | ${f(s.db, 2)} |`);
+    lines.push(`| ${p.name} | ${f(s.rss, 2)} | ${f(s.heap, 2)} | ${f(s.fds, 2)} | ${f(s.eld, 2)} | ${f(s.db, 2)} |`);
   });
   if (xs.length < 2) lines.push("", "(too few minutes after the warm-up for a slope: run longer)");
   lines.push(

@@ -53,16 +53,7 @@ export interface Outcome {
   answer?: Answer;
   ms: number;
   problems: string[];
-  /** Known problems fixed on other branches that this request hit (see KNOWN_ELSEWHERE). */
-  excused: string[];
 }
-
-/**
- * TEMPORARY: findings that other branches are fixing now. Each is matched as narrowly as we can;
- * a request that matches is counted and reported, not failed. Fixed on the branch named in each
- * entry: remove the entry when that branch is merged.
- */
-export const KNOWN_ELSEWHERE: { name: string; branch: string; matches: (s: Sent, a: Answer | undefined, problem: string) => boolean }[] = [];
 
 /** Percent-encodes every byte of the string's UTF-8 that is not unreserved (lone surrogates become U+FFFD). */
 function encode(s: string): string {
@@ -90,7 +81,6 @@ export class Fuzzer {
   private readonly schemas: SchemaArbitraries;
   private readonly arbs = new Map<string, fc.Arbitrary<Plan>>();
   requests = 0;
-  readonly excusedCounts = new Map<string, number>();
   readonly statusCounts = new Map<string, Map<number, number>>();
 
   constructor(
@@ -485,16 +475,7 @@ export class Fuzzer {
         this.world.noteSecrets(text, plan.who === "other" ? "other" : "owner");
       }
     }
-    const excused: string[] = [];
-    const kept = problems.filter((pr) => {
-      const known = KNOWN_ELSEWHERE.find((k) => k.matches(sent, answer === "timeout" ? undefined : answer, pr));
-      if (known) {
-        excused.push(`${known.name} (${known.branch})`);
-        this.excusedCounts.set(known.name, (this.excusedCounts.get(known.name) ?? 0) + 1);
-      }
-      return !known;
-    });
-    return { sent, ...(answer === "timeout" ? {} : { answer }), ms, problems: kept, excused };
+    return { sent, ...(answer === "timeout" ? {} : { answer }), ms, problems };
   }
 }
 

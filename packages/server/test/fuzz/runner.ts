@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { type DbKind, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { loadSpec } from "../../src/spec.js";
-import { describe, Fuzzer, KNOWN_ELSEWHERE } from "./engine.js";
+import { describe, Fuzzer } from "./engine.js";
 import { type Operation, operationsOf } from "./spec-check.js";
 import { World } from "./world.js";
 
@@ -134,11 +134,6 @@ export function successCounts(fuzzer: Fuzzer, ops: Operation[]): { operationId: 
 
 export function reproduce(f: Finding, kind: DbKind, master: number): string {
   return `reproduce: SF_FUZZ_SEED=${master} SF_FUZZ_ROUND=${f.round} SF_FUZZ_OPS=${f.operationId} SF_TEST_DATABASES=${kind} pnpm fuzz   (this operation's own seed: ${f.seed})`;
-}
-
-export function excusedSummary(fuzzer: Fuzzer): string {
-  const parts = KNOWN_ELSEWHERE.map((k) => `${k.name}: ${fuzzer.excusedCounts.get(k.name) ?? 0}`);
-  return parts.length ? `known elsewhere (not failed): ${parts.join(", ")}` : "";
 }
 
 /** The operations a run covers: SF_FUZZ_OPS (comma-separated operationIds), or all but NOT_FUZZED. */

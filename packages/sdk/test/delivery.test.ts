@@ -78,10 +78,12 @@ describe.each(DATABASES)("delivery controls through the SDK (%s)", (kind) => {
     await expect(sf.links.get(audit!.magic_link, { password: "quarterly secret" })).rejects.toMatchObject({ code: "link_replaced" });
     expect((await sf.links.get(again.links[0]!.magic_link, { password: "quarterly secret" })).title).toBe("q4");
 
-    // Wrong passwords are counted per link: then 429 (RateLimitError), the right one included.
+    // Wrong passwords are counted per package, over every link and every resend: the wrong one
+    // tried on the CFO's link above was the first of two, so one more and then 429
+    // (RateLimitError), the right one included.
     const link = again.links[0]!.magic_link;
     await expect(sf.links.get(link, { password: "guess one" })).rejects.toMatchObject({ code: "link_password_wrong" });
-    await expect(sf.links.get(link, { password: "guess two" })).rejects.toMatchObject({ code: "link_password_wrong" });
+    await expect(sf.links.get(link, { password: "guess two" })).rejects.toBeInstanceOf(RateLimitError);
     await expect(sf.links.get(link, { password: "quarterly secret" })).rejects.toBeInstanceOf(RateLimitError);
   });
 

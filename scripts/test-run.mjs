@@ -121,6 +121,7 @@ export function summarize(runs) {
   let failed = 0;
   let skipped = 0;
   const problems = [];
+  const failures = [];
   for (const run of runs) {
     if (run.reports.length === 0) {
       const unreadable = run.unreadable.length > 0 ? `, unreadable report ${run.unreadable.join(", ")}` : "";
@@ -133,6 +134,7 @@ export function summarize(runs) {
       passed += j.numPassedTests ?? 0;
       own += j.numFailedTests ?? 0;
       skipped += (j.numPendingTests ?? 0) + (j.numTodoTests ?? 0);
+      failures.push(...failedTests(run.name, j));
     }
     failed += own;
     if (own === 0 && (run.status !== 0 || run.signal || run.error)) {
@@ -140,12 +142,35 @@ export function summarize(runs) {
       failed += 1;
     }
   }
-  return { passed, failed, skipped, problems, ok: problems.length === 0 && failed === 0 && passed > 0 };
+  return { passed, failed, skipped, problems, failures, ok: problems.length === 0 && failed === 0 && passed > 0 };
 }
 
-/** The lines that end the run: the suites that did not finish, if any, then the one CI reads. */
+/**
+ * The failed tests of one report (vitest's JSON shape): the suite, the file relative to the
+ * package, the test's full name and the first line of its message, so a CI log cut to its tail
+ * still says which test failed and why.
+ */
+function failedTests(suiteName, report) {
+  const out = [];
+  for (const file of report.testResults ?? []) {
+    const rel = typeof file.name === "string" ? file.name.replace(/^.*\/packages\/[^/]+\//, "") : "?";
+    const tests = (file.assertionResults ?? []).filter((t) => t.status === "failed");
+    for (const t of tests) {
+      const first = String(t.failureMessages?.[0] ?? "")
+        .split("\n")[0]
+        .slice(0, 300);
+      out.push(`${suiteName} ${rel} > ${t.fullName ?? t.title}${first ? `: ${first}` : ""}`);
+    }
+    // A file that failed to load has no tests, only its message.
+    if (tests.length === 0 && file.status === "failed" && file.message) out.push(`${suiteName} ${rel}: ${String(file.message).split("\n")[0].slice(0, 300)}`);
+  }
+  return out;
+}
+
+/** The lines that end the run: the failed tests and the suites that did not finish, if any, then the one CI reads. */
 export function closingLines(s) {
   const lines = [];
+  for (const f of s.failures ?? []) lines.push(`failed: ${f}`);
   if (s.problems.length > 0) lines.push(`test suites that did not finish: ${s.problems.join(", ")}`);
   lines.push(`tests: ${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`);
   return lines;

@@ -73,6 +73,31 @@ describe("npm test's runner", () => {
     assert.deepEqual(closingLines(s), ["tests: 3 passed, 0 failed, 1 skipped"]);
   });
 
+  it("names each failed test with its file and the first line of its message, before the closing line", () => {
+    const report = {
+      numTotalTests: 3,
+      numPassedTests: 1,
+      numFailedTests: 2,
+      testResults: [
+        {
+          name: "/ci/checkout/packages/server/test/tus.test.ts",
+          status: "failed",
+          assertionResults: [
+            { status: "passed", fullName: "tus (sqlite) resumes" },
+            { status: "failed", fullName: "tus (postgres) a stalled PATCH lets go", failureMessages: ["AssertionError: expected 423 to be 204\n    at stack"] },
+          ],
+        },
+        { name: "/ci/checkout/packages/server/test/broken.test.ts", status: "failed", message: "SyntaxError: Unexpected token\nmore", assertionResults: [] },
+      ],
+    };
+    const s = summarize([{ name: "@speedyfiles/server", status: 1, signal: null, reports: [report], unreadable: [] }]);
+    assert.deepEqual(closingLines(s), [
+      "failed: @speedyfiles/server test/tus.test.ts > tus (postgres) a stalled PATCH lets go: AssertionError: expected 423 to be 204",
+      "failed: @speedyfiles/server test/broken.test.ts: SyntaxError: Unexpected token",
+      "tests: 1 passed, 2 failed, 0 skipped",
+    ]);
+  });
+
   it("a run with no test at all, or one that could not start a suite, is not green", () => {
     assert.equal(summarize([{ name: "a", status: 0, signal: null, reports: [{ numTotalTests: 0, numPassedTests: 0, numFailedTests: 0 }], unreadable: [] }]).ok, false);
     const s = summarize([{ name: "a", status: null, signal: null, error: "spawn pnpm ENOENT", reports: [], unreadable: [] }]);

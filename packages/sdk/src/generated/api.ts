@@ -388,7 +388,9 @@ export interface paths {
          *     rejected with 422, as are names Windows cannot store: reserved device names as any segment
          *     (`CON`, `nul.txt`, `sub/Com1.tar.gz`, `LPT1`…), the characters `< > : " | ? *`, and a
          *     segment ending in a dot or a space. An optional `sha256` field sent before the file part is checked against
-         *     the received bytes (mismatch → 422, nothing stored). Only a draft takes files (409).
+         *     the received bytes (mismatch → 422, nothing stored). A file of an encrypted package needs
+         *     its `sealed` field (422 `sealed_required` without it, before any byte is stored); any
+         *     other package refuses one (422 `validation_failed`). Only a draft takes files (409).
          *     Over `SF_MAX_FILE_BYTES` (or the package's limits) → 413 and nothing is kept. When the
          *     server's storage is full → 507 (`code: insufficient_storage`), answered at once, nothing kept.
          */
@@ -414,7 +416,8 @@ export interface paths {
          * Start a resumable upload (tus 1.0 creation)
          * @description [tus 1.0](https://tus.io/protocols/resumable-upload) creation, for large files: send
          *     `Upload-Length` and `Upload-Metadata` (`filename`, optional `sha256` in hex and
-         *     `content_type`, each value base64 as tus says). The name, the size and the package's
+         *     `content_type`, and `sealed` for a file of an encrypted package (`File.sealed`, required
+         *     there: 422 `sealed_required`), each value base64 as tus says). The name, the size and the package's
          *     limits are checked here, before any byte is sent, with the rules and codes of
          *     `uploadFile` (422 bad name, 413 over a limit, 409 a name already in the package or in one
          *     of its unfinished uploads, 409 not a draft). Answers 201 with `Location`, the upload's URL,
@@ -746,7 +749,8 @@ export interface paths {
          * @description A streaming zip (stored, not compressed; zip64 when needed) with each file under its package
          *     name. Sent to its end, it counts as one complete download of every file in it (for
          *     `max_downloads`); when any of them has no download left it answers 410
-         *     `download_limit_reached` (download the others one by one).
+         *     `download_limit_reached` (download the others one by one). An encrypted package has no
+         *     zip: 409 `package_encrypted` (its files are decrypted one by one on the recipient's side).
          */
         get: operations["downloadLinkArchive"];
         put?: never;
@@ -918,17 +922,17 @@ export interface components {
          *     403: `admin_required`, `insufficient_scope` (the token lacks the operation's scope), `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
-         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is), `webhook_limit` (the user has as many webhooks as `SF_WEBHOOKS_PER_USER_MAX` allows).
+         *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is), `package_encrypted` (the zip of an encrypted package), `webhook_limit` (the user has as many webhooks as `SF_WEBHOOKS_PER_USER_MAX` allows).
          *     410: `link_expired`, `link_revoked`, `link_deleted`, `link_unavailable` (the sender's account is disabled), `link_replaced` (a newer link was sent), `download_limit_reached`, `package_purged`, `upload_expired`.
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
-         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required` (a tus creation without `Upload-Length`, or with `Upload-Defer-Length`: deferred lengths are not offered), `tus_extension_unsupported` (`Upload-Concat`: tus concatenation, which tus-js-client's `parallelUploads` sends, is not offered), `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`.
+         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required` (a tus creation without `Upload-Length`, or with `Upload-Defer-Length`: deferred lengths are not offered), `tus_extension_unsupported` (`Upload-Concat`: tus concatenation, which tus-js-client's `parallelUploads` sends, is not offered), `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`, `sealed_required` (a file of an encrypted package without its `sealed` manifest entry).
          *     429: `rate_limited`, `too_many_waiters` (too many waiting `listPackageEvents` requests at once). 500: `internal_error`. 507: `insufficient_storage`.
          *     Keyless CI (`POST /auth/oidc`): 401 `oidc_token_invalid`, `oidc_token_expired`, `oidc_token_not_yet_valid`, `oidc_algorithm_refused`, `oidc_key_unknown`, `oidc_issuer_unknown`, `oidc_audience_mismatch`; 403 `oidc_no_matching_policy`, `oidc_event_refused`; 503 `oidc_issuer_unreachable`. Trust policies: 404 `trust_policy_not_found`; 422 `trust_policy_unpinned` (a GitHub or gitlab.com policy without a numeric repository or project pin), `issuer_insecure` (an `http://` issuer).
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "webhook_limit" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "package_encrypted" | "webhook_limit" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "sealed_required" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -1162,7 +1166,27 @@ export interface components {
             direction: components["schemas"]["Direction"];
             /** @description Days the link lives after finalize (the server may set a lower maximum, SF_MAX_TTL_DAYS) */
             ttl_days: number;
+            /** @description Not with `encryption` (422): an encrypted package's message travels in `sealed_message` */
             message?: string;
+            encryption?: components["schemas"]["Encryption"];
+            /** @description Only with `encryption` (422 otherwise): the message, encrypted by the client (base64 (standard alphabet, padded) of an age v1 file; the server stores it as given and never reads it) */
+            sealed_message?: string;
+        };
+        /**
+         * @description End-to-end encryption: every file is an age v1 file encrypted by the client, and names,
+         *     sizes, content types, plaintext SHA-256 and the message travel sealed (`File.sealed`,
+         *     `sealed_message`). The server sees ciphertext only, opaque file names, the title and the
+         *     recipients. `age-x25519`: an X25519 identity the server never sees (for an outbound package
+         *     it travels in each recipient's link after `#`; for an inbound one the requester keeps it and
+         *     gives its public `recipient`, to which the upload page encrypts). `age-scrypt`: a passphrase
+         *     the server never sees (outbound only). 422 for `age-scrypt` inbound, for an inbound package
+         *     without `recipient`, and for `recipient` on an `age-scrypt` package.
+         */
+        Encryption: {
+            /** @enum {string} */
+            scheme: "age-x25519" | "age-scrypt";
+            /** @description The age X25519 recipient (public key) files are encrypted to; required for an inbound package */
+            recipient?: string;
         };
         Recipient: {
             /** Format: email */
@@ -1241,6 +1265,13 @@ export interface components {
             content_type: string;
             /** Format: date-time */
             created_at: string;
+            /**
+             * @description A file of an encrypted package: its entry of the encrypted manifest, base64 of an age v1
+             *     file whose plaintext is the JSON `{"name", "size", "content_type", "sha256"}` of the
+             *     plaintext file. `name`, `size`, `sha256` and `content_type` above then describe the
+             *     ciphertext the server stores. Null for a file of a package that is not encrypted.
+             */
+            sealed?: string | null;
         };
         Package: {
             /** Format: uuid */
@@ -1280,6 +1311,10 @@ export interface components {
             /** @description Recipients need the package's password */
             password_protected?: boolean;
             notify_on_download?: boolean;
+            /** @description End-to-end encryption of the package (`Encryption`); null: not encrypted */
+            encryption?: components["schemas"]["Encryption"] | null;
+            /** @description The encrypted message (base64 of an age file) of an encrypted package */
+            sealed_message?: string | null;
         };
         PackageDetail: components["schemas"]["Package"] & {
             files: components["schemas"]["File"][];
@@ -1314,6 +1349,10 @@ export interface components {
             files: components["schemas"]["File"][];
             /** @description Complete downloads allowed of each file through this link */
             max_downloads?: number | null;
+            /** @description End-to-end encryption of the package; null: not encrypted. The key is never on the server (the link's `#` part, or a passphrase) */
+            encryption?: components["schemas"]["Encryption"] | null;
+            /** @description The encrypted message of an encrypted package (base64 of an age file) */
+            sealed_message?: string | null;
             /** @description Files that reached `max_downloads` through this link */
             used_up_file_ids?: string[];
         };
@@ -2676,6 +2715,8 @@ export interface operations {
                 "multipart/form-data": {
                     /** @description Expected SHA-256 of the file, hex; must come before the file part */
                     sha256?: string;
+                    /** @description The file's entry of the encrypted manifest (`File.sealed`); required for a file of an encrypted package, refused (422) for any other; must come before the file part */
+                    sealed?: string;
                     /** Format: binary */
                     file: string;
                 };

@@ -17,6 +17,11 @@ import { sweepOnce } from "../src/jobs/sweeper.js";
 import { removeOrphanBlobs } from "../src/services/orphan-blobs.js";
 
 const HOUR = 3_600_000;
+/**
+ * An age past the default grace (SF_UPLOAD_EXPIRY_HOURS 24 + 24 = 48 h) by an hour: a blob dated
+ * exactly 48 h back is not older than the grace when the sweep runs in the same millisecond.
+ */
+const OLD = 49;
 
 /** Everything the server logs, as text. */
 class LogCapture {
@@ -68,7 +73,7 @@ describe.each(DATABASES.flatMap((db) => STORES.map((store) => [db, store] as con
     // A blob whose rows are gone and whose deletion is queued (retried later): its queue owns it.
     const queued = await orphan();
     await db("blob_deletions").insert({ key: queued, attempts: 1, next_at: new Date(Date.now() + 24 * HOUR).toISOString(), created_at: new Date().toISOString() });
-    for (const key of [...referenced, ...oldOrphans, queued]) await age(key, 48);
+    for (const key of [...referenced, ...oldOrphans, queued]) await age(key, OLD);
     await age(youngOrphan, 2);
 
     // An unfinished resumable upload, its bytes as old: never a blob of the store's.
@@ -156,7 +161,7 @@ describe.each(DATABASES.flatMap((db) => STORES.map((store) => [db, store] as con
     for (let i = 0; i < n; i++) {
       const f = await addFile(a, token, pkg.id, `f${i}.bin`, crypto.randomBytes(200));
       const key = ((await a.running.services.db("files").where({ id: f.id }).first()) as { storage_key: string }).storage_key;
-      await age(key, 48);
+      await age(key, OLD);
       keys.push(key);
     }
     return keys;
@@ -203,7 +208,7 @@ describe.each(DATABASES.flatMap((db) => STORES.map((store) => [db, store] as con
 
     // The store's own database removes a real orphan, and nothing else.
     const real = (await a.running.services.storage.put(Readable.from([crypto.randomBytes(100)]))).key;
-    await age(real, 48);
+    await age(real, OLD);
     expect(await removeOrphanBlobs(a.running.services)).toBe(1);
     expect(await stored(real)).toBe(false);
     for (const key of many) expect(await stored(key)).toBe(true);

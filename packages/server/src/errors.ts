@@ -68,6 +68,7 @@ type ConflictCode =
   | "package_closed"
   | "file_name_taken"
   | "link_not_inbound"
+  | "package_encrypted"
   | "download_in_progress"
   | "upload_offset_mismatch"
   | "uploads_unfinished"
@@ -112,7 +113,8 @@ export class ValidationFailed extends ApiError {
       | "package_empty"
       | "idempotency_key_reused"
       | "webhook_url_forbidden"
-      | "upload_length_required" = "validation_failed",
+      | "upload_length_required"
+      | "sealed_required" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

@@ -296,11 +296,15 @@ describe.each(DATABASES)("end-to-end encryption through the SDK (%s)", (kind) =>
       const base = process.memoryUsage().arrayBuffers;
       const sent = await sf.send({ files: [file], to: "cfo@acme.com", encrypt: true });
       const up = peak - base;
-      expect(up).toBeLessThan(16 * 1024 * KiB);
+      // The server runs in this process too (its tus and download buffers count): half the file
+      // is far below what holding it (64 MiB of plaintext or ciphertext) would show.
+      expect(up).toBeLessThan(32 * 1024 * KiB);
       const out = path.join(root, "large-out");
       await sf.downloadAll(local(sent.magic_link), out);
+      clearInterval(watch);
+      expect(peak - base).toBeLessThan(32 * 1024 * KiB);
+      // (Checked after the watch: reading the file whole here would count.)
       expect(sha256(await fs.readFile(path.join(out, "large.bin")))).toBe(hash.digest("hex"));
-      expect(peak - base).toBeLessThan(16 * 1024 * KiB);
     } finally {
       clearInterval(watch);
     }

@@ -191,12 +191,8 @@ function main(root) {
     }
   };
 
-  if (!("serviceWorker" in navigator)) {
-    say(
-      `This browser does not let the page decrypt as it downloads, so each file is decrypted in memory: files up to ${human(FALLBACK_CAP)}. For larger files use sf download '${fullLink()}'.`,
-      "notice",
-    );
-  }
+  // Another key typed into the address bar changes only the fragment: start again with it.
+  addEventListener("hashchange", () => location.reload());
 
   if (scheme === "age-scrypt") {
     form.hidden = false;
@@ -213,8 +209,18 @@ function main(root) {
   const key = keyOf();
   if (key) start(key);
 
+  /** Said once this browser turns out to have no service worker for us (absent, or blocked). */
+  function noWorker() {
+    const p = document.getElementById("e2e-fallback");
+    p.textContent = `This browser does not let the page decrypt files as they download (no service workers), so each file is decrypted in memory: files up to ${human(FALLBACK_CAP)}. For a larger file use sf download '${fullLink()}'.`;
+    p.hidden = false;
+  }
+
   async function registerWorker() {
-    if (!("serviceWorker" in navigator)) return null;
+    if (!("serviceWorker" in navigator)) {
+      noWorker();
+      return null;
+    }
     try {
       const reg = await navigator.serviceWorker.register(SW_SCRIPT, { scope: SW_SCOPE });
       // This page is outside the worker's scope, so navigator.serviceWorker.ready never
@@ -231,10 +237,7 @@ function main(root) {
       }
       return reg.active ?? w;
     } catch {
-      say(
-        `This browser does not let the page decrypt as it downloads (service workers are off), so each file is decrypted in memory: files up to ${human(FALLBACK_CAP)}. For larger files use sf download '${fullLink()}'.`,
-        "notice",
-      );
+      noWorker();
       return null;
     }
   }

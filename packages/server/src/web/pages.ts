@@ -159,6 +159,7 @@ ${d.maxDownloads ? `<p class="muted" id="limit">Each file can be downloaded ${d.
     <p><button type="submit" class="button primary">Decrypt</button></p>
   </form>
   <p id="e2e-status" role="alert" hidden></p>
+  <p id="e2e-fallback" class="notice" role="status" hidden></p>
   <ul class="files" id="e2e-files">
 ${rows}
   </ul>

@@ -1,0 +1,431 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
+import type { Browser, BrowserContext, Download, Page, Request } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { blobPath, postPackage, sha256 } from "@speedyfiles/test-utils/uploads";
+import { finalize, secretOf } from "@speedyfiles/test-utils/links";
+import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+
+const MiB = 1024 * 1024;
+const BUILT = fileURLToPath(new URL("../../dist/assets/", import.meta.url));
+const WRONG_KEY_SENTENCE = "The key in this link does not open these files. Check that you have the whole link the sender gave you.";
+
+type User = Awaited<ReturnType<TestServer["createUser"]>>;
+type Key = { identity: string } | { passphrase: string };
+interface PlainFile {
+  name: string;
+  /** The plaintext on disk. */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+const b64 = (u: Uint8Array) => Buffer.from(u).toString("base64");
+const opaqueName = () => `${crypto.randomBytes(16).toString("hex")}.age`;
+
+function encrypterFor(key: Key, recipient?: string): Encrypter {
+  const e = new Encrypter();
+  if ("passphrase" in key) e.setPassphrase(key.passphrase);
+  else e.addRecipient(recipient!);
+  return e;
+}
+
+/** A plaintext file on disk: `size` bytes of a known pattern (a seeded block, each MiB numbered), hashed as written. */
+async function patternFile(dir: string, name: string, size: number): Promise<PlainFile> {
+  const p = path.join(dir, crypto.randomBytes(6).toString("hex"));
+  const base = crypto.createHash("sha512").update(name).digest();
+  const block = Buffer.alloc(MiB);
+  for (let i = 0; i < MiB; i += base.length) base.copy(block, i);
+  const hash = crypto.createHash("sha256");
+  const out = fs.openSync(p, "w");
+  for (let off = 0, n = 0; off < size; off += MiB, n++) {
+    block.writeUInt32BE(n, 0);
+    const part = block.subarray(0, Math.min(MiB, size - off));
+    hash.update(part);
+    fs.writeSync(out, part);
+  }
+  fs.closeSync(out);
+  return { name, path: p, size, sha256: hash.digest("hex") };
+}
+
+/** An age file of `plain` on disk, written as it is encrypted (never whole in memory). */
+async function encryptToDisk(e: Encrypter, plain: string, out: string): Promise<void> {
+  const stream = await e.encrypt(Readable.toWeb(fs.createReadStream(plain)) as ReadableStream<Uint8Array>);
+  const fh = await fsp.open(out, "w");
+  try {
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) await fh.write(chunk);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * An encrypted outbound package made as a sender's client makes one (the wire format in the
+ * contract): create with `encryption` and `sealed_message`, each file's ciphertext uploaded under
+ * an opaque name with its sealed entry, finalize. Returns the link without its key.
+ */
+async function sendEncrypted(
+  t: TestServer,
+  token: string,
+  work: string,
+  files: PlainFile[],
+  key: Key,
+  opts: { title: string; message?: string; recipient?: string; password?: string },
+) {
+  const e = encrypterFor(key, opts.recipient);
+  const res = await postPackage(t, token, {
+    title: opts.title,
+    recipient_email: "cfo@acme.test",
+    direction: "outbound",
+    ttl_days: 14,
+    encryption: { scheme: "passphrase" in key ? "age-scrypt" : "age-x25519" },
+    ...(opts.message ? { sealed_message: b64(await e.encrypt(opts.message)) } : {}),
+    ...(opts.password ? { password: opts.password } : {}),
+  });
+  if (res.status !== 201) throw new Error(`create: ${res.status} ${await res.text()}`);
+  const pkg = (await res.json()) as { id: string };
+  const stored: { id: string; name: string; storage: string }[] = [];
+  for (const f of files) {
+    const entry = JSON.stringify({ name: f.name, size: f.size, content_type: "application/octet-stream", sha256: f.sha256 });
+    const cipher = path.join(work, `${path.basename(f.path)}.age`);
+    await encryptToDisk(e, f.path, cipher);
+    const form = new FormData();
+    form.append("sealed", b64(await e.encrypt(entry)));
+    form.append("file", await fs.openAsBlob(cipher), opaqueName());
+    const up = await t.fetch(`/packages/${pkg.id}/files`, { method: "POST", token, body: form });
+    if (up.status !== 201) throw new Error(`upload: ${up.status} ${await up.text()}`);
+    await fsp.rm(cipher);
+    const body = (await up.json()) as { id: string; name: string };
+    stored.push({ id: body.id, name: body.name, storage: cipher });
+  }
+  const secret = await finalize(t, token, pkg.id);
+  return { id: pkg.id, secret, page: `${t.url}/l/${secret}`, files: stored };
+}
+
+/** Every request the browser makes, the service worker's included: method, URL, headers and body. */
+function recordRequests(context: BrowserContext): { all: string[]; fromWorker: string[] } {
+  const all: string[] = [];
+  const fromWorker: string[] = [];
+  const seen = (r: Request) => {
+    const line = `${r.method()} ${r.url()} ${JSON.stringify(r.headers())} ${r.postData() ?? ""}`;
+    all.push(line);
+    if (r.serviceWorker()) fromWorker.push(line);
+  };
+  context.on("request", seen);
+  return { all, fromWorker };
+}
+
+/** The page has opened the sealed entries: every row shows its real name. */
+async function opened(page: Page): Promise<string[]> {
+  await page.waitForSelector('#encrypted[data-opened="yes"]', { timeout: 30_000 });
+  return page.locator("#e2e-files .file .name").allTextContents();
+}
+
+async function downloadRow(page: Page, name: string): Promise<Download> {
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: 30_000 }),
+    page.locator(".file", { hasText: name }).getByRole("button", { name: "Download" }).click(),
+  ]);
+  return download;
+}
+
+async function sha256File(p: string): Promise<string> {
+  const h = crypto.createHash("sha256");
+  for await (const chunk of fs.createReadStream(p)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) => {
+  let t: TestServer;
+  let alice: User;
+  let browser: Browser;
+  let work: string;
+  const log: string[] = [];
+
+  beforeAll(async () => {
+    // The bundles are build output: without them the pages cannot decrypt, and this says so.
+    for (const f of ["decrypt-sw.js", "e2e/encrypted-link.js", "e2e/encrypted-upload.js"]) {
+      if (!fs.existsSync(path.join(BUILT, f)))
+        throw new Error(`packages/server/dist/assets/${f} is missing: run \`pnpm -r build\` first (the encrypted pages' scripts are bundled at build)`);
+    }
+    t = await startTestServer(kind, { logStream: { write: (line: string) => void log.push(line) } });
+    alice = await t.createUser({ email: "alice@speedyfiles.test" });
+    await t.running.services.db("users").where({ id: alice.user.id }).update({ name: "Alice Example" });
+    browser = await launchChromium();
+    work = await fsp.mkdtemp(path.join(os.tmpdir(), "sf-e2e-browser-"));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    if (work) await fsp.rm(work, { recursive: true, force: true });
+  });
+
+  it("key in the link: the page shows the real names and the message, and downloads decrypt through the service worker; no request carries the key", async () => {
+    const identity = await generateX25519Identity();
+    const recipient = await identityToRecipient(identity);
+    const report = await patternFile(work, "Q4 report <final>.pdf", 340_000);
+    const notes = await patternFile(work, "notes/board meeting.txt", 1234);
+    const s = await sendEncrypted(t, alice.token, work, [report, notes], { identity }, { title: "Q4 financials", message: "Numbers for the board.\n<b>Call me</b>", recipient });
+    expect(s.files.every((f) => /^[0-9a-f]{32}\.age$/.test(f.name))).toBe(true);
+
+    // The server's page never holds the key (the fragment is not sent) nor a plaintext name.
+    const html = await (await fetch(s.page)).text();
+    expect(html).not.toContain(identity);
+    expect(html).not.toContain("Q4 report");
+    expect(html).not.toContain("Numbers for the board");
+
+    const context = await browser.newContext({ acceptDownloads: true });
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    const res = await page.goto(`${s.page}#${identity}`);
+    expect(res!.status()).toBe(200);
+    const csp = res!.headers()["content-security-policy"]!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("worker-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(res!.headers()["referrer-policy"]).toBe("no-referrer");
+    expect(await page.locator("#e2e-notice").textContent()).toBe("Encrypted end to end: the server cannot read these files; your browser decrypts them.");
+    expect(await page.locator("h1").textContent()).toBe("Q4 financials");
+    expect(await page.locator("main").textContent()).toContain("Alice Example");
+
+    expect((await opened(page)).sort()).toEqual(["Q4 report <final>.pdf", "notes/board meeting.txt"]);
+    expect(await page.locator("#e2e-message").textContent()).toBe("Numbers for the board.\n<b>Call me</b>");
+    expect(await page.locator("main b, main img").count()).toBe(0);
+    expect(await page.getByRole("link", { name: /zip/ }).count()).toBe(0);
+
+    const one = await downloadRow(page, "Q4 report");
+    expect(one.suggestedFilename()).toMatch(/^Q4 report .final.\.pdf$/);
+    expect(await sha256File(await one.path())).toBe(report.sha256);
+    const nested = await downloadRow(page, "board meeting");
+    expect(nested.suggestedFilename()).toBe("board meeting.txt");
+    expect(await sha256File(await nested.path())).toBe(notes.sha256);
+    await page.waitForFunction(() => document.querySelectorAll('#e2e-files li[data-state="saved"]').length === 2);
+
+    // The worker fetched the ciphertext (so its requests are recorded too), and nothing the
+    // browser sent, nor anything the server logged, holds the key.
+    expect(requests.fromWorker.some((r) => r.includes(`/api/v1/links/${s.secret}/files/`))).toBe(true);
+    const secretPart = identity.slice("AGE-SECRET-KEY-1".length);
+    for (const line of [...requests.all, ...log]) {
+      expect(line).not.toContain(secretPart);
+      expect(line.toLowerCase()).not.toContain(secretPart.toLowerCase());
+    }
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("a wrong or missing key: a clear sentence, no download offered; /decrypt/ without the worker is a harmless 404", async () => {
+    const identity = await generateX25519Identity();
+    const other = await generateX25519Identity();
+    const file = await patternFile(work, "contract.pdf", 5000);
+    const s = await sendEncrypted(t, alice.token, work, [file], { identity }, { title: "Contract", recipient: await identityToRecipient(identity) });
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const problems = watchProblems(page, [404]);
+    let downloads = 0;
+    page.on("download", () => downloads++);
+
+    await page.goto(`${s.page}#${other}`);
+    await page.locator('#e2e-status[data-kind="warn"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator("#e2e-status").textContent()).toBe(WRONG_KEY_SENTENCE);
+    expect(await page.getByRole("button", { name: "Download" }).count()).toBe(0);
+    expect(await page.locator("#e2e-files .name").allTextContents()).toEqual(["Encrypted file"]);
+
+    await page.goto(s.page);
+    await page.locator('#e2e-status[data-kind="warn"]').waitFor();
+    expect(await page.locator("#e2e-status").textContent()).toBe("This link has no key. Ask the sender for the full link: it ends with #AGE-SECRET-KEY-…");
+    // Only the fragment changes: the page starts again with the new one.
+    await page.goto(`${s.page}#${other.slice(0, 40)}`);
+    await page.locator("#e2e-status", { hasText: "The key at the end of this link is incomplete or damaged." }).waitFor();
+    expect(await page.getByRole("button", { name: "Download" }).count()).toBe(0);
+
+    // What the worker does not know reaches the server, which answers a page, never a file.
+    const miss = await fetch(`${t.url}/decrypt/${"0".repeat(32)}/contract.pdf`);
+    expect(miss.status).toBe(404);
+    expect(miss.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(miss.headers.get("content-disposition")).toBeNull();
+    const missPage = await page.goto(`${t.url}/decrypt/${"1".repeat(32)}/contract.pdf`);
+    expect(missPage!.status()).toBe(404);
+    expect(await page.locator("h1").textContent()).toBe("Nothing to download here");
+    await page.waitForTimeout(300);
+    expect(downloads).toBe(0);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("passphrase mode behind a link password: the server checks the password, the typed passphrase (never submitted) opens the files, the worker downloads with the link's cookie", async () => {
+    const passphrase = "correct horse battery staple";
+    const linkPassword = "open-sesame-2027";
+    const file = await patternFile(work, "budget 2027.xlsx", 70_000);
+    const s = await sendEncrypted(t, alice.token, work, [file], { passphrase }, { title: "Budget", message: "Draft budget", password: linkPassword });
+    const context = await browser.newContext({ acceptDownloads: true });
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(s.page);
+    await page.getByLabel("Password").fill(linkPassword);
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.getByLabel("Passphrase").waitFor();
+    await page.getByLabel("Passphrase").fill("not the passphrase");
+    await page.getByRole("button", { name: "Decrypt" }).click();
+    await page.locator('#e2e-status[data-kind="warn"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator("#e2e-status").textContent()).toBe("That passphrase does not open these files. Check it and try again.");
+
+    await page.getByLabel("Passphrase").fill(passphrase);
+    await page.getByRole("button", { name: "Decrypt" }).click();
+    expect(await opened(page)).toEqual(["budget 2027.xlsx"]);
+    expect(await page.locator("#e2e-message").textContent()).toBe("Draft budget");
+    expect(await page.locator("#passphrase-form").isHidden()).toBe(true);
+    const d = await downloadRow(page, "budget 2027.xlsx");
+    expect(await sha256File(await d.path())).toBe(file.sha256);
+    expect(page.url()).toBe(s.page);
+    // The link password went to the server (its form); the passphrase never did.
+    expect(requests.all.some((r) => r.includes(linkPassword))).toBe(true);
+    for (const line of [...requests.all, ...log]) expect(line).not.toContain(passphrase);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 90_000);
+
+  it("a tampered ciphertext (one byte flipped on the server's disk): the download fails, no complete file, the page says so", async () => {
+    const identity = await generateX25519Identity();
+    const file = await patternFile(work, "payroll.csv", 3 * MiB);
+    const s = await sendEncrypted(t, alice.token, work, [file], { identity }, { title: "Payroll", recipient: await identityToRecipient(identity) });
+    const row = await t.running.services.db("files").where({ id: s.files[0]!.id }).first("storage_key");
+    const blob = blobPath(t, row.storage_key as string);
+    const fh = await fsp.open(blob, "r+");
+    const at = 2 * MiB + 17; // in the payload, past the header: the stream starts, then fails
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] = b[0]! ^ 0x01;
+    await fh.write(b, 0, 1, at);
+    await fh.close();
+
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    await page.goto(`${s.page}#${identity}`);
+    await opened(page);
+    const d = await downloadRow(page, "payroll.csv");
+    expect(await d.failure()).not.toBeNull();
+    await expect(d.path()).rejects.toThrow();
+    await page.locator('#e2e-files li[data-state="failed"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator("#e2e-files .state").textContent()).toContain("changed after it was encrypted");
+    await context.close();
+  }, 60_000);
+
+  it("a file whose sealed SHA-256 does not match its plaintext: every byte decrypts, yet the download fails at its end", async () => {
+    const identity = await generateX25519Identity();
+    const file = await patternFile(work, "ledger.csv", 300_000);
+    const lying = { ...file, sha256: crypto.createHash("sha256").update("something else").digest("hex") };
+    const s = await sendEncrypted(t, alice.token, work, [lying], { identity }, { title: "Ledger", recipient: await identityToRecipient(identity) });
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    await page.goto(`${s.page}#${identity}`);
+    await opened(page);
+    const d = await downloadRow(page, "ledger.csv");
+    expect(await d.failure()).not.toBeNull();
+    await expect(d.path()).rejects.toThrow();
+    await page.locator('#e2e-files li[data-state="failed"]').waitFor({ timeout: 15_000 });
+    await context.close();
+  }, 60_000);
+
+  it("without service workers: the page says so and decrypts a small file in memory", async () => {
+    const identity = await generateX25519Identity();
+    const file = await patternFile(work, "small.bin", 200_000);
+    const s = await sendEncrypted(t, alice.token, work, [file], { identity }, { title: "Small", recipient: await identityToRecipient(identity) });
+    const context = await browser.newContext({ acceptDownloads: true, serviceWorkers: "block" });
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(`${s.page}#${identity}`);
+    expect(await opened(page)).toEqual(["small.bin"]);
+    await page.locator("#e2e-fallback").waitFor();
+    const notice = await page.locator("#e2e-fallback").textContent();
+    expect(notice).toContain("decrypted in memory");
+    expect(notice).toContain("256 MiB");
+    expect(notice).toContain(`sf download '${s.page}#${identity}'`);
+    const d = await downloadRow(page, "small.bin");
+    expect(d.suggestedFilename()).toBe("small.bin");
+    expect(await sha256File(await d.path())).toBe(file.sha256);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("inbound: a file uploaded through the page of an encrypted request is stored as ciphertext that the requester's identity opens", async () => {
+    const identity = await generateX25519Identity();
+    const recipient = await identityToRecipient(identity);
+    const res = await postPackage(t, alice.token, {
+      title: "Tax documents",
+      recipient_email: "carol@client.test",
+      direction: "inbound",
+      ttl_days: 14,
+      encryption: { scheme: "age-x25519", recipient },
+    });
+    expect(res.status).toBe(201);
+    const pkg = (await res.json()) as { id: string };
+    const secret = await finalize(t, alice.token, pkg.id);
+    const context = await browser.newContext();
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(`${t.url}/l/${secret}`);
+    expect(await page.locator("#e2e-notice").textContent()).toContain("your browser encrypts each file for Alice Example");
+    const w2 = crypto.randomBytes(180_000);
+    const marker = Buffer.from("PLAINTEXT-MARKER-W2");
+    const bytes = Buffer.concat([marker, w2]);
+    await page.setInputFiles("#file-input", [{ name: "W-2 2026.pdf", mimeType: "application/pdf", buffer: bytes }]);
+    await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 1, undefined, { timeout: 30_000 });
+    expect(await page.locator("#received .file .name").allTextContents()).toEqual(["W-2 2026.pdf"]);
+
+    // The server holds an opaque name and ciphertext; the requester's identity opens both.
+    const detail = (await (await t.fetch(`/packages/${pkg.id}`, { token: alice.token })).json()) as { files: { id: string; name: string; sealed: string; size: number }[] };
+    expect(detail.files).toHaveLength(1);
+    const f = detail.files[0]!;
+    expect(f.name).toMatch(/^[0-9a-f]{32}\.age$/);
+    const row = await t.running.services.db("files").where({ id: f.id }).first("storage_key");
+    const stored = await fsp.readFile(blobPath(t, row.storage_key as string));
+    expect(stored.includes(marker)).toBe(false);
+    expect(stored.subarray(0, 21).toString()).toBe("age-encryption.org/v1");
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    expect(Buffer.from(await d.decrypt(new Uint8Array(stored))).equals(bytes)).toBe(true);
+    const entry = JSON.parse(await d.decrypt(new Uint8Array(Buffer.from(f.sealed, "base64")), "text"));
+    expect(entry).toEqual({ name: "W-2 2026.pdf", size: bytes.length, content_type: "application/pdf", sha256: sha256(bytes) });
+    // Not a byte of plaintext went out: every request body the page sent is ciphertext or JSON.
+    for (const line of requests.all) expect(line).not.toContain("PLAINTEXT-MARKER");
+    // A reload lists it without its name (the server does not know it).
+    await page.reload();
+    expect(await page.locator("#received .file .name").allTextContents()).toEqual(["Encrypted file"]);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it.runIf(kind === DATABASES[0])(
+    "a 300 MiB file decrypts through the service worker to the exact bytes (streamed: the worker never holds it)",
+    async () => {
+      const identity = await generateX25519Identity();
+      const big = await patternFile(work, "footage.mov", 300 * MiB);
+      const s = await sendEncrypted(t, alice.token, work, [big], { identity }, { title: "Footage", recipient: await identityToRecipient(identity) });
+      expect(secretOf(`${t.url}/l/${s.secret}`)).toBe(s.secret);
+      const context = await browser.newContext({ acceptDownloads: true });
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await page.goto(`${s.page}#${identity}`);
+      expect(await opened(page)).toEqual(["footage.mov"]);
+      const d = await downloadRow(page, "footage.mov");
+      const saved = await d.path();
+      expect((await fsp.stat(saved)).size).toBe(big.size);
+      expect(await sha256File(saved)).toBe(big.sha256);
+      await page.waitForSelector('#e2e-files li[data-state="saved"]');
+      expect(problems).toEqual([]);
+      await context.close();
+      await fsp.rm(big.path);
+    },
+    120_000,
+  );
+});

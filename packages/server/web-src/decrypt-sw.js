@@ -1,12 +1,14 @@
 // The recipient page's decrypting service worker (served as /decrypt-sw.js, scope /decrypt/).
 // The page hands it one download at a time through postMessage: the ciphertext's URL on our own
 // origin, the key, and the plaintext name, size and SHA-256 from the file's sealed entry. Then the
-// page navigates a hidden iframe to /decrypt/<id>/<name>, and this worker answers that navigation
+// page navigates a hidden iframe to /decrypt/<id>, and this worker answers that navigation
 // with the plaintext as it streams: ciphertext from the API → age STREAM decryption → SHA-256 and
 // byte count → an ordinary download. Memory stays flat whatever the size. Anything wrong (a MAC,
 // the SHA-256, the size) errors the stream before its end, so the browser marks the download
 // failed instead of saving a complete file. The key never goes into a URL and never leaves this
-// browser: the only request made is the ciphertext's, same origin, without it.
+// browser: the only request made is the ciphertext's, same origin, without it. The plaintext name
+// is not in that address either (Content-Disposition carries it): had this worker been stopped in
+// between, the navigation would reach the server, and its log must not learn the name.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { Decrypter } from "age-encryption";
@@ -44,7 +46,7 @@ self.addEventListener("message", (ev) => {
 
 self.addEventListener("fetch", (ev) => {
   const url = new URL(ev.request.url);
-  const match = /^\/decrypt\/([0-9a-f]{32})\//.exec(url.pathname);
+  const match = /^\/decrypt\/([0-9a-f]{32})$/.exec(url.pathname);
   if (url.origin !== self.location.origin || !match) return;
   const job = pending.get(match[1]);
   // Unknown (or already used) id: the server answers, with its harmless 404 page.

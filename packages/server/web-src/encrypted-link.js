@@ -264,7 +264,8 @@ function throughWorker(sw, key, url, f, set) {
       if (m.type === "ready") {
         frame = document.createElement("iframe");
         frame.hidden = true;
-        frame.src = `/decrypt/${id}/${encodeURIComponent(f.meta.name.split("/").pop())}`;
+        // No name in the address (the worker's Content-Disposition has it): see decrypt-sw.js.
+        frame.src = `/decrypt/${id}`;
         document.body.appendChild(frame);
         set("downloading", "downloading…");
       } else if (m.type === "progress") {

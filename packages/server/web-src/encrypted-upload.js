@@ -28,6 +28,34 @@ async function hashFile(file, onProgress) {
   }
 }
 
+/**
+ * The stream in pieces of `size` bytes (the last one shorter). tus-js-client appends every read
+ * to its chunk buffer by copying, so age's 64 KiB pieces would cost a quadratic amount of copying
+ * per chunk; one read per chunk costs one copy.
+ */
+function rechunk(size) {
+  let buf = new Uint8Array(size);
+  let used = 0;
+  return new TransformStream({
+    transform(piece, c) {
+      while (piece.length > 0) {
+        const n = Math.min(size - used, piece.length);
+        buf.set(piece.subarray(0, n), used);
+        used += n;
+        piece = piece.subarray(n);
+        if (used === size) {
+          c.enqueue(buf);
+          buf = new Uint8Array(size);
+          used = 0;
+        }
+      }
+    },
+    flush(c) {
+      if (used > 0) c.enqueue(buf.subarray(0, used));
+    },
+  });
+}
+
 function base64(bytes) {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -74,7 +102,7 @@ async function sendOnce(url, item, encrypter, sealed, set) {
   const size = ciphertext.size(file.size);
   const name = `${bytesToHex(crypto.getRandomValues(new Uint8Array(16)))}.age`;
   return new Promise((resolve) => {
-    const upload = new window.tus.Upload(ciphertext.getReader(), {
+    const upload = new window.tus.Upload(ciphertext.pipeThrough(rechunk(CHUNK)).getReader(), {
       endpoint: url.replace(/\/files$/, "/uploads"),
       uploadSize: size,
       chunkSize: CHUNK,

@@ -217,6 +217,8 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
       expect(line).not.toContain(secretPart);
       expect(line.toLowerCase()).not.toContain(secretPart.toLowerCase());
     }
+    // Nor did the server see a plaintext name: the downloads' addresses carry none.
+    for (const line of log) expect(line).not.toMatch(/Q4(%20| )report|board(%20| )meeting/);
     expect(problems).toEqual([]);
     await context.close();
   }, 60_000);
@@ -247,11 +249,11 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     expect(await page.getByRole("button", { name: "Download" }).count()).toBe(0);
 
     // What the worker does not know reaches the server, which answers a page, never a file.
-    const miss = await fetch(`${t.url}/decrypt/${"0".repeat(32)}/contract.pdf`);
+    const miss = await fetch(`${t.url}/decrypt/${"0".repeat(32)}`);
     expect(miss.status).toBe(404);
     expect(miss.headers.get("content-type")).toMatch(/^text\/html/);
     expect(miss.headers.get("content-disposition")).toBeNull();
-    const missPage = await page.goto(`${t.url}/decrypt/${"1".repeat(32)}/contract.pdf`);
+    const missPage = await page.goto(`${t.url}/decrypt/${"1".repeat(32)}`);
     expect(missPage!.status()).toBe(404);
     expect(await page.locator("h1").textContent()).toBe("Nothing to download here");
     await page.waitForTimeout(300);
@@ -381,18 +383,35 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     await page.setInputFiles("#file-input", [{ name: "W-2 2026.pdf", mimeType: "application/pdf", buffer: bytes }]);
     await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 1, undefined, { timeout: 30_000 });
     expect(await page.locator("#received .file .name").allTextContents()).toEqual(["W-2 2026.pdf"]);
+    // A file of several tus chunks (the encrypting stream is read once, chunk by chunk).
+    const scans = await patternFile(work, "scans.zip", 20 * MiB);
+    await page.setInputFiles("#file-input", scans.path);
+    await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 2, undefined, { timeout: 60_000 });
 
-    // The server holds an opaque name and ciphertext; the requester's identity opens both.
+    // The server holds opaque names and ciphertext; the requester's identity opens all of it.
     const detail = (await (await t.fetch(`/packages/${pkg.id}`, { token: alice.token })).json()) as { files: { id: string; name: string; sealed: string; size: number }[] };
-    expect(detail.files).toHaveLength(1);
-    const f = detail.files[0]!;
+    expect(detail.files).toHaveLength(2);
+    const d = new Decrypter();
+    d.addIdentity(identity);
+    const entries = await Promise.all(detail.files.map(async (f) => JSON.parse(await d.decrypt(new Uint8Array(Buffer.from(f.sealed, "base64")), "text"))));
+    const big = detail.files[entries.findIndex((e) => e.sha256 === scans.sha256)]!;
+    expect(entries.find((e) => e.sha256 === scans.sha256)).toEqual({
+      name: path.basename(scans.path),
+      size: scans.size,
+      content_type: "application/octet-stream",
+      sha256: scans.sha256,
+    });
+    const bigRow = await t.running.services.db("files").where({ id: big.id }).first("storage_key");
+    const plain = await d.decrypt(Readable.toWeb(fs.createReadStream(blobPath(t, bigRow.storage_key as string))) as ReadableStream<Uint8Array>);
+    const h = crypto.createHash("sha256");
+    for await (const chunk of plain as unknown as AsyncIterable<Uint8Array>) h.update(chunk);
+    expect(h.digest("hex")).toBe(scans.sha256);
+    const f = detail.files.find((x) => x.id !== big.id)!;
     expect(f.name).toMatch(/^[0-9a-f]{32}\.age$/);
     const row = await t.running.services.db("files").where({ id: f.id }).first("storage_key");
     const stored = await fsp.readFile(blobPath(t, row.storage_key as string));
     expect(stored.includes(marker)).toBe(false);
     expect(stored.subarray(0, 21).toString()).toBe("age-encryption.org/v1");
-    const d = new Decrypter();
-    d.addIdentity(identity);
     expect(Buffer.from(await d.decrypt(new Uint8Array(stored))).equals(bytes)).toBe(true);
     const entry = JSON.parse(await d.decrypt(new Uint8Array(Buffer.from(f.sealed, "base64")), "text"));
     expect(entry).toEqual({ name: "W-2 2026.pdf", size: bytes.length, content_type: "application/pdf", sha256: sha256(bytes) });
@@ -400,7 +419,7 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     for (const line of requests.all) expect(line).not.toContain("PLAINTEXT-MARKER");
     // A reload lists it without its name (the server does not know it).
     await page.reload();
-    expect(await page.locator("#received .file .name").allTextContents()).toEqual(["Encrypted file"]);
+    expect(await page.locator("#received .file .name").allTextContents()).toEqual(["Encrypted file", "Encrypted file"]);
     expect(problems).toEqual([]);
     await context.close();
   }, 60_000);

@@ -52,6 +52,7 @@ self.addEventListener("fetch", (ev) => {
   // Unknown (or already used) id: the server answers, with its harmless 404 page.
   if (!job) return;
   pending.delete(match[1]);
+  job.port.postMessage({ type: "started" });
   ev.respondWith(decrypted(job));
 });
 

@@ -148,8 +148,10 @@ function main(root) {
     const url = `${api}/files/${encodeURIComponent(f.id)}`;
     const sw = await worker;
     try {
-      if (sw) await throughWorker(sw, key, url, f, (s, t) => setState(f, s, t));
-      else await inMemory(key, url, f, (s, t) => setState(f, s, t));
+      const set = (s, t) => setState(f, s, t);
+      // A worker that never takes the download (stopped, or not allowed to control the frame):
+      // this file is decrypted in memory instead, within the same cap.
+      if (!sw || !(await throughWorker(sw, key, url, f, set))) await inMemory(key, url, f, set);
     } finally {
       button.disabled = false;
     }
@@ -243,7 +245,13 @@ function main(root) {
   }
 }
 
-/** Hands one download to the worker (postMessage, never a URL), then starts it in a hidden iframe. */
+/** How long the worker may take to pick up a download it was handed before the page gives up on it. */
+const PICKUP_MS = 10_000;
+
+/**
+ * Hands one download to the worker (postMessage, never a URL), then starts it in a hidden iframe.
+ * Resolves true once it ended (saved or failed), false when the worker never picked it up.
+ */
 function throughWorker(sw, key, url, f, set) {
   return new Promise((resolve) => {
     const id = bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
@@ -251,13 +259,15 @@ function throughWorker(sw, key, url, f, set) {
     let frame = null;
     // A long download must not lose its worker to the browser's idle timeout.
     const ping = setInterval(() => sw.postMessage({ type: "ping" }), 10_000);
+    let pickup = null;
     const finish = (state, text) => {
       clearInterval(ping);
-      set(state, text);
+      clearTimeout(pickup);
+      if (state) set(state, text);
       channel.port1.close();
       // The download belongs to the browser by now; the frame can go.
       setTimeout(() => frame?.remove(), 1000);
-      resolve();
+      resolve(state !== null);
     };
     channel.port1.onmessage = (ev) => {
       const m = ev.data;
@@ -268,6 +278,9 @@ function throughWorker(sw, key, url, f, set) {
         frame.src = `/decrypt/${id}`;
         document.body.appendChild(frame);
         set("downloading", "downloading…");
+        pickup = setTimeout(() => finish(null), PICKUP_MS);
+      } else if (m.type === "started") {
+        clearTimeout(pickup);
       } else if (m.type === "progress") {
         set("downloading", `${Math.floor((100 * m.bytes) / (f.meta.size || 1))}%`);
       } else if (m.type === "done") {

@@ -136,6 +136,28 @@ async function downloadRow(page: Page, name: string): Promise<Download> {
   return download;
 }
 
+/** The resident memory of every process under this one (the browser's included), in bytes. */
+async function descendantsRss(): Promise<number> {
+  const parent = new Map<number, number>();
+  for (const name of await fsp.readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await fsp.readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid) parent.set(Number(name), ppid);
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid); p; p = parent.get(p)) if (p === process.pid) return true;
+    return false;
+  };
+  let rss = 0;
+  for (const pid of parent.keys()) {
+    if (!under(pid)) continue;
+    const status = await fsp.readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    rss += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+  }
+  return rss;
+}
+
 async function sha256File(p: string): Promise<string> {
   const h = crypto.createHash("sha256");
   for await (const chunk of fs.createReadStream(p)) h.update(chunk as Buffer);
@@ -486,8 +508,23 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
       const problems = watchProblems(page);
       await page.goto(`${s.page}#${identity}`);
       expect(await opened(page)).toEqual(["footage.mov"]);
+      // The browser's memory, sampled while the download runs: flat, not the file's size.
+      const before = await descendantsRss();
+      let peak = before;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, await descendantsRss());
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
       const d = await downloadRow(page, "footage.mov");
       const saved = await d.path();
+      sampling = false;
+      await sampler;
+      // Measured about 100 MiB above the start (buffers, garbage not yet collected); holding the
+      // file would add at least its 300 MiB.
+      expect(peak - before, `browser memory: ${(before / MiB).toFixed(0)} MiB before, ${(peak / MiB).toFixed(0)} MiB at most during the download`).toBeLessThan(200 * MiB);
       expect((await fsp.stat(saved)).size).toBe(big.size);
       expect(await sha256File(saved)).toBe(big.sha256);
       await page.waitForSelector('#e2e-files li[data-state="saved"]');

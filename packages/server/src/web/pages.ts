@@ -101,6 +101,14 @@ ${d.files.length > 1 && !d.files.some((f) => f.usedUp) ? `<p><a class="button pr
 
   // An encrypted request: the names the server holds are opaque, so the page shows none of them.
   const recipient = d.encryption?.scheme === "age-x25519" ? d.encryption.recipient : undefined;
+  // Encrypted, yet nothing to encrypt to (the API never makes such a request): no uploader at all,
+  // rather than one that would send plaintext.
+  if (d.encryption && !recipient) {
+    return layout(
+      d.title,
+      `<h1>${e(d.title)}</h1><p class="warn" id="e2e-status">This request is encrypted but carries no key to encrypt your files to. Ask ${e(d.senderName)} for a new link.</p>`,
+    );
+  }
   const uploaded = d.files
     .map((f) => `<li class="file"><span class="name">${recipient ? "Encrypted file" : e(f.name)}</span><span class="size">${e(formatBytes(f.size))}</span></li>`)
     .join("\n");

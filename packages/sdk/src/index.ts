@@ -60,9 +60,24 @@ export {
   ChecksumError,
   AbortError,
   UnexpectedResponseError,
+  DecryptionError,
+  type DecryptionErrorCode,
   type ErrorCode,
   type ServerErrorCode,
 } from "./errors.js";
+export {
+  generateIdentity,
+  identityToRecipient,
+  splitLinkKey,
+  openView,
+  AgeEncryptTransform,
+  type DecryptionKey,
+  type EncryptionKey,
+  type Encryption,
+  type OpenedFile,
+  type PlainFileMeta,
+} from "./encryption/index.js";
+export type { UploadTransform } from "./transfer/index.js";
 export { expandPaths, safeFilePath, type LocalFile } from "./files.js";
 export {
   parseLink,
@@ -76,7 +91,10 @@ export {
   type LinkOptions,
   type ParsedLink,
   type DownloadAllOptions,
+  type LinkKeyOptions,
+  type FileKeyOptions,
 } from "./resources/links.js";
+export type { OwnerDownloadOptions } from "./resources/files.js";
 export type { Progress } from "./transfer/index.js";
 export type { RecipientDownload, WaitForDownloadOptions, WaitForDownloadProgress, WaitForDownloadResult } from "./resources/wait-for-download.js";
 export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./transfer/index.js";

@@ -12,6 +12,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { blobPath, postPackage, sha256, until } from "@speedyfiles/test-utils/uploads";
 import { finalize, secretOf } from "@speedyfiles/test-utils/links";
 import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { SpeedyFiles } from "../../../sdk/src/index.js";
 
 const MiB = 1024 * 1024;
 const BUILT = fileURLToPath(new URL("../../dist/assets/", import.meta.url));
@@ -37,9 +38,10 @@ function encrypterFor(key: Key, recipient?: string): Encrypter {
   return e;
 }
 
-/** A plaintext file on disk: `size` bytes of a known pattern (a seeded block, each MiB numbered), hashed as written. */
+/** `dir/name` on disk: `size` bytes of a known pattern (a seeded block, each MiB numbered), hashed as written. */
 async function patternFile(dir: string, name: string, size: number): Promise<PlainFile> {
-  const p = path.join(dir, crypto.randomBytes(6).toString("hex"));
+  const p = path.join(dir, name);
+  await fsp.mkdir(path.dirname(p), { recursive: true });
   const base = crypto.createHash("sha512").update(name).digest();
   const block = Buffer.alloc(MiB);
   for (let i = 0; i < MiB; i += base.length) base.copy(block, i);
@@ -94,7 +96,7 @@ async function sendEncrypted(
   const stored: { id: string; name: string; storage: string }[] = [];
   for (const f of files) {
     const entry = JSON.stringify({ name: f.name, size: f.size, content_type: "application/octet-stream", sha256: f.sha256 });
-    const cipher = path.join(work, `${path.basename(f.path)}.age`);
+    const cipher = path.join(work, opaqueName());
     await encryptToDisk(e, f.path, cipher);
     const form = new FormData();
     form.append("sealed", b64(await e.encrypt(entry)));
@@ -107,6 +109,19 @@ async function sendEncrypted(
   }
   const secret = await finalize(t, token, pkg.id);
   return { id: pkg.id, secret, page: `${t.url}/l/${secret}`, files: stored };
+}
+
+/**
+ * An encrypted package sent the way `sf send --encrypt` sends one (the SDK's `send`) of a file or a
+ * folder (named with the folder's name first). Returns the page without the key, and the key.
+ */
+async function sendWithSdk(t: TestServer, token: string, file: string, opts: { title: string; message?: string; encrypt: true | { passphrase: string }; password?: string }) {
+  const sf = new SpeedyFiles({ baseUrl: t.url, token });
+  const sent = await sf.send({ files: [file], to: "cfo@acme.test", ...opts });
+  const [link, key] = sent.magic_link.split("#") as [string, string | undefined];
+  const secret = secretOf(link);
+  if (opts.encrypt === true && key !== sent.key) throw new Error("the link's key is not the send's");
+  return { id: sent.package.id, secret, page: `${t.url}/l/${secret}`, key };
 }
 
 /** Every request the browser makes, the service worker's included: method, URL, headers and body. */
@@ -126,6 +141,12 @@ function recordRequests(context: BrowserContext): { all: string[]; fromWorker: s
 async function opened(page: Page): Promise<string[]> {
   await page.waitForSelector('#encrypted[data-opened="yes"]', { timeout: 30_000 });
   return page.locator("#e2e-files .file .name").allTextContents();
+}
+
+/** Waits until `n` files of the upload queue are done with (uploaded or failed); none may have failed. */
+async function settled(page: Page, n: number): Promise<void> {
+  await page.waitForFunction((n) => document.querySelectorAll('#queue li[data-state="uploaded"], #queue li[data-state="failed"]').length === n, n, { timeout: 60_000 });
+  expect(await page.locator('#queue li[data-state="failed"] .state').allTextContents()).toEqual([]);
 }
 
 async function downloadRow(page: Page, name: string): Promise<Download> {
@@ -189,13 +210,15 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     if (work) await fsp.rm(work, { recursive: true, force: true });
   });
 
-  it("key in the link: the page shows the real names and the message, and downloads decrypt through the service worker; no request carries the key", async () => {
-    const identity = await generateX25519Identity();
-    const recipient = await identityToRecipient(identity);
-    const report = await patternFile(work, "Q4 report <final>.pdf", 340_000);
-    const notes = await patternFile(work, "notes/board meeting.txt", 1234);
-    const s = await sendEncrypted(t, alice.token, work, [report, notes], { identity }, { title: "Q4 financials", message: "Numbers for the board.\n<b>Call me</b>", recipient });
-    expect(s.files.every((f) => /^[0-9a-f]{32}\.age$/.test(f.name))).toBe(true);
+  it("key in the link (sent with the SDK): the page shows the real names and the message, and downloads decrypt through the service worker; no request carries the key", async () => {
+    const src = path.join(await fsp.mkdtemp(path.join(work, "send-")), "q4");
+    const report = await patternFile(src, "Q4 report.pdf", 340_000);
+    const notes = await patternFile(src, "notes/board meeting.txt", 1234);
+    const s = await sendWithSdk(t, alice.token, src, { title: "Q4 financials", message: "Numbers for the board.\n<b>Call me</b>", encrypt: true });
+    const identity = s.key!;
+    expect(identity).toMatch(/^AGE-SECRET-KEY-1/);
+    const view = (await (await fetch(`${t.api}/links/${s.secret}`)).json()) as { files: { name: string }[] };
+    expect(view.files.every((f) => /^[0-9a-f]{32}\.age$/.test(f.name))).toBe(true);
 
     // The server's page never holds the key (the fragment is not sent) nor a plaintext name.
     const html = await (await fetch(s.page)).text();
@@ -218,13 +241,13 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     expect(await page.locator("h1").textContent()).toBe("Q4 financials");
     expect(await page.locator("main").textContent()).toContain("Alice Example");
 
-    expect((await opened(page)).sort()).toEqual(["Q4 report <final>.pdf", "notes/board meeting.txt"]);
+    expect((await opened(page)).sort()).toEqual(["q4/Q4 report.pdf", "q4/notes/board meeting.txt"]);
     expect(await page.locator("#e2e-message").textContent()).toBe("Numbers for the board.\n<b>Call me</b>");
     expect(await page.locator("main b, main img").count()).toBe(0);
     expect(await page.getByRole("link", { name: /zip/ }).count()).toBe(0);
 
     const one = await downloadRow(page, "Q4 report");
-    expect(one.suggestedFilename()).toMatch(/^Q4 report .final.\.pdf$/);
+    expect(one.suggestedFilename()).toBe("Q4 report.pdf");
     expect(await sha256File(await one.path())).toBe(report.sha256);
     const nested = await downloadRow(page, "board meeting");
     expect(nested.suggestedFilename()).toBe("board meeting.txt");
@@ -287,8 +310,9 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
   it("passphrase mode behind a link password: the server checks the password, the typed passphrase (never submitted) opens the files, the worker downloads with the link's cookie", async () => {
     const passphrase = "correct horse battery staple";
     const linkPassword = "open-sesame-2027";
-    const file = await patternFile(work, "budget 2027.xlsx", 70_000);
-    const s = await sendEncrypted(t, alice.token, work, [file], { passphrase }, { title: "Budget", message: "Draft budget", password: linkPassword });
+    const file = await patternFile(await fsp.mkdtemp(path.join(work, "send-")), "budget 2027.xlsx", 70_000);
+    const s = await sendWithSdk(t, alice.token, file.path, { title: "Budget", message: "Draft budget", encrypt: { passphrase }, password: linkPassword });
+    expect(s.key).toBeUndefined();
     const context = await browser.newContext({ acceptDownloads: true });
     const requests = recordRequests(context);
     const page = await context.newPage();
@@ -403,12 +427,12 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     const marker = Buffer.from("PLAINTEXT-MARKER-W2");
     const bytes = Buffer.concat([marker, w2]);
     await page.setInputFiles("#file-input", [{ name: "W-2 2026.pdf", mimeType: "application/pdf", buffer: bytes }]);
-    await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 1, undefined, { timeout: 30_000 });
+    await settled(page, 1);
     expect(await page.locator("#received .file .name").allTextContents()).toEqual(["W-2 2026.pdf"]);
     // A file of several tus chunks (the encrypting stream is read once, chunk by chunk).
     const scans = await patternFile(work, "scans.zip", 20 * MiB);
     await page.setInputFiles("#file-input", scans.path);
-    await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 2, undefined, { timeout: 60_000 });
+    await settled(page, 2);
 
     // The server holds opaque names and ciphertext; the requester's identity opens all of it.
     const detail = (await (await t.fetch(`/packages/${pkg.id}`, { token: alice.token })).json()) as { files: { id: string; name: string; sealed: string; size: number }[] };
@@ -418,9 +442,9 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     const entries = await Promise.all(detail.files.map(async (f) => JSON.parse(await d.decrypt(new Uint8Array(Buffer.from(f.sealed, "base64")), "text"))));
     const big = detail.files[entries.findIndex((e) => e.sha256 === scans.sha256)]!;
     expect(entries.find((e) => e.sha256 === scans.sha256)).toEqual({
-      name: path.basename(scans.path),
+      name: "scans.zip",
       size: scans.size,
-      content_type: "application/octet-stream",
+      content_type: "application/zip",
       sha256: scans.sha256,
     });
     const bigRow = await t.running.services.db("files").where({ id: big.id }).first("storage_key");
@@ -477,7 +501,7 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
       };
       await until(async () => (await partSize()) > 20 * MiB, 30_000, "20 MiB to arrive");
       t.running.server.closeAllConnections();
-      await page.waitForFunction(() => document.querySelectorAll('#queue li[data-state="uploaded"]').length === 1, undefined, { timeout: 60_000 });
+      await settled(page, 1);
       const detail = (await (await t.fetch(`/packages/${pkg.id}`, { token: alice.token })).json()) as { files: { id: string }[] };
       expect(detail.files).toHaveLength(1);
       const row = await t.running.services.db("files").where({ id: detail.files[0]!.id }).first("storage_key");
@@ -499,10 +523,10 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
   it.runIf(kind === DATABASES[0])(
     "a 300 MiB file decrypts through the service worker to the exact bytes (streamed: the worker never holds it)",
     async () => {
-      const identity = await generateX25519Identity();
-      const big = await patternFile(work, "footage.mov", 300 * MiB);
-      const s = await sendEncrypted(t, alice.token, work, [big], { identity }, { title: "Footage", recipient: await identityToRecipient(identity) });
-      expect(secretOf(`${t.url}/l/${s.secret}`)).toBe(s.secret);
+      const src = await fsp.mkdtemp(path.join(work, "send-"));
+      const big = await patternFile(src, "footage.mov", 300 * MiB);
+      const s = await sendWithSdk(t, alice.token, big.path, { title: "Footage", encrypt: true });
+      const identity = s.key!;
       const context = await browser.newContext({ acceptDownloads: true });
       const page = await context.newPage();
       const problems = watchProblems(page);
@@ -530,7 +554,7 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
       await page.waitForSelector('#e2e-files li[data-state="saved"]');
       expect(problems).toEqual([]);
       await context.close();
-      await fsp.rm(big.path);
+      await fsp.rm(src, { recursive: true });
     },
     120_000,
   );

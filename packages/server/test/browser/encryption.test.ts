@@ -115,7 +115,12 @@ async function sendEncrypted(
  * An encrypted package sent the way `sf send --encrypt` sends one (the SDK's `send`) of a file or a
  * folder (named with the folder's name first). Returns the page without the key, and the key.
  */
-async function sendWithSdk(t: TestServer, token: string, file: string, opts: { title: string; message?: string; encrypt: true | { passphrase: string }; password?: string }) {
+async function sendWithSdk(
+  t: TestServer,
+  token: string,
+  file: string,
+  opts: { title: string; message?: string; encrypt: true | { passphrase: string }; password?: string; max_downloads?: number },
+) {
   const sf = new SpeedyFiles({ baseUrl: t.url, token });
   const sent = await sf.send({ files: [file], to: "cfo@acme.test", ...opts });
   const [link, key] = sent.magic_link.split("#") as [string, string | undefined];
@@ -340,6 +345,29 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     expect(problems).toEqual([]);
     await context.close();
   }, 90_000);
+
+  it("a download limit: a file fetched once through the worker is marked as used up after a reload; the other still downloads", async () => {
+    const src = path.join(await fsp.mkdtemp(path.join(work, "send-")), "pair");
+    const first = await patternFile(src, "first.txt", 4000);
+    const second = await patternFile(src, "second.txt", 5000);
+    const s = await sendWithSdk(t, alice.token, src, { title: "Once", encrypt: true, max_downloads: 1 });
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(`${s.page}#${s.key}`);
+    expect((await opened(page)).sort()).toEqual(["pair/first.txt", "pair/second.txt"]);
+    expect(await page.locator("#limit").textContent()).toBe("Each file can be downloaded once with this link.");
+    const d = await downloadRow(page, "first.txt");
+    expect(await sha256File(await d.path())).toBe(first.sha256);
+    await page.reload();
+    await opened(page);
+    expect(await page.locator(".file", { hasText: "first.txt" }).locator(".used-up").textContent()).toBe("Already downloaded");
+    expect(await page.locator(".file", { hasText: "first.txt" }).getByRole("button").count()).toBe(0);
+    const other = await downloadRow(page, "second.txt");
+    expect(await sha256File(await other.path())).toBe(second.sha256);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
 
   it("a tampered ciphertext (one byte flipped on the server's disk): the download fails, no complete file, the page says so", async () => {
     const identity = await generateX25519Identity();

@@ -59,7 +59,8 @@ export function queueRow(list, file) {
   return { file, row, bar, state };
 }
 
-function set(item, state, text) {
+/** Shows a file's state in its row (`data-state` for tests and styles, the text for people). */
+export function set(item, state, text) {
   item.row.setAttribute("data-state", state);
   item.state.textContent = text;
 }
@@ -115,8 +116,12 @@ function csrfHeaders() {
   return token ? { "X-CSRF-Token": token } : {};
 }
 
-/** Uploads one queued file (through tus from `threshold` bytes); resolves true when the server stored it (201). */
-function uploadOne(url, item, threshold = RESUMABLE_THRESHOLD) {
+/**
+ * Uploads one queued file (through tus from `threshold` bytes, or through `upload(url, item, set)`
+ * when given: an encrypted link's uploader); resolves true when the server stored it (201).
+ */
+function uploadOne(url, item, threshold = RESUMABLE_THRESHOLD, upload = null) {
+  if (upload) return upload(url, item, (state, text) => set(item, state, text));
   if (window.tus?.isSupported && item.file.size >= threshold) return uploadResumable(url, item);
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
@@ -154,14 +159,14 @@ function uploadOne(url, item, threshold = RESUMABLE_THRESHOLD) {
  * A queue that uploads items as they are added, `parallel` at a time: `onDone(item, ok)` after
  * each, `onChange()` whenever what is under way changes (`busy` says whether anything is).
  */
-export function uploadQueue(url, { parallel = 3, threshold = RESUMABLE_THRESHOLD, onDone = () => {}, onChange = () => {} } = {}) {
+export function uploadQueue(url, { parallel = 3, threshold = RESUMABLE_THRESHOLD, upload = null, onDone = () => {}, onChange = () => {} } = {}) {
   const pending = [];
   let active = 0;
   const pump = () => {
     while (active < parallel && pending.length > 0) {
       const item = pending.shift();
       active++;
-      uploadOne(url, item, threshold).then((ok) => {
+      uploadOne(url, item, threshold, upload).then((ok) => {
         active--;
         onDone(item, ok);
         pump();

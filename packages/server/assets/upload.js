@@ -6,6 +6,10 @@ import { acceptFiles, human, queueRow, uploadQueue } from "./upload-queue.js";
 const root = document.getElementById("uploader");
 if (root) {
   const api = root.getAttribute("data-api");
+  // An end-to-end encrypted link: every file is encrypted here, to the requester's key, before
+  // any byte leaves (the bundle with age-encryption loads only for such a link).
+  const recipient = root.getAttribute("data-recipient");
+  const upload = recipient ? (await import("/assets/e2e/encrypted-upload.js")).encryptedUploader(recipient) : null;
   const queueList = document.getElementById("queue");
   const done = document.getElementById("done");
   const status = document.getElementById("status");
@@ -35,6 +39,7 @@ if (root) {
   const queue = uploadQueue(api + "/files", {
     // Large files go through tus: resumable after a dropped connection, a restart or a reload.
     threshold: Number(root.getAttribute("data-resumable-threshold")) || Infinity,
+    upload,
     onDone: (item, ok) => {
       if (ok) uploaded(item);
     },

@@ -24,6 +24,13 @@ const PAGE_CSP = {
 };
 
 /**
+ * A magic link's page: the page CSP, plus what an encrypted package's page needs to decrypt as it
+ * downloads: its service worker (/decrypt-sw.js, our origin) and the hidden frame that starts each
+ * download at /decrypt/… (our origin, answered by that worker). Still no other origin.
+ */
+const LINK_PAGE_CSP = { ...PAGE_CSP, "worker-src": ["'self'"], "frame-src": ["'self'"] };
+
+/**
  * Swagger UI and ReDoc, served from our own bundles. Their scripts are files (no inline script),
  * but both put inline styles into the page (Swagger UI's template and React style props; ReDoc's
  * styled-components), and ReDoc runs its search index in a blob: worker.
@@ -57,6 +64,9 @@ export function securityHeaders(opts: { https: boolean }): RequestHandler {
 
 /** The CSP of our HTML pages (replaces the app-wide one). */
 export const pageSecurityHeaders: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: PAGE_CSP });
+
+/** The CSP of a magic link's page (replaces the app-wide one). */
+export const linkPageSecurityHeaders: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: LINK_PAGE_CSP });
 
 /** The CSP under which Swagger UI and ReDoc work (replaces the app-wide one). */
 export const docsSecurityHeaders: RequestHandler = helmet.contentSecurityPolicy({ useDefaults: false, directives: DOCS_CSP });

@@ -4,14 +4,16 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
 import { linkCookie, liveLink, unlockLink, viewOf, type LiveLink } from "../services/links.js";
-import { linkHeaders, pageSecurityHeaders } from "../http/security-headers.js";
+import { linkHeaders, linkPageSecurityHeaders, pageSecurityHeaders } from "../http/security-headers.js";
 import { readCookie, setCookie } from "../http/session-cookie.js";
-import { deadLinkPage, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
+import { deadLinkPage, decryptMissPage, DECRYPT_SW_SCRIPT, E2E_ASSETS, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
 import { LINK_COOKIE } from "./links.js";
 import { FORMAT_BYTES_SCRIPT, FORMAT_BYTES_SCRIPT_PATH } from "../web/format.js";
 import { createRequire } from "node:module";
 
 const ASSETS = fileURLToPath(new URL("../../assets/", import.meta.url));
+/** The bundled scripts of the encrypted pages (build-assets.mjs, at `pnpm build`). */
+const BUILT_ASSETS = fileURLToPath(new URL("../../dist/assets/", import.meta.url));
 const TUS_CLIENT_FILE = path.join(path.dirname(createRequire(import.meta.url).resolve("tus-js-client/package.json")), "dist", "tus.min.js");
 
 /** The magic-link page `/l/<secret>` and its static assets. */
@@ -20,6 +22,17 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
   // The pages' size formatter is the server's own function (one way to write sizes everywhere).
   r.get(FORMAT_BYTES_SCRIPT_PATH, (_req, res) => {
     res.set("Cache-Control", "public, max-age=3600").type("text/javascript; charset=utf-8").send(FORMAT_BYTES_SCRIPT);
+  });
+  r.use(E2E_ASSETS, express.static(path.join(BUILT_ASSETS, "e2e"), { index: false, maxAge: "1h", dotfiles: "deny" }));
+  // The decrypting service worker: at the root so its scope may be /decrypt/; always revalidated,
+  // so a new build replaces it. Its CSP is the page's (fetch to our own origin only).
+  r.get(DECRYPT_SW_SCRIPT, pageSecurityHeaders, (_req, res) => {
+    res.sendFile(path.join(BUILT_ASSETS, "decrypt-sw.js"), { headers: { "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache" } });
+  });
+  // /decrypt/… belongs to that worker, which answers the downloads it was handed. What reaches the
+  // server (no worker, or an id it does not know) gets a harmless page, never a file.
+  r.all("/decrypt/{*rest}", pageSecurityHeaders, linkHeaders, (_req, res) => {
+    res.status(404).type("html").send(decryptMissPage());
   });
   r.use("/assets", express.static(path.resolve(ASSETS), { index: false, maxAge: "1h", dotfiles: "deny" }));
   // tus-js-client for the pages' resumable uploads, from our own origin (the CSP allows no other).
@@ -50,7 +63,7 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
       .send(linkPasswordPage({ secret, title: l.pkg.title, error }));
   };
 
-  r.get("/l/:secret", pageSecurityHeaders, linkHeaders, linkLimiter, async (req: Request, res: Response) => {
+  r.get("/l/:secret", linkPageSecurityHeaders, linkHeaders, linkLimiter, async (req: Request, res: Response) => {
     const secret = req.params.secret as string;
     try {
       const l = await liveLink(s, secret);
@@ -75,6 +88,8 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
           totalSize: v.total_size,
           completedAt: v.completed_at,
           maxDownloads: v.max_downloads ?? null,
+          encryption: v.encryption ?? null,
+          sealedMessage: v.sealed_message ?? null,
         }),
       );
     } catch (err) {

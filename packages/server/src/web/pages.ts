@@ -30,6 +30,12 @@ ${body}
 export const RESUMABLE_THRESHOLD = 64 * 1024 * 1024;
 /** tus-js-client's browser build (routes/web.ts serves it from node_modules). */
 export const TUS_CLIENT_SCRIPT = "/assets/vendor/tus.min.js";
+/** The encrypted pages' bundles (build-assets.mjs → dist/assets/e2e, served here). */
+export const E2E_ASSETS = "/assets/e2e";
+/** The decrypting service worker (scope /decrypt/). */
+export const DECRYPT_SW_SCRIPT = "/decrypt-sw.js";
+/** Said on every encrypted package's page, as the issue words it for people. */
+const E2E_SENTENCE = "Encrypted end to end: the server cannot read these files; your browser decrypts them.";
 
 const formatDate = (iso: string) => new Date(iso).toUTCString().replace(/:\d\d GMT$/, " UTC");
 
@@ -40,6 +46,8 @@ interface PageFile {
   sha256: string;
   /** Downloaded through this link as many times as the sender allowed. */
   usedUp?: boolean;
+  /** An encrypted package's file: its sealed entry (base64 of an age file), opened by the page's script. */
+  sealed?: string | null | undefined;
 }
 
 export interface LinkPageData {
@@ -54,6 +62,9 @@ export interface LinkPageData {
   totalSize: number;
   completedAt: string | null;
   maxDownloads?: number | null;
+  /** End-to-end encryption (null: none): the page's script decrypts; the server shows what it knows. */
+  encryption?: { scheme: "age-x25519" | "age-scrypt"; recipient?: string } | null;
+  sealedMessage?: string | null;
 }
 
 /** The recipient's page: a download list (outbound) or an upload form (inbound). */
@@ -62,6 +73,8 @@ export function linkPage(d: LinkPageData): string {
   const from = `${e(d.senderName)} <span class="muted">&lt;${e(d.senderEmail)}&gt;</span>`;
   const message = d.message ? `<blockquote class="message">${e(d.message)}</blockquote>` : "";
   const expiry = `<p class="muted">This link works until <time datetime="${e(d.expiresAt)}">${e(formatDate(d.expiresAt))}</time>.</p>`;
+
+  if (d.encryption && d.direction === "outbound") return encryptedLinkPage(d, d.encryption, { api, from, expiry });
 
   if (d.direction === "outbound") {
     const rows = d.files
@@ -86,12 +99,29 @@ ${d.files.length > 1 && !d.files.some((f) => f.usedUp) ? `<p><a class="button pr
     return layout(d.title, body);
   }
 
-  const uploaded = d.files.map((f) => `<li class="file"><span class="name">${e(f.name)}</span><span class="size">${e(formatBytes(f.size))}</span></li>`).join("\n");
+  // An encrypted request: the names the server holds are opaque, so the page shows none of them.
+  const recipient = d.encryption?.scheme === "age-x25519" ? d.encryption.recipient : undefined;
+  // Encrypted, yet nothing to encrypt to (the API never makes such a request): no uploader at all,
+  // rather than one that would send plaintext.
+  if (d.encryption && !recipient) {
+    return layout(
+      d.title,
+      `<h1>${e(d.title)}</h1><p class="warn" id="e2e-status">This request is encrypted but carries no key to encrypt your files to. Ask ${e(d.senderName)} for a new link.</p>`,
+    );
+  }
+  const uploaded = d.files
+    .map((f) => `<li class="file"><span class="name">${recipient ? "Encrypted file" : e(f.name)}</span><span class="size">${e(formatBytes(f.size))}</span></li>`)
+    .join("\n");
   const body = `<h1>${e(d.title)}</h1>
 <p>${from} asks you to upload files.</p>
 ${message}
+${
+  recipient
+    ? `<p class="notice" id="e2e-notice">Encrypted end to end: your browser encrypts each file for ${e(d.senderName)} before it leaves this computer; the server cannot read them.</p>`
+    : ""
+}
 ${expiry}
-<section id="uploader" data-api="${e(api)}" data-resumable-threshold="${RESUMABLE_THRESHOLD}">
+<section id="uploader" data-api="${e(api)}" data-resumable-threshold="${RESUMABLE_THRESHOLD}"${recipient ? ` data-recipient="${e(recipient)}"` : ""}>
   <label class="drop" id="drop">
     <input type="file" id="file-input" name="file" multiple>
     <span>Drop files here or <u>choose files</u></span>
@@ -106,6 +136,53 @@ ${expiry}
   // tus-js-client (served from our origin) sends large files in resumable chunks.
   // The upload script is a module: it shares upload-queue.js with the signed-in pages.
   return layout(d.title, body, { scripts: [TUS_CLIENT_SCRIPT, FORMAT_BYTES_SCRIPT_PATH], modules: ["/assets/upload.js"] });
+}
+
+/**
+ * An encrypted outbound package's page. The server knows the title, the sender, the count and the
+ * ciphertext sizes; names, sizes and the message are sealed, and the page's script opens them with
+ * the key from the address's fragment (which no request carries) or a passphrase typed here (a
+ * field without a name, in a form the script never submits). No zip: each file decrypts alone.
+ */
+function encryptedLinkPage(d: LinkPageData, enc: NonNullable<LinkPageData["encryption"]>, p: { api: string; from: string; expiry: string }): string {
+  const rows = d.files
+    .map(
+      (f) => `<li class="file" data-file-id="${e(f.id)}" data-sealed="${e(f.sealed ?? "")}"${f.usedUp ? " data-used-up" : ""}>
+  <span class="name muted">Encrypted file</span>
+  <span class="size muted">${e(formatBytes(f.size))} encrypted</span>
+</li>`,
+    )
+    .join("\n");
+  const n = d.files.length;
+  const body = `<h1>${e(d.title)}</h1>
+<p>${p.from} sent you ${n} encrypted file${n === 1 ? "" : "s"}.</p>
+<p class="notice" id="e2e-notice">${e(E2E_SENTENCE)}</p>
+${p.expiry}
+${d.maxDownloads ? `<p class="muted" id="limit">Each file can be downloaded ${d.maxDownloads === 1 ? "once" : `${d.maxDownloads} times`} with this link.</p>` : ""}
+<section id="encrypted" data-api="${e(p.api)}" data-scheme="${e(enc.scheme)}" data-sealed-message="${e(d.sealedMessage ?? "")}">
+  <form id="passphrase-form" class="password-form" hidden>
+    <label for="passphrase">Passphrase</label>
+    <input type="password" id="passphrase" autocomplete="off" autofocus>
+    <p class="muted">The passphrase the sender gave you. It stays in this browser: the server never sees it.</p>
+    <p><button type="submit" class="button primary">Decrypt</button></p>
+  </form>
+  <p id="e2e-status" role="alert" hidden></p>
+  <p id="e2e-fallback" class="notice" role="status" hidden></p>
+  <ul class="files" id="e2e-files">
+${rows}
+  </ul>
+  <noscript><p class="warn">Decrypting these files needs JavaScript. Without it, use <code>sf download</code> with the full link.</p></noscript>
+</section>`;
+  return layout(d.title, body, { scripts: [FORMAT_BYTES_SCRIPT_PATH], modules: [`${E2E_ASSETS}/encrypted-link.js`] });
+}
+
+/** What the server answers at /decrypt/… when no service worker took the request: nothing. */
+export function decryptMissPage(): string {
+  const heading = "Nothing to download here";
+  return layout(
+    heading,
+    `<h1>${e(heading)}</h1><p>This address only works for a download started from an encrypted package's page, in the same browser.</p><p class="muted">Go back to the link the sender gave you and press Download again.</p>`,
+  );
 }
 
 /** A password-protected link: the form that asks for it (nothing of the package but its title). */

@@ -346,6 +346,32 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     await context.close();
   }, 90_000);
 
+  it("key in the link behind a link password: the password form keeps the key (a wrong password first, then the right one), the page opens with it and a download decrypts; no request carries the key", async () => {
+    const linkPassword = "open-sesame-2027";
+    const file = await patternFile(await fsp.mkdtemp(path.join(work, "send-")), "minutes.txt", 60_000);
+    const s = await sendWithSdk(t, alice.token, file.path, { title: "Minutes", encrypt: true, password: linkPassword });
+    const identity = s.key!;
+    const context = await browser.newContext({ acceptDownloads: true });
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page, [403]);
+    await page.goto(`${s.page}#${identity}`);
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.locator("#password-error").waitFor();
+    await page.getByLabel("Password").fill(linkPassword);
+    await page.getByRole("button", { name: "Open" }).click();
+    expect(await opened(page)).toEqual(["minutes.txt"]);
+    expect(page.url()).toBe(`${s.page}#${identity}`);
+    const d = await downloadRow(page, "minutes.txt");
+    expect(await sha256File(await d.path())).toBe(file.sha256);
+    const secretPart = identity.slice("AGE-SECRET-KEY-1".length);
+    expect(requests.all.some((r) => r.includes(linkPassword))).toBe(true);
+    for (const line of [...requests.all, ...log]) expect(line.toLowerCase()).not.toContain(secretPart.toLowerCase());
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
   it("a download limit: a file fetched once through the worker is marked as used up after a reload; the other still downloads", async () => {
     const src = path.join(await fsp.mkdtemp(path.join(work, "send-")), "pair");
     const first = await patternFile(src, "first.txt", 4000);

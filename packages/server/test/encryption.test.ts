@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
+import { Decrypter, Encrypter, generateHybridIdentity, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { blobPath, filesUnder, postPackage, rawMultipart, sha256 } from "@speedyfiles/test-utils/uploads";
@@ -9,6 +9,7 @@ import { expectError, expectUnauthorized, expectValidationError } from "@speedyf
 import { finalize } from "@speedyfiles/test-utils/links";
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { signedIn } from "@speedyfiles/test-utils/web";
+import { encryptionOfRequest } from "../src/services/encryption.js";
 
 /**
  * End-to-end encryption as the server sees it: it takes, keeps and returns what the client
@@ -74,6 +75,42 @@ function tusUpload(url: string, name: string, bytes: Buffer, opts: { sealed?: st
     },
     body: new Uint8Array(bytes),
   });
+}
+
+/** Bytes as bech32's 5-bit words, the last one padded with zero bits. */
+function toWords(bytes: Uint8Array): number[] {
+  const words: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      words.push((acc >> bits) & 31);
+    }
+  }
+  if (bits > 0) words.push((acc << (5 - bits)) & 31);
+  return words;
+}
+
+/** Bech32 (BIP 173) of `words` under `hrp`, with its checksum: how age writes its keys. */
+function bech32(hrp: string, words: number[]): string {
+  const CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+  const polymod = (values: number[]) => {
+    const GEN = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+    let chk = 1;
+    for (const v of values) {
+      const top = chk >>> 25;
+      chk = ((chk & 0x1ffffff) << 5) ^ v;
+      for (let i = 0; i < 5; i++) if ((top >>> i) & 1) chk ^= GEN[i]!;
+    }
+    return chk;
+  };
+  const expanded = [...[...hrp].map((c) => c.charCodeAt(0) >> 5), 0, ...[...hrp].map((c) => c.charCodeAt(0) & 31)];
+  const mod = polymod([...expanded, ...words, 0, 0, 0, 0, 0, 0]) ^ 1;
+  const checksum = Array.from({ length: 6 }, (_, i) => (mod >>> (5 * (5 - i))) & 31);
+  return `${hrp}1${[...words, ...checksum].map((w) => CHARSET[w]).join("")}`;
 }
 
 const base = { title: "Q4 financials", recipient_email: "cfo@acme.test", direction: "outbound", ttl_days: 14 };
@@ -159,6 +196,39 @@ describe.each(DATABASES)("end-to-end encryption on the server (%s)", (kind) => {
         await expectValidationError(await postPackage(t, alice.token, { ...base, ...body }), field);
       }
       expect(await db("packages").count({ n: "*" }).first()).toEqual(before);
+    });
+
+    it("refuses a recipient with a mistyped character (its checksum fails) or one that decodes to no key, saying so, and creates nothing", async () => {
+      const { db } = t.running.services;
+      const before = await db("packages").count({ n: "*" }).first();
+      // One character changed: still 58 bech32 characters after age1 (the spec's pattern passes).
+      const last = keys.recipient.at(-1) === "q" ? "p" : "q";
+      const typo = `${keys.recipient.slice(0, -1)}${last}`;
+      // A valid checksum over 32 bytes whose last word's padding bits are not zero: no key decodes from it.
+      const words = toWords(crypto.randomBytes(32));
+      words[words.length - 1]! |= 1;
+      const padded = bech32("age", words);
+      expect(padded).toMatch(/^age1[02-9ac-hj-np-z]{58}$/);
+      // The encoder is right: with zero padding it makes a key age takes.
+      expect(() => new Encrypter().addRecipient(bech32("age", toWords(crypto.randomBytes(32))))).not.toThrow();
+      for (const recipient of [typo, padded]) {
+        for (const direction of ["inbound", "outbound"]) {
+          const body = await expectValidationError(
+            await postPackage(t, alice.token, { ...base, direction, encryption: { scheme: "age-x25519", recipient } }),
+            "/body/encryption/recipient",
+          );
+          expect(body.detail).toMatch(/^encryption\.recipient is not an age X25519 public key/);
+        }
+      }
+      expect(await db("packages").count({ n: "*" }).first()).toEqual(before);
+    });
+
+    it("takes only X25519 recipients, not the other kinds age-encryption knows (the pattern keeps them from HTTP; the rule holds without it)", async () => {
+      const hybrid = await identityToRecipient(await generateHybridIdentity());
+      expect(hybrid.startsWith("age1pq1")).toBe(true);
+      expect(() => new Encrypter().addRecipient(hybrid)).not.toThrow();
+      expect(() => encryptionOfRequest({ encryption: { scheme: "age-x25519", recipient: hybrid } }, "inbound")).toThrow(/not an age X25519 public key/);
+      expect(encryptionOfRequest({ encryption: { scheme: "age-x25519", recipient: keys.recipient } }, "inbound").encryption_recipient).toBe(keys.recipient);
     });
 
     it("answers 401 without a token or with a wrong one", async () => {

@@ -10,7 +10,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
 import { addFile, createPackage, sha256, until, uploadFile } from "@speedyfiles/test-utils/uploads";
 import { finalize, shareFiles } from "@speedyfiles/test-utils/links";
-import { expectError } from "@speedyfiles/test-utils/expect";
+import { expectError, expectValidationError } from "@speedyfiles/test-utils/expect";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 
 const run = promisify(execFile);
@@ -311,6 +311,38 @@ describe.each(DATABASES)("S3 presigned downloads (%s)", (kind) => {
     await expectError(await fetch(url, { redirect: "manual", headers: { Range: "bytes=0-0" } }), 410, "download_limit_reached");
     await expectError(await fetch(url, { redirect: "manual" }), 410, "download_limit_reached");
     expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(1);
+  });
+
+  it("?redirect=never: the link's bytes come from the server itself (the page's decrypting worker cannot follow a redirect to the bucket), counted once sent; the plain request still redirects; another value is 422", async () => {
+    const s = await shareFiles(t, alice.token, [["same-origin.bin", big]]);
+    const url = `${s.api}/files/${s.files[0]!.id}`;
+    expect((await fetch(url, { redirect: "manual" })).status).toBe(302);
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(1);
+
+    const direct = await fetch(`${url}?redirect=never`, { redirect: "manual" });
+    expect(direct.status).toBe(200);
+    expect(direct.headers.get("location")).toBeNull();
+    expect(direct.headers.get("content-length")).toBe(String(big.length));
+    expect(direct.headers.get("etag")).toBe(`"${sha256(big)}"`);
+    expect(direct.headers.get("content-disposition")).toBe(`attachment; filename="same-origin.bin"; filename*=UTF-8''same-origin.bin`);
+    expect(sha256(Buffer.from(await direct.arrayBuffer()))).toBe(sha256(big));
+    await until(async () => (await events(s.id)).filter((e) => e === "file_download").length === 2);
+
+    // A range is that range (not the whole object a presigned URL would serve): short of the end,
+    // it is no complete download; HEAD never is.
+    const part = await fetch(`${url}?redirect=never`, { redirect: "manual", headers: { Range: `bytes=${8 * MiB - 5}-${8 * MiB + 4}` } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer())).toEqual(big.subarray(8 * MiB - 5, 8 * MiB + 5));
+    const head = await fetch(`${url}?redirect=never`, { method: "HEAD", redirect: "manual" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe(String(big.length));
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(2);
+
+    for (const bad of ["always", "", "NEVER"]) {
+      await expectValidationError(await fetch(`${url}?redirect=${bad}`, { redirect: "manual" }), "/query/redirect");
+    }
+    await expectValidationError(await fetch(`${url}?redirect=never&redirect=never`, { redirect: "manual" }), "/query/redirect");
+    expect((await events(s.id)).filter((e) => e === "file_download")).toHaveLength(2);
   });
 
   it("a presigned URL handed out keeps working after the link is revoked, until SF_S3_PRESIGN_SECONDS (as docs/deployment.md says), then stops", async () => {

@@ -697,7 +697,15 @@ export interface paths {
     };
     "/links/{link}/files/{file_id}": {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `never`: the server sends the bytes itself even when downloads are offloaded to presigned
+                 *     URLs (the recipient page's decryption uses it: a redirect to the bucket would be
+                 *     cross-origin). The answer is then a `200` or `206` from this origin, and a `Range` gets that
+                 *     range only.
+                 */
+                redirect?: components["parameters"]["DownloadRedirect"];
+            };
             header?: never;
             path: {
                 /** @description The secret part of the magic link (its last path segment) */
@@ -719,7 +727,8 @@ export interface paths {
          *     With S3 storage and `SF_S3_PRESIGN_DOWNLOADS=true` the answer is a `302` to a short-lived
          *     presigned URL of the whole object. The download is then counted (audit event, webhook, download
          *     limit) when the redirect is handed out, as a whole download whatever `Range` was asked (the
-         *     URL serves every byte; the server cannot see the transfer from the store end).
+         *     URL serves every byte; the server cannot see the transfer from the store end), unless
+         *     `redirect=never` is asked.
          */
         get: operations["downloadLinkFile"];
         put?: never;
@@ -1742,6 +1751,13 @@ export interface components {
         Id: string;
         FileId: string;
         Page: number;
+        /**
+         * @description `never`: the server sends the bytes itself even when downloads are offloaded to presigned
+         *     URLs (the recipient page's decryption uses it: a redirect to the bucket would be
+         *     cross-origin). The answer is then a `200` or `206` from this origin, and a `Range` gets that
+         *     range only.
+         */
+        DownloadRedirect: "never";
         /** @description The secret part of the magic link (its last path segment) */
         Link: string;
         /**
@@ -3496,7 +3512,15 @@ export interface operations {
     };
     downloadLinkFile: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `never`: the server sends the bytes itself even when downloads are offloaded to presigned
+                 *     URLs (the recipient page's decryption uses it: a redirect to the bucket would be
+                 *     cross-origin). The answer is then a `200` or `206` from this origin, and a `Range` gets that
+                 *     range only.
+                 */
+                redirect?: components["parameters"]["DownloadRedirect"];
+            };
             header?: {
                 /**
                  * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`
@@ -3545,7 +3569,15 @@ export interface operations {
     };
     headLinkFile: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description `never`: the server sends the bytes itself even when downloads are offloaded to presigned
+                 *     URLs (the recipient page's decryption uses it: a redirect to the bucket would be
+                 *     cross-origin). The answer is then a `200` or `206` from this origin, and a `Range` gets that
+                 *     range only.
+                 */
+                redirect?: components["parameters"]["DownloadRedirect"];
+            };
             header?: {
                 /**
                  * @description `bytes=a-b`, `bytes=a-` or `bytes=-n` (RFC 9110 §14.2): one satisfiable range gets `206`

@@ -173,8 +173,10 @@ async function sendFile(
   }
 
   const disposition = attachmentDisposition(file.name);
-  const off =
+  let off =
     req.method === "GET" && file.size > 0 && store.offload ? await store.offload(file.storage_key, { contentDisposition: disposition, contentType: file.content_type }) : undefined;
+  // nginx's X-Accel-Redirect stays: it is internal, the client sees this origin answer.
+  if (off && "location" in off && d.redirect === false) off = undefined;
   // A presigned URL serves the whole object to whoever holds it, whatever Range was asked here
   // (a presigned GET cannot pin a Range: it is a header the client chooses): what is handed out
   // is the whole file, and it is held and counted as such. nginx's X-Accel-Redirect sends only

@@ -18,9 +18,14 @@ export function linkAccess(req: Request): links.LinkAccess {
 
 export const getLink: Handler<"getLink"> = async ({ s, req, params }) => ({ status: 200, body: await links.getLink(s, params.link, linkAccess(req)) });
 
-/** GET and HEAD: only a GET sent to its end counts as a download. */
-export const downloadLinkFile: DownloadHandler<"downloadLinkFile" | "headLinkFile"> = async ({ s, req, params, client }) =>
-  links.downloadLinkFile(s, params.link, params.file_id, client, linkAccess(req));
+/**
+ * GET and HEAD: only a GET sent to its end counts as a download. `redirect=never`: no redirect to
+ * a presigned URL (the recipient page's decrypting worker fetches from this origin only).
+ */
+export const downloadLinkFile: DownloadHandler<"downloadLinkFile" | "headLinkFile"> = async ({ s, req, params, query, client }) => ({
+  ...(await links.downloadLinkFile(s, params.link, params.file_id, client, linkAccess(req))),
+  redirect: query.redirect !== "never",
+});
 
 export const downloadLinkArchive: DownloadHandler<"downloadLinkArchive" | "headLinkArchive"> = async ({ s, req, params, client }) =>
   links.downloadLinkArchive(s, params.link, client, linkAccess(req));

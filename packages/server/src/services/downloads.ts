@@ -21,6 +21,11 @@ export interface FileDownload {
   /** `private, no-cache` for the owner; a magic link's downloads are `no-store` (its URL is a secret). */
   cacheControl: string;
   /**
+   * false: the bytes come from this origin even when the store would hand out a presigned URL of
+   * another (a browser's service worker cannot follow a redirect there). Default true.
+   */
+  redirect?: boolean;
+  /**
    * Called once the answer carrying the file's bytes was sent to its end (never for a HEAD, a
    * 304, a 416 or an answer the client cut short), with the range sent (undefined: all of it).
    */

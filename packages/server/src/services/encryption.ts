@@ -1,3 +1,4 @@
+import { Encrypter } from "age-encryption";
 import type { components } from "../generated/api.js";
 import { ValidationFailed } from "../errors.js";
 import type { Direction, EncryptionScheme } from "../db/packages.js";
@@ -42,10 +43,35 @@ export function encryptionOfRequest(
       throw new ValidationFailed("An encrypted inbound package needs recipient: the age1… public key the uploads are encrypted to", "/body/encryption/recipient");
     }
   }
+  if (enc.recipient !== undefined) checkRecipient(enc.recipient);
   if (input.sealed_message !== undefined && !BASE64.test(input.sealed_message)) {
     throw new ValidationFailed("sealed_message must be standard base64 (padded) of an age file", "/body/sealed_message");
   }
   return { encryption_scheme: enc.scheme, encryption_recipient: enc.recipient ?? null, sealed_message: input.sealed_message ?? null };
+}
+
+/**
+ * 422 unless `recipient` is an age X25519 recipient that age itself takes. The spec's pattern only
+ * says "age1 and 58 bech32 characters": a key with one character mistyped (its checksum fails) or
+ * that decodes to no key would be stored, and every uploader's page would fail to encrypt to it.
+ * age-encryption also takes post-quantum and tag recipients (`age1pq1…`, `age1tag1…`): refused, as
+ * the design has X25519 only (Debian's age 1.1.1 must open the files).
+ */
+function checkRecipient(recipient: string): void {
+  let valid = !/^age1(?:pq|tag|tagpq)1/.test(recipient);
+  if (valid) {
+    try {
+      new Encrypter().addRecipient(recipient);
+    } catch {
+      valid = false;
+    }
+  }
+  if (!valid) {
+    throw new ValidationFailed(
+      "encryption.recipient is not an age X25519 public key: a character is wrong or missing (its checksum does not match), or it is another kind of key. Copy the whole age1… key again",
+      "/body/encryption/recipient",
+    );
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkFileName } from "../src/services/file-names.js";
+import { nameClashes } from "../src/util/name-key.js";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { createPackage, filesUnder, uploadFile, uploadRaw } from "@speedyfiles/test-utils/uploads";
 import { requestFiles, uploadToLink } from "@speedyfiles/test-utils/links";
@@ -89,6 +90,32 @@ describe("checkFileName: names Windows cannot extract", () => {
       expect(checkFileName(`invoice${c}fdp.exe`), JSON.stringify(c)).toMatchObject({ ok: false, reason: expect.stringMatching(/control/) });
     }
     expect(checkFileName("caf\u00e9 \u05e9\u05dc\u05d5\u05dd.txt")).toMatchObject({ ok: true });
+  });
+});
+
+describe("checkFileName counts bytes as UTF-8 (the recipient page runs it too, without Buffer)", () => {
+  it("a segment of 255 bytes passes, 256 does not; a lone surrogate counts as the 3 bytes it becomes", () => {
+    expect(checkFileName(`${"é".repeat(127)}a`)).toMatchObject({ ok: true });
+    expect(checkFileName("é".repeat(128))).toMatchObject({ ok: false, reason: expect.stringMatching(/255 bytes/) });
+    expect(checkFileName(`${"\ud800".repeat(85)}`)).toMatchObject({ ok: true });
+    expect(checkFileName(`${"\ud800".repeat(85)}a`)).toMatchObject({ ok: false, reason: expect.stringMatching(/255 bytes/) });
+    expect(checkFileName(`${"a/".repeat(512)}b`)).toMatchObject({ ok: false, reason: expect.stringMatching(/1024 bytes/) });
+  });
+});
+
+describe("nameClashes: names one folder on a recipient's disk cannot hold together", () => {
+  it("equal but for case or normalization, a file where another needs a folder; every name of a clash is named", () => {
+    const clashes = nameClashes(["a.txt", "caf\u00e9.txt", "cafe\u0301.txt", "Report.PDF", "report.pdf", "dir", "dir/Sub/x.txt", "other/dir", "ok/b.txt"]);
+    expect(Object.fromEntries(clashes)).toEqual({
+      "cafe\u0301.txt": "caf\u00e9.txt",
+      "caf\u00e9.txt": "cafe\u0301.txt",
+      "report.pdf": "Report.PDF",
+      "Report.PDF": "report.pdf",
+      "dir/Sub/x.txt": "dir",
+      dir: "dir/Sub/x.txt",
+    });
+    expect(nameClashes(["DIR/a", "dir/b", "dir2", "dir2.txt"]).size).toBe(0);
+    expect(Object.fromEntries(nameClashes(["A/b", "a"]))).toEqual({ "A/b": "a", a: "A/b" });
   });
 });
 

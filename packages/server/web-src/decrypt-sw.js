@@ -3,15 +3,17 @@
 // origin, the key, and the plaintext name, size and SHA-256 from the file's sealed entry. Then the
 // page navigates a hidden iframe to /decrypt/<id>, and this worker answers that navigation
 // with the plaintext as it streams: ciphertext from the API → age STREAM decryption → SHA-256 and
-// byte count → an ordinary download. Memory stays flat whatever the size. Anything wrong (a MAC,
-// the SHA-256, the size) errors the stream before its end, so the browser marks the download
-// failed instead of saving a complete file. The key never goes into a URL and never leaves this
+// byte count → an ordinary download. Memory stays flat whatever the size: the ciphertext's age
+// header is capped (limits.js) before the Decrypter sees it. Anything wrong (a MAC, the SHA-256,
+// the size) errors the stream before its end, so the browser marks the download failed instead of
+// saving a complete file. The key never goes into a URL and never leaves this
 // browser: the only request made is the ciphertext's, same origin, without it. The plaintext name
 // is not in that address either (Content-Disposition carries it): had this worker been stopped in
 // between, the navigation would reach the server, and its log must not learn the name.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { Decrypter } from "age-encryption";
+import { headerLimit } from "./limits.js";
 
 /** Downloads handed over by the page and not yet asked for, by id. */
 const pending = new Map();
@@ -27,6 +29,9 @@ self.addEventListener("message", (ev) => {
   // "ping": the page keeps us alive during a long download (any event does).
   if (!port || !m || typeof m !== "object" || m.type !== "decrypt") return;
   const url = new URL(String(m.url), self.location.origin);
+  // The bytes from our own origin even when downloads are offloaded to presigned URLs: a redirect
+  // to the bucket is another origin, which this worker neither may nor would follow.
+  url.searchParams.set("redirect", "never");
   const valid =
     /^[0-9a-f]{32}$/.test(m.id) &&
     url.origin === self.location.origin &&
@@ -71,9 +76,10 @@ function failure(job, reason, status = 502) {
 
 async function decrypted(job) {
   let res;
+  const stop = new AbortController();
   try {
     // Same origin: a password-protected link's cookie goes along; the key does not.
-    res = await fetch(job.url, { credentials: "same-origin", cache: "no-store", redirect: "error" });
+    res = await fetch(job.url, { credentials: "same-origin", cache: "no-store", redirect: "error", signal: stop.signal });
   } catch {
     return failure(job, "network");
   }
@@ -83,9 +89,10 @@ async function decrypted(job) {
   else d.addPassphrase(job.passphrase);
   let plain;
   try {
-    plain = await d.decrypt(res.body);
+    // A header too long or with too many stanzas fails here, before age-encryption holds it.
+    plain = await d.decrypt(res.body.pipeThrough(headerLimit()));
   } catch (err) {
-    res.body.cancel().catch(() => {});
+    stop.abort();
     return failure(job, /no identity matched/.test(String(err?.message)) ? "key" : "tampered");
   }
   const reader = plain.getReader();

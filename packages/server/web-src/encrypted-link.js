@@ -5,11 +5,15 @@
 // sealed entry and the message, lists the real names and sizes, and downloads each file through
 // the decrypting service worker (decrypt-sw.js), which streams the plaintext to an ordinary
 // download. Without service workers, files up to FALLBACK_CAP are decrypted in memory.
+// The names come from the sender alone (the server cannot read them): one the server's rules would
+// refuse, or two one disk cannot hold, are shown (their control characters written out) but not
+// offered for download.
 // The key goes to nobody: no request carries it, no URL holds it (the worker gets it through
 // postMessage), and the CSP lets the page talk to our own origin only.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { Decrypter } from "age-encryption";
+import { headerLimit, nameRefusals, printable } from "./limits.js";
 
 /** Without a service worker a file is decrypted in memory, up to this size. */
 const FALLBACK_CAP = 256 * 1024 * 1024;
@@ -83,6 +87,10 @@ function main(root) {
       if (!ok) throw new Error("tampered");
       files.push({ row, id: row.getAttribute("data-file-id"), usedUp: row.hasAttribute("data-used-up"), meta });
     }
+    const refusals = nameRefusals(files.map((f) => f.meta.name));
+    files.forEach((f, i) => {
+      f.refused = refusals[i]?.replace(/^File name/, "the file name");
+    });
     const message = sealedMessage ? await text(sealedMessage) : null;
     return { files, message };
   };
@@ -98,8 +106,13 @@ function main(root) {
     for (const f of opened.files) {
       const row = f.row;
       row.replaceChildren();
-      row.appendChild(el("span", "name", f.meta.name));
+      row.appendChild(el("span", "name", printable(f.meta.name)));
       row.appendChild(el("span", "size", human(f.meta.size)));
+      if (f.refused !== undefined) {
+        row.setAttribute("data-state", "refused");
+        row.appendChild(el("span", "state warn", `This file's description is not acceptable: ${f.refused}. Not offered for download; tell the sender.`));
+        continue;
+      }
       if (f.usedUp) {
         row.appendChild(el("span", "muted used-up", "Already downloaded"));
         continue;
@@ -145,7 +158,8 @@ function main(root) {
     button.disabled = true;
     state.textContent = "decrypting…";
     f.row.setAttribute("data-state", "decrypting");
-    const url = `${api}/files/${encodeURIComponent(f.id)}`;
+    // Our own origin's bytes even when downloads are offloaded to presigned URLs (another origin).
+    const url = `${api}/files/${encodeURIComponent(f.id)}?redirect=never`;
     const sw = await worker;
     try {
       const set = (s, t) => setState(f, s, t);
@@ -163,9 +177,9 @@ function main(root) {
       return;
     }
     try {
-      const res = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+      const res = await fetch(url, { credentials: "same-origin", cache: "no-store", redirect: "error" });
       if (!res.ok) throw new Error(`http ${res.status}`);
-      const plain = await decrypterFor(key).decrypt(res.body);
+      const plain = await decrypterFor(key).decrypt(res.body.pipeThrough(headerLimit()));
       const reader = plain.getReader();
       const hash = sha256.create();
       const chunks = [];

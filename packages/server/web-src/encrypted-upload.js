@@ -4,10 +4,13 @@
 // ciphertext leaves: tus-js-client reads the encrypting stream, with Upload-Length the ciphertext
 // size known up front (age's size arithmetic); the server-side name is opaque (`<32 hex>.age`);
 // the real name, size, type and SHA-256 travel in the sealed entry (tus metadata `sealed`),
-// encrypted to the same recipient. Plaintext is never sent, even on a failure.
+// encrypted to the same recipient. Plaintext is never sent, even on a failure. The server cannot
+// read the name, so this page checks it with the server's own rules (services/file-names.ts); a
+// recipient age-encryption refuses fails every file with a sentence, before anything is read.
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { Encrypter } from "age-encryption";
+import { checkFileName } from "../src/services/file-names.js";
 
 /** Chunks tus-js-client keeps in memory to re-send after a failure (a stream cannot be re-read). */
 const CHUNK = 16 * 1024 * 1024;
@@ -67,8 +70,24 @@ function base64(bytes) {
  * through tus at `…/uploads`; resolves true when the server stored it.
  */
 export function encryptedUploader(recipient) {
+  // An X25519 recipient (the contract's pattern) whose checksum age-encryption accepts.
+  let recipientOk = /^age1[02-9ac-hj-np-z]{58}$/.test(recipient);
+  try {
+    new Encrypter().addRecipient(recipient);
+  } catch {
+    recipientOk = false;
+  }
   return async (url, item, set) => {
     const file = item.file;
+    if (!recipientOk) {
+      set("failed", "failed: this request's key is not valid; ask the sender for a new link");
+      return false;
+    }
+    const name = checkFileName(file.name);
+    if (!name.ok) {
+      set("failed", `failed: ${name.reason}`);
+      return false;
+    }
     set("uploading", "encrypting…");
     let digest;
     try {
@@ -79,7 +98,7 @@ export function encryptedUploader(recipient) {
       set("failed", "failed: the file could not be read");
       return false;
     }
-    const entry = JSON.stringify({ name: file.name, size: file.size, content_type: file.type || "application/octet-stream", sha256: digest });
+    const entry = JSON.stringify({ name: name.name, size: file.size, content_type: file.type || "application/octet-stream", sha256: digest });
     const e = new Encrypter();
     e.addRecipient(recipient);
     const sealed = base64(await e.encrypt(entry));

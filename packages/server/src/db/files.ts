@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { nameKey } from "../util/name-key.js";
 import { escapeLike } from "./users.js";
 
 export interface FileRow {
@@ -12,15 +13,6 @@ export interface FileRow {
   created_at: string;
   /** A file of an encrypted package: its sealed manifest entry (base64 of an age file); null otherwise. */
   sealed: string | null;
-}
-
-/**
- * The form in which two names collide on a recipient's disk: Windows and macOS compare names
- * without regard to case or Unicode normalization, so `Report.txt` and `REPORT.txt` (or a
- * composed and a decomposed `é`) are one file there. Stored as `files.name_key`.
- */
-export function nameKey(name: string): string {
-  return name.normalize("NFC").toLowerCase();
 }
 
 const toFile = (r: FileRow): FileRow => ({ ...r, size: Number(r.size) });

@@ -1,5 +1,5 @@
 import type { Knex } from "knex";
-import { nameKey } from "./files.js";
+import { nameKey } from "../util/name-key.js";
 
 /** A resumable (tus) upload: its bytes are in the upload store, its rules here. */
 export interface UploadRow {

@@ -17,6 +17,9 @@ import { FORBIDDEN_IN_LINE } from "../util/forbidden-characters.js";
  */
 export const MAX_NAME_BYTES = 1024;
 const MAX_SEGMENT_BYTES = 255;
+// Not Buffer: the encrypted recipient page checks decrypted names with this same function.
+const utf8 = new TextEncoder();
+const byteLength = (s: string) => utf8.encode(s).length;
 
 export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };
 
@@ -32,7 +35,7 @@ const WINDOWS_FORBIDDEN_CHARS = /[<>:"|?*]/;
 export function checkFileName(raw: string | undefined): NameCheck {
   if (raw === undefined || raw === "") return { ok: false, reason: "The file part needs a file name" };
   const name = raw.normalize("NFC");
-  if (Buffer.byteLength(name, "utf8") > MAX_NAME_BYTES) return { ok: false, reason: `File name is longer than ${MAX_NAME_BYTES} bytes` };
+  if (byteLength(name) > MAX_NAME_BYTES) return { ok: false, reason: `File name is longer than ${MAX_NAME_BYTES} bytes` };
   if (FORBIDDEN.test(name)) return { ok: false, reason: "File name contains control characters" };
   if (name.includes("\\")) return { ok: false, reason: "File name contains a backslash; use / between folders" };
   if (name.startsWith("/")) return { ok: false, reason: "File name must be a relative path" };
@@ -40,7 +43,7 @@ export function checkFileName(raw: string | undefined): NameCheck {
   for (const seg of name.split("/")) {
     if (seg === "") return { ok: false, reason: "File name has an empty path segment" };
     if (seg === "." || seg === "..") return { ok: false, reason: "File name must not contain . or .. segments" };
-    if (Buffer.byteLength(seg, "utf8") > MAX_SEGMENT_BYTES) return { ok: false, reason: `A path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
+    if (byteLength(seg) > MAX_SEGMENT_BYTES) return { ok: false, reason: `A path segment is longer than ${MAX_SEGMENT_BYTES} bytes` };
     if (seg.trim() === "") return { ok: false, reason: "File name has a blank path segment" };
     const forbidden = WINDOWS_FORBIDDEN_CHARS.exec(seg);
     if (forbidden) {

@@ -195,7 +195,8 @@ export function linkPasswordPage(d: { secret: string; title: string; error?: str
   ${d.error ? `<p class="warn" id="password-error" role="alert">${e(d.error)}</p>` : ""}
   <p><button type="submit" class="button primary">Open</button></p>
 </form>`;
-  return layout(d.title, body);
+  // The script keeps the address's fragment (an encrypted package's key) through the form.
+  return layout(d.title, body, { scripts: ["/assets/link-password.js"] });
 }
 
 /** 404 / 410 / 429: a page a person understands, with nothing of the package in it. */

@@ -12,6 +12,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { blobPath, postPackage, sha256, until } from "@speedyfiles/test-utils/uploads";
 import { finalize, secretOf } from "@speedyfiles/test-utils/links";
 import { launchChromium, watchProblems } from "@speedyfiles/test-utils/browser";
+import { startS3rver, type S3Server } from "@speedyfiles/test-utils/s3";
 import { SpeedyFiles } from "../../../sdk/src/index.js";
 
 const MiB = 1024 * 1024;
@@ -26,6 +27,8 @@ interface PlainFile {
   path: string;
   size: number;
   sha256: string;
+  /** Upload these bytes as the file's ciphertext instead of encrypting `path` (a hostile sender). */
+  cipher?: string;
 }
 
 const b64 = (u: Uint8Array) => Buffer.from(u).toString("base64");
@@ -96,14 +99,14 @@ async function sendEncrypted(
   const stored: { id: string; name: string; storage: string }[] = [];
   for (const f of files) {
     const entry = JSON.stringify({ name: f.name, size: f.size, content_type: "application/octet-stream", sha256: f.sha256 });
-    const cipher = path.join(work, opaqueName());
-    await encryptToDisk(e, f.path, cipher);
+    const cipher = f.cipher ?? path.join(work, opaqueName());
+    if (f.cipher === undefined) await encryptToDisk(e, f.path, cipher);
     const form = new FormData();
     form.append("sealed", b64(await e.encrypt(entry)));
     form.append("file", await fs.openAsBlob(cipher), opaqueName());
     const up = await t.fetch(`/packages/${pkg.id}/files`, { method: "POST", token, body: form });
     if (up.status !== 201) throw new Error(`upload: ${up.status} ${await up.text()}`);
-    await fsp.rm(cipher);
+    if (f.cipher === undefined) await fsp.rm(cipher);
     const body = (await up.json()) as { id: string; name: string };
     stored.push({ id: body.id, name: body.name, storage: cipher });
   }
@@ -160,6 +163,36 @@ async function downloadRow(page: Page, name: string): Promise<Download> {
     page.locator(".file", { hasText: name }).getByRole("button", { name: "Download" }).click(),
   ]);
   return download;
+}
+
+/** Clicks a row's Download and waits until the row says how it ended (saved or failed); its state text. */
+async function downloadEnds(page: Page, name: string): Promise<string> {
+  const row = page.locator(".file", { hasText: name });
+  await row.getByRole("button", { name: "Download" }).click();
+  await row.locator(":scope[data-state='saved'], :scope[data-state='failed']").waitFor({ timeout: 30_000 });
+  return (await row.locator(".state").textContent()) ?? "";
+}
+
+/** A hostile ciphertext whose age header never ends: one stanza line of `size` bytes, no newline. */
+async function endlessHeader(dir: string, size: number): Promise<string> {
+  const p = path.join(dir, opaqueName());
+  const out = fs.openSync(p, "w");
+  fs.writeSync(out, "age-encryption.org/v1\n-> X25519 ");
+  const block = Buffer.alloc(MiB, "A");
+  for (let off = 0; off < size; off += MiB) fs.writeSync(out, block);
+  fs.closeSync(out);
+  return p;
+}
+
+/** A hostile ciphertext with a well-formed age header of `n` X25519 stanzas (none for any real key). */
+async function manyStanzas(dir: string, n: number): Promise<string> {
+  const b64 = (k: number) => crypto.randomBytes(k).toString("base64").replace(/=+$/, "");
+  let header = "age-encryption.org/v1\n";
+  for (let i = 0; i < n; i++) header += `-> X25519 ${b64(32)}\n${b64(32)}\n`;
+  header += `--- ${b64(32)}\n`;
+  const p = path.join(dir, opaqueName());
+  await fsp.writeFile(p, Buffer.concat([Buffer.from(header), crypto.randomBytes(16 + 1000)]));
+  return p;
 }
 
 /** The resident memory of every process under this one (the browser's included), in bytes. */
@@ -345,6 +378,159 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     expect(problems).toEqual([]);
     await context.close();
   }, 90_000);
+
+  it("key in the link behind a link password: the password form keeps the key (a wrong password first, then the right one), the page opens with it and a download decrypts; no request carries the key", async () => {
+    const linkPassword = "open-sesame-2027";
+    const file = await patternFile(await fsp.mkdtemp(path.join(work, "send-")), "minutes.txt", 60_000);
+    const s = await sendWithSdk(t, alice.token, file.path, { title: "Minutes", encrypt: true, password: linkPassword });
+    const identity = s.key!;
+    const context = await browser.newContext({ acceptDownloads: true });
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page, [403]);
+    await page.goto(`${s.page}#${identity}`);
+    await page.getByLabel("Password").fill("not-the-password");
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.locator("#password-error").waitFor();
+    await page.getByLabel("Password").fill(linkPassword);
+    await page.getByRole("button", { name: "Open" }).click();
+    expect(await opened(page)).toEqual(["minutes.txt"]);
+    expect(page.url()).toBe(`${s.page}#${identity}`);
+    const d = await downloadRow(page, "minutes.txt");
+    expect(await sha256File(await d.path())).toBe(file.sha256);
+    const secretPart = identity.slice("AGE-SECRET-KEY-1".length);
+    expect(requests.all.some((r) => r.includes(linkPassword))).toBe(true);
+    for (const line of [...requests.all, ...log]) expect(line.toLowerCase()).not.toContain(secretPart.toLowerCase());
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("decrypted names that break the server's rules, or clash with each other: the row says the description is not acceptable and offers no download; the other files still download", async () => {
+    const identity = await generateX25519Identity();
+    const dir = await fsp.mkdtemp(path.join(work, "names-"));
+    const fine = await patternFile(dir, "fine.txt", 3000);
+    const named = async (name: string, i: number) => ({ ...(await patternFile(dir, `f${i}.bin`, 100 + i)), name });
+    const bad = ["CON.txt", "a\u202etxt.exe", 'x"y.txt', "report.", "caf\u00e9.txt", "cafe\u0301.txt", "data", "data/x.txt", "Budget.xlsx", "budget.XLSX"];
+    const files = [fine, ...(await Promise.all(bad.map(named)))];
+    const s = await sendEncrypted(t, alice.token, work, files, { identity }, { title: "Names", recipient: await identityToRecipient(identity) });
+    const context = await browser.newContext({ acceptDownloads: true });
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(`${s.page}#${identity}`);
+    const shown = await opened(page);
+    expect(shown).toHaveLength(files.length);
+    // No name is shown with its bidi override or control characters working.
+    for (const n of shown) expect(n).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+    expect(await page.locator('#e2e-files li[data-state="refused"]').count()).toBe(bad.length);
+    expect(await page.getByRole("button", { name: "Download" }).count()).toBe(1);
+    const refusal = async (name: string) =>
+      (await page
+        .locator('#e2e-files li[data-state="refused"]')
+        .filter({ has: page.locator(".name").getByText(name, { exact: true }) })
+        .locator(".state")
+        .textContent()) ?? "";
+    expect(await refusal("CON.txt")).toMatch(/^This file's description is not acceptable: .*device name.*Not offered for download; tell the sender\.$/);
+    expect(await refusal("a\\u202etxt.exe")).toContain("control characters");
+    expect(await refusal('x"y.txt')).toContain("Windows does not allow");
+    expect(await refusal("report.")).toContain("ends in a dot");
+    expect(await refusal("data/x.txt")).toContain('clashes with "data"');
+    expect(await refusal("budget.XLSX")).toContain('clashes with "Budget.xlsx"');
+    expect(await page.locator('#e2e-files li[data-state="refused"] .state', { hasText: "clashes with" }).count()).toBe(6);
+    const d = await downloadRow(page, "fine.txt");
+    expect(await sha256File(await d.path())).toBe(fine.sha256);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 90_000);
+
+  it("a hostile ciphertext header (never ending, or more than 64 stanzas): the worker and the in-memory path fail at once, the browser's memory stays flat", async () => {
+    const identity = await generateX25519Identity();
+    const dir = await fsp.mkdtemp(path.join(work, "hostile-"));
+    const endless = { ...(await patternFile(dir, "endless.bin", 1000)), cipher: await endlessHeader(dir, 160 * MiB) };
+    const stanzas = { ...(await patternFile(dir, "stanzas.bin", 1000)), cipher: await manyStanzas(dir, 65) };
+    const fine = await patternFile(dir, "fine.bin", 5000);
+    const s = await sendEncrypted(t, alice.token, work, [endless, stanzas, fine], { identity }, { title: "Hostile", recipient: await identityToRecipient(identity) });
+    const CHANGED = /changed after it was encrypted/;
+    for (const serviceWorkers of ["allow", "block"] as const) {
+      const context = await browser.newContext({ acceptDownloads: true, serviceWorkers });
+      const page = await context.newPage();
+      await page.goto(`${s.page}#${identity}`);
+      expect((await opened(page)).sort()).toEqual(["endless.bin", "fine.bin", "stanzas.bin"]);
+      const before = await descendantsRss();
+      let peak = before;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, await descendantsRss());
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      const started = Date.now();
+      expect(await downloadEnds(page, "endless.bin"), serviceWorkers).toMatch(CHANGED);
+      const took = Date.now() - started;
+      sampling = false;
+      await sampler;
+      expect(peak - before, `${serviceWorkers}: ${(before / MiB).toFixed(0)} MiB before, ${(peak / MiB).toFixed(0)} MiB at most, ${took} ms`).toBeLessThan(60 * MiB);
+      // 65 stanzas none of which is for this key would read as a wrong key without the cap.
+      expect(await downloadEnds(page, "stanzas.bin"), serviceWorkers).toMatch(CHANGED);
+      const d = await downloadRow(page, "fine.bin");
+      expect(await sha256File(await d.path())).toBe(fine.sha256);
+      await context.close();
+    }
+  }, 120_000);
+
+  it("inbound: a recipient age-encryption refuses (a damaged checksum): each file fails with a clear sentence, nothing is sent", async () => {
+    const recipient = await identityToRecipient(await generateX25519Identity());
+    const res = await postPackage(t, alice.token, {
+      title: "Damaged key",
+      recipient_email: "carol@client.test",
+      direction: "inbound",
+      ttl_days: 14,
+      encryption: { scheme: "age-x25519", recipient },
+    });
+    const pkg = (await res.json()) as { id: string };
+    const secret = await finalize(t, alice.token, pkg.id);
+    // A row from before the server checked the checksum: the last character changed.
+    const last = recipient.at(-1) === "q" ? "p" : "q";
+    await t.running.services
+      .db("packages")
+      .where({ id: pkg.id })
+      .update({ encryption_recipient: recipient.slice(0, -1) + last });
+    const context = await browser.newContext();
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(`${t.url}/l/${secret}`);
+    await page.setInputFiles("#file-input", [{ name: "W-2 2026.pdf", mimeType: "application/pdf", buffer: Buffer.from("PLAINTEXT-MARKER-W2") }]);
+    await page.locator('#queue li[data-state="failed"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator("#queue li .state").allTextContents()).toEqual(["failed: this request's key is not valid; ask the sender for a new link"]);
+    expect(requests.all.filter((r) => r.includes("/uploads") || r.includes("/files"))).toEqual([]);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it("inbound: a file name the server's rules refuse is refused before anything is encrypted or sent", async () => {
+    const recipient = await identityToRecipient(await generateX25519Identity());
+    const res = await postPackage(t, alice.token, {
+      title: "Names in",
+      recipient_email: "carol@client.test",
+      direction: "inbound",
+      ttl_days: 14,
+      encryption: { scheme: "age-x25519", recipient },
+    });
+    const pkg = (await res.json()) as { id: string };
+    const secret = await finalize(t, alice.token, pkg.id);
+    const context = await browser.newContext();
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(`${t.url}/l/${secret}`);
+    await page.setInputFiles("#file-input", [{ name: 'evil"name\u202efdp.exe', mimeType: "application/octet-stream", buffer: Buffer.from("x") }]);
+    await page.locator('#queue li[data-state="failed"]').waitFor({ timeout: 15_000 });
+    expect(await page.locator("#queue li .state").textContent()).toBe("failed: File name contains control characters");
+    expect(requests.all.filter((r) => r.includes("/uploads") || r.includes("/files"))).toEqual([]);
+    expect(problems).toEqual([]);
+    await context.close();
+  }, 60_000);
 
   it("a download limit: a file fetched once through the worker is marked as used up after a reload; the other still downloads", async () => {
     const src = path.join(await fsp.mkdtemp(path.join(work, "send-")), "pair");
@@ -586,4 +772,55 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     },
     120_000,
   );
+});
+
+describe.each(DATABASES)("an encrypted package with downloads offloaded to presigned S3 URLs (%s)", (kind) => {
+  let s3: S3Server;
+  let t: TestServer;
+  let alice: User;
+  let browser: Browser;
+  let work: string;
+
+  beforeAll(async () => {
+    s3 = await startS3rver();
+    t = await startTestServer(kind, { s3: { server: s3, presign: true } });
+    alice = await t.createUser({ email: "alice@speedyfiles.test" });
+    browser = await launchChromium();
+    work = await fsp.mkdtemp(path.join(os.tmpdir(), "sf-e2e-presign-"));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    await s3?.stop();
+    if (work) await fsp.rm(work, { recursive: true, force: true });
+  });
+
+  it("the page asks for the ciphertext from our own origin (?redirect=never), never the bucket: the worker and the in-memory path both decrypt", async () => {
+    const src = path.join(await fsp.mkdtemp(path.join(work, "send-")), "offloaded");
+    const a = await patternFile(src, "a.bin", 700_000);
+    const b = await patternFile(src, "b.txt", 4321);
+    const s = await sendWithSdk(t, alice.token, src, { title: "Offloaded", encrypt: true });
+    // The plain download is a redirect to the bucket (the page cannot follow it: another origin).
+    const view = (await (await fetch(`${t.api}/links/${s.secret}`)).json()) as { files: { id: string }[] };
+    const plain = await fetch(`${t.api}/links/${s.secret}/files/${view.files[0]!.id}`, { redirect: "manual" });
+    expect(plain.status).toBe(302);
+    for (const serviceWorkers of ["allow", "block"] as const) {
+      const context = await browser.newContext({ acceptDownloads: true, serviceWorkers });
+      const requests = recordRequests(context);
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await page.goto(`${s.page}#${s.key}`);
+      expect((await opened(page)).sort()).toEqual(["offloaded/a.bin", "offloaded/b.txt"]);
+      for (const f of [a, b]) {
+        const d = await downloadRow(page, path.basename(f.name));
+        expect(await sha256File(await d.path()), serviceWorkers).toBe(f.sha256);
+      }
+      const fetched = requests.all.filter((r) => r.includes(`/api/v1/links/${s.secret}/files/`));
+      expect(fetched, serviceWorkers).toHaveLength(2);
+      for (const r of fetched) expect(r).toMatch(/\/files\/[^ ?]+\?redirect=never /);
+      expect(requests.all.some((r) => r.includes(s3.endpoint))).toBe(false);
+      expect(problems).toEqual([]);
+      await context.close();
+    }
+  }, 90_000);
 });

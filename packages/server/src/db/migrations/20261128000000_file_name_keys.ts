@@ -2,7 +2,7 @@ import type { Migration } from "./migration.js";
 
 export const migration: Migration = {
   async up(knex) {
-    // How a name compares on a recipient's disk (see nameKey in db/files.ts): two files whose
+    // How a name compares on a recipient's disk (see nameKey in util/name-key.ts): two files whose
     // keys are equal, or where one key is a folder of the other, cannot both be extracted.
     await knex.schema.alterTable("files", (t) => {
       t.string("name_key", 1024);

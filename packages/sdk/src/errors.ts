@@ -157,6 +157,24 @@ export class ChecksumError extends SpeedyFilesError {
     super(message);
   }
 }
+/** Why an encrypted package, file or message could not be opened (`DecryptionError.code`). */
+export type DecryptionErrorCode = "key_missing" | "key_malformed" | "key_wrong" | "passphrase_needed" | "passphrase_wrong" | "tampered";
+
+/**
+ * An encrypted package could not be opened: no key, a key that is not one, the wrong key or
+ * passphrase, or bytes that are not what was encrypted (`tampered`). Never carries the key.
+ */
+export class DecryptionError extends SpeedyFilesError {
+  readonly code: DecryptionErrorCode;
+  /** The file it concerns (its plaintext name when known, else the server's opaque name). */
+  declare readonly file: string | undefined;
+  constructor(code: DecryptionErrorCode, message: string, options?: { cause?: unknown; file?: string | undefined }) {
+    super(message, options);
+    this.code = code;
+    setIfDefined(this, "file", options?.file);
+  }
+}
+
 /** The caller aborted through its AbortSignal. */
 export class AbortError extends SpeedyFilesError {}
 

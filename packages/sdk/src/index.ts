@@ -60,9 +60,24 @@ export {
   ChecksumError,
   AbortError,
   UnexpectedResponseError,
+  DecryptionError,
+  type DecryptionErrorCode,
   type ErrorCode,
   type ServerErrorCode,
 } from "./errors.js";
+export {
+  generateIdentity,
+  identityToRecipient,
+  splitLinkKey,
+  openView,
+  AgeEncryptTransform,
+  type DecryptionKey,
+  type EncryptionKey,
+  type Encryption,
+  type OpenedFile,
+  type PlainFileMeta,
+} from "./encryption/index.js";
+export type { UploadTransform } from "./transfer/index.js";
 export { expandPaths, safeFilePath, type LocalFile } from "./files.js";
 export {
   parseLink,

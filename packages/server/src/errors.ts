@@ -112,7 +112,8 @@ export class ValidationFailed extends ApiError {
       | "package_empty"
       | "idempotency_key_reused"
       | "webhook_url_forbidden"
-      | "upload_length_required" = "validation_failed",
+      | "upload_length_required"
+      | "sealed_required" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

@@ -347,6 +347,7 @@ describe.each(DATABASES)("recipient links (%s)", (kind) => {
         content_type: "text/plain",
         storage_key: blob.key,
         created_at: new Date(Date.now() + (i % 3)).toISOString(),
+        sealed: null,
       });
       names.push(name);
     }

@@ -2,13 +2,15 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { Transform, Writable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as undici from "undici";
 import { apiErrorFrom, ChecksumError, safeUrl, SpeedyFilesError, UnexpectedResponseError } from "../errors.js";
 import { seconds, Watchdog, wrapTransportError } from "../http.js";
 import { headerGetter, jsonAnswer } from "./answer.js";
 import { READ_CHUNK as CHUNK } from "./chunks.js";
+import { decryptBody, type FileDecryption } from "../encryption/decrypt.js";
+import { tampered } from "../encryption/seal.js";
 import type { DownloadOptions, TransferContext } from "./types.js";
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -17,13 +19,18 @@ const MAX_REDIRECTS = 5;
 /**
  * Downloads to a path, resuming from `<path>.part` when one is there (Range + If-Range on the
  * file's ETag), verifying SHA-256 over the whole file before renaming it into place.
+ *
+ * With `decrypt` (a file of an encrypted package) the ciphertext is decrypted as it arrives into
+ * a temporary file next to `dest`, renamed only once the plaintext's size and SHA-256 match the
+ * file's sealed entry; on any failure the temporary file is removed and nothing is at `dest`.
+ * Such a download starts from zero every time (no resume: no plaintext stays behind).
  */
-export async function downloadToPath(url: string, dest: string, opts: DownloadOptions, ctx: TransferContext): Promise<{ size: number; sha256: string }> {
-  const part = `${dest}.part`;
+export async function downloadToPath(url: string, dest: string, opts: DownloadOptions, ctx: TransferContext, decrypt?: FileDecryption): Promise<{ size: number; sha256: string }> {
+  const part = decrypt ? path.join(path.dirname(dest), `.${path.basename(dest)}.${crypto.randomBytes(6).toString("hex")}.decrypting`) : `${dest}.part`;
   await fsp.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
   const hash = crypto.createHash("sha256");
   let have = 0;
-  if (opts.sha256) {
+  if (opts.sha256 && !decrypt) {
     const st = await fsp.stat(part).catch(() => undefined);
     if (st && st.size > 0) {
       await pipeline(fs.createReadStream(part, { highWaterMark: CHUNK }), new Writable({ write: (c: Buffer, _e, cb) => (hash.update(c), cb()) }));
@@ -92,6 +99,7 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
     if (/^text\/html\b/i.test(type) && !/^\s*attachment/i.test(String(res.headers["content-disposition"] ?? ""))) {
       throw new UnexpectedResponseError({ status: res.statusCode, contentType: type, method: "GET", url });
     }
+    if (decrypt) return await decryptTo(res, part, dest, decrypt, opts, stall);
     const resumed = res.statusCode === 206;
     let hasher = hash;
     if (!resumed) {
@@ -129,9 +137,65 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
     // Destroying an unread undici body emits an error: listen for it, or it would go uncaught.
     res.body.on("error", () => undefined);
     res.body.destroy();
+    if (decrypt) await fsp.rm(part, { force: true });
     if (err instanceof SpeedyFilesError) throw err;
     throw wrapTransportError(err, what, opts.signal, where);
   } finally {
     stall.stop();
   }
+}
+
+/**
+ * The decrypting half of downloadToPath: ciphertext from `res` → age STREAM decryption → hash →
+ * `part` (created new, 0600), renamed to `dest` when size and SHA-256 are the sealed entry's.
+ * Failures of the body (network, stall) are thrown as they are; anything the decryption or the
+ * checks reject is DecryptionError `tampered`.
+ */
+async function decryptTo(
+  res: undici.Dispatcher.ResponseData,
+  part: string,
+  dest: string,
+  d: FileDecryption,
+  opts: DownloadOptions,
+  stall: Watchdog,
+): Promise<{ size: number; sha256: string }> {
+  let bodyError: unknown;
+  res.body.on("error", (e) => {
+    bodyError ??= e;
+  });
+  const total = d.meta.size;
+  let got = 0;
+  const hasher = crypto.createHash("sha256");
+  opts.onProgress?.({ bytes: 0, total });
+  const plain = await decryptBody(d, res.body);
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      stall.touch();
+      hasher.update(chunk);
+      got += chunk.length;
+      if (got > total) {
+        cb(tampered(`${d.meta.name} (stored as ${d.stored}) is longer than its description says, so it`, d.meta.name));
+        return;
+      }
+      opts.onProgress?.({ bytes: got, total });
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(
+      Readable.fromWeb(plain as import("node:stream/web").ReadableStream<Uint8Array>),
+      meter,
+      fs.createWriteStream(part, { flags: "wx", mode: 0o600, highWaterMark: CHUNK }),
+      {
+        signal: stall.signal,
+      },
+    );
+  } catch (err) {
+    if (err instanceof SpeedyFilesError || bodyError !== undefined || stall.signal.aborted) throw bodyError ?? err;
+    throw tampered(`${d.meta.name} (stored as ${d.stored})`, d.meta.name, err);
+  }
+  const actual = hasher.digest("hex");
+  if (got !== total || actual !== d.meta.sha256) throw tampered(`${d.meta.name} (stored as ${d.stored})`, d.meta.name);
+  await fsp.rename(part, dest);
+  return { size: got, sha256: actual };
 }

@@ -10,6 +10,8 @@ export interface FileRow {
   content_type: string;
   storage_key: string;
   created_at: string;
+  /** A file of an encrypted package: its sealed manifest entry (base64 of an age file); null otherwise. */
+  sealed: string | null;
 }
 
 /**
@@ -22,7 +24,7 @@ export function nameKey(name: string): string {
 }
 
 const toFile = (r: FileRow): FileRow => ({ ...r, size: Number(r.size) });
-const FILE_COLUMNS = ["id", "package_id", "name", "size", "sha256", "content_type", "storage_key", "created_at"];
+const FILE_COLUMNS = ["id", "package_id", "name", "size", "sha256", "content_type", "storage_key", "created_at", "sealed"];
 
 export async function insertFile(db: Knex, row: FileRow): Promise<void> {
   await db("files").insert({ ...row, name_key: nameKey(row.name) });

@@ -31,7 +31,15 @@ export interface PackageRow {
   password_hash: string | null;
   /** Email the owner on each recipient's first complete download and when a link is used up. */
   notify_on_download: boolean;
+  /** End-to-end encryption (null: none); the key is never on the server. */
+  encryption_scheme: EncryptionScheme | null;
+  /** The age X25519 recipient files are encrypted to (inbound; optional outbound). */
+  encryption_recipient: string | null;
+  /** The message of an encrypted package, as the client sealed it (base64 of an age file). */
+  sealed_message: string | null;
 }
+
+export type EncryptionScheme = "age-x25519" | "age-scrypt";
 
 export interface PackageWithCounts extends PackageRow {
   file_count: number;

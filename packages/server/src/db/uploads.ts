@@ -15,9 +15,11 @@ export interface UploadRow {
   created_at: string;
   expires_at: string;
   completed_at: string | null;
+  /** The sealed manifest entry of a file of an encrypted package, kept until the file is recorded. */
+  sealed: string | null;
 }
 
-const COLUMNS = ["id", "package_id", "name", "size", "received", "sha256", "content_type", "via", "file_id", "created_at", "expires_at", "completed_at"];
+const COLUMNS = ["id", "package_id", "name", "size", "received", "sha256", "content_type", "via", "file_id", "created_at", "expires_at", "completed_at", "sealed"];
 const toUpload = (r: UploadRow): UploadRow => ({ ...r, size: Number(r.size), received: Number(r.received) });
 
 export async function insertUpload(db: Knex, row: Omit<UploadRow, "received" | "file_id" | "completed_at">): Promise<void> {

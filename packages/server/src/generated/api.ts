@@ -1320,8 +1320,13 @@ export interface components {
             /** @description Recipients need the package's password */
             password_protected?: boolean;
             notify_on_download?: boolean;
-            /** @description End-to-end encryption of the package (`Encryption`); null: not encrypted */
-            encryption?: components["schemas"]["Encryption"] | null;
+            /** @description End-to-end encryption of the package (`Encryption`); null: not encrypted (the fields of `Encryption`) */
+            encryption?: {
+                /** @enum {string} */
+                scheme: "age-x25519" | "age-scrypt";
+                /** @description The age X25519 recipient files are encrypted to */
+                recipient?: string;
+            } | null;
             /** @description The encrypted message (base64 of an age file) of an encrypted package */
             sealed_message?: string | null;
         };
@@ -1358,8 +1363,13 @@ export interface components {
             files: components["schemas"]["File"][];
             /** @description Complete downloads allowed of each file through this link */
             max_downloads?: number | null;
-            /** @description End-to-end encryption of the package; null: not encrypted. The key is never on the server (the link's `#` part, or a passphrase) */
-            encryption?: components["schemas"]["Encryption"] | null;
+            /** @description End-to-end encryption of the package; null: not encrypted. The key is never on the server (the link's `#` part, or a passphrase) (the fields of `Encryption`) */
+            encryption?: {
+                /** @enum {string} */
+                scheme: "age-x25519" | "age-scrypt";
+                /** @description The age X25519 recipient files are encrypted to */
+                recipient?: string;
+            } | null;
             /** @description The encrypted message of an encrypted package (base64 of an age file) */
             sealed_message?: string | null;
             /** @description Files that reached `max_downloads` through this link */
@@ -1736,7 +1746,7 @@ export interface components {
         /** @description The file's size in bytes (deferred lengths are not supported) */
         UploadLength: number;
         UploadOffset: number;
-        /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, comma-separated */
+        /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, `sealed <base64>` (a file of an encrypted package), comma-separated. Up to 12288 characters: room for a sealed entry of 8192 (a proxy in front must allow a header line that long; nginx's default is 8 KiB) */
         UploadMetadata: string;
         Id: string;
         FileId: string;
@@ -2769,7 +2779,7 @@ export interface operations {
                 "Tus-Resumable"?: components["parameters"]["TusResumable"];
                 /** @description The file's size in bytes (deferred lengths are not supported) */
                 "Upload-Length": components["parameters"]["UploadLength"];
-                /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, comma-separated */
+                /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, `sealed <base64>` (a file of an encrypted package), comma-separated. Up to 12288 characters: room for a sealed entry of 8192 (a proxy in front must allow a header line that long; nginx's default is 8 KiB) */
                 "Upload-Metadata": components["parameters"]["UploadMetadata"];
             };
             path: {
@@ -2957,7 +2967,7 @@ export interface operations {
                 "Tus-Resumable"?: components["parameters"]["TusResumable"];
                 /** @description The file's size in bytes (deferred lengths are not supported) */
                 "Upload-Length": components["parameters"]["UploadLength"];
-                /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, comma-separated */
+                /** @description tus metadata: `filename <base64>` (required), `sha256 <base64 of the hex digest>`, `content_type <base64>`, `sealed <base64>` (a file of an encrypted package), comma-separated. Up to 12288 characters: room for a sealed entry of 8192 (a proxy in front must allow a header line that long; nginx's default is 8 KiB) */
                 "Upload-Metadata": components["parameters"]["UploadMetadata"];
             };
             path: {

@@ -4,6 +4,7 @@ import { ApiError, PayloadTooLarge, ValidationFailed } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { checkFileName, normaliseContentType } from "../services/file-names.js";
 import type { ReceivedFile } from "../services/files.js";
+import { checkSealed, MAX_SEALED_CHARS } from "../services/encryption.js";
 import crypto from "node:crypto";
 import type { Readable } from "node:stream";
 
@@ -62,13 +63,15 @@ function lingerUntilBodyEnds(req: Request): void {
 /**
  * Streams the one `file` part of a multipart request into the blob store while hashing it:
  * request → busboy → SHA-256 → storage, with backpressure all the way, never buffered whole.
- * An optional `sha256` field before the file is checked against the bytes received.
+ * An optional `sha256` field before the file is checked against the bytes received. A file of an
+ * encrypted package needs its `sealed` field before the file part (422 `sealed_required` before a
+ * byte is stored), and any other refuses one.
  *
  * Any failure — over `maxBytes`, a bad name, a checksum mismatch, a malformed body, the client
  * disconnecting, the storage running out of space (InsufficientStorage, 507) — rejects after the
  * partial blob has been removed: nothing is left behind.
  */
-export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: number; tooLargeDetail: string }): Promise<ReceivedFile> {
+export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: number; tooLargeDetail: string; encrypted: boolean }): Promise<ReceivedFile> {
   return new Promise<ReceivedFile>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -80,7 +83,7 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
         defParamCharset: "utf8",
         // busboy reports `limit` once a file *reaches* fileSize, so a file of exactly maxBytes
         // would be refused: allow one byte more, and only that extra byte trips the limit.
-        limits: { fileSize: opts.maxBytes + 1, files: 1, fields: 4, parts: 5, fieldSize: 1024, fieldNameSize: 100, headerPairs: 20 },
+        limits: { fileSize: opts.maxBytes + 1, files: 1, fields: 4, parts: 5, fieldSize: MAX_SEALED_CHARS + 1, fieldNameSize: 100, headerPairs: 20 },
       });
     } catch {
       reject(new ApiError(415, "unsupported_media_type", "Expected a multipart/form-data body with a `file` part"));
@@ -88,6 +91,7 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
     }
 
     let expectedSha: string | undefined;
+    let sealed: string | undefined;
     let sawFile = false;
     let failure: Error | undefined;
     let part: Readable | undefined;
@@ -126,7 +130,14 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
       }
     };
 
-    bb.on("field", (name, value) => {
+    bb.on("field", (name, value, info) => {
+      if (name === "sealed") {
+        if (sawFile) return fail(new ValidationFailed("The sealed field must come before the file part", "/body/sealed"));
+        // Over fieldSize busboy cuts the value: longer than any sealed entry may be.
+        if (info.valueTruncated) return fail(new ValidationFailed(`sealed must be at most ${MAX_SEALED_CHARS} characters`, "/body/sealed"));
+        sealed = value;
+        return;
+      }
       if (name !== "sha256") return;
       if (sawFile) return fail(new ValidationFailed("The sha256 field must come before the file part", "/body/sha256"));
       if (!SHA256_HEX.test(value)) return fail(new ValidationFailed("sha256 must be 64 hexadecimal characters", "/body/sha256"));
@@ -150,6 +161,13 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
         stream.resume();
         return fail(new ValidationFailed(checked.reason, "/body/file", "file_name_invalid"));
       }
+      let sealedEntry: string | null;
+      try {
+        sealedEntry = checkSealed(sealed, opts.encrypted, "/body/sealed");
+      } catch (err) {
+        stream.resume();
+        return fail(err as Error);
+      }
       // SHA-256 on the way, as the bytes go to storage (~1 CPU-s per GiB on this thread).
       const sha = crypto.createHash("sha256");
       stream.on("data", (chunk: Buffer) => sha.update(chunk));
@@ -169,6 +187,7 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
         key: blob.key,
         size: blob.size,
         sha256: sha.digest("hex"),
+        sealed: sealedEntry,
       }));
       // A storage failure (a full disk: InsufficientStorage) ends the request at once. Waiting for
       // busboy instead would wait forever: the failed write stream no longer drains the part, so

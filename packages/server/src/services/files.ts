@@ -18,6 +18,8 @@ export interface ReceivedFile {
   key: string;
   size: number;
   sha256: string;
+  /** Its sealed manifest entry (a file of an encrypted package); null otherwise. */
+  sealed: string | null;
 }
 
 /**
@@ -28,6 +30,8 @@ export interface ReceivedFile {
 export interface UploadTarget {
   maxBytes: number;
   tooLargeDetail: string;
+  /** The package is encrypted end to end: the file needs its `sealed` entry (and others refuse one). */
+  encrypted: boolean;
   commit(received: ReceivedFile): Promise<FileView>;
 }
 
@@ -58,6 +62,7 @@ export async function uploadFile(s: Services, user: Principal, packageId: string
   if (p.status !== "draft") throw new Conflict("package_not_draft", `Package is ${effectiveStatus(p, s.clock())}; only a draft takes files`);
   return {
     ...uploadLimits(s, await usageWithOpenUploads(s, p)),
+    encrypted: p.encryption_scheme !== null,
     commit: (received) => addFile(s, p.id, received, (locked) => locked.status === "draft"),
   };
 }
@@ -85,6 +90,7 @@ export async function addFile(
     content_type: received.contentType,
     storage_key: received.key,
     created_at: nowIso(s.clock),
+    sealed: received.sealed,
   };
   try {
     await s.db.transaction(async (trx) => {

@@ -8,4 +8,4 @@ export { finalizePackage, resendPackage, revokePackageLink } from "./packages/sh
 export { revokePackage, updatePackage } from "./packages/update.js";
 export { deletePackage } from "./packages/delete.js";
 export { lockOwnedPackage, ownedPackage } from "./packages/owned.js";
-export { effectiveStatus, toFileView, toPackageView, type FileView, type PackageView } from "./views.js";
+export { effectiveStatus, encryptionOf, toFileView, toPackageView, type FileView, type PackageView } from "./views.js";

@@ -16,6 +16,7 @@ import {
   type UploadRow,
 } from "../db/uploads.js";
 import { checkFileName, normaliseContentType } from "./file-names.js";
+import { checkSealed } from "./encryption.js";
 import { addFile, uploadLimits } from "./files.js";
 import { effectiveStatus, ownedPackage, toFileView, type FileView } from "./packages.js";
 import { acceptsRecipientFiles, liveLink, recordUploadThroughLink } from "./links.js";
@@ -33,6 +34,8 @@ export interface UploadScope {
   via: "owner" | "link";
   /** The URL path under which the package's uploads live (`/api/v1/…/uploads`). */
   basePath: string;
+  /** The package is encrypted end to end: each upload needs its `sealed` entry (others refuse one). */
+  encrypted: boolean;
   accepts(p: PackageRow): boolean;
   added?(trx: Knex, pkg: PackageRow, file: FileView): Promise<void>;
 }
@@ -44,6 +47,7 @@ export async function ownerScope(s: Services, user: Principal, packageId: string
     packageId: p.id,
     via: "owner",
     basePath: `/api/v1/packages/${p.id}/uploads`,
+    encrypted: p.encryption_scheme !== null,
     accepts: (locked) => locked.status === "draft",
   };
 }
@@ -57,6 +61,7 @@ export async function linkScope(s: Services, secret: string, client: Client): Pr
     packageId: p.id,
     via: "link",
     basePath: `/api/v1/links/${secret}/uploads`,
+    encrypted: p.encryption_scheme !== null,
     accepts: acceptsRecipientFiles(s.clock),
     added: (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client),
   };
@@ -88,6 +93,8 @@ export async function beginUpload(s: Services, scope: UploadScope, id: string, i
   if (sha !== undefined && !SHA256_HEX.test(sha)) {
     throw new ValidationFailed("sha256 must be 64 hexadecimal characters", "/header/Upload-Metadata/sha256");
   }
+  // A key without a value (`sealed` alone) is there, and empty: refused as not base64.
+  const sealed = checkSealed(meta.sealed === null ? "" : meta.sealed, scope.encrypted, "/header/Upload-Metadata/sealed");
   const now = s.clock();
   const row = {
     id,
@@ -99,6 +106,7 @@ export async function beginUpload(s: Services, scope: UploadScope, id: string, i
     via: scope.via,
     created_at: now.toISOString(),
     expires_at: new Date(now.getTime() + s.config.uploadExpiryHours * 3_600_000).toISOString(),
+    sealed,
   };
   await s.db.transaction(async (trx) => {
     const pkg = await lockPackage(trx, scope.packageId);
@@ -170,10 +178,16 @@ export async function finishUpload(s: Services, scope: UploadScope, id: string):
   try {
     const blob = await s.uploads.moveToBlobStore(id, s.storage);
     key = blob.key;
-    return await addFile(s, scope.packageId, { name: u.name, contentType: u.content_type, key: blob.key, size: blob.size, sha256 }, scope.accepts, async (trx, pkg, file) => {
-      await markUploadCompleted(trx, id, file.id, nowIso(s.clock));
-      await scope.added?.(trx, pkg, file);
-    });
+    return await addFile(
+      s,
+      scope.packageId,
+      { name: u.name, contentType: u.content_type, key: blob.key, size: blob.size, sha256, sealed: u.sealed },
+      scope.accepts,
+      async (trx, pkg, file) => {
+        await markUploadCompleted(trx, id, file.id, nowIso(s.clock));
+        await scope.added?.(trx, pkg, file);
+      },
+    );
   } catch (err) {
     // addFile has removed the blob; the upload row goes too.
     if (key === undefined) await abandon();

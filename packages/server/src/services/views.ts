@@ -11,7 +11,13 @@ export type PackageView = Schemas["Package"];
 /** Rows as the API shows them (the same shapes in answers and in webhook events). */
 
 export function toFileView(f: FileRow): FileView {
-  return { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type, created_at: f.created_at };
+  return { id: f.id, name: f.name, size: f.size, sha256: f.sha256, content_type: f.content_type, created_at: f.created_at, sealed: f.sealed };
+}
+
+/** A package's end-to-end encryption as the API shows it; null when it is not encrypted. */
+export function encryptionOf(p: Pick<PackageRow, "encryption_scheme" | "encryption_recipient">): Schemas["Encryption"] | null {
+  if (p.encryption_scheme === null) return null;
+  return p.encryption_recipient === null ? { scheme: p.encryption_scheme } : { scheme: p.encryption_scheme, recipient: p.encryption_recipient };
 }
 
 /** The status a package has at `now`: an active package past its expiry is expired, sweeper or not. */
@@ -45,6 +51,8 @@ export function toPackageView(p: PackageWithCounts, now: Date): PackageView {
     max_downloads: p.max_downloads,
     password_protected: p.password_hash !== null,
     notify_on_download: p.notify_on_download,
+    encryption: encryptionOf(p),
+    sealed_message: p.sealed_message,
   };
 }
 

@@ -22,6 +22,7 @@ export async function uploadLinkFile(s: Services, secret: string, client: Client
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
     ...uploadLimits(s, await usageWithOpenUploads(s, p)),
+    encrypted: p.encryption_scheme !== null,
     commit: (received) => addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client)),
   };
 }

@@ -3,7 +3,7 @@ import { Gone } from "../../errors.js";
 import { listFiles } from "../../db/files.js";
 import { fileDownloadCounts } from "../../db/links.js";
 import { findUserById } from "../../db/users.js";
-import { toFileView } from "../packages.js";
+import { encryptionOf, toFileView } from "../packages.js";
 import type { Services } from "../context.js";
 import { type LiveLink, type LinkAccess, openLink } from "./access.js";
 
@@ -37,6 +37,8 @@ export async function linkView(s: Services, l: LiveLink, usedUp: Set<string>): P
     total_size: p.total_size,
     files: (await listFiles(s.db, p.id)).map(toFileView),
     max_downloads: p.max_downloads,
+    encryption: encryptionOf(p),
+    sealed_message: p.sealed_message,
     used_up_file_ids: [...usedUp],
   };
 }

@@ -5,6 +5,7 @@ import { insertPackage, type PackageRow } from "../../db/packages.js";
 import { insertLink } from "../../db/links.js";
 import { hashPassword } from "../../security/passwords.js";
 import { cleanOptionalText, cleanText } from "../text.js";
+import { encryptionOfRequest } from "../encryption.js";
 import { toPackageView } from "../views.js";
 import { emit } from "../../events/emit.js";
 import { nowIso, type Principal, type Services } from "../context.js";
@@ -55,6 +56,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
       "/body/password",
     );
   }
+  const encryption = encryptionOfRequest(input, input.direction);
   const first = recipients[0]!;
   const now = nowIso(s.clock);
   const row: PackageRow = {
@@ -78,6 +80,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
     max_downloads: input.max_downloads ?? null,
     password_hash: input.password === undefined ? null : await hashPassword(input.password),
     notify_on_download: input.notify_on_download ?? true,
+    ...encryption,
   };
   await s.db.transaction(async (trx) => {
     await insertPackage(trx, row);

@@ -1,0 +1,234 @@
+import { execFile } from "node:child_process";
+import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { Decrypter } from "age-encryption";
+import { beforeAll, describe, expect, it } from "vitest";
+import { AgeEncryptTransform, DecryptionError, generateIdentity, identityToRecipient, openView, splitLinkKey } from "../src/index.js";
+import { sealBytes, sealEntry } from "../src/encryption/index.js";
+import type { PackageFile } from "../src/index.js";
+import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
+
+const run = promisify(execFile);
+const SIZES = [0, 1, 65535, 65536, 65537, 3 * 65536];
+
+/** `input` in pieces of `piece` bytes, each in one buffer used again and again (as a file's ring of buffers is). */
+async function* reused(input: Buffer, piece: number): AsyncGenerator<Buffer> {
+  const buf = Buffer.alloc(piece);
+  for (let i = 0; i < input.length; i += piece) {
+    const n = input.copy(buf, 0, i, Math.min(input.length, i + piece));
+    yield buf.subarray(0, n);
+  }
+}
+
+async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of it) out.push(Buffer.from(c));
+  return Buffer.concat(out);
+}
+
+describe("keys", () => {
+  it("a fresh X25519 identity in age's own spelling, and its recipient", async () => {
+    const { identity, recipient } = await generateIdentity();
+    expect(identity).toMatch(/^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/);
+    expect(recipient).toMatch(/^age1[02-9ac-hj-np-z]{58}$/);
+    expect(await identityToRecipient(identity)).toBe(recipient);
+    expect((await generateIdentity()).identity).not.toBe(identity);
+  });
+
+  it("splitLinkKey: the link without its # part, and the identity in it", async () => {
+    const { identity } = await generateIdentity();
+    const link = "https://files.example.com/l/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+    expect(splitLinkKey(`${link}#${identity}`)).toEqual({ link, identity });
+    // Lowercased by a chat program: still the same key.
+    expect(splitLinkKey(`${link}#${identity.toLowerCase()}`)).toEqual({ link, identity });
+    expect(splitLinkKey(link)).toEqual({ link, identity: undefined });
+    expect(splitLinkKey(`${link}#`)).toEqual({ link, identity: undefined });
+  });
+
+  it("splitLinkKey: a fragment that is not an identity (cut short, one letter changed) is key_malformed", async () => {
+    const { identity } = await generateIdentity();
+    const link = "https://files.example.com/l/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ";
+    const changed = identity.slice(0, 20) + (identity[20] === "Q" ? "P" : "Q") + identity.slice(21);
+    for (const bad of [identity.slice(0, -3), changed, "hello", "AGE-SECRET-KEY-PQ-1ABC"]) {
+      const err = (() => {
+        try {
+          splitLinkKey(`${link}#${bad}`);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(DecryptionError);
+      expect(err).toMatchObject({ code: "key_malformed" });
+      // The message never repeats what was given.
+      expect((err as Error).message).not.toContain(bad);
+    }
+    await expect(identityToRecipient(changed)).rejects.toMatchObject({ code: "key_malformed" });
+  });
+});
+
+describe("the encrypting upload transform (x25519)", () => {
+  let dir: string;
+  let identity: string;
+  let recipient: string;
+  let keyFile: string;
+  beforeAll(async () => {
+    dir = await tmpDir("sdk-age-");
+    ({ identity, recipient } = await generateIdentity());
+    keyFile = path.join(dir, "key.txt");
+    await fs.writeFile(keyFile, `${identity}\n`, { mode: 0o600 });
+  });
+
+  it.each(SIZES)("%i bytes: outputSize is exact, two runs make the same bytes, and both age-encryption and Debian's age decrypt them", async (size) => {
+    const plain = bytes(size, size + 7);
+    const t = await AgeEncryptTransform.create({ recipient });
+    const first = await collect(t.apply(reused(plain, 1000)));
+    // Another run with the input in other pieces: the very same ciphertext.
+    const second = await collect(t.apply(reused(plain, 65536 + 3)));
+    expect(first.length).toBe(t.outputSize(size));
+    expect(second.equals(first)).toBe(true);
+
+    const dec = new Decrypter();
+    dec.addIdentity(identity);
+    expect(Buffer.from(await dec.decrypt(first)).equals(plain)).toBe(true);
+
+    const file = path.join(dir, `x-${size}.age`);
+    await fs.writeFile(file, first);
+    const { stdout } = await run("age", ["-d", "-i", keyFile, file], { encoding: "buffer", maxBuffer: 1024 * 1024 });
+    expect(sha256(stdout)).toBe(sha256(plain));
+  });
+
+  it("another transform of the same file makes other bytes (a fresh file key and nonce per file)", async () => {
+    const plain = bytes(1000);
+    const a = await collect((await AgeEncryptTransform.create({ recipient })).apply(reused(plain, 100)));
+    const b = await collect((await AgeEncryptTransform.create({ recipient })).apply(reused(plain, 100)));
+    expect(a.equals(b)).toBe(false);
+    expect(a.includes(plain.subarray(0, 32))).toBe(false);
+  });
+
+  it("a changed byte anywhere in the payload fails decryption", async () => {
+    const plain = bytes(3 * 65536 + 5);
+    const t = await AgeEncryptTransform.create({ recipient });
+    const out = await collect(t.apply(reused(plain, 4096)));
+    out[out.length - 70_000]! ^= 1;
+    const dec = new Decrypter();
+    dec.addIdentity(identity);
+    await expect(dec.decrypt(out)).rejects.toThrow();
+  });
+
+  it("the post-quantum and malformed recipients are refused (Debian's age could not open them)", async () => {
+    await expect(AgeEncryptTransform.create({ recipient: "age1pq1xyz" })).rejects.toThrow(/X25519/);
+    await expect(AgeEncryptTransform.create({ recipient: recipient.slice(0, -1) })).rejects.toThrow(/X25519/);
+  });
+});
+
+describe("the encrypting upload transform (passphrase)", () => {
+  it("65537 bytes: exact size, the same bytes twice, opened by age-encryption and by Debian's age with the passphrase typed on a terminal", async () => {
+    const dir = await tmpDir("sdk-age-");
+    const passphrase = `pass ${crypto.randomBytes(6).toString("hex")}`;
+    const plain = bytes(65537, 3);
+    const t = await AgeEncryptTransform.create({ passphrase });
+    const first = await collect(t.apply(reused(plain, 777)));
+    expect(first.length).toBe(t.outputSize(plain.length));
+    expect((await collect(t.apply(reused(plain, 65536)))).equals(first)).toBe(true);
+    expect(first.subarray(0, 200).toString("latin1")).toContain("-> scrypt ");
+
+    const dec = new Decrypter();
+    dec.addPassphrase(passphrase);
+    expect(Buffer.from(await dec.decrypt(first)).equals(plain)).toBe(true);
+
+    // age reads a passphrase only from a terminal: `script` gives it one and types for us.
+    const file = path.join(dir, "p.age");
+    const out = path.join(dir, "p.out");
+    await fs.writeFile(file, first);
+    await run("sh", ["-c", `printf '%s\\n' "$PASS" | script -qec "age -d -o '${out}' '${file}'" /dev/null`], { env: { ...process.env, PASS: passphrase } });
+    expect(sha256(await fs.readFile(out))).toBe(sha256(plain));
+    const wrong = path.join(dir, "wrong.out");
+    await expect(run("sh", ["-c", `printf 'not it\\n' | script -qec "age -d -o '${wrong}' '${file}'" /dev/null`])).rejects.toMatchObject({
+      stdout: expect.stringMatching(/incorrect passphrase/),
+    });
+    await expect(fs.stat(wrong)).rejects.toThrow();
+  }, 60_000);
+});
+
+describe("openView", () => {
+  const file = (over: Partial<PackageFile>): PackageFile => ({
+    id: crypto.randomUUID(),
+    name: `${crypto.randomBytes(16).toString("hex")}.age`,
+    size: 300,
+    sha256: "a".repeat(64),
+    content_type: "application/octet-stream",
+    created_at: new Date().toISOString(),
+    sealed: null,
+    ...over,
+  });
+  const meta = (name: string) => ({ name, size: 12, content_type: "text/plain", sha256: sha256(name) });
+
+  it("opens the message and every file's entry; the server's values move to ciphertext", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const f1 = file({ sealed: await sealEntry({ recipient }, meta("q4/report.pdf")) });
+    const f2 = file({ sealed: await sealEntry({ recipient }, meta("notes.txt")) });
+    const view = {
+      encryption: { scheme: "age-x25519" as const },
+      sealed_message: await sealBytes({ recipient }, "Quarterly, see notes"),
+      message: null,
+      files: [f1, f2],
+      title: "t",
+    };
+    const opened = await openView(view, { identity });
+    expect(opened.message).toBe("Quarterly, see notes");
+    expect(opened.title).toBe("t");
+    expect(opened.files.map((f) => f.name)).toEqual(["q4/report.pdf", "notes.txt"]);
+    expect(opened.files[0]).toMatchObject({
+      id: f1.id,
+      size: 12,
+      content_type: "text/plain",
+      sha256: sha256("q4/report.pdf"),
+      ciphertext: { name: f1.name, size: 300, sha256: f1.sha256 },
+    });
+    // A view that is not encrypted comes back as it is.
+    const plain = { encryption: null, sealed_message: null, message: "hi", files: [file({ name: "a.txt" })] };
+    expect(await openView(plain, undefined)).toBe(plain);
+  });
+
+  it("no key, the wrong key, a passphrase for a key package, a swapped or broken entry: each its DecryptionError", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const other = await generateIdentity();
+    const good = await sealEntry({ recipient }, meta("a.txt"));
+    const view = {
+      encryption: { scheme: "age-x25519" as const },
+      sealed_message: null,
+      message: null,
+      files: [file({ sealed: good }), file({ sealed: await sealEntry({ recipient }, meta("b.txt")) })],
+    };
+    await expect(openView(view, undefined)).rejects.toMatchObject({ name: "DecryptionError", code: "key_missing" });
+    await expect(openView(view, { passphrase: "x" })).rejects.toMatchObject({ code: "key_missing" });
+    await expect(openView(view, { identity: other.identity })).rejects.toMatchObject({ code: "key_wrong" });
+    await expect(openView(view, { identity: "AGE-SECRET-KEY-1NOPE" })).rejects.toMatchObject({ code: "key_malformed" });
+
+    // The second entry swapped for one made with another key: the first opened, so it is tampering.
+    const swapped = { ...view, files: [view.files[0]!, file({ sealed: await sealEntry({ recipient: other.recipient }, meta("b.txt")) })] };
+    await expect(openView(swapped, { identity })).rejects.toMatchObject({ code: "tampered", file: swapped.files[1]!.name });
+    // One byte of an entry changed.
+    const raw = Buffer.from(good, "base64");
+    raw[raw.length - 3]! ^= 1;
+    const flipped = { ...view, files: [view.files[0]!, file({ sealed: raw.toString("base64") })] };
+    await expect(openView(flipped, { identity })).rejects.toMatchObject({ code: "tampered" });
+    // Two entries naming the same file, an entry that is not the four fields, no entry at all.
+    await expect(openView({ ...view, files: [view.files[0]!, file({ sealed: good })] }, { identity })).rejects.toMatchObject({ code: "tampered" });
+    await expect(openView({ ...view, files: [view.files[0]!, file({ sealed: await sealBytes({ recipient }, '{"name":"x"}') })] }, { identity })).rejects.toMatchObject({
+      code: "tampered",
+    });
+    await expect(openView({ ...view, files: [view.files[0]!, file({ sealed: null })] }, { identity })).rejects.toMatchObject({ code: "tampered" });
+  });
+
+  it("passphrase packages: passphrase_needed without one, passphrase_wrong for another", async () => {
+    const view = { encryption: { scheme: "age-scrypt" as const }, sealed_message: await sealBytes({ passphrase: "right one" }, "hello"), message: null, files: [] };
+    await expect(openView(view, undefined)).rejects.toMatchObject({ code: "passphrase_needed" });
+    const { identity } = await generateIdentity();
+    await expect(openView(view, { identity })).rejects.toMatchObject({ code: "passphrase_needed" });
+    await expect(openView(view, { passphrase: "wrong one" })).rejects.toMatchObject({ code: "passphrase_wrong" });
+    expect((await openView(view, { passphrase: "right one" })).message).toBe("hello");
+  }, 30_000);
+});

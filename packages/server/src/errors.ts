@@ -68,6 +68,7 @@ type ConflictCode =
   | "package_closed"
   | "file_name_taken"
   | "link_not_inbound"
+  | "package_encrypted"
   | "download_in_progress"
   | "upload_offset_mismatch"
   | "uploads_unfinished"

@@ -7,6 +7,8 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { blobPath, filesUnder, postPackage, rawMultipart, sha256 } from "@speedyfiles/test-utils/uploads";
 import { expectError, expectUnauthorized, expectValidationError } from "@speedyfiles/test-utils/expect";
 import { finalize } from "@speedyfiles/test-utils/links";
+import { startTestSmtp, type ReceivedMail, type TestSmtp } from "@speedyfiles/test-utils/smtp";
+import { signedIn } from "@speedyfiles/test-utils/web";
 
 /**
  * End-to-end encryption as the server sees it: it takes, keeps and returns what the client
@@ -78,18 +80,21 @@ const base = { title: "Q4 financials", recipient_email: "cfo@acme.test", directi
 
 describe.each(DATABASES)("end-to-end encryption on the server (%s)", (kind) => {
   let t: TestServer;
-  let alice: { token: string };
+  let smtp: TestSmtp;
+  let alice: { token: string; user: { email: string }; password: string };
   let bob: { token: string };
   let keys: Keys;
 
   beforeAll(async () => {
-    t = await startTestServer(kind);
+    smtp = await startTestSmtp();
+    t = await startTestServer(kind, { env: { SF_SMTP_URL: smtp.url } });
     alice = await t.createUser();
     bob = await t.createUser();
     keys = await newKeys();
   });
   afterAll(async () => {
     await t?.close();
+    await smtp?.close();
   });
 
   async function create(body: Record<string, unknown>) {
@@ -334,5 +339,124 @@ describe.each(DATABASES)("end-to-end encryption on the server (%s)", (kind) => {
     const res = await t.fetch(`/packages/${pkg.id}/files`, { method: "POST", token: alice.token, headers: { "Content-Type": m.contentType }, body: new Uint8Array(m.body) });
     expect(res.status).toBe(201);
     expect((await res.json()).sealed).toBe(f.sealed);
+  });
+
+  /** An encrypted outbound package with one file, finalized; its mail's recipient is `to`. */
+  async function sendEncrypted(to: string, encryption: Record<string, unknown>) {
+    const sealedMessage = Buffer.from(await seal(keys.recipient, `${MARKER} in the message`)).toString("base64");
+    const pkg = await create({ recipient_email: to, encryption, sealed_message: sealedMessage });
+    const f = await encryptedFile(keys, `${MARKER}-budget.xlsx`, `${MARKER} numbers`);
+    const up = await multipart(`${t.api}/packages/${pkg.id}/files`, f.opaqueName, f.ciphertext, { sealed: f.sealed, token: alice.token });
+    expect(up.status).toBe(201);
+    const fin = await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token: alice.token });
+    expect(fin.status).toBe(200);
+    const answer = (await fin.json()) as { magic_link: string; encryption: unknown; sealed_message: string | null };
+    // The finalize answer (FinalizedPackage) carries them too; its link has no key (the server has none).
+    expect(answer).toMatchObject({ encryption, sealed_message: sealedMessage });
+    expect(answer.magic_link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
+    const secret = answer.magic_link.split("/l/")[1]!;
+    return { pkg, secret, file: f, sealedMessage };
+  }
+
+  /** Everything a mail carries that a person or a program could read. */
+  const mailText = (m: ReceivedMail) => [m.raw.toString("utf8"), m.parsed.subject ?? "", m.parsed.text ?? "", String(m.parsed.html ?? "")].join("\n");
+
+  describe("the zip", () => {
+    it("is not offered for an encrypted package: GET and HEAD answer 409 package_encrypted", async () => {
+      const { secret } = await sendEncrypted("zip@acme.test", { scheme: "age-x25519" });
+      const get = await t.fetch(`/links/${secret}/archive`);
+      const body = await expectError(get, 409, "package_encrypted");
+      expect(body.detail).toMatch(/encrypted end to end.*one by one/);
+      const head = await t.fetch(`/links/${secret}/archive`, { method: "HEAD" });
+      expect(head.status).toBe(409);
+      // The files themselves download as they are (ciphertext), as always.
+      const view = await (await t.fetch(`/links/${secret}`)).json();
+      const file = await t.fetch(`/links/${secret}/files/${view.files[0].id}`);
+      expect(file.status).toBe(200);
+      expect(Buffer.from(await file.arrayBuffer()).includes(MARKER)).toBe(false);
+    });
+  });
+
+  describe("mail", () => {
+    it("an encrypted package's email has no message, no file names and no key, and says where the key comes from", async () => {
+      const { secret, file, sealedMessage } = await sendEncrypted("cfo-x25519@acme.test", { scheme: "age-x25519" });
+      const mail = await smtp.waitForMail((m) => m.envelope.to.includes("cfo-x25519@acme.test"));
+      const all = mailText(mail);
+      expect(all).not.toContain(MARKER);
+      expect(all).not.toContain(sealedMessage.slice(0, 40));
+      expect(all).not.toContain(file.opaqueName);
+      expect(all).not.toContain(file.sealed.slice(0, 40));
+      expect(all).not.toContain(keys.identity);
+      expect(all).not.toMatch(/\/l\/[A-Za-z0-9_-]{43}#/);
+      const text = mail.parsed.text ?? "";
+      expect(text).toContain(`/l/${secret}`);
+      expect(text).toMatch(/Download: \S+\/l\/[A-Za-z0-9_-]{43}\n/);
+      expect(text).toContain("Files (1, ");
+      expect(text).toContain(
+        "These files are encrypted end to end. The key that opens them is not in this email: the sender gives you the full link (it ends with #AGE-SECRET-KEY-",
+      );
+      expect(text).not.toContain("Message:");
+    });
+
+    it("a passphrase package's email says the passphrase comes from the sender and the link works as is", async () => {
+      const { secret } = await sendEncrypted("cfo-scrypt@acme.test", { scheme: "age-scrypt" });
+      const mail = await smtp.waitForMail((m) => m.envelope.to.includes("cfo-scrypt@acme.test"));
+      expect(mailText(mail)).not.toContain(MARKER);
+      const text = mail.parsed.text ?? "";
+      expect(text).toContain(`/l/${secret}\n`);
+      expect(text).toContain("These files are encrypted end to end. You need the passphrase the sender gives you; this link works as is.");
+      expect(text).not.toContain("AGE-SECRET-KEY");
+    });
+
+    it("a plain package's email still lists its names and message", async () => {
+      const pkg = await create({ recipient_email: "cfo-plain@acme.test", message: `plain ${MARKER}` });
+      const up = await multipart(`${t.api}/packages/${pkg.id}/files`, "budget.xlsx", Buffer.from("plain bytes"), { token: alice.token });
+      expect(up.status).toBe(201);
+      await finalize(t, alice.token, pkg.id);
+      const mail = await smtp.waitForMail((m) => m.envelope.to.includes("cfo-plain@acme.test"));
+      const text = mail.parsed.text ?? "";
+      expect(text).toContain(`Message:\n  plain ${MARKER}`);
+      expect(text).toMatch(/Files \(1, [^)]+\):\n {2}- budget\.xlsx \(/);
+      expect(mailText(mail)).not.toContain("encrypted");
+    });
+
+    it("an encrypted request's email says uploads are encrypted, and the owner's notice names no file", async () => {
+      const pkg = await create({
+        direction: "inbound",
+        title: "Your papers",
+        recipient_email: "uploader@acme.test",
+        encryption: { scheme: "age-x25519", recipient: keys.recipient },
+      });
+      const secret = await finalize(t, alice.token, pkg.id);
+      const request = await smtp.waitForMail((m) => m.envelope.to.includes("uploader@acme.test"));
+      expect(request.parsed.text).toContain("Files you upload through this link are encrypted end to end");
+      expect(request.parsed.text).toContain(`/l/${secret}\n`);
+      const f = await encryptedFile(keys, `${MARKER}-passport.pdf`, `${MARKER} scan`);
+      expect((await multipart(`${t.api}/links/${secret}/files`, f.opaqueName, f.ciphertext, { sealed: f.sealed })).status).toBe(201);
+      expect((await t.fetch(`/links/${secret}/complete`, { method: "POST" })).status).toBe(200);
+      const notice = await smtp.waitForMail((m) => m.envelope.to.includes(alice.user.email) && (m.parsed.subject ?? "").includes("Your papers"));
+      const all = mailText(notice);
+      expect(all).not.toContain(MARKER);
+      expect(all).not.toContain(f.opaqueName);
+      expect(notice.parsed.text).toContain("Files (1, ");
+      expect(notice.parsed.text).toContain("encrypted end to end: sf download decrypts them");
+    });
+  });
+
+  describe("the owner's package page", () => {
+    it("says how the package is encrypted and that the names are opaque, and offers no uploader that would not encrypt", async () => {
+      const web = await signedIn(t, alice.user.email, alice.password);
+      const x25519 = await create({ encryption: { scheme: "age-x25519" } });
+      const page = await (await web.get(`/packages/${x25519.id}`)).text();
+      expect(page).toContain("Encrypted end to end (age, key in the link)");
+      expect(page).toContain("The names shown are opaque");
+      expect(page).not.toContain('id="uploader"');
+      const scrypt = await create({ encryption: { scheme: "age-scrypt" } });
+      expect(await (await web.get(`/packages/${scrypt.id}`)).text()).toContain("Encrypted end to end (age, passphrase)");
+      const plain = await create({});
+      const plainPage = await (await web.get(`/packages/${plain.id}`)).text();
+      expect(plainPage).not.toContain("Encrypted end to end");
+      expect(plainPage).toContain('id="uploader"');
+    });
   });
 });

@@ -287,6 +287,7 @@ describe.each(DATABASES)("packages (%s)", (kind) => {
         sha256: sha256("first file"),
         content_type: "application/octet-stream",
         created_at: expect.any(String),
+        sealed: null,
       });
 
       const fin = await (await finalize(pkg.id)).json();

@@ -75,6 +75,7 @@ async function messagesOf(trx: Knex, s: Services, e: DomainEvent, now: Date): Pr
           expiresAt: p.expires_at!,
           passwordProtected: p.password_hash !== null,
           maxDownloads: p.max_downloads,
+          encryption: p.encryption_scheme,
         }),
       }));
     }
@@ -90,6 +91,7 @@ async function messagesOf(trx: Knex, s: Services, e: DomainEvent, now: Date): Pr
         title: p.title,
         files: await listFiles(trx, p.id),
         packageUrl: `${s.config.publicUrl}/api/v1/packages/${p.id}`,
+        encrypted: p.encryption_scheme !== null,
       });
       return [{ kind: "upload_notice", packageId: p.id, linkId: e.link.id, message }];
     }

@@ -16,6 +16,24 @@ export interface PackageEmailInput {
   /** The recipient needs the password the sender gives them (never in this email). */
   passwordProtected?: boolean;
   maxDownloads?: number | null;
+  /**
+   * End-to-end encryption of the package (null: none). The email then holds no message and no
+   * file names (the server has only sealed ones), and the link without its key.
+   */
+  encryption?: EncryptionScheme | null;
+}
+
+type EncryptionScheme = "age-x25519" | "age-scrypt";
+
+/** What the recipient of an encrypted package needs to know: where the key comes from. */
+function encryptionNotes(i: Pick<PackageEmailInput, "direction" | "encryption">): string[] {
+  if (!i.encryption) return [];
+  if (i.direction === "inbound") {
+    return ["Files you upload through this link are encrypted end to end: the page encrypts them on your device before they leave it, and only the sender can open them."];
+  }
+  return i.encryption === "age-scrypt"
+    ? ["These files are encrypted end to end. You need the passphrase the sender gives you; this link works as is."]
+    : ["These files are encrypted end to end. The key that opens them is not in this email: the sender gives you the full link (it ends with #AGE-SECRET-KEY-…)."];
 }
 
 /** The delivery rules a recipient should know before clicking (none of them secret). */
@@ -39,31 +57,35 @@ export function packageEmail(i: PackageEmailInput): MailMessage {
   const expires = formatDate(i.expiresAt);
   const greeting = i.recipientName ? `Hello ${i.recipientName},` : "Hello,";
   const total = i.files.reduce((n, f) => n + f.size, 0);
+  // An encrypted package's names are opaque and its message sealed: neither is shown.
+  const encrypted = Boolean(i.encryption);
+  const message = encrypted ? null : i.message;
+  const filesLine = `Files (${i.files.length}, ${formatBytes(total)})${encrypted ? ", their names encrypted" : ""}:`;
+  const notes = [...encryptionNotes(i), ...deliveryNotes(i)];
 
   const text = [
     greeting,
     "",
     outbound ? `${from} sent you files with SpeedyFiles: "${i.title}".` : `${from} asks you to upload files with SpeedyFiles: "${i.title}".`,
-    ...(i.message ? ["", "Message:", ...i.message.split(/\r?\n/).map((l) => `  ${l}`)] : []),
-    ...(outbound ? ["", `Files (${i.files.length}, ${formatBytes(total)}):`, ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`)] : []),
+    ...(message ? ["", "Message:", ...message.split(/\r?\n/).map((l) => `  ${l}`)] : []),
+    ...(outbound && encrypted ? ["", filesLine.replace(/:$/, ".")] : []),
+    ...(outbound && !encrypted ? ["", filesLine, ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`)] : []),
     "",
     outbound ? `Download: ${i.link}` : `Upload: ${i.link}`,
     `The link works until ${expires}.`,
-    ...deliveryNotes(i),
+    ...notes,
     "",
     "Anyone with this link can " + (outbound ? "download these files" : "upload files to the sender") + "; do not forward it.",
   ].join("\n");
 
-  const fileRows = i.files.map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(formatBytes(f.size))})</span></li>`).join("");
+  const fileRows = (encrypted ? [] : i.files).map((f) => `<li>${escapeHtml(f.name)} <span style="color:#666">(${escapeHtml(formatBytes(f.size))})</span></li>`).join("");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
 <p>${escapeHtml(greeting)}</p>
 <p>${escapeHtml(from)} ${outbound ? "sent you files" : "asks you to upload files"} with SpeedyFiles: <strong>${escapeHtml(i.title)}</strong></p>
-${i.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:12px;white-space:pre-wrap">${escapeHtml(i.message)}</blockquote>` : ""}
-${outbound ? `<p>Files (${i.files.length}, ${escapeHtml(formatBytes(total))}):</p><ul>${fileRows}</ul>` : ""}
+${message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:12px;white-space:pre-wrap">${escapeHtml(message)}</blockquote>` : ""}
+${outbound ? (encrypted ? `<p>${escapeHtml(filesLine.replace(/:$/, "."))}</p>` : `<p>${escapeHtml(filesLine)}</p><ul>${fileRows}</ul>`) : ""}
 <p><a href="${escapeHtml(i.link)}" style="display:inline-block;padding:10px 16px;background:#2557d6;color:#fff;text-decoration:none;border-radius:6px">${outbound ? "Download files" : "Upload files"}</a></p>
-${deliveryNotes(i)
-  .map((n) => `<p>${escapeHtml(n)}</p>`)
-  .join("")}
+${notes.map((n) => `<p>${escapeHtml(n)}</p>`).join("")}
 <p style="font-size:90%;color:#555">Or open: ${escapeHtml(i.link)}<br>The link works until ${escapeHtml(expires)}. Anyone with it can ${outbound ? "download these files" : "upload files to the sender"}; do not forward it.</p>
 </body></html>`;
 
@@ -79,25 +101,29 @@ export function ownerUploadNotice(i: {
   title: string;
   files: { name: string; size: number }[];
   packageUrl: string;
+  /** The uploads are encrypted end to end: their names are opaque here, so only the count and size are told. */
+  encrypted?: boolean;
 }): MailMessage {
   const who = i.uploaderName ? `${i.uploaderName} (${i.uploaderEmail})` : i.uploaderEmail;
   const total = i.files.reduce((n, f) => n + f.size, 0);
+  const listed = i.encrypted ? [] : i.files;
+  const filesLine = `Files (${i.files.length}, ${formatBytes(total)})${i.encrypted ? ", encrypted end to end: sf download decrypts them and shows their names." : ":"}`;
   const subject = oneLine(`${i.uploaderName ?? i.uploaderEmail} uploaded ${i.files.length} file${i.files.length === 1 ? "" : "s"}: ${i.title}`);
   const text = [
     `Hello ${i.ownerName},`,
     "",
     `${who} uploaded files to your request "${i.title}".`,
     "",
-    `Files (${i.files.length}, ${formatBytes(total)}):`,
-    ...i.files.map((f) => `  - ${f.name} (${formatBytes(f.size)})`),
+    filesLine,
+    ...listed.map((f) => `  - ${f.name} (${formatBytes(f.size)})`),
     "",
     `Fetch them with: sf download <package id>   (package: ${i.packageUrl})`,
   ].join("\n");
   const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#222">
 <p>Hello ${escapeHtml(i.ownerName)},</p>
 <p>${escapeHtml(who)} uploaded files to your request <strong>${escapeHtml(i.title)}</strong>.</p>
-<p>Files (${i.files.length}, ${escapeHtml(formatBytes(total))}):</p>
-<ul>${i.files.map((f) => `<li>${escapeHtml(f.name)} (${escapeHtml(formatBytes(f.size))})</li>`).join("")}</ul>
+<p>${escapeHtml(filesLine)}</p>
+${listed.length > 0 ? `<ul>${listed.map((f) => `<li>${escapeHtml(f.name)} (${escapeHtml(formatBytes(f.size))})</li>`).join("")}</ul>` : ""}
 <p style="font-size:90%;color:#555">Package: ${escapeHtml(i.packageUrl)}</p>
 </body></html>`;
   return { to: i.ownerEmail, subject, text, html };

@@ -118,9 +118,18 @@ function extendForm(d: PackageDetailData): SafeHtml {
 </form>`;
 }
 
+/** How the package is encrypted end to end, in words (null: it is not). */
+function encryptionWords(p: PackageDetailData["pkg"]): string | null {
+  if (!p.encryption) return null;
+  if (p.encryption.scheme === "age-scrypt") return "Encrypted end to end (age, passphrase)";
+  if (p.direction === "inbound") return `Encrypted end to end (age, to your key ${p.encryption.recipient ?? ""})`;
+  return "Encrypted end to end (age, key in the link)";
+}
+
 function filesSection(d: PackageDetailData): SafeHtml {
   const p = d.pkg;
   const draft = p.status === "draft";
+  const encrypted = Boolean(p.encryption);
   const rows = p.files.map(
     (f) => html`<tr>
   <td class="name">${f.name}</td>
@@ -137,8 +146,9 @@ function filesSection(d: PackageDetailData): SafeHtml {
   </td>
 </tr>`,
   );
+  // This page's uploader does not encrypt: an encrypted package's files come from sf or the SDK.
   const uploader =
-    draft && p.direction === "outbound"
+    draft && p.direction === "outbound" && !encrypted
       ? html`<div id="uploader" data-package-id="${p.id}" data-max-file-bytes="${d.maxFileBytes}">
   <label class="drop" id="drop"><input type="file" id="file-input" multiple aria-label="Add files"><span>Drop files here or <u>choose files</u> to add them</span></label>
   <ul class="files" id="queue" aria-label="Uploads"></ul>
@@ -148,6 +158,11 @@ function filesSection(d: PackageDetailData): SafeHtml {
   const empty = p.direction === "inbound" ? "Nothing uploaded yet." : "No files yet.";
   return html`<section class="panel">
   <h2>${p.direction === "inbound" ? "Files received" : "Files"} <span class="muted small">${plural(p.files.length, "file")}, ${formatBytes(p.total_size)}</span></h2>
+  ${
+    encrypted
+      ? html`<p class="muted small" id="opaque-names">The names shown are opaque: each file's real name, size and type are encrypted with it, and only the key opens them (<code>sf download</code> decrypts).${draft && p.direction === "outbound" ? " Add files with sf or the SDK, which encrypt them." : ""}</p>`
+      : ""
+  }
   ${
     p.files.length === 0
       ? html`<p class="empty">${empty}</p>`
@@ -218,6 +233,7 @@ ${finalized}
   <dl class="facts">
     <dt>${p.direction === "inbound" ? "Requested from" : "Sent to"}</dt><dd>${recipientsOf(p, d.recipients)}</dd>
     ${p.message ? html`<dt>Message</dt><dd class="message">${p.message}</dd>` : ""}
+    ${encryptionWords(p) ? html`<dt>Encryption</dt><dd id="encryption">${encryptionWords(p)}. The server holds only ciphertext; the title and the recipients are not encrypted.${p.sealed_message ? " The message is encrypted too." : ""}</dd>` : ""}
     <dt>Created</dt><dd>${timeTag(p.created_at)}</dd>
     <dt>Link lifetime</dt><dd>${plural(p.ttl_days, "day")} after finalizing</dd>
     ${p.finalized_at ? html`<dt>Finalized</dt><dd>${timeTag(p.finalized_at)}</dd>` : ""}

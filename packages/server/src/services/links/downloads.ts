@@ -97,7 +97,12 @@ async function recordDownload(s: Services, l: LiveLink, client: Client, file: Fi
     // The receipt of this recipient's first complete download, and the notice that every file
     // reached the limit: each claimed once on the link's row, and queued with the claim.
     if (await claimReceipt(trx, l.link.id, now)) {
-      await emit(trx, s, { type: "link.first_download", pkg: p, link: l.link, what: file ? `"${file.name}"` : "all files (zip)" });
+      await emit(trx, s, {
+        type: "link.first_download",
+        pkg: p,
+        link: l.link,
+        what: file ? (p.encryption_scheme === null ? `"${file.name}"` : "an encrypted file") : "all files (zip)",
+      });
     }
     if (p.max_downloads === null) return;
     const counts = await fileDownloadCounts(trx, l.link.id);
@@ -152,6 +157,14 @@ export async function downloadLinkArchive(s: Services, secret: string, client: C
   const l = await openLink(s, secret, access);
   const p = l.pkg;
   authorizeRecipient("download", p);
+  if (p.encryption_scheme !== null) {
+    // The server holds ciphertext only: a zip of it would open nothing. The recipient's side
+    // decrypts each file (and may zip them there).
+    throw new Conflict(
+      "package_encrypted",
+      "These files are encrypted end to end, so the server cannot put them in one zip: download them one by one (the recipient's page decrypts each)",
+    );
+  }
   if ((await usedUpFiles(s, l)).size > 0) {
     throw new Gone("download_limit_reached", "Some of these files were downloaded as many times as the sender allowed; download the others one by one");
   }

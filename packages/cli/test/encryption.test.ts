@@ -177,7 +177,9 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     expect(link).toMatch(/#AGE-SECRET-KEY-1/);
     // A package sent after it, with mail: once its email arrived, the mail worker had its turn at both.
     const canary = `canary-${crypto.randomBytes(3).toString("hex")}@acme.com`;
-    ok(await runSf(["send", path.join(dir, `${MARKER}-plan.txt`), "--to", canary, "--title", "canary"], { env: sender }));
+    const plainFile = path.join(work, "canary.txt");
+    await fs.writeFile(plainFile, "nothing secret");
+    ok(await runSf(["send", plainFile, "--to", canary], { env: sender }));
     await smtp.waitForMail((m) => m.envelope.to.includes(canary));
     expect(smtp.messages.filter((m) => m.envelope.to.includes(quiet))).toEqual([]);
     const bad = await runSf(["send", dir, "--to", quiet, "--notify", "some"], { env: sender });
@@ -262,7 +264,7 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     }
     expect(tampered).toBe(true);
     const broken = await runSf(["download", link, "-o", out], { env: recipient });
-    expect(broken.code).toBe(1);
+    expect(broken.code, broken.stderr).toBe(1);
     expect(broken.stderr).toMatch(/numbers\.bin/);
     expect(broken.stderr).toContain("was changed after it was encrypted");
     expect(broken.stderr).toContain("nothing was written");

@@ -5,7 +5,7 @@ import { makeFetch, requestOf, type RequestOptions, type TransportOptions } from
 import type { RetryOptions } from "./retry.js";
 import type { TokenProvider, TokenProviderContext } from "./auth/token-provider.js";
 import { createCore, type ProviderBinding } from "./resources/core.js";
-import { filesResource, type FilesResource } from "./resources/files.js";
+import { filesResource, type FilesResource, type OwnerDownloadOptions } from "./resources/files.js";
 import { linksResource, type DownloadAllOptions, type LinksResource } from "./resources/links.js";
 import { packageEvents, packagesResource, type PackagesResource } from "./resources/packages.js";
 import { authResource, type AuthResource } from "./resources/auth.js";
@@ -138,7 +138,14 @@ export class SpeedyFiles {
     this.admin = adminResource(core);
     this.#account = accountMethods(core);
     this.#events = packageEvents(core);
-    this.#workflows = { baseUrl: this.baseUrl, packages: this.packages, uploadFile: this.files.upload, transfer: core.transfer, timeoutMs: this.#transport.timeoutMs };
+    this.#workflows = {
+      baseUrl: this.baseUrl,
+      packages: this.packages,
+      uploadFile: this.files.upload,
+      deleteFile: (p, f) => this.files.delete(p, f),
+      transfer: core.transfer,
+      timeoutMs: this.#transport.timeoutMs,
+    };
   }
 
   /** Whether this client has a token or a token provider (the token itself is never readable from the object). */
@@ -178,8 +185,11 @@ export class SpeedyFiles {
     return this.files.upload(packageId, source, opts);
   }
 
-  /** Downloads a file of your package to `dest`, resumable and checksum-verified (the same as `files.download`). */
-  downloadFile(packageId: string, fileId: string, dest: string, opts: DownloadOptions = {}): Promise<{ size: number; sha256: string }> {
+  /**
+   * Downloads a file of your package to `dest`, resumable and checksum-verified (the same as
+   * `files.download`); `{ file, key }` decrypts a file of an encrypted package.
+   */
+  downloadFile(packageId: string, fileId: string, dest: string, opts: OwnerDownloadOptions = {}): Promise<{ size: number; sha256: string }> {
     return this.files.download(packageId, fileId, dest, opts);
   }
 

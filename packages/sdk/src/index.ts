@@ -91,7 +91,10 @@ export {
   type LinkOptions,
   type ParsedLink,
   type DownloadAllOptions,
+  type LinkKeyOptions,
+  type FileKeyOptions,
 } from "./resources/links.js";
+export type { OwnerDownloadOptions } from "./resources/files.js";
 export type { Progress } from "./transfer/index.js";
 export type { RecipientDownload, WaitForDownloadOptions, WaitForDownloadProgress, WaitForDownloadResult } from "./resources/wait-for-download.js";
 export { ResumableUploadError, DEFAULT_RESUMABLE_THRESHOLD, DEFAULT_CHUNK_SIZE, type ResumableOptions } from "./transfer/index.js";

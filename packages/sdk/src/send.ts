@@ -14,6 +14,8 @@ import {
 } from "./transfer/index.js";
 import type { PackagesResource } from "./resources/packages.js";
 import type { FinalizedPackage, FinalizeRequest, PackageCreateRequest, PackageDetail, PackageFile } from "./types.js";
+import { generateIdentity, isRecipient, withLinkKey, type EncryptionKey } from "./encryption/keys.js";
+import { sealBytes, type Encryption } from "./encryption/seal.js";
 
 /** Progress of `send()`: the file in flight and the whole transfer. */
 export interface SendProgress {
@@ -77,6 +79,14 @@ export interface SendOptions {
    * See `ciIdempotencyKey` for one derived from a CI job.
    */
   idempotencyKey?: string;
+  /**
+   * Encrypt end to end: `true` makes a fresh age X25519 identity for this package, returned as
+   * `key` and after `#` in every `magic_link` of the result (the server never sees it, and the
+   * emails it sends carry the link without it); `{ passphrase }` encrypts to a passphrase the
+   * recipients must be given another way. Files, their names and sizes, and the message travel
+   * encrypted; the title and the recipients do not.
+   */
+  encrypt?: true | { passphrase: string };
 }
 
 /**
@@ -111,12 +121,21 @@ export interface RequestFilesOptions {
   /** Days the link works (default 7). */
   ttl_days?: number;
   signal?: AbortSignal;
+  /**
+   * Files uploaded through the link are encrypted to this age X25519 recipient (`age1…`, the
+   * public half of an identity you keep): only that identity opens them. No `message` then (the
+   * uploader could not read it).
+   */
+  encrypt?: { recipient: string };
 }
 
 export interface SendResult {
   package: FinalizedPackage;
+  /** With `encrypt: true`: the full link, `…#AGE-SECRET-KEY-1…`. */
   magic_link: string;
   expires_at: string;
+  /** With `encrypt: true`: the package's age X25519 identity (also after `#` in every magic_link). */
+  key?: string;
 }
 
 /** What the workflows use of the client. */
@@ -124,6 +143,7 @@ export interface WorkflowDeps {
   baseUrl: string;
   packages: Pick<PackagesResource, "create" | "get" | "finalize" | "delete">;
   uploadFile(packageId: string, source: UploadSource, opts: UploadOptions): Promise<UploadedFile>;
+  deleteFile(packageId: string, fileId: string): Promise<void>;
   /** The transfer settings with the token (the provider's current one, with a token provider). */
   transfer(): TransferContext | Promise<TransferContext>;
   /** The client's deadline of one API call (ms): the cleanup of a failed send takes at most 10 s of it. */
@@ -142,28 +162,58 @@ export async function send(sf: WorkflowDeps, opts: SendOptions): Promise<SendRes
   ];
   if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");
   if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: opts.signal.reason });
-  return createAndFinalize(
+  const e2e = opts.encrypt ? await encryptionOf(opts.encrypt) : undefined;
+  if (e2e && opts.idempotencyKey !== undefined) {
+    // A rerun could not give the key of the first run's package: it exists only in that run.
+    throw new SpeedyFilesError("an encrypted send cannot take an idempotency key: its key exists only in the run that made it, so a rerun could not give it back");
+  }
+  const result = await createAndFinalize(
     sf,
     {
       title: opts.title ?? defaultTitle(opts.files, files),
       ...recipientsOf(opts.to, opts.recipient_name),
       direction: "outbound",
       ttl_days: opts.ttl_days ?? 7,
-      ...(opts.message ? { message: opts.message } : {}),
+      ...(e2e ? { encryption: e2e.encryption, ...(opts.message ? { sealed_message: await sealBytes(e2e.to, opts.message) } : {}) } : opts.message ? { message: opts.message } : {}),
       ...(opts.max_downloads !== undefined ? { max_downloads: opts.max_downloads } : {}),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
       ...(opts.notify_on_download !== undefined ? { notify_on_download: opts.notify_on_download } : {}),
     },
-    (id, existing) => uploadAll(sf, id, files, opts, existing),
+    (id, existing) => uploadAll(sf, id, files, opts, existing, e2e?.to),
     opts.signal,
     opts.resume,
     opts.idempotencyKey,
     opts.notify_recipients === false ? { notify_recipients: false } : undefined,
   );
+  return e2e?.identity ? withKey(result, e2e.identity) : result;
+}
+
+/** A send's encryption: what the package says, what files are encrypted to, and the identity (x25519). */
+async function encryptionOf(encrypt: true | { passphrase: string }): Promise<{ encryption: Encryption; to: EncryptionKey; identity?: string }> {
+  if (encrypt === true) {
+    const { identity, recipient } = await generateIdentity();
+    return { encryption: { scheme: "age-x25519" }, to: { recipient }, identity };
+  }
+  if (typeof encrypt.passphrase !== "string" || encrypt.passphrase === "") throw new SpeedyFilesError("encrypt: { passphrase } needs a passphrase that is not empty");
+  return { encryption: { scheme: "age-scrypt" }, to: { passphrase: encrypt.passphrase } };
+}
+
+/** The result with every magic link made whole: `#<identity>` after it. */
+function withKey(r: SendResult, identity: string): SendResult {
+  const pkg = {
+    ...r.package,
+    magic_link: withLinkKey(r.package.magic_link, identity),
+    links: r.package.links.map((l) => ({ ...l, magic_link: withLinkKey(l.magic_link, identity) })),
+  };
+  return { ...r, package: pkg, magic_link: withLinkKey(r.magic_link, identity), key: identity };
 }
 
 /** An inbound package: the link lets `from` upload files to you. Finalized, ready to share. */
 export async function request(sf: WorkflowDeps, opts: RequestFilesOptions): Promise<SendResult> {
+  if (opts.encrypt) {
+    if (!isRecipient(opts.encrypt.recipient)) throw new SpeedyFilesError("encrypt: { recipient } must be an age X25519 recipient (age1… as age-keygen prints it)");
+    if (opts.message) throw new SpeedyFilesError("an encrypted request cannot carry a message: the uploader could not read it, and the server may not see it");
+  }
   return createAndFinalize(
     sf,
     {
@@ -173,6 +223,7 @@ export async function request(sf: WorkflowDeps, opts: RequestFilesOptions): Prom
       direction: "inbound",
       ttl_days: opts.ttl_days ?? 7,
       ...(opts.message ? { message: opts.message } : {}),
+      ...(opts.encrypt ? { encryption: { scheme: "age-x25519" as const, recipient: opts.encrypt.recipient } } : {}),
     },
     async () => undefined,
     opts.signal,
@@ -237,7 +288,14 @@ async function createAndFinalize(
   }
 }
 
-async function uploadAll(sf: WorkflowDeps, packageId: string, files: SendItem[], opts: SendOptions, existing: PackageFile[] = []): Promise<void> {
+async function uploadAll(sf: WorkflowDeps, packageId: string, files: SendItem[], opts: SendOptions, existing: PackageFile[] = [], encrypt?: EncryptionKey): Promise<void> {
+  if (encrypt && existing.length > 0) {
+    // A resumed encrypted send has a new key: what the draft holds was encrypted to the old one.
+    // It starts over (and its partial uploads with it: their headers were the old run's).
+    for (const f of existing) await sf.deleteFile(packageId, f.id);
+    existing = [];
+    opts = { ...opts, resume: { ...opts.resume, uploads: {} } };
+  }
   const totalBytes = files.reduce((n, f) => n + f.size, 0);
   const progress = new ProgressTotal();
   const report = (f: SendItem, fileBytes: number, bytes: number, phase: SendProgress["phase"], uploaded?: UploadedFile) =>
@@ -265,12 +323,14 @@ async function uploadAll(sf: WorkflowDeps, packageId: string, files: SendItem[],
       const url = f.source ? undefined : saved[f.name];
       const uploaded = await sf.uploadFile(packageId, f.source ?? f.path, {
         name: f.name,
+        ...(encrypt ? { encrypt } : {}),
         signal,
         resumable: {
           ...(url ? { uploadUrl: url } : {}),
           onUploadUrl: (u) => opts.resume?.onUpload?.(f.name, u),
         },
-        onProgress: (p) => report(f, p.bytes, progress.set(f.name, p.bytes), "upload"),
+        // (An encrypted file sends a little more than its size: the count stops at its size.)
+        onProgress: (p) => report(f, Math.min(p.bytes, f.size || p.bytes), progress.set(f.name, Math.min(p.bytes, f.size || p.bytes)), "upload"),
       });
       report(f, f.size, progress.finish(f.name, f.source ? uploaded.size : f.size), "done", uploaded);
     },

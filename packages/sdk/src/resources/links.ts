@@ -19,6 +19,9 @@ import {
   type UploadSource,
 } from "../transfer/index.js";
 import { USER_AGENT } from "../version.js";
+import type { FileDecryption } from "../encryption/decrypt.js";
+import { splitLinkKey, type DecryptionKey } from "../encryption/keys.js";
+import { decrypterFor, openView, type Encryption, type OpenedFile } from "../encryption/seal.js";
 import type { Core } from "./core.js";
 
 export type LinkView = components["schemas"]["LinkView"];
@@ -38,7 +41,8 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
  * (`…/api/v1/links/<secret>`), or a bare secret together with `baseUrl`.
  */
 export function parseLink(link: string, baseUrl?: string): ParsedLink {
-  const trimmed = link.trim();
+  // The `#…` part (an encrypted package's key) never goes to the server.
+  const trimmed = link.trim().replace(/#.*$/s, "");
   if (SECRET.test(trimmed)) {
     if (!baseUrl) throw new SpeedyFilesError("a bare link secret needs the server URL (baseUrl or SF_URL)");
     return { baseUrl: normaliseBaseUrl(baseUrl), secret: trimmed };
@@ -127,7 +131,22 @@ export async function getLink(link: string, opts: LinkOptions = {}): Promise<Lin
   return data!;
 }
 
-export interface DownloadAllOptions extends LinkOptions {
+/** The key of an encrypted package, when the link's `#` part does not carry it (or to override it). */
+export interface LinkKeyOptions {
+  /** The age X25519 identity (`AGE-SECRET-KEY-1…`); default: the link's `#` part. */
+  identity?: string | undefined;
+  /** The passphrase of a passphrase-encrypted package. */
+  passphrase?: string | undefined;
+}
+
+/** The key `opts` or the link's fragment gives (undefined: none). */
+export function linkKey(link: string, opts: LinkKeyOptions): DecryptionKey | undefined {
+  if (opts.passphrase !== undefined) return { passphrase: opts.passphrase };
+  const identity = opts.identity ?? splitLinkKey(link).identity;
+  return identity !== undefined ? { identity } : undefined;
+}
+
+export interface DownloadAllOptions extends LinkOptions, LinkKeyOptions {
   /** Files fetched at once (default 4). */
   concurrency?: number;
   onProgress?: (p: { file: string; fileBytes: number; fileSize: number; bytes: number; totalBytes: number; phase: "download" | "done" }) => void;
@@ -136,15 +155,23 @@ export interface DownloadAllOptions extends LinkOptions {
 /**
  * Downloads every file of an outbound link into `dir`, keeping relative paths. Each file is
  * resumable (an interrupted run continues from `<file>.part`) and checked against its SHA-256.
+ *
+ * An encrypted package is opened with the link's `#` key (or `identity` / `passphrase`): the
+ * returned view has the plaintext names and message, each file is decrypted as it streams into a
+ * temporary file next to its target and renamed once its plaintext SHA-256 and size match; any
+ * failure leaves no file at the target (DecryptionError `tampered` names the file). Encrypted
+ * files start from zero after an interruption.
  */
 export async function downloadAll(
   link: string,
   dir: string,
   opts: DownloadAllOptions = {},
-): Promise<{ view: LinkView; files: { name: string; path: string; size: number; sha256: string }[] }> {
+): Promise<{ view: LinkView & { files: OpenedFile[] }; files: { name: string; path: string; size: number; sha256: string }[] }> {
   const p = parseLink(link, opts.baseUrl);
-  const view = await getLink(link, opts);
-  if (view.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");
+  const key = linkKey(link, opts);
+  const sealedView = await getLink(link, opts);
+  if (sealedView.direction !== "outbound") throw new SpeedyFilesError("this is an upload link: it takes files, it has none to download");
+  const view = await openView(sealedView, key);
   // Files this link already downloaded as often as the sender allowed are skipped, not failed.
   const usedUp = new Set(view.used_up_file_ids ?? []);
   const files = view.files.filter((f) => !usedUp.has(f.id));
@@ -162,6 +189,7 @@ export async function downloadAll(
       progress.set(f.name, 0);
       const r = await downloadLinkFile(linkApi(p), f, dest, {
         ...opts,
+        ...(view.encryption ? { encryption: view.encryption, key } : {}),
         signal,
         onProgress: (pr: Progress) => report(f.name, pr.bytes, f.size, progress.set(f.name, pr.bytes), "download"),
       });
@@ -173,14 +201,36 @@ export async function downloadAll(
   return { view, files: results };
 }
 
-/** Downloads one file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
+/** What decrypts one file of an encrypted package: its Encryption and the key. */
+export interface FileKeyOptions {
+  /**
+   * The package's key: with `file.ciphertext` (an OpenedFile from openView) the download
+   * decrypts; default for a link: its `#` part.
+   */
+  key?: DecryptionKey | undefined;
+  /** The package's `encryption` (default: asked from the server when `file.ciphertext` is there). */
+  encryption?: Encryption | undefined;
+}
+
+/**
+ * Downloads one file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked.
+ * An OpenedFile of an encrypted package (from openView, `ciphertext` set) is decrypted on the way
+ * (no resume; nothing left at `dest` on failure), with `key` or the link's `#` part.
+ */
 export async function downloadLinkFile(
   link: string,
-  file: { id: string; sha256?: string },
+  file: { id: string; sha256?: string; name?: string; size?: number; content_type?: string; ciphertext?: OpenedFile["ciphertext"] },
   dest: string,
-  opts: LinkOptions & { onProgress?: (p: Progress) => void } = {},
+  opts: LinkOptions & FileKeyOptions & { onProgress?: (p: Progress) => void } = {},
 ): Promise<{ size: number; sha256: string }> {
   const p = parseLink(link, opts.baseUrl);
+  let decrypt: FileDecryption | undefined;
+  if (file.ciphertext) {
+    const key = opts.key ?? linkKey(link, {});
+    const encryption = opts.encryption ?? (await getLink(link, opts)).encryption;
+    if (!encryption) throw new SpeedyFilesError("this file has a ciphertext description, but its package is not encrypted");
+    decrypt = fileDecryption(encryption, key, file as OpenedFile);
+  }
   return downloadToPath(
     `${linkApi(p)}/files/${encodeURIComponent(file.id)}`,
     dest,
@@ -191,14 +241,28 @@ export async function downloadLinkFile(
       ...(opts.stallTimeoutMs !== undefined ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
     },
     transferContext(opts),
+    decrypt,
   );
 }
 
-/** Uploads one file through an inbound link (no token needed). */
+/**
+ * Uploads one file through an inbound link (no token needed). To an encrypted link (its view's
+ * `encryption.recipient`) the file is encrypted to that recipient and sent with its sealed entry;
+ * `opts.name` is then the plaintext name (the server sees an opaque one).
+ */
 export async function uploadToLink(link: string, source: UploadSource, opts: UploadOptions & Omit<LinkOptions, "signal"> = {}): Promise<UploadedFile> {
   const p = parseLink(link, opts.baseUrl);
   const ctx = { ...transferContext(opts), resumableThreshold: opts.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD };
-  return (await upload({ base: linkApi(p), onMismatch: async () => undefined }, source, opts, ctx)).file;
+  let encrypt = opts.encrypt;
+  if (!encrypt) {
+    const view = await getLink(link, { ...opts, ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (view.encryption) {
+      const recipient = view.encryption.recipient;
+      if (!recipient) throw new SpeedyFilesError("this upload link is encrypted but names no public key to encrypt to: ask its owner for a new one");
+      encrypt = { recipient };
+    }
+  }
+  return (await upload({ base: linkApi(p), onMismatch: async () => undefined }, source, { ...opts, ...(encrypt ? { encrypt } : {}) }, ctx)).file;
 }
 
 /** Tells the owner of an inbound link that the upload is complete. */
@@ -218,12 +282,15 @@ export function linksResource(core: Core) {
     /** What the link gives access to; `{ password }` for a password-protected package. */
     get: (link: string, o?: RequestOptions & { password?: string }) => getLink(link, { ...core.linkOptions(), ...o }),
     downloadAll: (link: string, dir: string, opts: Omit<DownloadAllOptions, "baseUrl"> = {}) => downloadAll(link, dir, { ...core.linkOptions(), ...opts }),
-    /** One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked. */
+    /**
+     * One file of an outbound link to `dest`: resumable from `<dest>.part`, SHA-256 checked; an
+     * OpenedFile of an encrypted package is decrypted (with `key`, default the link's `#` part).
+     */
     downloadFile: (
       link: string,
-      file: { id: string; sha256?: string },
+      file: Parameters<typeof downloadLinkFile>[1],
       dest: string,
-      opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> & { password?: string } = {},
+      opts: Pick<DownloadOptions, "onProgress" | "signal" | "stallTimeoutMs"> & FileKeyOptions & { password?: string } = {},
     ) => downloadLinkFile(link, file, dest, { ...core.linkOptions(), ...opts }),
     upload: (link: string, source: UploadSource, opts: UploadOptions = {}) => uploadToLink(link, source, { ...core.linkOptions(), ...core.resumable, ...opts }),
     complete: (link: string, o?: RequestOptions) => completeLink(link, { ...core.linkOptions(), ...o }),
@@ -231,3 +298,13 @@ export function linksResource(core: Core) {
 }
 
 export type LinksResource = ReturnType<typeof linksResource>;
+
+/** What a download needs to decrypt `file` (an OpenedFile) of a package encrypted with `encryption`. */
+export function fileDecryption(encryption: Encryption, key: DecryptionKey | undefined, file: OpenedFile): FileDecryption {
+  return {
+    decrypter: decrypterFor(encryption, key),
+    encryption,
+    meta: { name: file.name, size: file.size, content_type: file.content_type, sha256: file.sha256 },
+    stored: file.ciphertext?.name ?? file.name,
+  };
+}

@@ -24,11 +24,17 @@ export async function sendMultipart(
   body: UploadBody,
   opts: Pick<UploadOptions, "contentType" | "onProgress" | "signal" | "stallTimeoutMs">,
   ctx: TransferContext,
+  /** The file's sealed entry (an encrypted package): a field before the file part. */
+  sealed?: string,
 ): Promise<UploadedFile> {
   const { name, size } = body;
   const boundary = `----speedyfiles-${crypto.randomBytes(12).toString("hex")}`;
   const contentType = opts.contentType ?? "application/octet-stream";
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${dispositionName(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`, "utf8");
+  const field = sealed === undefined ? "" : `--${boundary}\r\nContent-Disposition: form-data; name="sealed"\r\n\r\n${sealed}\r\n`;
+  const head = Buffer.from(
+    `${field}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${dispositionName(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`,
+    "utf8",
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`, "utf8");
   let sent = 0;
   opts.onProgress?.({ bytes: 0, total: size });

@@ -65,6 +65,8 @@ export interface TusUpload {
   /** `…/api/v1/packages/{id}/uploads` or `…/api/v1/links/{link}/uploads`. */
   createUrl: string;
   contentType?: string | undefined;
+  /** The file's sealed entry (an encrypted package), sent in Upload-Metadata. */
+  sealed?: string | undefined;
   /** A body of known size that can be read at any offset. */
   body: UploadBody;
   onProgress?: ((p: Progress) => void) | undefined;
@@ -181,7 +183,7 @@ export async function sendResumable(u: TusUpload, opts: ResumableOptions, ctx: T
     else offset = resumedFrom = known;
   }
   if (!uploadUrl) {
-    const meta = [`filename ${b64(body.name)}`, ...(u.contentType ? [`content_type ${b64(u.contentType)}`] : [])].join(",");
+    const meta = [`filename ${b64(body.name)}`, ...(u.contentType ? [`content_type ${b64(u.contentType)}`] : []), ...(u.sealed ? [`sealed ${b64(u.sealed)}`] : [])].join(",");
     const a = await retrying(async () => {
       const r = await send("POST", u.createUrl, { "upload-length": String(size), "upload-metadata": meta });
       if (r.status !== 201) throw fail(r, "POST", u.createUrl);

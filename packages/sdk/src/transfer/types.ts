@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type * as undici from "undici";
+import type { EncryptionKey } from "../encryption/keys.js";
 import type { components } from "../generated/api.js";
 import type { ResumableOptions } from "./tus.js";
 
@@ -33,6 +34,13 @@ export interface UploadOptions {
   resumableThreshold?: number;
   /** Settings of a resumable upload (chunk size, retries, an upload URL to resume). */
   resumable?: ResumableOptions;
+  /**
+   * Encrypts the file end to end (a file of an encrypted package): an age v1 file to this
+   * recipient (`age1…`) or passphrase, stored under an opaque name, with its sealed entry
+   * (plaintext `name`, size, `contentType` and SHA-256). The returned record is the server's:
+   * it describes the ciphertext.
+   */
+  encrypt?: EncryptionKey;
 }
 
 export interface DownloadOptions {

@@ -1,3 +1,4 @@
+import { prepareEncrypted } from "../encryption/upload.js";
 import { ChecksumError } from "../errors.js";
 import { UploadBody, type UploadDigests } from "./body.js";
 import { sendMultipart } from "./multipart.js";
@@ -32,17 +33,37 @@ export interface UploadResult extends UploadDigests {
  * is removed (`onMismatch`) and a ChecksumError thrown.
  */
 export async function upload(target: UploadTarget, source: UploadSource, opts: UploadOptions, ctx: UploadContext): Promise<UploadResult> {
-  const body = new UploadBody(await openSource(source, opts.name), target.transforms);
+  // End-to-end encryption: the plaintext is hashed first (its sealed entry goes before its
+  // bytes), then sent through the encrypting transform under an opaque name.
+  const enc = opts.encrypt ? await prepareEncrypted(source, opts.name, opts.contentType, opts.encrypt) : undefined;
+  let body: UploadBody;
+  try {
+    body = enc
+      ? new UploadBody({ ...enc.source, name: enc.opaqueName }, [...(target.transforms ?? []), enc.transform])
+      : new UploadBody(await openSource(source, opts.name), target.transforms);
+  } catch (err) {
+    await enc?.cleanup();
+    throw err;
+  }
+  const contentType = enc ? "application/octet-stream" : opts.contentType;
   try {
     const threshold = opts.resumableThreshold ?? ctx.resumableThreshold;
     const file =
       body.seekable && body.size !== undefined && body.size >= threshold
         ? await sendResumable(
-            { createUrl: `${target.base}/uploads`, contentType: opts.contentType, body, onProgress: opts.onProgress, signal: opts.signal, stallTimeoutMs: opts.stallTimeoutMs },
+            {
+              createUrl: `${target.base}/uploads`,
+              contentType,
+              sealed: enc?.sealed,
+              body,
+              onProgress: opts.onProgress,
+              signal: opts.signal,
+              stallTimeoutMs: opts.stallTimeoutMs,
+            },
             { ...ctx.resumable, ...opts.resumable },
             ctx,
           )
-        : await sendMultipart(`${target.base}/files`, body, opts, ctx);
+        : await sendMultipart(`${target.base}/files`, body, { ...opts, contentType }, ctx, enc?.sealed);
     let digests: UploadDigests;
     try {
       digests = await body.digests();
@@ -54,8 +75,14 @@ export async function upload(target: UploadTarget, source: UploadSource, opts: U
       await target.onMismatch(file.id).catch(() => undefined);
       throw new ChecksumError(`upload of ${body.name} was corrupted: server has ${file.sha256}, sent ${digests.sha256}`, digests.sha256, file.sha256);
     }
+    if (enc && digests.plaintextSha256 !== enc.meta.sha256) {
+      // The file changed between the hash of its sealed entry and its upload.
+      await target.onMismatch(file.id).catch(() => undefined);
+      throw new ChecksumError(`${enc.meta.name} changed while it was being sent: send it again`, enc.meta.sha256, digests.plaintextSha256 ?? "");
+    }
     return { file, ...digests };
   } finally {
     body.dispose();
+    await enc?.cleanup();
   }
 }

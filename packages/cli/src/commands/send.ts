@@ -227,6 +227,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
         (b) => (sentBytes = b),
         (size) => ((stored.files += 1), (stored.bytes += size)),
         (b) => (resumedBytes = b),
+        !!encrypt,
       ),
       ...(stateFile
         ? {
@@ -287,7 +288,8 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     throw err;
   }
   const ms = performance.now() - started;
-  const bytes = result.files.reduce((n, f) => n + f.size, 0) || sentBytes;
+  // Encrypted: the server's sizes are the ciphertext's; the files' own total is what was sent.
+  const bytes = (encrypt && !useStdin ? totalBytes : result.files.reduce((n, f) => n + f.size, 0)) || sentBytes;
   // A resumed send: the speed is of the bytes this run sent, not of what was already there.
   const now = Math.max(0, bytes - resumedBytes);
   const part = resumedBytes > 0 ? `; ${formatBytes(now)} of it in this run` : "";

@@ -273,7 +273,7 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     expect((await filesUnder(out)).filter((f) => f.includes("numbers"))).toEqual([]);
   });
 
-  it("sf request --encrypt → sf upload encrypts → sf download <id> opens it with the config's identity; another profile says it has none", async () => {
+  it("sf request --encrypt → sf upload encrypts → sf download <id> opens it with the config's identity; a profile with none or another one says so", async () => {
     const home = path.join(work, "requester");
     const u = await t.createUser();
     const env = baseEnv(home);
@@ -310,6 +310,19 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     expect(other.code).toBe(3);
     expect(other.stderr).toContain(`encrypted end to end to ${r.encryption.recipient}`);
     expect(other.stderr).toContain("holds no identity for profile work");
+    expect(await filesUnder(path.join(work, "scans-other"))).toEqual([]);
+
+    // A profile whose identity is another one: names both public halves, never a secret key.
+    const stranger = await generateIdentity();
+    const withOther = JSON.parse(await fs.readFile(cfgFile, "utf8")) as { identities: Record<string, string> };
+    withOther.identities.work = stranger.identity;
+    await fs.writeFile(cfgFile, JSON.stringify(withOther), { mode: 0o600 });
+    const mismatch = await runSf(["download", r.id, "-o", path.join(work, "scans-other"), "--profile", "work"], {
+      env: { ...env, SF_URL: t.url, SF_TOKEN: u.token },
+    });
+    expect(mismatch.code).toBe(3);
+    expect(mismatch.stderr).toContain(`but the identity in ${cfgFile} (profile work) is ${stranger.recipient}`);
+    expect(mismatch.stderr).not.toContain("AGE-SECRET-KEY");
     expect(await filesUnder(path.join(work, "scans-other"))).toEqual([]);
   });
 

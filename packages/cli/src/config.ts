@@ -15,6 +15,12 @@ export interface Profile {
 
 export interface ConfigFile {
   profiles: Record<string, Profile>;
+  /**
+   * Each profile's age identity (`AGE-SECRET-KEY-1…`), made by the first `sf request --encrypt`:
+   * what opens the files people upload to its requests. Kept apart from the login, so `sf logout`
+   * (or a new login) never loses what opens the packages already received.
+   */
+  identities?: Record<string, string>;
 }
 
 /** `$XDG_CONFIG_HOME/speedyfiles/config.json`, default `~/.config/speedyfiles/config.json`. */
@@ -35,7 +41,8 @@ export async function readConfig(file: string, again = ""): Promise<ConfigFile> 
   try {
     const parsed = JSON.parse(text) as Partial<ConfigFile>;
     if (!parsed || typeof parsed !== "object" || typeof parsed.profiles !== "object" || parsed.profiles === null) throw new Error("no profiles");
-    return { profiles: parsed.profiles };
+    if (parsed.identities !== undefined && (typeof parsed.identities !== "object" || parsed.identities === null)) throw new Error("bad identities");
+    return { profiles: parsed.profiles, ...(parsed.identities ? { identities: parsed.identities } : {}) };
   } catch {
     throw new CliError(`${file} is not a valid sf config file; fix it or delete it and run \`sf login${again}\``);
   }

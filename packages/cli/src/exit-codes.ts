@@ -7,6 +7,7 @@ import {
   AuthenticationError,
   ChecksumError,
   ConflictError,
+  DecryptionError,
   FederatedAuthError,
   GoneError,
   NetworkError,
@@ -48,7 +49,9 @@ export const EXIT_CODES_HELP = `Exit codes:
   6    \`sf send --wait-for-download\`: the time passed before every recipient had
        downloaded every file (the package was sent; its link still works)
   130  interrupted (Ctrl-C); an unfinished \`sf send\` is kept as a draft: the same command
-       resumes it (one reading stdin is deleted)
+       resumes it (one reading stdin, or encrypted, is deleted)
+An encrypted package that cannot be opened: 2 without its key or passphrase, 3 with a
+wrong one, 1 when a file was tampered with (no plaintext file is written).
 \`sf\` alone prints this help and exits 0.`;
 
 /** A failure a person caused and can fix; its message is shown as is (wrangler's UserError). */
@@ -89,6 +92,7 @@ export function exitCodeFor(err: unknown): ExitCode {
   if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
   if (err instanceof AbortError) return ExitCode.INTERRUPTED;
   if (err instanceof FederatedAuthError) return err.code === "id_token_unavailable" ? ExitCode.FAILURE : ExitCode.AUTH;
+  if (err instanceof DecryptionError) return decryptionExitCode(err);
   if (err instanceof AuthenticationError || err instanceof PermissionError) return ExitCode.AUTH;
   if (err instanceof NotFoundError || err instanceof GoneError) return ExitCode.NOT_FOUND;
   if (err instanceof ConflictError || err instanceof ValidationError || err instanceof PayloadTooLargeError) return ExitCode.CONFLICT;
@@ -121,6 +125,7 @@ export interface ErrorContext {
 export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   // "https://files… refused this GitHub Actions job's ID token (oidc_no_matching_policy): …"
   if (err instanceof FederatedAuthError) return oneLine(err.message);
+  if (err instanceof DecryptionError) return describeDecryption(err);
   if (err instanceof AuthenticationError && ctx.tokenSource === "oidc") {
     return `${err.detail} (401) — the token exchanged for this job's OIDC ID token was refused; check the server's trust policy for this pipeline`;
   }
@@ -166,6 +171,40 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;
   return oneLine(String(err));
+}
+
+/**
+ * An encrypted package that could not be opened: a key or passphrase that is missing is a usage
+ * error (2), a wrong one is refused as a wrong password is (3), a tampered file is a failure (1),
+ * as a checksum mismatch is.
+ */
+function decryptionExitCode(err: DecryptionError): ExitCode {
+  if (err.code === "key_missing" || err.code === "key_malformed" || err.code === "passphrase_needed") return ExitCode.USAGE;
+  if (err.code === "key_wrong" || err.code === "passphrase_wrong") return ExitCode.AUTH;
+  return ExitCode.FAILURE;
+}
+
+/** The link lacks its `#…` part: where the key comes from, and how to give it. */
+export const KEY_MISSING =
+  "this package is encrypted end to end and the link has no key: the full link ends with #AGE-SECRET-KEY-1…, a part the emailed link leaves out. Ask the sender for the full link (`sf send --encrypt` printed it for them) and quote it: sf download 'https://…/l/…#AGE-SECRET-KEY-1…'";
+
+/** What went wrong opening an encrypted package, in the words of the person at the keyboard. Never the key. */
+function describeDecryption(err: DecryptionError): string {
+  switch (err.code) {
+    case "key_missing":
+      return KEY_MISSING;
+    case "key_malformed":
+      return "the part of the link after `#` is not an age key (AGE-SECRET-KEY-1…): copy the whole link the sender gave you, and quote it in the shell";
+    case "passphrase_needed":
+      return "this package is encrypted with a passphrase: pipe it in with --passphrase-stdin, or run sf on a terminal to be asked (the sender gives it to you)";
+    case "key_wrong":
+      return "the key in the link does not open this package: it is not the key its files were encrypted with (check that the link is whole, as the sender gave it); nothing was written";
+    case "passphrase_wrong":
+      return "wrong passphrase: it does not open this package; nothing was written";
+    default:
+      // tampered: the SDK's sentence names the file and says that nothing was written.
+      return oneLine(err.message);
+  }
 }
 
 /** After a 502–504: that the retry window was spent on it (unless it was turned off). */

@@ -13,7 +13,7 @@ import {
   type UploadSource,
 } from "./transfer/index.js";
 import type { PackagesResource } from "./resources/packages.js";
-import type { FinalizedPackage, PackageCreateRequest, PackageDetail, PackageFile } from "./types.js";
+import type { FinalizedPackage, FinalizeRequest, PackageCreateRequest, PackageDetail, PackageFile } from "./types.js";
 import { generateIdentity, isRecipient, withLinkKey, type EncryptionKey } from "./encryption/keys.js";
 import { sealBytes, type Encryption } from "./encryption/seal.js";
 
@@ -51,6 +51,11 @@ export interface SendOptions {
   password?: string;
   /** Email you when each recipient first completes a download, and when a link is used up (default true). */
   notify_on_download?: boolean;
+  /**
+   * false: the server emails no recipient their link; `result.package.links` are the only copy,
+   * for you to share (default true).
+   */
+  notify_recipients?: boolean;
   /** Defaults to the name of the one file or directory given, else `N files`. */
   title?: string;
   message?: string;
@@ -178,6 +183,7 @@ export async function send(sf: WorkflowDeps, opts: SendOptions): Promise<SendRes
     opts.signal,
     opts.resume,
     opts.idempotencyKey,
+    opts.notify_recipients === false ? { notify_recipients: false } : undefined,
   );
   return e2e?.identity ? withKey(result, e2e.identity) : result;
 }
@@ -235,6 +241,7 @@ async function createAndFinalize(
   signal?: AbortSignal,
   resume?: SendResume,
   idempotencyKey?: string,
+  finalizeBody?: FinalizeRequest,
 ): Promise<SendResult> {
   let pkg: PackageDetail | undefined;
   const finalizeKey = idempotencyKey === undefined ? {} : { idempotencyKey: sendKeys(idempotencyKey).finalize };
@@ -257,7 +264,7 @@ async function createAndFinalize(
     await fill(pkg.id, pkg.files);
     // An abort that lands after the last upload still means "do not send".
     signal?.throwIfAborted();
-    const fin = await sf.packages.finalize(pkg.id, { ...(signal ? { signal } : {}), ...finalizeKey });
+    const fin = await sf.packages.finalize(pkg.id, { ...(signal ? { signal } : {}), ...finalizeKey, ...(finalizeBody ? { body: finalizeBody } : {}) });
     return { package: fin, magic_link: fin.magic_link, expires_at: fin.expires_at! };
   } catch (err) {
     let out = err instanceof SpeedyFilesError ? err : new SpeedyFilesError(`send failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });

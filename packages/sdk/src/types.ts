@@ -14,6 +14,7 @@ export type FinalizedPackage = Omit<Schemas["FinalizedPackage"], "links"> & { li
 export type PackageList = Schemas["PackageList"];
 export type PackageFile = Schemas["File"];
 export type PackageCreateRequest = Schemas["PackageCreateRequest"];
+export type FinalizeRequest = Schemas["FinalizeRequest"];
 export type PackageUpdateRequest = Schemas["PackageUpdateRequest"];
 export type PackageLink = Schemas["PackageLink"];
 export type FinalizedLink = Schemas["FinalizedLink"];

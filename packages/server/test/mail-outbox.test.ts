@@ -124,6 +124,36 @@ describe.each(DATABASES)("mail outbox (%s)", (kind: DbKind) => {
     }
   });
 
+  it('finalize with {"notify_recipients": false} queues no email: the links are in the answer only, mail_state null', async () => {
+    const smtp = await startTestSmtp();
+    const t = await startTestServer(kind, { env: { SF_SMTP_URL: smtp.url } });
+    try {
+      const u = await t.createUser();
+      const quiet = `quiet-${crypto.randomBytes(4).toString("hex")}@acme.test`;
+      const pkg = await createPackage(t, u.token, { recipient_email: quiet });
+      await addFile(t, u.token, pkg.id, "a.txt", "hello");
+      const bad = await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token: u.token, json: { notify_recipients: "no" } });
+      expect(bad.status).toBe(422);
+      const res = await t.fetch(`/packages/${pkg.id}/finalize`, { method: "POST", token: u.token, json: { notify_recipients: false } });
+      expect(res.status).toBe(200);
+      const answer = (await res.json()) as { magic_link: string; links: LinkState[] };
+      expect(answer.magic_link).toMatch(/\/l\/[A-Za-z0-9_-]{43}$/);
+      expect(answer.links[0]!.mail_state).toBeNull();
+      expect(await mailTableText(t)).not.toContain(quiet);
+      // A package finalized after it, with mail: once that email arrived, the worker had its turn at both.
+      const loud = `loud-${crypto.randomBytes(4).toString("hex")}@acme.test`;
+      const other = await createPackage(t, u.token, { recipient_email: loud });
+      await addFile(t, u.token, other.id, "b.txt", "hello");
+      expect((await t.fetch(`/packages/${other.id}/finalize`, { method: "POST", token: u.token, json: { notify_recipients: true } })).status).toBe(200);
+      await smtp.waitForMail(mailTo(loud), 15_000);
+      expect(smtp.messages.filter(mailTo(quiet))).toEqual([]);
+      expect((await linksOf(t, u.token, pkg.id))[0]!.mail_state).toBeNull();
+    } finally {
+      await t.close();
+      await smtp.close();
+    }
+  });
+
   it("answers finalize at once while a slow SMTP server takes seconds, and sends the email after", async () => {
     const smtp = await startTestSmtp({ delayMs: 2500 });
     const t = await startTestServer(kind, { env: { SF_SMTP_URL: smtp.url } });

@@ -1,8 +1,21 @@
 import fsp from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
-import { AbortError, parseLink, runConcurrently, safeFilePath, type SpeedyFiles } from "@speedyfiles/sdk";
-import { CliError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
+import {
+  AbortError,
+  identityToRecipient,
+  openView,
+  parseLink,
+  runConcurrently,
+  safeFilePath,
+  splitLinkKey,
+  type DecryptionKey,
+  type Encryption,
+  type OpenedFile,
+  type SpeedyFiles,
+} from "@speedyfiles/sdk";
+import { CliError, ExitCode, InterruptedError, KEY_MISSING, UsageError } from "../exit-codes.js";
+import { downloadPassphrase, profileIdentity } from "../encryption.js";
 import { resolveId } from "../ids.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, plural, printJson, printTable, truncateMiddle, type Io } from "../output.js";
 import { createView, viewMode } from "../progress.js";
@@ -28,6 +41,8 @@ export interface Offer {
   message: string | null;
   expires_at: string | null;
   files: RemoteFile[];
+  /** Encrypted end to end, and opened with what (`key in the link`, …): the names, sizes and message above are the opened ones. */
+  encrypted?: { scheme: Encryption["scheme"]; with: string } | undefined;
 }
 
 /**
@@ -39,20 +54,66 @@ export interface DownloadSource {
   download(file: RemoteFile, dest: string, opts: { onProgress: (bytes: number) => void; signal?: AbortSignal | undefined }): Promise<{ size: number; sha256: string }>;
 }
 
-function ownPackage(sf: SpeedyFiles, id: string): DownloadSource {
+function ownPackage(ctx: Context, sf: SpeedyFiles, id: string, passphrase: () => Promise<string>): DownloadSource {
+  let key: DecryptionKey | undefined;
+  const opened = new Map<string, OpenedFile>();
   return {
     async describe() {
       const pkg = await sf.packages.get(id);
-      return { id: pkg.id, title: pkg.title, sender: null, message: pkg.message, expires_at: pkg.expires_at, files: pkg.files };
+      let view: { message: string | null; files: RemoteFile[] } = pkg;
+      if (pkg.encryption) {
+        key = pkg.encryption.scheme === "age-scrypt" ? { passphrase: await passphrase() } : { identity: await ownIdentity(ctx, pkg.direction, pkg.encryption) };
+        const o = await openView(pkg, key);
+        for (const f of o.files) opened.set(f.id, f);
+        view = o;
+      }
+      const scheme = pkg.encryption?.scheme;
+      const encrypted = scheme ? { scheme, with: scheme === "age-scrypt" ? "passphrase" : "your profile's age identity" } : undefined;
+      return { id: pkg.id, title: pkg.title, sender: null, message: view.message, expires_at: pkg.expires_at, files: view.files, encrypted };
     },
     download(file, dest, opts) {
+      const o = opened.get(file.id);
       return sf.downloadFile(id, file.id, dest, {
         sha256: file.sha256,
+        ...(o && key ? { key, file: o } : {}),
         onProgress: (p) => opts.onProgress(p.bytes),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     },
   };
+}
+
+/**
+ * The identity that opens one of your own encrypted packages: an inbound one was encrypted to the
+ * recipient of this profile's identity (`sf request --encrypt` made it); an outbound one's key
+ * is only in the links `sf send` printed.
+ */
+async function ownIdentity(ctx: Context, direction: string, encryption: Encryption): Promise<string> {
+  if (direction === "outbound" || !encryption.recipient) {
+    throw new CliError(
+      "this package was sent encrypted end to end: its key is only in the full links `sf send --encrypt` printed (…#AGE-SECRET-KEY-1…); download it through one of them",
+      ExitCode.USAGE,
+    );
+  }
+  const mine = await profileIdentity(ctx);
+  const where = mine ? `${mine.configFile} (profile ${mine.profileName})` : undefined;
+  if (!mine) {
+    const r = await ctx.resolve();
+    throw new CliError(
+      `the files of this request are encrypted end to end to ${encryption.recipient}, and ${r.configFile} holds no identity for profile ${r.profileName}: ` +
+        "open it where the `sf request --encrypt` that made it ran (same config file and profile)",
+      ExitCode.AUTH,
+    );
+  }
+  const recipient = await identityToRecipient(mine.identity);
+  if (recipient !== encryption.recipient) {
+    throw new CliError(
+      `the files of this request are encrypted end to end to ${encryption.recipient}, but the identity in ${where} is ${recipient}: ` +
+        "open it with the config (and profile) of the `sf request --encrypt` that made it",
+      ExitCode.AUTH,
+    );
+  }
+  return mine.identity;
 }
 
 /** `https://host/l/<secret>` (parsed by the SDK's parseLink) or the bare 43-character secret. */
@@ -71,9 +132,17 @@ export function parseMagicLink(arg: string): { secret: string; base?: string } |
  * A password-protected link takes the password given (--password-stdin), or asks for it on a
  * terminal when the server says one is needed.
  */
-function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }, io: Io, given: string | undefined): DownloadSource {
+function magicLink(
+  sf: SpeedyFiles,
+  link: { secret: string; base: string; identity?: string | undefined },
+  io: Io,
+  given: string | undefined,
+  passphrase: () => Promise<string>,
+): DownloadSource {
   const url = `${link.base}/l/${link.secret}`;
   let password = given;
+  let key: DecryptionKey | undefined;
+  const opened = new Map<string, OpenedFile>();
   const withPassword = () => (password !== undefined ? { password } : {});
   if (given !== undefined && !/^[ -~]*$/.test(given)) {
     throw new UsageError("a link password is printable ASCII (no accents or other scripts): check what was piped to --password-stdin");
@@ -111,13 +180,36 @@ function magicLink(sf: SpeedyFiles, link: { secret: string; base: string }, io: 
         throw new CliError("this is an upload link: it asks you for files and has none to download (use `sf upload <link> <files…>`)", ExitCode.CONFLICT);
       }
       const sender = view.sender_name && view.sender_name !== view.sender_email ? `${view.sender_name} <${view.sender_email}>` : view.sender_email;
+      let contents: { message: string | null; files: RemoteFile[] } = view;
+      if (view.encryption) {
+        if (view.encryption.scheme === "age-scrypt") {
+          key = { passphrase: await passphrase() };
+        } else {
+          // The emailed link has no key: say where it comes from (DecryptionError "key_missing").
+          if (!link.identity) throw new CliError(KEY_MISSING, ExitCode.USAGE);
+          key = { identity: link.identity };
+        }
+        const o = await openView(view, key);
+        for (const f of o.files) opened.set(f.id, f);
+        contents = o;
+      }
       // Files this link already downloaded as often as the sender allowed are left out.
       const usedUp = new Set(view.used_up_file_ids ?? []);
-      return { id: null, title: view.title, sender, message: view.message, expires_at: view.expires_at, files: view.files.filter((f) => !usedUp.has(f.id)) };
+      return {
+        id: null,
+        title: view.title,
+        sender,
+        message: contents.message,
+        expires_at: view.expires_at,
+        files: contents.files.filter((f) => !usedUp.has(f.id)),
+        encrypted: view.encryption ? { scheme: view.encryption.scheme, with: view.encryption.scheme === "age-scrypt" ? "passphrase" : "key in the link" } : undefined,
+      };
     },
     download(file, dest, opts) {
-      return sf.links.downloadFile(url, file, dest, {
+      const o = opened.get(file.id);
+      return sf.links.downloadFile(url, o ?? file, dest, {
         ...withPassword(),
+        ...(o && key ? { key } : {}),
         onProgress: (p) => opts.onProgress(p.bytes),
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
@@ -133,6 +225,7 @@ interface DownloadOpts {
   json?: boolean;
   progress: boolean;
   passwordStdin?: boolean;
+  passphraseStdin?: boolean;
 }
 
 export function registerDownload(program: Command, ctx: Context): void {
@@ -146,6 +239,7 @@ export function registerDownload(program: Command, ctx: Context): void {
     .option("--json", "print only the result as JSON on stdout (with --list: the package and its files)")
     .option("--no-progress", "no progress display")
     .option("--password-stdin", "the link's password, read from stdin (on a terminal sf asks when one is needed)")
+    .option("--passphrase-stdin", "an encrypted package's passphrase, read from stdin (on a terminal sf asks when one is needed)")
     .addHelpText(
       "after",
       `
@@ -159,32 +253,62 @@ skipped; one with different content is an error unless --force.
 Before it starts, sf shows who sent the package, its title, message, expiry and files.
 A magic link (or its bare secret, with the server from --url / SF_URL / your profile) needs no
 login; a package id (or any unique start of one, at least 4 characters) downloads one of your
-own packages with your token.`,
+own packages with your token.
+
+An encrypted package (\`sf send --encrypt\`) is decrypted as it downloads: its names and
+message are shown opened, each file is checked against its plaintext SHA-256 and only then put
+in place; a wrong key or a tampered file leaves nothing behind (an interrupted encrypted
+download starts over). The key is the end of the full link the sender gave you, after \`#\`
+(…/l/<secret>#AGE-SECRET-KEY-1…): the emailed link has none. Quote the link, as any URL:
+  sf download 'https://files.example.com/l/…#AGE-SECRET-KEY-1…'
+A package encrypted to a passphrase asks for it on a terminal; scripts pipe it in:
+  printf '%s' "$PASSPHRASE" | sf download https://files.example.com/l/… --passphrase-stdin
+Files uploaded to your \`sf request --encrypt\` are opened with the identity that command keeps
+in your config file (per profile): \`sf download <package id>\`.`,
     )
     .action((arg: string, opts: DownloadOpts) => download(ctx, arg, opts));
 }
 
 async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<void> {
   const { io } = ctx;
-  const link = parseMagicLink(arg);
+  if (opts.passwordStdin && opts.passphraseStdin) {
+    throw new UsageError("--password-stdin and --passphrase-stdin both read stdin: give one of them on the terminal when sf asks");
+  }
+  // `…/l/<secret>#AGE-SECRET-KEY-1…`: the key travels after `#` (never to the server).
+  const split = splitLinkKey(arg);
+  const link = parseMagicLink(split.link);
+  const given = opts.passphraseStdin ? await readStdinText(io, "--passphrase-stdin") : undefined;
+  // Asked for only when the package turns out to need it.
+  const passphrase = () => downloadPassphrase(io, given);
   let source: DownloadSource;
   if (link) {
     // A whole link names its server; a bare secret uses the configured one. No token either way.
     const anon = link.base ? ctx.connect(link.base) : await ctx.client({ auth: false });
     const password = opts.passwordStdin ? await readStdinText(io, "--password-stdin") : undefined;
-    source = magicLink(anon, { secret: link.secret, base: anon.baseUrl }, io, password);
-  } else if (/^[0-9a-f][0-9a-f-]*$/i.test(arg)) {
+    source = magicLink(anon, { secret: link.secret, base: anon.baseUrl, identity: split.identity }, io, password, passphrase);
+  } else if (/^[0-9a-f][0-9a-f-]*$/i.test(split.link)) {
     if (opts.passwordStdin) throw new UsageError("--password-stdin is for magic links; your own packages need no password");
     const sf = await ctx.client();
-    source = ownPackage(sf, await resolveId(ctx, sf, "package", arg));
+    source = ownPackage(ctx, sf, await resolveId(ctx, sf, "package", split.link), passphrase);
   } else {
-    throw new UsageError(`"${arg}" is neither a magic link nor a package id`);
+    // Never the part after `#`: it may be a key.
+    throw new UsageError(`"${split.link}" is neither a magic link nor a package id`);
   }
 
   const pkg = await source.describe();
   const files = [...pkg.files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (opts.list) {
-    if (opts.json) return printJson(io, { id: pkg.id, title: pkg.title, sender: pkg.sender, message: pkg.message, expires_at: pkg.expires_at, files });
+    if (opts.json) {
+      return printJson(io, {
+        id: pkg.id,
+        title: pkg.title,
+        sender: pkg.sender,
+        message: pkg.message,
+        expires_at: pkg.expires_at,
+        encryption: pkg.encrypted ? { scheme: pkg.encrypted.scheme } : null,
+        files,
+      });
+    }
     showOffer(io, pkg, { files: false });
     printTable(
       io,
@@ -270,6 +394,7 @@ const OFFER_FILES = 10;
 function showOffer(io: Io, pkg: Offer, opts: { files: boolean }): void {
   const total = pkg.files.reduce((n, f) => n + f.size, 0);
   info(io, `"${clean(pkg.title)}"${pkg.sender ? ` from ${clean(pkg.sender)}` : ""}`);
+  if (pkg.encrypted) info(io, `Encrypted end to end (${pkg.encrypted.with}): names and message below are decrypted here`);
   if (pkg.message) for (const line of pkg.message.split(/\r?\n/)) info(io, `  ${clean(line)}`);
   if (pkg.expires_at) info(io, `Expires ${formatDate(pkg.expires_at)} (${formatRelative(pkg.expires_at)})`);
   info(io, `${plural(pkg.files.length, "file")}, ${formatBytes(total)}${opts.files && pkg.files.length > 0 ? ":" : ""}`);

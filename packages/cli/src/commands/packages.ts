@@ -70,6 +70,11 @@ export function registerPackages(program: Command, ctx: Context): void {
       if (pkg.revoked_at) rows.push(["revoked", formatDate(pkg.revoked_at)]);
       if (pkg.max_downloads) rows.push(["limit", `each file ${pkg.max_downloads === 1 ? "once" : `${pkg.max_downloads} times`} per recipient`]);
       if (pkg.password_protected) rows.push(["password", "yes"]);
+      if (pkg.encryption) {
+        const how = pkg.encryption.scheme === "age-scrypt" ? "passphrase" : pkg.direction === "inbound" ? `to ${pkg.encryption.recipient}` : "key in the link";
+        const opens = how === "key in the link" ? "only the full links sf send printed open them" : `\`sf download ${pkg.id.slice(0, 8)}\` opens them`;
+        rows.push(["encrypted", `end to end (age, ${how}); the file names below are opaque: ${opens}`]);
+      }
       if (pkg.message) rows.push(["message", pkg.message]);
       for (const [k, v] of rows) out(ctx.io, `${k.padEnd(10)} ${clean(v)}`);
       // An older server sends no links.

@@ -11,7 +11,11 @@ export interface SendOpts {
   maxDownloads?: number;
   password?: boolean;
   passwordStdin?: boolean;
-  notify: boolean;
+  /** `--no-notify`: false; `--notify <who>`: the word given (`all`, `none`). */
+  notify?: boolean | string;
+  encrypt?: boolean;
+  passphrase?: boolean;
+  passphraseStdin?: boolean;
   name?: string;
   title?: string;
   message?: string;
@@ -60,6 +64,12 @@ export async function packagePassword(ctx: Context, opts: SendOpts, stdinTaken: 
  */
 export function sendKey(ctx: Context, paths: string[], opts: SendOpts, password: string | undefined): string | undefined {
   if (opts.idempotencyKey === false) return undefined;
+  // A rerun would answer the first run's package, whose key (or passphrase) this run does not
+  // have: an encrypted send is never idempotent; a rerun sends anew.
+  if (opts.encrypt) {
+    if (typeof opts.idempotencyKey === "string") throw new UsageError("--idempotency-key cannot be used with --encrypt: a rerun could not know the first run's key");
+    return undefined;
+  }
   if (typeof opts.idempotencyKey === "string") {
     if (!/^[\x21-\x7e]{8,200}$/.test(opts.idempotencyKey)) throw new UsageError("--idempotency-key: 8 to 200 printable ASCII characters without spaces");
     return opts.idempotencyKey;
@@ -74,7 +84,7 @@ export function sendKey(ctx: Context, paths: string[], opts: SendOpts, password:
       message: opts.message,
       ttl: opts.ttl,
       max_downloads: opts.maxDownloads,
-      notify: opts.notify,
+      notify: opts.notify ?? true,
       password: password === undefined ? undefined : crypto.createHash("sha256").update(password).digest("hex"),
     },
     ctx.io.env,

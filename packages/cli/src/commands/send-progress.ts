@@ -20,6 +20,7 @@ export function progressAdapter(
   onTotal: (bytes: number) => void,
   onStored: (size: number) => void,
   onResumed: (bytes: number) => void = () => undefined,
+  plainSizes = false,
 ): (p: SendProgress) => void {
   const started = new Set<string>();
   return (p) => {
@@ -30,7 +31,8 @@ export function progressAdapter(
       view.note(`Resuming the interrupted send: resumed at ${pct} % (${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)} already on the server)`);
       return;
     }
-    const size = p.uploaded?.size ?? p.fileSize;
+    // An encrypted file's stored size is its ciphertext's: the person sent the file's own bytes.
+    const size = plainSizes && p.fileSize > 0 ? p.fileSize : (p.uploaded?.size ?? p.fileSize);
     if (!started.has(p.file)) {
       started.add(p.file);
       if (p.phase === "done") {

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import type { Command } from "commander";
-import { AbortError, expandPaths, type FinalizedPackage } from "@speedyfiles/sdk";
+import { AbortError, expandPaths, openView, type FinalizedPackage } from "@speedyfiles/sdk";
+import { sendPassphrase } from "../encryption.js";
 import { InterruptedError, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, plural, printJson, useColor } from "../output.js";
@@ -24,7 +25,11 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--max-downloads <n>", "each file can be downloaded completely at most n times per recipient (1-1000)", parsePositiveInt)
     .option("--password", "protect the files with a password, asked for on the terminal (hidden)")
     .option("--password-stdin", "protect the files with a password read from stdin")
+    .option("--notify <who>", "all: the server emails each recipient their link and you their downloads (default); none: no email at all, share the links yourself")
     .option("--no-notify", "no email to you when a recipient first downloads, or uses up their downloads")
+    .option("--encrypt", "encrypt end to end (age): the server stores only ciphertext; the key is in each printed link after `#`")
+    .option("--passphrase", "with --encrypt: encrypt to a passphrase, asked for on the terminal (hidden), instead of a key in the link")
+    .option("--passphrase-stdin", "with --encrypt: encrypt to a passphrase read from stdin")
     .option("--title <title>", "package title (default: the file name, or “N files”)")
     .option("--message <text>", "message for the recipient")
     .option("--ttl <days>", "days the link works (default 7)", parsePositiveInt)
@@ -82,6 +87,21 @@ Examples:
   printf '%s' "$PW" | sf send ./q4 --to cfo@acme.com --password-stdin
   tar cz dist | sf send - --filename dist.tar.gz --to qa@acme.com --json
   sf send ./build.zip --to qa@acme.com --wait-for-download=2h
+  sf send ./q4 --to cfo@acme.com --encrypt
+  printf '%s' "$PASSPHRASE" | sf send ./q4 --to cfo@acme.com --encrypt --passphrase-stdin
+
+End-to-end encryption (--encrypt): every file, its name, size and type, and the message are
+encrypted on this machine with age (https://age-encryption.org) before they leave it; the
+server stores ciphertext and sees only the title (with --encrypt it defaults to "N files",
+never a name), the recipients, the number of files and their sizes. By default a fresh key is made for the package and each printed link carries it
+after \`#\` (…/l/<secret>#AGE-SECRET-KEY-1…): the server never gets it, so the emails it sends
+carry the link WITHOUT the key. Send each recipient their full link yourself, another way
+(--notify none: the server sends no email at all). With --passphrase or --passphrase-stdin the
+files are encrypted to a passphrase instead: the emailed link works as is and the recipients
+type the passphrase (on the page, or \`sf download\` asks); give it to them another way. The key
+and the passphrase are never written to disk: an interrupted encrypted send cannot be resumed
+(its draft is deleted; run it again to start afresh with a new key), and it is never idempotent
+in CI (a rerun sends anew).
 
 --wait-for-download waits, after the link is printed, until every recipient has downloaded every
 file through their own link at least once (each file alone or the zip, in any mix), printing a
@@ -144,7 +164,13 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   if (useStdin && local.some((f) => f.name === opts.filename)) throw new UsageError(`two files would both be named "${opts.filename}"`);
   const count = local.length + (useStdin ? 1 : 0);
   if (count === 0) throw new UsageError("nothing to send: the directories are empty");
+  if (opts.notify !== undefined && typeof opts.notify === "string" && !["all", "none"].includes(opts.notify)) {
+    throw new UsageError(`--notify takes all or none (got "${opts.notify}")`);
+  }
+  const mailNone = opts.notify === "none";
   const password = await packagePassword(ctx, opts, useStdin);
+  const passphrase = await sendPassphrase(io, opts, useStdin);
+  const encrypt = opts.encrypt ? (passphrase !== undefined ? { passphrase } : true) : undefined;
   const idempotencyKey = sendKey(ctx, paths, opts, password);
 
   const sf = await ctx.client();
@@ -158,8 +184,9 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     totalBytes,
   });
 
-  // Resuming: the state an interrupted send of the same files left (not for stdin, which cannot be read again).
-  const stateFile = useStdin ? undefined : await sendStateFile(io.env, sf.baseUrl, files, local);
+  // Resuming: the state an interrupted send of the same files left (not for stdin, which cannot be
+  // read again, nor for an encrypted send, whose key or passphrase is never written to disk).
+  const stateFile = useStdin || encrypt ? undefined : await sendStateFile(io.env, sf.baseUrl, files, local);
   let state: SendState | undefined = stateFile ? await readSendState(stateFile) : undefined;
   if (state && opts.restart) {
     if (state.packageId) await sf.packages.delete(state.packageId).catch(() => undefined);
@@ -172,6 +199,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
 
   const started = performance.now();
   let result: FinalizedPackage;
+  let key: string | undefined;
   let sentBytes = 0;
   let resumedBytes = 0;
   const stored = { files: 0, bytes: 0 };
@@ -184,8 +212,11 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
       ...(opts.name ? { recipient_name: opts.name } : {}),
       ...(opts.maxDownloads ? { max_downloads: opts.maxDownloads } : {}),
       ...(password !== undefined ? { password } : {}),
-      ...(opts.notify === false ? { notify_on_download: false } : {}),
-      ...(opts.title ? { title: opts.title } : {}),
+      ...(opts.notify === false || mailNone ? { notify_on_download: false } : {}),
+      ...(mailNone ? { notify_recipients: false } : {}),
+      ...(encrypt ? { encrypt } : {}),
+      // The server sees the title: an encrypted package's is never a file or folder name by default.
+      ...(opts.title ? { title: opts.title } : encrypt ? { title: plural(count, "file") } : {}),
       ...(opts.message ? { message: opts.message } : {}),
       ...(opts.ttl ? { ttl_days: opts.ttl } : {}),
       concurrency: opts.concurrency ?? defaultConcurrency(local.length, totalBytes),
@@ -196,6 +227,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
         (b) => (sentBytes = b),
         (size) => ((stored.files += 1), (stored.bytes += size)),
         (b) => (resumedBytes = b),
+        !!encrypt,
       ),
       ...(stateFile
         ? {
@@ -216,6 +248,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
         : {}),
     });
     result = r.package;
+    key = r.key;
     if (stateFile) await removeSendState(stateFile);
   } catch (err) {
     view.fail();
@@ -255,7 +288,8 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
     throw err;
   }
   const ms = performance.now() - started;
-  const bytes = result.files.reduce((n, f) => n + f.size, 0) || sentBytes;
+  // Encrypted: the server's sizes are the ciphertext's; the files' own total is what was sent.
+  const bytes = (encrypt && !useStdin ? totalBytes : result.files.reduce((n, f) => n + f.size, 0)) || sentBytes;
   // A resumed send: the speed is of the bytes this run sent, not of what was already there.
   const now = Math.max(0, bytes - resumedBytes);
   const part = resumedBytes > 0 ? `; ${formatBytes(now)} of it in this run` : "";
@@ -282,7 +316,10 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
         email_sent: l.email_sent,
         email_error: l.email_error,
       })),
-      files: result.files.map((f) => ({ id: f.id, name: f.name, size: f.size, sha256: f.sha256 })),
+      // Encrypted: the names opened with the key (the server has opaque ones); with a passphrase,
+      // the server's view (opening each file's entry would cost a scrypt run each).
+      files: (key ? (await openView(result, { identity: key })).files : result.files).map((f) => ({ id: f.id, name: f.name, size: f.size, sha256: f.sha256 })),
+      encryption: result.encryption ? { scheme: result.encryption.scheme } : null,
       ...(waited ? { downloads: waited.downloads.map((d) => ({ recipient_email: d.recipient_email, completed_at: d.completed_at })) } : {}),
     });
     if (waited && !waited.complete) throw waitTimedOut(waited, waitMs!);
@@ -292,6 +329,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const rules = [
     result.max_downloads ? `each file at most ${result.max_downloads === 1 ? "once" : `${result.max_downloads} times`} per recipient` : "",
     result.password_protected ? "password protected" : "",
+    result.encryption ? "encrypted end to end" : "",
   ].filter(Boolean);
   const who = result.links.length === 1 ? clean(result.links[0]!.recipient_email) : `${result.links.length} recipients`;
   info(
@@ -300,6 +338,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   );
   // Mail is queued by the server and sent in the background (`sf packages show` tells when it went).
   for (const l of result.links) {
+    if (mailNone) continue;
     const state = mailStateOf(l);
     if (state === "failed")
       info(io, p.yellow(`The email to ${clean(l.recipient_email)} was not sent${l.email_error ? ` (${clean(l.email_error)})` : ""}: share the link yourself.`));
@@ -308,6 +347,24 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   // One recipient: the link alone (as before); several: one "email<TAB>link" line each.
   if (result.links.length <= 1) out(io, result.magic_link);
   else for (const l of result.links) out(io, `${l.recipient_email}\t${l.magic_link}`);
+  if (key) {
+    const each = result.links.length === 1 ? "the link" : "each recipient their own link";
+    info(
+      io,
+      p.yellow(
+        `Encrypted end to end: ${result.links.length === 1 ? "the link ends" : "each link ends"} with its key (#AGE-SECRET-KEY-1…). ` +
+          (mailNone
+            ? `The server sent no email: send ${each} yourself, whole.`
+            : `The server's ${result.links.length === 1 ? "email carries" : "emails carry"} the link without the key: send ${each} yourself, whole, another way.`),
+      ),
+    );
+  } else if (encrypt) {
+    info(
+      io,
+      `Encrypted end to end with your passphrase: ${mailNone ? "share the link yourself; it" : "the emailed link"} works as is; give the passphrase to the recipients another way.`,
+    );
+  }
+  if (mailNone && !key) info(io, "The server sent no email (--notify none): share the link yourself.");
   if (waitMs !== undefined) {
     const outcome = await waitForRecipients(await ctx.client(), io, result.id, waitMs);
     if (!outcome.complete) throw waitTimedOut(outcome, waitMs);

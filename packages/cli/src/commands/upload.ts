@@ -29,6 +29,9 @@ export function registerUpload(program: Command, ctx: Context): void {
 No account needed: the link is the permission. Directories are sent recursively and keep their
 relative paths, as with \`sf send\`. Files already uploaded through the link (same name and
 content) are skipped, so after an interruption the same command uploads the rest.
+A link of \`sf request --encrypt\` encrypts each file, its name and size here, to the key of
+the person who asked, before it is sent (sf says so); the server cannot read them. Its files
+cannot be compared with yours (the names are opaque to you too), so a second run sends all again.
 
 Examples:
   sf upload https://files.example.com/l/<secret> invoice-1.pdf invoice-2.pdf
@@ -62,8 +65,10 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
   }
   if (!opts.json) showRequest(ctx, view);
 
-  // Already there (a run that was interrupted): same name, size and SHA-256.
-  const there = new Map(view.files.map((f) => [f.name, f]));
+  // Already there (a run that was interrupted): same name, size and SHA-256. Not on an encrypted
+  // link: its names are opaque and only the person who asked can open them, so all is sent again.
+  const encrypted = !!view.encryption;
+  const there = new Map(encrypted ? [] : view.files.map((f) => [f.name, f]));
   const todo: LocalFile[] = [];
   const skipped: LocalFile[] = [];
   for (const f of local) {
@@ -73,10 +78,10 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
   }
 
   const totalBytes = todo.reduce((n, f) => n + f.size, 0);
-  const uploaded: { name: string; size: number; sha256: string }[] = [];
+  const uploaded: { name: string; size: number; sha256: string | null }[] = [];
   if (todo.length > 0) {
     const display = await createView(io, viewMode(io, opts), {
-      title: `Uploading ${plural(todo.length, "file")} (${formatBytes(totalBytes)}) for ${clean(view.sender_email)}`,
+      title: `Uploading ${plural(todo.length, "file")} (${formatBytes(totalBytes)})${encrypted ? ", encrypted," : ""} for ${clean(view.sender_email)}`,
       verb: "uploaded",
       totalFiles: todo.length,
       totalBytes,
@@ -89,8 +94,10 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
         async (f, signal) => {
           display.start(f.name, f.size);
           const r = await sf.links.upload(url, f.path, { name: f.name, signal, onProgress: (p) => display.progress(f.name, p.bytes) });
-          display.done(f.name, r.size);
-          uploaded.push({ name: r.name, size: r.size, sha256: r.sha256 });
+          display.done(f.name, encrypted ? f.size : r.size);
+          // Encrypted: the server's name, size and SHA-256 are the ciphertext's; the name and size
+          // are the file's own (its SHA-256 travels sealed, checked by the one who opens it).
+          uploaded.push(encrypted ? { name: f.name, size: f.size, sha256: null } : { name: r.name, size: r.size, sha256: r.sha256 });
         },
         io.signal,
       );
@@ -106,7 +113,7 @@ async function upload(ctx: Context, arg: string, paths: string[], opts: UploadOp
     display.finish(
       opts.json
         ? undefined
-        : `Uploaded ${plural(uploaded.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified`,
+        : `Uploaded ${plural(uploaded.length, "file")} (${formatBytes(totalBytes)}) in ${formatDuration(ms)}, ${formatRate(totalBytes / Math.max(ms / 1000, 0.001))}; checksums verified${encrypted ? "; encrypted end to end" : ""}`,
     );
   }
   if (skipped.length > 0 && !opts.json) info(io, `${skipped.length} ${skipped.length === 1 ? "file was" : "files were"} already uploaded.`);
@@ -149,5 +156,8 @@ function showRequest(ctx: Context, view: LinkView): void {
   info(ctx.io, `"${clean(view.title)}": ${clean(from)} asks you for files`);
   if (view.message) for (const line of view.message.split(/\r?\n/)) info(ctx.io, `  ${clean(line)}`);
   if (view.expires_at) info(ctx.io, `Open until ${formatDate(view.expires_at)} (${formatRelative(view.expires_at)})`);
+  if (view.encryption) {
+    info(ctx.io, `Encrypted end to end: each file, its name and size are encrypted here to ${clean(from)}'s key before they are sent; the server cannot read them.`);
+  }
   if (view.completed_at) info(ctx.io, `Already marked done ${formatDate(view.completed_at)}; more files can still be added.`);
 }

@@ -586,6 +586,10 @@ export interface paths {
          *
          *     Safe to retry with an `Idempotency-Key`: the same key within 24 hours answers the first
          *     finalize again (the same magic link; no second email).
+         *
+         *     With `{"notify_recipients": false}` no email is sent to anyone: the links are in this
+         *     answer only (their `mail_state` is null), for the sender to share (as `sf send --notify
+         *     none` does with an encrypted package's full links). The body is optional.
          */
         post: operations["finalizePackage"];
         delete?: never;
@@ -1181,6 +1185,10 @@ export interface components {
             /** @description Only with `encryption` (422 otherwise): the message, encrypted by the client (base64 (standard alphabet, padded) of an age v1 file; the server stores it as given and never reads it) */
             sealed_message?: string;
         };
+        FinalizeRequest: {
+            /** @description false: email no recipient their link (the answer's links are the only copy; share them yourself). Default true */
+            notify_recipients?: boolean;
+        };
         /**
          * @description End-to-end encryption: every file is an age v1 file encrypted by the client, and names,
          *     sizes, content types, plaintext SHA-256 and the message travel sealed (`File.sealed`,
@@ -1240,7 +1248,8 @@ export interface components {
              *     attempt, or for a retry after a failed one), `sent` (handed to the SMTP server, or
              *     written to the outbox folder), `failed` (the server gave up after SF_MAIL_MAX_ATTEMPTS
              *     attempts or SF_MAIL_GIVE_UP_HOURS; share the link yourself, or resend). Null for a link
-             *     emailed before mail states were recorded.
+             *     emailed before mail states were recorded, or finalized without email
+             *     (`notify_recipients: false`).
              * @enum {string|null}
              */
             mail_state: "queued" | "sent" | "failed" | null;
@@ -3275,7 +3284,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["FinalizeRequest"];
+            };
+        };
         responses: {
             /** @description Finalized */
             200: {
@@ -3335,6 +3348,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationError"];
         };
     };

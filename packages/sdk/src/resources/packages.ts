@@ -5,6 +5,7 @@ import type {
   FinalizedPackage,
   Package,
   PackageCreateRequest,
+  FinalizeRequest,
   PackageDetail,
   PackageEvent,
   PackageLink,
@@ -48,9 +49,12 @@ export function packagesResource(core: Core) {
         id,
         opts,
       ),
-    /** Mints the magic link and mails it. Retried like create (Idempotency-Key). */
-    finalize: (id: string, o?: RequestOptions): Promise<FinalizedPackage> =>
-      call(api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...init(o), headers: idempotent(o) })),
+    /**
+     * Mints the magic link and mails it (`body: { notify_recipients: false }`: mails nothing).
+     * Retried like create (Idempotency-Key).
+     */
+    finalize: (id: string, o?: RequestOptions & { body?: FinalizeRequest }): Promise<FinalizedPackage> =>
+      call(api.POST("/packages/{id}/finalize", { params: { path: { id } }, ...(o?.body ? { body: o.body } : {}), ...init(o), headers: idempotent(o) })),
     revoke: (id: string, o?: RequestOptions): Promise<PackageDetail> => call(api.POST("/packages/{id}/revoke", { params: { path: { id } }, ...init(o) })),
     /**
      * A new expiry (`ttl_days` from now, or `expires_at`; revives an expired package whose files

@@ -191,7 +191,12 @@ async function decryptTo(
       },
     );
   } catch (err) {
-    if (err instanceof SpeedyFilesError || bodyError !== undefined || stall.signal.aborted) throw bodyError ?? err;
+    if (err instanceof SpeedyFilesError) throw err;
+    if (stall.signal.aborted) throw bodyError ?? err;
+    // A decryption failure tears the pipeline down, which destroys the body with an AbortError
+    // (ABORT_ERR) after the fact: that is the consequence, not the cause. Another body error (a
+    // reset connection) is the network's.
+    if (bodyError !== undefined && (bodyError as { code?: string }).code !== "ABORT_ERR") throw bodyError;
     throw tampered(`${d.meta.name} (stored as ${d.stored})`, d.meta.name, err);
   }
   const actual = hasher.digest("hex");

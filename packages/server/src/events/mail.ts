@@ -53,6 +53,8 @@ async function messagesOf(trx: Knex, s: Services, e: DomainEvent, now: Date): Pr
   switch (e.type) {
     case "package.finalized":
     case "package.links_resent": {
+      // Finalized with `notify_recipients: false`: the sender shares the links.
+      if (e.type === "package.finalized" && e.mail === false) return [];
       const p = (await findPackage(trx, e.pkg.id))!;
       const owner = await findUserById(trx, p.owner_id);
       const files = await listFiles(trx, p.id);

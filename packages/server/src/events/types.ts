@@ -25,8 +25,8 @@ export type LinkRef = Pick<LinkRow, "id" | "recipient_email" | "recipient_name">
  */
 export type DomainEvent =
   | { type: "package.created" | "package.revoked" | "package.deleted" | "package.expired"; pkg: PackageRef }
-  /** Links minted at finalize: the `package.finalized` webhook and each recipient's email. */
-  | { type: "package.finalized"; pkg: PackageRef; links: MintedLink[] }
+  /** Links minted at finalize: the `package.finalized` webhook and each recipient's email (none with `mail: false`). */
+  | { type: "package.finalized"; pkg: PackageRef; links: MintedLink[]; mail?: boolean }
   /** New links minted by a resend: each recipient's email (no webhook event, as before). */
   | { type: "package.links_resent"; pkg: PackageRef; links: MintedLink[] }
   /** A complete download through a link (a file, or the zip when `file` is absent). */

@@ -31,9 +31,9 @@ export const deletePackage: Handler<"deletePackage"> = async ({ s, user, params 
   return { status: 204 };
 };
 
-export const finalizePackage: Handler<"finalizePackage"> = async ({ s, user, params }) => ({
+export const finalizePackage: Handler<"finalizePackage"> = async ({ s, user, params, body }) => ({
   status: 200,
-  body: await packages.finalizePackage(s, user, params.id),
+  body: await packages.finalizePackage(s, user, params.id, body ?? {}),
 });
 
 export const revokePackage: Handler<"revokePackage"> = async ({ s, user, params }) => ({

@@ -19,9 +19,10 @@ type Schemas = components["schemas"];
  * `POST /packages/{id}/finalize`: draft → active. Mints each recipient's link (only its hash is
  * stored) and sets the expiry under the package's lock, and queues every recipient's email
  * with their own link in the same transaction: the mail worker sends it, with retries, so an SMTP
- * server that is down or slow neither loses the email nor holds this answer.
+ * server that is down or slow neither loses the email nor holds this answer. With
+ * `notify_recipients: false` nobody is emailed: the answer's links are the only copy.
  */
-export async function finalizePackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
+export async function finalizePackage(s: Services, user: Principal, id: string, opts: Schemas["FinalizeRequest"] = {}): Promise<Schemas["FinalizedPackage"]> {
   const now = s.clock();
   const minted = await s.db.transaction(async (trx) => {
     const locked = await lockOwnedPackage(trx, user, id, "package.share");
@@ -43,7 +44,7 @@ export async function finalizePackage(s: Services, user: Principal, id: string):
       expires_at: addDays(now, locked.ttl_days).toISOString(),
     });
     const out = await mintLinks(trx, id, (l) => l.revoked_at === null, undefined, now);
-    await emit(trx, s, { type: "package.finalized", pkg: locked, links: out });
+    await emit(trx, s, { type: "package.finalized", pkg: locked, links: out, ...(opts.notify_recipients === false ? { mail: false } : {}) });
     return out;
   });
   return linksAnswer(s, id, minted);

@@ -5,8 +5,9 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { Decrypter } from "age-encryption";
 import { beforeAll, describe, expect, it } from "vitest";
-import { AgeEncryptTransform, DecryptionError, generateIdentity, identityToRecipient, openView, splitLinkKey } from "../src/index.js";
+import { AgeEncryptTransform, DecryptionError, generateIdentity, SpeedyFilesError, identityToRecipient, openView, splitLinkKey } from "../src/index.js";
 import { sealBytes, sealEntry } from "../src/encryption/index.js";
+import { prepareEncrypted } from "../src/encryption/upload.js";
 import type { PackageFile } from "../src/index.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
 
@@ -152,6 +153,22 @@ describe("the encrypting upload transform (passphrase)", () => {
   }, 60_000);
 });
 
+describe("the sender's side of the name rules", () => {
+  it("an encrypted upload refuses, before reading a byte, a name the server would refuse (it sees only an opaque one)", async () => {
+    const { recipient } = await generateIdentity();
+    for (const name of ["../escaped.txt", "CON.txt", "a\u202etxt.exe", "report."]) {
+      const err = await prepareEncrypted(Buffer.from("x"), name, undefined, { recipient }).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(SpeedyFilesError);
+      expect((err as Error).message, name).toMatch(/cannot be sent/);
+      // A bidi control is written out, not obeyed by the terminal that shows the message.
+      expect((err as Error).message).not.toMatch(/\u202e/);
+    }
+    const ok = await prepareEncrypted(Buffer.from("x"), "cafe\u0301.txt", undefined, { recipient });
+    expect(ok.meta.name).toBe("caf\u00e9.txt");
+    await ok.cleanup();
+  });
+});
+
 describe("openView", () => {
   const file = (over: Partial<PackageFile>): PackageFile => ({
     id: crypto.randomUUID(),
@@ -221,6 +238,87 @@ describe("openView", () => {
       code: "tampered",
     });
     await expect(openView({ ...view, files: [view.files[0]!, file({ sealed: null })] }, { identity })).rejects.toMatchObject({ code: "tampered" });
+  });
+
+  it("a decrypted name the server's rules refuse is tampered, with a sentence naming the stored file and why", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const cases: [string, RegExp][] = [
+      ["../escaped.txt", /\. or \.\. segments/],
+      ["/etc/passwd", /relative path/],
+      ["C:evil.txt", /drive letter/],
+      ["a\\b.txt", /backslash/],
+      ["a\u202etxt.exe", /control characters/],
+      ["x\u0000y", /control characters/],
+      ["CON.txt", /device name/],
+      ["a<b>.txt", /"<"/],
+      ["x|y", /"\|"/],
+      ["report.", /ends in a dot or a space/],
+      ["dir /x", /ends in a dot or a space/],
+      ["a//b", /empty path segment/],
+      ["c".repeat(256), /longer than 255 bytes/],
+    ];
+    for (const [name, why] of cases) {
+      const f = file({ sealed: await sealEntry({ recipient }, meta(name)) });
+      const view = { encryption: { scheme: "age-x25519" as const }, sealed_message: null, message: null, files: [f] };
+      const err = await openView(view, { identity }).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(DecryptionError);
+      expect(err, name).toMatchObject({ code: "tampered", file: f.name });
+      expect((err as Error).message, name).toContain(`stored as ${f.name}`);
+      expect((err as Error).message, name).toMatch(why);
+    }
+    // A name the rules accept comes back in NFC, as the server stores names.
+    const nfd = file({ sealed: await sealEntry({ recipient }, meta("cafe\u0301/r\u00e9sum\u00e9.txt")) });
+    const ok = await openView({ encryption: { scheme: "age-x25519" as const }, sealed_message: null, message: null, files: [nfd] }, { identity });
+    expect(ok.files[0]!.name).toBe("caf\u00e9/r\u00e9sum\u00e9.txt");
+  });
+
+  it("names that would land on one path (NFC-equal, equal but for case, a file named like another's folder) are tampered", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const pairs: [string, string, RegExp][] = [
+      ["caf\u00e9.txt", "cafe\u0301.txt", /equal after NFC/],
+      ["Report.pdf", "report.PDF", /differ only in case/],
+      ["a", "a/b", /folder "a"/],
+      ["a/b/c.txt", "A/b", /folder "A\/b"|folder "a\/b"/],
+      ["x/y.txt", "X", /folder/],
+    ];
+    for (const [one, two, why] of pairs) {
+      const files = [file({ sealed: await sealEntry({ recipient }, meta(one)) }), file({ sealed: await sealEntry({ recipient }, meta(two)) })];
+      const err = await openView({ encryption: { scheme: "age-x25519" as const }, sealed_message: null, message: null, files }, { identity }).catch((e: unknown) => e);
+      expect(err, `${one} + ${two}`).toMatchObject({ name: "DecryptionError", code: "tampered", file: files[1]!.name });
+      expect((err as Error).message, `${one} + ${two}`).toMatch(why);
+      expect((err as Error).message).toContain(`stored as ${files[1]!.name}`);
+    }
+    // Folders shared by several files are fine.
+    const files = await Promise.all(["q4/a.txt", "q4/sub/b.txt", "q4/sub/c.txt", "q4b"].map(async (n) => file({ sealed: await sealEntry({ recipient }, meta(n)) })));
+    const opened = await openView({ encryption: { scheme: "age-x25519" as const }, sealed_message: null, message: null, files }, { identity });
+    expect(opened.files.map((f) => f.name)).toEqual(["q4/a.txt", "q4/sub/b.txt", "q4/sub/c.txt", "q4b"]);
+  });
+
+  it("a sealed entry or message too long for the server, or whose header has no end or too many recipients, is not a valid age file", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const good = await sealEntry({ recipient }, meta("a.txt"));
+    const header = Buffer.from(good, "base64").toString("latin1");
+    const stanza = header.slice(header.indexOf("-> "), header.indexOf("--- "));
+    // 65 copies of a real stanza, then the rest of the file.
+    const many = Buffer.from(header.replace(stanza, stanza.repeat(65)), "latin1").toString("base64");
+    const endless = Buffer.from(`age-encryption.org/v1\n-> X25519 ${"A".repeat(6000)}`).toString("base64");
+    const cases: [string, string, RegExp][] = [
+      ["a line without end", endless, /ends before its header does/],
+      ["over 8192 characters", good + "A".repeat(8192), /longer than the 8192 characters/],
+    ];
+    for (const [what, sealed, why] of cases) {
+      const f = file({ sealed });
+      const view = { encryption: { scheme: "age-x25519" as const }, sealed_message: null, message: null, files: [f] };
+      const err = await openView(view, { identity }).catch((e: unknown) => e);
+      expect(err, what).toMatchObject({ name: "DecryptionError", code: "tampered", file: f.name });
+      expect((err as Error).message, what).toMatch(/stored as .* is not a valid age file/);
+      expect((err as Error).message, what).toMatch(why);
+    }
+    const long = { encryption: { scheme: "age-x25519" as const }, sealed_message: `${await sealBytes({ recipient }, "hi")}${"A".repeat(16384)}`, message: null, files: [] };
+    await expect(openView(long, { identity })).rejects.toThrow(/the message is not a valid age file \(it is longer than the 16384/);
+    // 65 stanzas fit in a message's 16384 characters (not in an entry's 8192).
+    expect(many.length).toBeLessThan(16384);
+    await expect(openView({ ...long, sealed_message: many }, { identity })).rejects.toThrow(/the message is not a valid age file \(its header names more than 64 recipients/);
   });
 
   it("passphrase packages: passphrase_needed without one, passphrase_wrong for another", async () => {

@@ -1,13 +1,14 @@
 import { execFile } from "node:child_process";
 import crypto from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, openAsBlob } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
-import { DecryptionError, generateIdentity, openView, SpeedyFiles, splitLinkKey } from "../src/index.js";
+import { DecryptionError, generateIdentity, openView, SpeedyFiles, SpeedyFilesError, splitLinkKey } from "../src/index.js";
+import { sealEntry } from "../src/encryption/index.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
 
 const run = promisify(execFile);
@@ -246,6 +247,114 @@ describe.each(DATABASES)("end-to-end encryption through the SDK (%s)", (kind) =>
     expect(got.files).toHaveLength(2);
     expect((await fs.readFile(path.join(out, "b.txt"), "utf8")).startsWith(MARKER)).toBe(true);
   }, 120_000);
+
+  /** POSTs one file with the `sealed` entry a hostile client wrote, as multipart, to `url` (the file read from disk as it goes). */
+  async function rawUpload(url: string, sealed: string, file: string, token?: string): Promise<void> {
+    const form = new FormData();
+    form.append("sealed", sealed);
+    form.append("file", await openAsBlob(file), `${crypto.randomBytes(16).toString("hex")}.age`);
+    const res = await fetch(url, { method: "POST", body: form, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    expect(res.status, await res.clone().text()).toBe(201);
+  }
+
+  it("a ciphertext whose header never ends (64 MiB of one stanza line) fails at once as not a valid age file, memory flat, nothing written", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const { token } = await t.createUser();
+    const size = 64 * 1024 * KiB;
+    const hostile = path.join(root, "endless.age");
+    const fh = await fs.open(hostile, "w");
+    await fh.write("age-encryption.org/v1\n-> X25519 ");
+    const line = Buffer.alloc(1024 * KiB, 0x41);
+    for (let i = 0; i < size; i += line.length) await fh.write(line);
+    await fh.close();
+    const owner = new SpeedyFiles({ baseUrl: t.url, token });
+    const draft = await owner.packages.create({ title: "t", direction: "outbound", ttl_days: 7, recipients: [{ email: "cfo@acme.com" }], encryption: { scheme: "age-x25519" } });
+    const sealed = await sealEntry({ recipient }, { name: "big.bin", size, content_type: "application/octet-stream", sha256: "0".repeat(64) });
+    await rawUpload(`${t.url}/api/v1/packages/${draft.id}/files`, sealed, hostile, token);
+    const fin = await owner.packages.finalize(draft.id);
+    const out = path.join(root, "endless-out");
+
+    const base = process.memoryUsage().rss;
+    let peak = base;
+    const sample = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 5);
+    const err = await sf.downloadAll(`${local(fin.links[0]!.magic_link)}#${identity}`, out).catch((e: unknown) => e);
+    clearInterval(sample);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    expect(err).toMatchObject({ name: "DecryptionError", code: "tampered", file: "big.bin" });
+    expect((err as Error).message).toMatch(/big\.bin \(stored as [0-9a-f]{32}\.age\) is not a valid age file \(its header does not end within the first 64 KiB\)/);
+    // Gathering the header would hold the whole 64 MiB line (twice, as age-encryption joins it).
+    expect(peak - base).toBeLessThan(24 * 1024 * KiB);
+    expect(await fs.readdir(out).catch(() => [])).toEqual([]);
+  }, 120_000);
+
+  it("an inbound uploader's name that could escape the folder (../escaped.txt) or that Windows cannot save is refused by openView, so the documented loop writes nothing", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const req = await sf.request({ from: "someone@acme.com", encrypt: { recipient } });
+    const data = Buffer.from(`${MARKER} pwned\n`);
+    const plain = path.join(root, "pwned.txt");
+    await fs.writeFile(plain, data);
+    const cipher = path.join(root, "pwned.age");
+    const { Encrypter } = await import("age-encryption");
+    const enc = new Encrypter();
+    enc.addRecipient(recipient);
+    await fs.writeFile(cipher, await enc.encrypt(data));
+    const linkFiles = `${t.url}/api/v1/links/${local(req.magic_link)}/files`;
+    await rawUpload(linkFiles, await sealEntry({ recipient }, { name: "../escaped.txt", size: data.length, content_type: "text/plain", sha256: sha256(data) }), cipher);
+    const inDir = path.join(root, "inbound-in");
+    const err = await openView(await sf.packages.get(req.package.id), { identity }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "DecryptionError", code: "tampered" });
+    expect((err as Error).message).toMatch(/stored as [0-9a-f]{32}\.age has a name the server's rules refuse \(File name must not contain \. or \.\. segments\)/);
+    await expect(fs.stat(path.join(root, "escaped.txt"))).rejects.toThrow();
+    await expect(fs.stat(inDir)).rejects.toThrow();
+  }, 60_000);
+
+  it("decrypting downloads: a 250-byte name comes through, an aborted one leaves no file, and what a killed run left is replaced by the rerun", async () => {
+    const src = path.join(root, "names");
+    await fs.mkdir(src, { recursive: true });
+    const longName = `${"n".repeat(246)}.bin`;
+    expect(Buffer.byteLength(longName)).toBe(250);
+    const data = Buffer.concat([Buffer.from(MARKER), bytes(4 * 1024 * KiB, 13)]);
+    await fs.writeFile(path.join(src, longName), data);
+    const sent = await sf.send({ files: [path.join(src, longName)], title: "long name", to: "cfo@acme.com", encrypt: true });
+    const link = local(sent.magic_link);
+
+    // Aborted halfway: neither the file nor its temporary plaintext stays.
+    const aborted = path.join(root, "names-aborted");
+    const ac = new AbortController();
+    const err = await sf
+      .downloadAll(link, aborted, {
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.fileBytes > 1024 * KiB) ac.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(await fs.readdir(aborted).catch(() => [])).toEqual([]);
+
+    // A killed run's temporary file: the short name it has whatever the target's, found and replaced.
+    const out = path.join(root, "names-out");
+    await fs.mkdir(out, { recursive: true });
+    const leftover = path.join(out, `.sf-${sha256(longName).slice(0, 16)}.decrypting`);
+    await fs.writeFile(leftover, "partial plaintext of a killed run");
+    const got = await sf.downloadAll(link, out);
+    expect(got.files.map((f) => f.name)).toEqual([longName]);
+    expect(sha256(await fs.readFile(path.join(out, longName)))).toBe(sha256(data));
+    expect(await fs.readdir(out)).toEqual([longName]);
+  }, 120_000);
+
+  it("uploading to an encrypted download link says the link is for downloading, and sends nothing", async () => {
+    const src = path.join(root, "out-link.txt");
+    await fs.writeFile(src, `${MARKER} out`);
+    const sent = await sf.send({ files: [src], to: "cfo@acme.com", encrypt: true });
+    const before = (await sf.packages.get(sent.package.id)).files.length;
+    const err = await sf.links.upload(local(sent.magic_link), Buffer.from(`${MARKER} extra`), { name: "extra.txt" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpeedyFilesError);
+    expect((err as Error).message).toBe("this link is for downloading: it takes no files");
+    expect((await sf.packages.get(sent.package.id)).files).toHaveLength(before);
+  }, 60_000);
 
   it("Debian's age decrypts a ciphertext fetched with the plain file download, with the link's key in a key file", async () => {
     const src = path.join(root, "age");

@@ -1,6 +1,8 @@
 import * as age from "age-encryption";
 import type { components } from "../generated/api.js";
 import { DecryptionError } from "../errors.js";
+import { checkFileName, nameCollision } from "../file-names.js";
+import { ageHeaderProblem } from "./header.js";
 import { isIdentity, isRecipient, type DecryptionKey, type EncryptionKey } from "./keys.js";
 
 type File = components["schemas"]["File"];
@@ -85,7 +87,15 @@ export function tampered(what: string, file?: string, cause?: unknown): Decrypti
   });
 }
 
+/** DecryptionError `tampered` for a decrypted name the rules refuse (`why` names the stored file). */
+function badName(why: string, stored: string): DecryptionError {
+  return new DecryptionError("tampered", `${why}. No SpeedyFiles client sends such a description, so someone else wrote it: nothing was written`, { file: stored });
+}
+
 const SHA256 = /^[0-9a-f]{64}$/;
+/** The longest `File.sealed` and `sealed_message` (base64 characters) the server accepts (openapi.yaml). */
+const MAX_SEALED_ENTRY = 8192;
+const MAX_SEALED_MESSAGE = 16384;
 
 /** Opens one sealed entry; anything but well-formed JSON of the four fields is `tampered`. */
 function parseEntry(text: string, label: string): PlainFileMeta {
@@ -130,10 +140,15 @@ export async function openView<V extends { encryption?: Encryption | null; seale
   // Whether the key opened something yet: until it has, "no identity matched" means a wrong
   // key; after, it means a part that was swapped for one made with another key.
   let opened = false;
-  const open = async (b64: string, label: string, file?: string): Promise<string> => {
+  const open = async (b64: string, label: string, max: number, file?: string): Promise<string> => {
+    // The server refuses longer ones; a longer one, or one whose header breaks age-encryption's
+    // missing limits (header.ts), was not stored through it.
+    const data = Buffer.from(b64, "base64");
+    const problem = b64.length > max ? `it is longer than the ${max} characters the server allows` : ageHeaderProblem(data);
+    if (problem) throw new DecryptionError("tampered", `${label} is not a valid age file (${problem}): it cannot be trusted, and nothing was written`, { file });
     let text: string;
     try {
-      text = await dec.decrypt(Buffer.from(b64, "base64"), "text");
+      text = await dec.decrypt(data, "text");
     } catch (err) {
       if (!opened && isNoMatch(err)) throw wrongKey(encryption, err);
       throw tampered(label, file, err);
@@ -141,16 +156,28 @@ export async function openView<V extends { encryption?: Encryption | null; seale
     opened = true;
     return text;
   };
-  const message = view.sealed_message ? await open(view.sealed_message, "the message") : null;
-  const names = new Set<string>();
+  const message = view.sealed_message ? await open(view.sealed_message, "the message", MAX_SEALED_MESSAGE) : null;
   const files: OpenedFile[] = [];
+  const raw: string[] = [];
   for (const f of view.files) {
     const label = `the file stored as ${f.name}`;
     if (!f.sealed) throw tampered(`${label} (it has no sealed description)`, f.name);
-    const meta = parseEntry(await open(f.sealed, `the description of ${label}`, f.name), label);
-    if (names.has(meta.name)) throw tampered(`the description of ${label} (a second file named ${JSON.stringify(meta.name)})`, f.name);
-    names.add(meta.name);
-    files.push({ ...f, ...meta, ciphertext: { name: f.name, size: f.size, sha256: f.sha256 } });
+    const meta = parseEntry(await open(f.sealed, `the description of ${label}`, MAX_SEALED_ENTRY, f.name), label);
+    // The server checks the names it can read; these it cannot, so the same rules apply here
+    // (whoever wrote the entry, an uploader of an inbound link or the server, chose the name).
+    const check = checkFileName(meta.name);
+    if (!check.ok) throw badName(`${label} has a name the server's rules refuse (${check.reason})`, f.name);
+    raw.push(meta.name);
+    files.push({ ...f, ...meta, name: check.name, ciphertext: { name: f.name, size: f.size, sha256: f.sha256 } });
+  }
+  // Names the rules accept one by one may still land on one path on a recipient's disk.
+  const clash = nameCollision(raw);
+  if (clash) {
+    const [a, b] = [files[clash.first]!, files[clash.second]!];
+    throw badName(
+      `the file stored as ${b.ciphertext!.name} is named ${JSON.stringify(b.name)} and the one stored as ${a.ciphertext!.name} ${JSON.stringify(a.name)}: ${clash.why}, so one would overwrite the other on a recipient's disk`,
+      b.ciphertext!.name,
+    );
   }
   return { ...view, message, files };
 }

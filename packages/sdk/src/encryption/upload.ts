@@ -5,6 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { SpeedyFilesError } from "../errors.js";
+import { checkFileName, quotedName } from "../file-names.js";
 import { openSource, type Source } from "../transfer/source.js";
 import type { UploadSource } from "../transfer/types.js";
 import type { EncryptionKey } from "./keys.js";
@@ -35,6 +37,11 @@ export interface EncryptedSource {
 export async function prepareEncrypted(input: UploadSource, name: string | undefined, contentType: string | undefined, key: EncryptionKey): Promise<EncryptedSource> {
   let spool: string | undefined;
   let src = await openSource(input, name);
+  // The server sees only the opaque name, so its name rules are applied here (and again by
+  // every recipient's openView): a name it would refuse in the clear is refused encrypted too.
+  const check = checkFileName(src.name);
+  if (!check.ok) throw new SpeedyFilesError(`a file named ${quotedName(src.name)} cannot be sent: ${check.reason}`);
+  src = { ...src, name: check.name };
   const cleanup = async () => {
     if (spool) await fsp.rm(path.dirname(spool), { recursive: true, force: true });
   };

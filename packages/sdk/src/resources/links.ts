@@ -256,6 +256,8 @@ export async function uploadToLink(link: string, source: UploadSource, opts: Upl
   let encrypt = opts.encrypt;
   if (!encrypt) {
     const view = await getLink(link, { ...opts, ...(opts.signal ? { signal: opts.signal } : {}) });
+    // Said here, before a byte of the file leaves: the server would refuse it only once sent.
+    if (view.direction !== "inbound") throw new SpeedyFilesError("this link is for downloading: it takes no files");
     if (view.encryption) {
       const recipient = view.encryption.recipient;
       if (!recipient) throw new SpeedyFilesError("this upload link is encrypted but names no public key to encrypt to: ask its owner for a new one");

@@ -26,7 +26,7 @@ const MAX_REDIRECTS = 5;
  * Such a download starts from zero every time (no resume: no plaintext stays behind).
  */
 export async function downloadToPath(url: string, dest: string, opts: DownloadOptions, ctx: TransferContext, decrypt?: FileDecryption): Promise<{ size: number; sha256: string }> {
-  const part = decrypt ? path.join(path.dirname(dest), `.${path.basename(dest)}.${crypto.randomBytes(6).toString("hex")}.decrypting`) : `${dest}.part`;
+  const part = decrypt ? decryptingPath(dest) : `${dest}.part`;
   await fsp.mkdir(path.dirname(path.resolve(dest)), { recursive: true });
   const hash = crypto.createHash("sha256");
   let have = 0;
@@ -146,8 +146,20 @@ export async function downloadToPath(url: string, dest: string, opts: DownloadOp
 }
 
 /**
+ * Where the plaintext of `dest` is written until it is checked: next to it (so the rename stays
+ * on one file system), hidden, and as short whatever the target's name (a name of 255 bytes must
+ * still get one). The same target always gets the same one: a run killed before it could clean
+ * up leaves a file the next run replaces, not one more.
+ */
+export function decryptingPath(dest: string): string {
+  const tag = crypto.createHash("sha256").update(path.basename(dest)).digest("hex").slice(0, 16);
+  return path.join(path.dirname(dest), `.sf-${tag}.decrypting`);
+}
+
+/**
  * The decrypting half of downloadToPath: ciphertext from `res` → age STREAM decryption → hash →
- * `part` (created new, 0600), renamed to `dest` when size and SHA-256 are the sealed entry's.
+ * `part` (created new, 0600, after removing what a killed run left there), renamed to `dest`
+ * when size and SHA-256 are the sealed entry's.
  * Failures of the body (network, stall) are thrown as they are; anything the decryption or the
  * checks reject is DecryptionError `tampered`.
  */
@@ -167,6 +179,7 @@ async function decryptTo(
   let got = 0;
   const hasher = crypto.createHash("sha256");
   opts.onProgress?.({ bytes: 0, total });
+  await fsp.rm(part, { force: true });
   const plain = await decryptBody(d, res.body);
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {

@@ -4,6 +4,8 @@
  *
  *   big:   one file of SF_BENCH_BYTES (default 1 GiB): `sf send FILE --json` vs `curl -F file=@FILE`
  *          to POST /api/v1/packages/{id}/files of a draft. Target: sf ≥ 0.9× curl's throughput.
+ *   encrypted: the same file, `sf send FILE --encrypt --json` (the plaintext hashed, then
+ *          encrypted with age on its way out) vs the same curl. Target: ≥ 0.5× curl (goal 0.8×).
  *   small: SF_BENCH_SMALL_FILES files (default 1,000) of SF_BENCH_SMALL_BYTES (default 10 KiB):
  *          `sf send DIR --json` vs a sequential shell loop of `curl -F`, one per file, into one
  *          draft. Target: sf ≥ 4× faster (goal 6×).
@@ -29,6 +31,7 @@ const SMALL_FILES = envInt("SF_BENCH_SMALL_FILES", 1000);
 const SMALL_BYTES = envInt("SF_BENCH_SMALL_BYTES", 10 * 1024);
 const BIG_TARGET = 0.9;
 const SMALL_TARGET = 4;
+const ENC_TARGET = 0.5;
 
 /** tsc for the SDK and the CLI, so the binary measured is the current source. */
 function build(): void {
@@ -87,6 +90,11 @@ async function main(): Promise<void> {
     await sdk.packages.delete((JSON.parse(r.stdout) as { id: string }).id);
     return r.ms;
   };
+  const sfBigEnc = async () => {
+    const r = await timed(process.execPath, [BIN, "send", bigFile, "--to", "r@example.com", "--encrypt", "--notify", "none", "--json"], env);
+    await sdk.packages.delete((JSON.parse(r.stdout) as { id: string }).id);
+    return r.ms;
+  };
   const curlBig = async () => {
     const pkg = await draft();
     const r = await timed("curl", curlArgs(pkg.id, bigFile), env);
@@ -123,16 +131,19 @@ async function main(): Promise<void> {
   for (const f of (await fsp.readdir(smallDir)).slice(0, 50)) await timed("curl", curlArgs(warmDraft.id, path.join(smallDir, f)), env);
   await sdk.packages.delete(warmDraft.id);
 
-  const res = { sfBig: [] as number[], curlBig: [] as number[], sfSmall: [] as number[], curlSmall: [] as number[] };
+  await sfBigEnc();
+  const res = { sfBig: [] as number[], sfBigEnc: [] as number[], curlBig: [] as number[], sfSmall: [] as number[], curlSmall: [] as number[] };
   for (let round = 1; round <= ROUNDS; round++) {
     const big =
       round % 2
         ? ([
             ["sfBig", sfBig],
+            ["sfBigEnc", sfBigEnc],
             ["curlBig", curlBig],
           ] as const)
         : ([
             ["curlBig", curlBig],
+            ["sfBigEnc", sfBigEnc],
             ["sfBig", sfBig],
           ] as const);
     const small =
@@ -148,7 +159,7 @@ async function main(): Promise<void> {
     for (const [name, fn] of [...big, ...small]) {
       const ms = await fn();
       res[name].push(ms);
-      const isBig = name.endsWith("Big");
+      const isBig = name.startsWith("sfBig") || name === "curlBig";
       const rate = isBig ? `${f1(mbps(BYTES, ms)).padStart(7)} MB/s` : `${f1((SMALL_FILES / ms) * 1000).padStart(7)} files/s`;
       log(`  round ${round} ${name.padEnd(10)} ${f1(ms / 1000).padStart(6)} s  ${rate}`);
     }
@@ -156,6 +167,7 @@ async function main(): Promise<void> {
 
   const bigRatio = median(res.curlBig) / median(res.sfBig);
   const smallRatio = median(res.curlSmall) / median(res.sfSmall);
+  const encRatio = median(res.curlBig) / median(res.sfBigEnc);
   const bigOk = bigRatio >= BIG_TARGET;
   const smallOk = smallRatio >= SMALL_TARGET;
   report({
@@ -166,6 +178,15 @@ async function main(): Promise<void> {
     mustReach: `≥ ${BIG_TARGET}×`,
     goal: "≥ 1.0×",
     pass: bigOk,
+  });
+  report({
+    path: `sf send --encrypt ${f1(BYTES / GiB)} GiB`,
+    ours: `${f1(median(res.sfBigEnc) / 1000)} s (${f1(mbps(BYTES, median(res.sfBigEnc)))} MB/s)`,
+    baseline: `curl -F (plaintext) ${f1(median(res.curlBig) / 1000)} s`,
+    ratio: `${encRatio.toFixed(2)}×`,
+    mustReach: `≥ ${ENC_TARGET}×`,
+    goal: "≥ 0.8×",
+    pass: encRatio >= ENC_TARGET,
   });
   report({
     path: `sf send ${SMALL_FILES.toLocaleString("en")} × ${SMALL_BYTES / 1024} KiB`,

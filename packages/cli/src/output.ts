@@ -57,8 +57,13 @@ export function out(io: Io, line: string): void {
   io.stdout.write(`${line}\n`);
 }
 
+/**
+ * JSON on stdout, with every character a terminal or a reader may act on written `\uXXXX`:
+ * JSON.stringify escapes C0 controls but leaves DEL, C1 controls, bidi controls and U+2028/U+2029
+ * raw (they can only be inside strings there, where the escape means the same character).
+ */
 export function printJson(io: Io, value: unknown): void {
-  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  io.stdout.write(`${JSON.stringify(value, null, 2).replace(JSON_UNSAFE_G, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}\n`);
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -153,10 +158,25 @@ export function truncateMiddle(s: string, width: number): string {
   return `${s.slice(0, head)}…${s.slice(s.length - tail)}`;
 }
 
-/** Strips ANSI escapes and control characters from text that came from a server or a file name. */
+// The server's FORBIDDEN_IN_LINE (packages/server/src/util/forbidden-characters.ts; the SDK keeps
+// the same set for file names): C0 and C1 controls, DEL, and the bidi controls that disguise text
+// (embeddings and overrides, isolates, marks). Text that reaches the CLI without the server's
+// check (a decrypted sealed message) or from an older server may hold any of them. Change both
+// together. The line and paragraph separators (U+2028, U+2029) are added: some terminals and log
+// viewers break lines at them.
+const UNSAFE_ABOVE_C0 = "\\u007f-\\u009f\\u061c\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069";
+const UNSAFE_G = new RegExp(`[\\u0000-\\u001f${UNSAFE_ABOVE_C0}]`, "g");
+/** What printJson escapes: JSON.stringify already writes C0 controls as escapes (and its own newlines stay). */
+const JSON_UNSAFE_G = new RegExp(`[${UNSAFE_ABOVE_C0}]`, "g");
+/** A CSI sequence, begun by ESC [ or by its one-character C1 form U+009B. */
+const CSI_G = /(?:\x1b\[|\u009b)[0-9;?]*[A-Za-z]/g;
+
+/**
+ * Text that came from a server, a file name or a sealed message, safe to print: ANSI escape
+ * sequences removed, every other control or bidi character shown as `?`.
+ */
 export function clean(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/[\x00-\x1f\x7f]/g, "?");
+  return s.replace(CSI_G, "").replace(UNSAFE_G, "?");
 }
 
 /** A table column: how it is titled, and how it gives way when the terminal is too narrow. */

@@ -1,3 +1,4 @@
+import fsp from "node:fs/promises";
 import readline from "node:readline";
 import { InterruptedError, UsageError } from "./exit-codes.js";
 import { formatBytes, isTty, type InStream, type Io } from "./output.js";
@@ -104,6 +105,30 @@ export async function readStdinText(io: Io, what: string, limit = 64 * 1024): Pr
     if (text.length > limit) throw new UsageError(`${what}: stdin is longer than ${formatBytes(limit)}`);
   }
   return text.replace(/\r?\n$/, "");
+}
+
+/**
+ * The first line of a file, without its line ending (for --passphrase-file, when stdin already
+ * carries another secret). An empty first line is refused: it is never what was meant.
+ */
+export async function readFirstLine(file: string, flag: string, limit = 64 * 1024): Promise<string> {
+  let text: string;
+  try {
+    const handle = await fsp.open(file, "r");
+    try {
+      const buf = Buffer.alloc(limit + 1);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      text = buf.subarray(0, bytesRead).toString("utf8");
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const line = /^[^\r\n]*/.exec(text)![0];
+  if (line.length > limit) throw new UsageError(`${flag}: the first line of ${file} is longer than ${formatBytes(limit)}`);
+  if (line === "") throw new UsageError(`${flag}: the first line of ${file} is empty`);
+  return line;
 }
 
 function requireStdin(io: Io): InStream {

@@ -3,9 +3,10 @@
 // it, the server's email and disk hold neither the key nor a plaintext name, every way a key can be
 // missing or wrong (or a file tampered with) says so and writes nothing, inbound requests round
 // trip, and Debian's `age` opens a ciphertext fetched straight from the API.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { generateIdentity } from "@speedyfiles/sdk";
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { startTestSmtp, type TestSmtp } from "@speedyfiles/test-utils/smtp";
 import { sf, tempDir } from "./helpers.js";
-import { baseEnv, BIN, Pty, runSf, type Run } from "./proc.js";
+import { baseEnv, BIN, Pty, runSf, startSf, waitUntil, type Run } from "./proc.js";
 
 // Asynchronous: the test server answers from this very process, so a blocking child would hang both.
 const run = promisify(execFile);
@@ -45,6 +46,59 @@ async function filesUnder(dir: string): Promise<string[]> {
 async function expectSameTree(got: string, want: Record<string, Buffer>): Promise<void> {
   expect((await filesUnder(got)).sort()).toEqual(Object.keys(want).sort());
   for (const [rel, data] of Object.entries(want)) expect((await fs.readFile(path.join(got, rel))).equals(data), rel).toBe(true);
+}
+
+/** `data` encrypted to an age recipient by Debian's `age` (an age v1 file, binary). */
+async function ageEncrypt(recipient: string, data: Buffer | string): Promise<Buffer> {
+  const child = spawn("age", ["-r", recipient], { stdio: ["pipe", "pipe", "pipe"] });
+  const chunks: Buffer[] = [];
+  child.stdout.on("data", (c: Buffer) => chunks.push(c));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+    child.stdin.end(data);
+  });
+  if (code !== 0) throw new Error(`age exited ${code}`);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A TCP proxy to `target` that lets the answers through slowly (64 KiB every 20 ms, about 3 MiB/s),
+ * so a download is still running when the test interrupts it.
+ */
+async function slowProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("error", () => undefined);
+      s.on("close", () => (client.destroy(), upstream.destroy()));
+    }
+    client.pipe(upstream);
+    upstream.on("data", (chunk: Buffer) => {
+      upstream.pause();
+      const send = async () => {
+        for (let i = 0; i < chunk.length; i += 64 * 1024) {
+          if (client.destroyed) return;
+          client.write(chunk.subarray(i, i + 64 * 1024));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        upstream.resume();
+      };
+      void send();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port: own } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${own}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
 }
 
 describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
@@ -326,6 +380,120 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     expect(await filesUnder(path.join(work, "scans-other"))).toEqual([]);
   });
 
+  it("a link password and a passphrase without a terminal: --password-stdin with --passphrase-file, to send and to download", async () => {
+    const { dir, files } = await secretTree(work, "both-secrets");
+    const passphrase = `file ${MARKER} passphrase`;
+    const password = "link-password-42";
+    const ppFile = path.join(work, "pp.txt");
+    await fs.writeFile(ppFile, `${passphrase}\nsecond line ignored\n`, { mode: 0o600 });
+    const sent = await runSf(["send", dir, "--to", "both@acme.com", "--encrypt", "--password-stdin", "--passphrase-file", ppFile], {
+      env: sender,
+      input: `${password}\n`,
+    });
+    ok(sent);
+    expect(sent.stderr).toContain("Encrypted end to end with your passphrase");
+    expect(sent.stderr).not.toContain(passphrase);
+    const link = local(sent.stdout.trim());
+
+    // --passphrase-stdin alone: the link's password is missing; the hint names the way to give both.
+    const out = path.join(work, "both-got");
+    const hint = await runSf(["download", link, "-o", out, "--passphrase-stdin"], { env: recipient, input: `${passphrase}\n` });
+    expect(hint.code).toBe(2);
+    expect(hint.stderr).toContain("this link needs a password: pipe it in with --password-stdin and give the passphrase with --passphrase-file <path>");
+    expect(await filesUnder(out)).toEqual([]);
+
+    const got = await runSf(["download", link, "-o", out, "--password-stdin", "--passphrase-file", ppFile], { env: recipient, input: password });
+    ok(got);
+    expect(got.stderr).toMatch(/Encrypted end to end \(passphrase\)/);
+    await expectSameTree(path.join(out, "both-secrets"), files);
+  });
+
+  it("a sealed message with C1, bidi and line-separator characters: shown escaped by sf download and --list, and \\uXXXX in --list --json", async () => {
+    const { identity, recipient: to } = await generateIdentity();
+    const message = `colour\u009b32m green\u001b[31m red \u202eexe.txt\u2066 x\u2028y\u0085z\u200f end`;
+    const api = `${t.api}`;
+    const auth = { authorization: `Bearer ${sender.SF_TOKEN}` };
+    const created = await fetch(`${api}/packages`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({
+        title: "hostile message",
+        ttl_days: 1,
+        direction: "outbound",
+        recipients: [{ email: "h@acme.com" }],
+        encryption: { scheme: "age-x25519" },
+        sealed_message: (await ageEncrypt(to, message)).toString("base64"),
+      }),
+    });
+    expect(created.status).toBe(201);
+    const pkg = (await created.json()) as { id: string };
+    const plain = Buffer.from("plain text\n");
+    const entry = { name: "note.txt", size: plain.length, content_type: "text/plain", sha256: crypto.createHash("sha256").update(plain).digest("hex") };
+    const form = new FormData();
+    form.append("sealed", (await ageEncrypt(to, JSON.stringify(entry))).toString("base64"));
+    form.append("file", new Blob([new Uint8Array(await ageEncrypt(to, plain))]), `${crypto.randomBytes(16).toString("hex")}.age`);
+    expect((await fetch(`${api}/packages/${pkg.id}/files`, { method: "POST", headers: auth, body: form })).status).toBe(201);
+    const fin = await fetch(`${api}/packages/${pkg.id}/finalize`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ notify_recipients: false }),
+    });
+    expect(fin.status).toBe(200);
+    const link = `${local(((await fin.json()) as { magic_link: string }).magic_link)}#${identity}`;
+
+    const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    const out = path.join(work, "hostile-got");
+    const got = await runSf(["download", link, "-o", out], { env: recipient });
+    ok(got);
+    expect(got.stderr).toContain("colour");
+    expect(got.stderr).toContain(" end");
+    expect(got.stderr.replace(/\n/g, "")).not.toMatch(raw);
+    expect(await fs.readFile(path.join(out, "note.txt"), "utf8")).toBe("plain text\n");
+
+    const list = await runSf(["download", link, "--list"], { env: recipient });
+    ok(list);
+    expect(list.stderr).toContain("colour");
+    expect(`${list.stdout}${list.stderr}`.replace(/\n/g, "")).not.toMatch(raw);
+
+    const json = await runSf(["download", link, "--list", "--json"], { env: recipient });
+    ok(json);
+    expect(json.stdout.replace(/\n/g, "")).not.toMatch(raw);
+    expect(json.stdout).toContain("\\u009b32m");
+    expect(json.stdout).toContain("\\u202e");
+    expect(json.stdout).toContain("\\u2028");
+    // Escaped, not lost: a JSON reader gets the message as it was sealed.
+    expect((JSON.parse(json.stdout) as { message: string }).message).toBe(message);
+  });
+
+  it("Ctrl-C during an encrypted download says the unfinished files start over, exits 130, and leaves no plaintext at the target", async () => {
+    const dir = path.join(work, "slow");
+    await fs.mkdir(dir, { recursive: true });
+    await fs.writeFile(path.join(dir, "big.bin"), crypto.randomBytes(12 * 1024 * 1024));
+    const sent = await runSf(["send", dir, "--to", "slow@acme.com", "--encrypt", "--notify", "none"], { env: sender });
+    ok(sent);
+    const proxy = await slowProxy(t.url);
+    try {
+      const link = sent.stdout.trim().replace(/^https?:\/\/[^/]+/, proxy.url);
+      const out = path.join(work, "slow-got");
+      const p = startSf(["download", link, "-o", out], recipient);
+      p.child.stdin.end();
+      const decrypting = async () => {
+        const names = await fs.readdir(path.join(out, "slow")).catch(() => [] as string[]);
+        const part = names.find((n) => /^\.sf-[0-9a-f]{16}\.decrypting$/.test(n));
+        return part ? (await fs.stat(path.join(out, "slow", part)).catch(() => ({ size: 0 }))).size > 256 * 1024 : false;
+      };
+      await waitUntil(decrypting, 30_000, () => `no .decrypting file grew; stderr: ${p.out.stderr}`);
+      p.child.kill("SIGINT");
+      const r = await p.done;
+      expect(r.code, r.stderr).toBe(130);
+      expect(r.stderr).toContain("error: interrupted: run the same command again to start the unfinished files over");
+      expect(r.stderr).not.toContain("to resume");
+      expect(await filesUnder(out)).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("on a terminal, --passphrase asks twice without echo, and the passphrase is not shown", async () => {
     const { dir, files } = await secretTree(work, "typed");
     const passphrase = `typed ${MARKER} words`;
@@ -334,7 +502,7 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     pty.type(`${passphrase}\r`);
     await pty.expect(/Again, to be sure: $/);
     pty.type(`${passphrase}\r`);
-    expect(await pty.done).toBe(0);
+    expect(await pty.done, pty.text.slice(-600)).toBe(0);
     // Neither whole nor in part (the progress display does show the sender's own file names).
     expect(pty.text).not.toContain(passphrase);
     expect(pty.text).not.toContain(`${MARKER} words`);
@@ -346,6 +514,35 @@ describe.each(DATABASES)("sf end-to-end encryption (%s)", (kind) => {
     ok(got);
     await expectSameTree(path.join(out, "typed"), files);
   });
+  it("on a terminal, a wrong passphrase is asked again (3 tries in all); the third wrong one exits 3 and writes nothing", { timeout: 240_000 }, async () => {
+    const { dir, files } = await secretTree(work, "retyped");
+    const passphrase = `retyped ${MARKER} words`;
+    const sent = await runSf(["send", dir, "--to", "r@acme.com", "--encrypt", "--passphrase-stdin", "--notify", "none"], { env: sender, input: passphrase });
+    ok(sent);
+    const link = local(sent.stdout.trim());
+    const env = { ...recipient, TERM: "xterm-256color" };
+
+    const out = path.join(work, "retyped-got");
+    const pty = new Pty(`${process.execPath} ${BIN} download ${link} -o ${out}`, env);
+    await pty.expect(/Passphrase of the files: $/);
+    pty.type("not it at all\r");
+    await pty.expect(/That passphrase is wrong; try again\.\r?\nPassphrase of the files: $/, 60_000);
+    pty.type(`${passphrase}\r`);
+    expect(await pty.done).toBe(0);
+    expect(pty.text).not.toContain(passphrase);
+    await expectSameTree(path.join(out, "retyped"), files);
+
+    const badOut = path.join(work, "retyped-bad");
+    const bad = new Pty(`${process.execPath} ${BIN} download ${link} -o ${badOut}`, env);
+    for (let i = 0; i < 3; i++) {
+      await bad.expect(new RegExp(`(Passphrase of the files: [^]*){${i + 1}}$`), 60_000);
+      bad.type(`wrong guess ${i}\r`);
+    }
+    expect(await bad.done).toBe(3);
+    expect(bad.text.split("That passphrase is wrong; try again.").length - 1).toBe(2);
+    expect(bad.text).toContain("error: wrong passphrase: it does not open this package; nothing was written");
+    expect(await filesUnder(badOut)).toEqual([]);
+  });
 });
 
 describe("sf encryption flags that cannot work together", () => {
@@ -354,12 +551,33 @@ describe("sf encryption flags that cannot work together", () => {
     const dir = await tempDir("sf-enc-flags-");
     try {
       await fs.writeFile(path.join(dir, "a.txt"), "a");
+      await fs.writeFile(path.join(dir, "empty"), "\nnot the first line\n");
       const cases: [string[], string, string?][] = [
         [["send", dir, "--to", "a@acme.com", "--passphrase-stdin"], "--passphrase-stdin sets the passphrase of an encrypted package: add --encrypt", "pw"],
         [["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase", "--passphrase-stdin"], "--passphrase and --passphrase-stdin cannot be used together"],
         [["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase"], "--passphrase asks on a terminal; without one use --passphrase-stdin"],
         [["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase-stdin"], "the passphrase must be at least 8 characters long (got 5)", "short"],
-        [["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase-stdin", "--password-stdin"], "--passphrase-stdin and --password-stdin both read stdin", "long enough"],
+        [
+          ["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase-stdin", "--password-stdin"],
+          "--passphrase-stdin and --password-stdin both read stdin: give the passphrase with --passphrase-file <path>",
+          "long enough",
+        ],
+        [["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase-file", path.join(dir, "empty")], "--passphrase-file: the first line of", "long enough"],
+        [["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase-file", path.join(dir, "missing")], "--passphrase-file: cannot read"],
+        [
+          ["send", dir, "--to", "a@acme.com", "--encrypt", "--passphrase-stdin", "--passphrase-file", path.join(dir, "a.txt")],
+          "--passphrase-stdin and --passphrase-file cannot be used together",
+        ],
+        [["send", dir, "--to", "a@acme.com", "--passphrase-file", path.join(dir, "a.txt")], "--passphrase-file sets the passphrase of an encrypted package: add --encrypt"],
+        [
+          ["download", "https://files.example.com/l/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--password-stdin", "--passphrase-stdin"],
+          "give the passphrase with --passphrase-file <path>",
+          "pw",
+        ],
+        [
+          ["download", "https://files.example.com/l/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "--passphrase-file", path.join(dir, "empty")],
+          "--passphrase-file: the first line of",
+        ],
         [["send", dir, "--to", "a@acme.com", "--encrypt", "--idempotency-key", "release-1.2.3"], "--idempotency-key cannot be used with --encrypt"],
         [["request", "--from", "a@acme.com", "--encrypt", "--message", "hi"], "an encrypted request carries no message"],
         [["download", "https://files.example.com/l/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA#AGE-SECRET-KEY-1NOPE"], "is not an age key"],

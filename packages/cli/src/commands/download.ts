@@ -15,12 +15,12 @@ import {
   type SpeedyFiles,
 } from "@speedyfiles/sdk";
 import { CliError, ExitCode, InterruptedError, KEY_MISSING, UsageError } from "../exit-codes.js";
-import { downloadPassphrase, profileIdentity } from "../encryption.js";
+import { openWithPassphrase, profileIdentity } from "../encryption.js";
 import { resolveId } from "../ids.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, formatRelative, info, plural, printJson, printTable, truncateMiddle, type Io } from "../output.js";
 import { createView, viewMode } from "../progress.js";
 import type { Context } from "../run.js";
-import { askHidden, canPrompt, readStdinText } from "../prompt.js";
+import { askHidden, canPrompt, readFirstLine, readStdinText } from "../prompt.js";
 import { parsePositiveInt, sha256File } from "./shared.js";
 
 /** A file offered for download, with the checksum it must have. */
@@ -54,7 +54,7 @@ export interface DownloadSource {
   download(file: RemoteFile, dest: string, opts: { onProgress: (bytes: number) => void; signal?: AbortSignal | undefined }): Promise<{ size: number; sha256: string }>;
 }
 
-function ownPackage(ctx: Context, sf: SpeedyFiles, id: string, passphrase: () => Promise<string>): DownloadSource {
+function ownPackage(ctx: Context, sf: SpeedyFiles, id: string, passphrase: string | undefined): DownloadSource {
   let key: DecryptionKey | undefined;
   const opened = new Map<string, OpenedFile>();
   return {
@@ -62,8 +62,9 @@ function ownPackage(ctx: Context, sf: SpeedyFiles, id: string, passphrase: () =>
       const pkg = await sf.packages.get(id);
       let view: { message: string | null; files: RemoteFile[] } = pkg;
       if (pkg.encryption) {
-        key = pkg.encryption.scheme === "age-scrypt" ? { passphrase: await passphrase() } : { identity: await ownIdentity(ctx, pkg.direction, pkg.encryption) };
-        const o = await openView(pkg, key);
+        let o;
+        if (pkg.encryption.scheme === "age-scrypt") ({ key, opened: o } = await openWithPassphrase(ctx.io, passphrase, pkg));
+        else o = await openView(pkg, (key = { identity: await ownIdentity(ctx, pkg.direction, pkg.encryption) }));
         for (const f of o.files) opened.set(f.id, f);
         view = o;
       }
@@ -137,7 +138,7 @@ function magicLink(
   link: { secret: string; base: string; identity?: string | undefined },
   io: Io,
   given: string | undefined,
-  passphrase: () => Promise<string>,
+  passphrase: { given: string | undefined; fromStdin: boolean },
 ): DownloadSource {
   const url = `${link.base}/l/${link.secret}`;
   let password = given;
@@ -173,7 +174,11 @@ function magicLink(
       } catch (err) {
         const code = (err as { code?: string }).code;
         if (code !== "link_password_required" || password !== undefined) throw err;
-        if (!canPrompt(io)) throw new UsageError("this link needs a password: pipe it in with --password-stdin");
+        if (!canPrompt(io)) {
+          // Stdin already carries the passphrase: the password needs it, so the passphrase moves to a file.
+          const how = passphrase.fromStdin ? " and give the passphrase with --passphrase-file <path>" : "";
+          throw new UsageError(`this link needs a password: pipe it in with --password-stdin${how}`);
+        }
         view = await askPassword();
       }
       if (view.direction !== "outbound") {
@@ -182,14 +187,14 @@ function magicLink(
       const sender = view.sender_name && view.sender_name !== view.sender_email ? `${view.sender_name} <${view.sender_email}>` : view.sender_email;
       let contents: { message: string | null; files: RemoteFile[] } = view;
       if (view.encryption) {
+        let o;
         if (view.encryption.scheme === "age-scrypt") {
-          key = { passphrase: await passphrase() };
+          ({ key, opened: o } = await openWithPassphrase(io, passphrase.given, view));
         } else {
           // The emailed link has no key: say where it comes from (DecryptionError "key_missing").
           if (!link.identity) throw new CliError(KEY_MISSING, ExitCode.USAGE);
-          key = { identity: link.identity };
+          o = await openView(view, (key = { identity: link.identity }));
         }
-        const o = await openView(view, key);
         for (const f of o.files) opened.set(f.id, f);
         contents = o;
       }
@@ -226,6 +231,7 @@ interface DownloadOpts {
   progress: boolean;
   passwordStdin?: boolean;
   passphraseStdin?: boolean;
+  passphraseFile?: string;
 }
 
 export function registerDownload(program: Command, ctx: Context): void {
@@ -240,6 +246,7 @@ export function registerDownload(program: Command, ctx: Context): void {
     .option("--no-progress", "no progress display")
     .option("--password-stdin", "the link's password, read from stdin (on a terminal sf asks when one is needed)")
     .option("--passphrase-stdin", "an encrypted package's passphrase, read from stdin (on a terminal sf asks when one is needed)")
+    .option("--passphrase-file <path>", "an encrypted package's passphrase: the first line of this file (stdin stays free for --password-stdin)")
     .addHelpText(
       "after",
       `
@@ -263,6 +270,8 @@ download starts over). The key is the end of the full link the sender gave you, 
   sf download 'https://files.example.com/l/…#AGE-SECRET-KEY-1…'
 A package encrypted to a passphrase asks for it on a terminal; scripts pipe it in:
   printf '%s' "$PASSPHRASE" | sf download https://files.example.com/l/… --passphrase-stdin
+A link with a password as well: the password on stdin, the passphrase from a file (first line):
+  printf '%s' "$PW" | sf download https://files.example.com/l/… --password-stdin --passphrase-file pp.txt
 Files uploaded to your \`sf request --encrypt\` are opened with the identity that command keeps
 in your config file (per profile): \`sf download <package id>\`.`,
     )
@@ -272,14 +281,21 @@ in your config file (per profile): \`sf download <package id>\`.`,
 async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<void> {
   const { io } = ctx;
   if (opts.passwordStdin && opts.passphraseStdin) {
-    throw new UsageError("--password-stdin and --passphrase-stdin both read stdin: give one of them on the terminal when sf asks");
+    throw new UsageError("--password-stdin and --passphrase-stdin both read stdin: give the passphrase with --passphrase-file <path>, or one of them on the terminal when sf asks");
   }
+  if (opts.passphraseStdin && opts.passphraseFile !== undefined) throw new UsageError("--passphrase-stdin and --passphrase-file cannot be used together");
   // `…/l/<secret>#AGE-SECRET-KEY-1…`: the key travels after `#` (never to the server).
   const split = splitLinkKey(arg);
   const link = parseMagicLink(split.link);
-  const given = opts.passphraseStdin ? await readStdinText(io, "--passphrase-stdin") : undefined;
-  // Asked for only when the package turns out to need it.
-  const passphrase = () => downloadPassphrase(io, given);
+  // Given up front (stdin can be read once); asked for only when the package turns out to need it.
+  const passphrase = {
+    given: opts.passphraseStdin
+      ? await readStdinText(io, "--passphrase-stdin")
+      : opts.passphraseFile !== undefined
+        ? await readFirstLine(opts.passphraseFile, "--passphrase-file")
+        : undefined,
+    fromStdin: opts.passphraseStdin === true,
+  };
   let source: DownloadSource;
   if (link) {
     // A whole link names its server; a bare secret uses the configured one. No token either way.
@@ -289,7 +305,7 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
   } else if (/^[0-9a-f][0-9a-f-]*$/i.test(split.link)) {
     if (opts.passwordStdin) throw new UsageError("--password-stdin is for magic links; your own packages need no password");
     const sf = await ctx.client();
-    source = ownPackage(ctx, sf, await resolveId(ctx, sf, "package", split.link), passphrase);
+    source = ownPackage(ctx, sf, await resolveId(ctx, sf, "package", split.link), passphrase.given);
   } else {
     // Never the part after `#`: it may be a key.
     throw new UsageError(`"${split.link}" is neither a magic link nor a package id`);
@@ -360,7 +376,10 @@ async function download(ctx: Context, arg: string, opts: DownloadOpts): Promise<
     );
   } catch (failure) {
     view.fail();
-    if (failure instanceof AbortError || io.signal?.aborted) throw new InterruptedError("interrupted: run the same command again to resume");
+    if (failure instanceof AbortError || io.signal?.aborted) {
+      // A plaintext is never kept half-written: an encrypted file starts over (docs/cli.md).
+      throw new InterruptedError(`interrupted: run the same command again to ${pkg.encrypted ? "start the unfinished files over" : "resume"}`);
+    }
     throw failure;
   }
   const ms = performance.now() - started;

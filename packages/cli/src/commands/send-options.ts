@@ -16,6 +16,7 @@ export interface SendOpts {
   encrypt?: boolean;
   passphrase?: boolean;
   passphraseStdin?: boolean;
+  passphraseFile?: string;
   name?: string;
   title?: string;
   message?: string;

@@ -30,6 +30,7 @@ export function registerSend(program: Command, ctx: Context): void {
     .option("--encrypt", "encrypt end to end (age): the server stores only ciphertext; the key is in each printed link after `#`")
     .option("--passphrase", "with --encrypt: encrypt to a passphrase, asked for on the terminal (hidden), instead of a key in the link")
     .option("--passphrase-stdin", "with --encrypt: encrypt to a passphrase read from stdin")
+    .option("--passphrase-file <path>", "with --encrypt: encrypt to the passphrase on the first line of this file (stdin stays free for --password-stdin)")
     .option("--title <title>", "package title (default: the file name, or “N files”)")
     .option("--message <text>", "message for the recipient")
     .option("--ttl <days>", "days the link works (default 7)", parsePositiveInt)
@@ -89,6 +90,7 @@ Examples:
   sf send ./build.zip --to qa@acme.com --wait-for-download=2h
   sf send ./q4 --to cfo@acme.com --encrypt
   printf '%s' "$PASSPHRASE" | sf send ./q4 --to cfo@acme.com --encrypt --passphrase-stdin
+  printf '%s' "$PW" | sf send ./q4 --to cfo@acme.com --password-stdin --encrypt --passphrase-file pp.txt
 
 End-to-end encryption (--encrypt): every file, its name, size and type, and the message are
 encrypted on this machine with age (https://age-encryption.org) before they leave it; the
@@ -96,8 +98,8 @@ server stores ciphertext and sees only the title (with --encrypt it defaults to 
 never a name), the recipients, the number of files and their sizes. By default a fresh key is made for the package and each printed link carries it
 after \`#\` (…/l/<secret>#AGE-SECRET-KEY-1…): the server never gets it, so the emails it sends
 carry the link WITHOUT the key. Send each recipient their full link yourself, another way
-(--notify none: the server sends no email at all). With --passphrase or --passphrase-stdin the
-files are encrypted to a passphrase instead: the emailed link works as is and the recipients
+(--notify none: the server sends no email at all). With --passphrase, --passphrase-stdin or
+--passphrase-file (its first line; for when stdin carries the link password) the files are encrypted to a passphrase instead: the emailed link works as is and the recipients
 type the passphrase (on the page, or \`sf download\` asks); give it to them another way. The key
 and the passphrase are never written to disk: an interrupted encrypted send cannot be resumed
 (its draft is deleted; run it again to start afresh with a new key), and it is never idempotent

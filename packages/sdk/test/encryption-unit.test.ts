@@ -3,10 +3,11 @@ import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { Decrypter } from "age-encryption";
+import { Decrypter, Encrypter, Stanza } from "age-encryption";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AgeEncryptTransform, DecryptionError, generateIdentity, SpeedyFilesError, identityToRecipient, openView, splitLinkKey } from "../src/index.js";
 import { sealBytes, sealEntry } from "../src/encryption/index.js";
+import { ScryptIdentity, ScryptRecipient } from "../src/encryption/scrypt.js";
 import { prepareEncrypted } from "../src/encryption/upload.js";
 import type { PackageFile } from "../src/index.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
@@ -151,6 +152,119 @@ describe("the encrypting upload transform (passphrase)", () => {
     });
     await expect(fs.stat(wrong)).rejects.toThrow();
   }, 60_000);
+});
+
+describe("age scrypt on Node's own scrypt (the passphrase mode)", () => {
+  const entry = { name: "a.txt", size: 1, content_type: "text/plain", sha256: "0".repeat(64) };
+  /** Runs `work` while a 10 ms timer ticks; the longest gap between two ticks (or since the start). */
+  async function longestGap(work: () => Promise<unknown>): Promise<number> {
+    let last = performance.now();
+    let gap = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - last);
+      last = now;
+    }, 10);
+    try {
+      await work();
+      gap = Math.max(gap, performance.now() - last);
+    } finally {
+      clearInterval(timer);
+    }
+    return gap;
+  }
+  /** The stanza of a passphrase age file (`-> scrypt <salt> <logN>`, its body on one line). */
+  const parseStanzas = (file: Uint8Array): Stanza[] => {
+    const [, salt, logN, body] = /^-> scrypt (\S+) (\d+)\n(\S+)\n/m.exec(Buffer.from(file).toString("latin1"))!;
+    return [new Stanza(["scrypt", salt!, logN!], Buffer.from(body!, "base64"))];
+  };
+  const stanzaOf = async (passphrase: string): Promise<Stanza> => parseStanzas(Buffer.from(await sealBytes({ passphrase }, "x"), "base64"))[0]!;
+
+  it("sending and opening with a passphrase leave the event loop free: a 10 ms timer keeps ticking", async () => {
+    const passphrase = `pass ${crypto.randomBytes(6).toString("hex")}`;
+    let sealed = "";
+    // What send() does per file: the sealed entry and the file's header, side by side.
+    const send = await longestGap(async () => {
+      [sealed] = await Promise.all([sealEntry({ passphrase }, entry), AgeEncryptTransform.create({ passphrase })]);
+    });
+    const view = { encryption: { scheme: "age-scrypt" as const }, sealed_message: sealed, message: null, files: [] };
+    let message: string | null = null;
+    const open = await longestGap(async () => {
+      ({ message } = await openView(view, { passphrase }));
+    });
+    expect(message).toBe(JSON.stringify(entry));
+    expect(send).toBeLessThan(200);
+    expect(open).toBeLessThan(200);
+  }, 60_000);
+
+  it("the stanza is age's: one scrypt stanza, a 16-byte salt, work factor 18; age-encryption opens it", async () => {
+    const passphrase = `pass ${crypto.randomBytes(6).toString("hex")}`;
+    const sealed = Buffer.from(await sealBytes({ passphrase }, "hello"), "base64");
+    const header = sealed.toString("latin1");
+    expect(header.match(/^-> /gm)).toHaveLength(1);
+    expect(header).toMatch(/^-> scrypt [A-Za-z0-9+/]{22} 18\n/m);
+    const dec = new Decrypter();
+    dec.addPassphrase(passphrase);
+    expect(await dec.decrypt(sealed, "text")).toBe("hello");
+  }, 60_000);
+
+  it("the identity opens what age-encryption's setPassphrase made and what Debian's `age -p` made; another passphrase opens neither", async () => {
+    const dir = await tmpDir("sdk-age-");
+    const passphrase = `pass ${crypto.randomBytes(6).toString("hex")}`;
+    const plain = bytes(70_000, 9);
+    const enc = new Encrypter();
+    enc.setPassphrase(passphrase);
+    const theirs = await enc.encrypt(plain);
+    // age asks twice on a terminal: `script` gives it one and types for us.
+    const input = path.join(dir, "plain");
+    const debian = path.join(dir, "debian.age");
+    await fs.writeFile(input, plain);
+    await run("sh", ["-c", `printf '%s\\n%s\\n' "$PASS" "$PASS" | script -qec "age -p -o '${debian}' '${input}'" /dev/null`], { env: { ...process.env, PASS: passphrase } });
+    for (const file of [theirs, await fs.readFile(debian)]) {
+      expect(Buffer.from(file).toString("latin1")).toMatch(/^-> scrypt /m);
+      const dec = new Decrypter();
+      dec.addIdentity(new ScryptIdentity(passphrase));
+      expect(Buffer.from(await dec.decrypt(file)).equals(plain)).toBe(true);
+      expect(await new ScryptIdentity("not it").unwrapFileKey(parseStanzas(file))).toBeNull();
+    }
+  }, 60_000);
+
+  it("a work factor over 20, a stanza that is not alone, a bad salt, count or body are refused without a scrypt", async () => {
+    const passphrase = "right one";
+    const good = await stanzaOf(passphrase);
+    const [, salt, logN] = good.args as [string, string, string];
+    const id = new ScryptIdentity(passphrase);
+    expect(await id.unwrapFileKey([good])).toHaveLength(16);
+    const cases: [string, Stanza[], RegExp][] = [
+      ["logN 21", [new Stanza(["scrypt", salt, "21"], good.body)], /the work factor is too high/],
+      ["logN 64", [new Stanza(["scrypt", salt, "64"], good.body)], /the work factor is too high/],
+      ["not alone", [good, new Stanza(["X25519", salt], good.body)], /not the only one/],
+      ["logN 018", [new Stanza(["scrypt", salt, "018"], good.body)], /invalid scrypt stanza/],
+      ["no logN", [new Stanza(["scrypt", salt], good.body)], /invalid scrypt stanza/],
+      ["a 15-byte salt", [new Stanza(["scrypt", Buffer.alloc(15).toString("base64").replace(/=+$/, ""), logN], good.body)], /invalid scrypt stanza/],
+      ["a padded salt", [new Stanza(["scrypt", `${salt}==`, logN], good.body)], /invalid scrypt stanza/],
+      ["a 31-byte body", [new Stanza(["scrypt", salt, logN], good.body.subarray(0, 31))], /invalid scrypt stanza/],
+    ];
+    for (const [what, stanzas, why] of cases) {
+      const started = performance.now();
+      await expect(id.unwrapFileKey(stanzas), what).rejects.toThrow(why);
+      // Refused before scrypt runs (logN 21 alone would take seconds and 2 GiB).
+      expect(performance.now() - started, what).toBeLessThan(100);
+    }
+    // Another kind of file: not this identity's business.
+    expect(await id.unwrapFileKey([new Stanza(["X25519", salt], good.body)])).toBeNull();
+    // Through openView, a message with logN 21 is not a SpeedyFiles file: tampered.
+    const file = Buffer.from(await sealBytes({ passphrase }, "hi"), "base64")
+      .toString("latin1")
+      .replace(/^(-> scrypt \S+) 18$/m, "$1 21");
+    const view = { encryption: { scheme: "age-scrypt" as const }, sealed_message: Buffer.from(file, "latin1").toString("base64"), message: null, files: [] };
+    await expect(openView(view, { passphrase })).rejects.toMatchObject({ code: "tampered" });
+  }, 60_000);
+
+  it("the recipient refuses a work factor age would not open", () => {
+    expect(() => new ScryptRecipient("p", 21)).toThrow(/work factor/);
+    expect(() => new ScryptRecipient("p", 0)).toThrow(/work factor/);
+  });
 });
 
 describe("the sender's side of the name rules", () => {

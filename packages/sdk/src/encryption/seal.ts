@@ -4,6 +4,7 @@ import { DecryptionError } from "../errors.js";
 import { checkFileName, nameCollision } from "../file-names.js";
 import { ageHeaderProblem } from "./header.js";
 import { isIdentity, isRecipient, type DecryptionKey, type EncryptionKey } from "./keys.js";
+import { ScryptIdentity, ScryptRecipient } from "./scrypt.js";
 
 type File = components["schemas"]["File"];
 /** A package's end-to-end encryption (`Encryption` in openapi.yaml). */
@@ -30,7 +31,8 @@ export async function sealBytes(key: EncryptionKey, data: Uint8Array | string): 
     if (!isRecipient(key.recipient)) throw new DecryptionError("key_malformed", "the package's public key is not an age X25519 recipient (age1…)");
     enc.addRecipient(key.recipient);
   } else {
-    enc.setPassphrase(key.passphrase);
+    // Node's scrypt, off the event loop (scrypt.ts); it is the header's only stanza.
+    enc.addRecipient(new ScryptRecipient(key.passphrase));
   }
   return Buffer.from(await enc.encrypt(data)).toString("base64");
 }
@@ -51,7 +53,7 @@ export function decrypterFor(encryption: Encryption, key: DecryptionKey | undefi
     if (!key || !("passphrase" in key)) {
       throw new DecryptionError("passphrase_needed", "this package is encrypted with a passphrase: give the passphrase the sender chose (the link alone does not open it)");
     }
-    dec.addPassphrase(key.passphrase);
+    dec.addIdentity(new ScryptIdentity(key.passphrase));
     return dec;
   }
   if (!key || !("identity" in key)) {

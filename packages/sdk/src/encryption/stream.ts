@@ -4,6 +4,7 @@ import { SpeedyFilesError } from "../errors.js";
 import type { UploadTransform } from "../transfer/transform.js";
 import type { EncryptionKey } from "./keys.js";
 import { isRecipient } from "./keys.js";
+import { ScryptRecipient } from "./scrypt.js";
 
 /** Plaintext bytes per STREAM chunk (age v1). */
 export const AGE_CHUNK = 64 * 1024;
@@ -28,32 +29,26 @@ export interface AgeHeader {
 /**
  * Makes one file's age header, file key and nonce. age-encryption draws them afresh inside
  * `encrypt()`; encrypting an empty input yields header ‖ nonce ‖ one 16-byte tag, and the file
- * key is learnt from a recipient that records it (X25519) or by opening the header again with the
- * passphrase (scrypt mode takes no other recipient).
+ * key is learnt from a recipient of ours that records it and adds no stanza.
  */
 export async function makeHeader(key: EncryptionKey): Promise<AgeHeader> {
   const enc = new age.Encrypter();
-  let fileKey: Uint8Array | undefined;
   if ("recipient" in key) {
     if (!isRecipient(key.recipient)) throw new SpeedyFilesError("the package's public key is not an age X25519 recipient (age1…): cannot encrypt to it");
     enc.addRecipient(key.recipient);
-    enc.addRecipient({
-      wrapFileKey(k: Uint8Array) {
-        fileKey = Uint8Array.from(k);
-        return [];
-      },
-    });
   } else {
-    enc.setPassphrase(key.passphrase);
+    enc.addRecipient(new ScryptRecipient(key.passphrase));
   }
+  let fileKey: Uint8Array | undefined;
+  enc.addRecipient({
+    wrapFileKey(k: Uint8Array) {
+      fileKey = Uint8Array.from(k);
+      return [];
+    },
+  });
   const empty = await enc.encrypt(new Uint8Array(0));
-  const header = empty.subarray(0, empty.length - 2 * TAG);
   const nonce = empty.subarray(empty.length - 2 * TAG, empty.length - TAG);
-  if (!fileKey) {
-    const dec = new age.Decrypter();
-    dec.addPassphrase((key as { passphrase: string }).passphrase);
-    fileKey = await dec.decryptHeader(header);
-  }
+  if (!fileKey) throw new Error("age-encryption did not hand the file key to every recipient");
   const payloadKey = Buffer.from(crypto.hkdfSync("sha256", fileKey, nonce, "payload", 32));
   fileKey.fill(0);
   return { prefix: Buffer.from(empty.subarray(0, empty.length - TAG)), payloadKey };

@@ -420,13 +420,17 @@ describe.each(DATABASES)("end-to-end encryption through the SDK (%s)", (kind) =>
     const { stdout } = await run(process.execPath, ["--expose-gc", child, t.url, (await t.createUser()).token, file, out]);
     const m = JSON.parse(stdout) as { base: { rss: number; arrayBuffers: number }; send: Peaks; download: Peaks; files: string[] };
     expect(m.files).toEqual(["large.bin"]);
-    // Holding the file (its plaintext or its ciphertext) would add all of it; streaming adds a few MiB.
+    // Holding the file (its plaintext or its ciphertext) adds all of it to the buffers the child
+    // still holds after a full collection (seen: +282 MB sending, +269 MB downloading when made to
+    // hold it); streaming adds a few MiB. That is the measure. The process's peak RSS also counts
+    // garbage not yet collected, which on a loaded machine reached +208 MiB while streaming, so it
+    // only bounds the gross case (holding the file took RSS +338 MB and more).
     for (const [phase, p] of [
       ["send", m.send],
       ["download", m.download],
     ] as const) {
-      expect(p.maxRSS - m.base.rss, `${phase}: ${stdout}`).toBeLessThan(size / 3);
       expect(p.arrayBuffers - m.base.arrayBuffers, `${phase}: ${stdout}`).toBeLessThan(size / 3);
+      expect(p.maxRSS - m.base.rss, `${phase}: ${stdout}`).toBeLessThan(size * 2);
     }
     const got = crypto.createHash("sha256");
     for await (const c of createReadStream(path.join(out, "large.bin"))) got.update(c as Buffer);

@@ -233,6 +233,29 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
   let work: string;
   const log: string[] = [];
 
+  /** An encrypted request from Alice to Carol, finalized: its id and its link's secret. */
+  const encryptedRequest = async (title: string, recipient: string): Promise<{ id: string; secret: string }> => {
+    const res = await postPackage(t, alice.token, {
+      title,
+      recipient_email: "carol@client.test",
+      direction: "inbound",
+      ttl_days: 14,
+      encryption: { scheme: "age-x25519", recipient },
+    });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    return { id, secret: await finalize(t, alice.token, id) };
+  };
+  /** A fresh browser context on `url`: its requests recorded, the page's problems watched. */
+  const openPage = async (url: string) => {
+    const context = await browser.newContext();
+    const requests = recordRequests(context);
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    await page.goto(url);
+    return { context, requests, page, problems };
+  };
+
   beforeAll(async () => {
     // The bundles are build output: without them the pages cannot decrypt, and this says so.
     for (const f of ["decrypt-sw.js", "e2e/encrypted-link.js", "e2e/encrypted-upload.js"]) {
@@ -483,26 +506,14 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
 
   it("inbound: a recipient age-encryption refuses (a damaged checksum): each file fails with a clear sentence, nothing is sent", async () => {
     const recipient = await identityToRecipient(await generateX25519Identity());
-    const res = await postPackage(t, alice.token, {
-      title: "Damaged key",
-      recipient_email: "carol@client.test",
-      direction: "inbound",
-      ttl_days: 14,
-      encryption: { scheme: "age-x25519", recipient },
-    });
-    const pkg = (await res.json()) as { id: string };
-    const secret = await finalize(t, alice.token, pkg.id);
+    const req = await encryptedRequest("Damaged key", recipient);
     // A row from before the server checked the checksum: the last character changed.
     const last = recipient.at(-1) === "q" ? "p" : "q";
     await t.running.services
       .db("packages")
-      .where({ id: pkg.id })
+      .where({ id: req.id })
       .update({ encryption_recipient: recipient.slice(0, -1) + last });
-    const context = await browser.newContext();
-    const requests = recordRequests(context);
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await page.goto(`${t.url}/l/${secret}`);
+    const { context, requests, page, problems } = await openPage(`${t.url}/l/${req.secret}`);
     await page.setInputFiles("#file-input", [{ name: "W-2 2026.pdf", mimeType: "application/pdf", buffer: Buffer.from("PLAINTEXT-MARKER-W2") }]);
     await page.locator('#queue li[data-state="failed"]').waitFor({ timeout: 15_000 });
     expect(await page.locator("#queue li .state").allTextContents()).toEqual(["failed: this request's key is not valid; ask the sender for a new link"]);
@@ -512,21 +523,8 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
   }, 60_000);
 
   it("inbound: a file name the server's rules refuse is refused before anything is encrypted or sent", async () => {
-    const recipient = await identityToRecipient(await generateX25519Identity());
-    const res = await postPackage(t, alice.token, {
-      title: "Names in",
-      recipient_email: "carol@client.test",
-      direction: "inbound",
-      ttl_days: 14,
-      encryption: { scheme: "age-x25519", recipient },
-    });
-    const pkg = (await res.json()) as { id: string };
-    const secret = await finalize(t, alice.token, pkg.id);
-    const context = await browser.newContext();
-    const requests = recordRequests(context);
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await page.goto(`${t.url}/l/${secret}`);
+    const req = await encryptedRequest("Names in", await identityToRecipient(await generateX25519Identity()));
+    const { context, requests, page, problems } = await openPage(`${t.url}/l/${req.secret}`);
     await page.setInputFiles("#file-input", [{ name: 'evil"name\u202efdp.exe', mimeType: "application/octet-stream", buffer: Buffer.from("x") }]);
     await page.locator('#queue li[data-state="failed"]').waitFor({ timeout: 15_000 });
     expect(await page.locator("#queue li .state").textContent()).toBe("failed: File name contains control characters");
@@ -623,22 +621,8 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
 
   it("inbound: a file uploaded through the page of an encrypted request is stored as ciphertext that the requester's identity opens", async () => {
     const identity = await generateX25519Identity();
-    const recipient = await identityToRecipient(identity);
-    const res = await postPackage(t, alice.token, {
-      title: "Tax documents",
-      recipient_email: "carol@client.test",
-      direction: "inbound",
-      ttl_days: 14,
-      encryption: { scheme: "age-x25519", recipient },
-    });
-    expect(res.status).toBe(201);
-    const pkg = (await res.json()) as { id: string };
-    const secret = await finalize(t, alice.token, pkg.id);
-    const context = await browser.newContext();
-    const requests = recordRequests(context);
-    const page = await context.newPage();
-    const problems = watchProblems(page);
-    await page.goto(`${t.url}/l/${secret}`);
+    const pkg = await encryptedRequest("Tax documents", await identityToRecipient(identity));
+    const { context, requests, page, problems } = await openPage(`${t.url}/l/${pkg.secret}`);
     expect(await page.locator("#e2e-notice").textContent()).toContain("your browser encrypts each file for Alice Example");
     const w2 = crypto.randomBytes(180_000);
     const marker = Buffer.from("PLAINTEXT-MARKER-W2");
@@ -691,15 +675,7 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     "inbound: every connection cut in the middle of an encrypted upload: it goes on from what the server holds, and the stored file decrypts to the exact bytes",
     async () => {
       const identity = await generateX25519Identity();
-      const res = await postPackage(t, alice.token, {
-        title: "Footage",
-        recipient_email: "carol@client.test",
-        direction: "inbound",
-        ttl_days: 14,
-        encryption: { scheme: "age-x25519", recipient: await identityToRecipient(identity) },
-      });
-      const pkg = (await res.json()) as { id: string };
-      const secret = await finalize(t, alice.token, pkg.id);
+      const pkg = await encryptedRequest("Footage", await identityToRecipient(identity));
       const file = await patternFile(work, "footage.bin", 40 * MiB);
       const context = await browser.newContext();
       const page = await context.newPage();
@@ -708,7 +684,7 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
       const cdp = await context.newCDPSession(page);
       await cdp.send("Network.enable");
       await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 8 * MiB });
-      await page.goto(`${t.url}/l/${secret}`);
+      await page.goto(`${t.url}/l/${pkg.secret}`);
       await page.setInputFiles("#file-input", file.path);
       const uploads = path.join(t.dataDir, "uploads");
       const partSize = async () => {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
-import { DecryptionError, generateIdentity, openView, SpeedyFiles, SpeedyFilesError, splitLinkKey } from "../src/index.js";
+import { ConflictError, DecryptionError, generateIdentity, openView, SpeedyFiles, splitLinkKey } from "../src/index.js";
 import { sealEntry } from "../src/encryption/index.js";
 import { bytes, sha256, tmpDir } from "./helpers/tmp.js";
 
@@ -352,8 +352,10 @@ describe.each(DATABASES)("end-to-end encryption through the SDK (%s)", (kind) =>
     const sent = await sf.send({ files: [src], to: "cfo@acme.com", encrypt: true });
     const before = (await sf.packages.get(sent.package.id)).files.length;
     const err = await sf.links.upload(local(sent.magic_link), Buffer.from(`${MARKER} extra`), { name: "extra.txt" }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SpeedyFilesError);
-    expect((err as Error).message).toBe("this link is for downloading: it takes no files");
+    // The server's own answer to an upload on a download link (409 link_not_inbound), said first.
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).code).toBe("link_not_inbound");
+    expect((err as ConflictError).detail).toBe("this link is for downloading: it takes no files");
     expect((await sf.packages.get(sent.package.id)).files).toHaveLength(before);
   }, 60_000);
 

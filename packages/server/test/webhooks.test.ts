@@ -299,6 +299,15 @@ describe.each(DATABASES)("webhooks (%s)", (kind) => {
       expect((await fetch(`${inb.api}/complete`, { method: "POST" })).status).toBe(200);
       // Expired: a package whose link runs out.
       const exp = await shareFiles(t, u.token, [["old.txt", "old"]], { ttl_days: 1, title: "Short" });
+      // Every delivery so far recorded before the clock jumps: a lease still held would look
+      // expired two days on, and its delivery would be sent again.
+      await until(
+        async () =>
+          eventsOf(r, hook.secret).length === 12 &&
+          Number((await t.running.services.db("webhook_deliveries").whereNotNull("lease_until").where({ state: "pending" }).count({ n: "*" }))[0]!.n) === 0,
+        10_000,
+        "12 events delivered and recorded",
+      );
       clock.advanceDays(2);
       await sweepOnce(t.running.services);
 

@@ -1,7 +1,7 @@
 import type { Dispatcher } from "undici";
 import { createApiClient, normaliseBaseUrl } from "../api-client.js";
 import type { components } from "../generated/api.js";
-import { apiErrorFrom, SpeedyFilesError } from "../errors.js";
+import { apiErrorFrom, ConflictError, SpeedyFilesError } from "../errors.js";
 import { safeFilePath } from "../files.js";
 import { DEFAULT_STALL_TIMEOUT_MS, proxyFromEnv, requestOf, type RequestOptions } from "../http.js";
 import type { RetryOptions } from "../retry.js";
@@ -257,7 +257,16 @@ export async function uploadToLink(link: string, source: UploadSource, opts: Upl
   if (!encrypt) {
     const view = await getLink(link, { ...opts, ...(opts.signal ? { signal: opts.signal } : {}) });
     // Said here, before a byte of the file leaves: the server would refuse it only once sent.
-    if (view.direction !== "inbound") throw new SpeedyFilesError("this link is for downloading: it takes no files");
+    // A ConflictError with the server's own code, as the server's 409 `link_not_inbound` was.
+    if (view.direction !== "inbound") {
+      throw new ConflictError({
+        status: 409,
+        code: "link_not_inbound",
+        detail: "this link is for downloading: it takes no files",
+        method: "POST",
+        url: `${linkApi(p)}/uploads`,
+      });
+    }
     if (view.encryption) {
       const recipient = view.encryption.recipient;
       if (!recipient) throw new SpeedyFilesError("this upload link is encrypted but names no public key to encrypt to: ask its owner for a new one");

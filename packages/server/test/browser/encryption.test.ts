@@ -546,6 +546,13 @@ describe.each(DATABASES)("an encrypted package in a real browser (%s)", (kind) =
     expect(await page.locator("#limit").textContent()).toBe("Each file can be downloaded once with this link.");
     const d = await downloadRow(page, "first.txt");
     expect(await sha256File(await d.path())).toBe(first.sha256);
+    // The server counts a download once its last byte has gone out, which can be just after the
+    // browser has saved it: wait for the count before the reload that shows it.
+    await until(
+      async () => ((await (await fetch(`${t.url}/api/v1/links/${s.secret}`)).json()) as { used_up_file_ids?: string[] }).used_up_file_ids?.length === 1,
+      10_000,
+      "the download counted",
+    );
     await page.reload();
     await opened(page);
     expect(await page.locator(".file", { hasText: "first.txt" }).locator(".used-up").textContent()).toBe("Already downloaded");

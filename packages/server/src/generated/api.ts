@@ -47,6 +47,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset email ("forgot password")
+         * @description Emails the account with this address a link to choose a new password (single use, valid
+         *     for `SF_PASSWORD_RESET_MINUTES`, 30 by default; only its SHA-256 is stored). The answer is
+         *     the same 202, after the same work, whether or not the address has an account (and for a
+         *     disabled account or one that signs in only through single sign-on, which get no email).
+         *     Repeated requests for one address or from one client address answer 429 with
+         *     `Retry-After`. With password sign-in turned off (`SF_PASSWORD_LOGIN=false`) it answers 403
+         *     `password_login_disabled`.
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Choose a new password with the token from a reset email
+         * @description Sets the account's password and uses the token up; every web session of the account ends
+         *     (API tokens stay). An unknown, used or expired token answers 422 `reset_token_invalid`
+         *     (the same answer for each). Repeated failures from one client address answer 429.
+         */
+        post: operations["confirmPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -56,6 +104,28 @@ export interface paths {
         };
         /** Current authenticated user */
         get: operations["getMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The rules the caller's packages must follow, and the storage they use
+         * @description The instance's policy as it applies to the caller's role (the role's overrides already
+         *     applied), with the bytes the caller holds against `quota_bytes_per_user`. Clients show these
+         *     limits before a user hits them.
+         */
+        get: operations["getMyPolicy"];
         put?: never;
         post?: never;
         delete?: never;
@@ -147,6 +217,88 @@ export interface paths {
          *     by accident.
          */
         patch: operations["updateUser"];
+        trace?: never;
+    };
+    "/admin/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The instance's policy (admin) */
+        get: operations["getPolicy"];
+        /**
+         * Replace the instance's policy (admin)
+         * @description Replaces the whole policy: a rule left out or `null` is no rule. `roles` overrides rules
+         *     for one role: a rule named there (`null` included) replaces the instance's for users of
+         *     that role. Rules apply to what is created or changed from now on (packages already sent
+         *     keep their links; a quota lowered below what a user holds refuses their next upload). The
+         *     change is recorded as a `policy.updated` event. 422 when a rule contradicts another
+         *     (`min_ttl_days` above `max_ttl_days`, a domain both allowed and blocked).
+         */
+        put: operations["putPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the instance's audit trail (admin)
+         * @description Every recorded event, oldest first: what happened to packages (created, finalized with
+         *     their recipients, downloaded, uploaded to, completed, revoked, expired, deleted), sign-ins
+         *     and their failures, password resets, and every admin action (users created, changed or
+         *     disabled, resets forced, the policy changed, trust policies added, changed or deleted).
+         *
+         *     The format follows `Accept`: `application/json` (the default) answers a page of at most
+         *     `limit` events (default 100) with `next_cursor`; `application/x-ndjson` streams one event
+         *     (an `AuditEvent` object) per line and `text/csv` one per row after a header row (`data` as
+         *     a JSON string), both every matching event unless `limit` is given. A streamed answer cut by
+         *     `limit` carries the next cursor in its `X-Next-Cursor` header (the server looks one event
+         *     past the page before it starts); every NDJSON line and CSV row also carries its own `cursor`, so an interrupted export is
+         *     resumed with `cursor` set to the last one received.
+         */
+        get: operations["listAdminEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{id}/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Force a user to choose a new password (admin)
+         * @description The user's password stops working at once and their web sessions end; they are emailed a
+         *     reset link (as `requestPasswordReset` sends). With `revoke_tokens: true` their API tokens
+         *     are revoked too. Recorded as a `user.password_reset_forced` event. An admin cannot force
+         *     their own reset (422).
+         */
+        post: operations["forcePasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/auth/oidc": {
@@ -924,6 +1076,9 @@ export interface components {
             /** @description A sentence for people */
             detail: string;
             code: components["schemas"]["ErrorCode"];
+            rule?: components["schemas"]["PolicyRuleName"];
+            /** @description With `rule`: the rule's value (a number of days or bytes, a count, a list of domains, or true) */
+            limit?: number | boolean | string[];
             errors?: {
                 path: string;
                 message: string;
@@ -932,7 +1087,7 @@ export interface components {
         /**
          * @description Stable identifier of an error, for programs (the `detail` sentence may change).
          *     401: `token_missing`, `token_invalid`, `token_expired`, `credentials_invalid`, `session_invalid` (a signed-out or expired browser session).
-         *     403: `admin_required`, `insufficient_scope` (the token lacks the operation's scope), `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
+         *     403: `password_login_disabled` (password sign-in is turned off: sign in through single sign-on), `admin_required`, `insufficient_scope` (the token lacks the operation's scope), `package_forbidden`, `link_download_forbidden`, `webhook_forbidden`, `csrf_failed` (a cookie-authenticated change without the session's `X-CSRF-Token`), `link_password_required`, `link_password_wrong`.
          *     404: `not_found` (no such route), `user_not_found`, `token_not_found`, `package_not_found`, `file_not_found`, `link_not_found`, `webhook_not_found`, `delivery_not_found`, `upload_not_found`.
          *     405: `method_not_allowed`.
          *     409: `email_taken`, `upload_offset_mismatch` (tus PATCH at the wrong offset), `uploads_unfinished` (finalize while an upload is unfinished), `package_not_draft`, `package_not_active`, `package_closed`, `file_name_taken`, `link_not_inbound`, `idempotency_key_in_use`, `download_in_progress`, `link_revoked` (revoking a recipient's link that already is), `package_encrypted` (the zip of an encrypted package), `webhook_limit` (the user has as many webhooks as `SF_WEBHOOKS_PER_USER_MAX` allows).
@@ -940,12 +1095,13 @@ export interface components {
          *     412: `tus_version_unsupported`. 423: `upload_locked`.
          *     413: `limit_exceeded` (file, file count or package size), `body_too_large` (a JSON body over 1 MiB).
          *     415: `unsupported_media_type`. 416: `range_not_satisfiable`.
-         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required` (a tus creation without `Upload-Length`, or with `Upload-Defer-Length`: deferred lengths are not offered), `tus_extension_unsupported` (`Upload-Concat`: tus concatenation, which tus-js-client's `parallelUploads` sends, is not offered), `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`, `sealed_required` (a file of an encrypted package without its `sealed` manifest entry).
+         *     422: `validation_failed` (see `errors[]`), `body_malformed`, `file_name_invalid`, `checksum_mismatch`, `upload_length_required` (a tus creation without `Upload-Length`, or with `Upload-Defer-Length`: deferred lengths are not offered), `tus_extension_unsupported` (`Upload-Concat`: tus concatenation, which tus-js-client's `parallelUploads` sends, is not offered), `package_empty`, `idempotency_key_reused`, `webhook_url_forbidden`, `sealed_required` (a file of an encrypted package without its `sealed` manifest entry), `policy_violation` (the instance's policy forbids it: `rule` names the rule and `limit` its value), `quota_exceeded` (the upload would take the owner past `quota_bytes_per_user`; refused before a byte is stored; `rule` and `limit` as for `policy_violation`), `reset_token_invalid` (an unknown, used or expired password reset token).
+         *     406: `not_acceptable`.
          *     429: `rate_limited`, `too_many_waiters` (too many waiting `listPackageEvents` requests at once). 500: `internal_error`. 507: `insufficient_storage`.
          *     Keyless CI (`POST /auth/oidc`): 401 `oidc_token_invalid`, `oidc_token_expired`, `oidc_token_not_yet_valid`, `oidc_algorithm_refused`, `oidc_key_unknown`, `oidc_issuer_unknown`, `oidc_audience_mismatch`; 403 `oidc_no_matching_policy`, `oidc_event_refused`; 503 `oidc_issuer_unreachable`. Trust policies: 404 `trust_policy_not_found`; 422 `trust_policy_unpinned` (a GitHub or gitlab.com policy without a numeric repository or project pin), `issuer_insecure` (an `http://` issuer).
          * @enum {string}
          */
-        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "package_encrypted" | "webhook_limit" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "sealed_required" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
+        ErrorCode: "token_missing" | "token_invalid" | "token_expired" | "credentials_invalid" | "session_invalid" | "admin_required" | "password_login_disabled" | "insufficient_scope" | "package_forbidden" | "link_download_forbidden" | "webhook_forbidden" | "csrf_failed" | "link_password_required" | "link_password_wrong" | "not_found" | "user_not_found" | "token_not_found" | "package_not_found" | "file_not_found" | "link_not_found" | "webhook_not_found" | "delivery_not_found" | "method_not_allowed" | "email_taken" | "package_not_draft" | "package_not_active" | "package_closed" | "file_name_taken" | "link_not_inbound" | "package_encrypted" | "webhook_limit" | "idempotency_key_in_use" | "download_in_progress" | "link_expired" | "link_revoked" | "link_deleted" | "link_unavailable" | "package_purged" | "link_replaced" | "download_limit_reached" | "limit_exceeded" | "body_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "validation_failed" | "body_malformed" | "file_name_invalid" | "checksum_mismatch" | "package_empty" | "sealed_required" | "policy_violation" | "quota_exceeded" | "reset_token_invalid" | "not_acceptable" | "idempotency_key_reused" | "webhook_url_forbidden" | "upload_interrupted" | "upload_not_found" | "upload_offset_mismatch" | "uploads_unfinished" | "upload_locked" | "upload_expired" | "upload_length_required" | "tus_extension_unsupported" | "tus_version_unsupported" | "rate_limited" | "too_many_waiters" | "internal_error" | "insufficient_storage" | "oidc_token_invalid" | "oidc_token_expired" | "oidc_token_not_yet_valid" | "oidc_algorithm_refused" | "oidc_key_unknown" | "oidc_issuer_unknown" | "oidc_audience_mismatch" | "oidc_no_matching_policy" | "oidc_event_refused" | "oidc_issuer_unreachable" | "trust_policy_not_found" | "trust_policy_unpinned" | "issuer_insecure";
         /**
          * @description `package.downloaded`: a file or the zip was sent completely through the link (`data.file`
          *     is the file; absent for the zip). `package.uploaded`: a file arrived through an inbound
@@ -1493,6 +1649,133 @@ export interface components {
             /** @description Pass as `cursor` for the next page of this walk; null on the last page */
             next_cursor: string | null;
         };
+        Accepted: {
+            /** @description A sentence for people */
+            detail: string;
+        };
+        PasswordResetRequest: {
+            /** Format: email */
+            email: string;
+        };
+        PasswordResetConfirmRequest: {
+            /** @description The token from the reset email's link */
+            token: string;
+            password: components["schemas"]["Password"];
+        };
+        ForcePasswordResetRequest: {
+            /** @description Also revoke the user's API tokens (default false) */
+            revoke_tokens?: boolean;
+        };
+        /** @enum {string} */
+        PolicyRuleName: "min_ttl_days" | "max_ttl_days" | "require_password" | "require_encryption" | "allowed_recipient_domains" | "blocked_recipient_domains" | "max_file_bytes" | "max_recipients" | "quota_bytes_per_user";
+        /** @description Domain names (`acme.com`, matching that domain only) or `*.acme.com` (its subdomains only); compared case-insensitively */
+        DomainList: string[] | null;
+        /** @description Each rule `null` (or left out) is no rule. */
+        PolicyRules: {
+            /** @description A package's links live at least this many days (`ttl_days`, `expires_at`) */
+            min_ttl_days?: number | null;
+            /** @description A package's links live at most this many days (also caps SF_MAX_TTL_DAYS) */
+            max_ttl_days?: number | null;
+            /** @description true: an outbound package needs a link `password` */
+            require_password?: boolean | null;
+            /** @description true: every package needs `encryption` (end to end) */
+            require_encryption?: boolean | null;
+            allowed_recipient_domains?: components["schemas"]["DomainList"];
+            blocked_recipient_domains?: components["schemas"]["DomainList"];
+            /**
+             * Format: int64
+             * @description The largest file (its stored size: the ciphertext of an encrypted file)
+             */
+            max_file_bytes?: number | null;
+            /** @description Most recipients of one package */
+            max_recipients?: number | null;
+            /**
+             * Format: int64
+             * @description Bytes a user may hold in draft and active packages (uploads in progress count at their announced length)
+             */
+            quota_bytes_per_user?: number | null;
+        };
+        EffectiveRules: {
+            min_ttl_days: number | null;
+            max_ttl_days: number | null;
+            require_password: boolean;
+            require_encryption: boolean;
+            allowed_recipient_domains: string[] | null;
+            blocked_recipient_domains: string[] | null;
+            /** Format: int64 */
+            max_file_bytes: number | null;
+            max_recipients: number | null;
+            /** Format: int64 */
+            quota_bytes_per_user: number | null;
+        };
+        Policy: {
+            rules: components["schemas"]["EffectiveRules"];
+            /** @description Each role's overrides (only the rules it replaces) */
+            roles: {
+                user: components["schemas"]["PolicyRules"];
+                admin: components["schemas"]["PolicyRules"];
+            };
+            /**
+             * Format: date-time
+             * @description null: never set
+             */
+            updated_at: string | null;
+            /** @description The admin's email */
+            updated_by: string | null;
+        };
+        /** @description The instance's rules (each `null` or left out is no rule) and each role's overrides. */
+        PolicyUpdateRequest: {
+            min_ttl_days?: components["schemas"]["PolicyRules"]["min_ttl_days"];
+            max_ttl_days?: components["schemas"]["PolicyRules"]["max_ttl_days"];
+            require_password?: components["schemas"]["PolicyRules"]["require_password"];
+            require_encryption?: components["schemas"]["PolicyRules"]["require_encryption"];
+            allowed_recipient_domains?: components["schemas"]["PolicyRules"]["allowed_recipient_domains"];
+            blocked_recipient_domains?: components["schemas"]["PolicyRules"]["blocked_recipient_domains"];
+            max_file_bytes?: components["schemas"]["PolicyRules"]["max_file_bytes"];
+            max_recipients?: components["schemas"]["PolicyRules"]["max_recipients"];
+            quota_bytes_per_user?: components["schemas"]["PolicyRules"]["quota_bytes_per_user"];
+            roles?: {
+                user?: components["schemas"]["PolicyRules"];
+                admin?: components["schemas"]["PolicyRules"];
+            };
+        };
+        EffectivePolicy: {
+            rules: components["schemas"]["EffectiveRules"];
+            /**
+             * Format: int64
+             * @description Bytes the caller holds in draft and active packages, uploads in progress included
+             */
+            quota_used_bytes: number;
+        };
+        AuditEvent: {
+            /** @description Pass as `cursor` to continue after this event */
+            cursor: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description `package.created`, `package.finalized`, `package.downloaded`, `package.uploaded`, `package.completed`, `package.revoked`, `package.expired`, `package.deleted`, `link.revoked`, `link.resent`, `auth.signed_in`, `auth.sign_in_failed`, `auth.signed_out`, `password_reset.requested`, `password_reset.completed`, `user.created`, `user.updated`, `user.disabled`, `user.enabled`, `user.password_reset_forced`, `policy.updated`, `trust_policy.created`, `trust_policy.updated`, `trust_policy.deleted`, `oidc.exchanged`, `oidc.refused`, `token.created`, `token.revoked` */
+            type: string;
+            /** @description Who acted (null: a recipient through their link, or nobody signed in) */
+            actor_user_id: string | null;
+            actor_email: string | null;
+            /** @description The user it is about (the package's owner, the user changed) */
+            user_id: string | null;
+            package_id: string | null;
+            link_id: string | null;
+            file_id: string | null;
+            client_address: string | null;
+            user_agent: string | null;
+            /** @description The details (recipients, file names, the rules changed…); never a secret */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        AuditEventList: {
+            items: components["schemas"]["AuditEvent"][];
+            /** @description null: no more events (yet) */
+            next_cursor: string | null;
+        };
     };
     responses: {
         /** @description The whole file, as an attachment */
@@ -1905,6 +2188,78 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
         };
     };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "alice@example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description If the address has an account, its email is on its way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "If alice@example.com has an account, a link to choose a new password is on its way."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    confirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "sfr_q3Yx0f9V2m1LkQp8sWcZr5tNhGd7uJe6iBo4F2eTjAb",
+                 *       "password": "a new long passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PasswordResetConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is changed; sign in with it */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
     getMe: {
         parameters: {
             query?: never;
@@ -1931,6 +2286,46 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    getMyPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's effective rules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "rules": {
+                     *         "min_ttl_days": null,
+                     *         "max_ttl_days": 30,
+                     *         "require_password": false,
+                     *         "require_encryption": true,
+                     *         "allowed_recipient_domains": [
+                     *           "acme.com"
+                     *         ],
+                     *         "blocked_recipient_domains": null,
+                     *         "max_file_bytes": 2147483648,
+                     *         "max_recipients": 10,
+                     *         "quota_bytes_per_user": 53687091200
+                     *       },
+                     *       "quota_used_bytes": 1073741824
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EffectivePolicy"];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2186,6 +2581,168 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    putPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "max_ttl_days": 30,
+                 *       "require_encryption": true,
+                 *       "allowed_recipient_domains": [
+                 *         "acme.com",
+                 *         "*.acme.com"
+                 *       ],
+                 *       "quota_bytes_per_user": 53687091200,
+                 *       "roles": {
+                 *         "admin": {
+                 *           "quota_bytes_per_user": null
+                 *         }
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["PolicyUpdateRequest"];
+            };
+        };
+        responses: {
+            /** @description The new policy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    listAdminEvents: {
+        parameters: {
+            query?: {
+                /** @description Events whose actor or subject is this user (their id, or their email) */
+                user?: string;
+                /** @description Events about this package */
+                package?: string;
+                /** @description Only these event types (comma-separated, or the parameter repeated); a type that ends in `.*` matches its family (`package.*`) */
+                type?: string[];
+                /** @description Events at or after this time */
+                since?: string;
+                /** @description Events before this time */
+                until?: string;
+                /** @description The `cursor` of the last event received; the answer starts after it */
+                cursor?: string;
+                /** @description At most this many events (JSON default 100, max 1000; streamed formats default unlimited, max 10000000) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events */
+            200: {
+                headers: {
+                    /** @description The cursor to continue from, when `limit` cut the answer short */
+                    "X-Next-Cursor"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventList"];
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description `Accept` names none of the formats offered */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Ask for application/json, application/x-ndjson or text/csv",
+                     *       "code": "not_acceptable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            422: components["responses"]["ValidationError"];
+        };
+    };
+    forcePasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "revoke_tokens": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["ForcePasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description The password no longer works; the reset email is on its way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
                 };
             };
             401: components["responses"]["Unauthorized"];

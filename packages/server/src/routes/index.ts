@@ -2,6 +2,9 @@ import type { HandlerTable } from "../http/operations.js";
 import { getHealth } from "./health.js";
 import { createSessionToken, createToken, getMe, listTokens, revokeToken } from "./me.js";
 import { createUser, listUsers, updateUser } from "./admin.js";
+import { getMyPolicy, getPolicy, putPolicy } from "./policy.js";
+import { listAdminEvents } from "./audit.js";
+import { confirmPasswordReset, forcePasswordReset, requestPasswordReset } from "./password-reset.js";
 import { createTrustPolicy, deleteTrustPolicy, exchangeOidcToken, getTrustPolicy, listTrustPolicies, updateTrustPolicy } from "./trust-policies.js";
 import {
   createPackage,
@@ -40,13 +43,20 @@ import { createWebhook, deleteWebhook, getWebhook, listWebhookDeliveries, listWe
 export const handlers: HandlerTable = {
   getHealth,
   createSessionToken,
+  requestPasswordReset,
+  confirmPasswordReset,
   getMe,
+  getMyPolicy,
   listTokens,
   createToken,
   revokeToken,
   listUsers,
   createUser,
   updateUser,
+  getPolicy,
+  putPolicy,
+  listAdminEvents,
+  forcePasswordReset,
   exchangeOidcToken,
   listTrustPolicies,
   createTrustPolicy,

@@ -10,6 +10,8 @@ import { docsRoutes } from "./routes/docs.js";
 import { sendTooManyPage, webRoutes } from "./routes/web.js";
 import { webApp } from "./routes/web-app.js";
 import { sendSignInLimited } from "./routes/web-auth.js";
+import { sendResetLimited } from "./routes/web-password-reset.js";
+import { resetLimiters } from "./routes/password-reset-limits.js";
 import { secureCookies } from "./routes/web-session.js";
 import { sendAccountLimited } from "./routes/web-account.js";
 
@@ -38,19 +40,22 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   app.use(requestLogger(s.logger));
   app.use(securityHeaders({ https: s.config.publicUrl.startsWith("https:") }));
 
-  // One counter of failed link lookups for the pages and the JSON API together, and one set of
-  // failed-login counters for the sign-in page and POST /auth/token together.
+  // One counter of failed link lookups for the pages and the JSON API together, one set of
+  // failed-login counters for the sign-in page and POST /auth/token together, and one set of
+  // password reset counters for the reset pages and their operations together.
   // A limited page request is answered with a page.
   const limitedPages: LimitedPages = {
     linkLimited: (res, detail) => sendTooManyPage(res, detail),
-    signInLimited: (req, res, detail) => sendSignInLimited(req, res, detail, secureCookies(s)),
+    signInLimited: (req, res, detail) => sendSignInLimited(req, res, detail, secureCookies(s), s.config.passwordLogin),
     accountLimited: (req, res, detail) => void sendAccountLimited(s, req, res, detail).catch(() => res.headersSent || res.end()),
+    resetLimited: (req, res, detail) => sendResetLimited(s, req, res, detail),
   };
   const linkLimiter = linkLookupLimiter(s, limitedPages);
   const login = loginLimiters(s, limitedPages);
+  const reset = resetLimiters(s, limitedPages);
   const pages = express.Router();
   pages.use(webRoutes(s, linkLimiter));
-  pages.use(webApp(s, login));
+  pages.use(webApp(s, login, reset));
   // An API request never matches a page: it skips the pages' routers and their few dozen path
   // matches (measurable on GET /api/v1/me at thousands of requests a second).
   app.use((req, res, next) => (req.url.startsWith("/api/") ? next() : pages(req, res, next)));
@@ -61,7 +66,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
     next();
   });
   app.use("/api/v1", docsRoutes());
-  app.use("/api/v1", specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter, login) }));
+  app.use("/api/v1", specRouter(s, handlers, { validateResponses: opts.validateResponses ?? false, before: operationMiddleware(s, linkLimiter, login, reset) }));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

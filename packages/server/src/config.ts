@@ -81,6 +81,16 @@ export interface Config {
   mailPollMs: number;
   /** Trust policies may name an `http://` OIDC issuer (tests and labs only). */
   oidcAllowInsecureIssuers: boolean;
+  /** SF_PASSWORD_LOGIN: people may sign in with a password (false: single sign-on only; no password resets). */
+  passwordLogin: boolean;
+  /** A password reset link works this many minutes. */
+  passwordResetMinutes: number;
+  /** Reset emails asked for one address within the reset window (whether or not it has an account). */
+  passwordResetMaxPerAddress: number;
+  /** Reset emails asked for from one client address within the reset window. */
+  passwordResetMaxPerIp: number;
+  /** The window of both reset limits, in seconds. */
+  passwordResetWindowSeconds: number;
 }
 
 export interface S3Config {
@@ -342,6 +352,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     mailRetryMaxSeconds: seconds("SF_MAIL_RETRY_MAX_SECONDS", 3600, 0.01, 7 * 86_400),
     mailPollMs: int("SF_MAIL_POLL_MS", 5000, 10, 600_000),
     oidcAllowInsecureIssuers: bool("SF_OIDC_ALLOW_INSECURE_ISSUERS", false),
+    passwordLogin: bool("SF_PASSWORD_LOGIN", true),
+    passwordResetMinutes: int("SF_PASSWORD_RESET_MINUTES", 30, 5, 1440),
+    passwordResetMaxPerAddress: int("SF_PASSWORD_RESET_MAX_PER_ADDRESS", 3, 1, 1000),
+    passwordResetMaxPerIp: int("SF_PASSWORD_RESET_MAX_PER_IP", 20, 1, 1_000_000),
+    passwordResetWindowSeconds: int("SF_PASSWORD_RESET_WINDOW_SECONDS", 3600, 60, 86_400),
   };
 
   // On S3 a blob written by a multipart upload may be dated when that upload began: a resumable

@@ -40,7 +40,8 @@ export type ForbiddenCode =
   | "webhook_forbidden"
   | "csrf_failed"
   | "link_password_required"
-  | "link_password_wrong";
+  | "link_password_wrong"
+  | "password_login_disabled";
 export class Forbidden extends ApiError {
   constructor(code: ForbiddenCode, detail: string) {
     super(403, code, detail);
@@ -114,7 +115,8 @@ export class ValidationFailed extends ApiError {
       | "idempotency_key_reused"
       | "webhook_url_forbidden"
       | "upload_length_required"
-      | "sealed_required" = "validation_failed",
+      | "sealed_required"
+      | "reset_token_invalid" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
   }

@@ -4,14 +4,22 @@ import type { Knex } from "knex";
  * What the instance's audit trail records besides package events: exchanges of CI identities for
  * tokens (and refusals of valid identities), and changes to trust policies.
  */
-export type AuditEventType = "oidc.exchanged" | "oidc.refused" | "trust_policy.created" | "trust_policy.updated" | "trust_policy.deleted";
+export type AuditEventType =
+  | "oidc.exchanged"
+  | "oidc.refused"
+  | "trust_policy.created"
+  | "trust_policy.updated"
+  | "trust_policy.deleted"
+  | "password_reset.requested"
+  | "password_reset.completed"
+  | "user.password_reset_forced";
 
 export interface AuditEventRow {
   id: string;
   type: AuditEventType;
   /** The user who acted (an admin), or the user a minted token acts for. */
   actor_user_id: string | null;
-  /** What it is about: a trust policy's id. */
+  /** What it is about: a trust policy's id, or the user a password reset is for. */
   subject_id: string | null;
   /** A JSON object: the details (never a token or a secret). */
   data: string;

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 import { isPostgres } from "./knex.js";
 
-export type MailKind = "package_link" | "upload_notice" | "download_receipt" | "downloads_used_up" | "webhook_disabled";
+export type MailKind = "package_link" | "upload_notice" | "download_receipt" | "downloads_used_up" | "webhook_disabled" | "password_reset";
 export type MailState = "queued" | "sent" | "failed" | "cancelled";
 
 export interface MailRow {
@@ -41,6 +41,16 @@ export async function insertMail(db: Knex, row: MailRow): Promise<void> {
 export async function cancelQueuedLinkMail(db: Knex, linkId: string): Promise<void> {
   await db("mail_outbox")
     .where({ link_id: linkId, kind: "package_link", state: "queued" })
+    .update({ ...WIPED, state: "cancelled" });
+}
+
+/**
+ * A newer password reset email to the same address replaces the queued ones (their link no longer
+ * works), as cancelQueuedLinkMail does for a link.
+ */
+export async function cancelQueuedResetMail(db: Knex, recipient: string): Promise<void> {
+  await db("mail_outbox")
+    .where({ recipient, kind: "password_reset", state: "queued" })
     .update({ ...WIPED, state: "cancelled" });
 }
 

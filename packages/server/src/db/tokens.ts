@@ -59,6 +59,11 @@ export async function revokeTokenRow(db: Knex, userId: string, id: string, now: 
   return n > 0;
 }
 
+/** Revokes every live token of a user, personal and federated alike; returns how many. */
+export async function revokeUserTokens(db: Knex, userId: string, now: string): Promise<number> {
+  return db("api_tokens").where({ user_id: userId }).whereNull("revoked_at").update({ revoked_at: now });
+}
+
 export async function touchToken(db: Knex, id: string, now: string): Promise<void> {
   await db("api_tokens").where({ id }).update({ last_used_at: now });
 }

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { lockForUpdate } from "./knex.js";
 
 export type Role = "user" | "admin";
 
@@ -15,6 +16,11 @@ export interface UserRow {
 
 export async function findUserById(db: Knex, id: string): Promise<UserRow | undefined> {
   return db<UserRow>("users").where({ id }).first();
+}
+
+/** Locks a user's row for the rest of the transaction `db` (changes to one account's credentials queue up). */
+export async function lockUser(db: Knex, id: string): Promise<UserRow | undefined> {
+  return lockForUpdate(db, db<UserRow>("users").where({ id })).first();
 }
 
 export async function findUserByEmail(db: Knex, email: string): Promise<UserRow | undefined> {

@@ -1,10 +1,11 @@
 import crypto from "node:crypto";
 import type { Knex } from "knex";
-import { cancelQueuedLinkMail, insertMail, type MailKind } from "../db/mail-outbox.js";
+import { cancelQueuedLinkMail, cancelQueuedResetMail, insertMail, type MailKind } from "../db/mail-outbox.js";
 import { findPackage } from "../db/packages.js";
 import { listFiles } from "../db/files.js";
 import { findUserById } from "../db/users.js";
 import type { MailMessage } from "../mail/mailer.js";
+import { passwordResetEmail } from "../mail/password-reset.js";
 import { seal } from "../mail/sealing.js";
 import { downloadReceipt, downloadsUsedUpNotice, ownerUploadNotice, packageEmail, webhookDisabledNotice } from "../mail/templates.js";
 import type { Services } from "../services/context.js";
@@ -26,6 +27,8 @@ export async function queueMail(trx: Knex, s: Services, e: DomainEvent, now: Dat
   for (const m of messages) {
     // A link's newer email replaces one still waiting (that link no longer works).
     if (m.kind === "package_link" && m.linkId) await cancelQueuedLinkMail(trx, m.linkId);
+    // So does a newer password reset email to the same address (the older link was replaced).
+    if (m.kind === "password_reset") await cancelQueuedResetMail(trx, m.message.to);
     const id = crypto.randomUUID();
     await insertMail(trx, {
       id,
@@ -124,6 +127,18 @@ async function messagesOf(trx: Knex, s: Services, e: DomainEvent, now: Date): Pr
         publicUrl: s.config.publicUrl,
       });
       return [{ kind: "webhook_disabled", packageId: null, linkId: null, message }];
+    }
+    case "password_reset.mail": {
+      const message = passwordResetEmail({
+        email: e.user.email,
+        name: e.user.name,
+        link: `${s.config.publicUrl}/reset-password#token=${e.secret}`,
+        expiresAt: e.expiresAt,
+        minutes: s.config.passwordResetMinutes,
+        forced: e.forced,
+        publicUrl: s.config.publicUrl,
+      });
+      return [{ kind: "password_reset", packageId: null, linkId: null, message }];
     }
     default:
       return [];

@@ -42,7 +42,9 @@ export type DomainEvent =
   /** `POST /webhooks/{id}/test`: a ping to this webhook only. */
   | { type: "webhook.ping"; hook: WebhookRow }
   /** A webhook was disabled after failing for too long: its owner is told. */
-  | { type: "webhook.disabled"; hook: WebhookRow; failingSince: string };
+  | { type: "webhook.disabled"; hook: WebhookRow; failingSince: string }
+  /** A password reset link was made (asked for, or forced by an admin): its user is emailed it. */
+  | { type: "password_reset.mail"; user: { email: string; name: string }; secret: string; expiresAt: string; forced: boolean };
 
 /** What emit did that the caller may need (the ping's delivery). */
 export interface Emitted {

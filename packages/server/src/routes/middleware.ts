@@ -6,6 +6,7 @@ import { rateLimitStore } from "../http/rate-limit-store.js";
 import { linkHeaders } from "../http/security-headers.js";
 import { sha256Hex } from "../security/secrets.js";
 import { loginAccountKey } from "../services/users.js";
+import type { ResetLimiters } from "./password-reset-limits.js";
 
 /**
  * How a limited request from a page is answered: with a page. The pages live in routes/web*.ts,
@@ -18,6 +19,8 @@ export interface LimitedPages {
   signInLimited(req: Request, res: Response, detail: string): void;
   /** The Account page's password form past its account's login limit. */
   accountLimited(req: Request, res: Response, detail: string): void;
+  /** The forgotten-password and reset pages past a password reset limit. */
+  resetLimited(req: Request, res: Response, detail: string): void;
 }
 
 const LINK_OPERATIONS: OperationId[] = ["getLink", "uploadLinkFile", "downloadLinkFile", "headLinkFile", "downloadLinkArchive", "headLinkArchive", "completeLink"];
@@ -109,7 +112,7 @@ export function loginLimiters(s: Services, pages: LimitedPages): LoginLimiters {
 }
 
 /** What runs for one operation after authentication and validation, before its handler: rate limits and link headers. */
-export function operationMiddleware(s: Services, linkLimiter: RequestHandler, login: LoginLimiters): Partial<Record<OperationId, RequestHandler[]>> {
+export function operationMiddleware(s: Services, linkLimiter: RequestHandler, login: LoginLimiters, reset: ResetLimiters): Partial<Record<OperationId, RequestHandler[]>> {
   const { perIp, perAccount } = login;
   // Each "done" of an inbound link may email its owner: a few per link and 10 minutes at most.
   const completions = callRateLimit({
@@ -143,7 +146,13 @@ export function operationMiddleware(s: Services, linkLimiter: RequestHandler, lo
     store: rateLimitStore(s.db, "oidc-ip"),
   });
 
-  const before: Partial<Record<OperationId, RequestHandler[]>> = { createSessionToken: [perIp, perAccount], exchangeOidcToken: [oidcPerIp], resendPackage: [resends] };
+  const before: Partial<Record<OperationId, RequestHandler[]>> = {
+    createSessionToken: [perIp, perAccount],
+    exchangeOidcToken: [oidcPerIp],
+    resendPackage: [resends],
+    requestPasswordReset: [reset.requestPerIp, reset.requestPerAddress],
+    confirmPasswordReset: [reset.confirmPerIp],
+  };
   for (const id of LINK_OPERATIONS) before[id] = [linkHeaders, linkLimiter];
   before.completeLink = [...before.completeLink!, completions];
   return before;

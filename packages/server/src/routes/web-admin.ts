@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from "express";
 import { ValidationFailed } from "../errors.js";
 import type { Services } from "../services/context.js";
 import * as users from "../services/users.js";
+import { forcePasswordReset } from "../services/password-reset.js";
 import { usersBody, type UsersPageData } from "../web/admin-users-page.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { choice, email, formFields, text, uuidParam } from "./web-forms.js";
@@ -12,6 +13,7 @@ const NOTICES = {
   role_changed: "The role was changed; it applies to their next request.",
   disabled: "The user is disabled: signed out everywhere, tokens and links stopped.",
   enabled: "The user is enabled again.",
+  password_reset_forced: "The user's password no longer works and they are signed out everywhere; unless they are disabled, a link to choose a new one is on its way to them.",
 };
 
 const PER_PAGE = 50;
@@ -30,7 +32,7 @@ async function sendUsers(s: Services, req: Request, res: Response, o: Pick<Users
       section: "admin",
       notice: noticeOf(req, NOTICES),
       error: o.error,
-      body: usersBody({ list, q, selfId: session.user.id, csrfToken: session.csrfToken, form: o.form }),
+      body: usersBody({ list, q, selfId: session.user.id, csrfToken: session.csrfToken, form: o.form, passwordLogin: s.config.passwordLogin }),
     },
     o.status,
   );
@@ -79,6 +81,17 @@ export function adminPages(s: Services): Router {
   update("role", (req) => ({ role: choice(formFields(req)("role"), "Role", ["user", "admin"] as const) }), "role_changed");
   update("disable", () => ({ disabled: true }), "disabled");
   update("enable", () => ({ disabled: false }), "enabled");
+
+  r.post("/admin/users/:id/password-reset", ...adminForm, async (req, res) => {
+    try {
+      const revokeTokens = formFields(req)("revoke_tokens") === "true";
+      await forcePasswordReset(s, sessionOf(req).principal, uuidParam(req, "id"), { revoke_tokens: revokeTokens }, { address: req.ip, userAgent: req.get("user-agent") });
+      res.redirect(303, "/admin/users?notice=password_reset_forced");
+    } catch (err) {
+      if (isFormError(err)) return sendUsers(s, req, res, { error: err.message, status: err.status });
+      throw err;
+    }
+  });
 
   return r;
 }

@@ -8,23 +8,26 @@ import { packagePages } from "./web-packages.js";
 import { webhookPages } from "./web-webhooks.js";
 import { adminPages } from "./web-admin.js";
 import { adminTrustPages } from "./web-admin-trust.js";
+import { passwordResetPages } from "./web-password-reset.js";
+import type { ResetLimiters } from "./password-reset-limits.js";
 import { pageErrorHandler } from "./web-render.js";
 import { loadSession, pageHeaders } from "./web-session.js";
 
 /** Where the web interface's pages live; everything else (the API, link pages, assets) is not theirs. */
-const PAGE_PATHS = ["/login", "/logout", "/packages", "/account", "/webhooks", "/admin"];
+const PAGE_PATHS = ["/login", "/logout", "/forgot-password", "/reset-password", "/packages", "/account", "/webhooks", "/admin"];
 
 /**
  * The web interface: server-rendered pages for signed-in users, calling the same service
  * functions as the API handlers. Every page resolves the session cookie first, answers
  * `no-store` under the page CSP, and ends its errors as pages (pageErrorHandler), not JSON.
  */
-export function webApp(s: Services, login: LoginLimiters): Router {
+export function webApp(s: Services, login: LoginLimiters, reset: ResetLimiters): Router {
   const r = Router();
   const session = loadSession(s);
   r.get("/", session, (req, res) => res.redirect(303, req.webSession ? "/packages" : "/login"));
   r.use(PAGE_PATHS, session, ...pageHeaders);
   r.use(authPages(s, login));
+  r.use(passwordResetPages(s, reset));
   r.use(accountPages(s, login));
   r.use(packagePages(s));
   r.use(webhookPages(s));

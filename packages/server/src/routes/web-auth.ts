@@ -11,7 +11,11 @@ import type { LoginLimiters } from "./middleware.js";
 import { noticeOf } from "./web-render.js";
 import { formBody, safeNext, secureCookies, signedInForm } from "./web-session.js";
 
-const NOTICES: Record<string, string> = { signed_out: "You are signed out.", session_ended: "Your session ended. Sign in again." };
+const NOTICES: Record<string, string> = {
+  signed_out: "You are signed out.",
+  session_ended: "Your session ended. Sign in again.",
+  password_reset: "Your new password is set, and you are signed out everywhere. Sign in with it.",
+};
 
 /**
  * The sign-in form's CSRF token. No session exists yet, so it is double-submitted: a random value
@@ -27,6 +31,8 @@ function loginCsrf(req: Request, res: Response, secure: boolean): string {
 
 interface SignInOptions {
   secure: boolean;
+  /** Passwords are on (SF_PASSWORD_LOGIN): the page offers "Forgot your password?". */
+  passwordLogin: boolean;
   next: string | null;
   email?: string | undefined;
   error?: string | undefined;
@@ -38,14 +44,15 @@ function sendSignIn(req: Request, res: Response, status: number, o: SignInOption
   res
     .status(status)
     .type("html")
-    .send(layout({ title: "Sign in", body: signInBody({ csrfToken, next: o.next, email: o.email }), error: o.error, notice: o.notice }));
+    .send(layout({ title: "Sign in", body: signInBody({ csrfToken, next: o.next, email: o.email, forgotPassword: o.passwordLogin }), error: o.error, notice: o.notice }));
 }
 
 /** The sign-in page again, saying it is rate-limited (429; the limiter set Retry-After). */
-export function sendSignInLimited(req: Request, res: Response, detail: string, secure: boolean): void {
+export function sendSignInLimited(req: Request, res: Response, detail: string, secure: boolean, passwordLogin: boolean): void {
   const body = (req.body ?? {}) as Record<string, unknown>;
   sendSignIn(req, res, 429, {
     secure,
+    passwordLogin,
     error: `${detail}.`,
     email: typeof body.email === "string" ? body.email : undefined,
     next: safeNext(body.next),
@@ -60,12 +67,13 @@ export function sendSignInLimited(req: Request, res: Response, detail: string, s
 export function authPages(s: Services, login: LoginLimiters): Router {
   const r = Router();
   const secure = secureCookies(s);
+  const { passwordLogin } = s.config;
 
   r.get("/login", (req, res) => {
     const next = safeNext(req.query.next);
     if (req.webSession) return res.redirect(303, next ?? "/packages");
     const notice = noticeOf(req, NOTICES) ?? (req.sessionEnded ? NOTICES.session_ended! : null);
-    sendSignIn(req, res, 200, { secure, next, notice });
+    sendSignIn(req, res, 200, { secure, passwordLogin, next, notice });
   });
 
   r.post(
@@ -88,7 +96,7 @@ export function authPages(s: Services, login: LoginLimiters): Router {
       const password = typeof body.password === "string" ? body.password : "";
       const next = safeNext(body.next);
       if (email.trim() === "" || password === "") {
-        return sendSignIn(req, res, 422, { secure, email, next, error: "Enter your email and password." });
+        return sendSignIn(req, res, 422, { secure, passwordLogin, email, next, error: "Enter your email and password." });
       }
       try {
         const { secret } = await signIn(s, email.slice(0, 254), password.slice(0, 1024), {
@@ -100,7 +108,7 @@ export function authPages(s: Services, login: LoginLimiters): Router {
         setSessionCookie(res, secret, s.config.sessionMaxHours * 3600, secure);
         res.redirect(303, next ?? "/packages");
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) return sendSignIn(req, res, 401, { secure, email, next, error: "Wrong email or password." });
+        if (err instanceof ApiError && err.status === 401) return sendSignIn(req, res, 401, { secure, passwordLogin, email, next, error: "Wrong email or password." });
         throw err;
       }
     },

@@ -7,6 +7,13 @@ export function generateApiToken(): string {
   return `sf_${crypto.randomBytes(32).toString("base64url")}`;
 }
 
+/** A password reset token: `sfr_` + base64url(32 random bytes), 47 characters in all. */
+export const RESET_TOKEN_PATTERN = /^sfr_[A-Za-z0-9_-]{43}$/;
+
+export function generateResetToken(): string {
+  return `sfr_${crypto.randomBytes(32).toString("base64url")}`;
+}
+
 /** A magic-link secret: base64url(32 random bytes), 43 characters. */
 export function generateLinkSecret(): string {
   return crypto.randomBytes(32).toString("base64url");

@@ -4,6 +4,7 @@ import { Conflict, NotFound, Unauthorized, ValidationFailed } from "../errors.js
 import { bool, isUniqueViolation } from "../db/knex.js";
 import { countUsers, findUserByEmail, findUserById, insertUser, listUserRows, updateUserRow, type UserRow } from "../db/users.js";
 import { revokeUserSessions } from "../db/sessions.js";
+import { deleteUserResetTokens } from "../db/password-reset-tokens.js";
 import { dummyPasswordHash, hashPassword, verifyPassword } from "../security/passwords.js";
 import { cleanText } from "./text.js";
 import { nowIso, type Principal, type Services } from "./context.js";
@@ -84,6 +85,8 @@ export async function updateUser(s: Services, actor: Principal, rawId: string, i
     // A password set by an admin (a reset) ends the user's browser sessions; so does disabling,
     // which would stop them anyway, so re-enabling does not bring old sessions back.
     if (input.password !== undefined || input.disabled === true) await revokeUserSessions(trx, id, patch.updated_at!);
+    // A new password makes any password reset link still out there pointless: it stops working.
+    if (input.password !== undefined) await deleteUserResetTokens(trx, id);
   });
   return toUser({ ...existing, ...patch });
 }
@@ -108,6 +111,7 @@ export async function changePassword(s: Services, user: Principal, current: stri
   await s.db.transaction(async (trx) => {
     await updateUserRow(trx, user.userId, { password_hash: hash, updated_at: now });
     await revokeUserSessions(trx, user.userId, now, user.sessionId);
+    await deleteUserResetTokens(trx, user.userId);
   });
 }
 

@@ -11,9 +11,26 @@ export interface UsersPageData {
   selfId: string;
   csrfToken: string;
   form?: { email: string; name: string; role: string } | undefined;
+  /** Passwords are on (SF_PASSWORD_LOGIN): each user row offers "Force password reset". */
+  passwordLogin?: boolean | undefined;
 }
 
-/** Admin → Users: search, add a user, change a role, disable or enable. */
+/**
+ * "Force password reset" behind a confirmation: the password stops working, the user's sessions
+ * end (their API tokens too when ticked) and they are emailed a link to choose a new one.
+ */
+function forceResetForm(u: Schemas["User"], csrfToken: string): SafeHtml {
+  return html`<details class="confirm">
+  <summary class="button small">Force password reset</summary>
+  <form method="post" action="/admin/users/${u.id}/password-reset" class="confirm-box">${csrfField(csrfToken)}
+    <p class="small">${u.email}'s password stops working now and they are signed out everywhere; they get an email with a link to choose a new one.</p>
+    <label class="small"><input type="checkbox" name="revoke_tokens" value="true"> Also revoke their API tokens</label>
+    <button type="submit" class="button small danger">Force password reset</button>
+  </form>
+</details>`;
+}
+
+/** Admin → Users: search, add a user, change a role, disable or enable, force a password reset. */
 export function usersBody(d: UsersPageData): SafeHtml {
   const { items, total, page, per_page } = d.list;
   const pages = Math.max(1, Math.ceil(total / per_page));
@@ -39,7 +56,7 @@ export function usersBody(d: UsersPageData): SafeHtml {
   <td>${roleForm}</td>
   <td>${u.disabled ? html`<span class="badge revoked">disabled</span>` : html`<span class="badge active">active</span>`}</td>
   <td>${timeTag(u.created_at)}</td>
-  <td class="actions">${toggle}</td>
+  <td class="actions">${toggle}${self || !d.passwordLogin ? "" : forceResetForm(u, d.csrfToken)}</td>
 </tr>`;
   });
   return html`<div class="page-head"><h1>Users</h1><a class="button" href="/admin/trust-policies">Trust policies</a></div>

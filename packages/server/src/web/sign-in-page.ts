@@ -6,6 +6,8 @@ export interface SignInPageData {
   /** Where to go after signing in (already checked to be a path on this server). */
   next: string | null;
   email?: string | undefined;
+  /** Offer "Forgot your password?" (not when password sign-in is turned off). */
+  forgotPassword?: boolean | undefined;
 }
 
 /** The sign-in form: email and password, nothing else. */
@@ -21,6 +23,7 @@ export function signInBody(d: SignInPageData): SafeHtml {
     <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024" ${d.email ? html`autofocus` : ""}>
     <button type="submit" class="button primary">Sign in</button>
   </form>
+  ${d.forgotPassword ? html`<p class="small"><a href="/forgot-password">Forgot your password?</a></p>` : ""}
   <p class="muted small">Programs and the <code>sf</code> command line use API tokens: sign in, then Account → API tokens.</p>
 </section>`;
 }

@@ -39,6 +39,8 @@ export {
   type TrustPolicy,
   type TrustPolicyCreateRequest,
   type TrustPolicyUpdateRequest,
+  type Accepted,
+  type ForcePasswordResetRequest,
   type UploadSource,
   type UploadOptions,
   type UploadedFile,

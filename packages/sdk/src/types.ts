@@ -34,3 +34,6 @@ export type WebhookDeliveryList = Schemas["WebhookDeliveryList"];
 export type TrustPolicy = Schemas["TrustPolicy"];
 export type TrustPolicyCreateRequest = Schemas["TrustPolicyCreateRequest"];
 export type TrustPolicyUpdateRequest = Schemas["TrustPolicyUpdateRequest"];
+/** A 202 answer: the work is accepted, `detail` says what happens next. */
+export type Accepted = Schemas["Accepted"];
+export type ForcePasswordResetRequest = Schemas["ForcePasswordResetRequest"];

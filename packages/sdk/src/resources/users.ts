@@ -1,5 +1,5 @@
 import type { RequestOptions } from "../http.js";
-import type { Health, TrustPolicy, TrustPolicyCreateRequest, TrustPolicyUpdateRequest, User, UserCreateRequest, UserList, UserUpdateRequest } from "../types.js";
+import type { Accepted, ForcePasswordResetRequest, Health, TrustPolicy, TrustPolicyCreateRequest, TrustPolicyUpdateRequest, User, UserCreateRequest, UserList, UserUpdateRequest } from "../types.js";
 import type { Core } from "./core.js";
 
 /** `sf.me()` and `sf.health()`: who the token belongs to, and whether the server is up. */
@@ -18,6 +18,12 @@ export function adminResource({ api, call, init }: Core) {
         call(api.GET("/admin/users", { params: { query }, ...init(o) })),
       create: (body: UserCreateRequest, o?: RequestOptions): Promise<User> => call(api.POST("/admin/users", { body, ...init(o) })),
       update: (id: string, body: UserUpdateRequest, o?: RequestOptions): Promise<User> => call(api.PATCH("/admin/users/{id}", { params: { path: { id } }, body, ...init(o) })),
+      /**
+       * Forces a user to choose a new password: theirs stops working, their web sessions end
+       * (their API tokens too with `revoke_tokens: true`) and they are emailed a reset link.
+       */
+      forcePasswordReset: (id: string, body: ForcePasswordResetRequest = {}, o?: RequestOptions): Promise<Accepted> =>
+        call(api.POST("/admin/users/{id}/password-reset", { params: { path: { id } }, body, ...init(o) })),
     },
     /** Trust policies for keyless CI: which pipelines' OIDC ID tokens may be exchanged for a token. */
     trustPolicies: {

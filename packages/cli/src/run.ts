@@ -14,6 +14,8 @@ import { registerUpload } from "./commands/upload.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerWebhooks } from "./commands/webhooks.js";
 import { registerAdminTrust } from "./commands/admin-trust.js";
+import { registerAdminUsers } from "./commands/admin-users.js";
+import { registerPassword } from "./commands/password.js";
 
 export type { Io } from "./output.js";
 export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -105,6 +107,8 @@ export function buildProgram(ctx: Context): Command {
   registerUpload(program, ctx);
   registerWebhooks(program, ctx);
   registerAdminTrust(program, ctx);
+  registerAdminUsers(program, ctx);
+  registerPassword(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

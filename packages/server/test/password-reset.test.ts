@@ -58,7 +58,13 @@ describe.each(DATABASES)("password reset through the API (%s)", (kind) => {
     smtp = await startTestSmtp();
     // High limits here: the limits have their own server below.
     t = await startTestServer(kind, {
-      env: { SF_SMTP_URL: smtp.url, SF_MAIL_POLL_MS: "50", SF_PASSWORD_RESET_MAX_PER_ADDRESS: "1000", SF_PASSWORD_RESET_MAX_PER_IP: "100000", SF_LOGIN_MAX_FAILURES_PER_IP: "100000" },
+      env: {
+        SF_SMTP_URL: smtp.url,
+        SF_MAIL_POLL_MS: "50",
+        SF_PASSWORD_RESET_MAX_PER_ADDRESS: "1000",
+        SF_PASSWORD_RESET_MAX_PER_IP: "100000",
+        SF_LOGIN_MAX_FAILURES_PER_IP: "100000",
+      },
     });
     admin = await t.createUser({ role: "admin" });
   });
@@ -329,7 +335,8 @@ describe.each(DATABASES)("password reset limits and switches (%s)", (kind) => {
   it("limits invalid confirmations per client address", async () => {
     const t = await startTestServer(kind, { env: { SF_LOGIN_MAX_FAILURES_PER_IP: "3" } });
     try {
-      const bad = () => t.fetch("/auth/password-reset/confirm", { method: "POST", json: { token: `sfr_${crypto.randomBytes(32).toString("base64url")}`, password: "long enough" } });
+      const bad = () =>
+        t.fetch("/auth/password-reset/confirm", { method: "POST", json: { token: `sfr_${crypto.randomBytes(32).toString("base64url")}`, password: "long enough" } });
       for (let i = 0; i < 3; i++) await expectValidationError(await bad(), "/body/token", "reset_token_invalid");
       const limited = await bad();
       await expectError(limited, 429, "rate_limited");

@@ -1,5 +1,16 @@
 import type { RequestOptions } from "../http.js";
-import type { Accepted, ForcePasswordResetRequest, Health, TrustPolicy, TrustPolicyCreateRequest, TrustPolicyUpdateRequest, User, UserCreateRequest, UserList, UserUpdateRequest } from "../types.js";
+import type {
+  Accepted,
+  ForcePasswordResetRequest,
+  Health,
+  TrustPolicy,
+  TrustPolicyCreateRequest,
+  TrustPolicyUpdateRequest,
+  User,
+  UserCreateRequest,
+  UserList,
+  UserUpdateRequest,
+} from "../types.js";
 import type { Core } from "./core.js";
 
 /** `sf.me()` and `sf.health()`: who the token belongs to, and whether the server is up. */

@@ -30,9 +30,7 @@ export function passwordResetEmail(i: PasswordResetEmailInput): MailMessage {
   const why = i.forced
     ? "An administrator of SpeedyFiles reset your password: the old one no longer works, and you were signed out everywhere."
     : "Someone (we hope you) asked to choose a new SpeedyFiles password for this address.";
-  const notYou = i.forced
-    ? "If you did not expect this, tell your administrator."
-    : "If it was not you, ignore this email: your password stays as it is.";
+  const notYou = i.forced ? "If you did not expect this, tell your administrator." : "If it was not you, ignore this email: your password stays as it is.";
   const again = `The link works once, for ${lifetime} (until ${until}). After that, ask for a new one on the sign-in page: ${i.publicUrl}/forgot-password`;
   const subject = oneLine(i.forced ? "Your SpeedyFiles password was reset: choose a new one" : "Choose a new SpeedyFiles password");
   const text = [`Hello ${i.name},`, "", why, "", `Choose a new password: ${i.link}`, "", again, notYou].join("\n");

@@ -60,7 +60,12 @@ function sendForgot(s: Services, req: Request, res: Response, o: FormState = {})
 
 function sendReset(s: Services, req: Request, res: Response, o: FormState = {}): void {
   const csrfToken = formCsrf(req, res, RESET, secureCookies(s));
-  renderPage(req, res, { title: "Choose a new password", error: o.error, scripts: ["/assets/reset-password.js"], body: resetPasswordBody({ csrfToken, token: o.token }) }, o.status);
+  renderPage(
+    req,
+    res,
+    { title: "Choose a new password", error: o.error, scripts: ["/assets/reset-password.js"], body: resetPasswordBody({ csrfToken, token: o.token }) },
+    o.status,
+  );
 }
 
 /** Either page again, saying it is rate-limited (429; the limiter set Retry-After). */

@@ -118,6 +118,17 @@ describe.each(DATABASES)("password reset through the API (%s)", (kind) => {
     expect(JSON.parse(audit[1]!.data)).toEqual({ reason: "requested", sessions_ended: 1 });
   });
 
+  it("escapes the account's name in the email's HTML and keeps the text part plain", async () => {
+    const u = await t.createUser();
+    const name = `<img src=x onerror=alert(1)> "Bob" & co`;
+    await db()("users").where({ id: u.user.id }).update({ name });
+    await resetToken(u.user.email);
+    const mail = smtp.messages.filter(mailTo(u.user.email)).at(-1)!;
+    expect(mail.parsed.html).toContain("Hello &lt;img src=x onerror=alert(1)&gt; &quot;Bob&quot; &amp; co,");
+    expect(mail.parsed.html).not.toContain("<img src=x");
+    expect(mail.parsed.text).toContain(`Hello ${name},`);
+  });
+
   it("refuses an expired token (the server's clock decides)", async () => {
     const u = await t.createUser();
     const late = await resetToken(u.user.email);

@@ -9,7 +9,7 @@ import YAML from "yaml";
 import { expectError, expectUnauthorized } from "@speedyfiles/test-utils/expect";
 import { requestFiles, shareFiles, uploadToLink } from "@speedyfiles/test-utils/links";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
-import { addFile, createPackage, rawMultipart, until } from "@speedyfiles/test-utils/uploads";
+import { createPackage, rawMultipart, until } from "@speedyfiles/test-utils/uploads";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { isPostgres } from "../src/db/knex.js";
@@ -232,7 +232,8 @@ describe.each(DATABASES)("metrics with SF_METRICS_TOKEN (%s)", (kind) => {
       expect(s.text).toMatch(new RegExp(`^# HELP ${name} \\S`, "m"));
       expect(s.text).toMatch(new RegExp(`^# TYPE ${name} ${type.toLowerCase()}$`, "m"));
     }
-    for (const state of ["used", "free", "pending"]) expect(s.families.find((x) => x.name === "speedyfiles_db_pool_connections")!.metrics.some((m) => m.labels?.state === state)).toBe(true);
+    for (const state of ["used", "free", "pending"])
+      expect(s.families.find((x) => x.name === "speedyfiles_db_pool_connections")!.metrics.some((m) => m.labels?.state === state)).toBe(true);
     // The figures read from the database say they are the instance's, not this process's.
     for (const name of ["speedyfiles_tus_uploads_open", "speedyfiles_mail_queue_depth", "speedyfiles_webhook_queue_oldest_seconds"]) {
       expect(s.families.find((x) => x.name === name)!.help).toMatch(/Instance-wide/);
@@ -431,7 +432,7 @@ describe.each(DATABASES)("metrics with SF_METRICS_TOKEN (%s)", (kind) => {
     expect(log.text.match(/metrics: could not read the queues/g)?.length).toBe(1);
   });
 
-  it("the Grafana dashboard is valid JSON, takes its data source as an input, and queries only metrics a scrape has", async () => {
+  it("the Grafana dashboard (valid JSON, its data source an input) and the Prometheus examples query only metrics a scrape has", async () => {
     const file = path.join(ROOT, "deploy/grafana/speedyfiles-dashboard.json");
     const dashboard = JSON.parse(await fs.readFile(file, "utf8")) as { __inputs: { name: string; type: string; pluginId: string }[]; panels: unknown[]; templating: unknown };
     expect(dashboard.__inputs).toContainEqual(expect.objectContaining({ name: "DS_PROMETHEUS", type: "datasource", pluginId: "prometheus" }));
@@ -451,7 +452,9 @@ describe.each(DATABASES)("metrics with SF_METRICS_TOKEN (%s)", (kind) => {
     walk({ panels: dashboard.panels, templating: dashboard.templating });
     expect(exprs.length).toBeGreaterThanOrEqual(10);
     expect(sources.length).toBeGreaterThan(10);
-    for (const src of sources) expect(src).toEqual({ type: "prometheus", uid: "${DS_PROMETHEUS}" });
+    // Grafana's own placeholder, replaced by the data source picked at import.
+    const input = ["$", "{DS_PROMETHEUS}"].join("");
+    for (const src of sources) expect(src).toEqual({ type: "prometheus", uid: input });
 
     // Traffic, so that the histogram has series.
     expect((await t.fetch("/me", { token: alice.token })).status).toBe(200);
@@ -461,7 +464,30 @@ describe.each(DATABASES)("metrics with SF_METRICS_TOKEN (%s)", (kind) => {
     expect(used.size).toBeGreaterThanOrEqual(10);
     expect([...used].filter((n) => !sampleNames.has(n))).toEqual([]);
     // What the dashboard promises to show.
-    for (const name of [`${H}_bucket`, `${H}_count`, "speedyfiles_upload_bytes_total", "speedyfiles_download_bytes_total", "speedyfiles_uploads_in_flight", "speedyfiles_mail_queue_depth", "speedyfiles_webhook_queue_depth", "speedyfiles_db_pool_connections", "speedyfiles_nodejs_eventloop_lag_p99_seconds"]) {
+    // The example Prometheus configuration and its alert rules do not drift either.
+    const prom = YAML.parse(await fs.readFile(path.join(ROOT, "deploy/prometheus/prometheus.yml"), "utf8")) as {
+      rule_files: string[];
+      scrape_configs: { job_name: string; metrics_path: string; authorization?: { type: string; credentials_file: string } }[];
+    };
+    expect(prom.rule_files).toEqual(["speedyfiles-alerts.yml"]);
+    expect(prom.scrape_configs).toContainEqual(
+      expect.objectContaining({ job_name: "speedyfiles", metrics_path: "/metrics", authorization: expect.objectContaining({ type: "Bearer" }) }),
+    );
+    const rules = YAML.parse(await fs.readFile(path.join(ROOT, "deploy/prometheus/speedyfiles-alerts.yml"), "utf8")) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const alertNames = new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => r.expr.match(/\bspeedyfiles_[a-z0-9_]+/g) ?? [])));
+    expect(alertNames.size).toBeGreaterThanOrEqual(5);
+    expect([...alertNames].filter((n) => !sampleNames.has(n))).toEqual([]);
+    for (const name of [
+      `${H}_bucket`,
+      `${H}_count`,
+      "speedyfiles_upload_bytes_total",
+      "speedyfiles_download_bytes_total",
+      "speedyfiles_uploads_in_flight",
+      "speedyfiles_mail_queue_depth",
+      "speedyfiles_webhook_queue_depth",
+      "speedyfiles_db_pool_connections",
+      "speedyfiles_nodejs_eventloop_lag_p99_seconds",
+    ]) {
       expect(used.has(name), name).toBe(true);
     }
   });

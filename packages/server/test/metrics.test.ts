@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
@@ -8,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { expectError, expectUnauthorized } from "@speedyfiles/test-utils/expect";
 import { requestFiles, shareFiles, uploadToLink } from "@speedyfiles/test-utils/links";
-import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
+import { createPgDatabase, DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { createPackage, rawMultipart, until } from "@speedyfiles/test-utils/uploads";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { sweepOnce } from "../src/jobs/sweeper.js";
@@ -162,6 +163,9 @@ describe.each(DATABASES)("metrics off, or on a listener of their own (%s)", (kin
       const post = await fetch(`${listener}/metrics`, { method: "POST" });
       expect(post.headers.get("allow")).toBe("GET, HEAD");
       await expectError(post, 405, "method_not_allowed");
+      // What either refused is `unknown` (two on the main port, three here), never its path.
+      await until(async () => count(await scrape(listener, undefined), H, { operation: "unknown", status: "4xx" }) === 5, 5000, "five refusals counted");
+      expect(count(await scrape(listener, undefined), H, { operation: "web" })).toBe(0);
     } finally {
       await t.close();
     }
@@ -169,14 +173,38 @@ describe.each(DATABASES)("metrics off, or on a listener of their own (%s)", (kin
     await expect(fetch(`${t.running.metricsUrl}/metrics`)).rejects.toThrow();
   });
 
-  it("a listener address that is taken stops the start, and nothing is left listening", async () => {
+  it("a download handed to nginx (X-Accel-Redirect) is not this process's bytes", async () => {
+    const t = await startTestServer(kind, { env: { SF_METRICS_LISTEN: "127.0.0.1:0", SF_ACCEL_REDIRECT: "/_sf_blobs/" } });
+    try {
+      const { token } = await t.createUser();
+      const shared = await shareFiles(t, token, [["n.bin", crypto.randomBytes(4096)]]);
+      const res = await fetch(`${shared.api}/files/${shared.files[0]!.id}`);
+      expect(res.headers.get("x-accel-redirect")).toMatch(/^\/_sf_blobs\//);
+      expect((await res.arrayBuffer()).byteLength).toBe(0);
+      const s = await scrape(t.running.metricsUrl!, undefined);
+      expect(value(s, "speedyfiles_upload_bytes_total")).toBe(4096);
+      expect(value(s, "speedyfiles_download_bytes_total")).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a listener address that is taken stops the start, and releases what it held (a restart on the data dir works)", async () => {
     const taken = http.createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     const port = (taken.address() as { port: number }).port;
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-metrics-"));
+    const pg = kind === "postgres" ? await createPgDatabase() : undefined;
+    const db = pg ? { databaseUrl: pg.url } : {};
     try {
-      await expect(startTestServer(kind, { env: { SF_METRICS_LISTEN: `127.0.0.1:${port}` } })).rejects.toThrow(/EADDRINUSE/);
+      await expect(startTestServer(kind, { dataDir, ...db, env: { SF_METRICS_LISTEN: `127.0.0.1:${port}` } })).rejects.toThrow(/EADDRINUSE/);
+      const again = await startTestServer(kind, { dataDir, ...db });
+      expect((await again.fetch("/health")).status).toBe(200);
+      await again.close();
     } finally {
       await new Promise((r) => taken.close(r));
+      await fs.rm(dataDir, { recursive: true, force: true });
+      await pg?.drop();
     }
   });
 });

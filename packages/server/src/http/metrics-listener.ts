@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/registry.js";
-import { operationLabel, sendMetrics } from "./metrics.js";
+import { labelOperation, operationLabel, sendMetrics } from "./metrics.js";
 
 export interface MetricsListener {
   /** `http://host:port`, the port chosen when 0 was asked for. */
@@ -26,6 +26,7 @@ export async function startMetricsListener(metrics: Metrics, host: string, port:
     const started = performance.now();
     res.once("close", () => metrics.observeRequest(operationLabel(req, res), res.statusCode, (performance.now() - started) / 1000));
     const path = (req.url ?? "").split("?", 1)[0];
+    if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) labelOperation(res, "unknown");
     if (path !== "/metrics") return json(res, 404, { detail: "Not found", code: "not_found" });
     if (req.method !== "GET" && req.method !== "HEAD") return json(res, 405, { detail: "Method not allowed", code: "method_not_allowed" }, { Allow: "GET, HEAD" });
     sendMetrics(metrics, res).catch((err: unknown) => {

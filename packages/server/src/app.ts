@@ -4,6 +4,7 @@ import { requestLogger } from "./http/logging.js";
 import { errorHandler, notFoundHandler } from "./http/errors.js";
 import { securityHeaders } from "./http/security-headers.js";
 import { specRouter } from "./http/router.js";
+import { metricsWithToken, requestMetrics } from "./http/metrics.js";
 import { handlers } from "./routes/index.js";
 import { linkLookupLimiter, loginLimiters, operationMiddleware, type LimitedPages } from "./routes/middleware.js";
 import { docsRoutes } from "./routes/docs.js";
@@ -37,6 +38,8 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   app.set("trust proxy", s.config.trustProxy === false ? false : parseTrustProxy(s.config.trustProxy));
   app.set("query parser", "simple");
 
+  // First, so the time covers everything the request meets.
+  if (s.metrics.enabled) app.use(requestMetrics(s.metrics));
   app.use(requestLogger(s.logger));
   app.use(securityHeaders({ https: s.config.publicUrl.startsWith("https:") }));
 
@@ -53,6 +56,9 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   const linkLimiter = linkLookupLimiter(s, limitedPages);
   const login = loginLimiters(s, limitedPages);
   const reset = resetLimiters(s, limitedPages);
+  // SF_METRICS_TOKEN: /metrics on this port, for that bearer token only (SF_METRICS_LISTEN serves
+  // it on an address of its own instead, or as well). Neither: a 404 like any unknown path.
+  if (s.config.metricsToken !== null) app.get("/metrics", metricsWithToken(s.metrics, s.config.metricsToken));
   const pages = express.Router();
   pages.use(webRoutes(s, linkLimiter));
   pages.use(webApp(s, login, reset));

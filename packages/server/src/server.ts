@@ -20,6 +20,8 @@ import { startSweeper } from "./jobs/sweeper.js";
 import { startWebhookWorker } from "./jobs/webhook-worker.js";
 import { startMailWorker } from "./jobs/mail-worker.js";
 import { startDiagnostics } from "./jobs/diagnostics.js";
+import { Metrics } from "./metrics/registry.js";
+import { startMetricsListener } from "./http/metrics-listener.js";
 
 export { DatabaseUnavailable, openMigratedDatabase } from "./db/open.js";
 
@@ -46,6 +48,8 @@ export interface StartOptions {
 
 export interface RunningServer {
   url: string;
+  /** SF_METRICS_LISTEN's listener (`http://host:port`), when configured. */
+  metricsUrl?: string;
   server: http.Server;
   services: Services;
   close(graceMs?: number): Promise<void>;
@@ -124,7 +128,15 @@ async function openServices(config: Readonly<Config>, opts: StartOptions, held: 
     const mailer = (held.mailer =
       opts.mailer ?? (config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : new OutboxMailer(outboxDir(config.dataDir), config.mailFrom, logger)));
     const key = await resolveSealingKey(config, logger);
-    return { config, db, storage, uploads, mailer, sealingKey: key, mailWakeup: new Wakeup(), logger, clock: opts.clock ?? (() => new Date()) };
+    const clock = opts.clock ?? (() => new Date());
+    const metrics = new Metrics({
+      enabled: config.metricsToken !== null || config.metricsListen !== null,
+      db,
+      clock,
+      dbTimeoutMs: config.metricsDbTimeoutMs,
+      onDbFailure: (err) => logger.warn({ err: String(err) }, "metrics: could not read the queues from the database; the scrape answered the previous values"),
+    });
+    return { config, db, storage, uploads, mailer, sealingKey: key, mailWakeup: new Wakeup(), logger, clock, metrics };
   });
 }
 
@@ -200,6 +212,19 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
         });
       }),
   );
+  // SF_METRICS_LISTEN: /metrics alone, on an address of its own; closed with the rest (held.stops).
+  const listen = config.metricsListen;
+  const metricsListener = listen
+    ? await held.orRelease(async () => {
+        try {
+          return await startMetricsListener(services.metrics, listen.host, listen.port, services.logger);
+        } catch (err) {
+          server.close();
+          throw err;
+        }
+      })
+    : undefined;
+  if (metricsListener) held.stops.push(() => metricsListener.close());
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
@@ -215,5 +240,5 @@ export async function startServer(config: Readonly<Config>, opts: StartOptions =
       await held.release();
     })());
 
-  return { url, server, services, close };
+  return { url, server, services, close, ...(metricsListener ? { metricsUrl: metricsListener.url } : {}) };
 }

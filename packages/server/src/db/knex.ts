@@ -79,6 +79,19 @@ export function openDatabase(databaseUrl: string): Db {
   });
 }
 
+interface TarnPool {
+  numUsed(): number;
+  numFree(): number;
+  numPendingAcquires(): number;
+}
+
+/** The connection pool now: connections lent out, idle, and requests waiting for one. */
+export function poolUse(db: Knex): { used: number; free: number; pending: number } {
+  const pool = (db.client as { pool?: TarnPool }).pool;
+  if (!pool) return { used: 0, free: 0, pending: 0 };
+  return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires() };
+}
+
 /** Closes the database, with the connection of its hot statements (db/hot.ts). */
 export async function closeDatabase(db: Db): Promise<void> {
   closeHot(db);

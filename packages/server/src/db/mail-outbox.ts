@@ -131,3 +131,11 @@ export async function nextMailDue(db: Knex, keyId: string): Promise<string | und
   const r = (await db("mail_outbox").where({ state: "queued", key_id: keyId }).min({ at: "next_attempt_at" }).first()) as { at: string | null } | undefined;
   return r?.at ?? undefined;
 }
+
+/** Queued messages (of every process's key): how many, and when the oldest was queued (null: none). */
+export async function mailQueueStats(db: Knex): Promise<{ depth: number; oldest: string | null }> {
+  const r = (await db("mail_outbox").where({ state: "queued" }).first(db.raw("count(*) as n"), db.raw("min(created_at) as oldest"))) as
+    | { n: number | string; oldest: string | null }
+    | undefined;
+  return { depth: Number(r?.n ?? 0), oldest: r?.oldest ?? null };
+}

@@ -46,6 +46,12 @@ export async function openUploadUsage(db: Knex, packageId: string, now: string):
   return { count: Number(row?.n ?? 0), bytes: Number(row?.b ?? 0) };
 }
 
+/** Unfinished resumable uploads that have not expired, in every package. */
+export async function countOpenUploads(db: Knex, now: string): Promise<number> {
+  const r = (await db("uploads").whereNull("completed_at").where("expires_at", ">", now).first(db.raw("count(*) as n"))) as { n: number | string } | undefined;
+  return Number(r?.n ?? 0);
+}
+
 /** An unfinished, unexpired upload of the package whose name collides with `name` (same name_key). */
 export async function findOpenUploadNamed(db: Knex, packageId: string, name: string, now: string): Promise<{ name: string } | undefined> {
   return db("uploads")

@@ -339,3 +339,11 @@ export async function openCircuits(db: Knex, hooks: { owner_id: string; origin: 
   }[];
   return new Map(rows.map((r) => [circuitKey(r.owner_id, r.origin), r.open_until]));
 }
+
+/** Deliveries not yet sent or given up (due now or waiting for a retry): how many, and when the oldest was made. */
+export async function webhookQueueStats(db: Knex): Promise<{ depth: number; oldest: string | null }> {
+  const r = (await db("webhook_deliveries").where({ state: "pending" }).first(db.raw("count(*) as n"), db.raw("min(created_at) as oldest"))) as
+    | { n: number | string; oldest: string | null }
+    | undefined;
+  return { depth: Number(r?.n ?? 0), oldest: r?.oldest ?? null };
+}

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import { ApiError, type ErrorCode, type FieldError } from "../errors.js";
+import { labelOperation } from "./metrics.js";
 
 interface ValidatorError {
   status?: number;
@@ -94,5 +95,6 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
 }
 
 export function notFoundHandler(_req: Request, res: Response): void {
+  labelOperation(res, "unknown");
   res.status(404).json(errorBody("Not found", "not_found"));
 }

@@ -7,6 +7,7 @@ import type { ReceivedFile } from "../services/files.js";
 import { checkSealed, MAX_SEALED_CHARS } from "../services/encryption.js";
 import crypto from "node:crypto";
 import type { Readable } from "node:stream";
+import type { TransferMeter } from "../metrics/registry.js";
 
 /** The client went away before the body was complete; nobody will read the answer. */
 export class ClientAborted extends ApiError {
@@ -71,7 +72,11 @@ function lingerUntilBodyEnds(req: Request): void {
  * disconnecting, the storage running out of space (InsufficientStorage, 507) — rejects after the
  * partial blob has been removed: nothing is left behind.
  */
-export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: number; tooLargeDetail: string; encrypted: boolean }): Promise<ReceivedFile> {
+export function receiveFile(
+  req: Request,
+  store: BlobStore,
+  opts: { maxBytes: number; tooLargeDetail: string; encrypted: boolean; meter: Pick<TransferMeter, "uploaded"> },
+): Promise<ReceivedFile> {
   return new Promise<ReceivedFile>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -170,7 +175,10 @@ export function receiveFile(req: Request, store: BlobStore, opts: { maxBytes: nu
       }
       // SHA-256 on the way, as the bytes go to storage (~1 CPU-s per GiB on this thread).
       const sha = crypto.createHash("sha256");
-      stream.on("data", (chunk: Buffer) => sha.update(chunk));
+      stream.on("data", (chunk: Buffer) => {
+        sha.update(chunk);
+        opts.meter.uploaded(chunk.length);
+      });
       part = stream;
       stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
       // busboy destroys the part's stream with its own parse error (e.g. a truncated body)

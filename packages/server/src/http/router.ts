@@ -6,6 +6,7 @@ import { authenticate, securityAlternatives } from "./authenticators/index.js";
 import type { Ctx, HandlerTable, OperationId, Reply, Sent } from "./operations.js";
 import { sendDownload, type Download } from "./send-file.js";
 import { openApiValidator } from "./validator.js";
+import { labelOperation } from "./metrics.js";
 import { replayOrRun, requestFingerprint, type JsonAnswer } from "../services/idempotency.js";
 
 /**
@@ -76,7 +77,8 @@ export function specRouter(s: Services, handlers: HandlerTable, opts: SpecRouter
       const handler = handlers[id] as unknown as (ctx: Ctx<OperationId>) => Promise<Reply<OperationId>>;
       if (typeof handler !== "function") throw new Error(`openapi.yaml: operation ${id} has no handler`);
 
-      const chain: RequestHandler[] = [];
+      // The operationId labels the request's metrics (http/metrics.ts), whatever answers it.
+      const chain: RequestHandler[] = s.metrics.enabled ? [labelled(id)] : [];
       const security = op.security ?? spec.security;
       if (needsToken(security)) chain.push(authenticate(s, securityAlternatives(id, security!)));
       const bodyTypes = Object.keys(op.requestBody?.content ?? {});
@@ -99,6 +101,13 @@ export function specRouter(s: Services, handlers: HandlerTable, opts: SpecRouter
 }
 
 const TUS_BODY = "application/offset+octet-stream";
+
+function labelled(id: OperationId): RequestHandler {
+  return (_req, res, next) => {
+    labelOperation(res, id);
+    next();
+  };
+}
 
 /**
  * A tus body (PATCH, or a creation with its first chunk) stays a stream for @tus/server: the
@@ -211,7 +220,7 @@ function dispatch(s: Services, handler: (ctx: Ctx<OperationId>) => Promise<Reply
     if ("kind" in reply && reply.kind === "sent") {
       return;
     } else if ("kind" in reply) {
-      await sendDownload(req, res, s.storage, reply, req.log ?? s.logger);
+      await sendDownload(req, res, s.storage, reply, req.log ?? s.logger, s.metrics);
     } else if (reply.status === 204) {
       res.status(204).end();
     } else {

@@ -7,6 +7,7 @@ import type { BlobStore, Offload } from "../storage/blob-store.js";
 import { attachmentDisposition } from "../services/file-names.js";
 import type { ArchiveDownload, ByteRange, Download, FileDownload } from "../services/downloads.js";
 import { DOWNLOAD_CSP } from "./security-headers.js";
+import type { TransferMeter } from "../metrics/registry.js";
 
 export type { Download };
 
@@ -77,7 +78,8 @@ export function parseRange(header: string, size: number): ByteRange | "unsatisfi
  * HEAD gets the same status and headers and no body. `onSent` runs only when the body went out to
  * its end; its failure is logged (the bytes are already delivered).
  */
-export async function sendDownload(req: Request, res: Response, store: BlobStore, d: Download, log: Logger): Promise<void> {
+export async function sendDownload(req: Request, res: Response, store: BlobStore, d: Download, log: Logger, meter: Pick<TransferMeter, "downloaded">): Promise<void> {
+  if (req.method !== "HEAD") meterBody(res, meter);
   // A service's `begin` (a hold on a limited download) is always followed by onSent or onUnsent.
   let begun = false;
   const begin = async (range: ByteRange | undefined) => {
@@ -105,6 +107,20 @@ export async function sendDownload(req: Request, res: Response, store: BlobStore
   // download recorded (it counts, and takes from a download limit, when handed out: the server
   // never sees those bytes leave).
   if ("offloaded" in sent) res.end();
+}
+
+/**
+ * Counts the body's bytes as they are handed to the connection: every way a download sends bytes
+ * (a piped read stream, the local store's `sendTo`, the zip) writes them with `res.write`, while
+ * headers, error answers and empty bodies go through `res.end` and are not file bytes. Counted at
+ * the write, so a client that goes away leaves at most the socket's buffer counted but unsent.
+ */
+function meterBody(res: Response, meter: Pick<TransferMeter, "downloaded">): void {
+  const write = res.write as (this: Response, chunk: unknown, ...rest: unknown[]) => boolean;
+  res.write = function meteredWrite(this: Response, chunk: unknown, ...rest: unknown[]): boolean {
+    if (!this.destroyed && chunk) meter.downloaded(typeof chunk === "string" ? Buffer.byteLength(chunk) : (chunk as Uint8Array).byteLength);
+    return write.call(this, chunk, ...rest);
+  } as Response["write"];
 }
 
 function attachmentHeaders(res: Response, name: string, contentType: string): void {

@@ -221,8 +221,14 @@ export class TusGateway {
     } else if (bytes) {
       // The body goes straight from the socket to the store (see directBody): @tus/server gets an empty one.
       Object.defineProperty(request, "body", { value: null });
-      direct = new DirectBody(req);
-      answer = await directBody.run(direct, () => this.server.handleWeb(request));
+      const metrics = this.s.metrics;
+      direct = new DirectBody(req, (n) => metrics.uploaded(n));
+      const ended = metrics.uploadStarted();
+      try {
+        answer = await directBody.run(direct, () => this.server.handleWeb(request));
+      } finally {
+        ended();
+      }
     } else {
       answer = await this.server.handleWeb(request);
     }

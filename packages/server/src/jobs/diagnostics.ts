@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { Db } from "../db/knex.js";
+import { poolUse } from "../db/knex.js";
 import type { Services } from "../services/context.js";
 
 /** What one diagnostics line says (also what the soak reads from the log). */
@@ -24,18 +24,6 @@ function openFds(): number | null {
   }
 }
 
-interface TarnPool {
-  numUsed(): number;
-  numFree(): number;
-  numPendingAcquires(): number;
-}
-
-function poolStats(db: Db): Diagnostics["dbPool"] {
-  const pool = (db.client as { pool?: TarnPool }).pool;
-  if (!pool) return { used: 0, free: 0, pending: 0 };
-  return { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires() };
-}
-
 const ms = (ns: number) => Math.round(ns / 1e4) / 100;
 
 /**
@@ -56,7 +44,7 @@ export function startDiagnostics(s: Pick<Services, "config" | "db" | "logger">):
       heapUsed: mem.heapUsed,
       fds: openFds(),
       eventLoopDelayMs: { p50: ms(delay.percentile(50)), p99: ms(delay.percentile(99)), max: ms(delay.max) },
-      dbPool: poolStats(s.db),
+      dbPool: poolUse(s.db),
     };
     delay.reset();
     s.logger.info({ diagnostics: d }, "diagnostics");

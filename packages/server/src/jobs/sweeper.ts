@@ -21,6 +21,19 @@ const BATCH = 50;
  * in between only means the next pass deletes them again).
  */
 export async function sweepOnce(s: Services): Promise<{ expired: number; purged: number }> {
+  const started = performance.now();
+  let ok = false;
+  try {
+    const result = await sweep(s);
+    ok = true;
+    return result;
+  } finally {
+    // Real time, not the (test) clock: how long the pass took and when it ended, for the metrics.
+    s.metrics.sweeperRan(ok, (performance.now() - started) / 1000, new Date());
+  }
+}
+
+async function sweep(s: Services): Promise<{ expired: number; purged: number }> {
   const now = s.clock();
   const nowIsoStr = now.toISOString();
   let expired = 0;

@@ -4,7 +4,7 @@ import * as files from "../services/files.js";
 
 export const uploadFile: Handler<"uploadFile"> = async ({ s, req, user, params }) => ({
   status: 201,
-  body: await receiveUpload(req, s.storage, await files.uploadFile(s, user, params.id)),
+  body: await receiveUpload(req, s.storage, await files.uploadFile(s, user, params.id), s.metrics),
 });
 
 /** GET and HEAD: the download path sends the headers only for a HEAD. */

@@ -32,7 +32,7 @@ export const downloadLinkArchive: DownloadHandler<"downloadLinkArchive" | "headL
 
 export const uploadLinkFile: Handler<"uploadLinkFile"> = async ({ s, req, params, client }) => ({
   status: 201,
-  body: await receiveUpload(req, s.storage, await links.uploadLinkFile(s, params.link, client)),
+  body: await receiveUpload(req, s.storage, await links.uploadLinkFile(s, params.link, client), s.metrics),
 });
 
 export const completeLink: Handler<"completeLink"> = async ({ s, params, client }) => ({

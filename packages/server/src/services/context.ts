@@ -9,6 +9,7 @@ export type { Role } from "../db/users.js";
 export type { Principal } from "../policies/principal.js";
 import type { SealingKey } from "../mail/sealing.js";
 import type { Wakeup } from "../events/wakeup.js";
+import type { Metrics } from "../metrics/registry.js";
 
 /** A source of the current time; tests pass a controllable one. */
 export type Clock = () => Date;
@@ -28,6 +29,8 @@ export interface Services {
   mailWakeup: Wakeup;
   logger: Logger;
   clock: Clock;
+  /** This process's Prometheus metrics (served when SF_METRICS_TOKEN or SF_METRICS_LISTEN is set). */
+  metrics: Metrics;
 }
 
 /** Who is on the other end of a request, for audit trails. */

@@ -15,7 +15,11 @@ import type { Readable } from "node:stream";
 export class DirectBody {
   released = false;
   private onRelease: (() => void) | undefined;
-  constructor(readonly body: Readable) {}
+  /** `onBytes`: told each piece of the body accepted for the upload, as it passes (the metrics' byte count). */
+  constructor(
+    readonly body: Readable,
+    readonly onBytes: (bytes: number) => void = () => undefined,
+  ) {}
 
   /** Another request wants the upload: stop reading the body (idempotent). */
   release(): void {

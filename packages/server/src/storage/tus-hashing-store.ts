@@ -81,8 +81,9 @@ export class HashingStore extends DataStore {
       const limited = new Transform({
         transform(chunk: Buffer, _enc, done) {
           room -= chunk.length;
-          if (room < 0) done(ERRORS.ERR_SIZE_EXCEEDED as unknown as Error);
-          else done(null, chunk);
+          if (room < 0) return done(ERRORS.ERR_SIZE_EXCEEDED as unknown as Error);
+          direct.onBytes(chunk.length);
+          done(null, chunk);
         },
       });
       source = direct.body.pipe(limited);

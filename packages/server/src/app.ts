@@ -10,7 +10,6 @@ import { docsRoutes } from "./routes/docs.js";
 import { sendTooManyPage, webRoutes } from "./routes/web.js";
 import { webApp } from "./routes/web-app.js";
 import { sendSignInLimited } from "./routes/web-auth.js";
-import { secureCookies } from "./routes/web-session.js";
 import { sendAccountLimited } from "./routes/web-account.js";
 
 export interface AppOptions {
@@ -43,7 +42,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   // A limited page request is answered with a page.
   const limitedPages: LimitedPages = {
     linkLimited: (res, detail) => sendTooManyPage(res, detail),
-    signInLimited: (req, res, detail) => sendSignInLimited(req, res, detail, secureCookies(s)),
+    signInLimited: (req, res, detail) => sendSignInLimited(s, req, res, detail),
     accountLimited: (req, res, detail) => void sendAccountLimited(s, req, res, detail).catch(() => res.headersSent || res.end()),
   };
   const linkLimiter = linkLookupLimiter(s, limitedPages);

@@ -2,6 +2,9 @@ import path from "node:path";
 import { type AllowHosts, parseAllowHosts } from "./webhooks/addresses.js";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 import { credentialsMisread, redactUrl } from "./util/redact-url.js";
+import { readSsoConfig, type SsoConfig } from "./config-sso.js";
+
+export type { SsoConfig } from "./config-sso.js";
 
 /** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
 export const S3_MAX_FILE_BYTES = 10_000 * 64 * 1024 * 1024;
@@ -81,6 +84,10 @@ export interface Config {
   mailPollMs: number;
   /** Trust policies may name an `http://` OIDC issuer (tests and labs only). */
   oidcAllowInsecureIssuers: boolean;
+  /** Single sign-on through an OpenID provider (SF_SSO_*); null: off. */
+  sso: SsoConfig | null;
+  /** SF_PASSWORD_LOGIN: false turns password sign-in off (the sign-in page, `POST /auth/token`); needs `sso`. */
+  passwordLogin: boolean;
 }
 
 export interface S3Config {
@@ -342,6 +349,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     mailRetryMaxSeconds: seconds("SF_MAIL_RETRY_MAX_SECONDS", 3600, 0.01, 7 * 86_400),
     mailPollMs: int("SF_MAIL_POLL_MS", 5000, 10, 600_000),
     oidcAllowInsecureIssuers: bool("SF_OIDC_ALLOW_INSECURE_ISSUERS", false),
+    ...readSsoConfig({ str, bool }, publicUrl, problems),
   };
 
   // On S3 a blob written by a multipart upload may be dated when that upload began: a resumable

@@ -2,9 +2,19 @@ import type { Knex } from "knex";
 
 /**
  * What the instance's audit trail records besides package events: exchanges of CI identities for
- * tokens (and refusals of valid identities), and changes to trust policies.
+ * tokens (and refusals of valid identities), changes to trust policies, and sign-ins through
+ * single sign-on (with the accounts they made or whose role they changed).
  */
-export type AuditEventType = "oidc.exchanged" | "oidc.refused" | "trust_policy.created" | "trust_policy.updated" | "trust_policy.deleted";
+export type AuditEventType =
+  | "oidc.exchanged"
+  | "oidc.refused"
+  | "trust_policy.created"
+  | "trust_policy.updated"
+  | "trust_policy.deleted"
+  | "auth.signed_in"
+  | "auth.sign_in_failed"
+  | "user.created"
+  | "user.updated";
 
 export interface AuditEventRow {
   id: string;

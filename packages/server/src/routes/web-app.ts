@@ -3,6 +3,7 @@ import { NotFound } from "../errors.js";
 import type { Services } from "../services/context.js";
 import type { LoginLimiters } from "./middleware.js";
 import { authPages } from "./web-auth.js";
+import { ssoPages } from "./web-sso.js";
 import { accountPages } from "./web-account.js";
 import { packagePages } from "./web-packages.js";
 import { webhookPages } from "./web-webhooks.js";
@@ -25,6 +26,7 @@ export function webApp(s: Services, login: LoginLimiters): Router {
   r.get("/", session, (req, res) => res.redirect(303, req.webSession ? "/packages" : "/login"));
   r.use(PAGE_PATHS, session, ...pageHeaders);
   r.use(authPages(s, login));
+  r.use(ssoPages(s));
   r.use(accountPages(s, login));
   r.use(packagePages(s));
   r.use(webhookPages(s));

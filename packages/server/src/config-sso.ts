@@ -53,7 +53,17 @@ export function readSsoConfig(r: Readers, publicUrl: string, problems: string[])
   const passwordLogin = r.bool("SF_PASSWORD_LOGIN", true);
   const issuer = r.str("SF_SSO_ISSUER");
   if (issuer === null) {
-    const stray = ["SF_SSO_CLIENT_ID", "SF_SSO_CLIENT_SECRET", "SF_SSO_SCOPES", "SF_SSO_EMAIL_CLAIM", "SF_SSO_GROUPS_CLAIM", "SF_SSO_ADMIN_GROUPS", "SF_SSO_CREATE_USERS", "SF_SSO_BUTTON_LABEL", "SF_SSO_SIGN_OUT"].filter((n) => r.str(n) !== null);
+    const stray = [
+      "SF_SSO_CLIENT_ID",
+      "SF_SSO_CLIENT_SECRET",
+      "SF_SSO_SCOPES",
+      "SF_SSO_EMAIL_CLAIM",
+      "SF_SSO_GROUPS_CLAIM",
+      "SF_SSO_ADMIN_GROUPS",
+      "SF_SSO_CREATE_USERS",
+      "SF_SSO_BUTTON_LABEL",
+      "SF_SSO_SIGN_OUT",
+    ].filter((n) => r.str(n) !== null);
     if (stray.length > 0) problems.push(`${stray.join(", ")} ${stray.length === 1 ? "is" : "are"} set but SF_SSO_ISSUER is not: single sign-on needs the provider's issuer URL`);
     if (!passwordLogin) problems.push("SF_PASSWORD_LOGIN=false needs single sign-on (SF_SSO_ISSUER, SF_SSO_CLIENT_ID): without either, nobody could sign in to the web interface");
     return { sso: null, passwordLogin };
@@ -118,7 +128,9 @@ function checkIssuer(issuer: string, allowInsecure: boolean, problems: string[])
     problems.push(`SF_SSO_ISSUER must not have a query or fragment (got "${issuer}")`);
   } else if (u.protocol === "http:") {
     if (!isLoopback(u.hostname) && !allowInsecure) {
-      problems.push(`SF_SSO_ISSUER must be an https:// URL (got "${issuer}"); an http:// issuer is accepted on this machine (localhost, 127.0.0.1, ::1) or with SF_SSO_ALLOW_INSECURE_ISSUER=true, for labs only`);
+      problems.push(
+        `SF_SSO_ISSUER must be an https:// URL (got "${issuer}"); an http:// issuer is accepted on this machine (localhost, 127.0.0.1, ::1) or with SF_SSO_ALLOW_INSECURE_ISSUER=true, for labs only`,
+      );
     }
   } else if (u.protocol !== "https:") {
     problems.push(`SF_SSO_ISSUER must be an https:// URL (got "${redactUrl(issuer)}")`);

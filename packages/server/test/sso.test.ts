@@ -1,9 +1,12 @@
 import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, TestClock, type TestServer } from "@speedyfiles/test-utils/server";
 import { expectError, expectUnauthorized } from "@speedyfiles/test-utils/expect";
-import { closedPort } from "@speedyfiles/test-utils/process";
+import { closedPort, serverProcess } from "@speedyfiles/test-utils/process";
 import { csrfOf, setCookieOf, WebClient } from "@speedyfiles/test-utils/web";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { signInAtProvider } from "./sso/provider.js";
@@ -261,7 +264,10 @@ describe.each(DATABASES)("single sign-on (%s)", (kind) => {
       // The old cookie is worthless everywhere now.
       const replay = await fetch(`${t.api}/me`, { headers: { Cookie: `sf_session=${secret}` } });
       await expectUnauthorized(replay, "session_invalid");
-      const row = await t.running.services.db("web_sessions").where({ secret_hash: crypto.createHash("sha256").update(secret).digest("hex") }).first();
+      const row = await t.running.services
+        .db("web_sessions")
+        .where({ secret_hash: crypto.createHash("sha256").update(secret).digest("hex") })
+        .first();
       expect(row.revoked_at).not.toBeNull();
     });
   });
@@ -311,7 +317,11 @@ describe.each(DATABASES)("single sign-on (%s)", (kind) => {
       expect(await form.text()).toContain("Password sign-in is turned off");
       expect(setCookieOf(form, "sf_session")).toBeUndefined();
 
-      const api = await expectError(await t.fetch("/auth/token", { method: "POST", json: { email: u.user.email, password: u.password, name: "sf" } }), 403, "password_login_disabled");
+      const api = await expectError(
+        await t.fetch("/auth/token", { method: "POST", json: { email: u.user.email, password: u.password, name: "sf" } }),
+        403,
+        "password_login_disabled",
+      );
       expect(api.detail).toContain("Account → API tokens");
       // A wrong password is refused the same way: nothing tells whether it was right.
       await expectError(await t.fetch("/auth/token", { method: "POST", json: { email: u.user.email, password: "wrong-password", name: "sf" } }), 403, "password_login_disabled");
@@ -321,7 +331,12 @@ describe.each(DATABASES)("single sign-on (%s)", (kind) => {
       await ssoSignIn(c, "pw");
       const account = await (await c.get("/account")).text();
       expect(account).not.toContain('action="/account/password"');
-      const change = await c.post("/account/password", { _csrf: csrfOf(account), current_password: u.password, new_password: "another-password", confirm_password: "another-password" });
+      const change = await c.post("/account/password", {
+        _csrf: csrfOf(account),
+        current_password: u.password,
+        new_password: "another-password",
+        confirm_password: "another-password",
+      });
       expectPage(change, 403);
       // Tokens are how programs get in: the tokens page still makes them.
       expect((await c.get("/account/tokens")).status).toBe(200);
@@ -427,6 +442,28 @@ describe("single sign-on settings", () => {
       const message = problems(env);
       expect(message, JSON.stringify(env)).toContain(text);
       expect(message).not.toContain("hunter2");
+    }
+  });
+
+  it("the start banner names the provider and the redirect URI to register; the secret is printed nowhere, even when a setting is refused", async () => {
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "sf-sso-banner-"));
+    try {
+      const env = { SF_DATA_DIR: dataDir, SF_PORT: "0", SF_LOG_LEVEL: "info", SF_PUBLIC_URL: "https://files.example.com", SF_PASSWORD_LOGIN: "false", ...base };
+      const p = serverProcess([], env);
+      await p.waitFor(/API docs: /);
+      await p.waitFor(/Password sign-in is off: sign in through single sign-on as admin@localhost/);
+      p.kill("SIGTERM");
+      await p.code;
+      const printed = `${p.stdout()}${p.stderr()}`;
+      expect(printed).toContain("Single sign-on: https://login.example.com/realms/acme, redirect URI https://files.example.com/login/sso/callback (password sign-in is off)");
+      expect(printed).not.toContain("hunter2");
+
+      const bad = serverProcess([], { ...env, SF_SSO_ISSUER: "http://login.example.com" });
+      expect(await bad.code).not.toBe(0);
+      expect(bad.stderr()).toContain("SF_SSO_ISSUER must be an https:// URL");
+      expect(`${bad.stdout()}${bad.stderr()}`).not.toContain("hunter2");
+    } finally {
+      await fs.rm(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -39,7 +39,10 @@ interface SignInOptions {
 function sendSignIn(s: Services, req: Request, res: Response, status: number, o: SignInOptions): void {
   const csrfToken = loginCsrf(req, res, secureCookies(s));
   const body = signInBody({ csrfToken, next: o.next, email: o.email, sso: s.config.sso?.buttonLabel ?? null, passwordLogin: s.config.passwordLogin });
-  res.status(status).type("html").send(layout({ title: "Sign in", body, error: o.error, notice: o.notice }));
+  res
+    .status(status)
+    .type("html")
+    .send(layout({ title: "Sign in", body, error: o.error, notice: o.notice }));
 }
 
 /** The sign-in page again, saying it is rate-limited (429; the limiter set Retry-After). */
@@ -117,7 +120,11 @@ export function authPages(s: Services, login: LoginLimiters): Router {
     // SF_SSO_SIGN_OUT=provider: on to the provider's sign-out. A page that goes on by itself, not
     // a redirect: the pages' CSP (form-action 'self') stops a form's redirect to another site.
     const providerUrl = await ssoSignOutUrl(s, method);
-    if (providerUrl) return res.status(200).type("html").send(layout({ title: "Signed out", body: providerSignOutBody(providerUrl), refreshTo: providerUrl }));
+    if (providerUrl)
+      return res
+        .status(200)
+        .type("html")
+        .send(layout({ title: "Signed out", body: providerSignOutBody(providerUrl), refreshTo: providerUrl }));
     res.redirect(303, "/login?notice=signed_out");
   });
   return r;

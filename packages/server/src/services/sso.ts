@@ -77,7 +77,15 @@ export async function beginSsoSignIn(s: Services, browserSecret: string, next: s
   return req.url;
 }
 
-async function refuse(s: Services, client: Client, failure: SsoFailure, status: number, message: string, data: Record<string, unknown>, userId: string | null = null): Promise<never> {
+async function refuse(
+  s: Services,
+  client: Client,
+  failure: SsoFailure,
+  status: number,
+  message: string,
+  data: Record<string, unknown>,
+  userId: string | null = null,
+): Promise<never> {
   await auditSso(s.db, s, { type: "auth.sign_in_failed", actor: null, subject: userId, data: { method: "sso", reason: failure, ...data }, client });
   throw new SsoSignInFailed(failure, status, message);
 }
@@ -156,6 +164,6 @@ export async function finishSsoSignIn(s: Services, browserSecret: string | undef
  */
 export async function ssoSignOutUrl(s: Services, method: SignInMethod): Promise<string | null> {
   const sso = s.config.sso;
-  if (!sso || sso.signOut !== "provider" || method !== "sso") return null;
+  if (sso?.signOut !== "provider" || method !== "sso") return null;
   return endSessionUrl(sso);
 }

@@ -72,7 +72,11 @@ async function discover(sso: SsoConfig): Promise<oidc.Configuration> {
   const methods = server.token_endpoint_auth_methods_supported;
   const secret = sso.clientSecret?.reveal();
   const auth =
-    secret === undefined ? oidc.None() : methods && !methods.includes("client_secret_basic") && methods.includes("client_secret_post") ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
+    secret === undefined
+      ? oidc.None()
+      : methods && !methods.includes("client_secret_basic") && methods.includes("client_secret_post")
+        ? oidc.ClientSecretPost(secret)
+        : oidc.ClientSecretBasic(secret);
   const algs = server.id_token_signing_alg_values_supported;
   const metadata = algs && algs.length > 0 && !algs.includes("RS256") ? { id_token_signed_response_alg: algs[0]! } : {};
   const config = new oidc.Configuration(server, sso.clientId, metadata, auth);
@@ -142,7 +146,12 @@ export async function exchangeCode(sso: SsoConfig, callbackUrl: URL, checks: { s
   const config = await providerFor(sso);
   let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
   try {
-    tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: checks.codeVerifier, expectedState: checks.state, expectedNonce: checks.nonce, idTokenExpected: true });
+    tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
+      pkceCodeVerifier: checks.codeVerifier,
+      expectedState: checks.state,
+      expectedNonce: checks.nonce,
+      idTokenExpected: true,
+    });
   } catch (err) {
     throw providerError(err, "code exchange");
   }

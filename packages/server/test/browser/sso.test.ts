@@ -157,7 +157,11 @@ describe.each(DATABASES)("single sign-on in a real browser (%s)", (kind) => {
       expect(posted.status()).toBe(403);
       expect(await posted.text()).toContain("Password sign-in is turned off");
       await expectError(
-        await fetch(`${sso.t.api}/auth/token`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: u.user.email, password: u.password, name: "sf" }) }),
+        await fetch(`${sso.t.api}/auth/token`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ email: u.user.email, password: u.password, name: "sf" }),
+        }),
         403,
         "password_login_disabled",
       );

@@ -9,7 +9,7 @@ import { expectError, expectUnauthorized } from "@speedyfiles/test-utils/expect"
 import { closedPort, serverProcess } from "@speedyfiles/test-utils/process";
 import { csrfOf, setCookieOf, WebClient } from "@speedyfiles/test-utils/web";
 import { ConfigError, loadConfig } from "../src/config.js";
-import { signInAtProvider } from "./sso/provider.js";
+import { signInAtProvider, startTestProvider } from "./sso/provider.js";
 import { callbackPath, ssoSignIn, startSso, startSsoServer, type SsoSetup } from "./sso/server.js";
 
 // Single sign-on against a real OpenID provider (oidc-provider) on loopback, over HTTP as a
@@ -361,7 +361,7 @@ describe.each(DATABASES)("single sign-on (%s)", (kind) => {
     });
   });
 
-  it("a provider that is down does not stop the server: the sign-in page works and the button answers a clear page", async () => {
+  it("a provider that is down does not stop the server: the sign-in page works and the button answers a clear page until the provider is back (and is rate-limited)", async () => {
     const port = await closedPort();
     const t = await startTestServer(kind, { env: { SF_SSO_ISSUER: `http://127.0.0.1:${port}`, SF_SSO_CLIENT_ID: "speedyfiles", SF_SSO_CLIENT_SECRET: "s3cret-value" } });
     try {
@@ -374,6 +374,23 @@ describe.each(DATABASES)("single sign-on (%s)", (kind) => {
       expect(page).not.toContain("s3cret-value");
       expect(setCookieOf(res, "sf_sso")).toBeUndefined();
       expect(Number((await t.running.services.db("sso_sign_ins").count({ n: "*" }).first())!.n)).toBe(0);
+
+      // The provider comes back: the next click finds it (a failed discovery is not kept).
+      const provider = await startTestProvider("http://localhost:8080", { port });
+      try {
+        const back = await c.get("/login/sso");
+        expect(back.status).toBe(303);
+        expect(back.headers.get("location")).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/auth\\?`));
+      } finally {
+        await provider.close();
+      }
+
+      // Starting sign-ins is limited per address (each one is a row while it is under way).
+      for (let i = 2; i < 200; i++) expect([303, 502]).toContain((await c.get("/login/sso")).status);
+      const limited = await c.get("/login/sso");
+      expectPage(limited, 429);
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(await limited.text()).toContain("Too many sign-ins were started from this address");
     } finally {
       await t.close();
     }

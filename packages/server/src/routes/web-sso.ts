@@ -5,6 +5,8 @@ import type { Services } from "../services/context.js";
 import { signOut } from "../services/sessions.js";
 import { beginSsoSignIn, finishSsoSignIn, SSO_SIGN_IN_MINUTES, SsoSignInFailed } from "../services/sso.js";
 import { readCookie, setCookie, setSessionCookie } from "../http/session-cookie.js";
+import { failureRateLimit } from "../http/rate-limit.js";
+import { rateLimitStore } from "../http/rate-limit-store.js";
 import { layout } from "../web/layout.js";
 import { ssoFailedBody } from "../web/sign-in-page.js";
 import { safeNext, secureCookies } from "./web-session.js";
@@ -18,11 +20,18 @@ import { safeNext, secureCookies } from "./web-session.js";
 const SSO_COOKIE = "sf_sso";
 const SSO_COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
-function sendFailed(res: Response, err: SsoSignInFailed): void {
+/**
+ * Sign-ins one client address may start in SSO_START_WINDOW_SECONDS: each is a row until it is
+ * finished or swept. Far above what an office behind one address needs, far below a flood.
+ */
+const SSO_STARTS_PER_ADDRESS = 200;
+const SSO_START_WINDOW_SECONDS = 600;
+
+function sendFailed(res: Response, status: number, detail: string): void {
   res
-    .status(err.status)
+    .status(status)
     .type("html")
-    .send(layout({ title: "Single sign-on did not work", body: ssoFailedBody(err.message) }));
+    .send(layout({ title: "Single sign-on did not work", body: ssoFailedBody(detail) }));
 }
 
 /**
@@ -39,7 +48,17 @@ export function ssoPages(s: Services): Router {
     next();
   };
 
-  r.get("/login/sso", enabled, async (req, res) => {
+  const starts = failureRateLimit({
+    limit: SSO_STARTS_PER_ADDRESS,
+    windowSeconds: SSO_START_WINDOW_SECONDS,
+    // Every start counts, whatever its answer.
+    isFailure: () => true,
+    detail: "Too many sign-ins were started from this address; try again in a few minutes",
+    respond: (_req, res) => sendFailed(res, 429, "Too many sign-ins were started from this address. Wait a few minutes, then try again."),
+    store: rateLimitStore(s.db, "sso-start"),
+  });
+
+  r.get("/login/sso", enabled, starts, async (req, res) => {
     const next = safeNext(req.query.next);
     if (req.webSession) return res.redirect(303, next ?? "/packages");
     const existing = readCookie(req, SSO_COOKIE);
@@ -49,7 +68,7 @@ export function ssoPages(s: Services): Router {
       setCookie(res, SSO_COOKIE, browser, { path: "/login/sso", secure, maxAgeSeconds: SSO_SIGN_IN_MINUTES * 60 });
       res.redirect(303, url);
     } catch (err) {
-      if (err instanceof SsoSignInFailed) return sendFailed(res, err);
+      if (err instanceof SsoSignInFailed) return sendFailed(res, err.status, err.message);
       throw err;
     }
   });
@@ -65,7 +84,7 @@ export function ssoPages(s: Services): Router {
       setSessionCookie(res, secret, s.config.sessionMaxHours * 3600, secure);
       res.redirect(303, safeNext(next) ?? "/packages");
     } catch (err) {
-      if (err instanceof SsoSignInFailed) return sendFailed(res, err);
+      if (err instanceof SsoSignInFailed) return sendFailed(res, err.status, err.message);
       throw err;
     }
   });

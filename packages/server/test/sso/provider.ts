@@ -46,11 +46,11 @@ export async function freePort(): Promise<number> {
  * Starts the provider for a SpeedyFiles server at `publicUrl`, whose redirect URI
  * (`/login/sso/callback`) and post-logout URI (`/login`) it registers. `claimsInIdToken` puts
  * the email and groups in the ID token; otherwise (oidc-provider's default, as Okta's and
- * others') they are only in the UserInfo answer.
+ * others') they are only in the UserInfo answer. `port`: listen there (a provider that comes back).
  */
-export async function startTestProvider(publicUrl: string, o: { claimsInIdToken?: boolean } = {}): Promise<TestProvider> {
+export async function startTestProvider(publicUrl: string, o: { claimsInIdToken?: boolean; port?: number } = {}): Promise<TestProvider> {
   const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(o.port ?? 0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const clientId = "speedyfiles";
   const clientSecret = crypto.randomBytes(24).toString("base64url");

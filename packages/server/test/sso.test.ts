@@ -9,6 +9,7 @@ import { expectError, expectUnauthorized } from "@speedyfiles/test-utils/expect"
 import { closedPort, serverProcess } from "@speedyfiles/test-utils/process";
 import { csrfOf, setCookieOf, WebClient } from "@speedyfiles/test-utils/web";
 import { ConfigError, loadConfig } from "../src/config.js";
+import { sweepOnce } from "../src/jobs/sweeper.js";
 import { signInAtProvider, startTestProvider } from "./sso/provider.js";
 import { callbackPath, ssoSignIn, startSso, startSsoServer, type SsoSetup } from "./sso/server.js";
 
@@ -220,6 +221,14 @@ describe.each(DATABASES)("single sign-on (%s)", (kind) => {
       const late = await signInAtProvider(await startSso(slow), "gus");
       clock.advance(11 * 60_000);
       expectPage(await slow.get(callbackPath(late)), 400);
+
+      // Sign-ins started and never finished are swept once they expired; one under way is kept.
+      await startSso(new WebClient(t));
+      clock.advance(11 * 60_000);
+      const fresh = await startSso(new WebClient(t));
+      await sweepOnce(t.running.services);
+      const left = await t.running.services.db("sso_sign_ins").select("state_hash");
+      expect(left.map((r: { state_hash: string }) => r.state_hash)).toEqual([crypto.createHash("sha256").update(new URL(fresh).searchParams.get("state")!).digest("hex")]);
 
       // Nothing or nonsense.
       for (const q of ["", "?state=", "?code=abc", `?state=${"x".repeat(5000)}&code=1`, "?state=%E0%A4%A&code=%ZZ", "?state[]=a&state[]=b"]) {

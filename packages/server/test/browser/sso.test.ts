@@ -137,13 +137,13 @@ describe.each(DATABASES)("single sign-on in a real browser (%s)", (kind) => {
   describe("password sign-in off", () => {
     let sso: SsoSetup;
     beforeAll(async () => {
-      sso = await startSsoServer(kind, { env: { SF_PASSWORD_LOGIN: "false", SF_SSO_BUTTON_LABEL: "Sign in with Acme ID" } });
+      sso = await startSsoServer(kind, { env: { SF_PASSWORD_LOGIN: "false", SF_SSO_BUTTON_LABEL: "Sign in with Acme ID", SF_SSO_SIGN_OUT: "provider" } });
     });
     afterAll(async () => {
       await sso?.close();
     });
 
-    it("the page offers only the button, a posted password form is refused, and the button signs in", async () => {
+    it("the page offers only the button, a posted password form is refused, the button signs in, and signing out ends the provider's session too", async () => {
       watch(sso);
       const u = await sso.t.createUser({ email: "clara@example.com" });
       await page.goto(`${sso.publicUrl}/login`);
@@ -170,6 +170,18 @@ describe.each(DATABASES)("single sign-on in a real browser (%s)", (kind) => {
       sso.provider.accounts.set("clara", { email: "clara@example.com", email_verified: true });
       await signInWithSso(page, sso, "clara", "Sign in with Acme ID");
       await expect(page.locator(".user-menu .who").textContent()).resolves.toBe("clara");
+
+      // SF_SSO_SIGN_OUT=provider: signing out here goes on to the provider's sign-out, which
+      // comes back to our sign-in page; both sessions are over.
+      await userMenu(page, "Sign out");
+      await page.waitForURL((u) => u.origin === sso.provider.issuer);
+      await page.getByRole("button", { name: /sign me out/i }).click();
+      await page.waitForURL((u) => u.origin === sso.publicUrl && u.pathname === "/login");
+      expect((await context.cookies()).some((c) => c.name === "sf_session")).toBe(false);
+      // At the provider too: the button asks for the password again.
+      await page.getByRole("link", { name: "Sign in with Acme ID" }).click();
+      await page.waitForURL((u) => u.origin === sso.provider.issuer);
+      await expect(page.locator('input[name="login"]').isVisible()).resolves.toBe(true);
       expect(problems).toEqual([]);
     });
   });

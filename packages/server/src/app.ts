@@ -13,7 +13,6 @@ import { webApp } from "./routes/web-app.js";
 import { sendSignInLimited } from "./routes/web-auth.js";
 import { sendResetLimited } from "./routes/web-password-reset.js";
 import { resetLimiters } from "./routes/password-reset-limits.js";
-import { secureCookies } from "./routes/web-session.js";
 import { sendAccountLimited } from "./routes/web-account.js";
 
 export interface AppOptions {
@@ -49,7 +48,7 @@ export function createApp(s: Services, opts: AppOptions = {}): express.Express {
   // A limited page request is answered with a page.
   const limitedPages: LimitedPages = {
     linkLimited: (res, detail) => sendTooManyPage(res, detail),
-    signInLimited: (req, res, detail) => sendSignInLimited(req, res, detail, secureCookies(s), s.config.passwordLogin),
+    signInLimited: (req, res, detail) => sendSignInLimited(s, req, res, detail),
     accountLimited: (req, res, detail) => void sendAccountLimited(s, req, res, detail).catch(() => res.headersSent || res.end()),
     resetLimited: (req, res, detail) => sendResetLimited(s, req, res, detail),
   };

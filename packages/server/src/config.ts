@@ -3,6 +3,9 @@ import { type AllowHosts, parseAllowHosts } from "./webhooks/addresses.js";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 import { credentialsMisread, redactUrl } from "./util/redact-url.js";
 import { parseListenAddress } from "./util/listen-address.js";
+import { readSsoConfig, type SsoConfig } from "./config-sso.js";
+
+export type { SsoConfig } from "./config-sso.js";
 
 /** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
 export const S3_MAX_FILE_BYTES = 10_000 * 64 * 1024 * 1024;
@@ -82,8 +85,6 @@ export interface Config {
   mailPollMs: number;
   /** Trust policies may name an `http://` OIDC issuer (tests and labs only). */
   oidcAllowInsecureIssuers: boolean;
-  /** SF_PASSWORD_LOGIN: people may sign in with a password (false: single sign-on only; no password resets). */
-  passwordLogin: boolean;
   /** A password reset link works this many minutes. */
   passwordResetMinutes: number;
   /** Reset emails asked for one address within the reset window (whether or not it has an account). */
@@ -101,6 +102,10 @@ export interface Config {
   metricsListen: { host: string; port: number } | null;
   /** How long a scrape waits for its database figures (queues, open uploads) before it answers without them. */
   metricsDbTimeoutMs: number;
+  /** Single sign-on through an OpenID provider (SF_SSO_*); null: off. */
+  sso: SsoConfig | null;
+  /** SF_PASSWORD_LOGIN: false turns password sign-in off (the sign-in page, `POST /auth/token`); needs `sso`. */
+  passwordLogin: boolean;
 }
 
 export interface S3Config {
@@ -375,7 +380,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     mailRetryMaxSeconds: seconds("SF_MAIL_RETRY_MAX_SECONDS", 3600, 0.01, 7 * 86_400),
     mailPollMs: int("SF_MAIL_POLL_MS", 5000, 10, 600_000),
     oidcAllowInsecureIssuers: bool("SF_OIDC_ALLOW_INSECURE_ISSUERS", false),
-    passwordLogin: bool("SF_PASSWORD_LOGIN", true),
     passwordResetMinutes: int("SF_PASSWORD_RESET_MINUTES", 30, 5, 1440),
     passwordResetMaxPerAddress: int("SF_PASSWORD_RESET_MAX_PER_ADDRESS", 3, 1, 1000),
     passwordResetMaxPerIp: int("SF_PASSWORD_RESET_MAX_PER_IP", 20, 1, 1_000_000),
@@ -383,6 +387,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     metricsToken,
     metricsListen,
     metricsDbTimeoutMs: int("SF_METRICS_DB_TIMEOUT_MS", 2000, 10, 60_000),
+    ...readSsoConfig({ str, bool }, publicUrl, problems),
   };
 
   // On S3 a blob written by a multipart upload may be dated when that upload began: a resumable

@@ -34,6 +34,7 @@ export class Unauthorized extends ApiError {
 }
 export type ForbiddenCode =
   | "admin_required"
+  | "password_login_disabled"
   | "insufficient_scope"
   | "package_forbidden"
   | "link_download_forbidden"

@@ -48,8 +48,12 @@ async function serve(): Promise<void> {
 
   const base = config.publicUrl;
   const lines = [`SpeedyFiles ${running.url}  (public URL ${base})`, `  Sign in:  ${base}/login`, `  API docs: ${base}/api/v1/docs`, `  Mail:     ${mailDestination(config)}`];
+  if (config.sso) {
+    // What the admin registers at the provider, said where they look first.
+    lines.push(`  Single sign-on: ${config.sso.issuer}, redirect URI ${config.sso.redirectUri}${config.passwordLogin ? "" : " (password sign-in is off)"}`);
+  }
   // How to log in from the command line (sf asks for the password, hidden) and with curl.
-  const tokenHowTo = (email: string) => [
+  const passwordHowTo = (email: string) => [
     "",
     "  Log in with the sf command line (it asks for the password):",
     `    sf login --url ${base} --email ${email}`,
@@ -57,6 +61,8 @@ async function serve(): Promise<void> {
     `    curl -s -X POST ${base}/api/v1/auth/token -H 'Content-Type: application/json' \\`,
     `      -d '{"email":"${email}","password":"<password>","name":"my laptop"}'`,
   ];
+  const tokenHowTo = (email: string) =>
+    config.passwordLogin ? passwordHowTo(email) : ["", `  Password sign-in is off: sign in through single sign-on as ${email}, then create a token under Account → API tokens.`];
   if (first?.generatedPassword) {
     lines.push(
       "",

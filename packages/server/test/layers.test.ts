@@ -15,7 +15,7 @@ const layerOf = (rel: string) => rel.split("/")[0]!.replace(/\.ts$/, "");
 
 /** Importer folder → folders it must never import (type-only imports included). */
 const FORBIDDEN: Record<string, string[]> = {
-  routes: ["db", "storage", "jobs", "webhooks", "events", "mail"],
+  routes: ["db", "storage", "jobs", "webhooks", "events", "mail", "sso"],
   services: ["http", "routes", "web", "jobs", "app", "server", "main"],
   policies: ["http", "routes", "web", "services", "storage", "mail", "jobs", "events", "webhooks"],
   events: ["http", "routes", "web", "jobs"],
@@ -29,6 +29,8 @@ const FORBIDDEN: Record<string, string[]> = {
   security: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies"],
   metrics: ["http", "routes", "web", "services", "jobs", "events", "mail", "webhooks", "storage", "policies"],
   util: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies", "security"],
+  // The OpenID provider's protocol (single sign-on): no state of ours, no layer above it.
+  sso: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies", "security"],
 };
 
 /** Single files with a rule of their own. */

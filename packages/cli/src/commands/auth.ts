@@ -1,6 +1,6 @@
 import os from "node:os";
 import type { Command } from "commander";
-import { ApiError, AuthenticationError, NetworkError, TimeoutError, UnexpectedResponseError, type User } from "@speedyfiles/sdk";
+import { ApiError, AuthenticationError, NetworkError, PermissionError, TimeoutError, UnexpectedResponseError, type User } from "@speedyfiles/sdk";
 import { checkUrl, readConfig, sameServer, writeConfig, type Profile } from "../config.js";
 import { CliError, describeError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
@@ -30,7 +30,9 @@ export function registerAuth(program: Command, ctx: Context): void {
 On a terminal, sf asks for the server URL, email and password (hidden). Without one:
   printf '%s' "$PASSWORD" | sf login --url https://files.example.com --email me@acme.com --password-stdin
   sf login --url https://files.example.com --with-token < token.txt
-The new token is named "sf on <hostname>"; \`sf logout\` revokes it. CI needs no login: set SF_URL and SF_TOKEN.`,
+The new token is named "sf on <hostname>"; \`sf logout\` revokes it. CI needs no login: set SF_URL and SF_TOKEN.
+A server that uses single sign-on may not take passwords: sign in on its web page, create a token
+under Account → API tokens, and log in with --with-token.`,
     )
     .action((opts: LoginOptions) => login(ctx, opts));
 
@@ -115,6 +117,14 @@ async function login(ctx: Context, opts: LoginOptions): Promise<void> {
     } catch (err) {
       // Not "run sf login": this is sf login.
       if (err instanceof AuthenticationError) throw new CliError(`wrong email or password for ${url} (401)`, ExitCode.AUTH, { cause: err });
+      // SF_PASSWORD_LOGIN=false on the server: people sign in through single sign-on, in a browser.
+      if (err instanceof PermissionError && err.code === "password_login_disabled") {
+        throw new CliError(
+          `${url} does not take passwords (it uses single sign-on): sign in on the web, create a token at ${url}/account/tokens, then run: sf login --url ${url} --with-token < token.txt`,
+          ExitCode.AUTH,
+          { cause: err },
+        );
+      }
       throw err;
     }
     token = created.token;

@@ -2,7 +2,8 @@ import type { Knex } from "knex";
 
 /**
  * What the instance's audit trail records besides package events: exchanges of CI identities for
- * tokens (and refusals of valid identities), and changes to trust policies.
+ * tokens (and refusals of valid identities), changes to trust policies, and sign-ins through
+ * single sign-on (with the accounts they made or whose role they changed).
  */
 export type AuditEventType =
   | "oidc.exchanged"
@@ -12,7 +13,11 @@ export type AuditEventType =
   | "trust_policy.deleted"
   | "password_reset.requested"
   | "password_reset.completed"
-  | "user.password_reset_forced";
+  | "user.password_reset_forced"
+  | "auth.signed_in"
+  | "auth.sign_in_failed"
+  | "user.created"
+  | "user.updated";
 
 export interface AuditEventRow {
   id: string;

@@ -10,7 +10,12 @@ export interface SessionRow {
   revoked_at: string | null;
   client_address: string | null;
   user_agent: string | null;
+  /** How it was opened (the column's default: `password`). */
+  sign_in_method?: SignInMethod;
 }
+
+/** How a browser session was opened: the sign-in form, or the OpenID provider. */
+export type SignInMethod = "password" | "sso";
 
 /** A session with what a page needs to know about its user. */
 export interface SessionWithUser extends SessionRow {

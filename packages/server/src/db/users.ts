@@ -40,6 +40,12 @@ export async function countUsers(db: Knex): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
+/** How many enabled admins there are (to keep the last one when single sign-on would demote them). */
+export async function countEnabledAdmins(db: Knex): Promise<number> {
+  const row = await db("users").where({ role: "admin", disabled: false }).count<{ n: number | string }[]>({ n: "*" }).first();
+  return Number(row?.n ?? 0);
+}
+
 export async function listUserRows(db: Knex, opts: { q?: string; limit: number; offset: number }): Promise<{ rows: UserRow[]; total: number }> {
   const base = db<UserRow>("users");
   if (opts.q) {

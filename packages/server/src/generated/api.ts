@@ -38,7 +38,9 @@ export interface paths {
          * @description Exchanges an email and password for a new API token (shown once), the way `sf login`
          *     gets a token without a browser. Wrong email and wrong password answer the same 401 after
          *     the same work. Repeated failures from one address or for one account answer 429 with
-         *     `Retry-After`.
+         *     `Retry-After`. With password sign-in turned off (`SF_PASSWORD_LOGIN=false`, the server
+         *     uses single sign-on) it answers 403 `password_login_disabled` without looking at the
+         *     password: create a token on the web interface (Account → API tokens) instead.
          */
         post: operations["createSessionToken"];
         delete?: never;

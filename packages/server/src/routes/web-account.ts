@@ -20,11 +20,11 @@ const NOTICES = {
 
 async function sendAccount(s: Services, req: Request, res: Response, o: { error?: string; status?: number } = {}): Promise<void> {
   const session = sessionOf(req);
-  const [me, list] = await Promise.all([users.getMe(s, session.principal), sessions.listSessions(s, session.principal)]);
+  const [me, list, usesPassword] = await Promise.all([users.getMe(s, session.principal), sessions.listSessions(s, session.principal), users.usesPassword(s, session.principal)]);
   renderPage(
     req,
     res,
-    { title: "Account", section: "account", notice: noticeOf(req, NOTICES), error: o.error, body: accountBody({ me, sessions: list, csrfToken: session.csrfToken }) },
+    { title: "Account", section: "account", notice: noticeOf(req, NOTICES), error: o.error, body: accountBody({ me, sessions: list, csrfToken: session.csrfToken, usesPassword }) },
     o.status,
   );
 }

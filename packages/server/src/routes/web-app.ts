@@ -3,6 +3,7 @@ import { NotFound } from "../errors.js";
 import type { Services } from "../services/context.js";
 import type { LoginLimiters } from "./middleware.js";
 import { authPages } from "./web-auth.js";
+import { ssoPages } from "./web-sso.js";
 import { accountPages } from "./web-account.js";
 import { packagePages } from "./web-packages.js";
 import { webhookPages } from "./web-webhooks.js";
@@ -28,6 +29,7 @@ export function webApp(s: Services, login: LoginLimiters, reset: ResetLimiters):
   r.use(PAGE_PATHS, session, ...pageHeaders);
   r.use(authPages(s, login));
   r.use(passwordResetPages(s, reset));
+  r.use(ssoPages(s));
   r.use(accountPages(s, login));
   r.use(packagePages(s));
   r.use(webhookPages(s));

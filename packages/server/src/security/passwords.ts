@@ -55,3 +55,15 @@ export function dummyPasswordHash(): Promise<string> {
   dummyHash ??= hashPassword(crypto.randomBytes(16).toString("hex"));
   return dummyHash;
 }
+
+/**
+ * What an account made by single sign-on holds instead of a password hash: no password matches
+ * it (it is not an scrypt hash), so the account signs in only through the OpenID provider, until
+ * an admin sets a password for it.
+ */
+export const NO_PASSWORD = "!sso";
+
+/** Whether the account has a password it could sign in with (accounts made by SSO have none). */
+export function hasPassword(stored: string): boolean {
+  return stored.startsWith("scrypt$");
+}

@@ -1,7 +1,9 @@
 import crypto from "node:crypto";
 import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
-import { deleteEndedSessions, findSessionWithUser, insertSession, listLiveSessions, revokeSessionRow, touchSession, type SessionRow } from "../db/sessions.js";
+import type { Knex } from "knex";
+import { deleteEndedSessions, findSessionWithUser, insertSession, listLiveSessions, revokeSessionRow, touchSession, type SessionRow, type SignInMethod } from "../db/sessions.js";
+import { deleteExpiredSsoSignIns } from "../db/sso-sign-ins.js";
 import type { Role } from "../db/users.js";
 import { grantedScopes } from "../policies/index.js";
 import { csrfTokenFor, flashKeyFor, generateSessionSecret, seal, sha256Hex, unseal } from "../security/secrets.js";
@@ -30,6 +32,8 @@ export interface ActiveSession {
   csrfToken: string;
   /** Seals this session's flashes (derived from the cookie's secret; never stored). */
   flashKey: Buffer;
+  /** How the session was opened. */
+  signInMethod: SignInMethod;
 }
 
 /** A session as the Account page lists it. */
@@ -69,6 +73,29 @@ export async function signIn(s: Services, email: string, password: string, clien
 }
 
 /**
+ * Opens a browser session for a user who proved who they are some other way (single sign-on), in
+ * the caller's transaction. Returns the raw secret for the cookie and the session's id.
+ */
+export async function openSession(db: Knex, s: Services, userId: string, client: Client, method: SignInMethod): Promise<{ id: string; secret: string }> {
+  const secret = generateSessionSecret();
+  const now = s.clock();
+  const id = crypto.randomUUID();
+  await insertSession(db, {
+    id,
+    user_id: userId,
+    secret_hash: sha256Hex(secret),
+    created_at: now.toISOString(),
+    last_seen_at: now.toISOString(),
+    expires_at: new Date(now.getTime() + s.config.sessionMaxHours * 3_600_000).toISOString(),
+    revoked_at: null,
+    client_address: client.address?.slice(0, 64) ?? null,
+    user_agent: client.userAgent?.slice(0, 300) ?? null,
+    sign_in_method: method,
+  });
+  return { id, secret };
+}
+
+/**
  * Resolves a session cookie's secret. One SHA-256 and one indexed lookup; the session must be
  * unrevoked, within its absolute expiry and its idle time, and its user enabled (a disabled user's
  * sessions stop at once, as their tokens do). The role is read on every request, so a change of
@@ -87,6 +114,7 @@ export async function resolveSession(s: Services, secret: string): Promise<Activ
     user: { id: row.user_id, email: row.u_email, name: row.u_name, role },
     csrfToken: csrfTokenFor(secret),
     flashKey: flashKeyFor(secret),
+    signInMethod: row.sign_in_method ?? "password",
   };
 }
 
@@ -121,12 +149,14 @@ export async function revokeSession(s: Services, user: Principal, id: string): P
 const FLASH_MAX_AGE_MS = 3_600_000;
 
 /**
- * Deletes the rows of sessions that ended more than a day ago, and flashes older than an hour
- * (the sweeper calls this).
+ * Deletes the rows of sessions that ended more than a day ago, flashes older than an hour and
+ * expired single sign-ons under way (the sweeper calls this).
  */
 export async function purgeEndedSessions(s: Services): Promise<number> {
   const now = s.clock().getTime();
   await deleteOldFlashes(s.db, new Date(now - FLASH_MAX_AGE_MS).toISOString());
+  // Single sign-ons started and never finished.
+  await deleteExpiredSsoSignIns(s.db, new Date(now).toISOString());
   return deleteEndedSessions(s.db, new Date(now - 86_400_000).toISOString());
 }
 

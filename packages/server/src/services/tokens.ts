@@ -7,7 +7,7 @@ import type { Role } from "../db/users.js";
 import { authorize, grantedScopes, isScope, newTokenScopes, requestedTokenScopes, SCOPES, tokenListScope, type Scope } from "../policies/index.js";
 import { generateApiToken, sha256Hex, TOKEN_PATTERN } from "../security/secrets.js";
 import { addDays, nowIso, type Principal, type Services } from "./context.js";
-import { authenticatePassword, canonicalId } from "./users.js";
+import { authenticatePassword, canonicalId, passwordLoginDisabled } from "./users.js";
 import { cleanText } from "./text.js";
 
 type Schemas = components["schemas"];
@@ -71,6 +71,8 @@ export function createToken(s: Services, user: Principal, input: Schemas["TokenC
 
 /** `POST /auth/token`: email and password for a new token (how `sf login` gets one). */
 export async function createSessionToken(s: Services, input: Schemas["LoginRequest"]): Promise<TokenCreated> {
+  // Refused before the password is looked at (nor counted by the login limits: not a 401).
+  if (!s.config.passwordLogin) throw passwordLoginDisabled();
   const user = await authenticatePassword(s, input.email, input.password);
   // The password holds every scope of the role: the asked scopes are checked against that.
   const scopes = input.scopes ? requestedTokenScopes({ kind: "token", userId: user.id, role: user.role, scopes: grantedScopes(user.role, null) }, input.scopes) : null;

@@ -1,11 +1,11 @@
 import crypto from "node:crypto";
 import type { components } from "../generated/api.js";
-import { Conflict, NotFound, Unauthorized, ValidationFailed } from "../errors.js";
+import { Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed } from "../errors.js";
 import { bool, isUniqueViolation } from "../db/knex.js";
 import { countUsers, findUserByEmail, findUserById, insertUser, listUserRows, updateUserRow, type UserRow } from "../db/users.js";
 import { revokeUserSessions } from "../db/sessions.js";
 import { deleteUserResetTokens } from "../db/password-reset-tokens.js";
-import { dummyPasswordHash, hashPassword, verifyPassword } from "../security/passwords.js";
+import { dummyPasswordHash, hashPassword, hasPassword, verifyPassword } from "../security/passwords.js";
 import { cleanText } from "./text.js";
 import { nowIso, type Principal, type Services } from "./context.js";
 import { authorize } from "../policies/index.js";
@@ -91,6 +91,21 @@ export async function updateUser(s: Services, actor: Principal, rawId: string, i
   return toUser({ ...existing, ...patch });
 }
 
+/** The answer to a password sign-in or change while SF_PASSWORD_LOGIN=false: how to do without. */
+export function passwordLoginDisabled(): Forbidden {
+  return new Forbidden(
+    "password_login_disabled",
+    "Password sign-in is turned off on this server (it uses single sign-on): sign in on the web, create a token under Account → API tokens, and use it (sf login --with-token)",
+  );
+}
+
+/** Whether the user has a password to change (accounts made by single sign-on have none) and passwords are in use. */
+export async function usesPassword(s: Services, user: Principal): Promise<boolean> {
+  if (!s.config.passwordLogin) return false;
+  const row = await findUserById(s.db, user.userId);
+  return !!row && hasPassword(row.password_hash);
+}
+
 /** The shortest and longest password accepted (the `Password` schema of openapi.yaml). */
 export const PASSWORD_LENGTH = { min: 8, max: 1024 } as const;
 
@@ -100,6 +115,7 @@ export const PASSWORD_LENGTH = { min: 8, max: 1024 } as const;
  * separate credentials with their own revocation.
  */
 export async function changePassword(s: Services, user: Principal, current: string, next: string): Promise<void> {
+  if (!s.config.passwordLogin) throw passwordLoginDisabled();
   const row = await findUserById(s.db, user.userId);
   if (!row) throw new NotFound("user_not_found", "User not found");
   if (!(await verifyPassword(current, row.password_hash))) throw new Unauthorized("credentials_invalid", "The current password is wrong");
@@ -128,7 +144,9 @@ export async function listUsers(s: Services, opts: { page: number; perPage: numb
  */
 export async function authenticatePassword(s: Services, email: string, password: string): Promise<UserRow> {
   const user = await findUserByEmail(s.db, signInEmail(email));
-  const ok = await verifyPassword(password, user?.password_hash ?? (await dummyPasswordHash()));
+  // An account without a password (made by single sign-on) costs the same check as any other.
+  const stored = user && hasPassword(user.password_hash) ? user.password_hash : await dummyPasswordHash();
+  const ok = (await verifyPassword(password, stored)) && !!user && hasPassword(user.password_hash);
   if (!user || !ok || bool(user.disabled)) throw new Unauthorized("credentials_invalid", "Wrong email or password");
   return user;
 }

@@ -44,6 +44,31 @@ export interface AccountPageData {
   me: Schemas["User"];
   sessions: SessionItem[];
   csrfToken: string;
+  /** Whether the password form is shown: false when passwords are off or the account has none (single sign-on). */
+  usesPassword: boolean;
+}
+
+const ssoOnly = html`<section class="panel">
+  <h2 id="password">Password</h2>
+  <p class="muted">You sign in through single sign-on: there is no password to change here.</p>
+</section>`;
+
+function passwordForm(d: AccountPageData): SafeHtml {
+  return html`<section class="panel">
+  <h2 id="password">Change password</h2>
+  <form method="post" action="/account/password" class="form narrow-form">
+    ${csrfField(d.csrfToken)}
+    <input type="email" name="username" autocomplete="username" value="${d.me.email}" hidden readonly>
+    <label for="current_password">Current password</label>
+    <input id="current_password" name="current_password" type="password" autocomplete="current-password" required maxlength="1024">
+    <label for="new_password">New password <span class="muted">(at least 8 characters)</span></label>
+    <input id="new_password" name="new_password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024">
+    <label for="confirm_password">New password again</label>
+    <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024">
+    <p class="muted small">Changing it signs you out everywhere else. API tokens keep working; revoke them under API tokens.</p>
+    <button type="submit" class="button primary">Change password</button>
+  </form>
+</section>`;
 }
 
 /** Account: who you are, your password, where you are signed in. */
@@ -72,21 +97,7 @@ ${tabs("profile")}
     <dt>Member since</dt><dd>${timeTag(d.me.created_at)}</dd>
   </dl>
 </section>
-<section class="panel">
-  <h2 id="password">Change password</h2>
-  <form method="post" action="/account/password" class="form narrow-form">
-    ${csrfField(d.csrfToken)}
-    <input type="email" name="username" autocomplete="username" value="${d.me.email}" hidden readonly>
-    <label for="current_password">Current password</label>
-    <input id="current_password" name="current_password" type="password" autocomplete="current-password" required maxlength="1024">
-    <label for="new_password">New password <span class="muted">(at least 8 characters)</span></label>
-    <input id="new_password" name="new_password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024">
-    <label for="confirm_password">New password again</label>
-    <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" required minlength="8" maxlength="1024">
-    <p class="muted small">Changing it signs you out everywhere else. API tokens keep working; revoke them under API tokens.</p>
-    <button type="submit" class="button primary">Change password</button>
-  </form>
-</section>
+${d.usesPassword ? passwordForm(d) : ssoOnly}
 <section class="panel">
   <h2>Where you are signed in</h2>
   <table class="table">

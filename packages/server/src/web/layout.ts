@@ -22,6 +22,8 @@ export interface LayoutOptions {
   notice?: string | null | undefined;
   /** An error message above the content. */
   error?: string | null | undefined;
+  /** Go on to this URL at once (`<meta http-equiv="refresh">`; no script runs on our pages). */
+  refreshTo?: string | undefined;
   body: SafeHtml;
 }
 
@@ -65,6 +67,7 @@ export function layout(o: LayoutOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow">
 ${o.csrfToken ? html`<meta name="csrf-token" content="${o.csrfToken}">` : ""}
+${o.refreshTo ? html`<meta http-equiv="refresh" content="0; url=${o.refreshTo}">` : ""}
 <title>${o.title} · SpeedyFiles</title>
 <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/assets/app.css">

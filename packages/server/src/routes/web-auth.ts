@@ -69,7 +69,6 @@ export function sendSignInLimited(s: Services, req: Request, res: Response, deta
 export function authPages(s: Services, login: LoginLimiters): Router {
   const r = Router();
   const secure = secureCookies(s);
-  const { passwordLogin } = s.config;
 
   r.get("/login", (req, res) => {
     const next = safeNext(req.query.next);

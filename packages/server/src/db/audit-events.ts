@@ -2,9 +2,9 @@ import type { Knex } from "knex";
 
 /**
  * What the instance's audit trail records besides package events: exchanges of CI identities for
- * tokens (and refusals of valid identities), and changes to trust policies.
+ * tokens (and refusals of valid identities), changes to trust policies and to the instance's policy.
  */
-export type AuditEventType = "oidc.exchanged" | "oidc.refused" | "trust_policy.created" | "trust_policy.updated" | "trust_policy.deleted";
+export type AuditEventType = "oidc.exchanged" | "oidc.refused" | "trust_policy.created" | "trust_policy.updated" | "trust_policy.deleted" | "policy.updated";
 
 export interface AuditEventRow {
   id: string;

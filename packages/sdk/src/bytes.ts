@@ -2,9 +2,14 @@ const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
 /**
  * A size for people, in IEC units: `512 B`, `1.5 KiB`, `4.3 GiB` (one decimal below 100), `150 MiB`
- * (none from 100). `{ exact: true }` drops a `.0`, for limits people set (`2 GiB`, not `2.0 GiB`).
+ * (none from 100). `{ exact: true }` is for limits people set: the value itself when a unit says it
+ * without rounding (`2 GiB`, `1.5 GiB`, `500 MB`, `2000 B`), else the rounded form.
  */
 export function formatBytes(n: number, opts: { exact?: boolean } = {}): string {
+  if (opts.exact) {
+    const exact = exactly(Math.round(n));
+    if (exact) return exact;
+  }
   let v = Math.round(n);
   if (v < 1024) return `${v} B`;
   let i = 0;
@@ -12,9 +17,23 @@ export function formatBytes(n: number, opts: { exact?: boolean } = {}): string {
     v /= 1024;
     i++;
   }
-  let text = v.toFixed(Number(v.toFixed(1)) >= 100 ? 0 : 1);
-  if (opts.exact) text = text.replace(/\.0$/, "");
-  return `${text} ${UNITS[i]}`;
+  return `${v.toFixed(Number(v.toFixed(1)) >= 100 ? 0 : 1)} ${UNITS[i]}`;
+}
+
+const SI = ["B", "kB", "MB", "GB", "TB", "PB"];
+
+/** `n` in the largest IEC unit (then SI) that says it without rounding (at most one decimal), if any. */
+function exactly(n: number): string | undefined {
+  for (const [units, base] of [
+    [UNITS, 1024],
+    [SI, 1000],
+  ] as const) {
+    for (let i = units.length - 1; i >= 1; i--) {
+      const v = n / base ** i;
+      if (v >= 1 && Number.isInteger(v * 10)) return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
+    }
+  }
+  return n < 1024 * 1024 ? `${n} B` : undefined;
 }
 
 const FACTORS: Record<string, number> = {

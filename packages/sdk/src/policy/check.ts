@@ -74,22 +74,18 @@ export function policyRefusal(policy: EffectivePolicy, plan: PackagePlan, where:
       recipient: extra.recipient,
     });
 
-  if (r.require_encryption && !plan.encrypted) {
-    const how = plan.direction === "inbound" ? "this request is not encrypted" : "these files would not be encrypted";
-    return refuse("require_encryption", true, `${how}; ${policyRuleInWords("require_encryption", true)}`);
+  // In the server's order: the first broken rule is the one both would name.
+  if (r.max_ttl_days != null && plan.ttl_days > r.max_ttl_days) {
+    return refuse("max_ttl_days", r.max_ttl_days, `a link valid for ${days(plan.ttl_days)}; ${policyRuleInWords("max_ttl_days", r.max_ttl_days)}`);
   }
-  if (r.require_password && plan.direction === "outbound" && !plan.password) {
-    return refuse("require_password", true, `this package has no link password; ${policyRuleInWords("require_password", true)}`);
+  if (r.min_ttl_days != null && plan.ttl_days < r.min_ttl_days) {
+    return refuse("min_ttl_days", r.min_ttl_days, `a link valid for ${days(plan.ttl_days)}; ${policyRuleInWords("min_ttl_days", r.min_ttl_days)}`);
   }
   if (r.max_recipients != null && plan.recipients.length > r.max_recipients) {
     return refuse("max_recipients", r.max_recipients, `${plan.recipients.length} recipients; ${policyRuleInWords("max_recipients", r.max_recipients)}`);
   }
   for (const to of plan.recipients) {
     const domain = domainOf(to);
-    if (r.blocked_recipient_domains && domainListed(domain, r.blocked_recipient_domains)) {
-      const entry = r.blocked_recipient_domains.find((e) => domainListed(domain, [e]))!;
-      return refuse("blocked_recipient_domains", r.blocked_recipient_domains, `${to} is at ${domain}; this server does not send to recipients at ${entry}`, { recipient: to });
-    }
     if (r.allowed_recipient_domains && !domainListed(domain, r.allowed_recipient_domains)) {
       return refuse(
         "allowed_recipient_domains",
@@ -98,12 +94,17 @@ export function policyRefusal(policy: EffectivePolicy, plan: PackagePlan, where:
         { recipient: to },
       );
     }
+    if (r.blocked_recipient_domains && domainListed(domain, r.blocked_recipient_domains)) {
+      const entry = r.blocked_recipient_domains.find((e) => domainListed(domain, [e]))!;
+      return refuse("blocked_recipient_domains", r.blocked_recipient_domains, `${to} is at ${domain}; this server does not send to recipients at ${entry}`, { recipient: to });
+    }
   }
-  if (r.min_ttl_days != null && plan.ttl_days < r.min_ttl_days) {
-    return refuse("min_ttl_days", r.min_ttl_days, `a link valid for ${days(plan.ttl_days)}; ${policyRuleInWords("min_ttl_days", r.min_ttl_days)}`);
+  if (r.require_password && plan.direction === "outbound" && !plan.password) {
+    return refuse("require_password", true, `this package has no link password; ${policyRuleInWords("require_password", true)}`);
   }
-  if (r.max_ttl_days != null && plan.ttl_days > r.max_ttl_days) {
-    return refuse("max_ttl_days", r.max_ttl_days, `a link valid for ${days(plan.ttl_days)}; ${policyRuleInWords("max_ttl_days", r.max_ttl_days)}`);
+  if (r.require_encryption && !plan.encrypted) {
+    const how = plan.direction === "inbound" ? "this request is not encrypted" : "these files would not be encrypted";
+    return refuse("require_encryption", true, `${how}; ${policyRuleInWords("require_encryption", true)}`);
   }
   if (r.max_file_bytes != null) {
     const big = plan.files.find((f) => f.size !== undefined && f.size > r.max_file_bytes!);

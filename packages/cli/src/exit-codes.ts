@@ -103,14 +103,14 @@ export function exitCodeFor(err: unknown): ExitCode {
   return ExitCode.FAILURE;
 }
 
-/** Rule of the admin policy → what to change in the command to keep to it, given the rule's value. */
-export type PolicyHints = Partial<Record<PolicyViolationError["rule"], string | ((limit: PolicyViolationError["limit"]) => string)>>;
+/** Rule of the admin policy → what to change in the command to keep to it (or a function of the refusal). */
+export type PolicyHints = Partial<Record<PolicyViolationError["rule"], string | ((err: PolicyViolationError) => string | undefined)>>;
 
 /** `--ttl 30 or less` / `--ttl 3 or more` hints for a flag that sets a link's lifetime. */
 export function ttlHints(flag: string): PolicyHints {
   return {
-    min_ttl_days: (l) => (typeof l === "number" ? `give ${flag} ${l} or more` : `give a longer ${flag}`),
-    max_ttl_days: (l) => (typeof l === "number" ? `give ${flag} ${l} or less` : `give a shorter ${flag}`),
+    min_ttl_days: ({ limit }) => (typeof limit === "number" ? `give ${flag} ${limit} or more` : `give a longer ${flag}`),
+    max_ttl_days: ({ limit }) => (typeof limit === "number" ? `give ${flag} ${limit} or less` : `give a shorter ${flag}`),
   };
 }
 
@@ -199,7 +199,7 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
  */
 function describePolicyViolation(err: PolicyViolationError, ctx: ErrorContext): string {
   const h = ctx.policyHints?.[err.rule];
-  const hint = typeof h === "function" ? h(err.limit) : h;
+  const hint = typeof h === "function" ? h(err) : h;
   const base = err.refusedBy === "client" ? oneLine(err.detail) : `${oneLine(err.detail).replace(/[.\s]+$/, "")} (admin policy: ${ruleInWords(err.rule, err.limit)})`;
   return hint ? `${base}; ${hint}` : base;
 }

@@ -25,7 +25,7 @@ export function ruleValueInWords(rule: PolicyRuleName, value: Value | undefined)
     case "max_file_bytes":
       return none ? "no limit" : formatBytes(value as number, { exact: true });
     case "quota_bytes_per_user":
-      return none ? "no limit" : `${formatBytes(value as number, { exact: true })} per user (draft and active packages)`;
+      return none ? "no limit" : `${formatBytes(value as number, { exact: true })} per user, in draft and active packages`;
     case "min_ttl_days":
       return none ? "no limit" : `at least ${days(value as number)}`;
     case "max_ttl_days":

@@ -8,15 +8,17 @@ import { policyLines, restoreCommands, RULES, rulesFor } from "../policy-words.j
 
 type Role = "user" | "admin";
 type Inherit = "inherit";
+/** `none` as the flag's value: no rule (not null: commander turns a parser's null into ""). */
+type NoRule = "none";
 
 // The spec's DomainList item: a domain name, or `*.` and one (its subdomains only).
 const DOMAIN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** `none` (no rule), `inherit` (with --role: the instance's rule again), or what `parse` reads. */
 function ruleValue<T>(parse: (v: string) => T, expected: string) {
-  return (v: string): T | null | Inherit => {
+  return (v: string): T | NoRule | Inherit => {
     const word = v.trim().toLowerCase();
-    if (word === "none") return null;
+    if (word === "none") return "none";
     if (word === "inherit") return "inherit";
     try {
       return parse(v.trim());
@@ -57,15 +59,15 @@ function yesNo(v: string | undefined): boolean | Inherit {
 }
 
 interface SetFlags {
-  minTtlDays?: number | null | Inherit;
-  maxTtlDays?: number | null | Inherit;
+  minTtlDays?: number | NoRule | Inherit;
+  maxTtlDays?: number | NoRule | Inherit;
   requirePassword?: boolean | Inherit;
   requireEncryption?: boolean | Inherit;
-  allowedDomains?: string[] | null | Inherit;
-  blockedDomains?: string[] | null | Inherit;
-  maxFileSize?: number | null | Inherit;
-  maxRecipients?: number | null | Inherit;
-  quota?: number | null | Inherit;
+  allowedDomains?: string[] | NoRule | Inherit;
+  blockedDomains?: string[] | NoRule | Inherit;
+  maxFileSize?: number | NoRule | Inherit;
+  maxRecipients?: number | NoRule | Inherit;
+  quota?: number | NoRule | Inherit;
   role?: Role;
   json?: boolean;
 }
@@ -121,7 +123,7 @@ function changesOf(opts: SetFlags): RoleChanges {
       throw new UsageError(`${flag} inherit needs --role user or --role admin (the instance's own rules inherit nothing: use none to remove one)`);
     }
     // The instance's yes/no rules: no is no rule.
-    changes[rule] = value === false && !opts.role ? null : value;
+    changes[rule] = value === "none" || (value === false && !opts.role) ? null : value;
   }
   return changes as RoleChanges;
 }

@@ -132,8 +132,10 @@ const SEND_POLICY_HINTS: PolicyHints = {
   require_password: "add --password (or --password-stdin)",
   require_encryption: "add --encrypt",
   ...ttlHints("--ttl"),
-  max_recipients: (l) => (typeof l === "number" ? `send to at most ${l} --to at once` : "send to fewer --to at once"),
-  quota_bytes_per_user: "delete packages you no longer need (`sf packages list`, `sf packages delete`) or ask an admin for more",
+  max_recipients: ({ limit }) => (typeof limit === "number" ? `send to at most ${limit} --to at once` : "send to fewer --to at once"),
+  // (The server's own refusal already says what to do.)
+  quota_bytes_per_user: ({ refusedBy }) =>
+    refusedBy === "client" ? "delete packages you no longer need (`sf packages list`, `sf packages delete`) or ask an admin for more" : undefined,
 };
 
 function collect(value: string, previous: string[]): string[] {

@@ -276,7 +276,9 @@ export async function request(sf: WorkflowDeps, opts: RequestFilesOptions): Prom
 async function effectivePolicy(sf: WorkflowDeps, opts: { checkPolicy?: boolean | undefined; signal?: AbortSignal | undefined }): Promise<EffectivePolicy | undefined> {
   if (opts.checkPolicy === false) return undefined;
   try {
-    return await sf.myPolicy(opts.signal);
+    const policy = await sf.myPolicy(opts.signal);
+    // (Something that is not the answer of a server that has the endpoint: no check.)
+    return policy && typeof policy.rules === "object" && policy.rules !== null ? policy : undefined;
   } catch (err) {
     if (err instanceof ApiError) return undefined;
     if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: err });

@@ -43,7 +43,22 @@ describe.each(DATABASES)("sf and the admin policy (%s)", (kind) => {
 
   it("set, show (words and --json), role overrides, clear and its restore commands: a round trip", async () => {
     const set = await sf(
-      ["admin", "policy", "set", "--max-ttl-days", "30", "--require-encryption", "--allowed-domains", "acme.com,*.acme.com", "--quota", "50GiB", "--max-file-size", "2GiB", "--max-recipients", "10"],
+      [
+        "admin",
+        "policy",
+        "set",
+        "--max-ttl-days",
+        "30",
+        "--require-encryption",
+        "--allowed-domains",
+        "acme.com,*.acme.com",
+        "--quota",
+        "50GiB",
+        "--max-file-size",
+        "2GiB",
+        "--max-recipients",
+        "10",
+      ],
       { env: adminEnv },
     );
     expect(set.code, set.stderr).toBe(0);
@@ -91,7 +106,7 @@ describe.each(DATABASES)("sf and the admin policy (%s)", (kind) => {
 
     // `inherit` drops one override; `clear --role` the rest.
     expect((await sf(["admin", "policy", "set", "--role", "admin", "--max-file-size", "inherit"], { env: adminEnv })).code).toBe(0);
-    expect((await t.fetch("/admin/policy", { token: adminEnv.SF_TOKEN }).then((r) => r.json()) as Policy).roles.admin).toEqual({ quota_bytes_per_user: null });
+    expect(((await t.fetch("/admin/policy", { token: adminEnv.SF_TOKEN }).then((r) => r.json())) as Policy).roles.admin).toEqual({ quota_bytes_per_user: null });
     const clearRole = await sf(["admin", "policy", "clear", "--role", "admin"], { env: adminEnv });
     expect(clearRole.code, clearRole.stderr).toBe(0);
     expect(clearRole.stderr).toContain("sf admin policy set --role admin --quota none");
@@ -222,7 +237,9 @@ describe.each(DATABASES)("sf and the admin policy (%s)", (kind) => {
   });
 
   it("within the rules sf send works; the default TTL follows the policy; whoami shows the quota and the rules", async () => {
-    expect((await sf(["admin", "policy", "set", "--max-ttl-days", "3", "--quota", "10MiB", "--max-file-size", "5MiB", "--allowed-domains", "acme.com"], { env: adminEnv })).code).toBe(0);
+    expect(
+      (await sf(["admin", "policy", "set", "--max-ttl-days", "3", "--quota", "10MiB", "--max-file-size", "5MiB", "--allowed-domains", "acme.com"], { env: adminEnv })).code,
+    ).toBe(0);
     const u = await user();
     const r = await sf(["send", small, big, "--to", "cfo@acme.com", "--json"], { env: u.env });
     expect(r.code, r.stderr).toBe(0);
@@ -232,9 +249,7 @@ describe.each(DATABASES)("sf and the admin policy (%s)", (kind) => {
     const who = await sf(["whoami"], { env: u.env });
     expect(who.code, who.stderr).toBe(0);
     expect(who.stderr).toContain("Storage: 3.0 MiB of 10 MiB used (7.0 MiB left)\n");
-    expect(who.stderr).toContain(
-      "Admin policy: This server keeps links at most 3 days; sends only to recipients at acme.com; takes files up to 5 MiB.\n",
-    );
+    expect(who.stderr).toContain("Admin policy: This server keeps links at most 3 days; sends only to recipients at acme.com; takes files up to 5 MiB.\n");
     const json = JSON.parse((await sf(["whoami", "--json"], { env: u.env })).stdout) as { policy: { quota_used_bytes: number; rules: { quota_bytes_per_user: number } } };
     expect(json.policy).toMatchObject({ quota_used_bytes: 3 * 1024 * 1024 + 6, rules: { quota_bytes_per_user: 10 * 1024 * 1024 } });
 

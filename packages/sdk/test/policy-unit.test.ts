@@ -109,14 +109,30 @@ describe("policyRefusal: what send() refuses before a byte goes up", () => {
   });
 
   it("each rule, in words, with rule, limit and the error's fields", () => {
-    const file = refused(policy({ max_file_bytes: 2 * GiB }), plan({ files: [{ name: "ok.txt", size: 10 }, { name: "big.iso", size: 4.3 * GiB }] }))!;
+    const file = refused(
+      policy({ max_file_bytes: 2 * GiB }),
+      plan({
+        files: [
+          { name: "ok.txt", size: 10 },
+          { name: "big.iso", size: 4.3 * GiB },
+        ],
+      }),
+    )!;
     expect(file).toBeInstanceOf(PolicyViolationError);
     expect(file).toBeInstanceOf(ValidationError);
     expect(file).toMatchObject({ status: 422, code: "policy_violation", rule: "max_file_bytes", limit: 2 * GiB, refusedBy: "client", file: "big.iso", method: "POST" });
     expect(file.message).toBe("big.iso is 4.3 GiB; this server takes files up to 2 GiB (admin policy)");
     expect(file.detail).toBe(file.message);
 
-    const quota = refused(policy({ quota_bytes_per_user: 50 * GiB }, 48 * GiB), plan({ files: [{ name: "a.bin", size: 1 * GiB }, { name: "b.bin", size: 2 * GiB }] }))!;
+    const quota = refused(
+      policy({ quota_bytes_per_user: 50 * GiB }, 48 * GiB),
+      plan({
+        files: [
+          { name: "a.bin", size: 1 * GiB },
+          { name: "b.bin", size: 2 * GiB },
+        ],
+      }),
+    )!;
     expect(quota).toMatchObject({ code: "quota_exceeded", rule: "quota_bytes_per_user", limit: 50 * GiB });
     expect(quota.detail).toBe("these 2 files (3.0 GiB) would take you past your storage quota of 50 GiB: 48.0 GiB used, 2.0 GiB left (admin policy)");
     // A resumed draft or a rerun: the server already counts what it holds.

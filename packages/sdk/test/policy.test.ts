@@ -65,13 +65,23 @@ describe.each(DATABASES)("the admin policy through the SDK (%s)", (kind) => {
     const empty = await admin.admin.policy.get();
     expect(empty.rules).toMatchObject({ max_ttl_days: null, require_encryption: false, quota_bytes_per_user: null });
 
-    const put = await setPolicy({ max_ttl_days: 30, allowed_recipient_domains: ["acme.com", "*.acme.com"], quota_bytes_per_user: 50 * 1024 ** 3, roles: { admin: { quota_bytes_per_user: null } } });
+    const put = await setPolicy({
+      max_ttl_days: 30,
+      allowed_recipient_domains: ["acme.com", "*.acme.com"],
+      quota_bytes_per_user: 50 * 1024 ** 3,
+      roles: { admin: { quota_bytes_per_user: null } },
+    });
     expect(put.rules).toMatchObject({ max_ttl_days: 30, allowed_recipient_domains: ["acme.com", "*.acme.com"], quota_bytes_per_user: 50 * 1024 ** 3 });
     expect(put.roles.admin).toEqual({ quota_bytes_per_user: null });
     expect(put.updated_by).toMatch(/@example\.com$/);
 
     const updated = await admin.admin.policy.update({ require_encryption: true, max_ttl_days: null, roles: { user: { max_file_bytes: 1000 } } });
-    expect(updated.rules).toMatchObject({ max_ttl_days: null, require_encryption: true, allowed_recipient_domains: ["acme.com", "*.acme.com"], quota_bytes_per_user: 50 * 1024 ** 3 });
+    expect(updated.rules).toMatchObject({
+      max_ttl_days: null,
+      require_encryption: true,
+      allowed_recipient_domains: ["acme.com", "*.acme.com"],
+      quota_bytes_per_user: 50 * 1024 ** 3,
+    });
     expect(updated.roles).toEqual({ user: { max_file_bytes: 1000 }, admin: { quota_bytes_per_user: null } });
     expect(await admin.admin.policy.get()).toEqual(updated);
 

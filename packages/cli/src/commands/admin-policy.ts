@@ -42,7 +42,14 @@ function size(v: string): number {
 }
 
 function domains(v: string): string[] {
-  const list = [...new Set(v.split(",").map((d) => d.trim().toLowerCase()).filter(Boolean))];
+  const list = [
+    ...new Set(
+      v
+        .split(",")
+        .map((d) => d.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  ];
   const bad = list.find((d) => !DOMAIN.test(d) || d.length > 253);
   if (bad !== undefined) throw new Error(`"${bad}" is not a domain (acme.com) or a domain's subdomains (*.acme.com)`);
   if (list.length > 500) throw new Error("at most 500 domains");

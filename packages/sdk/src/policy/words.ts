@@ -25,7 +25,9 @@ export function policyRuleInWords(rule: PolicyRuleName, limit: PolicyLimit | nul
     case "max_file_bytes":
       return n === undefined ? "this server limits the size of a file" : `this server takes files up to ${formatBytes(n, { exact: true })}`;
     case "quota_bytes_per_user":
-      return n === undefined ? "this server limits the storage each user holds" : `this server lets each user hold up to ${formatBytes(n, { exact: true })} in draft and active packages`;
+      return n === undefined
+        ? "this server limits the storage each user holds"
+        : `this server lets each user hold up to ${formatBytes(n, { exact: true })} in draft and active packages`;
     case "min_ttl_days":
       return n === undefined ? "this server sets a shortest lifetime for links" : `this server keeps links at least ${daysInWords(n)}`;
     case "max_ttl_days":

@@ -1,6 +1,18 @@
 import type { RequestOptions } from "../http.js";
 import { mergePolicy, type PolicyChanges } from "../policy/index.js";
-import type { EffectivePolicy, Health, Policy, PolicyUpdateRequest, TrustPolicy, TrustPolicyCreateRequest, TrustPolicyUpdateRequest, User, UserCreateRequest, UserList, UserUpdateRequest } from "../types.js";
+import type {
+  EffectivePolicy,
+  Health,
+  Policy,
+  PolicyUpdateRequest,
+  TrustPolicy,
+  TrustPolicyCreateRequest,
+  TrustPolicyUpdateRequest,
+  User,
+  UserCreateRequest,
+  UserList,
+  UserUpdateRequest,
+} from "../types.js";
 import type { Core } from "./core.js";
 
 /**

@@ -54,7 +54,7 @@ function domains(text: string): string[] {
   return [...new Set(list.map((d) => d.toLowerCase()))];
 }
 
-function valueOf(kind: RuleKind, name: string, text: string): unknown {
+function ruleValue(kind: RuleKind, name: string, text: string): unknown {
   if (kind === "days") return whole(text, 1, 365);
   if (kind === "count") return whole(text, 1, 50);
   if (kind === "bytes") return parseSize(text, name === "quota_bytes_per_user" ? 0 : 1);
@@ -78,7 +78,7 @@ export function policyUpdateOf(form: PolicyFormValues): { body: PolicyUpdate; er
   for (const r of POLICY_FORM_RULES) {
     const text = (form[r.name] ?? "").trim();
     attempt(`/body/${r.name}`, () => {
-      body[r.name] = r.kind === "bool" ? text === "1" : text === "" ? null : valueOf(r.kind, r.name, text);
+      body[r.name] = r.kind === "bool" ? text === "1" : text === "" ? null : ruleValue(r.kind, r.name, text);
     });
     for (const role of POLICY_ROLES) {
       const o = (form[`${role}.${r.name}`] ?? "").trim();
@@ -88,7 +88,7 @@ export function policyUpdateOf(form: PolicyFormValues): { body: PolicyUpdate; er
           if (o !== "on" && o !== "off") throw new FieldProblem("Choose required, not required, or the same as everyone.");
           roles[role]![r.name] = o === "on";
         } else {
-          roles[role]![r.name] = o.toLowerCase() === "none" ? null : valueOf(r.kind, r.name, o);
+          roles[role]![r.name] = o.toLowerCase() === "none" ? null : ruleValue(r.kind, r.name, o);
         }
       });
     }

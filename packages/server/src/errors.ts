@@ -26,12 +26,7 @@ export class ApiError extends Error {
   readonly rule?: PolicyRuleName;
   readonly limit?: PolicyLimit;
 
-  constructor(
-    status: number,
-    code: ErrorCode,
-    detail: string,
-    opts: { headers?: Record<string, string>; errors?: FieldError[]; rule?: PolicyRuleName; limit?: PolicyLimit } = {},
-  ) {
+  constructor(status: number, code: ErrorCode, detail: string, opts: { headers?: Record<string, string>; errors?: FieldError[]; rule?: PolicyRuleName; limit?: PolicyLimit } = {}) {
     super(detail);
     this.status = status;
     this.code = code;

@@ -53,8 +53,8 @@ describe("the contract drives the server", () => {
 });
 
 describe("the contract says who may do what", () => {
-  // Who-am-I answers any caller, whatever its scopes.
-  const ANY_SCOPE = ["getMe"];
+  // Who-am-I and the caller's own rules answer any caller, whatever its scopes.
+  const ANY_SCOPE = ["getMe", "getMyPolicy"];
 
   it("names a scope for every operation that needs a caller, from the fixed vocabulary", () => {
     expect(secured.length).toBeGreaterThan(30);
@@ -133,7 +133,7 @@ describe.each(DATABASES)("the contract drives the server (%s)", (kind) => {
 
     it("admin operations answer 403 admin_required to a user, before looking at the body", async () => {
       const admin = secured.filter(({ op }) => op.security?.every((alt) => Object.values(alt).every((scopes) => scopes.includes("admin"))));
-      expect(admin.length).toBe(8);
+      expect(admin.length).toBe(12);
       for (const o of admin) {
         const res = await fetch(`${t.api}${concrete(o.path)}`, {
           method: o.method,

@@ -25,20 +25,20 @@ export async function lockQuotaOwner(trx: Knex, userId: string): Promise<boolean
 /**
  * The bytes a user holds: the files of their draft and active (not yet expired) packages, the
  * announced lengths of unfinished resumable uploads into those packages, and the reservations
- * of multipart uploads under way. `except` leaves out one reservation (the upload being recorded).
+ * of multipart uploads under way. One statement, so one snapshot on PostgreSQL: a file recorded
+ * meanwhile (its reservation dropped in the same transaction) is counted once, never zero times.
  */
-export async function heldBytes(db: Knex, userId: string, now: string, except?: string): Promise<number> {
+export async function heldBytes(db: Knex, userId: string, now: string): Promise<number> {
   const live = (q: Knex.QueryBuilder) =>
     q.where("p.owner_id", userId).where((w) => w.where("p.status", "draft").orWhere((a) => a.where("p.status", "active").where("p.expires_at", ">", now)));
-  const files = await live(db("packages as p")).first<{ b: number | string | null }>(db.raw("coalesce(sum(p.total_size), 0) as b"));
-  const uploads = await live(db("uploads as u").join("packages as p", "p.id", "u.package_id"))
+  const files = live(db("packages as p")).select(db.raw("coalesce(sum(p.total_size), 0)"));
+  const uploads = live(db("uploads as u").join("packages as p", "p.id", "u.package_id"))
     .whereNull("u.completed_at")
     .where("u.expires_at", ">", now)
-    .first<{ b: number | string | null }>(db.raw("coalesce(sum(u.size), 0) as b"));
-  const held = db("quota_reservations").where({ user_id: userId }).where("expires_at", ">", now);
-  if (except) held.whereNot({ id: except });
-  const reserved = await held.first<{ b: number | string | null }>(db.raw("coalesce(sum(bytes), 0) as b"));
-  return Number(files?.b ?? 0) + Number(uploads?.b ?? 0) + Number(reserved?.b ?? 0);
+    .select(db.raw("coalesce(sum(u.size), 0)"));
+  const reserved = db("quota_reservations").where({ user_id: userId }).where("expires_at", ">", now).select(db.raw("coalesce(sum(bytes), 0)"));
+  const row = await db.select(db.raw("(?) as f, (?) as u, (?) as r", [files, uploads, reserved])).first<{ f: number | string; u: number | string; r: number | string }>();
+  return Number(row?.f ?? 0) + Number(row?.u ?? 0) + Number(row?.r ?? 0);
 }
 
 export async function insertQuotaReservation(db: Knex, row: QuotaReservationRow): Promise<void> {

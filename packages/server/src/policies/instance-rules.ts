@@ -170,10 +170,20 @@ const MIN_EXPIRY_SLACK_MS = 60_000;
 export function checkExpiry(r: EffectiveRules, expires: Date, now: Date, path: string): void {
   const days = (expires.getTime() - now.getTime()) / 86_400_000;
   if (r.max_ttl_days !== null && days > r.max_ttl_days) {
-    throw new PolicyViolation("max_ttl_days", r.max_ttl_days, `${ttlWords(null, r.max_ttl_days)} ${ON_THIS_SERVER}: the new expiry must be at most ${r.max_ttl_days} days from now`, path);
+    throw new PolicyViolation(
+      "max_ttl_days",
+      r.max_ttl_days,
+      `${ttlWords(null, r.max_ttl_days)} ${ON_THIS_SERVER}: the new expiry must be at most ${r.max_ttl_days} days from now`,
+      path,
+    );
   }
   if (r.min_ttl_days !== null && expires.getTime() + MIN_EXPIRY_SLACK_MS < now.getTime() + r.min_ttl_days * 86_400_000) {
-    throw new PolicyViolation("min_ttl_days", r.min_ttl_days, `${ttlWords(r.min_ttl_days, null)} ${ON_THIS_SERVER}: the new expiry must be at least ${r.min_ttl_days} days from now`, path);
+    throw new PolicyViolation(
+      "min_ttl_days",
+      r.min_ttl_days,
+      `${ttlWords(r.min_ttl_days, null)} ${ON_THIS_SERVER}: the new expiry must be at least ${r.min_ttl_days} days from now`,
+      path,
+    );
   }
 }
 
@@ -194,7 +204,7 @@ export function checkRecipients(r: EffectiveRules, emails: string[], pathOf: (in
       throw new PolicyViolation("allowed_recipient_domains", allowed, `${allowedDomainsWords(allowed)} ${ON_THIS_SERVER}; ${email} is not`, pathOf(i));
     }
     const blocked = r.blocked_recipient_domains;
-    if (blocked !== null && blocked.some((entry) => domainMatches(domain, entry))) {
+    if (blocked?.some((entry) => domainMatches(domain, entry))) {
       throw new PolicyViolation("blocked_recipient_domains", blocked, `${blockedDomainsWords(blocked)} ${ON_THIS_SERVER}; ${email} is one`, pathOf(i));
     }
   }

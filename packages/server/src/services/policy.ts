@@ -134,3 +134,38 @@ export async function getMyPolicy(s: Services, user: Principal): Promise<Schemas
   const [rules, used] = await Promise.all([rulesForRole(s, user.role), quotaUsed(s, user.userId)]);
   return { rules, quota_used_bytes: used };
 }
+
+/** The limits a user works within, for the pages: their rules, what they hold, and the server's limits folded in. */
+export interface Limits {
+  rules: EffectiveRules;
+  quotaUsedBytes: number | null;
+  maxFileBytes: number;
+  maxTtlDays: number;
+}
+
+/** `rules` with the server's own limits (SF_MAX_FILE_BYTES, SF_MAX_TTL_DAYS) folded in. */
+export function limitsOf(s: Services, rules: EffectiveRules, quotaUsedBytes: number | null): Limits {
+  return {
+    rules,
+    quotaUsedBytes,
+    maxFileBytes: Math.min(s.config.maxFileBytes, rules.max_file_bytes ?? Number.POSITIVE_INFINITY),
+    maxTtlDays: Math.min(s.config.maxTtlDays, rules.max_ttl_days ?? Number.POSITIVE_INFINITY),
+  };
+}
+
+/** The caller's limits (new-package page, a draft's uploader). */
+export async function myLimits(s: Services, user: Principal): Promise<Limits> {
+  const mine = await getMyPolicy(s, user);
+  return limitsOf(s, mine.rules, mine.quota_used_bytes);
+}
+
+/** What each role works within, as the admin's page previews it (no one user's usage). */
+export async function roleLimits(s: Services): Promise<Record<Role, Limits>> {
+  const p = await instancePolicy(s);
+  return { user: limitsOf(s, effectiveRules(p, "user"), null), admin: limitsOf(s, effectiveRules(p, "admin"), null) };
+}
+
+/** The largest file an inbound link of this owner's takes (their policy's, or the server's). */
+export async function linkUploadMaxBytes(s: Services, ownerId: string): Promise<number> {
+  return limitsOf(s, await rulesForUser(s, ownerId), null).maxFileBytes;
+}

@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import type { Knex } from "knex";
 import type { ApiError } from "../errors.js";
 import { deleteQuotaReservation, heldBytes, insertQuotaReservation, lockQuotaOwner, renewQuotaReservation } from "../db/quota.js";
+import { lockPackage } from "../db/packages.js";
 import { fileTooLarge, quotaFull, type EffectiveRules } from "../policies/instance-rules.js";
 import type { Services } from "./context.js";
 
@@ -12,7 +13,9 @@ import type { Services } from "./context.js";
  * locks the owner's row (PostgreSQL; SQLite runs one transaction at a time): uploads at once, in
  * one process or several, cannot together pass the quota. A resumable upload's row is its
  * reservation (services/uploads.ts); a multipart upload's is a `quota_reservations` row, held
- * here and dropped in the transaction that records its file.
+ * here and dropped in the transaction that records its file. Locks are always taken package
+ * first, then owner (as a tus creation and a file's recording take them), so that none waits on
+ * another in a cycle.
  */
 
 /** How long a multipart upload's reservation lasts unless renewed (a dead process's lapses), and how often it is. */
@@ -68,6 +71,9 @@ export async function holdUploadRoom(
   const id = crypto.randomUUID();
   const now = s.clock();
   const { bytes, held } = await s.db.transaction(async (trx) => {
+    // The reservation refers to the package (its row is read-locked by the insert): the package's
+    // lock first, as everywhere.
+    await lockPackage(trx, packageId);
     await lockQuotaOwner(trx, owner.id);
     const heldNow = await heldBytes(trx, owner.id, now.toISOString());
     const left = quota - heldNow;

@@ -1,6 +1,7 @@
 import { CommanderError } from "commander";
 import { describeFieldErrors, type FieldFlags } from "./flags.js";
 import { formatSeconds } from "./output.js";
+import { ruleInWords } from "./policy-words.js";
 import {
   AbortError,
   ApiError,
@@ -14,6 +15,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   PermissionError,
+  PolicyViolationError,
   RateLimitError,
   TimeoutError,
   UnexpectedResponseError,
@@ -45,7 +47,9 @@ export const EXIT_CODES_HELP = `Exit codes:
        (--to must be an email address), an ambiguous id prefix, unreadable local path
   3    not authenticated (401: no, invalid, expired or revoked token) or forbidden (403)
   4    not found (404, or 410 for an expired or revoked link)
-  5    conflict (409) or rejected input (422 validation, 413 too large)
+  5    conflict (409) or rejected input (422 validation, 413 too large), or refused by
+       the server's admin policy (file size, quota, recipients, link lifetime, password or
+       encryption required), checked before the upload where sf can
   6    \`sf send --wait-for-download\`: the time passed before every recipient had
        downloaded every file (the package was sent; its link still works)
   130  interrupted (Ctrl-C); an unfinished \`sf send\` is kept as a draft: the same command
@@ -99,6 +103,17 @@ export function exitCodeFor(err: unknown): ExitCode {
   return ExitCode.FAILURE;
 }
 
+/** Rule of the admin policy → what to change in the command to keep to it (or a function of the refusal). */
+export type PolicyHints = Partial<Record<PolicyViolationError["rule"], string | ((err: PolicyViolationError) => string | undefined)>>;
+
+/** `--ttl 30 or less` / `--ttl 3 or more` hints for a flag that sets a link's lifetime. */
+export function ttlHints(flag: string): PolicyHints {
+  return {
+    min_ttl_days: ({ limit }) => (typeof limit === "number" ? `give ${flag} ${limit} or more` : `give a longer ${flag}`),
+    max_ttl_days: ({ limit }) => (typeof limit === "number" ? `give ${flag} ${limit} or less` : `give a shorter ${flag}`),
+  };
+}
+
 export interface ErrorContext {
   /** Where the token came from, to say how to fix a 401. */
   tokenSource?: "env" | "config" | "oidc" | "none" | undefined;
@@ -116,6 +131,8 @@ export interface ErrorContext {
   profileFlag?: string;
   /** API field → the flag it came from, for validation errors in the person's words. */
   fieldFlags?: FieldFlags;
+  /** Rule of the admin policy → what to change in this command to keep to it (`add --encrypt`). */
+  policyHints?: PolicyHints;
 }
 
 /**
@@ -141,6 +158,7 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
     const base = err.detail.replace(/[\s;,.—-]*(please\s+)?try again\b.*$/i, "").trim() || "too many requests";
     return `${base}; try again in ${formatSeconds(err.retryAfter)} (429)`;
   }
+  if (err instanceof PolicyViolationError) return describePolicyViolation(err, ctx);
   if (err instanceof ValidationError) {
     return describeFieldErrors(err.errors, ctx.fieldFlags ?? {}) ?? err.detail.replace(/^\/body\//, "");
   }
@@ -171,6 +189,19 @@ export function describeError(err: unknown, ctx: ErrorContext = {}): string {
   if (err instanceof AbortError) return "interrupted";
   if (err instanceof Error) return oneLine(err.message) || err.name;
   return oneLine(String(err));
+}
+
+/**
+ * A refusal by the admin policy in words: sf's own sentence when it refused before sending (it
+ * names the file, the recipient or the numbers), else the server's followed by the rule as
+ * `sf admin policy show` says it (`(admin policy: largest file 2 GiB)`); then what to change in
+ * the command when a flag can.
+ */
+function describePolicyViolation(err: PolicyViolationError, ctx: ErrorContext): string {
+  const h = ctx.policyHints?.[err.rule];
+  const hint = typeof h === "function" ? h(err) : h;
+  const base = err.refusedBy === "client" ? oneLine(err.detail) : `${oneLine(err.detail).replace(/[.\s]+$/, "")} (admin policy: ${ruleInWords(err.rule, err.limit)})`;
+  return hint ? `${base}; ${hint}` : base;
 }
 
 /**

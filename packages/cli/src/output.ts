@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import { formatBytes as sdkFormatBytes } from "@speedyfiles/sdk";
 
 /** A stream the CLI writes to; `isTTY`/`columns` as on process.stdout and process.stderr. */
 export type OutStream = Pick<Writable, "write"> & { isTTY?: boolean; columns?: number };
@@ -66,22 +67,18 @@ export function printJson(io: Io, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2).replace(JSON_UNSAFE_G, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}\n`);
 }
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-
 /**
- * The one way the CLI writes a size: IEC units, `512 B`, `1.5 KiB`, `10.0 GiB` (one decimal
- * below 100), `150 MiB` (none from 100). Rounding never shows `1024 KiB` or `100.0 MiB`.
+ * The one way sf writes a size: IEC units, `512 B`, `1.5 KiB`, `10.0 GiB` (one decimal below
+ * 100), `150 MiB` (none from 100). The SDK's, so that its sentences (a policy's refusal) and
+ * sf's lines agree.
  */
 export function formatBytes(n: number): string {
-  let i = 0;
-  let v = Math.round(n);
-  if (v < 1024) return `${v} B`;
-  while (i < UNITS.length - 1 && Number(v.toFixed(v >= 100 ? 0 : 1)) >= 1024) {
-    v /= 1024;
-    i++;
-  }
-  const digits = Number(v.toFixed(1)) >= 100 ? 0 : 1;
-  return `${v.toFixed(digits)} ${UNITS[i]}`;
+  return sdkFormatBytes(n);
+}
+
+/** A limit someone set, without a `.0`: `2 GiB`, `1.5 GiB`. */
+export function formatLimit(n: number): string {
+  return sdkFormatBytes(n, { exact: true });
 }
 
 /** `1 file`, `3 files`: a count with its noun (`many` for irregular plurals). */

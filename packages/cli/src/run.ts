@@ -16,6 +16,7 @@ import { registerWebhooks } from "./commands/webhooks.js";
 import { registerAdminTrust } from "./commands/admin-trust.js";
 import { registerAdminUsers } from "./commands/admin-users.js";
 import { registerPassword } from "./commands/password.js";
+import { registerAdminPolicy } from "./commands/admin-policy.js";
 
 export type { Io } from "./output.js";
 export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -109,6 +110,7 @@ export function buildProgram(ctx: Context): Command {
   registerAdminTrust(program, ctx);
   registerAdminUsers(program, ctx);
   registerPassword(program, ctx);
+  registerAdminPolicy(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

@@ -174,6 +174,8 @@ describe("time limits (no request waits forever)", () => {
     const seen: string[] = [];
     const server = http.createServer((req, res) => {
       seen.push(`${req.method} ${req.url}`);
+      // An older server: no policy to read first.
+      if (req.url === "/api/v1/me/policy") return void res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ detail: "Not found", code: "not_found" }));
       if (req.method === "POST" && req.url === "/api/v1/packages") {
         req.resume();
         req.on("end", () => res.writeHead(201, { "content-type": "application/json" }).end(JSON.stringify(DRAFT)));

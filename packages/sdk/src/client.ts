@@ -14,12 +14,21 @@ import { accountMethods, adminResource, type AdminResource } from "./resources/u
 import { webhooksResource, type WebhooksResource } from "./resources/webhooks.js";
 import { request, send, type RequestFilesOptions, type SendOptions, type SendResult, type WorkflowDeps } from "./send.js";
 import { DEFAULT_RESUMABLE_THRESHOLD, type DownloadOptions, type ResumableOptions, type UploadedFile, type UploadOptions, type UploadSource } from "./transfer/index.js";
-import type { Health, PackageEvent, User } from "./types.js";
+import type { EffectivePolicy, Health, PackageEvent, User } from "./types.js";
 
 export { createApiClient, normaliseBaseUrl, type ApiClient };
 export type * from "./types.js";
 export type { SendOptions, SendProgress, SendResult, SendResume, RequestFilesOptions } from "./send.js";
 export type { UploadSource, UploadOptions, UploadedFile, DownloadOptions, RequestOptions };
+
+/** `sf.me()`: the user the token belongs to; `sf.me.policy()`: the rules their packages must follow, and the storage they use. */
+export type MeMethod = ((o?: RequestOptions) => Promise<User>) & {
+  /**
+   * The instance's policy as it applies to you (your role's overrides applied), with the bytes you
+   * hold against `quota_bytes_per_user`: what `send()` checks before it uploads a byte.
+   */
+  policy(o?: RequestOptions): Promise<EffectivePolicy>;
+};
 
 export interface SpeedyFilesOptions {
   /** Server URL, e.g. `https://files.example.com` (with or without `/api/v1`). Default: `SF_URL`. */
@@ -99,6 +108,8 @@ export class SpeedyFiles {
    */
   readonly webhooks: WebhooksResource;
   readonly admin: AdminResource;
+  /** The user the token belongs to; `me.policy()`: the rules that apply to them and the storage they use. */
+  readonly me: MeMethod;
   readonly #account: ReturnType<typeof accountMethods>;
   readonly #events: ReturnType<typeof packageEvents>;
   readonly #workflows: WorkflowDeps;
@@ -137,12 +148,15 @@ export class SpeedyFiles {
     this.webhooks = webhooksResource(core);
     this.admin = adminResource(core);
     this.#account = accountMethods(core);
+    const account = this.#account;
+    this.me = Object.assign((o?: RequestOptions) => account.me(o), { policy: (o?: RequestOptions) => account.myPolicy(o) });
     this.#events = packageEvents(core);
     this.#workflows = {
       baseUrl: this.baseUrl,
       packages: this.packages,
       uploadFile: this.files.upload,
       deleteFile: (p, f) => this.files.delete(p, f),
+      myPolicy: (signal) => this.#account.myPolicy(signal ? { signal } : {}),
       transfer: core.transfer,
       timeoutMs: this.#transport.timeoutMs,
     };
@@ -160,10 +174,6 @@ export class SpeedyFiles {
 
   health(o?: RequestOptions): Promise<Health> {
     return this.#account.health(o);
-  }
-
-  me(o?: RequestOptions): Promise<User> {
-    return this.#account.me(o);
   }
 
   /** Audit trail of one of your packages: link downloads and recipient uploads. */

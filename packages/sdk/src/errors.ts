@@ -1,4 +1,5 @@
 import type { components } from "./generated/api.js";
+import type { PolicyLimit, PolicyRuleName } from "./types.js";
 /**
  * Base class of every error the SDK throws. Optional fields exist only when set (`declare`, and
  * no assignment of undefined), so `console.log(err)` and util.inspect show what happened, not a
@@ -62,6 +63,9 @@ export interface ApiErrorInit {
   url: string;
   requestId?: string | undefined;
   retryAfter?: number | undefined;
+  /** With `policy_violation` / `quota_exceeded`: the rule of the instance's policy, and its value. */
+  rule?: PolicyRuleName | undefined;
+  limit?: PolicyLimit | undefined;
 }
 
 /**
@@ -100,6 +104,40 @@ export class ConflictError extends ApiError {}
 export class GoneError extends ApiError {}
 export class PayloadTooLargeError extends ApiError {}
 export class ValidationError extends ApiError {}
+
+/** The codes of a refusal by the instance's policy. */
+export type PolicyViolationCode = "policy_violation" | "quota_exceeded";
+
+/**
+ * The instance's policy forbids it (422 `policy_violation`, or `quota_exceeded` for the storage
+ * quota): `rule` names the rule, `limit` its value (`policyRuleInWords(rule, limit)` says it in a
+ * sentence). `send()` and `request()` throw it too, with `refusedBy: "client"`, when the caller's
+ * effective policy (GET /me/policy) shows before anything is created or uploaded that the server
+ * would refuse: then `detail` says what in words (`big.iso is 4.3 GiB; this server takes files up
+ * to 2 GiB (admin policy)`), and `file` or `recipient` names what broke the rule.
+ */
+export class PolicyViolationError extends ValidationError {
+  declare readonly code: PolicyViolationCode;
+  readonly rule: PolicyRuleName;
+  declare readonly limit: PolicyLimit | undefined;
+  /** `server`: the server refused the request; `client`: the SDK refused before sending it. */
+  readonly refusedBy: "server" | "client";
+  /** (refusedBy client) The file too big for `max_file_bytes`. */
+  declare readonly file: string | undefined;
+  /** (refusedBy client) The recipient outside `allowed_recipient_domains` or inside `blocked_recipient_domains`. */
+  declare readonly recipient: string | undefined;
+
+  constructor(init: ApiErrorInit & { rule: PolicyRuleName; refusedBy?: "server" | "client"; file?: string | undefined; recipient?: string | undefined }) {
+    super(init);
+    this.rule = init.rule;
+    this.refusedBy = init.refusedBy ?? "server";
+    setIfDefined(this, "limit", init.limit);
+    setIfDefined(this, "file", init.file);
+    setIfDefined(this, "recipient", init.recipient);
+    // Nothing was sent: the sentence alone, without a request line that never happened.
+    if (this.refusedBy === "client") this.message = init.detail;
+  }
+}
 export class RateLimitError extends ApiError {
   /** Seconds the server asked to wait (`Retry-After`), when it said. */
   declare readonly retryAfter: number | undefined;
@@ -240,7 +278,7 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
 
 /** Builds the typed error for an error response whose JSON body (if any) was already read. */
 export function apiErrorFrom(status: number, body: unknown, meta: { method: string; url: string; headers: { get(name: string): string | null } }): ApiError {
-  const b = (body !== null && typeof body === "object" ? body : {}) as { detail?: unknown; errors?: unknown; code?: unknown };
+  const b = (body !== null && typeof body === "object" ? body : {}) as { detail?: unknown; errors?: unknown; code?: unknown; rule?: unknown; limit?: unknown };
   const detail = typeof b.detail === "string" ? b.detail : `HTTP ${status}`;
   const init: ApiErrorInit = {
     status,
@@ -252,6 +290,16 @@ export function apiErrorFrom(status: number, body: unknown, meta: { method: stri
     requestId: meta.headers.get("x-request-id") ?? undefined,
     retryAfter: parseRetryAfter(meta.headers.get("retry-after")),
   };
+  if (status === 422 && (init.code === "policy_violation" || init.code === "quota_exceeded") && typeof b.rule === "string") {
+    return new PolicyViolationError({ ...init, rule: b.rule as PolicyRuleName, limit: policyLimit(b.limit) });
+  }
   const Cls = CLASSES[status] ?? ApiError;
   return new Cls(init);
+}
+
+/** A `limit` as the spec has it (a number, true or false, a list of strings), else undefined. */
+function policyLimit(v: unknown): PolicyLimit | undefined {
+  if (typeof v === "number" || typeof v === "boolean") return v;
+  if (Array.isArray(v) && v.every((d) => typeof d === "string")) return v as string[];
+  return undefined;
 }

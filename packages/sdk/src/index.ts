@@ -41,6 +41,14 @@ export {
   type TrustPolicyUpdateRequest,
   type Accepted,
   type ForcePasswordResetRequest,
+  type Policy,
+  type PolicyRules,
+  type PolicyRuleName,
+  type PolicyLimit,
+  type PolicyUpdateRequest,
+  type EffectivePolicy,
+  type EffectiveRules,
+  type MeMethod,
   type UploadSource,
   type UploadOptions,
   type UploadedFile,
@@ -56,6 +64,8 @@ export {
   GoneError,
   PayloadTooLargeError,
   ValidationError,
+  PolicyViolationError,
+  type PolicyViolationCode,
   RateLimitError,
   NetworkError,
   TimeoutError,
@@ -126,5 +136,18 @@ export {
 } from "./auth/token-provider.js";
 export { ciIdempotencyKey } from "./ci-run.js";
 export { formatDuration, parseDuration } from "./duration.js";
+export { formatBytes, parseBytes } from "./bytes.js";
+export {
+  policyRuleInWords,
+  domainsInWords,
+  policyRefusal,
+  defaultTtl,
+  domainListed,
+  mergePolicy,
+  type PackagePlan,
+  type RefusalContext,
+  type PolicyChanges,
+  type RoleChanges,
+} from "./policy/index.js";
 export type { paths, components, operations } from "./generated/api.js";
 export { VERSION } from "./version.js";

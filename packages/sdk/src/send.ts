@@ -1,5 +1,5 @@
 import path from "node:path";
-import { AbortError, NotFoundError, SpeedyFilesError } from "./errors.js";
+import { AbortError, ApiError, NotFoundError, SpeedyFilesError } from "./errors.js";
 import { expandPaths, type LocalFile } from "./files.js";
 import { claimDraft, sendKeys } from "./idempotent-send.js";
 import {
@@ -13,7 +13,9 @@ import {
   type UploadSource,
 } from "./transfer/index.js";
 import type { PackagesResource } from "./resources/packages.js";
-import type { FinalizedPackage, FinalizeRequest, PackageCreateRequest, PackageDetail, PackageFile } from "./types.js";
+import type { EffectivePolicy, FinalizedPackage, FinalizeRequest, PackageCreateRequest, PackageDetail, PackageFile } from "./types.js";
+import { defaultTtl, policyRefusal, type PackagePlan } from "./policy/index.js";
+import { payloadSize } from "./encryption/stream.js";
 import { generateIdentity, isRecipient, withLinkKey, type EncryptionKey } from "./encryption/keys.js";
 import { sealBytes, type Encryption } from "./encryption/seal.js";
 
@@ -59,8 +61,19 @@ export interface SendOptions {
   /** Defaults to the name of the one file or directory given, else `N files`. */
   title?: string;
   message?: string;
-  /** Days the link works after finalize (default 7). */
+  /**
+   * Days the link works after finalize (default 7, moved within the server's policy when it has
+   * `min_ttl_days` / `max_ttl_days`).
+   */
   ttl_days?: number;
+  /**
+   * Before creating anything, read your effective policy (GET /me/policy) and refuse with a
+   * `PolicyViolationError` (`refusedBy: "client"`) what the server would refuse: a file over
+   * `max_file_bytes`, files past your quota, a recipient's domain, too many recipients, a TTL out
+   * of range, no password or no encryption where required. Default true; the server checks all
+   * of it again either way. A server without the endpoint is sent to as before.
+   */
+  checkPolicy?: boolean;
   /**
    * Extra files that are not paths, e.g. a Readable of stdin: uploaded with `files`, named `name`.
    * `size` is only for progress totals (0 when unknown).
@@ -118,8 +131,10 @@ export interface RequestFilesOptions {
   recipient_name?: string;
   title?: string;
   message?: string;
-  /** Days the link works (default 7). */
+  /** Days the link works (default 7, moved within the server's policy when it has a min or max). */
   ttl_days?: number;
+  /** As `SendOptions.checkPolicy`: refuse before creating what the server's policy forbids (default true). */
+  checkPolicy?: boolean;
   signal?: AbortSignal;
   /**
    * Files uploaded through the link are encrypted to this age X25519 recipient (`age1…`, the
@@ -144,6 +159,8 @@ export interface WorkflowDeps {
   packages: Pick<PackagesResource, "create" | "get" | "finalize" | "delete">;
   uploadFile(packageId: string, source: UploadSource, opts: UploadOptions): Promise<UploadedFile>;
   deleteFile(packageId: string, fileId: string): Promise<void>;
+  /** GET /me/policy: the caller's effective rules and quota use. */
+  myPolicy(signal?: AbortSignal): Promise<EffectivePolicy>;
   /** The transfer settings with the token (the provider's current one, with a token provider). */
   transfer(): TransferContext | Promise<TransferContext>;
   /** The client's deadline of one API call (ms): the cleanup of a failed send takes at most 10 s of it. */
@@ -162,6 +179,21 @@ export async function send(sf: WorkflowDeps, opts: SendOptions): Promise<SendRes
   ];
   if (files.length === 0) throw new SpeedyFilesError("nothing to send: no files found");
   if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: opts.signal.reason });
+  const policy = await effectivePolicy(sf, opts);
+  const ttl = opts.ttl_days ?? defaultTtl(policy?.rules);
+  if (policy) {
+    refuseIfForbidden(sf, policy, {
+      direction: "outbound",
+      recipients: (Array.isArray(opts.to) ? opts.to : [opts.to]).map((r) => (typeof r === "string" ? r : r.email)),
+      ttl_days: ttl,
+      password: opts.password !== undefined,
+      encrypted: !!opts.encrypt,
+      // An encrypted file is stored as ciphertext: at least its payload and nonce (the header adds more).
+      files: files.map((f) => ({ name: f.name, size: f.source && !f.size ? undefined : opts.encrypt ? payloadSize(f.size) + 16 : f.size })),
+      // A resumed draft or a rerun's package already holds (some of) these bytes: the server counts them.
+      countQuota: !opts.resume?.packageId && opts.idempotencyKey === undefined,
+    });
+  }
   const e2e = opts.encrypt ? await encryptionOf(opts.encrypt) : undefined;
   if (e2e && opts.idempotencyKey !== undefined) {
     // A rerun could not give the key of the first run's package: it exists only in that run.
@@ -173,7 +205,7 @@ export async function send(sf: WorkflowDeps, opts: SendOptions): Promise<SendRes
       title: opts.title ?? defaultTitle(opts.files, files),
       ...recipientsOf(opts.to, opts.recipient_name),
       direction: "outbound",
-      ttl_days: opts.ttl_days ?? 7,
+      ttl_days: ttl,
       ...(e2e ? { encryption: e2e.encryption, ...(opts.message ? { sealed_message: await sealBytes(e2e.to, opts.message) } : {}) } : opts.message ? { message: opts.message } : {}),
       ...(opts.max_downloads !== undefined ? { max_downloads: opts.max_downloads } : {}),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
@@ -214,6 +246,11 @@ export async function request(sf: WorkflowDeps, opts: RequestFilesOptions): Prom
     if (!isRecipient(opts.encrypt.recipient)) throw new SpeedyFilesError("encrypt: { recipient } must be an age X25519 recipient (age1… as age-keygen prints it)");
     if (opts.message) throw new SpeedyFilesError("an encrypted request cannot carry a message: the uploader could not read it, and the server may not see it");
   }
+  const policy = await effectivePolicy(sf, opts);
+  const ttl = opts.ttl_days ?? defaultTtl(policy?.rules);
+  if (policy) {
+    refuseIfForbidden(sf, policy, { direction: "inbound", recipients: [opts.from], ttl_days: ttl, password: false, encrypted: !!opts.encrypt, files: [], countQuota: false });
+  }
   return createAndFinalize(
     sf,
     {
@@ -221,13 +258,38 @@ export async function request(sf: WorkflowDeps, opts: RequestFilesOptions): Prom
       recipient_email: opts.from,
       ...(opts.recipient_name ? { recipient_name: opts.recipient_name } : {}),
       direction: "inbound",
-      ttl_days: opts.ttl_days ?? 7,
+      ttl_days: ttl,
       ...(opts.message ? { message: opts.message } : {}),
       ...(opts.encrypt ? { encryption: { scheme: "age-x25519" as const, recipient: opts.encrypt.recipient } } : {}),
     },
     async () => undefined,
     opts.signal,
   );
+}
+
+/**
+ * The caller's effective policy, unless the check is off. Best effort: an API error (a server
+ * without GET /me/policy, or one failing it) sends without the check, the server still
+ * enforcing every rule; a network failure or an abort is the send's failure, as its first
+ * request would meet it too.
+ */
+async function effectivePolicy(sf: WorkflowDeps, opts: { checkPolicy?: boolean | undefined; signal?: AbortSignal | undefined }): Promise<EffectivePolicy | undefined> {
+  if (opts.checkPolicy === false) return undefined;
+  try {
+    const policy = await sf.myPolicy(opts.signal);
+    // (Something that is not the answer of a server that has the endpoint: no check.)
+    return policy && typeof policy.rules === "object" && policy.rules !== null ? policy : undefined;
+  } catch (err) {
+    if (err instanceof ApiError) return undefined;
+    if (opts.signal?.aborted) throw new AbortError("send aborted", { cause: err });
+    throw err;
+  }
+}
+
+/** Throws the PolicyViolationError the server would answer, before anything is created. */
+function refuseIfForbidden(sf: WorkflowDeps, policy: EffectivePolicy, plan: PackagePlan): void {
+  const refusal = policyRefusal(policy, plan, { method: "POST", url: `${sf.baseUrl}/api/v1/packages` });
+  if (refusal) throw refusal;
 }
 
 /**

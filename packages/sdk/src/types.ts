@@ -37,3 +37,17 @@ export type TrustPolicyUpdateRequest = Schemas["TrustPolicyUpdateRequest"];
 /** A 202 answer: the work is accepted, `detail` says what happens next. */
 export type Accepted = Schemas["Accepted"];
 export type ForcePasswordResetRequest = Schemas["ForcePasswordResetRequest"];
+/** The name of one rule of the instance's policy (`max_file_bytes`, `quota_bytes_per_user`, …). */
+export type PolicyRuleName = Schemas["PolicyRuleName"];
+/** Rules as an admin sets them, or as a role overrides them: each `null` or left out is no rule. */
+export type PolicyRules = Schemas["PolicyRules"];
+/** Every rule, `null` where there is none: what applies (the instance's, or one user's). */
+export type EffectiveRules = Schemas["EffectiveRules"];
+/** The instance's policy: its rules, each role's overrides, and who changed it last. */
+export type Policy = Schemas["Policy"];
+/** What `admin.policy.put()` takes: the whole policy (a rule left out is no rule). */
+export type PolicyUpdateRequest = Schemas["PolicyUpdateRequest"];
+/** The caller's rules (their role's overrides applied) and the bytes they hold against the quota. */
+export type EffectivePolicy = Schemas["EffectivePolicy"];
+/** A rule's value in an error (`limit`): days, bytes or a count, a list of domains, or true. */
+export type PolicyLimit = number | boolean | string[];

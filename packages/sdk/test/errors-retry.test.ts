@@ -264,9 +264,12 @@ describe("upload checksum", () => {
 
 describe("send() that cannot clean up", () => {
   const DRAFT = fakePackage({ id: PKG });
+  // Before GET /me/policy existed: send() goes on without checking the policy first.
+  const olderServer = (res: Parameters<FaultHandler>[1]) => json(res, 404, { detail: "Not found", code: "not_found" });
 
   it("an upload fails and so does deleting the draft: the error names the orphaned package", async () => {
     const { sf, f } = await serve((req, res) => {
+      if (req.url === "/api/v1/me/policy") return olderServer(res);
       if (req.method === "POST" && req.url === "/api/v1/packages") return json(res, 201, DRAFT);
       // The server "dies": every later request is cut off.
       req.socket.destroy();
@@ -280,6 +283,7 @@ describe("send() that cannot clean up", () => {
 
   it("when the draft is deleted, no orphan is reported", async () => {
     const { sf } = await serve((req, res) => {
+      if (req.url === "/api/v1/me/policy") return olderServer(res);
       if (req.method === "POST" && req.url === "/api/v1/packages") return json(res, 201, DRAFT);
       if (req.method === "DELETE") return void res.writeHead(204).end();
       req.socket.destroy();

@@ -3,6 +3,11 @@ import type { components } from "./generated/api.js";
 /** The stable identifiers of errors, as listed by `ErrorCode` in openapi.yaml. */
 export type ErrorCode = components["schemas"]["ErrorCode"];
 
+/** A rule of the instance's policy, as `PolicyRuleName` in openapi.yaml lists them. */
+export type PolicyRuleName = components["schemas"]["PolicyRuleName"];
+/** A rule's value, as an error names it: days, bytes, a count, domains, or true. */
+export type PolicyLimit = number | boolean | string[];
+
 export interface FieldError {
   path: string;
   message: string;
@@ -17,14 +22,28 @@ export class ApiError extends Error {
   readonly code: ErrorCode;
   readonly headers: Record<string, string>;
   readonly errors?: FieldError[];
+  /** The policy rule that refused (with `limit`, its value): `policy_violation`, `quota_exceeded`. */
+  readonly rule?: PolicyRuleName;
+  readonly limit?: PolicyLimit;
 
-  constructor(status: number, code: ErrorCode, detail: string, opts: { headers?: Record<string, string>; errors?: FieldError[] } = {}) {
+  constructor(status: number, code: ErrorCode, detail: string, opts: { headers?: Record<string, string>; errors?: FieldError[]; rule?: PolicyRuleName; limit?: PolicyLimit } = {}) {
     super(detail);
     this.status = status;
     this.code = code;
     this.headers = opts.headers ?? {};
     if (opts.errors) this.errors = opts.errors;
+    if (opts.rule) this.rule = opts.rule;
+    if (opts.limit !== undefined) this.limit = opts.limit;
   }
+}
+
+/** The error body's fields beyond `detail` and `code`: `rule`, `limit`, `errors`, when present. */
+export function errorExtras(err: ApiError): { rule?: PolicyRuleName; limit?: PolicyLimit; errors?: FieldError[] } {
+  return {
+    ...(err.rule ? { rule: err.rule } : {}),
+    ...(err.limit !== undefined ? { limit: err.limit } : {}),
+    ...(err.errors ? { errors: err.errors } : {}),
+  };
 }
 
 export class Unauthorized extends ApiError {
@@ -120,6 +139,21 @@ export class ValidationFailed extends ApiError {
       | "reset_token_invalid" = "validation_failed",
   ) {
     super(422, code, detail, { errors: [{ path, message: detail }] });
+  }
+}
+/**
+ * The instance's policy forbids the request (422 `policy_violation`), or an upload would take its
+ * owner past the storage quota (422 `quota_exceeded`): `rule` names the rule and `limit` its value;
+ * `path` is the field at fault, for forms.
+ */
+export class PolicyViolation extends ApiError {
+  constructor(rule: PolicyRuleName, limit: PolicyLimit, detail: string, path = "/body", code: "policy_violation" | "quota_exceeded" = "policy_violation") {
+    super(422, code, detail, { rule, limit, errors: [{ path, message: detail }] });
+  }
+}
+export class QuotaExceeded extends PolicyViolation {
+  constructor(limit: number, detail: string, path = "/body/file") {
+    super("quota_bytes_per_user", limit, detail, path, "quota_exceeded");
   }
 }
 export class TooManyRequests extends ApiError {

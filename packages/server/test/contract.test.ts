@@ -53,8 +53,8 @@ describe("the contract drives the server", () => {
 });
 
 describe("the contract says who may do what", () => {
-  // Who-am-I answers any caller, whatever its scopes.
-  const ANY_SCOPE = ["getMe"];
+  // Who-am-I and the caller's own rules answer any caller, whatever its scopes.
+  const ANY_SCOPE = ["getMe", "getMyPolicy"];
 
   it("names a scope for every operation that needs a caller, from the fixed vocabulary", () => {
     expect(secured.length).toBeGreaterThan(30);

@@ -1,10 +1,22 @@
 import os from "node:os";
 import type { Command } from "commander";
-import { ApiError, AuthenticationError, NetworkError, PermissionError, TimeoutError, UnexpectedResponseError, type User } from "@speedyfiles/sdk";
+import {
+  ApiError,
+  AuthenticationError,
+  NetworkError,
+  PermissionError,
+  policyRuleInWords,
+  TimeoutError,
+  UnexpectedResponseError,
+  type EffectivePolicy,
+  type PolicyLimit,
+  type PolicyRuleName,
+  type User,
+} from "@speedyfiles/sdk";
 import { checkUrl, readConfig, sameServer, writeConfig, type Profile } from "../config.js";
 import { CliError, describeError, ExitCode, InterruptedError, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
-import { clean, info, out, paint, printJson, useColor } from "../output.js";
+import { clean, formatBytes, formatLimit, info, out, paint, printJson, useColor } from "../output.js";
 import { ask, askHidden, canPrompt, inCi, readStdinText } from "../prompt.js";
 import type { Context } from "../run.js";
 import { parsePositiveInt } from "./shared.js";
@@ -48,13 +60,15 @@ under Account → API tokens, and log in with --with-token.`,
     .action(async (opts: { json?: boolean }) => {
       const sf = await ctx.client();
       const me = await sf.me();
+      // Best effort: a server without GET /me/policy (or failing it) still says who you are.
+      const policy = await sf.me.policy().catch(() => undefined);
       const r = await ctx.resolve();
       const fed = ctx.federation;
       const minted = fed?.provider.current(sf.baseUrl);
       const federated = fed
         ? { provider: fed.identity.provider, audience: fed.provider.audienceFor(sf.baseUrl), scopes: minted?.scopes ?? [], expires_at: minted?.expiresAt.toISOString() ?? null }
         : null;
-      if (opts.json) return printJson(ctx.io, { ...me, url: sf.baseUrl, profile: r.tokenSource === "config" && !fed ? r.profileName : null, federated });
+      if (opts.json) return printJson(ctx.io, { ...me, url: sf.baseUrl, profile: r.tokenSource === "config" && !fed ? r.profileName : null, federated, policy: policy ?? null });
       out(ctx.io, clean(me.email));
       const via = fed
         ? `federation: this ${fed.identity.name} job's OIDC ID token (audience ${federated!.audience}) exchanged for a short-lived one${minted ? ` with ${minted.scopes.join(", ") || "no scopes"}, renewed before it expires` : ""}`
@@ -62,7 +76,30 @@ under Account → API tokens, and log in with --with-token.`,
           ? "SF_TOKEN"
           : `profile ${r.profileName}`;
       info(ctx.io, `${clean(me.name)} <${clean(me.email)}>, ${me.role}, on ${sf.baseUrl} (token from ${via})`);
+      for (const line of policySummary(policy)) info(ctx.io, line);
     });
+}
+
+/**
+ * `Storage: 1.2 GiB of 50 GiB used (48.8 GiB left)` and the admin policy's other rules in one
+ * sentence, so that a limit is known before a send runs into it. Nothing without rules.
+ */
+export function policySummary(policy: EffectivePolicy | undefined): string[] {
+  if (!policy?.rules) return [];
+  const { rules, quota_used_bytes: used } = policy;
+  const lines: string[] = [];
+  if (rules.quota_bytes_per_user != null) {
+    const left = Math.max(0, rules.quota_bytes_per_user - used);
+    lines.push(`Storage: ${formatBytes(used)} of ${formatLimit(rules.quota_bytes_per_user)} used (${formatBytes(left)} left)`);
+  }
+  const clauses = (Object.keys(rules) as PolicyRuleName[])
+    .filter((rule) => rule !== "quota_bytes_per_user" && rules[rule] !== null && rules[rule] !== false)
+    .map((rule, i) => {
+      const words = policyRuleInWords(rule, rules[rule] as PolicyLimit);
+      return i === 0 ? words : words.replace(/^this server /, "");
+    });
+  if (clauses.length > 0) lines.push(`Admin policy: ${clauses.join("; ")}.`.replace(/^Admin policy: t/, "Admin policy: T"));
+  return lines;
 }
 
 async function login(ctx: Context, opts: LoginOptions): Promise<void> {

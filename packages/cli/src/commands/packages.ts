@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
 import type { Direction, Package, PackageEvent, PackageStatus } from "@speedyfiles/sdk";
-import { CliError, ExitCode, UsageError } from "../exit-codes.js";
+import { CliError, ExitCode, ttlHints, UsageError } from "../exit-codes.js";
 import { resolveId, SHORT_ID } from "../ids.js";
 import { clean, formatBytes, formatDate, formatRelative, info, isTty, out, plural, printJson, printTable } from "../output.js";
 import { canPrompt, confirm } from "../prompt.js";
@@ -159,6 +159,7 @@ The server's SF_MAX_TTL_DAYS caps how far ahead; a package whose files were alre
     )
     .action(async (arg: string, opts: { days: number; json?: boolean }) => {
       ctx.errorContext.fieldFlags = { ttl_days: "--days" };
+      ctx.errorContext.policyHints = ttlHints("--days");
       const sf = await ctx.client();
       const pkg = await sf.packages.update(await resolveId(ctx, sf, "package", arg), { ttl_days: opts.days });
       if (opts.json) return printJson(ctx.io, pkg);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ensureProfileIdentity } from "../encryption.js";
-import { UsageError } from "../exit-codes.js";
+import { ttlHints, UsageError } from "../exit-codes.js";
 import { check } from "../flags.js";
 import { clean, formatDate, info, out, paint, printJson, useColor } from "../output.js";
 import type { Context } from "../run.js";
@@ -33,6 +33,7 @@ Examples:
     )
     .action(async (opts: { from: string; name?: string; title?: string; message?: string; ttl?: number; json?: boolean; encrypt?: boolean }) => {
       ctx.errorContext.fieldFlags = { recipient_email: "--from", recipient_name: "--name", title: "--title", message: "--message", ttl_days: "--ttl" };
+      ctx.errorContext.policyHints = { require_encryption: "add --encrypt", ...ttlHints("--ttl") };
       check.email("--from", opts.from);
       check.length("--name", opts.name, 1, 200);
       check.length("--title", opts.title, 1, 200);

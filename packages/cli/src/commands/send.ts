@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import type { Command } from "commander";
 import { AbortError, expandPaths, openView, type FinalizedPackage } from "@speedyfiles/sdk";
 import { sendPassphrase } from "../encryption.js";
-import { InterruptedError, UsageError } from "../exit-codes.js";
+import { InterruptedError, ttlHints, UsageError, type PolicyHints } from "../exit-codes.js";
 import { check } from "../flags.js";
 import { clean, formatBytes, formatDate, formatDuration, formatRate, info, isTty, out, paint, plural, printJson, useColor } from "../output.js";
 import { createView, viewMode } from "../progress.js";
@@ -127,6 +127,17 @@ const SEND_FLAGS = {
   password: "--password",
 };
 
+/** What to change in `sf send` to keep to a rule of the admin policy it broke. */
+const SEND_POLICY_HINTS: PolicyHints = {
+  require_password: "add --password (or --password-stdin)",
+  require_encryption: "add --encrypt",
+  ...ttlHints("--ttl"),
+  max_recipients: ({ limit }) => (typeof limit === "number" ? `send to at most ${limit} --to at once` : "send to fewer --to at once"),
+  // (The server's own refusal already says what to do.)
+  quota_bytes_per_user: ({ refusedBy }) =>
+    refusedBy === "client" ? "delete packages you no longer need (`sf packages list`, `sf packages delete`) or ask an admin for more" : undefined,
+};
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -135,6 +146,7 @@ async function send(ctx: Context, paths: string[], opts: SendOpts): Promise<void
   const { io } = ctx;
   // Flags first, in their own names, before any directory is walked or anything created.
   ctx.errorContext.fieldFlags = SEND_FLAGS;
+  ctx.errorContext.policyHints = SEND_POLICY_HINTS;
   if (opts.to.length === 0) throw new UsageError("--to is required");
   for (const to of opts.to) check.email("--to", to);
   if (opts.to.length > 50) throw new UsageError("at most 50 recipients (--to) per package");

@@ -1,8 +1,12 @@
 import type { RequestOptions } from "../http.js";
+import { mergePolicy, type PolicyChanges } from "../policy/index.js";
 import type {
   Accepted,
+  EffectivePolicy,
   ForcePasswordResetRequest,
   Health,
+  Policy,
+  PolicyUpdateRequest,
   TrustPolicy,
   TrustPolicyCreateRequest,
   TrustPolicyUpdateRequest,
@@ -13,17 +17,39 @@ import type {
 } from "../types.js";
 import type { Core } from "./core.js";
 
-/** `sf.me()` and `sf.health()`: who the token belongs to, and whether the server is up. */
+/**
+ * `sf.me()`, `sf.me.policy()` and `sf.health()`: who the token belongs to, the rules their
+ * packages must follow, and whether the server is up.
+ */
 export function accountMethods({ api, call, init }: Core) {
   return {
     health: (o?: RequestOptions): Promise<Health> => call(api.GET("/health", init(o))),
     me: (o?: RequestOptions): Promise<User> => call(api.GET("/me", init(o))),
+    myPolicy: (o?: RequestOptions): Promise<EffectivePolicy> => call(api.GET("/me/policy", init(o))),
   };
 }
 
-/** `sf.admin`: user management and keyless CI trust policies (admins only). */
+/** `sf.admin`: user management, the instance's policy and keyless CI trust policies (admins only). */
 export function adminResource({ api, call, init }: Core) {
+  const getPolicy = (o?: RequestOptions): Promise<Policy> => call(api.GET("/admin/policy", init(o)));
+  const putPolicy = (body: PolicyUpdateRequest, o?: RequestOptions): Promise<Policy> => call(api.PUT("/admin/policy", { body, ...init(o) }));
   return {
+    /**
+     * The rules every package must follow (lifetimes, password, encryption, recipient domains,
+     * file size, recipients, storage quota), and each role's overrides.
+     */
+    policy: {
+      get: getPolicy,
+      /** Replaces the whole policy: a rule left out or `null` is no rule. Recorded as `policy.updated`. */
+      put: putPolicy,
+      /**
+       * Changes only the rules named (GET, merge, PUT): see `PolicyChanges`. Two admins changing
+       * it at the same moment: the last PUT wins.
+       */
+      update: async (changes: PolicyChanges, o?: RequestOptions): Promise<Policy> => putPolicy(mergePolicy(await getPolicy(o), changes), o),
+      /** No rules at all, for every role. */
+      clear: (o?: RequestOptions): Promise<Policy> => putPolicy({}, o),
+    },
     users: {
       list: (query: { page?: number; per_page?: number; q?: string } = {}, o?: RequestOptions): Promise<UserList> =>
         call(api.GET("/admin/users", { params: { query }, ...init(o) })),

@@ -3,7 +3,8 @@ import type { Knex } from "knex";
 /**
  * What the instance's audit trail records besides package events: exchanges of CI identities for
  * tokens (and refusals of valid identities), changes to trust policies, and sign-ins through
- * single sign-on (with the accounts they made or whose role they changed).
+ * single sign-on (with the accounts they made or whose role they changed), password resets, and
+ * changes to the instance's policy.
  */
 export type AuditEventType =
   | "oidc.exchanged"
@@ -17,7 +18,8 @@ export type AuditEventType =
   | "auth.signed_in"
   | "auth.sign_in_failed"
   | "user.created"
-  | "user.updated";
+  | "user.updated"
+  | "policy.updated";
 
 export interface AuditEventRow {
   id: string;

@@ -98,6 +98,12 @@ export async function packageUsage(db: Knex, packageId: string): Promise<{ count
   return { count: Number(row?.file_count ?? 0), bytes: Number(row?.total_size ?? 0) };
 }
 
+/** The size of a package's largest file (0 when it has none). */
+export async function largestFileSize(db: Knex, packageId: string): Promise<number> {
+  const row = await db("files").where({ package_id: packageId }).first<{ m: number | string | null } | undefined>(db.raw("max(size) as m"));
+  return Number(row?.m ?? 0);
+}
+
 /**
  * A file already in the package that `name` cannot sit beside on a recipient's disk: the same
  * name in another case, a file where `name` needs a folder (`dir` for `dir/inner.txt`), or a

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from "express";
-import { ApiError, type ErrorCode, type FieldError } from "../errors.js";
+import { ApiError, errorExtras, type ErrorCode, type FieldError } from "../errors.js";
 import { labelOperation } from "./metrics.js";
 
 interface ValidatorError {
@@ -53,7 +53,7 @@ export function errorHandler(err: unknown, req: Request, res: Response, _next: N
   if (err instanceof ApiError) {
     // Rate limiters that count some failures only (a wrong link password) read the code here.
     res.locals.errorCode = err.code;
-    send(err.status, errorBody(err.message, err.code, err.errors), err.headers);
+    send(err.status, { detail: err.message, code: err.code, ...errorExtras(err) }, err.headers);
     return;
   }
 

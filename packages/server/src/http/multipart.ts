@@ -1,6 +1,6 @@
 import type { Request } from "express";
 import busboy from "busboy";
-import { ApiError, PayloadTooLarge, ValidationFailed } from "../errors.js";
+import { ApiError, ValidationFailed } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import { checkFileName, normaliseContentType } from "../services/file-names.js";
 import type { ReceivedFile } from "../services/files.js";
@@ -68,14 +68,14 @@ function lingerUntilBodyEnds(req: Request): void {
  * encrypted package needs its `sealed` field before the file part (422 `sealed_required` before a
  * byte is stored), and any other refuses one.
  *
- * Any failure — over `maxBytes`, a bad name, a checksum mismatch, a malformed body, the client
+ * Any failure — over `maxBytes` (`tooLarge`: 413, or 422 for the policy or the quota), a bad name, a checksum mismatch, a malformed body, the client
  * disconnecting, the storage running out of space (InsufficientStorage, 507) — rejects after the
  * partial blob has been removed: nothing is left behind.
  */
 export function receiveFile(
   req: Request,
   store: BlobStore,
-  opts: { maxBytes: number; tooLargeDetail: string; encrypted: boolean; meter: Pick<TransferMeter, "uploaded"> },
+  opts: { maxBytes: number; tooLarge(): ApiError; encrypted: boolean; meter: Pick<TransferMeter, "uploaded"> },
 ): Promise<ReceivedFile> {
   return new Promise<ReceivedFile>((resolve, reject) => {
     let bb: busboy.Busboy;
@@ -180,7 +180,7 @@ export function receiveFile(
         opts.meter.uploaded(chunk.length);
       });
       part = stream;
-      stream.on("limit", () => fail(new PayloadTooLarge(opts.tooLargeDetail)));
+      stream.on("limit", () => fail(opts.tooLarge()));
       // busboy destroys the part's stream with its own parse error (e.g. a truncated body)
       // before it emits that error itself: it is the client's malformed body, not a server fault.
       stream.on("error", (err: NodeJS.ErrnoException) => {

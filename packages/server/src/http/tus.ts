@@ -5,7 +5,7 @@ import type { Request, Response } from "express";
 import { Server as TusServer, MemoryLocker } from "@tus/server";
 import { ERRORS, type Lock, type Locker, type RequestRelease } from "@tus/utils";
 import { NodeRequest, sendNodeResponse } from "srvx/node";
-import { ApiError, type ErrorCode } from "../errors.js";
+import { ApiError, errorExtras, type ErrorCode } from "../errors.js";
 import { isPostgres } from "../db/knex.js";
 import { releaseUploadLease, renewUploadLease, takeUploadLease, wantUploadLease } from "../db/uploads.js";
 import type { Services } from "../services/context.js";
@@ -40,7 +40,7 @@ const pendingOf = (req: TusRequest): Pending => {
 
 /** An ApiError as @tus/server carries errors (its `status_code` and `body`), our JSON as the body. */
 function tusError(err: ApiError): { status_code: number; body: string } {
-  return { status_code: err.status, body: JSON.stringify({ detail: err.message, code: err.code, ...(err.errors ? { errors: err.errors } : {}) }) };
+  return { status_code: err.status, body: JSON.stringify({ detail: err.message, code: err.code, ...errorExtras(err) }) };
 }
 
 /** An answer of ours: status, code, detail and, for a 422, the headers at fault. */

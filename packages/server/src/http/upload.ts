@@ -1,8 +1,8 @@
 import type { Request } from "express";
-import { PayloadTooLarge } from "../errors.js";
 import type { BlobStore } from "../storage/blob-store.js";
 import type { FileView } from "../services/packages.js";
 import type { UploadTarget } from "../services/files.js";
+import type { UploadRoom } from "../services/quota.js";
 import { discardBody, receiveFile } from "./multipart.js";
 import type { TransferMeter } from "../metrics/registry.js";
 
@@ -17,19 +17,25 @@ const FRAMING_ALLOWANCE = 64 * 1024;
  */
 export async function receiveUpload(req: Request, store: BlobStore, target: UploadTarget, meter: TransferMeter): Promise<FileView> {
   // Content-Length is only a hint (the limit is enforced on the bytes themselves), but an upload
-  // announced far over the limit is refused before any of it is read.
-  const announced = Number(req.headers["content-length"] ?? NaN);
-  if (Number.isFinite(announced) && announced > target.maxBytes + FRAMING_ALLOWANCE) {
+  // announced far over its limit (or its owner's quota) is refused before any of it is read, and
+  // the quota's room is taken for what it announces.
+  const length = Number(req.headers["content-length"] ?? NaN);
+  const announced = Number.isFinite(length) && length >= 0 ? { atLeast: Math.max(0, length - FRAMING_ALLOWANCE), atMost: length } : { atLeast: 0, atMost: undefined };
+  let room: UploadRoom;
+  try {
+    room = await target.prepare(announced);
+  } catch (err) {
     discardBody(req);
-    throw new PayloadTooLarge(target.tooLargeDetail);
+    throw err;
   }
   const ended = meter.uploadStarted();
   try {
-    return await target.commit(await receiveFile(req, store, { maxBytes: target.maxBytes, tooLargeDetail: target.tooLargeDetail, encrypted: target.encrypted, meter }));
+    return await target.commit(await receiveFile(req, store, { ...room, encrypted: target.encrypted, meter }), room);
   } catch (err) {
     discardBody(req);
     throw err;
   } finally {
     ended();
+    await room.release();
   }
 }

@@ -1,5 +1,6 @@
 import { deleteExpiredFederatedTokens } from "../db/trust-policies.js";
 import { deleteExpiredRateCounters } from "../db/rate-limits.js";
+import { deleteLapsedQuotaReservations } from "../db/quota.js";
 import { claimExpiring, claimPurgeable, markExpired, markPurged } from "../db/packages.js";
 import { emit } from "../events/emit.js";
 import { storageKeysOf } from "../db/files.js";
@@ -70,6 +71,8 @@ async function sweep(s: Services): Promise<{ expired: number; purged: number }> 
   const abandonedTemp = (await s.storage.removeStaleTemp?.()) ?? 0;
   if (abandonedTemp > 0) s.logger.info({ folders: abandonedTemp }, "removed the temp folders of server processes that are gone");
   await sweepExpiredUploads(s);
+  // Quota reservations of multipart uploads whose process died (a live one renews its own).
+  await deleteLapsedQuotaReservations(s.db, nowIsoStr);
   await expireIdempotencyKeys(s);
   await purgeEndedSessions(s);
   // Federated tokens live an hour at most and one is minted per CI job: their rows go a day after.

@@ -1,12 +1,13 @@
 import type { Handler } from "../http/operations.js";
+import * as policy from "../services/policy.js";
 
-// PLACEHOLDER: replaced by the implementation; nothing ships with these.
-export const getMyPolicy: Handler<"getMyPolicy"> = async () => {
-  throw new Error("getMyPolicy is not built yet");
-};
-export const getPolicy: Handler<"getPolicy"> = async () => {
-  throw new Error("getPolicy is not built yet");
-};
-export const putPolicy: Handler<"putPolicy"> = async () => {
-  throw new Error("putPolicy is not built yet");
-};
+// The instance's policy (the `admin` scope is checked by the router) and each user's own rules.
+
+export const getMyPolicy: Handler<"getMyPolicy"> = async ({ s, user }) => ({ status: 200, body: await policy.getMyPolicy(s, user) });
+
+export const getPolicy: Handler<"getPolicy"> = async ({ s }) => ({ status: 200, body: await policy.getPolicy(s) });
+
+export const putPolicy: Handler<"putPolicy"> = async ({ s, user, body, client }) => ({
+  status: 200,
+  body: await policy.putPolicy(s, user, body, client),
+});

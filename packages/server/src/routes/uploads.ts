@@ -78,7 +78,7 @@ async function terminate(s: Services, req: Request, res: Response, scope: Upload
 
 /** OPTIONS: tus discovery (version, extensions, max size); no package is looked at. */
 async function describe(s: Services, req: Request, res: Response): Promise<Sent> {
-  const scope: UploadScope = { packageId: "", via: "owner", basePath: "", encrypted: false, accepts: () => false };
+  const scope: UploadScope = { packageId: "", ownerId: "", via: "owner", basePath: "", encrypted: false, accepts: () => false };
   await gateway(s).handle(req, res, scope, "");
   return SENT;
 }

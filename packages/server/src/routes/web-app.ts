@@ -11,6 +11,7 @@ import { adminPages } from "./web-admin.js";
 import { adminTrustPages } from "./web-admin-trust.js";
 import { passwordResetPages } from "./web-password-reset.js";
 import type { ResetLimiters } from "./password-reset-limits.js";
+import { adminPolicyPages } from "./web-admin-policy.js";
 import { pageErrorHandler } from "./web-render.js";
 import { loadSession, pageHeaders } from "./web-session.js";
 
@@ -35,6 +36,7 @@ export function webApp(s: Services, login: LoginLimiters, reset: ResetLimiters):
   r.use(webhookPages(s));
   r.use(adminPages(s));
   r.use(adminTrustPages(s));
+  r.use(adminPolicyPages(s));
   // An unknown address under the pages' paths is the 404 page, not the API's JSON.
   r.use(PAGE_PATHS, () => {
     throw new NotFound("not_found", "There is nothing at this address.");

@@ -3,6 +3,8 @@ import { Router, type Request, type Response } from "express";
 import type { Services } from "../services/context.js";
 import * as packages from "../services/packages.js";
 import * as files from "../services/files.js";
+import * as policy from "../services/policy.js";
+import { uploadLimitWords } from "../web/policy-limits.js";
 import { packageListBody } from "../web/package-list-page.js";
 import { newPackageBody } from "../web/new-package-page.js";
 import { packageDetailBody } from "../web/package-page.js";
@@ -34,6 +36,7 @@ async function sendDetail(s: Services, req: Request, res: Response, id: string, 
   const recipients = (await packages.packageRecipients(s, session.principal, [pkg])).get(pkg.id);
   // The links of the finalize form that redirected here: shown this once.
   const finalized = o.error === undefined ? (await takeFlash(s, req, "package_finalized", id)).at(-1) : undefined;
+  const limits = pkg.status === "draft" && pkg.direction === "outbound" ? await policy.myLimits(s, session.principal) : undefined;
   renderPage(
     req,
     res,
@@ -43,7 +46,16 @@ async function sendDetail(s: Services, req: Request, res: Response, id: string, 
       scripts: pkg.status === "draft" && pkg.direction === "outbound" ? [TUS_CLIENT_SCRIPT, "/assets/draft-upload.js"] : [],
       notice: noticeOf(req, NOTICES),
       error: o.error,
-      body: packageDetailBody({ pkg, events, csrfToken: session.csrfToken, maxFileBytes: s.config.maxFileBytes, finalized, maxTtlDays: s.config.maxTtlDays, recipients }),
+      body: packageDetailBody({
+        pkg,
+        events,
+        csrfToken: session.csrfToken,
+        maxFileBytes: limits?.maxFileBytes ?? s.config.maxFileBytes,
+        uploadLimits: limits ? uploadLimitWords(limits) : undefined,
+        finalized,
+        maxTtlDays: s.config.maxTtlDays,
+        recipients,
+      }),
     },
     o.status,
   );
@@ -81,12 +93,13 @@ export function packagePages(s: Services): Router {
     });
   });
 
-  r.get("/packages/new", requireSession, (req, res) => {
+  r.get("/packages/new", requireSession, async (req, res) => {
+    const limits = await policy.myLimits(s, sessionOf(req).principal);
     renderPage(req, res, {
       title: "New package",
       section: "packages",
       scripts: [TUS_CLIENT_SCRIPT, "/assets/new-package.js"],
-      body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, maxTtlDays: s.config.maxTtlDays, maxFileBytes: s.config.maxFileBytes }),
+      body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, limits }),
     });
   });
 
@@ -142,7 +155,7 @@ export function packagePages(s: Services): Router {
           section: "packages",
           scripts: [TUS_CLIENT_SCRIPT, "/assets/new-package.js"],
           error: err.message,
-          body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, maxTtlDays: s.config.maxTtlDays, maxFileBytes: s.config.maxFileBytes, form }),
+          body: newPackageBody({ csrfToken: sessionOf(req).csrfToken, limits: await policy.myLimits(s, sessionOf(req).principal), form }),
         },
         err.status,
       );

@@ -4,6 +4,7 @@ import express, { Router, type Request, type RequestHandler, type Response } fro
 import type { Services } from "../services/context.js";
 import { ApiError } from "../errors.js";
 import { linkCookie, liveLink, unlockLink, viewOf, type LiveLink } from "../services/links.js";
+import { linkUploadMaxBytes } from "../services/policy.js";
 import { linkHeaders, linkPageSecurityHeaders, pageSecurityHeaders } from "../http/security-headers.js";
 import { readCookie, setCookie } from "../http/session-cookie.js";
 import { deadLinkPage, decryptMissPage, DECRYPT_SW_SCRIPT, E2E_ASSETS, linkPage, linkPasswordPage, TUS_CLIENT_SCRIPT } from "../web/pages.js";
@@ -75,6 +76,8 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
       }
       const v = await viewOf(s, l);
       const usedUp = new Set(v.used_up_file_ids ?? []);
+      // An upload request says how large a file may be (the owner's policy, or the server's limit).
+      const maxFileBytes = v.direction === "inbound" ? await linkUploadMaxBytes(s, l.pkg.owner_id) : undefined;
       res.type("html").send(
         linkPage({
           secret,
@@ -90,6 +93,7 @@ export function webRoutes(s: Services, linkLimiter: RequestHandler): Router {
           maxDownloads: v.max_downloads ?? null,
           encryption: v.encryption ?? null,
           sealedMessage: v.sealed_message ?? null,
+          maxFileBytes,
         }),
       );
     } catch (err) {

@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import type { Knex } from "knex";
-import { Conflict, Gone, NotFound, PayloadTooLarge } from "../errors.js";
+import { Conflict, Gone, NotFound, PayloadTooLarge, type ApiError } from "../errors.js";
 import { isUniqueViolation } from "../db/knex.js";
 import { deleteFileRow, findFile, findNameClash, insertFile, type FileRow } from "../db/files.js";
 import { nameKey } from "../util/name-key.js";
@@ -11,6 +11,9 @@ import { deleteQueuedBlobs, removeBlobs } from "./blob-deletions.js";
 import { queueBlobDeletions } from "../db/blob-deletions.js";
 import type { FileDownload } from "./downloads.js";
 import { nowIso, type Principal, type Services } from "./context.js";
+import { deleteQuotaReservation } from "../db/quota.js";
+import { rulesForRole } from "./policy.js";
+import { holdUploadRoom, withPolicyFileLimit, type AnnouncedSize, type UploadRoom } from "./quota.js";
 
 /** A file whose bytes are stored and hashed, not yet recorded in a package. */
 export interface ReceivedFile {
@@ -24,20 +27,46 @@ export interface ReceivedFile {
 }
 
 /**
- * Where an upload goes, decided before a byte of it is read: the most bytes it may have, and how
- * to record it once stored. The one upload path (`receiveUpload`) streams the body and calls
- * `commit`; owner and inbound-link uploads differ only in their target.
+ * Where an upload goes, decided before a byte of it is read: the room it may fill, and how to
+ * record it once stored. The one upload path (`receiveUpload`) asks for the room with the size the
+ * request announces (`prepare`: refused at once when it cannot fit, the owner's quota held
+ * meanwhile), streams the body within it and calls `commit`, then gives the room back. Owner and
+ * inbound-link uploads differ only in their target.
  */
 export interface UploadTarget {
-  maxBytes: number;
-  tooLargeDetail: string;
   /** The package is encrypted end to end: the file needs its `sealed` entry (and others refuse one). */
   encrypted: boolean;
-  commit(received: ReceivedFile): Promise<FileView>;
+  prepare(announced: AnnouncedSize): Promise<UploadRoom>;
+  commit(received: ReceivedFile, room: UploadRoom): Promise<FileView>;
+}
+
+/** The server's limits for one more file (uploadLimits), as a refusal to throw. */
+function serverFileLimit(s: Services, usage: { count: number; bytes: number }): { maxBytes: number; tooLarge(): ApiError } {
+  const l = uploadLimits(s, usage);
+  return { maxBytes: l.maxBytes, tooLarge: () => new PayloadTooLarge(l.tooLargeDetail) };
+}
+
+/**
+ * The target of a multipart upload into package `p` of `owner`: the server's limits, the
+ * policy's max_file_bytes and the owner's quota, then `addFile` when the bytes are stored.
+ */
+export async function multipartTarget(
+  s: Services,
+  p: { id: string; file_count: number; total_size: number; encryption_scheme: string | null },
+  owner: { id: string; rules: Awaited<ReturnType<typeof rulesForRole>> },
+  through: "owner" | "link",
+  record: (received: ReceivedFile, reservationId: string | undefined) => Promise<FileView>,
+): Promise<UploadTarget> {
+  const limit = withPolicyFileLimit(serverFileLimit(s, await usageWithOpenUploads(s, p)), owner.rules);
+  return {
+    encrypted: p.encryption_scheme !== null,
+    prepare: (announced) => holdUploadRoom(s, owner, p.id, limit, announced, through),
+    commit: (received, room) => record(received, room.reservationId),
+  };
 }
 
 /** How much one more file may hold, given what the package holds; 413 if nothing. */
-export function uploadLimits(s: Services, usage: { count: number; bytes: number }): Pick<UploadTarget, "maxBytes" | "tooLargeDetail"> {
+export function uploadLimits(s: Services, usage: { count: number; bytes: number }): { maxBytes: number; tooLargeDetail: string } {
   if (usage.count >= s.config.maxFilesPerPackage) {
     throw new PayloadTooLarge(`Package already holds the maximum of ${s.config.maxFilesPerPackage} files`);
   }
@@ -61,11 +90,8 @@ export async function usageWithOpenUploads(s: Services, p: { id: string; file_co
 export async function uploadFile(s: Services, user: Principal, packageId: string): Promise<UploadTarget> {
   const p = await ownedPackage(s, user, packageId, "package.upload");
   if (p.status !== "draft") throw new Conflict("package_not_draft", `Package is ${effectiveStatus(p, s.clock())}; only a draft takes files`);
-  return {
-    ...uploadLimits(s, await usageWithOpenUploads(s, p)),
-    encrypted: p.encryption_scheme !== null,
-    commit: (received) => addFile(s, p.id, received, (locked) => locked.status === "draft"),
-  };
+  const owner = { id: user.userId, rules: await rulesForRole(s, user.role) };
+  return multipartTarget(s, p, owner, "owner", (received, reservationId) => addFile(s, p.id, received, (locked) => locked.status === "draft", undefined, reservationId));
 }
 
 /**
@@ -81,6 +107,8 @@ export async function addFile(
   accepts: (p: PackageRow) => boolean,
   /** More to write in the same transaction once the file is in (audit, webhook events). */
   added?: (trx: Knex, pkg: PackageRow, file: FileView) => Promise<void>,
+  /** The quota reservation the upload held: the file's row takes its place, in the same transaction. */
+  reservationId?: string,
 ): Promise<FileView> {
   const row: FileRow = {
     id: crypto.randomUUID(),
@@ -108,6 +136,7 @@ export async function addFile(
       const clash = await findNameClash(trx, packageId, row.name);
       if (clash) throw nameClash(row.name, clash.name);
       await insertFile(trx, row);
+      if (reservationId) await deleteQuotaReservation(trx, reservationId);
       await added?.(trx, pkg, toFileView(row));
     });
   } catch (err) {

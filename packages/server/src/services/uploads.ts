@@ -21,6 +21,9 @@ import { addFile, uploadLimits } from "./files.js";
 import { effectiveStatus, ownedPackage, toFileView, type FileView } from "./packages.js";
 import { acceptsRecipientFiles, liveLink, recordUploadThroughLink } from "./links.js";
 import { nowIso, type Client, type Principal, type Services } from "./context.js";
+import { checkFileSize } from "../policies/instance-rules.js";
+import { rulesForUser } from "./policy.js";
+import { checkUploadFits } from "./quota.js";
 
 /**
  * Resumable uploads (tus 1.0). The tus server (http/tus.ts) moves the bytes; this file holds the
@@ -31,6 +34,8 @@ import { nowIso, type Client, type Principal, type Services } from "./context.js
 /** Whose upload it is: the owner's package, or an inbound link's. */
 export interface UploadScope {
   packageId: string;
+  /** The package's owner: their policy and quota apply (an inbound link's uploads included). */
+  ownerId: string;
   via: "owner" | "link";
   /** The URL path under which the package's uploads live (`/api/v1/…/uploads`). */
   basePath: string;
@@ -45,6 +50,7 @@ export async function ownerScope(s: Services, user: Principal, packageId: string
   const p = await ownedPackage(s, user, packageId, "package.upload");
   return {
     packageId: p.id,
+    ownerId: p.owner_id,
     via: "owner",
     basePath: `/api/v1/packages/${p.id}/uploads`,
     encrypted: p.encryption_scheme !== null,
@@ -59,6 +65,7 @@ export async function linkScope(s: Services, secret: string, client: Client): Pr
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
   return {
     packageId: p.id,
+    ownerId: p.owner_id,
     via: "link",
     basePath: `/api/v1/links/${secret}/uploads`,
     encrypted: p.encryption_scheme !== null,
@@ -76,8 +83,10 @@ const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 /**
  * `POST …/uploads`: checks the name, the size and the package's limits (the files it holds plus
- * the unfinished uploads it expects) under the package's lock, then records the upload. Throws
- * the same errors as a multipart upload would, before a byte is sent.
+ * the unfinished uploads it expects) under the package's lock, the policy's max_file_bytes and
+ * the owner's quota (under the owner's lock: the upload's row holds its room until it finishes or
+ * goes), then records the upload. Throws the same errors as a multipart upload would, before a
+ * byte is sent.
  */
 export async function beginUpload(s: Services, scope: UploadScope, id: string, input: NewUpload): Promise<UploadRow> {
   if (input.size === undefined) {
@@ -95,6 +104,8 @@ export async function beginUpload(s: Services, scope: UploadScope, id: string, i
   }
   // A key without a value (`sealed` alone) is there, and empty: refused as not base64.
   const sealed = checkSealed(meta.sealed === null ? "" : meta.sealed, scope.encrypted, "/header/Upload-Metadata/sealed");
+  const rules = await rulesForUser(s, scope.ownerId);
+  checkFileSize(rules, size, "/header/Upload-Length");
   const now = s.clock();
   const row = {
     id,
@@ -121,6 +132,7 @@ export async function beginUpload(s: Services, scope: UploadScope, id: string, i
     if (size > limits.maxBytes) throw new PayloadTooLarge(limits.tooLargeDetail);
     const clash = (await findNameClash(trx, scope.packageId, row.name)) ?? (await findOpenUploadNamed(trx, scope.packageId, row.name, row.created_at));
     if (clash) throw new Conflict("file_name_taken", `A file named "${clash.name}" is already in this package or on its way`);
+    await checkUploadFits(trx, scope.ownerId, rules, size, row.created_at, scope.via);
     await insertUpload(trx, row);
   });
   return (await findUploadById(s.db, id))!;

@@ -43,7 +43,7 @@ export function trustPoliciesBody(d: TrustPageData): SafeHtml {
   <td class="actions"><form method="post" action="/admin/trust-policies/${p.id}/delete">${csrfField(d.csrfToken)}<button type="submit" class="button small danger">Delete</button></form></td>
 </tr>`,
   );
-  return html`<div class="page-head"><h1>Trust policies</h1><a class="button" href="/admin/users">Users</a></div>
+  return html`<div class="page-head"><h1>Trust policies</h1><a class="button" href="/admin/users">Users</a> <a class="button" href="/admin/policy">Policy</a></div>
 <section class="panel">
   <p class="muted">A CI pipeline whose OpenID Connect ID token comes from the issuer, names the audience and meets every
   condition may exchange it at <code>POST /api/v1/auth/oidc</code> for a short-lived token acting for the user, with no

@@ -2,11 +2,12 @@ import { html, type SafeHtml } from "./html.js";
 import { linkOncePanel } from "./secret-once.js";
 import { formatBytes } from "./format.js";
 import { csrfField } from "./layout.js";
+import { policyLimits, type LimitsData } from "./policy-limits.js";
 
 export interface NewPackageData {
   csrfToken: string;
-  maxTtlDays: number;
-  maxFileBytes: number;
+  /** The rules and limits the user works within (shown in words before they hit them). */
+  limits: LimitsData;
   form?:
     | {
         title: string;
@@ -25,9 +26,11 @@ export interface NewPackageData {
 export function newPackageBody(d: NewPackageData): SafeHtml {
   const f = d.form ?? { title: "", recipient_email: "", recipient_name: "", message: "", ttl_days: "7", direction: "outbound", max_downloads: "", notify_on_download: true };
   const checked = (v: string) => (f.direction === v ? html` checked` : "");
+  const l = d.limits;
   return html`<h1>New package</h1>
-<form id="new-package" method="post" action="/packages/new" class="form panel" data-max-file-bytes="${d.maxFileBytes}">
+<form id="new-package" method="post" action="/packages/new" class="form panel" data-max-file-bytes="${l.maxFileBytes}">
   ${csrfField(d.csrfToken)}
+  ${policyLimits(l, { create: true, upload: true })}
   <fieldset class="direction">
     <legend>What do you want to do?</legend>
     <label class="radio-card"><input type="radio" name="direction" value="outbound"${checked("outbound")}> <span><strong>Send files</strong><br><span class="muted small">They get a link to download</span></span></label>
@@ -48,7 +51,7 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
   <label for="message">Message <span class="muted">(optional, in the email and on their page)</span></label>
   <textarea id="message" name="message" rows="3" maxlength="5000">${f.message}</textarea>
   <label for="ttl_days">Link works for (days)</label>
-  <input id="ttl_days" name="ttl_days" type="number" required min="1" max="${d.maxTtlDays}" value="${f.ttl_days}" class="short">
+  <input id="ttl_days" name="ttl_days" type="number" required min="${l.rules.min_ttl_days ?? 1}" max="${l.maxTtlDays}" value="${f.ttl_days}" class="short">
   <fieldset id="delivery-field" class="delivery">
     <legend>Delivery controls <span class="muted">(optional)</span></legend>
     <label for="max_downloads">Downloads allowed of each file, per recipient</label>
@@ -61,7 +64,7 @@ export function newPackageBody(d: NewPackageData): SafeHtml {
     <label for="file-input">Files</label>
     <label class="drop" id="drop">
       <input type="file" id="file-input" multiple>
-      <span>Drop files here or <u>choose files</u> <span class="muted">(up to ${formatBytes(d.maxFileBytes)} each)</span></span>
+      <span>Drop files here or <u>choose files</u> <span class="muted">(up to ${formatBytes(l.maxFileBytes)} each)</span></span>
     </label>
     <ul class="files" id="queue" aria-label="Files to send"></ul>
   </div>

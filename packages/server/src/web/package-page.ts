@@ -25,6 +25,8 @@ export interface PackageDetailData {
   events: Schemas["PackageEvent"][];
   csrfToken: string;
   maxFileBytes: number;
+  /** The upload limits in words ("Files up to 2.0 GiB; you use 1.2 GiB of your 50.0 GiB"), shown by a draft's uploader. */
+  uploadLimits?: string | undefined;
   /** Right after finalizing: the link, shown this once. */
   finalized?: (Pick<Schemas["FinalizedPackage"], "magic_link" | "email_sent" | "email_error"> & { links: Schemas["FinalizedLink"][] }) | undefined;
   maxTtlDays?: number;
@@ -151,6 +153,7 @@ function filesSection(d: PackageDetailData): SafeHtml {
     draft && p.direction === "outbound" && !encrypted
       ? html`<div id="uploader" data-package-id="${p.id}" data-max-file-bytes="${d.maxFileBytes}">
   <label class="drop" id="drop"><input type="file" id="file-input" multiple aria-label="Add files"><span>Drop files here or <u>choose files</u> to add them</span></label>
+  ${d.uploadLimits ? html`<p class="muted small" id="upload-limits">${d.uploadLimits}.</p>` : ""}
   <ul class="files" id="queue" aria-label="Uploads"></ul>
   <p id="status" class="muted" role="status" aria-live="polite"></p>
 </div>`

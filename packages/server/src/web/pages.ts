@@ -65,6 +65,8 @@ export interface LinkPageData {
   /** End-to-end encryption (null: none): the page's script decrypts; the server shows what it knows. */
   encryption?: { scheme: "age-x25519" | "age-scrypt"; recipient?: string } | null;
   sealedMessage?: string | null;
+  /** An upload request: the largest file it takes (the owner's policy or the server's limit). */
+  maxFileBytes?: number | undefined;
 }
 
 /** The recipient's page: a download list (outbound) or an upload form (inbound). */
@@ -124,7 +126,7 @@ ${expiry}
 <section id="uploader" data-api="${e(api)}" data-resumable-threshold="${RESUMABLE_THRESHOLD}"${recipient ? ` data-recipient="${e(recipient)}"` : ""}>
   <label class="drop" id="drop">
     <input type="file" id="file-input" name="file" multiple>
-    <span>Drop files here or <u>choose files</u></span>
+    <span>Drop files here or <u>choose files</u>${d.maxFileBytes ? ` <span class="muted" id="upload-limits">(files up to ${e(formatBytes(d.maxFileBytes))} each)</span>` : ""}</span>
   </label>
   <ul class="files" id="queue"></ul>
   <p><button type="button" class="button primary" id="done" disabled>I'm done — notify ${e(d.senderName)}</button></p>

@@ -133,7 +133,21 @@ export class World {
   }
 
   /** Puts back what requests used up; `all` seeds everything once. */
+  /**
+   * A fuzzed PUT /admin/policy may leave rules that refuse what the seeding creates (a quota of 0,
+   * required encryption): the policy goes back to none first. (The rules are tested in
+   * policy.test.ts and quota.test.ts.)
+   */
+  private async clearPolicy(): Promise<void> {
+    const row = (await this.t.running.services.db("instance_policy").first()) as { rules: string; roles: string } | undefined;
+    if (!row) return;
+    const ruled = Object.values(JSON.parse(row.rules) as Record<string, unknown>).some((v) => v !== null && v !== false);
+    const roles = Object.values(JSON.parse(row.roles) as Record<string, object>).some((o) => Object.keys(o).length > 0);
+    if (ruled || roles) await this.api(this.admin.token, "PUT", "/admin/policy", { json: {} });
+  }
+
   async replenish(all = false): Promise<void> {
+    if (!all) await this.clearPolicy();
     let p = all ? undefined : await this.refresh();
     const o = this.owner;
     const has = (status: string, direction: string) => p?.ownerPackages.some((x) => x.status === status && x.direction === direction);

@@ -4,7 +4,8 @@ import { Conflict } from "../../errors.js";
 import { lockPackage, markCompleted, type PackageRow } from "../../db/packages.js";
 import { packageUsage } from "../../db/files.js";
 import type { FileView } from "../packages.js";
-import { addFile, uploadLimits, usageWithOpenUploads, type UploadTarget } from "../files.js";
+import { addFile, multipartTarget, type UploadTarget } from "../files.js";
+import { rulesForUser } from "../policy.js";
 import { nowIso, type Client, type Services } from "../context.js";
 import { emit } from "../../events/emit.js";
 import { type LiveLink, liveLink } from "./access.js";
@@ -15,16 +16,16 @@ type Schemas = components["schemas"];
 export const acceptsRecipientFiles = (clock: () => Date) => (p: { status: string; direction: string; expires_at: string | null }) =>
   p.status === "active" && p.direction === "inbound" && p.expires_at !== null && p.expires_at > clock().toISOString();
 
-/** `POST /links/{link}/files`: the recipient of an inbound link adds a file. */
+/** `POST /links/{link}/files`: the recipient of an inbound link adds a file (to the owner's quota). */
 export async function uploadLinkFile(s: Services, secret: string, client: Client): Promise<UploadTarget> {
   const l = await liveLink(s, secret);
   const p = l.pkg;
   if (p.direction !== "inbound") throw new Conflict("link_not_inbound", "This link is for downloading; it does not take uploads");
-  return {
-    ...uploadLimits(s, await usageWithOpenUploads(s, p)),
-    encrypted: p.encryption_scheme !== null,
-    commit: (received) => addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client)),
-  };
+  // What arrives through the link counts against the owner's policy and quota.
+  const owner = { id: p.owner_id, rules: await rulesForUser(s, p.owner_id) };
+  return multipartTarget(s, p, owner, "link", (received, reservationId) =>
+    addFile(s, p.id, received, acceptsRecipientFiles(s.clock), (trx, pkg, file) => recordUploadThroughLink(trx, s, l, pkg, file, client), reservationId),
+  );
 }
 
 /** What a file arriving through an inbound link leaves behind, in its transaction: audit and the `package.uploaded` webhook. */

@@ -10,6 +10,8 @@ import { toPackageView } from "../views.js";
 import { emit } from "../../events/emit.js";
 import { nowIso, type Principal, type Services } from "../context.js";
 import { authorize } from "../../policies/index.js";
+import { checkProtection, checkRecipients, checkTtlDays } from "../../policies/instance-rules.js";
+import { rulesForRole } from "../policy.js";
 import type { PackageDetail } from "./detail.js";
 
 type Schemas = components["schemas"];
@@ -38,6 +40,9 @@ export const LINK_PASSWORD = /^[!-~][ -~]{6,126}[!-~]$/;
 /** `POST /packages`: a draft, with one (not yet live) link row per recipient. */
 export async function createPackage(s: Services, user: Principal, input: Schemas["PackageCreateRequest"]): Promise<PackageDetail> {
   authorize(user, "package.create");
+  const rules = await rulesForRole(s, user.role);
+  // The policy's max_ttl_days first: below SF_MAX_TTL_DAYS, it is the limit that refuses.
+  checkTtlDays(rules, input.ttl_days);
   if (input.ttl_days > s.config.maxTtlDays) {
     throw new ValidationFailed(`ttl_days must be at most ${s.config.maxTtlDays} on this server`, "/body/ttl_days");
   }
@@ -57,6 +62,12 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
     );
   }
   const encryption = encryptionOfRequest(input, input.direction);
+  checkRecipients(
+    rules,
+    recipients.map((r) => r.email),
+    (i) => (input.recipients === undefined ? "/body/recipient_email" : `/body/recipients/${i}/email`),
+  );
+  checkProtection(rules, { direction: input.direction, hasPassword: input.password !== undefined, encrypted: encryption.encryption_scheme !== null });
   const first = recipients[0]!;
   const now = nowIso(s.clock);
   const row: PackageRow = {

@@ -1,7 +1,7 @@
 import type { components } from "../../generated/api.js";
-import { Conflict, NotFound, ValidationFailed } from "../../errors.js";
+import { Conflict, NotFound, PolicyViolation, ValidationFailed } from "../../errors.js";
 import { activatePackage, findPackage, revokePackageRow, setPackageLinkHash } from "../../db/packages.js";
-import { packageUsage } from "../../db/files.js";
+import { largestFileSize, packageUsage } from "../../db/files.js";
 import { openUploadUsage } from "../../db/uploads.js";
 import { insertDeadLink } from "../../db/dead-links.js";
 import { findLink, listLinks, replaceLinkHash, revokeLinkRow, usedUpFileCounts, type LinkRow } from "../../db/links.js";
@@ -12,6 +12,9 @@ import { emit, type MintedLink } from "../../events/emit.js";
 import { addDays, type Principal, type Services } from "../context.js";
 import { packageDetail } from "./detail.js";
 import { ownedPackage, lockOwnedPackage } from "./owned.js";
+import { checkFileSize, checkPackage, checkRecipients, type EffectiveRules } from "../../policies/instance-rules.js";
+import type { PackageRow } from "../../db/packages.js";
+import { rulesForRole } from "../policy.js";
 
 type Schemas = components["schemas"];
 
@@ -21,9 +24,11 @@ type Schemas = components["schemas"];
  * with their own link in the same transaction: the mail worker sends it, with retries, so an SMTP
  * server that is down or slow neither loses the email nor holds this answer. With
  * `notify_recipients: false` nobody is emailed: the answer's links are the only copy.
+ * The policy is checked again as it is now: a draft made under older rules does not leave.
  */
 export async function finalizePackage(s: Services, user: Principal, id: string, opts: Schemas["FinalizeRequest"] = {}): Promise<Schemas["FinalizedPackage"]> {
   const now = s.clock();
+  const rules = await rulesForRole(s, user.role);
   const minted = await s.db.transaction(async (trx) => {
     const locked = await lockOwnedPackage(trx, user, id, "package.share");
     if (locked.status !== "draft") {
@@ -39,6 +44,7 @@ export async function finalizePackage(s: Services, user: Principal, id: string, 
     if (locked.direction === "outbound" && (await packageUsage(trx, id)).count === 0) {
       throw new ValidationFailed("An outbound package needs at least one file before it is finalized", "/files", "package_empty");
     }
+    await checkDraftAgainstPolicy(trx, rules, locked);
     await activatePackage(trx, id, {
       finalized_at: now.toISOString(),
       expires_at: addDays(now, locked.ttl_days).toISOString(),
@@ -49,6 +55,31 @@ export async function finalizePackage(s: Services, user: Principal, id: string, 
   });
   return linksAnswer(s, id, minted);
 }
+
+/**
+ * A draft against the rules of the moment it is sent (they may have changed since it was made):
+ * its lifetime, recipients, password, encryption and largest file. Refused with the rule named and
+ * what to do, for a draft cannot change all of these (its recipients and password are fixed).
+ */
+async function checkDraftAgainstPolicy(trx: Services["db"], rules: EffectiveRules, p: PackageRow): Promise<void> {
+  const recipients = (await listLinks(trx, p.id)).filter((l) => l.revoked_at === null).map((l) => l.recipient_email);
+  try {
+    checkPackage(rules, {
+      ttlDays: p.ttl_days,
+      recipients,
+      direction: p.direction,
+      hasPassword: p.password_hash !== null,
+      encrypted: p.encryption_scheme !== null,
+    });
+    checkFileSize(rules, await largestFileSize(trx, p.id), "/files");
+  } catch (err) {
+    if (!(err instanceof PolicyViolation)) throw err;
+    const fix = err.rule === "min_ttl_days" || err.rule === "max_ttl_days" ? "change its ttl_days" : err.rule === "max_file_bytes" ? "remove the file" : "create a new package";
+    throw new PolicyViolation(err.rule!, err.limit!, `This draft breaks the policy as it is now (${lowerFirst(err.message)}); ${fix}, then send it`, err.errors?.[0]?.path);
+  }
+}
+
+const lowerFirst = (t: string) => t.charAt(0).toLowerCase() + t.slice(1);
 
 /** New secrets for the package's links that `which` selects; the old hashes die with `reason` (if any). */
 async function mintLinks(trx: Services["db"], id: string, which: (l: LinkRow) => boolean, reason: "replaced" | undefined, now: Date): Promise<MintedLink[]> {
@@ -95,17 +126,26 @@ async function linksAnswer(s: Services, id: string, minted: MintedLink[]): Promi
 /**
  * `POST /packages/{id}/resend`: only hashes of links are stored, so each recipient whose link is
  * not revoked gets a new secret (its counts and events stay with the link) and an email; the
- * previous URL answers 410 `link_replaced`.
+ * previous URL answers 410 `link_replaced`. The recipients are checked against the policy's
+ * domains again: a new link is mailed.
  */
 export async function resendPackage(s: Services, user: Principal, id: string): Promise<Schemas["FinalizedPackage"]> {
   const now = s.clock();
+  const rules = await rulesForRole(s, user.role);
   const minted = await s.db.transaction(async (trx) => {
     const locked = await lockOwnedPackage(trx, user, id, "package.share");
     const status = effectiveStatus(locked, now);
     if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package's links can be sent again`);
-    if ((await listLinks(trx, id)).every((l) => l.revoked_at !== null)) {
+    const live = (await listLinks(trx, id)).filter((l) => l.revoked_at === null);
+    if (live.length === 0) {
       throw new Conflict("package_not_active", "Every recipient's link is revoked; there is no link to send again");
     }
+    // A new link is mailed: its recipient must still be one the policy allows.
+    checkRecipients(
+      { ...rules, max_recipients: null },
+      live.map((l) => l.recipient_email),
+      (i) => `/links/${i}/recipient_email`,
+    );
     const out = await mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
     await emit(trx, s, { type: "package.links_resent", pkg: locked, links: out });
     return out;

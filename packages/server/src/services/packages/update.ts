@@ -7,12 +7,15 @@ import { emit } from "../../events/emit.js";
 import { addDays, type Principal, type Services } from "../context.js";
 import { type PackageDetail, packageDetail } from "./detail.js";
 import { ownedPackage, lockOwnedPackage } from "./owned.js";
+import { checkExpiry, checkTtlDays } from "../../policies/instance-rules.js";
+import { rulesForRole } from "../policy.js";
 
 type Schemas = components["schemas"];
 
 /**
  * `PATCH /packages/{id}`: a new expiry (reviving an expired package whose files are still
- * stored) or download limit. The new expiry is at most SF_MAX_TTL_DAYS from now.
+ * stored) or download limit. The new expiry is at most SF_MAX_TTL_DAYS from now, and within the
+ * policy's min_ttl_days and max_ttl_days.
  */
 export async function updatePackage(s: Services, user: Principal, id: string, input: Schemas["PackageUpdateRequest"]): Promise<PackageDetail> {
   if (input.expires_at !== undefined && input.ttl_days !== undefined) {
@@ -20,6 +23,8 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
   }
   const now = s.clock();
   const latest = addDays(now, s.config.maxTtlDays);
+  // Read before the transaction: the policy's cache may need the database (SQLite has one connection).
+  const rules = await rulesForRole(s, user.role);
   await s.db.transaction(async (trx) => {
     const p = await lockOwnedPackage(trx, user, id, "package.update");
     const status = effectiveStatus(p, now);
@@ -32,6 +37,7 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
     if (status === "draft") {
       if (input.expires_at !== undefined) throw new ValidationFailed("A draft's expiry is set when it is finalized; give ttl_days", "/body/expires_at");
       if (input.ttl_days !== undefined) {
+        checkTtlDays(rules, input.ttl_days);
         if (input.ttl_days > s.config.maxTtlDays) throw new ValidationFailed(`ttl_days must be at most ${s.config.maxTtlDays} on this server`, "/body/ttl_days");
         change.ttl_days = input.ttl_days;
       }
@@ -39,6 +45,7 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
       const expires = input.ttl_days !== undefined ? addDays(now, input.ttl_days) : new Date(input.expires_at!);
       const path = input.ttl_days !== undefined ? "/body/ttl_days" : "/body/expires_at";
       if (Number.isNaN(expires.getTime()) || expires <= now) throw new ValidationFailed("The new expiry must be in the future", path);
+      checkExpiry(rules, expires, now, path);
       if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
       if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
       change.expires_at = expires.toISOString();

@@ -96,7 +96,7 @@ export async function runCheck(config: Readonly<Config>, opts: { sha256: boolean
     print(
       `check: ${plural(files, "file")} in ${plural(stored, "stored blob")} (${formatBytes(bytes)}): ${good} present with the recorded size${opts.sha256 ? " and SHA-256" : ""}, ` +
         `${count("missing")} missing, ${count("size")} with another size${opts.sha256 ? `, ${count("sha256")} with another SHA-256` : ""}` +
-        (purged > 0 ? `; ${plural(purged, "file")} of purged packages have no bytes, as intended` : ""),
+        (purged > 0 ? `; ${plural(purged, "file")} of purged packages ${purged === 1 ? "has" : "have"} no bytes, as intended` : ""),
     );
     for (const p of confirmed) errors.push(`${p.what === "sha256" ? "SHA-256" : p.what}: blob ${p.row.storage_key} of file ${p.row.id} (package ${p.row.package_id}): ${p.detail}`);
 

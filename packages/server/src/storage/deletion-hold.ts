@@ -2,6 +2,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { tryExclusiveLock } from "../db/instance-lock.js";
 
 /**
  * While `speedyfiles-server backup` copies the blobs of local disk, deletions wait: a blob the
@@ -18,6 +19,8 @@ import Database from "better-sqlite3";
  */
 const HOLD_DIR = "backup-hold";
 const LOCK_FILE = "lock";
+/** One backup at a time: held for the whole backup, so a second one is refused at once. */
+const BACKUP_LOCK_FILE = "backup-lock";
 const HELD_DIR = "blobs";
 
 const holdDir = (dataDir: string) => path.join(dataDir, HOLD_DIR);
@@ -40,21 +43,22 @@ export interface DeletionHold {
  */
 export async function holdDeletions(dataDir: string, waitMs = 30_000): Promise<DeletionHold> {
   await fsp.mkdir(heldDir(dataDir), { recursive: true, mode: 0o700 });
+  const releaseBackup = tryExclusiveLock(path.join(holdDir(dataDir), BACKUP_LOCK_FILE));
+  if (!releaseBackup) throw new HoldBusy("another backup is running on this data folder (it holds the blobs' deletions): wait for it to finish, then run this again");
   const lock = new Database(lockFile(dataDir), { timeout: waitMs });
   try {
     lock.pragma("locking_mode = EXCLUSIVE");
     lock.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER)");
-    // The first write takes the exclusive lock (after every shared one, a delete in progress, is
-    // released), and EXCLUSIVE locking mode keeps it until the connection closes.
+    // The first write takes the exclusive lock once every shared one (a delete in progress) is
+    // released, and EXCLUSIVE locking mode keeps it until the connection closes.
     lock.exec("BEGIN EXCLUSIVE");
     lock.exec("DELETE FROM holder");
     lock.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
     lock.exec("COMMIT");
   } catch (err) {
     lock.close();
-    if ((err as { code?: string }).code === "SQLITE_BUSY") {
-      throw new HoldBusy("another backup is running on this data folder (it holds the blobs' deletions): wait for it to finish, then run this again");
-    }
+    releaseBackup();
+    if ((err as { code?: string }).code === "SQLITE_BUSY") throw new HoldBusy(`deletions kept the blob store busy for ${waitMs / 1000} s: run the backup again`);
     throw err;
   }
   return {
@@ -64,6 +68,7 @@ export async function holdDeletions(dataDir: string, waitMs = 30_000): Promise<D
         await removeHeld(dataDir);
       } finally {
         lock.close();
+        releaseBackup();
       }
     },
   };

@@ -43,44 +43,58 @@ describe.each(DATABASES)("deletions wait while a backup holds them (%s, local di
     await t?.close();
   });
 
-  it("a package deleted during the hold has its blob moved aside, where the backup finds it; a second backup meanwhile refuses; the release removes it", async () => {
-    const hold = await holdDeletions(t.dataDir);
-    let released = false;
-    try {
-      const shared = await shareFiles(t, token, [["report.pdf", "the quarterly numbers"]]);
-      const key = await storageKey(t, shared.files[0]!.id);
-      expect((await t.fetch(`/packages/${shared.id}`, { method: "DELETE", token })).status).toBe(204);
-      expect(await exists(blobPath(t, key))).toBe(false);
-      expect(await fs.readFile(hold.heldPath(key), "utf8")).toBe("the quarterly numbers");
+  it(
+    "a package deleted during the hold has its blob moved aside, where the backup finds it; a second backup meanwhile refuses; the release removes it",
+    async () => {
+      const hold = await holdDeletions(t.dataDir);
+      let released = false;
+      try {
+        const shared = await shareFiles(t, token, [["report.pdf", "the quarterly numbers"]]);
+        const key = await storageKey(t, shared.files[0]!.id);
+        expect((await t.fetch(`/packages/${shared.id}`, { method: "DELETE", token })).status).toBe(204);
+        expect(await exists(blobPath(t, key))).toBe(false);
+        expect(await fs.readFile(hold.heldPath(key), "utf8")).toBe("the quarterly numbers");
 
-      const second = serverProcess(["backup", path.join(await mkdtemp("second"), "bk")], { SF_DATA_DIR: t.dataDir, SF_LOG_LEVEL: "warn", ...(kind === "postgres" ? { SF_DATABASE_URL: t.running.services.config.databaseUrl } : {}) });
-      expect(await second.code).toBe(1);
-      expect(second.stderr()).toBe("speedyfiles-server: another backup is running on this data folder (it holds the blobs' deletions): wait for it to finish, then run this again\n");
+        const second = serverProcess(["backup", path.join(await mkdtemp("second"), "bk")], {
+          SF_DATA_DIR: t.dataDir,
+          SF_LOG_LEVEL: "warn",
+          ...(kind === "postgres" ? { SF_DATABASE_URL: t.running.services.config.databaseUrl } : {}),
+        });
+        expect(await second.code).toBe(1);
+        expect(second.stderr()).toBe(
+          "speedyfiles-server: another backup is running on this data folder (it holds the blobs' deletions): wait for it to finish, then run this again\n",
+        );
 
-      await hold.release();
-      released = true;
-      expect(await exists(hold.heldPath(key))).toBe(false);
+        await hold.release();
+        released = true;
+        expect(await exists(hold.heldPath(key))).toBe(false);
 
-      // No hold: a delete removes at once.
-      const next = await shareFiles(t, token, [["b.txt", "bee"]]);
-      const nextKey = await storageKey(t, next.files[0]!.id);
-      expect((await t.fetch(`/packages/${next.id}`, { method: "DELETE", token })).status).toBe(204);
-      expect(await exists(blobPath(t, nextKey))).toBe(false);
-      expect(await exists(hold.heldPath(nextKey))).toBe(false);
-    } finally {
-      if (!released) await hold.release();
-    }
-  }, SLOW);
+        // No hold: a delete removes at once.
+        const next = await shareFiles(t, token, [["b.txt", "bee"]]);
+        const nextKey = await storageKey(t, next.files[0]!.id);
+        expect((await t.fetch(`/packages/${next.id}`, { method: "DELETE", token })).status).toBe(204);
+        expect(await exists(blobPath(t, nextKey))).toBe(false);
+        expect(await exists(hold.heldPath(nextKey))).toBe(false);
+      } finally {
+        if (!released) await hold.release();
+      }
+    },
+    SLOW,
+  );
 
-  it("what a killed backup left held is removed by the next sweep", async () => {
-    const held = path.join(t.dataDir, "backup-hold", "blobs", crypto.randomUUID());
-    await fs.mkdir(path.dirname(held), { recursive: true });
-    await fs.writeFile(held, "left behind");
-    // The lock file exists (an earlier hold made it) and nobody holds it.
-    expect(await exists(path.join(t.dataDir, "backup-hold", "lock"))).toBe(true);
-    await sweepOnce(t.running.services);
-    expect(await exists(held)).toBe(false);
-  }, SLOW);
+  it(
+    "what a killed backup left held is removed by the next sweep",
+    async () => {
+      const held = path.join(t.dataDir, "backup-hold", "blobs", crypto.randomUUID());
+      await fs.mkdir(path.dirname(held), { recursive: true });
+      await fs.writeFile(held, "left behind");
+      // The lock file exists (an earlier hold made it) and nobody holds it.
+      expect(await exists(path.join(t.dataDir, "backup-hold", "lock"))).toBe(true);
+      await sweepOnce(t.running.services);
+      expect(await exists(held)).toBe(false);
+    },
+    SLOW,
+  );
 });
 
 describe.each(DATABASES)("backup and check with S3 storage (%s)", (kind: DbKind) => {
@@ -116,68 +130,78 @@ describe.each(DATABASES)("backup and check with S3 storage (%s)", (kind: DbKind)
     for (const d of scratch) await fs.rm(d, { recursive: true, force: true });
   });
 
-  it("check passes on a healthy instance; a backup writes the database and the manifest, no blobs; check names a lost object and another size", async () => {
-    const healthy = serverProcess(["check", "--sha256"], env);
-    expect(await healthy.code).toBe(0);
-    expect(healthy.stdout()).toContain(`blobs in s3://${s3.bucket}/${t.s3!.prefix}`);
-    expect(healthy.stdout()).toContain("check: 3 files in 3 stored blobs (11.7 KiB): 3 present with the recorded size and SHA-256, 0 missing, 0 with another size, 0 with another SHA-256");
-    expect(healthy.stdout().trim().split("\n").at(-1)).toBe("check: consistent");
-
-    const dir = path.join(await mkdtemp("s3-backup"), "bk");
-    scratch.push(path.dirname(dir));
-    const out = lines();
-    const report = await runBackup(loadConfig(env), dir, out.print, out.print);
-    expect(report.complete).toBe(true);
-    expect(out.text()).toContain(`backup: 3 files in 3 stored blobs (11.7 KiB) checked present with their sizes in s3://${s3.bucket}/${t.s3!.prefix} (not copied: keep bucket versioning on)`);
-    expect(report.manifest.storage).toEqual({ kind: "s3", bucket: s3.bucket, prefix: t.s3!.prefix });
-    expect(await exists(path.join(dir, "blobs"))).toBe(false);
-
-    const prefix = t.s3!.prefix;
-    const lost = await s3.getObject(`${prefix}${keys[0]}`);
-    const other = await s3.getObject(`${prefix}${keys[1]}`);
-    const stray = crypto.randomUUID();
-    await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[0]}` }));
-    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[1]}`, Body: other.subarray(10) }));
-    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${stray}`, Body: "stray" }));
-    try {
-      const broken = serverProcess(["check"], env);
-      expect(await broken.code).toBe(1);
-      const text = broken.stdout();
-      expect(text).toContain("1 present with the recorded size, 1 missing, 1 with another size");
-      expect(text).toContain(`  missing: blob ${keys[0]} of file ${shared.files[0]!.id} (package ${shared.id}): not in s3://${s3.bucket}/${prefix} (the files table says 3 bytes)`);
-      expect(text).toContain(`  size: blob ${keys[1]} of file ${shared.files[1]!.id} (package ${shared.id}): 4990 bytes stored; the files table says 5000`);
-      expect(text).toContain(`  unreferenced: blob ${stray}, written `);
-
-      // A restore of the backup checks the bucket: an object it lists is gone, so nothing is restored.
-      const target = path.join(await mkdtemp("s3-restore"), "data");
-      scratch.push(path.dirname(target));
-      const db = kind === "postgres" ? await createPgDatabase() : undefined;
-      if (db) dbs.push(db);
-      const targetEnv = { ...env, SF_DATA_DIR: target, ...(db ? { SF_DATABASE_URL: db.url } : {}) };
-      const r = lines();
-      await expect(runRestore(loadConfig(targetEnv), dir, { force: false }, r.print, r.print)).rejects.toThrow(
-        `blob ${keys[0]}: not in s3://${s3.bucket}/${prefix} (with bucket versioning, restore its last version first)`,
+  it(
+    "check passes on a healthy instance; a backup writes the database and the manifest, no blobs; check names a lost object and another size",
+    async () => {
+      const healthy = serverProcess(["check", "--sha256"], env);
+      expect(await healthy.code).toBe(0);
+      expect(healthy.stdout()).toContain(`blobs in s3://${s3.bucket}/${t.s3!.prefix}`);
+      expect(healthy.stdout()).toContain(
+        "check: 3 files in 3 stored blobs (11.7 KiB): 3 present with the recorded size and SHA-256, 0 missing, 0 with another size, 0 with another SHA-256",
       );
-      expect(await exists(target)).toBe(false);
+      expect(healthy.stdout().trim().split("\n").at(-1)).toBe("check: consistent");
 
-      // The object back (as from the bucket's versions): the restore goes through.
-      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[0]}`, Body: lost }));
-      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[1]}`, Body: other }));
-      const ok = lines();
-      await runRestore(loadConfig(targetEnv), dir, { force: false }, ok.print, ok.print);
-      const t2 = await startTestServer(kind, { dataDir: target, s3: { server: s3, prefix }, ...(db ? { databaseUrl: db.url } : {}) });
+      const dir = path.join(await mkdtemp("s3-backup"), "bk");
+      scratch.push(path.dirname(dir));
+      const out = lines();
+      const report = await runBackup(loadConfig(env), dir, out.print, out.print);
+      expect(report.complete).toBe(true);
+      expect(out.text()).toContain(
+        `backup: 3 files in 3 stored blobs (11.7 KiB) checked present with their sizes in s3://${s3.bucket}/${t.s3!.prefix} (not copied: keep bucket versioning on)`,
+      );
+      expect(report.manifest.storage).toEqual({ kind: "s3", bucket: s3.bucket, prefix: t.s3!.prefix });
+      expect(await exists(path.join(dir, "blobs"))).toBe(false);
+
+      const prefix = t.s3!.prefix;
+      const lost = await s3.getObject(`${prefix}${keys[0]}`);
+      const other = await s3.getObject(`${prefix}${keys[1]}`);
+      const stray = crypto.randomUUID();
+      await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[0]}` }));
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[1]}`, Body: other.subarray(10) }));
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${stray}`, Body: "stray" }));
       try {
-        for (const f of shared.files) {
-          const res = await fetch(`${t2.api}/links/${shared.secret}/files/${f.id}`);
-          expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(f.sha256);
+        const broken = serverProcess(["check"], env);
+        expect(await broken.code).toBe(1);
+        const text = broken.stdout();
+        expect(text).toContain("1 present with the recorded size, 1 missing, 1 with another size");
+        expect(text).toContain(
+          `  missing: blob ${keys[0]} of file ${shared.files[0]!.id} (package ${shared.id}): not in s3://${s3.bucket}/${prefix} (the files table says 3 bytes)`,
+        );
+        expect(text).toContain(`  size: blob ${keys[1]} of file ${shared.files[1]!.id} (package ${shared.id}): 4990 bytes stored; the files table says 5000`);
+        expect(text).toContain(`  unreferenced: blob ${stray}, written `);
+
+        // A restore of the backup checks the bucket: an object it lists is gone, so nothing is restored.
+        const target = path.join(await mkdtemp("s3-restore"), "data");
+        scratch.push(path.dirname(target));
+        const db = kind === "postgres" ? await createPgDatabase() : undefined;
+        if (db) dbs.push(db);
+        const targetEnv = { ...env, SF_DATA_DIR: target, ...(db ? { SF_DATABASE_URL: db.url } : {}) };
+        const r = lines();
+        await expect(runRestore(loadConfig(targetEnv), dir, { force: false }, r.print, r.print)).rejects.toThrow(
+          `blob ${keys[0]}: not in s3://${s3.bucket}/${prefix} (with bucket versioning, restore its last version first)`,
+        );
+        expect(await exists(target)).toBe(false);
+
+        // The object back (as from the bucket's versions): the restore goes through.
+        await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[0]}`, Body: lost }));
+        await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${keys[1]}`, Body: other }));
+        const ok = lines();
+        await runRestore(loadConfig(targetEnv), dir, { force: false }, ok.print, ok.print);
+        const t2 = await startTestServer(kind, { dataDir: target, s3: { server: s3, prefix }, ...(db ? { databaseUrl: db.url } : {}) });
+        try {
+          for (const f of shared.files) {
+            const res = await fetch(`${t2.api}/links/${shared.secret}/files/${f.id}`);
+            expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(f.sha256);
+          }
+        } finally {
+          await t2.close();
         }
       } finally {
-        await t2.close();
+        await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${stray}` }));
       }
-    } finally {
-      await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${prefix}${stray}` }));
-    }
-  }, SLOW);
+    },
+    SLOW,
+  );
 });
 
 describe.runIf(DATABASES.includes("postgres"))("PostgreSQL: the documented pg_dump → pg_restore recipe, then check", () => {
@@ -204,33 +228,45 @@ describe.runIf(DATABASES.includes("postgres"))("PostgreSQL: the documented pg_du
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it("pg_dump of the running database, pg_restore into a new one, and check on it with the same blobs: consistent", async () => {
-    const dump = path.join(dir, "database.pgdump");
-    await run("pg_dump", ["--format=custom", `--file=${dump}`, pg.url]);
-    await run("pg_restore", ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", `--dbname=${scratch.url}`, dump]);
-    const check = serverProcess(["check"], { SF_DATA_DIR: path.join(dir, "data"), SF_DATABASE_URL: scratch.url, SF_LOG_LEVEL: "warn" });
-    expect(await check.code).toBe(0);
-    expect(check.stdout()).toContain("check: 2 files in 2 stored blobs");
-    expect(check.stdout().trim().split("\n").at(-1)).toBe("check: consistent");
-  }, SLOW);
+  it(
+    "pg_dump of the running database, pg_restore into a new one, and check on it with the same blobs: consistent",
+    async () => {
+      const dump = path.join(dir, "database.pgdump");
+      await run("pg_dump", ["--format=custom", `--file=${dump}`, pg.url]);
+      await run("pg_restore", ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", `--dbname=${scratch.url}`, dump]);
+      const check = serverProcess(["check"], { SF_DATA_DIR: path.join(dir, "data"), SF_DATABASE_URL: scratch.url, SF_LOG_LEVEL: "warn" });
+      expect(await check.code).toBe(0);
+      expect(check.stdout()).toContain("check: 2 files in 2 stored blobs");
+      expect(check.stdout().trim().split("\n").at(-1)).toBe("check: consistent");
+    },
+    SLOW,
+  );
 
-  it("restore refuses a database that already has tables", async () => {
-    const bk = path.join(dir, "bk");
-    const out = lines();
-    expect((await runBackup(loadConfig({ SF_DATA_DIR: path.join(dir, "data"), SF_DATABASE_URL: pg.url }), bk, out.print, out.print)).complete).toBe(true);
-    const target = path.join(dir, "restored");
-    await expect(runRestore(loadConfig({ SF_DATA_DIR: target, SF_DATABASE_URL: scratch.url }), bk, { force: true }, out.print, out.print)).rejects.toThrow(
-      /the database SF_DATABASE_URL names has \d+ tables: restore into a new, empty database \(createdb\)/,
-    );
-    expect(await exists(target)).toBe(false);
-  }, SLOW);
+  it(
+    "restore refuses a database that already has tables",
+    async () => {
+      const bk = path.join(dir, "bk");
+      const out = lines();
+      expect((await runBackup(loadConfig({ SF_DATA_DIR: path.join(dir, "data"), SF_DATABASE_URL: pg.url }), bk, out.print, out.print)).complete).toBe(true);
+      const target = path.join(dir, "restored");
+      await expect(runRestore(loadConfig({ SF_DATA_DIR: target, SF_DATABASE_URL: scratch.url }), bk, { force: true }, out.print, out.print)).rejects.toThrow(
+        /the database SF_DATABASE_URL names has \d+ tables: restore into a new, empty database \(createdb\)/,
+      );
+      expect(await exists(target)).toBe(false);
+    },
+    SLOW,
+  );
 
-  it("pg_dump's failure is one line without the password, which never goes on its command line", async () => {
-    const url = new URL(pg.url);
-    url.password = "s3cret-Pa55";
-    url.pathname = "/sf_no_such_database";
-    const err = (await runPgTool("pg_dump", url.toString(), ["--format=custom", `--file=${path.join(dir, "x.pgdump")}`]).catch((e: unknown) => e)) as Error;
-    expect(err.message).toMatch(/^pg_dump failed \(exit code 1\): .*sf_no_such_database/);
-    expect(err.message).not.toContain("s3cret-Pa55");
-  }, SLOW);
+  it(
+    "pg_dump's failure is one line without the password, which never goes on its command line",
+    async () => {
+      const url = new URL(pg.url);
+      url.password = "s3cret-Pa55";
+      url.pathname = "/sf_no_such_database";
+      const err = (await runPgTool("pg_dump", url.toString(), ["--format=custom", `--file=${path.join(dir, "x.pgdump")}`]).catch((e: unknown) => e)) as Error;
+      expect(err.message).toMatch(/^pg_dump failed \(exit code 1\): .*sf_no_such_database/);
+      expect(err.message).not.toContain("s3cret-Pa55");
+    },
+    SLOW,
+  );
 });

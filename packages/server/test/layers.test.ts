@@ -27,6 +27,7 @@ const FORBIDDEN: Record<string, string[]> = {
   web: ["services", "db", "http", "routes", "storage", "jobs", "events", "mail", "webhooks", "policies"],
   db: ["http", "routes", "web", "services", "storage", "jobs", "events", "mail", "webhooks", "policies"],
   security: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies"],
+  backup: ["http", "routes", "web", "jobs"],
   util: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies", "security"],
 };
 

@@ -74,7 +74,8 @@ const within = (parent: string, child: string) => {
  */
 export async function runBackup(config: Readonly<Config>, dir: string, print: Print, progress: Print): Promise<BackupReport> {
   const target = path.resolve(dir);
-  if (within(config.dataDir, target)) throw new BackupRefused(`the backup folder ${target} is inside the data folder ${config.dataDir}: choose a folder elsewhere (on another disk, ideally)`);
+  if (within(config.dataDir, target))
+    throw new BackupRefused(`the backup folder ${target} is inside the data folder ${config.dataDir}: choose a folder elsewhere (on another disk, ideally)`);
   if ((await entriesOf(target)).length > 0) {
     throw new BackupRefused(`${target} is not empty: back up into a new folder (one named by the date, say), so that no earlier backup is overwritten`);
   }
@@ -132,7 +133,10 @@ export async function runBackup(config: Readonly<Config>, dir: string, print: Pr
 function summarize(m: Omit<Manifest, "blobs">, target: string, blobs: BlobAccess, print: Print): void {
   const db = m.database.kind === "sqlite" ? "SQLite online backup" : "pg_dump, custom format";
   print(`backup: database (${db}): ${m.database.file}, ${formatBytes(m.database.size)}, instance ${m.instance_id}`);
-  const how = blobs.kind === "local" ? `copied from ${blobs.where}, each SHA-256 checked against the files table` : `checked present with their sizes in ${blobs.where} (not copied: keep bucket versioning on)`;
+  const how =
+    blobs.kind === "local"
+      ? `copied from ${blobs.where}, each SHA-256 checked against the files table`
+      : `checked present with their sizes in ${blobs.where} (not copied: keep bucket versioning on)`;
   print(`backup: ${plural(m.file_count, "file")} in ${plural(m.blob_count, "stored blob")} (${formatBytes(m.blob_bytes)}) ${how}`);
   if (m.secret_key) print("backup: the mail-sealing key secret.key is in the backup too: keep the folder as private as the data folder");
   if (m.missing.length > 0) {

@@ -107,13 +107,14 @@ export async function runCheck(config: Readonly<Config>, opts: { sha256: boolean
     let unrefBytes = 0;
     // (A data folder where nothing was ever uploaded has no blobs folder to list.)
     const listable = blobs.kind === "s3" || (await exists(blobs.where));
-    if (listable) await eachOrphan({ db, storage: blobs.store }, Number.POSITIVE_INFINITY, async (blob) => {
-      unrefCount++;
-      if (blob.modifiedAt.getTime() >= grace) young++;
-      unrefBytes += (await blobs.size(blob.key)) ?? 0;
-      if (unreferenced.length < LIST_AT_MOST) unreferenced.push(blob);
-      return true;
-    });
+    if (listable)
+      await eachOrphan({ db, storage: blobs.store }, Number.POSITIVE_INFINITY, async (blob) => {
+        unrefCount++;
+        if (blob.modifiedAt.getTime() >= grace) young++;
+        unrefBytes += (await blobs.size(blob.key)) ?? 0;
+        if (unreferenced.length < LIST_AT_MOST) unreferenced.push(blob);
+        return true;
+      });
     if (unrefCount > 0) {
       print(
         `check: ${plural(unrefCount, "stored blob")} no row refers to (${formatBytes(unrefBytes)}${young > 0 ? `; ${young} younger than SF_ORPHAN_GRACE_HOURS, maybe an upload finishing` : ""}): ` +

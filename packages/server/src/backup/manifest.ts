@@ -92,7 +92,9 @@ export async function readManifest(dir: string): Promise<Manifest> {
   }
   if (m?.format !== FORMAT) throw new ManifestError(`${path.join(dir, MANIFEST)} is not a SpeedyFiles backup manifest`);
   if (m.format_version !== FORMAT_VERSION) {
-    throw new ManifestError(`the backup has format version ${String(m.format_version)}; this server reads version ${FORMAT_VERSION}: restore it with the server version that wrote it (${String(m.server_version)})`);
+    throw new ManifestError(
+      `the backup has format version ${String(m.format_version)}; this server reads version ${FORMAT_VERSION}: restore it with the server version that wrote it (${String(m.server_version)})`,
+    );
   }
   checkEntry(m.database, "database");
   if (m.database.kind !== "sqlite" && m.database.kind !== "postgres") throw new ManifestError("the manifest's database kind is unknown");

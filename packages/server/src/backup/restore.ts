@@ -45,7 +45,9 @@ export async function runRestore(config: Readonly<Config>, dir: string, opts: { 
   const kind = config.databaseUrl.startsWith("sqlite://") ? "sqlite" : "postgres";
   if (kind === "sqlite" && !sqliteFile) throw new RestoreRefused("cannot restore into an in-memory database (sqlite://:memory:)");
   if (m.database.kind !== kind) {
-    throw new RestoreRefused(`the backup holds a ${m.database.kind === "sqlite" ? "SQLite" : "PostgreSQL"} database, and SF_DATABASE_URL names a ${kind === "sqlite" ? "SQLite" : "PostgreSQL"} one`);
+    throw new RestoreRefused(
+      `the backup holds a ${m.database.kind === "sqlite" ? "SQLite" : "PostgreSQL"} database, and SF_DATABASE_URL names a ${kind === "sqlite" ? "SQLite" : "PostgreSQL"} one`,
+    );
   }
   if (m.storage.kind !== config.storage) {
     throw new RestoreRefused(
@@ -66,9 +68,13 @@ export async function runRestore(config: Readonly<Config>, dir: string, opts: { 
   }
   if (kind === "postgres") await requireEmptyDatabase(config.databaseUrl);
   const db = m.database.kind === "sqlite" ? "SQLite" : "PostgreSQL";
-  print(`restore: backup of instance ${m.instance_id} taken ${m.created_at} (server ${m.server_version}): ${db} database ${formatBytes(m.database.size)}, ${plural(m.blob_count, "blob")} (${formatBytes(m.blob_bytes)})`);
+  print(
+    `restore: backup of instance ${m.instance_id} taken ${m.created_at} (server ${m.server_version}): ${db} database ${formatBytes(m.database.size)}, ${plural(m.blob_count, "blob")} (${formatBytes(m.blob_bytes)})`,
+  );
   if (m.missing.length > 0) {
-    print(`restore: the backup is incomplete: ${plural(m.missing.length, "blob")} its database refers to ${m.missing.length === 1 ? "is" : "are"} not in it (manifest.json, "missing"); check will name them`);
+    print(
+      `restore: the backup is incomplete: ${plural(m.missing.length, "blob")} its database refers to ${m.missing.length === 1 ? "is" : "are"} not in it (manifest.json, "missing"); check will name them`,
+    );
   }
   // What a refused restore takes back: a data folder it made, a lock file it made.
   const madeDataDir = !(await exists(dataDir));
@@ -90,11 +96,15 @@ export async function runRestore(config: Readonly<Config>, dir: string, opts: { 
   try {
     await fsp.mkdir(staging, { mode: 0o700 });
     await stage(config, m, source, staging, progress);
-    print(`restore: every SHA-256 matches the manifest (the database${m.storage.kind === "local" ? `, ${plural(m.blob_count, "blob")}` : ""}${m.secret_key ? ", secret.key" : ""})`);
+    print(
+      `restore: every SHA-256 matches the manifest (the database${m.storage.kind === "local" ? `, ${plural(m.blob_count, "blob")}` : ""}${m.secret_key ? ", secret.key" : ""})`,
+    );
     if (kind === "postgres") {
-      await runPgTool("pg_restore", config.databaseUrl, ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", path.join(source, m.database.file)]).catch((err: Error) => {
-        throw new RestoreRefused(`${err.message} (the database was left as it was: pg_restore ran in one transaction)`);
-      });
+      await runPgTool("pg_restore", config.databaseUrl, ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", path.join(source, m.database.file)]).catch(
+        (err: Error) => {
+          throw new RestoreRefused(`${err.message} (the database was left as it was: pg_restore ran in one transaction)`);
+        },
+      );
       await checkRestoredInstance(config.databaseUrl, m);
     }
     const aside = opts.force ? path.join(dataDir, `replaced-by-restore-${new Date().toISOString().replace(/[:.]/g, "-")}`) : undefined;
@@ -261,4 +271,3 @@ async function putInPlace(staging: string, dataDir: string, sqliteFile: string |
     throw err;
   }
 }
-

@@ -165,9 +165,7 @@ export interface HeldFile {
 export async function heldFilesAfter(db: Knex, after: { storage_key: string; id: string } | undefined, limit: number): Promise<HeldFile[]> {
   const q = db("files").join("packages", "packages.id", "files.package_id").whereNull("packages.purged_at");
   if (after) {
-    q.where((w) =>
-      w.where("files.storage_key", ">", after.storage_key).orWhere((a) => a.where("files.storage_key", after.storage_key).where("files.id", ">", after.id)),
-    );
+    q.where((w) => w.where("files.storage_key", ">", after.storage_key).orWhere((a) => a.where("files.storage_key", after.storage_key).where("files.id", ">", after.id)));
   }
   const rows = (await q
     .orderBy([{ column: "files.storage_key" }, { column: "files.id" }])

@@ -1,8 +1,9 @@
 import crypto from "node:crypto";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +32,41 @@ async function storageKey(t: TestServer, fileId: string): Promise<string> {
   return ((await t.running.services.db("files").where({ id: fileId }).first()) as { storage_key: string }).storage_key;
 }
 
+const SERVER_DIR = fileURLToPath(new URL("../", import.meta.url));
+
+/** holdDeletions taken by a child process (as `backup` does), until `release` ends it. */
+async function holdInAnotherProcess(dataDir: string): Promise<{ release: () => Promise<void> }> {
+  const dir = await mkdtemp("holder");
+  const script = path.join(dir, "hold.mts");
+  const module = pathToFileURL(path.join(SERVER_DIR, "src/storage/deletion-hold.ts")).href;
+  await fs.writeFile(
+    script,
+    `import { holdDeletions } from ${JSON.stringify(module)};\n` +
+      `const hold = await holdDeletions(${JSON.stringify(dataDir)});\n` +
+      `process.stdout.write("held\\n");\n` +
+      `process.stdin.resume();\n` +
+      `process.stdin.on("end", async () => { await hold.release(); process.exit(0); });\n`,
+  );
+  const child = spawn(process.execPath, ["--import", "tsx", script], { cwd: SERVER_DIR, stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on("data", (c: Buffer) => {
+      if (c.toString().includes("held")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`the holding process exited (${code})`)));
+  });
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      child.stdin!.end();
+      await exited;
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe.each(DATABASES)("deletions wait while a backup holds them (%s, local disk)", (kind: DbKind) => {
   let t: TestServer;
   let token: string;
@@ -44,16 +80,17 @@ describe.each(DATABASES)("deletions wait while a backup holds them (%s, local di
   });
 
   it(
-    "a package deleted during the hold has its blob moved aside, where the backup finds it; a second backup meanwhile refuses; the release removes it",
+    "a package deleted while another process holds deletions has its blob moved aside, where the backup finds it; a second backup meanwhile refuses; the release removes it",
     async () => {
-      const hold = await holdDeletions(t.dataDir);
-      let released = false;
+      // The hold in a process of its own, as `backup` takes it: the server's delete sees it through the operating system's lock.
+      const holder = await holdInAnotherProcess(t.dataDir);
       try {
         const shared = await shareFiles(t, token, [["report.pdf", "the quarterly numbers"]]);
         const key = await storageKey(t, shared.files[0]!.id);
         expect((await t.fetch(`/packages/${shared.id}`, { method: "DELETE", token })).status).toBe(204);
         expect(await exists(blobPath(t, key))).toBe(false);
-        expect(await fs.readFile(hold.heldPath(key), "utf8")).toBe("the quarterly numbers");
+        const heldPath = path.join(t.dataDir, "backup-hold", "blobs", key);
+        expect(await fs.readFile(heldPath, "utf8")).toBe("the quarterly numbers");
 
         const second = serverProcess(["backup", path.join(await mkdtemp("second"), "bk")], {
           SF_DATA_DIR: t.dataDir,
@@ -65,18 +102,33 @@ describe.each(DATABASES)("deletions wait while a backup holds them (%s, local di
           "speedyfiles-server: another backup is running on this data folder (it holds the blobs' deletions): wait for it to finish, then run this again\n",
         );
 
-        await hold.release();
-        released = true;
-        expect(await exists(hold.heldPath(key))).toBe(false);
+        await holder.release();
+        expect(await exists(heldPath)).toBe(false);
 
         // No hold: a delete removes at once.
         const next = await shareFiles(t, token, [["b.txt", "bee"]]);
         const nextKey = await storageKey(t, next.files[0]!.id);
         expect((await t.fetch(`/packages/${next.id}`, { method: "DELETE", token })).status).toBe(204);
         expect(await exists(blobPath(t, nextKey))).toBe(false);
-        expect(await exists(hold.heldPath(nextKey))).toBe(false);
+        expect(await exists(path.join(t.dataDir, "backup-hold", "blobs", nextKey))).toBe(false);
       } finally {
-        if (!released) await hold.release();
+        await holder.release();
+      }
+    },
+    SLOW,
+  );
+
+  it(
+    "a hold in this process works the same way (the backup's own deletes)",
+    async () => {
+      const hold = await holdDeletions(t.dataDir);
+      try {
+        const shared = await shareFiles(t, token, [["c.txt", "sea"]]);
+        const key = await storageKey(t, shared.files[0]!.id);
+        expect((await t.fetch(`/packages/${shared.id}`, { method: "DELETE", token })).status).toBe(204);
+        expect(await fs.readFile(hold.heldPath(key), "utf8")).toBe("sea");
+      } finally {
+        await hold.release();
       }
     },
     SLOW,

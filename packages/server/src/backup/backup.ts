@@ -56,6 +56,8 @@ interface Copying {
   hold: DeletionHold | undefined;
   list: fs.WriteStream;
   progress: Print;
+  /** Set when the pass cannot succeed any more (pg_dump failed): the copy stops at the next file. */
+  stopped?: Error;
 }
 
 const within = (parent: string, child: string) => {
@@ -85,8 +87,10 @@ export async function runBackup(config: Readonly<Config>, dir: string, print: Pr
   await fsp.mkdir(target, { recursive: true, mode: 0o700 });
 
   const blobs = openBlobAccess(config);
-  const hold = blobs.kind === "local" ? await holdDeletions(config.dataDir) : undefined;
+  let hold: DeletionHold | undefined;
+  let finished = false;
   try {
+    hold = blobs.kind === "local" ? await holdDeletions(config.dataDir) : undefined;
     let pass: Pass | undefined;
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       const list = fs.createWriteStream(path.join(target, LIST_FILE), { mode: 0o600 });
@@ -122,11 +126,14 @@ export async function runBackup(config: Readonly<Config>, dir: string, print: Pr
     };
     await writeManifest(target, manifest, linesOf(path.join(target, LIST_FILE)));
     await fsp.rm(path.join(target, LIST_FILE), { force: true });
+    finished = true;
     summarize(manifest, target, blobs, print);
     return { complete: manifest.missing.length === 0, manifest };
   } finally {
     await hold?.release();
     blobs.close();
+    // A backup that failed leaves no half-written folder (it was empty or new: all in it is ours).
+    if (!finished) for (const n of await entriesOf(target)) await fsp.rm(path.join(target, n), { recursive: true, force: true });
   }
 }
 
@@ -199,7 +206,10 @@ async function postgresPass(databaseUrl: string, c: Copying): Promise<Pass> {
       throw new DatabaseUnavailable(redactUrl(databaseUrl), reason);
     });
     const pass = await withExportedSnapshot(db, async (trx, snapshot) => {
-      const dump = runPgTool("pg_dump", databaseUrl, ["--format=custom", `--snapshot=${snapshot}`, `--file=${part}`]);
+      const dump = runPgTool("pg_dump", databaseUrl, ["--format=custom", `--snapshot=${snapshot}`, `--file=${part}`]).catch((err: Error) => {
+        c.stopped = err;
+        throw err;
+      });
       const [dumped, copied] = await Promise.allSettled([dump, copyBlobs(trx, c)]);
       if (dumped.status === "rejected") throw dumped.reason;
       if (copied.status === "rejected") throw copied.reason;
@@ -223,6 +233,7 @@ async function copyBlobs(db: Knex, c: Copying): Promise<Omit<Pass, "database">> 
   for (;;) {
     const rows = await heldFilesAfter(db, after, PAGE);
     for (const row of rows) {
+      if (c.stopped) throw c.stopped;
       pass.fileCount++;
       if (row.storage_key === lastKey) continue;
       lastKey = row.storage_key;

@@ -191,7 +191,7 @@ describe.each(DATABASES)("backup, restore and check (%s, local disk)", (kind: Db
       expect(check.stdout()).toContain("; 1 file of purged packages has no bytes, as intended");
       expect(check.stdout().trim().split("\n").at(-1)).toBe("check: consistent");
 
-      const t2 = await startTestServer(kind, { dataDir: target.dataDir, ...(target.databaseUrl ? { databaseUrl: target.databaseUrl } : {}) });
+      const t2 = await startTestServer(kind, { dataDir: target.dataDir, mail: false, ...(target.databaseUrl ? { databaseUrl: target.databaseUrl } : {}) });
       try {
         // The same instance: the same token works, every file downloads with its SHA-256.
         await expectServed(t2, token, files);

@@ -180,6 +180,12 @@ describe.each(DATABASES)("backup, restore and check (%s, local disk)", (kind: Db
       // One self-contained database file (no -wal beside it), the blobs, the key, the manifest; nothing else.
       expect((await fs.readdir(backupDir)).sort()).toEqual(["blobs", manifest.database.file, "manifest.json", "secret.key"].sort());
 
+      // The backup is in the instance's audit trail (no actor: a command line), never a secret.
+      const recorded = (await t.running.services.db("audit_events").where({ type: "backup.created" })) as { actor_user_id: string | null; data: string }[];
+      expect(recorded).toHaveLength(1);
+      expect(recorded[0]!.actor_user_id).toBeNull();
+      expect(JSON.parse(recorded[0]!.data)).toEqual({ folder: backupDir, database: kind, storage: "local", file_count: 5, blob_count: 5, blob_bytes: 12_783_941, missing: 0 });
+
       const target = await emptyTarget();
       const restore = serverProcess(["restore", backupDir], target.env);
       expect(await restore.code).toBe(0);
@@ -195,6 +201,11 @@ describe.each(DATABASES)("backup, restore and check (%s, local disk)", (kind: Db
       try {
         // The same instance: the same token works, every file downloads with its SHA-256.
         await expectServed(t2, token, files);
+        // The restore is in the restored instance's audit trail; the backup's own event came after its snapshot.
+        const types = ((await t2.running.services.db("audit_events").whereIn("type", ["backup.created", "backup.restored"]).select("type")) as { type: string }[]).map(
+          (r) => r.type,
+        );
+        expect(types).toEqual(["backup.restored"]);
         // The unfinished upload's bytes were not in the backup: the restored server says so, no 500.
         const head = await fetch(`${t2.url}${unfinishedUpload}`, { method: "HEAD", headers: { ...TUS, Authorization: `Bearer ${token}` } });
         expect(head.status).toBe(404);

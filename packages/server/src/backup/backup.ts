@@ -14,6 +14,7 @@ import { MARKER_NAME } from "../storage/local.js";
 import { formatBytes } from "../util/format-bytes.js";
 import { redactUrl, urlSecrets } from "../util/redact-url.js";
 import { VERSION } from "../version.js";
+import { recordBackupEvent } from "./audit.js";
 import { copyHashed, entriesOf, exists, hashStream, readFile, type Hashed } from "./copy.js";
 import { FORMAT, FORMAT_VERSION, writeManifest, type FileEntry, type Manifest, type MissingBlob } from "./manifest.js";
 import { runPgTool } from "./pg-tools.js";
@@ -128,6 +129,15 @@ export async function runBackup(config: Readonly<Config>, dir: string, print: Pr
     await fsp.rm(path.join(target, LIST_FILE), { force: true });
     finished = true;
     summarize(manifest, target, blobs, print);
+    await recordBackupEvent(config.databaseUrl, "backup.created", {
+      folder: target,
+      database: manifest.database.kind,
+      storage: manifest.storage.kind,
+      file_count: manifest.file_count,
+      blob_count: manifest.blob_count,
+      blob_bytes: manifest.blob_bytes,
+      missing: manifest.missing.length,
+    }).catch((err: Error) => progress(`backup: could not record the backup in the audit trail: ${err.message}`));
     return { complete: manifest.missing.length === 0, manifest };
   } finally {
     await hold?.release();

@@ -7,6 +7,7 @@ import { holdInstanceLock } from "../db/instance-lock.js";
 import { closeDatabase, openDatabase } from "../db/knex.js";
 import { countUserTables, inspectSqliteFile, sqliteFileOf } from "../db/snapshot.js";
 import { formatBytes } from "../util/format-bytes.js";
+import { recordBackupEvent } from "./audit.js";
 import { copyHashed, entriesOf, exists, fsyncDir, hashStream, readFile, type Hashed } from "./copy.js";
 import { readManifest, type Manifest } from "./manifest.js";
 import { runPgTool } from "./pg-tools.js";
@@ -99,6 +100,7 @@ export async function runRestore(config: Readonly<Config>, dir: string, opts: { 
     print(
       `restore: every SHA-256 matches the manifest (the database${m.storage.kind === "local" ? `, ${plural(m.blob_count, "blob")}` : ""}${m.secret_key ? ", secret.key" : ""})`,
     );
+    if (m.storage.kind === "s3") print(`restore: the bucket holds all ${plural(m.blob_count, "object")} with their sizes (check --sha256 reads them)`);
     if (kind === "postgres") {
       await runPgTool("pg_restore", config.databaseUrl, ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error", path.join(source, m.database.file)]).catch(
         (err: Error) => {
@@ -110,6 +112,12 @@ export async function runRestore(config: Readonly<Config>, dir: string, opts: { 
     const aside = opts.force ? path.join(dataDir, `replaced-by-restore-${new Date().toISOString().replace(/[:.]/g, "-")}`) : undefined;
     await putInPlace(staging, dataDir, sqliteFile, aside, path.basename(staging));
     if (aside && (await exists(aside))) print(`restore: what the data folder held before is in ${aside}: remove it once the restored server is checked`);
+    await recordBackupEvent(config.databaseUrl, "backup.restored", {
+      folder: source,
+      backup_created_at: m.created_at,
+      server_version: m.server_version,
+      blob_count: m.blob_count,
+    }).catch((err: Error) => progress(`restore: could not record the restore in the audit trail: ${err.message}`));
     const where = sqliteFile ? ` (database ${sqliteFile})` : "";
     print(`restore: restored into ${dataDir}${where}. Start the server on it (speedyfiles-server serve), then run: speedyfiles-server check`);
     restored = true;

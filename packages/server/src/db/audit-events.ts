@@ -4,7 +4,16 @@ import type { Knex } from "knex";
  * What the instance's audit trail records besides package events: exchanges of CI identities for
  * tokens (and refusals of valid identities), and changes to trust policies.
  */
-export type AuditEventType = "oidc.exchanged" | "oidc.refused" | "trust_policy.created" | "trust_policy.updated" | "trust_policy.deleted";
+export type AuditEventType =
+  | "oidc.exchanged"
+  | "oidc.refused"
+  | "trust_policy.created"
+  | "trust_policy.updated"
+  | "trust_policy.deleted"
+  /** `speedyfiles-server backup` finished (recorded in the database backed up; no actor: a command line). */
+  | "backup.created"
+  /** `speedyfiles-server restore` put a backup in place (recorded in the restored database). */
+  | "backup.restored";
 
 export interface AuditEventRow {
   id: string;

@@ -5,6 +5,12 @@ import { createUser, ensureFirstAdmin } from "./services/users.js";
 import { closeDatabase } from "./db/knex.js";
 import { mailDestination } from "./mail/mailer.js";
 import { lockStorageMigration, MigrationInterrupted, migrateToS3 } from "./storage/migrate.js";
+import { BackupRefused, runBackup } from "./backup/backup.js";
+import { RestoreRefused, runRestore } from "./backup/restore.js";
+import { runCheck } from "./backup/check.js";
+import { HoldBusy } from "./storage/deletion-hold.js";
+import { PG_RECIPE, ToolMissing } from "./backup/pg-tools.js";
+import { AnotherInstanceRunning } from "./db/instance-lock.js";
 
 const USAGE = `usage: speedyfiles-server [command]
 
@@ -14,13 +20,23 @@ commands:
   create-admin --email E    create an admin; the password is read from stdin
   storage migrate --to s3   copy the files' bytes from SF_DATA_DIR to the SF_S3_* bucket
                             (resumable, each SHA-256 verified; switches nothing by itself)
+  backup <dir>              write a consistent backup into the new folder <dir> while the
+                            server runs: the database (SQLite online backup, or pg_dump),
+                            the blobs on local disk, and manifest.json (every blob's SHA-256)
+  restore <dir> [--force]   bring a backup back into an empty SF_DATA_DIR (PostgreSQL: into
+                            the empty database SF_DATABASE_URL names), each SHA-256 checked;
+                            --force moves what the data folder holds aside first
+  check [--sha256]          rows and stored blobs agree: every file's blob is there with its
+                            size (--sha256: and its SHA-256, reading every blob); lists blobs
+                            no row refers to
   help                      this text
 
 Configuration comes from SF_* environment variables; see docs/configuration.md.
 
 exit codes:
   0  done (serve: stopped by SIGTERM or SIGINT)
-  1  could not start or run: e.g. the database cannot be reached or opened
+  1  could not start or run: e.g. the database cannot be reached or opened;
+     backup incomplete, restore refused, check found problems
   2  invalid configuration or usage`;
 
 async function readStdin(): Promise<string> {
@@ -173,6 +189,45 @@ async function storageCommand(args: string[]): Promise<void> {
   if (failed > 0) process.exitCode = 1;
 }
 
+/** The lines of a command: the summary to stdout, the way there to stderr. */
+const toStdout = (line: string) => process.stdout.write(`${line}\n`);
+const toStderr = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Flags of a command: `known` allowed, the rest positional; anything else starting with "-" is a usage error. */
+function parseArgs(command: string, args: string[], known: string[]): { flags: Set<string>; positional: string[] } {
+  const flags = new Set<string>();
+  const positional: string[] = [];
+  for (const a of args) {
+    if (known.includes(a)) flags.add(a);
+    else if (a.startsWith("-")) throw new UsageError(`${command}: unknown option ${a}`);
+    else positional.push(a);
+  }
+  return { flags, positional };
+}
+
+/** `backup <dir>`: exit 0 when every blob the snapshot refers to is in the backup, 1 otherwise. */
+async function backupCommand(args: string[]): Promise<void> {
+  const { positional } = parseArgs("backup", args, []);
+  if (positional.length !== 1) throw new UsageError("usage: speedyfiles-server backup <dir>   (a new or empty folder)");
+  const config = loadConfig();
+  const report = await runBackup(config, positional[0]!, toStdout, toStderr);
+  if (!report.complete) process.exitCode = 1;
+}
+
+async function restoreCommand(args: string[]): Promise<void> {
+  const { flags, positional } = parseArgs("restore", args, ["--force"]);
+  if (positional.length !== 1) throw new UsageError("usage: speedyfiles-server restore <dir> [--force]");
+  const config = loadConfig();
+  await runRestore(config, positional[0]!, { force: flags.has("--force") }, toStdout, toStderr);
+}
+
+async function checkCommand(args: string[]): Promise<void> {
+  const { flags, positional } = parseArgs("check", args, ["--sha256"]);
+  if (positional.length > 0) throw new UsageError("usage: speedyfiles-server check [--sha256]");
+  const config = loadConfig();
+  if (!(await runCheck(config, { sha256: flags.has("--sha256") }, toStdout, toStderr))) process.exitCode = 1;
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -186,6 +241,12 @@ async function main(argv: string[]): Promise<void> {
       return createAdmin(rest);
     case "storage":
       return storageCommand(rest);
+    case "backup":
+      return backupCommand(rest);
+    case "restore":
+      return restoreCommand(rest);
+    case "check":
+      return checkCommand(rest);
     case "help":
     case "--help":
     case "-h":
@@ -203,6 +264,14 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   }
   if (err instanceof DatabaseUnavailable) {
     // One line naming the database (password hidden) and the reason; never a stack trace.
+    process.stderr.write(`speedyfiles-server: ${err.message}\n`);
+    process.exit(1);
+  }
+  if (err instanceof ToolMissing) {
+    process.stderr.write(`speedyfiles-server: ${err.message}. By hand, with PostgreSQL's tools:\n${PG_RECIPE}\n`);
+    process.exit(1);
+  }
+  if (err instanceof BackupRefused || err instanceof RestoreRefused || err instanceof HoldBusy || err instanceof AnotherInstanceRunning) {
     process.stderr.write(`speedyfiles-server: ${err.message}\n`);
     process.exit(1);
   }

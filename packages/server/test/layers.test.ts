@@ -28,6 +28,7 @@ const FORBIDDEN: Record<string, string[]> = {
   db: ["http", "routes", "web", "services", "storage", "jobs", "events", "mail", "webhooks", "policies"],
   security: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies"],
   metrics: ["http", "routes", "web", "services", "jobs", "events", "mail", "webhooks", "storage", "policies"],
+  backup: ["http", "routes", "web", "jobs"],
   util: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies", "security"],
   // The OpenID provider's protocol (single sign-on): no state of ours, no layer above it.
   sso: ["http", "routes", "web", "services", "db", "storage", "jobs", "events", "mail", "webhooks", "policies", "security"],

@@ -19,7 +19,11 @@ export type AuditEventType =
   | "auth.sign_in_failed"
   | "user.created"
   | "user.updated"
-  | "policy.updated";
+  | "policy.updated"
+  /** `speedyfiles-server backup` finished (recorded in the database backed up; no actor: a command line). */
+  | "backup.created"
+  /** `speedyfiles-server restore` put a backup in place (recorded in the restored database). */
+  | "backup.restored";
 
 export interface AuditEventRow {
   id: string;

@@ -154,3 +154,40 @@ export async function fileCopiesAfter(db: Knex, after: string, limit: number): P
     .limit(limit)
     .select("files.id", "files.storage_key", "files.size", "files.sha256", "packages.purged_at")) as FileCopy[];
 }
+
+/** A file whose bytes the store must hold (its package was not purged): what `backup` copies and `check` looks for. */
+export interface HeldFile {
+  id: string;
+  package_id: string;
+  storage_key: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * The next `limit` files whose bytes must be stored, in storage-key order after `after` (keyset on
+ * key and id: two rows sharing a key are neither skipped nor repeated). `after` undefined: the first page.
+ */
+export async function heldFilesAfter(db: Knex, after: { storage_key: string; id: string } | undefined, limit: number): Promise<HeldFile[]> {
+  const q = db("files").join("packages", "packages.id", "files.package_id").whereNull("packages.purged_at");
+  if (after) {
+    q.where((w) => w.where("files.storage_key", ">", after.storage_key).orWhere((a) => a.where("files.storage_key", after.storage_key).where("files.id", ">", after.id)));
+  }
+  const rows = (await q
+    .orderBy([{ column: "files.storage_key" }, { column: "files.id" }])
+    .limit(limit)
+    .select("files.id", "files.package_id", "files.storage_key", "files.size", "files.sha256")) as HeldFile[];
+  return rows.map((r) => ({ ...r, size: Number(r.size) }));
+}
+
+/** Whether the file still exists and its package was not purged (its bytes must still be stored). */
+export async function fileStillHeld(db: Knex, fileId: string): Promise<boolean> {
+  const row = await db("files").join("packages", "packages.id", "files.package_id").where("files.id", fileId).whereNull("packages.purged_at").first("files.id");
+  return row !== undefined;
+}
+
+/** How many files of purged packages the database keeps (their bytes were deleted on purpose). */
+export async function countPurgedFiles(db: Knex): Promise<number> {
+  const row = await db("files").join("packages", "packages.id", "files.package_id").whereNotNull("packages.purged_at").count<{ n: number | string }[]>({ n: "*" }).first();
+  return Number(row?.n ?? 0);
+}

@@ -1,6 +1,7 @@
 import { queuedBlobDeletionKeys } from "../db/blob-deletions.js";
 import { storageKeysInUse } from "../db/files.js";
 import { instanceId } from "../db/instance.js";
+import type { ListedBlob } from "../storage/blob-store.js";
 import type { Services } from "./context.js";
 
 /** Keys looked up in the database at once. */
@@ -39,25 +40,27 @@ function markerInstance(text: string): string {
 /**
  * Lists the store and calls `orphan` for each blob older than `cutoff` that no row refers to (in
  * batches of keys looked up together); `orphan` answers false to stop. Resolves with how many
- * blobs were listed.
+ * blobs were listed. Also what `speedyfiles-server check` reports unreferenced blobs with.
  */
-async function eachOrphan(s: Services, cutoff: number, orphan: (key: string) => Promise<boolean>): Promise<number> {
+export async function eachOrphan(s: Pick<Services, "db" | "storage">, cutoff: number, orphan: (blob: ListedBlob) => Promise<boolean>): Promise<number> {
   let listed = 0;
   let going = true;
-  let batch: string[] = [];
+  let batch: ListedBlob[] = [];
   const settle = async () => {
-    const keys = batch;
+    const blobs = batch;
     batch = [];
+    const keys = blobs.map((b) => b.key);
     const [inFiles, queued] = await Promise.all([storageKeysInUse(s.db, keys), queuedBlobDeletionKeys(s.db, keys)]);
-    for (const key of keys) {
-      if (inFiles.has(key) || queued.has(key)) continue;
-      if (!(going = await orphan(key))) return;
+    for (const blob of blobs) {
+      if (inFiles.has(blob.key) || queued.has(blob.key)) continue;
+      if (!(going = await orphan(blob))) return;
     }
   };
-  for await (const blob of s.storage.listBlobs!()) {
+  if (!s.storage.listBlobs) return 0;
+  for await (const blob of s.storage.listBlobs()) {
     listed++;
     if (!going || blob.modifiedAt.getTime() >= cutoff) continue;
-    batch.push(blob.key);
+    batch.push(blob);
     if (batch.length >= BATCH) await settle();
   }
   if (batch.length > 0 && going) await settle();
@@ -125,7 +128,7 @@ export async function removeOrphanBlobs(s: Services): Promise<number> {
   }
   if (unreferenced === 0) return 0;
   let removed = 0;
-  await eachOrphan(s, cutoff, async (key) => {
+  await eachOrphan(s, cutoff, async ({ key }) => {
     await s.storage.delete(key);
     return ++removed < allowed;
   });

@@ -6,6 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InsufficientStorage } from "../errors.js";
 import type { BlobStore, ListedBlob, Offload, StoredBlob } from "./blob-store.js";
+import { deleteOrHold, releaseLeftovers } from "./deletion-hold.js";
 import { ProcessTempFolder, removeAbandoned } from "./temp-folders.js";
 
 /** 1 MiB write buffer: ~580 MB/s vs ~370 MB/s with the 16 KiB default (measured on these machines). */
@@ -36,7 +37,7 @@ export class LocalBlobStore implements BlobStore {
    * alias is `<dataDir>/blobs/`; downloads are then sent by nginx.
    */
   constructor(
-    dataDir: string,
+    private readonly dataDir: string,
     private readonly opts: { accelRedirect?: string | null } = {},
   ) {
     this.blobDir = path.join(dataDir, "blobs");
@@ -82,6 +83,8 @@ export class LocalBlobStore implements BlobStore {
    * how an owner is judged gone). Run at start and by the sweeper.
    */
   async removeStaleTemp(): Promise<number> {
+    // And what a backup that ended without releasing its hold left moved aside (deletion-hold.ts).
+    await releaseLeftovers(this.dataDir);
     return removeAbandoned(this.tmpRoot, this.temp?.dir);
   }
 
@@ -209,8 +212,9 @@ export class LocalBlobStore implements BlobStore {
     return fs.createReadStream(this.pathOf(key), { highWaterMark: READ_HWM, ...(range ?? {}) });
   }
 
+  /** Removes the blob; while a backup runs, moves it aside for the backup (deletion-hold.ts). */
   async delete(key: string): Promise<void> {
-    await fsp.rm(this.pathOf(key), { force: true });
+    await deleteOrHold(this.dataDir, key, this.pathOf(key));
   }
 
   get markerLocation(): string {

@@ -1725,15 +1725,28 @@ export interface components {
         };
         /** @description The instance's rules (each `null` or left out is no rule) and each role's overrides. */
         PolicyUpdateRequest: {
-            min_ttl_days?: components["schemas"]["PolicyRules"]["min_ttl_days"];
-            max_ttl_days?: components["schemas"]["PolicyRules"]["max_ttl_days"];
-            require_password?: components["schemas"]["PolicyRules"]["require_password"];
-            require_encryption?: components["schemas"]["PolicyRules"]["require_encryption"];
-            allowed_recipient_domains?: components["schemas"]["PolicyRules"]["allowed_recipient_domains"];
-            blocked_recipient_domains?: components["schemas"]["PolicyRules"]["blocked_recipient_domains"];
-            max_file_bytes?: components["schemas"]["PolicyRules"]["max_file_bytes"];
-            max_recipients?: components["schemas"]["PolicyRules"]["max_recipients"];
-            quota_bytes_per_user?: components["schemas"]["PolicyRules"]["quota_bytes_per_user"];
+            /** @description A package's links live at least this many days (`ttl_days`, `expires_at`) */
+            min_ttl_days?: number | null;
+            /** @description A package's links live at most this many days (also caps SF_MAX_TTL_DAYS) */
+            max_ttl_days?: number | null;
+            /** @description true: an outbound package needs a link `password` */
+            require_password?: boolean | null;
+            /** @description true: every package needs `encryption` (end to end) */
+            require_encryption?: boolean | null;
+            allowed_recipient_domains?: components["schemas"]["DomainList"];
+            blocked_recipient_domains?: components["schemas"]["DomainList"];
+            /**
+             * Format: int64
+             * @description The largest file (its stored size: the ciphertext of an encrypted file)
+             */
+            max_file_bytes?: number | null;
+            /** @description Most recipients of one package */
+            max_recipients?: number | null;
+            /**
+             * Format: int64
+             * @description Bytes a user may hold in draft and active packages (uploads in progress count at their announced length)
+             */
+            quota_bytes_per_user?: number | null;
             roles?: {
                 user?: components["schemas"]["PolicyRules"];
                 admin?: components["schemas"]["PolicyRules"];

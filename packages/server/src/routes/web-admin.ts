@@ -58,7 +58,7 @@ export function adminPages(s: Services): Router {
         name: name ?? "",
         password,
         role: choice(form.role, "Role", ["user", "admin"] as const),
-      });
+      }, sessionOf(req).principal);
       res.redirect(303, "/admin/users?notice=created");
     } catch (err) {
       if (isFormError(err)) return sendUsers(s, req, res, { form, error: err.message, status: err.status });

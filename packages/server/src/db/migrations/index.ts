@@ -27,6 +27,7 @@ import { migration as m20261209400000 } from "./20261209400000_webhook_circuits.
 import { migration as m20261209500000 } from "./20261209500000_instance_meta.js";
 import { migration as m20261209600000 } from "./20261209600000_webhook_circuits_per_owner.js";
 import { migration as m20261210000000 } from "./20261210000000_end_to_end_encryption.js";
+import { migration as m20261211300000 } from "./20261211300000_audit_export.js";
 
 // Migrations live in code (one file each, listed here) rather than being loaded from a folder,
 // so the compiled server and the tests run the same list without a file-system lookup. knex
@@ -63,6 +64,7 @@ export const migrations: readonly (readonly [name: string, migration: Migration]
   ["20261209500000_instance_meta", m20261209500000],
   ["20261209600000_webhook_circuits_per_owner", m20261209600000],
   ["20261210000000_end_to_end_encryption", m20261210000000],
+  ["20261211300000_audit_export", m20261211300000],
 ];
 
 const byName = new Map(migrations);

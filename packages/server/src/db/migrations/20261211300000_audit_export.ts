@@ -1,7 +1,10 @@
 import type { Migration } from "./migration.js";
 
-/** Rows copied per round trip when the link activity of before is brought into the audit trail. */
-const BATCH = 1000;
+/**
+ * Rows copied per round trip when the link activity of before is brought into the audit trail
+ * (SQLite takes at most 500 rows in one multi-row insert: knex writes it as a compound select).
+ */
+const BATCH = 500;
 
 interface OldEvent {
   id: string;

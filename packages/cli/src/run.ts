@@ -14,6 +14,7 @@ import { registerUpload } from "./commands/upload.js";
 import { registerCompletion } from "./commands/completion.js";
 import { registerWebhooks } from "./commands/webhooks.js";
 import { registerAdminTrust } from "./commands/admin-trust.js";
+import { registerAdminEvents } from "./commands/admin-events.js";
 
 export type { Io } from "./output.js";
 export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -105,6 +106,7 @@ export function buildProgram(ctx: Context): Command {
   registerUpload(program, ctx);
   registerWebhooks(program, ctx);
   registerAdminTrust(program, ctx);
+  registerAdminEvents(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

@@ -39,6 +39,8 @@ export {
   type TrustPolicy,
   type TrustPolicyCreateRequest,
   type TrustPolicyUpdateRequest,
+  type AuditEvent,
+  type AuditEventList,
   type UploadSource,
   type UploadOptions,
   type UploadedFile,
@@ -78,6 +80,7 @@ export {
   type PlainFileMeta,
 } from "./encryption/index.js";
 export type { UploadTransform } from "./transfer/index.js";
+export type { AuditEventFilters, AuditEventRange, AuditExport, AuditExportFormat } from "./resources/audit-events.js";
 export { expandPaths, safeFilePath, type LocalFile } from "./files.js";
 export {
   parseLink,

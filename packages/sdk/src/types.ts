@@ -34,3 +34,6 @@ export type WebhookDeliveryList = Schemas["WebhookDeliveryList"];
 export type TrustPolicy = Schemas["TrustPolicy"];
 export type TrustPolicyCreateRequest = Schemas["TrustPolicyCreateRequest"];
 export type TrustPolicyUpdateRequest = Schemas["TrustPolicyUpdateRequest"];
+/** One event of the instance's audit trail (GET /admin/events). */
+export type AuditEvent = Schemas["AuditEvent"];
+export type AuditEventList = Schemas["AuditEventList"];

@@ -1,6 +1,7 @@
 import type { RequestOptions } from "../http.js";
 import type { Health, TrustPolicy, TrustPolicyCreateRequest, TrustPolicyUpdateRequest, User, UserCreateRequest, UserList, UserUpdateRequest } from "../types.js";
 import type { Core } from "./core.js";
+import { auditEventsResource } from "./audit-events.js";
 
 /** `sf.me()` and `sf.health()`: who the token belongs to, and whether the server is up. */
 export function accountMethods({ api, call, init }: Core) {
@@ -10,9 +11,12 @@ export function accountMethods({ api, call, init }: Core) {
   };
 }
 
-/** `sf.admin`: user management and keyless CI trust policies (admins only). */
-export function adminResource({ api, call, init }: Core) {
+/** `sf.admin`: user management, keyless CI trust policies and the audit trail (admins only). */
+export function adminResource(core: Core) {
+  const { api, call, init } = core;
   return {
+    /** The instance's audit trail: pages, a walk that follows the cursor, or the NDJSON/CSV export. */
+    events: auditEventsResource(core),
     users: {
       list: (query: { page?: number; per_page?: number; q?: string } = {}, o?: RequestOptions): Promise<UserList> =>
         call(api.GET("/admin/users", { params: { query }, ...init(o) })),

@@ -24,6 +24,19 @@ export function eventFormatOf(req: Request): EventFormat {
   return format;
 }
 
+/**
+ * Characters a terminal or a log viewer may act on that JSON.stringify leaves raw (DEL, C1
+ * controls, bidi controls, line and paragraph separators): written as `\uXXXX`, the same
+ * characters to a JSON reader, inert on a screen. A user agent or an email tried at sign-in
+ * reaches the trail as sent.
+ */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** One event as an NDJSON line. */
+function jsonLine(e: AuditEvent): string {
+  return `${JSON.stringify(e).replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}\n`;
+}
+
 /** One event as a CSV record (its `data` as a JSON string). */
 function csvRecord(e: AuditEvent): string {
   return csvRow(AUDIT_COLUMNS.map((c) => (c === "data" ? JSON.stringify(e.data) : e[c])));
@@ -40,7 +53,8 @@ export async function sendEventStream(req: Request, res: Response, format: "ndjs
   res.status(200);
   res.setHeader("Content-Type", format === "csv" ? "text/csv; charset=utf-8; header=present" : "application/x-ndjson; charset=utf-8");
   res.setHeader("Cache-Control", "no-store");
-  if (format === "csv") res.setHeader("Content-Disposition", `attachment; filename="speedyfiles-audit.csv"`);
+  // An export is a file to keep (clients pass an attachment on as a stream, unread).
+  res.setHeader("Content-Disposition", `attachment; filename="speedyfiles-audit.${format}"`);
   if (exp.nextCursor !== null) res.setHeader("X-Next-Cursor", exp.nextCursor);
   let gone = false;
   const onClose = () => {
@@ -51,7 +65,7 @@ export async function sendEventStream(req: Request, res: Response, format: "ndjs
     if (format === "csv" && !(await write(res, csvRow(AUDIT_COLUMNS)))) return;
     for await (const batch of exp.batches) {
       if (gone) break;
-      const chunk = format === "csv" ? batch.map(csvRecord).join("") : batch.map((e) => `${JSON.stringify(e)}\n`).join("");
+      const chunk = format === "csv" ? batch.map(csvRecord).join("") : batch.map(jsonLine).join("");
       if (!(await write(res, chunk))) break;
     }
     if (!gone) res.end();

@@ -144,7 +144,10 @@ function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): Que
   return [...(item.parameters ?? []), ...(op.parameters ?? [])]
     .map(resolve)
     .filter((p) => p.in === "query")
-    .map((p) => ({ name: p.name, type: p.schema?.type === "integer" || p.schema?.type === "boolean" || p.schema?.type === "array" ? p.schema.type : "string" }));
+    .map((p) => {
+      const type = p.schema?.type;
+      return { name: p.name, type: type === "integer" || type === "boolean" || type === "array" ? type : "string" };
+    });
 }
 
 /**

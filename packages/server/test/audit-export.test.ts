@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { expectError, expectUnauthorized, expectValidationError } from "@speedyfiles/test-utils/expect";
 import { parseCsv } from "@speedyfiles/test-utils/csv";
+import { signedIn, WebClient } from "@speedyfiles/test-utils/web";
 
 interface AuditEvent {
   cursor: string;
@@ -252,5 +253,37 @@ describe.each(DATABASES)("audit export: GET /admin/events (%s)", (kind) => {
     // Nothing matches: an empty NDJSON body, a CSV of the header row alone.
     expect(await (await events("?type=nothing.here", { headers: { Accept: "application/x-ndjson" } })).text()).toBe("");
     expect(await (await events("?type=nothing.here", { headers: { Accept: "text/csv" } })).text()).toBe(`${COLUMNS.join(",")}\r\n`);
+  });
+
+  it("the admin page links the CSV export, which streams the same events; others get the 403 page or the sign-in page", async () => {
+    const page = await signedIn(t, admin.user.email, admin.password);
+    const users = await (await page.get("/admin/users")).text();
+    expect(users).toContain('<a class="button" href="/admin/audit.csv" download>Export the audit trail as CSV</a>');
+    const csv = await page.get("/admin/audit.csv");
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("content-type")).toMatch(/^text\/csv/);
+    expect(csv.headers.get("content-disposition")).toBe('attachment; filename="speedyfiles-audit.csv"');
+    const rows = parseCsv(await csv.text());
+    expect(rows[0]).toEqual(COLUMNS);
+    const api = await walk("");
+    // The page's own sign-in is in both; the CSV was cut when it started, the walk after.
+    expect(rows.slice(1).map((r) => r[1])).toEqual(api.slice(0, rows.length - 1).map((e) => e.id));
+    const plainPage = await signedIn(t, plain.user.email, plain.password);
+    expect((await plainPage.get("/admin/audit.csv")).status).toBe(403);
+    const anonymous = await new WebClient(t).get("/admin/audit.csv");
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.headers.get("location")).toMatch(/^\/login/);
+  });
+
+  it("NDJSON writes C1 and bidi controls as \\u escapes (inert on a terminal), the same text once parsed", async () => {
+    const tried = "mallory\u009b31m\u202e@example.com";
+    // The sign-in form takes any text as the email (the API's checks its format).
+    expect((await new WebClient(t).signIn(tried, "whatever it is")).status).toBe(401);
+    const res = await events("?type=auth.sign_in_failed", { headers: { Accept: "application/x-ndjson" } });
+    const text = await res.text();
+    expect(text).not.toMatch(/[\u0080-\u009f\u202e]/);
+    expect(text).toContain("\\u009b31m\\u202e");
+    const last = JSON.parse(text.trim().split("\n").at(-1)!) as AuditEvent;
+    expect(last.data.email).toBe(tried);
   });
 });

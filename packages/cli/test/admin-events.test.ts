@@ -41,7 +41,12 @@ describe.each(DATABASES)("sf admin events (%s)", (kind) => {
       const email = `cli-${i}@example.com`;
       emails.push(email);
       const name = i === 2 ? "=1+2" : `User ${i}`;
-      await t.fetch("/admin/users", { method: "POST", token: admin.token, json: { email, name, password: "a long passphrase" }, headers: { "User-Agent": i === 3 ? "@evil, \"quoted\"" : "curl/8" } });
+      await t.fetch("/admin/users", {
+        method: "POST",
+        token: admin.token,
+        json: { email, name, password: "a long passphrase" },
+        headers: { "User-Agent": i === 3 ? '@evil, "quoted"' : "curl/8" },
+      });
     }
   });
   afterAll(async () => {
@@ -72,7 +77,10 @@ describe.each(DATABASES)("sf admin events (%s)", (kind) => {
   it("ndjson when piped, a table on a terminal, json as one array; filters by type and user", async () => {
     const piped = await sf(["admin", "events", "--since", "7d", "--type", "user.*"], { env });
     expect(piped.code).toBe(0);
-    const lines = piped.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; data: { email: string }; cursor: string });
+    const lines = piped.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; data: { email: string }; cursor: string });
     expect(lines.map((e) => e.data.email)).toEqual(emails);
 
     const table = await sf(["admin", "events", "--since", "7d", "--user", emails[1]!], { env, ttyColumns: 160 });
@@ -93,12 +101,20 @@ describe.each(DATABASES)("sf admin events (%s)", (kind) => {
   it("--limit says where to continue; --cursor continues; --output with --resume appends after the last whole event", async () => {
     const first = await sf(["admin", "events", "--since", "7d", "--type", "user.created", "--limit", "2"], { env });
     expect(first.code).toBe(0);
-    const got = first.stdout.trim().split("\n").map((l) => JSON.parse(l) as { cursor: string; data: { email: string } });
+    const got = first.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { cursor: string; data: { email: string } });
     expect(got.map((e) => e.data.email)).toEqual(emails.slice(0, 2));
     const next = /--cursor (\d+)/.exec(first.stderr)![1]!;
     expect(next).toBe(got[1]!.cursor);
     const rest = await sf(["admin", "events", "--since", "7d", "--type", "user.created", "--cursor", next], { env });
-    expect(rest.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { data: { email: string } }).data.email)).toEqual(emails.slice(2));
+    expect(
+      rest.stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { data: { email: string } }).data.email),
+    ).toEqual(emails.slice(2));
 
     // A file cut in the middle of a line (as a dropped connection leaves it), then resumed.
     for (const format of ["ndjson", "csv"] as const) {

@@ -53,7 +53,10 @@ describe.each(DATABASES)("admin.events: the audit trail through the SDK (%s)", (
   it("stream() and download(): NDJSON and CSV, cut by limit with nextCursor, resumed into the same file", async () => {
     const ndjson = await root.admin.events.stream({ type: "user.created" }, { format: "ndjson" });
     expect(ndjson.nextCursor).toBeNull();
-    const lines = (await new Response(ndjson.body).text()).trim().split("\n").map((l) => JSON.parse(l) as AuditEvent);
+    const lines = (await new Response(ndjson.body).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as AuditEvent);
     expect(created(lines)).toEqual(emails);
 
     const file = path.join(dir, "audit.csv");
@@ -65,7 +68,12 @@ describe.each(DATABASES)("admin.events: the audit trail through the SDK (%s)", (
     // One header row, then every event once.
     expect(rows[0]![0]).toBe("cursor");
     expect(rows.filter((r) => r[0] === "cursor")).toHaveLength(1);
-    expect(rows.slice(1).map((r) => JSON.parse(r[12]!).email).filter((e: string) => emails.includes(e))).toEqual(emails);
+    expect(
+      rows
+        .slice(1)
+        .map((r) => JSON.parse(r[12]!).email)
+        .filter((e: string) => emails.includes(e)),
+    ).toEqual(emails);
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
 
     const nd = path.join(dir, "audit.ndjson");

@@ -36,7 +36,12 @@ describe.each(DATABASES)("the audit trail records who did what (%s)", (kind) => 
     expect(res.status).toBe(200);
     const text = await res.text();
     for (const secret of secrets) expect(text, "a secret in the audit export").not.toContain(secret);
-    return text === "" ? [] : text.trim().split("\n").map((l) => JSON.parse(l) as AuditEvent);
+    return text === ""
+      ? []
+      : text
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as AuditEvent);
   };
   const ofPackage = async (id: string) => exported(`?package=${id}`);
   const types = (list: AuditEvent[]) => list.map((e) => e.type);
@@ -51,12 +56,20 @@ describe.each(DATABASES)("the audit trail records who did what (%s)", (kind) => 
   });
 
   it("an outbound package: created, finalized (recipients, files, expiry), downloaded, resent, a link revoked, revoked, deleted", async () => {
-    const shared = await shareFiles(t, owner.token, [["report.pdf", "quarterly numbers"], ["notes.txt", "n"]], {
-      title: "Q4 for the board",
-      recipient_email: undefined,
-      recipients: [{ email: "cfo@acme.test" }, { email: "ceo@acme.test" }],
-      password: "a long link password",
-    });
+    const shared = await shareFiles(
+      t,
+      owner.token,
+      [
+        ["report.pdf", "quarterly numbers"],
+        ["notes.txt", "n"],
+      ],
+      {
+        title: "Q4 for the board",
+        recipient_email: undefined,
+        recipients: [{ email: "cfo@acme.test" }, { email: "ceo@acme.test" }],
+        password: "a long link password",
+      },
+    );
     secrets.push(shared.secret, "a long link password");
     const file = shared.files[0]!;
     const got = await fetch(`${shared.api}/files/${file.id}`, { headers: { "X-Link-Password": "a long link password", "User-Agent": "recipient-browser" } });

@@ -90,7 +90,9 @@ describe.each(DATABASES)("audit export of 100,000 events in flat memory (%s)", (
     const t0 = Date.now();
     await db.raw(kind === "sqlite" ? SEED_SQLITE : SEED_POSTGRES, { first: firstSeq, count: EVENTS, owner: admin.user.id, email: admin.user.email });
     console.log(`${kind}: seeded ${EVENTS} events in ${Date.now() - t0} ms`);
-    await db("audit_event_seq").where({ id: 1 }).update({ last_seq: last + EVENTS });
+    await db("audit_event_seq")
+      .where({ id: 1 })
+      .update({ last_seq: last + EVENTS });
   }, 300_000);
   afterAll(async () => {
     await t?.close();

@@ -200,7 +200,9 @@ describe.each(DATABASES)("audit export: GET /admin/events (%s)", (kind) => {
     });
     expect(nasty.status).toBe(201);
     for (const ua of ["+1+1", "-2+3", "@SUM(A1)", "plain, with comma"]) {
-      expect((await t.fetch("/auth/token", { method: "POST", json: { email: `csv-${tag}@example.com`, password: "wrong one", name: "x" }, headers: { "User-Agent": ua } })).status).toBe(401);
+      expect(
+        (await t.fetch("/auth/token", { method: "POST", json: { email: `csv-${tag}@example.com`, password: "wrong one", name: "x" }, headers: { "User-Agent": ua } })).status,
+      ).toBe(401);
     }
     const json = await walk("");
 
@@ -210,7 +212,10 @@ describe.each(DATABASES)("audit export: GET /admin/events (%s)", (kind) => {
     expect(nd.headers.get("x-next-cursor")).toBeNull();
     const ndText = await nd.text();
     expect(ndText.endsWith("\n")).toBe(true);
-    const lines = ndText.slice(0, -1).split("\n").map((l) => JSON.parse(l) as AuditEvent);
+    const lines = ndText
+      .slice(0, -1)
+      .split("\n")
+      .map((l) => JSON.parse(l) as AuditEvent);
     expect(lines).toEqual(json);
 
     const csv = await events("", { headers: { Accept: "text/csv" } });
@@ -239,12 +244,25 @@ describe.each(DATABASES)("audit export: GET /admin/events (%s)", (kind) => {
       const first = await events("?limit=3", { headers: { Accept: accept } });
       const next = first.headers.get("x-next-cursor");
       const body = await first.text();
-      const got = accept === "text/csv" ? parseCsv(body).slice(1).map((r) => r[1]) : body.trim().split("\n").map((l) => (JSON.parse(l) as AuditEvent).id);
+      const got =
+        accept === "text/csv"
+          ? parseCsv(body)
+              .slice(1)
+              .map((r) => r[1])
+          : body
+              .trim()
+              .split("\n")
+              .map((l) => (JSON.parse(l) as AuditEvent).id);
       expect(got).toEqual(json.slice(0, 3).map((e) => e.id));
       expect(next).toBe(json[2]!.cursor);
       const rest = await events(`?cursor=${next}`, { headers: { Accept: "application/x-ndjson" } });
       expect(rest.headers.get("x-next-cursor")).toBeNull();
-      expect((await rest.text()).trim().split("\n").map((l) => (JSON.parse(l) as AuditEvent).id)).toEqual(json.slice(3).map((e) => e.id));
+      expect(
+        (await rest.text())
+          .trim()
+          .split("\n")
+          .map((l) => (JSON.parse(l) as AuditEvent).id),
+      ).toEqual(json.slice(3).map((e) => e.id));
     }
     // A limit that takes everything: no header.
     const exact = await events(`?limit=${json.length}`, { headers: { Accept: "application/x-ndjson" } });

@@ -64,7 +64,14 @@ describe.each(DATABASES)("the audit export's migration (%s)", (kind) => {
       [5, "package.completed"],
     ]);
     const [, file, archive, upload, complete] = rows;
-    expect(file).toMatchObject({ id: old[0]!.id, user_id: owner.user.id, package_id: out.id, file_id: out.files[0]!.id, link_id: expect.any(String), created_at: old[0]!.created_at });
+    expect(file).toMatchObject({
+      id: old[0]!.id,
+      user_id: owner.user.id,
+      package_id: out.id,
+      file_id: out.files[0]!.id,
+      link_id: expect.any(String),
+      created_at: old[0]!.created_at,
+    });
     expect(JSON.parse(file!.data)).toEqual({ recipient_email: "cfo@acme.test", what: "file", file_name: "a.txt" });
     expect(JSON.parse(archive!.data)).toEqual({ recipient_email: "cfo@acme.test", what: "archive" });
     expect(upload).toMatchObject({ package_id: inbound.id, user_id: owner.user.id });

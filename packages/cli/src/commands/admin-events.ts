@@ -162,14 +162,21 @@ export function registerAdminEvents(program: Command, ctx: Context): void {
       if (opts.package !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(opts.package.trim())) {
         throw new UsageError(`--package must be a package id (got "${opts.package}")`);
       }
-      if (opts.user !== undefined && opts.user.includes("@")) check.email("--user", opts.user);
+      if (opts.user?.includes("@")) check.email("--user", opts.user);
       const cursor = opts.resume ? resumePoint(opts.output!) : opts.cursor;
       const filters: AuditEventFilters = {
         ...(opts.since ? { since: opts.since } : {}),
         ...(opts.until ? { until: opts.until } : {}),
         ...(opts.user ? { user: opts.user.trim() } : {}),
         ...(opts.package ? { package: opts.package.trim().toLowerCase() } : {}),
-        ...(opts.type ? { type: opts.type.split(",").map((s) => s.trim()).filter(Boolean) } : {}),
+        ...(opts.type
+          ? {
+              type: opts.type
+                .split(",")
+                .map((s) => s.trim())
+                .filter(Boolean),
+            }
+          : {}),
       };
       const range = { ...(cursor ? { cursor } : {}), ...(opts.limit ? { limit: opts.limit } : {}) };
       const sf = await ctx.client();
@@ -190,7 +197,9 @@ export function registerAdminEvents(program: Command, ctx: Context): void {
         await paged(ctx, fmt, opts, filters, range);
       } catch (err) {
         if (err instanceof AbortError || signal?.aborted) {
-          throw new InterruptedError(opts.output ? `interrupted; continue with: sf admin events … --output ${opts.output} --resume` : "interrupted; continue with --cursor <the last cursor received>");
+          throw new InterruptedError(
+            opts.output ? `interrupted; continue with: sf admin events … --output ${opts.output} --resume` : "interrupted; continue with --cursor <the last cursor received>",
+          );
         }
         throw err;
       }
@@ -211,7 +220,10 @@ async function paged(ctx: Context, fmt: "table" | "json", opts: EventsFlags, fil
   const limit = range.limit ?? Infinity;
   if (fmt === "json") await write("[");
   else if (tty) out(ctx.io, `${"TIME".padEnd(24)}  ${"TYPE".padEnd(22)}  ${"ACTOR".padEnd(28)}  ABOUT`);
-  for await (const e of sf.admin.events.iterate({ ...filters, ...(range.cursor ? { cursor: range.cursor } : {}), pageSize: Math.min(1000, limit) }, ctx.io.signal ? { signal: ctx.io.signal } : {})) {
+  for await (const e of sf.admin.events.iterate(
+    { ...filters, ...(range.cursor ? { cursor: range.cursor } : {}), pageSize: Math.min(1000, limit) },
+    ctx.io.signal ? { signal: ctx.io.signal } : {},
+  )) {
     if (n >= limit) {
       info(ctx.io, `More events: continue with --cursor ${last}`);
       break;

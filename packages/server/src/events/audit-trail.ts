@@ -95,7 +95,12 @@ export async function recordDomainEvent(trx: Knex, s: Services, e: DomainEvent, 
     }
     case "package.links_resent":
       for (const { link } of e.links) {
-        await recordAuditEvent(trx, s, { ...base, type: "link.resent", linkId: link.id, data: { title, recipient_email: link.recipient_email, expires_at: p?.expires_at ?? null } });
+        await recordAuditEvent(trx, s, {
+          ...base,
+          type: "link.resent",
+          linkId: link.id,
+          data: { title, recipient_email: link.recipient_email, expires_at: p?.expires_at ?? null },
+        });
       }
       return;
     case "link.revoked":

@@ -73,7 +73,11 @@ export interface Sent {
 }
 
 /** What a handler answers: JSON, nothing, or a description of bytes for the one download path. */
-export type Reply<K extends OperationId> = JsonReply<K> | EmptyReply<K> | (ServesBytes<K> extends true ? Download : never) | (K extends TusOperation | StreamingOperation ? Sent : never);
+export type Reply<K extends OperationId> =
+  | JsonReply<K>
+  | EmptyReply<K>
+  | (ServesBytes<K> extends true ? Download : never)
+  | (K extends TusOperation | StreamingOperation ? Sent : never);
 
 /** Everything a handler gets: validated input, the caller, the services. */
 export interface Ctx<K extends OperationId> {

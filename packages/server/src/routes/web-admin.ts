@@ -59,12 +59,16 @@ export function adminPages(s: Services): Router {
         throw new ValidationFailed(`The password must be ${users.PASSWORD_LENGTH.min} to ${users.PASSWORD_LENGTH.max} characters long.`, "/body/password");
       }
       const name = text(form.name, "Name", 200, { optional: true });
-      await users.createUser(s, {
-        email: email(form.email, "Email"),
-        name: name ?? "",
-        password,
-        role: choice(form.role, "Role", ["user", "admin"] as const),
-      }, sessionOf(req).principal);
+      await users.createUser(
+        s,
+        {
+          email: email(form.email, "Email"),
+          name: name ?? "",
+          password,
+          role: choice(form.role, "Role", ["user", "admin"] as const),
+        },
+        sessionOf(req).principal,
+      );
       res.redirect(303, "/admin/users?notice=created");
     } catch (err) {
       if (isFormError(err)) return sendUsers(s, req, res, { form, error: err.message, status: err.status });

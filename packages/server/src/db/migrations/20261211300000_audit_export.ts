@@ -73,9 +73,7 @@ export const migration: Migration = {
     }
 
     // Number every row by time (the same statement runs on SQLite and PostgreSQL).
-    await knex.raw(
-      `update audit_events set seq = r.n from (select id, row_number() over (order by created_at, id) as n from audit_events) as r where audit_events.id = r.id`,
-    );
+    await knex.raw(`update audit_events set seq = r.n from (select id, row_number() over (order by created_at, id) as n from audit_events) as r where audit_events.id = r.id`);
     const max = (await knex("audit_events").max({ m: "seq" }).first()) as { m: number | string | null } | undefined;
     await knex("audit_event_seq").insert({ id: 1, last_seq: Number(max?.m ?? 0) });
 

@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -5,6 +6,7 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { parseCsv } from "@speedyfiles/test-utils/csv";
 import { parseWhen } from "../src/commands/admin-events.js";
 import { sf, tempDir } from "./helpers.js";
+import { baseEnv, runSf, startSf } from "./proc.js";
 
 const COLUMNS = ["cursor", "id", "created_at", "type", "actor_user_id", "actor_email", "user_id", "package_id", "link_id", "file_id", "client_address", "user_agent", "data"];
 
@@ -139,6 +141,47 @@ describe.each(DATABASES)("sf admin events (%s)", (kind) => {
       if (format === "csv") expect(text.split("\r\n").filter((l) => l.startsWith("cursor,"))).toHaveLength(1);
       expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
     }
+  });
+
+  it("the built sf, as a process: --since 7d --format csv to a pipe, and a reader that stops early", async () => {
+    const env2 = { ...baseEnv(dir), SF_URL: t.url, SF_TOKEN: admin.token };
+    const r = await runSf(["admin", "events", "--since", "7d", "--format", "csv"], { env: env2 });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const rows = parseCsv(r.stdout);
+    expect(rows[0]).toEqual(COLUMNS);
+    expect(
+      rows
+        .slice(1)
+        .filter((row) => row[3] === "user.created")
+        .map((row) => JSON.parse(row[12]!).email),
+    ).toEqual(emails);
+    // `sf admin events | head -1`: the pipe closes after the first line, while 20,000 more events
+    // are on their way; sf ends quietly.
+    const db = t.running.services.db;
+    const last = Number(((await db("audit_event_seq").where({ id: 1 }).first("last_seq")) as { last_seq: number | string }).last_seq);
+    await db.transaction(async (trx) => {
+      for (let b = 0; b < 20_000; b += 500) {
+        const rows = Array.from({ length: 500 }, (_, i) => ({
+          id: crypto.randomUUID(),
+          seq: last + b + i + 1,
+          type: "package.downloaded",
+          data: JSON.stringify({ n: b + i, recipient_email: "bulk@example.com" }),
+          created_at: t.clock.now().toISOString(),
+        }));
+        await trx("audit_events").insert(rows);
+      }
+      await trx("audit_event_seq")
+        .where({ id: 1 })
+        .update({ last_seq: last + 20_000 });
+    });
+    const p = startSf(["admin", "events", "--since", "7d"], env2);
+    p.child.stdin.end();
+    p.child.stdout.once("data", () => p.child.stdout.destroy());
+    const done = await p.done;
+    expect(done.code).toBe(0);
+    expect(done.stderr).not.toMatch(/^\s+at /m);
+    expect(done.stderr).not.toMatch(/EPIPE/);
   });
 
   it("refuses what it can tell is wrong before asking (exit 2), and says what the server refused", async () => {

@@ -17,6 +17,7 @@ import { registerAdminTrust } from "./commands/admin-trust.js";
 import { registerAdminUsers } from "./commands/admin-users.js";
 import { registerPassword } from "./commands/password.js";
 import { registerAdminPolicy } from "./commands/admin-policy.js";
+import { registerAdminEvents } from "./commands/admin-events.js";
 
 export type { Io } from "./output.js";
 export { ExitCode, EXIT_CODES_HELP } from "./exit-codes.js";
@@ -111,6 +112,7 @@ export function buildProgram(ctx: Context): Command {
   registerAdminUsers(program, ctx);
   registerPassword(program, ctx);
   registerAdminPolicy(program, ctx);
+  registerAdminEvents(program, ctx);
   registerCompletion(program, ctx);
   return program;
 }

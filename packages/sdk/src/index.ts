@@ -49,6 +49,8 @@ export {
   type EffectivePolicy,
   type EffectiveRules,
   type MeMethod,
+  type AuditEvent,
+  type AuditEventList,
   type UploadSource,
   type UploadOptions,
   type UploadedFile,
@@ -90,6 +92,7 @@ export {
   type PlainFileMeta,
 } from "./encryption/index.js";
 export type { UploadTransform } from "./transfer/index.js";
+export type { AuditEventFilters, AuditEventRange, AuditExport, AuditExportFormat } from "./resources/audit-events.js";
 export { expandPaths, safeFilePath, type LocalFile } from "./files.js";
 export {
   parseLink,

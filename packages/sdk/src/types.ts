@@ -51,3 +51,6 @@ export type PolicyUpdateRequest = Schemas["PolicyUpdateRequest"];
 export type EffectivePolicy = Schemas["EffectivePolicy"];
 /** A rule's value in an error (`limit`): days, bytes or a count, a list of domains, or true. */
 export type PolicyLimit = number | boolean | string[];
+/** One event of the instance's audit trail (GET /admin/events). */
+export type AuditEvent = Schemas["AuditEvent"];
+export type AuditEventList = Schemas["AuditEventList"];

@@ -1,6 +1,7 @@
 // Everything at once; a test that needs one helper can import its own module instead
 // (`@speedyfiles/test-utils/server`), which loads less (no Chromium driver, no S3 client).
 export * from "./browser.js";
+export * from "./csv.js";
 export * from "./expect.js";
 export * from "./fixtures.js";
 export * from "./legacy-names.js";

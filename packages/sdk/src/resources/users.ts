@@ -16,6 +16,7 @@ import type {
   UserUpdateRequest,
 } from "../types.js";
 import type { Core } from "./core.js";
+import { auditEventsResource } from "./audit-events.js";
 
 /**
  * `sf.me()`, `sf.me.policy()` and `sf.health()`: who the token belongs to, the rules their
@@ -29,11 +30,14 @@ export function accountMethods({ api, call, init }: Core) {
   };
 }
 
-/** `sf.admin`: user management, the instance's policy and keyless CI trust policies (admins only). */
-export function adminResource({ api, call, init }: Core) {
+/** `sf.admin`: user management, the instance's policy, keyless CI trust policies and the audit trail (admins only). */
+export function adminResource(core: Core) {
+  const { api, call, init } = core;
   const getPolicy = (o?: RequestOptions): Promise<Policy> => call(api.GET("/admin/policy", init(o)));
   const putPolicy = (body: PolicyUpdateRequest, o?: RequestOptions): Promise<Policy> => call(api.PUT("/admin/policy", { body, ...init(o) }));
   return {
+    /** The instance's audit trail: pages, a walk that follows the cursor, or the NDJSON/CSV export. */
+    events: auditEventsResource(core),
     /**
      * The rules every package must follow (lifetimes, password, encryption, recipient domains,
      * file size, recipients, storage quota), and each role's overrides.

@@ -53,6 +53,11 @@ export async function listActiveTokens(db: Knex, userId: string): Promise<TokenR
     ]);
 }
 
+/** A live (unrevoked) token of this user, or undefined. */
+export async function findLiveToken(db: Knex, userId: string, id: string): Promise<TokenRow | undefined> {
+  return db<TokenRow>("api_tokens").where({ id, user_id: userId }).whereNull("revoked_at").first();
+}
+
 /** Marks a token of this user revoked; returns false if there is no such live token. */
 export async function revokeTokenRow(db: Knex, userId: string, id: string, now: string): Promise<boolean> {
   const n = await db("api_tokens").where({ id, user_id: userId }).whereNull("revoked_at").update({ revoked_at: now });

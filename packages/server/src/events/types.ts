@@ -20,8 +20,8 @@ export type LinkRef = Pick<LinkRow, "id" | "recipient_email" | "recipient_name">
 
 /**
  * Everything that happens and that someone is told about: the owner's audit trail
- * (`package_events`), the webhook outbox and the mail outbox are fed from these, by `emit`
- * (events/emit.ts) in the transaction of the change.
+ * (`package_events`), the instance's (`audit_events`), the webhook outbox and the mail outbox are
+ * fed from these, by `emit` (events/emit.ts) in the transaction of the change.
  */
 export type DomainEvent =
   | { type: "package.created" | "package.revoked" | "package.deleted" | "package.expired"; pkg: PackageRef }
@@ -35,6 +35,8 @@ export type DomainEvent =
   | { type: "package.uploaded"; pkg: PackageRef; link: LinkRef; file: FileView; client: Client }
   /** The recipient of an inbound link said they are done, with new files: the owner is told. */
   | { type: "package.completed"; pkg: PackageRef; link: LinkRef; client: Client }
+  /** The owner revoked one recipient's link (the others stay live). */
+  | { type: "link.revoked"; pkg: PackageRef; link: LinkRef }
   /** A recipient's first complete download (`what` says of what): the owner's receipt. */
   | { type: "link.first_download"; pkg: PackageRef; link: LinkRef; what: string }
   /** Every file reached max_downloads through this link: the owner is told. */

@@ -20,7 +20,7 @@ export async function queueWebhooks(trx: Knex, e: DomainEvent, now: Date): Promi
     });
     return deliveryIds;
   }
-  if (e.type === "package.links_resent" || e.type === "link.first_download" || e.type === "link.used_up" || e.type === "webhook.disabled") return [];
+  if (e.type === "package.links_resent" || e.type === "link.revoked" || e.type === "link.first_download" || e.type === "link.used_up" || e.type === "webhook.disabled") return [];
   // A password reset is about an account, not a package: no webhook hears of it.
   if (e.type === "password_reset.mail") return [];
   const file = e.type === "package.downloaded" || e.type === "package.uploaded" ? e.file : undefined;

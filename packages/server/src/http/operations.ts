@@ -64,13 +64,20 @@ export type TusOperation =
   | "appendLinkUpload"
   | "terminateLinkUpload";
 
-/** The answer has already been sent (by @tus/server). */
+/** Operations that may stream their answer themselves (the audit export's NDJSON and CSV). */
+export type StreamingOperation = "listAdminEvents";
+
+/** The answer has already been sent (by @tus/server, or streamed by the handler). */
 export interface Sent {
   kind: "sent";
 }
 
 /** What a handler answers: JSON, nothing, or a description of bytes for the one download path. */
-export type Reply<K extends OperationId> = JsonReply<K> | EmptyReply<K> | (ServesBytes<K> extends true ? Download : never) | (K extends TusOperation ? Sent : never);
+export type Reply<K extends OperationId> =
+  | JsonReply<K>
+  | EmptyReply<K>
+  | (ServesBytes<K> extends true ? Download : never)
+  | (K extends TusOperation | StreamingOperation ? Sent : never);
 
 /** Everything a handler gets: validated input, the caller, the services. */
 export interface Ctx<K extends OperationId> {

@@ -145,7 +145,7 @@ function multipartPlaceholder(req: Request, _res: Response, next: NextFunction):
 
 interface QueryParameter {
   name: string;
-  type: "integer" | "boolean" | "string";
+  type: "integer" | "boolean" | "string" | "array";
 }
 
 function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): QueryParameter[] {
@@ -153,7 +153,10 @@ function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): Que
   return [...(item.parameters ?? []), ...(op.parameters ?? [])]
     .map(resolve)
     .filter((p) => p.in === "query")
-    .map((p) => ({ name: p.name, type: p.schema?.type === "integer" ? "integer" : p.schema?.type === "boolean" ? "boolean" : "string" }));
+    .map((p) => {
+      const type = p.schema?.type;
+      return { name: p.name, type: type === "integer" || type === "boolean" || type === "array" ? type : "string" };
+    });
 }
 
 /**
@@ -161,13 +164,18 @@ function queryParameters(spec: Spec, item: SpecPathItem, op: SpecOperation): Que
  * enums; it also accepts what JavaScript can read as a number (`1e999`, `0x10`, `Infinity`), which
  * a query integer never is: only decimal digits pass.
  */
-function parseQuery(req: Request, params: QueryParameter[]): Record<string, string | number | boolean> {
+function parseQuery(req: Request, params: QueryParameter[]): Record<string, string | number | boolean | string[]> {
   // From the URL itself: the validator replaces `req.query` with its coerced values (`1e3` → 1000).
   const raw = new URLSearchParams(req.originalUrl.slice(req.originalUrl.indexOf("?") + 1 || req.originalUrl.length));
-  const out: Record<string, string | number | boolean> = {};
+  const out: Record<string, string | number | boolean | string[]> = {};
   for (const p of params) {
     const values = raw.getAll(p.name);
     if (values.length === 0) continue;
+    // A list: comma-separated, or the parameter repeated (the validator checked each item).
+    if (p.type === "array") {
+      out[p.name] = values.flatMap((v) => v.split(",")).filter((v) => v !== "");
+      continue;
+    }
     if (values.length > 1) throw new ValidationFailed(`${p.name} must be given once`, `/query/${p.name}`);
     const text = values[0]!;
     if (p.type === "string") {

@@ -29,4 +29,6 @@ export interface Principal {
   sessionId?: string;
   /** The user as the API shows it, when the authentication already read it (saves a query). */
   profile?: components["schemas"]["User"];
+  /** Where the request came from (its address and user agent), for the audit trail. */
+  client?: { address: string | undefined; userAgent: string | undefined };
 }

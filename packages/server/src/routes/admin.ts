@@ -9,7 +9,7 @@ export const listUsers: Handler<"listUsers"> = async ({ s, query }) => ({
   body: await users.listUsers(s, { ...pageOf(query), q: query.q }),
 });
 
-export const createUser: Handler<"createUser"> = async ({ s, body }) => ({ status: 201, body: await users.createUser(s, body) });
+export const createUser: Handler<"createUser"> = async ({ s, user, body }) => ({ status: 201, body: await users.createUser(s, body, user) });
 
 export const updateUser: Handler<"updateUser"> = async ({ s, user, params, body }) => ({
   status: 200,

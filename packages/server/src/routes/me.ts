@@ -2,9 +2,9 @@ import type { Handler } from "../http/operations.js";
 import * as users from "../services/users.js";
 import * as tokens from "../services/tokens.js";
 
-export const createSessionToken: Handler<"createSessionToken"> = async ({ s, body }) => ({
+export const createSessionToken: Handler<"createSessionToken"> = async ({ s, body, client }) => ({
   status: 201,
-  body: await tokens.createSessionToken(s, body),
+  body: await tokens.createSessionToken(s, body, client),
 });
 
 export const getMe: Handler<"getMe"> = async ({ s, user }) => ({ status: 200, body: await users.getMe(s, user) });

@@ -3,6 +3,8 @@ import { ValidationFailed } from "../errors.js";
 import type { Services } from "../services/context.js";
 import * as users from "../services/users.js";
 import { forcePasswordReset } from "../services/password-reset.js";
+import * as audit from "../services/audit-export.js";
+import { sendEventStream } from "../http/event-stream.js";
 import { usersBody, type UsersPageData } from "../web/admin-users-page.js";
 import { isFormError, noticeOf, renderPage } from "./web-render.js";
 import { choice, email, formFields, text, uuidParam } from "./web-forms.js";
@@ -38,13 +40,17 @@ async function sendUsers(s: Services, req: Request, res: Response, o: Pick<Users
   );
 }
 
-/** Admin (administrators only; anyone else gets the 403 page): users. */
+/** Admin (administrators only; anyone else gets the 403 page): users, and the audit trail's CSV export. */
 export function adminPages(s: Services): Router {
   const r = Router();
   const adminForm = [requireSession, requireAdmin, formBody, checkFormCsrf(s)];
 
   r.get("/admin", requireSession, requireAdmin, (_req, res) => res.redirect(303, "/admin/users"));
   r.get("/admin/users", requireSession, requireAdmin, (req, res) => sendUsers(s, req, res));
+  // The whole audit trail as one CSV file (the API's export; filters: GET /api/v1/admin/events).
+  r.get("/admin/audit.csv", requireSession, requireAdmin, async (req, res) => {
+    await sendEventStream(req, res, "csv", await audit.exportAdminEvents(s, {}), req.log ?? s.logger);
+  });
 
   r.post("/admin/users", ...adminForm, async (req, res) => {
     const f = formFields(req);
@@ -55,12 +61,16 @@ export function adminPages(s: Services): Router {
         throw new ValidationFailed(`The password must be ${users.PASSWORD_LENGTH.min} to ${users.PASSWORD_LENGTH.max} characters long.`, "/body/password");
       }
       const name = text(form.name, "Name", 200, { optional: true });
-      await users.createUser(s, {
-        email: email(form.email, "Email"),
-        name: name ?? "",
-        password,
-        role: choice(form.role, "Role", ["user", "admin"] as const),
-      });
+      await users.createUser(
+        s,
+        {
+          email: email(form.email, "Email"),
+          name: name ?? "",
+          password,
+          role: choice(form.role, "Role", ["user", "admin"] as const),
+        },
+        sessionOf(req).principal,
+      );
       res.redirect(303, "/admin/users?notice=created");
     } catch (err) {
       if (isFormError(err)) return sendUsers(s, req, res, { form, error: err.message, status: err.status });

@@ -50,6 +50,8 @@ export function loadSession(s: Services): RequestHandler {
     if (secret !== undefined) {
       try {
         const session = await resolveSession(s, secret);
+        // Where the browser is goes with who it is: services record both in the audit trail.
+        session.principal.client = { address: req.ip, userAgent: req.get("user-agent") };
         req.webSession = session;
         req.principal = session.principal;
       } catch (err) {

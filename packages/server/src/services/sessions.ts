@@ -10,6 +10,7 @@ import { csrfTokenFor, flashKeyFor, generateSessionSecret, seal, sha256Hex, unse
 import { deleteOldFlashes, insertFlash, takeFlashRows } from "../db/flashes.js";
 import { authenticatePassword, canonicalId } from "./users.js";
 import type { Client, Principal, Services } from "./context.js";
+import { recordAuditEvent } from "../events/audit-trail.js";
 
 /** `last_seen_at` is written at most this often per session (idle expiry is that coarse). */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -53,7 +54,7 @@ export interface SessionView {
  * secret for the cookie: only its SHA-256 is stored.
  */
 export async function signIn(s: Services, email: string, password: string, client: Client): Promise<{ secret: string; expiresAt: Date }> {
-  const user = await authenticatePassword(s, email, password);
+  const user = await authenticatePassword(s, email, password, { method: "password", client });
   const secret = generateSessionSecret();
   const now = s.clock();
   const expiresAt = new Date(now.getTime() + s.config.sessionMaxHours * 3_600_000);
@@ -68,7 +69,11 @@ export async function signIn(s: Services, email: string, password: string, clien
     client_address: client.address?.slice(0, 64) ?? null,
     user_agent: client.userAgent?.slice(0, 300) ?? null,
   };
-  await insertSession(s.db, row);
+  await s.db.transaction(async (trx) => {
+    await insertSession(trx, row);
+    const actor: Principal = { kind: "session", userId: user.id, role: user.role, scopes: new Set(), sessionId: row.id, client };
+    await recordAuditEvent(trx, s, { type: "auth.signed_in", actor, userId: user.id, data: { method: "password", session_id: row.id } });
+  });
   return { secret, expiresAt };
 }
 
@@ -120,7 +125,13 @@ export async function resolveSession(s: Services, secret: string): Promise<Activ
 
 /** Signs the caller's session out: revoked in the database, so the cookie is worthless everywhere. */
 export async function signOut(s: Services, user: Principal): Promise<void> {
-  if (user.sessionId) await revokeSessionRow(s.db, user.userId, user.sessionId, s.clock().toISOString());
+  const sessionId = user.sessionId;
+  if (!sessionId) return;
+  await s.db.transaction(async (trx) => {
+    if (await revokeSessionRow(trx, user.userId, sessionId, s.clock().toISOString())) {
+      await recordAuditEvent(trx, s, { type: "auth.signed_out", actor: user, userId: user.userId, data: { session_id: sessionId } });
+    }
+  });
 }
 
 /** The caller's live sessions, newest first, the current one marked. */
@@ -142,7 +153,12 @@ export async function listSessions(s: Services, user: Principal): Promise<Sessio
 
 /** Signs out one of the caller's sessions (another browser, say). */
 export async function revokeSession(s: Services, user: Principal, id: string): Promise<void> {
-  if (!(await revokeSessionRow(s.db, user.userId, canonicalId(id), s.clock().toISOString()))) throw new NotFound("not_found", "Session not found");
+  const sessionId = canonicalId(id);
+  await s.db.transaction(async (trx) => {
+    if (!(await revokeSessionRow(trx, user.userId, sessionId, s.clock().toISOString()))) throw new NotFound("not_found", "Session not found");
+    // Signed out from another of the user's browsers (the Account page).
+    await recordAuditEvent(trx, s, { type: "auth.signed_out", actor: user, userId: user.userId, data: { session_id: sessionId, from_session_id: user.sessionId ?? null } });
+  });
 }
 
 /** Flashes nobody came to see are deleted after this long (the sweeper). */

@@ -2,11 +2,12 @@ import crypto from "node:crypto";
 import type { components } from "../generated/api.js";
 import { NotFound, Unauthorized } from "../errors.js";
 import { bool } from "../db/knex.js";
-import { findTokenWithUser, insertToken, listActiveTokens, revokeTokenRow, touchToken, type TokenRow } from "../db/tokens.js";
+import { findLiveToken, findTokenWithUser, insertToken, listActiveTokens, revokeTokenRow, touchToken, type TokenRow } from "../db/tokens.js";
+import { recordAuditEvent } from "../events/audit-trail.js";
 import type { Role } from "../db/users.js";
 import { authorize, grantedScopes, isScope, newTokenScopes, requestedTokenScopes, SCOPES, tokenListScope, type Scope } from "../policies/index.js";
 import { generateApiToken, sha256Hex, TOKEN_PATTERN } from "../security/secrets.js";
-import { addDays, nowIso, type Principal, type Services } from "./context.js";
+import { addDays, nowIso, type Client, type Principal, type Services } from "./context.js";
 import { authenticatePassword, canonicalId, passwordLoginDisabled } from "./users.js";
 import { cleanText } from "./text.js";
 
@@ -39,7 +40,15 @@ function toToken(row: TokenRow, role: Role): Token {
   };
 }
 
-async function issueToken(s: Services, user: { id: string; role: Role }, input: Schemas["TokenCreateRequest"], scopes: Scope[] | null): Promise<TokenCreated> {
+/** What the audit trail says of a token: never its secret (the prefix is shown in lists too). */
+function tokenFacts(row: TokenRow): Record<string, unknown> {
+  return { id: row.id, name: row.name, prefix: row.prefix, expires_at: row.expires_at, scopes: row.scopes === null ? null : storedScopes(row) };
+}
+
+/** How a token came to be, for the audit trail: `token.created` by its user, or a password sign-in that made it. */
+type Issued = { type: "token.created"; actor: Principal } | { type: "auth.signed_in"; client: Client | undefined };
+
+async function issueToken(s: Services, user: { id: string; role: Role }, input: Schemas["TokenCreateRequest"], scopes: Scope[] | null, how: Issued): Promise<TokenCreated> {
   const userId = user.id;
   const raw = generateApiToken();
   const now = s.clock();
@@ -55,7 +64,14 @@ async function issueToken(s: Services, user: { id: string; role: Role }, input: 
     revoked_at: null,
     scopes: scopes === null ? null : JSON.stringify(scopes),
   };
-  await insertToken(s.db, row);
+  await s.db.transaction(async (trx) => {
+    await insertToken(trx, row);
+    if (how.type === "token.created") await recordAuditEvent(trx, s, { type: how.type, actor: how.actor, userId, data: { token: tokenFacts(row) } });
+    else {
+      const actor = { kind: "token", userId, role: user.role, scopes: new Set<Scope>(), client: how.client } satisfies Principal;
+      await recordAuditEvent(trx, s, { type: how.type, actor, userId, data: { method: "token_login", token: tokenFacts(row) } });
+    }
+  });
   return { ...toToken(row, user.role), token: raw };
 }
 
@@ -66,17 +82,17 @@ async function issueToken(s: Services, user: { id: string; role: Role }, input: 
 export function createToken(s: Services, user: Principal, input: Schemas["TokenCreateRequest"]): Promise<TokenCreated> {
   authorize(user, "token.create");
   const scopes = input.scopes ? requestedTokenScopes(user, input.scopes) : newTokenScopes(user);
-  return issueToken(s, { id: user.userId, role: user.role }, input, scopes);
+  return issueToken(s, { id: user.userId, role: user.role }, input, scopes, { type: "token.created", actor: user });
 }
 
 /** `POST /auth/token`: email and password for a new token (how `sf login` gets one). */
-export async function createSessionToken(s: Services, input: Schemas["LoginRequest"]): Promise<TokenCreated> {
+export async function createSessionToken(s: Services, input: Schemas["LoginRequest"], client?: Client): Promise<TokenCreated> {
   // Refused before the password is looked at (nor counted by the login limits: not a 401).
   if (!s.config.passwordLogin) throw passwordLoginDisabled();
-  const user = await authenticatePassword(s, input.email, input.password);
+  const user = await authenticatePassword(s, input.email, input.password, { method: "token_login", client });
   // The password holds every scope of the role: the asked scopes are checked against that.
   const scopes = input.scopes ? requestedTokenScopes({ kind: "token", userId: user.id, role: user.role, scopes: grantedScopes(user.role, null) }, input.scopes) : null;
-  return issueToken(s, user, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) }, scopes);
+  return issueToken(s, user, { name: input.name, ...(input.expires_in_days ? { expires_in_days: input.expires_in_days } : {}) }, scopes, { type: "auth.signed_in", client });
 }
 
 /** `GET /me/tokens`. */
@@ -86,7 +102,12 @@ export async function listTokens(s: Services, user: Principal): Promise<Token[]>
 
 /** `DELETE /me/tokens/{id}`. */
 export async function revokeToken(s: Services, user: Principal, id: string): Promise<void> {
-  if (!(await revokeTokenRow(s.db, tokenListScope(user).userId, canonicalId(id), nowIso(s.clock)))) throw new NotFound("token_not_found", "Token not found");
+  const owner = tokenListScope(user).userId;
+  await s.db.transaction(async (trx) => {
+    const row = await findLiveToken(trx, owner, canonicalId(id));
+    if (!row || !(await revokeTokenRow(trx, owner, row.id, nowIso(s.clock)))) throw new NotFound("token_not_found", "Token not found");
+    await recordAuditEvent(trx, s, { type: "token.revoked", actor: user, userId: owner, data: { token: tokenFacts(row) } });
+  });
 }
 
 /**

@@ -7,7 +7,8 @@ import { revokeUserSessions } from "../db/sessions.js";
 import { deleteUserResetTokens } from "../db/password-reset-tokens.js";
 import { dummyPasswordHash, hashPassword, hasPassword, verifyPassword } from "../security/passwords.js";
 import { cleanText } from "./text.js";
-import { nowIso, type Principal, type Services } from "./context.js";
+import { nowIso, type Client, type Principal, type Services } from "./context.js";
+import { recordAuditEvent } from "../events/audit-trail.js";
 import { authorize } from "../policies/index.js";
 
 type Schemas = components["schemas"];
@@ -36,8 +37,12 @@ export async function getMe(s: Services, user: Principal): Promise<User> {
   return toUser(row);
 }
 
-/** `POST /admin/users`. Needs only the database and the clock, so `create-admin` can call it without a running server. */
-export async function createUser(s: Pick<Services, "db" | "clock">, input: UserCreateRequest): Promise<User> {
+/**
+ * `POST /admin/users`. Needs only the database and the clock, so `create-admin` can call it
+ * without a running server. Recorded as `user.created` by `actor` (null: the server itself, as
+ * `create-admin` and the first start).
+ */
+export async function createUser(s: Pick<Services, "db" | "clock">, input: UserCreateRequest, actor: Principal | null = null): Promise<User> {
   const now = nowIso(s.clock);
   const email = input.email.trim().toLowerCase();
   const name = cleanText(input.name, "/body/name") || email;
@@ -54,7 +59,10 @@ export async function createUser(s: Pick<Services, "db" | "clock">, input: UserC
     updated_at: now,
   };
   try {
-    await insertUser(s.db, row);
+    await s.db.transaction(async (trx) => {
+      await insertUser(trx, row);
+      await recordAuditEvent(trx, s, { type: "user.created", actor, userId: row.id, data: { email, name, role: row.role } });
+    });
   } catch (err) {
     // Two concurrent creates can both pass the check above; the unique index decides.
     if (isUniqueViolation(err)) throw new Conflict("email_taken", "A user with this email already exists");
@@ -87,6 +95,7 @@ export async function updateUser(s: Services, actor: Principal, rawId: string, i
     if (input.password !== undefined || input.disabled === true) await revokeUserSessions(trx, id, patch.updated_at!);
     // A new password makes any password reset link still out there pointless: it stops working.
     if (input.password !== undefined) await deleteUserResetTokens(trx, id);
+    await recordUserUpdate(trx, s, actor, existing, patch);
   });
   return toUser({ ...existing, ...patch });
 }
@@ -104,6 +113,23 @@ export async function usesPassword(s: Services, user: Principal): Promise<boolea
   if (!s.config.passwordLogin) return false;
   const row = await findUserById(s.db, user.userId);
   return !!row && hasPassword(row.password_hash);
+}
+
+/**
+ * The audit trail of an admin's change to a user: `user.disabled` or `user.enabled` when that
+ * flipped, `user.updated` with the other fields that changed (`{from, to}`; a new password only
+ * as `true`). A change to nothing records nothing.
+ */
+async function recordUserUpdate(trx: Services["db"], s: Services, actor: Principal, before: UserRow, patch: Partial<UserRow>): Promise<void> {
+  const about = { actor, userId: before.id };
+  const changes: Record<string, unknown> = {};
+  if (patch.name !== undefined && patch.name !== before.name) changes.name = { from: before.name, to: patch.name };
+  if (patch.role !== undefined && patch.role !== before.role) changes.role = { from: before.role, to: patch.role };
+  if (patch.password_hash !== undefined) changes.password = true;
+  if (Object.keys(changes).length > 0) await recordAuditEvent(trx, s, { ...about, type: "user.updated", data: { email: before.email, changes } });
+  if (patch.disabled !== undefined && patch.disabled !== bool(before.disabled)) {
+    await recordAuditEvent(trx, s, { ...about, type: patch.disabled ? "user.disabled" : "user.enabled", data: { email: before.email } });
+  }
 }
 
 /** The shortest and longest password accepted (the `Password` schema of openapi.yaml). */
@@ -142,13 +168,31 @@ export async function listUsers(s: Services, opts: { page: number; perPage: numb
  * Checks an email and password. Unknown email, wrong password and disabled account all end in the
  * same 401 after one scrypt computation, so neither the answer nor its timing says which it was.
  */
-export async function authenticatePassword(s: Services, email: string, password: string): Promise<UserRow> {
-  const user = await findUserByEmail(s.db, signInEmail(email));
+export async function authenticatePassword(s: Services, email: string, password: string, attempt: SignInAttempt): Promise<UserRow> {
+  const tried = signInEmail(email);
+  const user = await findUserByEmail(s.db, tried);
   // An account without a password (made by single sign-on) costs the same check as any other.
   const stored = user && hasPassword(user.password_hash) ? user.password_hash : await dummyPasswordHash();
   const ok = (await verifyPassword(password, stored)) && !!user && hasPassword(user.password_hash);
-  if (!user || !ok || bool(user.disabled)) throw new Unauthorized("credentials_invalid", "Wrong email or password");
+  if (!user || !ok || bool(user.disabled)) {
+    // Recorded whether or not the account exists (the same work either way); never the password.
+    await recordAuditEvent(s.db, s, {
+      type: "auth.sign_in_failed",
+      actor: null,
+      client: attempt.client,
+      userId: user?.id ?? null,
+      data: { method: attempt.method, email: tried },
+    });
+    throw new Unauthorized("credentials_invalid", "Wrong email or password");
+  }
   return user;
+}
+
+/** How a password sign-in is made (the audit trail's `method`) and from where. */
+export interface SignInAttempt {
+  /** `password`: the web sign-in form; `token_login`: `POST /auth/token` (`sf login`). */
+  method: "password" | "token_login";
+  client: Client | undefined;
 }
 
 /**

@@ -59,7 +59,7 @@ export function usersBody(d: UsersPageData): SafeHtml {
   <td class="actions">${toggle}${self || !d.passwordLogin ? "" : forceResetForm(u, d.csrfToken)}</td>
 </tr>`;
   });
-  return html`<div class="page-head"><h1>Users</h1><a class="button" href="/admin/policy">Policy</a> <a class="button" href="/admin/trust-policies">Trust policies</a></div>
+  return html`<div class="page-head"><h1>Users</h1><a class="button" href="/admin/policy">Policy</a> <a class="button" href="/admin/trust-policies">Trust policies</a> <a class="button" href="/admin/audit.csv" download>Export the audit trail as CSV</a></div>
 <section class="panel">
   <details class="create"${d.form ? html` open` : ""}>
     <summary class="button primary">Add user</summary>

@@ -29,6 +29,7 @@ import { migration as m20261209600000 } from "./20261209600000_webhook_circuits_
 import { migration as m20261210000000 } from "./20261210000000_end_to_end_encryption.js";
 import { migration as m20261211100000 } from "./20261211100000_single_sign_on.js";
 import { migration as m20261211200000 } from "./20261211200000_instance_policy_and_quota.js";
+import { migration as m20261211300000 } from "./20261211300000_audit_export.js";
 import { migration as m20261211400000 } from "./20261211400000_password_reset_tokens.js";
 
 // Migrations live in code (one file each, listed here) rather than being loaded from a folder,
@@ -68,6 +69,7 @@ export const migrations: readonly (readonly [name: string, migration: Migration]
   ["20261210000000_end_to_end_encryption", m20261210000000],
   ["20261211100000_single_sign_on", m20261211100000],
   ["20261211200000_instance_policy_and_quota", m20261211200000],
+  ["20261211300000_audit_export", m20261211300000],
   ["20261211400000_password_reset_tokens", m20261211400000],
 ];
 

@@ -65,7 +65,9 @@ export function authenticate(s: Services, alternatives: SecurityAlternative[]): 
     for (const alternative of ordered) {
       const authenticator = AUTHENTICATORS[alternative.scheme]!;
       if (!authenticator.presented(req)) continue;
-      req.principal = await authenticator.authenticate(s, req);
+      const ua = req.headers["user-agent"];
+      // Where the caller is goes with who they are: services record both in the audit trail.
+      req.principal = { ...(await authenticator.authenticate(s, req)), client: { address: req.ip, userAgent: typeof ua === "string" ? ua : undefined } };
       enforce(checkScopes(req.principal, alternative.scopes));
       return next();
     }

@@ -112,7 +112,7 @@ export async function createPackage(s: Services, user: Principal, input: Schemas
         receipt_sent_at: null,
       });
     }
-    await emit(trx, s, { type: "package.created", pkg: row });
+    await emit(trx, s, { type: "package.created", pkg: row }, user);
   });
   return { ...toPackageView({ ...row, file_count: 0, total_size: 0, download_count: 0 }, s.clock()), files: [], links: [] };
 }

@@ -19,7 +19,7 @@ export async function deletePackage(s: Services, user: Principal, id: string): P
     const p = await lockOwnedPackage(trx, user, id, "package.delete");
     uploadIds = await openUploadIdsOf(trx, id);
     // Reported as it was just before it went.
-    await emit(trx, s, { type: "package.deleted", pkg: p });
+    await emit(trx, s, { type: "package.deleted", pkg: p }, user);
     for (const l of await listLinks(trx, id)) await insertDeadLink(trx, l.link_hash, nowIso(s.clock));
     const storageKeys = await storageKeysOf(trx, id);
     // The bytes' deletion is recorded with the rows': it happens even if the store is down now.

@@ -50,7 +50,7 @@ export async function finalizePackage(s: Services, user: Principal, id: string, 
       expires_at: addDays(now, locked.ttl_days).toISOString(),
     });
     const out = await mintLinks(trx, id, (l) => l.revoked_at === null, undefined, now);
-    await emit(trx, s, { type: "package.finalized", pkg: locked, links: out, ...(opts.notify_recipients === false ? { mail: false } : {}) });
+    await emit(trx, s, { type: "package.finalized", pkg: locked, links: out, ...(opts.notify_recipients === false ? { mail: false } : {}) }, user);
     return out;
   });
   return linksAnswer(s, id, minted);
@@ -147,7 +147,7 @@ export async function resendPackage(s: Services, user: Principal, id: string): P
       (i) => `/links/${i}/recipient_email`,
     );
     const out = await mintLinks(trx, id, (l) => l.revoked_at === null, "replaced", now);
-    await emit(trx, s, { type: "package.links_resent", pkg: locked, links: out });
+    await emit(trx, s, { type: "package.links_resent", pkg: locked, links: out }, user);
     return out;
   });
   return linksAnswer(s, id, minted);
@@ -167,9 +167,10 @@ export async function revokePackageLink(s: Services, user: Principal, id: string
     if (!link) throw new NotFound("link_not_found", "This package has no such link");
     if (link.revoked_at !== null) throw new Conflict("link_revoked", "This recipient's link is already revoked");
     await revokeLinkRow(trx, linkId, now.toISOString());
+    await emit(trx, s, { type: "link.revoked", pkg: locked, link }, user);
     const lastLink = (await listLinks(trx, id)).every((l) => l.id === linkId || l.revoked_at !== null);
     if (lastLink && effectiveStatus(locked, now) === "active" && (await revokePackageRow(trx, id, now.toISOString()))) {
-      await emit(trx, s, { type: "package.revoked", pkg: locked });
+      await emit(trx, s, { type: "package.revoked", pkg: locked }, user);
     }
   });
   const p = await ownedPackage(s, user, id, "package.read");

@@ -66,7 +66,7 @@ export async function revokePackage(s: Services, user: Principal, id: string): P
   if (status !== "active") throw new Conflict("package_not_active", `Package is ${status}; only an active package can be revoked`);
   await s.db.transaction(async (trx) => {
     if (!(await revokePackageRow(trx, id, now.toISOString()))) throw new Conflict("package_not_active", "Package changed meanwhile; it is no longer active");
-    await emit(trx, s, { type: "package.revoked", pkg: p });
+    await emit(trx, s, { type: "package.revoked", pkg: p }, user);
   });
   return packageDetail(s, (await findPackage(s.db, id))!);
 }

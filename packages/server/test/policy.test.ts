@@ -364,4 +364,24 @@ describe.each(DATABASES)("the instance's policy (%s)", (kind) => {
     // No reservation is left behind.
     expect(await t.running.services.db("quota_reservations")).toEqual([]);
   });
+
+  it("quota_bytes_per_user: an expired package holds nothing, and bringing it back must fit", async () => {
+    const u = await t.createUser();
+    const me = async () => ((await (await t.fetch("/me/policy", { token: u.token })).json()) as { quota_used_bytes: number }).quota_used_bytes;
+    const old = await createPackage(t, u.token, { ttl_days: 1 });
+    expect((await uploadFile(t, u.token, old.id, "old.bin", crypto.randomBytes(2000))).status).toBe(201);
+    await finalize(t, u.token, old.id);
+    t.clock.advanceDays(2);
+    expect(await me()).toBe(0);
+    await setPolicy({ quota_bytes_per_user: 3000 });
+    const fresh = await createPackage(t, u.token);
+    expect((await uploadFile(t, u.token, fresh.id, "new.bin", crypto.randomBytes(1500))).status).toBe(201);
+    const revive = () => t.fetch(`/packages/${old.id}`, { method: "PATCH", token: u.token, json: { ttl_days: 3 } });
+    const body = await expectRefusal(await revive(), "quota_bytes_per_user", 3000, "quota_exceeded");
+    expect(body.detail).toMatch(/Bringing this package back/);
+    expect(((await (await t.fetch(`/packages/${old.id}`, { token: u.token })).json()) as { status: string }).status).toBe("expired");
+    expect((await t.fetch(`/packages/${fresh.id}`, { method: "DELETE", token: u.token })).status).toBe(204);
+    expect((await revive()).status).toBe(200);
+    expect(await me()).toBe(2000);
+  });
 });

@@ -27,8 +27,8 @@ export async function lockInstancePolicy(trx: Knex): Promise<InstancePolicyRow |
   return readInstancePolicy(trx);
 }
 
-/** Any fixed number: the advisory lock of a policy change (PostgreSQL). */
-const POLICY_LOCK = 7_305_119_403;
+/** Any fixed number, unlike the others (migrations 402, storage migrate 403): the advisory lock of a policy change (PostgreSQL). */
+const POLICY_LOCK = 7_305_119_442;
 
 /** Replaces the stored policy (inserting the row the first time). */
 export async function writeInstancePolicy(db: Knex, row: InstancePolicyRow): Promise<void> {

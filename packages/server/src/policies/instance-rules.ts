@@ -250,6 +250,15 @@ export function checkFileSize(r: EffectiveRules, size: number, path = "/body/fil
   if (r.max_file_bytes !== null && size > r.max_file_bytes) throw fileTooLarge(r.max_file_bytes, path);
 }
 
+/** The refusal of bringing back an expired package whose files do not fit in the owner's quota. */
+export function quotaFullToRevive(quota: number, held: number, size: number, path: string): QuotaExceeded {
+  return new QuotaExceeded(
+    quota,
+    `Bringing this package back would take you past your storage quota of ${formatBytes(quota)} (you hold ${formatBytes(held)}; its files take ${formatBytes(size)}). Delete packages you no longer need, or ask an administrator for more room`,
+    path,
+  );
+}
+
 /**
  * The refusal of an upload that does not fit in its owner's quota. The owner is told the numbers;
  * a recipient uploading through an inbound link only that there is no room.

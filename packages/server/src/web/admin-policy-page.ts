@@ -102,7 +102,7 @@ function instanceField(d: PolicyPageData, r: (typeof POLICY_FORM_RULES)[number])
   const a = describedBy(d, r.name);
   if (r.kind === "bool") return html`<input id="${id}" type="checkbox" name="${r.name}" value="1"${v === "1" ? html` checked` : ""}${a}>`;
   if (r.kind === "domains") return html`<textarea id="${id}" name="${r.name}" rows="3" maxlength="90000" placeholder="no rule"${a}>${v}</textarea>`;
-  return html`<input id="${id}" type="text" name="${r.name}" value="${v}" placeholder="no rule" maxlength="40" class="short"${a}>`;
+  return html`<input id="${id}" type="text" name="${r.name}" value="${v}" placeholder="no rule" maxlength="40" ${a}>`;
 }
 
 function overrideField(d: PolicyPageData, r: (typeof POLICY_FORM_RULES)[number], role: string): SafeHtml {
@@ -112,9 +112,9 @@ function overrideField(d: PolicyPageData, r: (typeof POLICY_FORM_RULES)[number],
   const a = describedBy(d, field);
   if (r.kind === "bool") {
     const opt = (value: string, text: string) => html`<option value="${value}"${v === value ? html` selected` : ""}>${text}</option>`;
-    return html`<label>${label}<select name="${field}"${a}>${opt("", "same as everyone")}${opt("on", "required")}${opt("off", "not required")}</select></label>`;
+    return html`<label>${label}<select name="${field}"${a}>${opt("", "as everyone")}${opt("on", "required")}${opt("off", "not required")}</select></label>`;
   }
-  return html`<label>${label}<input type="text" name="${field}" value="${v}" placeholder="same as everyone" maxlength="${r.kind === "domains" ? 90000 : 40}"${a}></label>`;
+  return html`<label>${label}<input type="text" name="${field}" value="${v}" placeholder="as everyone" maxlength="${r.kind === "domains" ? 90000 : 40}"${a}></label>`;
 }
 
 /** Admin → Policy: the instance's rules, each role's overrides, and what users see. */
@@ -130,7 +130,7 @@ export function policyBody(d: PolicyPageData): SafeHtml {
   return html`<div class="page-head"><h1>Policy</h1><a class="button" href="/admin/users">Users</a> <a class="button" href="/admin/trust-policies">Trust policies</a></div>
 <section class="panel">
   <p class="muted">The rules every package and upload must follow, checked by the server whether it comes from the web, <code>sf</code> or the API.
-  An empty field is no rule. A role's column replaces a rule for users of that role: empty is the same as everyone, <code>none</code> is no rule for them.
+  An empty field is no rule. A role's column replaces a rule for users of that role: empty means the same as everyone, <code>none</code> means no rule for them.
   Packages already sent keep their links; drafts are checked again when they are sent.</p>
   <p class="muted small" id="policy-updated">${p.updated_at ? html`Last changed ${timeTag(p.updated_at)}${p.updated_by ? html` by ${p.updated_by}` : ""}.` : "Never changed: no rule applies."}</p>
   <form method="post" action="/admin/policy" class="form" id="policy-form" novalidate>

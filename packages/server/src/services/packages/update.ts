@@ -7,7 +7,9 @@ import { emit } from "../../events/emit.js";
 import { addDays, type Principal, type Services } from "../context.js";
 import { type PackageDetail, packageDetail } from "./detail.js";
 import { ownedPackage, lockOwnedPackage } from "./owned.js";
-import { checkExpiry, checkTtlDays } from "../../policies/instance-rules.js";
+import { checkExpiry, checkTtlDays, quotaFullToRevive } from "../../policies/instance-rules.js";
+import { packageUsage } from "../../db/files.js";
+import { heldBytes, lockQuotaOwner } from "../../db/quota.js";
 import { rulesForRole } from "../policy.js";
 
 type Schemas = components["schemas"];
@@ -48,6 +50,13 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
       checkExpiry(rules, expires, now, path);
       if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
       if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
+      // An expired package holds nothing against the quota; brought back, its files count again.
+      if (status === "expired" && rules.quota_bytes_per_user !== null) {
+        await lockQuotaOwner(trx, p.owner_id);
+        const held = await heldBytes(trx, p.owner_id, now.toISOString());
+        const size = (await packageUsage(trx, id)).bytes;
+        if (held + size > rules.quota_bytes_per_user) throw quotaFullToRevive(rules.quota_bytes_per_user, held, size, path);
+      }
       change.expires_at = expires.toISOString();
       if (input.ttl_days !== undefined) change.ttl_days = input.ttl_days;
       change.status = "active";

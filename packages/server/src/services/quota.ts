@@ -107,14 +107,23 @@ export async function holdUploadRoom(
 }
 
 /**
- * Within a transaction that is about to add an unfinished resumable upload of `size` bytes: 422
- * `quota_exceeded` unless it fits in the owner's quota. Locks the owner's row until the
- * transaction ends (the upload's row then holds the room).
+ * Within a transaction that is about to add `size` bytes to what the owner holds (an unfinished
+ * resumable upload, or the files of an expired package brought back): 422 `quota_exceeded`
+ * unless they fit in the owner's quota. Locks the owner's row until the transaction ends (the
+ * upload's or package's row then holds the room).
  */
-export async function checkUploadFits(trx: Knex, ownerId: string, rules: EffectiveRules, size: number, now: string, through: "owner" | "link"): Promise<void> {
+export async function checkUploadFits(
+  trx: Knex,
+  ownerId: string,
+  rules: EffectiveRules,
+  size: number,
+  now: string,
+  through: "owner" | "link",
+  path = "/header/Upload-Length",
+): Promise<void> {
   const quota = rules.quota_bytes_per_user;
   if (quota === null) return;
   await lockQuotaOwner(trx, ownerId);
   const held = await heldBytes(trx, ownerId, now);
-  if (held + size > quota) throw quotaFull(quota, held, through, "/header/Upload-Length");
+  if (held + size > quota) throw quotaFull(quota, held, through, path);
 }

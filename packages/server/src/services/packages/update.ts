@@ -2,13 +2,15 @@ import type { components } from "../../generated/api.js";
 import { Conflict, Gone, ValidationFailed } from "../../errors.js";
 import { findPackage, revokePackageRow, updatePackageRow } from "../../db/packages.js";
 import { resetLimitNotices } from "../../db/links.js";
+import { packageUsage } from "../../db/files.js";
 import { effectiveStatus } from "../views.js";
 import { emit } from "../../events/emit.js";
 import { addDays, type Principal, type Services } from "../context.js";
 import { type PackageDetail, packageDetail } from "./detail.js";
 import { ownedPackage, lockOwnedPackage } from "./owned.js";
 import { checkExpiry, checkTtlDays } from "../../policies/instance-rules.js";
-import { rulesForRole } from "../policy.js";
+import { rulesForRole, rulesForUser } from "../policy.js";
+import { checkUploadFits } from "../quota.js";
 
 type Schemas = components["schemas"];
 
@@ -25,6 +27,9 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
   const latest = addDays(now, s.config.maxTtlDays);
   // Read before the transaction: the policy's cache may need the database (SQLite has one connection).
   const rules = await rulesForRole(s, user.role);
+  // The quota is the owner's (read here too: not inside the transaction).
+  const owner = (await findPackage(s.db, id))?.owner_id;
+  const ownerRules = owner === undefined || owner === user.userId ? rules : await rulesForUser(s, owner);
   await s.db.transaction(async (trx) => {
     const p = await lockOwnedPackage(trx, user, id, "package.update");
     const status = effectiveStatus(p, now);
@@ -48,6 +53,8 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
       checkExpiry(rules, expires, now, path);
       if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
       if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
+      // An expired package's files are not held in the quota: bringing them back needs the room.
+      if (status === "expired") await checkUploadFits(trx, p.owner_id, ownerRules, (await packageUsage(trx, id)).bytes, now.toISOString(), "owner", path);
       change.expires_at = expires.toISOString();
       if (input.ttl_days !== undefined) change.ttl_days = input.ttl_days;
       change.status = "active";

@@ -10,7 +10,7 @@ import { ownedPackage, lockOwnedPackage } from "./owned.js";
 import { checkExpiry, checkTtlDays, quotaFullToRevive } from "../../policies/instance-rules.js";
 import { packageUsage } from "../../db/files.js";
 import { heldBytes, lockQuotaOwner } from "../../db/quota.js";
-import { rulesForRole } from "../policy.js";
+import { rulesForRole, rulesForUser } from "../policy.js";
 
 type Schemas = components["schemas"];
 
@@ -27,6 +27,9 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
   const latest = addDays(now, s.config.maxTtlDays);
   // Read before the transaction: the policy's cache may need the database (SQLite has one connection).
   const rules = await rulesForRole(s, user.role);
+  // The quota is the owner's (read here too: not inside the transaction).
+  const owner = (await findPackage(s.db, id))?.owner_id;
+  const ownerRules = owner === undefined || owner === user.userId ? rules : await rulesForUser(s, owner);
   await s.db.transaction(async (trx) => {
     const p = await lockOwnedPackage(trx, user, id, "package.update");
     const status = effectiveStatus(p, now);
@@ -51,11 +54,11 @@ export async function updatePackage(s: Services, user: Principal, id: string, in
       if (expires > latest) throw new ValidationFailed(`The new expiry must be at most ${s.config.maxTtlDays} days from now on this server`, path);
       if (p.purged_at !== null) throw new Gone("package_purged", "This package's files were already deleted; it cannot be extended");
       // An expired package holds nothing against the quota; brought back, its files count again.
-      if (status === "expired" && rules.quota_bytes_per_user !== null) {
+      if (status === "expired" && ownerRules.quota_bytes_per_user !== null) {
         await lockQuotaOwner(trx, p.owner_id);
         const held = await heldBytes(trx, p.owner_id, now.toISOString());
         const size = (await packageUsage(trx, id)).bytes;
-        if (held + size > rules.quota_bytes_per_user) throw quotaFullToRevive(rules.quota_bytes_per_user, held, size, path);
+        if (held + size > ownerRules.quota_bytes_per_user) throw quotaFullToRevive(ownerRules.quota_bytes_per_user, held, size, path);
       }
       change.expires_at = expires.toISOString();
       if (input.ttl_days !== undefined) change.ttl_days = input.ttl_days;

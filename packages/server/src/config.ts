@@ -2,9 +2,8 @@ import path from "node:path";
 import { type AllowHosts, parseAllowHosts } from "./webhooks/addresses.js";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/schedule.js";
 import { credentialsMisread, redactUrl } from "./util/redact-url.js";
-import { parseListenAddress } from "./util/listen-address.js";
+import { readMetricsConfig } from "./config-metrics.js";
 import { readSsoConfig, type SsoConfig } from "./config-sso.js";
-
 export type { SsoConfig } from "./config-sso.js";
 
 /** The largest file an S3 upload takes: 10,000 parts of 64 MiB (storage/s3.ts holds a part in memory). */
@@ -320,19 +319,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     };
   }
 
-  const metricsToken = str("SF_METRICS_TOKEN");
-  // Never echoed: the value is a secret (and a mistyped one may be the real one with a typo).
-  if (metricsToken !== null && !/^[\x21-\x7e]{16,512}$/.test(metricsToken)) {
-    problems.push("SF_METRICS_TOKEN must be 16 to 512 printable characters without spaces (make one with: openssl rand -hex 32)");
-  }
-  const listenRaw = str("SF_METRICS_LISTEN");
-  const listen = listenRaw === null ? null : parseListenAddress(listenRaw);
-  if (typeof listen === "string") problems.push(`SF_METRICS_LISTEN ${listen} (got "${listenRaw}")`);
-  const metricsListen = typeof listen === "string" ? null : listen;
-  if (metricsListen && metricsListen.port !== 0 && metricsListen.port === port && (metricsListen.host === bind || metricsListen.host === "0.0.0.0" || bind === "0.0.0.0")) {
-    problems.push(`SF_METRICS_LISTEN must not use SF_PORT's port ${port}: it is a separate listener (use another port, or SF_METRICS_TOKEN to serve /metrics on the main port)`);
-  }
-
   const config: Config = {
     port,
     bind,
@@ -384,9 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     passwordResetMaxPerAddress: int("SF_PASSWORD_RESET_MAX_PER_ADDRESS", 3, 1, 1000),
     passwordResetMaxPerIp: int("SF_PASSWORD_RESET_MAX_PER_IP", 20, 1, 1_000_000),
     passwordResetWindowSeconds: int("SF_PASSWORD_RESET_WINDOW_SECONDS", 3600, 60, 86_400),
-    metricsToken,
-    metricsListen,
-    metricsDbTimeoutMs: int("SF_METRICS_DB_TIMEOUT_MS", 2000, 10, 60_000),
+    ...readMetricsConfig({ str, int }, { port, bind }, problems),
     ...readSsoConfig({ str, bool }, publicUrl, problems),
   };
 

@@ -83,7 +83,7 @@ describe("the contract says who may do what", () => {
     const build = (security: unknown) => {
       const copy = structuredClone(loadSpec()) as unknown as Spec;
       copy.paths["/me"]!.get!.security = security as Record<string, string[]>[];
-      return () => specRouter({} as Services, handlers, { validateResponses: false, spec: copy as unknown as Record<string, unknown> });
+      return () => specRouter({ metrics: { enabled: false } } as unknown as Services, handlers, { validateResponses: false, spec: copy as unknown as Record<string, unknown> });
     };
     expect(build([{ bearerAuth: [] }, { sessionCookie: [] }])).not.toThrow();
     expect(build([{ apiKeyAuth: [] }])).toThrow(/getMe: security scheme 'apiKeyAuth' has no authenticator/);

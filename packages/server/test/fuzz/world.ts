@@ -293,6 +293,7 @@ export class World {
 /** Tables a refused request may still write to, and why. */
 export const MAY_CHANGE_ON_REFUSAL: Record<string, string> = {
   rate_limits: "counting failures (wrong passwords, refused tokens) is what a rate limit does",
+  audit_event_seq: "the audit trail's counter moves with every audited refusal (below)",
 };
 
 /**
@@ -300,7 +301,10 @@ export const MAY_CHANGE_ON_REFUSAL: Record<string, string> = {
  * left out of the table's digest, every other row of it counts.
  */
 export const ROWS_ADDED_ON_REFUSAL: Record<string, { why: string; matches: (row: Record<string, unknown>) => boolean }> = {
-  audit_events: { why: "a valid CI identity refused by every trust policy is audited (oidc.refused)", matches: (r) => r.type === "oidc.refused" },
+  audit_events: {
+    why: "a valid CI identity refused by every trust policy (oidc.refused) and a wrong password (auth.sign_in_failed) are audited",
+    matches: (r) => r.type === "oidc.refused" || r.type === "auth.sign_in_failed",
+  },
 };
 
 /** Columns that change on any authenticated request, refused or not. */

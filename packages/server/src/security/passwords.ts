@@ -20,15 +20,6 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${DEFAULT.N}$${DEFAULT.r}$${DEFAULT.p}$${salt.toString("base64url")}$${key.toString("base64url")}`;
 }
 
-/**
- * Whether a stored hash is a password at all: one `hashPassword` made. An account without one
- * (an empty or other marker, as an account that signs in only through single sign-on keeps)
- * has no password to sign in with or to reset.
- */
-export function isPasswordHash(stored: string | null | undefined): boolean {
-  return typeof stored === "string" && stored.startsWith("scrypt$");
-}
-
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
@@ -63,7 +54,10 @@ export function dummyPasswordHash(): Promise<string> {
  */
 export const NO_PASSWORD = "!sso";
 
-/** Whether the account has a password it could sign in with (accounts made by SSO have none). */
-export function hasPassword(stored: string): boolean {
-  return stored.startsWith("scrypt$");
+/**
+ * Whether the account has a password it could sign in with or reset: one `hashPassword` made
+ * (accounts made by single sign-on hold a marker instead).
+ */
+export function hasPassword(stored: string | null | undefined): boolean {
+  return typeof stored === "string" && stored.startsWith("scrypt$");
 }

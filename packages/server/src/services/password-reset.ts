@@ -10,7 +10,7 @@ import { consumeResetToken, deleteExpiredResetTokens, deleteUserResetTokens, fin
 import { insertAuditEvent, type AuditEventType } from "../db/audit-events.js";
 import { emit } from "../events/emit.js";
 import { authorize } from "../policies/index.js";
-import { hashPassword, isPasswordHash } from "../security/passwords.js";
+import { hashPassword, hasPassword } from "../security/passwords.js";
 import { generateResetToken, RESET_TOKEN_PATTERN, sha256Hex } from "../security/secrets.js";
 import type { Client, Principal, Services } from "./context.js";
 import { canonicalId, PASSWORD_LENGTH, signInEmail } from "./users.js";
@@ -59,7 +59,7 @@ async function handleRequest(s: Services, email: string, client: Client): Promis
   const user = email === "" ? undefined : await findUserByEmail(s.db, email);
   if (!user) return;
   // Recorded for the admin, mailed only to an account that can use it.
-  const refused = bool(user.disabled) ? "disabled" : isPasswordHash(user.password_hash) ? null : "no_password";
+  const refused = bool(user.disabled) ? "disabled" : hasPassword(user.password_hash) ? null : "no_password";
   await s.db.transaction(async (trx) => {
     if (!refused) await issueResetToken(trx, s, user, "requested", now);
     await audit(trx, s, { type: "password_reset.requested", actor: null, subject: user.id, data: refused ? { mailed: false, reason: refused } : { mailed: true }, client });
@@ -125,7 +125,7 @@ export async function forcePasswordReset(s: Services, actor: Principal, rawId: s
   if (id === actor.userId) throw new ValidationFailed("You cannot force a reset of your own password: change it on your Account page", "/path/id");
   const user = await findUserById(s.db, id);
   if (!user) throw new NotFound("user_not_found", "User not found");
-  if (!isPasswordHash(user.password_hash)) throw new ValidationFailed("This user has no password to reset: they sign in through single sign-on", "/path/id");
+  if (!hasPassword(user.password_hash)) throw new ValidationFailed("This user has no password to reset: they sign in through single sign-on", "/path/id");
   const unusable = await hashPassword(crypto.randomBytes(32).toString("base64url"));
   const now = s.clock();
   const at = now.toISOString();

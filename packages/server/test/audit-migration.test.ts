@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-utils/server";
 import { requestFiles, shareFiles, uploadToLink } from "@speedyfiles/test-utils/links";
 import { migrate } from "../src/db/knex.js";
-import { migrationSource } from "../src/db/migrations/index.js";
+import { migrations, migrationSource } from "../src/db/migrations/index.js";
 
 interface Row {
   id: string;
@@ -27,11 +27,22 @@ describe.each(DATABASES)("the audit export's migration (%s)", (kind) => {
 
   it("brings the link activity recorded before it (package_events) into the trail, numbered by time, and numbers new events after it", async () => {
     const owner = await t.createUser();
+    // A download is recorded once its last byte is sent, after the answer's headers: wait for each
+    // line before the clock moves on, so the lines' times are in the order of the requests.
+    const recorded = async (n: number) => {
+      await expect.poll(async () => Number((await t.running.services.db("package_events").count({ n: "*" }))[0]!.n), { timeout: 10_000 }).toBe(n);
+    };
     const out = await shareFiles(t, owner.token, [["a.txt", "aaa"]], { title: "Before the upgrade" });
     t.clock.advance(1000);
-    expect((await fetch(`${out.api}/files/${out.files[0]!.id}`)).status).toBe(200);
+    const fileAnswer = await fetch(`${out.api}/files/${out.files[0]!.id}`);
+    expect(fileAnswer.status).toBe(200);
+    await fileAnswer.arrayBuffer();
+    await recorded(1);
     t.clock.advance(1000);
-    expect((await fetch(`${out.api}/archive`)).status).toBe(200);
+    const zipAnswer = await fetch(`${out.api}/archive`);
+    expect(zipAnswer.status).toBe(200);
+    await zipAnswer.arrayBuffer();
+    await recorded(2);
     const inbound = await requestFiles(t, owner.token, { recipient_email: "vendor@supplier.test" });
     t.clock.advance(1000);
     expect((await uploadToLink(inbound.api, "b.txt", "bb")).status).toBe(201);
@@ -42,7 +53,9 @@ describe.each(DATABASES)("the audit export's migration (%s)", (kind) => {
     expect(old.map((e) => e.type)).toEqual(["file_download", "archive_download", "upload", "complete"]);
 
     // The server as it was before this version: no trail of these (an older trust-policy event stays).
-    await db.migrate.down({ migrationSource });
+    // (every migration from the audit export's on, newest first).
+    const names = migrations.map(([name]) => name);
+    for (const name of names.slice(names.indexOf("20261211300000_audit_export")).reverse()) await db.migrate.down({ migrationSource, name });
     await db("audit_events").insert({
       id: "00000000-0000-4000-8000-000000000001",
       type: "trust_policy.created",

@@ -35,8 +35,7 @@ describe.each(DATABASES)("password reset through the API (%s)", (kind) => {
   const db = () => t.running.services.db;
   // The reset's own lines (the trail also holds the account's creation, sign-ins and tokens).
   const RESET_TYPES = ["password_reset.requested", "password_reset.completed", "user.password_reset_forced"];
-  const auditOf = async (subject: string): Promise<AuditRow[]> =>
-    db()("audit_events").where({ subject_id: subject }).whereIn("type", RESET_TYPES).orderBy("created_at");
+  const auditOf = async (subject: string): Promise<AuditRow[]> => db()("audit_events").where({ subject_id: subject }).whereIn("type", RESET_TYPES).orderBy("created_at");
   const mailsTo = (email: string) => smtp.messages.filter(mailTo(email));
 
   /** The reset email's token, checked to be in both parts and in the link's fragment only. */

@@ -227,7 +227,7 @@ describe.each(DATABASES)("password reset pages with limits and switches (%s)", (
   });
 
   it("hides the pages and links when password sign-in is off", async () => {
-    const t = await startTestServer(kind, { env: { SF_PASSWORD_LOGIN: "false" } });
+    const t = await startTestServer(kind, { env: { SF_PASSWORD_LOGIN: "false", SF_SSO_ISSUER: "https://sso.example.com", SF_SSO_CLIENT_ID: "speedyfiles" } });
     try {
       const admin = await t.createUser({ role: "admin" });
       const c = new WebClient(t);

@@ -130,9 +130,11 @@ describe.each(DATABASES)("audit export of 100,000 events in flat memory (%s)", (
     // Holding the export shows here as tens of MiB more (seen on SQLite: +103 MiB when every
     // batch was read before the first write, +224 MiB when writes ignored backpressure and the
     // socket's buffer took the export); a batch of 1,000 at a time stays within a few MiB of the
-    // baseline (seen: +5 to +8 MiB, the client's own buffers included).
+    // baseline (seen: +5 to +8 MiB, the client's own buffers included; +17.1 MiB once, sampled
+    // during a full test run on two busy cores, where a sample can catch two batches and the
+    // client's buffers at once). The bound sits well between the two.
     console.log(`${kind}: ${(bytes / MiB).toFixed(1)} MiB streamed; held memory grew by ${(grew / MiB).toFixed(1)} MiB at most`);
-    expect(grew).toBeLessThan(16 * MiB);
+    expect(grew).toBeLessThan(32 * MiB);
   }, 300_000);
 
   it("streams all 100,000 as CSV (a header row and one record each), and stops reading when the client goes away", async () => {

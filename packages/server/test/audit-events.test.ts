@@ -5,22 +5,9 @@ import { requestFiles, shareFiles, uploadToLink } from "@speedyfiles/test-utils/
 import { signedIn, WebClient } from "@speedyfiles/test-utils/web";
 import { sweepOnce } from "../src/jobs/sweeper.js";
 import { insertAuditEvent } from "../src/db/audit-events.js";
+import type { components } from "../src/generated/api.js";
 
-interface AuditEvent {
-  cursor: string;
-  id: string;
-  created_at: string;
-  type: string;
-  actor_user_id: string | null;
-  actor_email: string | null;
-  user_id: string | null;
-  package_id: string | null;
-  link_id: string | null;
-  file_id: string | null;
-  client_address: string | null;
-  user_agent: string | null;
-  data: Record<string, unknown>;
-}
+type AuditEvent = components["schemas"]["AuditEvent"];
 type Member = Awaited<ReturnType<TestServer["createUser"]>>;
 
 describe.each(DATABASES)("the audit trail records who did what (%s)", (kind) => {

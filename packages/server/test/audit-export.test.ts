@@ -4,26 +4,10 @@ import { DATABASES, startTestServer, type TestServer } from "@speedyfiles/test-u
 import { expectError, expectUnauthorized, expectValidationError } from "@speedyfiles/test-utils/expect";
 import { parseCsv } from "@speedyfiles/test-utils/csv";
 import { signedIn, WebClient } from "@speedyfiles/test-utils/web";
+import type { components } from "../src/generated/api.js";
 
-interface AuditEvent {
-  cursor: string;
-  id: string;
-  created_at: string;
-  type: string;
-  actor_user_id: string | null;
-  actor_email: string | null;
-  user_id: string | null;
-  package_id: string | null;
-  link_id: string | null;
-  file_id: string | null;
-  client_address: string | null;
-  user_agent: string | null;
-  data: Record<string, unknown>;
-}
-interface Page {
-  items: AuditEvent[];
-  next_cursor: string | null;
-}
+type AuditEvent = components["schemas"]["AuditEvent"];
+type Page = components["schemas"]["AuditEventList"];
 
 const COLUMNS = ["cursor", "id", "created_at", "type", "actor_user_id", "actor_email", "user_id", "package_id", "link_id", "file_id", "client_address", "user_agent", "data"];
 

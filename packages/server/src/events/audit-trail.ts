@@ -10,11 +10,14 @@ import type { DomainEvent } from "./types.js";
 /** File entries a `package.finalized` event lists at most (the count and total size are always there). */
 export const MAX_LISTED_FILES = 1000;
 
+/** Who acted: a principal, or only a user's id where no principal is at hand (a reset link, a sign-in under way). */
+export type AuditActor = Pick<Principal, "userId"> & Partial<Pick<Principal, "profile" | "client">>;
+
 /** One event of the instance's audit trail, as services describe it. */
 export interface AuditInput {
   type: AuditEventType;
   /** Who acted: null for nobody signed in (a recipient's link, the sweeper, a failed sign-in). */
-  actor: Principal | null;
+  actor: AuditActor | null;
   /** Where the request came from; the actor's by default. */
   client?: Client | undefined;
   /** The user it is about (a package's owner, the user changed). */

@@ -7,7 +7,8 @@ import { findUserByEmail, findUserById, lockUser, updateUserRow, type UserRow } 
 import { revokeUserSessions } from "../db/sessions.js";
 import { revokeUserTokens } from "../db/tokens.js";
 import { consumeResetToken, deleteExpiredResetTokens, deleteUserResetTokens, findResetToken, insertResetToken, type ResetReason } from "../db/password-reset-tokens.js";
-import { insertAuditEvent, type AuditEventType } from "../db/audit-events.js";
+import type { AuditEventType } from "../db/audit-events.js";
+import { recordAuditEvent } from "../events/audit-trail.js";
 import { emit } from "../events/emit.js";
 import { authorize } from "../policies/index.js";
 import { hashPassword, hasPassword } from "../security/passwords.js";
@@ -152,14 +153,5 @@ export async function forcePasswordReset(s: Services, actor: Principal, rawId: s
 }
 
 async function audit(trx: Knex, s: Services, e: { type: AuditEventType; actor: string | null; subject: string; data: Record<string, unknown>; client: Client }): Promise<void> {
-  await insertAuditEvent(trx, {
-    id: crypto.randomUUID(),
-    type: e.type,
-    actor_user_id: e.actor,
-    subject_id: e.subject,
-    data: JSON.stringify(e.data),
-    client_address: e.client.address?.slice(0, 100) ?? null,
-    user_agent: e.client.userAgent?.slice(0, 500) ?? null,
-    created_at: s.clock().toISOString(),
-  });
+  await recordAuditEvent(trx, s, { type: e.type, actor: e.actor === null ? null : { userId: e.actor }, userId: e.subject, client: e.client, data: e.data });
 }

@@ -1,7 +1,8 @@
 import crypto from "node:crypto";
 import type { Knex } from "knex";
 import type { SsoConfig } from "../config.js";
-import { insertAuditEvent, type AuditEventType } from "../db/audit-events.js";
+import type { AuditEventType } from "../db/audit-events.js";
+import { recordAuditEvent } from "../events/audit-trail.js";
 import { bool, isUniqueViolation } from "../db/knex.js";
 import { countEnabledAdmins, findUserByEmail, insertUser, updateUserRow, type Role, type UserRow } from "../db/users.js";
 import { NO_PASSWORD } from "../security/passwords.js";
@@ -29,16 +30,7 @@ export async function auditSso(
   s: Services,
   e: { type: AuditEventType; actor: string | null; subject: string | null; data: Record<string, unknown>; client: Client },
 ): Promise<void> {
-  await insertAuditEvent(db, {
-    id: crypto.randomUUID(),
-    type: e.type,
-    actor_user_id: e.actor,
-    subject_id: e.subject,
-    data: JSON.stringify(e.data),
-    client_address: e.client.address?.slice(0, 100) ?? null,
-    user_agent: e.client.userAgent?.slice(0, 500) ?? null,
-    created_at: nowIso(s.clock),
-  });
+  await recordAuditEvent(db, s, { type: e.type, actor: e.actor === null ? null : { userId: e.actor }, userId: e.subject, client: e.client, data: e.data });
 }
 
 /** The role the groups claim gives, or null when roles are not the provider's to set. */
